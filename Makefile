@@ -1,0 +1,52 @@
+# mediagate: `make run` starts everything on a fresh Debian machine; `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_RUN := node --import tsx
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+REDIS_PORT ?= 6379
+TEST_FILES = $(shell find test -name '*.test.ts' | sort)
+
+.PHONY: help deps system-deps run run-transcoder redis test test-unit test-integration typecheck clean
+
+help:
+	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
+	@echo "make run-transcoder  start an extra transcoder process on the same Redis"
+	@echo "make test            install what is missing, typecheck, run every test"
+
+system-deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v redis-server >/dev/null || { \
+	  echo "installing ffmpeg and redis-server with apt-get"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg redis-server >/dev/null; }
+
+node_modules/.mediagate-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: system-deps node_modules/.mediagate-installed
+
+# Starts a local redis-server on 127.0.0.1:$(REDIS_PORT) unless one already answers there.
+redis: system-deps
+	@if (exec 3<>/dev/tcp/127.0.0.1/$(REDIS_PORT)) 2>/dev/null; then echo "redis already running on 127.0.0.1:$(REDIS_PORT)"; else \
+	  mkdir -p data/redis && redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --dir $(CURDIR)/data/redis --daemonize yes --logfile $(CURDIR)/data/redis/redis.log && \
+	  echo "started redis-server on 127.0.0.1:$(REDIS_PORT) (data in data/redis)"; fi
+
+run: deps redis
+	$(NODE_RUN) cmd/gateway.ts
+
+run-transcoder: deps
+	$(NODE_RUN) cmd/transcoder.ts
+
+typecheck: node_modules/.mediagate-installed
+	npx tsc --noEmit -p tsconfig.json
+
+test: deps typecheck
+	node --import tsx --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
+
+test-unit: deps
+	node --import tsx --test $(shell find test/unit -name '*.test.ts' | sort)
+
+test-integration: deps
+	node --import tsx --test --test-concurrency=1 $(shell find test/integration -name '*.test.ts' | sort)
+
+clean:
+	rm -rf data

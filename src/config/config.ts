@@ -1,0 +1,356 @@
+/**
+ * mediagate configuration: one schema; load order defaults → optional file (YAML or JSON)
+ * → environment (`MEDIAGATE_` prefix) → validate. Units are in the field names.
+ *
+ * Environment names are derived from the field path: each camelCase segment becomes
+ * SCREAMING_SNAKE, joined with `_`, e.g. `http.port` → `MEDIAGATE_HTTP_PORT`,
+ * `transcode.x264Preset` → `MEDIAGATE_TRANSCODE_X264_PRESET`. Arrays and objects take JSON;
+ * arrays of strings also take a comma-separated list.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { Ajv, type ErrorObject } from 'ajv';
+import { GatewayError } from '../errors/gateway-error.ts';
+
+export interface StreamKeyConfig {
+  /** Secret used to publish: `rtmp://host/live/<streamKey>`. Never logged or shown in URLs. */
+  streamKey: string;
+  /** Public ID used in playback URLs. */
+  manifestID: string;
+  /** Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`. */
+  profiles?: unknown[];
+}
+
+export interface MediagateConfig {
+  http: {
+    /** Bind address; default 127.0.0.1 (loopback). */
+    host: string;
+    /** Default 9935 (Livepeer's gateway HTTP port). */
+    port: number;
+    /** Base URL printed in logs for playback links; default `http://<host>:<port>`. */
+    publicUrl: string;
+    /** Largest pushed segment or request body accepted, in bytes. */
+    maxBodyBytes: number;
+  };
+  rtmp: {
+    enabled: boolean;
+    host: string;
+    /** Default 1935. */
+    port: number;
+  };
+  redis: {
+    /** Redis URL; default redis://127.0.0.1:6379. */
+    url: string;
+    /** Key prefix so several deployments can share one Redis. */
+    keyPrefix: string;
+  };
+  storage: {
+    kind: 'fs';
+    /** Root directory of the filesystem object store. */
+    dir: string;
+  };
+  /** Scratch directory for segmenter and transcoder temp files. */
+  workDir: string;
+  transcode: {
+    /** Run a transcoder worker inside the gateway process (the `make run` default). */
+    embedded: boolean;
+    /** Jobs one transcoder process runs at once. */
+    concurrency: number;
+    /** libx264 preset for renditions. */
+    x264Preset: string;
+    /** Wall-clock limit for one segment's ffmpeg, in ms. */
+    timeoutMs: number;
+    /** Tries per job before it is failed for good. */
+    attempts: number;
+    /** First retry delay in ms (exponential backoff). */
+    backoffMs: number;
+  };
+  /** Default ladder: preset names or Livepeer JSON profile objects. */
+  ladder: unknown[];
+  /** Target source segment duration in ms; segments are cut at the first keyframe after it. */
+  segmentTargetMs: number;
+  hls: {
+    /** Segments in a live media playlist's sliding window. */
+    windowSegments: number;
+  };
+  /** Configured stream keys; empty = any well-formed name is accepted (loopback only). */
+  streamKeys: StreamKeyConfig[];
+  /** Permit anonymous publishing on a non-loopback bind address. */
+  allowAnonymous: boolean;
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    pretty: boolean;
+  };
+  /** How long shutdown waits for in-flight work before forcing, in ms. */
+  shutdownTimeoutMs: number;
+}
+
+/**
+ * The default ladder, chosen by measurement on a 2-core machine: from a 1080p30 source,
+ * 720p30 + 360p30 + 240p30 at x264 `veryfast` encode at about 2x real time in one ffmpeg
+ * process (see the closing note of issue 2 and bench/README.md).
+ */
+export const DEFAULT_LADDER = ['P720p30fps16x9', 'P360p30fps16x9', 'P240p30fps16x9'];
+
+export function defaultConfig(): MediagateConfig {
+  return {
+    http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024 },
+    rtmp: { enabled: true, host: '127.0.0.1', port: 1935 },
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg' },
+    storage: { kind: 'fs', dir: './data/objects' },
+    workDir: './data/work',
+    transcode: { embedded: true, concurrency: 1, x264Preset: 'veryfast', timeoutMs: 60_000, attempts: 3, backoffMs: 500 },
+    ladder: [...DEFAULT_LADDER],
+    segmentTargetMs: 2000,
+    hls: { windowSegments: 6 },
+    streamKeys: [],
+    allowAnonymous: false,
+    log: { level: 'info', pretty: false },
+    shutdownTimeoutMs: 10_000,
+  };
+}
+
+const NAME = '^[A-Za-z0-9_-]{1,64}$';
+
+/** JSON Schema of the whole configuration (draft-07, checked by Ajv). */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
+  properties: {
+    http: {
+      type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes'],
+      properties: {
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        publicUrl: { type: 'string', pattern: '^(https?://[^\\s]+)?$' },
+        maxBodyBytes: { type: 'integer', minimum: 1024 },
+      },
+    },
+    rtmp: {
+      type: 'object', additionalProperties: false, required: ['enabled', 'host', 'port'],
+      properties: {
+        enabled: { type: 'boolean' },
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+      },
+    },
+    redis: {
+      type: 'object', additionalProperties: false, required: ['url', 'keyPrefix'],
+      properties: {
+        url: { type: 'string', pattern: '^rediss?://' },
+        keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,32}$' },
+      },
+    },
+    storage: {
+      type: 'object', additionalProperties: false, required: ['kind', 'dir'],
+      properties: { kind: { enum: ['fs'] }, dir: { type: 'string', minLength: 1 } },
+    },
+    workDir: { type: 'string', minLength: 1 },
+    transcode: {
+      type: 'object', additionalProperties: false,
+      required: ['embedded', 'concurrency', 'x264Preset', 'timeoutMs', 'attempts', 'backoffMs'],
+      properties: {
+        embedded: { type: 'boolean' },
+        concurrency: { type: 'integer', minimum: 1, maximum: 64 },
+        x264Preset: { enum: ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'] },
+        timeoutMs: { type: 'integer', minimum: 1000 },
+        attempts: { type: 'integer', minimum: 1, maximum: 20 },
+        backoffMs: { type: 'integer', minimum: 0 },
+      },
+    },
+    ladder: { type: 'array', maxItems: 16, items: { anyOf: [{ type: 'string' }, { type: 'object' }] } },
+    segmentTargetMs: { type: 'integer', minimum: 500, maximum: 20_000 },
+    hls: {
+      type: 'object', additionalProperties: false, required: ['windowSegments'],
+      properties: { windowSegments: { type: 'integer', minimum: 2, maximum: 1000 } },
+    },
+    streamKeys: {
+      type: 'array',
+      items: {
+        type: 'object', additionalProperties: false, required: ['streamKey', 'manifestID'],
+        properties: {
+          streamKey: { type: 'string', pattern: NAME },
+          manifestID: { type: 'string', pattern: NAME },
+          profiles: { type: 'array' },
+        },
+      },
+    },
+    allowAnonymous: { type: 'boolean' },
+    log: {
+      type: 'object', additionalProperties: false, required: ['level', 'pretty'],
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+        pretty: { type: 'boolean' },
+      },
+    },
+    shutdownTimeoutMs: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+/** `x264Preset` → `X264_PRESET`, `segmentTargetMs` → `SEGMENT_TARGET_MS`. */
+function toEnvSegment(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Every leaf of the defaults with its environment variable name and path. */
+export function environmentVariables(): { name: string; path: string[] }[] {
+  const out: { name: string; path: string[] }[] = [];
+  const walk = (node: JsonObject, path: string[]): void => {
+    for (const [key, value] of Object.entries(node)) {
+      const next = [...path, key];
+      if (isObject(value)) walk(value, next);
+      else out.push({ name: `MEDIAGATE_${next.map(toEnvSegment).join('_')}`, path: next });
+    }
+  };
+  walk(defaultConfig() as unknown as JsonObject, []);
+  return out;
+}
+
+function parseEnvValue(name: string, raw: string, template: Json): Json {
+  const bad = (what: string): never => {
+    throw new GatewayError('CONFIG_INVALID', `${name}=${JSON.stringify(raw.slice(0, 80))}: expected ${what}`);
+  };
+  if (typeof template === 'number') {
+    if (!/^-?\d+$/.test(raw.trim())) bad('an integer');
+    return Number(raw);
+  }
+  if (typeof template === 'boolean') {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    return bad('true or false');
+  }
+  if (Array.isArray(template)) {
+    const text = raw.trim();
+    if (text.startsWith('[')) {
+      try {
+        return JSON.parse(text) as Json;
+      } catch {
+        return bad('a JSON array');
+      }
+    }
+    return text === '' ? [] : text.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  return raw;
+}
+
+function mergeInto(target: JsonObject, source: JsonObject, path: string): void {
+  for (const [key, value] of Object.entries(source)) {
+    const where = path ? `${path}.${key}` : key;
+    const current = target[key];
+    if (isObject(value) && isObject(current)) mergeInto(current, value, where);
+    else target[key] = value;
+  }
+}
+
+function describeErrors(errors: ErrorObject[] | null | undefined, origin: string): string {
+  return (errors ?? []).map((e) => {
+    const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+    if (e.keyword === 'additionalProperties') return `${where}: unknown field "${String(e.params['additionalProperty'])}"`;
+    if (e.keyword === 'enum') return `${where}: must be one of ${(e.params['allowedValues'] as unknown[]).join(', ')}`;
+    return `${where}: ${e.message ?? 'invalid'}`;
+  }).join('; ') + ` (from ${origin})`;
+}
+
+export interface LoadConfigOptions {
+  /** Path of a YAML/JSON config file; relative paths resolve against `cwd`. */
+  file?: string;
+  /** Environment to read `MEDIAGATE_*` overrides from; default none. */
+  env?: Record<string, string | undefined>;
+  /** Directory that relative paths in the config resolve against; default process.cwd(). */
+  cwd?: string;
+  /** Extra overrides applied after the environment (used by CLI flags and tests). */
+  overrides?: Record<string, unknown>;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateConfig = ajv.compile<MediagateConfig>(CONFIG_SCHEMA);
+
+/**
+ * Loads and validates the configuration.
+ * @throws GatewayError CONFIG_INVALID naming every bad field and where it came from.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const config = defaultConfig() as unknown as JsonObject;
+  const origins: string[] = ['defaults'];
+
+  const file = options.file ?? options.env?.['MEDIAGATE_CONFIG'];
+  if (file) {
+    const path = resolve(cwd, file);
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new GatewayError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (!isObject(parsed)) throw new GatewayError('CONFIG_INVALID', `config file ${path} must contain a mapping at the top level`);
+      mergeInto(config, parsed, '');
+    }
+    origins.push(path);
+  }
+
+  if (options.env) {
+    const known = new Map(environmentVariables().map((v) => [v.name, v.path]));
+    const defaults = defaultConfig() as unknown as JsonObject;
+    for (const [name, raw] of Object.entries(options.env)) {
+      if (!name.startsWith('MEDIAGATE_') || raw === undefined || name === 'MEDIAGATE_CONFIG') continue;
+      const path = known.get(name);
+      if (!path) {
+        throw new GatewayError('CONFIG_INVALID', `unknown environment variable ${name}; known: ${[...known.keys()].join(', ')}`);
+      }
+      let node = config;
+      let template = defaults;
+      for (const key of path.slice(0, -1)) {
+        node = node[key] as JsonObject;
+        template = template[key] as JsonObject;
+      }
+      const leaf = path[path.length - 1]!;
+      node[leaf] = parseEnvValue(name, raw, template[leaf] as Json);
+    }
+    origins.push('environment');
+  }
+  if (options.overrides) mergeInto(config, options.overrides as JsonObject, '');
+
+  if (!validateConfig(config)) {
+    throw new GatewayError('CONFIG_INVALID', `invalid configuration: ${describeErrors(validateConfig.errors, origins.join(' → '))}`);
+  }
+  const result = config as unknown as MediagateConfig;
+  result.storage.dir = isAbsolute(result.storage.dir) ? result.storage.dir : resolve(cwd, result.storage.dir);
+  result.workDir = isAbsolute(result.workDir) ? result.workDir : resolve(cwd, result.workDir);
+  if (result.http.publicUrl === '') {
+    const host = result.http.host.includes(':') ? `[${result.http.host}]` : result.http.host;
+    result.http.publicUrl = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${result.http.port}`;
+  }
+  result.http.publicUrl = result.http.publicUrl.replace(/\/+$/, '');
+  checkSecurity(result);
+  return result;
+}
+
+/** True for 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Refuses a public bind with anonymous publishing (WIRE-CONTRACT.md §1).
+ * @throws GatewayError CONFIG_INVALID telling the operator the two ways out.
+ */
+function checkSecurity(config: MediagateConfig): void {
+  const publicBinds = [config.http.host, ...(config.rtmp.enabled ? [config.rtmp.host] : [])].filter((h) => !isLoopbackHost(h));
+  if (publicBinds.length > 0 && config.streamKeys.length === 0 && !config.allowAnonymous) {
+    throw new GatewayError('CONFIG_INVALID',
+      `refusing to bind ${publicBinds.join(', ')} with anonymous publishing: configure streamKeys ` +
+      '(MEDIAGATE_STREAM_KEYS or the config file) or set allowAnonymous: true (MEDIAGATE_ALLOW_ANONYMOUS=true) to accept any stream name');
+  }
+}

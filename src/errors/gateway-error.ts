@@ -1,0 +1,66 @@
+/**
+ * One error class for mediagate and the registry of its codes.
+ *
+ * Every error that crosses a component boundary is a `GatewayError` carrying a
+ * stable machine `code`, the HTTP status it maps to, and whether retrying the
+ * same operation can succeed. The HTTP error handler renders it as
+ * `{"detail":{"msg","code"}}` (WIRE-CONTRACT.md §7); anything else becomes a
+ * generic 500 with the real error in the log.
+ */
+
+/** Registry entry: HTTP status, retryability, and a default message. */
+export interface ErrorCodeSpec {
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly message: string;
+}
+
+/** Every error code mediagate emits. Keep docs and OpenAPI in step with this table. */
+export const ERROR_CODES = {
+  INVALID_NAME: { status: 400, retryable: false, message: 'invalid stream name: expected [A-Za-z0-9_-]{1,64}' },
+  INVALID_PROFILE: { status: 400, retryable: false, message: 'invalid transcoding profile' },
+  INVALID_REQUEST: { status: 400, retryable: false, message: 'invalid request' },
+  UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid credentials' },
+  PUBLISH_DENIED: { status: 403, retryable: false, message: 'publish not authorized' },
+  NOT_FOUND: { status: 404, retryable: false, message: 'not found' },
+  METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: 'method not allowed' },
+  STREAM_BUSY: { status: 409, retryable: false, message: 'stream already has a publisher' },
+  PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'payload too large' },
+  UNDECODABLE_MEDIA: { status: 422, retryable: false, message: 'media could not be decoded' },
+  TRANSCODE_FAILED: { status: 422, retryable: true, message: 'transcode failed' },
+  QUEUE_UNAVAILABLE: { status: 503, retryable: true, message: 'transcode queue unavailable' },
+  STORAGE_FAILED: { status: 500, retryable: true, message: 'object store operation failed' },
+  CONFIG_INVALID: { status: 500, retryable: false, message: 'invalid configuration' },
+  INTERNAL: { status: 500, retryable: false, message: 'internal error' },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface GatewayErrorOptions {
+  /** Overrides the registry's retryability for this instance. */
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+
+  /**
+   * @param code registry code; decides status and default retryability
+   * @param message human-readable reason naming the problem (defaults to the registry text)
+   */
+  constructor(code: ErrorCode, message?: string, options: GatewayErrorOptions = {}) {
+    const spec: ErrorCodeSpec = ERROR_CODES[code];
+    super(message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = spec.status;
+    this.retryable = options.retryable ?? spec.retryable;
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}

@@ -1,0 +1,227 @@
+/**
+ * The segment index in Redis: which segments each rendition of each stream lists, in
+ * sequence order, plus the per-rendition measurements the master playlist needs. Any
+ * gateway sharing the Redis can serve any stream's playback from it.
+ *
+ * Keys (prefix `p`, manifest ID `m`, rendition `r`):
+ * - `p:stream:m`       HASH  session, state (live|ended), startedAtMs, endedAtMs, segmentCount, renditions (JSON)
+ * - `p:streams`        ZSET  manifest IDs of known streams, scored by start time
+ * - `p:rends:m`        SET   every rendition recorded in the current session (for cleanup)
+ * - `p:rend:m:r`       HASH  frontier (next seq to list), count (listed so far), disc, pendingDisc,
+ *                            failed, width, height, codecs, frameRate, peakBps, bytes, durationMs
+ * - `p:pend:m:r`       HASH  seq → outcome JSON, results that arrived ahead of an earlier seq
+ * - `p:list:m:r`       LIST  listed entries `{seq, d, disc, ds}` (last `retain` kept)
+ *
+ * Recording is one Lua script per outcome, so concurrent transcoders and redelivered jobs
+ * cannot list a segment twice or out of order: a result is held until every earlier seq of
+ * that rendition is resolved (listed, or failed and skipped with a discontinuity).
+ */
+import type { Redis } from './redis.ts';
+import type { SegmentOutcome } from '../domain/segment.ts';
+
+export interface RenditionPlan {
+  readonly name: string;
+  /** Expected size and bitrate, shown in the master until real segments are measured. */
+  readonly width: number;
+  readonly height: number;
+  readonly bitrateBps: number;
+}
+
+export interface StreamRecord {
+  readonly manifestID: string;
+  readonly session: string;
+  readonly state: 'live' | 'ended';
+  readonly startedAtMs: number;
+  readonly endedAtMs?: number;
+  /** Source segments produced, known once the stream ended. */
+  readonly segmentCount?: number;
+  /** Output renditions besides `source`, in ladder order (set when the first source segment is measured). */
+  readonly renditions: readonly RenditionPlan[];
+}
+
+export interface RenditionStats {
+  readonly count: number;
+  readonly frontier: number;
+  readonly failed: number;
+  readonly width: number;
+  readonly height: number;
+  readonly codecs: string;
+  readonly frameRate: number;
+  readonly peakBps: number;
+  readonly averageBps: number;
+}
+
+export interface ListedSegment {
+  readonly seq: number;
+  readonly durationMs: number;
+  readonly discontinuity: boolean;
+  /** Discontinuities listed up to and including this segment. */
+  readonly discontinuityCount: number;
+}
+
+export interface RenditionWindow {
+  readonly stats: RenditionStats;
+  /** The last `window` listed segments, oldest first. */
+  readonly segments: readonly ListedSegment[];
+  /** Every segment of the stream has been resolved in this rendition and the stream ended. */
+  readonly complete: boolean;
+}
+
+const RECORD_SCRIPT = `
+local streamKey, pendKey, rendKey, listKey, rendsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local session, seq, outcome, retain, rendition = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
+if redis.call('HGET', streamKey, 'session') ~= session then return -1 end
+redis.call('SADD', rendsKey, rendition)
+local frontier = tonumber(redis.call('HGET', rendKey, 'frontier') or '0')
+if seq < frontier then return 0 end
+redis.call('HSET', pendKey, seq, outcome)
+local listed = 0
+while true do
+  local raw = redis.call('HGET', pendKey, frontier)
+  if not raw then break end
+  redis.call('HDEL', pendKey, frontier)
+  local o = cjson.decode(raw)
+  if o.status == 'ok' then
+    local s = o.segment
+    local count = tonumber(redis.call('HGET', rendKey, 'count') or '0')
+    local disc = tonumber(redis.call('HGET', rendKey, 'disc') or '0')
+    local flag = (redis.call('HGET', rendKey, 'pendingDisc') == '1') or (o.discontinuity == true)
+    if flag and count > 0 then disc = disc + 1 else flag = false end
+    redis.call('RPUSH', listKey, cjson.encode({seq = frontier, d = s.durationMs, disc = flag, ds = disc}))
+    local bps = 0
+    if s.durationMs > 0 then bps = math.floor(s.bytes * 8000 / s.durationMs) end
+    local peak = tonumber(redis.call('HGET', rendKey, 'peakBps') or '0')
+    if bps > peak then peak = bps end
+    redis.call('HSET', rendKey, 'count', count + 1, 'disc', disc, 'pendingDisc', 0, 'peakBps', peak,
+      'width', s.width, 'height', s.height, 'codecs', s.codecs, 'frameRate', tostring(s.frameRate))
+    redis.call('HINCRBY', rendKey, 'bytes', s.bytes)
+    redis.call('HINCRBY', rendKey, 'durationMs', s.durationMs)
+    listed = listed + 1
+  else
+    redis.call('HSET', rendKey, 'pendingDisc', 1)
+    redis.call('HINCRBY', rendKey, 'failed', 1)
+  end
+  frontier = frontier + 1
+end
+redis.call('HSET', rendKey, 'frontier', frontier)
+redis.call('LTRIM', listKey, -retain, -1)
+return listed
+`;
+
+export interface RedisSegmentIndexOptions {
+  redis: Redis;
+  /** Key prefix shared by the deployment. */
+  prefix: string;
+  /** Listed entries kept per rendition (at least the playlist window). */
+  retainSegments: number;
+}
+
+export class RedisSegmentIndex {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #retain: number;
+
+  constructor(options: RedisSegmentIndexOptions) {
+    this.#redis = options.redis;
+    this.#prefix = options.prefix;
+    this.#retain = options.retainSegments;
+  }
+
+  #streamKey(m: string): string {
+    return `${this.#prefix}:stream:${m}`;
+  }
+
+  #rendsKey(m: string): string {
+    return `${this.#prefix}:rends:${m}`;
+  }
+
+  #rendKeys(m: string, r: string): [string, string, string] {
+    return [`${this.#prefix}:pend:${m}:${r}`, `${this.#prefix}:rend:${m}:${r}`, `${this.#prefix}:list:${m}:${r}`];
+  }
+
+  /**
+   * Starts a publish session for `manifestID`, discarding the index of any earlier session
+   * (its late transcode results are then ignored, as their session no longer matches).
+   */
+  async startStream(manifestID: string, session: string, startedAtMs: number): Promise<void> {
+    const rendsKey = this.#rendsKey(manifestID);
+    const previous = await this.#redis.smembers(rendsKey);
+    const multi = this.#redis.multi();
+    for (const r of previous) multi.del(...this.#rendKeys(manifestID, r));
+    multi.del(this.#streamKey(manifestID), rendsKey);
+    multi.hset(this.#streamKey(manifestID), { manifestID, session, state: 'live', startedAtMs: String(startedAtMs), renditions: '[]' });
+    multi.zadd(`${this.#prefix}:streams`, startedAtMs, manifestID);
+    await multi.exec();
+  }
+
+  /** Sets the output renditions (ladder fitted to the measured source) if not set yet for this session. */
+  async setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[]): Promise<void> {
+    const key = this.#streamKey(manifestID);
+    const current = await this.#redis.hmget(key, 'session', 'renditions');
+    if (current[0] !== session || (current[1] && current[1] !== '[]')) return;
+    await this.#redis.hset(key, 'renditions', JSON.stringify(renditions));
+  }
+
+  /** Marks the stream ended after `segmentCount` source segments (seq 0 … segmentCount-1). */
+  async endStream(manifestID: string, session: string, segmentCount: number, endedAtMs: number): Promise<void> {
+    const key = this.#streamKey(manifestID);
+    if ((await this.#redis.hget(key, 'session')) !== session) return;
+    await this.#redis.hset(key, { state: 'ended', segmentCount: String(segmentCount), endedAtMs: String(endedAtMs) });
+  }
+
+  /**
+   * Records one outcome for (rendition, seq) and lists every segment that became listable.
+   * Idempotent: a repeat of an already-resolved seq changes nothing.
+   * @returns segments newly listed; -1 when `session` is not the stream's current session.
+   */
+  async record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<number> {
+    const rendition = outcome.status === 'ok' ? outcome.segment.rendition : outcome.rendition;
+    const keys = [this.#streamKey(manifestID), ...this.#rendKeys(manifestID, rendition), this.#rendsKey(manifestID)];
+    const result = await this.#redis.eval(RECORD_SCRIPT, keys.length, ...keys, session, String(outcome.seq), JSON.stringify(outcome), String(this.#retain), rendition);
+    return Number(result);
+  }
+
+  async getStream(manifestID: string): Promise<StreamRecord | undefined> {
+    const h = await this.#redis.hgetall(this.#streamKey(manifestID));
+    if (!h['session']) return undefined;
+    return {
+      manifestID,
+      session: h['session'],
+      state: h['state'] === 'ended' ? 'ended' : 'live',
+      startedAtMs: Number(h['startedAtMs']),
+      ...(h['endedAtMs'] ? { endedAtMs: Number(h['endedAtMs']) } : {}),
+      ...(h['segmentCount'] ? { segmentCount: Number(h['segmentCount']) } : {}),
+      renditions: JSON.parse(h['renditions'] ?? '[]') as RenditionPlan[],
+    };
+  }
+
+  /** Manifest IDs of known streams, newest first. */
+  async listStreams(limit = 100): Promise<string[]> {
+    return this.#redis.zrevrange(`${this.#prefix}:streams`, 0, limit - 1);
+  }
+
+  async renditionStats(manifestID: string, rendition: string): Promise<RenditionStats> {
+    const h = await this.#redis.hgetall(this.#rendKeys(manifestID, rendition)[1]);
+    const num = (k: string): number => Number(h[k] ?? 0);
+    const durationMs = num('durationMs');
+    return {
+      count: num('count'), frontier: num('frontier'), failed: num('failed'),
+      width: num('width'), height: num('height'), codecs: h['codecs'] ?? '', frameRate: num('frameRate'),
+      peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.round((num('bytes') * 8000) / durationMs) : 0,
+    };
+  }
+
+  /** The last `window` listed segments of a rendition and whether it is complete. */
+  async renditionWindow(manifestID: string, rendition: string, window: number, stream: StreamRecord): Promise<RenditionWindow> {
+    const [stats, raw] = await Promise.all([
+      this.renditionStats(manifestID, rendition),
+      this.#redis.lrange(this.#rendKeys(manifestID, rendition)[2], -window, -1),
+    ]);
+    const segments = raw.map((text) => {
+      const e = JSON.parse(text) as { seq: number; d: number; disc: boolean; ds: number };
+      return { seq: e.seq, durationMs: e.d, discontinuity: e.disc, discontinuityCount: e.ds };
+    });
+    const complete = stream.state === 'ended' && stream.segmentCount !== undefined && stats.frontier >= stream.segmentCount;
+    return { stats, segments, complete };
+  }
+}

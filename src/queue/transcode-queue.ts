@@ -1,0 +1,176 @@
+/**
+ * The transcode queue on BullMQ: one job per source segment, job ID
+ * `<manifestID>.<session>.<seq>` so a duplicate enqueue of the same segment is a no-op.
+ *
+ * Delivery is at least once (a Redis restart or a dead worker re-runs a job), so the
+ * processor must be idempotent: deterministic output keys and an index that ignores
+ * repeats (PACKAGES.md, BullMQ).
+ */
+import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from '../log/logger.ts';
+import type { TranscodeJob, TranscodeResult } from '../domain/segment.ts';
+import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
+import { createRedis, type Redis } from './redis.ts';
+
+export const TRANSCODE_QUEUE_NAME = 'transcode';
+
+/** A job as it travels: the domain job plus the publish session it belongs to. */
+export interface QueuedTranscodeJob extends TranscodeJob {
+  /** Publish session ID; results for an older session of the same manifest ID are ignored. */
+  readonly session: string;
+}
+
+export interface TranscodeQueueOptions {
+  redisUrl: string;
+  /** BullMQ key prefix (shared by every gateway and transcoder of one deployment). */
+  prefix: string;
+  logger: Logger;
+  /** Tries per job before it is failed for good; default 3. */
+  attempts: number;
+  /** First retry delay in ms, doubled on each retry. */
+  backoffMs: number;
+  /** How long `enqueue` waits for Redis before failing with QUEUE_UNAVAILABLE, in ms; default 5000. */
+  enqueueTimeoutMs?: number;
+}
+
+/** Producer side: what ingest uses to hand a source segment to the transcoders. */
+export class TranscodeQueue {
+  readonly #queue: Queue;
+  readonly #connection: Redis;
+  readonly #options: TranscodeQueueOptions;
+  #closed = false;
+
+  constructor(options: TranscodeQueueOptions) {
+    this.#options = options;
+    this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:queue', maxRetriesPerRequest: null });
+    this.#queue = new Queue(TRANSCODE_QUEUE_NAME, {
+      connection: this.#connection,
+      prefix: options.prefix,
+      defaultJobOptions: {
+        attempts: options.attempts,
+        backoff: { type: 'exponential', delay: options.backoffMs },
+        removeOnComplete: { age: 3600, count: 10_000 },
+        removeOnFail: { age: 24 * 3600, count: 10_000 },
+      },
+    });
+    this.#queue.on('error', (err: Error) => options.logger.warn({ err: err.message }, 'transcode queue error'));
+  }
+
+  /**
+   * Adds one job. A job with the same identity already queued or done is not added again.
+   * @throws GatewayError QUEUE_UNAVAILABLE when Redis does not answer within the timeout
+   *   (BullMQ's `add` neither resolves nor rejects while Redis is down).
+   */
+  async enqueue(job: QueuedTranscodeJob): Promise<void> {
+    const timeoutMs = this.#options.enqueueTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#queue.add('segment', job, { jobId: transcodeJobId(job) }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new GatewayError('QUEUE_UNAVAILABLE', `transcode queue did not accept the job within ${timeoutMs} ms (is Redis up?)`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Job counts by state, for health and the control API. */
+  async counts(): Promise<Record<string, number>> {
+    return this.#queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#queue.close().catch(() => undefined);
+    this.#connection.disconnect();
+  }
+}
+
+/** `<manifestID>.<session>.<seq>`: BullMQ forbids `:` in custom IDs and pure integers. */
+export function transcodeJobId(job: Pick<QueuedTranscodeJob, 'manifestID' | 'session' | 'seq'>): string {
+  return `${job.manifestID}.${job.session}.${job.seq}`;
+}
+
+export interface TranscodeWorkerHooks {
+  /** Does the work. Throw a non-retryable GatewayError for input that can never succeed. */
+  process(job: QueuedTranscodeJob, attempt: number): Promise<TranscodeResult>;
+  /** Called once per job after success (at least once under redelivery). */
+  onCompleted(job: QueuedTranscodeJob, result: TranscodeResult): Promise<void>;
+  /** Called when the job has failed for good (no more attempts, or a non-retryable error). */
+  onFailedForGood(job: QueuedTranscodeJob, reason: string): Promise<void>;
+}
+
+export interface TranscodeWorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  logger: Logger;
+  /** Jobs run at once by this worker; default 1. */
+  concurrency: number;
+  hooks: TranscodeWorkerHooks;
+}
+
+/**
+ * Consumer side: a BullMQ worker that runs the transcoder on each job. Retryable failures
+ * are rethrown so BullMQ retries with backoff; non-retryable ones become
+ * `UnrecoverableError` so they fail at once. On the last failed attempt the segment is
+ * reported failed for good so playlists can skip it with a discontinuity.
+ */
+export class TranscodeWorker {
+  readonly #worker: Worker;
+  readonly #connection: Redis;
+  readonly #logger: Logger;
+  #closed = false;
+
+  constructor(options: TranscodeWorkerOptions) {
+    this.#logger = options.logger;
+    this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:transcoder', maxRetriesPerRequest: null });
+    this.#worker = new Worker(TRANSCODE_QUEUE_NAME, async (job: Job) => this.#run(job, options.hooks), {
+      connection: this.#connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      autorun: true,
+    });
+    this.#worker.on('error', (err: Error) => options.logger.warn({ err: err.message }, 'transcode worker error'));
+  }
+
+  async #run(job: Job, hooks: TranscodeWorkerHooks): Promise<TranscodeResult> {
+    const data = job.data as QueuedTranscodeJob;
+    const attempt = job.attemptsMade + 1;
+    const maxAttempts = job.opts.attempts ?? 1;
+    const log = this.#logger.child({ manifestID: data.manifestID, seq: data.seq, attempt });
+    try {
+      const result = await hooks.process(data, attempt);
+      await hooks.onCompleted(data, result);
+      return result;
+    } catch (err) {
+      const retryable = isGatewayError(err) ? err.retryable : true;
+      const reason = err instanceof Error ? err.message : String(err);
+      if (!retryable || attempt >= maxAttempts) {
+        log.warn({ reason, retryable }, 'segment failed for good');
+        await hooks.onFailedForGood(data, reason).catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
+        throw new UnrecoverableError(reason);
+      }
+      log.warn({ reason }, 'segment transcode failed; will retry');
+      throw err;
+    }
+  }
+
+  /** Waits until the worker is connected and taking jobs. */
+  async waitUntilReady(): Promise<void> {
+    await this.#worker.waitUntilReady();
+  }
+
+  /**
+   * Stops taking jobs and waits for in-flight ones to finish (graceful). Jobs still
+   * running when the process is killed are redelivered by stalled-job detection.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#worker.close().catch(() => undefined);
+    this.#connection.disconnect();
+  }
+}

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, environmentVariables, DEFAULT_LADDER } from '../../../src/config/config.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
+
+test('defaults bind loopback on the Livepeer ports with the measured default ladder', () => {
+  const c = loadConfig({ cwd: '/srv/mg' });
+  assert.equal(c.http.host, '127.0.0.1');
+  assert.equal(c.http.port, 9935);
+  assert.equal(c.rtmp.port, 1935);
+  assert.equal(c.http.publicUrl, 'http://127.0.0.1:9935');
+  assert.deepEqual(c.ladder, DEFAULT_LADDER);
+  assert.equal(c.storage.dir, '/srv/mg/data/objects');
+  assert.equal(c.hls.windowSegments, 6);
+});
+
+test('a YAML file overrides defaults and the environment overrides the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-config-'));
+  try {
+    const file = join(dir, 'mediagate.yaml');
+    writeFileSync(file, 'http:\n  port: 8000\ntranscode:\n  x264Preset: superfast\nladder: [P240p30fps16x9]\n');
+    const c = loadConfig({ file, env: { MEDIAGATE_HTTP_PORT: '9000', MEDIAGATE_TRANSCODE_CONCURRENCY: '2', MEDIAGATE_LADDER: 'P360p30fps16x9,P144p30fps16x9' }, cwd: dir });
+    assert.equal(c.http.port, 9000);
+    assert.equal(c.transcode.x264Preset, 'superfast');
+    assert.equal(c.transcode.concurrency, 2);
+    assert.deepEqual(c.ladder, ['P360p30fps16x9', 'P144p30fps16x9']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('environment names are derived from field paths in SCREAMING_SNAKE', () => {
+  const names = environmentVariables().map((v) => v.name);
+  for (const n of ['MEDIAGATE_HTTP_PORT', 'MEDIAGATE_TRANSCODE_X264_PRESET', 'MEDIAGATE_SEGMENT_TARGET_MS', 'MEDIAGATE_REDIS_URL', 'MEDIAGATE_STREAM_KEYS']) {
+    assert.ok(names.includes(n), n);
+  }
+});
+
+test('invalid values are refused naming the field and the source', () => {
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_HTTP_PORT: 'eighty' } }), (e: GatewayError) => e.code === 'CONFIG_INVALID' && /MEDIAGATE_HTTP_PORT/.test(e.message));
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_HTTP_PORT: '70000' } }), /http\.port: must be <= 65535 \(from defaults → environment\)/);
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_TRANSCODE_X264_PRESET: 'turbo' } }), /transcode\.x264Preset: must be one of ultrafast/);
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_NO_SUCH: '1' } }), /unknown environment variable MEDIAGATE_NO_SUCH/);
+  assert.throws(() => loadConfig({ overrides: { http: { prot: 1 } } }), /http: unknown field "prot"/);
+  assert.throws(() => loadConfig({ overrides: { streamKeys: [{ streamKey: 'a/b', manifestID: 'x' }] } }), /streamKeys\.0\.streamKey/);
+});
+
+test('a public bind with anonymous publishing refuses to start unless allowed', () => {
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_HTTP_HOST: '0.0.0.0' } }), /refusing to bind 0\.0\.0\.0 with anonymous publishing.*allowAnonymous/);
+  const allowed = loadConfig({ env: { MEDIAGATE_HTTP_HOST: '0.0.0.0', MEDIAGATE_RTMP_HOST: '0.0.0.0', MEDIAGATE_ALLOW_ANONYMOUS: 'true' } });
+  assert.equal(allowed.http.publicUrl, 'http://127.0.0.1:9935');
+  const keyed = loadConfig({ env: { MEDIAGATE_HTTP_HOST: '0.0.0.0', MEDIAGATE_STREAM_KEYS: '[{"streamKey":"s3cret","manifestID":"show"}]' } });
+  assert.equal(keyed.streamKeys[0]!.manifestID, 'show');
+});
