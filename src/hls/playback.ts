@@ -1,0 +1,170 @@
+/**
+ * HLS playback routes (WIRE-CONTRACT.md §5):
+ * - `GET /stream/<manifestID>.m3u8`                    master playlist, `source` first
+ * - `GET /stream/<manifestID>/<rendition>.m3u8`        live media playlist (sliding window)
+ * - `GET /stream/<manifestID>/<rendition>/<seq>.ts`    one segment
+ *
+ * Everything is read from the shared segment index and object store, so any gateway
+ * instance can serve any stream. Names are validated before they touch a key.
+ */
+import { Router, type Request, type Response } from 'express';
+import type { Readable } from 'node:stream';
+import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
+import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from './playlist-writer.ts';
+
+/** What playback needs from the segment index (implemented by queue/segment-index.ts). */
+export interface PlaybackIndex {
+  getStream(manifestID: string): Promise<PlaybackStream | undefined>;
+  renditionStats(manifestID: string, rendition: string): Promise<PlaybackRenditionStats>;
+  renditionWindow(manifestID: string, rendition: string, window: number, stream: PlaybackStream): Promise<{
+    stats: PlaybackRenditionStats;
+    segments: readonly { seq: number; durationMs: number; discontinuity: boolean; discontinuityCount: number }[];
+    complete: boolean;
+  }>;
+}
+
+export interface PlaybackStream {
+  readonly state: 'live' | 'ended';
+  readonly segmentCount?: number;
+  readonly renditions: readonly { name: string; width: number; height: number; bitrateBps: number }[];
+}
+
+export interface PlaybackRenditionStats {
+  readonly count: number;
+  readonly width: number;
+  readonly height: number;
+  readonly codecs: string;
+  readonly frameRate: number;
+  readonly peakBps: number;
+  readonly averageBps: number;
+}
+
+/** What playback needs from the object store. */
+export interface PlaybackStorage {
+  getStream(key: string): Promise<{ stream: Readable; sizeBytes: number } | undefined>;
+}
+
+export interface PlaybackOptions {
+  index: PlaybackIndex;
+  storage: PlaybackStorage;
+  /** Segments in the live window (WIRE-CONTRACT.md §5: 6 by default). */
+  windowSegments: number;
+  /** Segment target duration in ms; the floor of EXT-X-TARGETDURATION. */
+  segmentTargetMs: number;
+}
+
+const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+
+function setCommonHeaders(res: Response): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Expose-Headers', 'Content-Length');
+}
+
+/** Player-facing routes; mount before any API validator (they are not in the OpenAPI spec). */
+export function createPlaybackRouter(options: PlaybackOptions): Router {
+  const { index, storage } = options;
+  const router = Router();
+
+  const notFound = (what: string): never => {
+    throw new GatewayError('NOT_FOUND', what);
+  };
+
+  async function master(manifestID: string, res: Response): Promise<void> {
+    const stream = await index.getStream(manifestID);
+    if (!stream) notFound(`stream ${manifestID} not found`);
+    const source = await index.renditionStats(manifestID, SOURCE_RENDITION);
+    if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${Math.ceil(options.segmentTargetMs / 1000)} s`);
+    const variants: VariantStream[] = [variant(`${manifestID}/${SOURCE_RENDITION}.m3u8`, source, undefined)];
+    for (const plan of stream!.renditions) {
+      const stats = await index.renditionStats(manifestID, plan.name);
+      variants.push(variant(`${manifestID}/${plan.name}.m3u8`, stats, plan));
+    }
+    send(res, PLAYLIST_TYPE, renderMasterPlaylist(variants), 'no-cache');
+  }
+
+  async function media(manifestID: string, rendition: string, res: Response): Promise<void> {
+    const stream = await index.getStream(manifestID);
+    if (!stream) notFound(`stream ${manifestID} not found`);
+    if (rendition !== SOURCE_RENDITION && !stream!.renditions.some((r) => r.name === rendition)) {
+      notFound(`stream ${manifestID} has no rendition ${rendition}`);
+    }
+    const w = await index.renditionWindow(manifestID, rendition, options.windowSegments, stream!);
+    const first = w.segments[0];
+    const body = renderMediaPlaylist({
+      mediaSequence: w.stats.count - w.segments.length,
+      discontinuitySequence: first ? first.discontinuityCount - (first.discontinuity ? 1 : 0) : 0,
+      segments: w.segments.map((s) => ({ uri: `${rendition}/${s.seq}.ts`, durationMs: s.durationMs, discontinuity: s.discontinuity })),
+      ended: w.complete,
+      minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
+    });
+    send(res, PLAYLIST_TYPE, body, w.complete ? 'public, max-age=60' : 'no-cache');
+  }
+
+  async function segment(manifestID: string, rendition: string, seq: number, res: Response): Promise<void> {
+    const object = await storage.getStream(segmentKey(manifestID, rendition, seq));
+    if (!object) notFound(`segment ${manifestID}/${rendition}/${seq}.ts not found`);
+    setCommonHeaders(res);
+    res.status(200);
+    res.setHeader('Content-Type', 'video/mp2t');
+    res.setHeader('Content-Length', String(object!.sizeBytes));
+    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+    object!.stream.on('error', () => res.destroy());
+    object!.stream.pipe(res);
+  }
+
+  router.options('/stream/*path', (_req: Request, res: Response) => {
+    setCommonHeaders(res);
+    res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+    res.setHeader('Access-Control-Allow-Headers', 'Range');
+    res.status(204).end();
+  });
+
+  router.get('/stream/*path', async (req: Request, res: Response) => {
+    setCommonHeaders(res);
+    const parts = (req.params as { path: string[] }).path;
+    const bad = (): never => {
+      throw new GatewayError('INVALID_NAME', 'invalid playback path: expected /stream/<manifestID>.m3u8, /stream/<manifestID>/<rendition>.m3u8 or /stream/<manifestID>/<rendition>/<seq>.ts');
+    };
+    if (parts.length === 1) {
+      const m = /^(.+)\.m3u8$/.exec(parts[0]!);
+      if (!m || !isValidStreamName(m[1])) bad();
+      return master(m![1]!, res);
+    }
+    if (parts.length === 2) {
+      const m = /^(.+)\.m3u8$/.exec(parts[1]!);
+      if (!m || !isValidStreamName(parts[0]) || !isValidStreamName(m[1])) bad();
+      return media(parts[0]!, m![1]!, res);
+    }
+    if (parts.length === 3) {
+      const m = /^(.+)\.ts$/.exec(parts[2]!);
+      const seq = m ? parseSeq(m[1]!) : undefined;
+      if (seq === undefined || !isValidStreamName(parts[0]) || !isValidStreamName(parts[1])) bad();
+      return segment(parts[0]!, parts[1]!, seq!, res);
+    }
+    bad();
+  });
+
+  return router;
+}
+
+function variant(uri: string, stats: PlaybackRenditionStats, plan: PlaybackStream['renditions'][number] | undefined): VariantStream {
+  const measured = stats.count > 0;
+  return {
+    uri,
+    bandwidthBps: measured ? Math.max(stats.peakBps, 1) : Math.round((plan?.bitrateBps ?? 0) * 1.1) + 128_000,
+    ...(measured ? { averageBandwidthBps: Math.max(stats.averageBps, 1) } : {}),
+    width: measured ? stats.width : plan?.width ?? 0,
+    height: measured ? stats.height : plan?.height ?? 0,
+    ...(stats.codecs ? { codecs: stats.codecs } : {}),
+    ...(measured && stats.frameRate > 0 ? { frameRate: stats.frameRate } : {}),
+  };
+}
+
+function send(res: Response, type: string, body: string, cacheControl: string): void {
+  res.status(200);
+  res.setHeader('Content-Type', type);
+  res.setHeader('Cache-Control', cacheControl);
+  res.send(body);
+}

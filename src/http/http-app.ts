@@ -1,0 +1,102 @@
+/**
+ * The express application: feature routers are mounted here by the composition root,
+ * and one error handler renders every failure as `{"detail":{"msg","code"}}`
+ * (WIRE-CONTRACT.md §7). Unknown errors become a generic 500; the real one is logged.
+ */
+import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
+import type { Logger } from '../log/logger.ts';
+
+export interface HealthReport {
+  /** `ok` when every dependency answers; `degraded` otherwise (HTTP 503). */
+  status: 'ok' | 'degraded';
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+export interface HttpAppOptions {
+  logger: Logger;
+  /** Routers mounted in order (playback, ingest, APIs). */
+  routers: Router[];
+  /** Readiness of dependencies for `GET /healthz`. */
+  health: () => Promise<HealthReport>;
+}
+
+/** Renders an error in the contract's shape and status. */
+export function sendError(res: Response, err: GatewayError, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+  res.status(err.status).json({ detail: { msg: err.message, code: err.code } });
+}
+
+function toGatewayError(err: unknown): GatewayError | undefined {
+  if (isGatewayError(err)) return err;
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e?.type === 'entity.parse.failed') return new GatewayError('INVALID_REQUEST', `request body is not valid JSON: ${e.message ?? ''}`.trim());
+  if (e?.type === 'entity.too.large') return new GatewayError('PAYLOAD_TOO_LARGE', 'request body too large');
+  return undefined;
+}
+
+export function createHttpApp(options: HttpAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', async (_req: Request, res: Response) => {
+    const report = await options.health();
+    res.status(report.status === 'ok' ? 200 : 503).json(report);
+  });
+
+  for (const router of options.routers) app.use(router);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new GatewayError('NOT_FOUND', `no route for ${req.method} ${req.path.slice(0, 200)}`));
+  });
+
+  // Express recognises error middleware by its four parameters.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const known = toGatewayError(err);
+    if (known) {
+      if (known.status >= 500) options.logger.warn({ code: known.code, err: known.message, path: req.path }, 'request failed');
+      sendError(res, known);
+      return;
+    }
+    options.logger.error({ err, path: req.path, method: req.method }, 'unhandled request error');
+    sendError(res, new GatewayError('INTERNAL', 'internal error; see the gateway log'));
+  });
+  return app;
+}
+
+/**
+ * Listens on host:port and resolves once bound.
+ * @throws Error naming the address and what to do when the port is taken.
+ */
+export function listen(app: Express, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer(app);
+    server.keepAliveTimeout = 5000;
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE'
+        ? new Error(`HTTP port ${host}:${port} is already in use; stop the other process or set MEDIAGATE_HTTP_PORT`)
+        : err);
+    });
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+export function boundPort(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting connections and closes idle keep-alive sockets; resolves when closed. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 2000).unref();
+  });
+}
