@@ -182,14 +182,17 @@ export function parseLadder(raw: unknown): VideoProfile[] {
   return ladder;
 }
 
-function even(n: number): number {
-  return Math.max(2, Math.floor(n / 2) * 2);
+/** Nearest even integer not above `limit` (x264 with yuv420p needs even dimensions). */
+function evenWithin(n: number, limit: number): number {
+  const rounded = Math.round(n / 2) * 2;
+  return Math.max(2, rounded > limit ? Math.floor(limit / 2) * 2 : rounded);
 }
 
 /**
  * Fits a profile to the measured source: the output keeps the source aspect ratio,
  * fits inside the requested box, has even dimensions, and never exceeds the source
- * in size or frame rate (WIRE-CONTRACT.md §3: keep aspect, never upscale).
+ * in size or frame rate (WIRE-CONTRACT.md §3: keep aspect, never upscale). Dimensions round to the
+ * nearest even number inside the box, so 1080p into P240p30fps16x9 gives 426x240 as Livepeer does.
  *
  * @returns the fitted rendition, or `undefined` when the profile's box is larger than the
  *   source in both dimensions' limiting side (the rendition would be an upscale; the caller
@@ -198,8 +201,8 @@ function even(n: number): number {
 export function fitRendition(profile: VideoProfile, source: SourceVideoInfo): FittedRendition | undefined {
   const scale = Math.min(profile.width / source.width, profile.height / source.height);
   if (scale > 1.0001) return undefined;
-  const width = even(source.width * scale);
-  const height = even(source.height * scale);
+  const width = evenWithin(source.width * scale, Math.min(profile.width, source.width));
+  const height = evenWithin(source.height * scale, Math.min(profile.height, source.height));
 
   let fpsNum = source.fpsNum;
   let fpsDen = source.fpsDen;

@@ -64,7 +64,7 @@ test('fitting keeps the source aspect ratio inside the requested box with even d
   const fit = fitRendition(PRESETS['P720p30fps4x3']!, src1080)!; // 960x720 box, 16:9 source
   assert.deepEqual([fit.width, fit.height], [960, 540]);
   const fit240 = fitRendition(PRESETS['P240p30fps16x9']!, src1080)!; // 426x240 box
-  assert.deepEqual([fit240.width, fit240.height], [426, 238]);
+  assert.deepEqual([fit240.width, fit240.height], [426, 240]);
   assert.equal(fit240.width % 2, 0);
   const portrait = fitRendition(PRESETS['P360p30fps16x9']!, { width: 1080, height: 1920, fpsNum: 30, fpsDen: 1 })!;
   assert.deepEqual([portrait.width, portrait.height], [202, 360]);

@@ -1,0 +1,174 @@
+/**
+ * The ffmpeg command for one source segment and a whole ladder: decode once, split the
+ * decoded video, scale (and rate-convert) per rendition, encode each, and write one
+ * MPEG-TS file per rendition, all in one process (ARCHITECTURE.md, data flow step 4).
+ * Pure: no I/O, no fluent-ffmpeg.
+ *
+ * Timestamps: output PTS equal source PTS, so consecutive segments of a rendition
+ * play back seamlessly (WIRE-CONTRACT.md §5). Three settings do it, each verified with
+ * ffprobe on ffmpeg 5.1 (see test/integration/transcode):
+ *   - `-copyts`: keep the input timestamps instead of starting the output at 0;
+ *   - `-enc_time_base:v 1/90000`: without it the encoder's time base is 1/fps and every
+ *     PTS is rounded to a multiple of 1/fps (a live segmenter's PTS are not on that grid;
+ *     e.g. 3.483333 s became 3.5 s);
+ *   - `-muxdelay 0 -muxpreload 0`: without them the mpegts muxer shifts every timestamp
+ *     by +1.4 s.
+ * With `fps=` (a frame-rate change) output PTS lie on the absolute 1/fps grid, so they
+ * are within one output frame of the source and still continuous across segments.
+ */
+import type { FittedRendition } from '../../domain/profile.ts';
+import { GatewayError } from '../../errors/gateway-error.ts';
+import type { FfmpegInvocation, FfmpegOutput } from './invocation.ts';
+import { invocationToArgs } from './invocation.ts';
+
+/** x264/x265 speed presets, fastest first (same names in both encoders). */
+export const X264_PRESETS = [
+  'ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo',
+] as const;
+export type X264Preset = (typeof X264_PRESETS)[number];
+
+/** Default encoder preset: fast enough for several live renditions per core. */
+export const DEFAULT_X264_PRESET: X264Preset = 'veryfast';
+
+/** Default GOP length in seconds: one keyframe per ~2 s segment (WIRE-CONTRACT.md §3, segments of about 2 s). */
+export const DEFAULT_GOP_SECONDS = 2;
+
+/** Bitrate of AAC audio when the source audio is not AAC and must be encoded, bits per second. */
+export const ENCODED_AUDIO_BITRATE_BPS = 128_000;
+
+/** Encoder time base for video: MPEG-TS's 90 kHz clock, so source PTS survive unrounded. */
+export const VIDEO_ENCODER_TIME_BASE = '1/90000';
+
+/** One rendition to produce and the file it goes to. */
+export interface LadderOutput {
+  readonly rendition: FittedRendition;
+  /** Absolute path of the MPEG-TS file to write (overwritten if present). */
+  readonly path: string;
+}
+
+export interface LadderArgsOptions {
+  /** Absolute path of the source segment (MPEG-TS or MP4). */
+  readonly inputPath: string;
+  /** At least one; in ladder order. */
+  readonly outputs: readonly LadderOutput[];
+  /**
+   * ffprobe `codec_name` of the source's first audio stream (`aac`, `mp3`, `ac3`, ...), or
+   * `undefined` when the source has no audio. `aac` is copied into every rendition (keeps
+   * the audio bit-exact and continuous across segments); anything else is encoded to AAC-LC
+   * at {@link ENCODED_AUDIO_BITRATE_BPS}; no audio gives video-only outputs.
+   */
+  readonly sourceAudioCodec: string | undefined;
+  /** Encoder preset for libx264 and libx265; default {@link DEFAULT_X264_PRESET}. */
+  readonly x264Preset?: X264Preset;
+  /** ffmpeg `-loglevel`; default `error`. */
+  readonly logLevel?: 'error' | 'warning';
+}
+
+/** Whether `value` names an x264/x265 preset. */
+export function isX264Preset(value: string): value is X264Preset {
+  return (X264_PRESETS as readonly string[]).includes(value);
+}
+
+/**
+ * Keyframe interval in output frames for a fitted rendition: `default` → round(fps × 2 s),
+ * `seconds` → round(fps × seconds), `intra` → 1. Never below 1.
+ */
+export function gopFrames(rendition: FittedRendition): number {
+  const gop = rendition.profile.gop;
+  if (gop.kind === 'intra') return 1;
+  const seconds = gop.kind === 'seconds' ? gop.seconds : DEFAULT_GOP_SECONDS;
+  return Math.max(1, Math.round((rendition.fpsNum / rendition.fpsDen) * seconds));
+}
+
+function videoFilter(rendition: FittedRendition): string {
+  const scale = `scale=${rendition.width}:${rendition.height}`;
+  // Rate-convert before scaling: dropped frames are never scaled.
+  return rendition.changesFps ? `fps=${rendition.fpsNum}/${rendition.fpsDen},${scale}` : scale;
+}
+
+function rateControlOptions(rendition: FittedRendition): string[] {
+  const { bitrateBps, quality } = rendition.profile;
+  const cap = ['-maxrate', String(bitrateBps), '-bufsize', String(bitrateBps * 2)];
+  // CRF with a bitrate: the bitrate is the VBV cap (WIRE-CONTRACT.md §3, `quality`).
+  return quality > 0 ? ['-crf', String(quality), ...cap] : ['-b:v', String(bitrateBps), ...cap];
+}
+
+function videoEncoderOptions(rendition: FittedRendition, preset: X264Preset): string[] {
+  const gop = String(gopFrames(rendition));
+  const { profile } = rendition;
+  if (profile.encoder === 'HEVC') {
+    // libx265 ignores -sc_threshold; scenecut=0 is its equivalent. log-level keeps its banner off stderr.
+    return [
+      '-c:v', 'libx265', '-preset', preset, ...rateControlOptions(rendition),
+      '-g', gop, '-keyint_min', gop, '-x265-params', 'log-level=error:scenecut=0',
+    ];
+  }
+  const opts = ['-c:v', 'libx264', '-preset', preset];
+  if (profile.profile === 'constrainedhigh') {
+    // Livepeer (lpms ffmpeg.go) encodes "constrained high" as profile high with no B-frames.
+    // x264 then writes profile_idc 100 without the constraint_set4/5 flags: players see High.
+    opts.push('-profile:v', 'high', '-bf', '0');
+  } else if (profile.profile !== '') {
+    opts.push('-profile:v', profile.profile);
+  }
+  opts.push(...rateControlOptions(rendition), '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
+  return opts;
+}
+
+function audioOptions(sourceAudioCodec: string | undefined): string[] {
+  if (sourceAudioCodec === undefined) return [];
+  if (sourceAudioCodec === 'aac') return ['-map', '0:a:0', '-c:a', 'copy'];
+  return ['-map', '0:a:0', '-c:a', 'aac', '-b:a', String(ENCODED_AUDIO_BITRATE_BPS)];
+}
+
+/**
+ * Builds the single ffmpeg invocation that transcodes one source segment into every
+ * fitted rendition. Shape of the result (3 renditions):
+ * `-hide_banner -nostdin -loglevel error -copyts -i IN -y -filter_complex
+ * "[0:v:0]split=3[s0][s1][s2];[s0]scale=W:H[v0];..." ` then per output `-map [vN]`,
+ * audio mapping, encoder options, `-pix_fmt yuv420p -enc_time_base:v 1/90000
+ * -muxdelay 0 -muxpreload 0 -f mpegts OUT`. Bitrates in bits per second; `-bufsize` is
+ * 2 × bitrate; GOP from {@link gopFrames}.
+ *
+ * @throws GatewayError INTERNAL when `outputs` is empty; CONFIG_INVALID for an unknown preset.
+ */
+export function buildLadderInvocation(options: LadderArgsOptions): FfmpegInvocation {
+  const { inputPath, outputs, sourceAudioCodec } = options;
+  const preset = options.x264Preset ?? DEFAULT_X264_PRESET;
+  if (!isX264Preset(preset)) throw new GatewayError('CONFIG_INVALID', `unknown x264 preset "${String(preset).slice(0, 32)}"`);
+  if (outputs.length === 0) throw new GatewayError('INTERNAL', 'ladder has no renditions to encode');
+
+  const chains = outputs.map((o, i) => ({ filter: videoFilter(o.rendition), label: `v${i}` }));
+  let filterComplex: string;
+  if (chains.length === 1) {
+    filterComplex = `[0:v:0]${chains[0]!.filter}[${chains[0]!.label}]`;
+  } else {
+    const splitLabels = chains.map((_, i) => `[s${i}]`).join('');
+    filterComplex = [`[0:v:0]split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
+  }
+
+  const ffOutputs: FfmpegOutput[] = outputs.map((o, i) => ({
+    path: o.path,
+    options: [
+      '-map', `[v${i}]`,
+      ...audioOptions(sourceAudioCodec),
+      ...videoEncoderOptions(o.rendition, preset),
+      '-pix_fmt', 'yuv420p',
+      '-enc_time_base:v', VIDEO_ENCODER_TIME_BASE,
+      '-muxdelay', '0', '-muxpreload', '0',
+      '-f', 'mpegts',
+    ],
+  }));
+
+  return {
+    inputOptions: ['-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts'],
+    inputPath,
+    filterComplex,
+    outputs: ffOutputs,
+  };
+}
+
+/** {@link buildLadderInvocation} as a plain argument vector (no `ffmpeg` program name). */
+export function buildLadderArgs(options: LadderArgsOptions): string[] {
+  return invocationToArgs(buildLadderInvocation(options));
+}

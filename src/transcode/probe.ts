@@ -1,0 +1,395 @@
+/**
+ * Measures a media segment with ffprobe (spawned directly, JSON output; fluent-ffmpeg's
+ * ffprobe wrapper adds nothing here) and derives the RFC 6381 `CODECS` string that the
+ * HLS master playlist advertises (WIRE-CONTRACT.md §5).
+ *
+ * One ffprobe run per segment: `-count_packets -show_format -show_streams -show_data
+ * -show_entries packet=stream_index,pts,duration -of json`. `-show_data` adds each
+ * stream's extradata as a hex dump; for H.264/HEVC in MPEG-TS ffmpeg fills it with the
+ * parameter sets (SPS/PPS, VPS/SPS/PPS) in Annex-B form while probing, so the exact
+ * profile/constraint/level bytes come from the first SPS NAL unit without a second
+ * process or a TS parser of our own.
+ */
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { GatewayError } from '../errors/gateway-error.ts';
+
+export interface VideoProbe {
+  readonly width: number;
+  readonly height: number;
+  /** Frame rate fraction (ffprobe `r_frame_rate`, else `avg_frame_rate`). */
+  readonly fpsNum: number;
+  readonly fpsDen: number;
+  /** Video packets in the file (ffprobe `-count_packets`); one packet is one frame for H.264/HEVC in MPEG-TS. */
+  readonly frames: number;
+  /** ffprobe `codec_name`, e.g. `h264`, `hevc`. */
+  readonly codec: string;
+  /** ffprobe profile name, e.g. `High`, `Main`; '' when unknown. */
+  readonly profile: string;
+  /** Smallest and largest video PTS in seconds (presentation order, not file order). */
+  readonly firstPtsS: number;
+  readonly lastPtsS: number;
+  /** Duration of one frame in seconds (packet duration, else 1 / frame rate). */
+  readonly frameDurationS: number;
+}
+
+export interface AudioProbe {
+  /** ffprobe `codec_name`, e.g. `aac`, `mp3`. */
+  readonly codec: string;
+  /** ffprobe profile name, e.g. `LC`, `HE-AAC`, `HE-AACv2`; '' when unknown. */
+  readonly profile: string;
+  readonly channels: number;
+  readonly sampleRate: number;
+}
+
+export interface SegmentProbe {
+  /** The first video stream (cover art excluded); absent for audio-only files. */
+  readonly video?: VideoProbe;
+  /** The first audio stream; absent when there is none. */
+  readonly audio?: AudioProbe;
+  /** Container duration (ffprobe `format.duration`) in milliseconds, rounded; 0 when unknown. */
+  readonly durationMs: number;
+  /** File size in bytes. */
+  readonly bytes: number;
+  /** RFC 6381 codecs of the video then the audio stream, comma-separated, e.g. `avc1.64001f,mp4a.40.2`; codecs without a known form are left out. */
+  readonly codecs: string;
+  /** Video frame rate in frames per second (`fpsNum / fpsDen`); 0 without video. */
+  readonly frameRate: number;
+  /** ffprobe `format_name`, e.g. `mpegts`. */
+  readonly formatName: string;
+}
+
+export interface ProbeOptions {
+  /** ffprobe executable; default `ffprobe` (looked up in PATH). */
+  readonly ffprobePath?: string;
+  /** Wall-time limit in milliseconds; default 15000. */
+  readonly timeoutMs?: number;
+}
+
+/** Containers accepted as segments: MPEG-TS and the MP4 family (WIRE-CONTRACT.md §4: `.ts` or `.mp4`). */
+const SEGMENT_FORMATS = new Set(['mpegts', 'mp4', 'mov']);
+
+const MAX_PROBE_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Pure helpers: Annex-B, SPS, codec strings
+
+/**
+ * Splits an Annex-B byte stream (start codes `00 00 01` or `00 00 00 01`) into NAL units,
+ * each returned without its start code (trailing zero bytes of the next start code removed).
+ */
+export function splitAnnexB(data: Uint8Array): Uint8Array[] {
+  const starts: number[] = [];
+  for (let i = 0; i + 2 < data.length; i++) {
+    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
+      starts.push(i + 3);
+      i += 2;
+    }
+  }
+  return starts.map((start, k) => {
+    let end = k + 1 < starts.length ? starts[k + 1]! - 3 : data.length;
+    while (end > start && data[end - 1] === 0) end--;
+    return data.subarray(start, end);
+  });
+}
+
+/** The first H.264 SPS NAL unit (nal_unit_type 7, header byte included) in Annex-B data, if any. */
+export function findH264Sps(annexB: Uint8Array): Uint8Array | undefined {
+  return splitAnnexB(annexB).find((nal) => nal.length >= 4 && (nal[0]! & 0x1f) === 7);
+}
+
+/** The first HEVC SPS NAL unit (nal_unit_type 33, 2-byte header included) in Annex-B data, if any. */
+export function findHevcSps(annexB: Uint8Array): Uint8Array | undefined {
+  return splitAnnexB(annexB).find((nal) => nal.length >= 15 && ((nal[0]! >> 1) & 0x3f) === 33);
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+/**
+ * RFC 6381 codec string of an H.264 stream from its SPS: `avc1.PPCCLL`, the hex of
+ * profile_idc, the constraint_set flags byte and level_idc (ISO/IEC 14496-15 / RFC 6381 §3.3).
+ * E.g. `67 64 00 1f ...` (High, level 3.1) → `avc1.64001f`.
+ *
+ * @param sps the SPS NAL unit starting with its header byte (nal_unit_type 7); these first
+ *   four bytes never contain emulation-prevention bytes (profile_idc is non-zero).
+ * @throws RangeError when `sps` is shorter than 4 bytes or is not an SPS.
+ */
+export function h264CodecString(sps: Uint8Array): string {
+  if (sps.length < 4 || (sps[0]! & 0x1f) !== 7) throw new RangeError('not an H.264 SPS NAL unit (expected header byte with nal_unit_type 7 and 3 more bytes)');
+  return `avc1.${hex2(sps[1]!)}${hex2(sps[2]!)}${hex2(sps[3]!)}`;
+}
+
+/** Removes H.264/HEVC emulation-prevention bytes (`00 00 03` → `00 00`). */
+export function unescapeRbsp(nal: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let zeros = 0;
+  for (const b of nal) {
+    if (zeros >= 2 && b === 3) { zeros = 0; continue; }
+    out.push(b);
+    zeros = b === 0 ? zeros + 1 : 0;
+  }
+  return Uint8Array.from(out);
+}
+
+/**
+ * RFC 6381 codec string of an HEVC stream from its SPS, per ISO/IEC 14496-15 Annex E:
+ * `hvc1.[A|B|C]<profile_idc>.<compat flags, bit-reversed hex>.<L|H><level_idc>[.<constraint bytes>]`,
+ * trailing zero constraint bytes omitted; e.g. `hvc1.1.6.L63.B0` for Main, level 2.1.
+ * Reads general_profile_tier_level of the SPS (not the VPS).
+ *
+ * @param sps the SPS NAL unit starting with its 2-byte header (nal_unit_type 33).
+ * @throws RangeError when `sps` is not an HEVC SPS or is too short.
+ */
+export function hevcCodecString(sps: Uint8Array): string {
+  if (sps.length < 3 || ((sps[0]! >> 1) & 0x3f) !== 33) throw new RangeError('not an HEVC SPS NAL unit (expected nal_unit_type 33)');
+  const rbsp = unescapeRbsp(sps.subarray(2));
+  if (rbsp.length < 13) throw new RangeError('HEVC SPS too short for profile_tier_level');
+  const ptl = rbsp[1]!;
+  const space = ['', 'A', 'B', 'C'][ptl >> 6]!;
+  const tier = (ptl & 0x20) !== 0 ? 'H' : 'L';
+  const profileIdc = ptl & 0x1f;
+  let compat = ((rbsp[2]! << 24) | (rbsp[3]! << 16) | (rbsp[4]! << 8) | rbsp[5]!) >>> 0;
+  let reversed = 0;
+  for (let i = 0; i < 32; i++) {
+    reversed = ((reversed << 1) | (compat & 1)) >>> 0;
+    compat >>>= 1;
+  }
+  const constraints = Array.from(rbsp.subarray(6, 12));
+  while (constraints.length > 0 && constraints[constraints.length - 1] === 0) constraints.pop();
+  const levelIdc = rbsp[12]!;
+  const parts = [`hvc1`, `${space}${profileIdc}`, reversed.toString(16).toUpperCase(), `${tier}${levelIdc}`,
+    ...constraints.map((b) => b.toString(16).toUpperCase().padStart(2, '0'))];
+  return parts.join('.');
+}
+
+const H264_PROFILE_IDC: Record<string, [number, number]> = {
+  'Constrained Baseline': [66, 0x40], Baseline: [66, 0], Main: [77, 0], Extended: [88, 0], High: [100, 0],
+  'Constrained High': [100, 0x0c], 'High 10': [110, 0], 'High 4:2:2': [122, 0], 'High 4:4:4 Predictive': [244, 0],
+};
+
+/**
+ * Approximate H.264 codec string from ffprobe's profile name and level, for streams whose
+ * SPS could not be read; constraint flags are guessed (0, or set1 for Constrained Baseline).
+ */
+export function h264CodecStringFromNames(profile: string, level: number): string {
+  const [idc, constraints] = H264_PROFILE_IDC[profile] ?? [100, 0];
+  return `avc1.${hex2(idc)}${hex2(constraints)}${hex2(Math.max(0, Math.min(255, level)))}`;
+}
+
+/**
+ * RFC 6381 codec string of an audio stream: AAC by profile (`LC` → `mp4a.40.2`, `HE-AAC`
+ * → `mp4a.40.5`, `HE-AACv2` → `mp4a.40.29`, `Main` → `mp4a.40.1`, `LTP` → `mp4a.40.4`;
+ * unknown AAC profiles are treated as LC), MP3 → `mp4a.40.34`, AC-3 → `ac-3`, E-AC-3 → `ec-3`,
+ * Opus → `Opus`; `undefined` for anything else. Object type numbers: ISO/IEC 14496-3.
+ */
+export function audioCodecString(codec: string, profile: string): string | undefined {
+  switch (codec) {
+    case 'aac': {
+      const aot: Record<string, number> = { LC: 2, 'HE-AAC': 5, 'HE-AACv2': 29, Main: 1, LTP: 4 };
+      return `mp4a.40.${aot[profile] ?? 2}`;
+    }
+    case 'mp3': return 'mp4a.40.34';
+    case 'ac3': return 'ac-3';
+    case 'eac3': return 'ec-3';
+    case 'opus': return 'Opus';
+    default: return undefined;
+  }
+}
+
+/** Parses ffprobe's `-show_data` hex dump (`00000000: 0000 0167 6400 ...  ascii`) into bytes. */
+export function parseFfprobeHexDump(dump: string): Uint8Array {
+  const bytes: number[] = [];
+  for (const line of dump.split('\n')) {
+    const m = /^[0-9a-fA-F]{8}: (.{1,39})/.exec(line);
+    if (!m) continue;
+    const hex = m[1]!.replace(/ /g, '');
+    for (let i = 0; i + 1 < hex.length; i += 2) {
+      const b = Number.parseInt(hex.slice(i, i + 2), 16);
+      if (Number.isNaN(b)) break;
+      bytes.push(b);
+    }
+  }
+  return Uint8Array.from(bytes);
+}
+
+// ---------------------------------------------------------------------------------------
+// ffprobe
+
+interface FfprobeStream {
+  index?: number;
+  codec_type?: string;
+  codec_name?: string;
+  profile?: string;
+  level?: number;
+  width?: number;
+  height?: number;
+  r_frame_rate?: string;
+  avg_frame_rate?: string;
+  time_base?: string;
+  nb_read_packets?: string;
+  channels?: number;
+  sample_rate?: string;
+  extradata?: string;
+  disposition?: { attached_pic?: number };
+}
+
+interface FfprobeOutput {
+  streams?: FfprobeStream[];
+  packets?: { stream_index?: number; pts?: number; duration?: number }[];
+  format?: { format_name?: string; duration?: string };
+}
+
+function parseFraction(text: string | undefined): [number, number] | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(text ?? '');
+  if (!m) return undefined;
+  const num = Number(m[1]);
+  const den = Number(m[2]);
+  return num > 0 && den > 0 ? [num, den] : undefined;
+}
+
+function undecodable(why: string): GatewayError {
+  return new GatewayError('UNDECODABLE_MEDIA', `segment is not decodable media: ${why}`);
+}
+
+function runFfprobe(path: string, options: ProbeOptions): Promise<FfprobeOutput> {
+  const args = ['-v', 'error', '-hide_banner', '-count_packets', '-show_format', '-show_streams', '-show_data',
+    '-show_entries', 'packet=stream_index,pts,duration', '-of', 'json', path];
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.ffprobePath ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let err = '';
+    let failure: GatewayError | undefined;
+    const timer = setTimeout(() => {
+      failure = new GatewayError('TRANSCODE_FAILED', `ffprobe timed out after ${timeoutMs} ms`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => {
+      outBytes += chunk.length;
+      if (outBytes > MAX_PROBE_OUTPUT_BYTES) {
+        failure ??= undecodable(`ffprobe output exceeds ${MAX_PROBE_OUTPUT_BYTES} bytes`);
+        child.kill('SIGKILL');
+        return;
+      }
+      out.push(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (err.length < 4096) err += chunk.toString('utf8');
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new GatewayError('TRANSCODE_FAILED', `ffprobe could not be started: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (failure) { reject(failure); return; }
+      if (code !== 0) {
+        // ffprobe prefixes its reason with the path ("<path>: Invalid data found ..."); keep the reason.
+        const line = err.trim().split('\n').pop() ?? '';
+        const reason = line.startsWith(`${path}: `) ? line.slice(path.length + 2) : line;
+        reject(undecodable(`ffprobe: ${reason || `exit code ${String(code)}`}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as FfprobeOutput);
+      } catch {
+        reject(undecodable('ffprobe output is not JSON'));
+      }
+    });
+  });
+}
+
+function videoCodecString(stream: FfprobeStream): string | undefined {
+  const extradata = stream.extradata ? parseFfprobeHexDump(stream.extradata) : new Uint8Array(0);
+  if (stream.codec_name === 'h264') {
+    const sps = findH264Sps(extradata);
+    return sps ? h264CodecString(sps) : h264CodecStringFromNames(stream.profile ?? '', stream.level ?? 0);
+  }
+  if (stream.codec_name === 'hevc') {
+    const sps = findHevcSps(extradata);
+    if (sps) {
+      try { return hevcCodecString(sps); } catch { /* fall through to the names */ }
+    }
+    // Best effort: Main (1, compat 6) / Main 10 (2, compat 4), main tier, no constraint bytes.
+    const main10 = stream.profile === 'Main 10';
+    return `hvc1.${main10 ? '2.4' : '1.6'}.L${stream.level ?? 0}`;
+  }
+  return undefined;
+}
+
+/**
+ * Probes one segment file.
+ *
+ * @param path absolute path of an MPEG-TS or MP4 segment
+ * @returns measured video (first non-cover-art stream) and audio (first stream), container
+ *   duration (ms), size (bytes) and the RFC 6381 codecs string
+ * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when ffprobe cannot read the file
+ *   (random bytes, empty file), the container is not MPEG-TS/MP4 (e.g. a PNG), it holds no
+ *   audio or video stream, or the video stream has no decoder or no dimensions; the message
+ *   names what was wrong.
+ * @throws GatewayError TRANSCODE_FAILED (retryable) when ffprobe cannot be started or times out.
+ */
+export async function probeSegment(path: string, options: ProbeOptions = {}): Promise<SegmentProbe> {
+  const data = await runFfprobe(path, options);
+  const formatName = data.format?.format_name ?? '';
+  if (!formatName.split(',').some((f) => SEGMENT_FORMATS.has(f))) {
+    throw undecodable(`container "${formatName.slice(0, 64)}" is not MPEG-TS or MP4`);
+  }
+  const streams = data.streams ?? [];
+  const v = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
+  const a = streams.find((s) => s.codec_type === 'audio');
+  if (!v && !a) throw undecodable('no audio or video stream');
+
+  let video: VideoProbe | undefined;
+  if (v) {
+    if (!v.codec_name) throw undecodable('video stream has no known decoder');
+    if (!v.width || !v.height) throw undecodable(`${v.codec_name} video stream has no dimensions (no decodable frame)`);
+    const fps = parseFraction(v.r_frame_rate) ?? parseFraction(v.avg_frame_rate);
+    if (!fps) throw undecodable(`${v.codec_name} video stream has no frame rate`);
+    const [tbNum, tbDen] = parseFraction(v.time_base) ?? [1, 90000];
+    const packets = (data.packets ?? []).filter((p) => p.stream_index === v.index);
+    const pts = packets.map((p) => p.pts).filter((p): p is number => typeof p === 'number');
+    const packetDuration = packets.find((p) => typeof p.duration === 'number' && p.duration > 0)?.duration;
+    const toS = (t: number): number => (t * tbNum) / tbDen;
+    video = {
+      width: v.width,
+      height: v.height,
+      fpsNum: fps[0],
+      fpsDen: fps[1],
+      frames: Number(v.nb_read_packets ?? packets.length) || 0,
+      codec: v.codec_name,
+      profile: v.profile ?? '',
+      firstPtsS: pts.length > 0 ? toS(Math.min(...pts)) : 0,
+      lastPtsS: pts.length > 0 ? toS(Math.max(...pts)) : 0,
+      frameDurationS: packetDuration !== undefined ? toS(packetDuration) : fps[1] / fps[0],
+    };
+  }
+
+  let audio: AudioProbe | undefined;
+  if (a) {
+    audio = {
+      codec: a.codec_name ?? '',
+      profile: a.profile ?? '',
+      channels: a.channels ?? 0,
+      sampleRate: Number(a.sample_rate ?? 0),
+    };
+  }
+
+  const codecs = [v ? videoCodecString(v) : undefined, audio ? audioCodecString(audio.codec, audio.profile) : undefined]
+    .filter((c): c is string => c !== undefined)
+    .join(',');
+  const durationS = Number(data.format?.duration ?? 0);
+  const { size } = await stat(path);
+  return {
+    ...(video ? { video } : {}),
+    ...(audio ? { audio } : {}),
+    durationMs: Number.isFinite(durationS) ? Math.round(durationS * 1000) : 0,
+    bytes: size,
+    codecs,
+    frameRate: video ? video.fpsNum / video.fpsDen : 0,
+    formatName,
+  };
+}

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  audioCodecString, findH264Sps, findHevcSps, h264CodecString, h264CodecStringFromNames, hevcCodecString,
+  parseFfprobeHexDump, splitAnnexB, unescapeRbsp,
+} from '../../../src/transcode/probe.ts';
+
+const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
+
+test('High profile level 3.1 SPS bytes give avc1.64001f', () => {
+  assert.equal(h264CodecString(bytes(0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9)), 'avc1.64001f');
+});
+
+test('Main profile level 3.0 with constraint_set1 gives avc1.4d401e', () => {
+  assert.equal(h264CodecString(bytes(0x67, 0x4d, 0x40, 0x1e)), 'avc1.4d401e');
+});
+
+test('Constrained Baseline keeps the constraint flags exactly as written in the SPS', () => {
+  // x264 baseline sets constraint_set0 and constraint_set1: 0xc0.
+  assert.equal(h264CodecString(bytes(0x67, 0x42, 0xc0, 0x15)), 'avc1.42c015');
+  assert.equal(h264CodecString(bytes(0x67, 0x42, 0xe0, 0x1e)), 'avc1.42e01e');
+});
+
+test('the SPS header byte may carry nal_ref_idc bits other than 3', () => {
+  assert.equal(h264CodecString(bytes(0x27, 0x64, 0x00, 0x28)), 'avc1.640028');
+});
+
+test('bytes that are not an SPS are refused', () => {
+  assert.throws(() => h264CodecString(bytes(0x68, 0x64, 0x00, 0x1f)), RangeError);
+  assert.throws(() => h264CodecString(bytes(0x67, 0x64)), RangeError);
+});
+
+test('the first SPS is found after an access unit delimiter in Annex-B data with 3- and 4-byte start codes', () => {
+  const annexB = bytes(0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1e, 0xac, 0, 0, 0, 1, 0x68, 0xef, 0x8f);
+  const sps = findH264Sps(annexB);
+  assert.ok(sps);
+  assert.deepEqual(Array.from(sps), [0x67, 0x64, 0x00, 0x1e, 0xac]);
+  assert.equal(splitAnnexB(annexB).length, 3);
+  assert.equal(findH264Sps(bytes(0, 0, 1, 0x68, 0xef)), undefined);
+});
+
+test('ffprobe extradata hex dumps parse to bytes, including a short last line', () => {
+  // Real `ffprobe -show_data` output for the test clip's segments.
+  const dump = '\n00000000: 0000 0167 6400 1eac d940 a02f f961 0000  ...gd....@./.a..\n'
+    + '00000010: 0300 0100 0003 0030 0f16 2d96 0000 0001  .......0..-.....\n'
+    + '00000020: 68ef 8fcb                                h...\n';
+  const data = parseFfprobeHexDump(dump);
+  assert.equal(data.length, 36);
+  assert.equal(h264CodecString(findH264Sps(data)!), 'avc1.64001e');
+});
+
+test('emulation-prevention bytes are removed from an RBSP', () => {
+  assert.deepEqual(Array.from(unescapeRbsp(bytes(1, 0, 0, 3, 1, 0, 0, 3, 0, 3))), [1, 0, 0, 1, 0, 0, 0, 3]);
+});
+
+test('an HEVC Main SPS gives hvc1.1.6.L<level>.B0 with bit-reversed compatibility flags', () => {
+  // NAL header (type 33), vps id / sub layers byte, then profile_tier_level: Main, compat 0x60000000,
+  // constraint bytes B0 00 00 00 00 00, level_idc 63 (2.1).
+  const sps = bytes(0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0xb0, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3f, 0xa0);
+  assert.equal(findHevcSps(Uint8Array.from([0, 0, 0, 1, ...sps])) !== undefined, true);
+  assert.equal(hevcCodecString(sps), 'hvc1.1.6.L63.B0');
+});
+
+test('an HEVC Main 10 high-tier SPS is described with H and profile 2', () => {
+  const sps = bytes(0x42, 0x01, 0x01, 0x22, 0x20, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x99, 0x00);
+  assert.equal(hevcCodecString(sps), 'hvc1.2.4.H153.90');
+});
+
+test('AAC profiles map to their MPEG-4 audio object types', () => {
+  assert.equal(audioCodecString('aac', 'LC'), 'mp4a.40.2');
+  assert.equal(audioCodecString('aac', 'HE-AAC'), 'mp4a.40.5');
+  assert.equal(audioCodecString('aac', 'HE-AACv2'), 'mp4a.40.29');
+  assert.equal(audioCodecString('aac', ''), 'mp4a.40.2');
+  assert.equal(audioCodecString('mp3', ''), 'mp4a.40.34');
+  assert.equal(audioCodecString('ac3', ''), 'ac-3');
+  assert.equal(audioCodecString('pcm_s16le', ''), undefined);
+});
+
+test('without an SPS the H.264 codec string falls back to the profile name and level', () => {
+  assert.equal(h264CodecStringFromNames('High', 31), 'avc1.64001f');
+  assert.equal(h264CodecStringFromNames('Constrained Baseline', 30), 'avc1.42401e');
+});

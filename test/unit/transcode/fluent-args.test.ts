@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PRESETS, fitRendition } from '../../../src/domain/profile.ts';
+import { fluentArgs } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
+import { invocationToArgs } from '../../../src/transcode/ffmpeg/invocation.ts';
+import { buildLadderInvocation } from '../../../src/transcode/ffmpeg/ladder-args.ts';
+
+const source = { width: 1920, height: 1080, fpsNum: 30, fpsDen: 1 };
+
+test('fluent-ffmpeg passes the ladder invocation to ffmpeg argument for argument', () => {
+  const inv = buildLadderInvocation({
+    inputPath: '/tmp/in.ts',
+    outputs: ['P720p30fps16x9', 'P360p25fps16x9', 'P144p30fps16x9'].map((name, i) => ({ rendition: fitRendition(PRESETS[name]!, source)!, path: `/tmp/job/${i}.ts` })),
+    sourceAudioCodec: 'mp3',
+  });
+  assert.deepEqual(fluentArgs(inv), invocationToArgs(inv));
+});
+
+test('values containing one space survive fluent-ffmpeg unsplit', () => {
+  const inv = {
+    inputOptions: ['-hide_banner', '-metadata', 'title=two words'],
+    inputPath: '/tmp/my input.ts',
+    filterComplex: '[0:v:0]drawtext=text=a b[v0]',
+    outputs: [{ options: ['-map', '[v0]', '-metadata', 'comment=one space'], path: '/tmp/my out.ts' }],
+  };
+  const args = fluentArgs(inv);
+  assert.deepEqual(args, invocationToArgs(inv));
+  assert.ok(args.includes('title=two words'));
+  assert.ok(args.includes('comment=one space'));
+  assert.ok(args.includes('/tmp/my out.ts'));
+});
