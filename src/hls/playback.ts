@@ -163,8 +163,10 @@ function variant(uri: string, stats: PlaybackRenditionStats, plan: PlaybackStrea
 }
 
 function send(res: Response, type: string, body: string, cacheControl: string): void {
+  const bytes = Buffer.from(body, 'utf8');
   res.status(200);
   res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', String(bytes.length));
   res.setHeader('Cache-Control', cacheControl);
-  res.send(body);
+  res.end(bytes);
 }

@@ -109,7 +109,8 @@ export class SegmentTranscoder {
       }
       const renditions = await Promise.all(encoded.map((e) => this.#measureAndStore(job, e.fitted, e.path)));
       const elapsedMs = Math.round(performance.now() - startedMs);
-      log.info({ renditions: renditions.length, elapsedMs }, 'segment transcoded');
+      const realTimeRatio = Number((job.durationMs / Math.max(elapsedMs, 1)).toFixed(2));
+      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio }, 'segment transcoded');
       return { manifestID: job.manifestID, seq: job.seq, renditions, elapsedMs };
     } finally {
       await rm(jobDir, { recursive: true, force: true });

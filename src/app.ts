@@ -1,0 +1,212 @@
+/**
+ * Composition root: builds every component from the config, wires the small interfaces
+ * each feature folder declares, and owns start/close order (close in reverse).
+ *
+ * Roles:
+ * - `gateway`: HTTP (playback, health) + RTMP ingest + segmenter + queue producer, and an
+ *   embedded transcoder worker when `transcode.embedded` is true (the `make run` default).
+ * - `transcoder`: a transcoder worker only; any number share one Redis and object store.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import type { MediagateConfig } from './config/config.ts';
+import type { Logger } from './log/logger.ts';
+import { parseLadder } from './domain/profile.ts';
+import { SOURCE_RENDITION } from './domain/segment.ts';
+import { FsObjectStore } from './storage/fs-store.ts';
+import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
+import { RedisSegmentIndex } from './queue/segment-index.ts';
+import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
+import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
+import { probeSegment } from './transcode/probe.ts';
+import { FfmpegRunner } from './transcode/ffmpeg/ffmpeg-runner.ts';
+import { LiveIngest, StaticKeyAuthorizer } from './ingest/live-ingest.ts';
+import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
+import { Segmenter } from './ingest/segmenter.ts';
+import { createPlaybackRouter } from './hls/playback.ts';
+import { createHttpApp, listen, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
+
+export type Role = 'gateway' | 'transcoder';
+
+export interface RunningApp {
+  /** Bound HTTP port (gateway role), useful when configured as 0. */
+  readonly httpPort?: number;
+  /** Idempotent; closes in reverse start order; no orphan ffmpeg afterwards. */
+  close(): Promise<void>;
+}
+
+type Closer = { name: string; close: () => Promise<void> };
+
+/**
+ * Starts the given role. On a failure during start, whatever was started is closed again
+ * before the error is rethrown.
+ */
+export async function startApp(config: MediagateConfig, logger: Logger, role: Role): Promise<RunningApp> {
+  const closers: Closer[] = [];
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const c of closers.reverse()) {
+        try {
+          await c.close();
+          logger.debug({ component: c.name }, 'closed');
+        } catch (err) {
+          logger.warn({ component: c.name, err: (err as Error).message }, 'error while closing');
+        }
+      }
+    })();
+    return closing;
+  };
+
+  try {
+    const prefix = config.redis.keyPrefix;
+    await mkdir(config.workDir, { recursive: true });
+    const storage = new FsObjectStore(config.storage.dir);
+
+    const redis: Redis = createRedis({ url: config.redis.url, logger: logger.child({ component: 'redis' }), name: `mediagate:${role}` });
+    closers.push({ name: 'redis', close: async () => { redis.disconnect(); } });
+    await waitForRedis(redis, config.redis.url, 10_000);
+    logger.info({ redis: redactRedisUrl(config.redis.url) }, 'redis connected');
+
+    const index = new RedisSegmentIndex({ redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32) });
+    const defaultLadder = parseLadder(config.ladder);
+
+    if (role === 'transcoder' || config.transcode.embedded) {
+      await startTranscoder(config, logger, storage, index, closers);
+    }
+    if (role === 'transcoder') {
+      logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset }, 'transcoder ready; waiting for jobs');
+      return { close };
+    }
+
+    const queue = new TranscodeQueue({
+      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'queue' }),
+      attempts: config.transcode.attempts, backoffMs: config.transcode.backoffMs,
+    });
+    closers.push({ name: 'queue', close: () => queue.close() });
+
+    const ingestLog = logger.child({ component: 'ingest' });
+    const probeRunner = new FfmpegRunner({ logger: ingestLog });
+    closers.push({ name: 'probe', close: () => probeRunner.close() });
+    const ingest = new LiveIngest({
+      logger: ingestLog,
+      authorizer: new StaticKeyAuthorizer(config.streamKeys, defaultLadder),
+      index,
+      queue,
+      storage,
+      probe: { probe: (path) => probeSegment(path) },
+      publicUrl: config.http.publicUrl,
+      segmentTargetMs: config.segmentTargetMs,
+      startSegmenter: (streamKey, session) => {
+        const segmenter = new Segmenter({
+          inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${streamKey}`,
+          workDir: join(config.workDir, 'segmenter', session),
+          segmentTargetMs: config.segmentTargetMs,
+          logger: ingestLog.child({ session }),
+        });
+        segmenter.start();
+        return segmenter;
+      },
+    });
+
+    let rtmp: RtmpServer | undefined;
+    if (config.rtmp.enabled) {
+      rtmp = new RtmpServer({
+        host: config.rtmp.host,
+        port: config.rtmp.port,
+        logger: logger.child({ component: 'rtmp' }),
+        storePath: join(config.workDir, 'nms-store'),
+        onPublish: async (req) => {
+          try {
+            await ingest.publish(req.sessionId, req.streamName);
+            return { accept: true };
+          } catch (err) {
+            ingestLog.warn({ ip: req.ip, reason: (err as Error).message }, 'publish refused');
+            return { accept: false, reason: (err as Error).message };
+          }
+        },
+        onUnpublish: (sessionId) => { void ingest.unpublish(sessionId); },
+      });
+    }
+    // Ingest closes before RTMP so segmenters flush while the publisher socket is still up.
+    if (rtmp) {
+      await rtmp.start();
+      closers.push({ name: 'rtmp', close: () => rtmp!.close() });
+    }
+    closers.push({ name: 'ingest', close: () => ingest.close() });
+
+    const app = createHttpApp({
+      logger: logger.child({ component: 'http' }),
+      routers: [createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs })],
+      health: async (): Promise<HealthReport> => {
+        const checks: HealthReport['checks'] = {};
+        try {
+          await Promise.race([redis.ping(), new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 1000))]);
+          checks['redis'] = { ok: true };
+        } catch (err) {
+          checks['redis'] = { ok: false, detail: (err as Error).message };
+        }
+        checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
+        return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
+      },
+    });
+    const server: Server = await listen(app, config.http.host, config.http.port);
+    closers.push({ name: 'http', close: () => closeServer(server) });
+    const httpPort = boundPort(server);
+
+    logger.info({
+      rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',
+      obs: config.rtmp.enabled ? { server: `rtmp://${config.rtmp.host}:${config.rtmp.port}/live`, streamKey: config.streamKeys.length ? 'one of the configured keys' : 'any name of [A-Za-z0-9_-]' } : undefined,
+      playback: `${config.http.publicUrl}/stream/<manifestID>.m3u8`,
+      health: `${config.http.publicUrl}/healthz`,
+      ladder: defaultLadder.map((p) => p.name),
+      embeddedTranscoder: config.transcode.embedded,
+    }, 'mediagate gateway ready');
+    return { httpPort, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, closers: Closer[]): Promise<void> {
+  const log = logger.child({ component: 'transcoder' });
+  const runner = new FfmpegRunner({ logger: log });
+  const transcoder = new SegmentTranscoder({
+    storage, workDir: join(config.workDir, 'transcode'), logger: log, x264Preset: config.transcode.x264Preset,
+    timeoutMs: config.transcode.timeoutMs, runner,
+  });
+  closers.push({ name: 'ffmpeg', close: () => transcoder.close() });
+
+  const planned = async (job: QueuedTranscodeJob): Promise<string[]> => {
+    const stream = await index.getStream(job.manifestID);
+    return stream && stream.session === job.session ? stream.renditions.map((r) => r.name) : [];
+  };
+  const worker = new TranscodeWorker({
+    redisUrl: config.redis.url,
+    prefix: config.redis.keyPrefix,
+    logger: log,
+    concurrency: config.transcode.concurrency,
+    hooks: {
+      process: (job) => transcoder.transcode(job),
+      onCompleted: async (job, result) => {
+        const produced = new Map(result.renditions.map((r) => [r.rendition, r]));
+        for (const name of await planned(job)) {
+          const segment = produced.get(name);
+          await index.record(job.manifestID, job.session, segment
+            ? { status: 'ok', seq: job.seq, segment }
+            : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' });
+        }
+      },
+      onFailedForGood: async (job, reason) => {
+        for (const name of await planned(job)) {
+          if (name === SOURCE_RENDITION) continue;
+          await index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason });
+        }
+      },
+    },
+  });
+  closers.push({ name: 'transcode-worker', close: () => worker.close() });
+  await worker.waitUntilReady();
+}

@@ -1,0 +1,514 @@
+/**
+ * RTMP ingest: a thin, host-safe adapter over node-media-server 4.4 (NMS).
+ *
+ * NMS is embedded but kept on a short leash; every trap below was read in its 4.4.3
+ * sources and checked on loopback (see PACKAGES.md):
+ * - it answers `NetStream.Publish.Start` BEFORE emitting `prePublish`, and `prePublish`
+ *   is synchronous: a refusal is a disconnect after the fact;
+ * - `session.close()` is only `socket.end()`: NMS keeps parsing what the peer still sends
+ *   and relays it to the path's players. A second publisher refused by NMS itself
+ *   ("already has a publisher") therefore injects its packets into the live stream until
+ *   the peer notices (observed: ~80 ms of foreign media with rewinding timestamps in the
+ *   segmenter). We destroy the socket of every session we refuse;
+ * - `postPublish` fires for sessions closed in `prePublish`, and NMS still makes them the
+ *   path's publisher until they disconnect; `donePublish` comes `publishGraceMs` (30 s)
+ *   after the disconnect unless lowered (we set 0);
+ * - after the publisher leaves, players stay attached waiting for a new publisher: a pulling
+ *   ffmpeg would hang until its I/O timeout. We close the path's players on unpublish;
+ * - `run()` resolves before the port is bound; a listen error calls `process.exit(1)`;
+ *   port 0 is unsupported; its store installs SIGINT/SIGTERM handlers that re-raise the
+ *   signal (disabled here); its logger prints stream paths (= stream keys) with console.log.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import NodeMediaServer from 'node-media-server';
+import nmsLogger from 'node-media-server/src/core/logger.js';
+import { isValidStreamName } from '../../domain/stream-name.ts';
+import { GatewayError } from '../../errors/gateway-error.ts';
+import type { Logger } from '../../log/logger.ts';
+import { redactStreamPaths } from './redact.ts';
+
+type NmsSession = NodeMediaServer.Session;
+
+/** The only RTMP application accepted: `rtmp://host:port/live/<streamKey>` (WIRE-CONTRACT.md §2). */
+export const RTMP_APP = 'live';
+
+/** What `onPublish` is asked to decide on. */
+export interface PublishRequest {
+  /** NMS session id; the handle for `kick()` and `onUnpublish()`. */
+  readonly sessionId: string;
+  /** Always `live`. */
+  readonly app: string;
+  /** The stream key (already checked against `[A-Za-z0-9_-]{1,64}`). A secret: never log it. */
+  readonly streamName: string;
+  /** Remote address without the port (`127.0.0.1`, `::ffff:10.0.0.2`). */
+  readonly ip: string;
+  /** Parsed `?query` of the publish name (may carry secrets too). */
+  readonly query: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** `onPublish`'s answer. `reason` goes to the log (not to the publisher: RTMP has no channel for it). */
+export type PublishDecision = { readonly accept: true } | { readonly accept: false; readonly reason: string };
+
+export interface RtmpServerOptions {
+  /** Bind address; default `127.0.0.1` (WIRE-CONTRACT.md §1). */
+  host?: string;
+  /** TCP port, 1-65535; default 1935. 0 is refused (NMS cannot report the chosen port). */
+  port?: number;
+  logger: Logger;
+  /** Absolute directory for NMS's own JSON store (stream history); created if missing. */
+  storePath: string;
+  /**
+   * Called once per publish that passed the name and busy checks, after NMS registered it as
+   * the path's publisher. May be async (see the class docstring for what happens meanwhile).
+   * Throwing or rejecting counts as a refusal.
+   */
+  onPublish(req: PublishRequest): Promise<PublishDecision> | PublishDecision;
+  /**
+   * Called exactly once for every session whose `onPublish` accepted, when that publish ends
+   * (disconnect, `kick()`, or `close()`), never before the decision resolved. Errors are logged.
+   */
+  onUnpublish(sessionId: string): void | Promise<void>;
+  /** An `onPublish` that has not answered after this many ms is a refusal; default 10000. */
+  publishDecisionTimeoutMs?: number;
+  /** How long `start()` waits for the port to accept connections, ms; default 5000. */
+  startTimeoutMs?: number;
+  /**
+   * Allow RTMP `play` from non-loopback addresses; default false. Our segmenters pull over
+   * loopback; anyone else able to play only needs the (secret) stream key to watch the source.
+   */
+  allowRemotePlay?: boolean;
+}
+
+type PublishState = 'pending' | 'live';
+
+interface TrackedPublish {
+  readonly session: NmsSession;
+  readonly streamPath: string;
+  state: PublishState;
+  /** The publisher disconnected (or was kicked/closed) before the decision resolved. */
+  ended: boolean;
+}
+
+const DEFAULT_PORT = 1935;
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_DECISION_TIMEOUT_MS = 10_000;
+const DEFAULT_START_TIMEOUT_MS = 5_000;
+const PORT_POLL_INTERVAL_MS = 25;
+
+/**
+ * RTMP ingest server. Publish URL `rtmp://<host>:<port>/live/<streamKey>`.
+ *
+ * Publish flow (all keyed on NMS's `session.id`):
+ * 1. `prePublish`: the path's reconnect grace is set to 0 (so `donePublish` follows the
+ *    disconnect at once). Refused without calling `onPublish`: an app other than `live`,
+ *    a stream name failing `isValidStreamName`, and a path that already has a publisher
+ *    (pending or live here, or NMS's own publisher slot taken). Refusing = `close()` and
+ *    destroying the socket.
+ * 2. `onPublish` runs on the next microtask, only if NMS really made the session the
+ *    publisher (`isPublisher`), so `onPublish` is never invoked for a second publisher on a
+ *    busy path: the lead's code sees at most one publish per path at a time.
+ * 3. Async decisions: NMS has already answered `Publish.Start`, so while `onPublish` is
+ *    pending the publisher is provisionally connected and its media only fills NMS's
+ *    in-memory GOP cache (no player is attached: segments come only from a Segmenter the
+ *    caller starts after accepting, which then receives the cached GOP first). A denial,
+ *    rejection, throw or timeout (`publishDecisionTimeoutMs`) disconnects the publisher;
+ *    no `onUnpublish` follows. If the publisher leaves before an accepting decision
+ *    resolves, `onUnpublish` is called right after it.
+ * 4. On disconnect, `kick()` or `close()`: `onUnpublish(sessionId)` for accepted sessions,
+ *    and the path's players (our segmenter's pull) are closed, so the segmenter's ffmpeg
+ *    sees end of input, flushes its last segment and exits.
+ *
+ * Play (`rtmp://.../live/<key>` pulls) is allowed from loopback only unless
+ * `allowRemotePlay`. NMS's log lines go to `logger` at debug with stream names redacted.
+ *
+ * One instance per process at a time: NMS keeps its state in module-level singletons
+ * (a new instance after `close()` works; a closed instance's listeners stay inert).
+ * NMS's store signal handlers are disabled; the host process owns SIGINT/SIGTERM and must
+ * call `close()`.
+ */
+export class RtmpServer {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #log: Logger;
+  readonly #storePath: string;
+  readonly #onPublish: RtmpServerOptions['onPublish'];
+  readonly #onUnpublish: RtmpServerOptions['onUnpublish'];
+  readonly #decisionTimeoutMs: number;
+  readonly #startTimeoutMs: number;
+  readonly #allowRemotePlay: boolean;
+
+  #nms: NodeMediaServer | undefined;
+  #starting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  /** Publishers we track (pending or live), by session id. */
+  readonly #publishers = new Map<string, TrackedPublish>();
+  /** Stream path -> session id of its pending/live publisher. */
+  readonly #pathOwners = new Map<string, string>();
+  /** Allowed play sessions, by session id. */
+  readonly #players = new Map<string, NmsSession>();
+  /** Listen error reported by NMS's RTMP listener after start. */
+  #listenError: Error | undefined;
+
+  /**
+   * @throws GatewayError CONFIG_INVALID when `storePath` is not absolute or `port` is not 1-65535
+   */
+  constructor(options: RtmpServerOptions) {
+    const port = options.port ?? DEFAULT_PORT;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new GatewayError('CONFIG_INVALID', `RTMP port must be an integer 1-65535 (0 is not supported), got ${port}`);
+    }
+    if (!path.isAbsolute(options.storePath)) {
+      throw new GatewayError('CONFIG_INVALID', 'RTMP storePath must be an absolute directory');
+    }
+    this.#host = options.host ?? DEFAULT_HOST;
+    this.#port = port;
+    this.#log = options.logger.child({ component: 'rtmp' });
+    this.#storePath = options.storePath;
+    this.#onPublish = options.onPublish;
+    this.#onUnpublish = options.onUnpublish;
+    this.#decisionTimeoutMs = options.publishDecisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
+    this.#startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.#allowRemotePlay = options.allowRemotePlay ?? false;
+  }
+
+  get host(): string {
+    return this.#host;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Session ids of publishers currently accepted (live), in no particular order. */
+  get liveSessionIds(): string[] {
+    return [...this.#publishers.entries()].filter(([, p]) => p.state === 'live').map(([id]) => id);
+  }
+
+  /**
+   * Binds the RTMP port. Resolves once the port accepts TCP connections.
+   * Calling it again returns the same promise.
+   * @throws GatewayError CONFIG_INVALID when the port is in use or cannot be bound (the
+   *   process is not exited), or the listener is not accepting within `startTimeoutMs`;
+   *   GatewayError INTERNAL when called after `close()`.
+   */
+  start(): Promise<void> {
+    if (this.#closed) return Promise.reject(new GatewayError('INTERNAL', 'RTMP server is closed'));
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    // 1. Refuse cleanly if the port is taken: NMS itself would process.exit(1).
+    await assertPortFree(this.#host, this.#port);
+    await mkdir(this.#storePath, { recursive: true });
+    if (this.#closed) throw new GatewayError('INTERNAL', 'RTMP server closed while starting');
+
+    // 2. NMS's logger must be replaced before construction (the constructor logs).
+    installNmsLogBridge(this.#log);
+
+    const nms = new NodeMediaServer({
+      bind: this.#host,
+      rtmp: { port: this.#port },
+      // no http: HTTP-FLV/WS-FLV off; no auth.jwt: REST API off
+      webadmin: { enable: false },
+      record: { auto: false },
+      store: { path: this.#storePath },
+    });
+    this.#nms = nms;
+    // 3. The host process owns SIGINT/SIGTERM: NMS's store would flush and re-raise them.
+    nms.store.options.signals = false;
+    // 4. Race safety net: if the port is grabbed between our check and NMS's listen,
+    //    report instead of NMS's process.exit(1).
+    nms.rtmpServer.handleListenError = () => (err: NodeJS.ErrnoException) => {
+      this.#listenError = portError(this.#host, this.#port, err);
+      this.#log.error({ err: { code: err.code, message: err.message } }, 'RTMP listener failed');
+    };
+
+    nms.on('prePublish', (s) => this.#guard('prePublish', () => this.#handlePrePublish(s)));
+    nms.on('donePublish', (s) => this.#guard('donePublish', () => this.#handleDonePublish(s)));
+    nms.on('prePlay', (s) => this.#guard('prePlay', () => this.#handlePrePlay(s)));
+    nms.on('donePlay', (s) => this.#guard('donePlay', () => this.#players.delete(s.id)));
+
+    try {
+      await nms.run();
+      await this.#waitUntilAccepting();
+    } catch (err) {
+      await nms.stop().catch(() => undefined);
+      this.#nms = undefined;
+      throw err;
+    }
+    this.#log.info({ host: this.#host, port: this.#port }, 'RTMP ingest listening');
+  }
+
+  async #waitUntilAccepting(): Promise<void> {
+    const deadline = Date.now() + this.#startTimeoutMs;
+    const connectHost = this.#host === '0.0.0.0' ? '127.0.0.1' : this.#host === '::' ? '::1' : this.#host;
+    for (;;) {
+      if (this.#listenError) throw this.#listenError;
+      // (re-check after connecting: in the race case another process answers on the port)
+      if (await canConnect(connectHost, this.#port) && !this.#listenError) return;
+      if (Date.now() > deadline) {
+        throw new GatewayError('CONFIG_INVALID', `RTMP listener on ${this.#host}:${this.#port} not accepting after ${this.#startTimeoutMs} ms`);
+      }
+      await delay(PORT_POLL_INTERVAL_MS);
+    }
+  }
+
+  /**
+   * Disconnects a publisher (pending or live). An accepted one then gets its `onUnpublish`.
+   * @returns whether a tracked publisher had that id
+   */
+  kick(sessionId: string): boolean {
+    const tracked = this.#publishers.get(sessionId);
+    if (!tracked) return false;
+    this.#log.info({ sessionId }, 'RTMP publisher kicked');
+    hardClose(tracked.session);
+    return true;
+  }
+
+  /**
+   * Stops listening and disconnects everyone; then calls `onUnpublish` for each accepted
+   * publish still live and awaits those calls. Idempotent; safe before `start()`.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    await this.#starting?.catch(() => undefined);
+    const live: string[] = [];
+    for (const [id, tracked] of this.#publishers) {
+      tracked.ended = true;
+      if (tracked.state === 'live') live.push(id);
+    }
+    // Forget them first: NMS's own donePublish events (after stop) then find nothing.
+    for (const [id, tracked] of this.#publishers) {
+      if (tracked.state === 'live') this.#publishers.delete(id);
+    }
+    this.#pathOwners.clear();
+    this.#players.clear();
+    const nms = this.#nms;
+    this.#nms = undefined;
+    if (nms) await nms.stop();
+    await Promise.all(live.map((id) => this.#notifyUnpublish(id)));
+    if (nms) this.#log.info('RTMP ingest closed');
+  }
+
+  #handlePrePublish(session: NmsSession): void {
+    // Closed: inert. NMS has no `off`, so our listeners outlive us on its module-level
+    // emitter and must not touch the sessions of a later RtmpServer in this process
+    // (NMS's own stop() destroys the sockets of ours).
+    if (this.#closed) return;
+    // Always first: also refused sessions hold NMS's publisher slot until donePublish.
+    if (session.broadcast) session.broadcast.publishGraceMs = 0;
+    const sessionId = session.id;
+    if (session.streamApp !== RTMP_APP || !isValidStreamName(session.streamName)) {
+      this.#log.info({ sessionId, reason: 'invalid stream path' }, 'RTMP publish refused');
+      hardClose(session);
+      return;
+    }
+    const streamPath = `/${RTMP_APP}/${session.streamName}`;
+    const owner = this.#pathOwners.get(streamPath);
+    const nmsPublisher = session.broadcast?.publisher;
+    const nmsBusy = nmsPublisher != null && nmsPublisher.id !== sessionId && session.broadcast?.getPublishStatus?.() !== 'reconnecting';
+    if ((owner !== undefined && owner !== sessionId) || nmsBusy) {
+      this.#log.info({ sessionId, activeSessionId: owner, reason: 'stream busy' }, 'RTMP publish refused');
+      hardClose(session);
+      return;
+    }
+    const tracked: TrackedPublish = { session, streamPath, state: 'pending', ended: false };
+    this.#publishers.set(sessionId, tracked);
+    this.#pathOwners.set(streamPath, sessionId);
+    // NMS sets isPublisher synchronously after postPublish returns without error.
+    queueMicrotask(() => {
+      if (!session.isPublisher) {
+        this.#forget(tracked);
+        this.#log.warn({ sessionId, reason: 'refused by NMS' }, 'RTMP publish refused');
+        hardClose(session);
+        return;
+      }
+      void this.#decide(tracked);
+    });
+  }
+
+  async #decide(tracked: TrackedPublish): Promise<void> {
+    const { session } = tracked;
+    const sessionId = session.id;
+    const req: PublishRequest = {
+      sessionId,
+      app: RTMP_APP,
+      streamName: session.streamName,
+      ip: addressOf(session.ip),
+      query: { ...session.streamQuery },
+    };
+    let decision: PublishDecision;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      decision = await Promise.race([
+        Promise.resolve().then(() => this.#onPublish(req)),
+        new Promise<PublishDecision>((resolve) => {
+          timer = setTimeout(() => resolve({ accept: false, reason: 'publish decision timed out' }), this.#decisionTimeoutMs);
+        }),
+      ]);
+      if (decision?.accept !== true && decision?.accept !== false) {
+        decision = { accept: false, reason: 'invalid publish decision' };
+      }
+    } catch (err) {
+      this.#log.warn({ sessionId, err: errorFields(err) }, 'RTMP publish decision failed');
+      decision = { accept: false, reason: 'publish decision failed' };
+    } finally {
+      clearTimeout(timer);
+    }
+
+    if (!decision.accept) {
+      this.#forget(tracked);
+      this.#log.info({ sessionId, reason: decision.reason }, 'RTMP publish refused');
+      hardClose(session);
+      return;
+    }
+    if (tracked.ended) {
+      // Left (or server closed) while we were deciding: the accepted publish is already over.
+      this.#forget(tracked);
+      this.#log.info({ sessionId }, 'RTMP publisher left before the decision');
+      await this.#notifyUnpublish(sessionId);
+      return;
+    }
+    tracked.state = 'live';
+    this.#log.info({ sessionId, ip: req.ip }, 'RTMP publish accepted');
+  }
+
+  #handleDonePublish(session: NmsSession): void {
+    // after close() only pending decisions remain tracked; #decide() finishes them
+    const tracked = this.#publishers.get(session.id);
+    if (!tracked) return; // refused, or already reported by close()
+    tracked.ended = true;
+    this.#closePlayers(tracked.streamPath);
+    if (tracked.state === 'pending') {
+      // #decide() finishes the story; free the path now so the publisher can come back.
+      if (this.#pathOwners.get(tracked.streamPath) === session.id) this.#pathOwners.delete(tracked.streamPath);
+      return;
+    }
+    this.#forget(tracked);
+    this.#log.info({ sessionId: session.id }, 'RTMP publish ended');
+    void this.#notifyUnpublish(session.id);
+  }
+
+  #handlePrePlay(session: NmsSession): void {
+    if (this.#closed) return;
+    const remoteOk = this.#allowRemotePlay || isLoopback(addressOf(session.ip));
+    if (!remoteOk || session.streamApp !== RTMP_APP || !isValidStreamName(session.streamName)) {
+      this.#log.info({ sessionId: session.id, reason: remoteOk ? 'invalid stream path' : 'remote play not allowed' }, 'RTMP play refused');
+      hardClose(session);
+      return;
+    }
+    this.#players.set(session.id, session);
+  }
+
+  /** Players stay attached after the publisher leaves (NMS waits for a new one): end them. */
+  #closePlayers(streamPath: string): void {
+    for (const [id, player] of this.#players) {
+      if (player.streamPath === streamPath) {
+        this.#players.delete(id);
+        player.close();
+      }
+    }
+  }
+
+  #forget(tracked: TrackedPublish): void {
+    const id = tracked.session.id;
+    this.#publishers.delete(id);
+    if (this.#pathOwners.get(tracked.streamPath) === id) this.#pathOwners.delete(tracked.streamPath);
+  }
+
+  async #notifyUnpublish(sessionId: string): Promise<void> {
+    try {
+      await this.#onUnpublish(sessionId);
+    } catch (err) {
+      this.#log.error({ sessionId, err: errorFields(err) }, 'onUnpublish failed');
+    }
+  }
+
+  /** NMS calls listeners inside its socket handlers: an exception there would kill its parser. */
+  #guard(event: string, fn: () => unknown): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#log.error({ event, err: errorFields(err) }, 'RTMP event handler failed');
+    }
+  }
+}
+
+/** Routes NMS's console logging into pino at debug (trace stays trace), stream keys redacted. */
+function installNmsLogBridge(log: Logger): void {
+  const nmsLog = log.child({ lib: 'node-media-server' });
+  nmsLogger.log = (message: string, level: string = 'info') => {
+    if (!nmsLog.isLevelEnabled(level === 'trace' ? 'trace' : 'debug')) return;
+    const msg = redactStreamPaths(String(message));
+    if (level === 'trace') nmsLog.trace({ nmsLevel: level }, msg);
+    else nmsLog.debug({ nmsLevel: level }, msg);
+  };
+}
+
+/** `close()` alone is a half-close; destroy so nothing more is read or relayed. */
+function hardClose(session: NmsSession): void {
+  try {
+    session.close();
+  } finally {
+    session.socket?.destroy();
+  }
+}
+
+/** NMS's `ip` is `address:port`. */
+function addressOf(ip: string): string {
+  return ip.replace(/:\d+$/, '');
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function portError(host: string, port: number, err: NodeJS.ErrnoException): GatewayError {
+  const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
+  return new GatewayError('CONFIG_INVALID', `RTMP port ${host}:${port} ${why}`, { cause: err });
+}
+
+/** Listens on the port ourselves and releases it; rejects with a clear error when that fails. */
+function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(portError(host, port, err)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorFields(err: unknown): { message: string; code?: string } {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === undefined ? { message: err.message } : { message: err.message, code };
+  }
+  return { message: String(err) };
+}

@@ -1,0 +1,94 @@
+/**
+ * Runs mediagate entry points (cmd/gateway.ts, cmd/transcoder.ts) as real child processes
+ * with their own ports, Redis key prefix and data directory, and collects their log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.ts';
+import { stopChild } from './redis-server.ts';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface MediagateProcess {
+  readonly child: ChildProcess;
+  /** Every line written to stdout/stderr so far. */
+  readonly lines: string[];
+  /** Resolves with the exit code/signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+export function spawnMediagate(entry: 'gateway' | 'transcoder', env: Record<string, string>): MediagateProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'cmd', `${entry}.ts`)], {
+    cwd: repo,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const collect = (buf: Buffer): void => { for (const l of buf.toString().split('\n')) if (l) lines.push(l); };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  return { child, lines, exited, stop: () => stopChild(child, 20_000) };
+}
+
+export interface TestDeployment {
+  readonly httpPort: number;
+  readonly rtmpPort: number;
+  readonly httpUrl: string;
+  readonly dataDir: string;
+  /** Environment shared by gateways and transcoders of this deployment. */
+  readonly env: Record<string, string>;
+  cleanup(): void;
+}
+
+/** Ports, data dir and env for one gateway deployment on a given Redis. */
+export async function testDeployment(redisUrl: string, extra: Record<string, string> = {}): Promise<TestDeployment> {
+  const httpPort = await freePort();
+  const rtmpPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'mg-e2e-'));
+  const env = {
+    MEDIAGATE_HTTP_PORT: String(httpPort),
+    MEDIAGATE_RTMP_PORT: String(rtmpPort),
+    MEDIAGATE_REDIS_URL: redisUrl,
+    MEDIAGATE_STORAGE_DIR: join(dataDir, 'objects'),
+    MEDIAGATE_WORK_DIR: join(dataDir, 'work'),
+    MEDIAGATE_LOG_LEVEL: 'debug',
+    ...extra,
+  };
+  return {
+    httpPort, rtmpPort, httpUrl: `http://127.0.0.1:${httpPort}`, dataDir, env,
+    cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
+/** Polls `url` until it answers 200 or the process exits. */
+export async function waitForHttp(url: string, proc: MediagateProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void proc.exited.then(() => { exited = true; });
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`process exited before ${url} answered:\n${proc.lines.slice(-20).join('\n')}`);
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${proc.lines.slice(-20).join('\n')}`);
+}
+
+/** Publishes `file` in real time (-re) over RTMP with stream copy; resolves when ffmpeg exits. */
+export function publish(file: string, rtmpUrl: string, extraInput: string[] = []): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+  const child = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-re', ...extraInput, '-i', file, '-c', 'copy', '-f', 'flv', rtmpUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((res, rej) => {
+    child.once('error', (err) => rej(new Error(`cannot run ffmpeg (${err.message}); install it with apt-get install -y ffmpeg`)));
+    child.once('exit', (code) => res(code));
+  });
+  return { child, exited, stderr: () => stderr };
+}

@@ -1,0 +1,125 @@
+/**
+ * End to end on loopback: ffmpeg publishes the 2 s-GOP clip over RTMP, RtmpServer accepts,
+ * a Segmenter pulls it and cuts contiguous ~2 s MPEG-TS segments.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { RtmpServer, type PublishRequest } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import { Segmenter, type SegmentInfo, type SegmenterEndInfo, type LongSegmentInfo } from '../../../src/ingest/segmenter.ts';
+import {
+  captureLogger, firstPts, freePort, gop2Clip, isAlive, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor,
+} from './helpers.ts';
+
+const { logger, lines } = captureLogger();
+const dir = tempDir('rtmp-seg');
+let port = 0;
+let clip = '';
+let server: RtmpServer;
+const publishes: { req: PublishRequest; atMs: number }[] = [];
+const unpublishes: { sessionId: string; atMs: number }[] = [];
+let onAccepted: ((req: PublishRequest) => void) | undefined;
+
+before(async () => {
+  requireMediaTools();
+  clip = await gop2Clip();
+  port = await freePort();
+  server = new RtmpServer({
+    port,
+    logger,
+    storePath: path.join(dir, 'nms-store'),
+    onPublish: async (req) => {
+      publishes.push({ req, atMs: Date.now() });
+      await new Promise((r) => setTimeout(r, 50)); // an async decision, like the auth webhook
+      onAccepted?.(req);
+      return { accept: true };
+    },
+    onUnpublish: (sessionId) => {
+      unpublishes.push({ sessionId, atMs: Date.now() });
+    },
+  });
+  await server.start();
+});
+
+after(async () => {
+  await server.close();
+  removeDir(dir);
+});
+
+test('a 2 s-GOP publish is cut into ~2 s contiguous segments, in order, and ends when the publisher leaves', async () => {
+  const key = secretKey('main');
+  const workDir = path.join(dir, 'segments');
+  let segmenter: Segmenter | undefined;
+  const segments: (SegmentInfo & { sizeAtEvent: number; atMs: number })[] = [];
+  const longs: LongSegmentInfo[] = [];
+  let ended: (SegmenterEndInfo & { atMs: number }) | undefined;
+  onAccepted = (req) => {
+    segmenter = new Segmenter({ streamKey: req.streamName, rtmpPort: port, workDir, logger, segmentTargetMs: 2000 });
+    segmenter.on('segment', (s) => segments.push({ ...s, sizeAtEvent: statSync(s.path).size, atMs: Date.now() }));
+    segmenter.on('longSegment', (l) => longs.push(l));
+    segmenter.on('end', (e) => (ended = { ...e, atMs: Date.now() }));
+    segmenter.start();
+  };
+
+  const publisher = publish(port, key, clip);
+  const exit = await publisher.exited;
+  assert.equal(exit.code, 0, 'the publisher streamed the whole clip');
+  await waitFor('segmenter end', () => ended !== undefined, 5000);
+  assert.ok(ended && segmenter);
+
+  // onPublish once with the parsed request; onUnpublish promptly after the publisher left (not 30 s later)
+  assert.equal(publishes.length, 1);
+  const req = publishes[0]!.req;
+  assert.equal(req.app, 'live');
+  assert.equal(req.streamName, key);
+  assert.equal(req.ip, '127.0.0.1');
+  assert.equal(unpublishes.length, 1);
+  assert.equal(unpublishes[0]!.sessionId, req.sessionId);
+  assert.ok(Math.abs(unpublishes[0]!.atMs - exit.atMs) < 2000, `onUnpublish ${unpublishes[0]!.atMs - exit.atMs} ms from publisher exit`);
+
+  // end after the publisher: ffmpeg saw end of input (RtmpServer closed our pull), exit 0
+  assert.equal(ended.reason, 'inputEnded');
+  assert.equal(ended.exitCode, 0);
+  assert.ok(ended.atMs - exit.atMs < 3000, `end ${ended.atMs - exit.atMs} ms after the publisher exit`);
+  assert.ok(ended.atMs >= segments.at(-1)!.atMs, 'end comes after the last segment');
+  assert.equal(isAlive(segmenter.pid), false);
+
+  // ~4 segments of ~2 s, in seq order, no long segment
+  assert.deepEqual(segments.map((s) => s.seq), [0, 1, 2, 3]);
+  assert.equal(ended.segments, 4);
+  assert.equal(ended.longSegments, 0);
+  assert.equal(longs.length, 0);
+  for (const s of segments.slice(0, -1)) assert.ok(Math.abs(s.durationMs - 2000) <= 50, `seg ${s.seq} lasts ${s.durationMs} ms`);
+  const last = segments.at(-1)!;
+  assert.ok(last.durationMs > 1500 && last.durationMs <= 2100, `last segment lasts ${last.durationMs} ms`);
+  assert.equal(segments[0]!.startMs, 0);
+
+  // each file was complete when reported, and is named <workDir>/<seq>.ts
+  for (const s of segments) {
+    assert.equal(s.path, path.join(workDir, `${s.seq}.ts`));
+    assert.ok(s.bytes > 10_000);
+    assert.equal(s.sizeAtEvent, s.bytes);
+    assert.equal(statSync(s.path).size, s.bytes, `seg ${s.seq} did not grow after it was reported`);
+  }
+
+  // timestamps continue across segments: first pts of n+1 = first pts of n + duration of n
+  const pts = segments.map((s) => firstPts(s.path));
+  for (let n = 0; n + 1 < segments.length; n += 1) {
+    const a = pts[n]!.video!;
+    const b = pts[n + 1]!.video!;
+    assert.ok(Math.abs(b - (a + segments[n]!.durationMs / 1000)) < 0.05, `video pts ${a} -> ${b} for a ${segments[n]!.durationMs} ms segment`);
+    assert.ok(Math.abs(segments[n + 1]!.startMs - (segments[n]!.startMs + segments[n]!.durationMs)) <= 5);
+    assert.ok(pts[n + 1]!.audio !== undefined, 'audio is kept');
+  }
+  // file pts = startMs + the mpegts muxer's constant 1.4 s offset
+  assert.ok(Math.abs(pts[0]!.video! - 1.4) < 0.05, `first pts ${pts[0]!.video}`);
+});
+
+test('the stream key never appears in any log line (NMS, ffmpeg stderr, ours)', () => {
+  assert.ok(lines.length > 20, 'logs were captured');
+  assert.ok(lines.some((l) => l.includes('Input #0') && l.includes('[redacted]')), 'ffmpeg stderr was logged, with the URL redacted');
+  assert.ok(lines.some((l) => l.includes('node-media-server') && l.includes('/live/[redacted]')), 'NMS lines were logged, with the path redacted');
+  const leaked = lines.filter((l) => /SeCrEt/.test(l));
+  assert.deepEqual(leaked, []);
+});

@@ -1,0 +1,113 @@
+/**
+ * Local declaration for node-media-server 4.4.x (CommonJS, ships no types; the
+ * `@types/node-media-server` package describes the v2 API and is wrong for v4).
+ * Only what `src/ingest/rtmp/` uses is declared. Members marked "internal" are not
+ * part of NMS's documented API: they were read in its 4.4.3 sources and are used to
+ * make NMS safe to embed (see src/ingest/rtmp/rtmp-server.ts); re-check them on upgrade.
+ */
+declare module 'node-media-server' {
+  namespace NodeMediaServer {
+    /** Subset of NMS's `NmsConfig` (src/core/context.js). Listeners whose port is unset are not started. */
+    interface Config {
+      /** Listen address for all listeners. */
+      bind?: string;
+      /** Plain RTMP listener. Port 0 is not supported (NMS logs the configured number). */
+      rtmp?: { port?: number };
+      /** HTTP-FLV / WS-FLV listener; leave unset to keep HTTP off. */
+      http?: { port?: number };
+      /** FLV recording; `auto: false` records nothing. */
+      record?: { auto?: boolean; path?: string };
+      /** NMS's JSON store (relay tasks, stream history); `path` default "./data" (relative to cwd). */
+      store?: {
+        path?: string;
+        flushInterval?: number;
+        maxOps?: number;
+        pretty?: boolean;
+        durability?: 'none' | 'fsync';
+        maxHistory?: number;
+      };
+      /** Bundled admin console at /admin (HTTP listener only); default enabled. */
+      webadmin?: { enable?: boolean };
+      /** Signed-URL auth for play/publish; `jwt` enables NMS's REST API (never set it). */
+      auth?: { play?: boolean; publish?: boolean; secret?: string; jwt?: unknown };
+      /** Webhook NMS posts every event to (a non-200 reply closes the session). */
+      notify?: { url?: string };
+    }
+
+    type EventName = 'prePublish' | 'postPublish' | 'donePublish' | 'prePlay' | 'postPlay' | 'donePlay';
+
+    /** Per stream path publish/play fan-out (src/server/broadcast_server.js). */
+    interface BroadcastServer {
+      readonly streamPath: string;
+      /** Reconnect grace after the publisher disconnects, ms; default 30000. `donePublish` fires after it. */
+      publishGraceMs: number;
+      /** internal: the current publisher (also a session that was closed in prePublish, until it disconnects). */
+      readonly publisher?: Session | null;
+      /** internal */
+      getPublishStatus?(): 'publishing' | 'reconnecting' | 'idle';
+    }
+
+    /** The object every event callback receives (src/session/base_session.js and subclasses). */
+    interface Session {
+      /** Random id, unique per connection. */
+      readonly id: string;
+      /** Remote `address:port` (e.g. `127.0.0.1:53122`, `::ffff:10.0.0.2:40000`); empty for internal sessions. */
+      readonly ip: string;
+      /** `rtmp`, `flv`, `rtsp`, ... */
+      readonly protocol: string;
+      /** `/<app>/<name>`; empty when NMS refused the names' characters (it still emits prePublish then). */
+      readonly streamPath: string;
+      readonly streamApp: string;
+      /** The stream key for our publishers: a secret, never log it. */
+      readonly streamName: string;
+      /** Parsed `?query` of the publish/play name (node:querystring). */
+      readonly streamQuery: Record<string, string | string[] | undefined>;
+      /** Set true by NMS only after `postPublish` returned without error. */
+      readonly isPublisher: boolean;
+      /** RTMP: `socket.end()` (half-close: NMS keeps reading and relaying what the peer still sends). */
+      close(): void;
+      /** Present on RTMP sessions from construction (a placeholder until the path is known). */
+      broadcast?: BroadcastServer;
+      /** internal, RtmpSession only: the client socket. */
+      readonly socket?: import('node:net').Socket;
+    }
+  }
+
+  class NodeMediaServer {
+    /** Writes the config into NMS's module-level Context: one server per process. */
+    constructor(config: NodeMediaServer.Config, configPath?: string);
+    /** Registers on NMS's module-level event emitter; there is no `off`. */
+    on(eventName: NodeMediaServer.EventName, listener: (session: NodeMediaServer.Session) => void): void;
+    /** Starts the listeners and opens the store; resolves BEFORE the listeners are bound. */
+    run(): Promise<void>;
+    /** Closes listeners, destroys sockets, closes the store. Idempotent. */
+    stop(): Promise<void>;
+    /** internal: NMS's store; `options.signals` (default true) installs SIGINT/SIGTERM handlers in `run()`. */
+    readonly store: { readonly options: { signals: boolean; dir: string }; readonly opened: boolean };
+    /** internal: the RTMP listener; `handleListenError` builds the listen `error` handler (it calls process.exit(1)). */
+    readonly rtmpServer: {
+      tcpServer?: import('node:net').Server;
+      handleListenError: (name: string, port: number) => (err: NodeJS.ErrnoException) => void;
+    };
+  }
+
+  export = NodeMediaServer;
+}
+
+/** NMS's logger: a module singleton that prints with console.log. Replace `log` before constructing the server. */
+declare module 'node-media-server/src/core/logger.js' {
+  namespace NmsLogger {
+    type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  }
+  const logger: {
+    level: NmsLogger.Level;
+    /** Every other method funnels into this one. */
+    log(message: string, logLevel?: NmsLogger.Level): void;
+    trace(message: string): void;
+    debug(message: string): void;
+    info(message: string): void;
+    warn(message: string): void;
+    error(message: string): void;
+  };
+  export = logger;
+}
