@@ -115,7 +115,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       rtmp = new RtmpServer({
         host: config.rtmp.host,
         port: config.rtmp.port,
-        logger: logger.child({ component: 'rtmp' }),
+        logger,
         storePath: join(config.workDir, 'nms-store'),
         onPublish: async (req) => {
           try {
@@ -157,7 +157,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
 
     logger.info({
       rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',
-      obs: config.rtmp.enabled ? { server: `rtmp://${config.rtmp.host}:${config.rtmp.port}/live`, streamKey: config.streamKeys.length ? 'one of the configured keys' : 'any name of [A-Za-z0-9_-]' } : undefined,
+      obsServer: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live` : undefined,
+      obsKeyRule: config.streamKeys.length ? 'one of the configured stream keys' : 'any name of 1-64 [A-Za-z0-9_-]; it is also the manifest ID',
       playback: `${config.http.publicUrl}/stream/<manifestID>.m3u8`,
       health: `${config.http.publicUrl}/healthz`,
       ladder: defaultLadder.map((p) => p.name),
@@ -198,6 +199,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
             ? { status: 'ok', seq: job.seq, segment }
             : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' });
         }
+        log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs: Date.now() - job.enqueuedAtMs }, 'segment renditions recorded');
       },
       onFailedForGood: async (job, reason) => {
         for (const name of await planned(job)) {

@@ -30,7 +30,8 @@ export async function main(role: Role, argv: string[] = process.argv.slice(2)): 
     process.stderr.write(`mediagate: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
+  const pretty = config.log.format === 'pretty' || (config.log.format === 'auto' && process.stdout.isTTY === true);
+  const logger = createLogger({ level: config.log.level, pretty });
 
   let app: Awaited<ReturnType<typeof startApp>> | undefined;
   let stopping = false;

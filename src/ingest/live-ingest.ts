@@ -37,6 +37,8 @@ export interface IngestIndex {
 export interface SegmentEnqueuer {
   enqueue(job: {
     manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
+    /** Epoch ms when the source segment was complete. */
+    enqueuedAtMs: number;
   }): Promise<void>;
 }
 
@@ -174,6 +176,7 @@ export class LiveIngest {
   async #onSegment(stream: LiveStream, s: { seq: number; path: string; durationMs: number; bytes: number }): Promise<void> {
     const { manifestID, session, log } = stream;
     const key = segmentKey(manifestID, SOURCE_RENDITION, s.seq);
+    const completedAtMs = Date.now();
     const probed = await this.#options.probe.probe(s.path);
     if (!probed.video) {
       log.warn({ seq: s.seq }, 'source segment has no video; skipped');
@@ -199,7 +202,7 @@ export class LiveIngest {
     await this.#options.index.record(manifestID, session, { status: 'ok', seq: s.seq, segment });
     stream.segments = Math.max(stream.segments, s.seq + 1);
     if (s.seq === 0) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
-    await this.#options.queue.enqueue({ manifestID, session, seq: s.seq, sourceKey: key, durationMs: s.durationMs, profiles: stream.profiles });
+    await this.#options.queue.enqueue({ manifestID, session, seq: s.seq, sourceKey: key, durationMs: s.durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs });
   }
 
   async #finish(stream: LiveStream, reason: string): Promise<void> {

@@ -207,7 +207,7 @@ export class RedisSegmentIndex {
     return {
       count: num('count'), frontier: num('frontier'), failed: num('failed'),
       width: num('width'), height: num('height'), codecs: h['codecs'] ?? '', frameRate: num('frameRate'),
-      peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.round((num('bytes') * 8000) / durationMs) : 0,
+      peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.min(Math.floor((num('bytes') * 8000) / durationMs), num('peakBps')) : 0,
     };
   }
 

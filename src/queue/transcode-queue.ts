@@ -18,6 +18,8 @@ export const TRANSCODE_QUEUE_NAME = 'transcode';
 export interface QueuedTranscodeJob extends TranscodeJob {
   /** Publish session ID; results for an older session of the same manifest ID are ignored. */
   readonly session: string;
+  /** When the source segment was complete and queued (epoch ms); latency is measured from here. */
+  readonly enqueuedAtMs: number;
 }
 
 export interface TranscodeQueueOptions {
