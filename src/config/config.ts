@@ -32,6 +32,8 @@ export interface MediagateConfig {
     publicUrl: string;
     /** Largest pushed segment or request body accepted, in bytes. */
     maxBodyBytes: number;
+    /** Bearer token for the control API (`/api/*`); required when `host` is not loopback. */
+    adminToken: string;
   };
   rtmp: {
     enabled: boolean;
@@ -81,6 +83,35 @@ export interface MediagateConfig {
   };
   /** Configured stream keys; empty = any well-formed name is accepted (loopback only). */
   streamKeys: StreamKeyConfig[];
+  auth: {
+    /**
+     * `static`: stream keys from `streamKeys` (none = anonymous, loopback only).
+     * `webhook`: Livepeer's auth webhook, `POST authWebhookUrl {"url": ...}` per new stream.
+     */
+    mode: 'static' | 'webhook';
+    /** Auth webhook URL (mode `webhook`). */
+    webhookUrl: string;
+    /** A webhook that has not answered after this many ms rejects the publish. */
+    webhookTimeoutMs: number;
+  };
+  push: {
+    /** A push session with no segment for this long is closed and its playlists end (Livepeer: 60 s). */
+    idleTimeoutMs: number;
+    /** How long a push request waits for its renditions before answering 503, in ms. */
+    replyTimeoutMs: number;
+  };
+  events: {
+    /** URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed. */
+    webhookUrls: string[];
+    /** HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned. */
+    secret: string;
+    /** Delivery tries per event and receiver before it is dropped. */
+    attempts: number;
+    /** First retry delay in ms, doubled each retry. */
+    backoffMs: number;
+    /** Per-delivery HTTP timeout in ms. */
+    timeoutMs: number;
+  };
   /** Permit anonymous publishing on a non-loopback bind address. */
   allowAnonymous: boolean;
   log: {
@@ -101,7 +132,7 @@ export const DEFAULT_LADDER = ['P720p30fps16x9', 'P360p30fps16x9', 'P240p30fps16
 
 export function defaultConfig(): MediagateConfig {
   return {
-    http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024 },
+    http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024, adminToken: '' },
     rtmp: { enabled: true, host: '127.0.0.1', port: 1935 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg' },
     storage: { kind: 'fs', dir: './data/objects' },
@@ -111,6 +142,9 @@ export function defaultConfig(): MediagateConfig {
     segmentTargetMs: 2000,
     hls: { windowSegments: 6 },
     streamKeys: [],
+    auth: { mode: 'static', webhookUrl: '', webhookTimeoutMs: 5000 },
+    push: { idleTimeoutMs: 60_000, replyTimeoutMs: 60_000 },
+    events: { webhookUrls: [], secret: '', attempts: 8, backoffMs: 1000, timeoutMs: 5000 },
     allowAnonymous: false,
     log: { level: 'info', format: 'auto' },
     shutdownTimeoutMs: 10_000,
@@ -123,15 +157,16 @@ const NAME = '^[A-Za-z0-9_-]{1,64}$';
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
+  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
   properties: {
     http: {
-      type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes'],
+      type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes', 'adminToken'],
       properties: {
         host: { type: 'string', minLength: 1 },
-        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
         publicUrl: { type: 'string', pattern: '^(https?://[^\\s]+)?$' },
         maxBodyBytes: { type: 'integer', minimum: 1024 },
+        adminToken: { type: 'string' },
       },
     },
     rtmp: {
@@ -181,6 +216,31 @@ export const CONFIG_SCHEMA = {
           manifestID: { type: 'string', pattern: NAME },
           profiles: { type: 'array' },
         },
+      },
+    },
+    auth: {
+      type: 'object', additionalProperties: false, required: ['mode', 'webhookUrl', 'webhookTimeoutMs'],
+      properties: {
+        mode: { enum: ['static', 'webhook'] },
+        webhookUrl: { type: 'string', pattern: '^(https?://[^\\s]+)?$' },
+        webhookTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
+      },
+    },
+    push: {
+      type: 'object', additionalProperties: false, required: ['idleTimeoutMs', 'replyTimeoutMs'],
+      properties: {
+        idleTimeoutMs: { type: 'integer', minimum: 1000 },
+        replyTimeoutMs: { type: 'integer', minimum: 1000 },
+      },
+    },
+    events: {
+      type: 'object', additionalProperties: false, required: ['webhookUrls', 'secret', 'attempts', 'backoffMs', 'timeoutMs'],
+      properties: {
+        webhookUrls: { type: 'array', items: { type: 'string', pattern: '^https?://[^\\s]+$' } },
+        secret: { type: 'string' },
+        attempts: { type: 'integer', minimum: 1, maximum: 30 },
+        backoffMs: { type: 'integer', minimum: 0 },
+        timeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
       },
     },
     allowAnonymous: { type: 'boolean' },
@@ -354,9 +414,13 @@ export function isLoopbackHost(host: string): boolean {
  */
 function checkSecurity(config: MediagateConfig): void {
   const publicBinds = [config.http.host, ...(config.rtmp.enabled ? [config.rtmp.host] : [])].filter((h) => !isLoopbackHost(h));
-  if (publicBinds.length > 0 && config.streamKeys.length === 0 && !config.allowAnonymous) {
+  if (config.auth.mode === 'webhook' && config.auth.webhookUrl === '') {
+    throw new GatewayError('CONFIG_INVALID', 'auth.mode is webhook but auth.webhookUrl is empty: set MEDIAGATE_AUTH_WEBHOOK_URL');
+  }
+  const authConfigured = config.streamKeys.length > 0 || config.auth.mode === 'webhook';
+  if (publicBinds.length > 0 && !authConfigured && !config.allowAnonymous) {
     throw new GatewayError('CONFIG_INVALID',
       `refusing to bind ${publicBinds.join(', ')} with anonymous publishing: configure streamKeys ` +
-      '(MEDIAGATE_STREAM_KEYS or the config file) or set allowAnonymous: true (MEDIAGATE_ALLOW_ANONYMOUS=true) to accept any stream name');
+      '(MEDIAGATE_STREAM_KEYS or the config file) or the auth webhook (MEDIAGATE_AUTH_MODE=webhook), or set allowAnonymous: true (MEDIAGATE_ALLOW_ANONYMOUS=true) to accept any stream name');
   }
 }
