@@ -119,7 +119,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
         storePath: join(config.workDir, 'nms-store'),
         onPublish: async (req) => {
           try {
-            await ingest.publish(req.sessionId, req.streamName);
+            await ingest.publish(req.sessionId, req.streamName, `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/${req.streamName}`);
             return { accept: true };
           } catch (err) {
             ingestLog.warn({ ip: req.ip, reason: (err as Error).message }, 'publish refused');

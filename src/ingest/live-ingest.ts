@@ -19,10 +19,19 @@ export interface StreamGrant {
   readonly profiles: readonly VideoProfile[];
 }
 
+/** What an authorizer is told about a new stream. */
+export interface PublishAttempt {
+  /** The stream name from the URL: a stream key, or the manifest ID itself in anonymous mode. Validated. */
+  readonly streamKey: string;
+  /** The full incoming URL (`rtmp://host:port/live/<key>` or `http://host:port/live/<name>/<seq>.ts`). */
+  readonly url: string;
+  readonly protocol: 'rtmp' | 'push';
+}
+
 /** Resolves a stream key to a grant or refuses it. */
 export interface PublishAuthorizer {
   /** @throws GatewayError PUBLISH_DENIED / INVALID_NAME / INVALID_PROFILE */
-  authorize(streamKey: string): Promise<StreamGrant>;
+  authorize(attempt: PublishAttempt): Promise<StreamGrant>;
 }
 
 /** What ingest needs from the segment index. */
@@ -118,10 +127,10 @@ export class LiveIngest {
    * @param publishId the ingest connection's ID (e.g. the RTMP session ID)
    * @throws GatewayError PUBLISH_DENIED, INVALID_NAME, STREAM_BUSY
    */
-  async publish(publishId: string, streamKey: string): Promise<{ manifestID: string }> {
+  async publish(publishId: string, streamKey: string, url: string): Promise<{ manifestID: string }> {
     if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'gateway is shutting down');
     if (!isValidStreamName(streamKey)) throw new GatewayError('INVALID_NAME', 'invalid stream key: expected 1-64 characters of [A-Za-z0-9_-]');
-    const grant = await this.#options.authorizer.authorize(streamKey);
+    const grant = await this.#options.authorizer.authorize({ streamKey, url, protocol: 'rtmp' });
     if (this.#byManifest.has(grant.manifestID)) {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
     }
@@ -254,7 +263,7 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
     }]));
   }
 
-  async authorize(streamKey: string): Promise<StreamGrant> {
+  async authorize({ streamKey }: PublishAttempt): Promise<StreamGrant> {
     if (this.#keys.size === 0) return { manifestID: streamKey, profiles: this.#defaultLadder };
     const grant = this.#keys.get(streamKey);
     if (!grant) throw new GatewayError('PUBLISH_DENIED', 'unknown stream key');
