@@ -21,7 +21,15 @@ import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from './queu
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { probeSegment } from './transcode/probe.ts';
 import { FfmpegRunner } from './transcode/ffmpeg/ffmpeg-runner.ts';
-import { LiveIngest, StaticKeyAuthorizer } from './ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
+import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
+import { createPushRouter } from './ingest/push-routes.ts';
+import { Remuxer } from './transcode/remux.ts';
+import { ControlBus } from './queue/control-bus.ts';
+import { EventQueue, EventDeliveryWorker } from './queue/event-queue.ts';
+import { NO_EVENTS, type EventSink } from './events/events.ts';
+import { createControlRouter } from './control/control-routes.ts';
+import { isLoopbackHost } from './config/config.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
@@ -72,8 +80,18 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     const index = new RedisSegmentIndex({ redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32) });
     const defaultLadder = parseLadder(config.ladder);
 
+    let events: EventSink = NO_EVENTS;
+    if (config.events.webhookUrls.length > 0) {
+      const eventQueue = new EventQueue({
+        redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), urls: config.events.webhookUrls,
+        attempts: config.events.attempts, backoffMs: config.events.backoffMs,
+      });
+      closers.push({ name: 'event-queue', close: () => eventQueue.close() });
+      events = eventQueue;
+    }
+
     if (role === 'transcoder' || config.transcode.embedded) {
-      await startTranscoder(config, logger, storage, index, closers);
+      await startTranscoder(config, logger, storage, index, events, closers);
     }
     if (role === 'transcoder') {
       logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset }, 'transcoder ready; waiting for jobs');
@@ -86,18 +104,35 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     });
     closers.push({ name: 'queue', close: () => queue.close() });
 
+    if (config.events.webhookUrls.length > 0) {
+      const delivery = new EventDeliveryWorker({
+        redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), secret: config.events.secret, timeoutMs: config.events.timeoutMs,
+      });
+      closers.push({ name: 'event-delivery', close: () => delivery.close() });
+    }
+
     const ingestLog = logger.child({ component: 'ingest' });
-    const probeRunner = new FfmpegRunner({ logger: ingestLog });
-    closers.push({ name: 'probe', close: () => probeRunner.close() });
+    const ingestRunner = new FfmpegRunner({ logger: ingestLog });
+    closers.push({ name: 'ingest-ffmpeg', close: () => ingestRunner.close() });
+    const remuxer = new Remuxer(ingestRunner);
+    const authorizer: PublishAuthorizer = config.auth.mode === 'webhook'
+      ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder })
+      : new StaticKeyAuthorizer(config.streamKeys, defaultLadder);
+    let rtmp: RtmpServer | undefined;
     const ingest = new LiveIngest({
       logger: ingestLog,
-      authorizer: new StaticKeyAuthorizer(config.streamKeys, defaultLadder),
+      authorizer,
       index,
       queue,
       storage,
       probe: { probe: (path) => probeSegment(path) },
+      remuxer,
+      events,
+      kickPublisher: (publishId) => { rtmp?.kick(publishId); },
       publicUrl: config.http.publicUrl,
       segmentTargetMs: config.segmentTargetMs,
+      pushIdleTimeoutMs: config.push.idleTimeoutMs,
+      pushReplyTimeoutMs: config.push.replyTimeoutMs,
       startSegmenter: (streamKey, session) => {
         const segmenter = new Segmenter({
           inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${streamKey}`,
@@ -110,7 +145,6 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       },
     });
 
-    let rtmp: RtmpServer | undefined;
     if (config.rtmp.enabled) {
       rtmp = new RtmpServer({
         host: config.rtmp.host,
@@ -136,9 +170,23 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     }
     closers.push({ name: 'ingest', close: () => ingest.close() });
 
+    const controlBus = new ControlBus({
+      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'control' }),
+      onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
+    });
+    closers.push({ name: 'control-bus', close: () => controlBus.close() });
+
     const app = createHttpApp({
       logger: logger.child({ component: 'http' }),
-      routers: [createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs })],
+      routers: [
+        createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
+        createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
+        createControlRouter({
+          index, defaultLadder, publicUrl: config.http.publicUrl, adminToken: config.http.adminToken,
+          loopbackOnly: isLoopbackHost(config.http.host),
+          requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
+        }),
+      ],
       health: async (): Promise<HealthReport> => {
         const checks: HealthReport['checks'] = {};
         try {
@@ -160,6 +208,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       obsServer: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live` : undefined,
       obsKeyRule: config.streamKeys.length ? 'one of the configured stream keys' : 'any name of 1-64 [A-Za-z0-9_-]; it is also the manifest ID',
       playback: `${config.http.publicUrl}/stream/<manifestID>.m3u8`,
+      push: `${config.http.publicUrl}/live/<streamKey>/<seq>.ts`,
+      controlApi: `${config.http.publicUrl}/api/streams`,
       health: `${config.http.publicUrl}/healthz`,
       ladder: defaultLadder.map((p) => p.name),
       embeddedTranscoder: config.transcode.embedded,
@@ -171,7 +221,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
   }
 }
 
-async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, closers: Closer[]): Promise<void> {
+async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, events: EventSink, closers: Closer[]): Promise<void> {
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
@@ -200,12 +250,17 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
             : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' });
         }
         log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs: Date.now() - job.enqueuedAtMs }, 'segment renditions recorded');
+        events.emit({
+          type: 'segment.transcoded', manifestID: job.manifestID, session: job.session, seq: job.seq, durationMs: job.durationMs, elapsedMs: result.elapsedMs,
+          renditions: result.renditions.map((r) => ({ name: r.rendition, width: r.width, height: r.height, frames: r.frames, bytes: r.bytes })),
+        });
       },
       onFailedForGood: async (job, reason) => {
         for (const name of await planned(job)) {
           if (name === SOURCE_RENDITION) continue;
           await index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason });
         }
+        events.emit({ type: 'segment.failed', manifestID: job.manifestID, session: job.session, seq: job.seq, reason });
       },
     },
   });

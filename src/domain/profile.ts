@@ -96,7 +96,7 @@ const MAX_DIMENSION = 7680;
 const MAX_BITRATE_BPS = 200_000_000;
 
 function fail(index: number, field: string, why: string): never {
-  throw new GatewayError('INVALID_PROFILE', `profiles[${index}].${field}: ${why}`);
+  throw new GatewayError('INVALID_PROFILE', `profiles[${index}]${field ? `.${field}` : ''}: ${why}`);
 }
 
 function intField(obj: Record<string, unknown>, index: number, field: string, min: number, max: number, fallback?: number): number {

@@ -27,7 +27,6 @@ export interface PlaybackIndex {
 
 export interface PlaybackStream {
   readonly state: 'live' | 'ended';
-  readonly segmentCount?: number;
   readonly renditions: readonly { name: string; width: number; height: number; bitrateBps: number }[];
 }
 

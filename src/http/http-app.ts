@@ -6,7 +6,7 @@
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
+import { ERROR_CODES, GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 
 export interface HealthReport {
@@ -30,14 +30,26 @@ export function sendError(res: Response, err: GatewayError, extraHeaders: Record
     return;
   }
   for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+  if (err.status === 503 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', '2');
   res.status(err.status).json({ detail: { msg: err.message, code: err.code } });
 }
 
+/** HTTP statuses of express-openapi-validator errors and the codes they become. */
+const VALIDATOR_STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'INVALID_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
 function toGatewayError(err: unknown): GatewayError | undefined {
   if (isGatewayError(err)) return err;
-  const e = err as { type?: string; status?: number; message?: string };
+  const e = err as { type?: string; status?: number; message?: string; errors?: unknown[] };
   if (e?.type === 'entity.parse.failed') return new GatewayError('INVALID_REQUEST', `request body is not valid JSON: ${e.message ?? ''}`.trim());
   if (e?.type === 'entity.too.large') return new GatewayError('PAYLOAD_TOO_LARGE', 'request body too large');
+  // express-openapi-validator: a status and an `errors` list whose messages name the field.
+  if (typeof e?.status === 'number' && Array.isArray(e.errors)) {
+    const code = VALIDATOR_STATUS_CODES[e.status];
+    if (code) return new GatewayError(code, e.message ?? ERROR_CODES[code].message);
+  }
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 /**
- * Live ingest: turns an authorized publish into source segments, lists each in the
- * `source` rendition at once, and puts one transcode job per segment on the queue
- * (ARCHITECTURE.md, data flow steps 1-3).
+ * Live ingest: turns an authorized publish (RTMP) or a pushed segment (HTTP push) into
+ * source segments, lists each in the `source` rendition at once, and puts one transcode job
+ * per segment on the queue (ARCHITECTURE.md, data flow steps 1-3).
  *
  * The consumer-side interfaces below are implemented elsewhere and passed in by
  * `app.ts`; this folder imports no other feature folder.
@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { fitRendition, parseLadder, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
-import { SOURCE_RENDITION, segmentKey, type RenditionSegment, type SegmentOutcome } from '../domain/segment.ts';
+import { SOURCE_RENDITION, segmentKey, type RenditionSegment, type SegmentOutcome, type TranscodeResult } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 
@@ -34,21 +34,33 @@ export interface PublishAuthorizer {
   authorize(attempt: PublishAttempt): Promise<StreamGrant>;
 }
 
+type RenditionPlan = { name: string; width: number; height: number; bitrateBps: number };
+
 /** What ingest needs from the segment index. */
 export interface IngestIndex {
-  startStream(manifestID: string, session: string, startedAtMs: number): Promise<void>;
-  setRenditions(manifestID: string, session: string, renditions: readonly { name: string; width: number; height: number; bitrateBps: number }[]): Promise<void>;
-  endStream(manifestID: string, session: string, segmentCount: number, endedAtMs: number): Promise<void>;
+  startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol: 'rtmp' | 'push'; firstSeq: number }): Promise<void>;
+  setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[]): Promise<void>;
+  endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
   record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<number>;
+  getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
+  claimPush(manifestID: string, session: string, seq: number, sha256: string): Promise<
+    { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;
+  settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void>;
+  pushClaimed(manifestID: string, session: string, seq: number): Promise<boolean>;
+  pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined>;
+}
+
+export interface IngestJob {
+  manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
+  /** Epoch ms when the source segment was complete. */
+  enqueuedAtMs: number;
 }
 
 /** What ingest needs from the transcode queue. */
 export interface SegmentEnqueuer {
-  enqueue(job: {
-    manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
-    /** Epoch ms when the source segment was complete. */
-    enqueuedAtMs: number;
-  }): Promise<void>;
+  enqueue(job: IngestJob): Promise<void>;
+  /** @throws GatewayError QUEUE_UNAVAILABLE (503), UNDECODABLE_MEDIA / TRANSCODE_FAILED (422) */
+  enqueueAndWait(job: IngestJob, timeoutMs: number): Promise<TranscodeResult>;
 }
 
 /** What ingest needs from the object store. */
@@ -59,7 +71,22 @@ export interface SourceStorage {
 
 /** Measures a source segment (ffprobe). */
 export interface SourceProbe {
-  probe(path: string): Promise<{ video?: SourceVideoInfo & { frames: number }; codecs: string; frameRate: number }>;
+  /** @throws GatewayError UNDECODABLE_MEDIA */
+  probe(path: string): Promise<{ video?: SourceVideoInfo & { frames: number }; codecs: string; frameRate: number; durationMs: number }>;
+}
+
+/** Rewraps a pushed MP4 segment as MPEG-TS (stream copy), for HLS. */
+export interface SegmentRemuxer {
+  /** @throws GatewayError UNDECODABLE_MEDIA */
+  toMpegTs(inputPath: string, outputPath: string): Promise<void>;
+}
+
+/** Stream lifecycle events (a subset of the event webhooks' events). */
+export interface IngestEvents {
+  emit(event:
+    | { type: 'stream.started'; manifestID: string; session: string; protocol: 'rtmp' | 'push' }
+    | { type: 'stream.ended'; manifestID: string; session: string; reason: string; segments: number }
+    | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }): void;
 }
 
 /** A running segmenter for one publish (ffmpeg cutting the live input at keyframes). */
@@ -77,15 +104,25 @@ export interface LiveIngestOptions {
   queue: SegmentEnqueuer;
   storage: SourceStorage;
   probe: SourceProbe;
+  remuxer: SegmentRemuxer;
+  events: IngestEvents;
   /** Starts a segmenter pulling the live input of `streamKey` into `session`'s work dir. */
   startSegmenter(streamKey: string, session: string): SegmenterHandle;
+  /** Disconnects an RTMP publisher by its connection ID. */
+  kickPublisher(publishId: string): void;
   /** Base URL for playback links in logs, e.g. `http://127.0.0.1:9935`. */
   publicUrl: string;
   /** Target segment duration in ms (long-GOP warnings are relative to it). */
   segmentTargetMs: number;
+  /** A push session with no segment for this long ends (Livepeer: 60 s). */
+  pushIdleTimeoutMs: number;
+  /** How long a push waits for its renditions, in ms. */
+  pushReplyTimeoutMs: number;
 }
 
 interface LiveStream {
+  readonly protocol: 'rtmp' | 'push';
+  /** RTMP connection ID, or the push stream name. */
   readonly publishId: string;
   readonly manifestID: string;
   readonly session: string;
@@ -93,29 +130,62 @@ interface LiveStream {
   readonly startedAtMs: number;
   readonly log: Logger;
   segmenter?: SegmenterHandle;
-  /** Serializes per-segment work so segments are stored, listed and queued in order. */
+  /** Serializes RTMP segments so they are stored, listed and queued in order. */
   chain: Promise<void>;
+  /** One past the highest seq seen. */
+  endSeq: number;
   segments: number;
   renditionsSet: boolean;
   ended: boolean;
   longSegments: number;
+  idleTimer?: NodeJS.Timeout;
 }
 
 export interface LiveStreamInfo {
   readonly manifestID: string;
+  readonly protocol: 'rtmp' | 'push';
   readonly startedAtMs: number;
   readonly segments: number;
 }
 
+/** One HTTP-pushed segment, already written to a local file by the caller. */
+export interface PushedSegment {
+  /** Stream name from the URL (stream key, or the manifest ID in anonymous mode). */
+  readonly streamName: string;
+  readonly seq: number;
+  readonly container: 'ts' | 'mp4';
+  /** Local file holding the body; the caller deletes it afterwards. */
+  readonly bodyPath: string;
+  /** Hex SHA-256 of the body: the identity for idempotent retries. */
+  readonly sha256: string;
+  readonly url: string;
+  /** Parsed `Livepeer-Transcode-Configuration` header, if any. */
+  readonly configuration?: { manifestID?: string; profiles?: readonly VideoProfile[] };
+  /** `Content-Duration` header in ms, used only when the segment's duration cannot be measured. */
+  readonly declaredDurationMs?: number;
+  /** Scratch path the remuxed MPEG-TS may be written to (for `.mp4` pushes). */
+  readonly scratchTsPath: string;
+}
+
+export interface PushOutcome {
+  readonly manifestID: string;
+  readonly seq: number;
+  /** Transcoded renditions in ladder order (upscales omitted). */
+  readonly renditions: readonly RenditionSegment[];
+  /** True when this was a retry answered from the stored result without transcoding. */
+  readonly replayed: boolean;
+}
+
 /**
- * Owns every live publish on this gateway. `publish` is called by the RTMP adapter once a
- * publisher connects; `unpublish` when it leaves. A manifest ID has at most one live
- * publisher per gateway.
+ * Owns every live stream on this gateway, RTMP and HTTP push. A manifest ID has at most one
+ * live publisher per gateway.
  */
 export class LiveIngest {
   readonly #options: LiveIngestOptions;
   readonly #byPublish = new Map<string, LiveStream>();
   readonly #byManifest = new Map<string, LiveStream>();
+  /** Push sessions being created, so concurrent first pushes share one. */
+  readonly #pushOpening = new Map<string, Promise<LiveStream>>();
   #closed = false;
 
   constructor(options: LiveIngestOptions) {
@@ -123,38 +193,24 @@ export class LiveIngest {
   }
 
   /**
-   * Authorizes and starts a publish.
-   * @param publishId the ingest connection's ID (e.g. the RTMP session ID)
+   * Authorizes and starts an RTMP publish.
+   * @param publishId the RTMP connection ID
    * @throws GatewayError PUBLISH_DENIED, INVALID_NAME, STREAM_BUSY
    */
   async publish(publishId: string, streamKey: string, url: string): Promise<{ manifestID: string }> {
-    if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'gateway is shutting down');
-    if (!isValidStreamName(streamKey)) throw new GatewayError('INVALID_NAME', 'invalid stream key: expected 1-64 characters of [A-Za-z0-9_-]');
-    const grant = await this.#options.authorizer.authorize({ streamKey, url, protocol: 'rtmp' });
-    if (this.#byManifest.has(grant.manifestID)) {
-      throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
-    }
-    const session = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-    const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
-    const stream: LiveStream = {
-      publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, startedAtMs: Date.now(), log,
-      chain: Promise.resolve(), segments: 0, renditionsSet: false, ended: false, longSegments: 0,
-    };
-    this.#byPublish.set(publishId, stream);
-    this.#byManifest.set(grant.manifestID, stream);
-    try {
-      await this.#options.storage.deletePrefix(`${grant.manifestID}/`);
-      await this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs);
-    } catch (err) {
-      this.#forget(stream);
-      throw err;
-    }
-    const segmenter = this.#options.startSegmenter(streamKey, session);
+    const grant = await this.#authorize(streamKey, url, 'rtmp');
+    const stream = await this.#open('rtmp', publishId, grant, 0);
+    const { log } = stream;
+    const segmenter = this.#options.startSegmenter(streamKey, stream.session);
     stream.segmenter = segmenter;
     segmenter.on('segment', (s) => {
-      stream.chain = stream.chain.then(() => this.#onSegment(stream, s)).catch((err: Error) => {
-        log.error({ err: err.message, seq: s.seq }, 'source segment lost');
-      });
+      stream.chain = stream.chain
+        .then(async () => {
+          stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
+          return this.#ingestSegment(stream, s.seq, s.path, s.durationMs);
+        })
+        .then((job) => this.#options.queue.enqueue(job))
+        .catch((err: Error) => log.error({ err: err.message, seq: s.seq }, 'source segment lost'));
     });
     segmenter.on('longSegment', (s) => {
       stream.longSegments += 1;
@@ -166,34 +222,173 @@ export class LiveIngest {
     segmenter.on('end', (e) => {
       void this.#finish(stream, e.reason);
     });
-    log.info({ ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${grant.manifestID}.m3u8` }, 'stream started');
     return { manifestID: grant.manifestID };
   }
 
-  /** The publisher left; the segmenter flushes its last segment and the stream ends. */
+  /** The RTMP publisher left; the segmenter flushes its last segment and the stream ends. */
   async unpublish(publishId: string): Promise<void> {
     const stream = this.#byPublish.get(publishId);
-    if (!stream) return;
+    if (!stream || stream.protocol !== 'rtmp') return;
     await stream.segmenter?.stop();
+  }
+
+  /**
+   * Ingests one HTTP-pushed segment and waits for its renditions (WIRE-CONTRACT.md §4).
+   * A retry of the same (manifest ID, seq) with the same bytes returns the stored result
+   * without transcoding again.
+   * @throws GatewayError PUBLISH_DENIED (403), INVALID_NAME / INVALID_PROFILE / INVALID_REQUEST (400),
+   *   STREAM_BUSY (409: the manifest is live over RTMP, or this seq was pushed with other bytes),
+   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE (503)
+   */
+  async push(segment: PushedSegment): Promise<PushOutcome> {
+    const stream = await this.#pushSession(segment);
+    this.#touch(stream);
+    const { manifestID, session, log } = stream;
+    const seq = segment.seq;
+    const claim = await this.#options.index.claimPush(manifestID, session, seq, segment.sha256);
+    if (claim.claim === 'conflict') {
+      throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
+    }
+    if (claim.claim === 'same') return this.#replay(stream, seq, claim.state, claim.result);
+
+    stream.endSeq = Math.max(stream.endSeq, seq + 1);
+    try {
+      let tsPath = segment.bodyPath;
+      if (segment.container === 'mp4') {
+        await this.#options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
+        tsPath = segment.scratchTsPath;
+      }
+      const job = await this.#ingestSegment(stream, seq, tsPath, segment.declaredDurationMs);
+      const result = await this.#options.queue.enqueueAndWait(job, this.#options.pushReplyTimeoutMs);
+      await this.#options.index.settlePush(manifestID, session, seq, 'done', JSON.stringify(result.renditions));
+      this.#touch(stream);
+      void this.#skipGaps(stream, seq);
+      return { manifestID, seq, renditions: result.renditions, replayed: false };
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const transient = err instanceof GatewayError && err.code === 'QUEUE_UNAVAILABLE';
+      await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code: err instanceof GatewayError ? err.code : 'INTERNAL', reason }))
+        .catch(() => undefined);
+      if (!transient) {
+        await this.#recordFailed(stream, seq, reason);
+        this.#options.events.emit({ type: 'segment.failed', manifestID, session, seq, reason });
+      }
+      log.warn({ seq, reason }, 'pushed segment failed');
+      throw err;
+    }
   }
 
   /** Live streams on this gateway. */
   list(): LiveStreamInfo[] {
-    return [...this.#byManifest.values()].map((s) => ({ manifestID: s.manifestID, startedAtMs: s.startedAtMs, segments: s.segments }));
+    return [...this.#byManifest.values()].map((s) => ({ manifestID: s.manifestID, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
   }
 
-  async #onSegment(stream: LiveStream, s: { seq: number; path: string; durationMs: number; bytes: number }): Promise<void> {
-    const { manifestID, session, log } = stream;
-    const key = segmentKey(manifestID, SOURCE_RENDITION, s.seq);
-    const completedAtMs = Date.now();
-    const probed = await this.#options.probe.probe(s.path);
-    if (!probed.video) {
-      log.warn({ seq: s.seq }, 'source segment has no video; skipped');
-      await this.#options.index.record(manifestID, session, { status: 'failed', rendition: SOURCE_RENDITION, seq: s.seq, reason: 'no video stream' });
-      stream.segments = Math.max(stream.segments, s.seq + 1);
-      return;
+  /** Stops a live stream held by this gateway (RTMP: disconnects the publisher). Returns false if not held here. */
+  async stop(manifestID: string, reason: string): Promise<boolean> {
+    const stream = this.#byManifest.get(manifestID);
+    if (!stream) return false;
+    stream.log.info({ reason }, 'stopping stream');
+    if (stream.protocol === 'rtmp') {
+      this.#options.kickPublisher(stream.publishId);
+      await stream.segmenter?.stop();
+    } else {
+      await this.#finish(stream, reason);
     }
-    const stored = await this.#options.storage.putFile(key, s.path);
+    return true;
+  }
+
+  async #authorize(streamKey: string, url: string, protocol: 'rtmp' | 'push'): Promise<StreamGrant> {
+    if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'gateway is shutting down');
+    if (!isValidStreamName(streamKey)) throw new GatewayError('INVALID_NAME', 'invalid stream key: expected 1-64 characters of [A-Za-z0-9_-]');
+    return this.#options.authorizer.authorize({ streamKey, url, protocol });
+  }
+
+  async #open(protocol: 'rtmp' | 'push', publishId: string, grant: StreamGrant, firstSeq: number): Promise<LiveStream> {
+    if (this.#byManifest.has(grant.manifestID)) {
+      throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
+    }
+    const session = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+    const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
+    const stream: LiveStream = {
+      protocol, publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, startedAtMs: Date.now(), log,
+      chain: Promise.resolve(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0,
+    };
+    this.#byPublish.set(this.#publishKey(protocol, publishId), stream);
+    this.#byManifest.set(grant.manifestID, stream);
+    try {
+      await this.#options.storage.deletePrefix(`${grant.manifestID}/`);
+      await this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq });
+    } catch (err) {
+      this.#forget(stream);
+      throw err;
+    }
+    this.#options.events.emit({ type: 'stream.started', manifestID: grant.manifestID, session, protocol });
+    log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${grant.manifestID}.m3u8` }, 'stream started');
+    return stream;
+  }
+
+  #publishKey(protocol: 'rtmp' | 'push', publishId: string): string {
+    return `${protocol}:${publishId}`;
+  }
+
+  async #pushSession(segment: PushedSegment): Promise<LiveStream> {
+    const existing = this.#byPublish.get(this.#publishKey('push', segment.streamName));
+    if (existing && !existing.ended) return existing;
+    const opening = this.#pushOpening.get(segment.streamName);
+    if (opening) return opening;
+    const promise = (async () => {
+      const grant = await this.#authorize(segment.streamName, segment.url, 'push');
+      const configured = segment.configuration;
+      if (configured?.manifestID !== undefined && configured.manifestID !== grant.manifestID) {
+        throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
+      }
+      const profiles = configured?.profiles ?? grant.profiles;
+      return this.#open('push', segment.streamName, { manifestID: grant.manifestID, profiles }, segment.seq);
+    })();
+    this.#pushOpening.set(segment.streamName, promise);
+    try {
+      return await promise;
+    } finally {
+      this.#pushOpening.delete(segment.streamName);
+    }
+  }
+
+  #touch(stream: LiveStream): void {
+    if (stream.protocol !== 'push' || stream.ended) return;
+    clearTimeout(stream.idleTimer);
+    stream.idleTimer = setTimeout(() => void this.#finish(stream, 'push idle timeout'), this.#options.pushIdleTimeoutMs);
+    stream.idleTimer.unref();
+  }
+
+  async #replay(stream: LiveStream, seq: number, state: 'pending' | 'done' | 'failed', result: string | undefined): Promise<PushOutcome> {
+    const deadline = Date.now() + this.#options.pushReplyTimeoutMs;
+    while (state === 'pending') {
+      if (Date.now() > deadline) throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} is still being transcoded; retry later`);
+      await new Promise((r) => setTimeout(r, 100));
+      const current = await this.#options.index.pushState(stream.manifestID, stream.session, seq);
+      if (!current) throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} state expired; push it again`);
+      ({ state, result } = current);
+    }
+    if (state === 'failed') {
+      const failure = JSON.parse(result ?? '{}') as { code?: string; reason?: string };
+      throw new GatewayError(failure.code === 'UNDECODABLE_MEDIA' ? 'UNDECODABLE_MEDIA' : 'TRANSCODE_FAILED', failure.reason ?? 'segment failed', { retryable: false });
+    }
+    stream.log.debug({ seq }, 'push retry answered from the stored result');
+    return { manifestID: stream.manifestID, seq, renditions: JSON.parse(result ?? '[]') as RenditionSegment[], replayed: true };
+  }
+
+  /**
+   * Stores, measures and lists one source segment; returns its transcode job.
+   * @throws GatewayError UNDECODABLE_MEDIA when it has no decodable video.
+   */
+  async #ingestSegment(stream: LiveStream, seq: number, path: string, fallbackDurationMs?: number): Promise<IngestJob> {
+    const { manifestID, session, log } = stream;
+    const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
+    const completedAtMs = Date.now();
+    const probed = await this.#options.probe.probe(path);
+    if (!probed.video) throw new GatewayError('UNDECODABLE_MEDIA', `segment ${seq} has no video stream`);
+    const durationMs = probed.durationMs > 0 ? probed.durationMs : fallbackDurationMs ?? this.#options.segmentTargetMs;
+    const stored = await this.#options.storage.putFile(key, path);
     if (!stream.renditionsSet) {
       const plan = stream.profiles
         .map((p) => ({ p, fit: fitRendition(p, probed.video!) }))
@@ -206,33 +401,63 @@ export class LiveIngest {
     }
     const segment: RenditionSegment = {
       rendition: SOURCE_RENDITION, key, width: probed.video.width, height: probed.video.height, frames: probed.video.frames,
-      bytes: stored.sizeBytes, durationMs: s.durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
+      bytes: stored.sizeBytes, durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
     };
-    await this.#options.index.record(manifestID, session, { status: 'ok', seq: s.seq, segment });
-    stream.segments = Math.max(stream.segments, s.seq + 1);
-    if (s.seq === 0) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
-    await this.#options.queue.enqueue({ manifestID, session, seq: s.seq, sourceKey: key, durationMs: s.durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs });
+    await this.#options.index.record(manifestID, session, { status: 'ok', seq, segment });
+    stream.segments += 1;
+    if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
+    return { manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs };
+  }
+
+  /** Resolves `seq` as failed in `source` and every planned rendition, so later segments still list. */
+  async #recordFailed(stream: LiveStream, seq: number, reason: string): Promise<void> {
+    const current = await this.#options.index.getStream(stream.manifestID);
+    const names = [SOURCE_RENDITION, ...(current?.session === stream.session ? current.renditions.map((r) => r.name) : [])];
+    for (const rendition of names) {
+      await this.#options.index.record(stream.manifestID, stream.session, { status: 'failed', rendition, seq, reason });
+    }
+  }
+
+  /**
+   * After seq N is done, any lower seq of this push session that was never pushed is
+   * resolved as failed, so the playlists do not wait for it forever (a discontinuity marks
+   * the gap). A seq pushed later than that is still transcoded and returned, but not listed.
+   */
+  async #skipGaps(stream: LiveStream, seq: number): Promise<void> {
+    try {
+      const current = await this.#options.index.getStream(stream.manifestID);
+      if (!current || current.session !== stream.session) return;
+      for (let missing = seq - 1; missing >= 0 && seq - missing <= 64; missing--) {
+        if (await this.#options.index.pushClaimed(stream.manifestID, stream.session, missing)) break;
+        await this.#recordFailed(stream, missing, 'never pushed');
+      }
+    } catch (err) {
+      stream.log.warn({ err: (err as Error).message }, 'cannot resolve push gaps');
+    }
   }
 
   async #finish(stream: LiveStream, reason: string): Promise<void> {
     if (stream.ended) return;
     stream.ended = true;
+    clearTimeout(stream.idleTimer);
     await stream.chain;
     try {
-      await this.#options.index.endStream(stream.manifestID, stream.session, stream.segments, Date.now());
+      await this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, Date.now());
     } catch (err) {
       stream.log.error({ err: (err as Error).message }, 'cannot mark stream ended');
     }
     this.#forget(stream);
+    this.#options.events.emit({ type: 'stream.ended', manifestID: stream.manifestID, session: stream.session, reason, segments: stream.segments });
     stream.log.info({ reason, segments: stream.segments, longSegments: stream.longSegments, durationMs: Date.now() - stream.startedAtMs }, 'stream ended');
   }
 
   #forget(stream: LiveStream): void {
-    this.#byPublish.delete(stream.publishId);
+    const key = this.#publishKey(stream.protocol, stream.publishId);
+    if (this.#byPublish.get(key) === stream) this.#byPublish.delete(key);
     if (this.#byManifest.get(stream.manifestID) === stream) this.#byManifest.delete(stream.manifestID);
   }
 
-  /** Stops every segmenter (each flushes its last segment) and waits for the streams to end. */
+  /** Stops every segmenter (each flushes its last segment), ends push sessions, and waits. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

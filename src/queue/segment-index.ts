@@ -4,13 +4,14 @@
  * gateway sharing the Redis can serve any stream's playback from it.
  *
  * Keys (prefix `p`, manifest ID `m`, rendition `r`):
- * - `p:stream:m`       HASH  session, state (live|ended), startedAtMs, endedAtMs, segmentCount, renditions (JSON)
+ * - `p:stream:m`       HASH  session, protocol, state (live|ended), startedAtMs, endedAtMs, firstSeq, endSeq, renditions (JSON)
  * - `p:streams`        ZSET  manifest IDs of known streams, scored by start time
  * - `p:rends:m`        SET   every rendition recorded in the current session (for cleanup)
  * - `p:rend:m:r`       HASH  frontier (next seq to list), count (listed so far), disc, pendingDisc,
  *                            failed, width, height, codecs, frameRate, peakBps, bytes, durationMs
  * - `p:pend:m:r`       HASH  seq → outcome JSON, results that arrived ahead of an earlier seq
  * - `p:list:m:r`       LIST  listed entries `{seq, d, disc, ds}` (last `retain` kept)
+ * - `p:push:m:s:seq`   HASH  sha256, state (pending|done|failed), result (JSON): idempotent HTTP push
  *
  * Recording is one Lua script per outcome, so concurrent transcoders and redelivered jobs
  * cannot list a segment twice or out of order: a result is held until every earlier seq of
@@ -31,10 +32,13 @@ export interface StreamRecord {
   readonly manifestID: string;
   readonly session: string;
   readonly state: 'live' | 'ended';
+  readonly protocol: 'rtmp' | 'push';
   readonly startedAtMs: number;
   readonly endedAtMs?: number;
-  /** Source segments produced, known once the stream ended. */
-  readonly segmentCount?: number;
+  /** First sequence number of the session (0 for RTMP; the first pushed seq for HTTP push). */
+  readonly firstSeq: number;
+  /** One past the last sequence number, known once the stream ended. */
+  readonly endSeq?: number;
   /** Output renditions besides `source`, in ladder order (set when the first source segment is measured). */
   readonly renditions: readonly RenditionPlan[];
 }
@@ -49,6 +53,8 @@ export interface RenditionStats {
   readonly frameRate: number;
   readonly peakBps: number;
   readonly averageBps: number;
+  /** When a segment was last listed (epoch ms); 0 when none yet. */
+  readonly lastListedAtMs: number;
 }
 
 export interface ListedSegment {
@@ -69,10 +75,10 @@ export interface RenditionWindow {
 
 const RECORD_SCRIPT = `
 local streamKey, pendKey, rendKey, listKey, rendsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local session, seq, outcome, retain, rendition = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local session, seq, outcome, retain, rendition, nowMs = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 if redis.call('HGET', streamKey, 'session') ~= session then return -1 end
 redis.call('SADD', rendsKey, rendition)
-local frontier = tonumber(redis.call('HGET', rendKey, 'frontier') or '0')
+local frontier = tonumber(redis.call('HGET', rendKey, 'frontier') or redis.call('HGET', streamKey, 'firstSeq') or '0')
 if seq < frontier then return 0 end
 redis.call('HSET', pendKey, seq, outcome)
 local listed = 0
@@ -104,6 +110,7 @@ while true do
   frontier = frontier + 1
 end
 redis.call('HSET', rendKey, 'frontier', frontier)
+if listed > 0 then redis.call('HSET', rendKey, 'lastListedAtMs', nowMs) end
 redis.call('LTRIM', listKey, -retain, -1)
 return listed
 `;
@@ -143,13 +150,16 @@ export class RedisSegmentIndex {
    * Starts a publish session for `manifestID`, discarding the index of any earlier session
    * (its late transcode results are then ignored, as their session no longer matches).
    */
-  async startStream(manifestID: string, session: string, startedAtMs: number): Promise<void> {
+  async startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol?: 'rtmp' | 'push'; firstSeq?: number } = {}): Promise<void> {
     const rendsKey = this.#rendsKey(manifestID);
     const previous = await this.#redis.smembers(rendsKey);
     const multi = this.#redis.multi();
     for (const r of previous) multi.del(...this.#rendKeys(manifestID, r));
     multi.del(this.#streamKey(manifestID), rendsKey);
-    multi.hset(this.#streamKey(manifestID), { manifestID, session, state: 'live', startedAtMs: String(startedAtMs), renditions: '[]' });
+    multi.hset(this.#streamKey(manifestID), {
+      manifestID, session, protocol: options.protocol ?? 'rtmp', state: 'live', startedAtMs: String(startedAtMs),
+      firstSeq: String(options.firstSeq ?? 0), renditions: '[]',
+    });
     multi.zadd(`${this.#prefix}:streams`, startedAtMs, manifestID);
     await multi.exec();
   }
@@ -162,11 +172,56 @@ export class RedisSegmentIndex {
     await this.#redis.hset(key, 'renditions', JSON.stringify(renditions));
   }
 
-  /** Marks the stream ended after `segmentCount` source segments (seq 0 … segmentCount-1). */
-  async endStream(manifestID: string, session: string, segmentCount: number, endedAtMs: number): Promise<void> {
+  /** Marks the stream ended; `endSeq` is one past its last sequence number. */
+  async endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void> {
     const key = this.#streamKey(manifestID);
     if ((await this.#redis.hget(key, 'session')) !== session) return;
-    await this.#redis.hset(key, { state: 'ended', segmentCount: String(segmentCount), endedAtMs: String(endedAtMs) });
+    await this.#redis.hset(key, { state: 'ended', endSeq: String(endSeq), endedAtMs: String(endedAtMs) });
+  }
+
+  #pushKey(m: string, session: string, seq: number): string {
+    return `${this.#prefix}:push:${m}:${session}:${seq}`;
+  }
+
+  /**
+   * Claims a pushed (manifestID, session, seq) for processing, idempotently.
+   * @returns `new` when this call owns the work; `same` with the stored state when the same
+   *   bytes were pushed before; `conflict` when different bytes were.
+   */
+  async claimPush(manifestID: string, session: string, seq: number, sha256: string, ttlS = 3600): Promise<
+    { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }
+  > {
+    const key = this.#pushKey(manifestID, session, seq);
+    const created = await this.#redis.hsetnx(key, 'sha256', sha256);
+    if (created === 1) {
+      await this.#redis.multi().hset(key, 'state', 'pending').expire(key, ttlS).exec();
+      return { claim: 'new' };
+    }
+    const [stored, state, result] = await this.#redis.hmget(key, 'sha256', 'state', 'result');
+    if (stored !== sha256) {
+      if (state !== 'failed') return { claim: 'conflict' };
+      // A failed push may be corrected with other bytes; it is transcoded but was already resolved in the playlists.
+      await this.#redis.multi().hset(key, 'sha256', sha256, 'state', 'pending').hdel(key, 'result').expire(key, ttlS).exec();
+      return { claim: 'new' };
+    }
+    return { claim: 'same', state: (state as 'pending' | 'done' | 'failed' | null) ?? 'pending', ...(result ? { result } : {}) };
+  }
+
+  /** Stores the outcome of a claimed push (`result` is opaque JSON for the reply). */
+  async settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void> {
+    await this.#redis.hset(this.#pushKey(manifestID, session, seq), { state, result });
+  }
+
+  /** The state of a claimed push, or `undefined` when nothing was pushed (or it expired). */
+  async pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined> {
+    const [state, result] = await this.#redis.hmget(this.#pushKey(manifestID, session, seq), 'state', 'result');
+    if (!state) return undefined;
+    return { state: state as 'pending' | 'done' | 'failed', ...(result ? { result } : {}) };
+  }
+
+  /** Whether anything was pushed for this seq in this session. */
+  async pushClaimed(manifestID: string, session: string, seq: number): Promise<boolean> {
+    return (await this.#redis.exists(this.#pushKey(manifestID, session, seq))) === 1;
   }
 
   /**
@@ -177,7 +232,7 @@ export class RedisSegmentIndex {
   async record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<number> {
     const rendition = outcome.status === 'ok' ? outcome.segment.rendition : outcome.rendition;
     const keys = [this.#streamKey(manifestID), ...this.#rendKeys(manifestID, rendition), this.#rendsKey(manifestID)];
-    const result = await this.#redis.eval(RECORD_SCRIPT, keys.length, ...keys, session, String(outcome.seq), JSON.stringify(outcome), String(this.#retain), rendition);
+    const result = await this.#redis.eval(RECORD_SCRIPT, keys.length, ...keys, session, String(outcome.seq), JSON.stringify(outcome), String(this.#retain), rendition, String(Date.now()));
     return Number(result);
   }
 
@@ -187,10 +242,12 @@ export class RedisSegmentIndex {
     return {
       manifestID,
       session: h['session'],
+      protocol: h['protocol'] === 'push' ? 'push' : 'rtmp',
       state: h['state'] === 'ended' ? 'ended' : 'live',
       startedAtMs: Number(h['startedAtMs']),
+      firstSeq: Number(h['firstSeq'] ?? 0),
       ...(h['endedAtMs'] ? { endedAtMs: Number(h['endedAtMs']) } : {}),
-      ...(h['segmentCount'] ? { segmentCount: Number(h['segmentCount']) } : {}),
+      ...(h['endSeq'] ? { endSeq: Number(h['endSeq']) } : {}),
       renditions: JSON.parse(h['renditions'] ?? '[]') as RenditionPlan[],
     };
   }
@@ -207,7 +264,7 @@ export class RedisSegmentIndex {
     return {
       count: num('count'), frontier: num('frontier'), failed: num('failed'),
       width: num('width'), height: num('height'), codecs: h['codecs'] ?? '', frameRate: num('frameRate'),
-      peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.min(Math.floor((num('bytes') * 8000) / durationMs), num('peakBps')) : 0,
+      lastListedAtMs: num('lastListedAtMs'), peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.min(Math.floor((num('bytes') * 8000) / durationMs), num('peakBps')) : 0,
     };
   }
 
@@ -221,7 +278,7 @@ export class RedisSegmentIndex {
       const e = JSON.parse(text) as { seq: number; d: number; disc: boolean; ds: number };
       return { seq: e.seq, durationMs: e.d, discontinuity: e.disc, discontinuityCount: e.ds };
     });
-    const complete = stream.state === 'ended' && stream.segmentCount !== undefined && stats.frontier >= stream.segmentCount;
+    const complete = stream.state === 'ended' && stream.endSeq !== undefined && Math.max(stats.frontier, stream.firstSeq) >= stream.endSeq;
     return { stats, segments, complete };
   }
 }

@@ -6,10 +6,10 @@
  * processor must be idempotent: deterministic output keys and an index that ignores
  * repeats (PACKAGES.md, BullMQ).
  */
-import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
+import { Queue, QueueEvents, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../log/logger.ts';
 import type { TranscodeJob, TranscodeResult } from '../domain/segment.ts';
-import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
+import { GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
 import { createRedis, type Redis } from './redis.ts';
 
 export const TRANSCODE_QUEUE_NAME = 'transcode';
@@ -40,6 +40,7 @@ export class TranscodeQueue {
   readonly #queue: Queue;
   readonly #connection: Redis;
   readonly #options: TranscodeQueueOptions;
+  #events: QueueEvents | undefined;
   #closed = false;
 
   constructor(options: TranscodeQueueOptions) {
@@ -78,6 +79,47 @@ export class TranscodeQueue {
     }
   }
 
+  /**
+   * Adds one job (or joins the identical one already queued or done) and waits for its
+   * result, as an HTTP push reply needs.
+   * @throws GatewayError QUEUE_UNAVAILABLE when no transcoder is connected or nothing
+   *   finished within `timeoutMs` (HTTP 503); TRANSCODE_FAILED / UNDECODABLE_MEDIA when the
+   *   job failed for good (HTTP 422).
+   */
+  async enqueueAndWait(job: QueuedTranscodeJob, timeoutMs: number): Promise<TranscodeResult> {
+    if ((await this.transcoderCount()) === 0) {
+      throw new GatewayError('QUEUE_UNAVAILABLE', 'no transcoder is connected to the queue; start one (make run-transcoder) or enable the embedded transcoder');
+    }
+    this.#events ??= this.#createEvents();
+    await this.#events.waitUntilReady();
+    await this.enqueue(job);
+    const added = await this.#queue.getJob(transcodeJobId(job));
+    if (!added) throw new GatewayError('QUEUE_UNAVAILABLE', 'transcode job vanished from the queue');
+    try {
+      return (await added.waitUntilFinished(this.#events, timeoutMs)) as TranscodeResult;
+    } catch (err) {
+      const failure = decodeFailure((err as Error).message);
+      if (!failure) {
+        throw new GatewayError('QUEUE_UNAVAILABLE', `renditions not ready within ${timeoutMs} ms; transcoders are saturated`, { cause: err });
+      }
+      throw new GatewayError(failure.code === 'UNDECODABLE_MEDIA' ? 'UNDECODABLE_MEDIA' : 'TRANSCODE_FAILED', failure.reason, { retryable: false });
+    }
+  }
+
+  /** Transcoder workers currently connected to the queue. */
+  async transcoderCount(): Promise<number> {
+    return this.#queue.getWorkersCount();
+  }
+
+  #createEvents(): QueueEvents {
+    const events = new QueueEvents(TRANSCODE_QUEUE_NAME, {
+      connection: createRedis({ url: this.#options.redisUrl, logger: this.#options.logger, name: 'mediagate:queue-events', maxRetriesPerRequest: null }),
+      prefix: this.#options.prefix,
+    });
+    events.on('error', (err: Error) => this.#options.logger.warn({ err: err.message }, 'transcode queue events error'));
+    return events;
+  }
+
   /** Job counts by state, for health and the control API. */
   async counts(): Promise<Record<string, number>> {
     return this.#queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
@@ -86,9 +128,20 @@ export class TranscodeQueue {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#events?.close().catch(() => undefined);
     await this.#queue.close().catch(() => undefined);
     this.#connection.disconnect();
   }
+}
+
+/** A job's final failure reason carries its error code: `[CODE] reason`. */
+function encodeFailure(code: ErrorCode, reason: string): string {
+  return `[${code}] ${reason}`;
+}
+
+function decodeFailure(message: string): { code: string; reason: string } | undefined {
+  const m = /^\[([A-Z_]+)\] ([\s\S]*)$/.exec(message);
+  return m ? { code: m[1]!, reason: m[2]! } : undefined;
 }
 
 /** `<manifestID>.<session>.<seq>`: BullMQ forbids `:` in custom IDs and pure integers. */
@@ -149,11 +202,12 @@ export class TranscodeWorker {
       return result;
     } catch (err) {
       const retryable = isGatewayError(err) ? err.retryable : true;
+      const code: ErrorCode = isGatewayError(err) ? err.code : 'TRANSCODE_FAILED';
       const reason = err instanceof Error ? err.message : String(err);
       if (!retryable || attempt >= maxAttempts) {
         log.warn({ reason, retryable }, 'segment failed for good');
         await hooks.onFailedForGood(data, reason).catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
-        throw new UnrecoverableError(reason);
+        throw new UnrecoverableError(encodeFailure(code, reason));
       }
       log.warn({ reason }, 'segment transcode failed; will retry');
       throw err;

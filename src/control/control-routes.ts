@@ -1,0 +1,155 @@
+/**
+ * The control API (openapi/control.yaml): list streams with their renditions and health,
+ * inspect one, stop one, read the active profiles. Requests and responses are validated
+ * against the spec by express-openapi-validator, so the spec cannot drift from the code.
+ * Protected by `http.adminToken` (Bearer), required when the gateway binds a public address.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import { GatewayError } from '../errors/gateway-error.ts';
+import { PRESETS, type VideoProfile } from '../domain/profile.ts';
+import { SOURCE_RENDITION } from '../domain/segment.ts';
+
+export const CONTROL_SPEC_PATH = fileURLToPath(new URL('../../openapi/control.yaml', import.meta.url));
+
+type Plan = { name: string; width: number; height: number; bitrateBps: number };
+
+/** What the control API needs from the segment index. */
+export interface ControlIndex {
+  listStreams(limit: number): Promise<string[]>;
+  getStream(manifestID: string): Promise<{
+    state: 'live' | 'ended'; protocol: 'rtmp' | 'push'; startedAtMs: number; endedAtMs?: number; renditions: readonly Plan[];
+  } | undefined>;
+  renditionStats(manifestID: string, rendition: string): Promise<{
+    count: number; failed: number; width: number; height: number; averageBps: number; lastListedAtMs: number;
+  }>;
+}
+
+export interface ControlRoutesOptions {
+  index: ControlIndex;
+  /** Asks whichever gateway holds the stream to stop it. */
+  requestStop(manifestID: string): Promise<void>;
+  defaultLadder: readonly VideoProfile[];
+  publicUrl: string;
+  /** Bearer token; '' = none configured. */
+  adminToken: string;
+  /** Whether the gateway binds only loopback (then no token is required). */
+  loopbackOnly: boolean;
+}
+
+function tokenMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Livepeer JSON profile form of a profile (WIRE-CONTRACT.md §3). */
+function profileJson(p: VideoProfile): Record<string, unknown> {
+  return {
+    name: p.name, width: p.width, height: p.height, bitrate: p.bitrateBps, fps: p.fps, fpsDen: p.fpsDen,
+    ...(p.profile ? { profile: `h264${p.profile}` } : {}),
+    ...(p.gop.kind === 'intra' ? { gop: 'intra' } : p.gop.kind === 'seconds' ? { gop: String(p.gop.seconds) } : {}),
+    encoder: p.encoder, ...(p.quality ? { quality: p.quality } : {}),
+  };
+}
+
+export function createControlRouter(options: ControlRoutesOptions): Router {
+  const router = Router();
+  const { index } = options;
+
+  router.get('/openapi/control.yaml', (_req: Request, res: Response) => {
+    res.type('application/yaml').sendFile(CONTROL_SPEC_PATH);
+  });
+
+  router.use('/api', (req: Request, _res: Response, next: NextFunction) => {
+    const header = req.header('authorization') ?? '';
+    const token = /^Bearer (.+)$/i.exec(header)?.[1];
+    if (options.adminToken === '') {
+      if (!options.loopbackOnly) {
+        next(new GatewayError('FORBIDDEN', 'the control API is disabled on a public bind address until http.adminToken (MEDIAGATE_HTTP_ADMIN_TOKEN) is set'));
+        return;
+      }
+      next();
+      return;
+    }
+    if (token === undefined) {
+      if (options.loopbackOnly && header === '') { next(); return; }
+      next(new GatewayError('UNAUTHORIZED', 'missing admin token: send Authorization: Bearer <http.adminToken>'));
+      return;
+    }
+    if (!tokenMatches(token, options.adminToken)) {
+      next(new GatewayError('UNAUTHORIZED', 'invalid admin token'));
+      return;
+    }
+    next();
+  });
+  router.use('/api', express.json({ limit: '64kb' }));
+  router.use(OpenApiValidator.middleware({
+    apiSpec: CONTROL_SPEC_PATH,
+    validateRequests: { allowUnknownQueryParameters: false },
+    validateResponses: true,
+    validateSecurity: false,
+    ignorePaths: (path: string) => !path.startsWith('/api/'),
+  }));
+
+  async function describe(manifestID: string, now: number): Promise<Record<string, unknown> | undefined> {
+    const stream = await index.getStream(manifestID);
+    if (!stream) return undefined;
+    const names = [SOURCE_RENDITION, ...stream.renditions.map((r) => r.name)];
+    const stats = await Promise.all(names.map((n) => index.renditionStats(manifestID, n)));
+    const source = stats[0]!;
+    return {
+      manifestID,
+      state: stream.state,
+      protocol: stream.protocol,
+      startedAt: new Date(stream.startedAtMs).toISOString(),
+      ...(stream.endedAtMs ? { endedAt: new Date(stream.endedAtMs).toISOString() } : {}),
+      segments: source.count,
+      ingestBitrateBps: source.averageBps,
+      ...(source.lastListedAtMs > 0 ? { lastSegmentAgeMs: Math.max(0, now - source.lastListedAtMs) } : {}),
+      renditions: names.map((name, i) => ({
+        name, width: stats[i]!.width, height: stats[i]!.height, segments: stats[i]!.count, failedSegments: stats[i]!.failed,
+        bitrateBps: stats[i]!.averageBps, playlistUrl: `${options.publicUrl}/stream/${manifestID}/${name}.m3u8`,
+      })),
+      playbackUrl: `${options.publicUrl}/stream/${manifestID}.m3u8`,
+    };
+  }
+
+  router.get('/api/streams', async (req: Request, res: Response) => {
+    const state = (req.query['state'] as string | undefined) ?? 'live';
+    const limit = Number(req.query['limit'] ?? 100);
+    const now = Date.now();
+    const ids = await index.listStreams(state === 'live' ? 1000 : limit);
+    const streams = [];
+    for (const id of ids) {
+      const s = await describe(id, now);
+      if (s && (state === 'all' || s['state'] === state)) streams.push(s);
+      if (streams.length >= limit) break;
+    }
+    res.json({ streams });
+  });
+
+  router.get('/api/streams/:manifestID', async (req: Request, res: Response) => {
+    const id = String(req.params['manifestID']);
+    const s = await describe(id, Date.now());
+    if (!s) throw new GatewayError('NOT_FOUND', `stream ${id} not found`);
+    res.json(s);
+  });
+
+  router.delete('/api/streams/:manifestID', async (req: Request, res: Response) => {
+    const id = String(req.params['manifestID']);
+    const stream = await index.getStream(id);
+    if (!stream) throw new GatewayError('NOT_FOUND', `stream ${id} not found`);
+    if (stream.state !== 'live') throw new GatewayError('STREAM_BUSY', `stream ${id} already ended`);
+    await options.requestStop(id);
+    res.status(202).json({ manifestID: id, stopping: true });
+  });
+
+  router.get('/api/profiles', (_req: Request, res: Response) => {
+    res.json({ defaultLadder: options.defaultLadder.map(profileJson), presets: Object.values(PRESETS).map(profileJson) });
+  });
+
+  return router;
+}

@@ -1,0 +1,53 @@
+/**
+ * Gateway events: what happened to a stream or a segment, told to optional webhook
+ * receivers (`events.webhookUrls`). Producers (ingest, the transcode result path) depend
+ * only on `EventSink`; `app.ts` passes `EventQueue` (src/queue/event-queue.ts) when URLs
+ * are configured and `NO_EVENTS` otherwise.
+ *
+ * Events name streams by manifest ID only: a stream key is a publish credential and never
+ * goes into an event.
+ */
+
+/** One rendition of a transcoded segment, as reported in `segment.transcoded`. */
+export interface EventRendition {
+  /** Profile name (e.g. `720p`). */
+  name: string;
+  width: number;
+  height: number;
+  /** Video frames in the segment. */
+  frames: number;
+  /** Size of the encoded segment file in bytes. */
+  bytes: number;
+}
+
+export type GatewayEvent =
+  /** A publish session began (RTMP connect or first pushed segment). */
+  | { type: 'stream.started'; manifestID: string; session: string; protocol: 'rtmp' | 'push' }
+  /** A publish session ended; `segments` = source segments cut in the session. */
+  | { type: 'stream.ended'; manifestID: string; session: string; reason: string; segments: number }
+  /** Every rendition of one source segment is stored; durations in milliseconds. */
+  | { type: 'segment.transcoded'; manifestID: string; session: string; seq: number; durationMs: number; elapsedMs: number; renditions: EventRendition[] }
+  /** A source segment failed for good (after its retries); it is skipped in the renditions. */
+  | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string };
+
+/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`. */
+export type GatewayEventType = GatewayEvent['type'];
+
+/** Every event type, in lifecycle order. */
+export const GATEWAY_EVENT_TYPES: readonly GatewayEventType[] = ['stream.started', 'stream.ended', 'segment.transcoded', 'segment.failed'];
+
+/** The fields of an event without its `type` (the `data` object on the wire). */
+export type GatewayEventData<E extends GatewayEvent = GatewayEvent> = E extends GatewayEvent ? Omit<E, 'type'> : never;
+
+/** Fire-and-forget: never throws, never blocks the caller (the media path). */
+export interface EventSink {
+  /**
+   * Hands one event over for delivery and returns at once. Delivery happens later, maybe
+   * more than once (at least once per receiver while retries last), maybe never (receiver
+   * down past its retries, queue unavailable): events are notifications, not a ledger.
+   */
+  emit(event: GatewayEvent): void;
+}
+
+/** A sink that drops everything (when no webhook URLs are configured). */
+export const NO_EVENTS: EventSink = Object.freeze({ emit: (_event: GatewayEvent): void => undefined });

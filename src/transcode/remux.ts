@@ -1,0 +1,53 @@
+/**
+ * Container rewraps with stream copy (no re-encode): an HTTP-pushed MP4 segment becomes
+ * MPEG-TS for HLS, and a rendition becomes MP4 for a `.mp4` push's multipart reply.
+ * Timestamps are kept (`-copyts`, no mux delay) so pushed segments stay continuous.
+ */
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { FfmpegExecutor } from './ffmpeg/ffmpeg-runner.ts';
+import type { FfmpegInvocation } from './ffmpeg/invocation.ts';
+
+const GLOBAL = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts'];
+
+export function mpegTsRemuxInvocation(inputPath: string, outputPath: string): FfmpegInvocation {
+  return {
+    inputOptions: GLOBAL, inputPath, filterComplex: '',
+    outputs: [{ options: ['-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-bsf:v', 'h264_mp4toannexb', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts'], path: outputPath }],
+  };
+}
+
+export function mp4RemuxInvocation(inputPath: string, outputPath: string): FfmpegInvocation {
+  return {
+    inputOptions: GLOBAL, inputPath, filterComplex: '',
+    outputs: [{ options: ['-map', '0', '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4'], path: outputPath }],
+  };
+}
+
+export class Remuxer {
+  readonly #runner: FfmpegExecutor;
+  readonly #timeoutMs: number;
+
+  /** @param timeoutMs wall-clock limit per rewrap; default 20000. */
+  constructor(runner: FfmpegExecutor, timeoutMs = 20_000) {
+    this.#runner = runner;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** @throws GatewayError UNDECODABLE_MEDIA when the input cannot be read as MP4 with H.264 video. */
+  async toMpegTs(inputPath: string, outputPath: string): Promise<void> {
+    try {
+      await this.#runner.run(mpegTsRemuxInvocation(inputPath, outputPath), { timeoutMs: this.#timeoutMs });
+    } catch (err) {
+      throw new GatewayError('UNDECODABLE_MEDIA', `cannot read the pushed MP4 segment: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+  }
+
+  /** @throws GatewayError TRANSCODE_FAILED */
+  async toMp4(inputPath: string, outputPath: string): Promise<void> {
+    try {
+      await this.#runner.run(mp4RemuxInvocation(inputPath, outputPath), { timeoutMs: this.#timeoutMs });
+    } catch (err) {
+      throw new GatewayError('TRANSCODE_FAILED', 'cannot rewrap a rendition as MP4', { cause: err });
+    }
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * HTTP push end to end: the gateway process in auth-webhook mode (a real local webhook),
+ * event webhooks to a real local receiver (plus one that never answers), the real clip cut
+ * into segments and pushed like Livepeer's clients do, multipart replies and HLS checked.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type Server, type IncomingMessage } from 'node:http';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { clipWith2sGop } from '../../helpers/media.ts';
+import { fetchMaster, fetchMedia, seqOf, probeSegment, decodeErrors } from '../../helpers/hls.ts';
+import { boundaryOf, parseMultipart } from '../../helpers/multipart.ts';
+import { verifySignature } from '../../../src/events/webhook-signature.ts';
+
+const run = promisify(execFile);
+const SECRET = 'whsec-test-4f1c';
+const LADDER = ['P240p30fps16x9', 'P144p30fps16x9'];
+let redis: TestRedis;
+let deployment: TestDeployment;
+let gateway: MediagateProcess;
+let webhook: Server;
+let receiver: Server;
+let hanging: Server;
+let work: string;
+let segments: string[] = [];
+const webhookCalls: { url: string }[] = [];
+const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => resolve(body));
+  });
+}
+
+before(async () => {
+  redis = await startRedis();
+  // The auth webhook: decides by the stream name at the end of the incoming URL's path.
+  webhook = createServer(async (req, res) => {
+    const { url } = JSON.parse(await readBody(req)) as { url: string };
+    webhookCalls.push({ url });
+    const name = /\/live\/([^/]+)\//.exec(url)?.[1];
+    if (name === 'key-mapped') res.end(JSON.stringify({ manifestID: 'mapped', presets: LADDER, objectStore: '' }));
+    else if (name === 'key-denied') res.writeHead(403).end('no');
+    else if (name === 'key-slow') setTimeout(() => res.end(''), 5000);
+    else res.end('');
+  });
+  receiver = createServer(async (req, res) => {
+    received.push({ headers: req.headers, body: await readBody(req) });
+    res.end('ok');
+  });
+  hanging = createServer(() => { /* never answers */ });
+  const [webhookPort, receiverPort, hangingPort] = await Promise.all([listen(webhook), listen(receiver), listen(hanging)]);
+
+  deployment = await testDeployment(redis.url, {
+    MEDIAGATE_LADDER: LADDER.join(','),
+    MEDIAGATE_AUTH_MODE: 'webhook',
+    MEDIAGATE_AUTH_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/auth`,
+    MEDIAGATE_AUTH_WEBHOOK_TIMEOUT_MS: '500',
+    MEDIAGATE_PUSH_IDLE_TIMEOUT_MS: '3000',
+    MEDIAGATE_HTTP_MAX_BODY_BYTES: String(2 * 1024 * 1024),
+    MEDIAGATE_EVENTS_WEBHOOK_URLS: `http://127.0.0.1:${hangingPort}/hook,http://127.0.0.1:${receiverPort}/hook`,
+    MEDIAGATE_EVENTS_SECRET: SECRET,
+    MEDIAGATE_EVENTS_TIMEOUT_MS: '1000',
+  });
+  gateway = spawnMediagate('gateway', deployment.env);
+  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
+
+  work = mkdtempSync(join(tmpdir(), 'mg-push-'));
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', await clipWith2sGop(12), '-c', 'copy', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(work, '%d.ts')]);
+  segments = readdirSync(work).filter((f) => /^\d+\.ts$/.test(f)).sort((a, b) => parseInt(a) - parseInt(b)).map((f) => join(work, f));
+});
+
+after(async () => {
+  await gateway?.stop();
+  await redis?.stop();
+  for (const s of [webhook, receiver, hanging]) { s?.closeAllConnections(); s?.close(); }
+  deployment?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function push(name: string, seq: number | string, body: Buffer, headers: Record<string, string> = {}, method = 'POST', ext = 'ts'): Promise<Response> {
+  return fetch(`${deployment.httpUrl}/live/${name}/${seq}.${ext}`, { method, body: method === 'GET' ? undefined : body, headers });
+}
+
+function transcodedCount(): number {
+  return gateway.lines.filter((l) => l.includes('"msg":"segment transcoded"')).length;
+}
+
+test('pushed segments come back as multipart renditions and play as HLS under the webhook-mapped manifest ID', { timeout: 180_000 }, async () => {
+  assert.ok(segments.length >= 6, `cut into ${segments.length} segments`);
+  for (let seq = 0; seq < segments.length; seq++) {
+    const res = await push('key-mapped', seq, readFileSync(segments[seq]!), { Accept: 'multipart/mixed; charset=binary', 'Content-Duration': '2000' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const parts = parseMultipart(Buffer.from(await res.arrayBuffer()), boundaryOf(res.headers.get('content-type')));
+    assert.deepEqual(parts.map((p) => p.headers['rendition-name']), LADDER, 'one part per rendition in ladder order');
+    for (const part of parts) {
+      const file = `${part.headers['rendition-name']}_${seq}.ts`;
+      assert.equal(part.headers['content-type'], `video/mp2t; name="${file}"`);
+      assert.equal(part.headers['content-disposition'], `attachment; filename="${file}"`);
+      assert.equal(Number(part.headers['content-length']), part.body.length);
+      if (seq === 1) {
+        const path = join(work, `part-${file}`);
+        writeFileSync(path, part.body);
+        const p = await probeSegment(path);
+        assert.deepEqual([p.width, p.height], part.headers['rendition-name'] === 'P240p30fps16x9' ? [426, 240] : [256, 144]);
+        assert.equal(await decodeErrors(path), '');
+      }
+    }
+  }
+  assert.equal(transcodedCount(), segments.length);
+
+  // The stream is public under the webhook's manifest ID, never under the key.
+  const master = (await fetchMaster(`${deployment.httpUrl}/stream/mapped.m3u8`))!;
+  assert.deepEqual(master.variants.map((v) => v.uri), ['mapped/source.m3u8', ...LADDER.map((r) => `mapped/${r}.m3u8`)]);
+  assert.equal((await fetch(`${deployment.httpUrl}/stream/key-mapped.m3u8`)).status, 404);
+  assert.equal(webhookCalls.filter((c) => c.url.includes('/live/key-mapped/')).length, 1, 'the webhook is asked once per push session');
+});
+
+test('a retried push with the same bytes is answered from the stored result without a second transcode', async () => {
+  const before = transcodedCount();
+  const res = await push('key-mapped', 2, readFileSync(segments[2]!), { Accept: 'multipart/mixed' });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('mediagate-replayed'), '1');
+  const parts = parseMultipart(Buffer.from(await res.arrayBuffer()), boundaryOf(res.headers.get('content-type')));
+  assert.equal(parts.length, LADDER.length);
+  assert.equal(transcodedCount(), before, 'no new transcode job ran');
+});
+
+test('different bytes for an already pushed seq are refused with 409', async () => {
+  const res = await push('key-mapped', 2, readFileSync(segments[3]!));
+  assert.equal(res.status, 409);
+  assert.match(((await res.json()) as { detail: { msg: string } }).detail.msg, /already pushed with different content/);
+});
+
+test('bad pushes get their contract status and a message naming the problem while another stream keeps working', { timeout: 120_000 }, async () => {
+  const png = (await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x64', '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-'], { encoding: 'buffer' })).stdout as Buffer;
+  const good = readFileSync(segments[0]!);
+  const cases: { what: string; send: () => Promise<Response>; status: number; message: RegExp }[] = [
+    { what: 'bad extension', send: () => push('key-other', 0, good, {}, 'POST', 'flv'), status: 400, message: /unsupported segment extension "\.flv"/ },
+    { what: 'bad seq', send: () => push('key-other', 'abc', good), status: 400, message: /invalid sequence number "abc"/ },
+    { what: 'negative seq', send: () => push('key-other', '-1', good), status: 400, message: /invalid sequence number/ },
+    { what: 'dot-dot name', send: () => rawPost('/live/..%2F..%2Fetc/0.ts', good), status: 400, message: /invalid stream name/ },
+    { what: 'dotted name', send: () => push('a.b', 0, good), status: 400, message: /invalid stream name/ },
+    { what: 'slash in name', send: () => rawPost('/live/a/b/0.ts', good), status: 400, message: /push path must be/ },
+    { what: 'oversize body', send: () => push('key-other', 0, randomBytes(3 * 1024 * 1024)), status: 413, message: /exceeds the limit of 2097152 bytes/ },
+    { what: 'random bytes', send: () => push('key-other', 0, randomBytes(200_000)), status: 422, message: /./ },
+    { what: 'a PNG', send: () => push('key-other', 1, png), status: 422, message: /./ },
+    { what: 'empty body', send: () => push('key-other', 2, Buffer.alloc(0)), status: 422, message: /empty segment/ },
+    { what: 'wrong method', send: () => push('key-other', 0, good, {}, 'GET'), status: 405, message: /GET is not allowed/ },
+    { what: 'bad config JSON', send: () => push('key-cfg', 0, good, { 'Livepeer-Transcode-Configuration': '{"profiles": [' }), status: 400, message: /Livepeer-Transcode-Configuration/ },
+    { what: 'webhook denies', send: () => push('key-denied', 0, good), status: 403, message: /auth webhook refused/ },
+    { what: 'webhook times out', send: () => push('key-slow', 0, good), status: 403, message: /did not answer within 500 ms/ },
+  ];
+  let goodSeq = 0;
+  for (const c of cases) {
+    const res = await c.send();
+    const body = (await res.json()) as { detail: { msg: string; code: string } };
+    assert.equal(res.status, c.status, `${c.what}: ${JSON.stringify(body)}`);
+    assert.match(body.detail.msg, c.message, c.what);
+    // Meanwhile another stream is served normally.
+    const other = await push('key-healthy', goodSeq, readFileSync(segments[goodSeq % segments.length]!));
+    assert.equal(other.status, 200, `healthy stream after ${c.what}`);
+    goodSeq += 1;
+  }
+  assert.equal((await fetch(`${deployment.httpUrl}/healthz`)).status, 200);
+  const leftovers = readdirSync(join(deployment.dataDir, 'work', 'push'));
+  assert.deepEqual(leftovers, [], 'no partial request bodies are left behind');
+});
+
+test('an idle push session ends: every playlist gets ENDLIST and decodes', { timeout: 60_000 }, async () => {
+  const deadline = Date.now() + 30_000;
+  let ended = false;
+  while (!ended && Date.now() < deadline) {
+    const lists = await Promise.all(['source', ...LADDER].map((r) => fetchMedia(`${deployment.httpUrl}/stream/mapped/${r}.m3u8`)));
+    ended = lists.every((m) => m.endlist);
+    if (ended) {
+      for (const m of lists) assert.deepEqual(m.segments.map((s) => seqOf(s.uri)), Array.from({ length: Math.min(6, segments.length) }, (_, i) => segments.length - Math.min(6, segments.length) + i));
+    } else await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(ended, 'playlists ended after the idle timeout');
+  for (const r of ['source', ...LADDER]) assert.equal(await decodeErrors(`${deployment.httpUrl}/stream/mapped/${r}.m3u8`), '', `${r} decodes`);
+});
+
+test('event webhooks arrive signed, and a receiver that never answers does not stall transcoding', { timeout: 60_000 }, async () => {
+  const deadline = Date.now() + 20_000;
+  const types = () => received.map((r) => JSON.parse(r.body) as { type: string; data: { manifestID: string } });
+  while (Date.now() < deadline && !types().some((e) => e.type === 'stream.ended' && e.data.manifestID === 'mapped')) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const mapped = types().filter((e) => e.data.manifestID === 'mapped');
+  assert.ok(mapped.some((e) => e.type === 'stream.started'));
+  assert.ok(mapped.filter((e) => e.type === 'segment.transcoded').length >= segments.length);
+  assert.ok(mapped.some((e) => e.type === 'stream.ended'));
+  assert.ok(types().some((e) => e.type === 'segment.failed'), 'the undecodable pushes were reported');
+  for (const r of received) {
+    assert.ok(verifySignature(SECRET, r.body, r.headers['mediagate-signature'] as string), 'signature verifies');
+    assert.ok(!r.body.includes('key-mapped'), 'no stream key in events');
+  }
+});
+
+function rawPost(path: string, body: Buffer): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: deployment.httpPort, path, method: 'POST', headers: { 'Content-Length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0, headers: res.headers as Record<string, string> })));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
