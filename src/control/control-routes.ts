@@ -75,7 +75,6 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
       return;
     }
     if (token === undefined) {
-      if (options.loopbackOnly && header === '') { next(); return; }
       next(new GatewayError('UNAUTHORIZED', 'missing admin token: send Authorization: Bearer <http.adminToken>'));
       return;
     }

@@ -180,6 +180,26 @@ test('bad pushes get their contract status and a message naming the problem whil
   assert.deepEqual(leftovers, [], 'no partial request bodies are left behind');
 });
 
+test('an .mp4 push is answered with MP4 renditions and listed in HLS as MPEG-TS', { timeout: 60_000 }, async () => {
+  const mp4 = join(work, 'seg0.mp4');
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', segments[0]!, '-c', 'copy', '-f', 'mp4', mp4]);
+  const res = await push('key-mp4', 0, readFileSync(mp4), { Accept: 'multipart/mixed' }, 'PUT', 'mp4');
+  assert.equal(res.status, 200, await res.clone().text());
+  const parts = parseMultipart(Buffer.from(await res.arrayBuffer()), boundaryOf(res.headers.get('content-type')));
+  assert.deepEqual(parts.map((p) => p.headers['rendition-name']), LADDER, 'the webhook gave defaults: the configured ladder');
+  for (const part of parts) {
+    assert.equal(part.headers['content-type'], `video/mp4; name="${part.headers['rendition-name']}_0.mp4"`);
+    const path = join(work, `mp4-${part.headers['rendition-name']}.mp4`);
+    writeFileSync(path, part.body);
+    assert.equal(await decodeErrors(path), '', 'the MP4 part decodes');
+  }
+  const source = await fetchMedia(`${deployment.httpUrl}/stream/key-mp4/source.m3u8`);
+  assert.deepEqual(source.segments.map((s) => seqOf(s.uri)), [0]);
+  const seg = await fetch(`${deployment.httpUrl}/stream/key-mp4/source/0.ts`);
+  assert.equal(seg.headers.get('content-type'), 'video/mp2t');
+  assert.equal((await probeSegment(`${deployment.httpUrl}/stream/key-mp4/source/0.ts`)).width, 640);
+});
+
 test('an idle push session ends: every playlist gets ENDLIST and decodes', { timeout: 60_000 }, async () => {
   const deadline = Date.now() + 30_000;
   let ended = false;
