@@ -12,6 +12,8 @@
  * | no answer within `timeoutMs`              | `timeout`    | yes       |
  * | aborted by the caller's signal            | `aborted`    | yes       |
  * | URL that does not parse, or not http(s)   | `invalid`    | no        |
+ * | not sent: the receiver's circuit is open  | `circuit-open` | yes     |
+ *   (set by the queue worker, src/events/delivery-gate.ts)
  *
  * Redirects are answered, not followed: following a 301/302 would turn the POST into a GET
  * and could carry the signature to another host.
@@ -38,7 +40,7 @@ export interface WebhookDelivered {
   elapsedMs: number;
 }
 
-export type WebhookFailureKind = 'status' | 'connection' | 'timeout' | 'aborted' | 'invalid';
+export type WebhookFailureKind = 'status' | 'connection' | 'timeout' | 'aborted' | 'invalid' | 'circuit-open';
 
 /** A failed attempt; `retryable` says whether the same request may succeed later. */
 export class WebhookDeliveryError extends Error {

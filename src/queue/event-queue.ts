@@ -257,9 +257,11 @@ export class EventDeliveryWorker {
           log.warn({ reason: failure.message }, 'webhook receiver keeps failing; failing its attempts fast for a while');
         }
       }
+    } else if (decision.action === 'fail-fast') {
+      failure = new WebhookDeliveryError('circuit-open', `webhook receiver keeps failing; not sent (circuit open for another ${decision.openForMs} ms)`, { retryable: true });
     } else {
-      const openForMs = decision.action === 'fail-fast' ? decision.openForMs : 0;
-      failure = new WebhookDeliveryError('connection', `webhook receiver circuit open for another ${openForMs} ms`, { retryable: true });
+      // A deferral needs the job's lock token; without one, retry with backoff instead.
+      failure = new WebhookDeliveryError('circuit-open', 'webhook receiver busy; not sent', { retryable: true });
     }
     if (!failure.retryable) {
       log.warn({ reason: failure.message, status: failure.status }, 'webhook rejected by receiver; not retried');

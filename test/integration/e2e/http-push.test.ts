@@ -111,13 +111,11 @@ test('pushed segments come back as multipart renditions and play as HLS under th
       assert.equal(part.headers['content-type'], `video/mp2t; name="${file}"`);
       assert.equal(part.headers['content-disposition'], `attachment; filename="${file}"`);
       assert.equal(Number(part.headers['content-length']), part.body.length);
-      if (seq === 1) {
-        const path = join(work, `part-${file}`);
-        writeFileSync(path, part.body);
-        const p = await probeSegment(path);
-        assert.deepEqual([p.width, p.height], part.headers['rendition-name'] === 'P240p30fps16x9' ? [426, 240] : [256, 144]);
-        assert.equal(await decodeErrors(path), '');
-      }
+      const path = join(work, `part-${file}`);
+      writeFileSync(path, part.body);
+      const p = await probeSegment(path);
+      assert.deepEqual([p.width, p.height], part.headers['rendition-name'] === 'P240p30fps16x9' ? [426, 240] : [256, 144], `${file} size`);
+      assert.equal(await decodeErrors(path), '', `${file} decodes`);
     }
   }
   assert.equal(transcodedCount(), segments.length);
