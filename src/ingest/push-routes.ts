@@ -103,6 +103,8 @@ export function createPushRouter(options: PushRoutesOptions): Router {
         ...(declaredDurationMs !== undefined ? { declaredDurationMs } : {}),
         scratchTsPath: `${base}.remux.ts`,
       });
+      // The body is no longer needed: remove it before answering, so nothing outlives the response.
+      await Promise.all(scratch.splice(0).map((p) => rm(p, { force: true })));
       res.setHeader('Mediagate-Replayed', outcome.replayed ? '1' : '0');
       if (!acceptsMultipart(req.header('accept'))) {
         res.status(200).end();
@@ -148,7 +150,7 @@ async function sendMultipart(res: Response, renditions: readonly RenditionSegmen
   options: PushRoutesOptions, scratch: string[], base: string): Promise<void> {
   const boundary = `mediagate-${randomBytes(12).toString('hex')}`;
   // Resolve every part first, so a failure still becomes a clean error response.
-  const parts: { rendition: string; path: string; bytes: number; release: () => Promise<void> }[] = [];
+  const parts: { rendition: string; path: string; bytes: number; scratch: boolean; release: () => Promise<void> }[] = [];
   try {
     for (const r of renditions) {
       const object = await options.storage.getFile(r.key);
@@ -158,7 +160,7 @@ async function sendMultipart(res: Response, renditions: readonly RenditionSegmen
         scratch.push(path);
         await options.remuxer.toMp4(object.path, path);
       }
-      parts.push({ rendition: r.rendition, path, bytes: (await stat(path)).size, release: object.release });
+      parts.push({ rendition: r.rendition, path, bytes: (await stat(path)).size, scratch: container === 'mp4', release: object.release });
     }
     res.status(200);
     res.setHeader('Content-Type', `multipart/mixed; boundary=${boundary}`);
@@ -167,6 +169,7 @@ async function sendMultipart(res: Response, renditions: readonly RenditionSegmen
       res.write(`--${boundary}\r\nContent-Type: ${CONTAINERS[container].type}; name="${file}"\r\nContent-Length: ${part.bytes}\r\n` +
         `Content-Disposition: attachment; filename="${file}"\r\nRendition-Name: ${part.rendition}\r\n\r\n`);
       await pipeline(createReadStream(part.path), res, { end: false });
+      if (part.scratch) await rm(part.path, { force: true });
       res.write('\r\n');
     }
     res.end(`--${boundary}--\r\n`);

@@ -71,3 +71,22 @@ export async function decodeErrors(url: string): Promise<string> {
     return `ffmpeg failed: ${(err as Error & { stderr?: string }).stderr ?? (err as Error).message}`;
   }
 }
+
+/**
+ * Polls a stream's master and media playlists until it lists `variants` renditions and every
+ * media playlist carries ENDLIST; returns the media playlists in master order.
+ * @throws when that does not happen within `timeoutMs`.
+ */
+export async function waitForEndedPlaylists(httpUrl: string, manifestID: string, variants: number, timeoutMs: number): Promise<MediaPlaylist[]> {
+  const deadline = Date.now() + timeoutMs;
+  let lists: MediaPlaylist[] = [];
+  while (Date.now() < deadline) {
+    const master = await fetchMaster(`${httpUrl}/stream/${manifestID}.m3u8`);
+    if (master && master.variants.length === variants) {
+      lists = await Promise.all(master.variants.map((v) => fetchMedia(`${httpUrl}/stream/${v.uri}`)));
+      if (lists.every((m) => m.endlist)) return lists;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${manifestID}: ${variants} ended playlists not seen within ${timeoutMs} ms (saw ${lists.length}, ended: ${lists.map((m) => m.endlist).join(',')})`);
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
-import { fetchMedia } from '../../helpers/hls.ts';
+import { waitForEndedPlaylists } from '../../helpers/hls.ts';
 
 const TOKEN = 'admin-token-for-tests-91b2';
 let redis: TestRedis;
@@ -66,14 +66,8 @@ test('the control API lists a live RTMP stream with its renditions, counts, bitr
   clearTimeout(killer);
   assert.ok(Date.now() - stopAt < 10_000, 'the publisher was disconnected (its ffmpeg exited) well before the clip ended');
 
-  const endDeadline = Date.now() + 30_000;
-  let ended = false;
-  while (!ended && Date.now() < endDeadline) {
-    const lists = await Promise.all(['source', 'P240p30fps16x9'].map((r) => fetchMedia(`${deployment.httpUrl}/stream/ctl/${r}.m3u8`)));
-    ended = lists.every((m) => m.endlist);
-    if (!ended) await new Promise((r) => setTimeout(r, 300));
-  }
-  assert.ok(ended, 'the playlists end after the stop');
+  const lists = await waitForEndedPlaylists(deployment.httpUrl, 'ctl', 2, 30_000);
+  assert.ok(lists.every((m) => m.endlist), 'the playlists end after the stop');
   const after = (await (await api('/api/streams/ctl')).json()) as { state: string };
   assert.equal(after.state, 'ended');
   assert.equal((await api('/api/streams/ctl', { method: 'DELETE' })).status, 409, 'stopping an ended stream is a conflict');

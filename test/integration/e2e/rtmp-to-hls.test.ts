@@ -9,7 +9,7 @@ import { execSync } from 'node:child_process';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop, CLIP } from '../../helpers/media.ts';
-import { fetchMaster, fetchMedia, fetchText, seqOf, probeSegment, decodeErrors, type MediaPlaylist } from '../../helpers/hls.ts';
+import { fetchMaster, fetchMedia, fetchText, seqOf, probeSegment, decodeErrors, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
 
 const STREAM_KEY = 'e2e-SECRET-key-7f3a9c';
 const MANIFEST_ID = 'bunny';
@@ -201,17 +201,7 @@ test('the original clip with keyframes up to 10 s apart is published as-is: long
   const linesBefore = gateway.lines.length;
   const publisher = publish(CLIP, rtmpUrl(STREAM_KEY), ['-t', '24']);
   assert.equal(await publisher.exited, 0, publisher.stderr());
-  const deadline = Date.now() + 90_000;
-  let lists: MediaPlaylist[] = [];
-  while (Date.now() < deadline) {
-    const master = await fetchMaster(`${deployment.httpUrl}/stream/${MANIFEST_ID}.m3u8`);
-    if (master && master.variants.length === LADDER.length + 1) {
-      lists = await Promise.all(master.variants.map((v) => fetchMedia(`${deployment.httpUrl}/stream/${v.uri}`)));
-      if (lists.every((m) => m.endlist)) break;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.ok(lists.length === LADDER.length + 1 && lists.every((m) => m.endlist), 'every rendition ended');
+  const lists = await waitForEndedPlaylists(deployment.httpUrl, MANIFEST_ID, LADDER.length + 1, 90_000);
   const sourceSeqs = lists[0]!.segments.map((s) => seqOf(s.uri));
   assert.ok(sourceSeqs.length >= 3, `a few long segments, got ${sourceSeqs.length}`);
   for (const m of lists) {

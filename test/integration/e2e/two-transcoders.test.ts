@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
-import { fetchMaster, fetchMedia, seqOf, probeSegment, type MediaPlaylist } from '../../helpers/hls.ts';
+import { seqOf, probeSegment, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
 const LADDER = ['P360p30fps16x9', 'P240p30fps16x9'];
 let redis: TestRedis;
@@ -39,17 +39,7 @@ after(async () => {
 test('two transcoder processes share the queue: both take jobs and the output is complete', { timeout: 150_000 }, async () => {
   const publisher = publish(await clipWith2sGop(16), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/twin`);
   assert.equal(await publisher.exited, 0, publisher.stderr());
-  const deadline = Date.now() + 90_000;
-  let lists: MediaPlaylist[] = [];
-  while (Date.now() < deadline) {
-    const master = await fetchMaster(`${deployment.httpUrl}/stream/twin.m3u8`);
-    if (master && master.variants.length === LADDER.length + 1) {
-      lists = await Promise.all(master.variants.map((v) => fetchMedia(`${deployment.httpUrl}/stream/${v.uri}`)));
-      if (lists.every((m) => m.endlist)) break;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.ok(lists.length === LADDER.length + 1 && lists.every((m) => m.endlist), 'every rendition ended');
+  const lists = await waitForEndedPlaylists(deployment.httpUrl, 'twin', LADDER.length + 1, 90_000);
   const sourceSeqs = lists[0]!.segments.map((s) => seqOf(s.uri));
   assert.ok(sourceSeqs.length >= 7, `about 8 segments, got ${sourceSeqs.length}`);
   assert.deepEqual(sourceSeqs, sourceSeqs.map((_, i) => i));
