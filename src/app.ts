@@ -9,7 +9,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import type { MediagateConfig } from './config/config.ts';
 import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
@@ -30,10 +29,18 @@ import { EventQueue, EventDeliveryWorker } from './queue/event-queue.ts';
 import { NO_EVENTS, type EventSink } from './events/events.ts';
 import { createControlRouter } from './control/control-routes.ts';
 import { isLoopbackHost } from './config/config.ts';
+import { WorkerRegistry } from './ai/worker-registry.ts';
+import { PIPELINES } from './ai/pipelines.ts';
+import { SessionManager } from './ai/session-manager.ts';
+import { makeRetryConfig } from './ai/retry-policy.ts';
+import { callWorker, checkHealth, isWorkerCallError, type AiRequest, type WorkerReply } from './ai/worker-client.ts';
+import { fetchResultMedia } from './ai/media-fetch.ts';
+import { framesToMp4 } from './transcode/frames-to-mp4.ts';
+import { createAiRouter, StaticApiKeyAuthorizer } from './ai/ai-routes.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
-import { createHttpApp, listen, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
+import { createHttpApp, listenEarly, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
 
 export type Role = 'gateway' | 'transcoder';
 
@@ -98,6 +105,12 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       return { close };
     }
 
+    // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
+    const http = await listenEarly(config.http.host, config.http.port);
+    closers.push({ name: 'http', close: () => closeServer(http.server) });
+    const httpPort = boundPort(http.server);
+    const publicUrl = config.http.publicUrl || `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${httpPort}`;
+
     const queue = new TranscodeQueue({
       redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'queue' }),
       attempts: config.transcode.attempts, backoffMs: config.transcode.backoffMs,
@@ -129,7 +142,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       remuxer,
       events,
       kickPublisher: (publishId) => { rtmp?.kick(publishId); },
-      publicUrl: config.http.publicUrl,
+      publicUrl,
       segmentTargetMs: config.segmentTargetMs,
       pushIdleTimeoutMs: config.push.idleTimeoutMs,
       pushReplyTimeoutMs: config.push.replyTimeoutMs,
@@ -176,15 +189,52 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     });
     closers.push({ name: 'control-bus', close: () => controlBus.close() });
 
+    const aiLog = logger.child({ component: 'ai' });
+    const registry = new WorkerRegistry({
+      logger: aiLog, healthIntervalMs: config.ai.healthIntervalMs,
+      checkHealth: (worker) => checkHealth(worker, Math.min(2000, config.ai.healthIntervalMs)),
+    });
+    closers.push({ name: 'ai-workers', close: async () => registry.close() });
+    for (const worker of config.ai.workers) {
+      try {
+        await registry.register(worker, 'config');
+      } catch (err) {
+        aiLog.error({ url: worker.url, err: (err as Error).message }, 'cannot register configured AI worker');
+      }
+    }
+    registry.start();
+    const sessions = new SessionManager<AiRequest, WorkerReply>({
+      registry,
+      caller: { call: (endpoint, request, { timeoutMs }) => callWorker(endpoint, request, { timeoutMs }) },
+      classify: (err) => isWorkerCallError(err)
+        ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
+        : { kind: 'server', message: (err as Error).message },
+      retry: makeRetryConfig({
+        maxAttempts: config.ai.maxAttempts, totalBudgetMs: config.ai.totalBudgetMs, queueWaitMs: config.ai.queueWaitMs,
+        suspendBaseMs: config.ai.suspendBaseMs, suspendMaxMs: Math.max(300_000, config.ai.suspendBaseMs),
+        ...(config.ai.attemptTimeoutMs > 0 ? { attemptTimeoutMsByPipeline: Object.fromEntries(PIPELINES.map((p) => [p, config.ai.attemptTimeoutMs])) } : {}),
+      }),
+      logger: aiLog,
+    });
+    const loopbackOnly = isLoopbackHost(config.http.host);
+
     const app = createHttpApp({
       logger: logger.child({ component: 'http' }),
       routers: [
         createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
         createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
         createControlRouter({
-          index, defaultLadder, publicUrl: config.http.publicUrl, adminToken: config.http.adminToken,
-          loopbackOnly: isLoopbackHost(config.http.host),
+          index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
+          loopbackOnly,
           requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
+        }),
+        createAiRouter({
+          sessions, registry, logger: aiLog, publicUrl,
+          authorizer: new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly),
+          results: new FsObjectStore(join(config.storage.dir, '.results')),
+          fetchMedia: (url, baseUrl, token) => fetchResultMedia(url, { timeoutMs: 30_000, maxBytes: 256 * 1024 * 1024, baseUrl, ...(token ? { token } : {}) }),
+          framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
+          maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
         }),
       ],
       health: async (): Promise<HealthReport> => {
@@ -199,18 +249,17 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
         return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
       },
     });
-    const server: Server = await listen(app, config.http.host, config.http.port);
-    closers.push({ name: 'http', close: () => closeServer(server) });
-    const httpPort = boundPort(server);
+    http.setHandler(app);
 
     logger.info({
       rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',
       obsServer: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live` : undefined,
       obsKeyRule: config.streamKeys.length ? 'one of the configured stream keys' : 'any name of 1-64 [A-Za-z0-9_-]; it is also the manifest ID',
-      playback: `${config.http.publicUrl}/stream/<manifestID>.m3u8`,
-      push: `${config.http.publicUrl}/live/<streamKey>/<seq>.ts`,
-      controlApi: `${config.http.publicUrl}/api/streams`,
-      health: `${config.http.publicUrl}/healthz`,
+      playback: `${publicUrl}/stream/<manifestID>.m3u8`,
+      push: `${publicUrl}/live/<streamKey>/<seq>.ts`,
+      controlApi: `${publicUrl}/api/streams`,
+      ai: `${publicUrl}/text-to-image (workers: ${config.ai.workers.length} configured, POST /api/workers to add)`,
+      health: `${publicUrl}/healthz`,
       ladder: defaultLadder.map((p) => p.name),
       embeddedTranscoder: config.transcode.embedded,
     }, 'mediagate gateway ready');

@@ -22,13 +22,21 @@ export interface StreamKeyConfig {
   profiles?: unknown[];
 }
 
+export interface AiWorkerConfig {
+  /** Base URL of an ai-runner compatible worker, e.g. http://gpu-1:8000. */
+  url: string;
+  /** Bearer token the worker expects, if any. Never logged or returned. */
+  token?: string;
+  pipelines: { pipeline: string; model_id: string; warm?: boolean; capacity?: number }[];
+}
+
 export interface MediagateConfig {
   http: {
     /** Bind address; default 127.0.0.1 (loopback). */
     host: string;
     /** Default 9935 (Livepeer's gateway HTTP port). */
     port: number;
-    /** Base URL printed in logs for playback links; default `http://<host>:<port>`. */
+    /** Base URL for playback links and AI result URLs; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1). */
     publicUrl: string;
     /** Largest pushed segment or request body accepted, in bytes. */
     maxBodyBytes: number;
@@ -112,6 +120,28 @@ export interface MediagateConfig {
     /** Per-delivery HTTP timeout in ms. */
     timeoutMs: number;
   };
+  ai: {
+    /** Workers registered at startup (more can be added with POST /api/workers). */
+    workers: AiWorkerConfig[];
+    /** Bearer API keys accepted on the AI endpoints; none = anonymous, on loopback only. */
+    apiKeys: string[];
+    /** How often each worker's GET /health is polled, in ms. */
+    healthIntervalMs: number;
+    /** Largest uploaded image, in bytes. */
+    maxImageBytes: number;
+    /** Largest uploaded audio file, in bytes. */
+    maxAudioBytes: number;
+    /** Tries per request across workers. */
+    maxAttempts: number;
+    /** Total time one request may spend across all attempts, in ms. */
+    totalBudgetMs: number;
+    /** How long a request waits for a free worker slot before 503, in ms. */
+    queueWaitMs: number;
+    /** First suspension of a failing worker, in ms (doubles per consecutive failure, capped at 5 min). */
+    suspendBaseMs: number;
+    /** Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts. */
+    attemptTimeoutMs: number;
+  };
   /** Permit anonymous publishing on a non-loopback bind address. */
   allowAnonymous: boolean;
   log: {
@@ -145,6 +175,10 @@ export function defaultConfig(): MediagateConfig {
     auth: { mode: 'static', webhookUrl: '', webhookTimeoutMs: 5000 },
     push: { idleTimeoutMs: 60_000, replyTimeoutMs: 60_000 },
     events: { webhookUrls: [], secret: '', attempts: 8, backoffMs: 1000, timeoutMs: 5000 },
+    ai: {
+      workers: [], apiKeys: [], healthIntervalMs: 5000, maxImageBytes: 20 * 1024 * 1024, maxAudioBytes: 50 * 1024 * 1024,
+      maxAttempts: 3, totalBudgetMs: 120_000, queueWaitMs: 2000, suspendBaseMs: 5000, attemptTimeoutMs: 0,
+    },
     allowAnonymous: false,
     log: { level: 'info', format: 'auto' },
     shutdownTimeoutMs: 10_000,
@@ -157,7 +191,7 @@ const NAME = '^[A-Za-z0-9_-]{1,64}$';
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
+  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'ai', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
   properties: {
     http: {
       type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes', 'adminToken'],
@@ -241,6 +275,41 @@ export const CONFIG_SCHEMA = {
         attempts: { type: 'integer', minimum: 1, maximum: 30 },
         backoffMs: { type: 'integer', minimum: 0 },
         timeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
+      },
+    },
+    ai: {
+      type: 'object', additionalProperties: false,
+      required: ['workers', 'apiKeys', 'healthIntervalMs', 'maxImageBytes', 'maxAudioBytes', 'maxAttempts', 'totalBudgetMs', 'queueWaitMs', 'suspendBaseMs', 'attemptTimeoutMs'],
+      properties: {
+        workers: {
+          type: 'array',
+          items: {
+            type: 'object', additionalProperties: false, required: ['url', 'pipelines'],
+            properties: {
+              url: { type: 'string', pattern: '^https?://[^\\s]+$' },
+              token: { type: 'string' },
+              pipelines: {
+                type: 'array', minItems: 1,
+                items: {
+                  type: 'object', additionalProperties: false, required: ['pipeline', 'model_id'],
+                  properties: {
+                    pipeline: { type: 'string' }, model_id: { type: 'string', minLength: 1 },
+                    warm: { type: 'boolean' }, capacity: { type: 'integer', minimum: 1, maximum: 256 },
+                  },
+                },
+              },
+            },
+          },
+        },
+        apiKeys: { type: 'array', items: { type: 'string', minLength: 16 } },
+        healthIntervalMs: { type: 'integer', minimum: 200 },
+        maxImageBytes: { type: 'integer', minimum: 1024 },
+        maxAudioBytes: { type: 'integer', minimum: 1024 },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 10 },
+        totalBudgetMs: { type: 'integer', minimum: 1000 },
+        queueWaitMs: { type: 'integer', minimum: 0 },
+        suspendBaseMs: { type: 'integer', minimum: 1 },
+        attemptTimeoutMs: { type: 'integer', minimum: 0 },
       },
     },
     allowAnonymous: { type: 'boolean' },
@@ -394,7 +463,8 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   const result = config as unknown as MediagateConfig;
   result.storage.dir = isAbsolute(result.storage.dir) ? result.storage.dir : resolve(cwd, result.storage.dir);
   result.workDir = isAbsolute(result.workDir) ? result.workDir : resolve(cwd, result.workDir);
-  if (result.http.publicUrl === '') {
+  // With port 0 the real port is known only once bound; the gateway derives publicUrl then.
+  if (result.http.publicUrl === '' && result.http.port !== 0) {
     const host = result.http.host.includes(':') ? `[${result.http.host}]` : result.http.host;
     result.http.publicUrl = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${result.http.port}`;
   }

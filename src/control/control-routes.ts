@@ -90,7 +90,7 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
     validateRequests: { allowUnknownQueryParameters: false },
     validateResponses: true,
     validateSecurity: false,
-    ignorePaths: (path: string) => !path.startsWith('/api/'),
+    ignorePaths: (path: string) => !path.startsWith('/api/streams') && !path.startsWith('/api/profiles'),
   }));
 
   async function describe(manifestID: string, now: number): Promise<Record<string, unknown> | undefined> {

@@ -7,7 +7,7 @@
  * Everything is read from the shared segment index and object store, so any gateway
  * instance can serve any stream. Names are validated before they touch a key.
  */
-import { Router, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
@@ -120,9 +120,14 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     res.status(204).end();
   });
 
-  router.get('/stream/*path', async (req: Request, res: Response) => {
-    setCommonHeaders(res);
+  router.get('/stream/*path', async (req: Request, res: Response, next: NextFunction) => {
     const parts = (req.params as { path: string[] }).path;
+    // `/stream/<id>/<file>` that is not a playlist belongs to hosted AI results.
+    if (parts.length === 2 && !parts[1]!.endsWith('.m3u8')) {
+      next();
+      return;
+    }
+    setCommonHeaders(res);
     const bad = (): never => {
       throw new GatewayError('INVALID_NAME', 'invalid playback path: expected /stream/<manifestID>.m3u8, /stream/<manifestID>/<rendition>.m3u8 or /stream/<manifestID>/<rendition>/<seq>.ts');
     };

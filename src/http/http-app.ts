@@ -4,7 +4,7 @@
  * (WIRE-CONTRACT.md §7). Unknown errors become a generic 500; the real one is logged.
  */
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ERROR_CODES, GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
@@ -40,6 +40,24 @@ const VALIDATOR_STATUS_CODES: Record<number, ErrorCode> = {
   413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
+interface ValidatorErrorItem {
+  path?: string;
+  message?: string;
+  errorCode?: string;
+}
+
+/**
+ * `[{path: '/body/colour', errorCode: 'additionalProperties…'}]` → `colour: unknown field`;
+ * `/query/state` → `query.state: …`. Every message names the field.
+ */
+export function describeValidationErrors(errors: readonly ValidatorErrorItem[]): string {
+  return errors.slice(0, 5).map((x) => {
+    const field = (x.path ?? '').replace(/^\/body\/?/, '').replace(/^\//, '').replace(/\//g, '.') || 'body';
+    const why = x.errorCode?.startsWith('additionalProperties') ? 'unknown field' : (x.message ?? 'invalid');
+    return `${field}: ${why}`;
+  }).join('; ');
+}
+
 function toGatewayError(err: unknown): GatewayError | undefined {
   if (isGatewayError(err)) return err;
   const e = err as { type?: string; status?: number; message?: string; errors?: unknown[] };
@@ -48,7 +66,7 @@ function toGatewayError(err: unknown): GatewayError | undefined {
   // express-openapi-validator: a status and an `errors` list whose messages name the field.
   if (typeof e?.status === 'number' && Array.isArray(e.errors)) {
     const code = VALIDATOR_STATUS_CODES[e.status];
-    if (code) return new GatewayError(code, e.message ?? ERROR_CODES[code].message);
+    if (code) return new GatewayError(code, describeValidationErrors(e.errors as ValidatorErrorItem[]) || (e.message ?? ERROR_CODES[code].message));
   }
   return undefined;
 }
@@ -84,20 +102,28 @@ export function createHttpApp(options: HttpAppOptions): Express {
 }
 
 /**
- * Listens on host:port and resolves once bound.
+ * Listens on host:port and resolves once bound. Until `setHandler` installs the application,
+ * requests get 503 (the gateway is starting).
  * @throws Error naming the address and what to do when the port is taken.
  */
-export function listen(app: Express, host: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer(app);
-    server.keepAliveTimeout = 5000;
-    server.once('error', (err: NodeJS.ErrnoException) => {
+export async function listenEarly(host: string, port: number): Promise<{ server: Server; setHandler: (app: Express) => void }> {
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
+    res.statusCode = 503;
+    res.setHeader('Retry-After', '1');
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ detail: { msg: 'the gateway is starting', code: 'QUEUE_UNAVAILABLE' } }));
+  };
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createServer((req, res) => handler(req, res));
+    s.keepAliveTimeout = 5000;
+    s.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE'
         ? new Error(`HTTP port ${host}:${port} is already in use; stop the other process or set MEDIAGATE_HTTP_PORT`)
         : err);
     });
-    server.listen(port, host, () => resolve(server));
+    s.listen(port, host, () => resolve(s));
   });
+  return { server, setHandler: (app) => { handler = app; } };
 }
 
 export function boundPort(server: Server): number {

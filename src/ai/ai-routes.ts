@@ -1,0 +1,296 @@
+/**
+ * The AI API (openapi/ai.yaml, WIRE-CONTRACT.md §7): one POST route per batch pipeline,
+ * validated by express-openapi-validator (multer memory storage for uploads), authorized by
+ * a pluggable API-key authorizer, routed by the session manager to an ai-runner worker, with
+ * result media re-hosted in the gateway's own storage (`/stream/<requestID>/<file>`).
+ * Also the worker-management API (`/api/workers`).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import multer from 'multer';
+import * as OpenApiValidator from 'express-openapi-validator';
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { Logger } from '../log/logger.ts';
+import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from './pipelines.ts';
+import { sniffAudio, sniffImage } from './media-sniff.ts';
+import { workUnits } from './work-units.ts';
+import type { SessionManager } from './session-manager.ts';
+import type { AiRequest, WorkerReply } from './worker-client.ts';
+import type { WorkerRegistry } from './worker-registry.ts';
+
+export const AI_SPEC_PATH = fileURLToPath(new URL('../../openapi/ai.yaml', import.meta.url));
+
+/** Who is calling: resolved from the bearer API key. */
+export interface AiCaller {
+  readonly accountID: string;
+}
+
+/** Pluggable request authorization (the payments work fills it with accounts and balances). */
+export interface AiRequestAuthorizer {
+  /** @throws GatewayError UNAUTHORIZED (401) */
+  authorize(apiKey: string | undefined): Promise<AiCaller>;
+}
+
+/**
+ * API keys from config. With none configured, anonymous callers are accepted only while the
+ * gateway binds loopback.
+ */
+export class StaticApiKeyAuthorizer implements AiRequestAuthorizer {
+  readonly #keys: ReadonlySet<string>;
+  readonly #loopbackOnly: boolean;
+
+  constructor(keys: readonly string[], loopbackOnly: boolean) {
+    this.#keys = new Set(keys);
+    this.#loopbackOnly = loopbackOnly;
+  }
+
+  async authorize(apiKey: string | undefined): Promise<AiCaller> {
+    if (this.#keys.size === 0) {
+      if (this.#loopbackOnly) return { accountID: 'local' };
+      throw new GatewayError('UNAUTHORIZED', 'no API keys are configured and the gateway is not on loopback: set ai.apiKeys (MEDIAGATE_AI_API_KEYS)');
+    }
+    if (apiKey === undefined) throw new GatewayError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
+    if (!this.#keys.has(apiKey)) throw new GatewayError('UNAUTHORIZED', 'invalid API key');
+    return { accountID: 'default' };
+  }
+}
+
+/** Where result media are stored and served from. */
+export interface ResultStorage {
+  putBytes(key: string, data: Uint8Array): Promise<{ sizeBytes: number }>;
+  getStream(key: string): Promise<{ stream: Readable; sizeBytes: number } | undefined>;
+}
+
+export interface AiRoutesOptions {
+  sessions: SessionManager<AiRequest, WorkerReply>;
+  registry: WorkerRegistry;
+  authorizer: AiRequestAuthorizer;
+  results: ResultStorage;
+  /** Downloads a result URL (data: or http) a worker answered with. */
+  fetchMedia(url: string, workerBaseUrl: string, token?: string): Promise<{ data: Buffer; contentType: string }>;
+  /** Assembles image frames into an H.264 MP4 file. */
+  framesToMp4(frames: Buffer[], fps: number, outputPath: string): Promise<void>;
+  publicUrl: string;
+  maxImageBytes: number;
+  maxAudioBytes: number;
+  logger: Logger;
+}
+
+const EXTENSIONS: Record<string, string> = {
+  'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif', 'video/mp4': 'mp4',
+  'audio/wav': 'wav', 'audio/x-wav': 'wav', 'audio/wave': 'wav', 'audio/mpeg': 'mp3', 'audio/ogg': 'ogg', 'audio/flac': 'flac',
+};
+const RESULT_FILE = /^(\d{1,3})\.(png|jpg|webp|gif|mp4|wav|mp3|ogg|flac)$/;
+const CONTENT_TYPES: Record<string, string> = {
+  png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif', mp4: 'video/mp4', wav: 'audio/wav', mp3: 'audio/mpeg', ogg: 'audio/ogg', flac: 'audio/flac',
+};
+
+/** image-to-video frames are assembled at the request's fps (ai-runner default 6). */
+const DEFAULT_VIDEO_FPS = 6;
+
+function bearer(req: Request): string | undefined {
+  return /^Bearer (.+)$/i.exec(req.header('authorization') ?? '')?.[1];
+}
+
+type Media = { url: string; seed?: number; nsfw?: boolean };
+
+export function createAiRouter(options: AiRoutesOptions): Router {
+  const router = Router();
+  const log = options.logger;
+
+  // Result media: /stream/<requestID>/<n>.<ext> (the HLS router passes these through).
+  router.get('/stream/:requestID/:file', async (req: Request, res: Response, next: NextFunction) => {
+    const requestID = String(req.params['requestID']);
+    const file = String(req.params['file']);
+    const m = RESULT_FILE.exec(file);
+    if (!m || !/^ai-[0-9a-f]{24}$/.test(requestID)) {
+      next();
+      return;
+    }
+    const object = await options.results.getStream(`${requestID}/${file}`);
+    if (!object) throw new GatewayError('NOT_FOUND', `result ${requestID}/${file} not found`);
+    res.status(200);
+    res.setHeader('Content-Type', CONTENT_TYPES[m[2]!]!);
+    res.setHeader('Content-Length', String(object.sizeBytes));
+    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    object.stream.on('error', () => res.destroy());
+    object.stream.pipe(res);
+  });
+
+  // API key first, so an unauthenticated caller learns nothing about validation.
+  const pipelinePaths = new Set(PIPELINES.map((p) => `/${p}`));
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    if (req.method !== 'POST' || !pipelinePaths.has(req.path)) {
+      next();
+      return;
+    }
+    options.authorizer.authorize(bearer(req)).then((caller) => {
+      (req as Request & { caller?: AiCaller }).caller = caller;
+      next();
+    }, next);
+  });
+  router.use(express.json({ limit: '1mb' }));
+  // Two validators over one spec: JSON bodies are validated as sent (no type coercion, so
+  // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
+  const multipartPaths = new Set(Object.keys(MULTIPART_FILE_FIELD).map((p) => `/${p}`));
+  router.use(OpenApiValidator.middleware({
+    apiSpec: AI_SPEC_PATH,
+    validateRequests: { coerceTypes: false },
+    validateResponses: false,
+    validateSecurity: false,
+    ignorePaths: (path: string) => multipartPaths.has(path) || (!pipelinePaths.has(path) && !path.startsWith('/api/workers')),
+  }));
+  router.use(OpenApiValidator.middleware({
+    apiSpec: AI_SPEC_PATH,
+    validateRequests: { coerceTypes: true },
+    validateResponses: false,
+    validateSecurity: false,
+    fileUploader: {
+      storage: multer.memoryStorage(),
+      limits: { fileSize: Math.max(options.maxImageBytes, options.maxAudioBytes), files: 1, fields: 64, parts: 65, fieldSize: 1024 * 1024 },
+      defParamCharset: 'utf8',
+    } as multer.Options,
+    ignorePaths: (path: string) => !multipartPaths.has(path),
+  }));
+
+  for (const pipeline of PIPELINES) {
+    router.post(`/${pipeline}`, async (req: Request, res: Response) => {
+      await handle(pipeline, req, res);
+    });
+  }
+
+  // A POST to a single path segment that is not a pipeline.
+  router.post('/:name', (req: Request, _res: Response, next: NextFunction) => {
+    const name = String(req.params['name']);
+    if (!/^[a-z0-9-]{1,64}$/.test(name)) {
+      next();
+      return;
+    }
+    throw new GatewayError('INVALID_REQUEST', `unknown pipeline "${name}"; known pipelines: ${PIPELINES.join(', ')}`);
+  });
+
+  async function handle(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
+    const body = { ...(req.body as Record<string, unknown>) };
+    const fileField = MULTIPART_FILE_FIELD[pipeline];
+    let files: AiRequest['files'];
+    let inputPixels: number | undefined;
+    if (fileField) {
+      const uploaded = ((req.files as Express.Multer.File[] | undefined) ?? []).filter((f) => f.fieldname === fileField);
+      const file = uploaded[0];
+      if (!file) throw new GatewayError('INVALID_REQUEST', `${fileField}: a file upload is required (multipart/form-data field "${fileField}")`);
+      delete body[fileField];
+      if (file.size === 0) throw new GatewayError('INVALID_REQUEST', `${fileField}: the uploaded file is empty`);
+      if (fileField === 'image') {
+        if (file.size > options.maxImageBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `image: ${file.size} bytes exceeds the limit of ${options.maxImageBytes} bytes`);
+        const info = sniffImage(file.buffer);
+        if (!info) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'image: not a PNG, JPEG, WebP or GIF image');
+        inputPixels = info.width * info.height;
+      } else {
+        if (file.size > options.maxAudioBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `audio: ${file.size} bytes exceeds the limit of ${options.maxAudioBytes} bytes`);
+        if (!sniffAudio(file.buffer)) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'audio: not a WAV, MP3, FLAC, Ogg, MP4/M4A or WebM audio file');
+      }
+      files = [{ field: fileField, filename: file.originalname || fileField, contentType: file.mimetype || 'application/octet-stream', data: file.buffer }];
+    }
+    // The llm pipeline names its model `model` (OpenAI and ai-runner); the others `model_id`.
+    const modelField = pipeline === 'llm' ? 'model' : 'model_id';
+    const modelID = typeof body[modelField] === 'string' && body[modelField] !== '' ? body[modelField] : DEFAULT_MODEL_ID[pipeline];
+    const requestID = `ai-${randomBytes(12).toString('hex')}`;
+    const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}) });
+    const routed = await options.sessions.route({
+      pipeline, modelID, requestID, workUnits: units,
+      request: { pipeline, modelID, fields: { ...body, [modelField]: modelID }, ...(files ? { files } : {}) },
+    });
+    try {
+      const worker = options.registry.endpoint(routed.workerID);
+      const reply = routed.reply;
+      if (reply.kind === 'stream') {
+        res.status(200);
+        res.setHeader('Content-Type', 'text/event-stream');
+        res.setHeader('Cache-Control', 'no-cache');
+        res.setHeader('X-Request-ID', requestID);
+        res.flushHeaders();
+        try {
+          for await (const chunk of reply.chunks) res.write(`data: ${chunk}\n\n`);
+        } catch (err) {
+          log.warn({ requestID, err: (err as Error).message }, 'LLM stream broke off');
+          res.write(`data: ${JSON.stringify({ error: { message: 'the worker stream broke off' } })}\n\n`);
+        }
+        res.end();
+        return;
+      }
+      res.setHeader('X-Request-ID', requestID);
+      res.status(200).json(await shape(pipeline, requestID, reply.body, worker?.url ?? '', worker?.token, body));
+    } finally {
+      routed.done();
+    }
+  }
+
+  /** Turns a worker answer into the gateway's response shape, re-hosting media. */
+  async function shape(pipeline: Pipeline, requestID: string, body: unknown, workerUrl: string, token: string | undefined, request: Record<string, unknown>): Promise<unknown> {
+    const reply = (body ?? {}) as Record<string, unknown>;
+    const host = async (url: string, index: number): Promise<string> => {
+      const media = await options.fetchMedia(url, workerUrl, token);
+      const ext = EXTENSIONS[media.contentType.split(';')[0]!.trim().toLowerCase()];
+      if (!ext) throw new GatewayError('WORKER_FAILED', `worker answered with unsupported media type ${media.contentType.slice(0, 60)}`);
+      await options.results.putBytes(`${requestID}/${index}.${ext}`, media.data);
+      return `${options.publicUrl}/stream/${requestID}/${index}.${ext}`;
+    };
+    switch (pipeline) {
+      case 'text-to-image': case 'image-to-image': case 'upscale': {
+        const images = Array.isArray(reply['images']) ? (reply['images'] as Media[]) : undefined;
+        if (!images) throw new GatewayError('WORKER_FAILED', 'worker answer lacks images');
+        return { images: await Promise.all(images.map(async (m, i) => ({ url: await host(m.url, i), seed: m.seed ?? 0, nsfw: m.nsfw ?? false }))) };
+      }
+      case 'image-to-video': {
+        const videos = Array.isArray(reply['frames']) ? (reply['frames'] as Media[][]) : undefined;
+        if (!videos) throw new GatewayError('WORKER_FAILED', 'worker answer lacks frames');
+        const fps = Number(request['fps'] ?? DEFAULT_VIDEO_FPS) || DEFAULT_VIDEO_FPS;
+        const dir = await mkdtemp(join(tmpdir(), 'mg-i2v-'));
+        try {
+          const images = [];
+          for (const [i, frames] of videos.entries()) {
+            const data = await Promise.all(frames.map(async (f) => (await options.fetchMedia(f.url, workerUrl, token)).data));
+            const path = join(dir, `${i}.mp4`);
+            await options.framesToMp4(data, fps, path);
+            await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path));
+            images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f.nsfw === true) });
+          }
+          return { images };
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }
+      case 'text-to-speech': {
+        const audio = reply['audio'] as { url?: string } | undefined;
+        if (!audio?.url) throw new GatewayError('WORKER_FAILED', 'worker answer lacks audio.url');
+        return { audio: { url: await host(audio.url, 0) } };
+      }
+      default:
+        return reply;
+    }
+  }
+
+  // Worker management (validated against openapi/ai.yaml; admin token checked by the caller's /api guard).
+  router.post('/api/workers', async (req: Request, res: Response) => {
+    const view = await options.registry.register(req.body as Parameters<WorkerRegistry['register']>[0], 'api');
+    res.status(201).json(view);
+  });
+  router.get('/api/workers', (_req: Request, res: Response) => {
+    res.json({ workers: options.registry.list() });
+  });
+  router.delete('/api/workers/:id', (req: Request, res: Response) => {
+    const id = String(req.params['id']);
+    if (!options.registry.remove(id)) throw new GatewayError('NOT_FOUND', `worker ${id} not found`);
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+export { isPipeline };

@@ -1,0 +1,224 @@
+/**
+ * Fetches the media a worker's answer points at, so the gateway can re-host it
+ * (WIRE-CONTRACT.md §7 "Media URLs in responses"). ai-runner answers with `data:` URLs
+ * (`data:image/png;base64,...`, `data:audio/wav;base64,...`, see its
+ * `runner/app/routes/utils.py`); other workers may answer with their own http(s) URLs,
+ * absolute or relative to the worker's base URL.
+ *
+ * Every failure is a {@link WorkerCallError} of kind `server` (the worker's answer was
+ * unusable), so the retry policy treats it like a bad answer.
+ */
+import { WorkerCallError } from './worker-client.ts';
+
+/** Media bytes and their media type (lower case, without parameters, e.g. `image/png`). */
+export interface ResultMedia {
+  readonly data: Buffer;
+  readonly contentType: string;
+}
+
+export interface FetchResultMediaOptions {
+  /** Limit for the whole download of an http(s) URL, ms. */
+  readonly timeoutMs: number;
+  /** Largest media accepted, bytes; enforced while streaming (and before decoding a data: URL). */
+  readonly maxBytes: number;
+  /** The worker's base URL, for relative URLs; the token is only sent to this origin. */
+  readonly baseUrl?: string;
+  /** The worker's bearer token. */
+  readonly token?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Redirects followed for an http(s) media URL. */
+const MAX_REDIRECTS = 3;
+
+/** RFC 2397's default media type of a `data:` URL without one. */
+const DEFAULT_DATA_MEDIA_TYPE = 'text/plain';
+
+/**
+ * The bytes behind a result URL.
+ * @throws WorkerCallError('server') for a malformed URL, an error status, a timeout, a
+ *   connection failure, or media over `maxBytes`.
+ */
+export async function fetchResultMedia(url: string, options: FetchResultMediaOptions): Promise<ResultMedia> {
+  if (/^data:/i.test(url.trimStart())) return parseDataUrl(url.trim(), options.maxBytes);
+
+  let target = resolveMediaUrl(url, options.baseUrl);
+  const trustedOrigin = options.baseUrl === undefined ? undefined : safeOrigin(options.baseUrl);
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; controller.abort(); }, options.timeoutMs);
+  const onAbort = (): void => controller.abort();
+  if (options.signal?.aborted) controller.abort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (let redirects = 0; ; redirects++) {
+      const headers: Record<string, string> = {};
+      // The worker's token goes to the worker only, never to a host its URLs point at.
+      if (options.token !== undefined && options.token !== '' && target.origin === trustedOrigin) {
+        headers['authorization'] = `Bearer ${options.token}`;
+      }
+      const response = await fetch(target, { headers, signal: controller.signal, redirect: 'manual' });
+      if (response.status >= 300 && response.status <= 399 && response.headers.get('location') !== null) {
+        await response.body?.cancel().catch(() => undefined);
+        if (redirects >= MAX_REDIRECTS) throw mediaError(`result media redirected more than ${MAX_REDIRECTS} times`);
+        target = resolveMediaUrl(response.headers.get('location')!, target.href);
+        continue;
+      }
+      if (response.status < 200 || response.status > 299) {
+        await response.body?.cancel().catch(() => undefined);
+        throw mediaError(`result media fetch answered ${response.status}`, { status: response.status });
+      }
+      const declared = Number(response.headers.get('content-length') ?? NaN);
+      if (Number.isFinite(declared) && declared > options.maxBytes) {
+        await response.body?.cancel().catch(() => undefined);
+        throw mediaError(`result media is larger than ${options.maxBytes} bytes`, { status: response.status });
+      }
+      const data = await readCapped(response, options.maxBytes);
+      return { data, contentType: mediaTypeOf(response.headers.get('content-type')) ?? 'application/octet-stream' };
+    }
+  } catch (err) {
+    if (err instanceof WorkerCallError) throw err;
+    if (timedOut) throw mediaError(`result media fetch timed out after ${options.timeoutMs} ms`, { cause: err });
+    if (options.signal?.aborted) throw mediaError('result media fetch aborted', { cause: err });
+    throw mediaError(`result media fetch failed: ${reasonOf(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Decodes a `data:` URL (RFC 2397, as the WHATWG fetch "data: URL processor" reads it):
+ * `data:[<media type>][;<param>=<value>]*[;base64],<data>`. The data is percent-decoded
+ * byte by byte; with `;base64` the result is then base64-decoded (ASCII whitespace
+ * ignored, padding optional). The media type defaults to `text/plain`. Pure.
+ * @param maxBytes optional limit on the decoded size, checked before decoding
+ * @returns the bytes and the media type (lower case, without parameters)
+ * @throws WorkerCallError('server') when the URL is malformed or too large
+ */
+export function parseDataUrl(url: string, maxBytes?: number): ResultMedia {
+  if (!/^data:/i.test(url)) throw mediaError('not a data: URL');
+  const comma = url.indexOf(',');
+  if (comma < 0) throw mediaError('data: URL has no comma');
+  const header = url.slice(5, comma);
+  const payload = url.slice(comma + 1);
+  const params = header.split(';').map((p) => p.trim());
+  let base64 = false;
+  if (params.length > 1 && params[params.length - 1]!.toLowerCase() === 'base64') {
+    base64 = true;
+    params.pop();
+  }
+  const mediaType = params[0]!.toLowerCase();
+  let contentType = DEFAULT_DATA_MEDIA_TYPE;
+  if (mediaType !== '') {
+    if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(mediaType)) throw mediaError('data: URL has an invalid media type');
+    contentType = mediaType;
+  }
+
+  const bytes = percentDecode(payload);
+  if (!base64) {
+    if (maxBytes !== undefined && bytes.length > maxBytes) throw mediaError(`result media is larger than ${maxBytes} bytes`);
+    return { data: bytes, contentType };
+  }
+  const text = bytes.toString('latin1').replace(/[\t\n\f\r ]/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1 || (text.includes('=') && text.length % 4 !== 0)) {
+    throw mediaError('data: URL has invalid base64');
+  }
+  // The decoded size is known before decoding.
+  if (maxBytes !== undefined && Math.floor((text.replace(/=+$/, '').length * 3) / 4) > maxBytes) {
+    throw mediaError(`result media is larger than ${maxBytes} bytes`);
+  }
+  return { data: Buffer.from(text, 'base64'), contentType };
+}
+
+/**
+ * Percent-decodes to bytes (WHATWG URL "percent-decode"): over the UTF-8 bytes of the
+ * text, `%XX` becomes that byte; a `%` not followed by two hex digits stays as it is.
+ */
+function percentDecode(text: string): Buffer {
+  const input = Buffer.from(text, 'utf8');
+  if (!text.includes('%')) return input;
+  const out = Buffer.alloc(input.length);
+  let j = 0;
+  for (let i = 0; i < input.length; i++) {
+    const b = input[i]!;
+    if (b === 0x25 && i + 2 < input.length && isHexDigit(input[i + 1]!) && isHexDigit(input[i + 2]!)) {
+      out[j++] = parseInt(String.fromCharCode(input[i + 1]!, input[i + 2]!), 16);
+      i += 2;
+    } else {
+      out[j++] = b;
+    }
+  }
+  return out.subarray(0, j);
+}
+
+function isHexDigit(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+}
+
+/**
+ * An absolute http(s) URL for a media reference; relative references resolve against the
+ * worker's base URL (treated as a directory).
+ */
+function resolveMediaUrl(url: string, baseUrl: string | undefined): URL {
+  let base: URL | undefined;
+  if (baseUrl !== undefined) {
+    try {
+      base = new URL(baseUrl);
+      if (!base.pathname.endsWith('/')) base.pathname += '/';
+    } catch {
+      throw mediaError('worker base URL is not a valid URL');
+    }
+  }
+  let resolved: URL;
+  try {
+    resolved = base === undefined ? new URL(url) : new URL(url, base);
+  } catch {
+    throw mediaError(base === undefined ? 'result media URL is relative and no worker base URL is known' : 'result media URL is not a valid URL');
+  }
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') throw mediaError(`result media URL scheme ${resolved.protocol} is not supported`);
+  if (resolved.username !== '' || resolved.password !== '') throw mediaError('result media URL must not contain credentials');
+  return resolved;
+}
+
+function safeOrigin(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
+  if (response.body === null) return Buffer.alloc(0);
+  const reader = response.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) throw mediaError(`result media is larger than ${maxBytes} bytes`, { status: response.status });
+      parts.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(parts);
+}
+
+function mediaTypeOf(contentType: string | null): string | undefined {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  return type === undefined || type === '' ? undefined : type;
+}
+
+function reasonOf(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function mediaError(message: string, options: { status?: number; cause?: unknown } = {}): WorkerCallError {
+  return new WorkerCallError('server', message, options);
+}

@@ -1,0 +1,155 @@
+/**
+ * The session manager: for one AI request, picks a worker for its (pipeline, model_id)
+ * (selector.ts), holds a slot of that worker's capacity while calling it, and fails over
+ * to another worker within the retry policy (retry-policy.ts). When every worker is busy it
+ * waits up to `queueWaitMs` for a free slot, then answers 503 with Retry-After.
+ * Latency scores are updated from each success, normalized by the request's work units.
+ */
+import type { Logger } from '../log/logger.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { FailureKind, Pipeline } from './pipelines.ts';
+import { freeCapacity, selectWorker, updateLatencyScore } from './selector.ts';
+import { attemptTimeoutMs, retryAfterS, shouldRetry, suspendsWorker, suspensionMs, type RetryConfig } from './retry-policy.ts';
+import type { WorkerRegistry } from './worker-registry.ts';
+
+/** What the manager needs to call a worker (worker-client.ts). */
+export interface WorkerCaller<Request, Reply> {
+  call(endpoint: { url: string; token?: string }, request: Request, options: { timeoutMs: number }): Promise<Reply>;
+}
+
+/** An error from a worker call, classified. */
+export interface ClassifiedFailure {
+  readonly kind: FailureKind;
+  readonly message: string;
+  /** The worker's own reason, for `client` failures (passed to the caller as 400). */
+  readonly workerMessage?: string;
+}
+
+export interface SessionManagerOptions<Request, Reply> {
+  registry: WorkerRegistry;
+  caller: WorkerCaller<Request, Reply>;
+  /** Maps a thrown error to its failure kind (unknown errors count as `server`). */
+  classify(err: unknown): ClassifiedFailure;
+  retry: RetryConfig;
+  logger: Logger;
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface RoutedRequest<Request> {
+  readonly pipeline: Pipeline;
+  readonly modelID: string;
+  readonly request: Request;
+  /** Work units of this request (work-units.ts), for latency normalization. */
+  readonly workUnits: number;
+  /** Request ID, for logs. */
+  readonly requestID: string;
+}
+
+export interface RoutedReply<Reply> {
+  readonly reply: Reply;
+  readonly workerID: string;
+  readonly attempts: number;
+  /**
+   * Must be called once the reply is fully consumed (a streamed LLM answer holds its
+   * worker slot until then). Idempotent.
+   */
+  readonly done: () => void;
+}
+
+const SLOT_POLL_MS = 10;
+
+export class SessionManager<Request, Reply> {
+  readonly #o: SessionManagerOptions<Request, Reply>;
+  readonly #now: () => number;
+  readonly #random: () => number;
+
+  constructor(options: SessionManagerOptions<Request, Reply>) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * Routes one request.
+   * @throws GatewayError NO_WORKER (503, Retry-After) when no worker serves the model or none
+   *   frees up in time; INVALID_REQUEST (400) with the worker's reason when a worker rejects
+   *   the request; WORKER_FAILED (503) when every attempt failed.
+   */
+  async route(routed: RoutedRequest<Request>): Promise<RoutedReply<Reply>> {
+    const { registry, retry, logger } = this.#o;
+    const { pipeline, modelID } = routed;
+    const log = logger.child({ requestID: routed.requestID, pipeline, modelID });
+    const startedMs = this.#now();
+    const tried = new Set<string>();
+    let attempt = 0;
+    let lastFailure: ClassifiedFailure | undefined;
+
+    if (!registry.serves(pipeline, modelID)) {
+      throw new GatewayError('NO_WORKER', `no worker serves ${pipeline} with model_id "${modelID}"`);
+    }
+    for (;;) {
+      const elapsedMs = this.#now() - startedMs;
+      const workerID = await this.#acquire(pipeline, modelID, tried, startedMs);
+      if (workerID === undefined) {
+        if (lastFailure) throw this.#exhausted(lastFailure, attempt);
+        throw new GatewayError('NO_WORKER', `no worker for ${pipeline} model_id "${modelID}" is free or healthy; retry in ${retryAfterS(retry)} s`);
+      }
+      attempt += 1;
+      const endpoint = registry.endpoint(workerID)!;
+      const timeoutMs = attemptTimeoutMs(pipeline, elapsedMs, retry);
+      const callStartMs = this.#now();
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        registry.release(workerID, pipeline, modelID);
+      };
+      try {
+        const reply = await this.#o.caller.call(endpoint, routed.request, { timeoutMs });
+        const seconds = (this.#now() - callStartMs) / 1000;
+        const previous = registry.candidates(pipeline, modelID).find((c) => c.workerID === workerID)?.latencyScoreSPerUnit;
+        registry.recordSuccess(workerID, pipeline, modelID, updateLatencyScore(previous, seconds / Math.max(routed.workUnits, 1)));
+        if (attempt > 1) log.info({ workerID, attempts: attempt }, 'AI request succeeded after failover');
+        return { reply, workerID, attempts: attempt, done: release };
+      } catch (err) {
+        release();
+        const failure = this.#o.classify(err);
+        lastFailure = failure;
+        tried.add(workerID);
+        if (suspendsWorker(failure.kind)) {
+          registry.recordFailure(workerID, failure.kind, suspensionMs(registry.consecutiveFailures(workerID) + 1, retry));
+        }
+        log.warn({ workerID, kind: failure.kind, attempt, reason: failure.message }, 'AI worker call failed');
+        if (failure.kind === 'client') {
+          throw new GatewayError('INVALID_REQUEST', failure.workerMessage ?? failure.message);
+        }
+        if (!shouldRetry(failure.kind, attempt, this.#now() - startedMs, retry)) throw this.#exhausted(failure, attempt);
+      }
+    }
+  }
+
+  /**
+   * Picks a worker and takes a slot, waiting up to `queueWaitMs` while every untried worker
+   * is busy. Returns undefined when none can be had.
+   */
+  async #acquire(pipeline: Pipeline, modelID: string, tried: ReadonlySet<string>, startedMs: number): Promise<string | undefined> {
+    const { registry, retry } = this.#o;
+    const waitUntil = this.#now() + retry.queueWaitMs;
+    for (;;) {
+      const nowMs = this.#now();
+      const candidates = registry.candidates(pipeline, modelID);
+      const chosen = selectWorker(candidates, { nowMs, excluded: tried, random: this.#random });
+      if (chosen && registry.acquire(chosen.workerID, pipeline, modelID)) return chosen.workerID;
+      // Wait only while some untried, usable worker exists that is merely busy.
+      const busyButUsable = candidates.some((c) => !tried.has(c.workerID) && c.healthy && !(c.suspendedUntilMs && c.suspendedUntilMs > nowMs) && c.inFlight >= c.capacity);
+      if (!chosen && !busyButUsable && freeCapacity(candidates, nowMs, tried) === 0) return undefined;
+      if (nowMs >= waitUntil || nowMs - startedMs >= retry.totalBudgetMs) return undefined;
+      await new Promise((r) => setTimeout(r, SLOT_POLL_MS));
+    }
+  }
+
+  #exhausted(failure: ClassifiedFailure, attempts: number): GatewayError {
+    return new GatewayError('WORKER_FAILED', `the request failed on ${attempts} worker attempt(s); last failure: ${failure.kind}`);
+  }
+}

@@ -1,0 +1,498 @@
+/**
+ * The gateway → GPU worker call (WIRE-CONTRACT.md §8): one HTTP exchange with a worker
+ * that speaks the Livepeer ai-runner API (v0.14), classified into the retry taxonomy of
+ * {@link FailureKind} (livekit agents-js style: status errors, connection errors, timeouts).
+ *
+ * Wire facts this relies on (checked in livepeer/ai-runner `runner/app/routes/*.py` and
+ * livepeer/go-livepeer `server/ai_http.go`):
+ *   - `POST <base>/<pipeline>`; JSON pipelines take a JSON body, the others multipart
+ *     (MULTIPART_FILE_FIELD); `model_id` must be empty or equal to the runner's model, else
+ *     400 "pipeline configured with X but called with Y."; the LLM route reads `model`.
+ *   - Optional `Authorization: Bearer <AUTH_TOKEN>`; a wrong token gets 401
+ *     `{"detail":{"msg":"Invalid bearer token."}}`.
+ *   - Errors are `{"detail":{"msg"}}` (400 for bad input/LoRA/inference errors, 500 for
+ *     the rest, "GPU out of memory." included); FastAPI validation errors are 422
+ *     `{"detail":[{"loc":["body","prompt"],"msg":"Field required",...}]}`.
+ *   - LLM `stream:true`: `text/event-stream` with `data: <json>\n\n` events and a final
+ *     `data: [DONE]\n\n`; a failure mid-stream is sent as `data: {"error": "..."}` and the
+ *     stream ends without [DONE].
+ *   - Busy: the Python runner itself never refuses work (it queues/runs requests as they
+ *     come). "No room" comes from go-livepeer in front of runners (an orchestrator or its
+ *     ai-worker): HTTP 503 with the plain-text body `insufficient capacity` (Go's
+ *     `http.Error`); Livepeer's gateway detects it by that substring. Both are handled here.
+ *
+ * Classification ({@link classifyErrorReply}): 503, 429 or a body saying "insufficient
+ * capacity" → `capacity`; 408 and 5xx → `server`; 401/403/404/405 → `server` too (the
+ * worker rejects the gateway's credentials or lacks the route: a worker problem, and the
+ * client must not see "Invalid bearer token."); a 400 "pipeline configured with ..." →
+ * `server` (the worker runs another model than registered); other 4xx → `client`, with
+ * the worker's reason. Connection failures → `connection`; timeout or abort → `timeout`.
+ *
+ * The bearer token never appears in an error message, and worker URLs with credentials in
+ * them are refused.
+ */
+import { MULTIPART_FILE_FIELD, type FailureKind, type Pipeline } from './pipelines.ts';
+
+/** A worker's address: the ai-runner base URL (paths are appended) and its optional bearer token. */
+export interface WorkerEndpoint {
+  /** Base URL, e.g. `http://10.0.0.5:8000` or `http://host/runner/` (no credentials in it). */
+  readonly url: string;
+  readonly token?: string;
+}
+
+/** One uploaded file of a multipart request. */
+export interface AiRequestFile {
+  readonly field: string;
+  readonly filename: string;
+  readonly contentType: string;
+  readonly data: Buffer;
+}
+
+/** A validated AI request, ready to be sent to a worker. */
+export interface AiRequest {
+  readonly pipeline: Pipeline;
+  readonly modelID: string;
+  /** JSON pipelines: the body as received (validated); `model_id` is set from `modelID`. Multipart: the text fields. */
+  readonly fields: Readonly<Record<string, unknown>>;
+  /** Multipart pipelines: the uploaded file(s). */
+  readonly files?: readonly AiRequestFile[];
+}
+
+/**
+ * A worker's successful answer: a parsed 2xx JSON body, or (LLM with `stream:true`) the
+ * `data:` payloads of its SSE stream as they arrive, ending with `[DONE]`.
+ *
+ * A stream must be iterated to its end or left early with `break`/`return()` (which closes
+ * the connection); iteration throws {@link WorkerCallError} when the worker stalls for more
+ * than the timeout between chunks, reports an error event, or ends without `[DONE]`.
+ */
+export type WorkerReply =
+  | { readonly kind: 'json'; readonly status: number; readonly body: unknown }
+  | { readonly kind: 'stream'; readonly chunks: AsyncIterable<string> };
+
+export interface CallWorkerOptions {
+  /**
+   * JSON replies: limit for the whole exchange (connect, upload, wait, download), ms.
+   * Streams: limit until the response headers, then for each gap between chunks.
+   */
+  readonly timeoutMs: number;
+  /** Aborting ends the call (or the stream) with a `timeout` failure. */
+  readonly signal?: AbortSignal;
+  /** Largest JSON reply body accepted, bytes; default {@link DEFAULT_MAX_RESPONSE_BYTES}. Bigger → `server`. */
+  readonly maxResponseBytes?: number;
+}
+
+/** Default cap of a JSON reply: image-to-video answers carry 25 frames as base64 PNG data URLs. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/** At most this much of an error body is read (for its message). */
+const ERROR_BODY_BYTES = 64 * 1024;
+/** Worker messages are cut to this many characters. */
+const MAX_WORKER_MESSAGE_CHARS = 500;
+
+/** ai-runner `/health` statuses (`LOADING` exists from v0.14; older runners answer OK/ERROR/IDLE). */
+export const WORKER_HEALTH_STATUSES = ['LOADING', 'OK', 'ERROR', 'IDLE'] as const;
+export type WorkerHealthStatus = (typeof WORKER_HEALTH_STATUSES)[number];
+
+/** A failed worker call, classified for the retry policy. */
+export class WorkerCallError extends Error {
+  readonly kind: FailureKind;
+  /** HTTP status when the worker answered. */
+  readonly status: number | undefined;
+  /** The worker's own reason (`detail.msg`, a 422 summary, or its plain-text body), when it gave one. */
+  readonly workerMessage: string | undefined;
+
+  constructor(kind: FailureKind, message: string, options: { status?: number; workerMessage?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WorkerCallError';
+    this.kind = kind;
+    this.status = options.status;
+    this.workerMessage = options.workerMessage;
+  }
+}
+
+export function isWorkerCallError(err: unknown): err is WorkerCallError {
+  return err instanceof WorkerCallError;
+}
+
+/**
+ * Sends one request to one worker.
+ * @returns the parsed JSON answer, or a stream of SSE payloads for a streaming LLM request
+ *   answered with `text/event-stream`.
+ * @throws WorkerCallError classified as described in the module docs.
+ */
+export async function callWorker(worker: WorkerEndpoint, request: AiRequest, options: CallWorkerOptions): Promise<WorkerReply> {
+  const path = `/${request.pipeline}`;
+  const target = endpointUrl(worker.url, request.pipeline);
+  const streaming = request.pipeline === 'llm' && request.fields['stream'] === true;
+  const headers: Record<string, string> = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
+  if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
+
+  let body: string | FormData;
+  if (MULTIPART_FILE_FIELD[request.pipeline] !== undefined) {
+    body = buildForm(request);
+  } else {
+    const json: Record<string, unknown> = { ...request.fields, model_id: request.modelID };
+    // The runner's LLM route reads `model` (it must be empty or the runner's model).
+    if (request.pipeline === 'llm') json['model'] = request.modelID;
+    body = JSON.stringify(json);
+    headers['content-type'] = 'application/json';
+  }
+
+  const exchange = new Exchange(options.signal);
+  let handedOff = false;
+  try {
+    exchange.arm(options.timeoutMs);
+    const response = await exchange.run(options.timeoutMs, path, () =>
+      fetch(target, { method: 'POST', headers, body, signal: exchange.controller.signal, redirect: 'manual' }));
+    if (response.status < 200 || response.status > 299) {
+      const text = await exchange.run(options.timeoutMs, path, () => readText(response, ERROR_BODY_BYTES, false));
+      throw errorReply(response.status, text, path);
+    }
+    const contentType = (response.headers.get('content-type') ?? '').toLowerCase();
+    if (streaming && contentType.startsWith('text/event-stream') && response.body !== null) {
+      exchange.disarm();
+      handedOff = true;
+      return { kind: 'stream', chunks: sseChunks(response.body, exchange, options.timeoutMs, path) };
+    }
+    const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const text = await exchange.run(options.timeoutMs, path, () => readText(response, maxBytes, true));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new WorkerCallError('server', `worker answered ${path} with a body that is not JSON`, { status: response.status, cause: err });
+    }
+    return { kind: 'json', status: response.status, body: parsed };
+  } finally {
+    if (!handedOff) exchange.dispose();
+  }
+}
+
+/**
+ * Asks a worker for its state (`GET <base>/health`).
+ * @param timeoutMs limit for the whole exchange, ms
+ * @throws WorkerCallError on no answer, an error status, or a body without a known status.
+ */
+export async function checkHealth(worker: WorkerEndpoint, timeoutMs: number): Promise<WorkerHealthStatus> {
+  const target = endpointUrl(worker.url, 'health');
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
+  const exchange = new Exchange(undefined);
+  try {
+    exchange.arm(timeoutMs);
+    const response = await exchange.run(timeoutMs, '/health', () =>
+      fetch(target, { method: 'GET', headers, signal: exchange.controller.signal, redirect: 'manual' }));
+    const ok = response.status >= 200 && response.status <= 299;
+    const text = await exchange.run(timeoutMs, '/health', () => readText(response, ERROR_BODY_BYTES, ok));
+    if (!ok) throw errorReply(response.status, text, '/health');
+    let status: unknown;
+    try {
+      status = (JSON.parse(text) as { status?: unknown } | null)?.status;
+    } catch {
+      status = undefined;
+    }
+    if (typeof status === 'string' && (WORKER_HEALTH_STATUSES as readonly string[]).includes(status)) return status as WorkerHealthStatus;
+    throw new WorkerCallError('server', 'worker health answer has no known status', { status: response.status });
+  } finally {
+    exchange.dispose();
+  }
+}
+
+/**
+ * Classifies a non-2xx worker answer (pure).
+ * @param status HTTP status
+ * @param bodyText the start of the body (JSON or plain text)
+ */
+export function classifyErrorReply(status: number, bodyText: string): { kind: FailureKind; workerMessage: string | undefined } {
+  const workerMessage = workerMessageOf(bodyText);
+  const said = workerMessage ?? '';
+  let kind: FailureKind;
+  if (/insufficient capacity/i.test(said) || status === 503 || status === 429) kind = 'capacity';
+  else if (status === 408 || status >= 500) kind = 'server';
+  else if (status === 401 || status === 403 || status === 404 || status === 405) kind = 'server';
+  else if (status === 400 && /^pipeline configured with /i.test(said)) kind = 'server';
+  else if (status >= 400) kind = 'client';
+  else kind = 'server'; // 1xx/3xx: not part of the protocol
+  return { kind, workerMessage };
+}
+
+/**
+ * The worker's reason in an error body: `detail.msg`, a FastAPI 422 `detail` array as
+ * "field: message; ...", a string `detail`, an `error` string/message, or a plain-text body.
+ * Cut to 500 characters; undefined for an empty body.
+ */
+export function workerMessageOf(bodyText: string): string | undefined {
+  const text = bodyText.trim();
+  if (text === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return cut(text);
+  }
+  if (typeof parsed !== 'object' || parsed === null) return cut(text);
+  const record = parsed as Record<string, unknown>;
+  const detail = record['detail'];
+  if (typeof detail === 'string') return cut(detail);
+  if (Array.isArray(detail)) return cut(detail.map(validationItem).join('; '));
+  if (typeof detail === 'object' && detail !== null) {
+    const msg = (detail as Record<string, unknown>)['msg'];
+    if (typeof msg === 'string') return cut(msg);
+  }
+  const error = record['error'];
+  if (typeof error === 'string') return cut(error);
+  if (typeof error === 'object' && error !== null && typeof (error as Record<string, unknown>)['message'] === 'string') {
+    return cut((error as Record<string, string>)['message']!);
+  }
+  return cut(text);
+}
+
+/** One FastAPI validation item as "field: message" (the `body`/`query` location prefix dropped). */
+function validationItem(item: unknown): string {
+  if (typeof item !== 'object' || item === null) return String(item);
+  const { loc, msg } = item as { loc?: unknown; msg?: unknown };
+  const parts = Array.isArray(loc) ? loc.map(String) : [];
+  if (parts.length > 1 && ['body', 'query', 'path', 'header', 'form'].includes(parts[0]!)) parts.shift();
+  const message = typeof msg === 'string' ? msg : 'invalid';
+  return parts.length > 0 ? `${parts.join('.')}: ${message}` : message;
+}
+
+function cut(s: string): string {
+  return s.length > MAX_WORKER_MESSAGE_CHARS ? `${s.slice(0, MAX_WORKER_MESSAGE_CHARS)}…` : s;
+}
+
+function errorReply(status: number, bodyText: string, path: string): WorkerCallError {
+  const { kind, workerMessage } = classifyErrorReply(status, bodyText);
+  const reason = workerMessage === undefined ? '' : `: ${workerMessage}`;
+  return new WorkerCallError(kind, `worker answered ${status} to ${path}${reason}`, {
+    status, ...(workerMessage === undefined ? {} : { workerMessage }),
+  });
+}
+
+/**
+ * `<base>/<path>`, keeping any path prefix of the base.
+ * @throws WorkerCallError('connection') for an unusable base URL.
+ */
+export function endpointUrl(base: string, path: string): URL {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch (err) {
+    throw new WorkerCallError('connection', 'worker URL is not a valid URL', { cause: err });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new WorkerCallError('connection', 'worker URL must be http or https');
+  if (url.username !== '' || url.password !== '') throw new WorkerCallError('connection', 'worker URL must not contain credentials (use the token)');
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  url.search = '';
+  url.hash = '';
+  return new URL(path, url);
+}
+
+function buildForm(request: AiRequest): FormData {
+  const form = new FormData();
+  const fileFields = new Set((request.files ?? []).map((f) => f.field));
+  for (const [name, value] of Object.entries(request.fields)) {
+    // Files travel as files; a validator may have left placeholders for them in the fields.
+    if (value === undefined || value === null || name === 'model_id' || fileFields.has(name)) continue;
+    form.append(name, typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value));
+  }
+  form.append('model_id', request.modelID);
+  for (const file of request.files ?? []) {
+    form.append(file.field, new Blob([file.data], { type: file.contentType }), file.filename);
+  }
+  return form;
+}
+
+/**
+ * Reads a body as UTF-8 text.
+ * @param strict true: a body over `maxBytes` is an error; false: keep the first `maxBytes`.
+ */
+async function readText(response: Response, maxBytes: number, strict: boolean): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        if (strict) throw new WorkerCallError('server', `worker answer is larger than ${maxBytes} bytes`, { status: response.status });
+        parts.push(value.subarray(0, value.byteLength - (total - maxBytes)));
+        break;
+      }
+      parts.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * One exchange's abort controller: a resettable timer and the caller's signal both abort
+ * it, and remember why, so a rejected fetch/read can be classified.
+ */
+class Exchange {
+  readonly controller = new AbortController();
+  #reason: 'timeout' | 'aborted' | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.#abort('aborted');
+
+  constructor(signal: AbortSignal | undefined) {
+    this.#signal = signal;
+    if (signal?.aborted) this.#abort('aborted');
+    else signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  arm(timeoutMs: number): void {
+    this.disarm();
+    this.#timer = setTimeout(() => this.#abort('timeout'), timeoutMs);
+  }
+
+  disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Stops the exchange (closing the connection if still open) and releases the listener. */
+  dispose(): void {
+    this.disarm();
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (!this.controller.signal.aborted) this.controller.abort();
+  }
+
+  #abort(reason: 'timeout' | 'aborted'): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.controller.abort();
+  }
+
+  /** Runs one step; a rejection becomes a classified WorkerCallError. */
+  async run<T>(timeoutMs: number, path: string, step: () => Promise<T>): Promise<T> {
+    if (this.#reason !== undefined) throw this.failure(undefined, timeoutMs, path);
+    try {
+      return await step();
+    } catch (err) {
+      throw this.failure(err, timeoutMs, path);
+    }
+  }
+
+  failure(err: unknown, timeoutMs: number, path: string): WorkerCallError {
+    if (this.#reason === 'timeout') return new WorkerCallError('timeout', `worker did not answer ${path} within ${timeoutMs} ms`);
+    if (this.#reason === 'aborted') return new WorkerCallError('timeout', `worker call to ${path} was aborted`);
+    if (err instanceof WorkerCallError) return err;
+    return new WorkerCallError('connection', `worker connection failed on ${path}: ${connectionReason(err)}`, { cause: err });
+  }
+}
+
+/** A short reason for a fetch/stream failure: the system error code when there is one. */
+function connectionReason(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  if (typeof cause?.message === 'string') return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The `data:` payloads of an SSE body, yielded as each event completes. The stall timer
+ * runs only while waiting for the worker, not while the consumer handles a chunk.
+ */
+async function* sseChunks(body: ReadableStream<Uint8Array>, exchange: Exchange, stallMs: number, path: string): AsyncGenerator<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseDataParser();
+  try {
+    let ended = false;
+    while (!ended) {
+      exchange.arm(stallMs);
+      const result = await exchange.run(stallMs, path, () => reader.read()).finally(() => exchange.disarm());
+      const payloads = result.done ? [...parser.push(decoder.decode()), ...parser.end()] : parser.push(decoder.decode(result.value, { stream: true }));
+      ended = result.done;
+      for (const data of payloads) {
+        const error = streamError(data);
+        if (error !== undefined) {
+          throw new WorkerCallError('server', `worker stream on ${path} failed: ${error}`, { status: 200, workerMessage: error });
+        }
+        yield data;
+        if (data === '[DONE]') return;
+      }
+    }
+    throw new WorkerCallError('server', `worker stream on ${path} ended without [DONE]`, { status: 200 });
+  } finally {
+    exchange.dispose();
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+/** The message of an ai-runner stream error event (`{"error": "..."}`), if this payload is one. */
+function streamError(data: string): string | undefined {
+  if (!data.startsWith('{"error"')) return undefined;
+  try {
+    const parsed = JSON.parse(data) as Record<string, unknown>;
+    if ('choices' in parsed) return undefined;
+    return cut(typeof parsed['error'] === 'string' ? parsed['error'] : JSON.stringify(parsed['error']));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Incremental Server-Sent Events parser keeping only `data` fields (WHATWG HTML §9.2.6):
+ * lines end in CRLF, LF or CR; `data:` lines of one event are joined with LF; one space
+ * after the colon is dropped; comments and other fields are ignored; a blank line
+ * dispatches the event. Exported for tests.
+ */
+export class SseDataParser {
+  #buffer = '';
+  #data: string[] = [];
+  #hasData = false;
+
+  /** Feeds decoded text; returns the payloads of the events it completed. */
+  push(text: string): string[] {
+    this.#buffer += text;
+    const out: string[] = [];
+    let start = 0;
+    for (;;) {
+      let i = start;
+      const n = this.#buffer.length;
+      while (i < n && this.#buffer.charCodeAt(i) !== 10 && this.#buffer.charCodeAt(i) !== 13) i++;
+      if (i >= n) break;
+      // A CR at the very end may be the first half of a CRLF: wait for more text.
+      if (this.#buffer.charCodeAt(i) === 13 && i === n - 1) break;
+      this.#line(this.#buffer.slice(start, i), out);
+      start = this.#buffer.charCodeAt(i) === 13 && this.#buffer.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
+    }
+    this.#buffer = this.#buffer.slice(start);
+    return out;
+  }
+
+  /** End of input: a last event not followed by a blank line is still delivered (lenient). */
+  end(): string[] {
+    const out: string[] = [];
+    if (this.#buffer !== '') this.#line(this.#buffer.replace(/\r$/, ''), out);
+    this.#buffer = '';
+    this.#line('', out);
+    return out;
+  }
+
+  #line(line: string, out: string[]): void {
+    if (line === '') {
+      if (this.#hasData) out.push(this.#data.join('\n'));
+      this.#data = [];
+      this.#hasData = false;
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    if (field !== 'data') return;
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    this.#data.push(value);
+    this.#hasData = true;
+  }
+}

@@ -1,0 +1,72 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fetchResultMedia, parseDataUrl } from '../../../src/ai/media-fetch.ts';
+import { WorkerCallError } from '../../../src/ai/worker-client.ts';
+
+function serverError(pattern: RegExp) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof WorkerCallError, `expected WorkerCallError, got ${String(err)}`);
+    assert.equal(err.kind, 'server');
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+describe('parseDataUrl', () => {
+  test('decodes a base64 PNG data URL as the runner writes it, with its media type', () => {
+    const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff]);
+    const media = parseDataUrl(`data:image/png;base64,${bytes.toString('base64')}`);
+    assert.deepEqual(media, { data: bytes, contentType: 'image/png' });
+  });
+
+  test('decodes percent-encoded data byte by byte, including non-UTF-8 bytes and literal UTF-8', () => {
+    assert.deepEqual(parseDataUrl('data:text/plain,hello%20world%21'), { data: Buffer.from('hello world!'), contentType: 'text/plain' });
+    assert.deepEqual(parseDataUrl('data:application/octet-stream,%00%FF%fe').data, Buffer.from([0x00, 0xff, 0xfe]));
+    assert.deepEqual(parseDataUrl('data:text/plain,caf%C3%A9 €').data, Buffer.from('café €'));
+    assert.deepEqual(parseDataUrl('data:text/plain,100%').data, Buffer.from('100%'), 'a lone % stays');
+  });
+
+  test('defaults the media type to text/plain and drops parameters from it', () => {
+    assert.equal(parseDataUrl('data:,abc').contentType, 'text/plain');
+    assert.equal(parseDataUrl('data:;base64,YWJj').contentType, 'text/plain');
+    assert.deepEqual(parseDataUrl('data:text/plain;charset=UTF-8;base64,YWJj'), { data: Buffer.from('abc'), contentType: 'text/plain' });
+    assert.equal(parseDataUrl('DATA:Audio/WAV;BASE64,UklGRg==').contentType, 'audio/wav');
+  });
+
+  test('accepts base64 with whitespace, missing padding and percent-encoded characters', () => {
+    assert.deepEqual(parseDataUrl('data:application/octet-stream;base64,YW Jj\nZA').data, Buffer.from('abcd'));
+    assert.deepEqual(parseDataUrl('data:application/octet-stream;base64,%2B%2F8%3D').data, Buffer.from([0xfb, 0xff]));
+  });
+
+  test('rejects malformed data URLs as server failures', () => {
+    assert.throws(() => parseDataUrl('data:image/png;base64'), serverError(/no comma/));
+    assert.throws(() => parseDataUrl('data:image/png;base64,abc$'), serverError(/invalid base64/));
+    assert.throws(() => parseDataUrl('data:image/png;base64,a'), serverError(/invalid base64/));
+    assert.throws(() => parseDataUrl('data:image/png;base64,YQ==YQ=='), serverError(/invalid base64/));
+    assert.throws(() => parseDataUrl('data:not a type;base64,YQ=='), serverError(/invalid media type/));
+    assert.throws(() => parseDataUrl('http://example.com/x.png'), serverError(/not a data: URL/));
+  });
+
+  test('enforces maxBytes on the decoded size, for base64 and percent-encoded data', () => {
+    const b64 = `data:application/octet-stream;base64,${Buffer.alloc(100).toString('base64')}`;
+    assert.equal(parseDataUrl(b64, 100).data.length, 100);
+    assert.throws(() => parseDataUrl(b64, 99), serverError(/larger than 99 bytes/));
+    assert.equal(parseDataUrl('data:,%41%42%43', 3).data.toString(), 'ABC', '9 characters decode to 3 bytes');
+    assert.throws(() => parseDataUrl('data:,%41%42%43%44', 3), serverError(/larger than 3 bytes/));
+  });
+});
+
+describe('fetchResultMedia without a network', () => {
+  test('returns the bytes of a data: URL and applies maxBytes to it', async () => {
+    const media = await fetchResultMedia('data:audio/wav;base64,UklGRgAAAABXQVZF', { timeoutMs: 1_000, maxBytes: 100 });
+    assert.equal(media.contentType, 'audio/wav');
+    assert.equal(media.data.toString('latin1'), 'RIFF\0\0\0\0WAVE');
+    await assert.rejects(fetchResultMedia('data:audio/wav;base64,UklGRgAAAABXQVZF', { timeoutMs: 1_000, maxBytes: 11 }), serverError(/larger than 11 bytes/));
+  });
+
+  test('refuses a relative URL without a worker base URL, and schemes other than http(s)', async () => {
+    await assert.rejects(fetchResultMedia('/stream/abc/0.png', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/relative/));
+    await assert.rejects(fetchResultMedia('file:///etc/passwd', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/scheme file: is not supported/));
+    await assert.rejects(fetchResultMedia('http://u:p@127.0.0.1:1/x.png', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/credentials/));
+  });
+});
