@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionManager, type ClassifiedFailure } from '../../../src/ai/session-manager.ts';
+import { WorkerRegistry } from '../../../src/ai/worker-registry.ts';
+import { makeRetryConfig } from '../../../src/ai/retry-policy.ts';
+import { silentLogger } from '../../../src/log/logger.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
+import type { FailureKind } from '../../../src/ai/pipelines.ts';
+
+class Failure extends Error {
+  constructor(readonly kind: FailureKind, readonly workerMessage?: string) { super(`${kind} failure`); }
+}
+
+/** A registry of healthy workers and a manager whose caller runs `behaviour(url)`. */
+async function setup(workers: { url: string; capacity: number; warm?: boolean }[], behaviour: (url: string) => Promise<string>, retry = {}) {
+  const registry = new WorkerRegistry({ logger: silentLogger(), healthIntervalMs: 60_000, checkHealth: async () => 'OK' });
+  for (const w of workers) await registry.register({ url: w.url, pipelines: [{ pipeline: 'text-to-image', model_id: 'm', capacity: w.capacity, warm: w.warm ?? true }] }, 'config');
+  const calls: string[] = [];
+  const manager = new SessionManager<string, string>({
+    registry, logger: silentLogger(), random: () => 0.99,
+    retry: makeRetryConfig({ queueWaitMs: 200, suspendBaseMs: 1000, ...retry }),
+    caller: { call: async (endpoint) => { calls.push(endpoint.url); return behaviour(endpoint.url); } },
+    classify: (err): ClassifiedFailure => (err instanceof Failure
+      ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
+      : { kind: 'server', message: String(err) }),
+  });
+  const route = () => manager.route({ pipeline: 'text-to-image', modelID: 'm', request: 'req', workUnits: 1000, requestID: 'r1' });
+  return { registry, manager, calls, route };
+}
+
+test('when every worker is busy the request waits a bounded time, then gets NO_WORKER (503)', async () => {
+  let unblock: () => void = () => undefined;
+  const { route, calls } = await setup([{ url: 'http://w1', capacity: 1 }], () => new Promise((r) => { unblock = () => r('late'); }));
+  const first = route();
+  await new Promise((r) => setTimeout(r, 20));
+  const started = Date.now();
+  await assert.rejects(route(), (e: GatewayError) => e.code === 'NO_WORKER' && e.status === 503);
+  const waited = Date.now() - started;
+  assert.ok(waited >= 180 && waited < 2000, `waited ${waited} ms for the 200 ms queue wait`);
+  unblock();
+  const done = await first;
+  done.done();
+  assert.equal(calls.length, 1, 'the waiting request never reached a worker');
+});
+
+test('a busy worker that frees up during the wait serves the waiting request', async () => {
+  let releaseFirst: () => void = () => undefined;
+  let n = 0;
+  const { route } = await setup([{ url: 'http://w1', capacity: 1 }], () => (n++ === 0 ? new Promise((r) => { releaseFirst = () => r('first'); }) : Promise.resolve('second')));
+  const first = route();
+  await new Promise((r) => setTimeout(r, 20));
+  const second = route();
+  setTimeout(async () => { releaseFirst(); (await first).done(); }, 50);
+  const reply = await second;
+  assert.equal(reply.reply, 'second');
+  reply.done();
+});
+
+test('server failures fail over to the next worker and exhaust into WORKER_FAILED', async () => {
+  const { route, calls, registry } = await setup([{ url: 'http://w1', capacity: 1 }, { url: 'http://w2', capacity: 1 }, { url: 'http://w3', capacity: 1 }],
+    async () => { throw new Failure('server'); }, { maxAttempts: 2 });
+  await assert.rejects(route(), (e: GatewayError) => e.code === 'WORKER_FAILED' && e.status === 503);
+  assert.equal(calls.length, 2, 'maxAttempts bounds the attempts');
+  assert.equal(new Set(calls).size, 2, 'each attempt went to a different worker');
+  const suspended = registry.list().filter((w) => w.suspendedUntil !== undefined);
+  assert.equal(suspended.length, 2, 'both failing workers are suspended');
+});
+
+test('a client failure is returned as INVALID_REQUEST with the worker reason and not retried', async () => {
+  const { route, calls } = await setup([{ url: 'http://w1', capacity: 1 }, { url: 'http://w2', capacity: 1 }], async () => { throw new Failure('client', 'prompt too long'); });
+  await assert.rejects(route(), (e: GatewayError) => e.code === 'INVALID_REQUEST' && e.message === 'prompt too long');
+  assert.equal(calls.length, 1);
+});
+
+test('a capacity refusal moves on without suspending the worker', async () => {
+  const { route, calls, registry } = await setup([{ url: 'http://w1', capacity: 1 }, { url: 'http://w2', capacity: 1 }],
+    async (url) => { if (url === 'http://w1') throw new Failure('capacity'); return 'ok'; });
+  const reply = await route();
+  reply.done();
+  assert.equal(reply.reply, 'ok');
+  assert.deepEqual(calls.sort(), ['http://w1', 'http://w2']);
+  assert.ok(registry.list().every((w) => w.suspendedUntil === undefined));
+});
+
+test('a slot is held until done() and released exactly once', async () => {
+  const { route, registry } = await setup([{ url: 'http://w1', capacity: 2 }], async () => 'ok');
+  const reply = await route();
+  assert.equal(registry.list()[0]!.pipelines[0]!.inFlight, 1);
+  reply.done();
+  reply.done();
+  assert.equal(registry.list()[0]!.pipelines[0]!.inFlight, 0);
+});
