@@ -142,6 +142,25 @@ export interface MediagateConfig {
     /** Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts. */
     attemptTimeoutMs: number;
   };
+  payments: {
+    /** Meter and charge work against accounts. */
+    enabled: boolean;
+    /**
+     * Credits of the `local` account created at startup when the gateway binds loopback and
+     * no accounts exist, so `make run` works without setup; 0 = do not create it.
+     */
+    localAccountCredits: number;
+    /** Transcoding price per output pixel (units: width × height × frames). */
+    transcodePrice: { pricePerUnit: number; pixelsPerUnit: number };
+    /** AI prices per (pipeline, model_id); model_id `*` matches any model. Units per WIRE-CONTRACT.md §10. */
+    aiPrices: { pipeline: string; model_id: string; pricePerUnit: number; pixelsPerUnit: number }[];
+    /** Mid-stream, when a segment cannot be paid: `end` the stream, or continue with `source-only`. */
+    onInsufficientBalance: 'end' | 'source-only';
+  };
+  metrics: {
+    /** Label per-stream metrics with the manifest ID (cardinality grows with streams); default off. */
+    manifestIdLabels: boolean;
+  };
   /** Permit anonymous publishing on a non-loopback bind address. */
   allowAnonymous: boolean;
   log: {
@@ -179,6 +198,14 @@ export function defaultConfig(): MediagateConfig {
       workers: [], apiKeys: [], healthIntervalMs: 5000, maxImageBytes: 20 * 1024 * 1024, maxAudioBytes: 50 * 1024 * 1024,
       maxAttempts: 3, totalBudgetMs: 120_000, queueWaitMs: 2000, suspendBaseMs: 5000, attemptTimeoutMs: 0,
     },
+    metrics: { manifestIdLabels: false },
+    payments: {
+      enabled: true,
+      localAccountCredits: 1_000_000_000_000,
+      transcodePrice: { pricePerUnit: 1, pixelsPerUnit: 1_000_000 },
+      aiPrices: [{ pipeline: '*', model_id: '*', pricePerUnit: 1, pixelsPerUnit: 1_000_000 }],
+      onInsufficientBalance: 'end',
+    },
     allowAnonymous: false,
     log: { level: 'info', format: 'auto' },
     shutdownTimeoutMs: 10_000,
@@ -191,7 +218,7 @@ const NAME = '^[A-Za-z0-9_-]{1,64}$';
 export const CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'ai', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
+  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'ai', 'payments', 'metrics', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
   properties: {
     http: {
       type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes', 'adminToken'],
@@ -311,6 +338,33 @@ export const CONFIG_SCHEMA = {
         suspendBaseMs: { type: 'integer', minimum: 1 },
         attemptTimeoutMs: { type: 'integer', minimum: 0 },
       },
+    },
+    payments: {
+      type: 'object', additionalProperties: false,
+      required: ['enabled', 'localAccountCredits', 'transcodePrice', 'aiPrices', 'onInsufficientBalance'],
+      properties: {
+        enabled: { type: 'boolean' },
+        localAccountCredits: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+        transcodePrice: {
+          type: 'object', additionalProperties: false, required: ['pricePerUnit', 'pixelsPerUnit'],
+          properties: { pricePerUnit: { type: 'integer', minimum: 0 }, pixelsPerUnit: { type: 'integer', minimum: 1 } },
+        },
+        aiPrices: {
+          type: 'array',
+          items: {
+            type: 'object', additionalProperties: false, required: ['pipeline', 'model_id', 'pricePerUnit', 'pixelsPerUnit'],
+            properties: {
+              pipeline: { type: 'string', minLength: 1 }, model_id: { type: 'string', minLength: 1 },
+              pricePerUnit: { type: 'integer', minimum: 0 }, pixelsPerUnit: { type: 'integer', minimum: 1 },
+            },
+          },
+        },
+        onInsufficientBalance: { enum: ['end', 'source-only'] },
+      },
+    },
+    metrics: {
+      type: 'object', additionalProperties: false, required: ['manifestIdLabels'],
+      properties: { manifestIdLabels: { type: 'boolean' } },
     },
     allowAnonymous: { type: 'boolean' },
     log: {
