@@ -28,6 +28,7 @@ import { ControlBus } from './queue/control-bus.ts';
 import { EventQueue, EventDeliveryWorker } from './queue/event-queue.ts';
 import { NO_EVENTS, type EventSink } from './events/events.ts';
 import { createControlRouter } from './control/control-routes.ts';
+import { createDocsRouter } from './http/docs-routes.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { WorkerRegistry } from './ai/worker-registry.ts';
 import { PIPELINES } from './ai/pipelines.ts';
@@ -221,6 +222,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     const app = createHttpApp({
       logger: logger.child({ component: 'http' }),
       routers: [
+        createDocsRouter(),
         createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
         createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
         createControlRouter({
@@ -260,6 +262,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       controlApi: `${publicUrl}/api/streams`,
       ai: `${publicUrl}/text-to-image (workers: ${config.ai.workers.length} configured, POST /api/workers to add)`,
       health: `${publicUrl}/healthz`,
+      docs: `${publicUrl}/docs`,
       ladder: defaultLadder.map((p) => p.name),
       embeddedTranscoder: config.transcode.embedded,
     }, 'mediagate gateway ready');

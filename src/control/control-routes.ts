@@ -59,10 +59,6 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
   const router = Router();
   const { index } = options;
 
-  router.get('/openapi/control.yaml', (_req: Request, res: Response) => {
-    res.type('application/yaml').sendFile(CONTROL_SPEC_PATH);
-  });
-
   router.use('/api', (req: Request, _res: Response, next: NextFunction) => {
     const header = req.header('authorization') ?? '';
     const token = /^Bearer (.+)$/i.exec(header)?.[1];

@@ -287,3 +287,22 @@ test('workers can be listed and removed through the API, and the token is never 
   const bad = await fetch(`${base}/api/workers`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: 'ftp://x', pipelines: [] }) });
   assert.equal(bad.status, 400);
 });
+
+test('the AI spec is served at /openapi.yaml with a browsable docs page whose assets load', async () => {
+  const spec = await fetch(`${base}/openapi.yaml`);
+  assert.equal(spec.status, 200);
+  assert.match(spec.headers.get('content-type') ?? '', /yaml/);
+  assert.match(await spec.text(), /\/text-to-image:/);
+  const page = await fetch(`${base}/docs`);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  for (const asset of [...html.matchAll(/(?:src|href)="(\/docs\/[^"]+)"/g)].map((m) => m[1]!)) {
+    const res = await fetch(`${base}${asset}`);
+    assert.equal(res.status, 200, asset);
+    assert.ok((await res.arrayBuffer()).byteLength > 20, `${asset} has content`);
+  }
+  const init = await (await fetch(`${base}/docs/init.js`)).text();
+  assert.match(init, /\/openapi\.yaml/);
+  assert.match(init, /\/openapi\/control\.yaml/);
+  assert.equal((await fetch(`${base}/openapi/control.yaml`)).status, 200);
+});
