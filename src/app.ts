@@ -29,6 +29,10 @@ import { EventQueue, EventDeliveryWorker } from './queue/event-queue.ts';
 import { NO_EVENTS, type EventSink } from './events/events.ts';
 import { createControlRouter } from './control/control-routes.ts';
 import { createDocsRouter } from './http/docs-routes.ts';
+import { GatewayMetrics } from './metrics/gateway-metrics.ts';
+import { segmentFailureReasonFor } from './metrics/metric-labels.ts';
+import { transcodePixels } from './domain/money.ts';
+import { DEFAULT_MODEL_ID, isPipeline } from './ai/pipelines.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { WorkerRegistry } from './ai/worker-registry.ts';
 import { PIPELINES } from './ai/pipelines.ts';
@@ -98,8 +102,18 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       events = eventQueue;
     }
 
+    // One metrics registry per process (prom-client's event-loop monitor cannot be stopped twice).
+    // Model IDs become labels only when a worker serves them (bounded cardinality); set once the registry exists.
+    let knownModel: (pipeline: string, modelID: string) => boolean = () => false;
+    const metrics = new GatewayMetrics({
+      manifestIdLabels: config.metrics.manifestIdLabels,
+      knownModel: (pipeline, modelID) => knownModel(pipeline, modelID),
+      isSecret: (value) => config.streamKeys.some((k) => k.streamKey === value) || config.ai.apiKeys.includes(value),
+    });
+    closers.push({ name: 'metrics', close: async () => metrics.close() });
+
     if (role === 'transcoder' || config.transcode.embedded) {
-      await startTranscoder(config, logger, storage, index, events, closers);
+      await startTranscoder(config, logger, storage, index, events, metrics, closers);
     }
     if (role === 'transcoder') {
       logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset }, 'transcoder ready; waiting for jobs');
@@ -137,7 +151,10 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       logger: ingestLog,
       authorizer,
       index,
-      queue,
+      queue: {
+        enqueue: (job) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueue(job); },
+        enqueueAndWait: (job, timeoutMs) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueueAndWait(job, timeoutMs); },
+      },
       storage,
       probe: { probe: (path) => probeSegment(path) },
       remuxer,
@@ -206,7 +223,16 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     registry.start();
     const sessions = new SessionManager<AiRequest, WorkerReply>({
       registry,
-      caller: { call: (endpoint, request, { timeoutMs }) => callWorker(endpoint, request, { timeoutMs }) },
+      caller: {
+        call: async (endpoint, request, { timeoutMs }) => {
+          try {
+            return await callWorker(endpoint, request, { timeoutMs });
+          } catch (err) {
+            metrics.recordAiWorkerFailure(request.pipeline, request.modelID, isWorkerCallError(err) ? err.kind : 'server');
+            throw err;
+          }
+        },
+      },
       classify: (err) => isWorkerCallError(err)
         ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
         : { kind: 'server', message: (err as Error).message },
@@ -218,10 +244,14 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       logger: aiLog,
     });
     const loopbackOnly = isLoopbackHost(config.http.host);
+    metrics.setLiveStreamsSource(() => ingest.list());
+    metrics.setWorkerPoolSource(() => registry.list());
+    knownModel = (pipeline, modelID) => isPipeline(pipeline) && (registry.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID);
 
     const app = createHttpApp({
       logger: logger.child({ component: 'http' }),
       routers: [
+        metrics.router(),
         createDocsRouter(),
         createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
         createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
@@ -273,7 +303,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
   }
 }
 
-async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, events: EventSink, closers: Closer[]): Promise<void> {
+async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, events: EventSink,
+  metrics: GatewayMetrics, closers: Closer[]): Promise<void> {
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
@@ -301,13 +332,19 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
             ? { status: 'ok', seq: job.seq, segment }
             : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' });
         }
-        log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs: Date.now() - job.enqueuedAtMs }, 'segment renditions recorded');
+        const latencyMs = Date.now() - job.enqueuedAtMs;
+        log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs }, 'segment renditions recorded');
+        metrics.recordSegmentTranscoded({
+          manifestID: job.manifestID, segmentDurationMs: job.durationMs, transcodeElapsedMs: result.elapsedMs,
+          outputPixels: transcodePixels(result.renditions), overallLatencyMs: latencyMs,
+        });
         events.emit({
           type: 'segment.transcoded', manifestID: job.manifestID, session: job.session, seq: job.seq, durationMs: job.durationMs, elapsedMs: result.elapsedMs,
           renditions: result.renditions.map((r) => ({ name: r.rendition, width: r.width, height: r.height, frames: r.frames, bytes: r.bytes })),
         });
       },
-      onFailedForGood: async (job, reason) => {
+      onFailedForGood: async (job, reason, code) => {
+        metrics.recordSegmentFailed(job.manifestID, segmentFailureReasonFor(code));
         for (const name of await planned(job)) {
           if (name === SOURCE_RENDITION) continue;
           await index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason });

@@ -91,6 +91,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const known = toGatewayError(err);
     if (known) {
+      res.locals['errorCode'] = known.code;
       if (known.status >= 500) options.logger.warn({ code: known.code, err: known.message, path: req.path }, 'request failed');
       sendError(res, known);
       return;

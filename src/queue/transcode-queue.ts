@@ -155,7 +155,7 @@ export interface TranscodeWorkerHooks {
   /** Called once per job after success (at least once under redelivery). */
   onCompleted(job: QueuedTranscodeJob, result: TranscodeResult): Promise<void>;
   /** Called when the job has failed for good (no more attempts, or a non-retryable error). */
-  onFailedForGood(job: QueuedTranscodeJob, reason: string): Promise<void>;
+  onFailedForGood(job: QueuedTranscodeJob, reason: string, code: ErrorCode): Promise<void>;
 }
 
 export interface TranscodeWorkerOptions {
@@ -206,7 +206,7 @@ export class TranscodeWorker {
       const reason = err instanceof Error ? err.message : String(err);
       if (!retryable || attempt >= maxAttempts) {
         log.warn({ reason, retryable }, 'segment failed for good');
-        await hooks.onFailedForGood(data, reason).catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
+        await hooks.onFailedForGood(data, reason, code).catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
         throw new UnrecoverableError(encodeFailure(code, reason));
       }
       log.warn({ reason }, 'segment transcode failed; will retry');
