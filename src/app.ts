@@ -20,7 +20,7 @@ import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from './queu
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { probeSegment } from './transcode/probe.ts';
 import { FfmpegRunner } from './transcode/ffmpeg/ffmpeg-runner.ts';
-import { LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
+import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
 import { createPushRouter } from './ingest/push-routes.ts';
 import { Remuxer } from './transcode/remux.ts';
@@ -29,6 +29,11 @@ import { EventQueue, EventDeliveryWorker } from './queue/event-queue.ts';
 import { NO_EVENTS, type EventSink } from './events/events.ts';
 import { createControlRouter } from './control/control-routes.ts';
 import { createDocsRouter } from './http/docs-routes.ts';
+import { RedisLedger } from './queue/ledger.ts';
+import { RedisAccountKeys } from './queue/accounts.ts';
+import { createPaymentsRouter } from './payments/payments-routes.ts';
+import { Billing } from './payments/billing.ts';
+import { probeAudioDurationMs } from './transcode/audio-probe.ts';
 import { GatewayMetrics } from './metrics/gateway-metrics.ts';
 import { segmentFailureReasonFor } from './metrics/metric-labels.ts';
 import { transcodePixels } from './domain/money.ts';
@@ -41,7 +46,7 @@ import { makeRetryConfig } from './ai/retry-policy.ts';
 import { callWorker, checkHealth, isWorkerCallError, type AiRequest, type WorkerReply } from './ai/worker-client.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
 import { framesToMp4 } from './transcode/frames-to-mp4.ts';
-import { createAiRouter, StaticApiKeyAuthorizer } from './ai/ai-routes.ts';
+import { AccountApiKeyAuthorizer, createAiRouter, StaticApiKeyAuthorizer } from './ai/ai-routes.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
@@ -112,8 +117,17 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     });
     closers.push({ name: 'metrics', close: async () => metrics.close() });
 
+    const ledger = new RedisLedger({ redis, prefix });
+    const accountKeys = new RedisAccountKeys({ redis, prefix });
+    const billing = config.payments.enabled ? new Billing({
+      ledger, transcodePrice: config.payments.transcodePrice, aiPrices: config.payments.aiPrices, logger: logger.child({ component: 'billing' }),
+      onCharged: (kind, credits) => metrics.recordLedgerEntry(kind, credits),
+      segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
+      aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
+    }) : undefined;
+
     if (role === 'transcoder' || config.transcode.embedded) {
-      await startTranscoder(config, logger, storage, index, events, metrics, closers);
+      await startTranscoder(config, logger, storage, index, events, metrics, billing, closers);
     }
     if (role === 'transcoder') {
       logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset }, 'transcoder ready; waiting for jobs');
@@ -143,9 +157,23 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     const ingestRunner = new FfmpegRunner({ logger: ingestLog });
     closers.push({ name: 'ingest-ffmpeg', close: () => ingestRunner.close() });
     const remuxer = new Remuxer(ingestRunner);
-    const authorizer: PublishAuthorizer = config.auth.mode === 'webhook'
+    const configuredAuthorizer: PublishAuthorizer = config.auth.mode === 'webhook'
       ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder })
       : new StaticKeyAuthorizer(config.streamKeys, defaultLadder);
+    // Stream keys issued to accounts (payments API) first, then the configured mode.
+    const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
+    const loopbackOnly = isLoopbackHost(config.http.host);
+    if (config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0 && !(await ledger.getAccount('local'))) {
+      await ledger.createAccount({ id: 'local', name: 'local', credits: BigInt(config.payments.localAccountCredits) });
+      logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
+    }
+    if (billing) {
+      const sweep = setInterval(() => {
+        ledger.expireHolds().catch((err: Error) => logger.warn({ err: err.message }, 'hold expiry sweep failed'));
+      }, 5000);
+      sweep.unref();
+      closers.push({ name: 'ledger-sweep', close: async () => clearInterval(sweep) });
+    }
     let rtmp: RtmpServer | undefined;
     const ingest = new LiveIngest({
       logger: ingestLog,
@@ -164,6 +192,9 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       segmentTargetMs: config.segmentTargetMs,
       pushIdleTimeoutMs: config.push.idleTimeoutMs,
       pushReplyTimeoutMs: config.push.replyTimeoutMs,
+      ...(billing ? { billing } : {}),
+      defaultAccountID: 'local',
+      onInsufficientBalance: config.payments.onInsufficientBalance,
       startSegmenter: (streamKey, session) => {
         const segmenter = new Segmenter({
           inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${streamKey}`,
@@ -243,7 +274,6 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       }),
       logger: aiLog,
     });
-    const loopbackOnly = isLoopbackHost(config.http.host);
     metrics.setLiveStreamsSource(() => ingest.list());
     metrics.setWorkerPoolSource(() => registry.list());
     knownModel = (pipeline, modelID) => isPipeline(pipeline) && (registry.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID);
@@ -260,9 +290,15 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
           loopbackOnly,
           requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
         }),
+        createPaymentsRouter({
+          ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
+          manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
+        }),
         createAiRouter({
           sessions, registry, logger: aiLog, publicUrl,
-          authorizer: new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly),
+          authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly)),
+          ...(billing ? { billing } : {}),
+          probeAudioMs: (data) => probeAudioDurationMs(data),
           results: new FsObjectStore(join(config.storage.dir, '.results')),
           fetchMedia: (url, baseUrl, token) => fetchResultMedia(url, { timeoutMs: 30_000, maxBytes: 256 * 1024 * 1024, baseUrl, ...(token ? { token } : {}) }),
           framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
@@ -304,7 +340,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
 }
 
 async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, events: EventSink,
-  metrics: GatewayMetrics, closers: Closer[]): Promise<void> {
+  metrics: GatewayMetrics, billing: Billing | undefined, closers: Closer[]): Promise<void> {
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
@@ -332,6 +368,10 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
             ? { status: 'ok', seq: job.seq, segment }
             : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' });
         }
+        // Charged once per (stream session, seq): a redelivered job settles the same hold again, which changes nothing.
+        if (billing && job.accountID) {
+          await billing.settleSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq, pixels: transcodePixels(result.renditions) });
+        }
         const latencyMs = Date.now() - job.enqueuedAtMs;
         log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs }, 'segment renditions recorded');
         metrics.recordSegmentTranscoded({
@@ -345,6 +385,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
       },
       onFailedForGood: async (job, reason, code) => {
         metrics.recordSegmentFailed(job.manifestID, segmentFailureReasonFor(code));
+        if (billing && job.accountID) await billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq });
         for (const name of await planned(job)) {
           if (name === SOURCE_RENDITION) continue;
           await index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason });

@@ -19,6 +19,7 @@ import type { Logger } from '../log/logger.ts';
 import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from './pipelines.ts';
 import { sniffAudio, sniffImage } from './media-sniff.ts';
 import { workUnits } from './work-units.ts';
+import { actualUnits, estimateUnits } from '../domain/billing-units.ts';
 import type { SessionManager } from './session-manager.ts';
 import type { AiRequest, WorkerReply } from './worker-client.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
@@ -56,8 +57,32 @@ export class StaticApiKeyAuthorizer implements AiRequestAuthorizer {
     }
     if (apiKey === undefined) throw new GatewayError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
     if (!this.#keys.has(apiKey)) throw new GatewayError('UNAUTHORIZED', 'invalid API key');
-    return { accountID: 'default' };
+    return { accountID: 'local' };
   }
+}
+
+/** API keys issued to accounts (queue/accounts.ts), tried before the configured authorizer. */
+export class AccountApiKeyAuthorizer implements AiRequestAuthorizer {
+  readonly #keys: { resolveApiKey(key: string): Promise<string | undefined> };
+  readonly #fallback: AiRequestAuthorizer;
+
+  constructor(keys: { resolveApiKey(key: string): Promise<string | undefined> }, fallback: AiRequestAuthorizer) {
+    this.#keys = keys;
+    this.#fallback = fallback;
+  }
+
+  async authorize(apiKey: string | undefined): Promise<AiCaller> {
+    const accountID = apiKey === undefined ? undefined : await this.#keys.resolveApiKey(apiKey);
+    return accountID ? { accountID } : this.#fallback.authorize(apiKey);
+  }
+}
+
+/** What AI routes need from billing (payments/billing.ts). */
+export interface AiBilling {
+  /** @throws GatewayError INSUFFICIENT_BALANCE (402) */
+  reserveAi(r: { requestID: string; accountID: string; pipeline: string; modelID: string; units: bigint }): Promise<void>;
+  settleAi(r: { requestID: string; pipeline: string; modelID: string; units: bigint }): Promise<void>;
+  releaseAi(requestID: string): Promise<void>;
 }
 
 /** Where result media are stored and served from. */
@@ -75,6 +100,10 @@ export interface AiRoutesOptions {
   fetchMedia(url: string, workerBaseUrl: string, token?: string): Promise<{ data: Buffer; contentType: string }>;
   /** Assembles image frames into an H.264 MP4 file. */
   framesToMp4(frames: Buffer[], fps: number, outputPath: string): Promise<void>;
+  /** Metering; absent = nothing is charged. */
+  billing?: AiBilling;
+  /** Duration of uploaded audio in ms (ffprobe), for audio-to-text billing. */
+  probeAudioMs(data: Buffer): Promise<number>;
   publicUrl: string;
   maxImageBytes: number;
   maxAudioBytes: number;
@@ -201,7 +230,20 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     const modelField = pipeline === 'llm' ? 'model' : 'model_id';
     const modelID = typeof body[modelField] === 'string' && body[modelField] !== '' ? body[modelField] : DEFAULT_MODEL_ID[pipeline];
     const requestID = `ai-${randomBytes(12).toString('hex')}`;
-    const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}) });
+    const audioMs = pipeline === 'audio-to-text' && files ? await options.probeAudioMs(files[0]!.data) : undefined;
+    const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioSeconds: audioMs / 1000 } : {}) });
+    const caller = (req as Request & { caller?: AiCaller }).caller!;
+    const billedUnits = estimateUnits(pipeline, body, { ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioMs } : {}) });
+    await options.billing?.reserveAi({ requestID, accountID: caller.accountID, pipeline, modelID, units: billedUnits });
+    let charged = false;
+    try {
+      await routeAndAnswer();
+      charged = true;
+    } finally {
+      if (!charged) await options.billing?.releaseAi(requestID).catch((err: Error) => log.error({ requestID, err: err.message }, 'cannot release AI hold'));
+    }
+
+    async function routeAndAnswer(): Promise<void> {
     const routed = await options.sessions.route({
       pipeline, modelID, requestID, workUnits: units,
       request: { pipeline, modelID, fields: { ...body, [modelField]: modelID }, ...(files ? { files } : {}) },
@@ -215,19 +257,31 @@ export function createAiRouter(options: AiRoutesOptions): Router {
         res.setHeader('Cache-Control', 'no-cache');
         res.setHeader('X-Request-ID', requestID);
         res.flushHeaders();
+        let lastUsage: unknown;
         try {
-          for await (const chunk of reply.chunks) res.write(`data: ${chunk}\n\n`);
+          for await (const chunk of reply.chunks) {
+            res.write(`data: ${chunk}\n\n`);
+            if (chunk.includes('"usage"')) {
+              try { lastUsage = JSON.parse(chunk); } catch { /* not JSON */ }
+            }
+          }
         } catch (err) {
           log.warn({ requestID, err: (err as Error).message }, 'LLM stream broke off');
           res.write(`data: ${JSON.stringify({ error: { message: 'the worker stream broke off' } })}\n\n`);
+          res.end();
+          throw err;
         }
         res.end();
+        await options.billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, lastUsage) });
         return;
       }
+      const shaped = await shape(pipeline, requestID, reply.body, worker?.url ?? '', worker?.token, body);
+      await options.billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
       res.setHeader('X-Request-ID', requestID);
-      res.status(200).json(await shape(pipeline, requestID, reply.body, worker?.url ?? '', worker?.token, body));
+      res.status(200).json(shaped);
     } finally {
       routed.done();
+    }
     }
   }
 

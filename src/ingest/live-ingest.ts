@@ -17,6 +17,8 @@ import { isValidStreamName } from '../domain/stream-name.ts';
 export interface StreamGrant {
   readonly manifestID: string;
   readonly profiles: readonly VideoProfile[];
+  /** Account billed for the stream's transcoding; default the ingest's `defaultAccountID`. */
+  readonly accountID?: string;
 }
 
 /** What an authorizer is told about a new stream. */
@@ -52,6 +54,8 @@ export interface IngestIndex {
 
 export interface IngestJob {
   manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
+  /** Account the transcode is charged to. */
+  accountID: string;
   /** Epoch ms when the source segment was complete. */
   enqueuedAtMs: number;
 }
@@ -79,6 +83,14 @@ export interface SourceProbe {
 export interface SegmentRemuxer {
   /** @throws GatewayError UNDECODABLE_MEDIA */
   toMpegTs(inputPath: string, outputPath: string): Promise<void>;
+}
+
+/** What ingest needs from billing (payments/billing.ts). */
+export interface IngestBilling {
+  canStart(accountID: string): Promise<boolean>;
+  /** Holds one segment's transcode estimate; false when the balance cannot cover it. */
+  reserveSegment(r: { accountID: string; manifestID: string; session: string; seq: number; durationMs: number;
+    renditions: readonly { width: number; height: number; fps: number }[] }): Promise<boolean>;
 }
 
 /** Stream lifecycle events (a subset of the event webhooks' events). */
@@ -118,6 +130,12 @@ export interface LiveIngestOptions {
   pushIdleTimeoutMs: number;
   /** How long a push waits for its renditions, in ms. */
   pushReplyTimeoutMs: number;
+  /** Metering; absent = nothing is charged. */
+  billing?: IngestBilling;
+  /** Account of streams whose grant names none (static keys, anonymous, auth webhook). */
+  defaultAccountID: string;
+  /** When a segment cannot be paid: end the stream, or keep listing the source rendition only. */
+  onInsufficientBalance: 'end' | 'source-only';
 }
 
 interface LiveStream {
@@ -127,9 +145,14 @@ interface LiveStream {
   readonly manifestID: string;
   readonly session: string;
   readonly profiles: readonly VideoProfile[];
+  readonly accountID: string;
   readonly startedAtMs: number;
   readonly log: Logger;
   segmenter?: SegmenterHandle;
+  /** The fitted ladder (set from the first segment): sizes and rates used for the billing estimate. */
+  plan?: readonly { name: string; width: number; height: number; fps: number }[];
+  /** Transcoding paused for lack of credits (policy `source-only`). */
+  sourceOnly: boolean;
   /** Serializes RTMP segments so they are stored, listed and queued in order. */
   chain: Promise<void>;
   /** One past the highest seq seen. */
@@ -209,7 +232,7 @@ export class LiveIngest {
           stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
           return this.#ingestSegment(stream, s.seq, s.path, s.durationMs);
         })
-        .then((job) => this.#options.queue.enqueue(job))
+        .then((job) => (job ? this.#options.queue.enqueue(job) : undefined))
         .catch((err: Error) => log.error({ err: err.message, seq: s.seq }, 'source segment lost'));
     });
     segmenter.on('longSegment', (s) => {
@@ -259,6 +282,11 @@ export class LiveIngest {
         tsPath = segment.scratchTsPath;
       }
       const job = await this.#ingestSegment(stream, seq, tsPath, segment.declaredDurationMs);
+      if (!job) {
+        // Source-only for lack of credits: the segment is listed in `source` and nothing is transcoded.
+        await this.#options.index.settlePush(manifestID, session, seq, 'done', '[]');
+        return { manifestID, seq, renditions: [], replayed: false };
+      }
       const result = await this.#options.queue.enqueueAndWait(job, this.#options.pushReplyTimeoutMs);
       await this.#options.index.settlePush(manifestID, session, seq, 'done', JSON.stringify(result.renditions));
       this.#touch(stream);
@@ -266,7 +294,7 @@ export class LiveIngest {
       return { manifestID, seq, renditions: result.renditions, replayed: false };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      const transient = err instanceof GatewayError && err.code === 'QUEUE_UNAVAILABLE';
+      const transient = err instanceof GatewayError && (err.code === 'QUEUE_UNAVAILABLE' || err.code === 'INSUFFICIENT_BALANCE');
       await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code: err instanceof GatewayError ? err.code : 'INTERNAL', reason }))
         .catch(() => undefined);
       if (!transient) {
@@ -307,10 +335,15 @@ export class LiveIngest {
     if (this.#byManifest.has(grant.manifestID)) {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
     }
+    const accountID = grant.accountID ?? this.#options.defaultAccountID;
+    if (this.#options.billing && !(await this.#options.billing.canStart(accountID))) {
+      this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account has no credits');
+      throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
+    }
     const session = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
     const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
     const stream: LiveStream = {
-      protocol, publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, startedAtMs: Date.now(), log,
+      protocol, publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
       chain: Promise.resolve(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0,
     };
     this.#byPublish.set(this.#publishKey(protocol, publishId), stream);
@@ -343,7 +376,7 @@ export class LiveIngest {
         throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
       }
       const profiles = configured?.profiles ?? grant.profiles;
-      return this.#open('push', segment.streamName, { manifestID: grant.manifestID, profiles }, segment.seq);
+      return this.#open('push', segment.streamName, { ...grant, profiles }, segment.seq);
     })();
     this.#pushOpening.set(segment.streamName, promise);
     try {
@@ -381,7 +414,7 @@ export class LiveIngest {
    * Stores, measures and lists one source segment; returns its transcode job.
    * @throws GatewayError UNDECODABLE_MEDIA when it has no decodable video.
    */
-  async #ingestSegment(stream: LiveStream, seq: number, path: string, fallbackDurationMs?: number): Promise<IngestJob> {
+  async #ingestSegment(stream: LiveStream, seq: number, path: string, fallbackDurationMs?: number): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
     const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
@@ -393,7 +426,8 @@ export class LiveIngest {
       const plan = stream.profiles
         .map((p) => ({ p, fit: fitRendition(p, probed.video!) }))
         .filter((x) => x.fit !== undefined)
-        .map((x) => ({ name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps }));
+        .map((x) => ({ name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps, fps: x.fit!.fpsNum / x.fit!.fpsDen }));
+      stream.plan = plan;
       const skipped = stream.profiles.filter((p) => !plan.some((r) => r.name === p.name)).map((p) => p.name);
       await this.#options.index.setRenditions(manifestID, session, plan);
       stream.renditionsSet = true;
@@ -406,13 +440,45 @@ export class LiveIngest {
     await this.#options.index.record(manifestID, session, { status: 'ok', seq, segment });
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
-    return { manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs };
+    const job: IngestJob = { manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, accountID: stream.accountID, enqueuedAtMs: completedAtMs };
+    return (await this.#paid(stream, job)) ? job : undefined;
+  }
+
+  /**
+   * Holds the segment's transcode estimate. When the balance cannot cover it, applies the
+   * stream policy: `end` stops the stream (the publisher is disconnected; a push gets 402);
+   * `source-only` skips transcoding this segment (its renditions get a discontinuity) and
+   * tries again with the next one, so a top-up resumes the ladder.
+   */
+  async #paid(stream: LiveStream, job: IngestJob): Promise<boolean> {
+    const billing = this.#options.billing;
+    if (!billing || !stream.plan || stream.plan.length === 0) return true;
+    const ok = await billing.reserveSegment({
+      accountID: stream.accountID, manifestID: stream.manifestID, session: stream.session, seq: job.seq, durationMs: job.durationMs, renditions: stream.plan,
+    });
+    if (ok) {
+      if (stream.sourceOnly) stream.log.info({ seq: job.seq }, 'credits available again: transcoding resumed');
+      stream.sourceOnly = false;
+      return true;
+    }
+    const reason = 'insufficient balance';
+    await this.#recordFailed(stream, job.seq, reason, { skipSource: true });
+    this.#options.events.emit({ type: 'segment.failed', manifestID: stream.manifestID, session: stream.session, seq: job.seq, reason });
+    if (this.#options.onInsufficientBalance === 'source-only') {
+      if (!stream.sourceOnly) stream.log.warn({ accountID: stream.accountID, seq: job.seq }, 'out of credits: continuing with the source rendition only');
+      stream.sourceOnly = true;
+      return false;
+    }
+    stream.log.warn({ accountID: stream.accountID, seq: job.seq }, 'out of credits: ending the stream');
+    void this.stop(stream.manifestID, reason);
+    throw new GatewayError('INSUFFICIENT_BALANCE', `account ${stream.accountID} ran out of credits; the stream was ended`);
   }
 
   /** Resolves `seq` as failed in `source` and every planned rendition, so later segments still list. */
-  async #recordFailed(stream: LiveStream, seq: number, reason: string): Promise<void> {
+  async #recordFailed(stream: LiveStream, seq: number, reason: string, options: { skipSource?: boolean } = {}): Promise<void> {
     const current = await this.#options.index.getStream(stream.manifestID);
-    const names = [SOURCE_RENDITION, ...(current?.session === stream.session ? current.renditions.map((r) => r.name) : [])];
+    const renditions = current?.session === stream.session ? current.renditions.map((r) => r.name) : [];
+    const names = options.skipSource ? renditions : [SOURCE_RENDITION, ...renditions];
     for (const rendition of names) {
       await this.#options.index.record(stream.manifestID, stream.session, { status: 'failed', rendition, seq, reason });
     }
@@ -493,5 +559,32 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
     const grant = this.#keys.get(streamKey);
     if (!grant) throw new GatewayError('PUBLISH_DENIED', 'unknown stream key');
     return grant;
+  }
+}
+
+/** What stream-key authorization needs from the accounts store (queue/accounts.ts). */
+export interface StreamKeyResolver {
+  resolveStreamKey(key: string): Promise<{ accountID: string; manifestID: string; profiles?: unknown[] } | undefined>;
+}
+
+/**
+ * Stream keys issued to accounts through the payments API, tried before the configured
+ * authorizer: a key found there names its account (billed), manifest ID and ladder.
+ */
+export class AccountStreamKeyAuthorizer implements PublishAuthorizer {
+  readonly #keys: StreamKeyResolver;
+  readonly #fallback: PublishAuthorizer;
+  readonly #defaultLadder: readonly VideoProfile[];
+
+  constructor(keys: StreamKeyResolver, fallback: PublishAuthorizer, defaultLadder: readonly VideoProfile[]) {
+    this.#keys = keys;
+    this.#fallback = fallback;
+    this.#defaultLadder = defaultLadder;
+  }
+
+  async authorize(attempt: PublishAttempt): Promise<StreamGrant> {
+    const grant = await this.#keys.resolveStreamKey(attempt.streamKey);
+    if (!grant) return this.#fallback.authorize(attempt);
+    return { manifestID: grant.manifestID, accountID: grant.accountID, profiles: grant.profiles ? parseLadder(grant.profiles) : this.#defaultLadder };
   }
 }

@@ -20,6 +20,8 @@ export interface QueuedTranscodeJob extends TranscodeJob {
   readonly session: string;
   /** When the source segment was complete and queued (epoch ms); latency is measured from here. */
   readonly enqueuedAtMs: number;
+  /** Account charged for the transcode (absent on jobs queued before metering existed). */
+  readonly accountID?: string;
 }
 
 export interface TranscodeQueueOptions {
@@ -41,6 +43,7 @@ export class TranscodeQueue {
   readonly #connection: Redis;
   readonly #options: TranscodeQueueOptions;
   #events: QueueEvents | undefined;
+  #eventsConnection: Redis | undefined;
   #closed = false;
 
   constructor(options: TranscodeQueueOptions) {
@@ -112,10 +115,9 @@ export class TranscodeQueue {
   }
 
   #createEvents(): QueueEvents {
-    const events = new QueueEvents(TRANSCODE_QUEUE_NAME, {
-      connection: createRedis({ url: this.#options.redisUrl, logger: this.#options.logger, name: 'mediagate:queue-events', maxRetriesPerRequest: null }),
-      prefix: this.#options.prefix,
-    });
+    // BullMQ does not close a connection it was handed: keep it to disconnect in close().
+    this.#eventsConnection = createRedis({ url: this.#options.redisUrl, logger: this.#options.logger, name: 'mediagate:queue-events', maxRetriesPerRequest: null });
+    const events = new QueueEvents(TRANSCODE_QUEUE_NAME, { connection: this.#eventsConnection, prefix: this.#options.prefix });
     events.on('error', (err: Error) => this.#options.logger.warn({ err: err.message }, 'transcode queue events error'));
     return events;
   }
@@ -129,6 +131,7 @@ export class TranscodeQueue {
     if (this.#closed) return;
     this.#closed = true;
     await this.#events?.close().catch(() => undefined);
+    this.#eventsConnection?.disconnect();
     await this.#queue.close().catch(() => undefined);
     this.#connection.disconnect();
   }

@@ -1,33 +1,35 @@
 /**
  * Measures an uploaded audio file's duration with ffprobe (for audio-to-text billing: the
- * client's word is never used).
+ * client's word is never used). The bytes go to a private temp file first: through a pipe,
+ * ffprobe cannot seek and reports no duration for WAV and many other containers.
  */
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { GatewayError } from '../errors/gateway-error.ts';
+
+const run = promisify(execFile);
 
 /**
  * Duration in ms of the audio in `data`.
  * @throws GatewayError UNDECODABLE_MEDIA when ffprobe finds no audio stream or no duration.
  */
-export function probeAudioDurationMs(data: Buffer, timeoutMs = 10_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_type:format=duration', '-of', 'json', 'pipe:0'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stdin.on('error', () => undefined); // ffprobe may stop reading early
-    child.on('error', (err) => { clearTimeout(timer); reject(new GatewayError('INTERNAL', `cannot run ffprobe: ${err.message}`)); });
-    child.on('close', () => {
-      clearTimeout(timer);
-      try {
-        const json = JSON.parse(out) as { streams?: { codec_type?: string }[]; format?: { duration?: string } };
-        const seconds = Number(json.format?.duration);
-        if (!json.streams?.some((s) => s.codec_type === 'audio') || !Number.isFinite(seconds) || seconds <= 0) throw new Error('no audio');
-        resolve(Math.round(seconds * 1000));
-      } catch {
-        reject(new GatewayError('UNDECODABLE_MEDIA', 'audio: no decodable audio stream with a duration'));
-      }
-    });
-    child.stdin.end(data);
-  });
+export async function probeAudioDurationMs(data: Buffer, timeoutMs = 10_000): Promise<number> {
+  const path = join(tmpdir(), `mg-audio-${randomBytes(8).toString('hex')}`);
+  await writeFile(path, data, { mode: 0o600 });
+  try {
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_type,duration:format=duration', '-of', 'json', path], { timeout: timeoutMs });
+    const json = JSON.parse(stdout) as { streams?: { codec_type?: string; duration?: string }[]; format?: { duration?: string } };
+    const stream = json.streams?.find((s) => s.codec_type === 'audio');
+    const seconds = Number(stream?.duration ?? json.format?.duration);
+    if (!stream || !Number.isFinite(seconds) || seconds <= 0) throw new Error('no audio duration');
+    return Math.round(seconds * 1000);
+  } catch {
+    throw new GatewayError('UNDECODABLE_MEDIA', 'audio: no decodable audio stream with a duration');
+  } finally {
+    await rm(path, { force: true });
+  }
 }

@@ -1,0 +1,233 @@
+/**
+ * API keys and stream keys of accounts, in Redis, stored hashed: only SHA-256 of a key is
+ * kept, so a copy of Redis does not let anyone call the API or publish. The secret is
+ * returned once, when issued.
+ *
+ * Keys are 32 random bytes in base64url (43 characters) behind a prefix that tells
+ * operators what they hold: `mg_api_…` for API keys (`Authorization: Bearer`), `mg_sk_…`
+ * for stream keys (`rtmp://host/live/<streamKey>`; 49 characters of `[A-Za-z0-9_-]`, so
+ * they fit the stream-name grammar of WIRE-CONTRACT.md §2).
+ *
+ * Keys (deployment prefix `p`):
+ * - `p:pay:secret:<sha256 hex>`   HASH  keyID, kind, accountID, manifestID, profiles (JSON): the lookup; deleted on revoke
+ * - `p:pay:key:<keyID>`           HASH  keyID, kind, accountID, label, manifestID, profiles, hint, hash,
+ *                                       createdAtMs, revokedAtMs: the record, kept after revoke
+ * - `p:pay:keys:<accountID>`      ZSET  key IDs scored by createdAtMs
+ * - `p:pay:manifest:<manifestID>` STRING key ID of the live stream key for that manifest ID
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from './redis.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+
+export const API_KEY_PREFIX = 'mg_api_';
+export const STREAM_KEY_PREFIX = 'mg_sk_';
+
+export type KeyKind = 'api' | 'stream';
+
+export interface IssuedApiKey {
+  /** The secret; shown once, never stored. */
+  key: string;
+  keyID: string;
+  /** Last 4 characters of the key, to tell keys apart in listings. */
+  hint: string;
+  createdAtMs: number;
+}
+
+export interface IssuedStreamKey {
+  /** The secret; shown once, never stored. */
+  streamKey: string;
+  keyID: string;
+  manifestID: string;
+  hint: string;
+  createdAtMs: number;
+}
+
+/** A key as listed: never the secret. */
+export interface KeyInfo {
+  keyID: string;
+  accountID: string;
+  kind: KeyKind;
+  /** API keys. */
+  label?: string;
+  /** Stream keys. */
+  manifestID?: string;
+  profiles?: unknown[];
+  hint: string;
+  createdAtMs: number;
+  revoked: boolean;
+  revokedAtMs?: number;
+}
+
+/** What a stream key grants. */
+export interface StreamKeyGrant {
+  keyID: string;
+  accountID: string;
+  manifestID: string;
+  /** Per-stream ladder (preset names or Livepeer JSON profiles); absent = the default ladder. */
+  profiles?: unknown[];
+}
+
+export interface RedisAccountKeysOptions {
+  redis: Redis;
+  /** Deployment key prefix (`redis.keyPrefix`); keys live under `<prefix>:pay:`. */
+  prefix: string;
+  /** Clock in epoch ms; default `Date.now`. */
+  nowMs?: () => number;
+}
+
+// KEYS: secret, record, accountKeys, manifest (or ''). ARGV: keyID, kind, accountID, label, manifestID, profiles, hint, hash, nowMs.
+const ISSUE_SCRIPT = `
+if KEYS[4] ~= '' then
+  if redis.call('SET', KEYS[4], ARGV[1], 'NX') == false then return 0 end
+end
+redis.call('HSET', KEYS[1], 'keyID', ARGV[1], 'kind', ARGV[2], 'accountID', ARGV[3], 'manifestID', ARGV[5], 'profiles', ARGV[6])
+redis.call('HSET', KEYS[2], 'keyID', ARGV[1], 'kind', ARGV[2], 'accountID', ARGV[3], 'label', ARGV[4], 'manifestID', ARGV[5],
+  'profiles', ARGV[6], 'hint', ARGV[7], 'hash', ARGV[8], 'createdAtMs', ARGV[9])
+redis.call('ZADD', KEYS[3], ARGV[9], ARGV[1])
+return 1
+`;
+
+// KEYS: record. ARGV: prefix, nowMs.
+const REVOKE_SCRIPT = `
+local record, P = KEYS[1], ARGV[1]
+if redis.call('EXISTS', record) == 0 then return 0 end
+if redis.call('HEXISTS', record, 'revokedAtMs') == 1 then return 1 end
+local keyID = redis.call('HGET', record, 'keyID')
+redis.call('DEL', P .. ':secret:' .. redis.call('HGET', record, 'hash'))
+local manifestID = redis.call('HGET', record, 'manifestID')
+if manifestID and manifestID ~= '' then
+  local manifest = P .. ':manifest:' .. manifestID
+  if redis.call('GET', manifest) == keyID then redis.call('DEL', manifest) end
+end
+redis.call('HSET', record, 'revokedAtMs', ARGV[2])
+return 1
+`;
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function checkAccountID(id: string): void {
+  if (!ID_PATTERN.test(id)) throw new GatewayError('INVALID_REQUEST', 'account ID must be 1-64 characters of [A-Za-z0-9_-]');
+}
+
+export class RedisAccountKeys {
+  readonly #redis: Redis;
+  readonly #p: string;
+  readonly #nowMs: () => number;
+
+  constructor(options: RedisAccountKeysOptions) {
+    this.#redis = options.redis;
+    this.#p = `${options.prefix}:pay`;
+    this.#nowMs = options.nowMs ?? Date.now;
+  }
+
+  #secret(hash: string): string { return `${this.#p}:secret:${hash}`; }
+  #record(keyID: string): string { return `${this.#p}:key:${keyID}`; }
+  #accountKeys(accountID: string): string { return `${this.#p}:keys:${accountID}`; }
+  #manifest(manifestID: string): string { return `${this.#p}:manifest:${manifestID}`; }
+
+  async #issue(kind: KeyKind, accountID: string, fields: { label: string; manifestID: string; profiles?: unknown[] }): Promise<{ key: string; keyID: string; hint: string; createdAtMs: number }> {
+    checkAccountID(accountID);
+    const key = `${kind === 'api' ? API_KEY_PREFIX : STREAM_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+    const keyID = `key_${randomBytes(9).toString('base64url')}`;
+    const hash = sha256Hex(key);
+    const hint = key.slice(-4);
+    const createdAtMs = this.#nowMs();
+    const ok = await this.#redis.eval(ISSUE_SCRIPT, 4,
+      this.#secret(hash), this.#record(keyID), this.#accountKeys(accountID), fields.manifestID ? this.#manifest(fields.manifestID) : '',
+      keyID, kind, accountID, fields.label, fields.manifestID, fields.profiles ? JSON.stringify(fields.profiles) : '', hint, hash, String(createdAtMs));
+    if (Number(ok) !== 1) {
+      throw new GatewayError('STREAM_BUSY', `manifest ID ${fields.manifestID} already has a live stream key; revoke it first`);
+    }
+    return { key, keyID, hint, createdAtMs };
+  }
+
+  /**
+   * Issues an API key (`mg_api_…`) for `accountID`. The caller checks that the account exists.
+   * @throws GatewayError INVALID_REQUEST for a malformed account ID.
+   */
+  async issueApiKey(accountID: string, options: { label: string }): Promise<IssuedApiKey> {
+    return this.#issue('api', accountID, { label: options.label, manifestID: '' });
+  }
+
+  /**
+   * Issues a stream key (`mg_sk_…`) that publishes as `manifestID`, with an optional
+   * per-stream ladder. A manifest ID has at most one live (unrevoked) stream key.
+   * @throws GatewayError STREAM_BUSY (409) when the manifest ID has a live key;
+   *   INVALID_NAME for a manifest ID outside `[A-Za-z0-9_-]{1,64}`.
+   */
+  async issueStreamKey(accountID: string, options: { manifestID: string; profiles?: unknown[] }): Promise<IssuedStreamKey> {
+    if (!ID_PATTERN.test(options.manifestID)) throw new GatewayError('INVALID_NAME', 'manifestID must be 1-64 characters of [A-Za-z0-9_-]');
+    const issued = await this.#issue('stream', accountID, { label: '', manifestID: options.manifestID, ...(options.profiles ? { profiles: options.profiles } : {}) });
+    return { streamKey: issued.key, keyID: issued.keyID, manifestID: options.manifestID, hint: issued.hint, createdAtMs: issued.createdAtMs };
+  }
+
+  /**
+   * Revokes a key at once (the next resolve fails; a stream already publishing is not
+   * stopped by this). Frees the manifest ID of a stream key. Idempotent.
+   * @returns false when no such key exists.
+   */
+  async revokeKey(keyID: string): Promise<boolean> {
+    if (!ID_PATTERN.test(keyID)) return false;
+    const done = await this.#redis.eval(REVOKE_SCRIPT, 1, this.#record(keyID), this.#p, String(this.#nowMs()));
+    return Number(done) === 1;
+  }
+
+  async #lookup(key: string, kind: KeyKind): Promise<Record<string, string> | undefined> {
+    const prefix = kind === 'api' ? API_KEY_PREFIX : STREAM_KEY_PREFIX;
+    if (typeof key !== 'string' || !key.startsWith(prefix) || key.length > 128) return undefined;
+    const h = await this.#redis.hgetall(this.#secret(sha256Hex(key)));
+    return h['kind'] === kind && h['accountID'] ? h : undefined;
+  }
+
+  /** The account an API key belongs to; undefined for an unknown, revoked or non-API key. */
+  async resolveApiKey(key: string): Promise<string | undefined> {
+    return (await this.#lookup(key, 'api'))?.['accountID'];
+  }
+
+  /** What a stream key grants; undefined for an unknown, revoked or non-stream key. */
+  async resolveStreamKey(key: string): Promise<StreamKeyGrant | undefined> {
+    const h = await this.#lookup(key, 'stream');
+    if (!h) return undefined;
+    return {
+      keyID: h['keyID'] ?? '', accountID: h['accountID']!, manifestID: h['manifestID'] ?? '',
+      ...(h['profiles'] ? { profiles: JSON.parse(h['profiles']) as unknown[] } : {}),
+    };
+  }
+
+  /** One key's record (never the secret), or undefined. */
+  async getKey(keyID: string): Promise<KeyInfo | undefined> {
+    if (!ID_PATTERN.test(keyID)) return undefined;
+    return parseKey(await this.#redis.hgetall(this.#record(keyID)));
+  }
+
+  /** An account's keys, oldest first, revoked ones included (never the secret). */
+  async listKeys(accountID: string): Promise<KeyInfo[]> {
+    if (!ID_PATTERN.test(accountID)) return [];
+    const ids = await this.#redis.zrange(this.#accountKeys(accountID), 0, '-1');
+    if (ids.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.#record(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([, h]) => parseKey(h as Record<string, string>)).filter((k): k is KeyInfo => k !== undefined);
+  }
+}
+
+function parseKey(h: Record<string, string>): KeyInfo | undefined {
+  if (!h['keyID']) return undefined;
+  const kind: KeyKind = h['kind'] === 'stream' ? 'stream' : 'api';
+  return {
+    keyID: h['keyID'],
+    accountID: h['accountID'] ?? '',
+    kind,
+    ...(kind === 'api' ? { label: h['label'] ?? '' } : { manifestID: h['manifestID'] ?? '' }),
+    ...(h['profiles'] ? { profiles: JSON.parse(h['profiles']) as unknown[] } : {}),
+    hint: h['hint'] ?? '',
+    createdAtMs: Number(h['createdAtMs'] ?? 0),
+    revoked: h['revokedAtMs'] !== undefined,
+    ...(h['revokedAtMs'] !== undefined ? { revokedAtMs: Number(h['revokedAtMs']) } : {}),
+  };
+}

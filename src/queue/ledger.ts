@@ -1,0 +1,718 @@
+/**
+ * The ledger in Redis: accounts with an integer credit balance, holds (reservations) that
+ * keep concurrent work from overdrawing a balance, and one immutable ledger entry per
+ * charge, keyed by the work's identity (WIRE-CONTRACT.md §10), so a retry or a duplicate
+ * event cannot charge twice and no race can take a balance below zero.
+ *
+ * Keys (deployment prefix `p`):
+ * - `p:pay:acct:<accountID>`    HASH  id, name, balance (integer string), createdAtMs
+ * - `p:pay:accts`               ZSET  account IDs scored by createdAtMs
+ * - `p:pay:hold:<holdID>`       HASH  state (held|released|expired), accountID, amount, kind, ref,
+ *                                     createdAtMs, expiresAtMs, resolvedAtMs. Deleted when settled
+ *                                     (the entry then answers repeats); kept `resolvedHoldRetainMs`
+ *                                     after a release or expiry so a late settle is refused.
+ * - `p:pay:holds`               ZSET  live hold IDs scored by expiresAtMs (the expiry sweep's index)
+ * - `p:pay:entry:<entryID>`     HASH  the ledger entry (money and units as integer strings)
+ * - `p:pay:ledger:<accountID>`  ZSET  score 0, member `<createdAtMs, 15 digits>:<entryID>`: the
+ *                                     lexicographic order is time order, so ZRANGE BYLEX pages a time
+ *                                     range exactly, ties included, with the member as the cursor.
+ *
+ * Every balance change is one Lua script, so it is atomic across gateways and transcoders.
+ * Keys that depend on a hold's account are built inside the scripts from the prefix (as
+ * BullMQ does), so this needs a single Redis, not Redis Cluster.
+ *
+ * Range of money: Lua numbers are IEEE doubles, exact for integers up to 2^53 − 1
+ * (9 007 199 254 740 991). Every amount is checked against that bound before a script runs,
+ * a top-up that would lift a balance past it is refused, and the scripts never hand a Lua
+ * number to Redis unformatted (`%.0f`), so balances and amounts are exact. Units are only
+ * stored, never computed in Lua, and may be any non-negative bigint.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from './redis.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+
+/** Largest amount or balance in credits: 2^53 − 1, the largest integer Lua handles exactly. */
+export const MAX_CREDITS = BigInt(Number.MAX_SAFE_INTEGER);
+
+export type ChargeKind = 'transcode' | 'ai';
+export type EntryKind = ChargeKind | 'topup';
+
+export interface Account {
+  readonly id: string;
+  readonly name: string;
+  /** Credits available (held amounts already deducted). */
+  readonly balance: bigint;
+  readonly createdAtMs: number;
+}
+
+/** What a charge was for; shown in usage by stream and by pipeline/model. */
+export interface EntryMeta {
+  readonly manifestID?: string;
+  readonly seq?: number;
+  readonly pipeline?: string;
+  readonly modelID?: string;
+}
+
+export interface LedgerEntry extends EntryMeta {
+  /** The work's identity (hold ID / entry ID), or `topup:<accountID>:<idempotencyKey>`. */
+  readonly id: string;
+  readonly accountID: string;
+  readonly kind: EntryKind;
+  /**
+   * Credits that moved: debited for `transcode`/`ai`, credited for `topup`. Summing entries
+   * reproduces the balance: Σ topups − Σ charges − live holds.
+   */
+  readonly amount: bigint;
+  /** Units of work (WIRE-CONTRACT.md §10); 0 for top-ups. */
+  readonly units: bigint;
+  /** Price rule `pricePerUnit/pixelsPerUnit` (money.ts `priceRule`); `topup` for top-ups. */
+  readonly rule: string;
+  /** Free-form reference: request ID, `manifestID/seq`, the top-up's idempotency key. */
+  readonly ref: string;
+  readonly createdAtMs: number;
+  /**
+   * Only on a capped settle: the charge computed from the units, when the balance could
+   * not cover it; `amount` is then what was actually debited (the capped amount) and
+   * `shortfall` = `requestedAmount − amount` was not collected.
+   */
+  readonly requestedAmount?: bigint;
+  readonly shortfall?: bigint;
+}
+
+export interface ReserveRequest {
+  /** The work's identity, e.g. `transcode:<manifestID>:<session>:<seq>` or `ai:<requestID>`; it becomes the entry ID. */
+  holdID: string;
+  accountID: string;
+  /** Credits to set aside, 0 … 2^53 − 1. */
+  amount: bigint;
+  kind: ChargeKind;
+  ref: string;
+  /** After this many ms an unsettled hold is released by `expireHolds`. */
+  ttlMs: number;
+}
+
+export type ReserveResult = { ok: true } | { ok: false; balance: bigint };
+
+export interface SettleRequest {
+  holdID: string;
+  /** Units actually done (WIRE-CONTRACT.md §10). */
+  actualUnits: bigint;
+  /** The actual charge, `chargeFor(actualUnits, price)`, 0 … 2^53 − 1. */
+  amount: bigint;
+  rule: string;
+  kind: ChargeKind;
+  ref: string;
+  meta?: EntryMeta;
+}
+
+export type SettleResult =
+  | { settled: true; entry: LedgerEntry; replayed: boolean }
+  | { settled: false; reason: 'released' | 'expired' | 'unknown-hold' };
+
+export type ReleaseResult =
+  | { released: true; amount: bigint }
+  | { released: false; reason: 'settled' | 'released' | 'expired' | 'unknown-hold' };
+
+export interface ChargeRequest {
+  /** The work's identity; a repeat with the same ID returns the first entry. */
+  entryID: string;
+  accountID: string;
+  amount: bigint;
+  units: bigint;
+  rule: string;
+  kind: ChargeKind;
+  ref: string;
+  meta?: EntryMeta;
+}
+
+export type ChargeResult = { ok: true; entry: LedgerEntry; replayed: boolean } | { ok: false; balance: bigint };
+
+export interface TopUpResult {
+  /** The balance after this call (the current balance when the key was used before). */
+  balance: bigint;
+  entry: LedgerEntry;
+  /** The idempotency key was used before; nothing changed. */
+  replayed: boolean;
+}
+
+/** Half-open time range `[fromMs, toMs)` in epoch ms. */
+export interface TimeRange {
+  fromMs: number;
+  toMs: number;
+}
+
+export interface EntryPageQuery {
+  /** Default 0. */
+  fromMs?: number;
+  /** Exclusive; default now + 1. */
+  toMs?: number;
+  /** 1 … 1000; default 100. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface EntryPage {
+  /** Newest first. */
+  entries: LedgerEntry[];
+  /** Present when more entries follow in the range. */
+  nextCursor?: string;
+}
+
+export interface StreamUsage { manifestID: string; units: bigint; amount: bigint; entries: number }
+export interface ModelUsage { pipeline: string; modelID: string; units: bigint; amount: bigint; entries: number }
+
+export interface UsageTotals {
+  /** Charges with a manifest ID, per manifest ID, largest amount first. */
+  byStream: StreamUsage[];
+  /** Charges with a pipeline, per (pipeline, modelID), largest amount first. */
+  byModel: ModelUsage[];
+  /** Every charge (not top-ups). Units are not summed here: pixels, tokens and ms do not add. */
+  total: { amount: bigint; entries: number };
+}
+
+export interface RedisLedgerOptions {
+  redis: Redis;
+  /** Deployment key prefix (`redis.keyPrefix`); keys live under `<prefix>:pay:`. */
+  prefix: string;
+  /** Clock in epoch ms; default `Date.now`. */
+  nowMs?: () => number;
+  /** How long a released or expired hold is remembered (a late settle is refused meanwhile); default 7 days. */
+  resolvedHoldRetainMs?: number;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const WORK_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
+const TIME_DIGITS = 15;
+const MAX_TIME_MS = 10 ** TIME_DIGITS - 1;
+
+const LUA_HELPERS = `
+local function int(n) if n == 0 then return '0' end return string.format('%.0f', n) end
+`;
+
+// KEYS: acct, accts, entry, ledger. ARGV: id, name, nowMs, credits, entryID, member.
+const CREATE_ACCOUNT_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'balance', ARGV[4], 'createdAtMs', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[4] ~= '0' then
+  redis.call('HSET', KEYS[3], 'id', ARGV[5], 'accountID', ARGV[1], 'kind', 'topup', 'amount', ARGV[4], 'units', '0',
+    'rule', 'topup', 'ref', 'initial', 'createdAtMs', ARGV[3])
+  redis.call('ZADD', KEYS[4], 0, ARGV[6])
+end
+return 1
+`;
+
+// KEYS: acct, entry, ledger. ARGV: entryID, accountID, credits, nowMs, member, idempotencyKey, maxCredits.
+const TOP_UP_SCRIPT = `${LUA_HELPERS}
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {'replayed', redis.call('HGET', KEYS[1], 'balance') or '0'}
+end
+local balance = redis.call('HGET', KEYS[1], 'balance')
+if not balance then return {'no-account', '0'} end
+if tonumber(balance) + tonumber(ARGV[3]) > tonumber(ARGV[7]) then return {'overflow', balance} end
+redis.call('HINCRBY', KEYS[1], 'balance', ARGV[3])
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'accountID', ARGV[2], 'kind', 'topup', 'amount', ARGV[3], 'units', '0',
+  'rule', 'topup', 'ref', ARGV[6], 'createdAtMs', ARGV[4])
+redis.call('ZADD', KEYS[3], 0, ARGV[5])
+return {'ok', redis.call('HGET', KEYS[1], 'balance')}
+`;
+
+// KEYS: hold, holds. ARGV: prefix, holdID, accountID, amount, kind, ref, nowMs, expiresAtMs.
+const RESERVE_SCRIPT = `${LUA_HELPERS}
+local hold, holds, P, holdID, accountID = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
+local state = redis.call('HGET', hold, 'state')
+if state == 'held' then
+  if redis.call('HGET', hold, 'accountID') ~= accountID then return {'conflict', '0'} end
+  return {'ok', '0'}
+end
+if redis.call('EXISTS', P .. ':entry:' .. holdID) == 1 then return {'ok', '0'} end
+local acct = P .. ':acct:' .. accountID
+local balance = redis.call('HGET', acct, 'balance')
+if not balance then return {'no-account', '0'} end
+local amount = tonumber(ARGV[4])
+if tonumber(balance) < amount then return {'insufficient', balance} end
+if amount > 0 then redis.call('HINCRBY', acct, 'balance', int(-amount)) end
+redis.call('DEL', hold)
+redis.call('HSET', hold, 'state', 'held', 'accountID', accountID, 'amount', ARGV[4], 'kind', ARGV[5], 'ref', ARGV[6],
+  'createdAtMs', ARGV[7], 'expiresAtMs', ARGV[8])
+redis.call('ZADD', holds, ARGV[8], holdID)
+return {'ok', '0'}
+`;
+
+// KEYS: hold, entry, holds. ARGV: prefix, holdID, amount, units, rule, kind, ref, nowMs, member, manifestID, seq, pipeline, modelID.
+const SETTLE_SCRIPT = `${LUA_HELPERS}
+local hold, entry, holds, P, holdID = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]
+if redis.call('EXISTS', entry) == 1 then return {'replayed'} end
+local state = redis.call('HGET', hold, 'state')
+if not state then return {'unknown-hold'} end
+if state ~= 'held' then return {state} end
+local accountID = redis.call('HGET', hold, 'accountID')
+local acct = P .. ':acct:' .. accountID
+local held = tonumber(redis.call('HGET', hold, 'amount'))
+local wanted = tonumber(ARGV[3])
+local balance = tonumber(redis.call('HGET', acct, 'balance') or '0')
+local charged, shortfall = wanted, 0
+if wanted > held then
+  local extra = wanted - held
+  local take = math.min(extra, math.max(balance, 0))
+  charged = held + take
+  shortfall = extra - take
+end
+local delta = held - charged
+if delta ~= 0 then redis.call('HINCRBY', acct, 'balance', int(delta)) end
+redis.call('HSET', entry, 'id', holdID, 'accountID', accountID, 'kind', ARGV[6], 'amount', int(charged), 'units', ARGV[4],
+  'rule', ARGV[5], 'ref', ARGV[7], 'createdAtMs', ARGV[8])
+if shortfall > 0 then redis.call('HSET', entry, 'requestedAmount', ARGV[3], 'shortfall', int(shortfall)) end
+if ARGV[10] ~= '' then redis.call('HSET', entry, 'manifestID', ARGV[10]) end
+if ARGV[11] ~= '' then redis.call('HSET', entry, 'seq', ARGV[11]) end
+if ARGV[12] ~= '' then redis.call('HSET', entry, 'pipeline', ARGV[12]) end
+if ARGV[13] ~= '' then redis.call('HSET', entry, 'modelID', ARGV[13]) end
+redis.call('ZADD', P .. ':ledger:' .. accountID, 0, ARGV[9])
+redis.call('ZREM', holds, holdID)
+redis.call('DEL', hold)
+return {'settled'}
+`;
+
+// Releases one live hold with the given final state; shared by release and the expiry sweep.
+const RELEASE_FUNCTION = `
+local function releaseHold(P, hold, holds, holdID, finalState, nowMs, retainMs)
+  local accountID = redis.call('HGET', hold, 'accountID')
+  local amount = redis.call('HGET', hold, 'amount')
+  if amount ~= '0' then redis.call('HINCRBY', P .. ':acct:' .. accountID, 'balance', amount) end
+  redis.call('HSET', hold, 'state', finalState, 'resolvedAtMs', nowMs)
+  redis.call('PEXPIRE', hold, retainMs)
+  redis.call('ZREM', holds, holdID)
+  return amount
+end
+`;
+
+// KEYS: hold, entry, holds. ARGV: prefix, holdID, nowMs, retainMs.
+const RELEASE_SCRIPT = `${RELEASE_FUNCTION}
+local hold, entry, holds = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', entry) == 1 then return {'settled', '0'} end
+local state = redis.call('HGET', hold, 'state')
+if not state then return {'unknown-hold', '0'} end
+if state ~= 'held' then return {state, '0'} end
+return {'done', releaseHold(ARGV[1], hold, holds, ARGV[2], 'released', ARGV[3], ARGV[4])}
+`;
+
+// KEYS: holds. ARGV: prefix, nowMs, retainMs, batch.
+const EXPIRE_SCRIPT = `${RELEASE_FUNCTION}
+local holds, P = KEYS[1], ARGV[1]
+local due = redis.call('ZRANGE', holds, '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[4]))
+for _, holdID in ipairs(due) do
+  local hold = P .. ':hold:' .. holdID
+  if redis.call('HGET', hold, 'state') == 'held' then
+    releaseHold(P, hold, holds, holdID, 'expired', ARGV[2], ARGV[3])
+  else
+    redis.call('ZREM', holds, holdID)
+  end
+end
+return #due
+`;
+
+// KEYS: entry, hold. ARGV: prefix, entryID, accountID, amount, units, rule, kind, ref, nowMs, member, manifestID, seq, pipeline, modelID.
+const CHARGE_SCRIPT = `${LUA_HELPERS}
+local entry, hold, P, accountID = KEYS[1], KEYS[2], ARGV[1], ARGV[3]
+if redis.call('EXISTS', entry) == 1 then return {'replayed', '0'} end
+if redis.call('HGET', hold, 'state') == 'held' then return {'conflict', '0'} end
+local acct = P .. ':acct:' .. accountID
+local balance = redis.call('HGET', acct, 'balance')
+if not balance then return {'no-account', '0'} end
+local amount = tonumber(ARGV[4])
+if tonumber(balance) < amount then return {'insufficient', balance} end
+if amount > 0 then redis.call('HINCRBY', acct, 'balance', int(-amount)) end
+redis.call('HSET', entry, 'id', ARGV[2], 'accountID', accountID, 'kind', ARGV[7], 'amount', ARGV[4], 'units', ARGV[5],
+  'rule', ARGV[6], 'ref', ARGV[8], 'createdAtMs', ARGV[9])
+if ARGV[11] ~= '' then redis.call('HSET', entry, 'manifestID', ARGV[11]) end
+if ARGV[12] ~= '' then redis.call('HSET', entry, 'seq', ARGV[12]) end
+if ARGV[13] ~= '' then redis.call('HSET', entry, 'pipeline', ARGV[13]) end
+if ARGV[14] ~= '' then redis.call('HSET', entry, 'modelID', ARGV[14]) end
+redis.call('ZADD', P .. ':ledger:' .. accountID, 0, ARGV[10])
+return {'ok', '0'}
+`;
+
+/** A Lua script run by EVALSHA, loaded with EVAL on the first NOSCRIPT. */
+class Script {
+  readonly #source: string;
+  readonly #sha: string;
+
+  constructor(source: string) {
+    this.#source = source;
+    this.#sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.#sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return redis.eval(this.#source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const SCRIPTS = {
+  createAccount: new Script(CREATE_ACCOUNT_SCRIPT),
+  topUp: new Script(TOP_UP_SCRIPT),
+  reserve: new Script(RESERVE_SCRIPT),
+  settle: new Script(SETTLE_SCRIPT),
+  release: new Script(RELEASE_SCRIPT),
+  expire: new Script(EXPIRE_SCRIPT),
+  charge: new Script(CHARGE_SCRIPT),
+};
+
+/** @throws RangeError unless 0 ≤ credits ≤ 2^53 − 1 (and ≥ 1 when `positive`). */
+function checkCredits(value: bigint, what: string, positive = false): string {
+  if (typeof value !== 'bigint') throw new RangeError(`${what} must be a bigint`);
+  if (value < (positive ? 1n : 0n) || value > MAX_CREDITS) throw new RangeError(`${what} must be an integer in ${positive ? 1 : 0} … ${MAX_CREDITS} credits`);
+  return value.toString();
+}
+
+function checkUnits(value: bigint): string {
+  if (typeof value !== 'bigint' || value < 0n) throw new RangeError('units must be a non-negative bigint');
+  return value.toString();
+}
+
+function checkAccountID(id: string): string {
+  if (!ID_PATTERN.test(id)) throw new GatewayError('INVALID_REQUEST', 'account ID must be 1-64 characters of [A-Za-z0-9_-]');
+  return id;
+}
+
+function checkWorkID(id: string, what: string): string {
+  if (!WORK_ID_PATTERN.test(id)) throw new RangeError(`${what} must be 1-200 printable ASCII characters without spaces`);
+  if (id.startsWith('topup:')) throw new RangeError(`${what} must not start with "topup:" (reserved for top-ups)`);
+  return id;
+}
+
+function padTime(ms: number): string {
+  return String(ms).padStart(TIME_DIGITS, '0');
+}
+
+function checkTime(ms: number, what: string): number {
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_TIME_MS) throw new RangeError(`${what} must be an integer epoch ms in 0 … ${MAX_TIME_MS}`);
+  return ms;
+}
+
+function metaArgs(meta: EntryMeta | undefined): string[] {
+  if (meta?.seq !== undefined && (!Number.isSafeInteger(meta.seq) || meta.seq < 0)) throw new RangeError('meta.seq must be a non-negative integer');
+  return [meta?.manifestID ?? '', meta?.seq === undefined ? '' : String(meta.seq), meta?.pipeline ?? '', meta?.modelID ?? ''];
+}
+
+function encodeCursor(member: string): string {
+  return Buffer.from(member, 'utf8').toString('base64url');
+}
+
+/** @throws GatewayError INVALID_REQUEST for a cursor this ledger did not make. */
+function decodeCursor(cursor: string): string {
+  const member = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[0-9]{15}:[\x21-\x7e]{1,200}$/.test(member)) throw new GatewayError('INVALID_REQUEST', 'cursor: not a cursor returned by this API');
+  return member;
+}
+
+function parseAccount(h: Record<string, string>): Account | undefined {
+  if (!h['id']) return undefined;
+  return { id: h['id'], name: h['name'] ?? '', balance: BigInt(h['balance'] ?? '0'), createdAtMs: Number(h['createdAtMs'] ?? 0) };
+}
+
+function parseEntry(h: Record<string, string>): LedgerEntry | undefined {
+  if (!h['id']) return undefined;
+  return {
+    id: h['id'],
+    accountID: h['accountID'] ?? '',
+    kind: (h['kind'] ?? 'ai') as EntryKind,
+    amount: BigInt(h['amount'] ?? '0'),
+    units: BigInt(h['units'] ?? '0'),
+    rule: h['rule'] ?? '',
+    ref: h['ref'] ?? '',
+    createdAtMs: Number(h['createdAtMs'] ?? 0),
+    ...(h['manifestID'] !== undefined ? { manifestID: h['manifestID'] } : {}),
+    ...(h['seq'] !== undefined ? { seq: Number(h['seq']) } : {}),
+    ...(h['pipeline'] !== undefined ? { pipeline: h['pipeline'] } : {}),
+    ...(h['modelID'] !== undefined ? { modelID: h['modelID'] } : {}),
+    ...(h['requestedAmount'] !== undefined ? { requestedAmount: BigInt(h['requestedAmount']) } : {}),
+    ...(h['shortfall'] !== undefined ? { shortfall: BigInt(h['shortfall']) } : {}),
+  };
+}
+
+/**
+ * Totals of charges (top-ups excluded) by stream and by (pipeline, modelID), in bigint.
+ * Pure; `RedisLedger.usage` feeds it the entries of a time range.
+ */
+export function summarizeUsage(entries: Iterable<LedgerEntry>): UsageTotals {
+  const streams = new Map<string, StreamUsage>();
+  const models = new Map<string, ModelUsage>();
+  let amount = 0n;
+  let count = 0;
+  for (const e of entries) {
+    if (e.kind === 'topup') continue;
+    amount += e.amount;
+    count++;
+    if (e.manifestID !== undefined) {
+      const s = streams.get(e.manifestID) ?? { manifestID: e.manifestID, units: 0n, amount: 0n, entries: 0 };
+      s.units += e.units;
+      s.amount += e.amount;
+      s.entries++;
+      streams.set(e.manifestID, s);
+    }
+    if (e.pipeline !== undefined) {
+      const modelID = e.modelID ?? '';
+      const key = `${e.pipeline}\u0000${modelID}`;
+      const m = models.get(key) ?? { pipeline: e.pipeline, modelID, units: 0n, amount: 0n, entries: 0 };
+      m.units += e.units;
+      m.amount += e.amount;
+      m.entries++;
+      models.set(key, m);
+    }
+  }
+  const byAmount = (a: { amount: bigint }, b: { amount: bigint }): number => (a.amount === b.amount ? 0 : a.amount > b.amount ? -1 : 1);
+  return {
+    byStream: [...streams.values()].sort((a, b) => byAmount(a, b) || a.manifestID.localeCompare(b.manifestID)),
+    byModel: [...models.values()].sort((a, b) => byAmount(a, b) || a.pipeline.localeCompare(b.pipeline) || a.modelID.localeCompare(b.modelID)),
+    total: { amount, entries: count },
+  };
+}
+
+export class RedisLedger {
+  readonly #redis: Redis;
+  readonly #p: string;
+  readonly #nowMs: () => number;
+  readonly #retainMs: number;
+
+  constructor(options: RedisLedgerOptions) {
+    this.#redis = options.redis;
+    this.#p = `${options.prefix}:pay`;
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#retainMs = options.resolvedHoldRetainMs ?? 7 * 24 * 3600_000;
+  }
+
+  #acct(id: string): string { return `${this.#p}:acct:${id}`; }
+  #hold(id: string): string { return `${this.#p}:hold:${id}`; }
+  #entry(id: string): string { return `${this.#p}:entry:${id}`; }
+  #ledger(accountID: string): string { return `${this.#p}:ledger:${accountID}`; }
+  get #holds(): string { return `${this.#p}:holds`; }
+  get #accts(): string { return `${this.#p}:accts`; }
+
+  #now(): number {
+    return checkTime(this.#nowMs(), 'clock');
+  }
+
+  /**
+   * Creates an account with `credits` (recorded as a `topup` entry `topup:<id>:initial`).
+   * With an `id` that exists already, returns that account unchanged (so startup code can
+   * create `local` idempotently). Without one, a random `acct_…` ID is chosen.
+   * @throws GatewayError INVALID_REQUEST for an ID outside `[A-Za-z0-9_-]{1,64}`;
+   *   RangeError for credits outside 0 … 2^53 − 1.
+   */
+  async createAccount(input: { id?: string; name: string; credits?: bigint }): Promise<Account> {
+    const id = checkAccountID(input.id ?? `acct_${randomBytes(12).toString('base64url')}`);
+    const credits = checkCredits(input.credits ?? 0n, 'credits');
+    const now = this.#now();
+    const entryID = `topup:${id}:initial`;
+    await SCRIPTS.createAccount.run(this.#redis, [this.#acct(id), this.#accts, this.#entry(entryID), this.#ledger(id)],
+      [id, input.name, String(now), credits, entryID, `${padTime(now)}:${entryID}`]);
+    return (await this.getAccount(id))!;
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    if (!ID_PATTERN.test(id)) return undefined;
+    return parseAccount(await this.#redis.hgetall(this.#acct(id)));
+  }
+
+  /** Every account, oldest first (one HGETALL per account, pipelined). */
+  async listAccounts(): Promise<Account[]> {
+    const ids = await this.#redis.zrange(this.#accts, 0, '-1');
+    if (ids.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.#acct(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([, h]) => parseAccount(h as Record<string, string>)).filter((a): a is Account => a !== undefined);
+  }
+
+  /**
+   * Adds credits, idempotently per (account, `idempotencyKey`): the entry ID is
+   * `topup:<accountID>:<idempotencyKey>`; a repeat changes nothing and returns the first entry.
+   * @throws GatewayError NOT_FOUND for an unknown account; INVALID_REQUEST when the key was
+   *   used with another amount, or the balance would pass 2^53 − 1; RangeError for credits
+   *   outside 1 … 2^53 − 1.
+   */
+  async topUp(accountID: string, credits: bigint, idempotencyKey: string): Promise<TopUpResult> {
+    checkAccountID(accountID);
+    const amount = checkCredits(credits, 'credits', true);
+    if (!/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) throw new GatewayError('INVALID_REQUEST', 'idempotencyKey must be 1-128 printable ASCII characters without spaces');
+    const now = this.#now();
+    const entryID = `topup:${accountID}:${idempotencyKey}`;
+    const [status, balance] = await SCRIPTS.topUp.run(this.#redis, [this.#acct(accountID), this.#entry(entryID), this.#ledger(accountID)],
+      [entryID, accountID, amount, String(now), `${padTime(now)}:${entryID}`, idempotencyKey, MAX_CREDITS.toString()]) as [string, string];
+    if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${accountID} not found`);
+    if (status === 'overflow') throw new GatewayError('INVALID_REQUEST', `credits: the balance would exceed ${MAX_CREDITS} credits`);
+    const entry = (await this.getEntry(entryID))!;
+    if (status === 'replayed' && entry.amount !== credits) {
+      throw new GatewayError('INVALID_REQUEST', `idempotencyKey: already used for a top-up of ${entry.amount} credits`);
+    }
+    return { balance: BigInt(balance), entry, replayed: status === 'replayed' };
+  }
+
+  /**
+   * Sets `amount` aside from the balance for work about to run, atomically: only when the
+   * balance covers it, so any number of concurrent reservations cannot overdraw.
+   *
+   * Idempotent while the work is open: a repeat of a live hold (same `holdID`) or of a
+   * settled one returns `{ok: true}` and takes nothing more. A hold that was released or
+   * expired (that attempt failed, nothing was charged), or a refused reservation, leaves
+   * nothing behind, so a new attempt of the same work (a BullMQ retry keeps its identity)
+   * reserves afresh.
+   * @returns `{ok: false, balance}` when the balance is short (nothing held).
+   * @throws GatewayError NOT_FOUND for an unknown account; INVALID_REQUEST when the hold
+   *   is live for another account; RangeError for an amount outside 0 … 2^53 − 1.
+   */
+  async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    const holdID = checkWorkID(request.holdID, 'holdID');
+    checkAccountID(request.accountID);
+    const amount = checkCredits(request.amount, 'amount');
+    if (!Number.isSafeInteger(request.ttlMs) || request.ttlMs < 1) throw new RangeError('ttlMs must be a positive integer');
+    const now = this.#now();
+    const [status, balance] = await SCRIPTS.reserve.run(this.#redis, [this.#hold(holdID), this.#holds],
+      [this.#p, holdID, request.accountID, amount, request.kind, request.ref, String(now), String(now + request.ttlMs)]) as [string, string];
+    if (status === 'ok') return { ok: true };
+    if (status === 'insufficient') return { ok: false, balance: BigInt(balance) };
+    if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${request.accountID} not found`);
+    throw new GatewayError('INVALID_REQUEST', `hold ${holdID} is held for another account`);
+  }
+
+  /**
+   * Turns a live hold into the ledger entry (entry ID = hold ID) for the actual charge:
+   * refunds `hold − amount`; when `amount` exceeds the hold, debits the extra only as far
+   * as the balance goes (never below zero) and records `requestedAmount` and `shortfall`.
+   * Idempotent: a second settle returns the same entry (`replayed: true`) and changes nothing.
+   * @returns `{settled: false}` for a hold that was released, expired, or never existed;
+   *   nothing is charged then.
+   * @throws RangeError for an amount outside 0 … 2^53 − 1 or negative units.
+   */
+  async settle(request: SettleRequest): Promise<SettleResult> {
+    const holdID = checkWorkID(request.holdID, 'holdID');
+    const amount = checkCredits(request.amount, 'amount');
+    const units = checkUnits(request.actualUnits);
+    const meta = metaArgs(request.meta);
+    const now = this.#now();
+    const [status] = await SCRIPTS.settle.run(this.#redis, [this.#hold(holdID), this.#entry(holdID), this.#holds],
+      [this.#p, holdID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${holdID}`, ...meta]) as [string];
+    if (status === 'settled' || status === 'replayed') {
+      return { settled: true, entry: (await this.getEntry(holdID))!, replayed: status === 'replayed' };
+    }
+    return { settled: false, reason: status as 'released' | 'expired' | 'unknown-hold' };
+  }
+
+  /**
+   * Gives a live hold back to the balance in full (failed work is not charged). Idempotent;
+   * a settled hold is not touched (`reason: 'settled'`), and a released one cannot be settled.
+   */
+  async release(holdID: string): Promise<ReleaseResult> {
+    checkWorkID(holdID, 'holdID');
+    const [status, amount] = await SCRIPTS.release.run(this.#redis, [this.#hold(holdID), this.#entry(holdID), this.#holds],
+      [this.#p, holdID, String(this.#now()), String(this.#retainMs)]) as [string, string];
+    if (status === 'done') return { released: true, amount: BigInt(amount) };
+    return { released: false, reason: status as 'settled' | 'released' | 'expired' | 'unknown-hold' };
+  }
+
+  /**
+   * Releases every hold whose expiry is ≤ `nowMs` (state `expired`; a later settle is
+   * refused). Cost: O(log n) per expired hold via the expiry ZSET, 500 per script call.
+   * Callers run it periodically (every few seconds; any gateway may, concurrently).
+   * @returns how many holds expired.
+   */
+  async expireHolds(nowMs: number = this.#now()): Promise<number> {
+    checkTime(nowMs, 'nowMs');
+    const batch = 500;
+    let total = 0;
+    for (;;) {
+      const n = Number(await SCRIPTS.expire.run(this.#redis, [this.#holds], [this.#p, String(nowMs), String(this.#retainMs), String(batch)]));
+      total += n;
+      if (n < batch) return total;
+    }
+  }
+
+  /**
+   * A direct charge without a prior hold, idempotent by `entryID` (a repeat returns the
+   * first entry, `replayed: true`).
+   * @returns `{ok: false, balance}` when the balance does not cover `amount` (nothing charged).
+   * @throws GatewayError NOT_FOUND for an unknown account; INVALID_REQUEST when a live hold
+   *   has the same ID (settle it instead); RangeError for an amount outside 0 … 2^53 − 1.
+   */
+  async charge(request: ChargeRequest): Promise<ChargeResult> {
+    const entryID = checkWorkID(request.entryID, 'entryID');
+    checkAccountID(request.accountID);
+    const amount = checkCredits(request.amount, 'amount');
+    const units = checkUnits(request.units);
+    const meta = metaArgs(request.meta);
+    const now = this.#now();
+    const [status, balance] = await SCRIPTS.charge.run(this.#redis, [this.#entry(entryID), this.#hold(entryID)],
+      [this.#p, entryID, request.accountID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${entryID}`, ...meta]) as [string, string];
+    if (status === 'ok' || status === 'replayed') return { ok: true, entry: (await this.getEntry(entryID))!, replayed: status === 'replayed' };
+    if (status === 'insufficient') return { ok: false, balance: BigInt(balance) };
+    if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${request.accountID} not found`);
+    throw new GatewayError('INVALID_REQUEST', `entry ${entryID} has a live hold; settle or release it`);
+  }
+
+  async getEntry(entryID: string): Promise<LedgerEntry | undefined> {
+    return parseEntry(await this.#redis.hgetall(this.#entry(entryID)));
+  }
+
+  /**
+   * One page of an account's entries in `[fromMs, toMs)`, newest first (ties in the same
+   * ms ordered by entry ID, descending). Cost: O(log n + limit).
+   * @throws GatewayError INVALID_REQUEST for a foreign cursor; RangeError for a bad range or limit.
+   */
+  async listEntries(accountID: string, query: EntryPageQuery = {}): Promise<EntryPage> {
+    const { min, max } = this.#range(query.fromMs ?? 0, query.toMs);
+    const limit = query.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new RangeError('limit must be 1 … 1000');
+    let upper = max;
+    if (query.cursor !== undefined) {
+      const member = decodeCursor(query.cursor);
+      if (`(${member}` < upper) upper = `(${member}`;
+    }
+    const members = await this.#redis.zrange(this.#ledger(accountID), upper, min, 'BYLEX', 'REV', 'LIMIT', 0, limit + 1);
+    const page = members.slice(0, limit);
+    const entries = await this.#entries(page);
+    return { entries, ...(members.length > limit ? { nextCursor: encodeCursor(page[page.length - 1]!) } : {}) };
+  }
+
+  /**
+   * Usage totals of an account's charges in `[fromMs, toMs)`.
+   * Cost: reads every entry in the range (ZRANGE BYLEX plus one pipelined HGETALL per
+   * entry, 1000 per round trip): O(entries in range). A 24/7 stream with 2 s segments makes
+   * about 1.3 M entries a month, a few seconds of Redis work; per-day rollups would make it
+   * O(days) if that becomes a problem.
+   */
+  async usage(accountID: string, range: Partial<TimeRange> = {}): Promise<UsageTotals> {
+    const { min, max } = this.#range(range.fromMs ?? 0, range.toMs);
+    const key = this.#ledger(accountID);
+    const all: LedgerEntry[] = [];
+    let lower = min;
+    for (;;) {
+      const members = await this.#redis.zrange(key, lower, max, 'BYLEX', 'LIMIT', 0, 1000);
+      all.push(...await this.#entries(members));
+      if (members.length < 1000) break;
+      lower = `(${members[members.length - 1]!}`;
+    }
+    return summarizeUsage(all);
+  }
+
+  #range(fromMs: number, toMs: number | undefined): { min: string; max: string } {
+    const to = toMs ?? this.#now() + 1;
+    checkTime(fromMs, 'fromMs');
+    checkTime(to, 'toMs');
+    if (to < fromMs) throw new RangeError('toMs must not be before fromMs');
+    return { min: `[${padTime(fromMs)}`, max: `(${padTime(to)}` };
+  }
+
+  async #entries(members: readonly string[]): Promise<LedgerEntry[]> {
+    if (members.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const m of members) pipeline.hgetall(this.#entry(m.slice(TIME_DIGITS + 1)));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([, h]) => parseEntry(h as Record<string, string>)).filter((e): e is LedgerEntry => e !== undefined);
+  }
+}
