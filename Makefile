@@ -6,11 +6,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REDIS_PORT ?= 6379
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: help deps system-deps run run-transcoder redis test test-unit test-integration typecheck clean
+.PHONY: help deps system-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck clean
 
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
 	@echo "make run-transcoder  start an extra transcoder process on the same Redis"
+	@echo "make run-ai-worker   start the reference AI worker (ESRGAN upscale on CPU, port 8000); add"
+	@echo "                     MEDIAGATE_AI_WORKER_GATEWAY_URL=http://127.0.0.1:9935 to register with a gateway"
 	@echo "make test            install what is missing, typecheck, run every test"
 
 system-deps:
@@ -35,6 +37,10 @@ run: deps redis
 
 run-transcoder: deps
 	$(NODE_RUN) cmd/transcoder.ts
+
+# The reference AI worker: ai-runner API on 127.0.0.1:8000 (cmd/ai-worker.ts --help for settings).
+run-ai-worker: deps
+	$(NODE_RUN) cmd/ai-worker.ts
 
 typecheck: node_modules/.mediagate-installed
 	npx tsc --noEmit -p tsconfig.json

@@ -493,7 +493,8 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
     const known = new Map(environmentVariables().map((v) => [v.name, v.path]));
     const defaults = defaultConfig() as unknown as JsonObject;
     for (const [name, raw] of Object.entries(options.env)) {
-      if (!name.startsWith('MEDIAGATE_') || raw === undefined || name === 'MEDIAGATE_CONFIG') continue;
+      // MEDIAGATE_AI_WORKER_* belongs to the reference AI worker (cmd/ai-worker.ts), which may share the shell.
+      if (!name.startsWith('MEDIAGATE_') || name.startsWith('MEDIAGATE_AI_WORKER_') || raw === undefined || name === 'MEDIAGATE_CONFIG') continue;
       const path = known.get(name);
       if (!path) {
         throw new GatewayError('CONFIG_INVALID', `unknown environment variable ${name}; known: ${[...known.keys()].join(', ')}`);

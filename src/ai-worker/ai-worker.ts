@@ -1,0 +1,98 @@
+/**
+ * The reference AI worker, assembled: inference threads (ESRGAN on TensorFlow.js wasm), the
+ * ai-runner compatible HTTP server, and the gateway registration keep-alive.
+ *
+ * Start order: HTTP server (so `/health` says LOADING at once), then model loading in the
+ * threads, then registration (right away with `warm: false`, again with `warm: true` as soon
+ * as the models are loaded, then every `registerIntervalMs`). Close order is the reverse:
+ * leave the gateway, stop accepting connections, let running upscales finish (up to
+ * `shutdownTimeoutMs`), stop the threads.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log/logger.ts';
+import { derivePublicUrl, type AiWorkerConfig } from './config.ts';
+import { GatewayRegistration, type RegistrationOffer } from './gateway-registration.ts';
+import { InferencePool } from './inference-pool.ts';
+import { ESRGAN_MODELS, offeredModelIDs } from './models.ts';
+import { createWorkerHandler, healthStatus, type WorkerHealthStatus } from './worker-http.ts';
+
+export interface StartAiWorkerOptions {
+  /** Folder with the layers models (`x2/model.json`, ...); default the installed package's. */
+  readonly modelsDir?: string;
+  /** Test seam: model loading starts once this resolves. */
+  readonly loadGate?: Promise<void>;
+}
+
+export interface RunningAiWorker {
+  /** Base URL of the bound server, e.g. http://127.0.0.1:8000. */
+  readonly url: string;
+  readonly port: number;
+  /** The URL registered with the gateway. */
+  readonly publicUrl: string;
+  readonly pool: InferencePool;
+  readonly registration: GatewayRegistration | undefined;
+  health(): WorkerHealthStatus;
+  /** Stops everything (see module docs). Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startAiWorker(config: AiWorkerConfig, logger: Logger, options: StartAiWorkerOptions = {}): Promise<RunningAiWorker> {
+  const log = logger.child({ component: 'ai-worker' });
+  const scales = ESRGAN_MODELS.filter((m) => config.models.includes(m.id)).map((m) => m.scale);
+  const pool = new InferencePool({
+    capacity: config.capacity, scales, logger: log,
+    ...(options.modelsDir !== undefined ? { modelsDir: options.modelsDir } : {}),
+    ...(options.loadGate !== undefined ? { loadGate: options.loadGate } : {}),
+  });
+  const server: Server = createServer(createWorkerHandler(pool, config, logger));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+  const publicUrl = derivePublicUrl(config, port);
+  pool.start();
+
+  const modelIDs = offeredModelIDs(config.models, config.aliasDefaultModel);
+  let registration: GatewayRegistration | undefined;
+  if (config.gatewayUrl !== '') {
+    registration = new GatewayRegistration({
+      gatewayUrl: config.gatewayUrl, adminToken: config.gatewayAdminToken, workerUrl: publicUrl, workerToken: config.token,
+      intervalMs: config.registerIntervalMs, logger: log,
+      offers: (): RegistrationOffer[] => modelIDs.map((model_id) => ({ pipeline: 'upscale', model_id, warm: pool.state === 'READY', capacity: config.capacity })),
+    });
+    registration.start();
+  }
+  void pool.ready.then((state) => {
+    if (state === 'READY') void registration?.registerNow();
+  });
+  log.info({
+    url, publicUrl, modelIDs, capacity: config.capacity, maxInputPixels: config.maxInputPixels,
+    tileSize: config.tileSize, tileOverlap: config.tileOverlap, gateway: config.gatewayUrl || undefined, auth: config.token !== '',
+  }, 'AI worker listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await registration?.close();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      while (pool.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pool.close();
+      server.closeAllConnections();
+      await stopped;
+      log.info('AI worker stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port, publicUrl, pool, registration, health: () => healthStatus(pool), close };
+}
