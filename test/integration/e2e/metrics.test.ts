@@ -100,6 +100,9 @@ test('metrics move during a live stream and an AI burst, with the right labels a
   assert.equal(sample(text, 'mediagate_transcode_duration_seconds_count'), emerged);
   assert.equal(sample(text, 'mediagate_live_streams', { protocol: 'rtmp' }), 0, 'the stream ended');
   assert.ok(sample(text, 'process_cpu_user_seconds_total') > 0 || sample(text, 'mediagate_process_cpu_user_seconds_total') > 0, 'process metrics');
+  assert.ok(sample(text, 'mediagate_ledger_credits_total', { kind: 'transcode' }) > 0, 'transcoding charged');
+  assert.ok(sample(text, 'mediagate_ledger_credits_total', { kind: 'ai' }) > 0, 'AI charged');
+  assert.equal(sample(text, 'mediagate_ledger_entries_total', { kind: 'ai' }), 20, 'one ledger entry per successful AI request');
   assert.ok(!/manifest_id=/.test(text), 'no manifest ID labels unless enabled');
   for (const secret of [STREAM_KEY, API_KEY, WORKER_TOKEN, 'wrong-key-SECRET']) assert.ok(!text.includes(secret), `${secret} not in /metrics`);
 });
