@@ -7,8 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { describeErrors, isLoopbackHost, parseSettingValue } from '../config/config.ts';
 import { ESRGAN_MODEL_IDS } from './models.ts';
 import { maxOverlap } from './tiling.ts';
 
@@ -118,52 +119,9 @@ export interface LoadAiWorkerConfigOptions {
   cwd?: string;
 }
 
-function parseValue(name: string, raw: string, template: unknown): unknown {
-  const bad = (what: string): never => {
-    throw new GatewayError('CONFIG_INVALID', `${name}=${JSON.stringify(raw.slice(0, 80))}: expected ${what}`);
-  };
-  if (typeof template === 'number') {
-    const text = raw.trim().replace(/_/g, '');
-    if (!/^-?\d+$/.test(text)) bad('an integer');
-    return Number(text);
-  }
-  if (typeof template === 'boolean') {
-    const v = raw.trim().toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-    if (['0', 'false', 'no', 'off'].includes(v)) return false;
-    return bad('true or false');
-  }
-  if (Array.isArray(template)) {
-    const text = raw.trim();
-    if (text.startsWith('[')) {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        return bad('a JSON array');
-      }
-    }
-    return text === '' ? [] : text.split(',').map((s) => s.trim()).filter(Boolean);
-  }
-  return raw;
-}
-
 /** Parses a string setting (environment variable or flag) into its typed value. */
 export function parseSetting(key: keyof AiWorkerConfig, raw: string, source = envName(key)): unknown {
-  return parseValue(source, raw, defaultAiWorkerConfig()[key]);
-}
-
-function describe(errors: ErrorObject[] | null | undefined, origin: string): string {
-  return (errors ?? []).map((e) => {
-    const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-    if (e.keyword === 'additionalProperties') return `${where}: unknown setting "${String(e.params['additionalProperty'])}"`;
-    if (e.keyword === 'enum') return `${where}: must be one of ${(e.params['allowedValues'] as unknown[]).join(', ')}`;
-    return `${where}: ${e.message ?? 'invalid'}`;
-  }).join('; ') + ` (from ${origin})`;
-}
-
-/** True for 127.0.0.0/8, ::1 and localhost. */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return parseSettingValue(source, raw, defaultAiWorkerConfig()[key]);
 }
 
 /**
@@ -202,12 +160,12 @@ export function loadAiWorkerConfig(options: LoadAiWorkerConfigOptions = {}): AiW
     for (const [key, value] of Object.entries(options.overrides)) if (value !== undefined) config[key] = value;
     origins.push('flags');
   }
-  if (!validate(config)) throw new GatewayError('CONFIG_INVALID', `invalid AI worker configuration: ${describe(validate.errors, origins.join(' → '))}`);
+  if (!validate(config)) throw new GatewayError('CONFIG_INVALID', `invalid AI worker configuration: ${describeErrors(validate.errors, origins.join(' → '))}`);
   const result: AiWorkerConfig = config;
   if (result.tileOverlap > maxOverlap(result.tileSize)) {
     throw new GatewayError('CONFIG_INVALID', `tileOverlap ${result.tileOverlap} is too large for tileSize ${result.tileSize} (at most ${maxOverlap(result.tileSize)})`);
   }
-  if (!isLoopback(result.host) && result.token === '' && !result.allowAnonymous) {
+  if (!isLoopbackHost(result.host) && result.token === '' && !result.allowAnonymous) {
     throw new GatewayError('CONFIG_INVALID',
       `refusing to bind ${result.host} without a bearer token: set ${envName('token')} (or --token), or ${envName('allowAnonymous')}=true to serve anyone who can reach it`);
   }

@@ -404,13 +404,24 @@ export function environmentVariables(): { name: string; path: string[] }[] {
   return out;
 }
 
+/**
+ * Parses one setting given as text (an environment variable or a flag) into the type of its
+ * default: integers (underscores allowed as separators), booleans (1/0, true/false, yes/no,
+ * on/off), arrays (JSON, or a comma-separated list), strings as they are.
+ * @throws GatewayError CONFIG_INVALID naming the variable and the expected type.
+ */
+export function parseSettingValue(name: string, raw: string, template: unknown): unknown {
+  return parseEnvValue(name, raw, template as Json);
+}
+
 function parseEnvValue(name: string, raw: string, template: Json): Json {
   const bad = (what: string): never => {
     throw new GatewayError('CONFIG_INVALID', `${name}=${JSON.stringify(raw.slice(0, 80))}: expected ${what}`);
   };
   if (typeof template === 'number') {
-    if (!/^-?\d+$/.test(raw.trim())) bad('an integer');
-    return Number(raw);
+    const text = raw.trim().replace(/_/g, '');
+    if (!/^-?\d+$/.test(text)) bad('an integer');
+    return Number(text);
   }
   if (typeof template === 'boolean') {
     const v = raw.trim().toLowerCase();
@@ -441,7 +452,8 @@ function mergeInto(target: JsonObject, source: JsonObject, path: string): void {
   }
 }
 
-function describeErrors(errors: ErrorObject[] | null | undefined, origin: string): string {
+/** One line naming every schema violation (field path and problem) and where the values came from. */
+export function describeErrors(errors: ErrorObject[] | null | undefined, origin: string): string {
   return (errors ?? []).map((e) => {
     const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
     if (e.keyword === 'additionalProperties') return `${where}: unknown field "${String(e.params['additionalProperty'])}"`;
