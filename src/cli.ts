@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, environmentVariables } from './config/config.ts';
-import { createLogger } from './log/logger.ts';
+import { createProcessLogger, handleShutdownSignals } from './log/process-lifecycle.ts';
 import { isGatewayError } from './errors/gateway-error.ts';
 import { startApp, type Role } from './app.ts';
 
@@ -30,28 +30,9 @@ export async function main(role: Role, argv: string[] = process.argv.slice(2)): 
     process.stderr.write(`mediagate: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const pretty = config.log.format === 'pretty' || (config.log.format === 'auto' && process.stdout.isTTY === true);
-  const logger = createLogger({ level: config.log.level, pretty });
-
+  const logger = createProcessLogger(config.log.level, config.log.format);
   let app: Awaited<ReturnType<typeof startApp>> | undefined;
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 5000);
-    force.unref();
-    void (app?.close() ?? Promise.resolve()).then(() => {
-      logger.info('stopped');
-      logger.flush();
-      process.exit(0);
-    });
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  handleShutdownSignals(logger, config.shutdownTimeoutMs, () => app?.close());
 
   try {
     app = await startApp(config, logger, role);

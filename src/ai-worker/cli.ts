@@ -6,7 +6,7 @@
  * tokens: flags show up in `ps`.
  */
 import { parseArgs } from 'node:util';
-import { createLogger } from '../log/logger.ts';
+import { createProcessLogger, handleShutdownSignals } from '../log/process-lifecycle.ts';
 import { isGatewayError } from '../errors/gateway-error.ts';
 import { aiWorkerEnvironmentVariables, loadAiWorkerConfig, parseSetting, type AiWorkerConfig } from './config.ts';
 import { startAiWorker, type RunningAiWorker } from './ai-worker.ts';
@@ -60,27 +60,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     process.stderr.write(`ai-worker: ${(err as Error).message}\n`);
     process.exit(2);
   }
-  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);
-  const logger = createLogger({ level: config.logLevel, pretty });
-
+  const logger = createProcessLogger(config.logLevel, config.logFormat);
   let worker: RunningAiWorker | undefined;
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 5000);
-    force.unref();
-    void (worker?.close() ?? Promise.resolve()).then(() => {
-      logger.flush();
-      process.exit(0);
-    });
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  handleShutdownSignals(logger, config.shutdownTimeoutMs, () => worker?.close());
 
   try {
     worker = await startAiWorker(config, logger);

@@ -8,7 +8,7 @@
  * Every failure is a {@link WorkerCallError} of kind `server` (the worker's answer was
  * unusable), so the retry policy treats it like a bad answer.
  */
-import { WorkerCallError } from './worker-client.ts';
+import { WorkerCallError, readBodyCapped } from './worker-client.ts';
 
 /** Media bytes and their media type (lower case, without parameters, e.g. `image/png`). */
 export interface ResultMedia {
@@ -189,23 +189,8 @@ function safeOrigin(url: string): string | undefined {
   }
 }
 
-async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
-  if (response.body === null) return Buffer.alloc(0);
-  const reader = response.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) throw mediaError(`result media is larger than ${maxBytes} bytes`, { status: response.status });
-      parts.push(value);
-    }
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(parts);
+function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
+  return readBodyCapped(response, maxBytes, 'throw', () => mediaError(`result media is larger than ${maxBytes} bytes`, { status: response.status }));
 }
 
 function mediaTypeOf(contentType: string | null): string | undefined {

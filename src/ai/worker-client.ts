@@ -305,11 +305,11 @@ function buildForm(request: AiRequest): FormData {
 }
 
 /**
- * Reads a body as UTF-8 text.
- * @param strict true: a body over `maxBytes` is an error; false: keep the first `maxBytes`.
+ * Reads at most `maxBytes` of a response body.
+ * @param overflow what a longer body does: `throw` `tooLarge()`, or `truncate` to `maxBytes`.
  */
-async function readText(response: Response, maxBytes: number, strict: boolean): Promise<string> {
-  if (response.body === null) return '';
+export async function readBodyCapped(response: Response, maxBytes: number, overflow: 'throw' | 'truncate', tooLarge: () => Error): Promise<Buffer> {
+  if (response.body === null) return Buffer.alloc(0);
   const reader = response.body.getReader();
   const parts: Uint8Array[] = [];
   let total = 0;
@@ -319,7 +319,7 @@ async function readText(response: Response, maxBytes: number, strict: boolean): 
       if (done) break;
       total += value.byteLength;
       if (total > maxBytes) {
-        if (strict) throw new WorkerCallError('server', `worker answer is larger than ${maxBytes} bytes`, { status: response.status });
+        if (overflow === 'throw') throw tooLarge();
         parts.push(value.subarray(0, value.byteLength - (total - maxBytes)));
         break;
       }
@@ -328,7 +328,17 @@ async function readText(response: Response, maxBytes: number, strict: boolean): 
   } finally {
     reader.cancel().catch(() => undefined);
   }
-  return Buffer.concat(parts).toString('utf8');
+  return Buffer.concat(parts);
+}
+
+/**
+ * Reads a body as UTF-8 text.
+ * @param strict true: a body over `maxBytes` is an error; false: keep the first `maxBytes`.
+ */
+async function readText(response: Response, maxBytes: number, strict: boolean): Promise<string> {
+  const body = await readBodyCapped(response, maxBytes, strict ? 'throw' : 'truncate',
+    () => new WorkerCallError('server', `worker answer is larger than ${maxBytes} bytes`, { status: response.status }));
+  return body.toString('utf8');
 }
 
 /**
