@@ -148,11 +148,15 @@ test('a stalled worker times out and the request fails over', async () => {
 });
 
 test('a worker 400 about the request reaches the client as 400 with the worker reason and is not retried', async () => {
+  // Both workers reject it: whichever the selector picks first, there must be no second attempt.
   a.setMode('bad-request');
+  b.setMode('bad-request');
   const res = await t2i({ prompt: 'x', width: 64, height: 64 });
   assert.equal(res.status, 400);
   assert.equal(((await res.json()) as { detail: { msg: string } }).detail.msg, FAKE_BAD_REQUEST_MESSAGE);
-  assert.equal(b.calls.length, 0);
+  assert.equal(a.calls.length + b.calls.length, 1, 'not retried on the other worker');
+  const listed = (await (await fetch(`${base}/api/workers`)).json()) as { workers: { suspendedUntil?: string }[] };
+  assert.ok(listed.workers.every((w) => w.suspendedUntil === undefined), 'a request error does not suspend the worker');
 });
 
 test('insufficient capacity is retried on another worker without suspending the first', async () => {
