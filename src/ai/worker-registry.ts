@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isPipeline, type FailureKind, type Pipeline, type WorkerCapability } from './pipelines.ts';
+import type { Candidate } from './selector.ts';
 
 export type WorkerStatus = 'LOADING' | 'OK' | 'ERROR' | 'IDLE' | 'UNREACHABLE';
 
@@ -19,17 +20,6 @@ export interface WorkerSpec {
   url: string;
   token?: string;
   pipelines: { pipeline: string; model_id: string; warm?: boolean; capacity?: number }[];
-}
-
-/** A candidate as the selector sees it (see selector.ts). */
-export interface WorkerCandidate {
-  readonly workerID: string;
-  readonly warm: boolean;
-  readonly capacity: number;
-  readonly inFlight: number;
-  readonly latencyScoreSPerUnit?: number;
-  readonly suspendedUntilMs?: number;
-  readonly healthy: boolean;
 }
 
 interface CapabilityState extends Omit<WorkerCapability, 'warm'> {
@@ -168,8 +158,8 @@ export class WorkerRegistry {
   }
 
   /** Candidates for (pipeline, model_id), for the selector. */
-  candidates(pipeline: Pipeline, modelID: string): WorkerCandidate[] {
-    const out: WorkerCandidate[] = [];
+  candidates(pipeline: Pipeline, modelID: string): Candidate[] {
+    const out: Candidate[] = [];
     for (const w of this.#workers.values()) {
       const c = w.capabilities.find((x) => x.pipeline === pipeline && x.modelID === modelID);
       if (!c) continue;
