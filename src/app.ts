@@ -130,7 +130,20 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       await startTranscoder(config, logger, storage, index, events, metrics, billing, closers);
     }
     if (role === 'transcoder') {
-      logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset }, 'transcoder ready; waiting for jobs');
+      let metricsUrl: string | undefined;
+      if (config.transcode.metricsPort > 0) {
+        const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
+        closers.push({ name: 'http', close: () => closeServer(http.server) });
+        http.setHandler(createHttpApp({
+          logger: logger.child({ component: 'http' }),
+          routers: [metrics.router()],
+          health: async () => (redis.status === 'ready'
+            ? { status: 'ok', checks: { redis: { ok: true } } }
+            : { status: 'degraded', checks: { redis: { ok: false, detail: redis.status } } }),
+        }));
+        metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
+      }
+      logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: metricsUrl ?? 'disabled' }, 'transcoder ready; waiting for jobs');
       return { close };
     }
 

@@ -80,6 +80,11 @@ export interface MediagateConfig {
     attempts: number;
     /** First retry delay in ms (exponential backoff). */
     backoffMs: number;
+    /**
+     * HTTP port of a standalone transcoder (cmd/transcoder.ts) for `/metrics` and `/healthz`,
+     * bound to `http.host`; default 9936; 0 = none.
+     */
+    metricsPort: number;
   };
   /** Default ladder: preset names or Livepeer JSON profile objects. */
   ladder: unknown[];
@@ -186,7 +191,7 @@ export function defaultConfig(): MediagateConfig {
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg' },
     storage: { kind: 'fs', dir: './data/objects' },
     workDir: './data/work',
-    transcode: { embedded: true, concurrency: 2, x264Preset: 'veryfast', timeoutMs: 60_000, attempts: 3, backoffMs: 500 },
+    transcode: { embedded: true, concurrency: 2, x264Preset: 'veryfast', timeoutMs: 60_000, attempts: 3, backoffMs: 500, metricsPort: 9936 },
     ladder: [...DEFAULT_LADDER],
     segmentTargetMs: 2000,
     hls: { windowSegments: 6 },
@@ -252,7 +257,7 @@ export const CONFIG_SCHEMA = {
     workDir: { type: 'string', minLength: 1 },
     transcode: {
       type: 'object', additionalProperties: false,
-      required: ['embedded', 'concurrency', 'x264Preset', 'timeoutMs', 'attempts', 'backoffMs'],
+      required: ['embedded', 'concurrency', 'x264Preset', 'timeoutMs', 'attempts', 'backoffMs', 'metricsPort'],
       properties: {
         embedded: { type: 'boolean' },
         concurrency: { type: 'integer', minimum: 1, maximum: 64 },
@@ -260,6 +265,7 @@ export const CONFIG_SCHEMA = {
         timeoutMs: { type: 'integer', minimum: 1000 },
         attempts: { type: 'integer', minimum: 1, maximum: 20 },
         backoffMs: { type: 'integer', minimum: 0 },
+        metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
       },
     },
     ladder: { type: 'array', maxItems: 16, items: { anyOf: [{ type: 'string' }, { type: 'object' }] } },

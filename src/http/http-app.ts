@@ -107,7 +107,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
  * requests get 503 (the gateway is starting).
  * @throws Error naming the address and what to do when the port is taken.
  */
-export async function listenEarly(host: string, port: number): Promise<{ server: Server; setHandler: (app: Express) => void }> {
+export async function listenEarly(host: string, port: number, setting = 'MEDIAGATE_HTTP_PORT'): Promise<{ server: Server; setHandler: (app: Express) => void }> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.statusCode = 503;
     res.setHeader('Retry-After', '1');
@@ -119,7 +119,7 @@ export async function listenEarly(host: string, port: number): Promise<{ server:
     s.keepAliveTimeout = 5000;
     s.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE'
-        ? new Error(`HTTP port ${host}:${port} is already in use; stop the other process or set MEDIAGATE_HTTP_PORT`)
+        ? new Error(`port ${host}:${port} is already in use; stop the other process or set ${setting}`)
         : err);
     });
     s.listen(port, host, () => resolve(s));

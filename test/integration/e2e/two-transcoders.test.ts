@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
+import { freePort } from '../../helpers/ports.ts';
 import { seqOf, probeSegment, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
 const LADDER = ['P360p30fps16x9', 'P240p30fps16x9'];
@@ -14,13 +15,17 @@ let redis: TestRedis;
 let deployment: TestDeployment;
 let gateway: MediagateProcess;
 const transcoders: MediagateProcess[] = [];
+const metricsPorts: number[] = [];
 
 before(async () => {
   redis = await startRedis();
   deployment = await testDeployment(redis.url, { MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_HLS_WINDOW_SEGMENTS: '50' });
   gateway = spawnMediagate('gateway', deployment.env);
   await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
-  for (let i = 0; i < 2; i++) transcoders.push(spawnMediagate('transcoder', deployment.env));
+  for (let i = 0; i < 2; i++) {
+    metricsPorts.push(await freePort());
+    transcoders.push(spawnMediagate('transcoder', { ...deployment.env, MEDIAGATE_TRANSCODE_METRICS_PORT: String(metricsPorts[i]) }));
+  }
   await Promise.all(transcoders.map(async (t) => {
     const deadline = Date.now() + 30_000;
     while (!t.lines.some((l) => l.includes('transcoder ready'))) {
@@ -51,4 +56,12 @@ test('two transcoder processes share the queue: both take jobs and the output is
   const p = await probeSegment(`${deployment.httpUrl}/stream/twin/P240p30fps16x9/${sourceSeqs[sourceSeqs.length - 1]}.ts`);
   assert.deepEqual([p.width, p.height], [426, 240]);
   assert.equal(gateway.lines.filter((l) => l.includes('"msg":"segment transcoded"')).length, 0, 'the gateway itself transcoded nothing');
+  // Each standalone transcoder serves its own /metrics; together they count every segment.
+  const counted = await Promise.all(metricsPorts.map(async (port) => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('mediagate_segments_transcoded_total '));
+    return Number(line?.split(' ')[1]);
+  }));
+  assert.deepEqual(counted, jobsPer, 'each transcoder metrics count its own jobs');
+  assert.equal((await fetch(`http://127.0.0.1:${metricsPorts[0]}/healthz`)).status, 200);
 });
