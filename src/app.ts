@@ -308,7 +308,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
           manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
         }),
         createAiRouter({
-          sessions, registry, logger: aiLog, publicUrl,
+          sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
           authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly)),
           ...(billing ? { billing } : {}),
           probeAudioMs: (data) => probeAudioDurationMs(data),

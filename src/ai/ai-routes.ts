@@ -15,6 +15,7 @@ import multer from 'multer';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
 import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from './pipelines.ts';
 import { sniffAudio, sniffImage } from './media-sniff.ts';
@@ -105,6 +106,9 @@ export interface AiRoutesOptions {
   /** Duration of uploaded audio in ms (ffprobe), for audio-to-text billing. */
   probeAudioMs(data: Buffer): Promise<number>;
   publicUrl: string;
+  /** Admin-token rule for /api/workers (http/admin-guard.ts). */
+  adminToken: string;
+  loopbackOnly: boolean;
   maxImageBytes: number;
   maxAudioBytes: number;
   logger: Logger;
@@ -164,6 +168,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       next();
     }, next);
   });
+  router.use('/api/workers', adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'worker API' }));
   router.use(express.json({ limit: '1mb' }));
   // Two validators over one spec: JSON bodies are validated as sent (no type coercion, so
   // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
@@ -330,7 +335,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     }
   }
 
-  // Worker management (validated against openapi/ai.yaml; admin token checked by the caller's /api guard).
+  // Worker management (validated against openapi/ai.yaml; admin token checked by the /api/workers guard above).
   router.post('/api/workers', async (req: Request, res: Response) => {
     const view = await options.registry.register(req.body as Parameters<WorkerRegistry['register']>[0], 'api');
     res.status(201).json(view);

@@ -4,11 +4,11 @@
  * against the spec by express-openapi-validator, so the spec cannot drift from the code.
  * Protected by `http.adminToken` (Bearer), required when the gateway binds a public address.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { adminGuard } from '../http/admin-guard.ts';
 import { PRESETS, type VideoProfile } from '../domain/profile.ts';
 import { SOURCE_RENDITION } from '../domain/segment.ts';
 
@@ -39,12 +39,6 @@ export interface ControlRoutesOptions {
   loopbackOnly: boolean;
 }
 
-function tokenMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** Livepeer JSON profile form of a profile (WIRE-CONTRACT.md §3). */
 function profileJson(p: VideoProfile): Record<string, unknown> {
   return {
@@ -59,28 +53,9 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
   const router = Router();
   const { index } = options;
 
-  router.use('/api', (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.header('authorization') ?? '';
-    const token = /^Bearer (.+)$/i.exec(header)?.[1];
-    if (options.adminToken === '') {
-      if (!options.loopbackOnly) {
-        next(new GatewayError('FORBIDDEN', 'the control API is disabled on a public bind address until http.adminToken (MEDIAGATE_HTTP_ADMIN_TOKEN) is set'));
-        return;
-      }
-      next();
-      return;
-    }
-    if (token === undefined) {
-      next(new GatewayError('UNAUTHORIZED', 'missing admin token: send Authorization: Bearer <http.adminToken>'));
-      return;
-    }
-    if (!tokenMatches(token, options.adminToken)) {
-      next(new GatewayError('UNAUTHORIZED', 'invalid admin token'));
-      return;
-    }
-    next();
-  });
-  router.use('/api', express.json({ limit: '64kb' }));
+  const paths = ['/api/streams', '/api/profiles'];
+  router.use(paths, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'control API' }));
+  router.use(paths, express.json({ limit: '64kb' }));
   router.use(OpenApiValidator.middleware({
     apiSpec: CONTROL_SPEC_PATH,
     validateRequests: { allowUnknownQueryParameters: false },

@@ -8,11 +8,11 @@
  * `http.adminToken` is always required; with none configured, the API answers only while
  * the gateway binds loopback.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { adminGuard } from '../http/admin-guard.ts';
 import { parseLadder } from '../domain/profile.ts';
 
 export const PAYMENTS_SPEC_PATH = fileURLToPath(new URL('../../openapi/payments.yaml', import.meta.url));
@@ -106,12 +106,6 @@ export interface PaymentsRoutesOptions {
 
 const PAYMENTS_PATH = /^\/api\/(accounts|keys)(\/|$)/;
 
-function tokenMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -183,18 +177,7 @@ export function createPaymentsRouter(options: PaymentsRoutesOptions): Router {
   });
 
   const paths = ['/api/accounts', '/api/keys'];
-  router.use(paths, (req: Request, _res: Response, next: NextFunction) => {
-    const token = /^Bearer (.+)$/i.exec(req.header('authorization') ?? '')?.[1];
-    if (options.adminToken === '') {
-      next(options.loopbackOnly ? undefined : new GatewayError('FORBIDDEN', 'the payments API is disabled on a public bind address until http.adminToken (MEDIAGATE_HTTP_ADMIN_TOKEN) is set'));
-      return;
-    }
-    if (token === undefined) {
-      next(new GatewayError('UNAUTHORIZED', 'missing admin token: send Authorization: Bearer <http.adminToken>'));
-      return;
-    }
-    next(tokenMatches(token, options.adminToken) ? undefined : new GatewayError('UNAUTHORIZED', 'invalid admin token'));
-  });
+  router.use(paths, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'payments API' }));
   router.use(paths, express.json({ limit: '64kb' }));
   router.use(OpenApiValidator.middleware({
     apiSpec: PAYMENTS_SPEC_PATH,

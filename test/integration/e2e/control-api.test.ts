@@ -80,6 +80,9 @@ test('the control API requires the configured admin token', async () => {
   const wrong = await api('/api/streams', {}, 'not-the-token');
   assert.equal(wrong.status, 401);
   assert.equal((await api('/api/profiles')).status, 200);
+  assert.equal((await api('/api/workers', {}, '')).status, 401, 'the worker API enforces the token too');
+  assert.equal((await api('/api/accounts', {}, '')).status, 401, 'and the payments API');
+  assert.equal((await api('/api/workers')).status, 200);
 });
 
 test('control API requests are validated against the OpenAPI spec with messages naming the field', async () => {
