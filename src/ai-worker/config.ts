@@ -4,12 +4,10 @@
  * SCREAMING_SNAKE, e.g. `tileSize` → `MEDIAGATE_AI_WORKER_TILE_SIZE`) → command-line flags →
  * validate. Lists (`models`) take a comma-separated list or a JSON array.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { Ajv } from 'ajv';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { describeErrors, isLoopbackHost, parseSettingValue } from '../config/config.ts';
+import { describeErrors, isLoopbackHost, parseSettingValue, readConfigFile } from '../config/config.ts';
 import { ESRGAN_MODEL_IDS } from './models.ts';
 import { maxOverlap } from './tiling.ts';
 
@@ -134,16 +132,7 @@ export function loadAiWorkerConfig(options: LoadAiWorkerConfigOptions = {}): AiW
   const file = options.file ?? options.env?.[`${ENV_PREFIX}CONFIG`];
   if (file) {
     const path = resolve(options.cwd ?? process.cwd(), file);
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(path, 'utf8'));
-    } catch (err) {
-      throw new GatewayError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as Error).message}`);
-    }
-    if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new GatewayError('CONFIG_INVALID', `config file ${path} must hold a mapping`);
-      Object.assign(config, parsed);
-    }
+    Object.assign(config, readConfigFile(path));
     origins.push(path);
   }
   if (options.env) {

@@ -468,6 +468,22 @@ export function describeErrors(errors: ErrorObject[] | null | undefined, origin:
   }).join('; ') + ` (from ${origin})`;
 }
 
+/**
+ * Reads a YAML (or JSON) config file holding a mapping; an empty file is an empty mapping.
+ * @throws GatewayError CONFIG_INVALID naming the file and the problem.
+ */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new GatewayError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isObject(parsed)) throw new GatewayError('CONFIG_INVALID', `config file ${path} must contain a mapping at the top level`);
+  return parsed;
+}
+
 export interface LoadConfigOptions {
   /** Path of a YAML/JSON config file; relative paths resolve against `cwd`. */
   file?: string;
@@ -494,16 +510,7 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   const file = options.file ?? options.env?.['MEDIAGATE_CONFIG'];
   if (file) {
     const path = resolve(cwd, file);
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(path, 'utf8'));
-    } catch (err) {
-      throw new GatewayError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as Error).message}`);
-    }
-    if (parsed !== null && parsed !== undefined) {
-      if (!isObject(parsed)) throw new GatewayError('CONFIG_INVALID', `config file ${path} must contain a mapping at the top level`);
-      mergeInto(config, parsed, '');
-    }
+    mergeInto(config, readConfigFile(path) as JsonObject, '');
     origins.push(path);
   }
 
