@@ -1,0 +1,82 @@
+/**
+ * Process accounting from /proc (Linux): resident memory and CPU time of a process and its
+ * descendants, for benchmark reports.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** Clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on Linux x86_64). */
+const USER_HZ = 100;
+
+interface Stat { pid: number; ppid: number; utime: number; stime: number; cutime: number; cstime: number }
+
+function readStat(pid: number): Stat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) may hold spaces and parentheses: split after its closing parenthesis.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), cutime: Number(rest[13]), cstime: Number(rest[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `pid` and every live descendant. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(st.pid);
+    children.set(st.ppid, list);
+  }
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** Resident set size of one process in bytes (VmRSS), 0 when it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sum of VmRSS over `pid` and its live descendants, bytes. */
+export function treeRssBytes(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + rssBytes(p), 0);
+}
+
+/**
+ * CPU seconds (user + system) used so far by `pid` itself, and by its children that have
+ * exited and been waited for (ffmpeg/ffprobe runs of a transcoder, say).
+ */
+export function cpuSeconds(pid: number): { self: number; reapedChildren: number } {
+  const st = readStat(pid);
+  if (!st) return { self: 0, reapedChildren: 0 };
+  return { self: (st.utime + st.stime) / USER_HZ, reapedChildren: (st.cutime + st.cstime) / USER_HZ };
+}
+
+/** Machine-wide busy and total CPU seconds since boot (all cores), from /proc/stat. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = fields[3]! + fields[4]!;
+  return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
+}
+
+/** Samples `measure()` every `intervalMs` until stopped; returns the peak seen. */
+export function samplePeak(measure: () => number, intervalMs = 250): { stop(): number } {
+  let peak = measure();
+  const timer = setInterval(() => { peak = Math.max(peak, measure()); }, intervalMs);
+  return { stop: () => { clearInterval(timer); peak = Math.max(peak, measure()); return peak; } };
+}
