@@ -1,65 +1,61 @@
 /**
  * AI routing overhead, in one run, against the limit: the same fast ai-runner-compatible
- * worker (test/helpers/fake-ai-worker.ts, answering at once) called (a) directly and
- * (b) through the gateway (validation, selection, forwarding, re-hosting the result media
- * in the object store), at concurrency 1 and 32.
+ * worker (test/helpers/fake-ai-worker.ts, answering at once with a real PNG) called
+ * (a) directly and (b) through a mediagate gateway with its default settings (OpenAPI
+ * validation, API-key authorization, billing hold + settle in Redis, worker selection,
+ * forwarding, re-hosting the result media in the object store), for text-to-image (JSON)
+ * and upscale (a ~1 MB multipart PNG) at concurrency 1 and 32.
  *
- * Usage: node --import tsx bench/ai-overhead.ts [--requests 400]
+ * Gateway, worker, redis-server and this load generator are separate processes on the
+ * same machine; the client is node:http with keep-alive for both (a) and (b).
+ * `--profile 1` then runs the gateway runs again under `node --cpu-prof` and prints where
+ * the gateway's CPU time goes in each case (self time by package and by function).
+ *
+ * Usage: node --import tsx bench/ai-overhead.ts [--quick] [--requests 1500] [--profile 1] [--profile-dir dir] [--out file.json]
+ * (`--profile-dir` keeps the *.cpuprofile, loadable in Chrome DevTools, and the time window of each case.)
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { startRedis } from '../test/helpers/redis-server.ts';
-import { startFakeAiWorker } from '../test/helpers/fake-ai-worker.ts';
+import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } from '../test/helpers/gateway-process.ts';
+import { stopChild } from '../test/helpers/redis-server.ts';
 import { encodePng } from '../test/helpers/png.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { createLogger } from '../src/log/logger.ts';
-import { startApp } from '../src/app.ts';
+import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
+import { percentile } from './lib/stats.ts';
+import { summarizeCpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
+import { cpuSeconds } from './lib/procs.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '400' } } });
-const requests = Number(values.requests);
+const { quick, out, values } = benchArgs(['requests', 'profile', 'profile-dir']);
+const requests = Number(values.requests ?? (quick ? 300 : 1500));
+const profileDir = values['profile-dir'];
+const profile = values.profile === '1' || values.profile === 'true' || profileDir !== undefined;
 
-const redis = await startRedis();
-const worker = await startFakeAiWorker();
-const dataDir = mkdtempSync(join(tmpdir(), 'mg-bench-ai-'));
-const app = await startApp(loadConfig({
-  overrides: {
-    http: { port: 0 }, rtmp: { enabled: false }, transcode: { embedded: false }, log: { level: 'silent' },
-    redis: { url: redis.url, keyPrefix: 'bench' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-    ai: { queueWaitMs: 60_000, maxImageBytes: 8 * 1024 * 1024 },
-  },
-}), createLogger({ level: 'silent' }), 'gateway');
-const gateway = `http://127.0.0.1:${app.httpPort}`;
-await fetch(`${gateway}/api/workers`, {
-  method: 'POST', headers: { 'Content-Type': 'application/json' },
-  body: JSON.stringify({ url: worker.url, pipelines: [
-    { pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true, capacity: 64 },
-    { pipeline: 'upscale', model_id: 'stabilityai/stable-diffusion-x4-upscaler', warm: true, capacity: 64 },
-  ] }),
-});
+/** One HTTP request as the load generator sends it. */
+interface RequestSpec { path: string; headers: Record<string, string | number>; body: Buffer }
 
-// A ~1 MB PNG: 580x580 of random noise does not compress.
-const random = randomBytes(580 * 580 * 3);
-const bigPng = encodePng(580, 580, (x, y) => {
-  const i = (y * 580 + x) * 3;
-  return [random[i]!, random[i + 1]!, random[i + 2]!];
-});
+function send(agent: Agent, base: string, spec: RequestSpec): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${spec.path}`, { method: 'POST', agent, headers: { ...spec.headers, 'Content-Length': spec.body.length } }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(spec.body);
+  });
+}
 
-const t2iBody = JSON.stringify({ prompt: 'a bunny in a meadow', width: 64, height: 64 });
-const cases = {
-  'text-to-image (JSON)': (base: string) => fetch(`${base}/text-to-image`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: t2iBody }),
-  [`upscale (${(bigPng.length / 1e6).toFixed(2)} MB multipart)`]: (base: string) => {
-    const form = new FormData();
-    form.append('prompt', 'sharper');
-    form.append('image', new Blob([bigPng], { type: 'image/png' }), 'in.png');
-    return fetch(`${base}/upscale`, { method: 'POST', body: form });
-  },
-};
+interface Measured { rps: number; medianMs: number; p99Ms: number; wallS: number }
 
-async function measure(send: () => Promise<Response>, count: number, concurrency: number): Promise<{ rps: number; medianMs: number; p99Ms: number }> {
+/** Sends `count` requests with `concurrency` in flight; every answer must be 200. */
+async function measure(base: string, spec: RequestSpec, count: number, concurrency: number): Promise<Measured> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -67,47 +63,136 @@ async function measure(send: () => Promise<Response>, count: number, concurrency
     while (next < count) {
       next += 1;
       const t0 = performance.now();
-      const res = await send();
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      const status = await send(agent, base, spec);
+      if (status !== 200) throw new Error(`${base}${spec.path}: HTTP ${status}`);
       latencies.push(performance.now() - t0);
     }
   }));
   const wallS = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * p) - 1)]!;
-  return { rps: count / wallS, medianMs: pct(0.5), p99Ms: pct(0.99) };
+  agent.destroy();
+  return { rps: count / wallS, medianMs: percentile(latencies, 0.5)!, p99Ms: percentile(latencies, 0.99)!, wallS };
 }
 
+async function startWorkerProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib', 'fake-worker-main.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const first = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`fake worker exited with ${code}`)));
+  });
+  return { url: (JSON.parse(first) as { url: string }).url, pid: child.pid!, stop: () => stopChild(child) };
+}
+
+async function startGateway(redisUrl: string, workerUrl: string, nodeArgs: string[] = []): Promise<{ proc: MediagateProcess; url: string; cleanup(): Promise<void> }> {
+  const deployment = await testDeployment(redisUrl, {
+    MEDIAGATE_RTMP_ENABLED: 'false', MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn',
+    MEDIAGATE_REDIS_KEY_PREFIX: `bench${Date.now()}`, MEDIAGATE_AI_QUEUE_WAIT_MS: '60000', MEDIAGATE_AI_MAX_IMAGE_BYTES: String(8 * 1024 * 1024),
+  });
+  const proc = spawnMediagate('gateway', deployment.env, nodeArgs);
+  await waitForHttp(`${deployment.httpUrl}/healthz`, proc);
+  const res = await fetch(`${deployment.httpUrl}/api/workers`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ url: workerUrl, pipelines: [
+      { pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true, capacity: 64 },
+      { pipeline: 'upscale', model_id: 'stabilityai/stable-diffusion-x4-upscaler', warm: true, capacity: 64 },
+    ] }),
+  });
+  if (!res.ok) throw new Error(`registering the worker: HTTP ${res.status} ${await res.text()}`);
+  return { proc, url: deployment.httpUrl, cleanup: async () => { await proc.stop(); deployment.cleanup(); } };
+}
+
+// A ~1 MB PNG: 580x580 of random noise does not compress.
+const random = randomBytes(580 * 580 * 3);
+const bigPng = encodePng(580, 580, (x, y) => {
+  const i = (y * 580 + x) * 3;
+  return [random[i]!, random[i + 1]!, random[i + 2]!];
+});
+const boundary = 'mediagate-bench-boundary';
+const multipart = Buffer.concat([
+  Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nsharper\r\n`),
+  Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="in.png"\r\nContent-Type: image/png\r\n\r\n`),
+  bigPng,
+  Buffer.from(`\r\n--${boundary}--\r\n`),
+]);
+const cases: { name: string; spec: RequestSpec; count: number }[] = [
+  { name: 'text-to-image (JSON)', count: requests, spec: { path: '/text-to-image', headers: { 'Content-Type': 'application/json' }, body: Buffer.from(JSON.stringify({ prompt: 'a bunny in a meadow', width: 64, height: 64 })) } },
+  { name: `upscale (${(multipart.length / 1e6).toFixed(2)} MB multipart)`, count: Math.max(64, Math.floor(requests / 5)), spec: { path: '/upscale', headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` }, body: multipart } },
+];
+const concurrencies = [1, 32];
+
+const machine = await machineInfo();
+const redis = await startRedis();
+const worker = await startWorkerProcess();
+const gateway = await startGateway(redis.url, worker.url);
 const rows: Record<string, unknown>[] = [];
-for (const [name, send] of Object.entries(cases)) {
-  for (const concurrency of [1, 32]) {
-    const count = name.startsWith('upscale') ? Math.max(64, Math.floor(requests / 4)) : requests;
-    await measure(() => send(worker.url), 20, concurrency); // warm-up
-    await measure(() => send(gateway), 20, concurrency);
-    const direct = await measure(() => send(worker.url), count, concurrency);
-    const via = await measure(() => send(gateway), count, concurrency);
-    rows.push({
-      request: name, concurrency, requests: count,
-      directRps: direct.rps, gatewayRps: via.rps, rpsRatio: via.rps / direct.rps,
-      directMedianMs: direct.medianMs, gatewayMedianMs: via.medianMs, addedMedianMs: via.medianMs - direct.medianMs,
-      directP99Ms: direct.p99Ms, gatewayP99Ms: via.p99Ms, addedP99Ms: via.p99Ms - direct.p99Ms,
-    });
+try {
+  for (const c of cases) {
+    for (const concurrency of concurrencies) {
+      await measure(worker.url, c.spec, 50, concurrency); // warm-up: JIT, connections, caches
+      await measure(gateway.url, c.spec, 50, concurrency);
+      const direct = await measure(worker.url, c.spec, c.count, concurrency);
+      const cpu0 = cpuSeconds(gateway.proc.child.pid!).self;
+      const via = await measure(gateway.url, c.spec, c.count, concurrency);
+      const gatewayCpuMsPerRequest = ((cpuSeconds(gateway.proc.child.pid!).self - cpu0) * 1000) / c.count;
+      rows.push({
+        request: c.name, concurrency, requests: c.count,
+        directRps: direct.rps, gatewayRps: via.rps, rpsRatio: via.rps / direct.rps,
+        directMedianMs: direct.medianMs, gatewayMedianMs: via.medianMs, addedMedianMs: via.medianMs - direct.medianMs,
+        directP99Ms: direct.p99Ms, gatewayP99Ms: via.p99Ms, addedP99Ms: via.p99Ms - direct.p99Ms,
+        gatewayCpuMsPerRequest,
+      });
+    }
   }
+} finally {
+  await gateway.cleanup();
 }
 
-const f = (n: unknown, d = 2): string => (n as number).toFixed(d);
-process.stdout.write(`\nAI routing overhead on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}\n\n`);
-process.stdout.write('| request | conc. | direct rps | gateway rps | ratio | direct p50 ms | gateway p50 ms | added p50 ms | direct p99 ms | gateway p99 ms | added p99 ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n');
-for (const r of rows) {
-  process.stdout.write(`| ${r['request']} | ${r['concurrency']} | ${f(r['directRps'], 0)} | ${f(r['gatewayRps'], 0)} | ${f(r['rpsRatio'])} | ${f(r['directMedianMs'])} | ${f(r['gatewayMedianMs'])} | ${f(r['addedMedianMs'])} | ${f(r['directP99Ms'])} | ${f(r['gatewayP99Ms'])} | ${f(r['addedP99Ms'])} |\n`);
+// Where the gateway's time goes: the same gateway runs under the V8 sampling profiler.
+const profiles: Record<string, ProfileSummary> = {};
+if (profile) {
+  const dir = profileDir ?? mkdtempSync(join(tmpdir(), 'mg-bench-prof-'));
+  mkdirSync(dir, { recursive: true });
+  const profiled = await startGateway(redis.url, worker.url, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200']);
+  const windows: Record<string, { fromUs: number; toUs: number }> = {};
+  try {
+    for (const c of cases) {
+      for (const concurrency of concurrencies) {
+        await measure(profiled.url, c.spec, 50, concurrency);
+        const fromUs = Number(process.hrtime.bigint() / 1000n);
+        await measure(profiled.url, c.spec, c.count, concurrency);
+        windows[`${c.name} c=${concurrency}`] = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
+      }
+    }
+  } finally {
+    await profiled.cleanup();
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no CPU profile written in ${dir}`);
+  for (const [name, window] of Object.entries(windows)) profiles[name] = summarizeCpuProfile(join(dir, file), 20, window);
+  if (profileDir === undefined) rmSync(dir, { recursive: true, force: true });
+  else writeFileSync(join(dir, 'windows.json'), JSON.stringify({ profile: file, windows }, null, 2));
 }
-mkdirSync('bench/results', { recursive: true });
-const out = join('bench/results', `ai-overhead-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, rows }, null, 2));
-process.stdout.write(`\nwrote ${out}\n`);
-
-await app.close();
-await worker.close();
+await worker.stop();
 await redis.stop();
-rmSync(dataDir, { recursive: true, force: true });
+
+printMachine(machine);
+printTable('AI routing overhead: the same fast worker called directly and through the gateway (separate processes)',
+  ['request', 'conc.', 'requests', 'direct rps', 'gateway rps', 'ratio', 'direct p50 ms', 'gateway p50 ms', 'added p50 ms', 'direct p99 ms', 'gateway p99 ms', 'added p99 ms', 'gateway CPU ms/req'],
+  rows.map((r) => [r['request'] as string, r['concurrency'] as number, r['requests'] as number, fmt(r['directRps'] as number, 0), fmt(r['gatewayRps'] as number, 0), fmt(r['rpsRatio'] as number),
+    fmt(r['directMedianMs'] as number), fmt(r['gatewayMedianMs'] as number), fmt(r['addedMedianMs'] as number), fmt(r['directP99Ms'] as number), fmt(r['gatewayP99Ms'] as number), fmt(r['addedP99Ms'] as number), fmt(r['gatewayCpuMsPerRequest'] as number)]));
+for (const [name, p] of Object.entries(profiles)) {
+  printTable(`Gateway CPU profile, ${name}: busy ${fmt(p.busyMs, 0)} ms of ${fmt(p.totalMs, 0)} ms; self time by area`,
+    ['area', 'ms', '% of busy'], p.byArea.slice(0, 12).map((a) => [a.area, fmt(a.ms, 0), fmt(a.shareOfBusy * 100, 1)]));
+  printTable(`Gateway CPU profile, ${name}: top functions by self time`,
+    ['function', 'area', 'ms', '% of busy'], p.byFunction.slice(0, 15).map((f) => [f.fn, f.area, fmt(f.ms, 0), fmt(f.shareOfBusy * 100, 1)]));
+}
+const row = (name: string, c: number): Record<string, unknown> => rows.find((r) => (r['request'] as string).startsWith(name) && r['concurrency'] === c)!;
+writeResult('ai-overhead', machine, {
+  requests, rows, profiles,
+  headline: {
+    t2iAddedMedianMsC1: row('text-to-image', 1)['addedMedianMs'], t2iAddedMedianMsC32: row('text-to-image', 32)['addedMedianMs'],
+    t2iRpsRatioC32: row('text-to-image', 32)['rpsRatio'],
+    upscaleAddedMedianMsC1: row('upscale', 1)['addedMedianMs'], upscaleAddedMedianMsC32: row('upscale', 32)['addedMedianMs'],
+    upscaleRpsRatioC32: row('upscale', 32)['rpsRatio'],
+  },
+  goal: 'added AI latency under 2 ms median',
+}, out);

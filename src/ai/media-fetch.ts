@@ -190,7 +190,7 @@ function safeOrigin(url: string): string | undefined {
 }
 
 function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
-  return readBodyCapped(response, maxBytes, 'throw', () => mediaError(`result media is larger than ${maxBytes} bytes`, { status: response.status }));
+  return readBodyCapped(response.body, maxBytes, 'throw', () => mediaError(`result media is larger than ${maxBytes} bytes`, { status: response.status }));
 }
 
 function mediaTypeOf(contentType: string | null): string | undefined {

@@ -21,8 +21,9 @@ export interface MediagateProcess {
   stop(): Promise<void>;
 }
 
-export function spawnMediagate(entry: 'gateway' | 'transcoder', env: Record<string, string>): MediagateProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'cmd', `${entry}.ts`)], {
+/** @param nodeArgs extra Node.js flags (e.g. `--cpu-prof`), placed before the entry point. */
+export function spawnMediagate(entry: 'gateway' | 'transcoder', env: Record<string, string>, nodeArgs: readonly string[] = []): MediagateProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(repo, 'cmd', `${entry}.ts`)], {
     cwd: repo,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
