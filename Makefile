@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REDIS_PORT ?= 6379
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: help deps system-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck clean
+.PHONY: help deps system-deps bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck bench bench-quick clean
 
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
@@ -14,6 +14,8 @@ help:
 	@echo "make run-ai-worker   start the reference AI worker (ESRGAN upscale on CPU, port 8000); add"
 	@echo "                     MEDIAGATE_AI_WORKER_GATEWAY_URL=http://127.0.0.1:9935 to register with a gateway"
 	@echo "make test            install what is missing, typecheck, run every test"
+	@echo "make bench-quick     every benchmark against its limit (raw ffmpeg, nginx-rtmp, direct worker calls), < 5 min"
+	@echo "make bench           the same with longer inputs and finer ramps (~20 min); results in bench/results/"
 
 system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v redis-server >/dev/null || { \
@@ -25,6 +27,12 @@ node_modules/.mediagate-installed: package.json package-lock.json
 	@touch $@
 
 deps: system-deps node_modules/.mediagate-installed
+
+# The reference servers the benchmarks compare against: nginx with Debian's RTMP module.
+bench-deps: deps
+	@[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null || { \
+	  echo "installing nginx-light and libnginx-mod-rtmp with apt-get (benchmark reference)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light libnginx-mod-rtmp >/dev/null; }
 
 # Starts a local redis-server on 127.0.0.1:$(REDIS_PORT) unless one already answers there.
 redis: system-deps
@@ -53,6 +61,12 @@ test-unit: deps
 
 test-integration: deps
 	node --import tsx --test --test-concurrency=1 $(shell find test/integration -name '*.test.ts' | sort)
+
+bench: bench-deps
+	$(NODE_RUN) bench/run.ts
+
+bench-quick: bench-deps
+	$(NODE_RUN) bench/run.ts --quick
 
 clean:
 	rm -rf data
