@@ -67,9 +67,10 @@ export interface MediagateConfig {
     embedded: boolean;
     /**
      * Jobs one transcoder process runs at once; default 2. Measured on 2 cores with a
-     * 1080p30 source and the default ladder: 1 in flight reaches 1.15x real time, 2 reach
-     * 1.42x (bench/transcode-ladder.ts), because each per-segment ffmpeg idles cores while
-     * its encoders fill and drain.
+     * 1080p30 source and the default ladder (SegmentTranscoder alone): 1 in flight reaches
+     * 1.15x real time, 2 reach 1.42x, because each per-segment ffmpeg idles cores while its
+     * encoders fill and drain, and no ffmpeg runs while a job probes and stores. Through the
+     * whole pipeline: bench/throughput.ts `--processes 1 --concurrency N`.
      */
     concurrency: number;
     /** libx264 preset for renditions. */

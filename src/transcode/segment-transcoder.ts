@@ -44,6 +44,13 @@ export interface SegmentTranscoderOptions {
   probe?: ProbeOptions;
 }
 
+/**
+ * Wall time of each step of one job, ms, logged with `segment transcoded` (bench/throughput.ts
+ * reads them): fetching the source from storage, probing it, the ffmpeg run, and measuring
+ * plus storing the outputs (in parallel).
+ */
+interface TranscodePhases { fetchMs: number; probeMs: number; ffmpegMs: number; outputsMs: number }
+
 /** Default ffmpeg time limit per segment: 30× a 2 s segment, generous for a loaded machine. */
 export const DEFAULT_TRANSCODE_TIMEOUT_MS = 60_000;
 
@@ -99,18 +106,23 @@ export class SegmentTranscoder {
     const log = this.#logger.child({ manifestID: job.manifestID, seq: job.seq });
     await mkdir(this.#workDir, { recursive: true });
     const jobDir = await mkdtemp(join(this.#workDir, 'job-'));
+    const phases: TranscodePhases = { fetchMs: 0, probeMs: 0, ffmpegMs: 0, outputsMs: 0 };
     try {
+      let t = performance.now();
       const source = await this.#storage.getFile(job.sourceKey);
+      phases.fetchMs = Math.round(performance.now() - t);
       let encoded: { fitted: FittedRendition; path: string }[];
       try {
-        encoded = await this.#encode(job, source.path, jobDir, log);
+        encoded = await this.#encode(job, source.path, jobDir, log, phases);
       } finally {
         await source.release();
       }
+      t = performance.now();
       const renditions = await Promise.all(encoded.map((e) => this.#measureAndStore(job, e.fitted, e.path)));
+      phases.outputsMs = Math.round(performance.now() - t);
       const elapsedMs = Math.round(performance.now() - startedMs);
       const realTimeRatio = Number((job.durationMs / Math.max(elapsedMs, 1)).toFixed(2));
-      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio }, 'segment transcoded');
+      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio, phases }, 'segment transcoded');
       return { manifestID: job.manifestID, seq: job.seq, renditions, elapsedMs };
     } finally {
       await rm(jobDir, { recursive: true, force: true });
@@ -118,8 +130,10 @@ export class SegmentTranscoder {
   }
 
   /** Probes the source, fits the ladder and runs ffmpeg; returns the fitted renditions and their output files. */
-  async #encode(job: TranscodeJob, sourcePath: string, jobDir: string, log: Logger): Promise<{ fitted: FittedRendition; path: string }[]> {
+  async #encode(job: TranscodeJob, sourcePath: string, jobDir: string, log: Logger, phases: TranscodePhases): Promise<{ fitted: FittedRendition; path: string }[]> {
+    let t = performance.now();
     const probe = await probeSegment(sourcePath, this.#probe);
+    phases.probeMs = Math.round(performance.now() - t);
     if (!probe.video) throw new GatewayError('UNDECODABLE_MEDIA', 'segment is not decodable media: no video stream');
     const source = probe.video;
 
@@ -136,8 +150,10 @@ export class SegmentTranscoder {
     const invocation = buildLadderInvocation({
       inputPath: sourcePath, outputs, sourceAudioCodec: probe.audio?.codec, x264Preset: this.#preset,
     });
+    t = performance.now();
     try {
       await this.#runner.run(invocation, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
+      phases.ffmpegMs = Math.round(performance.now() - t);
     } catch (err) {
       if (isGatewayError(err)) throw err;
       const reason = err instanceof FfmpegRunError ? err.reason : 'spawn';

@@ -1,0 +1,468 @@
+/**
+ * Transcoding throughput against the limit on this machine (issue 7): the same input and
+ * the same ladder through
+ *   (a) raw ffmpeg: one process transcoding the whole input with the ladder (split filter),
+ *       the same filter graph and encoder options as the transcoder (buildLadderArgs);
+ *   (b) mediagate: a gateway (no embedded transcoder, RTMP off) and 1, then 2, standalone
+ *       transcoder processes at their default concurrency on one Redis; the input cut into
+ *       2 s source segments, every segment pushed over HTTP at once (the whole backlog is
+ *       queued from the start), timed from the first push until every rendition of every
+ *       segment is listed in the segment index.
+ * Reported as real-time factors (media seconds per wall second) and (b)/(a) ratios, with a
+ * profile of where the CPU and the wall time go (/proc accounting of every process, machine
+ * idle time, ffmpeg processes running, per-segment phases logged by the transcoder).
+ *
+ * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--out file.json]
+ *   --quick: 12 s of input instead of 30; --concurrency: jobs per transcoder process (default: the config default).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult, type Cell } from './lib/report.ts';
+import { median, percentile } from './lib/stats.ts';
+import { cutSegments, source1080p30 } from './lib/inputs.ts';
+import { cpuSeconds, machineCpuSeconds, processTree } from './lib/procs.ts';
+import { startRedis } from '../test/helpers/redis-server.ts';
+import { freePort } from '../test/helpers/ports.ts';
+import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } from '../test/helpers/gateway-process.ts';
+import { DEFAULT_LADDER, defaultConfig } from '../src/config/config.ts';
+import { fitRendition, parseLadder, type FittedRendition } from '../src/domain/profile.ts';
+import { SOURCE_RENDITION, segmentKey } from '../src/domain/segment.ts';
+import { buildLadderArgs, type X264Preset } from '../src/transcode/ffmpeg/ladder-args.ts';
+import { probeSegment } from '../src/transcode/probe.ts';
+import { createRedis } from '../src/queue/redis.ts';
+import { RedisSegmentIndex } from '../src/queue/segment-index.ts';
+import { silentLogger } from '../src/log/logger.ts';
+
+const GOAL = 0.9;
+const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency']);
+const seconds = Number(values.seconds ?? (quick ? 12 : 30));
+const processCounts = (values.processes ?? '1,2').split(',').map(Number);
+if (!(seconds >= 4 && seconds <= 60) || processCounts.some((n) => !(n >= 1 && n <= 8))) throw new Error('--seconds 4..60, --processes a list of 1..8');
+
+const defaults = defaultConfig();
+const preset = defaults.transcode.x264Preset as X264Preset;
+const slotsPerProcess = Number(values.concurrency ?? defaults.transcode.concurrency);
+if (!(slotsPerProcess >= 1 && slotsPerProcess <= 16)) throw new Error('--concurrency 1..16');
+const keyPrefix = defaults.redis.keyPrefix;
+const ladder = parseLadder(DEFAULT_LADDER);
+
+const machine = await machineInfo();
+const work = mkdtempSync(join(tmpdir(), 'mg-bench-throughput-'));
+const input = await source1080p30(seconds);
+const segmentPaths = await cutSegments(input, join(work, 'source'));
+const segmentBodies = segmentPaths.map((p) => readFileSync(p));
+const sourceInfo = await probeSegment(input);
+const mediaS = sourceInfo.durationMs / 1000;
+const fitted = ladder.map((p) => fitRendition(p, sourceInfo.video!)).filter((f): f is FittedRendition => f !== undefined);
+const renditions = fitted.map((f) => f.profile.name);
+
+// ---------------------------------------------------------------------------------------
+// Accounting helpers
+
+/** CPU seconds of one process: its own, and its exited children's (ffmpeg, ffprobe). */
+type ProcCpu = { self: number; reapedChildren: number };
+const cpuDelta = (a: ProcCpu, b: ProcCpu): ProcCpu => ({ self: b.self - a.self, reapedChildren: b.reapedChildren - a.reapedChildren });
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Direct children of `pid` with their command names (from /proc/<pid>/task/<pid>/children). */
+function childrenOf(pid: number): { pid: number; comm: string }[] {
+  return readText(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/).filter(Boolean)
+    .map((c) => ({ pid: Number(c), comm: readText(`/proc/${c}/comm`).trim() }));
+}
+
+/** The redis-server of this run: our descendant listening on `port`. */
+function redisPid(port: number): number {
+  const pid = processTree(process.pid).find((p) => readText(`/proc/${p}/comm`).trim() === 'redis-server'
+    && readText(`/proc/${p}/cmdline`).includes(`:${port}`)); // redis-server retitles itself `redis-server 127.0.0.1:<port>`
+  if (pid === undefined) throw new Error(`redis-server on port ${port} not found among this process's children`);
+  return pid;
+}
+
+/**
+ * Samples every `intervalMs`: ffmpeg and ffprobe processes running under the given parent
+ * pids, and machine busy/total CPU over the interval.
+ */
+function sampler(transcoderPids: readonly number[], intervalMs = 100): { stop(): Sample[] } {
+  const samples: Sample[] = [];
+  let last = machineCpuSeconds();
+  const timer = setInterval(() => {
+    let ffmpeg = 0;
+    let ffprobe = 0;
+    for (const pid of transcoderPids) {
+      for (const c of childrenOf(pid)) {
+        if (c.comm === 'ffmpeg') ffmpeg++;
+        else if (c.comm === 'ffprobe') ffprobe++;
+      }
+    }
+    const now = machineCpuSeconds();
+    samples.push({ atMs: Date.now(), ffmpeg, ffprobe, busy: now.busy - last.busy, total: now.total - last.total });
+    last = now;
+  }, intervalMs);
+  return { stop: () => { clearInterval(timer); return samples; } };
+}
+interface Sample { atMs: number; ffmpeg: number; ffprobe: number; busy: number; total: number }
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function push(baseUrl: string, manifestID: string, seq: number, body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${baseUrl}/live/${manifestID}/${seq}.ts`, {
+      method: 'POST', agent, headers: { 'Content-Type': 'video/mp2t', 'Content-Length': String(body.length) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function getText(url: string): Promise<string> {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+  return res.text();
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------
+// (a) raw ffmpeg
+
+interface RunCpu {
+  /** CPU seconds over the run, by part. */
+  ffmpegAndProbes: number; transcoderNode: number; gatewayNode: number; gatewayProbes: number; redis: number;
+  machineBusy: number; machineTotal: number;
+}
+
+async function rawFfmpeg(): Promise<{ wallS: number; cpu: RunCpu; samples: Sample[] }> {
+  const args = buildLadderArgs({
+    inputPath: input, outputs: fitted.map((r, i) => ({ rendition: r, path: join(work, `raw-${i}.ts`) })),
+    sourceAudioCodec: sourceInfo.audio?.codec, x264Preset: preset,
+  });
+  const m0 = machineCpuSeconds();
+  const c0 = cpuSeconds(process.pid);
+  const t0 = performance.now();
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const s = sampler([process.pid]);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const code = await new Promise<number | null>((res, rej) => { child.once('error', rej); child.once('exit', res); });
+  const wallS = (performance.now() - t0) / 1000;
+  const samples = s.stop();
+  if (code !== 0) throw new Error(`raw ffmpeg exited with ${code}: ${stderr}`);
+  const m1 = machineCpuSeconds();
+  const d = cpuDelta(c0, cpuSeconds(process.pid));
+  return {
+    wallS, samples,
+    cpu: { ffmpegAndProbes: d.reapedChildren, transcoderNode: 0, gatewayNode: 0, gatewayProbes: 0, redis: 0, machineBusy: m1.busy - m0.busy, machineTotal: m1.total - m0.total },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) mediagate: gateway + N transcoders on one Redis, every segment pushed over HTTP
+
+interface JobTiming { seq: number; queuedMs: number; spanMs: number; startedAtMs: number; finishedAtMs: number }
+interface Phases { elapsedMs: number; fetchMs: number; probeMs: number; ffmpegMs: number; outputsMs: number }
+
+interface PipelineRun {
+  processes: number;
+  wallS: number;
+  cpu: RunCpu;
+  samples: Sample[];
+  jobs: JobTiming[];
+  phases: Phases[];
+  /** Jobs taken by each transcoder process. */
+  jobsPerProcess: number[];
+  /** ffprobe CPU per call measured after the run (source segment, output segment), seconds. */
+  probeCpu?: { sourceS: number; outputS: number };
+}
+
+async function pipeline(processes: number, measureProbes: boolean): Promise<PipelineRun> {
+  const redis = await startRedis();
+  const deployment = await testDeployment(redis.url, {
+    MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_RTMP_ENABLED: 'false', MEDIAGATE_LOG_LEVEL: 'warn',
+    // The whole backlog is pushed at once: the last reply may wait for every segment before it.
+    MEDIAGATE_PUSH_REPLY_TIMEOUT_MS: '600000',
+  });
+  const procs: MediagateProcess[] = [];
+  const client = createRedis({ url: redis.url, logger: silentLogger(), name: 'bench-throughput' });
+  try {
+    const gateway = spawnMediagate('gateway', deployment.env);
+    procs.push(gateway);
+    const transcoders: MediagateProcess[] = [];
+    for (let i = 0; i < processes; i++) {
+      // info: each job logs `segment transcoded` with its phases.
+      const t = spawnMediagate('transcoder', {
+        ...deployment.env, MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_TRANSCODE_CONCURRENCY: String(slotsPerProcess), MEDIAGATE_TRANSCODE_METRICS_PORT: String(await freePort()),
+      });
+      transcoders.push(t);
+      procs.push(t);
+    }
+    await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
+    await Promise.all(transcoders.map(async (t) => {
+      const deadline = Date.now() + 60_000;
+      while (!t.lines.some((l) => l.includes('transcoder ready'))) {
+        if (Date.now() > deadline || t.child.exitCode !== null) throw new Error(`transcoder did not start:\n${t.lines.slice(-20).join('\n')}`);
+        await sleep(100);
+      }
+    }));
+    const index = new RedisSegmentIndex({ redis: client, prefix: keyPrefix, retainSegments: 64 });
+
+    // Warm-up (not timed): one segment per transcoder slot on another stream, so each
+    // process has run ffmpeg once (fluent-ffmpeg's capability check, JIT) before timing.
+    const warm = await Promise.all(Array.from({ length: processes * slotsPerProcess }, (_, i) => push(deployment.httpUrl, `throughput-warmup-${processes}p`, i, segmentBodies[i % segmentBodies.length]!)));
+    if (warm.some((r) => r.status !== 200)) throw new Error(`warm-up push failed: ${warm.map((r) => `${r.status} ${r.text}`).join('; ')}`);
+
+    const manifestID = `throughput-${processes}p`;
+    const n = segmentBodies.length;
+    const pids = { gateway: gateway.child.pid!, transcoders: transcoders.map((t) => t.child.pid!), redis: redisPid(redis.port) };
+    const snap = (): { m: { busy: number; total: number }; g: ProcCpu; t: ProcCpu[]; r: ProcCpu } => ({
+      m: machineCpuSeconds(), g: cpuSeconds(pids.gateway), t: pids.transcoders.map(cpuSeconds), r: cpuSeconds(pids.redis),
+    });
+    const s0 = snap();
+    const samp = sampler(pids.transcoders);
+    const startedAtMs = Date.now();
+    // seq 0 first: the first push that arrives opens the session and sets its first seq.
+    const replies: Promise<{ status: number; text: string }>[] = [push(deployment.httpUrl, manifestID, 0, segmentBodies[0]!)];
+    let failure: Error | undefined;
+    const watch = (p: Promise<{ status: number; text: string }>, seq: number): void => {
+      p.then((r) => { if (r.status !== 200) failure ??= new Error(`push of seq ${seq} answered ${r.status}: ${r.text}`); }, (err: Error) => { failure ??= err; });
+    };
+    watch(replies[0]!, 0);
+    while (!(await index.getStream(manifestID))) {
+      if (failure) throw failure;
+      await sleep(2);
+    }
+    for (let seq = 1; seq < n; seq++) {
+      replies.push(push(deployment.httpUrl, manifestID, seq, segmentBodies[seq]!));
+      watch(replies[seq]!, seq);
+    }
+
+    // Done when every rendition (source included) lists all n segments; any failed segment fails the run.
+    const deadline = Date.now() + Math.max(180_000, mediaS * 20_000);
+    let lastListedAtMs = 0;
+    for (;;) {
+      if (failure) throw failure;
+      const stats = await Promise.all([SOURCE_RENDITION, ...renditions].map((r) => index.renditionStats(manifestID, r)));
+      const failed = stats.reduce((a, s) => a + s.failed, 0);
+      if (failed > 0) throw new Error(`${failed} rendition segment(s) failed: ${transcoders.flatMap((t) => t.lines).filter((l) => l.includes('fail')).slice(-5).join('\n')}`);
+      if (stats.every((s) => s.count === n)) {
+        lastListedAtMs = Math.max(...stats.map((s) => s.lastListedAtMs));
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`not every segment listed in time: ${stats.map((s) => s.count).join('/')} of ${n}`);
+      await sleep(50);
+    }
+    const s1 = snap();
+    const samples = samp.stop();
+    const wallS = (lastListedAtMs - startedAtMs) / 1000;
+
+    // Every reply is 200; the playlists list the last window of every rendition; the stream knows the ladder.
+    const answered = await Promise.all(replies);
+    const bad = answered.findIndex((r) => r.status !== 200);
+    if (bad >= 0) throw new Error(`push of seq ${bad} answered ${answered[bad]!.status}: ${answered[bad]!.text}`);
+    const stream = await index.getStream(manifestID);
+    if (stream?.renditions.map((r) => r.name).join() !== renditions.join()) throw new Error(`stream renditions ${JSON.stringify(stream?.renditions)} != ${renditions.join()}`);
+    const window = defaults.hls.windowSegments;
+    const expected = Array.from({ length: Math.min(window, n) }, (_, i) => `${n - Math.min(window, n) + i}.ts`);
+    for (const r of [SOURCE_RENDITION, ...renditions]) {
+      const listed = (await getText(`${deployment.httpUrl}/stream/${manifestID}/${r}.m3u8`)).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('/').pop());
+      if (listed.join() !== expected.join()) throw new Error(`playlist of ${r} lists ${listed.join()} instead of ${expected.join()}`);
+    }
+    const master = await getText(`${deployment.httpUrl}/stream/${manifestID}.m3u8`);
+    for (const r of renditions) if (!master.includes(`${r}.m3u8`)) throw new Error(`master playlist lacks ${r}:\n${master}`);
+
+    // Per job: BullMQ's own timestamps (added, processedOn, finishedOn).
+    const jobs: JobTiming[] = [];
+    for (let seq = 0; seq < n; seq++) {
+      const [added, processedOn, finishedOn] = await client.hmget(`${keyPrefix}:transcode:${manifestID}.${stream!.session}.${seq}`, 'timestamp', 'processedOn', 'finishedOn');
+      if (!added || !processedOn || !finishedOn) throw new Error(`job ${seq} has no BullMQ timestamps`);
+      jobs.push({ seq, queuedMs: Number(processedOn) - Number(added), spanMs: Number(finishedOn) - Number(processedOn), startedAtMs: Number(processedOn), finishedAtMs: Number(finishedOn) });
+    }
+    // Per job: the phases the transcoder logged.
+    const phases: Phases[] = [];
+    const jobsPerProcess = transcoders.map((t) => {
+      let count = 0;
+      for (const line of t.lines) {
+        if (!line.includes('"msg":"segment transcoded"')) continue;
+        const o = JSON.parse(line) as { manifestID: string; elapsedMs: number; phases?: Omit<Phases, 'elapsedMs'> };
+        if (o.manifestID !== manifestID) continue;
+        count++;
+        if (o.phases) phases.push({ elapsedMs: o.elapsedMs, ...o.phases });
+      }
+      return count;
+    });
+    if (jobsPerProcess.reduce((a, b) => a + b, 0) !== n) throw new Error(`transcoders logged ${jobsPerProcess.join('+')} jobs for ${n} segments`);
+
+    const tDelta = pids.transcoders.map((_, i) => cpuDelta(s0.t[i]!, s1.t[i]!));
+    const g = cpuDelta(s0.g, s1.g);
+    const run: PipelineRun = {
+      processes, wallS, samples, jobs, phases, jobsPerProcess,
+      cpu: {
+        ffmpegAndProbes: tDelta.reduce((a, d) => a + d.reapedChildren, 0),
+        transcoderNode: tDelta.reduce((a, d) => a + d.self, 0),
+        gatewayNode: g.self, gatewayProbes: g.reapedChildren, redis: cpuDelta(s0.r, s1.r).self,
+        machineBusy: s1.m.busy - s0.m.busy, machineTotal: s1.m.total - s0.m.total,
+      },
+    };
+
+    if (measureProbes) {
+      // ffprobe CPU per call, measured here one call at a time on this run's files: the transcoder
+      // probes the source segment and each output, the gateway probes the source.
+      const count = Math.min(n, quick ? 3 : 6);
+      const c0 = cpuSeconds(process.pid).reapedChildren;
+      for (let seq = 0; seq < count; seq++) await probeSegment(segmentPaths[seq]!);
+      const c1 = cpuSeconds(process.pid).reapedChildren;
+      for (let seq = 0; seq < count; seq++) {
+        for (const r of renditions) await probeSegment(join(deployment.env['MEDIAGATE_STORAGE_DIR']!, segmentKey(manifestID, r, seq)));
+      }
+      const c2 = cpuSeconds(process.pid).reapedChildren;
+      run.probeCpu = { sourceS: (c1 - c0) / count, outputS: (c2 - c1) / (count * renditions.length) };
+    }
+    return run;
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    client.disconnect();
+    await redis.stop();
+    deployment.cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs
+
+try {
+  process.stderr.write(`input: ${mediaS.toFixed(1)} s of 1080p30, ${segmentPaths.length} segments; ladder ${renditions.join(' + ')} at ${preset}\n`);
+  process.stderr.write('raw ffmpeg...\n');
+  const raw = await rawFfmpeg();
+  const runs: PipelineRun[] = [];
+  for (const [i, p] of processCounts.entries()) {
+    process.stderr.write(`mediagate with ${p} transcoder process(es)...\n`);
+    runs.push(await pipeline(p, i === 0));
+  }
+
+  // ---- main table
+  const rawRtf = mediaS / raw.wallS;
+  const ownCpu = (c: RunCpu): number => c.ffmpegAndProbes + c.transcoderNode + c.gatewayNode + c.gatewayProbes + c.redis;
+  const busyPct = (c: RunCpu): number => (100 * c.machineBusy) / c.machineTotal;
+  interface Row { run: string; processes?: number; inFlight?: number; wallS: number; realTimeFactor: number; ratioToRaw: number; machineBusyPct: number; cpuSPerMediaS: number; ownCpuSPerMediaS: number }
+  const rows: Row[] = [
+    { run: 'raw ffmpeg (one process, whole input)', wallS: raw.wallS, realTimeFactor: rawRtf, ratioToRaw: 1, machineBusyPct: busyPct(raw.cpu), cpuSPerMediaS: raw.cpu.machineBusy / mediaS, ownCpuSPerMediaS: ownCpu(raw.cpu) / mediaS },
+    ...runs.map((r) => ({
+      run: 'mediagate: HTTP push → queue → transcoders → listed', processes: r.processes, inFlight: r.processes * slotsPerProcess, wallS: r.wallS,
+      realTimeFactor: mediaS / r.wallS, ratioToRaw: raw.wallS / r.wallS, machineBusyPct: busyPct(r.cpu), cpuSPerMediaS: r.cpu.machineBusy / mediaS, ownCpuSPerMediaS: ownCpu(r.cpu) / mediaS,
+    })),
+  ];
+  process.stdout.write('\n');
+  printMachine(machine);
+  process.stdout.write(`Input ${sourceInfo.video!.width}x${sourceInfo.video!.height}@${sourceInfo.frameRate} ${mediaS.toFixed(1)} s (${segmentPaths.length} source segments of 2 s, all pushed at once); ladder ${renditions.join(' + ')}, x264 ${preset}\n`);
+  printTable('Throughput', ['run', 'transcoder processes', 'segments in flight', 'wall s', 'real-time factor', '/ raw ffmpeg', 'CPU busy % (machine)', 'CPU s per media s (machine)', 'CPU s per media s (own processes)'],
+    rows.map((r) => [r.run, r.processes, r.inFlight, fmt(r.wallS), fmt(r.realTimeFactor), fmt(r.ratioToRaw), fmt(r.machineBusyPct, 0), fmt(r.cpuSPerMediaS), fmt(r.ownCpuSPerMediaS)]));
+
+  // ---- profile: CPU
+  const probe = runs.find((r) => r.probeCpu)?.probeCpu;
+  const probesPerSegment = { transcoder: 1 + renditions.length, gateway: 1 };
+  const probeCpuPerMediaS = probe ? ((probe.sourceS + probe.outputS * renditions.length) * segmentPaths.length) / mediaS : undefined;
+  const i0 = (x: number | undefined): Cell => (x === undefined ? undefined : fmt(x, 3));
+  const cpuRows = [raw.cpu, ...runs.map((r) => r.cpu)].map((c, i) => {
+    const label = i === 0 ? 'raw ffmpeg' : `mediagate, ${runs[i - 1]!.processes} transcoder(s)`;
+    const ffmpegOnly = i === 0 || probeCpuPerMediaS === undefined ? c.ffmpegAndProbes / mediaS : c.ffmpegAndProbes / mediaS - probeCpuPerMediaS;
+    return {
+      run: label,
+      ffmpeg: ffmpegOnly, transcoderProbes: i === 0 ? 0 : probeCpuPerMediaS, transcoderNode: c.transcoderNode / mediaS, gatewayNode: c.gatewayNode / mediaS,
+      gatewayProbes: c.gatewayProbes / mediaS, redis: c.redis / mediaS, own: ownCpu(c) / mediaS, otherOnMachine: (c.machineBusy - ownCpu(c)) / mediaS,
+      idlePct: 100 - busyPct(c), ownBusyPct: (100 * ownCpu(c)) / c.machineTotal,
+    };
+  });
+  printTable('Profile: CPU seconds per media second, by process (from /proc; ffprobe part measured separately, one call at a time)',
+    ['run', 'ffmpeg', 'transcoder ffprobe', 'transcoder Node', 'gateway Node', 'gateway ffprobe', 'redis-server', 'all ours', 'other work on the machine', 'machine idle %', 'ours busy % of machine'],
+    cpuRows.map((r) => [r.run, fmt(r.ffmpeg, 3), i0(r.transcoderProbes), i0(r.transcoderNode), i0(r.gatewayNode), i0(r.gatewayProbes), i0(r.redis), fmt(r.own, 3), fmt(r.otherOnMachine, 3), fmt(r.idlePct, 0), fmt(r.ownBusyPct, 0)]));
+  if (probe) process.stdout.write(`\nffprobe CPU per call: ${fmt(probe.sourceS * 1000, 0)} ms on a 1080p source segment, ${fmt(probe.outputS * 1000, 0)} ms on an output segment; per segment the transcoder probes ${probesPerSegment.transcoder} times, the gateway once.\n`);
+
+  // ---- profile: wall time per segment and occupancy of the transcoder slots
+  const slotRows = runs.map((r) => {
+    const slots = r.processes * slotsPerProcess;
+    // While the backlog lasts (until the last job started), every slot could run an ffmpeg.
+    const lastStart = Math.max(...r.jobs.map((j) => j.startedAtMs));
+    const backlog = r.samples.filter((s) => s.atMs <= lastStart);
+    const tail = r.samples.filter((s) => s.atMs > lastStart);
+    const meanFfmpeg = (xs: Sample[]): number | undefined => (xs.length ? xs.reduce((a, s) => a + s.ffmpeg, 0) / xs.length : undefined);
+    const idleWhen = (xs: Sample[]): number | undefined => {
+      const t = xs.reduce((a, s) => a + s.total, 0);
+      return t > 0 ? 100 * (1 - xs.reduce((a, s) => a + s.busy, 0) / t) : undefined;
+    };
+    const med = (k: keyof Phases): number | undefined => median(r.phases.map((p) => p[k]));
+    const jobMed = median(r.jobs.map((j) => j.spanMs));
+    return {
+      run: `mediagate, ${r.processes} transcoder(s)`, slots, jobs: r.jobs.length, jobsPerProcess: r.jobsPerProcess.join('+'),
+      jobSpanMsMedian: jobMed, transcodeMsMedian: med('elapsedMs'), fetchMsMedian: med('fetchMs'), probeMsMedian: med('probeMs'),
+      ffmpegMsMedian: med('ffmpegMs'), ffmpegMsP95: percentile(r.phases.map((p) => p.ffmpegMs), 0.95), outputsMsMedian: med('outputsMs'),
+      ffmpegShareOfJobPct: jobMed ? (100 * (med('ffmpegMs') ?? 0)) / jobMed : undefined,
+      ffmpegRunningBacklog: meanFfmpeg(backlog), noFfmpegPctBacklog: backlog.length ? (100 * backlog.filter((s) => s.ffmpeg === 0).length) / backlog.length : undefined, idlePctBacklog: idleWhen(backlog),
+      tailS: (Math.max(...r.jobs.map((j) => j.finishedAtMs)) - lastStart) / 1000, ffmpegRunningTail: meanFfmpeg(tail), idlePctTail: idleWhen(tail),
+    };
+  });
+  printTable('Profile: wall time per segment (transcoder log and BullMQ timestamps, medians) and how busy the slots were',
+    ['run', 'slots', 'jobs (per process)', 'job ms (BullMQ)', 'transcode ms', 'fetch ms', 'source ffprobe ms', 'ffmpeg ms', 'ffmpeg p95 ms', 'output ffprobe + store ms', 'ffmpeg % of job',
+      'ffmpeg running, backlog', 'time with no ffmpeg %, backlog', 'machine idle %, backlog', 'drain s', 'ffmpeg running, drain', 'machine idle %, drain'],
+    slotRows.map((r) => [r.run, r.slots, `${r.jobs} (${r.jobsPerProcess})`, fmt(r.jobSpanMsMedian, 0), fmt(r.transcodeMsMedian, 0), fmt(r.fetchMsMedian, 0), fmt(r.probeMsMedian, 0),
+      fmt(r.ffmpegMsMedian, 0), fmt(r.ffmpegMsP95, 0), fmt(r.outputsMsMedian, 0), fmt(r.ffmpegShareOfJobPct, 0), fmt(r.ffmpegRunningBacklog), fmt(r.noFfmpegPctBacklog, 0), fmt(r.idlePctBacklog, 0), fmt(r.tailS), fmt(r.ffmpegRunningTail), fmt(r.idlePctTail, 0)]));
+
+  // ---- where the ratio goes: wall = CPU / (cores × busy fraction), so
+  // ratio = (raw CPU per media s / pipeline CPU per media s) × (pipeline busy fraction / raw busy fraction), own processes only.
+  const rawOwn = ownCpu(raw.cpu);
+  const decomposition = runs.map((r) => {
+    const own = ownCpu(r.cpu);
+    const cpuFactor = rawOwn / own;
+    const busyFactor = (own / r.wallS) / (rawOwn / raw.wallS);
+    const row = cpuRows[runs.indexOf(r) + 1]!;
+    // Extra CPU seconds per media second over raw ffmpeg, by cause.
+    const extra = {
+      ffmpegPerSegment: row.ffmpeg - cpuRows[0]!.ffmpeg,
+      ffprobe: (row.transcoderProbes ?? 0) + row.gatewayProbes,
+      nodeAndRedis: row.transcoderNode + row.gatewayNode + row.redis,
+    };
+    return { processes: r.processes, ratio: raw.wallS / r.wallS, cpuFactor, busyFactor, extraCpuPct: 100 * (own / rawOwn - 1), extraCpuPerMediaS: extra };
+  });
+  process.stdout.write('\nWhere the ratio goes (own processes): ratio = CPU factor (raw CPU / pipeline CPU per media s) × busy factor (pipeline cores used / raw cores used)\n');
+  for (const d of decomposition) {
+    process.stdout.write(`  ${d.processes} transcoder(s): ${fmt(d.ratio)} = ${fmt(d.cpuFactor)} (pipeline uses ${fmt(d.extraCpuPct, 0)} % more CPU per media s) × ${fmt(d.busyFactor)} (cores kept busy relative to raw ffmpeg)\n`
+      + `    extra CPU s per media s over raw ffmpeg: ffmpeg one process per segment ${fmt(d.extraCpuPerMediaS.ffmpegPerSegment, 3)}, ffprobe ${fmt(d.extraCpuPerMediaS.ffprobe, 3)}, Node + Redis ${fmt(d.extraCpuPerMediaS.nodeAndRedis, 3)}\n`);
+  }
+
+  const ratioOf = (p: number): number | undefined => rows.find((r) => r.processes === p)?.ratioToRaw;
+  writeResult('throughput', machine, {
+    params: { seconds, mediaS, segments: segmentPaths.length, ladder: renditions, preset, transcoderConcurrency: slotsPerProcess, pushed: 'all segments at once (seq 0 first)', quick },
+    rows,
+    headline: {
+      rawRealTimeFactor: rawRtf,
+      realTimeFactor1Process: mediaS / (runs.find((r) => r.processes === 1)?.wallS ?? NaN),
+      realTimeFactor2Processes: mediaS / (runs.find((r) => r.processes === 2)?.wallS ?? NaN),
+      ratio1Process: ratioOf(1), ratio2Processes: ratioOf(2),
+      goalMet: processCounts.every((p) => (ratioOf(p) ?? 0) >= GOAL),
+    },
+    goal: 'pipeline throughput >= 0.9 of raw ffmpeg',
+    profile: {
+      cpuPerMediaS: cpuRows, ffprobeCpuPerCallS: probe, probesPerSegment, perSegment: slotRows, decomposition,
+      samples: runs.map((r) => ({ processes: r.processes, intervalMs: 100, ffmpegRunning: r.samples.map((s) => s.ffmpeg), machineBusyFraction: r.samples.map((s) => Number((s.busy / Math.max(s.total, 1e-9)).toFixed(3))) })),
+      jobs: runs.map((r) => ({ processes: r.processes, jobs: r.jobs, phases: r.phases })),
+    },
+  }, out);
+} finally {
+  agent.destroy();
+  rmSync(work, { recursive: true, force: true });
+}
