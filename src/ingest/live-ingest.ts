@@ -230,9 +230,12 @@ export class LiveIngest {
       stream.chain = stream.chain
         .then(async () => {
           stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
-          return this.#ingestSegment(stream, s.seq, s.path, s.durationMs);
+          return this.#ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs });
         })
-        .then((job) => (job ? this.#options.queue.enqueue(job) : undefined))
+        // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
+        // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
+        // hold that was never taken.
+        .then((job) => (job && stream.plan?.length ? this.#options.queue.enqueue(job) : undefined))
         .catch((err: Error) => log.error({ err: err.message, seq: s.seq }, 'source segment lost'));
     });
     segmenter.on('longSegment', (s) => {
@@ -281,7 +284,7 @@ export class LiveIngest {
         await this.#options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
         tsPath = segment.scratchTsPath;
       }
-      const job = await this.#ingestSegment(stream, seq, tsPath, segment.declaredDurationMs);
+      const job = await this.#ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs });
       if (!job) {
         // Source-only for lack of credits: the segment is listed in `source` and nothing is transcoded.
         await this.#options.index.settlePush(manifestID, session, seq, 'done', '[]');
@@ -412,15 +415,21 @@ export class LiveIngest {
 
   /**
    * Stores, measures and lists one source segment; returns its transcode job.
+   * Duration (the EXTINF of every rendition): for RTMP the segmenter's cut points (`cutMs`), so
+   * the playlist timeline follows the media timeline; ffprobe's container duration runs ~2-3 %
+   * long for copied AAC+H.264 (2.036-2.068 s per 2.000 s GOP: the audio interleaved ahead of the
+   * cutting keyframe is counted in both neighbours). For a push, the probe, then the
+   * `Content-Duration` header (`declaredMs`), then the target.
    * @throws GatewayError UNDECODABLE_MEDIA when it has no decodable video.
    */
-  async #ingestSegment(stream: LiveStream, seq: number, path: string, fallbackDurationMs?: number): Promise<IngestJob | undefined> {
+  async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number }): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
     const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
     const probed = await this.#options.probe.probe(path);
     if (!probed.video) throw new GatewayError('UNDECODABLE_MEDIA', `segment ${seq} has no video stream`);
-    const durationMs = probed.durationMs > 0 ? probed.durationMs : fallbackDurationMs ?? this.#options.segmentTargetMs;
+    const durationMs = duration.cutMs !== undefined && duration.cutMs > 0 ? duration.cutMs
+      : probed.durationMs > 0 ? probed.durationMs : duration.declaredMs ?? this.#options.segmentTargetMs;
     const stored = await this.#options.storage.putFile(key, path);
     if (!stream.renditionsSet) {
       const plan = stream.profiles
