@@ -632,7 +632,9 @@ async function main(): Promise<void> {
   const capTxt = (x: { n: number; capped: boolean }, kind: ServerKind): string => (!servers.includes(kind) ? 'not run' : `${x.capped ? '≥ ' : ''}${x.n}`);
   const ratio = ngS.n > 0 ? mgS.n / ngS.n : undefined;
   process.stdout.write(`\nSustained publishers (no late segment, no failure): mediagate ${capTxt(mgS, 'mediagate')}, nginx-rtmp ${capTxt(ngS, 'nginx')}, ratio ${fmt(ratio)}`
-    + `${mgS.capped || ngS.capped ? ' (a capped side is a lower bound)' : ''}\n`);
+    + `${ngS.capped && !mgS.capped ? ' (nginx reached the cap: its count is a lower bound, the ratio an upper bound)' : ''}`
+    + `${mgS.capped && !ngS.capped ? ' (mediagate reached the cap: its count and the ratio are lower bounds)' : ''}`
+    + `${mgS.capped && ngS.capped ? ' (both reached the cap: the ratio says nothing)' : ''}\n`);
   const nginxSameN = steps.find((x) => x.server === 'nginx' && x.n === atSustained?.n);
   if (atSustained) {
     process.stdout.write(`Gateway memory at N=${atSustained.n} (peak): node ${fmt(atSustained.gatewayRssMiB, 0)} MiB, with its children (segmenter ffmpegs, ffprobes) ${fmt(atSustained.gatewayTreeRssMiB, 0)} MiB RSS / ${fmt(atSustained.gatewayTreePssMiB, 0)} MiB PSS`
