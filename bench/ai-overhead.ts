@@ -8,7 +8,7 @@
  *
  * Gateway, worker, redis-server and this load generator are separate processes on the
  * same machine; the client is node:http with keep-alive for both (a) and (b).
- * `--profile 1` then runs the gateway runs again under `node --cpu-prof` and prints where
+ * `--profile 1` (the default without --quick) then runs the gateway runs again under `node --cpu-prof` and prints where
  * the gateway's CPU time goes in each case (self time by package and by function).
  *
  * Usage: node --import tsx bench/ai-overhead.ts [--quick] [--requests 1500] [--profile 1] [--profile-dir dir] [--out file.json]
@@ -34,7 +34,8 @@ import { cpuSeconds } from './lib/procs.ts';
 const { quick, out, values } = benchArgs(['requests', 'profile', 'profile-dir']);
 const requests = Number(values.requests ?? (quick ? 300 : 1500));
 const profileDir = values['profile-dir'];
-const profile = values.profile === '1' || values.profile === 'true' || profileDir !== undefined;
+/** The gateway CPU profile runs by default in full runs (`--profile 0` skips it), not in --quick. */
+const profile = profileDir !== undefined || (values.profile === undefined ? !quick : values.profile === '1' || values.profile === 'true');
 
 /** One HTTP request as the load generator sends it. */
 interface RequestSpec { path: string; headers: Record<string, string | number>; body: Buffer }
