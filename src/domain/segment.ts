@@ -22,6 +22,92 @@ export interface TranscodeJob {
   readonly durationMs: number;
   /** The stream's ladder (unfitted); the transcoder fits each to the measured source. */
   readonly profiles: readonly VideoProfile[];
+  /**
+   * The source segment as the gateway measured it at ingest, so the transcoder does not
+   * probe it again. Absent on jobs queued by an older gateway (the transcoder then probes
+   * the source); the transcoder checks it with {@link parseSourceSegmentInfo} and probes
+   * when it is malformed.
+   */
+  readonly source?: SourceSegmentInfo;
+}
+
+/**
+ * What the transcoder needs of a source segment, as ffprobe measured it (transcode/probe.ts
+ * `probeSegment`): the video to fit the ladder to, and the audio codec that decides whether
+ * the renditions copy the audio (AAC) or encode it (anything else, to AAC-LC). Plain JSON:
+ * it travels in the transcode job's data (queue/transcode-queue.ts).
+ */
+export interface SourceSegmentInfo {
+  /** The first video stream (cover art excluded). */
+  readonly video: {
+    /** Picture size in pixels (positive integers). */
+    readonly width: number;
+    readonly height: number;
+    /** Frame rate fraction (ffprobe `r_frame_rate`, else `avg_frame_rate`); positive integers. */
+    readonly fpsNum: number;
+    readonly fpsDen: number;
+    /** ffprobe `codec_name`, e.g. `h264`. */
+    readonly codec: string;
+  };
+  /** The first audio stream; absent when the segment has none. */
+  readonly audio?: {
+    /** ffprobe `codec_name`, e.g. `aac`, `mp3`; may be '' when ffprobe names none. */
+    readonly codec: string;
+    /** ffprobe profile name, e.g. `LC`, `HE-AAC`; '' when unknown. With `codec` it gives the RFC 6381 part of copied audio. */
+    readonly profile: string;
+  };
+}
+
+const MAX_SOURCE_DIMENSION = 16_384;
+
+function positiveInt(value: unknown, max: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= max;
+}
+
+function shortString(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 64;
+}
+
+/**
+ * Checks the shape of a {@link SourceSegmentInfo} read from a queued job (cheap: types and
+ * ranges, no I/O) and returns a copy holding only its known fields.
+ *
+ * @returns `undefined` when anything is off: not an object, a width/height that is not an
+ *   integer in 1..16384, an fps numerator/denominator that is not a positive safe integer,
+ *   an empty or over-long (64) video codec name, or an `audio` that is present but not
+ *   `{ codec: string, profile: string }`. The caller then probes the source itself.
+ */
+export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { video, audio } = raw as { video?: unknown; audio?: unknown };
+  if (typeof video !== 'object' || video === null) return undefined;
+  const v = video as Record<string, unknown>;
+  if (!positiveInt(v['width'], MAX_SOURCE_DIMENSION) || !positiveInt(v['height'], MAX_SOURCE_DIMENSION)) return undefined;
+  if (!positiveInt(v['fpsNum'], Number.MAX_SAFE_INTEGER) || !positiveInt(v['fpsDen'], Number.MAX_SAFE_INTEGER)) return undefined;
+  if (!shortString(v['codec']) || v['codec'] === '') return undefined;
+  const parsed = { width: v['width'], height: v['height'], fpsNum: v['fpsNum'], fpsDen: v['fpsDen'], codec: v['codec'] };
+  if (audio === undefined) return { video: parsed };
+  if (typeof audio !== 'object' || audio === null) return undefined;
+  const a = audio as Record<string, unknown>;
+  if (!shortString(a['codec']) || !shortString(a['profile'])) return undefined;
+  return { video: parsed, audio: { codec: a['codec'], profile: a['profile'] } };
+}
+
+/**
+ * The {@link SourceSegmentInfo} of a probe result (the shape of `probeSegment`'s answer).
+ * @returns `undefined` when the probe found no video or its values do not pass
+ *   {@link parseSourceSegmentInfo}.
+ */
+export function sourceSegmentInfo(probe: {
+  readonly video?: { readonly width: number; readonly height: number; readonly fpsNum: number; readonly fpsDen: number; readonly codec: string };
+  readonly audio?: { readonly codec: string; readonly profile: string };
+}): SourceSegmentInfo | undefined {
+  if (!probe.video) return undefined;
+  const { width, height, fpsNum, fpsDen, codec } = probe.video;
+  return parseSourceSegmentInfo({
+    video: { width, height, fpsNum, fpsDen, codec },
+    ...(probe.audio ? { audio: { codec: probe.audio.codec, profile: probe.audio.profile } } : {}),
+  });
 }
 
 /** What was measured of one encoded (or source) segment. */

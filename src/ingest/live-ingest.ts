@@ -9,7 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { fitRendition, parseLadder, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
-import { SOURCE_RENDITION, segmentKey, type RenditionSegment, type SegmentOutcome, type TranscodeResult } from '../domain/segment.ts';
+import {
+  SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment, type SegmentOutcome, type SourceSegmentInfo, type TranscodeResult,
+} from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 
@@ -58,6 +60,8 @@ export interface IngestJob {
   accountID: string;
   /** Epoch ms when the source segment was complete. */
   enqueuedAtMs: number;
+  /** The ingest probe's measurement of the source, so the transcoder need not probe it again (TranscodeJob.source). */
+  source?: SourceSegmentInfo;
 }
 
 /** What ingest needs from the transcode queue. */
@@ -76,7 +80,12 @@ export interface SourceStorage {
 /** Measures a source segment (ffprobe). */
 export interface SourceProbe {
   /** @throws GatewayError UNDECODABLE_MEDIA */
-  probe(path: string): Promise<{ video?: SourceVideoInfo & { frames: number }; codecs: string; frameRate: number; durationMs: number }>;
+  probe(path: string): Promise<{
+    video?: SourceVideoInfo & { frames: number; codec: string };
+    /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
+    audio?: { codec: string; profile: string };
+    codecs: string; frameRate: number; durationMs: number;
+  }>;
 }
 
 /** Rewraps a pushed MP4 segment as MPEG-TS (stream copy), for HLS. */
@@ -449,7 +458,11 @@ export class LiveIngest {
     await this.#options.index.record(manifestID, session, { status: 'ok', seq, segment });
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
-    const job: IngestJob = { manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, accountID: stream.accountID, enqueuedAtMs: completedAtMs };
+    const source = sourceSegmentInfo(probed);
+    const job: IngestJob = {
+      manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, accountID: stream.accountID, enqueuedAtMs: completedAtMs,
+      ...(source ? { source } : {}),
+    };
     return (await this.#paid(stream, job)) ? job : undefined;
   }
 

@@ -12,6 +12,9 @@
  * selected), which tripled the CPU time of a probe (2 s 1080p30 6 Mb/s segment: 0.26-0.32 → 0.09-0.11
  * CPU s, where starting ffprobe alone takes ~0.07; bench/throughput.ts) — and every segment is
  * probed five times (the gateway once, the transcoder for the source and each rendition).
+ * Since then the transcoder normally runs no ffprobe: the gateway's probe travels with the job
+ * and H.264 outputs are measured by ts-measure.ts; this module stays the reference and the
+ * fallback for both.
  */
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';

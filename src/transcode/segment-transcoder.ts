@@ -1,8 +1,15 @@
 /**
  * The transcode job processor: one source segment in, one segment per fitted rendition
- * out (ARCHITECTURE.md, data flow step 4). Fetches the source from storage, probes it,
- * fits the ladder, runs ONE ffmpeg for all renditions, measures every output, and stores
- * each under its deterministic key.
+ * out (ARCHITECTURE.md, data flow step 4). Fetches the source from storage, takes its
+ * measurement from the job (or probes it), fits the ladder, runs ONE ffmpeg for all
+ * renditions, measures every output, and stores each under its deterministic key.
+ *
+ * No ffprobe in the common case (each run costs ~55 ms CPU to start and ~0.1 s per call,
+ * on the latency path): the gateway's ingest probe travels with the job
+ * (`TranscodeJob.source`), and H.264 outputs are measured by reading the MPEG-TS our ffmpeg
+ * just wrote (ts-measure.ts). ffprobe still runs for a job without a (valid) source
+ * measurement, and for any output ts-measure cannot read exactly (HEVC renditions, anything
+ * unexpected), so the reported values never change.
  *
  * Delivery is at least once (PACKAGES.md, BullMQ): a retried job writes the same keys
  * (`segmentKey(manifestID, rendition, seq)`) and replaces the previous objects.
@@ -11,12 +18,15 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fitRendition, type FittedRendition } from '../domain/profile.ts';
-import { segmentKey, type RenditionSegment, type TranscodeJob, type TranscodeResult } from '../domain/segment.ts';
+import {
+  parseSourceSegmentInfo, segmentKey, type RenditionSegment, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult,
+} from '../domain/segment.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { FfmpegRunError, type FfmpegExecutor } from './ffmpeg/ffmpeg-runner.ts';
 import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ffmpeg/ladder-args.ts';
-import { probeSegment, type ProbeOptions } from './probe.ts';
+import { audioCodecString, probeSegment, type ProbeOptions } from './probe.ts';
+import { measureTsFile, TsMeasureError } from './ts-measure.ts';
 
 /**
  * What the transcoder needs from the object store (same method shapes as
@@ -46,10 +56,23 @@ export interface SegmentTranscoderOptions {
 
 /**
  * Wall time of each step of one job, ms, logged with `segment transcoded` (bench/throughput.ts
- * reads them): fetching the source from storage, probing it, the ffmpeg run, and measuring
- * plus storing the outputs (in parallel).
+ * reads them): fetching the source from storage, probing it (0 when the job carries the
+ * source measurement), the ffmpeg run, and measuring plus storing the outputs (in parallel).
  */
 interface TranscodePhases { fetchMs: number; probeMs: number; ffmpegMs: number; outputsMs: number }
+
+/** stream_type of ADTS AAC in a PMT (ISO/IEC 13818-1 Table 2-34): how ffmpeg muxes copied or encoded AAC. */
+const STREAM_TYPE_ADTS_AAC = 0x0f;
+
+/**
+ * RFC 6381 codecs part of the renditions' audio (ladder-args.ts `audioOptions`): AAC is copied,
+ * so it is the source's; any other source audio is encoded to AAC-LC (`mp4a.40.2`); no source
+ * audio, no audio. The same `audioCodecString` ffprobe's answer goes through.
+ */
+function renditionAudioCodecs(audio: SourceSegmentInfo['audio']): string | undefined {
+  if (!audio) return undefined;
+  return audio.codec === 'aac' ? audioCodecString('aac', audio.profile) : audioCodecString('aac', 'LC');
+}
 
 /** Default ffmpeg time limit per segment: 30× a 2 s segment, generous for a loaded machine. */
 export const DEFAULT_TRANSCODE_TIMEOUT_MS = 60_000;
@@ -84,12 +107,18 @@ export class SegmentTranscoder {
    * Transcodes one source segment into every profile of the job's ladder that fits the
    * source (upscales are omitted and logged at debug).
    *
+   * The source measurement is `job.source` when present and well-formed (no ffprobe), else
+   * ffprobe of the source; H.264 outputs are measured by ts-measure.ts, HEVC outputs and any
+   * output it refuses by ffprobe (logged at warn for H.264): the values are the same either way.
+   *
    * @returns one RenditionSegment per encoded rendition, in ladder order, with measured
-   *   width/height/frames/bytes/codecs/frameRate and `durationMs = job.durationMs`;
-   *   `renditions: []` when no profile fits. `elapsedMs` is the wall time of the whole job.
-   * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when the source cannot be probed
-   *   or has no video stream; TRANSCODE_FAILED (retryable) when ffmpeg fails, times out, or
-   *   the transcoder is closed; storage errors as the storage raised them.
+   *   width/height (pixels), frames (video packets), bytes, codecs (RFC 6381), frameRate
+   *   (frames per second) and `durationMs = job.durationMs`; `renditions: []` when no profile
+   *   fits. `elapsedMs` is the wall time of the whole job (ms).
+   * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when the source has to be probed
+   *   and cannot be, or has no video stream; TRANSCODE_FAILED (retryable) when ffmpeg fails,
+   *   times out, or the transcoder is closed, or an output cannot be measured at all;
+   *   storage errors as the storage raised them.
    *   The job's temporary directory is removed in every case.
    */
   transcode(job: TranscodeJob): Promise<TranscodeResult> {
@@ -107,35 +136,53 @@ export class SegmentTranscoder {
     await mkdir(this.#workDir, { recursive: true });
     const jobDir = await mkdtemp(join(this.#workDir, 'job-'));
     const phases: TranscodePhases = { fetchMs: 0, probeMs: 0, ffmpegMs: 0, outputsMs: 0 };
+    const probes = { count: 0 };
     try {
       let t = performance.now();
       const source = await this.#storage.getFile(job.sourceKey);
       phases.fetchMs = Math.round(performance.now() - t);
-      let encoded: { fitted: FittedRendition; path: string }[];
+      let encoded: { source: SourceSegmentInfo; outputs: { fitted: FittedRendition; path: string }[] };
       try {
-        encoded = await this.#encode(job, source.path, jobDir, log, phases);
+        encoded = await this.#encode(job, source.path, jobDir, log, phases, probes);
       } finally {
         await source.release();
       }
       t = performance.now();
-      const renditions = await Promise.all(encoded.map((e) => this.#measureAndStore(job, e.fitted, e.path)));
+      const renditions = await Promise.all(encoded.outputs.map((e) => this.#measureAndStore(job, e.fitted, e.path, encoded.source, log, probes)));
       phases.outputsMs = Math.round(performance.now() - t);
       const elapsedMs = Math.round(performance.now() - startedMs);
       const realTimeRatio = Number((job.durationMs / Math.max(elapsedMs, 1)).toFixed(2));
-      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio, phases }, 'segment transcoded');
+      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio, phases, ffprobeRuns: probes.count }, 'segment transcoded');
       return { manifestID: job.manifestID, seq: job.seq, renditions, elapsedMs };
     } finally {
       await rm(jobDir, { recursive: true, force: true });
     }
   }
 
-  /** Probes the source, fits the ladder and runs ffmpeg; returns the fitted renditions and their output files. */
-  async #encode(job: TranscodeJob, sourcePath: string, jobDir: string, log: Logger, phases: TranscodePhases): Promise<{ fitted: FittedRendition; path: string }[]> {
-    let t = performance.now();
+  /**
+   * The source measurement: the job's (`job.source`, from the gateway's ingest probe) when it
+   * is present and well-formed, else ffprobe of the source file (jobs queued by an older gateway).
+   */
+  async #sourceInfo(job: TranscodeJob, sourcePath: string, log: Logger, phases: TranscodePhases, probes: { count: number }): Promise<SourceSegmentInfo> {
+    if (job.source !== undefined) {
+      const carried = parseSourceSegmentInfo(job.source);
+      if (carried) return carried;
+      log.warn({ source: JSON.stringify(job.source).slice(0, 300) }, 'job carries a malformed source measurement; probing the source');
+    }
+    const t = performance.now();
+    probes.count += 1;
     const probe = await probeSegment(sourcePath, this.#probe);
     phases.probeMs = Math.round(performance.now() - t);
     if (!probe.video) throw new GatewayError('UNDECODABLE_MEDIA', 'segment is not decodable media: no video stream');
-    const source = probe.video;
+    const { width, height, fpsNum, fpsDen, codec } = probe.video;
+    return { video: { width, height, fpsNum, fpsDen, codec }, ...(probe.audio ? { audio: { codec: probe.audio.codec, profile: probe.audio.profile } } : {}) };
+  }
+
+  /** Measures the source (or takes the job's measurement), fits the ladder and runs ffmpeg; returns the fitted renditions and their output files. */
+  async #encode(job: TranscodeJob, sourcePath: string, jobDir: string, log: Logger, phases: TranscodePhases, probes: { count: number }):
+    Promise<{ source: SourceSegmentInfo; outputs: { fitted: FittedRendition; path: string }[] }> {
+    const info = await this.#sourceInfo(job, sourcePath, log, phases, probes);
+    const source = info.video;
 
     const fitted: FittedRendition[] = [];
     for (const profile of job.profiles) {
@@ -143,14 +190,14 @@ export class SegmentTranscoder {
       if (f) fitted.push(f);
       else log.debug({ rendition: profile.name, requested: `${profile.width}x${profile.height}`, source: `${source.width}x${source.height}` }, 'rendition omitted: would upscale');
     }
-    if (fitted.length === 0) return [];
+    if (fitted.length === 0) return { source: info, outputs: [] };
 
     // File names by index: rendition names are validated elsewhere, but paths never depend on them.
     const outputs = fitted.map((rendition, i) => ({ rendition, path: join(jobDir, `${i}.ts`) }));
     const invocation = buildLadderInvocation({
-      inputPath: sourcePath, outputs, sourceAudioCodec: probe.audio?.codec, x264Preset: this.#preset,
+      inputPath: sourcePath, outputs, sourceAudioCodec: info.audio?.codec, x264Preset: this.#preset,
     });
-    t = performance.now();
+    const t = performance.now();
     try {
       await this.#runner.run(invocation, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
       phases.ffmpegMs = Math.round(performance.now() - t);
@@ -163,30 +210,30 @@ export class SegmentTranscoder {
       const what = err instanceof FfmpegRunError && err.reason === 'exit' ? `ffmpeg exited with code ${err.exitCode}` : `ffmpeg ${reason}`;
       throw new GatewayError('TRANSCODE_FAILED', lastLine ? `${what}: ${lastLine}` : what, { cause: err });
     }
-    return outputs.map((o) => ({ fitted: o.rendition, path: o.path }));
+    return { source: info, outputs: outputs.map((o) => ({ fitted: o.rendition, path: o.path })) };
   }
 
-  async #measureAndStore(job: TranscodeJob, fitted: FittedRendition, path: string): Promise<RenditionSegment> {
+  async #measureAndStore(job: TranscodeJob, fitted: FittedRendition, path: string, source: SourceSegmentInfo, log: Logger, probes: { count: number }): Promise<RenditionSegment> {
     const name = fitted.profile.name;
-    let out;
-    try {
-      out = await probeSegment(path, this.#probe);
-    } catch (err) {
-      throw new GatewayError('TRANSCODE_FAILED', `output of rendition ${name} is unreadable`, { cause: err });
+    let measured: Measured | undefined;
+    if (fitted.profile.encoder === 'H.264') {
+      try {
+        measured = await measureH264Output(fitted, path, source);
+      } catch (err) {
+        // Not what ts-measure reads exactly: ffprobe decides, as before.
+        const reason = err instanceof TsMeasureError ? `${err.failure}: ${err.message}` : String(err);
+        log.warn({ rendition: name, reason }, 'output not measurable without ffprobe; probing it');
+      }
     }
-    if (!out.video) throw new GatewayError('TRANSCODE_FAILED', `output of rendition ${name} has no video`);
+    if (!measured) {
+      probes.count += 1;
+      measured = await probeOutput(name, path, this.#probe);
+    }
     const key = segmentKey(job.manifestID, name, job.seq);
     await this.#storage.putFile(key, path);
     return {
-      rendition: name,
-      key,
-      width: out.video.width,
-      height: out.video.height,
-      frames: out.video.frames,
-      bytes: out.bytes,
-      durationMs: job.durationMs,
-      codecs: out.codecs,
-      frameRate: out.video.fpsNum / out.video.fpsDen,
+      rendition: name, key, width: measured.width, height: measured.height, frames: measured.frames, bytes: measured.bytes,
+      durationMs: job.durationMs, codecs: measured.codecs, frameRate: measured.frameRate,
     };
   }
 
@@ -197,4 +244,60 @@ export class SegmentTranscoder {
     this.#closing = Promise.allSettled([...this.#inFlight]).then(() => undefined);
     return this.#closing;
   }
+}
+
+/** What is measured of one output file. */
+type Measured = Pick<RenditionSegment, 'width' | 'height' | 'frames' | 'bytes' | 'codecs' | 'frameRate'>;
+
+/**
+ * An H.264 output measured without ffprobe (ts-measure.ts), with the values ffprobe would
+ * report: frames and bytes from the file, the video codecs part from its SPS, width/height
+ * the rendition's (checked against the SPS), the frame rate the rendition was encoded at
+ * (ffprobe's `r_frame_rate` of our outputs is that rate: checked by
+ * test/integration/transcode/ts-measure.test.ts), the audio codecs part from the source.
+ * @throws TsMeasureError when the file is not what ts-measure reads exactly, its SPS size is not
+ *   the requested one, or its audio stream is not the expected (one ADTS AAC stream iff the
+ *   source has audio); the file system's error when it cannot be read.
+ */
+async function measureH264Output(fitted: FittedRendition, path: string, source: SourceSegmentInfo): Promise<Measured> {
+  const m = await measureTsFile(path);
+  if (m.width !== fitted.width || m.height !== fitted.height) {
+    throw new TsMeasureError('unsupported', `SPS picture size ${m.width}x${m.height} is not the requested ${fitted.width}x${fitted.height}`);
+  }
+  const others = m.streams.filter((s) => s.streamType !== 0x1b).map((s) => s.streamType);
+  const expected = source.audio ? [STREAM_TYPE_ADTS_AAC] : [];
+  if (others.join() !== expected.join()) {
+    throw new TsMeasureError('unsupported', `non-video stream_types [${others.join(',')}], expected [${expected.join(',')}]`);
+  }
+  const audio = renditionAudioCodecs(source.audio);
+  return {
+    width: m.width,
+    height: m.height,
+    frames: m.frames,
+    bytes: m.bytes,
+    codecs: audio ? `${m.videoCodecs},${audio}` : m.videoCodecs,
+    frameRate: fitted.fpsNum / fitted.fpsDen,
+  };
+}
+
+/**
+ * An output measured by ffprobe (HEVC renditions, and the fallback for anything ts-measure refuses).
+ * @throws GatewayError TRANSCODE_FAILED when ffprobe cannot read it or it has no video.
+ */
+async function probeOutput(name: string, path: string, options: ProbeOptions): Promise<Measured> {
+  let out;
+  try {
+    out = await probeSegment(path, options);
+  } catch (err) {
+    throw new GatewayError('TRANSCODE_FAILED', `output of rendition ${name} is unreadable`, { cause: err });
+  }
+  if (!out.video) throw new GatewayError('TRANSCODE_FAILED', `output of rendition ${name} has no video`);
+  return {
+    width: out.video.width,
+    height: out.video.height,
+    frames: out.video.frames,
+    bytes: out.bytes,
+    codecs: out.codecs,
+    frameRate: out.video.fpsNum / out.video.fpsDen,
+  };
 }

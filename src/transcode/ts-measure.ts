@@ -1,0 +1,445 @@
+/**
+ * Measures an H.264 MPEG-TS segment written by our own ffmpeg (a rendition output) without
+ * spawning ffprobe: the video frame count, the file size, the RFC 6381 `avc1` codecs part
+ * and the coded picture size from the first SPS. Used by the transcoder in place of
+ * `probeSegment` on its outputs; anything this parser does not expect raises
+ * {@link TsMeasureError} and the caller probes the file with ffprobe instead, so a result is
+ * either exact or absent, never a guess.
+ *
+ * Format facts relied on (and checked, where a check is cheap):
+ *  - Transport stream (ISO/IEC 13818-1 §2.4.3.2-2.4.3.5): fixed 188-byte packets, each
+ *    starting with the sync byte 0x47; then transport_error_indicator, payload_unit_start_indicator
+ *    (PUSI), a 13-bit PID, transport_scrambling_control, adaptation_field_control (01 payload
+ *    only, 10 adaptation field only, 11 both) and a 4-bit continuity_counter that increments
+ *    on every packet of a PID that carries payload. An adaptation field is its length byte
+ *    plus that many bytes. (ffmpeg's mpegts muxer writes plain 188-byte packets; M2TS
+ *    192-byte packets are refused.)
+ *  - PSI (§2.4.4): PID 0 carries the program_association_section (table_id 0x00), which
+ *    names each program's PMT PID; the TS_program_map_section (table_id 0x02) lists the
+ *    elementary streams as stream_type + elementary_PID (Table 2-34: 0x1B = AVC/H.264,
+ *    0x24 = HEVC, 0x0F = ADTS AAC). A packet with PUSI starts its payload with a
+ *    pointer_field; a section may continue in the next packets of the PID; every section
+ *    ends with a CRC_32 (Annex A, polynomial 0x04C11DB7), verified here.
+ *  - PES (§2.4.3.6-2.4.3.7): a PES packet starts (PUSI set) with 00 00 01, stream_id
+ *    (0xE0-0xEF for video), PES_packet_length (0 = unbounded, as ffmpeg writes for video),
+ *    then '10' marker bits, the flag bytes and PES_header_data_length; the elementary
+ *    stream bytes follow. ffmpeg's mpegts muxer (libavformat/mpegtsenc.c) writes each
+ *    video packet — one H.264 access unit — as its own PES packet, so PES packets started
+ *    on the video PID = frames; this equals ffprobe's `-count_packets` nb_read_packets on
+ *    our outputs (test/integration/transcode/ts-measure.test.ts checks it on real ones).
+ *  - H.264 byte stream (ITU-T H.264 Annex B): NAL units behind 00 00 01 start codes; the
+ *    SPS is nal_unit_type 7. x264 repeats SPS/PPS before every IDR frame, and every
+ *    rendition segment starts with one, so the first PES packet holds the SPS.
+ *  - seq_parameter_set_data (ITU-T H.264 §7.3.2.1.1): profile_idc, the constraint_set
+ *    flags byte and level_idc are its first three bytes (never escaped, profile_idc is
+ *    non-zero); the size fields further on are Exp-Golomb coded (§9.1) in the RBSP, i.e.
+ *    after removing emulation-prevention bytes (§7.4.1). Width and height as ffprobe reports
+ *    them: macroblocks × 16 minus the frame cropping (§7.4.2.1.1, CropUnitX/CropUnitY).
+ *  - RFC 6381 §3.3: `avc1.PPCCLL` = hex of those three bytes (formatted by
+ *    `h264CodecString` in probe.ts, the same function the ffprobe path uses).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { findH264Sps, h264CodecString, unescapeRbsp } from './probe.ts';
+
+/** Why a file could not be measured here: the caller falls back to ffprobe. */
+export type TsMeasureFailure =
+  /** Not a well-formed transport stream as ffmpeg writes it (bad sync, length, CRC, PES header, continuity, ...). */
+  | 'malformed'
+  /** Well-formed, but not what this parser measures (no H.264 video stream, e.g. an HEVC rendition; several video streams). */
+  | 'unsupported'
+  /** H.264 video without the data needed: no frame, or no SPS in the first PES packet. */
+  | 'incomplete';
+
+/** The file cannot be measured without ffprobe; `failure` says why, the message names the detail. */
+export class TsMeasureError extends Error {
+  readonly failure: TsMeasureFailure;
+  constructor(failure: TsMeasureFailure, message: string) {
+    super(message);
+    this.name = 'TsMeasureError';
+    this.failure = failure;
+  }
+}
+
+/** One elementary stream of the PMT. */
+export interface TsElementaryStream {
+  readonly pid: number;
+  /** ISO/IEC 13818-1 Table 2-34 stream_type, e.g. 0x1B H.264, 0x0F ADTS AAC. */
+  readonly streamType: number;
+}
+
+export interface TsVideoMeasurement {
+  /** Video frames: PES packets started on the H.264 PID (= ffprobe `-count_packets` nb_read_packets for ffmpeg's mpegts muxer). */
+  readonly frames: number;
+  /** File size in bytes. */
+  readonly bytes: number;
+  /** RFC 6381 codecs part of the video from its first SPS, e.g. `avc1.64001f`. */
+  readonly videoCodecs: string;
+  /** Picture size in pixels from the first SPS (cropping applied), as ffprobe reports it. */
+  readonly width: number;
+  readonly height: number;
+  /** Elementary streams of the (first) program, in PMT order; the H.264 video one included. */
+  readonly streams: readonly TsElementaryStream[];
+}
+
+const PACKET = 188;
+const SYNC = 0x47;
+const STREAM_TYPE_H264 = 0x1b;
+/** stream_types of video codecs (Table 2-34): MPEG-1/2 video, MPEG-4 part 2, H.264, HEVC. */
+const VIDEO_STREAM_TYPES = new Set([0x01, 0x02, 0x10, 0x1b, 0x24]);
+/** Larger inputs are not segments; refuse rather than read them. */
+const MAX_BYTES = 512 * 1024 * 1024;
+
+function malformed(message: string): TsMeasureError {
+  return new TsMeasureError('malformed', message);
+}
+
+// ---------------------------------------------------------------------------------------
+// CRC-32/MPEG-2 (ISO/IEC 13818-1 Annex A): polynomial 0x04C11DB7, initial 0xFFFFFFFF, no
+// reflection, no final XOR; over a whole section including its CRC_32 field it gives 0.
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 24;
+    for (let k = 0; k < 8; k++) c = (c & 0x80000000) !== 0 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    table[i] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32Mpeg2(data: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const b of data) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]!) >>> 0;
+  return crc;
+}
+
+// ---------------------------------------------------------------------------------------
+// Transport packets
+
+interface TsPacket {
+  readonly pid: number;
+  readonly pusi: boolean;
+  readonly cc: number;
+  readonly discontinuity: boolean;
+  /** Payload bytes (empty when the packet has an adaptation field only). */
+  readonly payload: Uint8Array;
+  readonly hasPayload: boolean;
+}
+
+/** Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5). */
+function packetAt(data: Uint8Array, offset: number): TsPacket {
+  if (data[offset] !== SYNC) throw malformed(`no sync byte 0x47 at offset ${offset}`);
+  const b1 = data[offset + 1]!;
+  const b3 = data[offset + 3]!;
+  if ((b1 & 0x80) !== 0) throw malformed(`transport_error_indicator set at offset ${offset}`);
+  if ((b3 & 0xc0) !== 0) throw malformed(`scrambled packet at offset ${offset}`);
+  const pid = ((b1 & 0x1f) << 8) | data[offset + 2]!;
+  const afc = (b3 >> 4) & 0x03;
+  if (afc === 0) throw malformed(`reserved adaptation_field_control 00 at offset ${offset}`);
+  let start = offset + 4;
+  let discontinuity = false;
+  if (afc & 0x02) {
+    const afLength = data[offset + 4]!;
+    const max = afc === 0x02 ? 183 : 182;
+    if (afLength > max || (afc === 0x02 && afLength !== 183)) throw malformed(`adaptation_field_length ${afLength} at offset ${offset}`);
+    if (afLength > 0) discontinuity = (data[offset + 5]! & 0x80) !== 0;
+    start += 1 + afLength;
+  }
+  const hasPayload = (afc & 0x01) !== 0;
+  return {
+    pid, pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, discontinuity,
+    payload: hasPayload ? data.subarray(start, offset + PACKET) : data.subarray(0, 0), hasPayload,
+  };
+}
+
+function checkedLength(data: Uint8Array): number {
+  if (data.length === 0) throw malformed('empty file');
+  if (data.length % PACKET !== 0) throw malformed(`${data.length} bytes is not a whole number of ${PACKET}-byte transport packets (truncated, or not MPEG-TS)`);
+  return data.length / PACKET;
+}
+
+// ---------------------------------------------------------------------------------------
+// PSI: PAT and PMT
+
+/** Collects the first complete section on one PID from its packets (pointer_field, continuation across packets). */
+class SectionAssembler {
+  #buffer: number[] | undefined;
+  #expected = -1;
+
+  /** Feeds one packet of the PID; returns the complete section (header to CRC_32 included) once it is. */
+  push(p: TsPacket): Uint8Array | undefined {
+    if (!p.hasPayload || p.payload.length === 0) return undefined;
+    let bytes = p.payload;
+    if (p.pusi) {
+      const pointer = bytes[0]!;
+      if (1 + pointer > bytes.length) throw malformed(`pointer_field ${pointer} beyond the packet on PID ${p.pid}`);
+      // The bytes before the pointer end a previous section: complete it if one is open.
+      if (this.#buffer) this.#buffer.push(...bytes.subarray(1, 1 + pointer));
+      const done = this.#complete();
+      if (done) return done;
+      this.#buffer = [];
+      this.#expected = -1;
+      bytes = bytes.subarray(1 + pointer);
+    } else if (!this.#buffer) {
+      return undefined; // a continuation without its start: ignore
+    }
+    this.#buffer!.push(...bytes);
+    return this.#complete();
+  }
+
+  #complete(): Uint8Array | undefined {
+    const buf = this.#buffer;
+    if (!buf || buf.length < 3) return undefined;
+    if (this.#expected < 0) {
+      if (buf[0] === 0xff) { this.#buffer = undefined; return undefined; } // stuffing
+      const sectionLength = ((buf[1]! & 0x0f) << 8) | buf[2]!;
+      if (sectionLength > 1021) throw malformed(`section_length ${sectionLength} above 1021`);
+      this.#expected = 3 + sectionLength;
+    }
+    if (buf.length < this.#expected) return undefined;
+    const section = Uint8Array.from(buf.slice(0, this.#expected));
+    this.#buffer = undefined;
+    this.#expected = -1;
+    return section;
+  }
+}
+
+/** Checks a long-form section (section_syntax_indicator 1, CRC) and returns its body between the 8-byte header and the CRC. */
+function sectionBody(section: Uint8Array, tableId: number, what: string): Uint8Array {
+  if (section[0] !== tableId) throw malformed(`${what}: table_id ${section[0]} instead of ${tableId}`);
+  if ((section[1]! & 0x80) === 0) throw malformed(`${what}: section_syntax_indicator is 0`);
+  if (section.length < 12) throw malformed(`${what}: section of ${section.length} bytes is too short`);
+  if (crc32Mpeg2(section) !== 0) throw malformed(`${what}: CRC_32 mismatch`);
+  return section.subarray(8, section.length - 4);
+}
+
+/** PAT (§2.4.4.3): the PMT PID of the first program (program_number ≠ 0). */
+function pmtPidOf(pat: Uint8Array): number {
+  const body = sectionBody(pat, 0x00, 'PAT');
+  for (let i = 0; i + 4 <= body.length; i += 4) {
+    const programNumber = (body[i]! << 8) | body[i + 1]!;
+    if (programNumber !== 0) return ((body[i + 2]! & 0x1f) << 8) | body[i + 3]!;
+  }
+  throw malformed('PAT lists no program');
+}
+
+/** PMT (§2.4.4.8): the elementary streams, in order. */
+function streamsOf(pmt: Uint8Array): TsElementaryStream[] {
+  const body = sectionBody(pmt, 0x02, 'PMT');
+  if (body.length < 4) throw malformed('PMT too short');
+  const programInfoLength = ((body[2]! & 0x0f) << 8) | body[3]!;
+  let i = 4 + programInfoLength;
+  const streams: TsElementaryStream[] = [];
+  while (i < body.length) {
+    if (i + 5 > body.length) throw malformed('PMT elementary stream entry truncated');
+    const streamType = body[i]!;
+    const pid = ((body[i + 1]! & 0x1f) << 8) | body[i + 2]!;
+    const esInfoLength = ((body[i + 3]! & 0x0f) << 8) | body[i + 4]!;
+    i += 5 + esInfoLength;
+    if (i > body.length) throw malformed('PMT ES_info beyond the section');
+    streams.push({ pid, streamType });
+  }
+  return streams;
+}
+
+/** Finds the PAT, then the PMT it names; returns the PMT's streams. */
+function readProgram(data: Uint8Array, packets: number): TsElementaryStream[] {
+  const pat = new SectionAssembler();
+  const pmt = new SectionAssembler();
+  let pmtPid: number | undefined;
+  for (let n = 0; n < packets; n++) {
+    const p = packetAt(data, n * PACKET);
+    if (p.pid === 0 && pmtPid === undefined) {
+      const section = pat.push(p);
+      if (section) pmtPid = pmtPidOf(section);
+    } else if (pmtPid !== undefined && p.pid === pmtPid) {
+      const section = pmt.push(p);
+      if (section) return streamsOf(section);
+    }
+  }
+  throw malformed(pmtPid === undefined ? 'no PAT (program_association_section on PID 0)' : `no PMT on PID ${pmtPid}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// PES and the SPS
+
+/** The elementary stream bytes of a whole PES packet (§2.4.3.6), checked to be a video PES. */
+function pesPayload(pes: Uint8Array): Uint8Array {
+  if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw malformed('video PES packet without packet_start_code_prefix');
+  const streamId = pes[3]!;
+  if (streamId < 0xe0 || streamId > 0xef) throw malformed(`video PES stream_id 0x${streamId.toString(16)} is not a video stream_id`);
+  if ((pes[6]! & 0xc0) !== 0x80) throw malformed('video PES header without its 10 marker bits');
+  const start = 9 + pes[8]!;
+  const packetLength = (pes[4]! << 8) | pes[5]!;
+  const end = packetLength === 0 ? pes.length : 6 + packetLength;
+  if (start > end || end > pes.length) throw malformed('video PES header or packet length beyond the data');
+  return pes.subarray(start, end);
+}
+
+/** Exp-Golomb bit reader over an RBSP (ITU-T H.264 §7.2, §9.1). */
+class BitReader {
+  #bit = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+  u(n: number): number {
+    let v = 0;
+    for (let i = 0; i < n; i++) {
+      const byte = this.bytes[this.#bit >> 3];
+      if (byte === undefined) throw malformed('SPS ends early');
+      v = v * 2 + ((byte >> (7 - (this.#bit & 7))) & 1);
+      this.#bit++;
+    }
+    return v;
+  }
+  ue(): number {
+    let zeros = 0;
+    while (this.u(1) === 0) {
+      if (++zeros > 31) throw malformed('SPS Exp-Golomb code longer than 32 bits');
+    }
+    return 2 ** zeros - 1 + this.u(zeros);
+  }
+  se(): number {
+    const k = this.ue();
+    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
+  }
+}
+
+/** profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices (§7.3.2.1.1). */
+const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
+
+/**
+ * Picture size of an H.264 SPS (ITU-T H.264 §7.3.2.1.1, semantics §7.4.2.1.1): width
+ * (pic_width_in_mbs_minus1 + 1) × 16 and height (2 − frame_mbs_only_flag) ×
+ * (pic_height_in_map_units_minus1 + 1) × 16, each minus its frame cropping in CropUnitX /
+ * CropUnitY units.
+ *
+ * @param sps the SPS NAL unit starting with its header byte (nal_unit_type 7), escaped as in the stream.
+ * @throws TsMeasureError `malformed` when the SPS is cut short or inconsistent.
+ */
+export function h264SpsPictureSize(sps: Uint8Array): { width: number; height: number } {
+  const r = new BitReader(unescapeRbsp(sps.subarray(1)));
+  const profileIdc = r.u(8);
+  r.u(16); // constraint flags, level_idc
+  r.ue(); // seq_parameter_set_id
+  let chromaFormatIdc = 1;
+  let separateColourPlane = 0;
+  if (HIGH_PROFILES.has(profileIdc)) {
+    chromaFormatIdc = r.ue();
+    if (chromaFormatIdc > 3) throw malformed(`SPS chroma_format_idc ${chromaFormatIdc}`);
+    if (chromaFormatIdc === 3) separateColourPlane = r.u(1);
+    r.ue(); // bit_depth_luma_minus8
+    r.ue(); // bit_depth_chroma_minus8
+    r.u(1); // qpprime_y_zero_transform_bypass_flag
+    if (r.u(1)) { // seq_scaling_matrix_present_flag
+      for (let i = 0; i < (chromaFormatIdc !== 3 ? 8 : 12); i++) {
+        if (!r.u(1)) continue; // seq_scaling_list_present_flag[i]
+        const size = i < 6 ? 16 : 64;
+        let last = 8;
+        let next = 8;
+        for (let j = 0; j < size; j++) {
+          if (next !== 0) next = (last + r.se() + 256) % 256;
+          last = next === 0 ? last : next;
+        }
+      }
+    }
+  }
+  r.ue(); // log2_max_frame_num_minus4
+  const pocType = r.ue();
+  if (pocType === 0) {
+    r.ue(); // log2_max_pic_order_cnt_lsb_minus4
+  } else if (pocType === 1) {
+    r.u(1); // delta_pic_order_always_zero_flag
+    r.se(); // offset_for_non_ref_pic
+    r.se(); // offset_for_top_to_bottom_field
+    const cycle = r.ue();
+    if (cycle > 255) throw malformed(`SPS num_ref_frames_in_pic_order_cnt_cycle ${cycle}`);
+    for (let i = 0; i < cycle; i++) r.se();
+  } else if (pocType !== 2) {
+    throw malformed(`SPS pic_order_cnt_type ${pocType}`);
+  }
+  r.ue(); // max_num_ref_frames
+  r.u(1); // gaps_in_frame_num_value_allowed_flag
+  const widthMbs = r.ue() + 1;
+  const heightMapUnits = r.ue() + 1;
+  const frameMbsOnly = r.u(1);
+  if (!frameMbsOnly) r.u(1); // mb_adaptive_frame_field_flag
+  r.u(1); // direct_8x8_inference_flag
+  let crop = [0, 0, 0, 0];
+  if (r.u(1)) crop = [r.ue(), r.ue(), r.ue(), r.ue()]; // left, right, top, bottom
+  const chromaArrayType = separateColourPlane ? 0 : chromaFormatIdc;
+  const subWidthC = chromaArrayType === 3 ? 1 : 2;
+  const subHeightC = chromaArrayType === 1 ? 2 : 1;
+  const cropUnitX = chromaArrayType === 0 ? 1 : subWidthC;
+  const cropUnitY = (chromaArrayType === 0 ? 1 : subHeightC) * (2 - frameMbsOnly);
+  const width = widthMbs * 16 - cropUnitX * (crop[0]! + crop[1]!);
+  const height = (2 - frameMbsOnly) * heightMapUnits * 16 - cropUnitY * (crop[2]! + crop[3]!);
+  if (width <= 0 || height <= 0) throw malformed(`SPS crops the picture to ${width}x${height}`);
+  return { width, height };
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry points
+
+/**
+ * Measures the H.264 video of an MPEG-TS segment held in memory.
+ *
+ * @param data the whole file
+ * @returns frames (PES packets on the video PID), bytes (`data.length`), the `avc1` codecs
+ *   part and picture size from the first SPS, and the PMT's elementary streams
+ * @throws TsMeasureError — `malformed`: not whole 188-byte packets, a missing sync byte,
+ *   transport error or scrambling flags, no PAT/PMT, a CRC mismatch, a broken PES header or a
+ *   continuity_counter jump on the video PID (a lost packet); `unsupported`: no H.264 video
+ *   stream (e.g. HEVC), or more than one video stream; `incomplete`: no video frame, or no
+ *   SPS in the first video PES packet. Never a partial or approximate result.
+ */
+export function measureTs(data: Uint8Array): TsVideoMeasurement {
+  const packets = checkedLength(data);
+  const streams = readProgram(data, packets);
+  const video = streams.filter((s) => VIDEO_STREAM_TYPES.has(s.streamType));
+  if (video.length !== 1) throw new TsMeasureError('unsupported', `${video.length} video streams in the PMT (expected one)`);
+  if (video[0]!.streamType !== STREAM_TYPE_H264) {
+    throw new TsMeasureError('unsupported', `video stream_type 0x${video[0]!.streamType.toString(16)} is not H.264 (0x1b)`);
+  }
+  const videoPid = video[0]!.pid;
+
+  let frames = 0;
+  let lastCc = -1;
+  const firstPes: Uint8Array[] = [];
+  let collecting = false;
+  for (let n = 0; n < packets; n++) {
+    const p = packetAt(data, n * PACKET);
+    if (p.pid !== videoPid || !p.hasPayload) continue;
+    // continuity_counter (§2.4.3.3): +1 mod 16 per payload packet, unless the adaptation field flags a discontinuity.
+    if (lastCc >= 0 && !p.discontinuity && p.cc !== ((lastCc + 1) & 0x0f)) {
+      throw malformed(`continuity_counter jumps from ${lastCc} to ${p.cc} on the video PID at packet ${n} (a packet is missing or repeated)`);
+    }
+    lastCc = p.cc;
+    if (p.pusi) {
+      const b = p.payload;
+      if (b.length < 4 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1 || b[3]! < 0xe0 || b[3]! > 0xef) {
+        throw malformed(`video packet ${n} starts a payload unit without a video PES header`);
+      }
+      frames++;
+      collecting = frames === 1;
+    } else if (frames === 0) {
+      continue; // the tail of a PES packet that began before this file
+    }
+    if (collecting) firstPes.push(p.payload);
+  }
+  if (frames === 0) throw new TsMeasureError('incomplete', 'no video PES packet');
+  const payload = pesPayload(Buffer.concat(firstPes));
+  const sps = findH264Sps(payload);
+  if (!sps) throw new TsMeasureError('incomplete', 'no SPS (nal_unit_type 7) in the first video PES packet');
+  const { width, height } = h264SpsPictureSize(sps);
+  return { frames, bytes: data.length, videoCodecs: h264CodecString(sps), width, height, streams };
+}
+
+/**
+ * Reads and measures one MPEG-TS file ({@link measureTs}).
+ * @throws TsMeasureError as {@link measureTs}, `malformed` for a file above 512 MiB;
+ *   the file system's error when it cannot be read.
+ */
+export async function measureTsFile(path: string): Promise<TsVideoMeasurement> {
+  const { size } = await stat(path);
+  if (size > MAX_BYTES) throw malformed(`${size} bytes is too large for a segment`);
+  return measureTs(await readFile(path));
+}
