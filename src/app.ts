@@ -19,6 +19,7 @@ import { RedisSegmentIndex } from './queue/segment-index.ts';
 import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { probeSegment } from './transcode/probe.ts';
+import { measureTsFile } from './transcode/ts-measure.ts';
 import { FfmpegRunner } from './transcode/ffmpeg/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
@@ -197,7 +198,13 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
         enqueueAndWait: (job, timeoutMs) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueueAndWait(job, timeoutMs); },
       },
       storage,
-      probe: { probe: (path) => probeSegment(path) },
+      probe: {
+        probe: (path) => probeSegment(path),
+        measure: async (path) => {
+          const m = await measureTsFile(path);
+          return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
+        },
+      },
       remuxer,
       events,
       kickPublisher: (publishId) => { rtmp?.kick(publishId); },

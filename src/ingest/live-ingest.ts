@@ -7,6 +7,7 @@
  * `app.ts`; this folder imports no other feature folder.
  */
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
 import { fitRendition, parseLadder, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
 import {
@@ -80,12 +81,33 @@ export interface SourceStorage {
 /** Measures a source segment (ffprobe). */
 export interface SourceProbe {
   /** @throws GatewayError UNDECODABLE_MEDIA */
-  probe(path: string): Promise<{
-    video?: SourceVideoInfo & { frames: number; codec: string };
-    /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
-    audio?: { codec: string; profile: string };
-    codecs: string; frameRate: number; durationMs: number;
-  }>;
+  probe(path: string): Promise<ProbedSegment>;
+  /**
+   * Optional in-process measurement of an MPEG-TS segment written by our own segmenter
+   * (transcode/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
+   * its start-up). Used for RTMP segments whose stream was probed before; rejects when the
+   * file is not an H.264 transport stream it can read.
+   */
+  measure?(path: string): Promise<MeasuredSegment>;
+}
+
+export interface ProbedSegment {
+  video?: SourceVideoInfo & { frames: number; codec: string };
+  /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
+  audio?: { codec: string; profile: string };
+  codecs: string; frameRate: number; durationMs: number;
+}
+
+/** What an in-process measurement of a segment gives (see SourceProbe.measure). */
+export interface MeasuredSegment {
+  frames: number;
+  /** RFC 6381 video part from the first SPS, e.g. `avc1.64001f`. */
+  videoCodecs: string;
+  /** Picture size from the SPS. */
+  width: number;
+  height: number;
+  /** PMT stream_type of every elementary stream, in order. */
+  streamTypes: readonly number[];
 }
 
 /** Rewraps a pushed MP4 segment as MPEG-TS (stream copy), for HLS. */
@@ -116,6 +138,8 @@ export interface SegmenterHandle {
   on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
   on(event: 'end', listener: (e: { reason: string; exitCode: number | null }) => void): unknown;
   stop(): Promise<void>;
+  /** Removes the segmenter's work dir; called once the stream has ended and its segments are stored. */
+  cleanup?(): Promise<void>;
 }
 
 export interface LiveIngestOptions {
@@ -171,6 +195,8 @@ interface LiveStream {
   ended: boolean;
   longSegments: number;
   idleTimer?: NodeJS.Timeout;
+  /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
+  lastProbe?: { probed: ProbedSegment; measured: MeasuredSegment };
 }
 
 export interface LiveStreamInfo {
@@ -239,7 +265,13 @@ export class LiveIngest {
       stream.chain = stream.chain
         .then(async () => {
           stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
-          return this.#ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs });
+          try {
+            return await this.#ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs });
+          } finally {
+            // The segmenter's file has been copied into the object store (or is lost): without
+            // this the work dir grows by the stream's bitrate for as long as it runs.
+            await rm(s.path, { force: true }).catch(() => undefined);
+          }
         })
         // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
         // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
@@ -435,7 +467,9 @@ export class LiveIngest {
     const { manifestID, session, log } = stream;
     const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
-    const probed = await this.#options.probe.probe(path);
+    const { probed, measuredBy } = stream.protocol === 'rtmp'
+      ? await this.#probeLive(stream, path, duration.cutMs)
+      : { probed: await this.#options.probe.probe(path), measuredBy: 'ffprobe' as const };
     if (!probed.video) throw new GatewayError('UNDECODABLE_MEDIA', `segment ${seq} has no video stream`);
     const durationMs = duration.cutMs !== undefined && duration.cutMs > 0 ? duration.cutMs
       : probed.durationMs > 0 ? probed.durationMs : duration.declaredMs ?? this.#options.segmentTargetMs;
@@ -456,6 +490,7 @@ export class LiveIngest {
       bytes: stored.sizeBytes, durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
     };
     await this.#options.index.record(manifestID, session, { status: 'ok', seq, segment });
+    log.debug({ seq, frames: segment.frames, durationMs, bytes: segment.bytes, measuredBy }, 'source segment listed');
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
     const source = sourceSegmentInfo(probed);
@@ -464,6 +499,37 @@ export class LiveIngest {
       ...(source ? { source } : {}),
     };
     return (await this.#paid(stream, job)) ? job : undefined;
+  }
+
+  /**
+   * Measures an RTMP segment. ffprobe runs for the first segment of a stream and whenever the
+   * in-process measurement disagrees with the last probed segment: another SPS (profile,
+   * level or picture size), other elementary streams, or a frame count that does not fit the
+   * probed frame rate over the cut duration (±2 frames and 10 %: a changed rate). Otherwise
+   * the last probe's stream facts are reused with this segment's measured frame count, which
+   * is what ffprobe would count (test/integration/transcode/ts-measure.test.ts).
+   */
+  async #probeLive(stream: LiveStream, path: string, cutMs: number | undefined): Promise<{ probed: ProbedSegment; measuredBy: 'ffprobe' | 'ts' }> {
+    const measure = this.#options.probe.measure;
+    const last = stream.lastProbe;
+    if (measure && last?.probed.video && cutMs !== undefined && cutMs > 0) {
+      const m = await measure(path).catch(() => undefined);
+      const v = last.probed.video;
+      const expectedFrames = (cutMs / 1000) * (v.fpsNum / v.fpsDen);
+      if (m && m.videoCodecs === last.measured.videoCodecs && m.width === last.measured.width && m.height === last.measured.height
+        && m.streamTypes.join() === last.measured.streamTypes.join()
+        && Math.abs(m.frames - expectedFrames) <= Math.max(2, expectedFrames * 0.1)) {
+        return { probed: { ...last.probed, video: { ...v, frames: m.frames } }, measuredBy: 'ts' };
+      }
+    }
+    const probed = await this.#options.probe.probe(path);
+    const measured = measure ? await measure(path).catch(() => undefined) : undefined;
+    if (measured && probed.video && measured.width === probed.video.width && measured.height === probed.video.height && measured.frames === probed.video.frames) {
+      stream.lastProbe = { probed, measured };
+    } else {
+      delete stream.lastProbe;
+    }
+    return { probed, measuredBy: 'ffprobe' };
   }
 
   /**
@@ -529,6 +595,7 @@ export class LiveIngest {
     stream.ended = true;
     clearTimeout(stream.idleTimer);
     await stream.chain;
+    await stream.segmenter?.cleanup?.().catch((err: Error) => stream.log.warn({ err: err.message }, 'cannot remove the segmenter work dir'));
     try {
       await this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, Date.now());
     } catch (err) {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { assertStreamName } from '../domain/stream-name.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -292,6 +292,15 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
     });
     child.on('close', (code, signal) => this.#onClose(code, signal));
     this.#log.debug({ pid: child.pid, segmentTargetMs: this.#segmentTargetMs }, 'segmenter started');
+  }
+
+  /**
+   * Removes the work dir with any segment files still in it. Call after `end`, once every
+   * reported segment has been consumed (stored elsewhere); the caller deletes each segment
+   * file as it is consumed, so this only clears the directory and a segment that was lost.
+   */
+  async cleanup(): Promise<void> {
+    await rm(this.#workDir, { recursive: true, force: true });
   }
 
   /**

@@ -6,6 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop, CLIP } from '../../helpers/media.ts';
@@ -152,6 +154,22 @@ test('a real-time RTMP publish of the clip becomes a playable ABR HLS ladder tha
     const ratios = transcoded.map((t) => t.realTimeRatio).sort((a, b) => a - b);
     process.stdout.write(`# per-segment transcode real-time ratio (segment duration / wall time): median ${ratios[Math.floor(ratios.length / 2)]} min ${ratios[0]}\n`);
   }
+});
+
+test('RTMP source segments after the first are measured in process with the frames ffprobe counts, and the segmenter work dir is gone once the stream ended', async () => {
+  const listed = gateway.lines
+    .map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } })
+    .filter((o): o is Record<string, unknown> => o?.['msg'] === 'source segment listed' && o['manifestID'] === MANIFEST_ID);
+  assert.ok(listed.length >= 8, `expected every source segment of the ${PUBLISH_SECONDS} s publish in the log, got ${listed.length}`);
+  // The first segment of the stream is probed with ffprobe; the rest reuse it with in-process counts.
+  assert.equal(listed.find((o) => o['seq'] === 0)?.['measuredBy'], 'ffprobe');
+  assert.ok(listed.filter((o) => o['measuredBy'] === 'ts').length >= listed.length - 2, `in-process measurement for nearly every segment: ${JSON.stringify(listed.map((o) => o['measuredBy']))}`);
+  for (const o of listed) {
+    const probe = await probeSegment(`${deployment.httpUrl}/stream/${MANIFEST_ID}/source/${String(o['seq'])}.ts`);
+    assert.equal(o['frames'], probe.frames, `seq ${String(o['seq'])} (${String(o['measuredBy'])}): frames listed vs ffprobe`);
+  }
+  const segmenterDir = join(deployment.dataDir, 'work', 'segmenter');
+  assert.deepEqual(existsSync(segmenterDir) ? readdirSync(segmenterDir, { recursive: true }) : [], [], 'segmenter files left behind');
 });
 
 test('playback answers with the contract headers', async () => {
