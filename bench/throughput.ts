@@ -185,6 +185,8 @@ interface PipelineRun {
   samples: Sample[];
   jobs: JobTiming[];
   phases: Phases[];
+  /** ffprobe runs the transcoders reported over all jobs of the run. */
+  transcoderProbeRuns: number;
   /** Jobs taken by each transcoder process. */
   jobsPerProcess: number[];
   /** ffprobe CPU per call measured after the run (source segment, output segment), seconds. */
@@ -295,13 +297,16 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
     }
     // Per job: the phases the transcoder logged.
     const phases: Phases[] = [];
+    /** ffprobe runs the transcoders reported (`ffprobeRuns`: 0 when the job carried the source facts and every output was measured in process). */
+    let transcoderProbeRuns = 0;
     const jobsPerProcess = transcoders.map((t) => {
       let count = 0;
       for (const line of t.lines) {
         if (!line.includes('"msg":"segment transcoded"')) continue;
-        const o = JSON.parse(line) as { manifestID: string; elapsedMs: number; phases?: Omit<Phases, 'elapsedMs'> };
+        const o = JSON.parse(line) as { manifestID: string; elapsedMs: number; phases?: Omit<Phases, 'elapsedMs'>; ffprobeRuns?: number };
         if (o.manifestID !== manifestID) continue;
         count++;
+        transcoderProbeRuns += o.ffprobeRuns ?? 0;
         if (o.phases) phases.push({ elapsedMs: o.elapsedMs, ...o.phases });
       }
       return count;
@@ -311,7 +316,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
     const tDelta = pids.transcoders.map((_, i) => cpuDelta(s0.t[i]!, s1.t[i]!));
     const g = cpuDelta(s0.g, s1.g);
     const run: PipelineRun = {
-      processes, wallS, samples, jobs, phases, jobsPerProcess,
+      processes, wallS, samples, jobs, phases, jobsPerProcess, transcoderProbeRuns,
       cpu: {
         ffmpegAndProbes: tDelta.reduce((a, d) => a + d.reapedChildren, 0),
         transcoderNode: tDelta.reduce((a, d) => a + d.self, 0),
@@ -375,15 +380,18 @@ try {
 
   // ---- profile: CPU
   const probe = runs.find((r) => r.probeCpu)?.probeCpu;
-  const probesPerSegment = { transcoder: 1 + renditions.length, gateway: 1 };
-  const probeCpuPerMediaS = probe ? ((probe.sourceS + probe.outputS * renditions.length) * segmentPaths.length) / mediaS : undefined;
+  const transcoderProbeRuns = runs.reduce((a, r) => a + r.transcoderProbeRuns, 0);
+  const probesPerSegment = { transcoder: transcoderProbeRuns / (runs.length * segmentPaths.length), gateway: 1 };
+  // The transcoders' ffprobe CPU, from the runs they reported and the cost of one call (an output-sized probe).
+  const probeCpuPerMediaSOf = (r: PipelineRun): number | undefined => (probe ? (r.transcoderProbeRuns * probe.outputS) / mediaS : undefined);
   const i0 = (x: number | undefined): Cell => (x === undefined ? undefined : fmt(x, 3));
   const cpuRows = [raw.cpu, ...runs.map((r) => r.cpu)].map((c, i) => {
     const label = i === 0 ? 'raw ffmpeg' : `mediagate, ${runs[i - 1]!.processes} transcoder(s)`;
-    const ffmpegOnly = i === 0 || probeCpuPerMediaS === undefined ? c.ffmpegAndProbes / mediaS : c.ffmpegAndProbes / mediaS - probeCpuPerMediaS;
+    const probeCpuPerMediaS = i === 0 ? 0 : probeCpuPerMediaSOf(runs[i - 1]!);
+    const ffmpegOnly = probeCpuPerMediaS === undefined ? c.ffmpegAndProbes / mediaS : c.ffmpegAndProbes / mediaS - probeCpuPerMediaS;
     return {
       run: label,
-      ffmpeg: ffmpegOnly, transcoderProbes: i === 0 ? 0 : probeCpuPerMediaS, transcoderNode: c.transcoderNode / mediaS, gatewayNode: c.gatewayNode / mediaS,
+      ffmpeg: ffmpegOnly, transcoderProbes: probeCpuPerMediaS, transcoderNode: c.transcoderNode / mediaS, gatewayNode: c.gatewayNode / mediaS,
       gatewayProbes: c.gatewayProbes / mediaS, redis: c.redis / mediaS, own: ownCpu(c) / mediaS, otherOnMachine: (c.machineBusy - ownCpu(c)) / mediaS,
       idlePct: 100 - busyPct(c), ownBusyPct: (100 * ownCpu(c)) / c.machineTotal,
     };
@@ -391,7 +399,7 @@ try {
   printTable('Profile: CPU seconds per media second, by process (from /proc; ffprobe part measured separately, one call at a time)',
     ['run', 'ffmpeg', 'transcoder ffprobe', 'transcoder Node', 'gateway Node', 'gateway ffprobe', 'redis-server', 'all ours', 'other work on the machine', 'machine idle %', 'ours busy % of machine'],
     cpuRows.map((r) => [r.run, fmt(r.ffmpeg, 3), i0(r.transcoderProbes), i0(r.transcoderNode), i0(r.gatewayNode), i0(r.gatewayProbes), i0(r.redis), fmt(r.own, 3), fmt(r.otherOnMachine, 3), fmt(r.idlePct, 0), fmt(r.ownBusyPct, 0)]));
-  if (probe) process.stdout.write(`\nffprobe CPU per call: ${fmt(probe.sourceS * 1000, 0)} ms on a 1080p source segment, ${fmt(probe.outputS * 1000, 0)} ms on an output segment; per segment the transcoder probes ${probesPerSegment.transcoder} times, the gateway once.\n`);
+  if (probe) process.stdout.write(`\nffprobe CPU per call: ${fmt(probe.sourceS * 1000, 0)} ms on a 1080p source segment, ${fmt(probe.outputS * 1000, 0)} ms on an output segment; per segment the transcoders ran ffprobe ${fmt(probesPerSegment.transcoder, 2)} times on average (the job carries the gateway's source probe; H.264 outputs are measured in process), the gateway once (pushed segments are always probed).\n`);
 
   // ---- profile: wall time per segment and occupancy of the transcoder slots
   const slotRows = runs.map((r) => {
