@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,31 +16,13 @@ import { segmentKey, type TranscodeJob, type TranscodeResult } from '../../../sr
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { FfmpegRunner } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
-import { SegmentTranscoder, type SegmentStorage } from '../../../src/transcode/segment-transcoder.ts';
+import { SegmentTranscoder } from '../../../src/transcode/segment-transcoder.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
+import { DirStorage } from '../../helpers/dir-storage.ts';
 
 const run = promisify(execFile);
 const MANIFEST = 'bbb';
 const LADDER: VideoProfile[] = ['P360p30fps16x9', 'P240p30fps16x9', 'P144p30fps16x9'].map((n) => PRESETS[n]!);
-
-/** A real directory as the object store: keys are relative paths under `root`. */
-class DirStorage implements SegmentStorage {
-  constructor(readonly root: string) {}
-  path(key: string): string { return join(this.root, key); }
-  async getFile(key: string): Promise<{ path: string; release: () => Promise<void> }> {
-    const path = this.path(key);
-    try { await stat(path); } catch { throw new GatewayError('NOT_FOUND', `no object ${key}`); }
-    return { path, release: async () => {} };
-  }
-  async putFile(key: string, localPath: string): Promise<{ sizeBytes: number }> {
-    const dest = this.path(key);
-    await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.${process.pid}.tmp`;
-    await copyFile(localPath, tmp);
-    await rename(tmp, dest);
-    return { sizeBytes: (await stat(dest)).size };
-  }
-}
 
 interface Measured { width: number; height: number; frames: number; firstPtsS: number; lastPtsS: number; frameDurationS: number; audioCodec?: string; audioStartS?: number; videoCodec: string }
 

@@ -9,43 +9,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_LADDER } from '../../../src/config/config.ts';
 import { parseLadder, parseProfile, PRESETS, type VideoProfile } from '../../../src/domain/profile.ts';
 import { segmentKey, sourceSegmentInfo, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult } from '../../../src/domain/segment.ts';
-import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { FfmpegRunner } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
 import { probeSegment } from '../../../src/transcode/probe.ts';
-import { SegmentTranscoder, type SegmentStorage } from '../../../src/transcode/segment-transcoder.ts';
+import { SegmentTranscoder } from '../../../src/transcode/segment-transcoder.ts';
 import { measureTsFile } from '../../../src/transcode/ts-measure.ts';
 import { CLIP, clipWith2sGop } from '../../helpers/media.ts';
+import { DirStorage } from '../../helpers/dir-storage.ts';
 
 const run = promisify(execFile);
-
-class DirStorage implements SegmentStorage {
-  constructor(readonly root: string) {}
-  path(key: string): string { return join(this.root, key); }
-  async getFile(key: string): Promise<{ path: string; release: () => Promise<void> }> {
-    const path = this.path(key);
-    try { await stat(path); } catch { throw new GatewayError('NOT_FOUND', `no object ${key}`); }
-    return { path, release: async () => {} };
-  }
-  async putFile(key: string, localPath: string): Promise<{ sizeBytes: number }> {
-    const dest = this.path(key);
-    await mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.${process.pid}.tmp`;
-    await copyFile(localPath, tmp);
-    await rename(tmp, dest);
-    return { sizeBytes: (await stat(dest)).size };
-  }
-}
 
 /** The transcoder's log lines, parsed. */
 const lines: Record<string, unknown>[] = [];
