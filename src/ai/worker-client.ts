@@ -393,7 +393,7 @@ class Exchange {
       });
       this.#request = req;
       req.once('response', (res) => { this.#response = res; resolve(res); });
-      req.once('error', reject);
+      req.on('error', reject);
       req.once('close', () => reject(new Error('connection closed before an answer')));
       if (this.#reason !== undefined) req.destroy();
       else req.end(body);
