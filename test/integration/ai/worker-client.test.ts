@@ -203,6 +203,19 @@ describe('requests', () => {
     }
   });
 
+  test('an answer slower than the pooled connections\' 4 s idle limit still arrives, and an idle pooled connection is not reused once closed', async () => {
+    worker.setMode({ delayMs: 4_500 });
+    try {
+      const slow = json(await callWorker(endpoint, { pipeline: 'text-to-image', modelID: 'm', fields: { prompt: 'slow' } }, { timeoutMs: 10_000 }));
+      assert.ok(Array.isArray(slow['images']));
+    } finally {
+      worker.setMode('ok');
+    }
+    await new Promise((r) => setTimeout(r, 4_300)); // the pool closes the connection after 4 s idle
+    const next = json(await callWorker(endpoint, { pipeline: 'text-to-image', modelID: 'm', fields: { prompt: 'after idle' } }, { timeoutMs: 5_000 }));
+    assert.ok(Array.isArray(next['images']));
+  });
+
   test('the pipeline path is appended to the worker base URL, keeping a path prefix; URLs with credentials are refused', () => {
     assert.equal(endpointUrl('http://10.0.0.5:8000', 'llm').href, 'http://10.0.0.5:8000/llm');
     assert.equal(endpointUrl('http://10.0.0.5:8000/', 'text-to-image').href, 'http://10.0.0.5:8000/text-to-image');
