@@ -93,21 +93,33 @@ export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefi
   return { video: parsed, audio: { codec: a['codec'], profile: a['profile'] } };
 }
 
+/** The shape of a probe result (transcode/probe.ts `probeSegment`'s answer) that source facts are taken from. */
+export interface SourceProbeResult {
+  readonly video?: { readonly width: number; readonly height: number; readonly fpsNum: number; readonly fpsDen: number; readonly codec: string };
+  readonly audio?: { readonly codec: string; readonly profile: string };
+}
+
 /**
- * The {@link SourceSegmentInfo} of a probe result (the shape of `probeSegment`'s answer).
+ * The {@link SourceSegmentInfo} fields of a probe result, copied without checking them.
+ * @returns `undefined` when the probe found no video.
+ */
+export function pickSourceSegmentInfo(probe: SourceProbeResult): SourceSegmentInfo | undefined {
+  if (!probe.video) return undefined;
+  const { width, height, fpsNum, fpsDen, codec } = probe.video;
+  return {
+    video: { width, height, fpsNum, fpsDen, codec },
+    ...(probe.audio ? { audio: { codec: probe.audio.codec, profile: probe.audio.profile } } : {}),
+  };
+}
+
+/**
+ * The {@link SourceSegmentInfo} of a probe result, checked as a queued job's would be.
  * @returns `undefined` when the probe found no video or its values do not pass
  *   {@link parseSourceSegmentInfo}.
  */
-export function sourceSegmentInfo(probe: {
-  readonly video?: { readonly width: number; readonly height: number; readonly fpsNum: number; readonly fpsDen: number; readonly codec: string };
-  readonly audio?: { readonly codec: string; readonly profile: string };
-}): SourceSegmentInfo | undefined {
-  if (!probe.video) return undefined;
-  const { width, height, fpsNum, fpsDen, codec } = probe.video;
-  return parseSourceSegmentInfo({
-    video: { width, height, fpsNum, fpsDen, codec },
-    ...(probe.audio ? { audio: { codec: probe.audio.codec, profile: probe.audio.profile } } : {}),
-  });
+export function sourceSegmentInfo(probe: SourceProbeResult): SourceSegmentInfo | undefined {
+  const picked = pickSourceSegmentInfo(probe);
+  return picked && parseSourceSegmentInfo(picked);
 }
 
 /** What was measured of one encoded (or source) segment. */

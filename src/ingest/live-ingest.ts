@@ -511,9 +511,12 @@ export class LiveIngest {
    */
   async #probeLive(stream: LiveStream, path: string, cutMs: number | undefined): Promise<{ probed: ProbedSegment; measuredBy: 'ffprobe' | 'ts' }> {
     const measure = this.#options.probe.measure;
+    // One in-process measurement per file, whichever branch needs it (undefined when it cannot read it).
+    let measuring: Promise<MeasuredSegment | undefined> | undefined;
+    const measureOnce = (): Promise<MeasuredSegment | undefined> => (measuring ??= measure ? measure(path).catch(() => undefined) : Promise.resolve(undefined));
     const last = stream.lastProbe;
     if (measure && last?.probed.video && cutMs !== undefined && cutMs > 0) {
-      const m = await measure(path).catch(() => undefined);
+      const m = await measureOnce();
       const v = last.probed.video;
       const expectedFrames = (cutMs / 1000) * (v.fpsNum / v.fpsDen);
       if (m && m.videoCodecs === last.measured.videoCodecs && m.width === last.measured.width && m.height === last.measured.height
@@ -523,7 +526,7 @@ export class LiveIngest {
       }
     }
     const probed = await this.#options.probe.probe(path);
-    const measured = measure ? await measure(path).catch(() => undefined) : undefined;
+    const measured = await measureOnce();
     if (measured && probed.video && measured.width === probed.video.width && measured.height === probed.video.height && measured.frames === probed.video.frames) {
       stream.lastProbe = { probed, measured };
     } else {

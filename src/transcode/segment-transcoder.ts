@@ -19,14 +19,14 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fitRendition, type FittedRendition } from '../domain/profile.ts';
 import {
-  parseSourceSegmentInfo, segmentKey, type RenditionSegment, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult,
+  parseSourceSegmentInfo, pickSourceSegmentInfo, segmentKey, type RenditionSegment, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult,
 } from '../domain/segment.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { FfmpegRunError, type FfmpegExecutor } from './ffmpeg/ffmpeg-runner.ts';
 import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ffmpeg/ladder-args.ts';
 import { audioCodecString, probeSegment, type ProbeOptions } from './probe.ts';
-import { measureTsFile, TsMeasureError } from './ts-measure.ts';
+import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError } from './ts-measure.ts';
 
 /**
  * What the transcoder needs from the object store (same method shapes as
@@ -61,8 +61,8 @@ export interface SegmentTranscoderOptions {
  */
 interface TranscodePhases { fetchMs: number; probeMs: number; ffmpegMs: number; outputsMs: number }
 
-/** stream_type of ADTS AAC in a PMT (ISO/IEC 13818-1 Table 2-34): how ffmpeg muxes copied or encoded AAC. */
-const STREAM_TYPE_ADTS_AAC = 0x0f;
+/** What one job records while it runs: its phases, and how many ffprobe processes it started. */
+interface JobStats { phases: TranscodePhases; ffprobeRuns: number }
 
 /**
  * RFC 6381 codecs part of the renditions' audio (ladder-args.ts `audioOptions`): AAC is copied,
@@ -135,24 +135,24 @@ export class SegmentTranscoder {
     const log = this.#logger.child({ manifestID: job.manifestID, seq: job.seq });
     await mkdir(this.#workDir, { recursive: true });
     const jobDir = await mkdtemp(join(this.#workDir, 'job-'));
-    const phases: TranscodePhases = { fetchMs: 0, probeMs: 0, ffmpegMs: 0, outputsMs: 0 };
-    const probes = { count: 0 };
+    const stats: JobStats = { phases: { fetchMs: 0, probeMs: 0, ffmpegMs: 0, outputsMs: 0 }, ffprobeRuns: 0 };
+    const { phases } = stats;
     try {
       let t = performance.now();
       const source = await this.#storage.getFile(job.sourceKey);
       phases.fetchMs = Math.round(performance.now() - t);
       let encoded: { source: SourceSegmentInfo; outputs: { fitted: FittedRendition; path: string }[] };
       try {
-        encoded = await this.#encode(job, source.path, jobDir, log, phases, probes);
+        encoded = await this.#encode(job, source.path, jobDir, log, stats);
       } finally {
         await source.release();
       }
       t = performance.now();
-      const renditions = await Promise.all(encoded.outputs.map((e) => this.#measureAndStore(job, e.fitted, e.path, encoded.source, log, probes)));
+      const renditions = await Promise.all(encoded.outputs.map((e) => this.#measureAndStore(job, e.fitted, e.path, encoded.source, log, stats)));
       phases.outputsMs = Math.round(performance.now() - t);
       const elapsedMs = Math.round(performance.now() - startedMs);
       const realTimeRatio = Number((job.durationMs / Math.max(elapsedMs, 1)).toFixed(2));
-      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio, phases, ffprobeRuns: probes.count }, 'segment transcoded');
+      log.info({ renditions: renditions.length, durationMs: job.durationMs, elapsedMs, realTimeRatio, phases, ffprobeRuns: stats.ffprobeRuns }, 'segment transcoded');
       return { manifestID: job.manifestID, seq: job.seq, renditions, elapsedMs };
     } finally {
       await rm(jobDir, { recursive: true, force: true });
@@ -163,25 +163,25 @@ export class SegmentTranscoder {
    * The source measurement: the job's (`job.source`, from the gateway's ingest probe) when it
    * is present and well-formed, else ffprobe of the source file (jobs queued by an older gateway).
    */
-  async #sourceInfo(job: TranscodeJob, sourcePath: string, log: Logger, phases: TranscodePhases, probes: { count: number }): Promise<SourceSegmentInfo> {
+  async #sourceInfo(job: TranscodeJob, sourcePath: string, log: Logger, stats: JobStats): Promise<SourceSegmentInfo> {
     if (job.source !== undefined) {
       const carried = parseSourceSegmentInfo(job.source);
       if (carried) return carried;
       log.warn({ source: JSON.stringify(job.source).slice(0, 300) }, 'job carries a malformed source measurement; probing the source');
     }
     const t = performance.now();
-    probes.count += 1;
+    stats.ffprobeRuns += 1;
     const probe = await probeSegment(sourcePath, this.#probe);
-    phases.probeMs = Math.round(performance.now() - t);
-    if (!probe.video) throw new GatewayError('UNDECODABLE_MEDIA', 'segment is not decodable media: no video stream');
-    const { width, height, fpsNum, fpsDen, codec } = probe.video;
-    return { video: { width, height, fpsNum, fpsDen, codec }, ...(probe.audio ? { audio: { codec: probe.audio.codec, profile: probe.audio.profile } } : {}) };
+    stats.phases.probeMs = Math.round(performance.now() - t);
+    const info = pickSourceSegmentInfo(probe);
+    if (!info) throw new GatewayError('UNDECODABLE_MEDIA', 'segment is not decodable media: no video stream');
+    return info;
   }
 
   /** Measures the source (or takes the job's measurement), fits the ladder and runs ffmpeg; returns the fitted renditions and their output files. */
-  async #encode(job: TranscodeJob, sourcePath: string, jobDir: string, log: Logger, phases: TranscodePhases, probes: { count: number }):
+  async #encode(job: TranscodeJob, sourcePath: string, jobDir: string, log: Logger, stats: JobStats):
     Promise<{ source: SourceSegmentInfo; outputs: { fitted: FittedRendition; path: string }[] }> {
-    const info = await this.#sourceInfo(job, sourcePath, log, phases, probes);
+    const info = await this.#sourceInfo(job, sourcePath, log, stats);
     const source = info.video;
 
     const fitted: FittedRendition[] = [];
@@ -200,7 +200,7 @@ export class SegmentTranscoder {
     const t = performance.now();
     try {
       await this.#runner.run(invocation, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
-      phases.ffmpegMs = Math.round(performance.now() - t);
+      stats.phases.ffmpegMs = Math.round(performance.now() - t);
     } catch (err) {
       if (isGatewayError(err)) throw err;
       const reason = err instanceof FfmpegRunError ? err.reason : 'spawn';
@@ -213,7 +213,7 @@ export class SegmentTranscoder {
     return { source: info, outputs: outputs.map((o) => ({ fitted: o.rendition, path: o.path })) };
   }
 
-  async #measureAndStore(job: TranscodeJob, fitted: FittedRendition, path: string, source: SourceSegmentInfo, log: Logger, probes: { count: number }): Promise<RenditionSegment> {
+  async #measureAndStore(job: TranscodeJob, fitted: FittedRendition, path: string, source: SourceSegmentInfo, log: Logger, stats: JobStats): Promise<RenditionSegment> {
     const name = fitted.profile.name;
     let measured: Measured | undefined;
     if (fitted.profile.encoder === 'H.264') {
@@ -226,7 +226,7 @@ export class SegmentTranscoder {
       }
     }
     if (!measured) {
-      probes.count += 1;
+      stats.ffprobeRuns += 1;
       measured = await probeOutput(name, path, this.#probe);
     }
     const key = segmentKey(job.manifestID, name, job.seq);
@@ -264,7 +264,7 @@ async function measureH264Output(fitted: FittedRendition, path: string, source: 
   if (m.width !== fitted.width || m.height !== fitted.height) {
     throw new TsMeasureError('unsupported', `SPS picture size ${m.width}x${m.height} is not the requested ${fitted.width}x${fitted.height}`);
   }
-  const others = m.streams.filter((s) => s.streamType !== 0x1b).map((s) => s.streamType);
+  const others = m.streams.filter((s) => s.streamType !== STREAM_TYPE_H264).map((s) => s.streamType);
   const expected = source.audio ? [STREAM_TYPE_ADTS_AAC] : [];
   if (others.join() !== expected.join()) {
     throw new TsMeasureError('unsupported', `non-video stream_types [${others.join(',')}], expected [${expected.join(',')}]`);

@@ -83,9 +83,11 @@ export interface TsVideoMeasurement {
 
 const PACKET = 188;
 const SYNC = 0x47;
-const STREAM_TYPE_H264 = 0x1b;
+/** stream_type of H.264 video and of ADTS AAC audio (ISO/IEC 13818-1 Table 2-34); ffmpeg muxes AAC as ADTS. */
+export const STREAM_TYPE_H264 = 0x1b;
+export const STREAM_TYPE_ADTS_AAC = 0x0f;
 /** stream_types of video codecs (Table 2-34): MPEG-1/2 video, MPEG-4 part 2, H.264, HEVC. */
-const VIDEO_STREAM_TYPES = new Set([0x01, 0x02, 0x10, 0x1b, 0x24]);
+const VIDEO_STREAM_TYPES = new Set([0x01, 0x02, 0x10, STREAM_TYPE_H264, 0x24]);
 /** Larger inputs are not segments; refuse rather than read them. */
 const MAX_BYTES = 512 * 1024 * 1024;
 
