@@ -272,26 +272,6 @@ function segmenterDirs(gatewayPid: number): Map<string, string> {
   return out;
 }
 
-/** This process's child redis-server listening on `port` (its title is `redis-server 127.0.0.1:<port>`). */
-function redisPid(port: number): number | undefined {
-  for (const pid of processTree(process.pid)) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`redis-server 127.0.0.1:${port}`)) return pid;
-    } catch { /* gone */ }
-  }
-  return undefined;
-}
-
-/** nginx's `-p <prefix>` from the master's command line (the bench/lib helper keeps it private). */
-function nginxPrefix(masterPid: number): string {
-  try {
-    // The master rewrites its title ("nginx: master process nginx -p <prefix> -c <conf>").
-    return /(?:^|[\s\0])-p[\s\0]+([^\s\0]+)/.exec(readFileSync(`/proc/${masterPid}/cmdline`, 'utf8'))?.[1] ?? '/nonexistent';
-  } catch {
-    return '/nonexistent';
-  }
-}
-
 interface Publisher {
   name: string;
   /** performance.now() just before spawning it. */
@@ -370,7 +350,7 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
   try {
     if (mg) await gatewayMetrics(mg.dep.httpUrl); // resets the event-loop histogram: the next read covers the step
     const serverCpu0 = cpuSeconds(server.pid);
-    const redis = mg ? redisPid(mg.redis.port) : undefined;
+    const redis = mg?.redis.pid;
     const redisCpu0 = redis ? cpuSeconds(redis).self : 0;
     const nginxCpu0 = mg ? 0 : cpuOf(processTree(server.pid));
     const machine0 = machineCpuSeconds();
@@ -427,7 +407,7 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
       if (notSourceOnly) failures.push(notSourceOnly);
     }
     const dirs = mg ? segmenterDirs(mg.pid) : undefined;
-    const nginxHls = mg ? undefined : mtimes(join(nginxPrefix(server.pid), 'hls'));
+    const nginxHls = 'nginx' in server ? mtimes(server.nginx.hlsDir) : undefined;
     const pipe = { cut: [] as number[], store: [] as number[], list: [] as number[] };
 
     // Judge every stream.

@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult, type Cell } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';
 import { cutSegments, source1080p30 } from './lib/inputs.ts';
-import { cpuSeconds, machineCpuSeconds, processTree } from './lib/procs.ts';
+import { cpuSeconds, machineCpuSeconds } from './lib/procs.ts';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } from '../test/helpers/gateway-process.ts';
@@ -79,14 +79,6 @@ function readText(path: string): string {
 function childrenOf(pid: number): { pid: number; comm: string }[] {
   return readText(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/).filter(Boolean)
     .map((c) => ({ pid: Number(c), comm: readText(`/proc/${c}/comm`).trim() }));
-}
-
-/** The redis-server of this run: our descendant listening on `port`. */
-function redisPid(port: number): number {
-  const pid = processTree(process.pid).find((p) => readText(`/proc/${p}/comm`).trim() === 'redis-server'
-    && readText(`/proc/${p}/cmdline`).includes(`:${port}`)); // redis-server retitles itself `redis-server 127.0.0.1:<port>`
-  if (pid === undefined) throw new Error(`redis-server on port ${port} not found among this process's children`);
-  return pid;
 }
 
 /**
@@ -231,7 +223,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
 
     const manifestID = `throughput-${processes}p`;
     const n = segmentBodies.length;
-    const pids = { gateway: gateway.child.pid!, transcoders: transcoders.map((t) => t.child.pid!), redis: redisPid(redis.port) };
+    const pids = { gateway: gateway.child.pid!, transcoders: transcoders.map((t) => t.child.pid!), redis: redis.pid };
     const snap = (): { m: { busy: number; total: number }; g: ProcCpu; t: ProcCpu[]; r: ProcCpu } => ({
       m: machineCpuSeconds(), g: cpuSeconds(pids.gateway), t: pids.transcoders.map(cpuSeconds), r: cpuSeconds(pids.redis),
     });

@@ -16,6 +16,8 @@ export const RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 
 export interface NginxRtmp {
   readonly pid: number;
+  /** Where nginx writes the HLS playlists and fragments (`hls_path`). */
+  readonly hlsDir: string;
   /** `rtmp://127.0.0.1:<port>/live/<stream>` */
   rtmpUrl(stream: string): string;
   /** `http://127.0.0.1:<port>/hls/<stream>.m3u8` */
@@ -97,6 +99,7 @@ http {
   await Promise.race([Promise.all([waitForPort(rtmpPort, 10_000), waitForPort(httpPort, 10_000)]), failed]);
   return {
     pid: child.pid!,
+    hlsDir: hls,
     rtmpUrl: (stream) => `rtmp://127.0.0.1:${rtmpPort}/live/${stream}`,
     playlistUrl: (stream) => `http://127.0.0.1:${httpPort}/hls/${stream}.m3u8`,
     rssBytes: () => treeRssBytes(child.pid!),

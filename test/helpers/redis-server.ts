@@ -7,6 +7,8 @@ import { createConnection } from 'node:net';
 import { freePort } from './ports.ts';
 
 export interface TestRedis {
+  /** The redis-server process (for CPU/memory accounting in benchmarks). */
+  readonly pid: number;
   readonly port: number;
   readonly url: string;
   stop(): Promise<void>;
@@ -23,6 +25,7 @@ export async function startRedis(): Promise<TestRedis> {
   });
   await Promise.race([waitForPort(port, 10_000), spawnError]);
   return {
+    pid: child.pid!,
     port,
     url: `redis://127.0.0.1:${port}`,
     stop: () => stopChild(child),
