@@ -110,11 +110,11 @@ interface Step {
   wallS: number;
   /**
    * Where the lateness comes from (medians and p95 over listed segments, ms), from file mtimes.
-   * mediagate: `cut` = the segmenter closed the file (work dir) after the segment's nominal
-   * close (publisher start-up + relay through node-media-server + the segmenter's ffmpeg);
-   * `store` = the object was stored after the file was closed (ffprobe of the segment + copy,
-   * queued behind the stream's previous segment); `list` = first listed after it was stored
-   * (Redis record + the observer's poll phase). nginx: `cut` = the fragment file was last
+   * mediagate: `store` = the object was stored after the segment's nominal close (relay
+   * through node-media-server + the segmenter's cut + measuring and copying it, queued behind
+   * the stream's previous segment; the segmenter's own file is deleted once stored, so the cut
+   * is not timed apart); `list` = first listed after it was stored (Redis record + the
+   * observer's poll phase). nginx: `cut` = the fragment file was last
    * written after the nominal close (publisher start-up + nginx), `list` = first listed after
    * that (playlist rewrite + poll phase).
    */
@@ -257,21 +257,6 @@ function mtimes(dir: string): Map<string, number> {
   return out;
 }
 
-/** Stream name → segmenter work dir, from the live segmenter ffmpegs' command lines. */
-function segmenterDirs(gatewayPid: number): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const pid of processTree(gatewayPid)) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const input = argv[argv.indexOf('-i') + 1] ?? '';
-      const pattern = argv.find((a) => a.endsWith('%d.ts'));
-      const name = /\/live\/([^/?]+)$/.exec(input)?.[1];
-      if (name && pattern) out.set(name, pattern.slice(0, -'/%d.ts'.length));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
 interface Publisher {
   name: string;
   /** performance.now() just before spawning it. */
@@ -406,7 +391,6 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
       const notSourceOnly = await sourceOnly(mg.dep.httpUrl, publishers[0]!.name);
       if (notSourceOnly) failures.push(notSourceOnly);
     }
-    const dirs = mg ? segmenterDirs(mg.pid) : undefined;
     const nginxHls = 'nginx' in server ? mtimes(server.nginx.hlsDir) : undefined;
     const pipe = { cut: [] as number[], store: [] as number[], list: [] as number[] };
 
@@ -446,16 +430,14 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
         }
       }
       if (mg) {
-        const work = mtimes(dirs?.get(p.name) ?? '/nonexistent');
         const stored = mtimes(join(mg.dep.env['MEDIAGATE_STORAGE_DIR']!, p.name, 'source'));
         for (const seg of segs) {
-          const file = seg.uri.split('/').pop()!;
           const closeEpoch = performance.timeOrigin + p.startMs + (seg.startS + seg.durationS) * 1000;
-          const cut = work.get(file);
-          const put = stored.get(file);
-          if (cut !== undefined) pipe.cut.push(cut - closeEpoch);
-          if (cut !== undefined && put !== undefined) pipe.store.push(put - cut);
-          if (put !== undefined) pipe.list.push(performance.timeOrigin + seg.firstSeenMs - put);
+          const put = stored.get(seg.uri.split('/').pop()!);
+          if (put !== undefined) {
+            pipe.store.push(put - closeEpoch);
+            pipe.list.push(performance.timeOrigin + seg.firstSeenMs - put);
+          }
         }
       }
       for (const s of segs) {
@@ -593,7 +575,7 @@ async function main(): Promise<void> {
     ]),
   );
   printTable(
-    'Where it goes: CPU in cores over the step (mediagate = gateway node + segmenter ffmpegs + exited children, i.e. the ffprobe per segment, + redis-server), and lateness by stage (median / p95 ms, from file mtimes: cut = file closed after the media end, store = stored after closed, list = listed after stored/closed)',
+    'Where it goes: CPU in cores over the step (mediagate = gateway node + segmenter ffmpegs + exited children, i.e. the ffprobe per segment, + redis-server), and lateness by stage (median / p95 ms, from file mtimes: cut = nginx fragment closed after the media end, store = mediagate object stored after the media end, list = listed after stored/closed)',
     ['server', 'N', 'server cores', 'per stream (millicores)', 'node', 'segmenters', 'ffprobes', 'redis', 'publishers', 'bench', 'event loop p99 / max ms', 'cut ms', 'store ms', 'list ms'],
     steps.map((s) => {
       const st = (x: { median: number | undefined; p95: number | undefined } | undefined): string => (x && x.median !== undefined ? `${fmt(x.median, 0)} / ${fmt(x.p95, 0)}` : '');
