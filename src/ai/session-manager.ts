@@ -86,14 +86,15 @@ export class SessionManager<Request, Reply> {
     let lastFailure: ClassifiedFailure | undefined;
 
     if (!registry.serves(pipeline, modelID)) {
-      throw new GatewayError('NO_WORKER', `no worker serves ${pipeline} with model_id "${modelID}"`);
+      throw new GatewayError('NO_WORKER', `no worker serves ${pipeline} with model_id "${modelID}"`, { retryAfterS: retryAfterS(retry) });
     }
     for (;;) {
       const elapsedMs = this.#now() - startedMs;
       const workerID = await this.#acquire(pipeline, modelID, tried, startedMs);
       if (workerID === undefined) {
         if (lastFailure) throw this.#exhausted(lastFailure, attempt);
-        throw new GatewayError('NO_WORKER', `no worker for ${pipeline} model_id "${modelID}" is free or healthy; retry in ${retryAfterS(retry)} s`);
+        const waitS = retryAfterS(retry);
+        throw new GatewayError('NO_WORKER', `no worker for ${pipeline} model_id "${modelID}" is free or healthy; retry in ${waitS} s`, { retryAfterS: waitS });
       }
       attempt += 1;
       const endpoint = registry.endpoint(workerID)!;

@@ -26,11 +26,14 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, retryable: false, message: 'not found' },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: 'method not allowed' },
   STREAM_BUSY: { status: 409, retryable: false, message: 'stream already has a publisher' },
+  REQUEST_TIMEOUT: { status: 408, retryable: true, message: 'the request was not received in time' },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'unsupported media type' },
+  HEADERS_TOO_LARGE: { status: 431, retryable: false, message: 'request headers too large' },
   UNDECODABLE_MEDIA: { status: 422, retryable: false, message: 'media could not be decoded' },
   TRANSCODE_FAILED: { status: 422, retryable: true, message: 'transcode failed' },
   QUEUE_UNAVAILABLE: { status: 503, retryable: true, message: 'transcode queue unavailable' },
+  REDIS_UNAVAILABLE: { status: 503, retryable: true, message: "the gateway's Redis is unavailable" },
   NO_WORKER: { status: 503, retryable: true, message: 'no AI worker available' },
   WORKER_FAILED: { status: 503, retryable: true, message: 'every AI worker attempt failed' },
   INSUFFICIENT_BALANCE: { status: 402, retryable: false, message: 'insufficient balance' },
@@ -45,12 +48,19 @@ export interface GatewayErrorOptions {
   /** Overrides the registry's retryability for this instance. */
   retryable?: boolean;
   cause?: unknown;
+  /**
+   * Seconds a client should wait before retrying, sent as `Retry-After` (RFC 9110 §10.2.3).
+   * A message that names a wait must name this same number.
+   */
+  retryAfterS?: number;
 }
 
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly retryable: boolean;
+  /** `Retry-After` seconds, when the error names a wait. */
+  readonly retryAfterS: number | undefined;
 
   /**
    * @param code registry code; decides status and default retryability
@@ -63,6 +73,7 @@ export class GatewayError extends Error {
     this.code = code;
     this.status = spec.status;
     this.retryable = options.retryable ?? spec.retryable;
+    this.retryAfterS = options.retryAfterS;
   }
 }
 

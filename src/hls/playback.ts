@@ -66,15 +66,16 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
   const { index, storage } = options;
   const router = Router();
 
-  const notFound = (what: string): never => {
-    throw new GatewayError('NOT_FOUND', what);
+  const notFound = (what: string, retryAfterS?: number): never => {
+    throw new GatewayError('NOT_FOUND', what, retryAfterS === undefined ? {} : { retryAfterS });
   };
 
   async function master(manifestID: string, res: Response): Promise<void> {
     const stream = await index.getStream(manifestID);
     if (!stream) notFound(`stream ${manifestID} not found`);
     const source = await index.renditionStats(manifestID, SOURCE_RENDITION);
-    if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${Math.ceil(options.segmentTargetMs / 1000)} s`);
+    const waitS = Math.ceil(options.segmentTargetMs / 1000);
+    if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
     const variants: VariantStream[] = [variant(`${manifestID}/${SOURCE_RENDITION}.m3u8`, source, undefined)];
     for (const plan of stream!.renditions) {
       const stats = await index.renditionStats(manifestID, plan.name);

@@ -1,12 +1,16 @@
 /**
  * The express application: feature routers are mounted here by the composition root,
  * and one error handler renders every failure as `{"detail":{"msg","code"}}`
- * (WIRE-CONTRACT.md §7). Unknown errors become a generic 500; the real one is logged.
+ * (WIRE-CONTRACT.md §7). Known failure classes (http/error-classes.ts) get their own
+ * status; a client that went away is logged at debug; unknown errors become a generic 500
+ * and the real one is logged.
  */
 import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
 import { ERROR_CODES, GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
+import { classifyError, isClientAbort } from './error-classes.ts';
 import type { Logger } from '../log/logger.ts';
 
 export interface HealthReport {
@@ -23,14 +27,21 @@ export interface HttpAppOptions {
   health: () => Promise<HealthReport>;
 }
 
-/** Renders an error in the contract's shape and status. */
+/** `Retry-After` of a 503 whose error names no wait of its own, seconds. */
+const DEFAULT_RETRY_AFTER_S = 2;
+
+/**
+ * Renders an error in the contract's shape and status. `Retry-After` is the error's own
+ * `retryAfterS` (the number its message names, if any); a 503 without one gets 2 s.
+ */
 export function sendError(res: Response, err: GatewayError, extraHeaders: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
-  if (err.status === 503 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', '2');
+  if (err.retryAfterS !== undefined) res.setHeader('Retry-After', String(err.retryAfterS));
+  else if (err.status === 503 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', String(DEFAULT_RETRY_AFTER_S));
   res.status(err.status).json({ detail: { msg: err.message, code: err.code } });
 }
 
@@ -60,9 +71,9 @@ export function describeValidationErrors(errors: readonly ValidatorErrorItem[]):
 
 function toGatewayError(err: unknown): GatewayError | undefined {
   if (isGatewayError(err)) return err;
-  const e = err as { type?: string; status?: number; message?: string; errors?: unknown[] };
-  if (e?.type === 'entity.parse.failed') return new GatewayError('INVALID_REQUEST', `request body is not valid JSON: ${e.message ?? ''}`.trim());
-  if (e?.type === 'entity.too.large') return new GatewayError('PAYLOAD_TOO_LARGE', 'request body too large');
+  const classified = classifyError(err);
+  if (classified) return classified;
+  const e = err as { status?: number; message?: string; errors?: unknown[] };
   // express-openapi-validator: a status and an `errors` list whose messages name the field.
   if (typeof e?.status === 'number' && Array.isArray(e.errors)) {
     const code = VALIDATOR_STATUS_CODES[e.status];
@@ -89,6 +100,13 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   // Express recognises error middleware by its four parameters.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (isClientAbort(err)) {
+      // The client went away mid-request: nobody is left to answer, and nothing failed here.
+      options.logger.debug({ path: req.path, method: req.method, reason: (err as Error).message }, 'client aborted the request');
+      if (!res.headersSent && !req.socket.destroyed) sendError(res, new GatewayError('INVALID_REQUEST', 'the request body was cut off'));
+      else res.destroy();
+      return;
+    }
     const known = toGatewayError(err);
     if (known) {
       res.locals['errorCode'] = known.code;
@@ -117,6 +135,7 @@ export async function listenEarly(host: string, port: number, setting = 'MEDIAGA
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer((req, res) => handler(req, res));
     s.keepAliveTimeout = 5000;
+    s.on('clientError', answerClientError);
     s.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE'
         ? new Error(`port ${host}:${port} is already in use; stop the other process or set ${setting}`)
@@ -125,6 +144,27 @@ export async function listenEarly(host: string, port: number, setting = 'MEDIAGA
     s.listen(port, host, () => resolve(s));
   });
   return { server, setHandler: (app) => { handler = app; } };
+}
+
+/**
+ * Answers a request node:http could not parse with the contract's JSON error body instead of
+ * node's bare status line: headers over `--max-http-header-size` (16 KiB by default) → 431,
+ * a request not received within `requestTimeout` → 408, any other parse error → 400. The
+ * statuses are node's own defaults for these cases (node `lib/_http_server.js`).
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const error = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new GatewayError('HEADERS_TOO_LARGE', `request headers exceed the limit of ${maxHeaderSize} bytes (a header such as Livepeer-Transcode-Configuration is too long)`)
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new GatewayError('REQUEST_TIMEOUT', 'the request was not received in time')
+      : new GatewayError('INVALID_REQUEST', 'malformed HTTP request');
+  const body = JSON.stringify({ detail: { msg: error.message, code: error.code } });
+  const reason = error.status === 431 ? 'Request Header Fields Too Large' : error.status === 408 ? 'Request Timeout' : 'Bad Request';
+  socket.end(`HTTP/1.1 ${error.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export function boundPort(server: Server): number {
