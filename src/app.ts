@@ -58,11 +58,16 @@ export type Role = 'gateway' | 'transcoder';
 export interface RunningApp {
   /** Bound HTTP port (gateway role), useful when configured as 0. */
   readonly httpPort?: number;
-  /** Idempotent; closes in reverse start order; no orphan ffmpeg afterwards. */
+  /**
+   * Idempotent. Gateway role: drains first (see `drainGateway`), then closes the rest in
+   * reverse start order; no orphan ffmpeg afterwards. Waiting is bounded by
+   * `shutdownTimeoutMs` (jobs still queued or running then are left to other transcoders).
+   */
   close(): Promise<void>;
 }
 
-type Closer = { name: string; close: () => Promise<void> };
+/** `deadlineMs` (epoch ms): when the shutdown timeout runs out; closers that wait stop waiting then. */
+type Closer = { name: string; close: (deadlineMs: number) => Promise<void> };
 
 /**
  * Starts the given role. On a failure during start, whatever was started is closed again
@@ -70,12 +75,20 @@ type Closer = { name: string; close: () => Promise<void> };
  */
 export async function startApp(config: MediagateConfig, logger: Logger, role: Role): Promise<RunningApp> {
   const closers: Closer[] = [];
+  /** Gateway role: the ordered drain that runs before the closers. */
+  let drain: ((deadlineMs: number) => Promise<void>) | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      const deadlineMs = Date.now() + config.shutdownTimeoutMs;
+      try {
+        await drain?.(deadlineMs);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'error while draining');
+      }
       for (const c of closers.reverse()) {
         try {
-          await c.close();
+          await c.close(deadlineMs);
           logger.debug({ component: c.name }, 'closed');
         } catch (err) {
           logger.warn({ component: c.name, err: (err as Error).message }, 'error while closing');
@@ -134,7 +147,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       let metricsUrl: string | undefined;
       if (config.transcode.metricsPort > 0) {
         const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
-        closers.push({ name: 'http', close: () => closeServer(http.server) });
+        closers.push({ name: 'http', close: async (deadlineMs) => { await http.drain(deadlineMs); await closeServer(http.server); } });
         http.setHandler(createHttpApp({
           logger: logger.child({ component: 'http' }),
           routers: [metrics.router()],
@@ -250,7 +263,10 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       await rtmp.start();
       closers.push({ name: 'rtmp', close: () => rtmp!.close() });
     }
-    closers.push({ name: 'ingest', close: () => ingest.close() });
+    closers.push({ name: 'ingest', close: async () => { await ingest.close(); } });
+    drain = (deadlineMs) => drainGateway({
+      http, ingest, index, waitForTranscodes: config.transcode.embedded, deadlineMs, logger,
+    });
 
     const controlBus = new ControlBus({
       redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'control' }),
@@ -414,6 +430,52 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
       },
     },
   });
-  closers.push({ name: 'transcode-worker', close: () => worker.close() });
+  closers.push({ name: 'transcode-worker', close: (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }) });
   await worker.waitUntilReady();
+}
+
+/**
+ * The gateway's shutdown, before its components close (each step bounded by `deadlineMs`):
+ * 1. stop accepting: new HTTP requests get 503 `SHUTTING_DOWN` with `Retry-After` and
+ *    `Connection: close`; new RTMP publishes and push sessions are refused;
+ * 2. meanwhile, in-flight HTTP requests finish (a push answers with its renditions, so the
+ *    queue and the embedded transcoder stay up), and every RTMP segmenter is flushed: its
+ *    partial last segment is stored, listed and queued, and the stream is ended (ENDLIST);
+ * 3. push sessions are ended;
+ * 4. with the embedded transcoder, wait until the ended streams' queued segments are
+ *    transcoded, so their renditions end too. At the deadline, whatever is still queued or
+ *    running stays in the Redis queue: another transcoder (or this gateway once restarted)
+ *    transcodes it and the renditions then get ENDLIST. Without the embedded transcoder the
+ *    jobs are the standalone transcoders' from the start.
+ */
+async function drainGateway(d: {
+  http: { drain(deadlineMs: number): Promise<void> };
+  ingest: LiveIngest;
+  index: RedisSegmentIndex;
+  waitForTranscodes: boolean;
+  deadlineMs: number;
+  logger: Logger;
+}): Promise<void> {
+  const log = d.logger.child({ component: 'shutdown' });
+  const startedMs = Date.now();
+  log.info({ timeoutMs: d.deadlineMs - startedMs }, 'draining: refusing new requests and publishes, finishing in-flight work');
+  d.ingest.stopAccepting();
+  const [, rtmpEnded] = await Promise.all([d.http.drain(d.deadlineMs), d.ingest.flush('rtmp')]);
+  const ended = [...rtmpEnded, ...(await d.ingest.close())];
+  if (!d.waitForTranscodes || ended.length === 0) {
+    log.info({ streams: ended.length, elapsedMs: Date.now() - startedMs }, 'drained');
+    return;
+  }
+  let pending = ended;
+  for (;;) {
+    const complete = await Promise.all(pending.map((s) => d.index.sessionComplete(s.manifestID, s.session).catch(() => false)));
+    pending = pending.filter((_, i) => !complete[i]);
+    if (pending.length === 0 || Date.now() >= d.deadlineMs) break;
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, d.deadlineMs - Date.now()))));
+  }
+  if (pending.length > 0) {
+    log.warn({ manifestIDs: pending.map((s) => s.manifestID) },
+      'shutdown timeout: the last segments of these streams stay queued for another transcoder; their renditions end once transcoded');
+  }
+  log.info({ streams: ended.length, elapsedMs: Date.now() - startedMs }, 'drained');
 }

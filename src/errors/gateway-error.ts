@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   TRANSCODE_FAILED: { status: 422, retryable: true, message: 'transcode failed' },
   QUEUE_UNAVAILABLE: { status: 503, retryable: true, message: 'transcode queue unavailable' },
   REDIS_UNAVAILABLE: { status: 503, retryable: true, message: "the gateway's Redis is unavailable" },
+  SHUTTING_DOWN: { status: 503, retryable: true, message: 'the gateway is shutting down' },
   NO_WORKER: { status: 503, retryable: true, message: 'no AI worker available' },
   WORKER_FAILED: { status: 503, retryable: true, message: 'every AI worker attempt failed' },
   INSUFFICIENT_BALANCE: { status: 402, retryable: false, message: 'insufficient balance' },

@@ -120,20 +120,53 @@ export function createHttpApp(options: HttpAppOptions): Express {
   return app;
 }
 
+/** `Retry-After` (s) of a request refused while the process shuts down: about a restart's time. */
+export const SHUTDOWN_RETRY_AFTER_S = 5;
+
+/** A bound HTTP server whose application is installed later and that drains before closing. */
+export interface EarlyServer {
+  readonly server: Server;
+  /** Installs the application; until then every request gets 503 (starting). */
+  setHandler(app: Express): void;
+  /**
+   * Stops taking requests and waits for the ones in flight: from now on every new request
+   * is answered 503 `SHUTTING_DOWN` with `Retry-After` and `Connection: close` (the port
+   * stays bound, so clients get an answer instead of a refused connection), idle keep-alive
+   * connections are closed, and in-flight responses close their connection when done.
+   * Resolves when no request is in flight or at `deadlineMs` (epoch ms), whichever is first.
+   * The listener itself is closed by `closeServer`.
+   */
+  drain(deadlineMs: number): Promise<void>;
+}
+
 /**
  * Listens on host:port and resolves once bound. Until `setHandler` installs the application,
  * requests get 503 (the gateway is starting).
  * @throws Error naming the address and what to do when the port is taken.
  */
-export async function listenEarly(host: string, port: number, setting = 'MEDIAGATE_HTTP_PORT'): Promise<{ server: Server; setHandler: (app: Express) => void }> {
+export async function listenEarly(host: string, port: number, setting = 'MEDIAGATE_HTTP_PORT'): Promise<EarlyServer> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.statusCode = 503;
     res.setHeader('Retry-After', '1');
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ detail: { msg: 'the gateway is starting', code: 'QUEUE_UNAVAILABLE' } }));
   };
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  let idle: (() => void) | undefined;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer((req, res) => handler(req, res));
+    const s = createServer((req, res) => {
+      if (draining) {
+        refuseWhileShuttingDown(res);
+        return;
+      }
+      inFlight.add(res);
+      res.once('close', () => {
+        inFlight.delete(res);
+        if (inFlight.size === 0) idle?.();
+      });
+      handler(req, res);
+    });
     s.keepAliveTimeout = 5000;
     s.on('clientError', answerClientError);
     s.once('error', (err: NodeJS.ErrnoException) => {
@@ -143,7 +176,30 @@ export async function listenEarly(host: string, port: number, setting = 'MEDIAGA
     });
     s.listen(port, host, () => resolve(s));
   });
-  return { server, setHandler: (app) => { handler = app; } };
+  const drain = async (deadlineMs: number): Promise<void> => {
+    draining = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    server.closeIdleConnections();
+    if (inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      idle = resolve;
+      timer = setTimeout(resolve, Math.max(0, deadlineMs - Date.now()));
+    });
+    clearTimeout(timer);
+  };
+  return { server, setHandler: (app) => { handler = app; }, drain };
+}
+
+/** 503 SHUTTING_DOWN with Retry-After and Connection: close, in the contract's error shape. */
+function refuseWhileShuttingDown(res: ServerResponse): void {
+  const err = new GatewayError('SHUTTING_DOWN', `the gateway is shutting down; retry in ${SHUTDOWN_RETRY_AFTER_S} s (another gateway, or this one once restarted)`);
+  res.writeHead(err.status, {
+    'Retry-After': String(SHUTDOWN_RETRY_AFTER_S),
+    'Connection': 'close',
+    'Content-Type': 'application/json',
+  });
+  res.end(JSON.stringify({ detail: { msg: err.message, code: err.code } }));
 }
 
 /**
@@ -171,11 +227,19 @@ export function boundPort(server: Server): number {
   return (server.address() as AddressInfo).port;
 }
 
-/** Stops accepting connections and closes idle keep-alive sockets; resolves when closed. */
-export function closeServer(server: Server): Promise<void> {
+/**
+ * Stops listening and closes idle keep-alive sockets; connections still busy after
+ * `graceMs` (default 2000) are closed. Resolves when closed; also when already closed.
+ * Call `EarlyServer.drain` first to let in-flight requests finish.
+ */
+export function closeServer(server: Server, graceMs = 2000): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
     server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 2000).unref();
   });
 }

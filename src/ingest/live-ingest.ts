@@ -193,10 +193,20 @@ interface LiveStream {
   segments: number;
   renditionsSet: boolean;
   ended: boolean;
+  /** Set by the first `#finish`: the stream's ending, stored, listed and marked ended. */
+  finishing?: Promise<void>;
   longSegments: number;
   idleTimer?: NodeJS.Timeout;
   /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
   lastProbe?: { probed: ProbedSegment; measured: MeasuredSegment };
+}
+
+/** A stream ended by `flush()` / `close()`. */
+export interface EndedStream {
+  readonly manifestID: string;
+  readonly session: string;
+  /** One past its last sequence number. */
+  readonly endSeq: number;
 }
 
 export interface LiveStreamInfo {
@@ -245,6 +255,7 @@ export class LiveIngest {
   /** Push sessions being created, so concurrent first pushes share one. */
   readonly #pushOpening = new Map<string, Promise<LiveStream>>();
   #closed = false;
+  #closing: Promise<EndedStream[]> | undefined;
 
   constructor(options: LiveIngestOptions) {
     this.#options = options;
@@ -294,7 +305,7 @@ export class LiveIngest {
 
   /** The RTMP publisher left; the segmenter flushes its last segment and the stream ends. */
   async unpublish(publishId: string): Promise<void> {
-    const stream = this.#byPublish.get(publishId);
+    const stream = this.#byPublish.get(this.#publishKey('rtmp', publishId));
     if (!stream || stream.protocol !== 'rtmp') return;
     await stream.segmenter?.stop();
   }
@@ -370,7 +381,7 @@ export class LiveIngest {
   }
 
   async #authorize(streamKey: string, url: string, protocol: 'rtmp' | 'push'): Promise<StreamGrant> {
-    if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'gateway is shutting down');
+    if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'the gateway is shutting down; publish again in a few seconds (to another gateway, or this one once restarted)');
     if (!isValidStreamName(streamKey)) throw new GatewayError('INVALID_NAME', 'invalid stream key: expected 1-64 characters of [A-Za-z0-9_-]');
     return this.#options.authorizer.authorize({ streamKey, url, protocol });
   }
@@ -593,8 +604,13 @@ export class LiveIngest {
     }
   }
 
-  async #finish(stream: LiveStream, reason: string): Promise<void> {
-    if (stream.ended) return;
+  /** Ends the stream once; every caller (segmenter end, unpublish, stop, shutdown) waits for the same ending. */
+  #finish(stream: LiveStream, reason: string): Promise<void> {
+    stream.finishing ??= this.#end(stream, reason);
+    return stream.finishing;
+  }
+
+  async #end(stream: LiveStream, reason: string): Promise<void> {
     stream.ended = true;
     clearTimeout(stream.idleTimer);
     await stream.chain;
@@ -615,15 +631,39 @@ export class LiveIngest {
     if (this.#byManifest.get(stream.manifestID) === stream) this.#byManifest.delete(stream.manifestID);
   }
 
-  /** Stops every segmenter (each flushes its last segment), ends push sessions, and waits. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Refuses every new publish (RTMP) and push session from now on with PUBLISH_DENIED
+   * ("shutting down"); streams already live carry on until `flush()` or `close()`.
+   */
+  stopAccepting(): void {
     this.#closed = true;
-    const streams = [...this.#byPublish.values()];
+  }
+
+  /**
+   * Ends the live streams of `protocol` (both when omitted) as at shutdown: each RTMP
+   * segmenter is stopped (ffmpeg gets SIGINT and writes its partial last segment), that
+   * segment is stored, listed and queued like any other, then the stream is ended in the
+   * index (its playlists get ENDLIST once every queued segment is transcoded).
+   * @returns the streams it ended, with one past their last seq
+   */
+  async flush(protocol?: 'rtmp' | 'push'): Promise<EndedStream[]> {
+    const streams = [...this.#byPublish.values()].filter((s) => protocol === undefined || s.protocol === protocol);
     await Promise.all(streams.map(async (s) => {
       await s.segmenter?.stop();
       await this.#finish(s, 'gateway shutdown');
     }));
+    return streams.map((s) => ({ manifestID: s.manifestID, session: s.session, endSeq: s.endSeq }));
+  }
+
+  /**
+   * `stopAccepting()` then `flush()` of every live stream. Idempotent: a second call returns
+   * the first call's promise.
+   * @returns the streams it ended
+   */
+  close(): Promise<EndedStream[]> {
+    this.stopAccepting();
+    this.#closing ??= this.flush();
+    return this.#closing;
   }
 }
 

@@ -18,7 +18,7 @@
  * that rendition is resolved (listed, or failed and skipped with a discontinuity).
  */
 import type { Redis } from './redis.ts';
-import type { SegmentOutcome } from '../domain/segment.ts';
+import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 
 export interface RenditionPlan {
   readonly name: string;
@@ -266,6 +266,20 @@ export class RedisSegmentIndex {
       width: num('width'), height: num('height'), codecs: h['codecs'] ?? '', frameRate: num('frameRate'),
       lastListedAtMs: num('lastListedAtMs'), peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.min(Math.floor((num('bytes') * 8000) / durationMs), num('peakBps')) : 0,
     };
+  }
+
+  /**
+   * Whether `session` of `manifestID` is over in every rendition (`source` included): ended,
+   * and every seq below its end resolved, so each playlist carries ENDLIST. True as well when
+   * a newer session replaced it (nothing more will be listed for it); false while it is live.
+   */
+  async sessionComplete(manifestID: string, session: string): Promise<boolean> {
+    const stream = await this.getStream(manifestID);
+    if (!stream || stream.session !== session) return true;
+    for (const rendition of [SOURCE_RENDITION, ...stream.renditions.map((r) => r.name)]) {
+      if (!(await this.renditionWindow(manifestID, rendition, 1, stream)).complete) return false;
+    }
+    return true;
   }
 
   /** The last `window` listed segments of a rendition and whether it is complete. */

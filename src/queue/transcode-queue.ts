@@ -223,13 +223,21 @@ export class TranscodeWorker {
   }
 
   /**
-   * Stops taking jobs and waits for in-flight ones to finish (graceful). Jobs still
-   * running when the process is killed are redelivered by stalled-job detection.
+   * Stops taking jobs and waits for in-flight ones to finish (graceful), for at most
+   * `waitMs` when given (0: do not wait). Jobs still running then, or when the process is
+   * killed, keep their BullMQ lock until it expires, and stalled-job detection redelivers
+   * them to another transcoder. Idempotent.
    */
-  async close(): Promise<void> {
+  async close(options: { waitMs?: number } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#worker.close().catch(() => undefined);
+    const waitMs = options.waitMs;
+    const closed = this.#worker.close(waitMs !== undefined && waitMs <= 0).then(() => true, () => true);
+    let timer: NodeJS.Timeout | undefined;
+    const done = waitMs === undefined || waitMs <= 0 ? await closed
+      : await Promise.race([closed, new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); })]);
+    clearTimeout(timer);
+    if (!done) this.#logger.warn({ waitMs }, 'transcodes still running at shutdown are left to other transcoders (redelivered once their lock expires)');
     this.#connection.disconnect();
   }
 }

@@ -1,0 +1,87 @@
+/**
+ * LiveIngest publish lifecycle with in-memory stand-ins for the index, queue and segmenter:
+ * the RTMP publisher leaving stops its segmenter, and shutdown refuses new publishes while
+ * the live ones are flushed and ended.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions, type SegmenterHandle } from '../../../src/ingest/live-ingest.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
+import { silentLogger } from '../../../src/log/logger.ts';
+
+class FakeSegmenter extends EventEmitter implements SegmenterHandle {
+  stops = 0;
+  async stop(): Promise<void> {
+    this.stops += 1;
+    if (this.stops === 1) this.emit('end', { reason: 'stopped', exitCode: 255 });
+  }
+}
+
+function makeIngest(): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended: { manifestID: string; endSeq: number }[] } {
+  const segmenters: FakeSegmenter[] = [];
+  const ended: { manifestID: string; endSeq: number }[] = [];
+  const unused = async (): Promise<never> => { throw new Error('not used in this test'); };
+  const options: LiveIngestOptions = {
+    logger: silentLogger(),
+    authorizer: new StaticKeyAuthorizer([], []),
+    index: {
+      startStream: async () => undefined,
+      setRenditions: async () => undefined,
+      endStream: async (manifestID, _session, endSeq) => { ended.push({ manifestID, endSeq }); },
+      record: async () => 0,
+      getStream: async () => undefined,
+      claimPush: unused, settlePush: unused, pushClaimed: unused, pushState: unused,
+    },
+    queue: { enqueue: unused, enqueueAndWait: unused },
+    storage: { putFile: unused, deletePrefix: async () => undefined },
+    probe: { probe: unused },
+    remuxer: { toMpegTs: unused },
+    events: { emit: () => undefined },
+    startSegmenter: () => {
+      const s = new FakeSegmenter();
+      segmenters.push(s);
+      return s;
+    },
+    kickPublisher: () => undefined,
+    publicUrl: 'http://127.0.0.1:1',
+    segmentTargetMs: 2000,
+    pushIdleTimeoutMs: 60_000,
+    pushReplyTimeoutMs: 10_000,
+    defaultAccountID: 'local',
+    onInsufficientBalance: 'end',
+  };
+  return { ingest: new LiveIngest(options), segmenters, ended };
+}
+
+test('unpublish of an RTMP connection stops its segmenter and ends the stream', async () => {
+  const { ingest, segmenters, ended } = makeIngest();
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  assert.equal(ingest.list().length, 1);
+  await ingest.unpublish('conn-1');
+  assert.equal(segmenters[0]!.stops, 1, 'the segmenter was asked to stop (flush its last segment)');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(ended, [{ manifestID: 'cam', endSeq: 0 }]);
+  assert.deepEqual(ingest.list(), []);
+});
+
+test('unpublish of an unknown connection is a no-op', async () => {
+  const { ingest, segmenters } = makeIngest();
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  await ingest.unpublish('conn-2');
+  assert.equal(segmenters[0]!.stops, 0);
+  assert.equal(ingest.list().length, 1);
+});
+
+test('close() refuses new publishes, stops every segmenter once and ends every stream; a second close() is a no-op', async () => {
+  const { ingest, segmenters, ended } = makeIngest();
+  await ingest.publish('conn-1', 'cam1', 'rtmp://127.0.0.1:1935/live/cam1');
+  await ingest.publish('conn-2', 'cam2', 'rtmp://127.0.0.1:1935/live/cam2');
+  const closed = await ingest.close();
+  await ingest.close();
+  assert.deepEqual(segmenters.map((s) => s.stops), [1, 1]);
+  assert.deepEqual(ended.map((e) => e.manifestID).sort(), ['cam1', 'cam2']);
+  assert.deepEqual(closed.map((s) => s.manifestID).sort(), ['cam1', 'cam2'], 'close() names the streams it ended');
+  await assert.rejects(ingest.publish('conn-3', 'cam3', 'rtmp://127.0.0.1:1935/live/cam3'),
+    (err: unknown) => err instanceof GatewayError && err.code === 'PUBLISH_DENIED' && /shutting down/.test(err.message));
+});
