@@ -193,9 +193,10 @@ export async function listenEarly(host: string, port: number, setting = 'MEDIAGA
 
 /** 503 SHUTTING_DOWN with Retry-After and Connection: close, in the contract's error shape. */
 function refuseWhileShuttingDown(res: ServerResponse): void {
-  const err = new GatewayError('SHUTTING_DOWN', `the gateway is shutting down; retry in ${SHUTDOWN_RETRY_AFTER_S} s (another gateway, or this one once restarted)`);
+  const err = new GatewayError('SHUTTING_DOWN', `the gateway is shutting down; retry in ${SHUTDOWN_RETRY_AFTER_S} s (another gateway, or this one once restarted)`,
+    { retryAfterS: SHUTDOWN_RETRY_AFTER_S });
   res.writeHead(err.status, {
-    'Retry-After': String(SHUTDOWN_RETRY_AFTER_S),
+    'Retry-After': String(err.retryAfterS),
     'Connection': 'close',
     'Content-Type': 'application/json',
   });
