@@ -16,7 +16,7 @@ import { SOURCE_RENDITION } from './domain/segment.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
 import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
-import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
+import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { probeSegment } from './transcode/probe.ts';
 import { measureTsFile } from './transcode/ts-measure.ts';
@@ -394,6 +394,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
     prefix: config.redis.keyPrefix,
     logger: log,
     concurrency: config.transcode.concurrency,
+    lockTiming: transcodeLockTimingFor(config.segmentTargetMs),
     hooks: {
       process: (job) => transcoder.transcode(job),
       onCompleted: async (job, result) => {
@@ -419,8 +420,8 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
           renditions: result.renditions.map((r) => ({ name: r.rendition, width: r.width, height: r.height, frames: r.frames, bytes: r.bytes })),
         });
       },
-      onFailedForGood: async (job, reason, code) => {
-        metrics.recordSegmentFailed(job.manifestID, segmentFailureReasonFor(code));
+      onFailedForGood: async (job, reason, code, cause) => {
+        metrics.recordSegmentFailed(job.manifestID, cause === 'transcoder_lost' ? 'transcoder_lost' : segmentFailureReasonFor(code));
         if (billing && job.accountID) await billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq });
         for (const name of await planned(job)) {
           if (name === SOURCE_RENDITION) continue;
@@ -428,6 +429,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
         }
         events.emit({ type: 'segment.failed', manifestID: job.manifestID, session: job.session, seq: job.seq, reason });
       },
+      onTranscoderLost: (job) => metrics.recordTranscodeJobStalled(job.manifestID),
     },
   });
   closers.push({ name: 'transcode-worker', close: (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }) });

@@ -330,6 +330,7 @@ export class LiveIngest {
     if (claim.claim === 'same') return this.#replay(stream, seq, claim.state, claim.result);
 
     stream.endSeq = Math.max(stream.endSeq, seq + 1);
+    let queued = false;
     try {
       let tsPath = segment.bodyPath;
       if (segment.container === 'mp4') {
@@ -342,6 +343,7 @@ export class LiveIngest {
         await this.#options.index.settlePush(manifestID, session, seq, 'done', '[]');
         return { manifestID, seq, renditions: [], replayed: false };
       }
+      queued = true;
       const result = await this.#options.queue.enqueueAndWait(job, this.#options.pushReplyTimeoutMs);
       await this.#options.index.settlePush(manifestID, session, seq, 'done', JSON.stringify(result.renditions));
       this.#touch(stream);
@@ -352,7 +354,9 @@ export class LiveIngest {
       const transient = err instanceof GatewayError && (err.code === 'QUEUE_UNAVAILABLE' || err.code === 'INSUFFICIENT_BALANCE');
       await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code: err instanceof GatewayError ? err.code : 'INTERNAL', reason }))
         .catch(() => undefined);
-      if (!transient) {
+      // A job that failed for good was resolved in the index and reported by its transcoder
+      // (the worker's onFailedForGood); only failures before the queue are ours to report.
+      if (!transient && !queued) {
         await this.#recordFailed(stream, seq, reason);
         this.#options.events.emit({ type: 'segment.failed', manifestID, session, seq, reason });
       }

@@ -232,6 +232,7 @@ export class GatewayMetrics {
   readonly #segmentsEmerged: Counter<string>;
   readonly #segmentsTranscoded: Counter<string>;
   readonly #segmentsFailed: Counter<string>;
+  readonly #jobsStalled: Counter<string>;
   readonly #transcodeSeconds: Histogram<string>;
   readonly #overallLatencySeconds: Histogram<string>;
   readonly #realtimeRatio: Histogram<string>;
@@ -271,6 +272,12 @@ export class GatewayMetrics {
     this.#segmentsFailed = new Counter({
       name: name('segments_failed_total'), registers, labelNames: stream(['reason_code']),
       help: `Source segments that failed for good, by reason_code (${SEGMENT_FAILURE_REASONS.join('|')}) (Livepeer segment_transcode_failed_total).`,
+    });
+    this.#jobsStalled = new Counter({
+      name: name('transcode_jobs_stalled_total'), registers, labelNames: stream(),
+      help: 'Transcode jobs re-queued because their transcoder stopped renewing the lock (crashed, killed, or cut off from Redis), '
+        + 'counted by the process whose stalled check re-queued them; a job lost more than once is then failed for good '
+        + '(mediagate_segments_failed_total{reason_code="transcoder_lost"}).',
     });
     this.#transcodeSeconds = new Histogram({
       name: name('transcode_duration_seconds'), registers, labelNames: stream(), buckets: TRANSCODE_SECONDS_BUCKETS,
@@ -513,6 +520,15 @@ export class GatewayMetrics {
   recordSegmentFailed(manifestID: string, reason: SegmentFailureReason): void {
     this.#segmentsFailed.inc(this.#streamLabels(manifestID, this.#segmentsFailed, { reason_code: enumLabel(SEGMENT_FAILURE_REASONS, reason) }));
     this.#window.add(this.#now(), false);
+  }
+
+  /**
+   * A transcode job was re-queued because its transcoder stopped (the BullMQ worker's
+   * `stalled` event). Call site: the transcode worker's `onTranscoderLost` hook, in the
+   * process whose stalled check moved the job (once per loss, deployment-wide).
+   */
+  recordTranscodeJobStalled(manifestID: string): void {
+    this.#jobsStalled.inc(this.#streamLabels(manifestID, this.#jobsStalled));
   }
 
   /** One HTTP push request answered (or aborted). Called by `requestMiddleware()`. */

@@ -30,6 +30,8 @@ export const SEGMENT_FAILURE_REASONS = [
   'insufficient_balance',
   /** A pushed stream skipped this seq (a gap resolved as failed). */
   'never_pushed',
+  /** The transcoder working on it stopped (crash, kill, lost lock) more than once. */
+  'transcoder_lost',
   'other',
 ] as const;
 export type SegmentFailureReason = (typeof SEGMENT_FAILURE_REASONS)[number];

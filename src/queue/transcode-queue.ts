@@ -143,8 +143,67 @@ function encodeFailure(code: ErrorCode, reason: string): string {
 }
 
 function decodeFailure(message: string): { code: string; reason: string } | undefined {
+  if (message === BULLMQ_STALLED_LIMIT_REASON) return { code: 'TRANSCODE_FAILED', reason: TRANSCODER_LOST_REASON };
   const m = /^\[([A-Z_]+)\] ([\s\S]*)$/.exec(message);
   return m ? { code: m[1]!, reason: m[2]! } : undefined;
+}
+
+/**
+ * How often a job may lose its transcoder (crash, kill, or a lock not renewed in time) and
+ * still be retried: the first loss re-queues it, the second fails it for good. This is
+ * BullMQ's own default `maxStalledCount` (1); a segment that took two transcoders down
+ * with it is more likely poison than bad luck.
+ */
+export const MAX_TRANSCODER_LOSSES = 1;
+
+/**
+ * The failed reason BullMQ 6 gives a job whose stalled count went above `maxStalledCount`
+ * (`moveStalledJobsToWait` stores it as a deferred failure; the next worker to take the
+ * job fails it with this message without running the processor).
+ */
+const BULLMQ_STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
+const TRANSCODER_LOST_REASON = `the transcoder working on this segment stopped (crashed or lost its lock) more than ${MAX_TRANSCODER_LOSSES} time(s)`;
+
+/**
+ * Lock and stalled-check timing of transcode workers (BullMQ Worker options
+ * `lockDuration`, `lockRenewTime`, `stalledInterval`), all in ms.
+ */
+export interface TranscodeLockTiming {
+  /** How long a job's lock lives without renewal; a dead transcoder's job is free after it. */
+  readonly lockDurationMs: number;
+  /** Renewal period of the locks of running jobs. */
+  readonly lockRenewTimeMs: number;
+  /** Period of the stalled-job check that re-queues jobs whose lock expired. */
+  readonly stalledIntervalMs: number;
+}
+
+/** Lower bound of the lock duration, in ms: room for Redis round trips and GC pauses. */
+const MIN_LOCK_DURATION_MS = 2000;
+
+/**
+ * Lock timing derived from the source segment target, so a killed transcoder's job is
+ * taken over within about two segment durations.
+ *
+ * - `lockDurationMs` = max(1.5 × segmentTargetMs, 2000): 3000 for the default 2 s segments.
+ * - `lockRenewTimeMs` = lockDuration / 3 (1000): BullMQ's lock manager ticks every
+ *   renewTime / 2 and extends a lock at most once per renewTime, so a lock is renewed about
+ *   every second and stays valid two more seconds; a live transcoder loses it only if no
+ *   renewal got through Redis for a whole lockDuration. The transcoder's event loop stays
+ *   free for the renewals: ffmpeg runs in child processes, and the in-process work of a job
+ *   (MPEG-TS measurement, object store copies) yields within milliseconds. A Redis round
+ *   trip above ~2 s (an outage) does lose locks; the job then runs again elsewhere, which
+ *   the processors tolerate (idempotent outputs, charge keyed by segment).
+ * - `stalledIntervalMs` = lockDuration / 2 (1500). BullMQ's stalled check marks the active
+ *   jobs on one run and re-queues, on a later run, the marked ones whose lock has expired
+ *   (`moveStalledJobsToWait`; a renewal unmarks a job). As the lock outlives one interval,
+ *   a dead transcoder's job is re-queued at the first check after its lock expired:
+ *   at most lockDuration + stalledInterval = 2.25 × segmentTargetMs after the kill (4.5 s
+ *   for 2 s segments; 2.5 to 4.5 s in practice), and a waiting transcoder takes it at once.
+ *   Every worker runs the check; a Redis key makes one run per interval deployment-wide.
+ */
+export function transcodeLockTimingFor(segmentTargetMs: number): TranscodeLockTiming {
+  const lockDurationMs = Math.max(MIN_LOCK_DURATION_MS, Math.round(1.5 * segmentTargetMs));
+  return { lockDurationMs, lockRenewTimeMs: Math.round(lockDurationMs / 3), stalledIntervalMs: Math.round(lockDurationMs / 2) };
 }
 
 /** `<manifestID>.<session>.<seq>`: BullMQ forbids `:` in custom IDs and pure integers. */
@@ -152,13 +211,31 @@ export function transcodeJobId(job: Pick<QueuedTranscodeJob, 'manifestID' | 'ses
   return `${job.manifestID}.${job.session}.${job.seq}`;
 }
 
+/** Inverse of {@link transcodeJobId}; undefined for an ID of another shape. */
+export function parseTranscodeJobId(id: string): { manifestID: string; session: string; seq: number } | undefined {
+  const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.(\d+)$/.exec(id);
+  return m ? { manifestID: m[1]!, session: m[2]!, seq: Number(m[3]) } : undefined;
+}
+
+/** Why a job failed for good: its own error, or losing its transcoder too often. */
+export type FailedForGoodCause = 'error' | 'transcoder_lost';
+
 export interface TranscodeWorkerHooks {
   /** Does the work. Throw a non-retryable GatewayError for input that can never succeed. */
   process(job: QueuedTranscodeJob, attempt: number): Promise<TranscodeResult>;
   /** Called once per job after success (at least once under redelivery). */
   onCompleted(job: QueuedTranscodeJob, result: TranscodeResult): Promise<void>;
-  /** Called when the job has failed for good (no more attempts, or a non-retryable error). */
-  onFailedForGood(job: QueuedTranscodeJob, reason: string, code: ErrorCode): Promise<void>;
+  /**
+   * Called once when the job has failed for good: no more attempts, a non-retryable error,
+   * or (cause `transcoder_lost`) its transcoder stopped more than MAX_TRANSCODER_LOSSES
+   * times. Runs while the job is still held, before waiters learn of the failure.
+   */
+  onFailedForGood(job: QueuedTranscodeJob, reason: string, code: ErrorCode, cause: FailedForGoodCause): Promise<void>;
+  /**
+   * Called in the process whose stalled check re-queued a job because its transcoder
+   * stopped renewing the lock (at most once per loss, deployment-wide).
+   */
+  onTranscoderLost?(job: { manifestID: string; seq: number }): void;
 }
 
 export interface TranscodeWorkerOptions {
@@ -167,6 +244,8 @@ export interface TranscodeWorkerOptions {
   logger: Logger;
   /** Jobs run at once by this worker; default 1. */
   concurrency: number;
+  /** Lock and stalled-check timing; default `transcodeLockTimingFor(2000)`. */
+  lockTiming?: TranscodeLockTiming;
   hooks: TranscodeWorkerHooks;
 }
 
@@ -175,6 +254,15 @@ export interface TranscodeWorkerOptions {
  * are rethrown so BullMQ retries with backoff; non-retryable ones become
  * `UnrecoverableError` so they fail at once. On the last failed attempt the segment is
  * reported failed for good so playlists can skip it with a discontinuity.
+ *
+ * A transcoder that dies mid-job stops renewing the job's lock; the stalled check of any
+ * live worker re-queues the job within lockDuration + stalledInterval (see
+ * {@link transcodeLockTimingFor}), logs it and calls `onTranscoderLost`. A job re-queued
+ * more than MAX_TRANSCODER_LOSSES times is failed for good by the worker that takes it next,
+ * through the same `onFailedForGood` path (cause `transcoder_lost`, code TRANSCODE_FAILED).
+ * BullMQ's own stalled limit is set one higher as a backstop: should that worker die too,
+ * BullMQ fails the job itself and the next worker still runs `onFailedForGood` from its
+ * `failed` event.
  */
 export class TranscodeWorker {
   readonly #worker: Worker;
@@ -185,13 +273,33 @@ export class TranscodeWorker {
   constructor(options: TranscodeWorkerOptions) {
     this.#logger = options.logger;
     this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:transcoder', maxRetriesPerRequest: null });
+    const timing = options.lockTiming ?? transcodeLockTimingFor(2000);
     this.#worker = new Worker(TRANSCODE_QUEUE_NAME, async (job: Job) => this.#run(job, options.hooks), {
       connection: this.#connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
       autorun: true,
+      lockDuration: timing.lockDurationMs,
+      lockRenewTime: timing.lockRenewTimeMs,
+      stalledInterval: timing.stalledIntervalMs,
+      maxStalledCount: MAX_TRANSCODER_LOSSES + 1,
     });
     this.#worker.on('error', (err: Error) => options.logger.warn({ err: err.message }, 'transcode worker error'));
+    // Emitted only by the worker whose stalled check moved the job (one Lua script run per interval).
+    this.#worker.on('stalled', (jobId: string) => {
+      const ref = parseTranscodeJobId(jobId);
+      options.logger.warn({ manifestID: ref?.manifestID, seq: ref?.seq, jobId: ref ? undefined : jobId }, 'transcoder stopped mid-job; segment re-queued for another transcoder');
+      if (ref) options.hooks.onTranscoderLost?.(ref);
+    });
+    // Backstop: BullMQ failed a job over its own stalled limit without running #run.
+    this.#worker.on('failed', (job: Job | undefined, err: Error) => {
+      if (!job || err.message !== BULLMQ_STALLED_LIMIT_REASON) return;
+      const data = job.data as QueuedTranscodeJob;
+      const log = this.#logger.child({ manifestID: data.manifestID, seq: data.seq });
+      log.warn({ reason: TRANSCODER_LOST_REASON, stalls: job.stalledCounter }, 'segment failed for good');
+      options.hooks.onFailedForGood(data, TRANSCODER_LOST_REASON, 'TRANSCODE_FAILED', 'transcoder_lost')
+        .catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
+    });
   }
 
   async #run(job: Job, hooks: TranscodeWorkerHooks): Promise<TranscodeResult> {
@@ -199,6 +307,14 @@ export class TranscodeWorker {
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
     const log = this.#logger.child({ manifestID: data.manifestID, seq: data.seq, attempt });
+    // stalledCounter counts every time this job's transcoder was lost (it is never reset).
+    if (job.stalledCounter > MAX_TRANSCODER_LOSSES) {
+      log.warn({ reason: TRANSCODER_LOST_REASON, stalls: job.stalledCounter }, 'segment failed for good');
+      await hooks.onFailedForGood(data, TRANSCODER_LOST_REASON, 'TRANSCODE_FAILED', 'transcoder_lost')
+        .catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
+      throw new UnrecoverableError(encodeFailure('TRANSCODE_FAILED', TRANSCODER_LOST_REASON));
+    }
+    log.debug({ stalls: job.stalledCounter }, 'segment job started');
     try {
       const result = await hooks.process(data, attempt);
       await hooks.onCompleted(data, result);
@@ -209,7 +325,7 @@ export class TranscodeWorker {
       const reason = err instanceof Error ? err.message : String(err);
       if (!retryable || attempt >= maxAttempts) {
         log.warn({ reason, retryable }, 'segment failed for good');
-        await hooks.onFailedForGood(data, reason, code).catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
+        await hooks.onFailedForGood(data, reason, code, 'error').catch((e: Error) => log.error({ err: e.message }, 'cannot record failed segment'));
         throw new UnrecoverableError(encodeFailure(code, reason));
       }
       log.warn({ reason }, 'segment transcode failed; will retry');
