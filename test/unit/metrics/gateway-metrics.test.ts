@@ -45,6 +45,7 @@ const FAMILIES: Record<string, string> = {
   mediagate_segments_emerged_total: 'counter',
   mediagate_segments_transcoded_total: 'counter',
   mediagate_segments_failed_total: 'counter',
+  mediagate_transcode_jobs_stalled_total: 'counter',
   mediagate_transcode_duration_seconds: 'histogram',
   mediagate_transcode_overall_latency_seconds: 'histogram',
   mediagate_transcode_realtime_ratio: 'histogram',
@@ -122,8 +123,12 @@ test('transcode counters and histograms move with each segment, without a manife
   metrics.recordSegmentEmerged('cam1');
   metrics.recordSegmentTranscoded({ manifestID: 'cam1', segmentDurationMs: 2000, transcodeElapsedMs: 500, outputPixels: 1280n * 720n * 60n, overallLatencyMs: 900 });
   metrics.recordSegmentFailed('cam1', 'undecodable');
+  metrics.recordTranscodeJobStalled('cam1');
+  metrics.recordSegmentFailed('cam1', 'transcoder_lost');
   const text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_segments_emerged_total'), 2);
+  assert.equal(value(text, 'mediagate_transcode_jobs_stalled_total'), 1);
+  assert.equal(value(text, 'mediagate_segments_failed_total', { reason_code: 'transcoder_lost' }), 1);
   assert.equal(value(text, 'mediagate_segments_transcoded_total'), 1);
   assert.equal(value(text, 'mediagate_segments_failed_total', { reason_code: 'undecodable' }), 1);
   assert.equal(value(text, 'mediagate_transcode_duration_seconds_count'), 1);
@@ -133,7 +138,7 @@ test('transcode counters and histograms move with each segment, without a manife
   assert.equal(value(text, 'mediagate_transcode_overall_latency_seconds_sum'), 0.9);
   assert.equal(value(text, 'mediagate_transcode_realtime_ratio_sum'), 4);
   assert.equal(value(text, 'mediagate_transcode_pixels_total'), 1280 * 720 * 60);
-  assert.equal(value(text, 'mediagate_transcode_success_ratio'), 0.5);
+  assert.equal(value(text, 'mediagate_transcode_success_ratio'), 1 / 3);
   assert.ok(!text.includes('manifest_id'), 'no manifest_id label when not enabled');
   assert.ok(!text.includes('cam1'));
 });
