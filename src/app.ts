@@ -14,6 +14,7 @@ import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
 import { SOURCE_RENDITION } from './domain/segment.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
+import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
 import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
 import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
@@ -101,6 +102,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
   try {
     const prefix = config.redis.keyPrefix;
     await mkdir(config.workDir, { recursive: true });
+    // Before this process creates any scratch entry of its own (see storage/work-dir.ts).
+    await sweepWorkDir(config, logger, role);
     const storage = new FsObjectStore(config.storage.dir);
 
     const redis: Redis = createRedis({ url: config.redis.url, logger: logger.child({ component: 'redis' }), name: `mediagate:${role}` });
@@ -231,7 +234,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       startSegmenter: (streamKey, session) => {
         const segmenter = new Segmenter({
           inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${streamKey}`,
-          workDir: join(config.workDir, 'segmenter', session),
+          workDir: join(config.workDir, 'segmenter', `${ownerTag()}${session}`),
           segmentTargetMs: config.segmentTargetMs,
           logger: ingestLog.child({ session }),
         });
@@ -320,7 +323,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
         metrics.router(),
         createDocsRouter(),
         createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
-        createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
+        createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
         createControlRouter({
           index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
           loopbackOnly,
@@ -380,7 +383,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
-    storage, workDir: join(config.workDir, 'transcode'), logger: log, x264Preset: config.transcode.x264Preset,
+    storage, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
     timeoutMs: config.transcode.timeoutMs, runner,
   });
   closers.push({ name: 'ffmpeg', close: () => transcoder.close() });
@@ -480,4 +483,23 @@ async function drainGateway(d: {
       'shutdown timeout: the last segments of these streams stay queued for another transcoder; their renditions end once transcoded');
   }
   log.info({ streams: ended.length, elapsedMs: Date.now() - startedMs }, 'drained');
+}
+
+/**
+ * Removes what a crashed process left in the work dir, of the kinds this role creates:
+ * transcode job dirs (transcoder role, and a gateway with the embedded transcoder), segmenter
+ * session dirs and push request bodies (gateway). Only entries whose owner process is gone
+ * (storage/work-dir.ts), so processes sharing the work dir keep theirs.
+ */
+async function sweepWorkDir(config: MediagateConfig, logger: Logger, role: Role): Promise<void> {
+  const log = logger.child({ component: 'work-dir' });
+  const areas: { dir: string; prefix: string; legacy: RegExp }[] = [];
+  if (role === 'transcoder' || config.transcode.embedded) areas.push({ dir: 'transcode', prefix: 'job-', legacy: /^job-/ });
+  if (role === 'gateway') {
+    areas.push({ dir: 'segmenter', prefix: '', legacy: /^[0-9a-z]+$/ });
+    areas.push({ dir: 'push', prefix: 'push-', legacy: /^push-[0-9a-f]{16}\./ });
+  }
+  for (const area of areas) {
+    await sweepLeftovers({ ...area, dir: join(config.workDir, area.dir), logger: log });
+  }
 }

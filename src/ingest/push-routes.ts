@@ -30,6 +30,12 @@ export interface PushRoutesOptions {
   remuxer: { toMp4(inputPath: string, outputPath: string): Promise<void> };
   /** Scratch directory for request bodies; files are removed after each request. */
   workDir: string;
+  /**
+   * Name prefix of a request's scratch files (`<prefix><16 hex>.<ext>`); default `push-`.
+   * The gateway adds the process's pid (`push-<pid>-`) so its startup sweep can tell the
+   * files of a dead process from those of a live one.
+   */
+  scratchPrefix?: string;
   /** Largest accepted segment in bytes (413 above). */
   maxBodyBytes: number;
   logger: Logger;
@@ -90,7 +96,7 @@ export function createPushRouter(options: PushRoutesOptions): Router {
     }
 
     await mkdir(options.workDir, { recursive: true });
-    const base = join(options.workDir, `push-${randomBytes(8).toString('hex')}`);
+    const base = join(options.workDir, `${options.scratchPrefix ?? 'push-'}${randomBytes(8).toString('hex')}`);
     const bodyPath = `${base}.${container}`;
     const scratch: string[] = [bodyPath, `${base}.remux.ts`];
     try {

@@ -43,6 +43,12 @@ export interface SegmentTranscoderOptions {
   storage: SegmentStorage;
   /** Directory for per-job temporary directories (created if missing); a relative path is resolved against the process's cwd once, here. */
   workDir: string;
+  /**
+   * Name prefix of each job's directory, followed by random characters; default `job-`.
+   * The gateway adds the process's pid (`job-<pid>-`) so its startup sweep can tell the dirs
+   * of a dead process from those of a live one.
+   */
+  jobDirPrefix?: string;
   logger: Logger;
   /** Runs the ffmpeg process (an `FfmpegRunner`); owned by the caller. `close()` of the transcoder stops this transcoder's processes through it. */
   runner: FfmpegExecutor;
@@ -88,6 +94,7 @@ export class SegmentTranscoder {
   readonly #abort = new AbortController();
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
+  readonly #jobDirPrefix: string;
 
   /** @throws GatewayError CONFIG_INVALID when the preset is unknown or `timeoutMs` is not positive. */
   constructor(options: SegmentTranscoderOptions) {
@@ -95,6 +102,7 @@ export class SegmentTranscoder {
     if (!isX264Preset(preset)) throw new GatewayError('CONFIG_INVALID', `unknown x264 preset "${String(preset).slice(0, 32)}"`);
     this.#storage = options.storage;
     this.#workDir = resolve(options.workDir);
+    this.#jobDirPrefix = options.jobDirPrefix ?? 'job-';
     this.#logger = options.logger.child({ component: 'segment-transcoder' });
     this.#runner = options.runner;
     this.#preset = preset;
@@ -134,7 +142,7 @@ export class SegmentTranscoder {
     const startedMs = performance.now();
     const log = this.#logger.child({ manifestID: job.manifestID, seq: job.seq });
     await mkdir(this.#workDir, { recursive: true });
-    const jobDir = await mkdtemp(join(this.#workDir, 'job-'));
+    const jobDir = await mkdtemp(join(this.#workDir, this.#jobDirPrefix));
     const stats: JobStats = { phases: { fetchMs: 0, probeMs: 0, ffmpegMs: 0, outputsMs: 0 }, ffprobeRuns: 0 };
     const { phases } = stats;
     try {
