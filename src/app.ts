@@ -339,7 +339,9 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
           ...(billing ? { billing } : {}),
           probeAudioMs: (data) => probeAudioDurationMs(data),
           results: new FsObjectStore(join(config.storage.dir, '.results')),
-          fetchMedia: (url, baseUrl, token) => fetchResultMedia(url, { timeoutMs: 30_000, maxBytes: 256 * 1024 * 1024, baseUrl, ...(token ? { token } : {}) }),
+          fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
+            timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
+          }),
           framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
           maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
         }),

@@ -22,6 +22,7 @@ import { sniffAudio, sniffImage } from './media-sniff.ts';
 import { workUnits } from './work-units.ts';
 import { actualUnits, estimateUnits } from '../domain/billing-units.ts';
 import type { SessionManager } from './session-manager.ts';
+import type { ResultMedia } from './media-fetch.ts';
 import type { AiRequest, WorkerReply } from './worker-client.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
 
@@ -97,8 +98,12 @@ export interface AiRoutesOptions {
   registry: WorkerRegistry;
   authorizer: AiRequestAuthorizer;
   results: ResultStorage;
-  /** Downloads a result URL (data: or http) a worker answered with. */
-  fetchMedia(url: string, workerBaseUrl: string, token?: string): Promise<{ data: Buffer; contentType: string }>;
+  /**
+   * Downloads a result URL (data:, or http(s) from the worker's own origin: media-fetch.ts)
+   * a worker answered with, within `timeoutMs` and until `signal` aborts.
+   * @throws ResultMediaError (a WorkerCallError of kind `server`) when refused or failed
+   */
+  fetchMedia(url: string, worker: { url: string; token?: string }, limits: { timeoutMs: number; signal: AbortSignal }): Promise<ResultMedia>;
   /** Assembles image frames into an H.264 MP4 file. */
   framesToMp4(frames: Buffer[], fps: number, outputPath: string): Promise<void>;
   /** Metering; absent = nothing is charged. */
@@ -131,6 +136,11 @@ function bearer(req: Request): string | undefined {
 }
 
 type Media = { url: string; seed?: number; nsfw?: boolean };
+
+/** The file extension result media of this type are stored under; undefined when not hostable. */
+function extensionOf(contentType: string): string | undefined {
+  return EXTENSIONS[contentType.split(';')[0]!.trim().toLowerCase()];
+}
 
 export function createAiRouter(options: AiRoutesOptions): Router {
   const router = Router();
@@ -249,13 +259,17 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     }
 
     async function routeAndAnswer(): Promise<void> {
+    // The result media are fetched inside the worker's attempt, so a refused or failed fetch
+    // counts against that worker (suspended, failed over) like a failed call.
     const routed = await options.sessions.route({
       pipeline, modelID, requestID, workUnits: units,
       request: { pipeline, modelID, fields: { ...body, [modelField]: modelID }, ...(files ? { files } : {}) },
-    });
+    }, async (reply, worker) => ({
+      reply,
+      media: reply.kind === 'json' ? await collectMedia(pipeline, reply.body, worker.endpoint, worker.timeoutMs) : [],
+    }));
     try {
-      const worker = options.registry.endpoint(routed.workerID);
-      const reply = routed.reply;
+      const { reply, media } = routed.reply;
       if (reply.kind === 'stream') {
         res.status(200);
         res.setHeader('Content-Type', 'text/event-stream');
@@ -280,7 +294,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
         await options.billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, lastUsage) });
         return;
       }
-      const shaped = await shape(pipeline, requestID, reply.body, worker?.url ?? '', worker?.token, body);
+      const shaped = await shape(pipeline, requestID, reply.body, media, body);
       await options.billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
       res.setHeader('X-Request-ID', requestID);
       res.status(200).json(shaped);
@@ -290,46 +304,85 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     }
   }
 
-  /** Turns a worker answer into the gateway's response shape, re-hosting media. */
-  async function shape(pipeline: Pipeline, requestID: string, body: unknown, workerUrl: string, token: string | undefined, request: Record<string, unknown>): Promise<unknown> {
+  /**
+   * Fetches the media a worker's answer points at: one list per output (`images[i].url`,
+   * the frames of `frames[i]`, `audio.url`); [] for pipelines without media. Runs inside
+   * the worker's attempt, so every throw counts against the worker; the whole step ends
+   * after `timeoutMs`.
+   * @throws GatewayError WORKER_FAILED for an answer without the expected media or with an
+   *   unsupported media type; ResultMediaError from `fetchMedia`
+   */
+  async function collectMedia(pipeline: Pipeline, body: unknown, worker: { url: string; token?: string }, timeoutMs: number): Promise<ResultMedia[][]> {
     const reply = (body ?? {}) as Record<string, unknown>;
-    const host = async (url: string, index: number): Promise<string> => {
-      const media = await options.fetchMedia(url, workerUrl, token);
-      const ext = EXTENSIONS[media.contentType.split(';')[0]!.trim().toLowerCase()];
-      if (!ext) throw new GatewayError('WORKER_FAILED', `worker answered with unsupported media type ${media.contentType.slice(0, 60)}`);
-      await options.results.putBytes(`${requestID}/${index}.${ext}`, media.data);
+    const limits = { timeoutMs, signal: AbortSignal.timeout(Math.max(1, timeoutMs)) };
+    const fetchOne = (entry: unknown): Promise<ResultMedia> => {
+      const url = (entry as { url?: unknown } | null | undefined)?.url;
+      if (typeof url !== 'string' || url === '') return Promise.reject(new GatewayError('WORKER_FAILED', 'worker answer has a media entry without a url'));
+      return options.fetchMedia(url, worker, limits);
+    };
+    const hostable = async (entry: unknown): Promise<ResultMedia> => {
+      const media = await fetchOne(entry);
+      if (!extensionOf(media.contentType)) throw new GatewayError('WORKER_FAILED', `worker answered with unsupported media type ${media.contentType.slice(0, 60)}`);
+      return media;
+    };
+    switch (pipeline) {
+      case 'text-to-image': case 'image-to-image': case 'upscale': {
+        const images = reply['images'];
+        if (!Array.isArray(images)) throw new GatewayError('WORKER_FAILED', 'worker answer lacks images');
+        return Promise.all(images.map(async (m) => [await hostable(m)]));
+      }
+      case 'image-to-video': {
+        const videos = reply['frames'];
+        if (!Array.isArray(videos) || !videos.every((frames) => Array.isArray(frames))) throw new GatewayError('WORKER_FAILED', 'worker answer lacks frames');
+        const out: ResultMedia[][] = [];
+        for (const frames of videos as unknown[][]) out.push(await Promise.all(frames.map(fetchOne)));
+        return out;
+      }
+      case 'text-to-speech': {
+        const audio = reply['audio'];
+        if (typeof (audio as { url?: unknown } | undefined)?.url !== 'string') throw new GatewayError('WORKER_FAILED', 'worker answer lacks audio.url');
+        return [[await hostable(audio)]];
+      }
+      default:
+        return [];
+    }
+  }
+
+  /**
+   * Turns a worker answer into the gateway's response shape, storing its media (fetched by
+   * {@link collectMedia}, same order) in the gateway's result storage.
+   */
+  async function shape(pipeline: Pipeline, requestID: string, body: unknown, media: ResultMedia[][], request: Record<string, unknown>): Promise<unknown> {
+    const reply = (body ?? {}) as Record<string, unknown>;
+    const host = async (item: ResultMedia, index: number): Promise<string> => {
+      const ext = extensionOf(item.contentType)!;
+      await options.results.putBytes(`${requestID}/${index}.${ext}`, item.data);
       return `${options.publicUrl}/stream/${requestID}/${index}.${ext}`;
     };
     switch (pipeline) {
       case 'text-to-image': case 'image-to-image': case 'upscale': {
-        const images = Array.isArray(reply['images']) ? (reply['images'] as Media[]) : undefined;
-        if (!images) throw new GatewayError('WORKER_FAILED', 'worker answer lacks images');
-        return { images: await Promise.all(images.map(async (m, i) => ({ url: await host(m.url, i), seed: m.seed ?? 0, nsfw: m.nsfw ?? false }))) };
+        const images = reply['images'] as Media[];
+        return { images: await Promise.all(images.map(async (m, i) => ({ url: await host(media[i]![0]!, i), seed: m.seed ?? 0, nsfw: m.nsfw ?? false }))) };
       }
       case 'image-to-video': {
-        const videos = Array.isArray(reply['frames']) ? (reply['frames'] as Media[][]) : undefined;
-        if (!videos) throw new GatewayError('WORKER_FAILED', 'worker answer lacks frames');
+        const videos = reply['frames'] as Media[][];
         const fps = Number(request['fps'] ?? DEFAULT_VIDEO_FPS) || DEFAULT_VIDEO_FPS;
         const dir = await mkdtemp(join(tmpdir(), 'mg-i2v-'));
         try {
           const images = [];
           for (const [i, frames] of videos.entries()) {
-            const data = await Promise.all(frames.map(async (f) => (await options.fetchMedia(f.url, workerUrl, token)).data));
             const path = join(dir, `${i}.mp4`);
-            await options.framesToMp4(data, fps, path);
+            await options.framesToMp4(media[i]!.map((f) => f.data), fps, path);
             await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path));
-            images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f.nsfw === true) });
+            images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f?.nsfw === true) });
           }
           return { images };
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
       }
-      case 'text-to-speech': {
-        const audio = reply['audio'] as { url?: string } | undefined;
-        if (!audio?.url) throw new GatewayError('WORKER_FAILED', 'worker answer lacks audio.url');
-        return { audio: { url: await host(audio.url, 0) } };
-      }
+      case 'text-to-speech':
+        return { audio: { url: await host(media[0]![0]!, 0) } };
       default:
         return reply;
     }

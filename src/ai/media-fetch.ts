@@ -1,12 +1,22 @@
 /**
- * Fetches the media a worker's answer points at, so the gateway can re-host it
- * (WIRE-CONTRACT.md §7 "Media URLs in responses"). ai-runner answers with `data:` URLs
- * (`data:image/png;base64,...`, `data:audio/wav;base64,...`, see its
- * `runner/app/routes/utils.py`); other workers may answer with their own http(s) URLs,
+ * Fetches the media a worker's answer points at, so the gateway can re-host it. ai-runner
+ * answers with `data:` URLs (`data:image/png;base64,...`, `data:audio/wav;base64,...`, see
+ * its `runner/app/routes/utils.py`); other workers may answer with their own http(s) URLs,
  * absolute or relative to the worker's base URL.
  *
- * Every failure is a {@link WorkerCallError} of kind `server` (the worker's answer was
- * unusable), so the retry policy treats it like a bad answer.
+ * Origin rule (against server-side request forgery: a worker's answer must not make the
+ * gateway reach Redis or any other host it can see): result media come only from a
+ * `data:` URL or from the worker's own origin, i.e. the scheme, host and port of the URL
+ * the worker was registered with (RFC 6454 origin, as `new URL(u).origin` computes it).
+ * Any other scheme (`file:`, `ftp:`, `gopher:`, ...), another host or port, credentials in
+ * the URL, or a redirect whose target is another origin is refused before anything is
+ * contacted. Redirects within the worker's origin are followed, at most
+ * {@link MAX_REDIRECTS}; each target is checked before it is requested. Size and time are
+ * capped by `maxBytes` and `timeoutMs`.
+ *
+ * Every failure is a {@link ResultMediaError} (a {@link WorkerCallError} of kind `server`:
+ * the worker's answer was unusable), so the retry policy treats it like a bad answer and
+ * the worker is suspended and failed over.
  */
 import { WorkerCallError, readBodyCapped } from './worker-client.ts';
 
@@ -16,34 +26,59 @@ export interface ResultMedia {
   readonly contentType: string;
 }
 
+/**
+ * A worker's result media could not be used: refused by the origin rule, unreachable, an
+ * error status, too large, too slow, or malformed. Kind `server`; `refused` tells a URL the
+ * gateway would not contact (origin rule) from one that failed while fetching.
+ */
+export class ResultMediaError extends WorkerCallError {
+  /** True when the URL was refused by the origin rule (nothing was contacted for it). */
+  readonly refused: boolean;
+
+  constructor(message: string, options: { status?: number; cause?: unknown; refused?: boolean } = {}) {
+    super('server', message, options);
+    this.name = 'ResultMediaError';
+    this.refused = options.refused ?? false;
+  }
+}
+
+export function isResultMediaError(err: unknown): err is ResultMediaError {
+  return err instanceof ResultMediaError;
+}
+
 export interface FetchResultMediaOptions {
-  /** Limit for the whole download of an http(s) URL, ms. */
+  /** Limit for the whole download of an http(s) URL (redirects included), ms. */
   readonly timeoutMs: number;
   /** Largest media accepted, bytes; enforced while streaming (and before decoding a data: URL). */
   readonly maxBytes: number;
-  /** The worker's base URL, for relative URLs; the token is only sent to this origin. */
+  /**
+   * The worker's registered base URL: relative URLs resolve against it and its origin is
+   * the only http(s) origin media may come from. Without it only `data:` URLs are accepted.
+   */
   readonly baseUrl?: string;
   /** The worker's bearer token. */
   readonly token?: string;
   readonly signal?: AbortSignal;
 }
 
-/** Redirects followed for an http(s) media URL. */
-const MAX_REDIRECTS = 3;
+/** Same-origin redirects followed for an http(s) media URL (mediagate's choice). */
+export const MAX_REDIRECTS = 3;
 
 /** RFC 2397's default media type of a `data:` URL without one. */
 const DEFAULT_DATA_MEDIA_TYPE = 'text/plain';
 
 /**
- * The bytes behind a result URL.
- * @throws WorkerCallError('server') for a malformed URL, an error status, a timeout, a
- *   connection failure, or media over `maxBytes`.
+ * The bytes behind a result URL, under the origin rule of the module docs.
+ * @throws ResultMediaError (kind `server`) for a URL the origin rule refuses (`refused`
+ *   set; nothing contacted), a malformed URL, a redirect elsewhere or more than
+ *   {@link MAX_REDIRECTS}, an error status, a timeout, a connection failure, or media over
+ *   `maxBytes`.
  */
 export async function fetchResultMedia(url: string, options: FetchResultMediaOptions): Promise<ResultMedia> {
   if (/^data:/i.test(url.trimStart())) return parseDataUrl(url.trim(), options.maxBytes);
 
-  let target = resolveMediaUrl(url, options.baseUrl);
   const trustedOrigin = options.baseUrl === undefined ? undefined : safeOrigin(options.baseUrl);
+  let target = checkedMediaUrl(url, options.baseUrl, trustedOrigin, 'result media URL');
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; controller.abort(); }, options.timeoutMs);
@@ -53,15 +88,13 @@ export async function fetchResultMedia(url: string, options: FetchResultMediaOpt
   try {
     for (let redirects = 0; ; redirects++) {
       const headers: Record<string, string> = {};
-      // The worker's token goes to the worker only, never to a host its URLs point at.
-      if (options.token !== undefined && options.token !== '' && target.origin === trustedOrigin) {
-        headers['authorization'] = `Bearer ${options.token}`;
-      }
+      // Every target is the worker's origin (checkedMediaUrl), so its token may go along.
+      if (options.token !== undefined && options.token !== '') headers['authorization'] = `Bearer ${options.token}`;
       const response = await fetch(target, { headers, signal: controller.signal, redirect: 'manual' });
       if (response.status >= 300 && response.status <= 399 && response.headers.get('location') !== null) {
         await response.body?.cancel().catch(() => undefined);
         if (redirects >= MAX_REDIRECTS) throw mediaError(`result media redirected more than ${MAX_REDIRECTS} times`);
-        target = resolveMediaUrl(response.headers.get('location')!, target.href);
+        target = checkedMediaUrl(response.headers.get('location')!, target.href, trustedOrigin, 'result media redirect');
         continue;
       }
       if (response.status < 200 || response.status > 299) {
@@ -94,7 +127,7 @@ export async function fetchResultMedia(url: string, options: FetchResultMediaOpt
  * ignored, padding optional). The media type defaults to `text/plain`. Pure.
  * @param maxBytes optional limit on the decoded size, checked before decoding
  * @returns the bytes and the media type (lower case, without parameters)
- * @throws WorkerCallError('server') when the URL is malformed or too large
+ * @throws ResultMediaError (kind `server`) when the URL is malformed or too large
  */
 export function parseDataUrl(url: string, maxBytes?: number): ResultMedia {
   if (!/^data:/i.test(url)) throw mediaError('not a data: URL');
@@ -157,27 +190,35 @@ function isHexDigit(b: number): boolean {
 }
 
 /**
- * An absolute http(s) URL for a media reference; relative references resolve against the
- * worker's base URL (treated as a directory).
+ * An absolute http(s) URL for a media reference, checked against the origin rule: relative
+ * references resolve against `baseUrl` (treated as a directory); the result must be
+ * http(s), carry no credentials and have the origin `trustedOrigin`.
+ * @param what names the reference in messages ("result media URL", "result media redirect")
+ * @throws ResultMediaError with `refused` set, naming the problem
  */
-function resolveMediaUrl(url: string, baseUrl: string | undefined): URL {
+function checkedMediaUrl(url: string, baseUrl: string | undefined, trustedOrigin: string | undefined, what: string): URL {
   let base: URL | undefined;
   if (baseUrl !== undefined) {
     try {
       base = new URL(baseUrl);
       if (!base.pathname.endsWith('/')) base.pathname += '/';
     } catch {
-      throw mediaError('worker base URL is not a valid URL');
+      throw refusal('worker base URL is not a valid URL');
     }
   }
   let resolved: URL;
   try {
     resolved = base === undefined ? new URL(url) : new URL(url, base);
   } catch {
-    throw mediaError(base === undefined ? 'result media URL is relative and no worker base URL is known' : 'result media URL is not a valid URL');
+    throw refusal(base === undefined ? `${what} is relative and no worker base URL is known` : `${what} is not a valid URL`);
   }
-  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') throw mediaError(`result media URL scheme ${resolved.protocol} is not supported`);
-  if (resolved.username !== '' || resolved.password !== '') throw mediaError('result media URL must not contain credentials');
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') {
+    throw refusal(`${what} scheme ${resolved.protocol} is not allowed: result media must be a data: URL or come from the worker's own http(s) origin`);
+  }
+  if (resolved.username !== '' || resolved.password !== '') throw refusal(`${what} must not contain credentials`);
+  if (trustedOrigin === undefined || resolved.origin !== trustedOrigin) {
+    throw refusal(`${what} points at another origin than the worker's: result media must be a data: URL or come from the worker's own origin`);
+  }
   return resolved;
 }
 
@@ -204,6 +245,10 @@ function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function mediaError(message: string, options: { status?: number; cause?: unknown } = {}): WorkerCallError {
-  return new WorkerCallError('server', message, options);
+function mediaError(message: string, options: { status?: number; cause?: unknown } = {}): ResultMediaError {
+  return new ResultMediaError(message, options);
+}
+
+function refusal(message: string): ResultMediaError {
+  return new ResultMediaError(message, { refused: true });
 }

@@ -4,6 +4,12 @@
  * to another worker within the retry policy (retry-policy.ts). When every worker is busy it
  * waits up to `queueWaitMs` for a free slot, then answers 503 with Retry-After.
  * Latency scores are updated from each success, normalized by the request's work units.
+ *
+ * A caller can pass an `accept` step that checks and completes a reply inside its attempt
+ * (the AI routes fetch the worker's result media there): a failure of that step is the
+ * worker's failure like a failed call (classified, the worker suspended, the request
+ * failed over), and when it is the last failure the request ends with 502
+ * WORKER_BAD_RESULT naming the problem.
  */
 import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -16,6 +22,17 @@ import type { WorkerRegistry } from './worker-registry.ts';
 export interface WorkerCaller<Request, Reply> {
   call(endpoint: { url: string; token?: string }, request: Request, options: { timeoutMs: number }): Promise<Reply>;
 }
+
+/**
+ * Checks and completes a worker's reply within its attempt, e.g. fetches the media it
+ * points at. Must throw only for problems of the worker's answer (each throw counts against
+ * the worker). Called with the worker's endpoint and a time limit: the pipeline's attempt
+ * timeout clipped to what is left of the budget, ms.
+ */
+export type ReplyAcceptor<Reply, Result> = (
+  reply: Reply,
+  worker: { readonly workerID: string; readonly endpoint: { url: string; token?: string }; readonly timeoutMs: number },
+) => Promise<Result>;
 
 /** An error from a worker call, classified. */
 export interface ClassifiedFailure {
@@ -72,18 +89,21 @@ export class SessionManager<Request, Reply> {
 
   /**
    * Routes one request.
+   * @param accept optional step run on each reply inside its attempt ({@link ReplyAcceptor});
+   *   its result is the returned `reply`. Without it the worker's reply is returned as is.
    * @throws GatewayError NO_WORKER (503, Retry-After) when no worker serves the model or none
    *   frees up in time; INVALID_REQUEST (400) with the worker's reason when a worker rejects
-   *   the request; WORKER_FAILED (503) when every attempt failed.
+   *   the request; WORKER_BAD_RESULT (502) naming the problem when the last attempt failed
+   *   in `accept`; WORKER_FAILED (503) when every attempt failed otherwise.
    */
-  async route(routed: RoutedRequest<Request>): Promise<RoutedReply<Reply>> {
+  async route<Result = Reply>(routed: RoutedRequest<Request>, accept?: ReplyAcceptor<Reply, Result>): Promise<RoutedReply<Result>> {
     const { registry, retry, logger } = this.#o;
     const { pipeline, modelID } = routed;
     const log = logger.child({ requestID: routed.requestID, pipeline, modelID });
     const startedMs = this.#now();
     const tried = new Set<string>();
     let attempt = 0;
-    let lastFailure: ClassifiedFailure | undefined;
+    let lastFailure: (ClassifiedFailure & { inAccept: boolean }) | undefined;
 
     if (!registry.serves(pipeline, modelID)) {
       throw new GatewayError('NO_WORKER', `no worker serves ${pipeline} with model_id "${modelID}"`, { retryAfterS: retryAfterS(retry) });
@@ -106,8 +126,14 @@ export class SessionManager<Request, Reply> {
         released = true;
         registry.release(workerID, pipeline, modelID);
       };
+      let inAccept = false;
       try {
-        const reply = await this.#o.caller.call(endpoint, routed.request, { timeoutMs });
+        const answer = await this.#o.caller.call(endpoint, routed.request, { timeoutMs });
+        inAccept = true;
+        const reply = accept === undefined
+          ? answer as unknown as Result
+          : await accept(answer, { workerID, endpoint, timeoutMs: attemptTimeoutMs(pipeline, this.#now() - startedMs, retry) });
+        inAccept = false;
         const seconds = (this.#now() - callStartMs) / 1000;
         const previous = registry.candidates(pipeline, modelID).find((c) => c.workerID === workerID)?.latencyScoreSPerUnit;
         registry.recordSuccess(workerID, pipeline, modelID, updateLatencyScore(previous, seconds / Math.max(routed.workUnits, 1)));
@@ -116,16 +142,16 @@ export class SessionManager<Request, Reply> {
       } catch (err) {
         release();
         const failure = this.#o.classify(err);
-        lastFailure = failure;
+        lastFailure = { ...failure, inAccept };
         tried.add(workerID);
         if (suspendsWorker(failure.kind)) {
           registry.recordFailure(workerID, failure.kind, suspensionMs(registry.consecutiveFailures(workerID) + 1, retry));
         }
-        log.warn({ workerID, kind: failure.kind, attempt, reason: failure.message }, 'AI worker call failed');
-        if (failure.kind === 'client') {
+        log.warn({ workerID, kind: failure.kind, attempt, reason: failure.message, stage: inAccept ? 'result' : 'call' }, 'AI worker call failed');
+        if (failure.kind === 'client' && !inAccept) {
           throw new GatewayError('INVALID_REQUEST', failure.workerMessage ?? failure.message);
         }
-        if (!shouldRetry(failure.kind, attempt, this.#now() - startedMs, retry)) throw this.#exhausted(failure, attempt);
+        if (!shouldRetry(failure.kind, attempt, this.#now() - startedMs, retry)) throw this.#exhausted(lastFailure, attempt);
       }
     }
   }
@@ -150,7 +176,10 @@ export class SessionManager<Request, Reply> {
     }
   }
 
-  #exhausted(failure: ClassifiedFailure, attempts: number): GatewayError {
+  #exhausted(failure: ClassifiedFailure & { inAccept: boolean }, attempts: number): GatewayError {
+    if (failure.inAccept) {
+      return new GatewayError('WORKER_BAD_RESULT', `the request failed on ${attempts} worker attempt(s); last failure: the worker's result was unusable: ${failure.message}`);
+    }
     return new GatewayError('WORKER_FAILED', `the request failed on ${attempts} worker attempt(s); last failure: ${failure.kind}`);
   }
 }

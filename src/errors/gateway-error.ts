@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: { status: 503, retryable: true, message: 'the gateway is shutting down' },
   NO_WORKER: { status: 503, retryable: true, message: 'no AI worker available' },
   WORKER_FAILED: { status: 503, retryable: true, message: 'every AI worker attempt failed' },
+  /** The last worker answered with a result the gateway would not or could not use (e.g. media from another origin). */
+  WORKER_BAD_RESULT: { status: 502, retryable: true, message: 'an AI worker answered with an unusable result' },
   INSUFFICIENT_BALANCE: { status: 402, retryable: false, message: 'insufficient balance' },
   STORAGE_FAILED: { status: 500, retryable: true, message: 'object store operation failed' },
   CONFIG_INVALID: { status: 500, retryable: false, message: 'invalid configuration' },

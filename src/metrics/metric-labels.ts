@@ -50,7 +50,7 @@ export const AI_ERROR_KINDS = [
   'unsupported_media',
   /** 503 NO_WORKER: no worker serves the model, or none freed up in time. */
   'no_worker',
-  /** 503 WORKER_FAILED: every attempt failed (see `mediagate_ai_worker_failures_total`). */
+  /** 503 WORKER_FAILED: every attempt failed; or 502 WORKER_BAD_RESULT: the last worker's result was unusable (see `mediagate_ai_worker_failures_total`). */
   'worker_failed',
   /** 503 whose error code is not known to the metrics (NO_WORKER or WORKER_FAILED in practice). */
   'unavailable',
@@ -196,6 +196,7 @@ const AI_KIND_BY_CODE: Partial<Record<ErrorCode, AiErrorKind>> = {
   UNDECODABLE_MEDIA: 'unsupported_media',
   NO_WORKER: 'no_worker',
   WORKER_FAILED: 'worker_failed',
+  WORKER_BAD_RESULT: 'worker_failed',
   STORAGE_FAILED: 'internal',
   INTERNAL: 'internal',
 };

@@ -93,6 +93,13 @@ export interface FakeAiWorker {
   setHealth(status: FakeHealthStatus): void;
   /** Clears `calls`, `sseWrites` and resets `maxInFlight` to the current `inFlight`. */
   resetStats(): void;
+  /**
+   * Answers every result media reference with this URL instead of its own media (a worker
+   * pointing the gateway elsewhere); undefined restores the normal answers.
+   */
+  setResultUrl(url: string | undefined): void;
+  /** Makes `GET /media/<name>` answer 302 with `Location: location` (for redirect tests). */
+  addRedirect(name: string, location: string): string;
   /** Serves bytes at `GET /media/<name>` (for media-fetch tests). */
   addMedia(name: string, data: Buffer, contentType: string): string;
   /** Closes every connection (stalled ones included) and the server. Idempotent. */
@@ -135,6 +142,8 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
   let maxInFlight = 0;
   let seedCounter = 1000;
   let mediaCounter = 0;
+  let resultUrl: string | undefined;
+  const redirects = new Map<string, string>();
   const calls: FakeWorkerCall[] = [];
   const sseWrites: { at: number; data: string }[] = [];
   const media = new Map<string, { data: Buffer; contentType: string }>();
@@ -152,6 +161,7 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
     options.token === undefined || req.headers.authorization === `Bearer ${options.token}`;
 
   const mediaUrl = (data: Buffer, contentType: string, ext: string): string => {
+    if (resultUrl !== undefined) return resultUrl;
     if ((options.mediaUrls ?? 'data') === 'data') return `data:${contentType};base64,${data.toString('base64')}`;
     const name = `${++mediaCounter}.${ext}`;
     media.set(name, { data, contentType });
@@ -290,6 +300,12 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
       if (req.method === 'GET' && route === '/health') return sendJson(res, 200, { status: health });
       if (req.method === 'GET' && route.startsWith('/media/')) {
         if (!authorized(req)) return sendJson(res, 401, { detail: { msg: 'Invalid bearer token.' } });
+        const location = redirects.get(route.slice('/media/'.length));
+        if (location !== undefined) {
+          res.writeHead(302, { location, 'content-length': 0 });
+          res.end();
+          return;
+        }
         const item = media.get(route.slice('/media/'.length));
         if (item === undefined) return sendJson(res, 404, { detail: 'Not Found' });
         res.writeHead(200, { 'content-type': item.contentType, 'content-length': item.data.length });
@@ -327,6 +343,11 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
       calls.length = 0;
       sseWrites.length = 0;
       maxInFlight = inFlight;
+    },
+    setResultUrl(url) { resultUrl = url; },
+    addRedirect(name, location) {
+      redirects.set(name, location);
+      return `${baseUrl}/media/${name}`;
     },
     addMedia(name, data, contentType) {
       media.set(name, { data, contentType });

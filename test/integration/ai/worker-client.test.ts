@@ -524,7 +524,7 @@ describe('result media over http', () => {
     assert.equal(missing.kind, 'server');
     assert.equal(missing.status, 404);
     const port = await freePort();
-    assert.equal((await rejection(fetchResultMedia(`http://127.0.0.1:${port}/x.png`, { timeoutMs: 5_000, maxBytes: 1_000 }))).kind, 'server');
+    assert.equal((await rejection(fetchResultMedia(`http://127.0.0.1:${port}/x.png`, { timeoutMs: 5_000, maxBytes: 1_000, baseUrl: `http://127.0.0.1:${port}` }))).kind, 'server');
   });
 
   test('maxBytes is enforced while streaming when the length is not announced', async () => {
@@ -536,9 +536,9 @@ describe('result media over http', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m.png`;
-      const err = await rejection(fetchResultMedia(url, { timeoutMs: 5_000, maxBytes: 40_000 }));
+      const err = await rejection(fetchResultMedia(url, { timeoutMs: 5_000, maxBytes: 40_000, baseUrl: url }));
       assert.match(err.message, /larger than 40000 bytes/);
-      const ok = await fetchResultMedia(url, { timeoutMs: 5_000, maxBytes: 60_000 });
+      const ok = await fetchResultMedia(url, { timeoutMs: 5_000, maxBytes: 60_000, baseUrl: url });
       assert.equal(ok.data.length, 60_000);
     } finally {
       server.closeAllConnections();
@@ -546,26 +546,34 @@ describe('result media over http', () => {
     }
   });
 
-  test('the worker token is not sent to another origin, even after a redirect', async () => {
+  test('redirects are followed within the worker origin only: another origin is refused before it is contacted', async () => {
     const seen: (string | undefined)[] = [];
     const other = createServer((req, res) => {
-      seen.push(req.headers.authorization);
+      seen.push(`other:${req.headers.authorization ?? ''}`);
       res.writeHead(200, { 'content-type': 'image/png' });
       res.end('x');
     });
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
     const otherUrl = `http://localhost:${(other.address() as AddressInfo).port}/elsewhere.png`;
     const redirector = createServer((req, res) => {
-      seen.push(`redirector:${req.headers.authorization ?? ''}`);
-      res.writeHead(302, { location: otherUrl });
-      res.end();
+      seen.push(`redirector:${req.url}:${req.headers.authorization ?? ''}`);
+      if (req.url === '/away') res.writeHead(302, { location: otherUrl });
+      else if (req.url === '/hop') res.writeHead(307, { location: '/final.png' });
+      else if (req.url === '/loop') res.writeHead(302, { location: '/loop' });
+      else res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(req.url === '/final.png' ? 'png' : undefined);
     });
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
     try {
       const base = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
-      await fetchResultMedia(otherUrl, { timeoutMs: 5_000, maxBytes: 100, baseUrl: base, token: TOKEN });
-      await fetchResultMedia('/go', { timeoutMs: 5_000, maxBytes: 100, baseUrl: base, token: TOKEN });
-      assert.deepEqual(seen, [undefined, `redirector:Bearer ${TOKEN}`, undefined]);
+      const options = { timeoutMs: 5_000, maxBytes: 100, baseUrl: base, token: TOKEN };
+      assert.match((await rejection(fetchResultMedia(otherUrl, options))).message, /result media URL points at another origin/);
+      assert.match((await rejection(fetchResultMedia('/away', options))).message, /result media redirect points at another origin/);
+      assert.deepEqual(seen, [`redirector:/away:Bearer ${TOKEN}`], 'the other origin was never contacted');
+      const hopped = await fetchResultMedia('/hop', options);
+      assert.equal(hopped.data.toString(), 'png');
+      assert.deepEqual(seen.slice(1), [`redirector:/hop:Bearer ${TOKEN}`, `redirector:/final.png:Bearer ${TOKEN}`]);
+      assert.match((await rejection(fetchResultMedia('/loop', options))).message, /redirected more than 3 times/);
     } finally {
       for (const s of [other, redirector]) { s.closeAllConnections(); await new Promise((r) => s.close(r)); }
     }

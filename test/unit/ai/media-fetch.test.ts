@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchResultMedia, parseDataUrl } from '../../../src/ai/media-fetch.ts';
+import { fetchResultMedia, parseDataUrl, type ResultMediaError } from '../../../src/ai/media-fetch.ts';
 import { WorkerCallError } from '../../../src/ai/worker-client.ts';
 
 function serverError(pattern: RegExp) {
@@ -66,7 +66,19 @@ describe('fetchResultMedia without a network', () => {
 
   test('refuses a relative URL without a worker base URL, and schemes other than http(s)', async () => {
     await assert.rejects(fetchResultMedia('/stream/abc/0.png', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/relative/));
-    await assert.rejects(fetchResultMedia('file:///etc/passwd', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/scheme file: is not supported/));
-    await assert.rejects(fetchResultMedia('http://u:p@127.0.0.1:1/x.png', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/credentials/));
+    for (const url of ['file:///etc/passwd', 'gopher://127.0.0.1:6379/_INFO', 'ftp://127.0.0.1/x.png', 'dict://127.0.0.1:11211/stats', 'javascript:alert(1)']) {
+      const scheme = new URL(url).protocol;
+      await assert.rejects(fetchResultMedia(url, { timeoutMs: 1_000, maxBytes: 100, baseUrl: 'http://127.0.0.1:1' }),
+        (err) => serverError(new RegExp(`scheme ${scheme} is not allowed`))(err) && (err as ResultMediaError).refused);
+    }
+    await assert.rejects(fetchResultMedia('http://u:p@127.0.0.1:1/x.png', { timeoutMs: 1_000, maxBytes: 100, baseUrl: 'http://127.0.0.1:1' }), serverError(/credentials/));
+  });
+
+  test('refuses http(s) URLs outside the worker origin (host, port, scheme) and any http(s) URL without a worker', async () => {
+    const baseUrl = 'http://10.0.0.5:8000/runner';
+    for (const url of ['http://127.0.0.1:6379/', 'http://10.0.0.5:8001/x.png', 'https://10.0.0.5:8000/x.png', 'http://10.0.0.5.nip.io:8000/x.png', '//169.254.169.254/latest/meta-data/']) {
+      await assert.rejects(fetchResultMedia(url, { timeoutMs: 1_000, maxBytes: 100, baseUrl }), serverError(/another origin than the worker's/), url);
+    }
+    await assert.rejects(fetchResultMedia('http://10.0.0.5:8000/x.png', { timeoutMs: 1_000, maxBytes: 100 }), serverError(/another origin/));
   });
 });

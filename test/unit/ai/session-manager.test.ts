@@ -66,6 +66,33 @@ test('server failures fail over to the next worker and exhaust into WORKER_FAILE
   assert.equal(suspended.length, 2, 'both failing workers are suspended');
 });
 
+test('a failure of the accept step counts against the worker: failover, suspension, slot released', async () => {
+  const { manager, calls, registry } = await setup([{ url: 'http://w1', capacity: 1, warm: true }, { url: 'http://w2', capacity: 1, warm: false }],
+    async (url) => `answer of ${url}`);
+  const accepted: string[] = [];
+  const reply = await manager.route({ pipeline: 'text-to-image', modelID: 'm', request: 'req', workUnits: 1000, requestID: 'r1' },
+    async (answer, worker) => {
+      accepted.push(`${worker.endpoint.url} ${worker.timeoutMs > 0}`);
+      if (worker.endpoint.url === 'http://w1') throw new Failure('server');
+      return answer.toUpperCase();
+    });
+  reply.done();
+  assert.equal(reply.reply, 'ANSWER OF HTTP://W2', 'the accepted result is returned');
+  assert.deepEqual(calls, ['http://w1', 'http://w2']);
+  assert.deepEqual(accepted, ['http://w1 true', 'http://w2 true']);
+  const w1 = registry.list().find((w) => w.url === 'http://w1')!;
+  assert.ok(w1.suspendedUntil, 'the worker whose reply was refused is suspended');
+  assert.equal(w1.pipelines[0]!.inFlight, 0, 'its slot is released');
+});
+
+test('when the last attempt fails in the accept step the request ends 502 WORKER_BAD_RESULT naming the problem', async () => {
+  const { manager, calls } = await setup([{ url: 'http://w1', capacity: 1 }], async () => 'answer');
+  await assert.rejects(
+    manager.route({ pipeline: 'text-to-image', modelID: 'm', request: 'req', workUnits: 1000, requestID: 'r1' }, async () => { throw new Error('media URL points elsewhere'); }),
+    (e: GatewayError) => e.code === 'WORKER_BAD_RESULT' && e.status === 502 && /media URL points elsewhere/.test(e.message));
+  assert.equal(calls.length, 1);
+});
+
 test('a client failure is returned as INVALID_REQUEST with the worker reason and not retried', async () => {
   const { route, calls } = await setup([{ url: 'http://w1', capacity: 1 }, { url: 'http://w2', capacity: 1 }], async () => { throw new Failure('client', 'prompt too long'); });
   await assert.rejects(route(), (e: GatewayError) => e.code === 'INVALID_REQUEST' && e.message === 'prompt too long');
