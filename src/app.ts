@@ -319,6 +319,10 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
 
     const app = createHttpApp({
       logger: logger.child({ component: 'http' }),
+      guard: {
+        checkHost: loopbackOnly || config.http.allowedHosts.length > 0,
+        publicUrl, hostNames: [config.http.host, ...config.http.allowedHosts],
+      },
       routers: [
         metrics.router(),
         createDocsRouter(),

@@ -42,6 +42,13 @@ export interface MediagateConfig {
     maxBodyBytes: number;
     /** Bearer token for the control API (`/api/*`); required when `host` is not loopback. */
     adminToken: string;
+    /**
+     * Host names (no port; `.example.com` = the domain and its subdomains) the gateway
+     * answers to besides loopback names, the bind address and the host of `publicUrl`.
+     * Checked against the `Host` header (DNS rebinding guard, src/http/request-guard.ts)
+     * on a loopback bind, and on any bind once set. Default [] (none).
+     */
+    allowedHosts: string[];
   };
   rtmp: {
     enabled: boolean;
@@ -187,7 +194,7 @@ export const DEFAULT_LADDER = ['P720p30fps16x9', 'P360p30fps16x9', 'P240p30fps16
 
 export function defaultConfig(): MediagateConfig {
   return {
-    http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024, adminToken: '' },
+    http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024, adminToken: '', allowedHosts: [] },
     rtmp: { enabled: true, host: '127.0.0.1', port: 1935 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg' },
     storage: { kind: 'fs', dir: './data/objects' },
@@ -227,13 +234,14 @@ export const CONFIG_SCHEMA = {
   required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'ai', 'payments', 'metrics', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
   properties: {
     http: {
-      type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes', 'adminToken'],
+      type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes', 'adminToken', 'allowedHosts'],
       properties: {
         host: { type: 'string', minLength: 1 },
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         publicUrl: { type: 'string', pattern: '^(https?://[^\\s]+)?$' },
         maxBodyBytes: { type: 'integer', minimum: 1024 },
         adminToken: { type: 'string' },
+        allowedHosts: { type: 'array', items: { type: 'string', pattern: '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[?[0-9A-Fa-f:.]+\\]?)$' } },
       },
     },
     rtmp: {

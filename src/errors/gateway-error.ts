@@ -23,6 +23,10 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid credentials' },
   PUBLISH_DENIED: { status: 403, retryable: false, message: 'publish not authorized' },
   FORBIDDEN: { status: 403, retryable: false, message: 'forbidden' },
+  /** The Host header names no host of this gateway (DNS rebinding guard, http/request-guard.ts). */
+  HOST_NOT_ALLOWED: { status: 403, retryable: false, message: 'the Host header names no host of this gateway' },
+  /** A browser's cross-site request to a state-changing endpoint (http/request-guard.ts). */
+  CROSS_SITE_REQUEST: { status: 403, retryable: false, message: 'cross-site request refused' },
   NOT_FOUND: { status: 404, retryable: false, message: 'not found' },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: 'method not allowed' },
   STREAM_BUSY: { status: 409, retryable: false, message: 'stream already has a publisher' },

@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { ERROR_CODES, GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
 import { classifyError, isClientAbort } from './error-classes.ts';
 import type { Logger } from '../log/logger.ts';
+import { requestGuard, type RequestGuardOptions } from './request-guard.ts';
 
 export interface HealthReport {
   /** `ok` when every dependency answers; `degraded` otherwise (HTTP 503). */
@@ -25,6 +26,8 @@ export interface HttpAppOptions {
   routers: Router[];
   /** Readiness of dependencies for `GET /healthz`. */
   health: () => Promise<HealthReport>;
+  /** Host and cross-site checks run before every route (request-guard.ts); absent = none. */
+  guard?: RequestGuardOptions;
 }
 
 /** `Retry-After` of a 503 whose error names no wait of its own, seconds. */
@@ -86,6 +89,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (options.guard) app.use(requestGuard(options.guard));
 
   app.get('/healthz', async (_req: Request, res: Response) => {
     const report = await options.health();

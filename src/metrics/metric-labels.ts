@@ -190,6 +190,8 @@ const AI_KIND_BY_CODE: Partial<Record<ErrorCode, AiErrorKind>> = {
   METHOD_NOT_ALLOWED: 'invalid_request',
   UNAUTHORIZED: 'unauthorized',
   FORBIDDEN: 'unauthorized',
+  HOST_NOT_ALLOWED: 'unauthorized',
+  CROSS_SITE_REQUEST: 'unauthorized',
   INSUFFICIENT_BALANCE: 'insufficient_balance',
   PAYLOAD_TOO_LARGE: 'too_large',
   UNSUPPORTED_MEDIA_TYPE: 'unsupported_media',
