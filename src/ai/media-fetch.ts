@@ -42,10 +42,6 @@ export class ResultMediaError extends WorkerCallError {
   }
 }
 
-export function isResultMediaError(err: unknown): err is ResultMediaError {
-  return err instanceof ResultMediaError;
-}
-
 export interface FetchResultMediaOptions {
   /** Limit for the whole download of an http(s) URL (redirects included), ms. */
   readonly timeoutMs: number;
