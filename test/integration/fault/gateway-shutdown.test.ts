@@ -9,6 +9,8 @@
  * - Mid-push-burst: every push in flight at SIGTERM is answered 200 with its renditions; a
  *   push arriving during shutdown gets 503 with Retry-After and Connection: close (not a
  *   reset, not a 500); the work dir holds no body.
+ * - With a shutdown timeout too short for the last transcodes: still a clean exit with the last
+ *   segment listed; its jobs stay queued and a transcoder started later ends the playlists.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +22,7 @@ import { promisify } from 'node:util';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
-import { fetchMaster, fetchMedia, fetchText, seqOf, probeSegment, type MediaPlaylist } from '../../helpers/hls.ts';
+import { fetchMaster, fetchMedia, fetchText, seqOf, probeSegment, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
 import { boundaryOf, parseMultipart } from '../../helpers/multipart.ts';
 
 const run = promisify(execFile);
@@ -181,4 +183,41 @@ test('SIGTERM mid-push-burst: in-flight pushes are answered with their rendition
   assert.match(lateBody.detail?.msg ?? '', /shutting down/);
   assert.deepEqual(filesIn(join(d.dataDir, 'work')), [], 'no request body or transcode file left in the work dir');
   assert.deepEqual(ffmpegOf(d), [], 'no ffmpeg left behind');
+});
+
+test('SIGTERM with a shutdown timeout too short for the last transcodes: clean exit, the last segments stay queued, and a transcoder started afterwards ends every playlist', { timeout: 150_000 }, async () => {
+  const key = 'fault-timeout-key-5e7a';
+  const manifestID = 'sigterm-timeout';
+  const d = await deploy({ MEDIAGATE_SHUTDOWN_TIMEOUT_MS: '0', MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: key, manifestID }]) });
+  const gateway = start(d);
+  await waitForHttp(`${d.httpUrl}/healthz`, gateway);
+  const publisher = publish(await clipWith2sGop(40), `rtmp://127.0.0.1:${d.rtmpPort}/live/${key}`);
+  try {
+    await waitFor('2 source segments listed', gateway, () => logged(gateway, 'source segment listed').length >= 2, 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    gateway.child.kill('SIGTERM');
+    const { code } = await gateway.exited;
+    assert.equal(code, 0, `exit code; log tail:\n${gateway.lines.slice(-20).join('\n')}`);
+    assert.ok(gateway.lines.some((l) => l.includes('stay queued for another transcoder')), 'the timeout is logged with what was left');
+    const segments = logged(gateway, 'segmenter ended')[0]!['segments'] as number;
+    assert.equal(logged(gateway, 'source segment listed').length, segments, 'the flushed last segment was still stored and listed');
+    assert.deepEqual(ffmpegOf(d), [], 'no ffmpeg left behind');
+    assert.deepEqual(filesIn(join(d.dataDir, 'work')), [], 'nothing left in the work dir');
+
+    // The jobs left in the queue are taken by the next transcoder, and the playlists end.
+    const reader = start(d, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false' });
+    await waitForHttp(`${d.httpUrl}/healthz`, reader);
+    const before = await fetchMedia(`${d.httpUrl}/stream/${manifestID}/${LADDER[0]}.m3u8`);
+    assert.equal(before.endlist, false, 'the renditions were not complete when the gateway left (the test needs the timeout to bite)');
+    const transcoder = spawnMediagate('transcoder', { ...d.env, MEDIAGATE_TRANSCODE_METRICS_PORT: '0' });
+    processes.push(transcoder);
+    const lists = await waitForEndedPlaylists(d.httpUrl, manifestID, LADDER.length + 1, 60_000);
+    const expectedSeqs = Array.from({ length: segments }, (_, i) => i).slice(-6);
+    for (const media of lists) assert.deepEqual(media.segments.map((s) => seqOf(s.uri)), expectedSeqs);
+    await transcoder.stop();
+    await reader.stop();
+  } finally {
+    publisher.child.kill('SIGKILL');
+    await publisher.exited.catch(() => undefined);
+  }
 });
