@@ -341,7 +341,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
           sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
           authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly)),
           ...(billing ? { billing } : {}),
-          probeAudioMs: (data) => probeAudioDurationMs(data),
+          probeAudioMs: (path) => probeAudioDurationMs(path),
+          uploadDir: join(config.workDir, 'uploads'),
           results: new FsObjectStore(join(config.storage.dir, '.results')),
           fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
             timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),

@@ -1,12 +1,13 @@
 /**
  * The AI API (openapi/ai.yaml, WIRE-CONTRACT.md §7): one POST route per batch pipeline,
- * validated by express-openapi-validator (multer memory storage for uploads), authorized by
+ * validated by express-openapi-validator (uploads parsed by multer to disk first, see
+ * {@link createUploadMiddleware}), authorized by
  * a pluggable API-key authorizer, routed by the session manager to an ai-runner worker, with
  * result media re-hosted in the gateway's own storage (`/stream/<requestID>/<file>`).
  * Also the worker-management API (`/api/workers`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,15 +109,140 @@ export interface AiRoutesOptions {
   framesToMp4(frames: Buffer[], fps: number, outputPath: string): Promise<void>;
   /** Metering; absent = nothing is charged. */
   billing?: AiBilling;
-  /** Duration of uploaded audio in ms (ffprobe), for audio-to-text billing. */
-  probeAudioMs(data: Buffer): Promise<number>;
+  /** Duration in ms of the uploaded audio file at `path` (ffprobe), for audio-to-text billing. */
+  probeAudioMs(path: string): Promise<number>;
+  /**
+   * Directory for uploads in flight (created on demand): each multipart request writes its
+   * file into its own private subdirectory, removed when the request is over.
+   */
+  uploadDir: string;
   publicUrl: string;
   /** Admin-token rule for /api/workers (http/admin-guard.ts). */
   adminToken: string;
   loopbackOnly: boolean;
+  /** Largest `image` upload, bytes; bigger is refused with 413 while it arrives. */
   maxImageBytes: number;
+  /** Largest `audio` upload, bytes; bigger is refused with 413 while it arrives. */
   maxAudioBytes: number;
   logger: Logger;
+}
+
+/**
+ * Bytes read from the start of an uploaded image to recognize it and read its size: PNG,
+ * GIF and WebP need 30, a JPEG's SOF marker follows its APPn segments (EXIF ≤ 64 KiB each,
+ * ITU T.81 B.1.1.3 / CIPA DC-008); a JPEG whose SOF lies beyond this is refused as unknown.
+ */
+const IMAGE_SNIFF_BYTES = 1024 * 1024;
+/** Bytes read from the start of an uploaded audio file to recognize its container. */
+const AUDIO_SNIFF_BYTES = 64 * 1024;
+
+/** The first `maxBytes` of a file. */
+async function readHead(path: string, maxBytes: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(maxBytes);
+    const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The upload files of one request live in one private directory, removed once the parse
+ * is over (multer removes partial files itself on errors and aborts), the response has
+ * closed, and every holder (the handler while it sends the file to workers) let go.
+ */
+class UploadScope {
+  readonly dir: string;
+  #waits = 2; // the parse ending, the response closing
+  #removed = false;
+  readonly #log: Logger;
+
+  constructor(dir: string, log: Logger) {
+    this.dir = dir;
+    this.#log = log;
+  }
+
+  /** Keeps the files until the returned release is called; undefined once they are gone. */
+  hold(): (() => void) | undefined {
+    if (this.#removed) return undefined;
+    this.#waits++;
+    return once(() => this.release());
+  }
+
+  /** One of the waits is over; the last one removes the directory. */
+  release(): void {
+    if (--this.#waits > 0 || this.#removed) return;
+    this.#removed = true;
+    rm(this.dir, { recursive: true, force: true }).catch((err: Error) => this.#log.warn({ err: err.message, dir: this.dir }, 'cannot remove an upload directory'));
+  }
+}
+
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn();
+  };
+}
+
+const UPLOAD_SCOPE = Symbol('uploadScope');
+type UploadRequest = Request & { [UPLOAD_SCOPE]?: UploadScope };
+
+/**
+ * multer, before the multipart validator, for the pipelines that take a file: the file of
+ * the pipeline's field (MULTIPART_FILE_FIELD) streams to disk under `uploadDir` and is
+ * refused with 413 naming the field as soon as it passes that field's limit (`image` →
+ * maxImageBytes, `audio` → maxAudioBytes); a file in any other field is refused with 400.
+ * Sets `req.body.<field> = ''` for the received file so the schema's `required` passes
+ * (the validator's own uploader is off).
+ */
+function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: ReadonlyMap<string, 'image' | 'audio'>): (req: Request, res: Response, next: NextFunction) => void {
+  const limitOf = (field: 'image' | 'audio'): number => (field === 'image' ? options.maxImageBytes : options.maxAudioBytes);
+  const upload = multer({
+    storage: multer.diskStorage({
+      destination: (req, _file, cb) => {
+        const dir = (req as UploadRequest)[UPLOAD_SCOPE]!.dir;
+        mkdir(dir, { recursive: true, mode: 0o700 }).then(() => cb(null, dir), (err: Error) => cb(err, dir));
+      },
+    }),
+    limits: (req: Request) => ({
+      fileSize: limitOf(multipartPipelines.get(req.path)!), files: 1, fields: 64, parts: 65, fieldSize: 1024 * 1024,
+    }),
+    fileFilter: (req: Request, file: Express.Multer.File, cb: multer.FileFilterCallback) => {
+      const expected = multipartPipelines.get(req.path)!;
+      if (file.fieldname === expected) cb(null, true);
+      else cb(new GatewayError('INVALID_REQUEST', `${file.fieldname.slice(0, 64)}: unexpected file field; ${req.path.slice(1)} takes one file in "${expected}"`));
+    },
+    defParamCharset: 'utf8',
+  } as unknown as multer.Options).any();
+
+  return (req: Request, res: Response, next: NextFunction) => {
+    const field = req.method === 'POST' ? multipartPipelines.get(req.path) : undefined;
+    if (field === undefined || !req.is('multipart/form-data')) {
+      next();
+      return;
+    }
+    const scope = new UploadScope(join(options.uploadDir, `upload-${randomBytes(8).toString('hex')}`), options.logger);
+    (req as UploadRequest)[UPLOAD_SCOPE] = scope;
+    res.once('close', () => scope.release());
+    upload(req, res, (err?: unknown) => {
+      scope.release();
+      if (err) {
+        const e = err as { name?: string; code?: string };
+        if (e.name === 'MulterError' && e.code === 'LIMIT_FILE_SIZE') {
+          next(new GatewayError('PAYLOAD_TOO_LARGE', `${field}: the upload exceeds the limit of ${limitOf(field)} bytes (ai.${field === 'image' ? 'maxImageBytes' : 'maxAudioBytes'})`));
+          return;
+        }
+        next(err);
+        return;
+      }
+      for (const file of (req.files as Express.Multer.File[] | undefined) ?? []) (req.body as Record<string, unknown>)[file.fieldname] = '';
+      next();
+    });
+  };
 }
 
 const EXTENSIONS: Record<string, string> = {
@@ -182,7 +308,8 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   router.use(express.json({ limit: '1mb' }));
   // Two validators over one spec: JSON bodies are validated as sent (no type coercion, so
   // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
-  const multipartPaths = new Set(Object.keys(MULTIPART_FILE_FIELD).map((p) => `/${p}`));
+  const multipartPipelines = new Map(Object.entries(MULTIPART_FILE_FIELD).map(([p, field]) => [`/${p}`, field]));
+  const multipartPaths = new Set(multipartPipelines.keys());
   router.use(OpenApiValidator.middleware({
     apiSpec: AI_SPEC_PATH,
     validateRequests: { coerceTypes: false },
@@ -190,16 +317,13 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     validateSecurity: false,
     ignorePaths: (path: string) => multipartPaths.has(path) || (!pipelinePaths.has(path) && !path.startsWith('/api/workers')),
   }));
+  router.use(createUploadMiddleware(options, multipartPipelines));
   router.use(OpenApiValidator.middleware({
     apiSpec: AI_SPEC_PATH,
     validateRequests: { coerceTypes: true },
     validateResponses: false,
     validateSecurity: false,
-    fileUploader: {
-      storage: multer.memoryStorage(),
-      limits: { fileSize: Math.max(options.maxImageBytes, options.maxAudioBytes), files: 1, fields: 64, parts: 65, fieldSize: 1024 * 1024 },
-      defParamCharset: 'utf8',
-    } as multer.Options,
+    fileUploader: false,
     ignorePaths: (path: string) => !multipartPaths.has(path),
   }));
 
@@ -220,10 +344,23 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   });
 
   async function handle(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
+    const scope = (req as UploadRequest)[UPLOAD_SCOPE];
+    const release = scope?.hold();
+    // The client left while the upload was being validated: its files are already gone.
+    if (scope && !release) throw new Error('Request closed');
+    try {
+      await handleHeld(pipeline, req, res);
+    } finally {
+      release?.();
+    }
+  }
+
+  async function handleHeld(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
     const body = { ...(req.body as Record<string, unknown>) };
     const fileField = MULTIPART_FILE_FIELD[pipeline];
     let files: AiRequest['files'];
     let inputPixels: number | undefined;
+    let audioPath: string | undefined;
     if (fileField) {
       const uploaded = ((req.files as Express.Multer.File[] | undefined) ?? []).filter((f) => f.fieldname === fileField);
       const file = uploaded[0];
@@ -231,21 +368,20 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       delete body[fileField];
       if (file.size === 0) throw new GatewayError('INVALID_REQUEST', `${fileField}: the uploaded file is empty`);
       if (fileField === 'image') {
-        if (file.size > options.maxImageBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `image: ${file.size} bytes exceeds the limit of ${options.maxImageBytes} bytes`);
-        const info = sniffImage(file.buffer);
+        const info = sniffImage(await readHead(file.path, IMAGE_SNIFF_BYTES));
         if (!info) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'image: not a PNG, JPEG, WebP or GIF image');
         inputPixels = info.width * info.height;
       } else {
-        if (file.size > options.maxAudioBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `audio: ${file.size} bytes exceeds the limit of ${options.maxAudioBytes} bytes`);
-        if (!sniffAudio(file.buffer)) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'audio: not a WAV, MP3, FLAC, Ogg, MP4/M4A or WebM audio file');
+        if (!sniffAudio(await readHead(file.path, AUDIO_SNIFF_BYTES))) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'audio: not a WAV, MP3, FLAC, Ogg, MP4/M4A or WebM audio file');
+        audioPath = file.path;
       }
-      files = [{ field: fileField, filename: file.originalname || fileField, contentType: file.mimetype || 'application/octet-stream', data: file.buffer }];
+      files = [{ field: fileField, filename: file.originalname || fileField, contentType: file.mimetype || 'application/octet-stream', path: file.path, sizeBytes: file.size }];
     }
     // The llm pipeline names its model `model` (OpenAI and ai-runner); the others `model_id`.
     const modelField = pipeline === 'llm' ? 'model' : 'model_id';
     const modelID = typeof body[modelField] === 'string' && body[modelField] !== '' ? body[modelField] : DEFAULT_MODEL_ID[pipeline];
     const requestID = `ai-${randomBytes(12).toString('hex')}`;
-    const audioMs = pipeline === 'audio-to-text' && files ? await options.probeAudioMs(files[0]!.data) : undefined;
+    const audioMs = pipeline === 'audio-to-text' && audioPath !== undefined ? await options.probeAudioMs(audioPath) : undefined;
     const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioSeconds: audioMs / 1000 } : {}) });
     const caller = (req as Request & { caller?: AiCaller }).caller!;
     const billedUnits = estimateUnits(pipeline, body, { ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioMs } : {}) });

@@ -34,6 +34,8 @@
 import { randomBytes } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { MULTIPART_FILE_FIELD, type FailureKind, type Pipeline } from './pipelines.ts';
 
 /** A worker's address: the ai-runner base URL (paths are appended) and its optional bearer token. */
@@ -43,13 +45,16 @@ export interface WorkerEndpoint {
   readonly token?: string;
 }
 
-/** One uploaded file of a multipart request. */
-export interface AiRequestFile {
+/**
+ * One uploaded file of a multipart request: its bytes in memory (`data`), or a file on
+ * disk (`path`, `sizeBytes`) that is streamed to the worker on each attempt without
+ * being read into memory.
+ */
+export type AiRequestFile = {
   readonly field: string;
   readonly filename: string;
   readonly contentType: string;
-  readonly data: Buffer;
-}
+} & ({ readonly data: Buffer } | { readonly path: string; readonly sizeBytes: number });
 
 /** A validated AI request, ready to be sent to a worker. */
 export interface AiRequest {
@@ -131,10 +136,10 @@ export async function callWorker(worker: WorkerEndpoint, request: AiRequest, opt
   const headers: OutgoingHttpHeaders = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
   if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
 
-  let body: Buffer;
+  let body: Buffer | MultipartBody;
   if (MULTIPART_FILE_FIELD[request.pipeline] !== undefined) {
     const form = encodeMultipart(request);
-    body = form.body;
+    body = form;
     headers['content-type'] = form.contentType;
   } else {
     const json: Record<string, unknown> = { ...request.fields, model_id: request.modelID };
@@ -295,14 +300,26 @@ export function endpointUrl(base: string, path: string): URL {
 }
 
 /**
+ * A multipart body as its pieces: bytes in memory and files on disk, in order. Its length
+ * is known up front (sent as Content-Length); `open()` gives a fresh stream of it per attempt.
+ */
+export interface MultipartBody {
+  readonly contentType: string;
+  readonly lengthBytes: number;
+  readonly parts: readonly (Buffer | { readonly path: string; readonly sizeBytes: number })[];
+  /** The whole body as a stream, files read from disk in chunks as the socket drains. */
+  open(): Readable;
+}
+
+/**
  * A `multipart/form-data` body (RFC 7578) for a multipart pipeline: the text fields, then
  * `model_id`, then the file(s). Names and filenames are escaped as browsers and undici's
- * FormData do (`"` → %22, CR → %0D, LF → %0A).
+ * FormData do (`"` → %22, CR → %0D, LF → %0A). Files on disk stay there until sent.
  */
-export function encodeMultipart(request: AiRequest): { body: Buffer; contentType: string } {
+export function encodeMultipart(request: AiRequest): MultipartBody {
   const boundary = `----mediagate${randomBytes(16).toString('hex')}`;
   const escape = (name: string): string => name.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-  const parts: Buffer[] = [];
+  const parts: (Buffer | { readonly path: string; readonly sizeBytes: number })[] = [];
   const field = (name: string, value: string): void => {
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${escape(name)}"\r\n\r\n${value}\r\n`));
   };
@@ -315,10 +332,32 @@ export function encodeMultipart(request: AiRequest): { body: Buffer; contentType
   field('model_id', request.modelID);
   for (const file of request.files ?? []) {
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${escape(file.field)}"; filename="${escape(file.filename)}"\r\nContent-Type: ${file.contentType}\r\n\r\n`));
-    parts.push(file.data, Buffer.from('\r\n'));
+    parts.push('data' in file ? file.data : { path: file.path, sizeBytes: file.sizeBytes }, Buffer.from('\r\n'));
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+  const lengthBytes = parts.reduce((n, p) => n + (Buffer.isBuffer(p) ? p.length : p.sizeBytes), 0);
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    lengthBytes,
+    parts,
+    open: () => Readable.from(multipartChunks(parts), { objectMode: false }),
+  };
+}
+
+async function* multipartChunks(parts: MultipartBody['parts']): AsyncGenerator<Buffer> {
+  for (const part of parts) {
+    if (Buffer.isBuffer(part)) {
+      yield part;
+      continue;
+    }
+    let sent = 0;
+    for await (const chunk of createReadStream(part.path)) {
+      sent += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+    // The declared Content-Length must hold: a file that changed size would corrupt the body.
+    if (sent !== part.sizeBytes) throw new Error(`upload file is ${sent} bytes, expected ${part.sizeBytes}`);
+  }
 }
 
 /**
@@ -383,20 +422,32 @@ class Exchange {
     else signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  /** Sends the request; resolves with the response once its headers arrived. */
-  send(target: URL, method: 'GET' | 'POST', headers: OutgoingHttpHeaders, body: Buffer | undefined): Promise<IncomingMessage> {
+  /**
+   * Sends the request; resolves with the response once its headers arrived. A multipart
+   * body is streamed (files read from disk as the connection drains).
+   */
+  send(target: URL, method: 'GET' | 'POST', headers: OutgoingHttpHeaders, body: Buffer | MultipartBody | undefined): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const https = target.protocol === 'https:';
+      const lengthBytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body.length : body.lengthBytes;
       const req = (https ? httpsRequest : httpRequest)(target, {
         method, agent: https ? httpsAgent : httpAgent,
-        headers: body === undefined ? headers : { ...headers, 'content-length': body.length },
+        headers: lengthBytes === undefined ? headers : { ...headers, 'content-length': lengthBytes },
       });
       this.#request = req;
       req.once('response', (res) => { this.#response = res; resolve(res); });
       req.on('error', reject);
       req.once('close', () => reject(new Error('connection closed before an answer')));
-      if (this.#reason !== undefined) req.destroy();
-      else req.end(body);
+      if (this.#reason !== undefined) {
+        req.destroy();
+      } else if (body === undefined || Buffer.isBuffer(body)) {
+        req.end(body);
+      } else {
+        const source = body.open();
+        source.once('error', (err) => req.destroy(err));
+        req.once('close', () => source.destroy());
+        source.pipe(req);
+      }
     });
   }
 
