@@ -495,7 +495,7 @@ async function drainGateway(d: {
 /**
  * Removes what a crashed process left in the work dir, of the kinds this role creates:
  * transcode job dirs (transcoder role, and a gateway with the embedded transcoder), segmenter
- * session dirs and push request bodies (gateway). Only entries whose owner process is gone
+ * session dirs, push request bodies and AI upload dirs (gateway). Only entries whose owner process is gone
  * (storage/work-dir.ts), so processes sharing the work dir keep theirs.
  */
 async function sweepWorkDir(config: MediagateConfig, logger: Logger, role: Role): Promise<void> {
@@ -505,6 +505,8 @@ async function sweepWorkDir(config: MediagateConfig, logger: Logger, role: Role)
   if (role === 'gateway') {
     areas.push({ dir: 'segmenter', prefix: '', legacy: /^[0-9a-z]+$/ });
     areas.push({ dir: 'push', prefix: 'push-', legacy: /^push-[0-9a-f]{16}\./ });
+    // AI uploads never had a layout without a pid: nothing is legacy there.
+    areas.push({ dir: 'uploads', prefix: 'upload-', legacy: /(?!)/ });
   }
   for (const area of areas) {
     await sweepLeftovers({ ...area, dir: join(config.workDir, area.dir), logger: log });

@@ -17,6 +17,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
+import { ownerTag } from '../storage/work-dir.ts';
 import type { Logger } from '../log/logger.ts';
 import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from './pipelines.ts';
 import { sniffAudio, sniffImage } from './media-sniff.ts';
@@ -225,7 +226,8 @@ function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: Re
       next();
       return;
     }
-    const scope = new UploadScope(join(options.uploadDir, `upload-${randomBytes(8).toString('hex')}`), options.logger);
+    // `upload-<pid>-…`: the startup sweep (storage/work-dir.ts) removes those of a dead process.
+    const scope = new UploadScope(join(options.uploadDir, `upload-${ownerTag()}${randomBytes(8).toString('hex')}`), options.logger);
     (req as UploadRequest)[UPLOAD_SCOPE] = scope;
     res.once('close', () => scope.release());
     upload(req, res, (err?: unknown) => {

@@ -63,10 +63,11 @@ test('leftovers of dead processes are swept at startup by the role that creates 
   const gatewayLeftovers = [
     `segmenter/${dead}-mx9qd4732dd3445d/3.ts`, 'segmenter/mx9qabc123ef0011/0.ts',
     `push/push-${dead}-0123456789abcdef.ts`, `push/push-${dead}-0123456789abcdef.remux.ts`, 'push/push-fedcba9876543210.mp4',
+    `uploads/upload-${dead}-0123456789abcdef/5f0e1d2c3b4a69788796a5b4c3d2e1f0`,
   ];
   const kept = [
     `transcode/job-${live}-Qw34er/source.ts`, `segmenter/${live}-mx9qlive0000aaaa/1.ts`, `push/push-${live}-00000000000000aa.ts`,
-    'notes.txt', 'transcode/not-a-job.txt', 'push/readme.txt',
+    `uploads/upload-${live}-00000000000000bb/0123`, 'notes.txt', 'transcode/not-a-job.txt', 'push/readme.txt',
   ];
   plant(work, [...transcodeLeftovers, ...gatewayLeftovers, ...kept]);
 
@@ -84,7 +85,7 @@ test('leftovers of dead processes are swept at startup by the role that creates 
   const gateway = spawnMediagate('gateway', { ...deployment.env, MEDIAGATE_TRANSCODE_EMBEDDED: 'false' });
   processes.push(gateway);
   await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
-  assert.deepEqual(present(work, gatewayLeftovers), [], 'the gateway removed the dead gateways\' segmenter dirs and push bodies');
+  assert.deepEqual(present(work, gatewayLeftovers), [], 'the gateway removed the dead gateways\' segmenter dirs, push bodies and AI uploads');
   assert.deepEqual(present(work, transcodeLeftovers), transcodeLeftovers, 'a gateway without a transcoder leaves job dirs alone');
   assert.deepEqual(present(work, kept), kept);
   assert.equal(readdirSync(join(work, 'segmenter')).length, 1, 'only the live process\'s segmenter dir is left');
