@@ -34,11 +34,18 @@ bench-deps: deps
 	  echo "installing nginx-light and libnginx-mod-rtmp with apt-get (benchmark reference)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light libnginx-mod-rtmp >/dev/null; }
 
-# Starts a local redis-server on 127.0.0.1:$(REDIS_PORT) unless one already answers there.
+# Starts a local redis-server on 127.0.0.1:$(REDIS_PORT) unless one already answers there, with AOF
+# persistence (appendonly yes, appendfsync everysec) in data/redis: the gateway's state (segment
+# index, ledger, keys, queues) lives in Redis and must survive a Redis restart. A Redis already
+# running without persistence gets a warning.
 redis: system-deps
-	@if (exec 3<>/dev/tcp/127.0.0.1/$(REDIS_PORT)) 2>/dev/null; then echo "redis already running on 127.0.0.1:$(REDIS_PORT)"; else \
-	  mkdir -p data/redis && redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --dir $(CURDIR)/data/redis --daemonize yes --logfile $(CURDIR)/data/redis/redis.log && \
-	  echo "started redis-server on 127.0.0.1:$(REDIS_PORT) (data in data/redis)"; fi
+	@if (exec 3<>/dev/tcp/127.0.0.1/$(REDIS_PORT)) 2>/dev/null; then echo "redis already running on 127.0.0.1:$(REDIS_PORT)"; \
+	  if command -v redis-cli >/dev/null && redis-cli -p $(REDIS_PORT) config get appendonly 2>/dev/null | grep -qx no; then \
+	    echo "warning: that redis runs without AOF persistence (appendonly no): a restart loses the gateway's state (accounts, segment index, queues)"; fi; \
+	else \
+	  mkdir -p data/redis && redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --dir $(CURDIR)/data/redis \
+	    --appendonly yes --appendfsync everysec --daemonize yes --logfile $(CURDIR)/data/redis/redis.log && \
+	  echo "started redis-server on 127.0.0.1:$(REDIS_PORT) with AOF persistence (data in data/redis)"; fi
 
 run: deps redis
 	$(NODE_RUN) cmd/gateway.ts

@@ -16,6 +16,7 @@ import { SOURCE_RENDITION } from './domain/segment.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
 import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
+import { RedisRetry } from './queue/redis-retry.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
 import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
@@ -112,6 +113,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     logger.info({ redis: redactRedisUrl(config.redis.url) }, 'redis connected');
 
     const index = new RedisSegmentIndex({ redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32) });
+    // Media-path Redis operations wait out an outage up to this budget (queue/redis-retry.ts).
+    const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
     const defaultLadder = parseLadder(config.ladder);
 
     let events: EventSink = NO_EVENTS;
@@ -144,7 +147,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     }) : undefined;
 
     if (role === 'transcoder' || config.transcode.embedded) {
-      await startTranscoder(config, logger, storage, index, events, metrics, billing, closers);
+      await startTranscoder(config, logger, storage, index, retry, events, metrics, billing, closers);
     }
     if (role === 'transcoder') {
       let metricsUrl: string | undefined;
@@ -193,7 +196,9 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     // Stream keys issued to accounts (payments API) first, then the configured mode.
     const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
     const loopbackOnly = isLoopbackHost(config.http.host);
-    if (config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0 && !(await ledger.getAccount('local'))) {
+    // The loopback `local` account is state that must exist while the gateway runs (checked by /healthz).
+    const needsLocalAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0;
+    if (needsLocalAccount && !(await ledger.getAccount('local'))) {
       await ledger.createAccount({ id: 'local', name: 'local', credits: BigInt(config.payments.localAccountCredits) });
       logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
     }
@@ -209,8 +214,10 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       logger: ingestLog,
       authorizer,
       index,
+      retry,
       queue: {
-        enqueue: (job) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueue(job); },
+        // Counted once it is queued (ingest retries an enqueue across a Redis outage).
+        enqueue: async (job) => { await queue.enqueue(job); metrics.recordSegmentEmerged(job.manifestID); },
         enqueueAndWait: (job, timeoutMs) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueueAndWait(job, timeoutMs); },
       },
       storage,
@@ -360,6 +367,15 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
           checks['redis'] = { ok: false, detail: (err as Error).message };
         }
         checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
+        if (needsLocalAccount && checks['redis'].ok) {
+          // Redis restarted without persistence loses every account: publishes would be refused.
+          const present = await ledger.getAccount('local').then((a) => a !== undefined, () => true);
+          checks['state'] = present ? { ok: true } : {
+            ok: false,
+            detail: 'account local is missing (Redis lost its data: restarted without persistence?); publishes on this gateway are refused. '
+              + 'Restart the gateway to re-create it, and run Redis with appendonly yes so its state survives a restart',
+          };
+        }
         return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
       },
     });
@@ -385,7 +401,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
   }
 }
 
-async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, events: EventSink,
+async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, retry: RedisRetry, events: EventSink,
   metrics: GatewayMetrics, billing: Billing | undefined, closers: Closer[]): Promise<void> {
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
@@ -395,8 +411,10 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
   });
   closers.push({ name: 'ffmpeg', close: () => transcoder.close() });
 
-  const planned = async (job: QueuedTranscodeJob): Promise<string[]> => {
-    const stream = await index.getStream(job.manifestID);
+  // Recording a result waits out a Redis outage up to the retry budget (every step is idempotent);
+  // past it the job fails this attempt and BullMQ runs it again.
+  const planned = async (job: QueuedTranscodeJob, deadlineMs: number): Promise<string[]> => {
+    const stream = await retry.run('read stream', () => index.getStream(job.manifestID), deadlineMs);
     return stream && stream.session === job.session ? stream.renditions.map((r) => r.name) : [];
   };
   const worker = new TranscodeWorker({
@@ -408,16 +426,17 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
     hooks: {
       process: (job) => transcoder.transcode(job),
       onCompleted: async (job, result) => {
+        const deadlineMs = retry.deadline();
         const produced = new Map(result.renditions.map((r) => [r.rendition, r]));
-        for (const name of await planned(job)) {
+        for (const name of await planned(job, deadlineMs)) {
           const segment = produced.get(name);
-          await index.record(job.manifestID, job.session, segment
+          await retry.run('list rendition segment', () => index.record(job.manifestID, job.session, segment
             ? { status: 'ok', seq: job.seq, segment }
-            : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' });
+            : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' }), deadlineMs);
         }
         // Charged once per (stream session, seq): a redelivered job settles the same hold again, which changes nothing.
         if (billing && job.accountID) {
-          await billing.settleSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq, pixels: transcodePixels(result.renditions) });
+          await retry.run('charge segment', () => billing.settleSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq, pixels: transcodePixels(result.renditions) }), deadlineMs);
         }
         const latencyMs = Date.now() - job.enqueuedAtMs;
         log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs }, 'segment renditions recorded');
@@ -431,11 +450,14 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
         });
       },
       onFailedForGood: async (job, reason, code, cause) => {
+        const deadlineMs = retry.deadline();
         metrics.recordSegmentFailed(job.manifestID, cause === 'transcoder_lost' ? 'transcoder_lost' : segmentFailureReasonFor(code));
-        if (billing && job.accountID) await billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq });
-        for (const name of await planned(job)) {
+        if (billing && job.accountID) {
+          await retry.run('release segment credits', () => billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq }), deadlineMs);
+        }
+        for (const name of await planned(job, deadlineMs)) {
           if (name === SOURCE_RENDITION) continue;
-          await index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason });
+          await retry.run('resolve failed segment', () => index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason }), deadlineMs);
         }
         events.emit({ type: 'segment.failed', manifestID: job.manifestID, session: job.session, seq: job.seq, reason });
       },

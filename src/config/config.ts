@@ -61,6 +61,13 @@ export interface MediagateConfig {
     url: string;
     /** Key prefix so several deployments can share one Redis. */
     keyPrefix: string;
+    /**
+     * How long the media path (listing and queueing a source segment, recording a transcode
+     * result, billing it, ending a stream) retries across a Redis outage before that work is
+     * given up and its segment resolved as failed, in ms, counted from when the segment was
+     * ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long.
+     */
+    mediaRetryBudgetMs: number;
   };
   storage: {
     kind: 'fs';
@@ -196,7 +203,7 @@ export function defaultConfig(): MediagateConfig {
   return {
     http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024, adminToken: '', allowedHosts: [] },
     rtmp: { enabled: true, host: '127.0.0.1', port: 1935 },
-    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg' },
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg', mediaRetryBudgetMs: 30_000 },
     storage: { kind: 'fs', dir: './data/objects' },
     workDir: './data/work',
     transcode: { embedded: true, concurrency: 2, x264Preset: 'veryfast', timeoutMs: 60_000, attempts: 3, backoffMs: 500, metricsPort: 9936 },
@@ -253,10 +260,11 @@ export const CONFIG_SCHEMA = {
       },
     },
     redis: {
-      type: 'object', additionalProperties: false, required: ['url', 'keyPrefix'],
+      type: 'object', additionalProperties: false, required: ['url', 'keyPrefix', 'mediaRetryBudgetMs'],
       properties: {
         url: { type: 'string', pattern: '^rediss?://' },
         keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,32}$' },
+        mediaRetryBudgetMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
       },
     },
     storage: {

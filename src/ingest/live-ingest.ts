@@ -118,10 +118,28 @@ export interface SegmentRemuxer {
 
 /** What ingest needs from billing (payments/billing.ts). */
 export interface IngestBilling {
-  canStart(accountID: string): Promise<boolean>;
+  /** `ok`, or why the account may not start a stream. */
+  standing(accountID: string): Promise<'ok' | 'no-account' | 'no-credits'>;
   /** Holds one segment's transcode estimate; false when the balance cannot cover it. */
   reserveSegment(r: { accountID: string; manifestID: string; session: string; seq: number; durationMs: number;
     renditions: readonly { width: number; height: number; fps: number }[] }): Promise<boolean>;
+}
+
+/**
+ * Retries of state-store (Redis) operations across an outage (queue/redis-retry.ts). Every
+ * operation run through it is idempotent (index records, holds and jobs are keyed by the
+ * segment's identity).
+ */
+export interface StateRetry {
+  /** Epoch ms until which work ready at `fromMs` (default now) keeps retrying. */
+  deadline(fromMs?: number): number;
+  /**
+   * Runs `op`, retrying transient failures until `deadlineMs`.
+   * @throws the last error when it is not transient or the deadline has passed.
+   */
+  run<T>(what: string, op: () => Promise<T>, deadlineMs: number): Promise<T>;
+  /** Whether an error means the store is unreachable, so the same operation can succeed later. */
+  isTransient(err: unknown): boolean;
 }
 
 /** Stream lifecycle events (a subset of the event webhooks' events). */
@@ -147,6 +165,15 @@ export interface LiveIngestOptions {
   authorizer: PublishAuthorizer;
   index: IngestIndex;
   queue: SegmentEnqueuer;
+  /**
+   * Retries of the media path's Redis operations: an RTMP source segment is stored, listed
+   * and queued in seq order, each step retried until the segment's deadline (its completion +
+   * the retry budget); segments behind it wait on local disk in order meanwhile. A segment
+   * that misses its deadline is logged as lost and resolved as failed (a discontinuity) as
+   * soon as Redis answers again. HTTP pushes make one attempt and answer 503 when Redis is
+   * unreachable.
+   */
+  retry: StateRetry;
   storage: SourceStorage;
   probe: SourceProbe;
   remuxer: SegmentRemuxer;
@@ -188,6 +215,8 @@ interface LiveStream {
   sourceOnly: boolean;
   /** Serializes RTMP segments so they are stored, listed and queued in order. */
   chain: Promise<void>;
+  /** Segments given up (seq → whether `source` listed it), to resolve as failed once Redis answers. */
+  lost: Map<number, { sourceListed: boolean }>;
   /** One past the highest seq seen. */
   endSeq: number;
   segments: number;
@@ -273,22 +302,35 @@ export class LiveIngest {
     const segmenter = this.#options.startSegmenter(streamKey, stream.session);
     stream.segmenter = segmenter;
     segmenter.on('segment', (s) => {
+      // The segment is complete now: its Redis steps retry across an outage until this deadline.
+      const readyAtMs = Date.now();
+      const deadlineMs = this.#options.retry.deadline(readyAtMs);
+      const progress = { sourceListed: false };
       stream.chain = stream.chain
         .then(async () => {
           stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
+          await this.#resolveLost(stream, deadlineMs);
+          let job: IngestJob | undefined;
           try {
-            return await this.#ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs });
+            job = await this.#ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress);
           } finally {
             // The segmenter's file has been copied into the object store (or is lost): without
             // this the work dir grows by the stream's bitrate for as long as it runs.
             await rm(s.path, { force: true }).catch(() => undefined);
           }
+          // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
+          // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
+          // hold that was never taken.
+          if (job && stream.plan?.length) {
+            const queued = job;
+            await this.#options.retry.run('queue transcode job', () => this.#options.queue.enqueue(queued), deadlineMs);
+          }
         })
-        // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
-        // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
-        // hold that was never taken.
-        .then((job) => (job && stream.plan?.length ? this.#options.queue.enqueue(job) : undefined))
-        .catch((err: Error) => log.error({ err: err.message, seq: s.seq }, 'source segment lost'));
+        .catch((err: Error) => {
+          log.error({ err: err.message, seq: s.seq, sourceListed: progress.sourceListed, waitedMs: Date.now() - readyAtMs },
+            'source segment lost; it is resolved as failed (a discontinuity) once Redis answers');
+          stream.lost.set(s.seq, progress);
+        });
     });
     segmenter.on('longSegment', (s) => {
       stream.longSegments += 1;
@@ -319,6 +361,18 @@ export class LiveIngest {
    *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE (503)
    */
   async push(segment: PushedSegment): Promise<PushOutcome> {
+    try {
+      return await this.#push(segment);
+    } catch (err) {
+      // Redis unreachable (one attempt per push): the client pushes again later; nothing it was told succeeded is lost.
+      if (!(err instanceof GatewayError) && this.#options.retry.isTransient(err)) {
+        throw new GatewayError('QUEUE_UNAVAILABLE', 'the gateway cannot reach Redis; push this segment again later', { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async #push(segment: PushedSegment): Promise<PushOutcome> {
     const stream = await this.#pushSession(segment);
     this.#touch(stream);
     const { manifestID, session, log } = stream;
@@ -327,7 +381,10 @@ export class LiveIngest {
     if (claim.claim === 'conflict') {
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
     }
-    if (claim.claim === 'same') return this.#replay(stream, seq, claim.state, claim.result);
+    // A push that failed for a transient reason (503) is done again, not answered with its failure.
+    if (claim.claim === 'same' && !(claim.state === 'failed' && failureCode(claim.result) === 'QUEUE_UNAVAILABLE')) {
+      return this.#replay(stream, seq, claim.state, claim.result);
+    }
 
     stream.endSeq = Math.max(stream.endSeq, seq + 1);
     let queued = false;
@@ -337,7 +394,8 @@ export class LiveIngest {
         await this.#options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
         tsPath = segment.scratchTsPath;
       }
-      const job = await this.#ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs });
+      // One attempt (deadline now): a push answers 503 rather than outwait a Redis outage.
+      const job = await this.#ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), { sourceListed: false });
       if (!job) {
         // Source-only for lack of credits: the segment is listed in `source` and nothing is transcoded.
         await this.#options.index.settlePush(manifestID, session, seq, 'done', '[]');
@@ -351,8 +409,10 @@ export class LiveIngest {
       return { manifestID, seq, renditions: result.renditions, replayed: false };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      const transient = err instanceof GatewayError && (err.code === 'QUEUE_UNAVAILABLE' || err.code === 'INSUFFICIENT_BALANCE');
-      await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code: err instanceof GatewayError ? err.code : 'INTERNAL', reason }))
+      const unreachable = !(err instanceof GatewayError) && this.#options.retry.isTransient(err);
+      const transient = unreachable || (err instanceof GatewayError && (err.code === 'QUEUE_UNAVAILABLE' || err.code === 'INSUFFICIENT_BALANCE'));
+      const code = unreachable ? 'QUEUE_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
+      await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code, reason }))
         .catch(() => undefined);
       // A job that failed for good was resolved in the index and reported by its transcoder
       // (the worker's onFailedForGood); only failures before the queue are ours to report.
@@ -395,7 +455,13 @@ export class LiveIngest {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
     }
     const accountID = grant.accountID ?? this.#options.defaultAccountID;
-    if (this.#options.billing && !(await this.#options.billing.canStart(accountID))) {
+    const standing = this.#options.billing ? await this.#options.billing.standing(accountID) : 'ok';
+    if (standing === 'no-account') {
+      this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account does not exist');
+      throw new GatewayError('PUBLISH_DENIED',
+        `account ${accountID} does not exist (was it lost with Redis's data, a restart without persistence? see /healthz); create it or use a stream key of an existing account`);
+    }
+    if (standing === 'no-credits') {
       this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account has no credits');
       throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
     }
@@ -403,13 +469,15 @@ export class LiveIngest {
     const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
     const stream: LiveStream = {
       protocol, publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
-      chain: Promise.resolve(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0,
+      chain: Promise.resolve(), lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0,
     };
     this.#byPublish.set(this.#publishKey(protocol, publishId), stream);
     this.#byManifest.set(grant.manifestID, stream);
     try {
       await this.#options.storage.deletePrefix(`${grant.manifestID}/`);
-      await this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq });
+      // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
+      const deadlineMs = protocol === 'rtmp' ? this.#options.retry.deadline() : Date.now();
+      await this.#options.retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
     } catch (err) {
       this.#forget(stream);
       throw err;
@@ -478,8 +546,10 @@ export class LiveIngest {
    * `Content-Duration` header (`declaredMs`), then the target.
    * @throws GatewayError UNDECODABLE_MEDIA when it has no decodable video.
    */
-  async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number }): Promise<IngestJob | undefined> {
+  async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
+    deadlineMs: number, progress: { sourceListed: boolean }): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
+    const retry = this.#options.retry;
     const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
     const { probed, measuredBy } = stream.protocol === 'rtmp'
@@ -496,7 +566,7 @@ export class LiveIngest {
         .map((x) => ({ name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps, fps: x.fit!.fpsNum / x.fit!.fpsDen }));
       stream.plan = plan;
       const skipped = stream.profiles.filter((p) => !plan.some((r) => r.name === p.name)).map((p) => p.name);
-      await this.#options.index.setRenditions(manifestID, session, plan);
+      await retry.run('set renditions', () => this.#options.index.setRenditions(manifestID, session, plan), deadlineMs);
       stream.renditionsSet = true;
       log.info({ source: `${probed.video.width}x${probed.video.height}`, renditions: plan.map((r) => `${r.name} ${r.width}x${r.height}`), skippedUpscales: skipped }, 'ladder fitted to source');
     }
@@ -504,7 +574,8 @@ export class LiveIngest {
       rendition: SOURCE_RENDITION, key, width: probed.video.width, height: probed.video.height, frames: probed.video.frames,
       bytes: stored.sizeBytes, durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
     };
-    await this.#options.index.record(manifestID, session, { status: 'ok', seq, segment });
+    await retry.run('list source segment', () => this.#options.index.record(manifestID, session, { status: 'ok', seq, segment }), deadlineMs);
+    progress.sourceListed = true;
     log.debug({ seq, frames: segment.frames, durationMs, bytes: segment.bytes, measuredBy }, 'source segment listed');
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
@@ -513,7 +584,7 @@ export class LiveIngest {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, accountID: stream.accountID, enqueuedAtMs: completedAtMs,
       ...(source ? { source } : {}),
     };
-    return (await this.#paid(stream, job)) ? job : undefined;
+    return (await this.#paid(stream, job, deadlineMs)) ? job : undefined;
   }
 
   /**
@@ -556,19 +627,20 @@ export class LiveIngest {
    * `source-only` skips transcoding this segment (its renditions get a discontinuity) and
    * tries again with the next one, so a top-up resumes the ladder.
    */
-  async #paid(stream: LiveStream, job: IngestJob): Promise<boolean> {
+  async #paid(stream: LiveStream, job: IngestJob, deadlineMs: number): Promise<boolean> {
     const billing = this.#options.billing;
-    if (!billing || !stream.plan || stream.plan.length === 0) return true;
-    const ok = await billing.reserveSegment({
-      accountID: stream.accountID, manifestID: stream.manifestID, session: stream.session, seq: job.seq, durationMs: job.durationMs, renditions: stream.plan,
-    });
+    const plan = stream.plan;
+    if (!billing || !plan || plan.length === 0) return true;
+    const ok = await this.#options.retry.run('hold segment credits', () => billing.reserveSegment({
+      accountID: stream.accountID, manifestID: stream.manifestID, session: stream.session, seq: job.seq, durationMs: job.durationMs, renditions: plan,
+    }), deadlineMs);
     if (ok) {
       if (stream.sourceOnly) stream.log.info({ seq: job.seq }, 'credits available again: transcoding resumed');
       stream.sourceOnly = false;
       return true;
     }
     const reason = 'insufficient balance';
-    await this.#recordFailed(stream, job.seq, reason, { skipSource: true });
+    await this.#recordFailed(stream, job.seq, reason, { skipSource: true, deadlineMs });
     this.#options.events.emit({ type: 'segment.failed', manifestID: stream.manifestID, session: stream.session, seq: job.seq, reason });
     if (this.#options.onInsufficientBalance === 'source-only') {
       if (!stream.sourceOnly) stream.log.warn({ accountID: stream.accountID, seq: job.seq }, 'out of credits: continuing with the source rendition only');
@@ -581,12 +653,33 @@ export class LiveIngest {
   }
 
   /** Resolves `seq` as failed in `source` and every planned rendition, so later segments still list. */
-  async #recordFailed(stream: LiveStream, seq: number, reason: string, options: { skipSource?: boolean } = {}): Promise<void> {
-    const current = await this.#options.index.getStream(stream.manifestID);
+  async #recordFailed(stream: LiveStream, seq: number, reason: string, options: { skipSource?: boolean; deadlineMs?: number } = {}): Promise<void> {
+    const deadlineMs = options.deadlineMs ?? Date.now();
+    const { index, retry } = this.#options;
+    const current = await retry.run('read stream', () => index.getStream(stream.manifestID), deadlineMs);
     const renditions = current?.session === stream.session ? current.renditions.map((r) => r.name) : [];
     const names = options.skipSource ? renditions : [SOURCE_RENDITION, ...renditions];
     for (const rendition of names) {
-      await this.#options.index.record(stream.manifestID, stream.session, { status: 'failed', rendition, seq, reason });
+      await retry.run('resolve failed segment', () => index.record(stream.manifestID, stream.session, { status: 'failed', rendition, seq, reason }), deadlineMs);
+    }
+  }
+
+  /**
+   * Resolves segments given up during a Redis outage as failed (in `source` too unless it
+   * listed them), in seq order, so later segments list after a discontinuity. Those that
+   * still cannot be recorded stay for the next call.
+   */
+  async #resolveLost(stream: LiveStream, deadlineMs: number): Promise<void> {
+    for (const [seq, { sourceListed }] of [...stream.lost].sort((a, b) => a[0] - b[0])) {
+      try {
+        await this.#recordFailed(stream, seq, 'lost in a Redis outage', { skipSource: sourceListed, deadlineMs });
+        stream.lost.delete(seq);
+        this.#options.events.emit({ type: 'segment.failed', manifestID: stream.manifestID, session: stream.session, seq, reason: 'lost in a Redis outage' });
+        stream.log.warn({ seq, sourceListed }, 'lost segment resolved as failed');
+      } catch (err) {
+        stream.log.warn({ seq, err: (err as Error).message }, 'cannot resolve lost segment yet');
+        return;
+      }
     }
   }
 
@@ -619,8 +712,11 @@ export class LiveIngest {
     clearTimeout(stream.idleTimer);
     await stream.chain;
     await stream.segmenter?.cleanup?.().catch((err: Error) => stream.log.warn({ err: err.message }, 'cannot remove the segmenter work dir'));
+    const deadlineMs = this.#options.retry.deadline();
+    await this.#resolveLost(stream, deadlineMs);
     try {
-      await this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, Date.now());
+      const endedAtMs = Date.now();
+      await this.#options.retry.run('end stream', () => this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, endedAtMs), deadlineMs);
     } catch (err) {
       stream.log.error({ err: (err as Error).message }, 'cannot mark stream ended');
     }
@@ -722,5 +818,14 @@ export class AccountStreamKeyAuthorizer implements PublishAuthorizer {
     const grant = await this.#keys.resolveStreamKey(attempt.streamKey);
     if (!grant) return this.#fallback.authorize(attempt);
     return { manifestID: grant.manifestID, accountID: grant.accountID, profiles: grant.profiles ? parseLadder(grant.profiles) : this.#defaultLadder };
+  }
+}
+
+/** The error code stored with a failed push (`{"code","reason"}` JSON), if any. */
+function failureCode(result: string | undefined): string | undefined {
+  try {
+    return (JSON.parse(result ?? '{}') as { code?: string }).code;
+  } catch {
+    return undefined;
   }
 }

@@ -67,10 +67,15 @@ export class Billing {
     return best ? { pricePerUnit: best.pricePerUnit, pixelsPerUnit: best.pixelsPerUnit } : { pricePerUnit: 0, pixelsPerUnit: 1 };
   }
 
-  /** True when the account exists and has credits left. */
-  async canStart(accountID: string): Promise<boolean> {
+  /**
+   * Whether the account may start a stream: `ok` (it exists and has credits left),
+   * `no-account` (it does not exist: never created, deleted, or lost with Redis's data),
+   * or `no-credits`.
+   */
+  async standing(accountID: string): Promise<'ok' | 'no-account' | 'no-credits'> {
     const account = await this.#o.ledger.getAccount(accountID);
-    return account !== undefined && account.balance > 0n;
+    if (account === undefined) return 'no-account';
+    return account.balance > 0n ? 'ok' : 'no-credits';
   }
 
   /**

@@ -68,13 +68,22 @@ export class TranscodeQueue {
    *   (BullMQ's `add` neither resolves nor rejects while Redis is down).
    */
   async enqueue(job: QueuedTranscodeJob): Promise<void> {
+    await this.#withinTimeout(this.#queue.add('segment', job, { jobId: transcodeJobId(job) }), 'transcode queue did not accept the job');
+  }
+
+  /**
+   * `work`, or QUEUE_UNAVAILABLE after `enqueueTimeoutMs`: BullMQ's calls on a connection with
+   * `maxRetriesPerRequest: null` wait for Redis for ever. (The call itself stays queued in
+   * ioredis and runs once Redis is back; every call made through here is idempotent.)
+   */
+  async #withinTimeout<T>(work: Promise<T>, what: string): Promise<T> {
     const timeoutMs = this.#options.enqueueTimeoutMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.#queue.add('segment', job, { jobId: transcodeJobId(job) }),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new GatewayError('QUEUE_UNAVAILABLE', `transcode queue did not accept the job within ${timeoutMs} ms (is Redis up?)`)), timeoutMs);
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new GatewayError('QUEUE_UNAVAILABLE', `${what} within ${timeoutMs} ms (is Redis up?)`)), timeoutMs);
         }),
       ]);
     } finally {
@@ -90,13 +99,13 @@ export class TranscodeQueue {
    *   job failed for good (HTTP 422).
    */
   async enqueueAndWait(job: QueuedTranscodeJob, timeoutMs: number): Promise<TranscodeResult> {
-    if ((await this.transcoderCount()) === 0) {
+    if ((await this.#withinTimeout(this.transcoderCount(), 'cannot count transcoders')) === 0) {
       throw new GatewayError('QUEUE_UNAVAILABLE', 'no transcoder is connected to the queue; start one (make run-transcoder) or enable the embedded transcoder');
     }
     this.#events ??= this.#createEvents();
-    await this.#events.waitUntilReady();
+    await this.#withinTimeout(this.#events.waitUntilReady(), 'transcode queue events not ready');
     await this.enqueue(job);
-    const added = await this.#queue.getJob(transcodeJobId(job));
+    const added = await this.#withinTimeout(this.#queue.getJob(transcodeJobId(job)), 'cannot read the queued job');
     if (!added) throw new GatewayError('QUEUE_UNAVAILABLE', 'transcode job vanished from the queue');
     try {
       return (await added.waitUntilFinished(this.#events, timeoutMs)) as TranscodeResult;

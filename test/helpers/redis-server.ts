@@ -1,8 +1,14 @@
 /**
  * A private redis-server for one test file: started on a free port with persistence off,
  * stopped (SIGTERM, then SIGKILL) by `stop()`. A missing redis-server fails the test.
+ *
+ * `startRestartableRedis` gives a fault test one it can stop and start again on the same
+ * port, with AOF persistence in its own directory or with none.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { freePort } from './ports.ts';
 
@@ -16,20 +22,83 @@ export interface TestRedis {
 
 export async function startRedis(): Promise<TestRedis> {
   const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const spawnError = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`cannot start redis-server (${err.message}); install it with: apt-get install -y redis-server`)));
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${stderr}`)));
-  });
-  await Promise.race([waitForPort(port, 10_000), spawnError]);
+  const child = await spawnRedis(port, ['--save', '', '--appendonly', 'no']);
   return {
     pid: child.pid!,
     port,
     url: `redis://127.0.0.1:${port}`,
     stop: () => stopChild(child),
   };
+}
+
+export interface RestartableRedis {
+  readonly port: number;
+  readonly url: string;
+  /** Data directory (the AOF lives under it); removed by `destroy()`. */
+  readonly dir: string;
+  /** Whether the server runs with `appendonly yes`, `appendfsync everysec`. */
+  readonly appendOnly: boolean;
+  /** PID of the running server, undefined while stopped. */
+  pid(): number | undefined;
+  /** Stops the server: SIGTERM (a clean shutdown that writes the AOF) by default, or SIGKILL (a crash). */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts it again on the same port with the same directory and persistence. */
+  start(): Promise<void>;
+  /** Stops it and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A redis-server that can be stopped and started again on the same port: with
+ * `appendOnly` its data survives a restart (AOF in its own temporary directory), without it
+ * a restart starts empty (as a Redis run without persistence does).
+ */
+export async function startRestartableRedis(options: { appendOnly: boolean }): Promise<RestartableRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mg-redis-'));
+  const persistence = options.appendOnly
+    ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '']
+    : ['--appendonly', 'no', '--save', ''];
+  const args = ['--dir', dir, ...persistence];
+  let child: ChildProcess | undefined = await spawnRedis(port, args);
+  const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running) return;
+    if (signal === 'SIGKILL') {
+      const exited = new Promise((r) => running.once('exit', r));
+      if (running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
+      await exited;
+    } else {
+      await stopChild(running);
+    }
+  };
+  return {
+    port, url: `redis://127.0.0.1:${port}`, dir, appendOnly: options.appendOnly,
+    pid: () => child?.pid,
+    stop,
+    start: async () => {
+      if (child) throw new Error('redis-server is already running');
+      child = await spawnRedis(port, args);
+    },
+    destroy: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function spawnRedis(port: number, extraArgs: readonly string[]): Promise<ChildProcess> {
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...extraArgs, '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const spawnError = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(new Error(`cannot start redis-server (${err.message}); install it with: apt-get install -y redis-server`)));
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${stderr}`)));
+  });
+  spawnError.catch(() => undefined);
+  await Promise.race([waitForPort(port, 10_000), spawnError]);
+  return child;
 }
 
 export function waitForPort(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<void> {
