@@ -48,7 +48,8 @@ export interface IngestIndex {
   endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
   record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<number>;
   getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
-  claimPush(manifestID: string, session: string, seq: number, sha256: string): Promise<
+  /** `leaseMs`: how long a pending claim belongs to its push before another push of the same bytes takes it over. */
+  claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<
     { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;
   settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void>;
   pushClaimed(manifestID: string, session: string, seq: number): Promise<boolean>;
@@ -377,7 +378,8 @@ export class LiveIngest {
     this.#touch(stream);
     const { manifestID, session, log } = stream;
     const seq = segment.seq;
-    const claim = await this.#options.index.claimPush(manifestID, session, seq, segment.sha256);
+    // A claim whose push never settled it (its gateway died or lost Redis) is taken over after the reply timeout.
+    const claim = await this.#options.index.claimPush(manifestID, session, seq, segment.sha256, { leaseMs: this.#options.pushReplyTimeoutMs + 5000 });
     if (claim.claim === 'conflict') {
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
     }

@@ -11,7 +11,7 @@
  *                            failed, width, height, codecs, frameRate, peakBps, bytes, durationMs
  * - `p:pend:m:r`       HASH  seq → outcome JSON, results that arrived ahead of an earlier seq
  * - `p:list:m:r`       LIST  listed entries `{seq, d, disc, ds}` (last `retain` kept)
- * - `p:push:m:s:seq`   HASH  sha256, state (pending|done|failed), result (JSON): idempotent HTTP push
+ * - `p:push:m:s:seq`   HASH  sha256, state (pending|done|failed), result (JSON), leaseUntilMs: idempotent HTTP push
  *
  * Recording is one Lua script per outcome, so concurrent transcoders and redelivered jobs
  * cannot list a segment twice or out of order: a result is held until every earlier seq of
@@ -185,23 +185,35 @@ export class RedisSegmentIndex {
 
   /**
    * Claims a pushed (manifestID, session, seq) for processing, idempotently.
+   * @param options.leaseMs how long a `pending` claim belongs to the push that made it, ms (its
+   *   reply timeout and some slack): a claim still pending after that was never settled (its
+   *   gateway died, or lost Redis mid-push), and the next push of the same bytes takes it over.
+   * @param options.ttlS lifetime of the claim, s; default 3600.
    * @returns `new` when this call owns the work; `same` with the stored state when the same
    *   bytes were pushed before; `conflict` when different bytes were.
    */
-  async claimPush(manifestID: string, session: string, seq: number, sha256: string, ttlS = 3600): Promise<
+  async claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number; ttlS?: number }): Promise<
     { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }
   > {
     const key = this.#pushKey(manifestID, session, seq);
+    const ttlS = options.ttlS ?? 3600;
+    const nowMs = Date.now();
+    const leaseUntilMs = String(nowMs + options.leaseMs);
     const created = await this.#redis.hsetnx(key, 'sha256', sha256);
     if (created === 1) {
-      await this.#redis.multi().hset(key, 'state', 'pending').expire(key, ttlS).exec();
+      await this.#redis.multi().hset(key, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).expire(key, ttlS).exec();
       return { claim: 'new' };
     }
-    const [stored, state, result] = await this.#redis.hmget(key, 'sha256', 'state', 'result');
+    const [stored, state, result, lease] = await this.#redis.hmget(key, 'sha256', 'state', 'result', 'leaseUntilMs');
     if (stored !== sha256) {
       if (state !== 'failed') return { claim: 'conflict' };
       // A failed push may be corrected with other bytes; it is transcoded but was already resolved in the playlists.
-      await this.#redis.multi().hset(key, 'sha256', sha256, 'state', 'pending').hdel(key, 'result').expire(key, ttlS).exec();
+      await this.#redis.multi().hset(key, 'sha256', sha256, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).hdel(key, 'result').expire(key, ttlS).exec();
+      return { claim: 'new' };
+    }
+    if ((state ?? 'pending') === 'pending' && Number(lease ?? 0) < nowMs) {
+      // Abandoned: nobody will settle it. Taking it over is safe, the work is idempotent (job ID, index, hold).
+      await this.#redis.multi().hset(key, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).expire(key, ttlS).exec();
       return { claim: 'new' };
     }
     return { claim: 'same', state: (state as 'pending' | 'done' | 'failed' | null) ?? 'pending', ...(result ? { result } : {}) };

@@ -95,3 +95,17 @@ test('renditions are set once per session', async () => {
   await index.setRenditions('plan', 's1', [{ name: 'other', width: 1, height: 1, bitrateBps: 1 }]);
   assert.deepEqual((await index.getStream('plan'))!.renditions.map((r) => r.name), ['low']);
 });
+
+test('a push claim left pending past its lease is taken over by the next push of the same bytes; a live one is not', async () => {
+  const lease = { leaseMs: 300 };
+  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'new' });
+  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'pending' }, 'within the lease: the retry waits for the first push');
+  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'bbb', lease), { claim: 'conflict' });
+  await new Promise((r) => setTimeout(r, 400));
+  // The first push never settled (its gateway lost Redis mid-push): the retry owns the work now.
+  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'new' });
+  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'pending' }, 'the take-over renewed the lease');
+  await index.settlePush('lease', 's1', 0, 'done', '[]');
+  await new Promise((r) => setTimeout(r, 400));
+  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'done', result: '[]' }, 'a settled claim is answered from its result, whatever its age');
+});
