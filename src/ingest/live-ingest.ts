@@ -14,6 +14,7 @@ import {
   SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment, type SegmentOutcome, type SourceSegmentInfo, type TranscodeResult,
 } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 
 /** A stream the publisher is allowed to send, as resolved from its stream key. */
@@ -143,6 +144,13 @@ export interface StateRetry {
   isTransient(err: unknown): boolean;
 }
 
+/** One attempt, no retry: the default when no {@link StateRetry} is given. */
+const NO_RETRY: StateRetry = {
+  deadline: () => 0,
+  run: (_what, op) => op(),
+  isTransient: () => false,
+};
+
 /** Stream lifecycle events (a subset of the event webhooks' events). */
 export interface IngestEvents {
   emit(event:
@@ -172,9 +180,9 @@ export interface LiveIngestOptions {
    * the retry budget); segments behind it wait on local disk in order meanwhile. A segment
    * that misses its deadline is logged as lost and resolved as failed (a discontinuity) as
    * soon as Redis answers again. HTTP pushes make one attempt and answer 503 when Redis is
-   * unreachable.
+   * unreachable. Absent: one attempt for everything (in-memory stand-ins in tests).
    */
-  retry: StateRetry;
+  retry?: StateRetry;
   storage: SourceStorage;
   probe: SourceProbe;
   remuxer: SegmentRemuxer;
@@ -285,10 +293,12 @@ export class LiveIngest {
   /** Push sessions being created, so concurrent first pushes share one. */
   readonly #pushOpening = new Map<string, Promise<LiveStream>>();
   #closed = false;
+  readonly #retry: StateRetry;
   #closing: Promise<EndedStream[]> | undefined;
 
   constructor(options: LiveIngestOptions) {
     this.#options = options;
+    this.#retry = options.retry ?? NO_RETRY;
   }
 
   /**
@@ -305,7 +315,7 @@ export class LiveIngest {
     segmenter.on('segment', (s) => {
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
       const readyAtMs = Date.now();
-      const deadlineMs = this.#options.retry.deadline(readyAtMs);
+      const deadlineMs = this.#retry.deadline(readyAtMs);
       const progress = { sourceListed: false };
       stream.chain = stream.chain
         .then(async () => {
@@ -324,7 +334,7 @@ export class LiveIngest {
           // hold that was never taken.
           if (job && stream.plan?.length) {
             const queued = job;
-            await this.#options.retry.run('queue transcode job', () => this.#options.queue.enqueue(queued), deadlineMs);
+            await this.#retry.run('queue transcode job', () => this.#options.queue.enqueue(queued), deadlineMs);
           }
         })
         .catch((err: Error) => {
@@ -365,9 +375,11 @@ export class LiveIngest {
     try {
       return await this.#push(segment);
     } catch (err) {
-      // Redis unreachable (one attempt per push): the client pushes again later; nothing it was told succeeded is lost.
-      if (!(err instanceof GatewayError) && this.#options.retry.isTransient(err)) {
-        throw new GatewayError('QUEUE_UNAVAILABLE', 'the gateway cannot reach Redis; push this segment again later', { cause: err });
+      // Redis unreachable or restarting (one attempt per push): 503, the client pushes again later;
+      // nothing it was told succeeded is lost.
+      if (!(err instanceof GatewayError) && this.#retry.isTransient(err)) {
+        throw new GatewayError('REDIS_UNAVAILABLE', `the gateway's Redis is unavailable; push this segment again in ${REDIS_RETRY_AFTER_S} s`,
+          { cause: err, retryAfterS: REDIS_RETRY_AFTER_S });
       }
       throw err;
     }
@@ -384,7 +396,8 @@ export class LiveIngest {
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
     }
     // A push that failed for a transient reason (503) is done again, not answered with its failure.
-    if (claim.claim === 'same' && !(claim.state === 'failed' && failureCode(claim.result) === 'QUEUE_UNAVAILABLE')) {
+    const transientFailure = (code: string | undefined): boolean => code === 'QUEUE_UNAVAILABLE' || code === 'REDIS_UNAVAILABLE';
+    if (claim.claim === 'same' && !(claim.state === 'failed' && transientFailure(failureCode(claim.result)))) {
       return this.#replay(stream, seq, claim.state, claim.result);
     }
 
@@ -411,9 +424,9 @@ export class LiveIngest {
       return { manifestID, seq, renditions: result.renditions, replayed: false };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      const unreachable = !(err instanceof GatewayError) && this.#options.retry.isTransient(err);
-      const transient = unreachable || (err instanceof GatewayError && (err.code === 'QUEUE_UNAVAILABLE' || err.code === 'INSUFFICIENT_BALANCE'));
-      const code = unreachable ? 'QUEUE_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
+      const unreachable = !(err instanceof GatewayError) && this.#retry.isTransient(err);
+      const transient = unreachable || (err instanceof GatewayError && (transientFailure(err.code) || err.code === 'INSUFFICIENT_BALANCE'));
+      const code = unreachable ? 'REDIS_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
       await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code, reason }))
         .catch(() => undefined);
       // A job that failed for good was resolved in the index and reported by its transcoder
@@ -478,8 +491,8 @@ export class LiveIngest {
     try {
       await this.#options.storage.deletePrefix(`${grant.manifestID}/`);
       // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
-      const deadlineMs = protocol === 'rtmp' ? this.#options.retry.deadline() : Date.now();
-      await this.#options.retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
+      const deadlineMs = protocol === 'rtmp' ? this.#retry.deadline() : Date.now();
+      await this.#retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
     } catch (err) {
       this.#forget(stream);
       throw err;
@@ -551,7 +564,7 @@ export class LiveIngest {
   async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
     deadlineMs: number, progress: { sourceListed: boolean }): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
-    const retry = this.#options.retry;
+    const retry = this.#retry;
     const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
     const { probed, measuredBy } = stream.protocol === 'rtmp'
@@ -633,7 +646,7 @@ export class LiveIngest {
     const billing = this.#options.billing;
     const plan = stream.plan;
     if (!billing || !plan || plan.length === 0) return true;
-    const ok = await this.#options.retry.run('hold segment credits', () => billing.reserveSegment({
+    const ok = await this.#retry.run('hold segment credits', () => billing.reserveSegment({
       accountID: stream.accountID, manifestID: stream.manifestID, session: stream.session, seq: job.seq, durationMs: job.durationMs, renditions: plan,
     }), deadlineMs);
     if (ok) {
@@ -657,7 +670,8 @@ export class LiveIngest {
   /** Resolves `seq` as failed in `source` and every planned rendition, so later segments still list. */
   async #recordFailed(stream: LiveStream, seq: number, reason: string, options: { skipSource?: boolean; deadlineMs?: number } = {}): Promise<void> {
     const deadlineMs = options.deadlineMs ?? Date.now();
-    const { index, retry } = this.#options;
+    const { index } = this.#options;
+    const retry = this.#retry;
     const current = await retry.run('read stream', () => index.getStream(stream.manifestID), deadlineMs);
     const renditions = current?.session === stream.session ? current.renditions.map((r) => r.name) : [];
     const names = options.skipSource ? renditions : [SOURCE_RENDITION, ...renditions];
@@ -714,11 +728,11 @@ export class LiveIngest {
     clearTimeout(stream.idleTimer);
     await stream.chain;
     await stream.segmenter?.cleanup?.().catch((err: Error) => stream.log.warn({ err: err.message }, 'cannot remove the segmenter work dir'));
-    const deadlineMs = this.#options.retry.deadline();
+    const deadlineMs = this.#retry.deadline();
     await this.#resolveLost(stream, deadlineMs);
     try {
       const endedAtMs = Date.now();
-      await this.#options.retry.run('end stream', () => this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, endedAtMs), deadlineMs);
+      await this.#retry.run('end stream', () => this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, endedAtMs), deadlineMs);
     } catch (err) {
       stream.log.error({ err: (err as Error).message }, 'cannot mark stream ended');
     }

@@ -17,6 +17,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isGatewayError } from '../errors/gateway-error.ts';
+import { isRedisUnavailable } from '../http/error-classes.ts';
 import type { Logger } from '../log/logger.ts';
 
 export interface RedisRetryConfig {
@@ -51,26 +52,22 @@ export function getRetryDelayMs(config: RedisRetryConfig, retryCount: number): n
   return Math.min(config.maxRetryDelayMs, raw);
 }
 
-/** Redis replies that mean "not now" rather than "never": a restarting or failing-over server. */
+/** Redis replies that mean "not now" rather than "never": a restarting (loading its AOF) or failing-over server. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)\b/;
-/** Socket errors of a connection to a server that is down or restarting. */
-const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 /**
  * Whether an error means Redis is unreachable or restarting, so the same operation can
- * succeed later: ioredis's `MaxRetriesPerRequestError` and "Connection is closed.", socket
- * errors, a server reply of LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN/READONLY, and
- * `QUEUE_UNAVAILABLE` (the transcode queue's enqueue timeout). Script errors, other server
- * replies and every other `GatewayError` are not transient.
+ * succeed later: what the HTTP layer answers 503 for (`isRedisUnavailable`: ioredis's
+ * `MaxRetriesPerRequestError`, "Connection is closed.", connection errors), a server reply
+ * of LOADING/BUSY/TRYAGAIN/MASTERDOWN/CLUSTERDOWN/READONLY, and `QUEUE_UNAVAILABLE` /
+ * `REDIS_UNAVAILABLE` (the transcode queue's timeout on a Redis that does not answer).
+ * Script errors, other server replies and every other `GatewayError` are not transient.
  */
 export function isTransientRedisError(err: unknown): boolean {
-  if (isGatewayError(err)) return err.code === 'QUEUE_UNAVAILABLE';
+  if (isGatewayError(err)) return err.code === 'QUEUE_UNAVAILABLE' || err.code === 'REDIS_UNAVAILABLE';
   if (!(err instanceof Error)) return false;
-  if (err.name === 'MaxRetriesPerRequestError') return true;
   if (err.name === 'ReplyError') return TRANSIENT_REPLY.test(err.message);
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code !== undefined && TRANSIENT_SOCKET_CODES.has(code)) return true;
-  return err.message === 'Connection is closed.' || err.message === 'Command timed out' || err.message.startsWith('connect ETIMEDOUT');
+  return isRedisUnavailable(err);
 }
 
 /**

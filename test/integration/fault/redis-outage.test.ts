@@ -127,7 +127,7 @@ test('Redis restarted without persistence: pushes get 503 + Retry-After while it
   const downBody = await down.json() as { detail: { msg: string; code: string } };
   assert.equal(down.status, 503, `a push while Redis is down: ${JSON.stringify(downBody)}`);
   assert.ok(Number(down.headers.get('retry-after')) >= 1, 'with Retry-After');
-  assert.equal(downBody.detail.code, 'QUEUE_UNAVAILABLE');
+  assert.equal(downBody.detail.code, 'REDIS_UNAVAILABLE');
   assert.match(downBody.detail.msg, /Redis/);
   assert.ok(Date.now() - startedAtMs < 30_000, 'answered within the push reply timeout');
 

@@ -40,13 +40,14 @@ test('linear delays grow by retryDelayMs and stop at maxRetryDelayMs', () => {
 });
 
 test('connection loss, max-retries, LOADING and the queue timeout are transient', () => {
-  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
-  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED', syscall: 'connect', address: '127.0.0.1' });
+  const reset = Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET', syscall: 'write', address: '127.0.0.1' });
   for (const err of [
     maxRetriesError(), new Error('Connection is closed.'), refused, reset,
     replyError('LOADING Redis is loading the dataset in memory'), replyError('BUSY Redis is busy running a script'),
     replyError('READONLY You can\'t write against a read only replica.'),
     new GatewayError('QUEUE_UNAVAILABLE', 'transcode queue did not accept the job within 5000 ms (is Redis up?)'),
+    new GatewayError('REDIS_UNAVAILABLE', "the gateway's Redis is unavailable; retry in 5 s"),
   ]) {
     assert.equal(isTransientRedisError(err), true, err.message);
   }
