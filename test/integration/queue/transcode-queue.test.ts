@@ -133,6 +133,18 @@ test('enqueue fails with QUEUE_UNAVAILABLE instead of hanging when Redis is unre
   }
 });
 
+test('enqueueAndWait answers QUEUE_UNAVAILABLE within its timeout instead of hanging when Redis is unreachable', async () => {
+  // BullMQ's worker count and its events' readiness wait for Redis for ever on their connections.
+  const queue = new TranscodeQueue({ redisUrl: 'redis://127.0.0.1:1', prefix: 'down', logger: silentLogger(), attempts: 1, backoffMs: 10, enqueueTimeoutMs: 500 });
+  const startedAtMs = Date.now();
+  try {
+    await assert.rejects(queue.enqueueAndWait(job(5), 60_000), (e: GatewayError) => e.code === 'QUEUE_UNAVAILABLE' && e.status === 503 && /Redis/.test(e.message));
+    assert.ok(Date.now() - startedAtMs < 10_000, `answered after ${Date.now() - startedAtMs} ms, not the 60 s reply timeout`);
+  } finally {
+    await queue.close();
+  }
+});
+
 test('lock timing follows the segment target: a dead transcoder\'s job is free within ~2.25 segment durations', () => {
   assert.deepEqual(transcodeLockTimingFor(2000), { lockDurationMs: 3000, lockRenewTimeMs: 1000, stalledIntervalMs: 1500 });
   assert.deepEqual(transcodeLockTimingFor(6000), { lockDurationMs: 9000, lockRenewTimeMs: 3000, stalledIntervalMs: 4500 });
