@@ -11,6 +11,7 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { PRESETS, type VideoProfile } from '../domain/profile.ts';
 import { SOURCE_RENDITION } from '../domain/segment.ts';
+import type { SourceWarning } from '../domain/source-lint.ts';
 
 export const CONTROL_SPEC_PATH = fileURLToPath(new URL('../../openapi/control.yaml', import.meta.url));
 
@@ -21,6 +22,8 @@ export interface ControlIndex {
   listStreams(limit: number): Promise<string[]>;
   getStream(manifestID: string): Promise<{
     state: 'live' | 'ended'; protocol: 'rtmp' | 'push'; startedAtMs: number; endedAtMs?: number; renditions: readonly Plan[];
+    /** The source lint's findings (domain/source-lint.ts). */
+    warnings: readonly SourceWarning[];
   } | undefined>;
   renditionStats(manifestID: string, rendition: string): Promise<{
     count: number; failed: number; width: number; height: number; averageBps: number; lastListedAtMs: number;
@@ -84,6 +87,7 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
         bitrateBps: stats[i]!.averageBps, playlistUrl: `${options.publicUrl}/stream/${manifestID}/${name}.m3u8`,
       })),
       playbackUrl: `${options.publicUrl}/stream/${manifestID}.m3u8`,
+      warnings: stream.warnings.map((w) => ({ code: w.code, msg: w.msg })),
     };
   }
 

@@ -39,6 +39,19 @@ export interface SourceVideoInfo {
   /** Frame rate as a fraction, e.g. 30000/1001. */
   readonly fpsNum: number;
   readonly fpsDen: number;
+  /**
+   * Clockwise rotation in degrees a player applies to display the picture upright (the
+   * source's display matrix, transcode/probe.ts `rotationDeg`); default 0. With 90 or 270 the
+   * displayed picture is `height` wide and `width` high, and renditions are fitted to that.
+   */
+  readonly rotationDeg?: 0 | 90 | 180 | 270;
+}
+
+/** The picture size as displayed: `width`×`height` swapped for a 90° or 270° rotation. */
+export function displayedSize(source: SourceVideoInfo): { width: number; height: number } {
+  return source.rotationDeg === 90 || source.rotationDeg === 270
+    ? { width: source.height, height: source.width }
+    : { width: source.width, height: source.height };
 }
 
 /** A profile fitted to a source: the exact output the encoder is asked for. */
@@ -193,16 +206,19 @@ function evenWithin(n: number, limit: number): number {
  * fits inside the requested box, has even dimensions, and never exceeds the source
  * in size or frame rate (WIRE-CONTRACT.md §3: keep aspect, never upscale). Dimensions round to the
  * nearest even number inside the box, so 1080p into P240p30fps16x9 gives 426x240 as Livepeer does.
+ * A rotated source is fitted by its displayed size ({@link displayedSize}): a 640x360 picture
+ * displayed at 90° gives 360x640 portrait renditions (the transcoder rotates the picture).
  *
  * @returns the fitted rendition, or `undefined` when the profile's box is larger than the
  *   source in both dimensions' limiting side (the rendition would be an upscale; the caller
  *   omits it from this stream's ladder).
  */
 export function fitRendition(profile: VideoProfile, source: SourceVideoInfo): FittedRendition | undefined {
-  const scale = Math.min(profile.width / source.width, profile.height / source.height);
+  const shown = displayedSize(source);
+  const scale = Math.min(profile.width / shown.width, profile.height / shown.height);
   if (scale > 1.0001) return undefined;
-  const width = evenWithin(source.width * scale, Math.min(profile.width, source.width));
-  const height = evenWithin(source.height * scale, Math.min(profile.height, source.height));
+  const width = evenWithin(shown.width * scale, Math.min(profile.width, shown.width));
+  const height = evenWithin(shown.height * scale, Math.min(profile.height, shown.height));
 
   let fpsNum = source.fpsNum;
   let fpsDen = source.fpsDen;

@@ -48,6 +48,11 @@ export interface SourceSegmentInfo {
     readonly fpsDen: number;
     /** ffprobe `codec_name`, e.g. `h264`. */
     readonly codec: string;
+    /**
+     * Clockwise display rotation in degrees (profile.ts `SourceVideoInfo.rotationDeg`); absent
+     * means 0. The source segment itself (MPEG-TS) has lost it, so it travels here.
+     */
+    readonly rotationDeg?: 0 | 90 | 180 | 270;
   };
   /** The first audio stream; absent when the segment has none. */
   readonly audio?: {
@@ -75,7 +80,8 @@ function shortString(value: unknown): value is string {
  * @returns `undefined` when anything is off: not an object, a width/height that is not an
  *   integer in 1..16384, an fps numerator/denominator that is not a positive safe integer,
  *   an empty or over-long (64) video codec name, or an `audio` that is present but not
- *   `{ codec: string, profile: string }`. The caller then probes the source itself.
+ *   `{ codec: string, profile: string }`, or a `rotationDeg` other than 0, 90, 180 or 270. The
+ *   caller then probes the source itself. A `rotationDeg` of 0 is dropped (absent means 0).
  */
 export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
@@ -85,7 +91,12 @@ export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefi
   if (!positiveInt(v['width'], MAX_SOURCE_DIMENSION) || !positiveInt(v['height'], MAX_SOURCE_DIMENSION)) return undefined;
   if (!positiveInt(v['fpsNum'], Number.MAX_SAFE_INTEGER) || !positiveInt(v['fpsDen'], Number.MAX_SAFE_INTEGER)) return undefined;
   if (!shortString(v['codec']) || v['codec'] === '') return undefined;
-  const parsed = { width: v['width'], height: v['height'], fpsNum: v['fpsNum'], fpsDen: v['fpsDen'], codec: v['codec'] };
+  const rotation = v['rotationDeg'] as 0 | 90 | 180 | 270 | undefined;
+  if (rotation !== undefined && rotation !== 0 && rotation !== 90 && rotation !== 180 && rotation !== 270) return undefined;
+  const parsed = {
+    width: v['width'], height: v['height'], fpsNum: v['fpsNum'], fpsDen: v['fpsDen'], codec: v['codec'],
+    ...(rotation ? { rotationDeg: rotation } : {}),
+  };
   if (audio === undefined) return { video: parsed };
   if (typeof audio !== 'object' || audio === null) return undefined;
   const a = audio as Record<string, unknown>;
@@ -95,7 +106,10 @@ export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefi
 
 /** The shape of a probe result (transcode/probe.ts `probeSegment`'s answer) that source facts are taken from. */
 export interface SourceProbeResult {
-  readonly video?: { readonly width: number; readonly height: number; readonly fpsNum: number; readonly fpsDen: number; readonly codec: string };
+  readonly video?: {
+    readonly width: number; readonly height: number; readonly fpsNum: number; readonly fpsDen: number; readonly codec: string;
+    readonly rotationDeg?: 0 | 90 | 180 | 270;
+  };
   readonly audio?: { readonly codec: string; readonly profile: string };
 }
 
@@ -105,9 +119,9 @@ export interface SourceProbeResult {
  */
 export function pickSourceSegmentInfo(probe: SourceProbeResult): SourceSegmentInfo | undefined {
   if (!probe.video) return undefined;
-  const { width, height, fpsNum, fpsDen, codec } = probe.video;
+  const { width, height, fpsNum, fpsDen, codec, rotationDeg } = probe.video;
   return {
-    video: { width, height, fpsNum, fpsDen, codec },
+    video: { width, height, fpsNum, fpsDen, codec, ...(rotationDeg ? { rotationDeg } : {}) },
     ...(probe.audio ? { audio: { codec: probe.audio.codec, profile: probe.audio.profile } } : {}),
   };
 }

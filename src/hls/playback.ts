@@ -1,6 +1,7 @@
 /**
  * HLS playback routes (WIRE-CONTRACT.md §5):
- * - `GET /stream/<manifestID>.m3u8`                    master playlist, `source` first
+ * - `GET /stream/<manifestID>.m3u8`                    master playlist, `source` first (last when
+ *                                                       the source lint finds it unfit for players)
  * - `GET /stream/<manifestID>/<rendition>.m3u8`        live media playlist (sliding window)
  * - `GET /stream/<manifestID>/<rendition>/<seq>.ts`    one segment
  *
@@ -12,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { sourceUnfitForPlayers, type SourceWarning } from '../domain/source-lint.ts';
 import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from './playlist-writer.ts';
 
 /** What playback needs from the segment index (implemented by queue/segment-index.ts). */
@@ -28,6 +30,8 @@ export interface PlaybackIndex {
 export interface PlaybackStream {
   readonly state: 'live' | 'ended';
   readonly renditions: readonly { name: string; width: number; height: number; bitrateBps: number }[];
+  /** The source lint's findings (domain/source-lint.ts); they decide where `source` goes in the master. */
+  readonly warnings: readonly SourceWarning[];
 }
 
 export interface PlaybackRenditionStats {
@@ -76,11 +80,18 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     const source = await index.renditionStats(manifestID, SOURCE_RENDITION);
     const waitS = Math.ceil(options.segmentTargetMs / 1000);
     if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
-    const variants: VariantStream[] = [variant(`${manifestID}/${SOURCE_RENDITION}.m3u8`, source, undefined)];
+    const sourceVariant = variant(`${manifestID}/${SOURCE_RENDITION}.m3u8`, source, undefined);
+    const variants: VariantStream[] = [];
     for (const plan of stream!.renditions) {
       const stats = await index.renditionStats(manifestID, plan.name);
       variants.push(variant(`${manifestID}/${plan.name}.m3u8`, stats, plan));
     }
+    // Players start with the first variant listed (Apple's HLS authoring specification; hls.js's
+    // default start level): a source browsers cannot decode (10-bit H.264) or would show sideways
+    // (a rotation MPEG-TS cannot carry) goes last, behind its playable copy, not left out: players
+    // that can decode it (and check CODECS) may still pick it.
+    if (sourceUnfitForPlayers(stream!.warnings) && variants.length > 0) variants.push(sourceVariant);
+    else variants.unshift(sourceVariant);
     send(res, PLAYLIST_TYPE, renderMasterPlaylist(variants), 'no-cache');
   }
 
@@ -156,12 +167,14 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
 
 function variant(uri: string, stats: PlaybackRenditionStats, plan: PlaybackStream['renditions'][number] | undefined): VariantStream {
   const measured = stats.count > 0;
+  const width = measured ? stats.width : plan?.width ?? 0;
+  const height = measured ? stats.height : plan?.height ?? 0;
   return {
     uri,
     bandwidthBps: measured ? Math.max(stats.peakBps, 1) : Math.round((plan?.bitrateBps ?? 0) * 1.1) + 128_000,
     ...(measured ? { averageBandwidthBps: Math.max(stats.averageBps, 1) } : {}),
-    width: measured ? stats.width : plan?.width ?? 0,
-    height: measured ? stats.height : plan?.height ?? 0,
+    // An audio-only source measures 0x0: no RESOLUTION.
+    ...(width > 0 && height > 0 ? { width, height } : {}),
     ...(stats.codecs ? { codecs: stats.codecs } : {}),
     ...(measured && stats.frameRate > 0 ? { frameRate: stats.frameRate } : {}),
   };

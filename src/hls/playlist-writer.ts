@@ -40,10 +40,14 @@ export interface VariantStream {
   bandwidthBps: number;
   /** Average segment bit rate in bits per second: `AVERAGE-BANDWIDTH`; omitted when undefined. */
   averageBandwidthBps?: number;
-  /** Video width in pixels: first half of `RESOLUTION`. */
-  width: number;
+  /**
+   * Video width in pixels: first half of `RESOLUTION`. Leave both `width` and `height`
+   * undefined for an audio-only variant: `RESOLUTION` is then omitted (RFC 8216 §4.3.4.2: it
+   * SHOULD be present only when every media in the variant contains video).
+   */
+  width?: number;
   /** Video height in pixels: second half of `RESOLUTION`. */
-  height: number;
+  height?: number;
   /** RFC 6381 codec list, e.g. `"avc1.64001f,mp4a.40.2"`: `CODECS`; omitted when undefined. */
   codecs?: string;
   /** Maximum frame rate in frames per second: `FRAME-RATE`, printed with 3 decimals; omitted when undefined. */
@@ -133,7 +137,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
  *
  * Output: `#EXTM3U`, `#EXT-X-VERSION:3` (see {@link PROTOCOL_VERSION}),
  * `#EXT-X-INDEPENDENT-SEGMENTS` when `options.independentSegments`, then per variant
- * `#EXT-X-STREAM-INF:BANDWIDTH=<bps>[,AVERAGE-BANDWIDTH=<bps>],RESOLUTION=<W>x<H>`
+ * `#EXT-X-STREAM-INF:BANDWIDTH=<bps>[,AVERAGE-BANDWIDTH=<bps>][,RESOLUTION=<W>x<H>]`
  * `[,CODECS="<codecs>"][,FRAME-RATE=<fps with 3 decimals>]`. FRAME-RATE is rounded half-up
  * to 3 decimals as §4.3.4.2 asks (29.97002997 → `29.970`).
  *
@@ -141,7 +145,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
  * @param options see {@link MasterPlaylistOptions}; default `{}`.
  * @throws Error naming the field (`variants[i] (<name>).<field>`) when `variants` is empty;
  *   `bandwidthBps`, `averageBandwidthBps`, `width` or `height` is not a positive safe
- *   integer; `frameRate` is not finite or rounds below 0.001; `codecs` is empty or contains
+ *   integer (or only one of `width` and `height` is given); `frameRate` is not finite or rounds below 0.001; `codecs` is empty or contains
  *   a control character or `"` (§4.2 quoted-string); or `uri` is invalid as for
  *   {@link renderMediaPlaylist}.
  */
@@ -158,15 +162,18 @@ export function renderMasterPlaylist(
     const field = variant.name === undefined ? `variants[${index}]` : `variants[${index}] (${variant.name})`;
     assertUri(variant.uri, `${field}.uri`);
     assertPositiveInteger(variant.bandwidthBps, `${field}.bandwidthBps`);
-    assertPositiveInteger(variant.width, `${field}.width`);
-    assertPositiveInteger(variant.height, `${field}.height`);
+    const audioOnly = variant.width === undefined && variant.height === undefined;
+    if (!audioOnly) {
+      assertPositiveInteger(variant.width as number, `${field}.width`);
+      assertPositiveInteger(variant.height as number, `${field}.height`);
+    }
 
     const attributes = [`BANDWIDTH=${variant.bandwidthBps}`];
     if (variant.averageBandwidthBps !== undefined) {
       assertPositiveInteger(variant.averageBandwidthBps, `${field}.averageBandwidthBps`);
       attributes.push(`AVERAGE-BANDWIDTH=${variant.averageBandwidthBps}`);
     }
-    attributes.push(`RESOLUTION=${variant.width}x${variant.height}`);
+    if (!audioOnly) attributes.push(`RESOLUTION=${variant.width}x${variant.height}`);
     if (variant.codecs !== undefined) {
       assertQuotedStringContent(variant.codecs, `${field}.codecs`);
       attributes.push(`CODECS="${variant.codecs}"`);

@@ -16,6 +16,10 @@ import {
 import { GatewayError } from '../errors/gateway-error.ts';
 import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
+import { lintSource, playableSourceProfile, type SourceWarning } from '../domain/source-lint.ts';
+
+/** Audio codecs an audio-only stream is served with: the packed-audio formats of RFC 8216 §3.4, which also go in MPEG-TS. */
+const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'eac3']);
 
 /** A stream the publisher is allowed to send, as resolved from its stream key. */
 export interface StreamGrant {
@@ -45,7 +49,8 @@ type RenditionPlan = { name: string; width: number; height: number; bitrateBps: 
 /** What ingest needs from the segment index. */
 export interface IngestIndex {
   startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol: 'rtmp' | 'push'; firstSeq: number }): Promise<void>;
-  setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[]): Promise<void>;
+  /** `warnings`: the source lint of the first segment (domain/source-lint.ts), stored with the plan. */
+  setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[], warnings?: readonly SourceWarning[]): Promise<void>;
   endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
   record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<number>;
   getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
@@ -94,7 +99,8 @@ export interface SourceProbe {
 }
 
 export interface ProbedSegment {
-  video?: SourceVideoInfo & { frames: number; codec: string };
+  /** `profile` (ffprobe name, e.g. `High 10`) and `pixelFormat` (`yuv420p10le`) feed the source lint; '' when unknown. */
+  video?: SourceVideoInfo & { frames: number; codec: string; profile?: string; pixelFormat?: string };
   /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
   audio?: { codec: string; profile: string };
   codecs: string; frameRate: number; durationMs: number;
@@ -213,7 +219,8 @@ interface LiveStream {
   readonly publishId: string;
   readonly manifestID: string;
   readonly session: string;
-  readonly profiles: readonly VideoProfile[];
+  /** The ladder; a playable copy of the source is appended when the source lint asks for one (set with the plan). */
+  profiles: readonly VideoProfile[];
   readonly accountID: string;
   readonly startedAtMs: number;
   readonly log: Logger;
@@ -405,14 +412,19 @@ export class LiveIngest {
     let queued = false;
     try {
       let tsPath = segment.bodyPath;
+      let rotationDeg: SourceVideoInfo['rotationDeg'];
       if (segment.container === 'mp4') {
+        // The MP4's display matrix is lost in MPEG-TS: read it here (this probe also names an
+        // unsupported codec before the rewrap can fail on it), and carry it to the transcoder.
+        rotationDeg = (await this.#options.probe.probe(segment.bodyPath)).video?.rotationDeg;
         await this.#options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
         tsPath = segment.scratchTsPath;
       }
       // One attempt (deadline now): a push answers 503 rather than outwait a Redis outage.
-      const job = await this.#ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), { sourceListed: false });
+      const job = await this.#ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), { sourceListed: false },
+        rotationDeg ? { rotationDeg } : {});
       if (!job) {
-        // Source-only for lack of credits: the segment is listed in `source` and nothing is transcoded.
+        // Nothing to transcode: source-only for lack of credits, or an audio-only source (served as `source` alone).
         await this.#options.index.settlePush(manifestID, session, seq, 'done', '[]');
         return { manifestID, seq, renditions: [], replayed: false };
       }
@@ -559,34 +571,53 @@ export class LiveIngest {
    * long for copied AAC+H.264 (2.036-2.068 s per 2.000 s GOP: the audio interleaved ahead of the
    * cutting keyframe is counted in both neighbours). For a push, the probe, then the
    * `Content-Duration` header (`declaredMs`), then the target.
-   * @throws GatewayError UNDECODABLE_MEDIA when it has no decodable video.
+   * The first segment fixes the plan: the ladder fitted to the source, plus a playable copy of
+   * the source when the source lint asks for one (domain/source-lint.ts), and the lint's
+   * warnings, stored with the plan and logged. An audio-only source (AAC, MP3, AC-3 or E-AC-3)
+   * is listed as `source` only: no ladder, no transcode job, nothing charged.
+   * @param facts what the probe of this file cannot see: the display rotation of a pushed MP4.
+   * @returns the transcode job, or `undefined` when nothing is to be transcoded (audio only, or
+   *   source-only for lack of credits).
+   * @throws GatewayError UNDECODABLE_MEDIA when it has no video and no servable audio.
    */
   async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
-    deadlineMs: number, progress: { sourceListed: boolean }): Promise<IngestJob | undefined> {
+    deadlineMs: number, progress: { sourceListed: boolean }, facts: { rotationDeg?: SourceVideoInfo['rotationDeg'] } = {}): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
     const retry = this.#retry;
     const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
-    const { probed, measuredBy } = stream.protocol === 'rtmp'
+    const measuredProbe = stream.protocol === 'rtmp'
       ? await this.#probeLive(stream, path, duration.cutMs)
       : { probed: await this.#options.probe.probe(path), measuredBy: 'ffprobe' as const };
-    if (!probed.video) throw new GatewayError('UNDECODABLE_MEDIA', `segment ${seq} has no video stream`);
+    const { measuredBy } = measuredProbe;
+    let probed = measuredProbe.probed;
+    if (probed.video && facts.rotationDeg) probed = { ...probed, video: { ...probed.video, rotationDeg: facts.rotationDeg } };
+    if (!probed.video && !(probed.audio && AUDIO_ONLY_CODECS.has(probed.audio.codec))) {
+      throw new GatewayError('UNDECODABLE_MEDIA', probed.audio
+        ? `segment ${seq} has no video stream and its audio codec ${probed.audio.codec.slice(0, 32)} cannot be served alone (AAC, MP3, AC-3 or E-AC-3 can)`
+        : `segment ${seq} has no video stream`);
+    }
     const durationMs = duration.cutMs !== undefined && duration.cutMs > 0 ? duration.cutMs
       : probed.durationMs > 0 ? probed.durationMs : duration.declaredMs ?? this.#options.segmentTargetMs;
     const stored = await this.#options.storage.putFile(key, path);
     if (!stream.renditionsSet) {
-      const plan = stream.profiles
-        .map((p) => ({ p, fit: fitRendition(p, probed.video!) }))
+      const video = probed.video;
+      const warnings = lintSource(video && { ...video, profile: video.profile ?? '', pixelFormat: video.pixelFormat ?? '' });
+      const extra = video && playableSourceProfile(stream.profiles, video, warnings, (stored.sizeBytes * 8000) / Math.max(durationMs, 1));
+      if (extra) stream.profiles = [...stream.profiles, extra];
+      const plan = !video ? [] : stream.profiles
+        .map((p) => ({ p, fit: fitRendition(p, video) }))
         .filter((x) => x.fit !== undefined)
         .map((x) => ({ name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps, fps: x.fit!.fpsNum / x.fit!.fpsDen }));
       stream.plan = plan;
       const skipped = stream.profiles.filter((p) => !plan.some((r) => r.name === p.name)).map((p) => p.name);
-      await retry.run('set renditions', () => this.#options.index.setRenditions(manifestID, session, plan), deadlineMs);
+      await retry.run('set renditions', () => this.#options.index.setRenditions(manifestID, session, plan, warnings), deadlineMs);
       stream.renditionsSet = true;
-      log.info({ source: `${probed.video.width}x${probed.video.height}`, renditions: plan.map((r) => `${r.name} ${r.width}x${r.height}`), skippedUpscales: skipped }, 'ladder fitted to source');
+      for (const w of warnings) log.warn({ code: w.code, detail: w.msg, ...(extra ? { addedRendition: extra.name } : {}) }, 'source lint');
+      log.info({ source: video ? `${video.width}x${video.height}` : 'audio only', renditions: plan.map((r) => `${r.name} ${r.width}x${r.height}`), skippedUpscales: skipped }, 'ladder fitted to source');
     }
     const segment: RenditionSegment = {
-      rendition: SOURCE_RENDITION, key, width: probed.video.width, height: probed.video.height, frames: probed.video.frames,
+      rendition: SOURCE_RENDITION, key, width: probed.video?.width ?? 0, height: probed.video?.height ?? 0, frames: probed.video?.frames ?? 0,
       bytes: stored.sizeBytes, durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
     };
     await retry.run('list source segment', () => this.#options.index.record(manifestID, session, { status: 'ok', seq, segment }), deadlineMs);
@@ -594,6 +625,7 @@ export class LiveIngest {
     log.debug({ seq, frames: segment.frames, durationMs, bytes: segment.bytes, measuredBy }, 'source segment listed');
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
+    if (!probed.video) return undefined;
     const source = sourceSegmentInfo(probed);
     const job: IngestJob = {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, accountID: stream.accountID, enqueuedAtMs: completedAtMs,

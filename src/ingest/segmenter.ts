@@ -137,7 +137,10 @@ export interface SegmenterArgsInput {
  *   (the default, explicit here): each segment continues the previous one's timestamps.
  * - `-segment_list pipe:1` csv: ffmpeg writes `<file>,<start s>,<end s>` to stdout after
  *   the segment's trailer is written and flushed, then closes the file.
- * - Video is required (`0:v:0`); the first audio stream is optional (`0:a:0?`).
+ * - The first video and the first audio stream, each optional (`0:v:0?`, `0:a:0?`): an
+ *   audio-only publish is cut too (the segment muxer then cuts at audio packets, all of them
+ *   key frames, on the target grid) and served as audio-only HLS; with neither, ffmpeg fails
+ *   ("Output file #0 does not contain any stream") and the segmenter ends `failed`.
  */
 export function buildSegmenterArgs(input: SegmenterArgsInput): string[] {
   return [
@@ -145,7 +148,7 @@ export function buildSegmenterArgs(input: SegmenterArgsInput): string[] {
     '-rw_timeout', String(Math.round(input.rwTimeoutMs * 1000)),
     '-analyzeduration', String(Math.round(input.probeDurationMs * 1000)),
     '-i', input.inputUrl,
-    '-map', '0:v:0', '-map', '0:a:0?',
+    '-map', '0:v:0?', '-map', '0:a:0?',
     '-c', 'copy',
     '-f', 'segment',
     '-segment_format', 'mpegts',

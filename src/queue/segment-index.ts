@@ -4,7 +4,8 @@
  * gateway sharing the Redis can serve any stream's playback from it.
  *
  * Keys (prefix `p`, manifest ID `m`, rendition `r`):
- * - `p:stream:m`       HASH  session, protocol, state (live|ended), startedAtMs, endedAtMs, firstSeq, endSeq, renditions (JSON)
+ * - `p:stream:m`       HASH  session, protocol, state (live|ended), startedAtMs, endedAtMs, firstSeq, endSeq, renditions (JSON),
+ *                            warnings (JSON source lint, absent when none)
  * - `p:streams`        ZSET  manifest IDs of known streams, scored by start time
  * - `p:rends:m`        SET   every rendition recorded in the current session (for cleanup)
  * - `p:rend:m:r`       HASH  frontier (next seq to list), count (listed so far), disc, pendingDisc,
@@ -19,6 +20,7 @@
  */
 import type { Redis } from './redis.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
+import type { SourceWarning } from '../domain/source-lint.ts';
 
 export interface RenditionPlan {
   readonly name: string;
@@ -41,6 +43,8 @@ export interface StreamRecord {
   readonly endSeq?: number;
   /** Output renditions besides `source`, in ladder order (set when the first source segment is measured). */
   readonly renditions: readonly RenditionPlan[];
+  /** What the source lint found in the first source segment (domain/source-lint.ts); [] when nothing. */
+  readonly warnings: readonly SourceWarning[];
 }
 
 export interface RenditionStats {
@@ -164,12 +168,15 @@ export class RedisSegmentIndex {
     await multi.exec();
   }
 
-  /** Sets the output renditions (ladder fitted to the measured source) if not set yet for this session. */
-  async setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[]): Promise<void> {
+  /**
+   * Sets the output renditions (ladder fitted to the measured source) and the source lint's
+   * warnings, if the renditions are not set yet for this session.
+   */
+  async setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[], warnings: readonly SourceWarning[] = []): Promise<void> {
     const key = this.#streamKey(manifestID);
     const current = await this.#redis.hmget(key, 'session', 'renditions');
     if (current[0] !== session || (current[1] && current[1] !== '[]')) return;
-    await this.#redis.hset(key, 'renditions', JSON.stringify(renditions));
+    await this.#redis.hset(key, { renditions: JSON.stringify(renditions), ...(warnings.length > 0 ? { warnings: JSON.stringify(warnings) } : {}) });
   }
 
   /** Marks the stream ended; `endSeq` is one past its last sequence number. */
@@ -261,6 +268,7 @@ export class RedisSegmentIndex {
       ...(h['endedAtMs'] ? { endedAtMs: Number(h['endedAtMs']) } : {}),
       ...(h['endSeq'] ? { endSeq: Number(h['endSeq']) } : {}),
       renditions: JSON.parse(h['renditions'] ?? '[]') as RenditionPlan[],
+      warnings: JSON.parse(h['warnings'] ?? '[]') as SourceWarning[],
     };
   }
 

@@ -32,6 +32,16 @@ export interface VideoProbe {
   readonly codec: string;
   /** ffprobe profile name, e.g. `High`, `Main`; '' when unknown. */
   readonly profile: string;
+  /** ffprobe `pix_fmt`, e.g. `yuv420p`, `yuv420p10le`; '' when unknown. */
+  readonly pixelFormat: string;
+  /**
+   * Clockwise rotation in degrees (0, 90, 180 or 270) a player applies to display the picture
+   * upright, from the stream's display matrix (MP4 `tkhd` matrix; MPEG-TS cannot carry one):
+   * ffprobe's side-data `rotation` is counter-clockwise, so this is its negation modulo 360,
+   * the angle ffmpeg's own autorotation turns the picture by (fftools `get_rotation`). 0 without
+   * a display matrix; angles that are not a multiple of 90 are rounded to the nearest one.
+   */
+  readonly rotationDeg: 0 | 90 | 180 | 270;
 }
 
 export interface AudioProbe {
@@ -232,7 +242,10 @@ interface FfprobeStream {
   channels?: number;
   sample_rate?: string;
   extradata?: string;
+  pix_fmt?: string;
+  codec_tag?: string;
   disposition?: { attached_pic?: number };
+  side_data_list?: { side_data_type?: string; rotation?: number }[];
 }
 
 interface FfprobeOutput {
@@ -252,8 +265,11 @@ function undecodable(why: string): GatewayError {
   return new GatewayError('UNDECODABLE_MEDIA', `segment is not decodable media: ${why}`);
 }
 
-function runFfprobe(path: string, options: ProbeOptions): Promise<FfprobeOutput> {
-  const args = ['-v', 'error', '-hide_banner', '-count_packets', '-show_format', '-show_streams', '-show_data', '-of', 'json', path];
+/** Default probe: `-count_packets -show_format -show_streams -show_data` (see the module comment). */
+const SEGMENT_PROBE_ARGS = ['-count_packets', '-show_format', '-show_streams', '-show_data'];
+
+function runFfprobe(path: string, options: ProbeOptions, what: readonly string[] = SEGMENT_PROBE_ARGS): Promise<FfprobeOutput> {
+  const args = ['-v', 'error', '-hide_banner', ...what, '-of', 'json', path];
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const child = spawn(options.ffprobePath ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -318,6 +334,65 @@ function videoCodecString(stream: FfprobeStream): string | undefined {
   return undefined;
 }
 
+/** Video codecs a segment may carry: what HLS in MPEG-TS lists (RFC 8216 §3.2, ISO/IEC 13818-1 stream types 0x1b/0x24) and the source rendition serves as is. */
+export const SUPPORTED_VIDEO_CODECS: ReadonlySet<string> = new Set(['h264', 'hevc']);
+
+/**
+ * Names the codec of an elementary stream ffprobe could not identify, from the first bytes of
+ * one of its packets: MPEG-TS has no stream_type for VP8, VP9 or AV1 (ISO/IEC 13818-1 table
+ * 2-34), so `ffmpeg -c copy -f mpegts` of a WebM writes them as private data (stream_type 0x06)
+ * that ffprobe reports as `bin_data`. Signatures: VP8 key frame start code `9d 01 2a` after the
+ * 3-byte frame tag (RFC 6386 §9.1); VP9 frame_marker `0b10` then the key-frame sync code
+ * `49 83 42` (VP9 bitstream spec §6.2, profiles 0-2); AV1 temporal-delimiter OBU `12 00` that
+ * starts every temporal unit (AV1 spec §5.3, §7.5).
+ * @returns `vp8`, `vp9`, `av1`, or `undefined` when nothing matches.
+ */
+export function sniffPrivateCodec(packet: Uint8Array): string | undefined {
+  const b = packet;
+  if (b.length >= 6 && (b[0]! & 1) === 0 && b[3] === 0x9d && b[4] === 0x01 && b[5] === 0x2a) return 'vp8';
+  if (b.length >= 4 && (b[0]! & 0xc0) === 0x80 && b[1] === 0x49 && b[2] === 0x83 && b[3] === 0x42) return 'vp9';
+  if (b.length >= 2 && b[0] === 0x12 && b[1] === 0x00) return 'av1';
+  return undefined;
+}
+
+/** Packets of unidentified streams inspected by {@link identifyPrivateStreams}. */
+const SNIFF_PACKETS = 16;
+
+/**
+ * Second ffprobe, on the refusal path only: the first {@link SNIFF_PACKETS} packets with their
+ * payloads, to name the codec of streams ffprobe reports as data (see {@link sniffPrivateCodec}).
+ * @returns the sniffed codec names by stream index (streams it cannot name are absent).
+ */
+async function identifyPrivateStreams(path: string, options: ProbeOptions): Promise<Map<number, string>> {
+  const found = new Map<number, string>();
+  let out: { packets?: { stream_index?: number; data?: string }[] };
+  try {
+    out = await runFfprobe(path, options, ['-show_entries', 'packet=stream_index,data', '-show_data', '-read_intervals', `%+#${SNIFF_PACKETS}`]) as typeof out;
+  } catch {
+    return found;
+  }
+  for (const p of out.packets ?? []) {
+    if (p.stream_index === undefined || found.has(p.stream_index) || !p.data) continue;
+    const codec = sniffPrivateCodec(parseFfprobeHexDump(p.data));
+    if (codec) found.set(p.stream_index, codec);
+  }
+  return found;
+}
+
+function unsupportedCodec(codec: string): GatewayError {
+  return undecodable(`unsupported codec ${codec.slice(0, 32)}: video must be H.264 or HEVC (MPEG-TS or MP4 segments)`);
+}
+
+/**
+ * The display rotation of a stream (see {@link VideoProbe.rotationDeg}): the negated
+ * side-data rotation, rounded to a multiple of 90 and taken modulo 360.
+ */
+export function rotationFromSideData(sideData: readonly { rotation?: number }[] | undefined): 0 | 90 | 180 | 270 {
+  const ccw = sideData?.find((d) => typeof d.rotation === 'number' && Number.isFinite(d.rotation))?.rotation ?? 0;
+  const cw = ((Math.round(-ccw / 90) * 90) % 360 + 360) % 360;
+  return cw as 0 | 90 | 180 | 270;
+}
+
 /**
  * Probes one segment file.
  *
@@ -325,20 +400,35 @@ function videoCodecString(stream: FfprobeStream): string | undefined {
  * @returns measured video (first non-cover-art stream) and audio (first stream), container
  *   duration (ms), size (bytes) and the RFC 6381 codecs string
  * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when ffprobe cannot read the file
- *   (random bytes, empty file), the container is not MPEG-TS/MP4 (e.g. a PNG), it holds no
- *   audio or video stream, or the video stream has no decoder or no dimensions; the message
- *   names what was wrong.
+ *   (random bytes, empty file); when the video codec is not H.264 or HEVC, with the message
+ *   `unsupported codec <name>` (ffprobe's `codec_name`, or `vp8`/`vp9`/`av1` sniffed from a
+ *   private-data stream of an MPEG-TS file, see {@link sniffPrivateCodec}); when the container
+ *   is not MPEG-TS/MP4 (e.g. a PNG, or WebM with a supported codec); when it holds no audio or
+ *   video stream; or when the video stream has no dimensions or frame rate. The message names
+ *   what was wrong.
  * @throws GatewayError TRANSCODE_FAILED (retryable) when ffprobe cannot be started or times out.
  */
 export async function probeSegment(path: string, options: ProbeOptions = {}): Promise<SegmentProbe> {
   const data = await runFfprobe(path, options);
   const formatName = data.format?.format_name ?? '';
-  if (!formatName.split(',').some((f) => SEGMENT_FORMATS.has(f))) {
-    throw undecodable(`container "${formatName.slice(0, 64)}" is not MPEG-TS or MP4`);
-  }
   const streams = data.streams ?? [];
   const v = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   const a = streams.find((s) => s.codec_type === 'audio');
+  const unsupported = v?.codec_name !== undefined && !SUPPORTED_VIDEO_CODECS.has(v.codec_name) ? v.codec_name : undefined;
+  if (!formatName.split(',').some((f) => SEGMENT_FORMATS.has(f))) {
+    // Both named: a WebM push reads "unsupported codec vp8 in container matroska,webm".
+    throw undecodable(`${unsupported ? `unsupported codec ${unsupported.slice(0, 32)} in ` : ''}container "${formatName.slice(0, 64)}": segments must be MPEG-TS or MP4 with H.264 or HEVC video`);
+  }
+  if (unsupported) throw unsupportedCodec(unsupported);
+  if (!v) {
+    const unknown = streams.filter((s) => s.codec_type === 'data' || (s.codec_type === 'video' && !s.codec_name));
+    if (unknown.length > 0) {
+      const sniffed = await identifyPrivateStreams(path, options);
+      const named = unknown.map((s) => sniffed.get(s.index ?? -1)).find((c) => c !== undefined);
+      if (named) throw unsupportedCodec(named);
+      if (!a) throw undecodable(`no audio or video stream: ${unknown.length} stream(s) of unidentified codec (MPEG-TS private data); video must be H.264 or HEVC`);
+    }
+  }
   if (!v && !a) throw undecodable('no audio or video stream');
 
   let video: VideoProbe | undefined;
@@ -355,6 +445,8 @@ export async function probeSegment(path: string, options: ProbeOptions = {}): Pr
       frames: Number(v.nb_read_packets ?? 0) || 0,
       codec: v.codec_name,
       profile: v.profile ?? '',
+      pixelFormat: v.pix_fmt ?? '',
+      rotationDeg: rotationFromSideData(v.side_data_list),
     };
   }
 

@@ -204,6 +204,7 @@ export class SegmentTranscoder {
     const outputs = fitted.map((rendition, i) => ({ rendition, path: join(jobDir, `${i}.ts`) }));
     const invocation = buildLadderInvocation({
       inputPath: sourcePath, outputs, sourceAudioCodec: info.audio?.codec, x264Preset: this.#preset,
+      ...(source.rotationDeg ? { sourceRotationDeg: source.rotationDeg } : {}),
     });
     const t = performance.now();
     try {

@@ -78,7 +78,7 @@ export interface components {
         Rendition: {
             /** @description "source" or a profile name */
             name: string;
-            /** @description Measured width in pixels (0 before the first segment) */
+            /** @description Measured width in pixels (0 before the first segment, and for an audio-only source) */
             width: number;
             height: number;
             /** @description Segments listed so far */
@@ -107,6 +107,22 @@ export interface components {
             lastSegmentAgeMs?: number;
             renditions: components["schemas"]["Rendition"][];
             playbackUrl: string;
+            /**
+             * @description What the source lint found in the stream's first source segment (empty when nothing):
+             *     `SOURCE_NOT_BROWSER_PLAYABLE` (H.264 above 8 bits or not 4:2:0, e.g. High 10: browsers
+             *     cannot decode the source rendition; an 8-bit rendition of the source size is added to
+             *     the ladder and listed before `source` in the master playlist), `SOURCE_ROTATED` (a display
+             *     matrix that MPEG-TS cannot carry: the source rendition plays unrotated; the renditions
+             *     are rotated upright, a rendition of the displayed source size is added, and `source`
+             *     is listed last), `AUDIO_ONLY` (no video: served as the `source` rendition only).
+             */
+            warnings: components["schemas"]["SourceWarning"][];
+        };
+        SourceWarning: {
+            /** @enum {string} */
+            code: "SOURCE_NOT_BROWSER_PLAYABLE" | "SOURCE_ROTATED" | "AUDIO_ONLY";
+            /** @description What is wrong and what the gateway does about it */
+            msg: string;
         };
         /** @description Livepeer's JSON profile format (WIRE-CONTRACT.md §3) */
         Profile: {

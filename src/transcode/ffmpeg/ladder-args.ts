@@ -58,6 +58,13 @@ export interface LadderArgsOptions {
    * at {@link ENCODED_AUDIO_BITRATE_BPS}; no audio gives video-only outputs.
    */
   readonly sourceAudioCodec: string | undefined;
+  /**
+   * Clockwise rotation in degrees to display the source upright (its display matrix, which the
+   * MPEG-TS source segment no longer carries; default 0). The decoded picture is turned once,
+   * before the split (see {@link rotationFilter}); the renditions' sizes must already be fitted
+   * to the displayed size (profile.ts `fitRendition` does).
+   */
+  readonly sourceRotationDeg?: 0 | 90 | 180 | 270;
   /** Encoder preset for libx264 and libx265; default {@link DEFAULT_X264_PRESET}. */
   readonly x264Preset?: X264Preset;
   /** ffmpeg `-loglevel`; default `error`. */
@@ -78,6 +85,20 @@ export function gopFrames(rendition: FittedRendition): number {
   if (gop.kind === 'intra') return 1;
   const seconds = gop.kind === 'seconds' ? gop.seconds : DEFAULT_GOP_SECONDS;
   return Math.max(1, Math.round((rendition.fpsNum / rendition.fpsDen) * seconds));
+}
+
+/**
+ * The filter that turns a picture clockwise by `rotationDeg` (what ffmpeg's own autorotation
+ * inserts for that display matrix, fftools/ffmpeg_filter.c: 90 → `transpose=clock`, 180 →
+ * `hflip,vflip`, 270 → `transpose=cclock`); `undefined` for 0.
+ */
+export function rotationFilter(rotationDeg: 0 | 90 | 180 | 270 | undefined): string | undefined {
+  switch (rotationDeg) {
+    case 90: return 'transpose=clock';
+    case 180: return 'hflip,vflip';
+    case 270: return 'transpose=cclock';
+    default: return undefined;
+  }
 }
 
 function videoFilter(rendition: FittedRendition): string {
@@ -125,7 +146,8 @@ function audioOptions(sourceAudioCodec: string | undefined): string[] {
  * Builds the single ffmpeg invocation that transcodes one source segment into every
  * fitted rendition. Shape of the result (3 renditions):
  * `-hide_banner -nostdin -loglevel error -copyts -i IN -y -filter_complex
- * "[0:v:0]split=3[s0][s1][s2];[s0]scale=W:H[v0];..." ` then per output `-map [vN]`,
+ * "[0:v:0]split=3[s0][s1][s2];[s0]scale=W:H[v0];..." ` (with a rotation filter before
+ * `split` for a rotated source: `[0:v:0]transpose=clock,split=3...`) then per output `-map [vN]`,
  * audio mapping, encoder options, `-pix_fmt yuv420p -enc_time_base:v 1/90000
  * -muxdelay 0 -muxpreload 0 -f mpegts OUT`. Bitrates in bits per second; `-bufsize` is
  * 2 × bitrate; GOP from {@link gopFrames}.
@@ -139,12 +161,14 @@ export function buildLadderInvocation(options: LadderArgsOptions): FfmpegInvocat
   if (outputs.length === 0) throw new GatewayError('INTERNAL', 'ladder has no renditions to encode');
 
   const chains = outputs.map((o, i) => ({ filter: videoFilter(o.rendition), label: `v${i}` }));
+  const rotate = rotationFilter(options.sourceRotationDeg);
+  const head = rotate ? `${rotate},` : '';
   let filterComplex: string;
   if (chains.length === 1) {
-    filterComplex = `[0:v:0]${chains[0]!.filter}[${chains[0]!.label}]`;
+    filterComplex = `[0:v:0]${head}${chains[0]!.filter}[${chains[0]!.label}]`;
   } else {
     const splitLabels = chains.map((_, i) => `[s${i}]`).join('');
-    filterComplex = [`[0:v:0]split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
+    filterComplex = [`[0:v:0]${head}split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
   }
 
   const ffOutputs: FfmpegOutput[] = outputs.map((o, i) => ({

@@ -84,3 +84,19 @@ test('the output frame rate never exceeds the source rate', () => {
   const ntsc = fitRendition(PRESETS['P720p30fps16x9']!, { width: 1920, height: 1080, fpsNum: 30000, fpsDen: 1001 })!;
   assert.deepEqual([ntsc.fpsNum, ntsc.fpsDen, ntsc.changesFps], [30000, 1001, false]);
 });
+
+test('a rotated source is fitted by its displayed size: 90° and 270° swap width and height, 180° does not', () => {
+  const box = parseProfile({ name: 'tall', width: 360, height: 640, bitrate: 1_000_000 });
+  const landscape = { width: 640, height: 360, fpsNum: 24, fpsDen: 1 };
+  for (const rotationDeg of [90, 270] as const) {
+    const f = fitRendition(box, { ...landscape, rotationDeg });
+    assert.deepEqual([f?.width, f?.height], [360, 640], `${rotationDeg}°: portrait at the source size`);
+    const small = fitRendition(PRESETS['P240p30fps16x9']!, { ...landscape, rotationDeg });
+    assert.deepEqual([small?.width, small?.height], [136, 240], `${rotationDeg}°: a 426x240 box takes the portrait picture 240 high`);
+  }
+  const upsideDown = fitRendition(PRESETS['P360p30fps16x9']!, { ...landscape, rotationDeg: 180 });
+  assert.deepEqual([upsideDown?.width, upsideDown?.height], [640, 360]);
+  // Unrotated, the landscape picture only fits the portrait box small.
+  const unrotated = fitRendition(box, landscape);
+  assert.deepEqual([unrotated?.width, unrotated?.height], [360, 202]);
+});

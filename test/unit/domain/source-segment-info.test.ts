@@ -35,3 +35,12 @@ test('from a probe result: video and audio fields, none without video', () => {
   assert.equal(sourceSegmentInfo({ audio: { codec: 'aac', profile: 'LC' } }), undefined);
   assert.equal(sourceSegmentInfo({ video: { ...video, width: 0 } }), undefined);
 });
+
+test('a display rotation travels with the job; 0 is dropped and other angles are refused', () => {
+  const video = { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264' };
+  assert.deepEqual(parseSourceSegmentInfo({ video: { ...video, rotationDeg: 90 } }), { video: { ...video, rotationDeg: 90 } });
+  assert.deepEqual(parseSourceSegmentInfo({ video: { ...video, rotationDeg: 0 } }), { video });
+  assert.equal(parseSourceSegmentInfo({ video: { ...video, rotationDeg: 45 } }), undefined);
+  assert.equal(parseSourceSegmentInfo({ video: { ...video, rotationDeg: '90' } }), undefined);
+  assert.deepEqual(sourceSegmentInfo({ video: { ...video, rotationDeg: 270 } }), { video: { ...video, rotationDeg: 270 } });
+});

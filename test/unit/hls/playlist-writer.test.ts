@@ -342,6 +342,15 @@ describe('renderMasterPlaylist', () => {
     assert.ok(!renderMasterPlaylist(variants).includes('INDEPENDENT-SEGMENTS'));
   });
 
+  test('an audio-only variant has no RESOLUTION; a variant with only one of width and height is refused', () => {
+    const text = renderMasterPlaylist([{ name: 'source', uri: 'abc/source.m3u8', bandwidthBps: 130_000, codecs: 'mp4a.40.2' }]);
+    assert.equal(text, '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=130000,CODECS="mp4a.40.2"\nabc/source.m3u8\n');
+    const parsed = parseMaster(text).variants[0];
+    assert.equal(parsed?.resolution, undefined);
+    assert.equal(parsed?.codecs, 'mp4a.40.2');
+    assert.throws(() => renderMasterPlaylist([{ name: 'x', uri: 'a.m3u8', bandwidthBps: 1, width: 640 }]), { message: /^variants\[0\] \(x\)\.height / });
+  });
+
   test('rounds the frame rate to three decimals', () => {
     const text = renderMasterPlaylist([{ uri: 'a.m3u8', bandwidthBps: 1, width: 2, height: 2, frameRate: 24000 / 1001 }]);
     assert.match(text, /,FRAME-RATE=23\.976\n/);

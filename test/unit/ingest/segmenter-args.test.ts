@@ -9,11 +9,11 @@ function valueOf(args: string[], flag: string): string | undefined {
   return i < 0 ? undefined : args[i + 1];
 }
 
-test('the segmenter copies video and optional audio into 2 s MPEG-TS segments named <seq>.ts', () => {
+test('the segmenter copies the first video and audio stream, each optional (audio-only publishes are cut too), into 2 s MPEG-TS segments named <seq>.ts', () => {
   const args = buildSegmenterArgs(input);
   assert.equal(valueOf(args, '-i'), input.inputUrl);
   assert.equal(valueOf(args, '-c'), 'copy');
-  assert.deepEqual(args.filter((_, i) => args[i - 1] === '-map'), ['0:v:0', '0:a:0?']);
+  assert.deepEqual(args.filter((_, i) => args[i - 1] === '-map'), ['0:v:0?', '0:a:0?']);
   assert.equal(valueOf(args, '-f'), 'segment');
   assert.equal(valueOf(args, '-segment_format'), 'mpegts');
   assert.equal(valueOf(args, '-segment_time'), '2');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   audioCodecString, findH264Sps, findHevcSps, h264CodecString, h264CodecStringFromNames, hevcCodecString,
-  parseFfprobeHexDump, splitAnnexB, unescapeRbsp,
+  parseFfprobeHexDump, rotationFromSideData, sniffPrivateCodec, splitAnnexB, unescapeRbsp,
 } from '../../../src/transcode/probe.ts';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
@@ -79,4 +79,27 @@ test('AAC profiles map to their MPEG-4 audio object types', () => {
 test('without an SPS the H.264 codec string falls back to the profile name and level', () => {
   assert.equal(h264CodecStringFromNames('High', 31), 'avc1.64001f');
   assert.equal(h264CodecStringFromNames('Constrained Baseline', 30), 'avc1.42401e');
+});
+
+test('VP8, VP9 and AV1 payloads in an MPEG-TS private stream are named from their first bytes', () => {
+  // VP8 key frame: 3-byte frame tag (bit 0 = 0: key frame), then the start code 9d 01 2a (RFC 6386 §9.1).
+  assert.equal(sniffPrivateCodec(bytes(0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02)), 'vp8');
+  assert.equal(sniffPrivateCodec(bytes(0x51, 0x42, 0x00, 0x9d, 0x01, 0x2a)), undefined, 'an inter frame has no start code to check');
+  // VP9 profile 0 key frame: frame_marker 0b10, then the sync code 49 83 42.
+  assert.equal(sniffPrivateCodec(bytes(0x82, 0x49, 0x83, 0x42, 0x00)), 'vp9');
+  // AV1 temporal unit: temporal-delimiter OBU with a zero size.
+  assert.equal(sniffPrivateCodec(bytes(0x12, 0x00, 0x0a, 0x0b)), 'av1');
+  assert.equal(sniffPrivateCodec(bytes(0x00, 0x00, 0x01, 0x09)), undefined);
+  assert.equal(sniffPrivateCodec(bytes()), undefined);
+});
+
+test('the display rotation is the negated side-data rotation, in whole quarter turns', () => {
+  assert.equal(rotationFromSideData(undefined), 0);
+  assert.equal(rotationFromSideData([{}]), 0);
+  assert.equal(rotationFromSideData([{ rotation: 90 }]), 270);
+  assert.equal(rotationFromSideData([{ rotation: -90 }]), 90);
+  assert.equal(rotationFromSideData([{ rotation: 180 }]), 180);
+  assert.equal(rotationFromSideData([{ rotation: -180 }]), 180);
+  assert.equal(rotationFromSideData([{ rotation: 0 }]), 0);
+  assert.equal(rotationFromSideData([{ rotation: -88 }]), 90, 'rounded to the nearest quarter turn');
 });

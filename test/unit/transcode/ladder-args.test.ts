@@ -176,3 +176,20 @@ test('argument values are never joined with spaces, so a path with a space stays
   assert.equal(args[args.indexOf('-i') + 1], '/tmp/my in.ts');
   assert.equal(args.at(-1), '/tmp/my out.ts');
 });
+
+test('a rotated source is turned once before the split, the way ffmpeg autorotates that display matrix', () => {
+  const rotated: SourceVideoInfo = { ...src360p24, rotationDeg: 90 };
+  const inv = buildLadderInvocation({ inputPath: '/tmp/in.ts', outputs: outputs(rotated, P('P240p30fps16x9'), P('P144p30fps16x9')), sourceAudioCodec: 'aac', sourceRotationDeg: 90 });
+  assert.equal(inv.filterComplex, '[0:v:0]transpose=clock,split=2[s0][s1];[s0]scale=136:240[v0];[s1]scale=82:144[v1]');
+  const one = buildLadderInvocation({ inputPath: '/tmp/in.ts', outputs: outputs({ ...src360p24, rotationDeg: 270 }, P('P240p30fps16x9')), sourceAudioCodec: undefined, sourceRotationDeg: 270 });
+  assert.equal(one.filterComplex, '[0:v:0]transpose=cclock,scale=136:240[v0]');
+  const flipped = buildLadderInvocation({ inputPath: '/tmp/in.ts', outputs: outputs(src360p24, P('P240p30fps16x9')), sourceAudioCodec: undefined, sourceRotationDeg: 180 });
+  assert.equal(flipped.filterComplex, '[0:v:0]hflip,vflip,scale=426:240[v0]');
+  const none = buildLadderInvocation({ inputPath: '/tmp/in.ts', outputs: outputs(src360p24, P('P240p30fps16x9')), sourceAudioCodec: undefined });
+  assert.equal(none.filterComplex, '[0:v:0]scale=426:240[v0]');
+});
+
+test('every rendition is encoded 8-bit 4:2:0 whatever the source pixel format (a 10-bit source too)', () => {
+  const args = buildLadderArgs({ inputPath: '/tmp/in.ts', outputs: outputs(src360p24, P('P360p30fps16x9'), P('P240p30fps16x9')), sourceAudioCodec: 'aac' });
+  assert.deepEqual(args.flatMap((a, i) => (a === '-pix_fmt' ? [args[i + 1]] : [])), ['yuv420p', 'yuv420p']);
+});

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PRESETS, parseProfile } from '../../../src/domain/profile.ts';
+import { lintSource, playableSourceProfile, sourceUnfitForPlayers, PLAYABLE_SOURCE_RENDITION, type LintedVideo } from '../../../src/domain/source-lint.ts';
+
+const h264: LintedVideo = { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264', profile: 'High', pixelFormat: 'yuv420p' };
+const tenBit: LintedVideo = { ...h264, profile: 'High 10', pixelFormat: 'yuv420p10le' };
+
+test('an 8-bit 4:2:0 H.264 source has no warning', () => {
+  assert.deepEqual(lintSource(h264), []);
+  assert.deepEqual(lintSource({ ...h264, profile: 'Constrained Baseline', pixelFormat: 'yuvj420p' }), []);
+  assert.deepEqual(lintSource({ ...h264, profile: '', pixelFormat: '' }), [], 'unknown is not a warning');
+});
+
+test('10-bit, 4:2:2 and 4:4:4 H.264 sources are not browser-playable, naming profile and pixel format', () => {
+  const [w] = lintSource(tenBit);
+  assert.equal(w?.code, 'SOURCE_NOT_BROWSER_PLAYABLE');
+  assert.match(w!.msg, /H\.264 High 10, yuv420p10le/);
+  assert.equal(lintSource({ ...h264, profile: 'High 4:2:2', pixelFormat: 'yuv422p' })[0]?.code, 'SOURCE_NOT_BROWSER_PLAYABLE');
+  assert.equal(lintSource({ ...h264, profile: 'High 4:4:4 Predictive', pixelFormat: 'yuv444p' })[0]?.code, 'SOURCE_NOT_BROWSER_PLAYABLE');
+  assert.deepEqual(lintSource({ ...tenBit, codec: 'hevc', profile: 'Main 10' }), [], 'only H.264 is linted for bit depth');
+  assert.ok(sourceUnfitForPlayers(lintSource(tenBit)));
+});
+
+test('a rotated source and an audio-only source are reported', () => {
+  const [r] = lintSource({ ...h264, rotationDeg: 90 });
+  assert.equal(r?.code, 'SOURCE_ROTATED');
+  assert.match(r!.msg, /640x360.*360x640/);
+  assert.ok(sourceUnfitForPlayers([r!]));
+  const audio = lintSource(undefined);
+  assert.deepEqual(audio.map((w) => w.code), ['AUDIO_ONLY']);
+  assert.equal(sourceUnfitForPlayers(audio), false);
+});
+
+test('a source unfit for players gets a rendition of its displayed size unless the ladder already has one', () => {
+  const ladder = [PRESETS['P240p30fps16x9']!, PRESETS['P144p30fps16x9']!];
+  const extra = playableSourceProfile(ladder, tenBit, lintSource(tenBit), 900_000);
+  assert.ok(extra);
+  assert.equal(extra.name, PLAYABLE_SOURCE_RENDITION);
+  assert.deepEqual([extra.width, extra.height, extra.bitrateBps, extra.fps, extra.encoder], [640, 360, 900_000, 0, 'H.264']);
+  // P360p30fps16x9 fits the 640x360 source at its own size: nothing to add.
+  assert.equal(playableSourceProfile([PRESETS['P360p30fps16x9']!, ...ladder], tenBit, lintSource(tenBit), 900_000), undefined);
+  // A fitting source needs nothing.
+  assert.equal(playableSourceProfile(ladder, h264, lintSource(h264), 900_000), undefined);
+  // Rotated: the displayed size, portrait; the bitrate is clamped; the name does not collide.
+  const rotated = { ...h264, rotationDeg: 270 as const };
+  const taken = parseProfile({ name: PLAYABLE_SOURCE_RENDITION, width: 100, height: 100, bitrate: 100_000 });
+  const upright = playableSourceProfile([taken], rotated, lintSource(rotated), 90_000_000);
+  assert.deepEqual([upright?.name, upright?.width, upright?.height, upright?.bitrateBps], [`${PLAYABLE_SOURCE_RENDITION}-2`, 360, 640, 20_000_000]);
+  // Odd source sizes round down to even (x264 4:2:0).
+  const odd = playableSourceProfile([], { ...tenBit, width: 641, height: 361 }, lintSource(tenBit), 100);
+  assert.deepEqual([odd?.width, odd?.height, odd?.bitrateBps], [640, 360, 300_000]);
+});
