@@ -90,19 +90,34 @@ async function waitFor(what: string, p: MediagateProcess, ok: () => boolean | Pr
   }
 }
 
-test('SIGTERM mid-RTMP-stream: the last segment is flushed, stored, listed and transcoded, every playlist ends, nothing is left behind', { timeout: 150_000 }, async () => {
-  const d = await deploy({ MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: STREAM_KEY, manifestID: MANIFEST_ID }]) });
+/**
+ * A gateway with one stream key, the clip published to it in real time, and SIGTERM about
+ * 1 s after the `listed`-th source segment was listed (2 s GOPs: the segment being written
+ * then is partial and exists only in the segmenter). Resolves once the gateway exited.
+ */
+async function sigtermMidStream(key: string, manifestID: string, listed: number, env: Record<string, string> = {}): Promise<{
+  d: TestDeployment; gateway: MediagateProcess; publisher: ReturnType<typeof publish>; listedBefore: number; code: number | null;
+}> {
+  const d = await deploy({ ...env, MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: key, manifestID }]) });
   const gateway = start(d);
   await waitForHttp(`${d.httpUrl}/healthz`, gateway);
-  const publisher = publish(await clipWith2sGop(40), `rtmp://127.0.0.1:${d.rtmpPort}/live/${STREAM_KEY}`);
+  const publisher = publish(await clipWith2sGop(40), `rtmp://127.0.0.1:${d.rtmpPort}/live/${key}`);
   try {
-    // Three source segments listed, then SIGTERM about 1 s into the next one (2 s GOPs): the
-    // segment being written at that moment is partial and exists only in the segmenter.
-    await waitFor('3 source segments listed', gateway, () => logged(gateway, 'source segment listed').length >= 3, 60_000);
+    await waitFor(`${listed} source segments listed`, gateway, () => logged(gateway, 'source segment listed').length >= listed, 60_000);
     await new Promise((r) => setTimeout(r, 1000));
     const listedBefore = logged(gateway, 'source segment listed').length;
     gateway.child.kill('SIGTERM');
     const { code } = await gateway.exited;
+    return { d, gateway, publisher, listedBefore, code };
+  } catch (err) {
+    publisher.child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+test('SIGTERM mid-RTMP-stream: the last segment is flushed, stored, listed and transcoded, every playlist ends, nothing is left behind', { timeout: 150_000 }, async () => {
+  const { d, gateway, publisher, listedBefore, code } = await sigtermMidStream(STREAM_KEY, MANIFEST_ID, 3);
+  try {
     assert.equal(code, 0, `exit code; log tail:\n${gateway.lines.slice(-20).join('\n')}`);
 
     const ended = logged(gateway, 'segmenter ended');
@@ -188,15 +203,8 @@ test('SIGTERM mid-push-burst: in-flight pushes are answered with their rendition
 test('SIGTERM with a shutdown timeout too short for the last transcodes: clean exit, the last segments stay queued, and a transcoder started afterwards ends every playlist', { timeout: 150_000 }, async () => {
   const key = 'fault-timeout-key-5e7a';
   const manifestID = 'sigterm-timeout';
-  const d = await deploy({ MEDIAGATE_SHUTDOWN_TIMEOUT_MS: '0', MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: key, manifestID }]) });
-  const gateway = start(d);
-  await waitForHttp(`${d.httpUrl}/healthz`, gateway);
-  const publisher = publish(await clipWith2sGop(40), `rtmp://127.0.0.1:${d.rtmpPort}/live/${key}`);
+  const { d, gateway, publisher, code } = await sigtermMidStream(key, manifestID, 2, { MEDIAGATE_SHUTDOWN_TIMEOUT_MS: '0' });
   try {
-    await waitFor('2 source segments listed', gateway, () => logged(gateway, 'source segment listed').length >= 2, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
-    gateway.child.kill('SIGTERM');
-    const { code } = await gateway.exited;
     assert.equal(code, 0, `exit code; log tail:\n${gateway.lines.slice(-20).join('\n')}`);
     assert.ok(gateway.lines.some((l) => l.includes('stay queued for another transcoder')), 'the timeout is logged with what was left');
     const segments = logged(gateway, 'segmenter ended')[0]!['segments'] as number;
