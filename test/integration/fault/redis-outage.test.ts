@@ -5,6 +5,9 @@
  * - With AOF persistence: a 10 s outage in the middle of a real-time RTMP publish of the
  *   clip loses no completed segment; every seq is listed in source and every rendition and
  *   the stream ends with ENDLIST.
+ * - An outage longer than the retry budget: the segments that missed their deadline are
+ *   logged as lost and skipped with a discontinuity once Redis is back; the stream goes on
+ *   and ends (nothing freezes).
  * - Without persistence: while Redis is down an HTTP push gets 503 + Retry-After (not 500);
  *   after Redis comes back empty, /healthz is degraded and names the missing `local` account,
  *   and a publish is refused with an error naming the account as missing.
@@ -19,7 +22,7 @@ import { promisify } from 'node:util';
 import { startRestartableRedis, type RestartableRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
-import { fetchMaster, fetchMedia, seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
+import { fetchMaster, fetchMedia, seqOf, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
 
 const run = promisify(execFile);
 const LADDER = ['P240p30fps16x9', 'P144p30fps16x9'];
@@ -31,8 +34,9 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function gatewayOn(redis: RestartableRedis, streamKey: string, manifestID: string): Promise<{ gateway: MediagateProcess; deployment: TestDeployment }> {
+async function gatewayOn(redis: RestartableRedis, streamKey: string, manifestID: string, extraEnv: Record<string, string> = {}): Promise<{ gateway: MediagateProcess; deployment: TestDeployment }> {
   const deployment = await testDeployment(redis.url, {
+    ...extraEnv,
     MEDIAGATE_LADDER: LADDER.join(','),
     MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey, manifestID }]),
     // Every segment of the publish stays in the playlist window, so the final playlists show all of them.
@@ -55,20 +59,23 @@ function logged(gateway: MediagateProcess, msg: string): Record<string, unknown>
     .filter((o): o is Record<string, unknown> => o?.['msg'] === msg);
 }
 
-test('a 10 s Redis outage (AOF on) mid-stream loses no completed segment: every seq is listed in every rendition and the stream ends', { timeout: 240_000 }, async () => {
-  const redis = await startRestartableRedis({ appendOnly: true });
-  cleanups.push(() => redis.destroy());
-  const { gateway, deployment } = await gatewayOn(redis, 'outage-SECRET-key-1b2c', 'outage');
+/**
+ * Publishes the clip in real time on `redis`'s gateway, stops Redis for 10 s once three
+ * source segments are listed, starts it again, and waits for every playlist's ENDLIST.
+ */
+async function publishThroughOutage(redis: RestartableRedis, manifestID: string, extraEnv: Record<string, string> = {}): Promise<{ gateway: MediagateProcess; deployment: TestDeployment; lists: MediaPlaylist[] }> {
+  const streamKey = `${manifestID}-SECRET-key-1b2c`;
+  const { gateway, deployment } = await gatewayOn(redis, streamKey, manifestID, extraEnv);
   const input = await clipWith2sGop(PUBLISH_SECONDS);
-  const publisher = publish(input, `rtmp://127.0.0.1:${deployment.rtmpPort}/live/outage-SECRET-key-1b2c`);
+  const publisher = publish(input, `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${streamKey}`);
   cleanups.push(() => { publisher.child.kill('SIGKILL'); });
 
   // Stop Redis once the stream is flowing (three source segments listed), keep it down for 10 s.
   const deadline = Date.now() + 60_000;
   let listedBefore = 0;
   while (Date.now() < deadline) {
-    const master = await fetchMaster(`${deployment.httpUrl}/stream/outage.m3u8`);
-    if (master) listedBefore = (await fetchMedia(`${deployment.httpUrl}/stream/outage/source.m3u8`)).segments.length;
+    const master = await fetchMaster(`${deployment.httpUrl}/stream/${manifestID}.m3u8`);
+    if (master) listedBefore = (await fetchMedia(`${deployment.httpUrl}/stream/${manifestID}/source.m3u8`)).segments.length;
     if (listedBefore >= 3) break;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -77,10 +84,17 @@ test('a 10 s Redis outage (AOF on) mid-stream loses no completed segment: every 
   const stoppedAtMs = Date.now();
   await new Promise((r) => setTimeout(r, OUTAGE_MS));
   await redis.start();
-  process.stdout.write(`# redis down for ${Date.now() - stoppedAtMs} ms with ${listedBefore} source segments listed before\n`);
+  process.stdout.write(`# ${manifestID}: redis down for ${Date.now() - stoppedAtMs} ms with ${listedBefore} source segments listed before\n`);
 
   assert.equal(await publisher.exited, 0, `publisher failed: ${publisher.stderr()}`);
-  const lists = await waitForEndedPlaylists(deployment.httpUrl, 'outage', LADDER.length + 1, 120_000);
+  const lists = await waitForEndedPlaylists(deployment.httpUrl, manifestID, LADDER.length + 1, 120_000);
+  return { gateway, deployment, lists };
+}
+
+test('a 10 s Redis outage (AOF on) mid-stream loses no completed segment: every seq is listed in every rendition and the stream ends', { timeout: 240_000 }, async () => {
+  const redis = await startRestartableRedis({ appendOnly: true });
+  cleanups.push(() => redis.destroy());
+  const { gateway, deployment, lists } = await publishThroughOutage(redis, 'outage');
 
   // Every segment the segmenter completed is listed, in every rendition, with nothing skipped.
   const cut = logged(gateway, 'source segment listed').map((o) => o['seq'] as number);
@@ -102,6 +116,37 @@ test('a 10 s Redis outage (AOF on) mid-stream loses no completed segment: every 
   assert.deepEqual(logged(gateway, 'source segment lost; it is resolved as failed (a discontinuity) once Redis answers'), []);
   const health = await healthz(deployment.httpUrl);
   assert.equal(health.status, 200, `healthy again after the restart: ${JSON.stringify(health.body)}`);
+});
+
+test('an outage longer than the retry budget: segments past their deadline are logged as lost and skipped with a discontinuity, and the stream goes on and ends', { timeout: 240_000 }, async () => {
+  const redis = await startRestartableRedis({ appendOnly: true });
+  cleanups.push(() => redis.destroy());
+  // A 2 s budget against the 10 s outage.
+  const { gateway, lists } = await publishThroughOutage(redis, 'longoutage', { MEDIAGATE_REDIS_MEDIA_RETRY_BUDGET_MS: '2000' });
+
+  const lost = logged(gateway, 'source segment lost; it is resolved as failed (a discontinuity) once Redis answers');
+  assert.ok(lost.length >= 1, 'segments that missed their deadline are logged as lost');
+  for (const o of lost) assert.equal(typeof o['seq'], 'number', 'the log names the lost seq');
+  const lostSeqs = new Set(lost.map((o) => o['seq'] as number));
+  const resolved = new Set(logged(gateway, 'lost segment resolved as failed').map((o) => o['seq'] as number));
+  assert.deepEqual([...resolved].sort((a, b) => a - b), [...lostSeqs].sort((a, b) => a - b), 'every lost seq was resolved as failed once Redis answered');
+
+  const source = lists[0]!;
+  const sourceSeqs = source.segments.map((s) => seqOf(s.uri));
+  process.stdout.write(`# longoutage: lost seqs ${JSON.stringify([...lostSeqs])}, source lists ${JSON.stringify(sourceSeqs)}\n`);
+  const lastSeq = Math.max(...sourceSeqs, ...lostSeqs);
+  assert.ok(lastSeq >= PUBLISH_SECONDS / 2 - 2, `the stream went on to the end of the publish (last seq ${lastSeq})`);
+  assert.ok(sourceSeqs.some((seq) => seq > Math.max(...lostSeqs)), 'segments after the lost ones are listed');
+  for (const [i, m] of lists.entries()) {
+    const seqs = m.segments.map((s) => seqOf(s.uri));
+    assert.ok(seqs.every((seq, k) => k === 0 || seq > seqs[k - 1]!), `rendition ${i} lists in seq order`);
+    assert.ok(m.segments.some((s) => s.discontinuity), `rendition ${i} marks the skipped segments with a discontinuity`);
+    assert.ok(m.endlist, `rendition ${i} ended`);
+  }
+  for (const seq of lostSeqs) {
+    const o = lost.find((x) => x['seq'] === seq)!;
+    if (o['sourceListed'] !== true) assert.ok(!sourceSeqs.includes(seq), `lost seq ${seq} is not listed in source`);
+  }
 });
 
 test('Redis restarted without persistence: pushes get 503 + Retry-After while it is down, then /healthz names the missing local account and publishes are refused naming it', { timeout: 120_000 }, async () => {
