@@ -9,10 +9,16 @@ import type { FfmpegInvocation } from './ffmpeg/invocation.ts';
 
 const GLOBAL = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts'];
 
+/**
+ * MP4 → MPEG-TS rewrap. No explicit `-bsf:v`: ffmpeg's mpegts muxer inserts the Annex-B
+ * conversion itself for MP4-style H.264 or HEVC (libavformat/mpegtsenc.c `mpegts_check_bitstream`:
+ * `h264_mp4toannexb` / `hevc_mp4toannexb`); a forced `h264_mp4toannexb` refused every HEVC MP4.
+ * The H.264 output is byte-identical either way (checked with ffmpeg 5.1).
+ */
 export function mpegTsRemuxInvocation(inputPath: string, outputPath: string): FfmpegInvocation {
   return {
     inputOptions: GLOBAL, inputPath, filterComplex: '',
-    outputs: [{ options: ['-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-bsf:v', 'h264_mp4toannexb', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts'], path: outputPath }],
+    outputs: [{ options: ['-map', '0:v:0', '-map', '0:a:0?', '-c', 'copy', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts'], path: outputPath }],
   };
 }
 
@@ -33,7 +39,7 @@ export class Remuxer {
     this.#timeoutMs = timeoutMs;
   }
 
-  /** @throws GatewayError UNDECODABLE_MEDIA when the input cannot be read as MP4 with H.264 video. */
+  /** @throws GatewayError UNDECODABLE_MEDIA when the input cannot be read as MP4 with H.264 or HEVC video. */
   async toMpegTs(inputPath: string, outputPath: string): Promise<void> {
     try {
       await this.#runner.run(mpegTsRemuxInvocation(inputPath, outputPath), { timeoutMs: this.#timeoutMs });

@@ -159,7 +159,17 @@ test('VP8 is refused naming the codec: copied into MPEG-TS (private data), and a
   assert.equal((await fetch(`${deployment.httpUrl}/healthz`)).status, 200);
 });
 
-test('a rotated MP4 push gets upright portrait renditions of the displayed size; the API says the source is rotated', { timeout: 120_000 }, async () => {
+test('an HEVC MP4 push is rewrapped and transcoded (the rewrap no longer forces the H.264-only bitstream filter)', { timeout: 60_000 }, async () => {
+  const hevc = await encode(join(work, 'hevc.mp4'), 2, ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error']);
+  const res = await push('hevc', 0, readFileSync(hevc), 'mp4');
+  assert.equal(res.status, 200, await res.text());
+  const info = await api('/api/streams/hevc');
+  assert.deepEqual(info.renditions.map((r) => [r.name, r.width, r.height, r.segments]), [['source', 640, 360, 1], ['P240p30fps16x9', 426, 240, 1]]);
+  const master = await fetchText(`${deployment.httpUrl}/stream/hevc.m3u8`);
+  assert.match(master.text, /CODECS="hvc1\.[^"]*,mp4a\.40\.2"[^\n]*\nhevc\/source\.m3u8/);
+});
+
+test('a rotated MP4 push gets upright portrait renditions of the displayed size; the API says the source is rotated', { timeout: 120_000 }, async (t) => {
   const plain = await encode(join(work, 'plain.mp4'), 4, ['-c:v', 'libx264', '-preset', 'veryfast', '-g', '48', '-keyint_min', '48', '-sc_threshold', '0']);
   // The display matrix as phones write it: ffprobe reports rotation 90 (ffmpeg autorotates it counter-clockwise).
   const rotated = join(work, 'rotated.mp4');
@@ -194,6 +204,7 @@ test('a rotated MP4 push gets upright portrait renditions of the displayed size;
     const out = await grayFrame(segment, w, h);
     const upright = meanAbsDiff(out, await grayFrame(segs[0]!, w, h));
     const wrongTurn = meanAbsDiff(out, await grayFrame(segs[0]!, w, h, 'hflip,vflip'));
+    t.diagnostic(`${name} ${w}x${h}: mean absolute gray difference to the autorotated source ${upright.toFixed(2)}, to the opposite turn ${wrongTurn.toFixed(2)}`);
     assert.ok(upright < 6, `${name}: mean abs difference to the autorotated source ${upright.toFixed(2)}`);
     assert.ok(wrongTurn > 3 * upright + 5, `${name}: the opposite turn differs clearly (${wrongTurn.toFixed(2)} vs ${upright.toFixed(2)})`);
   }
