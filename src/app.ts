@@ -300,16 +300,9 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     registry.start();
     const sessions = new SessionManager<AiRequest, WorkerReply>({
       registry,
-      caller: {
-        call: async (endpoint, request, { timeoutMs }) => {
-          try {
-            return await callWorker(endpoint, request, { timeoutMs });
-          } catch (err) {
-            metrics.recordAiWorkerFailure(request.pipeline, request.modelID, isWorkerCallError(err) ? err.kind : 'server');
-            throw err;
-          }
-        },
-      },
+      caller: { call: (endpoint, request, { timeoutMs }) => callWorker(endpoint, request, { timeoutMs }) },
+      // Failed calls and refused or failed result media alike.
+      onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.recordAiWorkerFailure(pipeline, modelID, kind),
       classify: (err) => isWorkerCallError(err)
         ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
         : { kind: 'server', message: (err as Error).message },

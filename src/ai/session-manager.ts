@@ -47,6 +47,11 @@ export interface SessionManagerOptions<Request, Reply> {
   caller: WorkerCaller<Request, Reply>;
   /** Maps a thrown error to its failure kind (unknown errors count as `server`). */
   classify(err: unknown): ClassifiedFailure;
+  /**
+   * Told of every failed attempt, of the call or of the accept step (`stage`), after
+   * classification; for metrics. Must not throw.
+   */
+  onAttemptFailure?(attempt: { pipeline: Pipeline; modelID: string; workerID: string; kind: FailureKind; stage: 'call' | 'result' }): void;
   retry: RetryConfig;
   logger: Logger;
   random?: () => number;
@@ -143,6 +148,7 @@ export class SessionManager<Request, Reply> {
         release();
         const failure = this.#o.classify(err);
         lastFailure = { ...failure, inAccept };
+        this.#o.onAttemptFailure?.({ pipeline, modelID, workerID, kind: failure.kind, stage: inAccept ? 'result' : 'call' });
         tried.add(workerID);
         if (suspendsWorker(failure.kind)) {
           registry.recordFailure(workerID, failure.kind, suspensionMs(registry.consecutiveFailures(workerID) + 1, retry));

@@ -93,6 +93,13 @@ async function workerView(url: string): Promise<{ suspendedUntil?: string }> {
   return found;
 }
 
+/** Sum of `mediagate_ai_worker_failures_total` samples of kind `server` on /metrics. */
+async function serverWorkerFailures(): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith('mediagate_ai_worker_failures_total{') && l.includes('kind="server"'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
 async function assertBadResult(res: Response, message: RegExp): Promise<void> {
   const text = await res.text();
   assert.equal(res.status, 502, text);
@@ -106,10 +113,12 @@ test('a result URL pointing at a real redis-server on 127.0.0.1 is refused with 
   const bad = await worker(model);
   bad.setResultUrl(`http://127.0.0.1:${victim.port}/`);
   const before = await victimConnections();
+  const failuresBefore = await serverWorkerFailures();
   const res = await t2i(model);
   assert.equal(await victimConnections(), before, 'redis received no connection from the gateway');
   await assertBadResult(res, /another origin than the worker's/);
   assert.equal(bad.calls.length, 1, 'the worker was called once');
+  assert.equal(await serverWorkerFailures(), failuresBefore + 1, 'the refused result counts as a worker failure in /metrics');
   assert.ok((await workerView(bad.url)).suspendedUntil, 'the worker is suspended after its bad result');
 });
 
