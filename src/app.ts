@@ -35,7 +35,7 @@ import { createDocsRouter } from './http/docs-routes.ts';
 import { RedisLedger } from './queue/ledger.ts';
 import { RedisAccountKeys } from './queue/accounts.ts';
 import { createPaymentsRouter } from './payments/payments-routes.ts';
-import { Billing } from './payments/billing.ts';
+import { Billing, LOCAL_ACCOUNT_ID, unnamedStreamAccount } from './payments/billing.ts';
 import { probeAudioDurationMs } from './transcode/audio-probe.ts';
 import { GatewayMetrics } from './metrics/gateway-metrics.ts';
 import { segmentFailureReasonFor } from './metrics/metric-labels.ts';
@@ -198,8 +198,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     const loopbackOnly = isLoopbackHost(config.http.host);
     // The loopback `local` account is state that must exist while the gateway runs (checked by /healthz).
     const needsLocalAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0;
-    if (needsLocalAccount && !(await ledger.getAccount('local'))) {
-      await ledger.createAccount({ id: 'local', name: 'local', credits: BigInt(config.payments.localAccountCredits) });
+    if (needsLocalAccount && !(await ledger.getAccount(LOCAL_ACCOUNT_ID))) {
+      await ledger.createAccount({ id: LOCAL_ACCOUNT_ID, name: LOCAL_ACCOUNT_ID, credits: BigInt(config.payments.localAccountCredits) });
       logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
     }
     if (billing) {
@@ -236,7 +236,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       pushIdleTimeoutMs: config.push.idleTimeoutMs,
       pushReplyTimeoutMs: config.push.replyTimeoutMs,
       ...(billing ? { billing } : {}),
-      defaultAccountID: 'local',
+      // Streams naming no account: `local` on loopback, not metered on a public bind.
+      defaultAccountID: unnamedStreamAccount(loopbackOnly),
       onInsufficientBalance: config.payments.onInsufficientBalance,
       startSegmenter: (streamKey, session) => {
         const segmenter = new Segmenter({
@@ -362,7 +363,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
         checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
         if (needsLocalAccount && checks['redis'].ok) {
           // Redis restarted without persistence loses every account: publishes would be refused.
-          const present = await ledger.getAccount('local').then((a) => a !== undefined, () => true);
+          const present = await ledger.getAccount(LOCAL_ACCOUNT_ID).then((a) => a !== undefined, () => true);
           checks['state'] = present ? { ok: true } : {
             ok: false,
             detail: 'account local is missing (Redis lost its data: restarted without persistence?); publishes on this gateway are refused. '

@@ -20,6 +20,12 @@ export interface StreamKeyConfig {
   manifestID: string;
   /** Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`. */
   profiles?: unknown[];
+  /**
+   * Optional account charged for this key's transcoding (created with `POST /api/accounts`;
+   * a publish is refused while it is missing or empty). Without one, the stream is charged
+   * to the `local` account on a loopback bind and is not metered on any other bind.
+   */
+  accountID?: string;
 }
 
 export interface AiWorkerConfig {
@@ -299,6 +305,7 @@ export const CONFIG_SCHEMA = {
           streamKey: { type: 'string', pattern: NAME },
           manifestID: { type: 'string', pattern: NAME },
           profiles: { type: 'array' },
+          accountID: { type: 'string', pattern: NAME },
         },
       },
     },

@@ -25,7 +25,7 @@ const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'ea
 export interface StreamGrant {
   readonly manifestID: string;
   readonly profiles: readonly VideoProfile[];
-  /** Account billed for the stream's transcoding; default the ingest's `defaultAccountID`. */
+  /** Account billed for the stream's transcoding; default the ingest's `defaultAccountID` (none: not metered). */
   readonly accountID?: string;
 }
 
@@ -64,8 +64,8 @@ export interface IngestIndex {
 
 export interface IngestJob {
   manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
-  /** Account the transcode is charged to. */
-  accountID: string;
+  /** Account the transcode is charged to; absent: the stream is not metered. */
+  accountID?: string;
   /** Epoch ms when the source segment was complete. */
   enqueuedAtMs: number;
   /** The ingest probe's measurement of the source, so the transcoder need not probe it again (TranscodeJob.source). */
@@ -207,8 +207,11 @@ export interface LiveIngestOptions {
   pushReplyTimeoutMs: number;
   /** Metering; absent = nothing is charged. */
   billing?: IngestBilling;
-  /** Account of streams whose grant names none (static keys, anonymous, auth webhook). */
-  defaultAccountID: string;
+  /**
+   * Account of streams whose grant names none (static keys without `accountID`, anonymous,
+   * auth webhook); undefined: such streams are not metered.
+   */
+  defaultAccountID: string | undefined;
   /** When a segment cannot be paid: end the stream, or keep listing the source rendition only. */
   onInsufficientBalance: 'end' | 'source-only';
 }
@@ -221,7 +224,8 @@ interface LiveStream {
   readonly session: string;
   /** The ladder; a playable copy of the source is appended when the source lint asks for one (set with the plan). */
   profiles: readonly VideoProfile[];
-  readonly accountID: string;
+  /** Undefined: not metered. */
+  readonly accountID: string | undefined;
   readonly startedAtMs: number;
   readonly log: Logger;
   segmenter?: SegmenterHandle;
@@ -482,7 +486,7 @@ export class LiveIngest {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
     }
     const accountID = grant.accountID ?? this.#options.defaultAccountID;
-    const standing = this.#options.billing ? await this.#options.billing.standing(accountID) : 'ok';
+    const standing = this.#options.billing && accountID !== undefined ? await this.#options.billing.standing(accountID) : 'ok';
     if (standing === 'no-account') {
       this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account does not exist');
       throw new GatewayError('PUBLISH_DENIED',
@@ -628,7 +632,8 @@ export class LiveIngest {
     if (!probed.video) return undefined;
     const source = sourceSegmentInfo(probed);
     const job: IngestJob = {
-      manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, accountID: stream.accountID, enqueuedAtMs: completedAtMs,
+      manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs,
+      ...(stream.accountID !== undefined ? { accountID: stream.accountID } : {}),
       ...(source ? { source } : {}),
     };
     return (await this.#paid(stream, job, deadlineMs)) ? job : undefined;
@@ -677,9 +682,10 @@ export class LiveIngest {
   async #paid(stream: LiveStream, job: IngestJob, deadlineMs: number): Promise<boolean> {
     const billing = this.#options.billing;
     const plan = stream.plan;
-    if (!billing || !plan || plan.length === 0) return true;
+    const accountID = stream.accountID;
+    if (!billing || accountID === undefined || !plan || plan.length === 0) return true;
     const ok = await this.#retry.run('hold segment credits', () => billing.reserveSegment({
-      accountID: stream.accountID, manifestID: stream.manifestID, session: stream.session, seq: job.seq, durationMs: job.durationMs, renditions: plan,
+      accountID, manifestID: stream.manifestID, session: stream.session, seq: job.seq, durationMs: job.durationMs, renditions: plan,
     }), deadlineMs);
     if (ok) {
       if (stream.sourceOnly) stream.log.info({ seq: job.seq }, 'credits available again: transcoding resumed');
@@ -825,12 +831,17 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
   readonly #keys: Map<string, StreamGrant>;
   readonly #defaultLadder: readonly VideoProfile[];
 
-  /** @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup). */
-  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[] }[], defaultLadder: readonly VideoProfile[]) {
+  /**
+   * @param keys configured stream keys; a key's `accountID` is the account its streams are
+   *   charged to (none: the ingest's default account, if any)
+   * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup).
+   */
+  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string }[], defaultLadder: readonly VideoProfile[]) {
     this.#defaultLadder = defaultLadder;
     this.#keys = new Map(keys.map((k) => [k.streamKey, {
       manifestID: k.manifestID,
       profiles: k.profiles ? parseLadder(k.profiles) : defaultLadder,
+      ...(k.accountID !== undefined ? { accountID: k.accountID } : {}),
     }]));
   }
 

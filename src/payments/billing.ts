@@ -17,6 +17,22 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import { chargeFor, priceRule, type Price } from '../domain/money.ts';
 import type { Logger } from '../log/logger.ts';
 
+/**
+ * The account a loopback gateway creates for itself (`payments.localAccountCredits`); the
+ * payments API cannot create or name it.
+ */
+export const LOCAL_ACCOUNT_ID = 'local';
+
+/**
+ * The account charged for a stream whose grant names none (a configured stream key without
+ * `accountID`, an anonymous name, an auth-webhook grant): the `local` account on a loopback
+ * bind, where the gateway creates it; undefined (the stream is not metered) on any other
+ * bind, where no `local` account exists. Name an account per key to meter such streams.
+ */
+export function unnamedStreamAccount(loopbackOnly: boolean): string | undefined {
+  return loopbackOnly ? LOCAL_ACCOUNT_ID : undefined;
+}
+
 /** What billing needs from the ledger (implemented by queue/ledger.ts). */
 export interface BillingLedger {
   reserve(request: { holdID: string; accountID: string; amount: bigint; kind: 'transcode' | 'ai'; ref: string; ttlMs: number }): Promise<{ ok: true } | { ok: false; balance: bigint }>;
