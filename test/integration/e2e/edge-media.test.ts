@@ -1,7 +1,8 @@
 /**
  * Edge media end to end: the gateway as a real process (embedded transcoder), a real
  * redis-server, event webhooks to a real local receiver, and real encodes of the clip made at
- * test time: an audio-only RTMP publish, VP8 pushes, a rotated MP4 push and a 10-bit H.264 push.
+ * test time: an audio-only RTMP publish, VP8/VP9 pushes, an HEVC MP4 push, a rotated MP4 push and a
+ * 10-bit H.264 push.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -144,17 +145,20 @@ test('an audio-only RTMP publish is served as audio-only HLS: listed, CODECS mp4
   assert.equal(events.filter((e) => e.type === 'segment.failed' && e.data['manifestID'] === 'audio-only').length, 0);
 });
 
-test('VP8 is refused naming the codec: copied into MPEG-TS (private data), and a WebM pushed as .mp4', { timeout: 60_000 }, async () => {
-  const webm = await encode(join(work, 'vp8.webm'), 2, ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '400k'], ['-c:a', 'libvorbis']);
-  const ts = join(work, 'vp8.ts');
-  await ffmpeg('-i', webm, '-c', 'copy', '-f', 'mpegts', ts);
-  for (const [body, ext] of [[ts, 'ts'], [webm, 'mp4']] as const) {
-    const res = await push(`vp8-${ext}`, 0, readFileSync(body), ext);
+test('unsupported codecs are refused naming them: WebM VP8 copied into MPEG-TS (private data), VP9 in MP4', { timeout: 60_000 }, async () => {
+  const vp8 = await encode(join(work, 'vp8.webm'), 2, ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '400k'], ['-c:a', 'libvorbis']);
+  const vp8Ts = join(work, 'vp8.ts');
+  await ffmpeg('-i', vp8, '-c', 'copy', '-f', 'mpegts', vp8Ts);
+  const vp9 = await encode(join(work, 'vp9.webm'), 2, ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '300k'], ['-an']);
+  const vp9Mp4 = join(work, 'vp9.mp4');
+  await ffmpeg('-i', vp9, '-c', 'copy', '-f', 'mp4', vp9Mp4);
+  for (const [body, ext, codec] of [[vp8Ts, 'ts', 'vp8'], [vp9Mp4, 'mp4', 'vp9']] as const) {
+    const res = await push(`unsupported-${codec}`, 0, readFileSync(body), ext);
     const text = await res.text();
     assert.equal(res.status, 422, text);
     const detail = (JSON.parse(text) as { detail: { msg: string; code: string } }).detail;
     assert.equal(detail.code, 'UNDECODABLE_MEDIA');
-    assert.match(detail.msg, /unsupported codec vp8/);
+    assert.match(detail.msg, new RegExp(`unsupported codec ${codec}\\b`));
   }
   assert.equal((await fetch(`${deployment.httpUrl}/healthz`)).status, 200);
 });
