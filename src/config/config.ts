@@ -71,7 +71,8 @@ export interface MediagateConfig {
      * How long the media path (listing and queueing a source segment, recording a transcode
      * result, billing it, ending a stream) retries across a Redis outage before that work is
      * given up and its segment resolved as failed, in ms, counted from when the segment was
-     * ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long.
+     * ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long plus
+     * one Redis attempt (an attempt under way is not cut short: up to ~8 s, see queue/redis-retry.ts).
      */
     mediaRetryBudgetMs: number;
   };

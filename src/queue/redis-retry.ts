@@ -12,6 +12,12 @@
  * retried until a deadline that the caller sets per unit of work (a source segment: its
  * completion time + `budgetMs`), so a backlog that waits out an outage is bounded in time.
  *
+ * The deadline is checked between attempts; an attempt under way is not cut short (a command
+ * abandoned by us would still sit in ioredis's offline queue and run later, out of step). So
+ * work can outlast its deadline by one attempt: ioredis fails a command queued while
+ * disconnected after every 4th reconnect attempt (`maxRetriesPerRequest: 3`), at most ~8 s
+ * with the 2 s reconnect cap; the transcode queue's enqueue gives up after its own timeout.
+ *
  * Every operation run through it must be idempotent: a command whose reply was lost in the
  * outage may have run (ioredis re-sends unanswered commands after a reconnect).
  */
