@@ -205,6 +205,11 @@ export interface LiveIngestOptions {
   pushIdleTimeoutMs: number;
   /** How long a push waits for its renditions, in ms. */
   pushReplyTimeoutMs: number;
+  /**
+   * After an RTMP publisher left, how long its segmenter may take to drain its input and exit
+   * by itself before it is stopped, in ms; default 2000.
+   */
+  unpublishGraceMs?: number;
   /** Metering; absent = nothing is charged. */
   billing?: IngestBilling;
   /**
@@ -229,6 +234,8 @@ interface LiveStream {
   readonly startedAtMs: number;
   readonly log: Logger;
   segmenter?: SegmenterHandle;
+  /** Resolves when the segmenter emitted `end`. */
+  segmenterEnded?: Promise<void>;
   /** The fitted ladder (set from the first segment): sizes and rates used for the billing estimate. */
   plan?: readonly { name: string; width: number; height: number; fps: number }[];
   /** Transcoding paused for lack of credits (policy `source-only`). */
@@ -361,8 +368,11 @@ export class LiveIngest {
           'publisher keyframes are far apart: segments are cut at keyframes, so they run long and latency grows; set the encoder keyframe interval to 2 s (OBS: Output > Keyframe Interval = 2)');
       }
     });
-    segmenter.on('end', (e) => {
-      void this.#finish(stream, e.reason);
+    stream.segmenterEnded = new Promise((resolve) => {
+      segmenter.on('end', (e) => {
+        resolve();
+        void this.#finish(stream, e.reason);
+      });
     });
     return { manifestID: grant.manifestID };
   }
@@ -370,8 +380,21 @@ export class LiveIngest {
   /** The RTMP publisher left; the segmenter flushes its last segment and the stream ends. */
   async unpublish(publishId: string): Promise<void> {
     const stream = this.#byPublish.get(this.#publishKey('rtmp', publishId));
-    if (!stream || stream.protocol !== 'rtmp') return;
-    await stream.segmenter?.stop();
+    if (!stream || stream.protocol !== 'rtmp' || !stream.segmenter) return;
+    // The RTMP server has closed the segmenter's pull: ffmpeg reads what is left, writes the
+    // last segment and exits by itself, which loses nothing. A stop (SIGINT) would drop what
+    // ffmpeg has not read yet, so it is only the fallback when that does not happen in time.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      stream.segmenterEnded!.then(() => true),
+      new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.#options.unpublishGraceMs ?? 2000); }),
+    ]);
+    clearTimeout(timer);
+    if (!ended) {
+      stream.log.info({ graceMs: this.#options.unpublishGraceMs ?? 2000 }, 'segmenter still running after the publisher left; stopping it');
+      await stream.segmenter.stop();
+    }
+    await this.#finish(stream, 'publisher left');
   }
 
   /**

@@ -48,19 +48,30 @@ function makeIngest(): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended:
     segmentTargetMs: 2000,
     pushIdleTimeoutMs: 60_000,
     pushReplyTimeoutMs: 10_000,
+    unpublishGraceMs: 50,
     defaultAccountID: 'local',
     onInsufficientBalance: 'end',
   };
   return { ingest: new LiveIngest(options), segmenters, ended };
 }
 
-test('unpublish of an RTMP connection stops its segmenter and ends the stream', async () => {
+test('unpublish of an RTMP connection whose segmenter does not end by itself stops it after the grace and ends the stream', async () => {
   const { ingest, segmenters, ended } = makeIngest();
   await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
   assert.equal(ingest.list().length, 1);
   await ingest.unpublish('conn-1');
   assert.equal(segmenters[0]!.stops, 1, 'the segmenter was asked to stop (flush its last segment)');
-  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(ended, [{ manifestID: 'cam', endSeq: 0 }], 'ended by the time unpublish resolves');
+  assert.deepEqual(ingest.list(), []);
+});
+
+test('unpublish lets a segmenter that drains its input and exits by itself end without a stop', async () => {
+  const { ingest, segmenters, ended } = makeIngest();
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  const unpublished = ingest.unpublish('conn-1');
+  segmenters[0]!.emit('end', { reason: 'inputEnded', exitCode: 0 });
+  await unpublished;
+  assert.equal(segmenters[0]!.stops, 0, 'not stopped: a SIGINT would drop what ffmpeg had not read yet');
   assert.deepEqual(ended, [{ manifestID: 'cam', endSeq: 0 }]);
   assert.deepEqual(ingest.list(), []);
 });
