@@ -195,7 +195,12 @@ export interface MediagateConfig {
     /** `json` (one object per line), `pretty` (human-readable), or `auto`: pretty on a terminal, JSON otherwise. */
     format: 'auto' | 'json' | 'pretty';
   };
-  /** How long shutdown waits for in-flight work before forcing, in ms. */
+  /**
+   * How long a shutdown (SIGTERM/SIGINT) waits for in-flight work, in ms; default 10000: HTTP
+   * requests in flight, and with the embedded transcoder the transcodes of the streams' last
+   * segments. What is not done by then stays queued for other transcoders; the process is
+   * forced out 5 s later.
+   */
   shutdownTimeoutMs: number;
 }
 
