@@ -85,6 +85,14 @@ function toGatewayError(err: unknown): GatewayError | undefined {
   return undefined;
 }
 
+/**
+ * A request path as it may be logged: the stream name of an ingest path
+ * (`/live/<streamKey>/<seq>.ts`) is a secret stream key, so it is replaced by `[redacted]`.
+ */
+export function loggablePath(path: string): string {
+  return path.replace(/^\/live\/[^/]*/, '/live/[redacted]').slice(0, 200);
+}
+
 export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -106,7 +114,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (isClientAbort(err)) {
       // The client went away mid-request: nobody is left to answer, and nothing failed here.
-      options.logger.debug({ path: req.path, method: req.method, reason: (err as Error).message }, 'client aborted the request');
+      options.logger.debug({ path: loggablePath(req.path), method: req.method, reason: (err as Error).message }, 'client aborted the request');
       if (!res.headersSent && !req.socket.destroyed) sendError(res, new GatewayError('INVALID_REQUEST', 'the request body was cut off'));
       else res.destroy();
       return;
@@ -114,11 +122,11 @@ export function createHttpApp(options: HttpAppOptions): Express {
     const known = toGatewayError(err);
     if (known) {
       res.locals['errorCode'] = known.code;
-      if (known.status >= 500) options.logger.warn({ code: known.code, err: known.message, path: req.path }, 'request failed');
+      if (known.status >= 500) options.logger.warn({ code: known.code, err: known.message, path: loggablePath(req.path) }, 'request failed');
       sendError(res, known);
       return;
     }
-    options.logger.error({ err, path: req.path, method: req.method }, 'unhandled request error');
+    options.logger.error({ err, path: loggablePath(req.path), method: req.method }, 'unhandled request error');
     sendError(res, new GatewayError('INTERNAL', 'internal error; see the gateway log'));
   });
   return app;

@@ -206,4 +206,7 @@ test('Redis restarted without persistence: pushes get 503 + Retry-After while it
     .map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } })
     .filter((o) => o?.['msg'] === 'publish refused').map((o) => String(o!['reason']));
   assert.ok(reasons.some((r) => /account local does not exist/.test(r)), `publish refusal names the missing account: ${JSON.stringify(reasons)}`);
+  // The 503s above are logged with the request path; the stream key in it must not be.
+  const leaked = gateway.lines.filter((l) => l.includes(streamKey));
+  assert.deepEqual(leaked, [], 'the stream key never appears in the gateway log');
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyError, isClientAbort, isRedisUnavailable, REDIS_RETRY_AFTER_S } from '../../../src/http/error-classes.ts';
+import { loggablePath } from '../../../src/http/http-app.ts';
 
 test('ioredis connection failures are Redis-unavailable; a Redis reply error is not', () => {
   const maxRetries = Object.assign(new Error('Reached the max retries per request limit (which is 3).'), { name: 'MaxRetriesPerRequestError' });
@@ -28,4 +29,11 @@ test('client aborts are recognised; a truncated multipart body and a charset are
   const tooBig = classifyError(Object.assign(new Error('File too large'), { name: 'MulterError', code: 'LIMIT_FILE_SIZE', field: 'image' }));
   assert.equal(tooBig?.status, 413);
   assert.match(tooBig!.message, /^image: /);
+});
+
+test('a logged ingest path has its stream key replaced; other paths are kept', () => {
+  assert.equal(loggablePath('/live/my-SECRET-key/12.ts'), '/live/[redacted]/12.ts');
+  assert.equal(loggablePath('/live/key'), '/live/[redacted]');
+  assert.equal(loggablePath('/stream/abc/source/1.ts'), '/stream/abc/source/1.ts');
+  assert.equal(loggablePath('/text-to-image'), '/text-to-image');
 });
