@@ -340,7 +340,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
         }),
         createAiRouter({
           sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
-          authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly)),
+          authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
           ...(billing ? { billing } : {}),
           probeAudioMs: (path) => probeAudioDurationMs(path),
           uploadDir: join(config.workDir, 'uploads'),

@@ -32,7 +32,8 @@ export const AI_SPEC_PATH = fileURLToPath(new URL('../../openapi/ai.yaml', impor
 
 /** Who is calling: resolved from the bearer API key. */
 export interface AiCaller {
-  readonly accountID: string;
+  /** Account charged for the request; absent = the request is not metered. */
+  readonly accountID?: string;
 }
 
 /** Pluggable request authorization (the payments work fills it with accounts and balances). */
@@ -43,25 +44,30 @@ export interface AiRequestAuthorizer {
 
 /**
  * API keys from config. With none configured, anonymous callers are accepted only while the
- * gateway binds loopback.
+ * gateway binds loopback. Callers it accepts are charged to `accountID` (the gateway passes
+ * `local` on a loopback bind, where that account exists); without one they are not metered
+ * (a public bind, where no `local` account exists: meter callers with account API keys from
+ * the payments API instead).
  */
 export class StaticApiKeyAuthorizer implements AiRequestAuthorizer {
   readonly #keys: ReadonlySet<string>;
   readonly #loopbackOnly: boolean;
+  readonly #caller: AiCaller;
 
-  constructor(keys: readonly string[], loopbackOnly: boolean) {
+  constructor(keys: readonly string[], loopbackOnly: boolean, accountID: string | undefined) {
     this.#keys = new Set(keys);
     this.#loopbackOnly = loopbackOnly;
+    this.#caller = accountID === undefined ? {} : { accountID };
   }
 
   async authorize(apiKey: string | undefined): Promise<AiCaller> {
     if (this.#keys.size === 0) {
-      if (this.#loopbackOnly) return { accountID: 'local' };
+      if (this.#loopbackOnly) return this.#caller;
       throw new GatewayError('UNAUTHORIZED', 'no API keys are configured and the gateway is not on loopback: set ai.apiKeys (MEDIAGATE_AI_API_KEYS)');
     }
     if (apiKey === undefined) throw new GatewayError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
     if (!this.#keys.has(apiKey)) throw new GatewayError('UNAUTHORIZED', 'invalid API key');
-    return { accountID: 'local' };
+    return this.#caller;
   }
 }
 
@@ -386,14 +392,16 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     const audioMs = pipeline === 'audio-to-text' && audioPath !== undefined ? await options.probeAudioMs(audioPath) : undefined;
     const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioSeconds: audioMs / 1000 } : {}) });
     const caller = (req as Request & { caller?: AiCaller }).caller!;
+    // A caller without an account is not metered: no hold, no charge.
+    const billing = caller.accountID === undefined ? undefined : options.billing;
     const billedUnits = estimateUnits(pipeline, body, { ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioMs } : {}) });
-    await options.billing?.reserveAi({ requestID, accountID: caller.accountID, pipeline, modelID, units: billedUnits });
+    await billing?.reserveAi({ requestID, accountID: caller.accountID!, pipeline, modelID, units: billedUnits });
     let charged = false;
     try {
       await routeAndAnswer();
       charged = true;
     } finally {
-      if (!charged) await options.billing?.releaseAi(requestID).catch((err: Error) => log.error({ requestID, err: err.message }, 'cannot release AI hold'));
+      if (!charged) await billing?.releaseAi(requestID).catch((err: Error) => log.error({ requestID, err: err.message }, 'cannot release AI hold'));
     }
 
     async function routeAndAnswer(): Promise<void> {
@@ -429,11 +437,11 @@ export function createAiRouter(options: AiRoutesOptions): Router {
           throw err;
         }
         res.end();
-        await options.billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, lastUsage) });
+        await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, lastUsage) });
         return;
       }
       const shaped = await shape(pipeline, requestID, reply.body, media, body);
-      await options.billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
+      await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
       res.setHeader('X-Request-ID', requestID);
       res.status(200).json(shaped);
     } finally {
