@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import type { MediagateConfig } from './config/config.ts';
 import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
-import { SOURCE_RENDITION } from './domain/segment.ts';
+import { SOURCE_RENDITION, type RenditionSegment } from './domain/segment.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
 import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
 import { RedisRetry } from './queue/redis-retry.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
+import { IndexSweeper } from './queue/index-sweeper.ts';
 import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { probeSegment } from './transcode/probe.ts';
@@ -112,7 +113,10 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     await waitForRedis(redis, config.redis.url, 10_000);
     logger.info({ redis: redactRedisUrl(config.redis.url) }, 'redis connected');
 
-    const index = new RedisSegmentIndex({ redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32) });
+    const index = new RedisSegmentIndex({
+      redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
+      maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
+    });
     // Media-path Redis operations wait out an outage up to this budget (queue/redis-retry.ts).
     const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
     const defaultLadder = parseLadder(config.ladder);
@@ -279,6 +283,17 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       http, ingest, index, waitForTranscodes: config.transcode.embedded, deadlineMs, logger,
     });
 
+    // Heartbeats for the streams held here, and the sweep that skips overdue segments and ends
+    // streams whose gateway died. Closed before ingest, so a closing gateway's streams end through ingest.
+    const sweeper = new IndexSweeper({
+      index, logger: logger.child({ component: 'index-sweep' }),
+      held: () => ingest.list(),
+      onLost: (manifestID) => { void ingest.stop(manifestID, 'stream ended elsewhere (heartbeat expired)'); },
+      heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs,
+    });
+    sweeper.start();
+    closers.push({ name: 'index-sweep', close: () => sweeper.close() });
+
     const controlBus = new ControlBus({
       redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'control' }),
       onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
@@ -422,15 +437,24 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
       onCompleted: async (job, result) => {
         const deadlineMs = retry.deadline();
         const produced = new Map(result.renditions.map((r) => [r.rendition, r]));
+        const listed: RenditionSegment[] = [];
         for (const name of await planned(job, deadlineMs)) {
           const segment = produced.get(name);
-          await retry.run('list rendition segment', () => index.record(job.manifestID, job.session, segment
+          const recorded = await retry.run('list rendition segment', () => index.record(job.manifestID, job.session, segment
             ? { status: 'ok', seq: job.seq, segment }
             : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' }), deadlineMs);
+          if (segment && recorded.accepted) listed.push(segment);
         }
-        // Charged once per (stream session, seq): a redelivered job settles the same hold again, which changes nothing.
+        // Only what is listed is charged: a result for a seq the playlists already skipped
+        // (it waited past hls.maxSegmentWaitMs) returns its hold. Charged once per (stream
+        // session, seq): a redelivered job settles the same hold again, which changes nothing.
         if (billing && job.accountID) {
-          await retry.run('charge segment', () => billing.settleSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq, pixels: transcodePixels(result.renditions) }), deadlineMs);
+          if (listed.length > 0) {
+            await retry.run('charge segment', () => billing.settleSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq, pixels: transcodePixels(listed) }), deadlineMs);
+          } else {
+            await retry.run('release segment hold', () => billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq }), deadlineMs);
+            log.info({ manifestID: job.manifestID, seq: job.seq }, 'segment transcoded after its playlists skipped it: not listed, hold released');
+          }
         }
         const latencyMs = Date.now() - job.enqueuedAtMs;
         log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs }, 'segment renditions recorded');

@@ -115,6 +115,23 @@ export interface MediagateConfig {
   hls: {
     /** Segments in a live media playlist's sliding window. */
     windowSegments: number;
+    /**
+     * Longest a rendition's playlist waits for one missing segment once a later one is ready,
+     * in ms; the missing one is then skipped with EXT-X-DISCONTINUITY (and not charged if it
+     * comes later). Also how long an ended stream waits for its last transcodes before its
+     * playlists get EXT-X-ENDLIST. Default 10000: 5 segment durations, above a crashed
+     * transcoder's takeover (about 2 segment durations) plus one transcode on a busy host.
+     */
+    maxSegmentWaitMs: number;
+    /** How often a gateway renews the heartbeat of each live stream it holds, in ms. Default 2000. */
+    heartbeatIntervalMs: number;
+    /**
+     * A live stream whose gateway has not renewed its heartbeat for this long (the gateway
+     * died) is ended by any gateway's sweep, in ms; must exceed heartbeatIntervalMs. Default 10000.
+     */
+    heartbeatTtlMs: number;
+    /** How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000. */
+    sweepIntervalMs: number;
   };
   /** Configured stream keys; empty = any well-formed name is accepted (loopback only). */
   streamKeys: StreamKeyConfig[];
@@ -221,7 +238,7 @@ export function defaultConfig(): MediagateConfig {
     transcode: { embedded: true, concurrency: 2, x264Preset: 'veryfast', timeoutMs: 60_000, attempts: 3, backoffMs: 500, metricsPort: 9936 },
     ladder: [...DEFAULT_LADDER],
     segmentTargetMs: 2000,
-    hls: { windowSegments: 6 },
+    hls: { windowSegments: 6, maxSegmentWaitMs: 10_000, heartbeatIntervalMs: 2000, heartbeatTtlMs: 10_000, sweepIntervalMs: 1000 },
     streamKeys: [],
     auth: { mode: 'static', webhookUrl: '', webhookTimeoutMs: 5000 },
     push: { idleTimeoutMs: 60_000, replyTimeoutMs: 60_000 },
@@ -300,8 +317,14 @@ export const CONFIG_SCHEMA = {
     ladder: { type: 'array', maxItems: 16, items: { anyOf: [{ type: 'string' }, { type: 'object' }] } },
     segmentTargetMs: { type: 'integer', minimum: 500, maximum: 20_000 },
     hls: {
-      type: 'object', additionalProperties: false, required: ['windowSegments'],
-      properties: { windowSegments: { type: 'integer', minimum: 2, maximum: 1000 } },
+      type: 'object', additionalProperties: false, required: ['windowSegments', 'maxSegmentWaitMs', 'heartbeatIntervalMs', 'heartbeatTtlMs', 'sweepIntervalMs'],
+      properties: {
+        windowSegments: { type: 'integer', minimum: 2, maximum: 1000 },
+        maxSegmentWaitMs: { type: 'integer', minimum: 500, maximum: 600_000 },
+        heartbeatIntervalMs: { type: 'integer', minimum: 100, maximum: 60_000 },
+        heartbeatTtlMs: { type: 'integer', minimum: 500, maximum: 600_000 },
+        sweepIntervalMs: { type: 'integer', minimum: 100, maximum: 60_000 },
+      },
     },
     streamKeys: {
       type: 'array',
@@ -596,6 +619,10 @@ function checkSecurity(config: MediagateConfig): void {
   const publicBinds = [config.http.host, ...(config.rtmp.enabled ? [config.rtmp.host] : [])].filter((h) => !isLoopbackHost(h));
   if (config.auth.mode === 'webhook' && config.auth.webhookUrl === '') {
     throw new GatewayError('CONFIG_INVALID', 'auth.mode is webhook but auth.webhookUrl is empty: set MEDIAGATE_AUTH_WEBHOOK_URL');
+  }
+  if (config.hls.heartbeatTtlMs <= config.hls.heartbeatIntervalMs) {
+    throw new GatewayError('CONFIG_INVALID',
+      `hls.heartbeatTtlMs (${config.hls.heartbeatTtlMs}) must exceed hls.heartbeatIntervalMs (${config.hls.heartbeatIntervalMs}), or live streams are ended while their gateway runs`);
   }
   const authConfigured = config.streamKeys.length > 0 || config.auth.mode === 'webhook';
   if (publicBinds.length > 0 && !authConfigured && !config.allowAnonymous) {

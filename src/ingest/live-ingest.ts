@@ -52,13 +52,15 @@ export interface IngestIndex {
   /** `warnings`: the source lint of the first segment (domain/source-lint.ts), stored with the plan. */
   setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[], warnings?: readonly SourceWarning[]): Promise<void>;
   endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
-  record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<number>;
+  /** `accepted: false` when the seq was already resolved as failed (skipped): it will not be listed. */
+  record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<{ accepted: boolean; listed: number }>;
+  /** Resolves as failed, in one step, every seq below `seq` of a push session that was never pushed. */
+  resolvePushGap(manifestID: string, session: string, seq: number): Promise<void>;
   getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
   /** `leaseMs`: how long a pending claim belongs to its push before another push of the same bytes takes it over. */
   claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<
     { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;
   settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void>;
-  pushClaimed(manifestID: string, session: string, seq: number): Promise<boolean>;
   pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined>;
 }
 
@@ -267,6 +269,8 @@ export interface EndedStream {
 
 export interface LiveStreamInfo {
   readonly manifestID: string;
+  /** Publish session ID (the segment index's session). */
+  readonly session: string;
   readonly protocol: 'rtmp' | 'push';
   readonly startedAtMs: number;
   readonly segments: number;
@@ -481,7 +485,7 @@ export class LiveIngest {
 
   /** Live streams on this gateway. */
   list(): LiveStreamInfo[] {
-    return [...this.#byManifest.values()].map((s) => ({ manifestID: s.manifestID, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
+    return [...this.#byManifest.values()].map((s) => ({ manifestID: s.manifestID, session: s.session, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
   }
 
   /** Stops a live stream held by this gateway (RTMP: disconnects the publisher). Returns false if not held here. */
@@ -647,7 +651,11 @@ export class LiveIngest {
       rendition: SOURCE_RENDITION, key, width: probed.video?.width ?? 0, height: probed.video?.height ?? 0, frames: probed.video?.frames ?? 0,
       bytes: stored.sizeBytes, durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
     };
-    await retry.run('list source segment', () => this.#options.index.record(manifestID, session, { status: 'ok', seq, segment }), deadlineMs);
+    const recorded = await retry.run('list source segment', () => this.#options.index.record(manifestID, session, { status: 'ok', seq, segment }), deadlineMs);
+    if (!recorded.accepted) {
+      // The playlists gave up on this seq (hls.maxSegmentWaitMs, or a push gap): it is not listed, so it is not transcoded or charged.
+      throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} arrived after the playlists skipped it; send later sequence numbers`);
+    }
     progress.sourceListed = true;
     log.debug({ seq, frames: segment.frames, durationMs, bytes: segment.bytes, measuredBy }, 'source segment listed');
     stream.segments += 1;
@@ -761,18 +769,14 @@ export class LiveIngest {
   }
 
   /**
-   * After seq N is done, any lower seq of this push session that was never pushed is
-   * resolved as failed, so the playlists do not wait for it forever (a discontinuity marks
-   * the gap). A seq pushed later than that is still transcoded and returned, but not listed.
+   * After seq N is done, every lower seq of this push session that was never pushed (down to
+   * the highest pushed one, however far) is resolved as failed in one step, so the playlists
+   * do not wait for it (a discontinuity marks the gap). A seq pushed after that is refused
+   * with 409 (it would not be listed), and is neither transcoded nor charged.
    */
   async #skipGaps(stream: LiveStream, seq: number): Promise<void> {
     try {
-      const current = await this.#options.index.getStream(stream.manifestID);
-      if (!current || current.session !== stream.session) return;
-      for (let missing = seq - 1; missing >= 0 && seq - missing <= 64; missing--) {
-        if (await this.#options.index.pushClaimed(stream.manifestID, stream.session, missing)) break;
-        await this.#recordFailed(stream, missing, 'never pushed');
-      }
+      await this.#options.index.resolvePushGap(stream.manifestID, stream.session, seq);
     } catch (err) {
       stream.log.warn({ err: (err as Error).message }, 'cannot resolve push gaps');
     }

@@ -13,7 +13,8 @@ let index: RedisSegmentIndex;
 before(async () => {
   server = await startRedis();
   redis = createRedis({ url: server.url, logger: silentLogger(), name: 'test' });
-  index = new RedisSegmentIndex({ redis, prefix: 'mgtest', retainSegments: 4 });
+  // Heartbeats are tested on their own index; here they must not expire during a test's clock jumps.
+  index = new RedisSegmentIndex({ redis, prefix: 'mgtest', retainSegments: 4, heartbeatTtlMs: 3_600_000 });
 });
 after(async () => {
   redis.disconnect();
@@ -26,11 +27,11 @@ function ok(rendition: string, seq: number, bytes = 250_000, durationMs = 2000):
 
 test('results that arrive out of order are listed in sequence order', async () => {
   await index.startStream('ooo', 's1', 1000);
-  assert.equal(await index.record('ooo', 's1', ok('low', 2)), 0);
-  assert.equal(await index.record('ooo', 's1', ok('low', 1)), 0);
+  assert.deepEqual(await index.record('ooo', 's1', ok('low', 2)), { accepted: true, listed: 0 });
+  assert.deepEqual(await index.record('ooo', 's1', ok('low', 1)), { accepted: true, listed: 0 });
   const stream = (await index.getStream('ooo'))!;
   assert.equal((await index.renditionWindow('ooo', 'low', 6, stream)).segments.length, 0, 'nothing listed while seq 0 is missing');
-  assert.equal(await index.record('ooo', 's1', ok('low', 0)), 3);
+  assert.deepEqual(await index.record('ooo', 's1', ok('low', 0)), { accepted: true, listed: 3 });
   const w = await index.renditionWindow('ooo', 'low', 6, stream);
   assert.deepEqual(w.segments.map((s) => s.seq), [0, 1, 2]);
   assert.equal(w.stats.count, 3);
@@ -41,7 +42,7 @@ test('results that arrive out of order are listed in sequence order', async () =
 test('a repeated result is ignored, so redelivery cannot list a segment twice', async () => {
   await index.startStream('dup', 's1', 1000);
   await index.record('dup', 's1', ok('low', 0));
-  assert.equal(await index.record('dup', 's1', ok('low', 0)), 0);
+  assert.deepEqual(await index.record('dup', 's1', ok('low', 0)), { accepted: true, listed: 0 }, 'a repeat of a listed result is accepted (its charge settles once) but not listed again');
   const stream = (await index.getStream('dup'))!;
   assert.deepEqual((await index.renditionWindow('dup', 'low', 6, stream)).segments.map((s) => s.seq), [0]);
 });
@@ -62,7 +63,7 @@ test('results from an older publish session of the same manifest ID are ignored'
   await index.startStream('again', 'old', 1000);
   await index.record('again', 'old', ok('low', 0));
   await index.startStream('again', 'new', 2000);
-  assert.equal(await index.record('again', 'old', ok('low', 1)), -1);
+  assert.deepEqual(await index.record('again', 'old', ok('low', 1)), { accepted: false, listed: 0, staleSession: true });
   const stream = (await index.getStream('again'))!;
   assert.equal(stream.session, 'new');
   assert.equal((await index.renditionWindow('again', 'low', 6, stream)).stats.count, 0);
@@ -108,4 +109,110 @@ test('a push claim left pending past its lease is taken over by the next push of
   await index.settlePush('lease', 's1', 0, 'done', '[]');
   await new Promise((r) => setTimeout(r, 400));
   assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'done', result: '[]' }, 'a settled claim is answered from its result, whatever its age');
+});
+
+// Overdue segments, stream end and heartbeats. The sweep takes `nowMs`, so "after the bound"
+// is a clock argument, not a sleep. The index under test uses the default bound (10 s).
+const BOUND_MS = 10_000;
+
+async function listed(m: string, rendition: string): Promise<{ segments: [number, boolean][]; frontier: number; failed: number; complete: boolean }> {
+  const stream = (await index.getStream(m))!;
+  const w = await index.renditionWindow(m, rendition, 100, stream);
+  return { segments: w.segments.map((s) => [s.seq, s.discontinuity]), frontier: w.stats.frontier, failed: w.stats.failed, complete: w.complete };
+}
+
+test('a seq missing in one rendition holds its playlist no longer than the bound, then is skipped with a discontinuity', async () => {
+  await index.startStream('late', 's1', 1000);
+  await index.record('late', 's1', ok('low', 0));
+  await index.record('late', 's1', ok('low', 2));
+  await index.record('late', 's1', ok('low', 3));
+  await index.sweep(Date.now() + BOUND_MS / 2);
+  assert.deepEqual((await listed('late', 'low')).segments, [[0, false]], 'within the bound the playlist still waits for seq 1');
+  await index.sweep(Date.now() + BOUND_MS + 1000);
+  const after = await listed('late', 'low');
+  assert.deepEqual(after.segments, [[0, false], [2, true], [3, false]]);
+  assert.equal(after.failed, 1);
+  // The late result is refused: not listed, and the caller is told so (it must not be charged).
+  assert.deepEqual(await index.record('late', 's1', ok('low', 1)), { accepted: false, listed: 0 });
+  assert.deepEqual((await listed('late', 'low')).segments, [[0, false], [2, true], [3, false]]);
+  // A repeat of a listed seq is still accepted (charge-once: it settles the same hold).
+  assert.equal((await index.record('late', 's1', ok('low', 2))).accepted, true);
+  // Sweeping again changes nothing (idempotent; any gateway may sweep).
+  await index.sweep(Date.now() + 2 * BOUND_MS);
+  assert.deepEqual(await listed('late', 'low'), after);
+});
+
+test('a missing source segment is skipped in every rendition at once, without a second wait', async () => {
+  await index.startStream('nosrc', 's1', 1000);
+  await index.setRenditions('nosrc', 's1', [{ name: 'low', width: 426, height: 240, bitrateBps: 600_000 }]);
+  await index.record('nosrc', 's1', ok('source', 0));
+  await index.record('nosrc', 's1', ok('source', 2));
+  await index.record('nosrc', 's1', ok('low', 0));
+  // Seq 1's source was lost (so it has no transcode); seq 2's transcode is still running.
+  await index.sweep(Date.now() + BOUND_MS + 1000);
+  assert.deepEqual((await listed('nosrc', 'source')).segments, [[0, false], [2, true]]);
+  assert.equal((await listed('nosrc', 'low')).frontier, 2, 'low skipped seq 1 in the same sweep');
+  assert.deepEqual(await index.record('nosrc', 's1', ok('low', 2)), { accepted: true, listed: 1 });
+  assert.deepEqual((await listed('nosrc', 'low')).segments, [[0, false], [2, true]]);
+});
+
+test('the end of a stream resolves everything still missing once in-flight results had the bound, and the rendition completes', async () => {
+  await index.startStream('fin', 's1', 1000);
+  await index.record('fin', 's1', ok('low', 0));
+  await index.record('fin', 's1', ok('low', 2));
+  const endedAtMs = Date.now();
+  await index.endStream('fin', 's1', 4, endedAtMs);
+  await index.sweep(endedAtMs + 1);
+  assert.equal((await listed('fin', 'low')).complete, false, 'right after the end, missing results still have time');
+  await index.sweep(Math.max(endedAtMs, Date.now()) + BOUND_MS + 1000);
+  const after = await listed('fin', 'low');
+  assert.deepEqual(after.segments, [[0, false], [2, true]]);
+  assert.equal(after.frontier, 4);
+  assert.equal(after.failed, 2);
+  assert.equal(after.complete, true);
+  assert.equal((await index.record('fin', 's1', ok('low', 3))).accepted, false);
+});
+
+test('a push gap of any size is resolved in one step, in every rendition', async () => {
+  await index.startStream('pgap', 's1', 1000, { protocol: 'push', firstSeq: 0 });
+  await index.setRenditions('pgap', 's1', [{ name: 'low', width: 426, height: 240, bitrateBps: 600_000 }]);
+  for (const seq of [0, 1, 1001]) {
+    assert.deepEqual(await index.claimPush('pgap', 's1', seq, `sha-${seq}`, { leaseMs: 60_000 }), { claim: 'new' });
+    await index.record('pgap', 's1', ok('source', seq));
+    await index.record('pgap', 's1', ok('low', seq));
+  }
+  assert.deepEqual((await listed('pgap', 'source')).segments, [[0, false], [1, false]]);
+  await index.resolvePushGap('pgap', 's1', 1001);
+  for (const r of ['source', 'low']) {
+    const after = await listed('pgap', r);
+    assert.deepEqual(after.segments, [[0, false], [1, false], [1001, true]], r);
+    assert.equal(after.failed, 999, r);
+  }
+  // A pushed seq between the last pushed one and the gap is not skipped: only never-pushed ones are.
+  await index.claimPush('pgap', 's1', 1003, 'sha-1003', { leaseMs: 60_000 });
+  await index.record('pgap', 's1', ok('source', 1004));
+  await index.resolvePushGap('pgap', 's1', 1004);
+  assert.equal((await listed('pgap', 'source')).frontier, 1002, 'waits for the pushed seq 1003, skipping only 1002');
+});
+
+test('a stream whose heartbeat expired is ended by the sweep with endSeq past its highest seq, and completes', async () => {
+  const hbIndex = new RedisSegmentIndex({ redis, prefix: 'mgtest', retainSegments: 4, heartbeatTtlMs: 3000 });
+  await hbIndex.startStream('dead', 's1', 1000);
+  await hbIndex.setRenditions('dead', 's1', [{ name: 'low', width: 426, height: 240, bitrateBps: 600_000 }]);
+  for (const seq of [0, 1, 3]) await hbIndex.record('dead', 's1', ok('source', seq));
+  await hbIndex.record('dead', 's1', ok('low', 0));
+  const now = Date.now();
+  assert.deepEqual(await hbIndex.renewHeartbeats([{ manifestID: 'dead', session: 's1' }], now), []);
+  assert.deepEqual((await hbIndex.sweep(now + 1000)).expired, [], 'a renewed heartbeat keeps the stream live');
+  assert.equal((await hbIndex.getStream('dead'))!.state, 'live');
+  const result = await hbIndex.sweep(now + 3000 + 1000);
+  assert.deepEqual(result.expired, ['dead']);
+  const stream = (await hbIndex.getStream('dead'))!;
+  assert.equal(stream.state, 'ended');
+  assert.equal(stream.endSeq, 4, 'one past the highest seq the index knew (3, pending in source)');
+  for (const r of ['source', 'low']) assert.equal((await listed('dead', r)).complete, true, r);
+  assert.deepEqual((await listed('dead', 'source')).segments, [[0, false], [1, false], [3, true]]);
+  // Its former holder learns it lost the stream; a second sweep finds nothing to do.
+  assert.deepEqual(await hbIndex.renewHeartbeats([{ manifestID: 'dead', session: 's1' }]), ['dead']);
+  assert.deepEqual((await hbIndex.sweep(now + 10_000)).expired, []);
 });

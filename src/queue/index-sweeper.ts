@@ -1,0 +1,87 @@
+/**
+ * Keeps the segment index moving in every gateway: renews the heartbeat of each live stream
+ * this gateway holds, and runs the index sweep (RedisSegmentIndex.sweep) that resolves
+ * segments waiting past `hls.maxSegmentWaitMs` and ends streams whose holder's heartbeat
+ * expired. Every gateway runs one; the sweep's scripts are idempotent, so they may overlap.
+ */
+import type { Logger } from '../log/logger.ts';
+
+/** What the sweeper needs from the segment index (queue/segment-index.ts). */
+export interface SweptIndex {
+  renewHeartbeats(held: readonly { manifestID: string; session: string }[]): Promise<string[]>;
+  sweep(): Promise<{ expired: readonly string[]; resolved: number }>;
+}
+
+export interface IndexSweeperOptions {
+  index: SweptIndex;
+  logger: Logger;
+  /** Live streams this gateway holds (publish sessions). */
+  held(): readonly { manifestID: string; session: string }[];
+  /** Called for a held stream that is no longer live in its session (ended by another gateway). */
+  onLost(manifestID: string): void;
+  /** Heartbeat renewal period in ms (`hls.heartbeatIntervalMs`). */
+  heartbeatIntervalMs: number;
+  /** Sweep period in ms (`hls.sweepIntervalMs`). */
+  sweepIntervalMs: number;
+}
+
+export class IndexSweeper {
+  readonly #o: IndexSweeperOptions;
+  readonly #timers: NodeJS.Timeout[] = [];
+  /** Runs in flight, awaited by close(). */
+  readonly #running = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(options: IndexSweeperOptions) {
+    this.#o = options;
+  }
+
+  /** Starts both timers (unref'd: they never keep the process alive). */
+  start(): void {
+    if (this.#closed || this.#timers.length > 0) return;
+    this.#every(this.#o.heartbeatIntervalMs, () => this.renew());
+    this.#every(this.#o.sweepIntervalMs, () => this.sweep());
+  }
+
+  #every(periodMs: number, run: () => Promise<void>): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || this.#closed) return;
+      busy = true;
+      const p = run().finally(() => { busy = false; this.#running.delete(p); });
+      this.#running.add(p);
+    }, periodMs);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  /** Renews the heartbeats of held streams once; a held stream found ended elsewhere is handed to `onLost`. */
+  async renew(): Promise<void> {
+    try {
+      const lost = await this.#o.index.renewHeartbeats(this.#o.held());
+      for (const manifestID of lost) {
+        this.#o.logger.warn({ manifestID }, 'held stream is no longer live in the index; stopping it here');
+        this.#o.onLost(manifestID);
+      }
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'heartbeat renewal failed');
+    }
+  }
+
+  /** Runs the index sweep once. */
+  async sweep(): Promise<void> {
+    try {
+      const result = await this.#o.index.sweep();
+      for (const manifestID of result.expired) this.#o.logger.warn({ manifestID }, 'stream heartbeat expired (its gateway is gone): stream ended');
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'index sweep failed');
+    }
+  }
+
+  /** Stops the timers and waits for a run in flight. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#timers.splice(0)) clearInterval(t);
+    await Promise.all([...this.#running]);
+  }
+}
