@@ -287,8 +287,8 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     // streams whose gateway died. Closed before ingest, so a closing gateway's streams end through ingest.
     const sweeper = new IndexSweeper({
       index, logger: logger.child({ component: 'index-sweep' }),
-      held: () => ingest.list(),
-      onLost: (manifestID) => { void ingest.stop(manifestID, 'stream ended elsewhere (heartbeat expired)'); },
+      held: () => ingest.held(),
+      onLost: (s) => { void ingest.stopSession(s.manifestID, s.session, 'stream ended elsewhere (heartbeat expired)'); },
       heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs,
     });
     sweeper.start();

@@ -603,7 +603,19 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   }
   result.http.publicUrl = result.http.publicUrl.replace(/\/+$/, '');
   checkSecurity(result);
+  checkHeartbeat(result);
   return result;
+}
+
+/**
+ * A heartbeat must outlive its renewal period, or live streams are ended while their gateway runs.
+ * @throws GatewayError CONFIG_INVALID naming both settings.
+ */
+function checkHeartbeat(config: MediagateConfig): void {
+  if (config.hls.heartbeatTtlMs <= config.hls.heartbeatIntervalMs) {
+    throw new GatewayError('CONFIG_INVALID',
+      `hls.heartbeatTtlMs (${config.hls.heartbeatTtlMs}) must exceed hls.heartbeatIntervalMs (${config.hls.heartbeatIntervalMs}), or live streams are ended while their gateway runs`);
+  }
 }
 
 /** True for 127.0.0.0/8, ::1 and `localhost`. */
@@ -619,10 +631,6 @@ function checkSecurity(config: MediagateConfig): void {
   const publicBinds = [config.http.host, ...(config.rtmp.enabled ? [config.rtmp.host] : [])].filter((h) => !isLoopbackHost(h));
   if (config.auth.mode === 'webhook' && config.auth.webhookUrl === '') {
     throw new GatewayError('CONFIG_INVALID', 'auth.mode is webhook but auth.webhookUrl is empty: set MEDIAGATE_AUTH_WEBHOOK_URL');
-  }
-  if (config.hls.heartbeatTtlMs <= config.hls.heartbeatIntervalMs) {
-    throw new GatewayError('CONFIG_INVALID',
-      `hls.heartbeatTtlMs (${config.hls.heartbeatTtlMs}) must exceed hls.heartbeatIntervalMs (${config.hls.heartbeatIntervalMs}), or live streams are ended while their gateway runs`);
   }
   const authConfigured = config.streamKeys.length > 0 || config.auth.mode === 'webhook';
   if (publicBinds.length > 0 && !authConfigured && !config.allowAnonymous) {

@@ -225,6 +225,8 @@ export interface LiveIngestOptions {
 
 interface LiveStream {
   readonly protocol: 'rtmp' | 'push';
+  /** Its session is in the segment index (startStream done): from then on its heartbeat is renewed. */
+  indexed?: boolean;
   /** RTMP connection ID, or the push stream name. */
   readonly publishId: string;
   readonly manifestID: string;
@@ -483,6 +485,23 @@ export class LiveIngest {
     }
   }
 
+  /**
+   * Streams whose heartbeat this gateway renews: in the segment index and not ending yet
+   * (a stream still being opened has no session in the index to renew).
+   */
+  held(): { manifestID: string; session: string }[] {
+    return [...this.#byManifest.values()].filter((s) => s.indexed && !s.ended).map((s) => ({ manifestID: s.manifestID, session: s.session }));
+  }
+
+  /**
+   * Stops a held stream if it is still in `session`: another gateway ended it (its heartbeat
+   * expired, e.g. after this process stalled), so this one must stop publishing into it.
+   */
+  async stopSession(manifestID: string, session: string, reason: string): Promise<boolean> {
+    if (this.#byManifest.get(manifestID)?.session !== session) return false;
+    return this.stop(manifestID, reason);
+  }
+
   /** Live streams on this gateway. */
   list(): LiveStreamInfo[] {
     return [...this.#byManifest.values()].map((s) => ({ manifestID: s.manifestID, session: s.session, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
@@ -536,6 +555,7 @@ export class LiveIngest {
       // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
       const deadlineMs = protocol === 'rtmp' ? this.#retry.deadline() : Date.now();
       await this.#retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
+      stream.indexed = true;
     } catch (err) {
       this.#forget(stream);
       throw err;

@@ -8,8 +8,8 @@ import type { Logger } from '../log/logger.ts';
 
 /** What the sweeper needs from the segment index (queue/segment-index.ts). */
 export interface SweptIndex {
-  renewHeartbeats(held: readonly { manifestID: string; session: string }[]): Promise<string[]>;
-  sweep(): Promise<{ expired: readonly string[]; resolved: number }>;
+  renewHeartbeats(held: readonly { manifestID: string; session: string }[]): Promise<{ manifestID: string; session: string }[]>;
+  sweep(): Promise<{ expired: readonly string[]; resolved: readonly { manifestID: string; skipped: number }[] }>;
 }
 
 export interface IndexSweeperOptions {
@@ -18,7 +18,7 @@ export interface IndexSweeperOptions {
   /** Live streams this gateway holds (publish sessions). */
   held(): readonly { manifestID: string; session: string }[];
   /** Called for a held stream that is no longer live in its session (ended by another gateway). */
-  onLost(manifestID: string): void;
+  onLost(stream: { manifestID: string; session: string }): void;
   /** Heartbeat renewal period in ms (`hls.heartbeatIntervalMs`). */
   heartbeatIntervalMs: number;
   /** Sweep period in ms (`hls.sweepIntervalMs`). */
@@ -59,9 +59,9 @@ export class IndexSweeper {
   async renew(): Promise<void> {
     try {
       const lost = await this.#o.index.renewHeartbeats(this.#o.held());
-      for (const manifestID of lost) {
-        this.#o.logger.warn({ manifestID }, 'held stream is no longer live in the index; stopping it here');
-        this.#o.onLost(manifestID);
+      for (const stream of lost) {
+        this.#o.logger.warn({ manifestID: stream.manifestID, session: stream.session }, 'held stream is no longer live in the index; stopping it here');
+        this.#o.onLost(stream);
       }
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'heartbeat renewal failed');
@@ -73,6 +73,9 @@ export class IndexSweeper {
     try {
       const result = await this.#o.index.sweep();
       for (const manifestID of result.expired) this.#o.logger.warn({ manifestID }, 'stream heartbeat expired (its gateway is gone): stream ended');
+      for (const r of result.resolved) {
+        if (r.skipped > 0) this.#o.logger.warn({ manifestID: r.manifestID, segments: r.skipped }, 'segments skipped after waiting hls.maxSegmentWaitMs (listed with a discontinuity)');
+      }
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'index sweep failed');
     }

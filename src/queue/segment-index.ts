@@ -264,7 +264,8 @@ return {1, listed}
  * Resolves what waited too long in every rendition of one stream (see RedisSegmentIndex.resolve).
  * KEYS: stream, due, pushed, then 5 keys per rendition, `source` first.
  * ARGV: manifestID, session, nowMs, boundMs, retain, gapTo (-1: no push gap to resolve).
- * Returns segments newly listed, or -1 when the session changed.
+ * Returns {segments newly listed, seqs skipped by the wait rules (summed over renditions)},
+ * or -1 when the session changed.
  */
 const RESOLVE_SCRIPT = `${LUA_PRELUDE}
 local m, session, nowMs, gapTo = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
@@ -283,7 +284,7 @@ if gapTo >= 0 then
   if claimed[1] then lo = tonumber(claimed[1]) + 1 end
   if lo < gapTo then table.insert(ranges, {lo, gapTo, 'never pushed'}) end
 end
-local total, nextDue = 0, nil
+local total, skipped, nextDue = 0, 0, nil
 local n = (#KEYS - 3) / 5
 for i = 1, n do
   local K = keysAt(4 + (i - 1) * 5)
@@ -302,6 +303,7 @@ for i = 1, n do
     end
     if not target or target <= f then break end
     skip(K, f, target)
+    skipped = skipped + (target - f)
     if i == 1 then table.insert(ranges, {f, target, 'source segment missing'}) end
     f, listed = drain(K, target, nowMs)
     total = total + listed
@@ -320,7 +322,7 @@ if nextDue then
 else
   redis.call('ZREM', KEYS[2], m)
 end
-return total
+return {total, skipped}
 `;
 
 /**
@@ -363,8 +365,8 @@ return 1
 
 /**
  * Renews the heartbeats of streams a gateway holds. KEYS: heartbeats, then each stream's hash.
- * ARGV: expiresAtMs, then manifestID and session per stream. Returns the manifest IDs whose
- * session is no longer live (ended by another gateway, or replaced).
+ * ARGV: expiresAtMs, then manifestID and session per stream. Returns the 0-based positions
+ * of the streams whose session is no longer live (ended by another gateway, or replaced).
  */
 const RENEW_SCRIPT = `
 local lost = {}
@@ -374,7 +376,7 @@ for i = 2, #KEYS do
   if st[1] == session and st[2] == 'live' then
     redis.call('ZADD', KEYS[1], ARGV[1], m)
   else
-    table.insert(lost, m)
+    table.insert(lost, i - 2)
   end
 end
 return lost
@@ -411,12 +413,20 @@ export interface RedisSegmentIndexOptions {
   heartbeatTtlMs?: number;
 }
 
+/** What one {@link RedisSegmentIndex.resolve} did. */
+export interface ResolveResult {
+  /** Segments newly listed (results that had waited for the skipped ones). */
+  readonly listed: number;
+  /** Seqs resolved as failed because they waited too long, summed over the stream's renditions. */
+  readonly skipped: number;
+}
+
 /** What one {@link RedisSegmentIndex.sweep} did. */
 export interface SweepResult {
   /** Streams ended because their heartbeat expired (their gateway is gone). */
   readonly expired: readonly string[];
-  /** Streams whose overdue segments were resolved. */
-  readonly resolved: number;
+  /** Streams that were due, with what resolving them did. */
+  readonly resolved: readonly ({ manifestID: string } & ResolveResult)[];
 }
 
 /** Streams taken per sweep step (each is one script run; the rest waits for the next sweep). */
@@ -527,15 +537,15 @@ export class RedisSegmentIndex {
 
   /**
    * Renews the heartbeat of streams this gateway holds (for `hls.heartbeatTtlMs`).
-   * @returns manifest IDs among them that are no longer live in this session (ended
+   * @returns the streams among them that are no longer live in their session (ended
    *   elsewhere, e.g. by a sweep that saw the heartbeat expire, or taken over by a new session).
    */
-  async renewHeartbeats(held: readonly { manifestID: string; session: string }[], nowMs = Date.now()): Promise<string[]> {
+  async renewHeartbeats<T extends { manifestID: string; session: string }>(held: readonly T[], nowMs = Date.now()): Promise<T[]> {
     if (held.length === 0) return [];
     const keys = [this.#heartbeatKey, ...held.map((h) => this.#streamKey(h.manifestID))];
     const lost = await this.#redis.eval(RENEW_SCRIPT, keys.length, ...keys,
       String(nowMs + this.#heartbeatTtlMs), ...held.flatMap((h) => [h.manifestID, h.session]));
-    return lost as string[];
+    return (lost as number[]).map((i) => held[i]!);
   }
 
   /**
@@ -550,18 +560,18 @@ export class RedisSegmentIndex {
    * With `pushGapTo`, first resolves as failed every seq below it that was never pushed,
    * down to the highest pushed one (an HTTP push gap of any size, in one step).
    * Idempotent; any gateway may run it.
-   * @returns segments newly listed
    */
-  async resolve(manifestID: string, options: { nowMs?: number; pushGapTo?: number } = {}): Promise<number> {
+  async resolve(manifestID: string, options: { nowMs?: number; pushGapTo?: number } = {}): Promise<ResolveResult> {
     const { session, names } = await this.#renditionNames(manifestID);
     if (session === undefined) {
       await this.#redis.zrem(this.#dueKey, manifestID);
-      return 0;
+      return { listed: 0, skipped: 0 };
     }
     const keys = [this.#streamKey(manifestID), this.#dueKey, this.#pushedKey(manifestID, session), ...names.flatMap((r) => this.#rendKeys(manifestID, r))];
-    const listed = await this.#redis.eval(RESOLVE_SCRIPT, keys.length, ...keys,
+    const result = await this.#redis.eval(RESOLVE_SCRIPT, keys.length, ...keys,
       manifestID, session, String(options.nowMs ?? Date.now()), String(this.#boundMs), String(this.#retain), String(options.pushGapTo ?? -1));
-    return Math.max(0, Number(listed));
+    if (!Array.isArray(result)) return { listed: 0, skipped: 0 };
+    return { listed: Number(result[0]), skipped: Number(result[1]) };
   }
 
   /**
@@ -586,9 +596,11 @@ export class RedisSegmentIndex {
       // Its holder stopped a heartbeat TTL ago: that was the wait, so what is missing is resolved now.
       if (await this.#end(m, { session: '', endSeq: -1, nowMs, resolveAtMs: nowMs, endWaitMs: 0, requireExpired: true })) expired.push(m);
     }
-    const due = await this.#redis.zrangebyscore(this.#dueKey, '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH);
-    for (const m of due) await this.resolve(m, { nowMs });
-    return { expired, resolved: due.length };
+    const resolved: ({ manifestID: string } & ResolveResult)[] = [];
+    for (const manifestID of await this.#redis.zrangebyscore(this.#dueKey, '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH)) {
+      resolved.push({ manifestID, ...(await this.resolve(manifestID, { nowMs })) });
+    }
+    return { expired, resolved };
   }
 
   #pushKey(m: string, session: string, seq: number): string {

@@ -213,6 +213,7 @@ test('a stream whose heartbeat expired is ended by the sweep with endSeq past it
   for (const r of ['source', 'low']) assert.equal((await listed('dead', r)).complete, true, r);
   assert.deepEqual((await listed('dead', 'source')).segments, [[0, false], [1, false], [3, true]]);
   // Its former holder learns it lost the stream; a second sweep finds nothing to do.
-  assert.deepEqual(await hbIndex.renewHeartbeats([{ manifestID: 'dead', session: 's1' }]), ['dead']);
+  assert.deepEqual(await hbIndex.renewHeartbeats([{ manifestID: 'other', session: 'x' }, { manifestID: 'dead', session: 's1' }]),
+    [{ manifestID: 'other', session: 'x' }, { manifestID: 'dead', session: 's1' }]);
   assert.deepEqual((await hbIndex.sweep(now + 10_000)).expired, []);
 });

@@ -55,3 +55,13 @@ test('a public bind with anonymous publishing refuses to start unless allowed', 
   const keyed = loadConfig({ env: { MEDIAGATE_HTTP_HOST: '0.0.0.0', MEDIAGATE_STREAM_KEYS: '[{"streamKey":"s3cret","manifestID":"show"}]' } });
   assert.equal(keyed.streamKeys[0]!.manifestID, 'show');
 });
+
+test('stream heartbeat and segment-wait settings: defaults, environment names, and a TTL that must outlive its renewal', () => {
+  const defaults = loadConfig({ env: {} });
+  assert.deepEqual(defaults.hls, { windowSegments: 6, maxSegmentWaitMs: 10_000, heartbeatIntervalMs: 2000, heartbeatTtlMs: 10_000, sweepIntervalMs: 1000 });
+  const set = loadConfig({ env: { MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS: '4000', MEDIAGATE_HLS_HEARTBEAT_TTL_MS: '6000', MEDIAGATE_HLS_SWEEP_INTERVAL_MS: '500' } });
+  assert.equal(set.hls.maxSegmentWaitMs, 4000);
+  assert.equal(set.hls.heartbeatTtlMs, 6000);
+  assert.equal(set.hls.sweepIntervalMs, 500);
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_HLS_HEARTBEAT_TTL_MS: '2000' } }), /hls\.heartbeatTtlMs \(2000\) must exceed hls\.heartbeatIntervalMs \(2000\)/);
+});
