@@ -289,7 +289,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       index, logger: logger.child({ component: 'index-sweep' }),
       held: () => ingest.held(),
       onLost: (s) => { void ingest.stopSession(s.manifestID, s.session, 'stream ended elsewhere (heartbeat expired)'); },
-      heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs,
+      heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
     });
     sweeper.start();
     closers.push({ name: 'index-sweep', close: () => sweeper.close() });

@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.ts';
 /** What the sweeper needs from the segment index (queue/segment-index.ts). */
 export interface SweptIndex {
   renewHeartbeats(held: readonly { manifestID: string; session: string }[]): Promise<{ manifestID: string; session: string }[]>;
-  sweep(): Promise<{ expired: readonly string[]; resolved: readonly { manifestID: string; skipped: number }[] }>;
+  sweep(nowMs?: number, options?: { expireHeartbeats?: boolean }): Promise<{ expired: readonly string[]; resolved: readonly { manifestID: string; skipped: number }[] }>;
 }
 
 export interface IndexSweeperOptions {
@@ -23,6 +23,12 @@ export interface IndexSweeperOptions {
   heartbeatIntervalMs: number;
   /** Sweep period in ms (`hls.sweepIntervalMs`). */
   sweepIntervalMs: number;
+  /**
+   * The heartbeat TTL in ms (`hls.heartbeatTtlMs`): after this gateway could not reach Redis,
+   * it ends no stream for expired heartbeats until Redis has answered for this long, so every
+   * holder (all cut off by the same outage) has had the time to renew.
+   */
+  heartbeatTtlMs: number;
 }
 
 export class IndexSweeper {
@@ -31,6 +37,8 @@ export class IndexSweeper {
   /** Runs in flight, awaited by close(). */
   readonly #running = new Set<Promise<void>>();
   #closed = false;
+  /** When a Redis operation of this sweeper last failed (epoch ms); 0 = never. */
+  #lastFailureAtMs = 0;
 
   constructor(options: IndexSweeperOptions) {
     this.#o = options;
@@ -64,6 +72,7 @@ export class IndexSweeper {
         this.#o.onLost(stream);
       }
     } catch (err) {
+      this.#lastFailureAtMs = Date.now();
       this.#o.logger.warn({ err: (err as Error).message }, 'heartbeat renewal failed');
     }
   }
@@ -71,12 +80,14 @@ export class IndexSweeper {
   /** Runs the index sweep once. */
   async sweep(): Promise<void> {
     try {
-      const result = await this.#o.index.sweep();
+      const nowMs = Date.now();
+      const result = await this.#o.index.sweep(nowMs, { expireHeartbeats: nowMs - this.#lastFailureAtMs > this.#o.heartbeatTtlMs });
       for (const manifestID of result.expired) this.#o.logger.warn({ manifestID }, 'stream heartbeat expired (its gateway is gone): stream ended');
       for (const r of result.resolved) {
         if (r.skipped > 0) this.#o.logger.warn({ manifestID: r.manifestID, segments: r.skipped }, 'segments skipped after waiting hls.maxSegmentWaitMs (listed with a discontinuity)');
       }
     } catch (err) {
+      this.#lastFailureAtMs = Date.now();
       this.#o.logger.warn({ err: (err as Error).message }, 'index sweep failed');
     }
   }

@@ -589,10 +589,13 @@ export class RedisSegmentIndex {
    * expired (endSeq = one past the highest seq the index knows; their pending seqs are
    * resolved at once, the heartbeat TTL having been their wait), then resolves every stream
    * with a segment waiting past `maxSegmentWaitMs` (see {@link resolve}).
+   * @param options.expireHeartbeats false skips ending streams (e.g. right after a Redis
+   *   outage, when no holder could renew); default true.
    */
-  async sweep(nowMs = Date.now()): Promise<SweepResult> {
+  async sweep(nowMs = Date.now(), options: { expireHeartbeats?: boolean } = {}): Promise<SweepResult> {
     const expired: string[] = [];
-    for (const m of await this.#redis.zrangebyscore(this.#heartbeatKey, '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH)) {
+    const expiring = options.expireHeartbeats === false ? [] : await this.#redis.zrangebyscore(this.#heartbeatKey, '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH);
+    for (const m of expiring) {
       // Its holder stopped a heartbeat TTL ago: that was the wait, so what is missing is resolved now.
       if (await this.#end(m, { session: '', endSeq: -1, nowMs, resolveAtMs: nowMs, endWaitMs: 0, requireExpired: true })) expired.push(m);
     }
