@@ -310,7 +310,7 @@ for i = 1, n do
   end
   local due = nil
   local oldest = oldestWait(K)
-  if oldest then due = oldest + BOUND end
+  if oldest and not (ended and f >= endSeq) then due = oldest + BOUND end
   if ended and f < endSeq then
     local atEnd = math.max(resolveAt, tonumber(redis.call('HGET', K.rend, 'lastRecordAtMs') or '0') + endWait)
     if due == nil or atEnd < due then due = atEnd end
@@ -445,11 +445,6 @@ export class RedisSegmentIndex {
     this.#retain = options.retainSegments;
     this.#boundMs = options.maxSegmentWaitMs ?? 10_000;
     this.#heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
-  }
-
-  /** The heartbeat TTL in ms (what a holder's renewal sets). */
-  get heartbeatTtlMs(): number {
-    return this.#heartbeatTtlMs;
   }
 
   #streamKey(m: string): string {

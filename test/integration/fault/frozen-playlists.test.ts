@@ -73,7 +73,8 @@ function listedSeqs(list: MediaPlaylist): number[] {
 test('a push gap of 100 does not freeze the playlists: later segments are listed after a discontinuity', { timeout: 120_000 }, async () => {
   assert.ok(segments.length >= 4, `cut into ${segments.length} segments`);
   // The bound is far away, so what resolves the gap here is the push path itself (one script).
-  const app = await start(config('gap', { hls: { maxSegmentWaitMs: 120_000 }, push: { idleTimeoutMs: 3000 } }), 'gateway');
+  // The push session must outlive the test's slowest transcode: it is ended through the control API.
+  const app = await start(config('gap', { hls: { maxSegmentWaitMs: 120_000 }, push: { idleTimeoutMs: 120_000 } }), 'gateway');
   const base = `http://127.0.0.1:${app.httpPort}`;
   const pushed: [number, string][] = [[0, segments[0]!], [1, segments[1]!], [102, segments[2]!], [103, segments[3]!]];
   for (const [seq, file] of pushed) {
@@ -91,7 +92,8 @@ test('a push gap of 100 does not freeze the playlists: later segments are listed
     assert.deepEqual(listedSeqs(list), [0, 1, 102, 103], `${rendition} lists the segments after the gap`);
     assert.deepEqual(list.segments.map((s) => s.discontinuity === true), [false, false, true, false], `${rendition}: a discontinuity marks the gap`);
   }
-  // And the stream ends normally (push idle timeout) with ENDLIST everywhere.
+  // And the stream ends normally with ENDLIST everywhere.
+  assert.equal((await fetch(`${base}/api/streams/gapped`, { method: 'DELETE' })).status, 202);
   const ended = await waitForEndedPlaylists(base, 'gapped', 1 + LADDER.length, 30_000);
   for (const list of ended) assert.deepEqual(listedSeqs(list), [0, 1, 102, 103]);
 });
