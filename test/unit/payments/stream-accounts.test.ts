@@ -39,8 +39,8 @@ function ingestWith(defaultAccountID: string | undefined, funded: ReadonlySet<st
     ], []),
     index: {
       startStream: async () => undefined, setRenditions: async () => undefined, endStream: async () => undefined,
-      record: async () => 0, getStream: async () => undefined,
-      claimPush: unused, settlePush: unused, pushClaimed: unused, pushState: unused,
+      record: async () => ({ accepted: true, listed: 0 }), getStream: async () => undefined,
+      claimPush: unused, settlePush: unused, pushState: unused, resolvePushGap: unused,
     },
     queue: { enqueue: unused, enqueueAndWait: unused },
     storage: { putFile: unused, deletePrefix: async () => undefined },
