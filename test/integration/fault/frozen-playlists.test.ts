@@ -92,6 +92,12 @@ test('a push gap of 100 does not freeze the playlists: later segments are listed
     assert.deepEqual(listedSeqs(list), [0, 1, 102, 103], `${rendition} lists the segments after the gap`);
     assert.deepEqual(list.segments.map((s) => s.discontinuity === true), [false, false, true, false], `${rendition}: a discontinuity marks the gap`);
   }
+  // A seq inside the resolved gap, pushed late, is refused (it would not be listed) and not transcoded.
+  const late = await fetch(`${base}/live/gapped/50.ts`, { method: 'POST', body: readFileSync(segments[0]!), headers: { 'Content-Duration': '2000' } });
+  assert.equal(late.status, 409);
+  assert.match(((await late.json()) as { detail: { msg: string } }).detail.msg, /segment 50 of gapped arrived after the playlists skipped it/);
+  assert.equal(existsSync(join(dataDir, 'gap', 'objects', 'gapped', LADDER[0]!, '50.ts')), false, 'not transcoded');
+  assert.equal(existsSync(join(dataDir, 'gap', 'objects', 'gapped', LADDER[0]!, '102.ts')), true, 'where renditions are stored');
   // And the stream ends normally with ENDLIST everywhere.
   assert.equal((await fetch(`${base}/api/streams/gapped`, { method: 'DELETE' })).status, 202);
   const ended = await waitForEndedPlaylists(base, 'gapped', 1 + LADDER.length, 30_000);
