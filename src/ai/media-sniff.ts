@@ -55,14 +55,32 @@ function sniffJpeg(data: Buffer): ImageInfo | undefined {
   return undefined;
 }
 
+/**
+ * Audio containers the audio upload accepts, named by the ffmpeg demuxer that reads them
+ * (`ffmpeg -demuxers`); the audio probe forces that demuxer instead of letting ffmpeg guess.
+ */
+export type AudioDemuxer = 'wav' | 'mp3' | 'aac' | 'flac' | 'ogg' | 'mov' | 'matroska';
+
+/**
+ * The container `data` starts like, or undefined when it is none of the supported ones.
+ * A 12-bit frame sync is ADTS AAC when the layer bits are 00 (ISO/IEC 13818-7 §6.2.1),
+ * MPEG audio otherwise (ISO/IEC 11172-3 §2.4.1.3).
+ */
+export function sniffAudioDemuxer(data: Buffer): AudioDemuxer | undefined {
+  if (data.length < 12) return undefined;
+  const head4 = data.toString('latin1', 0, 4);
+  if (head4 === 'RIFF' && data.toString('latin1', 8, 12) === 'WAVE') return 'wav';
+  if (head4 === 'fLaC') return 'flac';
+  if (head4 === 'OggS') return 'ogg';
+  if (data.toString('latin1', 0, 3) === 'ID3') return 'mp3';
+  if (data[0] === 0xff && (data[1]! & 0xf6) === 0xf0) return 'aac';
+  if (data[0] === 0xff && (data[1]! & 0xe0) === 0xe0) return 'mp3';
+  if (data.toString('latin1', 4, 8) === 'ftyp') return 'mov'; // MP4 / M4A
+  if (data.readUInt32BE(0) === 0x1a45dfa3) return 'matroska'; // EBML: WebM / Matroska
+  return undefined;
+}
+
 /** True when the bytes start like a supported audio container. */
 export function sniffAudio(data: Buffer): boolean {
-  if (data.length < 12) return false;
-  const head4 = data.toString('latin1', 0, 4);
-  if (head4 === 'RIFF' && data.toString('latin1', 8, 12) === 'WAVE') return true;
-  if (head4 === 'fLaC' || head4 === 'OggS') return true;
-  if (data.toString('latin1', 0, 3) === 'ID3') return true;
-  if (data[0] === 0xff && (data[1]! & 0xe0) === 0xe0) return true; // MPEG audio frame sync
-  if (data.toString('latin1', 4, 8) === 'ftyp') return true; // MP4 / M4A
-  return data.readUInt32BE(0) === 0x1a45dfa3; // EBML: WebM / Matroska
+  return sniffAudioDemuxer(data) !== undefined;
 }

@@ -2,26 +2,49 @@
  * Measures an uploaded audio file's duration with ffprobe (for audio-to-text billing: the
  * client's word is never used). ffprobe reads the upload from its file on disk: through a
  * pipe it cannot seek and reports no duration for WAV and many other containers.
+ * ffprobe reads the file with the demuxer its first bytes name (media-sniff.ts) and opens
+ * nothing else (media-input.ts): an ID3 tag followed by an HLS playlist or concat script
+ * would otherwise be probed as that playlist and make ffprobe open the files it lists.
  */
 import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { sniffAudioDemuxer } from '../ai/media-sniff.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { demuxerInputArgs } from './media-input.ts';
 
 const run = promisify(execFile);
 
+/** Bytes the container is recognized by (media-sniff.ts reads at most the first 12). */
+const SNIFF_BYTES = 16;
+
+async function readHead(path: string): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await file.read(buf, 0, SNIFF_BYTES, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
 /**
  * Duration in ms of the audio in the file at `path` (an upload already on disk).
- * @throws GatewayError UNDECODABLE_MEDIA when ffprobe finds no audio stream or no duration.
+ * @throws GatewayError UNDECODABLE_MEDIA when the file is not a supported audio container,
+ *   or ffprobe finds no audio stream or no duration in it.
  */
 export async function probeAudioDurationMs(path: string, timeoutMs = 10_000): Promise<number> {
+  const demuxer = sniffAudioDemuxer(await readHead(path));
+  if (demuxer === undefined) throw new GatewayError('UNDECODABLE_MEDIA', 'audio: not a WAV, MP3, AAC, FLAC, Ogg, MP4/M4A or WebM audio file');
   try {
-    const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_type,duration:format=duration', '-of', 'json', path], { timeout: timeoutMs });
+    const { stdout } = await run('ffprobe', ['-v', 'error', ...demuxerInputArgs(demuxer), '-select_streams', 'a:0', '-show_entries', 'stream=codec_type,duration:format=duration', '-of', 'json', path], { timeout: timeoutMs });
     const json = JSON.parse(stdout) as { streams?: { codec_type?: string; duration?: string }[]; format?: { duration?: string } };
     const stream = json.streams?.find((s) => s.codec_type === 'audio');
     const seconds = Number(stream?.duration ?? json.format?.duration);
     if (!stream || !Number.isFinite(seconds) || seconds <= 0) throw new Error('no audio duration');
     return Math.round(seconds * 1000);
   } catch {
-    throw new GatewayError('UNDECODABLE_MEDIA', 'audio: no decodable audio stream with a duration');
+    throw new GatewayError('UNDECODABLE_MEDIA', `audio: no decodable audio stream with a duration (read as ${demuxer})`);
   }
 }

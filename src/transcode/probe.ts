@@ -19,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { demuxerInputArgs, inspectSegmentFile, type SegmentDemuxer } from './media-input.ts';
 
 export interface VideoProbe {
   readonly width: number;
@@ -75,6 +76,11 @@ export interface ProbeOptions {
   readonly ffprobePath?: string;
   /** Wall-time limit in milliseconds; default 15000. */
   readonly timeoutMs?: number;
+  /**
+   * The demuxer the file is read with; default `mpegts` (every segment is MPEG-TS by the time
+   * it is probed: pushed `.mp4` is rewrapped first). Forced, never guessed (media-input.ts).
+   */
+  readonly demuxer?: SegmentDemuxer;
 }
 
 /** Containers accepted as segments: MPEG-TS and the MP4 family (WIRE-CONTRACT.md §4: `.ts` or `.mp4`). */
@@ -269,7 +275,7 @@ function undecodable(why: string): GatewayError {
 const SEGMENT_PROBE_ARGS = ['-count_packets', '-show_format', '-show_streams', '-show_data'];
 
 function runFfprobe(path: string, options: ProbeOptions, what: readonly string[] = SEGMENT_PROBE_ARGS): Promise<FfprobeOutput> {
-  const args = ['-v', 'error', '-hide_banner', ...what, '-of', 'json', path];
+  const args = ['-v', 'error', '-hide_banner', ...demuxerInputArgs(options.demuxer ?? 'mpegts'), ...what, '-of', 'json', path];
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const child = spawn(options.ffprobePath ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -399,7 +405,9 @@ export function rotationFromSideData(sideData: readonly { rotation?: number }[] 
  * @param path absolute path of an MPEG-TS or MP4 segment
  * @returns measured video (first non-cover-art stream) and audio (first stream), container
  *   duration (ms), size (bytes) and the RFC 6381 codecs string
- * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when ffprobe cannot read the file
+ * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when the file is not the container
+ *   `options.demuxer` names, or is a playlist or other indirect format (media-input.ts
+ *   `inspectSegmentFile`: the message names what it is); when ffprobe cannot read the file
  *   (random bytes, empty file); when the video codec is not H.264 or HEVC, with the message
  *   `unsupported codec <name>` (ffprobe's `codec_name`, or `vp8`/`vp9`/`av1` sniffed from a
  *   private-data stream of an MPEG-TS file, see {@link sniffPrivateCodec}); when the container
@@ -409,6 +417,7 @@ export function rotationFromSideData(sideData: readonly { rotation?: number }[] 
  * @throws GatewayError TRANSCODE_FAILED (retryable) when ffprobe cannot be started or times out.
  */
 export async function probeSegment(path: string, options: ProbeOptions = {}): Promise<SegmentProbe> {
+  await inspectSegmentFile(path, options.demuxer ?? 'mpegts');
   const data = await runFfprobe(path, options);
   const formatName = data.format?.format_name ?? '';
   const streams = data.streams ?? [];

@@ -20,6 +20,7 @@ import type { FittedRendition } from '../../domain/profile.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { FfmpegInvocation, FfmpegOutput } from './invocation.ts';
 import { invocationToArgs } from './invocation.ts';
+import { demuxerInputArgs } from '../media-input.ts';
 
 /** x264/x265 speed presets, fastest first (same names in both encoders). */
 export const X264_PRESETS = [
@@ -47,7 +48,7 @@ export interface LadderOutput {
 }
 
 export interface LadderArgsOptions {
-  /** Absolute path of the source segment (MPEG-TS or MP4). */
+  /** Absolute path of the source segment: MPEG-TS (RTMP segments, pushed `.ts`, pushed `.mp4` after its rewrap); read with the `mpegts` demuxer only. */
   readonly inputPath: string;
   /** At least one; in ladder order. */
   readonly outputs: readonly LadderOutput[];
@@ -145,7 +146,8 @@ function audioOptions(sourceAudioCodec: string | undefined): string[] {
 /**
  * Builds the single ffmpeg invocation that transcodes one source segment into every
  * fitted rendition. Shape of the result (3 renditions):
- * `-hide_banner -nostdin -loglevel error -copyts -i IN -y -filter_complex
+ * `-hide_banner -nostdin -loglevel error -copyts -protocol_whitelist file -f mpegts -i IN -y
+ * -filter_complex
  * "[0:v:0]split=3[s0][s1][s2];[s0]scale=W:H[v0];..." ` (with a rotation filter before
  * `split` for a rotated source: `[0:v:0]transpose=clock,split=3...`) then per output `-map [vN]`,
  * audio mapping, encoder options, `-pix_fmt yuv420p -enc_time_base:v 1/90000
@@ -185,7 +187,8 @@ export function buildLadderInvocation(options: LadderArgsOptions): FfmpegInvocat
   }));
 
   return {
-    inputOptions: ['-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts'],
+    // The source holds client bytes: the demuxer is forced and nothing but the file is opened (media-input.ts).
+    inputOptions: ['-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts', ...demuxerInputArgs('mpegts')],
     inputPath,
     filterComplex,
     outputs: ffOutputs,

@@ -41,7 +41,7 @@ test('a three-rendition ladder is one ffmpeg invocation with the exact expected 
     '-pix_fmt', 'yuv420p', '-enc_time_base:v', '1/90000', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', path,
   ];
   assert.deepEqual(args, [
-    '-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts', '-i', '/tmp/in.ts', '-y',
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts', '-protocol_whitelist', 'file', '-f', 'mpegts', '-i', '/tmp/in.ts', '-y',
     '-filter_complex', '[0:v:0]split=3[s0][s1][s2];[s0]scale=1280:720[v0];[s1]scale=640:360[v1];[s2]scale=426:240[v2]',
     ...perOutput('[v0]', 4_000_000, '/tmp/job/0.ts'),
     ...perOutput('[v1]', 1_200_000, '/tmp/job/1.ts'),
