@@ -22,6 +22,8 @@ import { IndexSweeper } from './queue/index-sweeper.ts';
 import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { probeSegment } from './transcode/probe.ts';
+import { GatewayError } from './errors/gateway-error.ts';
+import { loggableUrl } from './log/loggable-url.ts';
 import { measureTsFile } from './transcode/ts-measure.ts';
 import { FfmpegRunner } from './transcode/ffmpeg/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
@@ -226,7 +228,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       },
       storage,
       probe: {
-        probe: (path) => probeSegment(path),
+        probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts' }),
         measure: async (path) => {
           const m = await measureTsFile(path);
           return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
@@ -243,9 +245,12 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       // Streams naming no account: `local` on loopback, not metered on a public bind.
       defaultAccountID: unnamedStreamAccount(loopbackOnly),
       onInsufficientBalance: config.payments.onInsufficientBalance,
-      startSegmenter: (streamKey, session) => {
+      startSegmenter: (publishId, session) => {
+        // The publish's internal name, never the stream key: a puller's URL is visible in `ps`.
+        const playName = rtmp?.playName(publishId);
+        if (playName === undefined) throw new GatewayError('INTERNAL', 'the RTMP publish to segment is gone');
         const segmenter = new Segmenter({
-          inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${streamKey}`,
+          inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${playName}`,
           workDir: join(config.workDir, 'segmenter', `${ownerTag()}${session}`),
           segmentTargetMs: config.segmentTargetMs,
           logger: ingestLog.child({ session }),
@@ -310,7 +315,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       try {
         await registry.register(worker, 'config');
       } catch (err) {
-        aiLog.error({ url: worker.url, err: (err as Error).message }, 'cannot register configured AI worker');
+        aiLog.error({ url: loggableUrl(worker.url), err: (err as Error).message }, 'cannot register configured AI worker');
       }
     }
     registry.start();

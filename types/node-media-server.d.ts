@@ -84,6 +84,11 @@ declare module 'node-media-server' {
     stop(): Promise<void>;
     /** internal: NMS's store; `options.signals` (default true) installs SIGINT/SIGTERM handlers in `run()`. */
     readonly store: { readonly options: { signals: boolean; dir: string }; readonly opened: boolean };
+    /**
+     * internal: persists every finished publish (stream path = key) to the store's
+     * `stream_history` collection once `run()` is called (by NMS's own `run()`, after the store opened).
+     */
+    readonly historyServer: { run(): void; stop(): void };
     /** internal: the RTMP listener; `handleListenError` builds the listen `error` handler (it calls process.exit(1)). */
     readonly rtmpServer: {
       tcpServer?: import('node:net').Server;
@@ -92,6 +97,19 @@ declare module 'node-media-server' {
   }
 
   export = NodeMediaServer;
+}
+
+/** NMS's module-level state (src/core/context.js). internal: re-check on upgrade. */
+declare module 'node-media-server/src/core/context.js' {
+  import type NodeMediaServer from 'node-media-server';
+  const context: {
+    /**
+     * Stream path (`/<app>/<name>`) -> its broadcast. A session looks its path up here when it
+     * connects (src/session/rtmp_session.js `onConnect`): a player joins the broadcast it finds.
+     */
+    readonly broadcasts: Map<string, NodeMediaServer.BroadcastServer>;
+  };
+  export = context;
 }
 
 /** NMS's logger: a module singleton that prints with console.log. Replace `log` before constructing the server. */

@@ -90,7 +90,8 @@ export class WorkerRegistry {
   /**
    * Adds or updates a worker (same URL = same worker: capabilities replaced, counters kept).
    * Its health is checked at once; until it answers it is not used.
-   * @throws GatewayError INVALID_REQUEST naming the bad field.
+   * @throws GatewayError INVALID_REQUEST naming the bad field (also for a URL with
+   *   `user:password@`: the message never repeats the URL).
    */
   async register(spec: WorkerSpec, source: 'config' | 'api'): Promise<WorkerView> {
     let url: URL;
@@ -100,6 +101,10 @@ export class WorkerRegistry {
       throw new GatewayError('INVALID_REQUEST', 'url: must be an absolute http(s) URL');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GatewayError('INVALID_REQUEST', 'url: must be http or https');
+    // A password in the URL would be echoed by GET /api/workers and logged; the worker client refuses such URLs anyway.
+    if (url.username !== '' || url.password !== '') {
+      throw new GatewayError('INVALID_REQUEST', 'url: must not contain credentials (user:password@); send the worker\'s bearer token in "token"');
+    }
     const base = spec.url.replace(/\/+$/, '');
     const capabilities: CapabilityState[] = spec.pipelines.map((p, i) => {
       if (!isPipeline(p.pipeline)) throw new GatewayError('INVALID_REQUEST', `pipelines[${i}].pipeline: unknown pipeline "${String(p.pipeline).slice(0, 40)}"`);

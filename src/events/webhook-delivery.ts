@@ -18,6 +18,7 @@
  * Redirects are answered, not followed: following a 301/302 would turn the POST into a GET
  * and could carry the signature to another host.
  */
+import { loggableUrl } from '../log/loggable-url.ts';
 
 /** What is sent: the serialized body and the headers (see webhook-signature.ts). */
 export interface WebhookRequest {
@@ -108,13 +109,6 @@ function classifyFetchError(err: unknown, timeout: AbortSignal, timeoutMs: numbe
 
 /**
  * A webhook URL as it may be logged: origin and path only. The query (which may carry a
- * receiver's token), the fragment and any `user:password@` are left out.
+ * receiver's token), the fragment and any `user:password@` are left out (log/loggable-url.ts).
  */
-export function redactWebhookUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return '[unparseable url]';
-  }
-}
+export const redactWebhookUrl: (url: string) => string = loggableUrl;

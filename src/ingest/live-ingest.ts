@@ -89,8 +89,12 @@ export interface SourceStorage {
 
 /** Measures a source segment (ffprobe). */
 export interface SourceProbe {
-  /** @throws GatewayError UNDECODABLE_MEDIA */
-  probe(path: string): Promise<ProbedSegment>;
+  /**
+   * @param container what the file must be: `ts` (default; every segment once rewrapped) or
+   *   `mp4` (a pushed `.mp4` body); it is read as that, never guessed
+   * @throws GatewayError UNDECODABLE_MEDIA
+   */
+  probe(path: string, container?: 'ts' | 'mp4'): Promise<ProbedSegment>;
   /**
    * Optional in-process measurement of an MPEG-TS segment written by our own segmenter
    * (transcode/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
@@ -195,8 +199,11 @@ export interface LiveIngestOptions {
   probe: SourceProbe;
   remuxer: SegmentRemuxer;
   events: IngestEvents;
-  /** Starts a segmenter pulling the live input of `streamKey` into `session`'s work dir. */
-  startSegmenter(streamKey: string, session: string): SegmenterHandle;
+  /**
+   * Starts a segmenter pulling the live input of the RTMP publish `publishId` into `session`'s
+   * work dir (by the publish's internal name: the stream key must not be in a command line).
+   */
+  startSegmenter(publishId: string, session: string): SegmenterHandle;
   /** Disconnects an RTMP publisher by its connection ID. */
   kickPublisher(publishId: string): void;
   /** Base URL for playback links in logs, e.g. `http://127.0.0.1:9935`. */
@@ -334,7 +341,7 @@ export class LiveIngest {
     const grant = await this.#authorize(streamKey, url, 'rtmp');
     const stream = await this.#open('rtmp', publishId, grant, 0);
     const { log } = stream;
-    const segmenter = this.#options.startSegmenter(streamKey, stream.session);
+    const segmenter = this.#options.startSegmenter(publishId, stream.session);
     stream.segmenter = segmenter;
     segmenter.on('segment', (s) => {
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
@@ -449,7 +456,7 @@ export class LiveIngest {
       if (segment.container === 'mp4') {
         // The MP4's display matrix is lost in MPEG-TS: read it here (this probe also names an
         // unsupported codec before the rewrap can fail on it), and carry it to the transcoder.
-        rotationDeg = (await this.#options.probe.probe(segment.bodyPath)).video?.rotationDeg;
+        rotationDeg = (await this.#options.probe.probe(segment.bodyPath, 'mp4')).video?.rotationDeg;
         await this.#options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
         tsPath = segment.scratchTsPath;
       }

@@ -77,8 +77,9 @@ export interface ProbeOptions {
   /** Wall-time limit in milliseconds; default 15000. */
   readonly timeoutMs?: number;
   /**
-   * The demuxer the file is read with; default `mpegts` (every segment is MPEG-TS by the time
-   * it is probed: pushed `.mp4` is rewrapped first). Forced, never guessed (media-input.ts).
+   * What the file must be, by ffmpeg demuxer: default `mpegts` (every segment once rewrapped);
+   * `mov` for a pushed `.mp4` body (one whose bytes are WebM is read as `matroska`, so its
+   * codec can be named). Forced, never guessed (media-input.ts).
    */
   readonly demuxer?: SegmentDemuxer;
 }
@@ -417,7 +418,8 @@ export function rotationFromSideData(sideData: readonly { rotation?: number }[] 
  * @throws GatewayError TRANSCODE_FAILED (retryable) when ffprobe cannot be started or times out.
  */
 export async function probeSegment(path: string, options: ProbeOptions = {}): Promise<SegmentProbe> {
-  await inspectSegmentFile(path, options.demuxer ?? 'mpegts');
+  // The demuxer the bytes are read with (WebM where MP4 was expected is read as Matroska to name its codec).
+  options = { ...options, demuxer: await inspectSegmentFile(path, options.demuxer ?? 'mpegts') };
   const data = await runFfprobe(path, options);
   const formatName = data.format?.format_name ?? '';
   const streams = data.streams ?? [];

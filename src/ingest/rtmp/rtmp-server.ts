@@ -17,12 +17,24 @@
  *   ffmpeg would hang until its I/O timeout. We close the path's players on unpublish;
  * - `run()` resolves before the port is bound; a listen error calls `process.exit(1)`;
  *   port 0 is unsupported; its store installs SIGINT/SIGTERM handlers that re-raise the
- *   signal (disabled here); its logger prints stream paths (= stream keys) with console.log.
+ *   signal (disabled here); its logger prints stream paths (= stream keys) with console.log;
+ * - its history server writes every finished publish, refused ones included, with its stream
+ *   path (= the stream key) to `<store>/stream_history.json`, world-readable under the usual
+ *   umask; there is no setting to turn it off (`src/server/history_server.js`). We never run
+ *   it, remove history files an older version left, and keep the store directory private
+ *   (0700);
+ * - a player names the stream it pulls on its command line (`rtmp://.../live/<key>`: the key
+ *   in `ps`). Each publish therefore also gets an internal name that is not the key: the
+ *   path `/live/<playName>` is added to NMS's broadcast map (`Context.broadcasts`, which
+ *   `src/session/rtmp_session.js` `onConnect` looks players up in) for the same broadcast, so
+ *   our segmenter pulls by that name.
  */
 import net from 'node:net';
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import NodeMediaServer from 'node-media-server';
+import nmsContext from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import { isValidStreamName } from '../../domain/stream-name.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
@@ -46,6 +58,12 @@ export interface PublishRequest {
   readonly ip: string;
   /** Parsed `?query` of the publish name (may carry secrets too). */
   readonly query: Readonly<Record<string, string | string[] | undefined>>;
+  /**
+   * Internal name a loopback player pulls this publish by, `rtmp://127.0.0.1:<port>/live/<playName>`
+   * (so the key never appears in a puller's command line): `p` + 32 random hex digits, valid
+   * from this call until the publish ends. Also available as `playName(sessionId)`.
+   */
+  readonly playName: string;
 }
 
 /** `onPublish`'s answer. `reason` goes to the log (not to the publisher: RTMP has no channel for it). */
@@ -57,7 +75,7 @@ export interface RtmpServerOptions {
   /** TCP port, 1-65535; default 1935. 0 is refused (NMS cannot report the chosen port). */
   port?: number;
   logger: Logger;
-  /** Absolute directory for NMS's own JSON store (stream history); created if missing. */
+  /** Absolute directory for NMS's own JSON store (relay and record metadata; stream history is never written); created if missing, kept mode 0700. */
   storePath: string;
   /**
    * Called once per publish that passed the name and busy checks, after NMS registered it as
@@ -86,6 +104,8 @@ type PublishState = 'pending' | 'live';
 interface TrackedPublish {
   readonly session: NmsSession;
   readonly streamPath: string;
+  /** The internal name players may pull this publish by (see `PublishRequest.playName`). */
+  readonly playName: string;
   state: PublishState;
   /** The publisher disconnected (or was kicked/closed) before the decision resolved. */
   ended: boolean;
@@ -96,6 +116,8 @@ const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_DECISION_TIMEOUT_MS = 10_000;
 const DEFAULT_START_TIMEOUT_MS = 5_000;
 const PORT_POLL_INTERVAL_MS = 25;
+/** History files of NMS's store (`stream_history.json`, or `stream_history_pNNN.json` when partitioned: `src/store/persister.js`). */
+const NMS_HISTORY_FILE = /^stream_history(_p\d{3})?\.json$/;
 
 /**
  * RTMP ingest server. Publish URL `rtmp://<host>:<port>/live/<streamKey>`.
@@ -203,7 +225,11 @@ export class RtmpServer {
   async #start(): Promise<void> {
     // 1. Refuse cleanly if the port is taken: NMS itself would process.exit(1).
     await assertPortFree(this.#host, this.#port);
-    await mkdir(this.#storePath, { recursive: true });
+    await mkdir(this.#storePath, { recursive: true, mode: 0o700 });
+    await chmod(this.#storePath, 0o700);
+    for (const file of await readdir(this.#storePath)) {
+      if (NMS_HISTORY_FILE.test(file)) await rm(path.join(this.#storePath, file), { force: true });
+    }
     if (this.#closed) throw new GatewayError('INTERNAL', 'RTMP server closed while starting');
 
     // 2. NMS's logger must be replaced before construction (the constructor logs).
@@ -220,6 +246,8 @@ export class RtmpServer {
     this.#nms = nms;
     // 3. The host process owns SIGINT/SIGTERM: NMS's store would flush and re-raise them.
     nms.store.options.signals = false;
+    //    No stream history: it would store every stream key, refused ones included.
+    nms.historyServer.run = () => undefined;
     // 4. Race safety net: if the port is grabbed between our check and NMS's listen,
     //    report instead of NMS's process.exit(1).
     nms.rtmpServer.handleListenError = () => (err: NodeJS.ErrnoException) => {
@@ -287,8 +315,8 @@ export class RtmpServer {
       if (tracked.state === 'live') live.push(id);
     }
     // Forget them first: NMS's own donePublish events (after stop) then find nothing.
-    for (const [id, tracked] of this.#publishers) {
-      if (tracked.state === 'live') this.#publishers.delete(id);
+    for (const tracked of [...this.#publishers.values()]) {
+      if (tracked.state === 'live') this.#forget(tracked);
     }
     this.#pathOwners.clear();
     this.#players.clear();
@@ -321,7 +349,7 @@ export class RtmpServer {
       hardClose(session);
       return;
     }
-    const tracked: TrackedPublish = { session, streamPath, state: 'pending', ended: false };
+    const tracked: TrackedPublish = { session, streamPath, playName: `p${randomBytes(16).toString('hex')}`, state: 'pending', ended: false };
     this.#publishers.set(sessionId, tracked);
     this.#pathOwners.set(streamPath, sessionId);
     // NMS sets isPublisher synchronously after postPublish returns without error.
@@ -345,7 +373,10 @@ export class RtmpServer {
       streamName: session.streamName,
       ip: addressOf(session.ip),
       query: { ...session.streamQuery },
+      playName: tracked.playName,
     };
+    // Players of the internal name join this publish's broadcast (NMS looks players up by path).
+    if (session.broadcast) nmsContext.broadcasts.set(`/${RTMP_APP}/${tracked.playName}`, session.broadcast);
     let decision: PublishDecision;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -388,6 +419,7 @@ export class RtmpServer {
     if (!tracked) return; // refused, or already reported by close()
     tracked.ended = true;
     this.#closePlayers(tracked.streamPath);
+    this.#closePlayers(`/${RTMP_APP}/${tracked.playName}`);
     if (tracked.state === 'pending') {
       // #decide() finishes the story; free the path now so the publisher can come back.
       if (this.#pathOwners.get(tracked.streamPath) === session.id) this.#pathOwners.delete(tracked.streamPath);
@@ -396,6 +428,11 @@ export class RtmpServer {
     this.#forget(tracked);
     this.#log.info({ sessionId: session.id }, 'RTMP publish ended');
     void this.#notifyUnpublish(session.id);
+  }
+
+  /** The internal name players pull a pending or live publish by (`PublishRequest.playName`); undefined once it has ended. */
+  playName(sessionId: string): string | undefined {
+    return this.#publishers.get(sessionId)?.playName;
   }
 
   #handlePrePlay(session: NmsSession): void {
@@ -423,6 +460,8 @@ export class RtmpServer {
     const id = tracked.session.id;
     this.#publishers.delete(id);
     if (this.#pathOwners.get(tracked.streamPath) === id) this.#pathOwners.delete(tracked.streamPath);
+    const playPath = `/${RTMP_APP}/${tracked.playName}`;
+    if (nmsContext.broadcasts.get(playPath) === tracked.session.broadcast) nmsContext.broadcasts.delete(playPath);
   }
 
   async #notifyUnpublish(sessionId: string): Promise<void> {
