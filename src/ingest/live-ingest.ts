@@ -264,6 +264,8 @@ interface LiveStream {
   finishing?: Promise<void>;
   longSegments: number;
   idleTimer?: NodeJS.Timeout;
+  /** HTTP push: pushes of this session still being answered (the idle timeout waits for them). */
+  pushesInFlight: number;
   /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
   lastProbe?: { probed: ProbedSegment; measured: MeasuredSegment };
 }
@@ -434,7 +436,19 @@ export class LiveIngest {
 
   async #push(segment: PushedSegment): Promise<PushOutcome> {
     const stream = await this.#pushSession(segment);
+    // The idle timeout counts from the end of the last push: a push waiting for its
+    // renditions keeps its session open however long the transcode takes.
+    stream.pushesInFlight += 1;
     this.#touch(stream);
+    try {
+      return await this.#pushInto(stream, segment);
+    } finally {
+      stream.pushesInFlight -= 1;
+      this.#touch(stream);
+    }
+  }
+
+  async #pushInto(stream: LiveStream, segment: PushedSegment): Promise<PushOutcome> {
     const { manifestID, session, log } = stream;
     const seq = segment.seq;
     // A claim whose push never settled it (its gateway died or lost Redis) is taken over after the reply timeout.
@@ -471,7 +485,6 @@ export class LiveIngest {
       queued = true;
       const result = await this.#options.queue.enqueueAndWait(job, this.#options.pushReplyTimeoutMs);
       await this.#options.index.settlePush(manifestID, session, seq, 'done', JSON.stringify(result.renditions));
-      this.#touch(stream);
       void this.#skipGaps(stream, seq);
       return { manifestID, seq, renditions: result.renditions, replayed: false };
     } catch (err) {
@@ -553,7 +566,7 @@ export class LiveIngest {
     const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
     const stream: LiveStream = {
       protocol, publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
-      chain: Promise.resolve(), lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0,
+      chain: Promise.resolve(), lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
     };
     this.#byPublish.set(this.#publishKey(protocol, publishId), stream);
     this.#byManifest.set(grant.manifestID, stream);
@@ -601,7 +614,10 @@ export class LiveIngest {
   #touch(stream: LiveStream): void {
     if (stream.protocol !== 'push' || stream.ended) return;
     clearTimeout(stream.idleTimer);
-    stream.idleTimer = setTimeout(() => void this.#finish(stream, 'push idle timeout'), this.#options.pushIdleTimeoutMs);
+    stream.idleTimer = setTimeout(() => {
+      if (stream.pushesInFlight > 0) this.#touch(stream);
+      else void this.#finish(stream, 'push idle timeout');
+    }, this.#options.pushIdleTimeoutMs);
     stream.idleTimer.unref();
   }
 

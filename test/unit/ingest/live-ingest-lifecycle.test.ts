@@ -6,9 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions, type SegmenterHandle } from '../../../src/ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type IngestIndex, type LiveIngestOptions, type SegmenterHandle } from '../../../src/ingest/live-ingest.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
+import { parseLadder } from '../../../src/domain/profile.ts';
 
 class FakeSegmenter extends EventEmitter implements SegmenterHandle {
   stops = 0;
@@ -18,7 +19,7 @@ class FakeSegmenter extends EventEmitter implements SegmenterHandle {
   }
 }
 
-function makeIngest(): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended: { manifestID: string; endSeq: number }[] } {
+function makeIngest(overrides: Partial<LiveIngestOptions> = {}): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended: { manifestID: string; endSeq: number }[] } {
   const segmenters: FakeSegmenter[] = [];
   const ended: { manifestID: string; endSeq: number }[] = [];
   const unused = async (): Promise<never> => { throw new Error('not used in this test'); };
@@ -52,7 +53,7 @@ function makeIngest(): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended:
     defaultAccountID: 'local',
     onInsufficientBalance: 'end',
   };
-  return { ingest: new LiveIngest(options), segmenters, ended };
+  return { ingest: new LiveIngest({ ...options, ...overrides }), segmenters, ended };
 }
 
 test('unpublish of an RTMP connection whose segmenter does not end by itself stops it after the grace and ends the stream', async () => {
@@ -95,4 +96,49 @@ test('close() refuses new publishes, stops every segmenter once and ends every s
   assert.deepEqual(closed.map((s) => s.manifestID).sort(), ['cam1', 'cam2'], 'close() names the streams it ended');
   await assert.rejects(ingest.publish('conn-3', 'cam3', 'rtmp://127.0.0.1:1935/live/cam3'),
     (err: unknown) => err instanceof GatewayError && err.code === 'PUBLISH_DENIED' && /shutting down/.test(err.message));
+});
+
+test('a push session does not end for idleness while one of its pushes waits for its renditions longer than the idle timeout', async () => {
+  const idleMs = 100;
+  const transcodeMs = 400;
+  const ended: string[] = [];
+  let pushed = 0;
+  const index: IngestIndex = {
+    startStream: async () => undefined,
+    setRenditions: async () => undefined,
+    endStream: async (manifestID) => { ended.push(manifestID); },
+    record: async () => ({ accepted: true, listed: 1 }),
+    getStream: async () => undefined,
+    claimPush: async () => ({ claim: 'new' }),
+    settlePush: async () => undefined,
+    pushState: async () => undefined,
+    resolvePushGap: async () => undefined,
+  };
+  const { ingest } = makeIngest({
+    authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
+    index,
+    pushIdleTimeoutMs: idleMs,
+    storage: { putFile: async () => ({ sizeBytes: 1000 }), deletePrefix: async () => undefined },
+    probe: { probe: async () => ({ video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, frames: 48, codec: 'h264' }, codecs: 'avc1.64001e', frameRate: 24, durationMs: 2000 }) },
+    queue: {
+      enqueue: async () => undefined,
+      enqueueAndWait: async (job) => {
+        pushed += 1;
+        await new Promise((r) => setTimeout(r, transcodeMs));
+        assert.deepEqual(ended, [], 'the session is still open while its push waits for renditions');
+        return { manifestID: job.manifestID, seq: job.seq, renditions: [], elapsedMs: transcodeMs };
+      },
+    },
+  });
+  const outcome = await ingest.push({
+    streamName: 'slowcam', seq: 0, container: 'ts', bodyPath: '/nonexistent/0.ts', sha256: 'a'.repeat(64),
+    url: 'http://127.0.0.1:1/live/slowcam/0.ts', scratchTsPath: '/nonexistent/0.scratch.ts',
+  });
+  assert.equal(pushed, 1);
+  assert.equal(outcome.seq, 0);
+  assert.deepEqual(ended, [], 'not ended at the moment the push is answered');
+  assert.equal(ingest.list().length, 1);
+  // Idle from the end of the push: it ends one idle timeout later.
+  await new Promise((r) => setTimeout(r, idleMs * 4));
+  assert.deepEqual(ended, ['slowcam']);
 });
