@@ -1,7 +1,7 @@
 /** Segmenter process handling, with stand-in "ffmpeg" executables (no media needed). */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Segmenter, type SegmenterEndInfo } from '../../../src/ingest/segmenter.ts';
@@ -77,12 +77,15 @@ test('a missing ffmpeg ends the segmenter with reason failed instead of throwing
 });
 
 test('stop() sends SIGINT first and is idempotent', async () => {
-  const ffmpeg = fakeFfmpeg('graceful.js', `process.on('SIGINT', () => process.exit(255)); setInterval(() => {}, 1000); process.stdout.write('');`);
+  // The stand-in says when its SIGINT handler is installed (Node's start-up can take longer
+  // than any fixed wait on a loaded machine, and a SIGINT before that kills it by signal).
+  const ready = path.join(dir, 'graceful.ready');
+  const ffmpeg = fakeFfmpeg('graceful.js', `process.on('SIGINT', () => process.exit(255)); require('node:fs').writeFileSync(${JSON.stringify(ready)}, ''); setInterval(() => {}, 1000); process.stdout.write('');`);
   const seg = new Segmenter({ ...base, workDir: path.join(dir, 'graceful'), ffmpegPath: ffmpeg });
   const ends: SegmenterEndInfo[] = [];
   seg.on('end', (e) => ends.push(e));
   seg.start();
-  await new Promise((r) => setTimeout(r, 300));
+  while (!existsSync(ready)) await new Promise((r) => setTimeout(r, 20));
   const pid = seg.pid;
   assert.ok(alive(pid));
   await Promise.all([seg.stop(), seg.stop(), seg.close()]);
