@@ -7,7 +7,7 @@
  * Also the worker-management API (`/api/workers`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { adminGuard } from '../http/admin-guard.ts';
 import { ownerTag } from '../storage/work-dir.ts';
 import type { Logger } from '../log/logger.ts';
 import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from './pipelines.ts';
-import { sniffAudio, sniffImage } from './media-sniff.ts';
+import { readFileHead, sniffAudio, sniffImage } from './media-sniff.ts';
 import { workUnits } from './work-units.ts';
 import { actualUnits, estimateUnits } from '../domain/billing-units.ts';
 import type { SessionManager } from './session-manager.ts';
@@ -142,18 +142,6 @@ export interface AiRoutesOptions {
 const IMAGE_SNIFF_BYTES = 1024 * 1024;
 /** Bytes read from the start of an uploaded audio file to recognize its container. */
 const AUDIO_SNIFF_BYTES = 64 * 1024;
-
-/** The first `maxBytes` of a file. */
-async function readHead(path: string, maxBytes: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(maxBytes);
-    const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * The upload files of one request live in one private directory, removed once the parse
@@ -376,11 +364,11 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       delete body[fileField];
       if (file.size === 0) throw new GatewayError('INVALID_REQUEST', `${fileField}: the uploaded file is empty`);
       if (fileField === 'image') {
-        const info = sniffImage(await readHead(file.path, IMAGE_SNIFF_BYTES));
+        const info = sniffImage(await readFileHead(file.path, IMAGE_SNIFF_BYTES));
         if (!info) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'image: not a PNG, JPEG, WebP or GIF image');
         inputPixels = info.width * info.height;
       } else {
-        if (!sniffAudio(await readHead(file.path, AUDIO_SNIFF_BYTES))) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'audio: not a WAV, MP3, FLAC, Ogg, MP4/M4A or WebM audio file');
+        if (!sniffAudio(await readFileHead(file.path, AUDIO_SNIFF_BYTES))) throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'audio: not a WAV, MP3, FLAC, Ogg, MP4/M4A or WebM audio file');
         audioPath = file.path;
       }
       files = [{ field: fileField, filename: file.originalname || fileField, contentType: file.mimetype || 'application/octet-stream', path: file.path, sizeBytes: file.size }];

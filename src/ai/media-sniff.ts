@@ -7,6 +7,19 @@
  * WebP RIFF/WEBP with VP8/VP8L/VP8X chunks; audio WAV (RIFF/WAVE), MP3 (ID3 or frame sync),
  * FLAC, Ogg, MP4/M4A (ftyp), WebM/Matroska (EBML).
  */
+import { open } from 'node:fs/promises';
+
+/** The first `maxBytes` of the file at `path` (fewer when the file is shorter), for the sniffers below. */
+export async function readFileHead(path: string, maxBytes: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(maxBytes);
+    const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
 
 export interface ImageInfo {
   readonly format: 'png' | 'jpeg' | 'gif' | 'webp';

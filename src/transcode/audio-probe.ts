@@ -7,9 +7,8 @@
  * would otherwise be probed as that playlist and make ffprobe open the files it lists.
  */
 import { execFile } from 'node:child_process';
-import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { sniffAudioDemuxer } from '../ai/media-sniff.ts';
+import { readFileHead, sniffAudioDemuxer } from '../ai/media-sniff.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { demuxerInputArgs } from './media-input.ts';
 
@@ -18,24 +17,13 @@ const run = promisify(execFile);
 /** Bytes the container is recognized by (media-sniff.ts reads at most the first 12). */
 const SNIFF_BYTES = 16;
 
-async function readHead(path: string): Promise<Buffer> {
-  const file = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(SNIFF_BYTES);
-    const { bytesRead } = await file.read(buf, 0, SNIFF_BYTES, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
-}
-
 /**
  * Duration in ms of the audio in the file at `path` (an upload already on disk).
  * @throws GatewayError UNDECODABLE_MEDIA when the file is not a supported audio container,
  *   or ffprobe finds no audio stream or no duration in it.
  */
 export async function probeAudioDurationMs(path: string, timeoutMs = 10_000): Promise<number> {
-  const demuxer = sniffAudioDemuxer(await readHead(path));
+  const demuxer = sniffAudioDemuxer(await readFileHead(path, SNIFF_BYTES));
   if (demuxer === undefined) throw new GatewayError('UNDECODABLE_MEDIA', 'audio: not a WAV, MP3, AAC, FLAC, Ogg, MP4/M4A or WebM audio file');
   try {
     const { stdout } = await run('ffprobe', ['-v', 'error', ...demuxerInputArgs(demuxer), '-select_streams', 'a:0', '-show_entries', 'stream=codec_type,duration:format=duration', '-of', 'json', path], { timeout: timeoutMs });
