@@ -2,7 +2,7 @@
  * Upscale throughput and memory of the reference AI worker on this machine.
  *
  * Each run starts a real worker process (`cmd/ai-worker.ts`, port 0, JSON logs) and sends
- * real frames of ../shared/media's clip over HTTP, like the gateway does:
+ * real frames of the test/fixtures clip over HTTP, like the gateway does:
  *   (a) per model (x2, x3, x4), 1 slot, default tiles: `--reps` sequential upscales of a
  *       WxH frame after one small warm-up request; megapixels per second *in* = input
  *       pixels / HTTP round-trip time (decode + inference + PNG encode + base64), and the

@@ -1,5 +1,5 @@
 /**
- * Benchmark inputs, derived at run time from the real clip in ../shared/media and cached in
+ * Benchmark inputs, derived at run time from the real clip in test/fixtures and cached in
  * the temp dir (the clip: 60.2 s Big Buck Bunny, H.264 640x360 24 fps ~421 kb/s + AAC 96 kb/s,
  * keyframes up to 10 s apart).
  */
@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const cacheDir = join(tmpdir(), 'mediagate-bench-media');
 
 async function derive(name: string, args: readonly string[]): Promise<string> {
-  if (!existsSync(CLIP)) throw new Error(`benchmark clip missing: ${CLIP} (expected ../shared beside the repo)`);
+  if (!existsSync(CLIP)) throw new Error(`benchmark clip missing: ${CLIP} (expected in test/fixtures)`);
   mkdirSync(cacheDir, { recursive: true });
   const out = join(cacheDir, name);
   if (!existsSync(out)) {

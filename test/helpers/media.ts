@@ -1,5 +1,6 @@
 /**
- * Test media derived at test time from the real clip in ../shared/media (never committed).
+ * Test media derived at test time from the real clip committed in test/fixtures (see its README.md
+ * for the CC-BY attribution); derived files are cached in the temp dir, never committed.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -12,7 +13,7 @@ const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** The real clip: 60.2 s Big Buck Bunny, H.264 640x360 24 fps + AAC, keyframes far apart. */
-export const CLIP = resolve(here, '../../../shared/media/big_buck_bunny_360p24.mp4');
+export const CLIP = resolve(here, '../fixtures/big_buck_bunny_360p24.mp4');
 
 const cacheDir = join(tmpdir(), 'mediagate-test-media');
 
@@ -22,7 +23,7 @@ const cacheDir = join(tmpdir(), 'mediagate-test-media');
  * @throws when the clip or ffmpeg is missing.
  */
 export async function clipWith2sGop(seconds: number): Promise<string> {
-  if (!existsSync(CLIP)) throw new Error(`test clip missing: ${CLIP} (expected ../shared beside the repo)`);
+  if (!existsSync(CLIP)) throw new Error(`test clip missing: ${CLIP} (expected in test/fixtures)`);
   mkdirSync(cacheDir, { recursive: true });
   const out = join(cacheDir, `bbb-gop2s-${seconds}s.mp4`);
   if (!existsSync(out)) {

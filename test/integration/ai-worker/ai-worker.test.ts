@@ -1,6 +1,6 @@
 /**
  * The reference AI worker on its own: real HTTP on 127.0.0.1, real ESRGAN models in
- * TensorFlow.js wasm threads, real frames from the clip in ../shared/media.
+ * TensorFlow.js wasm threads, real frames from the clip in test/fixtures.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

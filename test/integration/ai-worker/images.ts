@@ -1,5 +1,5 @@
 /**
- * Real frames from the clip in ../shared/media (extracted with ffmpeg at test time), raw
+ * Real frames from the clip in test/fixtures (extracted with ffmpeg at test time), raw
  * pixels with sharp, and PSNR, for the AI worker tests.
  */
 import { execFile } from 'node:child_process';
@@ -16,7 +16,7 @@ const run = promisify(execFile);
  * @throws when the clip or ffmpeg is missing (tests fail rather than skip)
  */
 export async function clipFrame(atSeconds: number, width: number, height: number): Promise<Buffer> {
-  if (!existsSync(CLIP)) throw new Error(`test clip missing: ${CLIP} (expected ../shared beside the repo)`);
+  if (!existsSync(CLIP)) throw new Error(`test clip missing: ${CLIP} (expected in test/fixtures)`);
   const { stdout } = await run('ffmpeg', [
     '-nostdin', '-v', 'error', '-ss', String(atSeconds), '-i', CLIP, '-frames:v', '1',
     '-vf', `scale=${width}:${height}:flags=lanczos`, '-f', 'image2pipe', '-c:v', 'png', '-',

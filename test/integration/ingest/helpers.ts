@@ -1,21 +1,20 @@
 /**
  * Shared helpers of the ingest integration tests: real ffmpeg/ffprobe, free ports,
- * test clips derived from the shared Big Buck Bunny clip, a capturing pino logger.
+ * test clips derived from the Big Buck Bunny clip in test/fixtures, a capturing pino logger.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { Logger } from '../../../src/log/logger.ts';
 import { REDACT_PATHS } from '../../../src/log/logger.ts';
+import { CLIP } from '../../helpers/media.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const SOURCE_CLIP = path.resolve(here, '../../../../shared/media/big_buck_bunny_360p24.mp4');
+export const SOURCE_CLIP = CLIP;
 
-/** Throws (the test fails, never skips) when ffmpeg/ffprobe or the shared clip are missing. */
+/** Throws (the test fails, never skips) when ffmpeg/ffprobe or the test clip are missing. */
 export function requireMediaTools(): void {
   for (const tool of ['ffmpeg', 'ffprobe']) {
     const r = spawnSync(tool, ['-version'], { stdio: 'ignore' });
