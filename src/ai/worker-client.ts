@@ -36,6 +36,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { MULTIPART_FILE_FIELD, type FailureKind, type Pipeline } from './pipelines.ts';
 
 /** A worker's address: the ai-runner base URL (paths are appended) and its optional bearer token. */
@@ -553,58 +554,35 @@ function streamError(data: string): string | undefined {
 }
 
 /**
- * Incremental Server-Sent Events parser keeping only `data` fields (WHATWG HTML §9.2.6):
- * lines end in CRLF, LF or CR; `data:` lines of one event are joined with LF; one space
- * after the colon is dropped; comments and other fields are ignored; a blank line
- * dispatches the event. Exported for tests.
+ * The `data` payloads of a Server-Sent Events stream (WHATWG HTML §9.2.6), parsed by
+ * `eventsource-parser`: lines end in CRLF, LF or CR; `data:` lines of one event are joined
+ * with LF; comments and other fields are ignored; a blank line dispatches the event.
+ * Exported for tests.
  */
 export class SseDataParser {
-  #buffer = '';
-  #data: string[] = [];
-  #hasData = false;
+  readonly #parser: EventSourceParser;
+  #completed: string[] = [];
+
+  constructor() {
+    this.#parser = createParser({ onEvent: (event) => { this.#completed.push(event.data); } });
+  }
 
   /** Feeds decoded text; returns the payloads of the events it completed. */
   push(text: string): string[] {
-    this.#buffer += text;
-    const out: string[] = [];
-    let start = 0;
-    for (;;) {
-      let i = start;
-      const n = this.#buffer.length;
-      while (i < n && this.#buffer.charCodeAt(i) !== 10 && this.#buffer.charCodeAt(i) !== 13) i++;
-      if (i >= n) break;
-      // A CR at the very end may be the first half of a CRLF: wait for more text.
-      if (this.#buffer.charCodeAt(i) === 13 && i === n - 1) break;
-      this.#line(this.#buffer.slice(start, i), out);
-      start = this.#buffer.charCodeAt(i) === 13 && this.#buffer.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
-    }
-    this.#buffer = this.#buffer.slice(start);
-    return out;
+    this.#parser.feed(text);
+    return this.#take();
   }
 
   /** End of input: a last event not followed by a blank line is still delivered (lenient). */
   end(): string[] {
-    const out: string[] = [];
-    if (this.#buffer !== '') this.#line(this.#buffer.replace(/\r$/, ''), out);
-    this.#buffer = '';
-    this.#line('', out);
-    return out;
+    this.#parser.feed('\n\n');
+    this.#parser.reset();
+    return this.#take();
   }
 
-  #line(line: string, out: string[]): void {
-    if (line === '') {
-      if (this.#hasData) out.push(this.#data.join('\n'));
-      this.#data = [];
-      this.#hasData = false;
-      return;
-    }
-    if (line.startsWith(':')) return;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    if (field !== 'data') return;
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    this.#data.push(value);
-    this.#hasData = true;
+  #take(): string[] {
+    const out = this.#completed;
+    this.#completed = [];
+    return out;
   }
 }

@@ -466,6 +466,13 @@ describe('LLM streaming', () => {
     assert.deepEqual(p.push('data: a\n\ndata: b'), ['a']);
     assert.deepEqual(p.end(), ['b']);
   });
+
+  test('SseDataParser takes CR-only line ends, a bare `data` line, and ignores id, retry, unknown fields and comments', () => {
+    const p = new SseDataParser();
+    assert.deepEqual(p.push('id: 7\rretry: 10\rfoo: bar\r: note\rdata: x\r\rdata\r\rdata: y\r'), ['x', '']);
+    assert.deepEqual(p.push('\n\r\n'), ['y'], 'a CR at the end of a chunk may be half of a CRLF');
+    assert.deepEqual(p.end(), []);
+  });
 });
 
 describe('health', () => {
