@@ -2,7 +2,7 @@
  * The session manager: for one AI request, picks a worker for its (pipeline, model_id)
  * (selector.ts), holds a slot of that worker's capacity while calling it, and fails over
  * to another worker within the retry policy (retry-policy.ts). When every worker is busy it
- * waits up to `queueWaitMs` for a free slot, then answers 503 with Retry-After.
+ * waits up to `queueWaitMs` for a free slot (woken by a release, no polling), then answers 503 with Retry-After.
  * Latency scores are updated from each success, normalized by the request's work units.
  *
  * A caller can pass an `accept` step that checks and completes a reply inside its attempt
@@ -78,8 +78,6 @@ export interface RoutedReply<Reply> {
    */
   readonly done: () => void;
 }
-
-const SLOT_POLL_MS = 10;
 
 export class SessionManager<Request, Reply> {
   readonly #o: SessionManagerOptions<Request, Reply>;
@@ -178,7 +176,13 @@ export class SessionManager<Request, Reply> {
       const busyButUsable = candidates.some((c) => !tried.has(c.workerID) && c.healthy && !(c.suspendedUntilMs && c.suspendedUntilMs > nowMs) && c.inFlight >= c.capacity);
       if (!chosen && !busyButUsable && freeCapacity(candidates, nowMs, tried) === 0) return undefined;
       if (nowMs >= waitUntil || nowMs - startedMs >= retry.totalBudgetMs) return undefined;
-      await new Promise((r) => setTimeout(r, SLOT_POLL_MS));
+      // Sleep until a slot is released (or a worker appears), the deadline, or the end of
+      // the earliest suspension among the untried workers (it may then serve).
+      let wakeAtMs = Math.min(waitUntil, startedMs + retry.totalBudgetMs);
+      for (const c of candidates) {
+        if (!tried.has(c.workerID) && c.suspendedUntilMs !== undefined && c.suspendedUntilMs > nowMs) wakeAtMs = Math.min(wakeAtMs, c.suspendedUntilMs);
+      }
+      await registry.waitForSlot(pipeline, modelID, wakeAtMs - nowMs);
     }
   }
 

@@ -13,6 +13,7 @@ import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isPipeline, type FailureKind, type Pipeline, type WorkerCapability } from './pipelines.ts';
 import type { Candidate } from './selector.ts';
+import { SlotWaiters, type SlotWaitOutcome } from './slot-waiters.ts';
 
 export type WorkerStatus = 'LOADING' | 'OK' | 'ERROR' | 'IDLE' | 'UNREACHABLE';
 
@@ -81,6 +82,7 @@ export class WorkerRegistry {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
+  readonly #slotWaiters = new SlotWaiters();
 
   constructor(options: WorkerRegistryOptions) {
     this.#options = options;
@@ -127,6 +129,8 @@ export class WorkerRegistry {
       this.#options.logger.info({ workerID: id, url: base, pipelines: capabilities.map((c) => key(c.pipeline, c.modelID)), source }, 'AI worker registered');
     }
     await this.#poll(this.#workers.get(id)!);
+    // New or changed capacity may serve requests waiting for a slot.
+    this.#slotWaiters.wakeAll();
     return this.view(id)!;
   }
 
@@ -189,9 +193,22 @@ export class WorkerRegistry {
     return true;
   }
 
+  /** Gives a slot back and wakes the requests waiting for one of this (pipeline, model_id). */
   release(id: string, pipeline: Pipeline, modelID: string): void {
     const c = this.#capability(id, pipeline, modelID);
     if (c && c.inFlight > 0) c.inFlight -= 1;
+    this.#slotWaiters.wake(key(pipeline, modelID));
+  }
+
+  /**
+   * Waits until a slot of (pipeline, model_id) may have freed up: one was released, or a
+   * worker was registered or came back healthy. The caller re-checks ({@link acquire});
+   * another request may have taken the slot first.
+   * @param timeoutMs longest wait, ms
+   * @returns `woken`, `timeout` or `aborted` (never rejects)
+   */
+  waitForSlot(pipeline: Pipeline, modelID: string, timeoutMs: number, signal?: AbortSignal): Promise<SlotWaitOutcome> {
+    return this.#slotWaiters.wait(key(pipeline, modelID), timeoutMs, signal);
   }
 
   /** A success: new latency score (computed by the caller), failures reset, the model is now warm. */
@@ -252,6 +269,7 @@ export class WorkerRegistry {
         w.consecutiveFailures = 0;
       }
       w.status = status;
+      if (isHealthy(status)) this.#slotWaiters.wakeAll();
     }
   }
 

@@ -117,3 +117,58 @@ test('a slot is held until done() and released exactly once', async () => {
   reply.done();
   assert.equal(registry.list()[0]!.pipelines[0]!.inFlight, 0);
 });
+
+test('a waiting request is woken by the release of a slot (no polling), and another times out at its queueWaitMs deadline', async (t) => {
+  // With setTimeout mocked, no timer fires unless ticked: a request that polled for a free
+  // slot would never see it. The clock is injected and moved with the mocked timers.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let nowMs = 1_000_000;
+  const registry = new WorkerRegistry({ logger: silentLogger(), healthIntervalMs: 60_000, checkHealth: async () => 'OK', now: () => nowMs });
+  await registry.register({ url: 'http://w1', pipelines: [{ pipeline: 'text-to-image', model_id: 'm', capacity: 1, warm: true }] }, 'config');
+  const pending: ((reply: string) => void)[] = [];
+  const manager = new SessionManager<string, string>({
+    registry, logger: silentLogger(), random: () => 0.99, now: () => nowMs,
+    retry: makeRetryConfig({ queueWaitMs: 5_000, totalBudgetMs: 60_000 }),
+    caller: { call: () => new Promise<string>((r) => { pending.push(r); }) },
+    classify: (err): ClassifiedFailure => ({ kind: 'server', message: String(err) }),
+  });
+  const route = (id: string) => manager.route({ pipeline: 'text-to-image', modelID: 'm', request: id, workUnits: 1, requestID: id });
+  const state = <T>(p: Promise<T>): { settled: boolean; value?: T; error?: unknown } => {
+    const s: { settled: boolean; value?: T; error?: unknown } = { settled: false };
+    p.then((value) => { s.settled = true; s.value = value; }, (error: unknown) => { s.settled = true; s.error = error; });
+    return s;
+  };
+  const turns = async (): Promise<void> => { for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r)); };
+
+  const first = state(route('first'));
+  await turns();
+  assert.equal(pending.length, 1, 'the first request holds the only slot');
+  const second = state(route('second'));
+  await turns();
+  assert.equal(second.settled, false, 'the second request waits');
+  assert.equal(pending.length, 1);
+
+  pending[0]!('one');
+  await turns();
+  assert.ok(first.settled && first.value);
+  first.value.done(); // releases the slot
+  await turns();
+  assert.equal(pending.length, 2, 'the release woke the waiting request, which called the worker');
+  pending[1]!('two');
+  await turns();
+  assert.equal(second.value?.reply, 'two');
+
+  // The second request still holds the slot: a third waits until its deadline.
+  const third = state(route('third'));
+  await turns();
+  nowMs += 4_999;
+  t.mock.timers.tick(4_999);
+  await turns();
+  assert.equal(third.settled, false, 'still waiting 1 ms before the deadline');
+  nowMs += 1;
+  t.mock.timers.tick(1);
+  await turns();
+  assert.ok(third.settled && third.error instanceof GatewayError && third.error.code === 'NO_WORKER', `third ended with ${String(third.error)}`);
+  assert.equal(pending.length, 2, 'the third request never reached the worker');
+  second.value.done();
+});
