@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   TRANSCODE_FAILED: { status: 422, retryable: true, message: 'transcode failed' },
   QUEUE_UNAVAILABLE: { status: 503, retryable: true, message: 'transcode queue unavailable' },
   REDIS_UNAVAILABLE: { status: 503, retryable: true, message: "the gateway's Redis is unavailable" },
+  /** The HTTP port is bound but the gateway has not finished starting (http/http-app.ts listenEarly). */
+  STARTING: { status: 503, retryable: true, message: 'the gateway is starting' },
   SHUTTING_DOWN: { status: 503, retryable: true, message: 'the gateway is shutting down' },
   NO_WORKER: { status: 503, retryable: true, message: 'no AI worker available' },
   WORKER_FAILED: { status: 503, retryable: true, message: 'every AI worker attempt failed' },

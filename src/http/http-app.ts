@@ -138,7 +138,7 @@ export const SHUTDOWN_RETRY_AFTER_S = 5;
 /** A bound HTTP server whose application is installed later and that drains before closing. */
 export interface EarlyServer {
   readonly server: Server;
-  /** Installs the application; until then every request gets 503 (starting). */
+  /** Installs the application; until then every request gets 503 `STARTING` with `Retry-After: 1`. */
   setHandler(app: Express): void;
   /**
    * Stops taking requests and waits for the ones in flight: from now on every new request
@@ -151,17 +151,21 @@ export interface EarlyServer {
   drain(deadlineMs: number): Promise<void>;
 }
 
+/** `Retry-After` of the 503 STARTING answered before the application is installed, seconds. */
+const STARTING_RETRY_AFTER_S = 1;
+
 /**
  * Listens on host:port and resolves once bound. Until `setHandler` installs the application,
- * requests get 503 (the gateway is starting).
+ * requests get 503 `STARTING` with `Retry-After: 1`.
  * @throws Error naming the address and what to do when the port is taken.
  */
 export async function listenEarly(host: string, port: number, setting = 'MEDIAGATE_HTTP_PORT'): Promise<EarlyServer> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
-    res.statusCode = 503;
-    res.setHeader('Retry-After', '1');
+    const err = new GatewayError('STARTING', `the gateway is starting; retry in ${STARTING_RETRY_AFTER_S} s`, { retryAfterS: STARTING_RETRY_AFTER_S });
+    res.statusCode = err.status;
+    res.setHeader('Retry-After', String(err.retryAfterS));
     res.setHeader('Content-Type', 'application/json');
-    res.end(JSON.stringify({ detail: { msg: 'the gateway is starting', code: 'QUEUE_UNAVAILABLE' } }));
+    res.end(JSON.stringify({ detail: { msg: err.message, code: err.code } }));
   };
   let draining = false;
   const inFlight = new Set<ServerResponse>();

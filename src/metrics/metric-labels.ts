@@ -52,7 +52,7 @@ export const AI_ERROR_KINDS = [
   'no_worker',
   /** 503 WORKER_FAILED: every attempt failed; or 502 WORKER_BAD_RESULT: the last worker's result was unusable (see `mediagate_ai_worker_failures_total`). */
   'worker_failed',
-  /** 503 whose error code is not known to the metrics (NO_WORKER or WORKER_FAILED in practice). */
+  /** 503 STARTING or SHUTTING_DOWN, or a 503 whose error code is not known to the metrics. */
   'unavailable',
   /** Other 5xx. */
   'internal',
@@ -199,6 +199,8 @@ const AI_KIND_BY_CODE: Partial<Record<ErrorCode, AiErrorKind>> = {
   NO_WORKER: 'no_worker',
   WORKER_FAILED: 'worker_failed',
   WORKER_BAD_RESULT: 'worker_failed',
+  STARTING: 'unavailable',
+  SHUTTING_DOWN: 'unavailable',
   STORAGE_FAILED: 'internal',
   INTERNAL: 'internal',
 };

@@ -65,6 +65,8 @@ test('failure reasons and AI error kinds come from error codes, never from messa
   assert.equal(aiErrorKindFor('WORKER_FAILED'), 'worker_failed');
   assert.equal(aiErrorKindFor('INSUFFICIENT_BALANCE'), 'insufficient_balance');
   assert.equal(aiErrorKindFor('nonsense'), undefined);
+  assert.equal(aiErrorKindFor('STARTING'), 'unavailable');
+  assert.equal(aiErrorKindFor(new GatewayError('SHUTTING_DOWN')), 'unavailable');
   assert.equal(aiErrorKindForStatus(402), 'insufficient_balance');
   assert.equal(aiErrorKindForStatus(503), 'unavailable');
   assert.equal(aiErrorKindForStatus(500), 'internal');
