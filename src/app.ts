@@ -49,7 +49,7 @@ import { WorkerRegistry } from './ai/worker-registry.ts';
 import { PIPELINES } from './ai/pipelines.ts';
 import { SessionManager } from './ai/session-manager.ts';
 import { makeRetryConfig } from './ai/retry-policy.ts';
-import { callWorker, checkHealth, isWorkerCallError, type AiRequest, type WorkerReply } from './ai/worker-client.ts';
+import { isWorkerCallError, WorkerClient, type AiRequest, type WorkerReply } from './ai/worker-client.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
 import { framesToMp4 } from './transcode/frames-to-mp4.ts';
 import { AccountApiKeyAuthorizer, createAiRouter, StaticApiKeyAuthorizer } from './ai/ai-routes.ts';
@@ -306,9 +306,11 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     closers.push({ name: 'control-bus', close: () => controlBus.close() });
 
     const aiLog = logger.child({ component: 'ai' });
+    const workerClient = new WorkerClient();
+    closers.push({ name: 'ai-worker-client', close: async () => workerClient.close() });
     const registry = new WorkerRegistry({
       logger: aiLog, healthIntervalMs: config.ai.healthIntervalMs,
-      checkHealth: (worker) => checkHealth(worker, Math.min(2000, config.ai.healthIntervalMs)),
+      checkHealth: (worker) => workerClient.checkHealth(worker, Math.min(2000, config.ai.healthIntervalMs)),
     });
     closers.push({ name: 'ai-workers', close: async () => registry.close() });
     for (const worker of config.ai.workers) {
@@ -321,7 +323,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
     registry.start();
     const sessions = new SessionManager<AiRequest, WorkerReply>({
       registry,
-      caller: { call: (endpoint, request, { timeoutMs }) => callWorker(endpoint, request, { timeoutMs }) },
+      caller: { call: (endpoint, request, { timeoutMs }) => workerClient.call(endpoint, request, { timeoutMs }) },
       // Failed calls and refused or failed result media alike.
       onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.recordAiWorkerFailure(pipeline, modelID, kind),
       classify: (err) => isWorkerCallError(err)

@@ -125,88 +125,102 @@ export function isWorkerCallError(err: unknown): err is WorkerCallError {
 }
 
 /**
- * Sends one request to one worker.
- * @returns the parsed JSON answer, or a stream of SSE payloads for a streaming LLM request
- *   answered with `text/event-stream`.
- * @throws WorkerCallError classified as described in the module docs.
+ * Calls workers over its own keep-alive connection pools. The composition root creates one
+ * and closes it on shutdown; `close()` ends the pooled connections (idempotent).
  */
-export async function callWorker(worker: WorkerEndpoint, request: AiRequest, options: CallWorkerOptions): Promise<WorkerReply> {
-  const path = `/${request.pipeline}`;
-  const target = endpointUrl(worker.url, request.pipeline);
-  const streaming = request.pipeline === 'llm' && request.fields['stream'] === true;
-  const headers: OutgoingHttpHeaders = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
-  if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
+export class WorkerClient {
+  readonly #agents: WorkerAgents = { http: new HttpAgent(AGENT_OPTIONS), https: new HttpsAgent(AGENT_OPTIONS) };
 
-  let body: Buffer | MultipartBody;
-  if (MULTIPART_FILE_FIELD[request.pipeline] !== undefined) {
-    const form = encodeMultipart(request);
-    body = form;
-    headers['content-type'] = form.contentType;
-  } else {
-    const json: Record<string, unknown> = { ...request.fields, model_id: request.modelID };
-    // The runner's LLM route reads `model` (it must be empty or the runner's model).
-    if (request.pipeline === 'llm') json['model'] = request.modelID;
-    body = Buffer.from(JSON.stringify(json));
-    headers['content-type'] = 'application/json';
+  /**
+   * Sends one request to one worker.
+   * @returns the parsed JSON answer, or a stream of SSE payloads for a streaming LLM request
+   *   answered with `text/event-stream`.
+   * @throws WorkerCallError classified as described in the module docs.
+   */
+  async call(worker: WorkerEndpoint, request: AiRequest, options: CallWorkerOptions): Promise<WorkerReply> {
+    const path = `/${request.pipeline}`;
+    const target = endpointUrl(worker.url, request.pipeline);
+    const streaming = request.pipeline === 'llm' && request.fields['stream'] === true;
+    const headers: OutgoingHttpHeaders = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
+    if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
+
+    let body: Buffer | MultipartBody;
+    if (MULTIPART_FILE_FIELD[request.pipeline] !== undefined) {
+      const form = encodeMultipart(request);
+      body = form;
+      headers['content-type'] = form.contentType;
+    } else {
+      const json: Record<string, unknown> = { ...request.fields, model_id: request.modelID };
+      // The runner's LLM route reads `model` (it must be empty or the runner's model).
+      if (request.pipeline === 'llm') json['model'] = request.modelID;
+      body = Buffer.from(JSON.stringify(json));
+      headers['content-type'] = 'application/json';
+    }
+
+    const exchange = new Exchange(this.#agents, options.signal);
+    let handedOff = false;
+    try {
+      exchange.arm(options.timeoutMs);
+      const response = await exchange.run(options.timeoutMs, path, () => exchange.send(target, 'POST', headers, body));
+      const status = response.statusCode ?? 0;
+      if (status < 200 || status > 299) {
+        const text = await exchange.run(options.timeoutMs, path, () => readText(response, ERROR_BODY_BYTES, false));
+        throw errorReply(status, text, path);
+      }
+      const contentType = (response.headers['content-type'] ?? '').toLowerCase();
+      if (streaming && contentType.startsWith('text/event-stream')) {
+        exchange.disarm();
+        handedOff = true;
+        return { kind: 'stream', chunks: sseChunks(response, exchange, options.timeoutMs, path) };
+      }
+      const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+      const text = await exchange.run(options.timeoutMs, path, () => readText(response, maxBytes, true));
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (err) {
+        throw new WorkerCallError('server', `worker answered ${path} with a body that is not JSON`, { status, cause: err });
+      }
+      return { kind: 'json', status, body: parsed };
+    } finally {
+      if (!handedOff) exchange.dispose();
+    }
   }
 
-  const exchange = new Exchange(options.signal);
-  let handedOff = false;
-  try {
-    exchange.arm(options.timeoutMs);
-    const response = await exchange.run(options.timeoutMs, path, () => exchange.send(target, 'POST', headers, body));
-    const status = response.statusCode ?? 0;
-    if (status < 200 || status > 299) {
-      const text = await exchange.run(options.timeoutMs, path, () => readText(response, ERROR_BODY_BYTES, false));
-      throw errorReply(status, text, path);
-    }
-    const contentType = (response.headers['content-type'] ?? '').toLowerCase();
-    if (streaming && contentType.startsWith('text/event-stream')) {
-      exchange.disarm();
-      handedOff = true;
-      return { kind: 'stream', chunks: sseChunks(response, exchange, options.timeoutMs, path) };
-    }
-    const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    const text = await exchange.run(options.timeoutMs, path, () => readText(response, maxBytes, true));
-    let parsed: unknown;
+  /**
+   * Asks a worker for its state (`GET <base>/health`).
+   * @param timeoutMs limit for the whole exchange, ms
+   * @throws WorkerCallError on no answer, an error status, or a body without a known status.
+   */
+  async checkHealth(worker: WorkerEndpoint, timeoutMs: number): Promise<WorkerHealthStatus> {
+    const target = endpointUrl(worker.url, 'health');
+    const headers: OutgoingHttpHeaders = { accept: 'application/json' };
+    if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
+    const exchange = new Exchange(this.#agents, undefined);
     try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new WorkerCallError('server', `worker answered ${path} with a body that is not JSON`, { status, cause: err });
+      exchange.arm(timeoutMs);
+      const response = await exchange.run(timeoutMs, '/health', () => exchange.send(target, 'GET', headers, undefined));
+      const httpStatus = response.statusCode ?? 0;
+      const ok = httpStatus >= 200 && httpStatus <= 299;
+      const text = await exchange.run(timeoutMs, '/health', () => readText(response, ERROR_BODY_BYTES, ok));
+      if (!ok) throw errorReply(httpStatus, text, '/health');
+      let status: unknown;
+      try {
+        status = (JSON.parse(text) as { status?: unknown } | null)?.status;
+      } catch {
+        status = undefined;
+      }
+      if (typeof status === 'string' && (WORKER_HEALTH_STATUSES as readonly string[]).includes(status)) return status as WorkerHealthStatus;
+      throw new WorkerCallError('server', 'worker health answer has no known status', { status: httpStatus });
+    } finally {
+      exchange.dispose();
     }
-    return { kind: 'json', status, body: parsed };
-  } finally {
-    if (!handedOff) exchange.dispose();
   }
-}
 
-/**
- * Asks a worker for its state (`GET <base>/health`).
- * @param timeoutMs limit for the whole exchange, ms
- * @throws WorkerCallError on no answer, an error status, or a body without a known status.
- */
-export async function checkHealth(worker: WorkerEndpoint, timeoutMs: number): Promise<WorkerHealthStatus> {
-  const target = endpointUrl(worker.url, 'health');
-  const headers: OutgoingHttpHeaders = { accept: 'application/json' };
-  if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
-  const exchange = new Exchange(undefined);
-  try {
-    exchange.arm(timeoutMs);
-    const response = await exchange.run(timeoutMs, '/health', () => exchange.send(target, 'GET', headers, undefined));
-    const httpStatus = response.statusCode ?? 0;
-    const ok = httpStatus >= 200 && httpStatus <= 299;
-    const text = await exchange.run(timeoutMs, '/health', () => readText(response, ERROR_BODY_BYTES, ok));
-    if (!ok) throw errorReply(httpStatus, text, '/health');
-    let status: unknown;
-    try {
-      status = (JSON.parse(text) as { status?: unknown } | null)?.status;
-    } catch {
-      status = undefined;
-    }
-    if (typeof status === 'string' && (WORKER_HEALTH_STATUSES as readonly string[]).includes(status)) return status as WorkerHealthStatus;
-    throw new WorkerCallError('server', 'worker health answer has no known status', { status: httpStatus });
-  } finally {
-    exchange.dispose();
+  /** Closes the pooled connections (in-flight exchanges are ended too). Idempotent. */
+  close(): void {
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
 }
 
@@ -395,14 +409,18 @@ async function readText(response: IncomingMessage, maxBytes: number, strict: boo
 }
 
 /**
- * Keep-alive connection pools to workers. Idle connections are closed after 4 s, before the
+ * Keep-alive connection pools to workers (one pair per {@link WorkerClient}). Idle connections are closed after 4 s, before the
  * runners' servers close them (uvicorn's default keep-alive timeout is 5 s), so a request is
  * rarely sent on a connection the worker is closing. node:http rather than fetch: a third of
  * the CPU per call (bench/ai-overhead.ts).
  */
 const AGENT_OPTIONS = { keepAlive: true, timeout: 4000, scheduling: 'lifo' } as const;
-const httpAgent = new HttpAgent(AGENT_OPTIONS);
-const httpsAgent = new HttpsAgent(AGENT_OPTIONS);
+
+/** The connection pools of one worker client, by URL scheme. */
+interface WorkerAgents {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+}
 
 /**
  * One HTTP exchange with a worker: a resettable timer and the caller's signal both end it
@@ -414,10 +432,12 @@ class Exchange {
   #timer: NodeJS.Timeout | undefined;
   #request: ClientRequest | undefined;
   #response: IncomingMessage | undefined;
+  readonly #agents: WorkerAgents;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => this.#abort('aborted');
 
-  constructor(signal: AbortSignal | undefined) {
+  constructor(agents: WorkerAgents, signal: AbortSignal | undefined) {
+    this.#agents = agents;
     this.#signal = signal;
     if (signal?.aborted) this.#abort('aborted');
     else signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -432,7 +452,7 @@ class Exchange {
       const https = target.protocol === 'https:';
       const lengthBytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body.length : body.lengthBytes;
       const req = (https ? httpsRequest : httpRequest)(target, {
-        method, agent: https ? httpsAgent : httpAgent,
+        method, agent: https ? this.#agents.https : this.#agents.http,
         headers: lengthBytes === undefined ? headers : { ...headers, 'content-length': lengthBytes },
       });
       this.#request = req;

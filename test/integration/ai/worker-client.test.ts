@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchResultMedia, parseDataUrl } from '../../../src/ai/media-fetch.ts';
 import {
-  callWorker, checkHealth, classifyErrorReply, endpointUrl, SseDataParser, WorkerCallError,
+  classifyErrorReply, endpointUrl, SseDataParser, WorkerCallError, WorkerClient,
   type AiRequest, type WorkerEndpoint, type WorkerReply,
 } from '../../../src/ai/worker-client.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
@@ -24,6 +24,9 @@ const TOKEN = 'worker-secret-7f3a';
 let worker: FakeAiWorker;
 let endpoint: WorkerEndpoint;
 let dir: string;
+const client = new WorkerClient();
+const callWorker = client.call.bind(client);
+const checkHealth = client.checkHealth.bind(client);
 
 before(async () => {
   worker = await startFakeAiWorker({ token: TOKEN });
@@ -31,6 +34,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mediagate-ai-'));
 });
 after(async () => {
+  client.close();
   await worker.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -214,6 +218,30 @@ describe('requests', () => {
     await new Promise((r) => setTimeout(r, 4_300)); // the pool closes the connection after 4 s idle
     const next = json(await callWorker(endpoint, { pipeline: 'text-to-image', modelID: 'm', fields: { prompt: 'after idle' } }, { timeoutMs: 5_000 }));
     assert.ok(Array.isArray(next['images']));
+  });
+
+  test('a worker client keeps its connection pooled until close(), which ends it at once; close() twice is harmless', async () => {
+    let open = 0;
+    let opened = 0;
+    const server = createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"OK"}'); });
+    server.on('connection', (socket) => { open++; opened++; socket.once('close', () => { open--; }); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const own = new WorkerClient();
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      assert.equal(await own.checkHealth({ url }, 2_000), 'OK');
+      assert.equal(await own.checkHealth({ url }, 2_000), 'OK');
+      assert.equal(opened, 1, 'the second call reused the pooled connection');
+      assert.equal(open, 1, 'the idle connection stays pooled');
+      own.close();
+      own.close();
+      for (let i = 0; i < 100 && open > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(open, 0, 'close() ended the pooled connection (well before the 4 s idle limit)');
+    } finally {
+      own.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test('the pipeline path is appended to the worker base URL, keeping a path prefix; URLs with credentials are refused', () => {
