@@ -2,100 +2,94 @@
  * Configuration of the reference AI worker (`cmd/ai-worker.ts`): defaults → optional file
  * (YAML or JSON, same keys) → environment (`MEDIAGATE_AI_WORKER_` + the key in
  * SCREAMING_SNAKE, e.g. `tileSize` → `MEDIAGATE_AI_WORKER_TILE_SIZE`) → command-line flags →
- * validate. Lists (`models`) take a comma-separated list or a JSON array.
+ * validate → cross-field rules. Lists (`models`) take a comma-separated list or a JSON array.
+ * Declared once with the gateway's mechanism (src/config/settings.ts): the schema below gives
+ * the type, the defaults, the JSON Schema and its part of docs/config.md.
  */
 import { resolve } from 'node:path';
-import { Ajv } from 'ajv';
+import { Type, type Static } from '@sinclair/typebox';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { describeErrors, isLoopbackHost, parseSettingValue, readConfigFile } from '../config/config.ts';
+import { isLoopbackHost } from '../config/config.ts';
+import {
+  compileSettings, defaultsOf, describeErrors, LOG_FORMATS, LOG_LEVELS, parseSettingValue, readConfigFile, settingsOf,
+  StringEnum, applyEnvironment,
+} from '../config/settings.ts';
 import { ESRGAN_MODEL_IDS } from './models.ts';
 import { maxOverlap } from './tiling.ts';
 
 export const ENV_PREFIX = 'MEDIAGATE_AI_WORKER_';
 
-export interface AiWorkerConfig {
-  /** Bind address; default 127.0.0.1. A non-loopback address needs `token` (or `allowAnonymous`). */
-  host: string;
-  /** Default 8000, the ai-runner port. 0 = any free port. */
-  port: number;
-  /** The base URL the gateway should call this worker on; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1). */
-  publicUrl: string;
-  /** Bearer token required on `POST /upscale` (ai-runner's AUTH_TOKEN); empty = none. Sent to the gateway on registration. */
-  token: string;
-  /** Gateway base URL to register with (`POST <gatewayUrl>/api/workers`); empty = do not register. */
-  gatewayUrl: string;
-  /** The gateway's admin token (`http.adminToken`), sent as `Authorization: Bearer` when registering. */
-  gatewayAdminToken: string;
-  /** Keep-alive: the registration is repeated this often, ms (so a restarted gateway learns of the worker again). */
-  registerIntervalMs: number;
-  /** Model IDs to load and serve (subset of esrgan-slim-x2, -x3, -x4). */
-  models: string[];
-  /** Also accept and register the gateway's default upscale model (stabilityai/stable-diffusion-x4-upscaler) as esrgan-slim-x4. */
-  aliasDefaultModel: boolean;
-  /** Upscales run at once, one inference thread each; more requests get 503 "insufficient capacity". */
-  capacity: number;
-  /**
-   * Largest input image, width × height pixels. Default 512 Ki (524,288, e.g. 960×540 or
-   * 1024×512): ~28 s at x4 on one thread of the 2-core reference machine (1 MiP took 55 s,
-   * too close to the gateway's 60 s upscale attempt timeout; bench/README.md).
-   */
-  maxInputPixels: number;
-  /** Largest uploaded image file, bytes. */
-  maxImageBytes: number;
-  /** Largest tile side fed to the network, input pixels: bounds each thread's memory (see tiling.ts). */
-  tileSize: number;
-  /** Context pixels on each inner side of a tile (≥ 10, the networks' receptive radius, for exact results). */
-  tileOverlap: number;
-  /** Permit a non-loopback bind without a token. */
-  allowAnonymous: boolean;
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-  /** `json`, `pretty`, or `auto` (pretty on a terminal). */
-  logFormat: 'auto' | 'json' | 'pretty';
-  /** How long shutdown waits for running upscales, ms. */
-  shutdownTimeoutMs: number;
-}
-
-export function defaultAiWorkerConfig(): AiWorkerConfig {
-  return {
-    host: '127.0.0.1', port: 8000, publicUrl: '', token: '',
-    gatewayUrl: '', gatewayAdminToken: '', registerIntervalMs: 10_000,
-    models: [...ESRGAN_MODEL_IDS], aliasDefaultModel: true,
-    capacity: 1, maxInputPixels: 512 * 1024, maxImageBytes: 20 * 1024 * 1024,
-    tileSize: 192, tileOverlap: 12,
-    allowAnonymous: false, logLevel: 'info', logFormat: 'auto', shutdownTimeoutMs: 30_000,
-  };
-}
-
 const URL_OR_EMPTY = '^(https?://[^\\s]+)?$';
 
-export const AI_WORKER_CONFIG_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: Object.keys(defaultAiWorkerConfig()),
-  properties: {
-    host: { type: 'string', minLength: 1 },
-    port: { type: 'integer', minimum: 0, maximum: 65535 },
-    publicUrl: { type: 'string', pattern: URL_OR_EMPTY },
-    token: { type: 'string', maxLength: 4096 },
-    gatewayUrl: { type: 'string', pattern: URL_OR_EMPTY },
-    gatewayAdminToken: { type: 'string', maxLength: 4096 },
-    registerIntervalMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
-    models: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ESRGAN_MODEL_IDS] } },
-    aliasDefaultModel: { type: 'boolean' },
-    capacity: { type: 'integer', minimum: 1, maximum: 64 },
-    maxInputPixels: { type: 'integer', minimum: 1, maximum: 64 * 1024 * 1024 },
-    maxImageBytes: { type: 'integer', minimum: 1024, maximum: 1024 * 1024 * 1024 },
-    tileSize: { type: 'integer', minimum: 32, maximum: 2048 },
-    tileOverlap: { type: 'integer', minimum: 0, maximum: 1020 },
-    allowAnonymous: { type: 'boolean' },
-    logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
-    logFormat: { enum: ['auto', 'json', 'pretty'] },
-    shutdownTimeoutMs: { type: 'integer', minimum: 0 },
-  },
-} as const;
+/** The reference AI worker's configuration: one declaration (type, defaults, JSON Schema, docs). */
+export const AI_WORKER_CONFIG_SCHEMA = Type.Object({
+  host: Type.String({
+    minLength: 1, default: '127.0.0.1',
+    description: 'Bind address; default 127.0.0.1. A non-loopback address needs `token` (or `allowAnonymous`).',
+  }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'Default 8000, the ai-runner port. 0 = any free port.' }),
+  publicUrl: Type.String({
+    pattern: URL_OR_EMPTY, default: '',
+    description: 'The base URL the gateway should call this worker on; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1).',
+  }),
+  token: Type.String({
+    maxLength: 4096, default: '',
+    description: 'Bearer token required on `POST /upscale` (ai-runner\'s AUTH_TOKEN); empty = none. Sent to the gateway on registration.',
+  }),
+  gatewayUrl: Type.String({
+    pattern: URL_OR_EMPTY, default: '',
+    description: 'Gateway base URL to register with (`POST <gatewayUrl>/api/workers`); empty = do not register.',
+  }),
+  gatewayAdminToken: Type.String({
+    maxLength: 4096, default: '',
+    description: 'The gateway\'s admin token (`http.adminToken`), sent as `Authorization: Bearer` when registering.',
+  }),
+  registerIntervalMs: Type.Integer({
+    minimum: 100, maximum: 3_600_000, default: 10_000,
+    description: 'Keep-alive: the registration is repeated this often, ms (so a restarted gateway learns of the worker again).',
+  }),
+  models: Type.Array(StringEnum(ESRGAN_MODEL_IDS), {
+    minItems: 1, uniqueItems: true, default: [...ESRGAN_MODEL_IDS],
+    description: 'Model IDs to load and serve (subset of esrgan-slim-x2, -x3, -x4).',
+  }),
+  aliasDefaultModel: Type.Boolean({
+    default: true,
+    description: 'Also accept and register the gateway\'s default upscale model (stabilityai/stable-diffusion-x4-upscaler) as esrgan-slim-x4.',
+  }),
+  capacity: Type.Integer({
+    minimum: 1, maximum: 64, default: 1,
+    description: 'Upscales run at once, one inference thread each; more requests get 503 "insufficient capacity".',
+  }),
+  maxInputPixels: Type.Integer({
+    minimum: 1, maximum: 64 * 1024 * 1024, default: 512 * 1024,
+    description: 'Largest input image, width × height pixels. Default 512 Ki (524,288, e.g. 960×540 or '
+      + '1024×512): ~28 s at x4 on one thread of the 2-core reference machine (1 MiP took 55 s, '
+      + 'too close to the gateway\'s 60 s upscale attempt timeout; bench/README.md).',
+  }),
+  maxImageBytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 20 * 1024 * 1024, description: 'Largest uploaded image file, bytes.' }),
+  tileSize: Type.Integer({
+    minimum: 32, maximum: 2048, default: 192,
+    description: 'Largest tile side fed to the network, input pixels: bounds each thread\'s memory (see tiling.ts).',
+  }),
+  tileOverlap: Type.Integer({
+    minimum: 0, maximum: 1020, default: 12,
+    description: 'Context pixels on each inner side of a tile (≥ 10, the networks\' receptive radius, for exact results).',
+  }),
+  allowAnonymous: Type.Boolean({ default: false, description: 'Permit a non-loopback bind without a token.' }),
+  logLevel: StringEnum(LOG_LEVELS, { default: 'info', description: 'Log level (pino).' }),
+  logFormat: StringEnum(LOG_FORMATS, { default: 'auto', description: '`json`, `pretty`, or `auto` (pretty on a terminal).' }),
+  shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: 'How long shutdown waits for running upscales, ms.' }),
+}, { additionalProperties: false });
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile<AiWorkerConfig>(AI_WORKER_CONFIG_SCHEMA);
+/** The reference AI worker's configuration (the type of {@link AI_WORKER_CONFIG_SCHEMA}). */
+export type AiWorkerConfig = Static<typeof AI_WORKER_CONFIG_SCHEMA>;
+
+/** The defaults of every setting (a fresh object per call). */
+export function defaultAiWorkerConfig(): AiWorkerConfig {
+  return defaultsOf(AI_WORKER_CONFIG_SCHEMA);
+}
+
+const validate = compileSettings(AI_WORKER_CONFIG_SCHEMA);
 
 /** `tileSize` → `MEDIAGATE_AI_WORKER_TILE_SIZE`. */
 export function envName(key: keyof AiWorkerConfig): string {
@@ -104,7 +98,7 @@ export function envName(key: keyof AiWorkerConfig): string {
 
 /** Every setting with its environment variable. */
 export function aiWorkerEnvironmentVariables(): { name: string; key: keyof AiWorkerConfig }[] {
-  return (Object.keys(defaultAiWorkerConfig()) as (keyof AiWorkerConfig)[]).map((key) => ({ name: envName(key), key }));
+  return settingsOf(AI_WORKER_CONFIG_SCHEMA, ENV_PREFIX).map((s) => ({ name: s.name, key: s.path[0] as keyof AiWorkerConfig }));
 }
 
 export interface LoadAiWorkerConfigOptions {
@@ -119,7 +113,7 @@ export interface LoadAiWorkerConfigOptions {
 
 /** Parses a string setting (environment variable or flag) into its typed value. */
 export function parseSetting(key: keyof AiWorkerConfig, raw: string, source = envName(key)): unknown {
-  return parseSettingValue(source, raw, defaultAiWorkerConfig()[key]);
+  return parseSettingValue(source, raw, AI_WORKER_CONFIG_SCHEMA.properties[key]);
 }
 
 /**
@@ -136,13 +130,9 @@ export function loadAiWorkerConfig(options: LoadAiWorkerConfigOptions = {}): AiW
     origins.push(path);
   }
   if (options.env) {
-    const known = new Map(aiWorkerEnvironmentVariables().map((v) => [v.name, v.key]));
-    for (const [name, raw] of Object.entries(options.env)) {
-      if (!name.startsWith(ENV_PREFIX) || raw === undefined || name === `${ENV_PREFIX}CONFIG`) continue;
-      const key = known.get(name);
-      if (key === undefined) throw new GatewayError('CONFIG_INVALID', `unknown environment variable ${name}; known: ${[...known.keys()].join(', ')}`);
-      config[key] = parseSetting(key, raw, name);
-    }
+    applyEnvironment(config, options.env, settingsOf(AI_WORKER_CONFIG_SCHEMA, ENV_PREFIX), {
+      prefix: ENV_PREFIX, ignore: (name) => name === `${ENV_PREFIX}CONFIG`,
+    });
     origins.push('environment');
   }
   if (options.overrides) {

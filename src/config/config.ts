@@ -1,225 +1,27 @@
 /**
- * mediagate configuration: one schema; load order defaults → optional file (YAML or JSON)
- * → environment (`MEDIAGATE_` prefix) → validate. Units are in the field names.
+ * mediagate configuration, declared once (TypeBox, see src/config/settings.ts): the schema
+ * below gives the TypeScript type ({@link MediagateConfig}), the defaults ({@link defaultConfig}),
+ * the JSON Schema Ajv checks ({@link CONFIG_SCHEMA}), the environment variable names and the
+ * generated reference docs/config.md. Each field's `description` is its documentation.
+ * Load order: defaults → optional file (YAML or JSON) → environment (`MEDIAGATE_` prefix)
+ * → overrides → validate → cross-field rules. Units are in the field names.
  *
  * Environment names are derived from the field path: each camelCase segment becomes
  * SCREAMING_SNAKE, joined with `_`, e.g. `http.port` → `MEDIAGATE_HTTP_PORT`,
  * `transcode.x264Preset` → `MEDIAGATE_TRANSCODE_X264_PRESET`. Arrays and objects take JSON;
  * arrays of strings also take a comma-separated list.
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Type, type Static } from '@sinclair/typebox';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { DEFAULT_X264_PRESET, X264_PRESETS } from '../domain/x264-preset.ts';
+import {
+  applyEnvironment, compileSettings, defaultsOf, describeErrors, LOG_FORMATS, LOG_LEVELS, mergeSettings,
+  readConfigFile, settingsOf, StringEnum,
+} from './settings.ts';
 
-export interface StreamKeyConfig {
-  /** Secret used to publish: `rtmp://host/live/<streamKey>`. Never logged or shown in URLs. */
-  streamKey: string;
-  /** Public ID used in playback URLs. */
-  manifestID: string;
-  /** Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`. */
-  profiles?: unknown[];
-  /**
-   * Optional account charged for this key's transcoding (created with `POST /api/accounts`;
-   * a publish is refused while it is missing or empty). Without one, the stream is charged
-   * to the `local` account on a loopback bind and is not metered on any other bind.
-   */
-  accountID?: string;
-}
-
-export interface AiWorkerConfig {
-  /** Base URL of an ai-runner compatible worker, e.g. http://gpu-1:8000. */
-  url: string;
-  /** Bearer token the worker expects, if any. Never logged or returned. */
-  token?: string;
-  pipelines: { pipeline: string; model_id: string; warm?: boolean; capacity?: number }[];
-}
-
-export interface MediagateConfig {
-  http: {
-    /** Bind address; default 127.0.0.1 (loopback). */
-    host: string;
-    /** Default 9935 (Livepeer's gateway HTTP port). */
-    port: number;
-    /** Base URL for playback links and AI result URLs; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1). */
-    publicUrl: string;
-    /** Largest pushed segment or request body accepted, in bytes. */
-    maxBodyBytes: number;
-    /** Bearer token for the control API (`/api/*`); required when `host` is not loopback. */
-    adminToken: string;
-    /**
-     * Host names (no port; `.example.com` = the domain and its subdomains) the gateway
-     * answers to besides loopback names, the bind address and the host of `publicUrl`.
-     * Checked against the `Host` header (DNS rebinding guard, src/http/request-guard.ts)
-     * on a loopback bind, and on any bind once set. Default [] (none).
-     */
-    allowedHosts: string[];
-  };
-  rtmp: {
-    enabled: boolean;
-    host: string;
-    /** Default 1935. */
-    port: number;
-  };
-  redis: {
-    /** Redis URL; default redis://127.0.0.1:6379. */
-    url: string;
-    /** Key prefix so several deployments can share one Redis. */
-    keyPrefix: string;
-    /**
-     * How long the media path (listing and queueing a source segment, recording a transcode
-     * result, billing it, ending a stream) retries across a Redis outage before that work is
-     * given up and its segment resolved as failed, in ms, counted from when the segment was
-     * ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long plus
-     * one Redis attempt (an attempt under way is not cut short: up to ~8 s, see queue/redis-retry.ts).
-     */
-    mediaRetryBudgetMs: number;
-  };
-  storage: {
-    kind: 'fs';
-    /** Root directory of the filesystem object store. */
-    dir: string;
-  };
-  /** Scratch directory for segmenter and transcoder temp files. */
-  workDir: string;
-  transcode: {
-    /** Run a transcoder worker inside the gateway process (the `make run` default). */
-    embedded: boolean;
-    /**
-     * Jobs one transcoder process runs at once; default 2. Measured on 2 cores with a
-     * 1080p30 source and the default ladder (SegmentTranscoder alone): 1 in flight reaches
-     * 1.15x real time, 2 reach 1.42x, because each per-segment ffmpeg idles cores while its
-     * encoders fill and drain, and no ffmpeg runs while a job probes and stores. Through the
-     * whole pipeline: bench/throughput.ts `--processes 1 --concurrency N`.
-     */
-    concurrency: number;
-    /** libx264 preset for renditions. */
-    x264Preset: string;
-    /** Wall-clock limit for one segment's ffmpeg, in ms. */
-    timeoutMs: number;
-    /** Tries per job before it is failed for good. */
-    attempts: number;
-    /** First retry delay in ms (exponential backoff). */
-    backoffMs: number;
-    /**
-     * HTTP port of a standalone transcoder (cmd/transcoder.ts) for `/metrics` and `/healthz`,
-     * bound to `http.host`; default 9936; 0 = none.
-     */
-    metricsPort: number;
-  };
-  /** Default ladder: preset names or Livepeer JSON profile objects. */
-  ladder: unknown[];
-  /** Target source segment duration in ms; segments are cut at the first keyframe after it. */
-  segmentTargetMs: number;
-  hls: {
-    /** Segments in a live media playlist's sliding window. */
-    windowSegments: number;
-    /**
-     * Longest a rendition's playlist waits for one missing segment once a later one is ready,
-     * in ms; the missing one is then skipped with EXT-X-DISCONTINUITY (and not charged if it
-     * comes later). Also how long an ended stream waits for its last transcodes before its
-     * playlists get EXT-X-ENDLIST. Default 10000: 5 segment durations, above a crashed
-     * transcoder's takeover (about 2 segment durations) plus one transcode on a busy host.
-     */
-    maxSegmentWaitMs: number;
-    /** How often a gateway renews the heartbeat of each live stream it holds, in ms. Default 2000. */
-    heartbeatIntervalMs: number;
-    /**
-     * A live stream whose gateway has not renewed its heartbeat for this long (the gateway
-     * died) is ended by any gateway's sweep, in ms; must exceed heartbeatIntervalMs. Default 10000.
-     */
-    heartbeatTtlMs: number;
-    /** How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000. */
-    sweepIntervalMs: number;
-  };
-  /** Configured stream keys; empty = any well-formed name is accepted (loopback only). */
-  streamKeys: StreamKeyConfig[];
-  auth: {
-    /**
-     * `static`: stream keys from `streamKeys` (none = anonymous, loopback only).
-     * `webhook`: Livepeer's auth webhook, `POST authWebhookUrl {"url": ...}` per new stream.
-     */
-    mode: 'static' | 'webhook';
-    /** Auth webhook URL (mode `webhook`). */
-    webhookUrl: string;
-    /** A webhook that has not answered after this many ms rejects the publish. */
-    webhookTimeoutMs: number;
-  };
-  push: {
-    /** A push session with no segment for this long is closed and its playlists end (Livepeer: 60 s). */
-    idleTimeoutMs: number;
-    /** How long a push request waits for its renditions before answering 503, in ms. */
-    replyTimeoutMs: number;
-  };
-  events: {
-    /** URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed. */
-    webhookUrls: string[];
-    /** HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned. */
-    secret: string;
-    /** Delivery tries per event and receiver before it is dropped. */
-    attempts: number;
-    /** First retry delay in ms, doubled each retry. */
-    backoffMs: number;
-    /** Per-delivery HTTP timeout in ms. */
-    timeoutMs: number;
-  };
-  ai: {
-    /** Workers registered at startup (more can be added with POST /api/workers). */
-    workers: AiWorkerConfig[];
-    /** Bearer API keys accepted on the AI endpoints; none = anonymous, on loopback only. */
-    apiKeys: string[];
-    /** How often each worker's GET /health is polled, in ms. */
-    healthIntervalMs: number;
-    /** Largest uploaded image, in bytes. */
-    maxImageBytes: number;
-    /** Largest uploaded audio file, in bytes. */
-    maxAudioBytes: number;
-    /** Tries per request across workers. */
-    maxAttempts: number;
-    /** Total time one request may spend across all attempts, in ms. */
-    totalBudgetMs: number;
-    /** How long a request waits for a free worker slot before 503, in ms. */
-    queueWaitMs: number;
-    /** First suspension of a failing worker, in ms (doubles per consecutive failure, capped at 5 min). */
-    suspendBaseMs: number;
-    /** Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts. */
-    attemptTimeoutMs: number;
-  };
-  payments: {
-    /** Meter and charge work against accounts. */
-    enabled: boolean;
-    /**
-     * Credits of the `local` account created at startup when the gateway binds loopback and
-     * no accounts exist, so `make run` works without setup; 0 = do not create it.
-     */
-    localAccountCredits: number;
-    /** Transcoding price per output pixel (units: width × height × frames). */
-    transcodePrice: { pricePerUnit: number; pixelsPerUnit: number };
-    /** AI prices per (pipeline, model_id); model_id `*` matches any model. Units per WIRE-CONTRACT.md §10. */
-    aiPrices: { pipeline: string; model_id: string; pricePerUnit: number; pixelsPerUnit: number }[];
-    /** Mid-stream, when a segment cannot be paid: `end` the stream, or continue with `source-only`. */
-    onInsufficientBalance: 'end' | 'source-only';
-  };
-  metrics: {
-    /** Label per-stream metrics with the manifest ID (cardinality grows with streams); default off. */
-    manifestIdLabels: boolean;
-  };
-  /** Permit anonymous publishing on a non-loopback bind address. */
-  allowAnonymous: boolean;
-  log: {
-    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-    /** `json` (one object per line), `pretty` (human-readable), or `auto`: pretty on a terminal, JSON otherwise. */
-    format: 'auto' | 'json' | 'pretty';
-  };
-  /**
-   * How long a shutdown (SIGTERM/SIGINT) waits for in-flight work, in ms; default 10000: HTTP
-   * requests in flight, and with the embedded transcoder the transcodes of the streams' last
-   * segments. What is not done by then stays queued for other transcoders; the process is
-   * forced out 5 s later.
-   */
-  shutdownTimeoutMs: number;
-}
+/** Prefix of every gateway and transcoder environment variable. */
+export const ENV_PREFIX = 'MEDIAGATE_';
 
 /**
  * The default ladder, chosen by measurement on a 2-core machine: from a 1080p30 source,
@@ -228,313 +30,238 @@ export interface MediagateConfig {
  */
 export const DEFAULT_LADDER = ['P720p30fps16x9', 'P360p30fps16x9', 'P240p30fps16x9'];
 
-export function defaultConfig(): MediagateConfig {
-  return {
-    http: { host: '127.0.0.1', port: 9935, publicUrl: '', maxBodyBytes: 64 * 1024 * 1024, adminToken: '', allowedHosts: [] },
-    rtmp: { enabled: true, host: '127.0.0.1', port: 1935 },
-    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mg', mediaRetryBudgetMs: 30_000 },
-    storage: { kind: 'fs', dir: './data/objects' },
-    workDir: './data/work',
-    transcode: { embedded: true, concurrency: 2, x264Preset: 'veryfast', timeoutMs: 60_000, attempts: 3, backoffMs: 500, metricsPort: 9936 },
-    ladder: [...DEFAULT_LADDER],
-    segmentTargetMs: 2000,
-    hls: { windowSegments: 6, maxSegmentWaitMs: 10_000, heartbeatIntervalMs: 2000, heartbeatTtlMs: 10_000, sweepIntervalMs: 1000 },
-    streamKeys: [],
-    auth: { mode: 'static', webhookUrl: '', webhookTimeoutMs: 5000 },
-    push: { idleTimeoutMs: 60_000, replyTimeoutMs: 60_000 },
-    events: { webhookUrls: [], secret: '', attempts: 8, backoffMs: 1000, timeoutMs: 5000 },
-    ai: {
-      workers: [], apiKeys: [], healthIntervalMs: 5000, maxImageBytes: 20 * 1024 * 1024, maxAudioBytes: 50 * 1024 * 1024,
-      maxAttempts: 3, totalBudgetMs: 120_000, queueWaitMs: 2000, suspendBaseMs: 5000, attemptTimeoutMs: 0,
-    },
-    metrics: { manifestIdLabels: false },
-    payments: {
-      enabled: true,
-      localAccountCredits: 1_000_000_000_000,
-      transcodePrice: { pricePerUnit: 1, pixelsPerUnit: 1_000_000 },
-      aiPrices: [{ pipeline: '*', model_id: '*', pricePerUnit: 1, pixelsPerUnit: 1_000_000 }],
-      onInsufficientBalance: 'end',
-    },
-    allowAnonymous: false,
-    log: { level: 'info', format: 'auto' },
-    shutdownTimeoutMs: 10_000,
-  };
-}
-
 const NAME = '^[A-Za-z0-9_-]{1,64}$';
+const HTTP_URL = '^https?://[^\\s]+$';
+const HTTP_URL_OR_EMPTY = '^(https?://[^\\s]+)?$';
+/** A ladder entry: a Livepeer preset name or a Livepeer JSON profile object. */
+const LadderEntry = Type.Unsafe<unknown>({ anyOf: [{ type: 'string' }, { type: 'object' }] });
 
-/** JSON Schema of the whole configuration (draft-07, checked by Ajv). */
-export const CONFIG_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['http', 'rtmp', 'redis', 'storage', 'workDir', 'transcode', 'ladder', 'segmentTargetMs', 'hls', 'streamKeys', 'auth', 'push', 'events', 'ai', 'payments', 'metrics', 'allowAnonymous', 'log', 'shutdownTimeoutMs'],
-  properties: {
-    http: {
-      type: 'object', additionalProperties: false, required: ['host', 'port', 'publicUrl', 'maxBodyBytes', 'adminToken', 'allowedHosts'],
-      properties: {
-        host: { type: 'string', minLength: 1 },
-        port: { type: 'integer', minimum: 0, maximum: 65535 },
-        publicUrl: { type: 'string', pattern: '^(https?://[^\\s]+)?$' },
-        maxBodyBytes: { type: 'integer', minimum: 1024 },
-        adminToken: { type: 'string' },
-        allowedHosts: { type: 'array', items: { type: 'string', pattern: '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[?[0-9A-Fa-f:.]+\\]?)$' } },
-      },
-    },
-    rtmp: {
-      type: 'object', additionalProperties: false, required: ['enabled', 'host', 'port'],
-      properties: {
-        enabled: { type: 'boolean' },
-        host: { type: 'string', minLength: 1 },
-        port: { type: 'integer', minimum: 1, maximum: 65535 },
-      },
-    },
-    redis: {
-      type: 'object', additionalProperties: false, required: ['url', 'keyPrefix', 'mediaRetryBudgetMs'],
-      properties: {
-        url: { type: 'string', pattern: '^rediss?://' },
-        keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,32}$' },
-        mediaRetryBudgetMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
-      },
-    },
-    storage: {
-      type: 'object', additionalProperties: false, required: ['kind', 'dir'],
-      properties: { kind: { enum: ['fs'] }, dir: { type: 'string', minLength: 1 } },
-    },
-    workDir: { type: 'string', minLength: 1 },
-    transcode: {
-      type: 'object', additionalProperties: false,
-      required: ['embedded', 'concurrency', 'x264Preset', 'timeoutMs', 'attempts', 'backoffMs', 'metricsPort'],
-      properties: {
-        embedded: { type: 'boolean' },
-        concurrency: { type: 'integer', minimum: 1, maximum: 64 },
-        x264Preset: { enum: ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'] },
-        timeoutMs: { type: 'integer', minimum: 1000 },
-        attempts: { type: 'integer', minimum: 1, maximum: 20 },
-        backoffMs: { type: 'integer', minimum: 0 },
-        metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
-      },
-    },
-    ladder: { type: 'array', maxItems: 16, items: { anyOf: [{ type: 'string' }, { type: 'object' }] } },
-    segmentTargetMs: { type: 'integer', minimum: 500, maximum: 20_000 },
-    hls: {
-      type: 'object', additionalProperties: false, required: ['windowSegments', 'maxSegmentWaitMs', 'heartbeatIntervalMs', 'heartbeatTtlMs', 'sweepIntervalMs'],
-      properties: {
-        windowSegments: { type: 'integer', minimum: 2, maximum: 1000 },
-        maxSegmentWaitMs: { type: 'integer', minimum: 500, maximum: 600_000 },
-        heartbeatIntervalMs: { type: 'integer', minimum: 100, maximum: 60_000 },
-        heartbeatTtlMs: { type: 'integer', minimum: 500, maximum: 600_000 },
-        sweepIntervalMs: { type: 'integer', minimum: 100, maximum: 60_000 },
-      },
-    },
-    streamKeys: {
-      type: 'array',
-      items: {
-        type: 'object', additionalProperties: false, required: ['streamKey', 'manifestID'],
-        properties: {
-          streamKey: { type: 'string', pattern: NAME },
-          manifestID: { type: 'string', pattern: NAME },
-          profiles: { type: 'array' },
-          accountID: { type: 'string', pattern: NAME },
-        },
-      },
-    },
-    auth: {
-      type: 'object', additionalProperties: false, required: ['mode', 'webhookUrl', 'webhookTimeoutMs'],
-      properties: {
-        mode: { enum: ['static', 'webhook'] },
-        webhookUrl: { type: 'string', pattern: '^(https?://[^\\s]+)?$' },
-        webhookTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
-      },
-    },
-    push: {
-      type: 'object', additionalProperties: false, required: ['idleTimeoutMs', 'replyTimeoutMs'],
-      properties: {
-        idleTimeoutMs: { type: 'integer', minimum: 1000 },
-        replyTimeoutMs: { type: 'integer', minimum: 1000 },
-      },
-    },
-    events: {
-      type: 'object', additionalProperties: false, required: ['webhookUrls', 'secret', 'attempts', 'backoffMs', 'timeoutMs'],
-      properties: {
-        webhookUrls: { type: 'array', items: { type: 'string', pattern: '^https?://[^\\s]+$' } },
-        secret: { type: 'string' },
-        attempts: { type: 'integer', minimum: 1, maximum: 30 },
-        backoffMs: { type: 'integer', minimum: 0 },
-        timeoutMs: { type: 'integer', minimum: 100, maximum: 60_000 },
-      },
-    },
-    ai: {
-      type: 'object', additionalProperties: false,
-      required: ['workers', 'apiKeys', 'healthIntervalMs', 'maxImageBytes', 'maxAudioBytes', 'maxAttempts', 'totalBudgetMs', 'queueWaitMs', 'suspendBaseMs', 'attemptTimeoutMs'],
-      properties: {
-        workers: {
-          type: 'array',
-          items: {
-            type: 'object', additionalProperties: false, required: ['url', 'pipelines'],
-            properties: {
-              url: { type: 'string', pattern: '^https?://[^\\s]+$' },
-              token: { type: 'string' },
-              pipelines: {
-                type: 'array', minItems: 1,
-                items: {
-                  type: 'object', additionalProperties: false, required: ['pipeline', 'model_id'],
-                  properties: {
-                    pipeline: { type: 'string' }, model_id: { type: 'string', minLength: 1 },
-                    warm: { type: 'boolean' }, capacity: { type: 'integer', minimum: 1, maximum: 256 },
-                  },
-                },
-              },
-            },
-          },
-        },
-        apiKeys: { type: 'array', items: { type: 'string', minLength: 16 } },
-        healthIntervalMs: { type: 'integer', minimum: 200 },
-        maxImageBytes: { type: 'integer', minimum: 1024 },
-        maxAudioBytes: { type: 'integer', minimum: 1024 },
-        maxAttempts: { type: 'integer', minimum: 1, maximum: 10 },
-        totalBudgetMs: { type: 'integer', minimum: 1000 },
-        queueWaitMs: { type: 'integer', minimum: 0 },
-        suspendBaseMs: { type: 'integer', minimum: 1 },
-        attemptTimeoutMs: { type: 'integer', minimum: 0 },
-      },
-    },
-    payments: {
-      type: 'object', additionalProperties: false,
-      required: ['enabled', 'localAccountCredits', 'transcodePrice', 'aiPrices', 'onInsufficientBalance'],
-      properties: {
-        enabled: { type: 'boolean' },
-        localAccountCredits: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-        transcodePrice: {
-          type: 'object', additionalProperties: false, required: ['pricePerUnit', 'pixelsPerUnit'],
-          properties: { pricePerUnit: { type: 'integer', minimum: 0 }, pixelsPerUnit: { type: 'integer', minimum: 1 } },
-        },
-        aiPrices: {
-          type: 'array',
-          items: {
-            type: 'object', additionalProperties: false, required: ['pipeline', 'model_id', 'pricePerUnit', 'pixelsPerUnit'],
-            properties: {
-              pipeline: { type: 'string', minLength: 1 }, model_id: { type: 'string', minLength: 1 },
-              pricePerUnit: { type: 'integer', minimum: 0 }, pixelsPerUnit: { type: 'integer', minimum: 1 },
-            },
-          },
-        },
-        onInsufficientBalance: { enum: ['end', 'source-only'] },
-      },
-    },
-    metrics: {
-      type: 'object', additionalProperties: false, required: ['manifestIdLabels'],
-      properties: { manifestIdLabels: { type: 'boolean' } },
-    },
-    allowAnonymous: { type: 'boolean' },
-    log: {
-      type: 'object', additionalProperties: false, required: ['level', 'format'],
-      properties: {
-        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
-        format: { enum: ['auto', 'json', 'pretty'] },
-      },
-    },
-    shutdownTimeoutMs: { type: 'integer', minimum: 0 },
-  },
-} as const;
+const StreamKeySchema = Type.Object({
+  streamKey: Type.String({ pattern: NAME, description: 'Secret used to publish: `rtmp://host/live/<streamKey>`. Never logged or shown in URLs.' }),
+  manifestID: Type.String({ pattern: NAME, description: 'Public ID used in playback URLs.' }),
+  profiles: Type.Optional(Type.Array(Type.Unknown(), { description: 'Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`.' })),
+  accountID: Type.Optional(Type.String({
+    pattern: NAME,
+    description: 'Optional account charged for this key\'s transcoding (created with `POST /api/accounts`; '
+      + 'a publish is refused while it is missing or empty). Without one, the stream is charged '
+      + 'to the `local` account on a loopback bind and is not metered on any other bind.',
+  })),
+}, { additionalProperties: false });
 
-/** `x264Preset` → `X264_PRESET`, `segmentTargetMs` → `SEGMENT_TARGET_MS`. */
-function toEnvSegment(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+const AiWorkerSchema = Type.Object({
+  url: Type.String({ pattern: HTTP_URL, description: 'Base URL of an ai-runner compatible worker, e.g. http://gpu-1:8000.' }),
+  token: Type.Optional(Type.String({ description: 'Bearer token the worker expects, if any. Never logged or returned.' })),
+  pipelines: Type.Array(Type.Object({
+    pipeline: Type.String({ description: 'Pipeline the worker serves, e.g. `text-to-image`.' }),
+    model_id: Type.String({ minLength: 1, description: 'Model ID the worker serves for that pipeline.' }),
+    warm: Type.Optional(Type.Boolean({ description: 'Model loaded and ready: warm workers are preferred over cold ones.' })),
+    capacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Requests the worker runs at once for this model.' })),
+  }, { additionalProperties: false }), { minItems: 1, description: 'What the worker serves: (pipeline, model_id) pairs.' }),
+}, { additionalProperties: false });
+
+const AiPriceSchema = Type.Object({
+  pipeline: Type.String({ minLength: 1, description: 'Pipeline name; `*` matches any pipeline.' }),
+  model_id: Type.String({ minLength: 1, description: 'Model ID; `*` matches any model.' }),
+  pricePerUnit: Type.Integer({ minimum: 0, description: 'Credits charged per `pixelsPerUnit` units.' }),
+  pixelsPerUnit: Type.Integer({ minimum: 1, description: 'Units (pixels, ms of audio, tokens or characters, by pipeline) per `pricePerUnit` credits.' }),
+}, { additionalProperties: false });
+
+/** The whole gateway and transcoder configuration: one declaration (type, defaults, JSON Schema, docs). */
+export const CONFIG_SCHEMA = Type.Object({
+  http: Type.Object({
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Bind address; default 127.0.0.1 (loopback).' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9935, description: 'Default 9935 (Livepeer\'s gateway HTTP port).' }),
+    publicUrl: Type.String({
+      pattern: HTTP_URL_OR_EMPTY, default: '',
+      description: 'Base URL for playback links and AI result URLs; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1).',
+    }),
+    maxBodyBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024, description: 'Largest pushed segment or request body accepted, in bytes.' }),
+    adminToken: Type.String({ default: '', description: 'Bearer token for the control API (`/api/*`); required when `host` is not loopback.' }),
+    allowedHosts: Type.Array(Type.String({ pattern: '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[?[0-9A-Fa-f:.]+\\]?)$' }), {
+      default: [],
+      description: 'Host names (no port; `.example.com` = the domain and its subdomains) the gateway '
+        + 'answers to besides loopback names, the bind address and the host of `publicUrl`. '
+        + 'Checked against the `Host` header (DNS rebinding guard, src/http/request-guard.ts) '
+        + 'on a loopback bind, and on any bind once set. Default [] (none).',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  rtmp: Type.Object({
+    enabled: Type.Boolean({ default: true, description: 'Accept RTMP publishing.' }),
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'RTMP bind address; default 127.0.0.1 (loopback).' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 1935, description: 'Default 1935.' }),
+  }, { additionalProperties: false, default: {} }),
+  redis: Type.Object({
+    url: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', description: 'Redis URL; default redis://127.0.0.1:6379.' }),
+    keyPrefix: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'mg', description: 'Key prefix so several deployments can share one Redis.' }),
+    mediaRetryBudgetMs: Type.Integer({
+      minimum: 1000, maximum: 3_600_000, default: 30_000,
+      description: 'How long the media path (listing and queueing a source segment, recording a transcode '
+        + 'result, billing it, ending a stream) retries across a Redis outage before that work is '
+        + 'given up and its segment resolved as failed, in ms, counted from when the segment was '
+        + 'ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long plus '
+        + 'one Redis attempt (an attempt under way is not cut short: up to ~8 s, see queue/redis-retry.ts).',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  storage: Type.Object({
+    kind: StringEnum(['fs'], { default: 'fs', description: 'Object store kind; `fs` (a local directory) is the only one.' }),
+    dir: Type.String({ minLength: 1, default: './data/objects', description: 'Root directory of the filesystem object store.' }),
+  }, { additionalProperties: false, default: {} }),
+  workDir: Type.String({ minLength: 1, default: './data/work', description: 'Scratch directory for segmenter and transcoder temp files.' }),
+  transcode: Type.Object({
+    embedded: Type.Boolean({ default: true, description: 'Run a transcoder worker inside the gateway process (the `make run` default).' }),
+    concurrency: Type.Integer({
+      minimum: 1, maximum: 64, default: 2,
+      description: 'Jobs one transcoder process runs at once; default 2. Measured on 2 cores with a '
+        + '1080p30 source and the default ladder (SegmentTranscoder alone): 1 in flight reaches '
+        + '1.15x real time, 2 reach 1.42x, because each per-segment ffmpeg idles cores while its '
+        + 'encoders fill and drain, and no ffmpeg runs while a job probes and stores. Through the '
+        + 'whole pipeline: bench/throughput.ts `--processes 1 --concurrency N`.',
+    }),
+    x264Preset: StringEnum(X264_PRESETS, { default: DEFAULT_X264_PRESET, description: 'libx264 preset for renditions.' }),
+    timeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'Wall-clock limit for one segment\'s ffmpeg, in ms.' }),
+    attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Tries per job before it is failed for good.' }),
+    backoffMs: Type.Integer({ minimum: 0, default: 500, description: 'First retry delay in ms (exponential backoff).' }),
+    metricsPort: Type.Integer({
+      minimum: 0, maximum: 65535, default: 9936,
+      description: 'HTTP port of a standalone transcoder (cmd/transcoder.ts) for `/metrics` and `/healthz`, '
+        + 'bound to `http.host`; default 9936; 0 = none.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  ladder: Type.Array(LadderEntry, { maxItems: 16, default: DEFAULT_LADDER, description: 'Default ladder: preset names or Livepeer JSON profile objects.' }),
+  segmentTargetMs: Type.Integer({
+    minimum: 500, maximum: 20_000, default: 2000,
+    description: 'Target source segment duration in ms; segments are cut at the first keyframe after it.',
+  }),
+  hls: Type.Object({
+    windowSegments: Type.Integer({ minimum: 2, maximum: 1000, default: 6, description: 'Segments in a live media playlist\'s sliding window.' }),
+    maxSegmentWaitMs: Type.Integer({
+      minimum: 500, maximum: 600_000, default: 10_000,
+      description: 'Longest a rendition\'s playlist waits for one missing segment once a later one is ready, '
+        + 'in ms; the missing one is then skipped with EXT-X-DISCONTINUITY (and not charged if it '
+        + 'comes later). Also how long an ended stream waits for its last transcodes before its '
+        + 'playlists get EXT-X-ENDLIST. Default 10000: 5 segment durations, above a crashed '
+        + 'transcoder\'s takeover (about 2 segment durations) plus one transcode on a busy host.',
+    }),
+    heartbeatIntervalMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 2000,
+      description: 'How often a gateway renews the heartbeat of each live stream it holds, in ms. Default 2000.',
+    }),
+    heartbeatTtlMs: Type.Integer({
+      minimum: 500, maximum: 600_000, default: 10_000,
+      description: 'A live stream whose gateway has not renewed its heartbeat for this long (the gateway '
+        + 'died) is ended by any gateway\'s sweep, in ms; must exceed heartbeatIntervalMs. Default 10000.',
+    }),
+    sweepIntervalMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 1000,
+      description: 'How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  streamKeys: Type.Array(StreamKeySchema, {
+    default: [], description: 'Configured stream keys; empty = any well-formed name is accepted (loopback only).',
+  }),
+  auth: Type.Object({
+    mode: StringEnum(['static', 'webhook'], {
+      default: 'static',
+      description: '`static`: stream keys from `streamKeys` (none = anonymous, loopback only). '
+        + '`webhook`: Livepeer\'s auth webhook, `POST authWebhookUrl {"url": ...}` per new stream.',
+    }),
+    webhookUrl: Type.String({ pattern: HTTP_URL_OR_EMPTY, default: '', description: 'Auth webhook URL (mode `webhook`).' }),
+    webhookTimeoutMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 5000, description: 'A webhook that has not answered after this many ms rejects the publish.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  push: Type.Object({
+    idleTimeoutMs: Type.Integer({
+      minimum: 1000, default: 60_000, description: 'A push session with no segment for this long is closed and its playlists end (Livepeer: 60 s), in ms.',
+    }),
+    replyTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'How long a push request waits for its renditions before answering 503, in ms.' }),
+  }, { additionalProperties: false, default: {} }),
+  events: Type.Object({
+    webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {
+      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed.',
+    }),
+    secret: Type.String({ default: '', description: 'HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned.' }),
+    attempts: Type.Integer({ minimum: 1, maximum: 30, default: 8, description: 'Delivery tries per event and receiver before it is dropped.' }),
+    backoffMs: Type.Integer({ minimum: 0, default: 1000, description: 'First retry delay in ms, doubled each retry.' }),
+    timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'Per-delivery HTTP timeout in ms.' }),
+  }, { additionalProperties: false, default: {} }),
+  ai: Type.Object({
+    workers: Type.Array(AiWorkerSchema, { default: [], description: 'Workers registered at startup (more can be added with POST /api/workers).' }),
+    apiKeys: Type.Array(Type.String({ minLength: 16 }), {
+      default: [], description: 'Bearer API keys accepted on the AI endpoints; none = anonymous, on loopback only.',
+    }),
+    healthIntervalMs: Type.Integer({ minimum: 200, default: 5000, description: 'How often each worker\'s GET /health is polled, in ms.' }),
+    maxImageBytes: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Largest uploaded image, in bytes.' }),
+    maxAudioBytes: Type.Integer({ minimum: 1024, default: 50 * 1024 * 1024, description: 'Largest uploaded audio file, in bytes.' }),
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: 'Tries per request across workers.' }),
+    totalBudgetMs: Type.Integer({ minimum: 1000, default: 120_000, description: 'Total time one request may spend across all attempts, in ms.' }),
+    queueWaitMs: Type.Integer({ minimum: 0, default: 2000, description: 'How long a request waits for a free worker slot before 503, in ms.' }),
+    suspendBaseMs: Type.Integer({
+      minimum: 1, default: 5000, description: 'First suspension of a failing worker, in ms (doubles per consecutive failure, capped at 5 min).',
+    }),
+    attemptTimeoutMs: Type.Integer({
+      minimum: 0, default: 0, description: 'Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  metrics: Type.Object({
+    manifestIdLabels: Type.Boolean({
+      default: false, description: 'Label per-stream metrics with the manifest ID (cardinality grows with streams); default off.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  payments: Type.Object({
+    enabled: Type.Boolean({ default: true, description: 'Meter and charge work against accounts.' }),
+    localAccountCredits: Type.Integer({
+      minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 1_000_000_000_000,
+      description: 'Credits of the `local` account created at startup when the gateway binds loopback and '
+        + 'no accounts exist, so `make run` works without setup; 0 = do not create it.',
+    }),
+    transcodePrice: Type.Object({
+      pricePerUnit: Type.Integer({ minimum: 0, default: 1, description: 'Transcoding price: credits charged per `pixelsPerUnit` output pixels (units: width × height × frames).' }),
+      pixelsPerUnit: Type.Integer({ minimum: 1, default: 1_000_000, description: 'Transcoding price: output pixels (width × height × frames) per `pricePerUnit` credits.' }),
+    }, {
+      additionalProperties: false, default: {},
+      description: 'Transcoding price per output pixel (units: width × height × frames).',
+    }),
+    aiPrices: Type.Array(AiPriceSchema, {
+      default: [{ pipeline: '*', model_id: '*', pricePerUnit: 1, pixelsPerUnit: 1_000_000 }],
+      description: 'AI prices per (pipeline, model_id); model_id `*` matches any model. '
+        + 'The units each pipeline is charged in are listed in src/domain/billing-units.ts.',
+    }),
+    onInsufficientBalance: StringEnum(['end', 'source-only'], {
+      default: 'end', description: 'Mid-stream, when a segment cannot be paid: `end` the stream, or continue with `source-only`.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  allowAnonymous: Type.Boolean({ default: false, description: 'Permit anonymous publishing on a non-loopback bind address.' }),
+  log: Type.Object({
+    level: StringEnum(LOG_LEVELS, { default: 'info', description: 'Log level (pino).' }),
+    format: StringEnum(LOG_FORMATS, {
+      default: 'auto', description: '`json` (one object per line), `pretty` (human-readable), or `auto`: pretty on a terminal, JSON otherwise.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  shutdownTimeoutMs: Type.Integer({
+    minimum: 0, default: 10_000,
+    description: 'How long a shutdown (SIGTERM/SIGINT) waits for in-flight work, in ms; default 10000: HTTP '
+      + 'requests in flight, and with the embedded transcoder the transcodes of the streams\' last '
+      + 'segments. What is not done by then stays queued for other transcoders; the process is '
+      + 'forced out 5 s later.',
+  }),
+}, { additionalProperties: false });
+
+/** The gateway and transcoder configuration (the type of {@link CONFIG_SCHEMA}). */
+export type MediagateConfig = Static<typeof CONFIG_SCHEMA>;
+/** One configured stream key (`streamKeys[]`). */
+export type StreamKeyConfig = Static<typeof StreamKeySchema>;
+/** One AI worker registered at startup (`ai.workers[]`). */
+export type AiWorkerConfig = Static<typeof AiWorkerSchema>;
+
+/** The defaults of every field (a fresh object per call). */
+export function defaultConfig(): MediagateConfig {
+  return defaultsOf(CONFIG_SCHEMA);
 }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Every leaf of the defaults with its environment variable name and path. */
+/** Every setting with its environment variable name and path, in declaration order. */
 export function environmentVariables(): { name: string; path: string[] }[] {
-  const out: { name: string; path: string[] }[] = [];
-  const walk = (node: JsonObject, path: string[]): void => {
-    for (const [key, value] of Object.entries(node)) {
-      const next = [...path, key];
-      if (isObject(value)) walk(value, next);
-      else out.push({ name: `MEDIAGATE_${next.map(toEnvSegment).join('_')}`, path: next });
-    }
-  };
-  walk(defaultConfig() as unknown as JsonObject, []);
-  return out;
-}
-
-/**
- * Parses one setting given as text (an environment variable or a flag) into the type of its
- * default: integers (underscores allowed as separators), booleans (1/0, true/false, yes/no,
- * on/off), arrays (JSON, or a comma-separated list), strings as they are.
- * @throws GatewayError CONFIG_INVALID naming the variable and the expected type.
- */
-export function parseSettingValue(name: string, raw: string, template: unknown): unknown {
-  return parseEnvValue(name, raw, template as Json);
-}
-
-function parseEnvValue(name: string, raw: string, template: Json): Json {
-  const bad = (what: string): never => {
-    throw new GatewayError('CONFIG_INVALID', `${name}=${JSON.stringify(raw.slice(0, 80))}: expected ${what}`);
-  };
-  if (typeof template === 'number') {
-    const text = raw.trim().replace(/_/g, '');
-    if (!/^-?\d+$/.test(text)) bad('an integer');
-    return Number(text);
-  }
-  if (typeof template === 'boolean') {
-    const v = raw.trim().toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-    if (['0', 'false', 'no', 'off'].includes(v)) return false;
-    return bad('true or false');
-  }
-  if (Array.isArray(template)) {
-    const text = raw.trim();
-    if (text.startsWith('[')) {
-      try {
-        return JSON.parse(text) as Json;
-      } catch {
-        return bad('a JSON array');
-      }
-    }
-    return text === '' ? [] : text.split(',').map((s) => s.trim()).filter(Boolean);
-  }
-  return raw;
-}
-
-function mergeInto(target: JsonObject, source: JsonObject, path: string): void {
-  for (const [key, value] of Object.entries(source)) {
-    const where = path ? `${path}.${key}` : key;
-    const current = target[key];
-    if (isObject(value) && isObject(current)) mergeInto(current, value, where);
-    else target[key] = value;
-  }
-}
-
-/** One line naming every schema violation (field path and problem) and where the values came from. */
-export function describeErrors(errors: ErrorObject[] | null | undefined, origin: string): string {
-  return (errors ?? []).map((e) => {
-    const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-    if (e.keyword === 'additionalProperties') return `${where}: unknown field "${String(e.params['additionalProperty'])}"`;
-    if (e.keyword === 'enum') return `${where}: must be one of ${(e.params['allowedValues'] as unknown[]).join(', ')}`;
-    return `${where}: ${e.message ?? 'invalid'}`;
-  }).join('; ') + ` (from ${origin})`;
-}
-
-/**
- * Reads a YAML (or JSON) config file holding a mapping; an empty file is an empty mapping.
- * @throws GatewayError CONFIG_INVALID naming the file and the problem.
- */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new GatewayError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as Error).message}`);
-  }
-  if (parsed === null || parsed === undefined) return {};
-  if (!isObject(parsed)) throw new GatewayError('CONFIG_INVALID', `config file ${path} must contain a mapping at the top level`);
-  return parsed;
+  return settingsOf(CONFIG_SCHEMA, ENV_PREFIX).map(({ name, path }) => ({ name, path }));
 }
 
 export interface LoadConfigOptions {
@@ -548,8 +275,7 @@ export interface LoadConfigOptions {
   overrides?: Record<string, unknown>;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validateConfig = ajv.compile<MediagateConfig>(CONFIG_SCHEMA);
+const validateConfig = compileSettings(CONFIG_SCHEMA);
 
 /**
  * Loads and validates the configuration.
@@ -557,43 +283,30 @@ const validateConfig = ajv.compile<MediagateConfig>(CONFIG_SCHEMA);
  */
 export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   const cwd = options.cwd ?? process.cwd();
-  const config = defaultConfig() as unknown as JsonObject;
+  const config = defaultConfig() as Record<string, unknown>;
   const origins: string[] = ['defaults'];
 
-  const file = options.file ?? options.env?.['MEDIAGATE_CONFIG'];
+  const file = options.file ?? options.env?.[`${ENV_PREFIX}CONFIG`];
   if (file) {
     const path = resolve(cwd, file);
-    mergeInto(config, readConfigFile(path) as JsonObject, '');
+    mergeSettings(config, readConfigFile(path));
     origins.push(path);
   }
 
   if (options.env) {
-    const known = new Map(environmentVariables().map((v) => [v.name, v.path]));
-    const defaults = defaultConfig() as unknown as JsonObject;
-    for (const [name, raw] of Object.entries(options.env)) {
+    applyEnvironment(config, options.env, settingsOf(CONFIG_SCHEMA, ENV_PREFIX), {
+      prefix: ENV_PREFIX,
       // MEDIAGATE_AI_WORKER_* belongs to the reference AI worker (cmd/ai-worker.ts), which may share the shell.
-      if (!name.startsWith('MEDIAGATE_') || name.startsWith('MEDIAGATE_AI_WORKER_') || raw === undefined || name === 'MEDIAGATE_CONFIG') continue;
-      const path = known.get(name);
-      if (!path) {
-        throw new GatewayError('CONFIG_INVALID', `unknown environment variable ${name}; known: ${[...known.keys()].join(', ')}`);
-      }
-      let node = config;
-      let template = defaults;
-      for (const key of path.slice(0, -1)) {
-        node = node[key] as JsonObject;
-        template = template[key] as JsonObject;
-      }
-      const leaf = path[path.length - 1]!;
-      node[leaf] = parseEnvValue(name, raw, template[leaf] as Json);
-    }
+      ignore: (name) => name.startsWith('MEDIAGATE_AI_WORKER_') || name === `${ENV_PREFIX}CONFIG`,
+    });
     origins.push('environment');
   }
-  if (options.overrides) mergeInto(config, options.overrides as JsonObject, '');
+  if (options.overrides) mergeSettings(config, options.overrides);
 
   if (!validateConfig(config)) {
     throw new GatewayError('CONFIG_INVALID', `invalid configuration: ${describeErrors(validateConfig.errors, origins.join(' → '))}`);
   }
-  const result = config as unknown as MediagateConfig;
+  const result: MediagateConfig = config;
   result.storage.dir = isAbsolute(result.storage.dir) ? result.storage.dir : resolve(cwd, result.storage.dir);
   result.workDir = isAbsolute(result.workDir) ? result.workDir : resolve(cwd, result.workDir);
   // With port 0 the real port is known only once bound; the gateway derives publicUrl then.

@@ -21,15 +21,10 @@ import { GatewayError } from '../../errors/gateway-error.ts';
 import type { FfmpegInvocation, FfmpegOutput } from './invocation.ts';
 import { invocationToArgs } from './invocation.ts';
 import { demuxerInputArgs } from '../media-input.ts';
+import { DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../../domain/x264-preset.ts';
 
-/** x264/x265 speed presets, fastest first (same names in both encoders). */
-export const X264_PRESETS = [
-  'ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo',
-] as const;
-export type X264Preset = (typeof X264_PRESETS)[number];
-
-/** Default encoder preset: fast enough for several live renditions per core. */
-export const DEFAULT_X264_PRESET: X264Preset = 'veryfast';
+/** The x264/x265 presets, one list shared with the configuration (src/domain/x264-preset.ts). */
+export { X264_PRESETS, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../../domain/x264-preset.ts';
 
 /** Default GOP length in seconds: one keyframe per ~2 s segment (WIRE-CONTRACT.md §3, segments of about 2 s). */
 export const DEFAULT_GOP_SECONDS = 2;
@@ -70,11 +65,6 @@ export interface LadderArgsOptions {
   readonly x264Preset?: X264Preset;
   /** ffmpeg `-loglevel`; default `error`. */
   readonly logLevel?: 'error' | 'warning';
-}
-
-/** Whether `value` names an x264/x265 preset. */
-export function isX264Preset(value: string): value is X264Preset {
-  return (X264_PRESETS as readonly string[]).includes(value);
 }
 
 /**

@@ -1,0 +1,186 @@
+/**
+ * The configuration declarations (src/config/config.ts, src/ai-worker/config.ts, one TypeBox
+ * schema each) keep what the three hand-written copies (interface, defaults, JSON schema) gave
+ * before: the environment variable names (public: deployments set them) and the defaults. Both
+ * pins below were generated from the code before the declarations replaced it, and must only
+ * change on purpose.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { environmentVariables, defaultConfig, loadConfig, CONFIG_SCHEMA } from '../../../src/config/config.ts';
+import { AI_WORKER_CONFIG_SCHEMA, aiWorkerEnvironmentVariables, defaultAiWorkerConfig, loadAiWorkerConfig } from '../../../src/ai-worker/config.ts';
+import { settingsOf } from '../../../src/config/settings.ts';
+import type { TSchema } from '@sinclair/typebox';
+import { X264_PRESETS, buildLadderArgs } from '../../../src/transcode/ffmpeg/ladder-args.ts';
+import { fitRendition, PRESETS } from '../../../src/domain/profile.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
+
+/** `environmentVariables()` of the gateway before the declaration, in order. */
+const GATEWAY_ENV_NAMES = [
+  'MEDIAGATE_HTTP_HOST',
+  'MEDIAGATE_HTTP_PORT',
+  'MEDIAGATE_HTTP_PUBLIC_URL',
+  'MEDIAGATE_HTTP_MAX_BODY_BYTES',
+  'MEDIAGATE_HTTP_ADMIN_TOKEN',
+  'MEDIAGATE_HTTP_ALLOWED_HOSTS',
+  'MEDIAGATE_RTMP_ENABLED',
+  'MEDIAGATE_RTMP_HOST',
+  'MEDIAGATE_RTMP_PORT',
+  'MEDIAGATE_REDIS_URL',
+  'MEDIAGATE_REDIS_KEY_PREFIX',
+  'MEDIAGATE_REDIS_MEDIA_RETRY_BUDGET_MS',
+  'MEDIAGATE_STORAGE_KIND',
+  'MEDIAGATE_STORAGE_DIR',
+  'MEDIAGATE_WORK_DIR',
+  'MEDIAGATE_TRANSCODE_EMBEDDED',
+  'MEDIAGATE_TRANSCODE_CONCURRENCY',
+  'MEDIAGATE_TRANSCODE_X264_PRESET',
+  'MEDIAGATE_TRANSCODE_TIMEOUT_MS',
+  'MEDIAGATE_TRANSCODE_ATTEMPTS',
+  'MEDIAGATE_TRANSCODE_BACKOFF_MS',
+  'MEDIAGATE_TRANSCODE_METRICS_PORT',
+  'MEDIAGATE_LADDER',
+  'MEDIAGATE_SEGMENT_TARGET_MS',
+  'MEDIAGATE_HLS_WINDOW_SEGMENTS',
+  'MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS',
+  'MEDIAGATE_HLS_HEARTBEAT_INTERVAL_MS',
+  'MEDIAGATE_HLS_HEARTBEAT_TTL_MS',
+  'MEDIAGATE_HLS_SWEEP_INTERVAL_MS',
+  'MEDIAGATE_STREAM_KEYS',
+  'MEDIAGATE_AUTH_MODE',
+  'MEDIAGATE_AUTH_WEBHOOK_URL',
+  'MEDIAGATE_AUTH_WEBHOOK_TIMEOUT_MS',
+  'MEDIAGATE_PUSH_IDLE_TIMEOUT_MS',
+  'MEDIAGATE_PUSH_REPLY_TIMEOUT_MS',
+  'MEDIAGATE_EVENTS_WEBHOOK_URLS',
+  'MEDIAGATE_EVENTS_SECRET',
+  'MEDIAGATE_EVENTS_ATTEMPTS',
+  'MEDIAGATE_EVENTS_BACKOFF_MS',
+  'MEDIAGATE_EVENTS_TIMEOUT_MS',
+  'MEDIAGATE_AI_WORKERS',
+  'MEDIAGATE_AI_API_KEYS',
+  'MEDIAGATE_AI_HEALTH_INTERVAL_MS',
+  'MEDIAGATE_AI_MAX_IMAGE_BYTES',
+  'MEDIAGATE_AI_MAX_AUDIO_BYTES',
+  'MEDIAGATE_AI_MAX_ATTEMPTS',
+  'MEDIAGATE_AI_TOTAL_BUDGET_MS',
+  'MEDIAGATE_AI_QUEUE_WAIT_MS',
+  'MEDIAGATE_AI_SUSPEND_BASE_MS',
+  'MEDIAGATE_AI_ATTEMPT_TIMEOUT_MS',
+  'MEDIAGATE_METRICS_MANIFEST_ID_LABELS',
+  'MEDIAGATE_PAYMENTS_ENABLED',
+  'MEDIAGATE_PAYMENTS_LOCAL_ACCOUNT_CREDITS',
+  'MEDIAGATE_PAYMENTS_TRANSCODE_PRICE_PRICE_PER_UNIT',
+  'MEDIAGATE_PAYMENTS_TRANSCODE_PRICE_PIXELS_PER_UNIT',
+  'MEDIAGATE_PAYMENTS_AI_PRICES',
+  'MEDIAGATE_PAYMENTS_ON_INSUFFICIENT_BALANCE',
+  'MEDIAGATE_ALLOW_ANONYMOUS',
+  'MEDIAGATE_LOG_LEVEL',
+  'MEDIAGATE_LOG_FORMAT',
+  'MEDIAGATE_SHUTDOWN_TIMEOUT_MS',
+];
+
+/** `aiWorkerEnvironmentVariables()` of the reference AI worker before the declaration, in order. */
+const AI_WORKER_ENV_NAMES = [
+  'MEDIAGATE_AI_WORKER_HOST',
+  'MEDIAGATE_AI_WORKER_PORT',
+  'MEDIAGATE_AI_WORKER_PUBLIC_URL',
+  'MEDIAGATE_AI_WORKER_TOKEN',
+  'MEDIAGATE_AI_WORKER_GATEWAY_URL',
+  'MEDIAGATE_AI_WORKER_GATEWAY_ADMIN_TOKEN',
+  'MEDIAGATE_AI_WORKER_REGISTER_INTERVAL_MS',
+  'MEDIAGATE_AI_WORKER_MODELS',
+  'MEDIAGATE_AI_WORKER_ALIAS_DEFAULT_MODEL',
+  'MEDIAGATE_AI_WORKER_CAPACITY',
+  'MEDIAGATE_AI_WORKER_MAX_INPUT_PIXELS',
+  'MEDIAGATE_AI_WORKER_MAX_IMAGE_BYTES',
+  'MEDIAGATE_AI_WORKER_TILE_SIZE',
+  'MEDIAGATE_AI_WORKER_TILE_OVERLAP',
+  'MEDIAGATE_AI_WORKER_ALLOW_ANONYMOUS',
+  'MEDIAGATE_AI_WORKER_LOG_LEVEL',
+  'MEDIAGATE_AI_WORKER_LOG_FORMAT',
+  'MEDIAGATE_AI_WORKER_SHUTDOWN_TIMEOUT_MS',
+];
+
+/** `JSON.stringify(defaultConfig())` before the declaration. */
+const GATEWAY_DEFAULTS_JSON = '{"http":{"host":"127.0.0.1","port":9935,"publicUrl":"","maxBodyBytes":67108864,"adminToken":"","allowedHosts":[]},"rtmp":{"enabled":true,"host":"127.0.0.1","port":1935},"redis":{"url":"redis://127.0.0.1:6379","keyPrefix":"mg","mediaRetryBudgetMs":30000},"storage":{"kind":"fs","dir":"./data/objects"},"workDir":"./data/work","transcode":{"embedded":true,"concurrency":2,"x264Preset":"veryfast","timeoutMs":60000,"attempts":3,"backoffMs":500,"metricsPort":9936},"ladder":["P720p30fps16x9","P360p30fps16x9","P240p30fps16x9"],"segmentTargetMs":2000,"hls":{"windowSegments":6,"maxSegmentWaitMs":10000,"heartbeatIntervalMs":2000,"heartbeatTtlMs":10000,"sweepIntervalMs":1000},"streamKeys":[],"auth":{"mode":"static","webhookUrl":"","webhookTimeoutMs":5000},"push":{"idleTimeoutMs":60000,"replyTimeoutMs":60000},"events":{"webhookUrls":[],"secret":"","attempts":8,"backoffMs":1000,"timeoutMs":5000},"ai":{"workers":[],"apiKeys":[],"healthIntervalMs":5000,"maxImageBytes":20971520,"maxAudioBytes":52428800,"maxAttempts":3,"totalBudgetMs":120000,"queueWaitMs":2000,"suspendBaseMs":5000,"attemptTimeoutMs":0},"metrics":{"manifestIdLabels":false},"payments":{"enabled":true,"localAccountCredits":1000000000000,"transcodePrice":{"pricePerUnit":1,"pixelsPerUnit":1000000},"aiPrices":[{"pipeline":"*","model_id":"*","pricePerUnit":1,"pixelsPerUnit":1000000}],"onInsufficientBalance":"end"},"allowAnonymous":false,"log":{"level":"info","format":"auto"},"shutdownTimeoutMs":10000}';
+
+/** `JSON.stringify(defaultAiWorkerConfig())` before the declaration. */
+const AI_WORKER_DEFAULTS_JSON = '{"host":"127.0.0.1","port":8000,"publicUrl":"","token":"","gatewayUrl":"","gatewayAdminToken":"","registerIntervalMs":10000,"models":["esrgan-slim-x2","esrgan-slim-x3","esrgan-slim-x4"],"aliasDefaultModel":true,"capacity":1,"maxInputPixels":524288,"maxImageBytes":20971520,"tileSize":192,"tileOverlap":12,"allowAnonymous":false,"logLevel":"info","logFormat":"auto","shutdownTimeoutMs":30000}';
+
+test('the gateway\'s environment variable names are exactly the ones before the declaration', () => {
+  assert.deepEqual(environmentVariables().map((v) => v.name), GATEWAY_ENV_NAMES);
+});
+
+test('the AI worker\'s environment variable names are exactly the ones before the declaration, prefix MEDIAGATE_AI_WORKER_', () => {
+  assert.deepEqual(aiWorkerEnvironmentVariables().map((v) => v.name), AI_WORKER_ENV_NAMES);
+});
+
+test('every pinned environment variable is read into its field', () => {
+  // One variable per setting, each given a value that differs from the default and still validates.
+  const config = loadConfig({ env: { MEDIAGATE_PAYMENTS_TRANSCODE_PRICE_PIXELS_PER_UNIT: '2_000_000', MEDIAGATE_METRICS_MANIFEST_ID_LABELS: 'yes', MEDIAGATE_WORK_DIR: '/tmp/w' } });
+  assert.equal(config.payments.transcodePrice.pixelsPerUnit, 2_000_000);
+  assert.equal(config.metrics.manifestIdLabels, true);
+  assert.equal(config.workDir, '/tmp/w');
+  const worker = loadAiWorkerConfig({ env: { MEDIAGATE_AI_WORKER_TILE_SIZE: '256', MEDIAGATE_AI_WORKER_MODELS: 'esrgan-slim-x2' } });
+  assert.equal(worker.tileSize, 256);
+  assert.deepEqual(worker.models, ['esrgan-slim-x2']);
+});
+
+test('the gateway\'s defaults equal the ones before the declaration, field order included', () => {
+  assert.equal(JSON.stringify(defaultConfig()), GATEWAY_DEFAULTS_JSON);
+});
+
+test('the AI worker\'s defaults equal the ones before the declaration, field order included', () => {
+  assert.equal(JSON.stringify(defaultAiWorkerConfig()), AI_WORKER_DEFAULTS_JSON);
+});
+
+test('defaults are a fresh copy on every call', () => {
+  const a = defaultConfig();
+  a.ladder.push('P144p30fps16x9');
+  a.payments.aiPrices[0]!.pricePerUnit = 99;
+  a.http.port = 1;
+  assert.equal(JSON.stringify(defaultConfig()), GATEWAY_DEFAULTS_JSON);
+  const w = defaultAiWorkerConfig();
+  w.models.pop();
+  assert.equal(JSON.stringify(defaultAiWorkerConfig()), AI_WORKER_DEFAULTS_JSON);
+});
+
+test('every setting and array-item field of both declarations has a description', () => {
+  const missing: string[] = [];
+  const items = (schema: TSchema, path: string): void => {
+    const item = schema['items'] as TSchema | undefined;
+    const properties = item?.['properties'] as Record<string, TSchema> | undefined;
+    if (!properties) return;
+    for (const [key, child] of Object.entries(properties)) {
+      if (typeof child['description'] !== 'string' || child['description'] === '') missing.push(`${path}[].${key}`);
+      items(child, `${path}[].${key}`);
+    }
+  };
+  for (const [schema, prefix] of [[CONFIG_SCHEMA, 'MEDIAGATE_'], [AI_WORKER_CONFIG_SCHEMA, 'MEDIAGATE_AI_WORKER_']] as const) {
+    for (const setting of settingsOf(schema, prefix)) {
+      const path = setting.path.join('.');
+      if (typeof setting.schema['description'] !== 'string' || setting.schema['description'] === '') missing.push(path);
+      items(setting.schema, path);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+test('the x264 presets the config accepts are exactly the ones the ladder arguments accept (one list)', () => {
+  const declared = (CONFIG_SCHEMA.properties.transcode.properties.x264Preset as unknown as { enum: string[] }).enum;
+  assert.deepEqual(declared, [...X264_PRESETS]);
+  const rendition = fitRendition(PRESETS['P240p30fps16x9']!, { width: 640, height: 360, fpsNum: 30, fpsDen: 1 });
+  assert.ok(rendition);
+  const ladder = (preset: string): string[] => buildLadderArgs({
+    inputPath: '/tmp/in.ts', outputs: [{ rendition, path: '/tmp/out.ts' }], sourceAudioCodec: 'aac', x264Preset: preset as never,
+  });
+  for (const preset of X264_PRESETS) {
+    const configured = loadConfig({ env: { MEDIAGATE_TRANSCODE_X264_PRESET: preset } }).transcode.x264Preset;
+    const args = ladder(configured);
+    assert.equal(args[args.indexOf('-preset') + 1], preset);
+  }
+  // placebo was accepted by the ladder arguments but refused by the config; both refuse it now.
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_TRANSCODE_X264_PRESET: 'placebo' } }), /transcode\.x264Preset: must be one of ultrafast/);
+  assert.throws(() => ladder('placebo'), (e: GatewayError) => e.code === 'CONFIG_INVALID' && /unknown x264 preset "placebo"/.test(e.message));
+});
