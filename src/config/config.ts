@@ -337,7 +337,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * Refuses a public bind with anonymous publishing (WIRE-CONTRACT.md §1).
+ * Refuses a public bind with anonymous publishing (the rules across fields in docs/config.md).
  * @throws GatewayError CONFIG_INVALID telling the operator the two ways out.
  */
 function checkSecurity(config: MediagateConfig): void {
