@@ -13,7 +13,7 @@
  * | `esrgan-slim-x4` | 4 | `models/x4/...` |
  *
  * Alias: the gateway's default upscale model, `stabilityai/stable-diffusion-x4-upscaler`
- * (WIRE-CONTRACT.md §7), is accepted as `esrgan-slim-x4` when the worker is configured with
+ * (docs/wire-contract.md §7), is accepted as `esrgan-slim-x4` when the worker is configured with
  * `aliasDefaultModel` (on by default), so a plain `/upscale` without `model_id` works end to
  * end. The scale matches (×4) and so does the gateway's pricing, which counts upscale output
  * as 16 × the input pixels (src/ai/work-units.ts). The result is ESRGAN's, not Stable

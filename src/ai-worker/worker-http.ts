@@ -1,6 +1,6 @@
 /**
  * The reference AI worker's HTTP API: the runner side of the gateway → worker protocol
- * (WIRE-CONTRACT.md §8), as Livepeer's ai-runner v0.14 serves it for the upscale pipeline.
+ * (docs/wire-contract.md §8), as Livepeer's ai-runner v0.14 serves it for the upscale pipeline.
  *
  * - `GET /health` → 200 `{"status": "LOADING" | "IDLE" | "OK" | "ERROR"}`: LOADING while the
  *   models load, IDLE when loaded and nothing runs, OK while at least one upscale runs, ERROR

@@ -1,5 +1,5 @@
 /**
- * The AI API (openapi/ai.yaml, WIRE-CONTRACT.md §7): one POST route per batch pipeline,
+ * The AI API (openapi/ai.yaml, docs/wire-contract.md §7): one POST route per batch pipeline,
  * validated by express-openapi-validator (uploads parsed by multer to disk first, see
  * {@link createUploadMiddleware}), authorized by
  * a pluggable API-key authorizer, routed by the session manager to an ai-runner worker, with

@@ -1,5 +1,5 @@
 /**
- * The batch AI pipelines mediagate routes (WIRE-CONTRACT.md §7, Livepeer gateway and
+ * The batch AI pipelines mediagate routes (docs/wire-contract.md §7, Livepeer gateway and
  * ai-runner v0.14), their default model IDs, and how their requests are encoded.
  */
 
@@ -14,7 +14,7 @@ export function isPipeline(value: unknown): value is Pipeline {
   return typeof value === 'string' && (PIPELINES as readonly string[]).includes(value);
 }
 
-/** Model used when a request names none (WIRE-CONTRACT.md §7). */
+/** Model used when a request names none (docs/wire-contract.md §7). */
 export const DEFAULT_MODEL_ID: Readonly<Record<Pipeline, string>> = {
   'text-to-image': 'stabilityai/sdxl-turbo',
   'image-to-image': 'stabilityai/sdxl-turbo',

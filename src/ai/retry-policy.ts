@@ -1,6 +1,6 @@
 /**
  * The retry policy for AI worker calls: one pure policy used by the single error path of
- * the AI router (hls.js style: RetryConfig + shouldRetry), WIRE-CONTRACT.md §8.
+ * the AI router (hls.js style: RetryConfig + shouldRetry), docs/wire-contract.md §8.
  *
  * Livepeer retries a failed request on another worker within a retry budget, suspends the
  * failed worker for a few refresh generations, treats "insufficient capacity" as a retry

@@ -1,5 +1,5 @@
 /**
- * Worker selection for one (pipeline, model_id): the pure decision (WIRE-CONTRACT.md §8).
+ * Worker selection for one (pipeline, model_id): the pure decision (docs/wire-contract.md §8).
  *
  * Livepeer's algorithm, matched: warm pool before cold pool; within a pool, lowest latency
  * score (seconds per work unit, see work-units.ts) first; a failed worker is dropped for the

@@ -1,14 +1,14 @@
 /**
- * Work units: the normalizer for worker latency scores (WIRE-CONTRACT.md §8).
+ * Work units: the normalizer for worker latency scores (docs/wire-contract.md §8).
  *
  * A latency score is "seconds per work unit", so that a 1024×1024, 50-step image and a
  * 512×512, 4-step image can be compared on one worker. Livepeer normalizes the same way
  * (text-to-image and upscale: seconds / output pixels / steps; audio-to-text: seconds /
  * audio seconds; llm: seconds / tokens); mediagate extends it to every pipeline.
  *
- * These are NOT payment units (those are WIRE-CONTRACT.md §10, integers, no steps).
+ * These are NOT payment units (those are docs/wire-contract.md §10, integers, no steps).
  *
- * Defaults for absent or unusable request fields are ai-runner v0.14's (WIRE-CONTRACT.md §7),
+ * Defaults for absent or unusable request fields are ai-runner v0.14's (docs/wire-contract.md §7),
  * except width/height of text-to-image, which Livepeer's gateway sizes as 512×512 when absent.
  * Multipart requests carry numbers as strings; numeric strings are accepted. A value that is
  * not a positive finite number falls back to the default (request validation is not this
@@ -20,7 +20,7 @@ import type { Pipeline } from './pipelines.ts';
 /** 512×512: Livepeer's size for an absent width/height, and mediagate's for an unknown input image. */
 export const DEFAULT_PIXELS = 512 * 512;
 
-/** ai-runner v0.14 `num_inference_steps` defaults (WIRE-CONTRACT.md §7). */
+/** ai-runner v0.14 `num_inference_steps` defaults (docs/wire-contract.md §7). */
 export const DEFAULT_INFERENCE_STEPS = {
   'text-to-image': 50,
   'image-to-image': 100,
@@ -28,20 +28,20 @@ export const DEFAULT_INFERENCE_STEPS = {
   upscale: 75,
 } as const;
 
-/** ai-runner v0.14 image-to-video output size (WIRE-CONTRACT.md §7). */
+/** ai-runner v0.14 image-to-video output size (docs/wire-contract.md §7). */
 export const DEFAULT_VIDEO_WIDTH_PX = 1024;
 export const DEFAULT_VIDEO_HEIGHT_PX = 576;
 
 /**
  * Frames per image-to-video result: stable-video-diffusion-img2vid-xt generates 25 frames,
- * and Livepeer prices image-to-video assuming 25 (WIRE-CONTRACT.md §10).
+ * and Livepeer prices image-to-video assuming 25 (docs/wire-contract.md §10).
  */
 export const DEFAULT_VIDEO_FRAMES = 25;
 
 /** stable-diffusion-x4-upscaler multiplies each side by 4, so pixels by 16. */
 export const UPSCALE_PIXEL_FACTOR = 16;
 
-/** ai-runner v0.14 llm `max_tokens` default (WIRE-CONTRACT.md §7). */
+/** ai-runner v0.14 llm `max_tokens` default (docs/wire-contract.md §7). */
 export const DEFAULT_LLM_MAX_TOKENS = 256;
 
 export interface WorkUnitParams {

@@ -1,5 +1,5 @@
 /**
- * The gateway → GPU worker call (WIRE-CONTRACT.md §8): one HTTP exchange with a worker
+ * The gateway → GPU worker call (docs/wire-contract.md §8): one HTTP exchange with a worker
  * that speaks the Livepeer ai-runner API (v0.14), classified into the retry taxonomy of
  * {@link FailureKind} (livekit agents-js style: status errors, connection errors, timeouts).
  *

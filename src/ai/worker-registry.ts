@@ -2,7 +2,7 @@
  * The AI worker registry: workers from config and from `POST /api/workers`, each offering
  * (pipeline, model_id) capabilities with a capacity. Tracks real in-flight counts, a latency
  * score per capability, health from the runner's `GET /health`, and suspensions after
- * failures (WIRE-CONTRACT.md §8).
+ * failures (docs/wire-contract.md §8).
  *
  * State is per gateway process: with several gateways, register each worker with each
  * gateway (the reference worker's keep-alive registration does this for the gateways it is

@@ -42,7 +42,7 @@ export interface ControlRoutesOptions {
   loopbackOnly: boolean;
 }
 
-/** Livepeer JSON profile form of a profile (WIRE-CONTRACT.md §3). */
+/** Livepeer JSON profile form of a profile (docs/wire-contract.md §3). */
 function profileJson(p: VideoProfile): Record<string, unknown> {
   return {
     name: p.name, width: p.width, height: p.height, bitrate: p.bitrateBps, fps: p.fps, fpsDen: p.fpsDen,

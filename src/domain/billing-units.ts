@@ -1,5 +1,5 @@
 /**
- * Billing units of AI requests (WIRE-CONTRACT.md §10, after Livepeer's per-pipeline pricing):
+ * Billing units of AI requests (docs/wire-contract.md §10, after Livepeer's per-pipeline pricing):
  *
  * | pipeline | units |
  * |---|---|

@@ -1,5 +1,5 @@
 /**
- * Prices and charges in integer credits (WIRE-CONTRACT.md §10). A price is the rational
+ * Prices and charges in integer credits (docs/wire-contract.md §10). A price is the rational
  * `pricePerUnit / pixelsPerUnit` credits per unit (Livepeer's PriceInfo); a charge is
  * `ceil(units × pricePerUnit / pixelsPerUnit)`, computed in bigint so no float ever touches
  * money. Rounding up means no work is free by truncation.
@@ -31,7 +31,7 @@ export function chargeFor(units: bigint | number, price: Price): bigint {
   return (numerator + denominator - 1n) / denominator;
 }
 
-/** Σ width × height × frames over renditions: transcoding units (WIRE-CONTRACT.md §10). */
+/** Σ width × height × frames over renditions: transcoding units (docs/wire-contract.md §10). */
 export function transcodePixels(renditions: readonly { width: number; height: number; frames: number }[]): bigint {
   return renditions.reduce((sum, r) => sum + BigInt(r.width) * BigInt(r.height) * BigInt(r.frames), 0n);
 }

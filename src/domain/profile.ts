@@ -1,6 +1,6 @@
 /**
  * Transcoding profiles: Livepeer's preset names and JSON profile format are the
- * interchange format (WIRE-CONTRACT.md §3, from go-livepeer's `ffmpeg.VideoProfile`
+ * interchange format (docs/wire-contract.md §3, from go-livepeer's `ffmpeg.VideoProfile`
  * and its JSON profile parser).
  */
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -204,7 +204,7 @@ function evenWithin(n: number, limit: number): number {
 /**
  * Fits a profile to the measured source: the output keeps the source aspect ratio,
  * fits inside the requested box, has even dimensions, and never exceeds the source
- * in size or frame rate (WIRE-CONTRACT.md §3: keep aspect, never upscale). Dimensions round to the
+ * in size or frame rate (docs/wire-contract.md §3: keep aspect, never upscale). Dimensions round to the
  * nearest even number inside the box, so 1080p into P240p30fps16x9 gives 426x240 as Livepeer does.
  * A rotated source is fitted by its displayed size ({@link displayedSize}): a 640x360 picture
  * displayed at 90° gives 360x640 portrait renditions (the transcoder rotates the picture).

@@ -12,7 +12,7 @@ export function segmentKey(manifestID: string, rendition: string, seq: number): 
   return `${manifestID}/${rendition}/${seq}.ts`;
 }
 
-/** One transcode job per source segment (ARCHITECTURE.md, data flow step 3). */
+/** One transcode job per source segment (docs/architecture.md, live stream step 3). */
 export interface TranscodeJob {
   readonly manifestID: string;
   readonly seq: number;

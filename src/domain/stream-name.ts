@@ -2,7 +2,7 @@ import { GatewayError } from '../errors/gateway-error.ts';
 
 /**
  * Manifest IDs, stream keys and rendition names share one grammar:
- * `[A-Za-z0-9_-]{1,64}` (WIRE-CONTRACT.md §2). Anything else — slashes, dots,
+ * `[A-Za-z0-9_-]{1,64}` (docs/wire-contract.md §2). Anything else — slashes, dots,
  * `..`, NUL, percent-escapes, empty — is refused before it touches storage.
  */
 export const STREAM_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

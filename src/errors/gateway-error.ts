@@ -4,7 +4,7 @@
  * Every error that crosses a component boundary is a `GatewayError` carrying a
  * stable machine `code`, the HTTP status it maps to, and whether retrying the
  * same operation can succeed. The HTTP error handler renders it as
- * `{"detail":{"msg","code"}}` (WIRE-CONTRACT.md §7); anything else becomes a
+ * `{"detail":{"msg","code"}}` (docs/wire-contract.md §12); anything else becomes a
  * generic 500 with the real error in the log.
  */
 

@@ -1,5 +1,5 @@
 /**
- * HLS playback routes (WIRE-CONTRACT.md §5):
+ * HLS playback routes (docs/wire-contract.md §5):
  * - `GET /stream/<manifestID>.m3u8`                    master playlist, `source` first (last when
  *                                                       the source lint finds it unfit for players)
  * - `GET /stream/<manifestID>/<rendition>.m3u8`        live media playlist (sliding window)
@@ -52,7 +52,7 @@ export interface PlaybackStorage {
 export interface PlaybackOptions {
   index: PlaybackIndex;
   storage: PlaybackStorage;
-  /** Segments in the live window (WIRE-CONTRACT.md §5: 6 by default). */
+  /** Segments in the live window (docs/wire-contract.md §5: 6 by default). */
   windowSegments: number;
   /** Segment target duration in ms; the floor of EXT-X-TARGETDURATION. */
   segmentTargetMs: number;

@@ -2,7 +2,7 @@
  * Pure HLS playlist rendering (RFC 8216). No I/O: every function takes plain data and
  * returns the playlist text, each line ending with "\n" (RFC 8216 §4.1).
  *
- * Contract: WIRE-CONTRACT.md §5 (HLS playback).
+ * Contract: docs/wire-contract.md §5 (HLS playback).
  */
 
 /** One media segment of a media playlist. */

@@ -1,7 +1,7 @@
 /**
  * The express application: feature routers are mounted here by the composition root,
  * and one error handler renders every failure as `{"detail":{"msg","code"}}`
- * (WIRE-CONTRACT.md §7). Known failure classes (http/error-classes.ts) get their own
+ * (docs/wire-contract.md §12). Known failure classes (http/error-classes.ts) get their own
  * status; a client that went away is logged at debug; unknown errors become a generic 500
  * and the real one is logged.
  */

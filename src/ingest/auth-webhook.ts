@@ -1,5 +1,5 @@
 /**
- * Publish authorization by Livepeer's auth webhook (WIRE-CONTRACT.md §6; go-livepeer
+ * Publish authorization by Livepeer's auth webhook (docs/wire-contract.md §6; go-livepeer
  * `server/auth.go`, `authenticateStream`).
  *
  * For each new stream the gateway sends `POST <webhookUrl>` with the JSON body

@@ -1,7 +1,7 @@
 /**
  * Live ingest: turns an authorized publish (RTMP) or a pushed segment (HTTP push) into
  * source segments, lists each in the `source` rendition at once, and puts one transcode job
- * per segment on the queue (ARCHITECTURE.md, data flow steps 1-3).
+ * per segment on the queue (docs/architecture.md, live stream steps 1-3).
  *
  * The consumer-side interfaces below are implemented elsewhere and passed in by
  * `app.ts`; this folder imports no other feature folder.
@@ -413,7 +413,7 @@ export class LiveIngest {
   }
 
   /**
-   * Ingests one HTTP-pushed segment and waits for its renditions (WIRE-CONTRACT.md §4).
+   * Ingests one HTTP-pushed segment and waits for its renditions (docs/wire-contract.md §4).
    * A retry of the same (manifest ID, seq) with the same bytes returns the stored result
    * without transcoding again.
    * @throws GatewayError PUBLISH_DENIED (403), INVALID_NAME / INVALID_PROFILE / INVALID_REQUEST (400),
@@ -892,7 +892,7 @@ export class LiveIngest {
 }
 
 /**
- * Static stream-key authorization from config (WIRE-CONTRACT.md §2). With keys
+ * Static stream-key authorization from config (docs/wire-contract.md §2). With keys
  * configured, each secret key maps to its public manifest ID; with none, any well-formed
  * name is accepted and is itself the manifest ID (Livepeer's behaviour; config refuses
  * this on a non-loopback bind unless allowAnonymous is set).

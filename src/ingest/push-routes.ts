@@ -1,5 +1,5 @@
 /**
- * HTTP push ingest (WIRE-CONTRACT.md §4, Livepeer's `/live/<name>/<seq>.ts` push):
+ * HTTP push ingest (docs/wire-contract.md §4, Livepeer's `/live/<name>/<seq>.ts` push):
  * `POST|PUT /live/<name>/<seq>.ts|.mp4` with the raw segment as the body. The reply comes
  * when every rendition of the segment is done: with `Accept: multipart/mixed` one part per
  * rendition in ladder order, otherwise an empty 200.

@@ -1,7 +1,7 @@
 /**
  * Source segmenter: one ffmpeg per live stream that pulls the stream from our own RTMP
  * server over loopback and cuts it, without re-encoding, into MPEG-TS source segments
- * (ARCHITECTURE.md, data flow step 2).
+ * (docs/architecture.md, live stream step 2).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -87,7 +87,7 @@ export type SegmenterOptions = SegmenterInput & {
   /** Absolute directory for `<seq>.ts`; created if missing. Should be empty (files are overwritten). */
   workDir: string;
   logger: Logger;
-  /** Target segment duration, ms; default 2000 (WIRE-CONTRACT.md §3). Cuts happen at keyframes only. */
+  /** Target segment duration, ms; default 2000 (docs/wire-contract.md §3). Cuts happen at keyframes only. */
   segmentTargetMs?: number;
   /** ffmpeg binary; default `ffmpeg` from PATH. */
   ffmpegPath?: string;

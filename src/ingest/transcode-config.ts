@@ -1,7 +1,7 @@
 /**
  * Livepeer's transcode configuration object: the JSON body of an auth-webhook reply and
  * the value of the `Livepeer-Transcode-Configuration` push header share one shape
- * (WIRE-CONTRACT.md §4 and §6; go-livepeer `server/auth.go`, `authWebhookResponse`):
+ * (docs/wire-contract.md §4 and §6; go-livepeer `server/auth.go`, `authWebhookResponse`):
  *
  * ```
  * { manifestID?: string, streamKey?: string, presets?: string[], profiles?: JsonProfile[],

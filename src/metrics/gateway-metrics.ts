@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics for one mediagate process (WIRE-CONTRACT.md §11): what Livepeer's
+ * Prometheus metrics for one mediagate process (docs/operations.md, Metrics): what Livepeer's
  * gateway measures (its names, from go-livepeer's monitor/census.go, are cited in each
  * HELP text), renamed to Prometheus conventions with the unit in the name, plus live
  * streams, the AI worker pool, ledger totals, HTTP request durations and the Node.js
@@ -302,7 +302,7 @@ export class GatewayMetrics {
     });
     this.#pixels = new Counter({
       name: name('transcode_pixels_total'), registers, labelNames: stream(),
-      help: 'Output pixels actually encoded, sum of width x height x frames over renditions (Livepeer mil_pixels_processed, here in pixels; the billed units of WIRE-CONTRACT.md §10).',
+      help: 'Output pixels actually encoded, sum of width x height x frames over renditions (Livepeer mil_pixels_processed, here in pixels; the billed units of docs/wire-contract.md §10).',
       collect() {
         self.#exposeTotals(this, self.#pixelTotals);
       },

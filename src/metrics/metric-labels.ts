@@ -128,7 +128,7 @@ export function pipelineLabel(pipeline: unknown): string {
 }
 
 /**
- * A manifest ID of the stream-name grammar (WIRE-CONTRACT.md §2), else `other`. Stream
+ * A manifest ID of the stream-name grammar (docs/wire-contract.md §2), else `other`. Stream
  * keys share that grammar, so a value shaped like a credential (a key prefix such as
  * `sk-`, or 24+ letters/digits without a separator) is `other` too: manifest IDs are
  * public names, and readable ones (`studio-a`, a UUID) are kept.

@@ -1,7 +1,7 @@
 /**
  * Billing: prices work, reserves credits before it starts, and charges what was actually done
  * afterwards, each as an idempotent ledger entry keyed by the work's identity
- * (WIRE-CONTRACT.md §10):
+ * (docs/wire-contract.md §10):
  *
  * - transcoding: before a segment is queued, an estimate is held (Σ fitted width × height ×
  *   fps × seconds × 1.02, Livepeer's estimate); after the transcoder finishes, the pixels

@@ -6,7 +6,7 @@
  * Keys are 32 random bytes in base64url (43 characters) behind a prefix that tells
  * operators what they hold: `mg_api_…` for API keys (`Authorization: Bearer`), `mg_sk_…`
  * for stream keys (`rtmp://host/live/<streamKey>`; 49 characters of `[A-Za-z0-9_-]`, so
- * they fit the stream-name grammar of WIRE-CONTRACT.md §2).
+ * they fit the stream-name grammar of docs/wire-contract.md §2).
  *
  * Keys (deployment prefix `p`):
  * - `p:pay:secret:<sha256 hex>`   HASH  keyID, kind, accountID, manifestID, profiles (JSON): the lookup; deleted on revoke

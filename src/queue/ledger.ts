@@ -1,7 +1,7 @@
 /**
  * The ledger in Redis: accounts with an integer credit balance, holds (reservations) that
  * keep concurrent work from overdrawing a balance, and one immutable ledger entry per
- * charge, keyed by the work's identity (WIRE-CONTRACT.md §10), so a retry or a duplicate
+ * charge, keyed by the work's identity (docs/wire-contract.md §10), so a retry or a duplicate
  * event cannot charge twice and no race can take a balance below zero.
  *
  * Keys (deployment prefix `p`):
@@ -63,7 +63,7 @@ export interface LedgerEntry extends EntryMeta {
    * reproduces the balance: Σ topups − Σ charges − live holds.
    */
   readonly amount: bigint;
-  /** Units of work (WIRE-CONTRACT.md §10); 0 for top-ups. */
+  /** Units of work (docs/wire-contract.md §10); 0 for top-ups. */
   readonly units: bigint;
   /** Price rule `pricePerUnit/pixelsPerUnit` (money.ts `priceRule`); `topup` for top-ups. */
   readonly rule: string;
@@ -95,7 +95,7 @@ export type ReserveResult = { ok: true } | { ok: false; balance: bigint };
 
 export interface SettleRequest {
   holdID: string;
-  /** Units actually done (WIRE-CONTRACT.md §10). */
+  /** Units actually done (docs/wire-contract.md §10). */
   actualUnits: bigint;
   /** The actual charge, `chargeFor(actualUnits, price)`, 0 … 2^53 − 1. */
   amount: bigint;

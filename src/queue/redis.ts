@@ -1,6 +1,6 @@
 /**
  * Redis connections. The queue folder is the only place that imports ioredis/bullmq
- * (ARCHITECTURE.md, boundaries); other folders get small interfaces implemented here.
+ * (docs/architecture.md, Boundaries); other folders get small interfaces implemented here.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log/logger.ts';
@@ -14,7 +14,8 @@ export interface RedisConnectOptions {
   name: string;
   /**
    * For BullMQ workers and blocking clients: `null` so commands wait out a Redis restart
-   * instead of failing (PACKAGES.md, BullMQ). Default 3 for ordinary request/response use.
+   * instead of failing (BullMQ requires `null` on a Worker's connection: a number makes its
+   * blocking commands fail after that many reconnect attempts). Default 3 for ordinary request/response use.
    */
   maxRetriesPerRequest?: number | null;
 }

@@ -4,7 +4,7 @@
  *
  * Delivery is at least once (a Redis restart or a dead worker re-runs a job), so the
  * processor must be idempotent: deterministic output keys and an index that ignores
- * repeats (PACKAGES.md, BullMQ).
+ * repeats (BullMQ moves a job whose lock expired back to wait and runs it again).
  */
 import { Queue, QueueEvents, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '../log/logger.ts';

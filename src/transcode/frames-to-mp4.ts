@@ -1,5 +1,5 @@
 /**
- * Turns the frames of an image-to-video answer into an mp4 (WIRE-CONTRACT.md §8: the
+ * Turns the frames of an image-to-video answer into an mp4 (docs/wire-contract.md §8: the
  * ai-runner answers `{frames:[[Media]]}`, the gateway serves an mp4 as Livepeer's gateway
  * does).
  *

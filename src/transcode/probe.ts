@@ -1,7 +1,7 @@
 /**
  * Measures a media segment with ffprobe (spawned directly, JSON output; fluent-ffmpeg's
  * ffprobe wrapper adds nothing here) and derives the RFC 6381 `CODECS` string that the
- * HLS master playlist advertises (WIRE-CONTRACT.md §5).
+ * HLS master playlist advertises (docs/wire-contract.md §5).
  *
  * One ffprobe run per segment: `-count_packets -show_format -show_streams -show_data -of json`.
  * `-show_data` adds each stream's extradata as a hex dump; for H.264/HEVC in MPEG-TS ffmpeg
@@ -84,7 +84,7 @@ export interface ProbeOptions {
   readonly demuxer?: SegmentDemuxer;
 }
 
-/** Containers accepted as segments: MPEG-TS and the MP4 family (WIRE-CONTRACT.md §4: `.ts` or `.mp4`). */
+/** Containers accepted as segments: MPEG-TS and the MP4 family (docs/wire-contract.md §4: `.ts` or `.mp4`). */
 const SEGMENT_FORMATS = new Set(['mpegts', 'mp4', 'mov']);
 
 const MAX_PROBE_OUTPUT_BYTES = 16 * 1024 * 1024;

@@ -1,6 +1,6 @@
 /**
  * The transcode job processor: one source segment in, one segment per fitted rendition
- * out (ARCHITECTURE.md, data flow step 4). Fetches the source from storage, takes its
+ * out (docs/architecture.md, live stream step 4). Fetches the source from storage, takes its
  * measurement from the job (or probes it), fits the ladder, runs ONE ffmpeg for all
  * renditions, measures every output, and stores each under its deterministic key.
  *
@@ -11,7 +11,7 @@
  * measurement, and for any output ts-measure cannot read exactly (HEVC renditions, anything
  * unexpected), so the reported values never change.
  *
- * Delivery is at least once (PACKAGES.md, BullMQ): a retried job writes the same keys
+ * Delivery is at least once (BullMQ re-runs a job whose transcoder stalled or died): a retried job writes the same keys
  * (`segmentKey(manifestID, rendition, seq)`) and replaces the previous objects.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
  * A fake GPU worker for tests and benchmarks: a real HTTP server on 127.0.0.1 speaking the
- * Livepeer ai-runner API (v0.14) that mediagate calls (WIRE-CONTRACT.md §8), with real,
+ * Livepeer ai-runner API (v0.14) that mediagate calls (docs/wire-contract.md §8), with real,
  * decodable media in its answers and switchable failure modes.
  *
  * What it mirrors from livepeer/ai-runner (`runner/app/routes/*.py`) and go-livepeer:

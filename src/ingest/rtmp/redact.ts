@@ -1,7 +1,7 @@
 /**
  * Redaction of stream keys from free-form log text (node-media-server's messages,
  * ffmpeg's stderr). RTMP stream paths are `/<app>/<streamKey>` and the key is a secret
- * (WIRE-CONTRACT.md §2): it must never reach a log line.
+ * (docs/wire-contract.md §2): it must never reach a log line.
  */
 
 export const REDACTED = '[redacted]';

@@ -2,7 +2,8 @@
  * RTMP ingest: a thin, host-safe adapter over node-media-server 4.4 (NMS).
  *
  * NMS is embedded but kept on a short leash; every trap below was read in its 4.4.3
- * sources and checked on loopback (see PACKAGES.md):
+ * sources (`src/session/rtmp_session.js`, `src/server/rtmp_server.js`, `src/core/`) and
+ * checked on loopback:
  * - it answers `NetStream.Publish.Start` BEFORE emitting `prePublish`, and `prePublish`
  *   is synchronous: a refusal is a disconnect after the fact;
  * - `session.close()` is only `socket.end()`: NMS keeps parsing what the peer still sends
@@ -43,7 +44,7 @@ import { redactStreamPaths } from './redact.ts';
 
 type NmsSession = NodeMediaServer.Session;
 
-/** The only RTMP application accepted: `rtmp://host:port/live/<streamKey>` (WIRE-CONTRACT.md §2). */
+/** The only RTMP application accepted: `rtmp://host:port/live/<streamKey>` (docs/wire-contract.md §2). */
 export const RTMP_APP = 'live';
 
 /** What `onPublish` is asked to decide on. */
@@ -70,7 +71,7 @@ export interface PublishRequest {
 export type PublishDecision = { readonly accept: true } | { readonly accept: false; readonly reason: string };
 
 export interface RtmpServerOptions {
-  /** Bind address; default `127.0.0.1` (WIRE-CONTRACT.md §1). */
+  /** Bind address; default `127.0.0.1` (docs/wire-contract.md §1). */
   host?: string;
   /** TCP port, 1-65535; default 1935. 0 is refused (NMS cannot report the chosen port). */
   port?: number;

@@ -1,12 +1,13 @@
 /**
- * Runs ffmpeg processes through fluent-ffmpeg (the owner's choice; PACKAGES.md) behind a
+ * Runs ffmpeg processes through fluent-ffmpeg (the project's chosen command builder) behind a
  * small interface, so fluent-ffmpeg could be replaced inside this folder alone.
  *
  * How the invocation is expressed in fluent-ffmpeg: `ffmpeg(input)`,
  * `.inputOptions(...opts)`, `.complexFilter(graph)`, then per output
  * `.output(path).outputOptions(...opts)`. Options always go in the varargs form, because
  * the array form (and a single string) splits any element containing exactly one space
- * into two arguments (PACKAGES.md trap). No `progress` listener is attached (it would run
+ * into two arguments (fluent-ffmpeg 2.1.3 `lib/options/custom.js`: `-var_stream_map
+ * "v:0,a:0 v:1,a:1"` would reach ffmpeg as two arguments). No `progress` listener is attached (it would run
  * ffprobe on the input first), and fluent's own `timeout` option is not used (it kills with
  * SIGKILL); this runner stops processes with SIGTERM and escalates to SIGKILL itself.
  */

@@ -1,11 +1,11 @@
 /**
  * The ffmpeg command for one source segment and a whole ladder: decode once, split the
  * decoded video, scale (and rate-convert) per rendition, encode each, and write one
- * MPEG-TS file per rendition, all in one process (ARCHITECTURE.md, data flow step 4).
+ * MPEG-TS file per rendition, all in one process (docs/architecture.md, live stream step 4).
  * Pure: no I/O, no fluent-ffmpeg.
  *
  * Timestamps: output PTS equal source PTS, so consecutive segments of a rendition
- * play back seamlessly (WIRE-CONTRACT.md §5). Three settings do it, each verified with
+ * play back seamlessly (docs/wire-contract.md §5). Three settings do it, each verified with
  * ffprobe on ffmpeg 5.1 (see test/integration/transcode):
  *   - `-copyts`: keep the input timestamps instead of starting the output at 0;
  *   - `-enc_time_base:v 1/90000`: without it the encoder's time base is 1/fps and every
@@ -26,7 +26,7 @@ import { DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../../domain
 /** The x264/x265 presets, one list shared with the configuration (src/domain/x264-preset.ts). */
 export { X264_PRESETS, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../../domain/x264-preset.ts';
 
-/** Default GOP length in seconds: one keyframe per ~2 s segment (WIRE-CONTRACT.md §3, segments of about 2 s). */
+/** Default GOP length in seconds: one keyframe per ~2 s segment (docs/wire-contract.md §3, segments of about 2 s). */
 export const DEFAULT_GOP_SECONDS = 2;
 
 /** Bitrate of AAC audio when the source audio is not AAC and must be encoded, bits per second. */
@@ -101,7 +101,7 @@ function videoFilter(rendition: FittedRendition): string {
 function rateControlOptions(rendition: FittedRendition): string[] {
   const { bitrateBps, quality } = rendition.profile;
   const cap = ['-maxrate', String(bitrateBps), '-bufsize', String(bitrateBps * 2)];
-  // CRF with a bitrate: the bitrate is the VBV cap (WIRE-CONTRACT.md §3, `quality`).
+  // CRF with a bitrate: the bitrate is the VBV cap (docs/wire-contract.md §3, `quality`).
   return quality > 0 ? ['-crf', String(quality), ...cap] : ['-b:v', String(bitrateBps), ...cap];
 }
 

@@ -1,6 +1,6 @@
 /**
  * WebhookAuthorizer against a real HTTP server on 127.0.0.1 playing Livepeer's auth webhook
- * (WIRE-CONTRACT.md §6). One server for the file; each test sets its handler.
+ * (docs/wire-contract.md §6). One server for the file; each test sets its handler.
  */
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
