@@ -57,6 +57,7 @@ import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
+import { settleWithin } from './domain/time-limit.ts';
 
 export type Role = 'gateway' | 'transcoder';
 
@@ -377,7 +378,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       health: async (): Promise<HealthReport> => {
         const checks: HealthReport['checks'] = {};
         try {
-          await Promise.race([redis.ping(), new Promise((_, r) => setTimeout(() => r(new Error('timeout')), 1000))]);
+          await settleWithin(redis.ping(), 1000, () => { throw new Error('timeout'); });
           checks['redis'] = { ok: true };
         } catch (err) {
           checks['redis'] = { ok: false, detail: (err as Error).message };

@@ -17,6 +17,7 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile, type SourceWarning } from '../domain/source-lint.ts';
+import { settleWithin } from '../domain/time-limit.ts';
 
 /** Audio codecs an audio-only stream is served with: the packed-audio formats of RFC 8216 §3.4, which also go in MPEG-TS. */
 const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'eac3']);
@@ -399,12 +400,7 @@ export class LiveIngest {
     // The RTMP server has closed the segmenter's pull: ffmpeg reads what is left, writes the
     // last segment and exits by itself, which loses nothing. A stop (SIGINT) would drop what
     // ffmpeg has not read yet, so it is only the fallback when that does not happen in time.
-    let timer: NodeJS.Timeout | undefined;
-    const ended = await Promise.race([
-      stream.segmenterEnded!.then(() => true),
-      new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.#options.unpublishGraceMs ?? 2000); }),
-    ]);
-    clearTimeout(timer);
+    const ended = await settleWithin(stream.segmenterEnded!.then(() => true), this.#options.unpublishGraceMs ?? 2000, () => false);
     if (!ended) {
       stream.log.info({ graceMs: this.#options.unpublishGraceMs ?? 2000 }, 'segmenter still running after the publisher left; stopping it');
       await stream.segmenter.stop();

@@ -19,6 +19,7 @@ import { serializeWebhookBody, webhookHeaders } from '../events/webhook-signatur
 import { deliverWebhook, redactWebhookUrl, WebhookDeliveryError, type WebhookDelivered } from '../events/webhook-delivery.ts';
 import { DeliveryGate } from '../events/delivery-gate.ts';
 import { createRedis, type Redis } from './redis.ts';
+import { settleWithin } from '../domain/time-limit.ts';
 
 export const EVENT_QUEUE_NAME = 'events';
 
@@ -153,12 +154,7 @@ export class EventQueue implements EventSink {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#pending.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#pending]),
-        new Promise((resolve) => { timer = setTimeout(resolve, this.#addTimeoutMs); }),
-      ]);
-      clearTimeout(timer);
+      await settleWithin(Promise.allSettled([...this.#pending]), this.#addTimeoutMs, () => undefined);
     }
     await this.#queue.close().catch(() => undefined);
     this.#connection.disconnect();

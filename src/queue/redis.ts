@@ -4,6 +4,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log/logger.ts';
+import { settleWithin } from '../domain/time-limit.ts';
 
 export type { Redis };
 
@@ -57,10 +58,7 @@ export async function waitForRedis(client: Redis, url: string, timeoutMs: number
   let lastError = '';
   while (Date.now() < deadline) {
     try {
-      await Promise.race([
-        client.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 1000)),
-      ]);
+      await settleWithin(client.ping(), 1000, () => { throw new Error('ping timed out'); });
       return;
     } catch (err) {
       lastError = (err as Error).message;

@@ -11,6 +11,7 @@ import type { Logger } from '../log/logger.ts';
 import type { TranscodeJob, TranscodeResult } from '../domain/segment.ts';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
 import { createRedis, type Redis } from './redis.ts';
+import { settleWithin } from '../domain/time-limit.ts';
 
 export const TRANSCODE_QUEUE_NAME = 'transcode';
 
@@ -78,17 +79,9 @@ export class TranscodeQueue {
    */
   async #withinTimeout<T>(work: Promise<T>, what: string): Promise<T> {
     const timeoutMs = this.#options.enqueueTimeoutMs ?? 5000;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        work,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new GatewayError('QUEUE_UNAVAILABLE', `${what} within ${timeoutMs} ms (is Redis up?)`)), timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return settleWithin(work, timeoutMs, () => {
+      throw new GatewayError('QUEUE_UNAVAILABLE', `${what} within ${timeoutMs} ms (is Redis up?)`);
+    });
   }
 
   /**
@@ -358,10 +351,7 @@ export class TranscodeWorker {
     this.#closed = true;
     const waitMs = options.waitMs;
     const closed = this.#worker.close(waitMs !== undefined && waitMs <= 0).then(() => true, () => true);
-    let timer: NodeJS.Timeout | undefined;
-    const done = waitMs === undefined || waitMs <= 0 ? await closed
-      : await Promise.race([closed, new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); })]);
-    clearTimeout(timer);
+    const done = waitMs === undefined || waitMs <= 0 ? await closed : await settleWithin(closed, waitMs, () => false);
     if (!done) this.#logger.warn({ waitMs }, 'transcodes still running at shutdown are left to other transcoders (redelivered once their lock expires)');
     this.#connection.disconnect();
   }

@@ -41,6 +41,7 @@ import { isValidStreamName } from '../../domain/stream-name.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { Logger } from '../../log/logger.ts';
 import { redactStreamPaths } from './redact.ts';
+import { settleWithin } from '../../domain/time-limit.ts';
 
 type NmsSession = NodeMediaServer.Session;
 
@@ -379,22 +380,15 @@ export class RtmpServer {
     // Players of the internal name join this publish's broadcast (NMS looks players up by path).
     if (session.broadcast) nmsContext.broadcasts.set(`/${RTMP_APP}/${tracked.playName}`, session.broadcast);
     let decision: PublishDecision;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      decision = await Promise.race([
-        Promise.resolve().then(() => this.#onPublish(req)),
-        new Promise<PublishDecision>((resolve) => {
-          timer = setTimeout(() => resolve({ accept: false, reason: 'publish decision timed out' }), this.#decisionTimeoutMs);
-        }),
-      ]);
+      decision = await settleWithin(Promise.resolve().then(() => this.#onPublish(req)), this.#decisionTimeoutMs,
+        (): PublishDecision => ({ accept: false, reason: 'publish decision timed out' }));
       if (decision?.accept !== true && decision?.accept !== false) {
         decision = { accept: false, reason: 'invalid publish decision' };
       }
     } catch (err) {
       this.#log.warn({ sessionId, err: errorFields(err) }, 'RTMP publish decision failed');
       decision = { accept: false, reason: 'publish decision failed' };
-    } finally {
-      clearTimeout(timer);
     }
 
     if (!decision.accept) {
