@@ -3,6 +3,7 @@
  * server over loopback and cuts it, without re-encoding, into MPEG-TS source segments
  * (docs/architecture.md, live stream step 2).
  */
+import { createInterface } from 'node:readline';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -421,17 +422,13 @@ function resolveInput(input: SegmenterInput): { streamKey: string; url: string }
   return { streamKey, url: `rtmp://${hostPart}:${input.rtmpPort}/live/${streamKey}` };
 }
 
-/** Calls `fn` for each complete line (`\n` or `\r` terminated) and the final partial one. */
+/**
+ * Calls `fn` for each non-empty line of a child's output: lines end in LF, CRLF or a lone CR
+ * (ffmpeg ends its progress lines with CR), and a final unterminated line is delivered too.
+ */
 function onLines(stream: NodeJS.ReadableStream, fn: (line: string) => void): void {
-  let buffered = '';
-  stream.on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split(/\r\n|\n|\r/);
-    buffered = parts.pop() ?? '';
-    for (const part of parts) if (part !== '') fn(part);
-  });
-  stream.on('end', () => {
-    if (buffered !== '') fn(buffered);
-    buffered = '';
+  // crlfDelay Infinity: a CR and the LF after it are one line end even across chunks.
+  createInterface({ input: stream, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
+    if (line !== '') fn(line);
   });
 }

@@ -68,6 +68,22 @@ process.stdout.write(lines.map((l) => l.join(',')).join('\\n') + '\\n', () => pr
   ]);
 });
 
+test('list lines split across writes, with CRLF split between chunks, a lone CR and no final line end, are each read once', async () => {
+  const ffmpeg = fakeFfmpeg('split-lister.js', `
+const fs = require('fs'); const dir = process.argv[process.argv.length - 1].replace('/%d.ts', '');
+for (const f of ['0.ts', '1.ts', '2.ts']) fs.writeFileSync(dir + '/' + f, Buffer.alloc(188));
+const writes = ['0.ts,0,2\\r', '\\n1.ts,2,', '4\\r2.ts,4,6'];
+const next = () => { const w = writes.shift(); if (w === undefined) { process.exit(0); return; } process.stdout.write(w, () => setTimeout(next, 30)); };
+next();`);
+  const seg = new Segmenter({ ...base, workDir: path.join(dir, 'split'), ffmpegPath: ffmpeg });
+  const events: string[] = [];
+  seg.on('segment', (s) => events.push(`segment ${s.seq} ${s.startMs} ${s.durationMs}`));
+  seg.on('end', (e) => events.push(`end ${e.reason} ${e.segments}`));
+  seg.start();
+  await seg.done;
+  assert.deepEqual(events, ['segment 0 0 2000', 'segment 1 2000 2000', 'segment 2 4000 2000', 'end inputEnded 3']);
+});
+
 test('a missing ffmpeg ends the segmenter with reason failed instead of throwing', async () => {
   const seg = new Segmenter({ ...base, workDir: path.join(dir, 'missing'), ffmpegPath: path.join(dir, 'no-such-ffmpeg') });
   seg.start();
