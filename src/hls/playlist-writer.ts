@@ -1,6 +1,9 @@
 /**
  * Pure HLS playlist rendering (RFC 8216). No I/O: every function takes plain data and
  * returns the playlist text, each line ending with "\n" (RFC 8216 §4.1).
+ * Hand-written rather than an m3u8 library because it renders every playlist request from
+ * the segment index on the hot path: a few string joins over the lines this gateway
+ * writes, with none of a general parser/serializer's object model or allocations.
  *
  * Contract: docs/wire-contract.md §5 (HLS playback).
  */

@@ -18,6 +18,9 @@
  *                                     range exactly, ties included, with the member as the cursor.
  *
  * Every balance change is one Lua script, so it is atomic across gateways and transcoders.
+ * Hand-written Lua rather than a ledger library or WATCH/MULTI transactions because every
+ * publish, segment and AI call goes through it: one round trip per change, no retry loop
+ * under contention, and no library keeps holds and idempotent entries in one Redis.
  * Keys that depend on a hold's account are built inside the scripts from the prefix (as
  * BullMQ does), so this needs a single Redis, not Redis Cluster.
  *

@@ -6,6 +6,10 @@
  * {@link TsMeasureError} and the caller probes the file with ffprobe instead, so a result is
  * either exact or absent, never a guess.
  *
+ * Hand-written rather than an ffprobe run or a general demuxer library because it is on the
+ * hot path: it runs on every rendition segment, and walking the packets of a file already in
+ * memory costs a fraction of spawning ffprobe, without a general demuxer's per-packet objects.
+ *
  * Format facts relied on (and checked, where a check is cheap):
  *  - Transport stream (ISO/IEC 13818-1 §2.4.3.2-2.4.3.5): fixed 188-byte packets, each
  *    starting with the sync byte 0x47; then transport_error_indicator, payload_unit_start_indicator
