@@ -14,7 +14,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { VideoProfile } from '../domain/profile.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
-import type { PublishAttempt, PublishAuthorizer, StreamGrant } from './live-ingest.ts';
+import type { PublishAttempt, PublishAuthorizer, StreamGrant } from './ingest-ports.ts';
 import { parseTranscodeConfiguration, type TranscodeConfiguration } from './transcode-config.ts';
 
 /** The largest webhook reply body read, in bytes; a larger reply refuses the stream. */

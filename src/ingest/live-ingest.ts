@@ -3,159 +3,32 @@
  * source segments, lists each in the `source` rendition at once, and puts one transcode job
  * per segment on the queue (docs/architecture.md, live stream steps 1-3).
  *
- * The consumer-side interfaces below are implemented elsewhere and passed in by
- * `app.ts`; this folder imports no other feature folder.
+ * Its consumer-side interfaces are in ingest-ports.ts (re-exported here), implemented
+ * elsewhere and passed in by `app.ts`; this folder imports no other feature folder.
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
-import { fitRendition, parseLadder, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
+import { fitRendition, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
 import {
-  SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment, type SegmentOutcome, type SourceSegmentInfo, type TranscodeResult,
+  SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment,
 } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
-import { lintSource, playableSourceProfile, type SourceWarning } from '../domain/source-lint.ts';
+import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
 import { settleWithin } from '../domain/time-limit.ts';
+import type {
+  IngestBilling, IngestEvents, IngestIndex, IngestJob, MeasuredSegment, ProbedSegment, PublishAuthorizer, SegmentEnqueuer,
+  SegmenterHandle, SegmentRemuxer, SourceProbe, SourceStorage, StateRetry, StreamGrant,
+} from './ingest-ports.ts';
+import { mayReuseProbe, probeReference, reuseProbe, type ProbeReference } from './probe-reuse.ts';
+
+export type * from './ingest-ports.ts';
+export { AccountStreamKeyAuthorizer, StaticKeyAuthorizer } from './authorizers.ts';
 
 /** Audio codecs an audio-only stream is served with: the packed-audio formats of RFC 8216 §3.4, which also go in MPEG-TS. */
 const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'eac3']);
-
-/** A stream the publisher is allowed to send, as resolved from its stream key. */
-export interface StreamGrant {
-  readonly manifestID: string;
-  readonly profiles: readonly VideoProfile[];
-  /** Account billed for the stream's transcoding; default the ingest's `defaultAccountID` (none: not metered). */
-  readonly accountID?: string;
-}
-
-/** What an authorizer is told about a new stream. */
-export interface PublishAttempt {
-  /** The stream name from the URL: a stream key, or the manifest ID itself in anonymous mode. Validated. */
-  readonly streamKey: string;
-  /** The full incoming URL (`rtmp://host:port/live/<key>` or `http://host:port/live/<name>/<seq>.ts`). */
-  readonly url: string;
-  readonly protocol: 'rtmp' | 'push';
-}
-
-/** Resolves a stream key to a grant or refuses it. */
-export interface PublishAuthorizer {
-  /** @throws GatewayError PUBLISH_DENIED / INVALID_NAME / INVALID_PROFILE */
-  authorize(attempt: PublishAttempt): Promise<StreamGrant>;
-}
-
-type RenditionPlan = { name: string; width: number; height: number; bitrateBps: number };
-
-/** What ingest needs from the segment index. */
-export interface IngestIndex {
-  startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol: 'rtmp' | 'push'; firstSeq: number }): Promise<void>;
-  /** `warnings`: the source lint of the first segment (domain/source-lint.ts), stored with the plan. */
-  setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[], warnings?: readonly SourceWarning[]): Promise<void>;
-  endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
-  /** `accepted: false` when the seq was already resolved as failed (skipped): it will not be listed. */
-  record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<{ accepted: boolean; listed: number }>;
-  /** Resolves as failed, in one step, every seq below `seq` of a push session that was never pushed. */
-  resolvePushGap(manifestID: string, session: string, seq: number): Promise<void>;
-  getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
-  /** `leaseMs`: how long a pending claim belongs to its push before another push of the same bytes takes it over. */
-  claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<
-    { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;
-  settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void>;
-  pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined>;
-}
-
-export interface IngestJob {
-  manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
-  /** Account the transcode is charged to; absent: the stream is not metered. */
-  accountID?: string;
-  /** Epoch ms when the source segment was complete. */
-  enqueuedAtMs: number;
-  /** The ingest probe's measurement of the source, so the transcoder need not probe it again (TranscodeJob.source). */
-  source?: SourceSegmentInfo;
-}
-
-/** What ingest needs from the transcode queue. */
-export interface SegmentEnqueuer {
-  enqueue(job: IngestJob): Promise<void>;
-  /** @throws GatewayError QUEUE_UNAVAILABLE (503), UNDECODABLE_MEDIA / TRANSCODE_FAILED (422) */
-  enqueueAndWait(job: IngestJob, timeoutMs: number): Promise<TranscodeResult>;
-}
-
-/** What ingest needs from the object store. */
-export interface SourceStorage {
-  putFile(key: string, localPath: string): Promise<{ sizeBytes: number }>;
-  deletePrefix(prefix: string): Promise<void>;
-}
-
-/** Measures a source segment (ffprobe). */
-export interface SourceProbe {
-  /**
-   * @param container what the file must be: `ts` (default; every segment once rewrapped) or
-   *   `mp4` (a pushed `.mp4` body); it is read as that, never guessed
-   * @throws GatewayError UNDECODABLE_MEDIA
-   */
-  probe(path: string, container?: 'ts' | 'mp4'): Promise<ProbedSegment>;
-  /**
-   * Optional in-process measurement of an MPEG-TS segment written by our own segmenter
-   * (transcode/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
-   * its start-up). Used for RTMP segments whose stream was probed before; rejects when the
-   * file is not an H.264 transport stream it can read.
-   */
-  measure?(path: string): Promise<MeasuredSegment>;
-}
-
-export interface ProbedSegment {
-  /** `profile` (ffprobe name, e.g. `High 10`) and `pixelFormat` (`yuv420p10le`) feed the source lint; '' when unknown. */
-  video?: SourceVideoInfo & { frames: number; codec: string; profile?: string; pixelFormat?: string };
-  /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
-  audio?: { codec: string; profile: string };
-  codecs: string; frameRate: number; durationMs: number;
-}
-
-/** What an in-process measurement of a segment gives (see SourceProbe.measure). */
-export interface MeasuredSegment {
-  frames: number;
-  /** RFC 6381 video part from the first SPS, e.g. `avc1.64001f`. */
-  videoCodecs: string;
-  /** Picture size from the SPS. */
-  width: number;
-  height: number;
-  /** PMT stream_type of every elementary stream, in order. */
-  streamTypes: readonly number[];
-}
-
-/** Rewraps a pushed MP4 segment as MPEG-TS (stream copy), for HLS. */
-export interface SegmentRemuxer {
-  /** @throws GatewayError UNDECODABLE_MEDIA */
-  toMpegTs(inputPath: string, outputPath: string): Promise<void>;
-}
-
-/** What ingest needs from billing (payments/billing.ts). */
-export interface IngestBilling {
-  /** `ok`, or why the account may not start a stream. */
-  standing(accountID: string): Promise<'ok' | 'no-account' | 'no-credits'>;
-  /** Holds one segment's transcode estimate; false when the balance cannot cover it. */
-  reserveSegment(r: { accountID: string; manifestID: string; session: string; seq: number; durationMs: number;
-    renditions: readonly { width: number; height: number; fps: number }[] }): Promise<boolean>;
-}
-
-/**
- * Retries of state-store (Redis) operations across an outage (queue/redis-retry.ts). Every
- * operation run through it is idempotent (index records, holds and jobs are keyed by the
- * segment's identity).
- */
-export interface StateRetry {
-  /** Epoch ms until which work ready at `fromMs` (default now) keeps retrying. */
-  deadline(fromMs?: number): number;
-  /**
-   * Runs `op`, retrying transient failures until `deadlineMs`.
-   * @throws the last error when it is not transient or the deadline has passed.
-   */
-  run<T>(what: string, op: () => Promise<T>, deadlineMs: number): Promise<T>;
-  /** Whether an error means the store is unreachable, so the same operation can succeed later. */
-  isTransient(err: unknown): boolean;
-}
 
 /** One attempt, no retry: the default when no {@link StateRetry} is given. */
 const NO_RETRY: StateRetry = {
@@ -164,23 +37,6 @@ const NO_RETRY: StateRetry = {
   isTransient: () => false,
 };
 
-/** Stream lifecycle events (a subset of the event webhooks' events). */
-export interface IngestEvents {
-  emit(event:
-    | { type: 'stream.started'; manifestID: string; session: string; protocol: 'rtmp' | 'push' }
-    | { type: 'stream.ended'; manifestID: string; session: string; reason: string; segments: number }
-    | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }): void;
-}
-
-/** A running segmenter for one publish (ffmpeg cutting the live input at keyframes). */
-export interface SegmenterHandle {
-  on(event: 'segment', listener: (s: { seq: number; path: string; durationMs: number; bytes: number }) => void): unknown;
-  on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
-  on(event: 'end', listener: (e: { reason: string; exitCode: number | null }) => void): unknown;
-  stop(): Promise<void>;
-  /** Removes the segmenter's work dir; called once the stream has ended and its segments are stored. */
-  cleanup?(): Promise<void>;
-}
 
 export interface LiveIngestOptions {
   logger: Logger;
@@ -268,7 +124,7 @@ interface LiveStream {
   /** HTTP push: pushes of this session still being answered (the idle timeout waits for them). */
   pushesInFlight: number;
   /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
-  lastProbe?: { probed: ProbedSegment; measured: MeasuredSegment };
+  lastProbe?: ProbeReference;
 }
 
 /** A stream ended by `flush()` / `close()`. */
@@ -710,36 +566,22 @@ export class LiveIngest {
   }
 
   /**
-   * Measures an RTMP segment. ffprobe runs for the first segment of a stream and whenever the
-   * in-process measurement disagrees with the last probed segment: another SPS (profile,
-   * level or picture size), other elementary streams, or a frame count that does not fit the
-   * probed frame rate over the cut duration (±2 frames and 10 %: a changed rate). Otherwise
-   * the last probe's stream facts are reused with this segment's measured frame count, which
-   * is what ffprobe would count (test/integration/transcode/ts-measure.test.ts).
+   * Measures an RTMP segment: ffprobe, or the in-process measurement when the probe-reuse rule
+   * (probe-reuse.ts) lets it stand in for ffprobe.
    */
   async #probeLive(stream: LiveStream, path: string, cutMs: number | undefined): Promise<{ probed: ProbedSegment; measuredBy: 'ffprobe' | 'ts' }> {
     const measure = this.#options.probe.measure;
     // One in-process measurement per file, whichever branch needs it (undefined when it cannot read it).
     let measuring: Promise<MeasuredSegment | undefined> | undefined;
     const measureOnce = (): Promise<MeasuredSegment | undefined> => (measuring ??= measure ? measure(path).catch(() => undefined) : Promise.resolve(undefined));
-    const last = stream.lastProbe;
-    if (measure && last?.probed.video && cutMs !== undefined && cutMs > 0) {
-      const m = await measureOnce();
-      const v = last.probed.video;
-      const expectedFrames = (cutMs / 1000) * (v.fpsNum / v.fpsDen);
-      if (m && m.videoCodecs === last.measured.videoCodecs && m.width === last.measured.width && m.height === last.measured.height
-        && m.streamTypes.join() === last.measured.streamTypes.join()
-        && Math.abs(m.frames - expectedFrames) <= Math.max(2, expectedFrames * 0.1)) {
-        return { probed: { ...last.probed, video: { ...v, frames: m.frames } }, measuredBy: 'ts' };
-      }
+    if (measure && mayReuseProbe(stream.lastProbe, cutMs)) {
+      const reused = reuseProbe(stream.lastProbe, await measureOnce(), cutMs);
+      if (reused) return { probed: reused, measuredBy: 'ts' };
     }
     const probed = await this.#options.probe.probe(path);
-    const measured = await measureOnce();
-    if (measured && probed.video && measured.width === probed.video.width && measured.height === probed.video.height && measured.frames === probed.video.frames) {
-      stream.lastProbe = { probed, measured };
-    } else {
-      delete stream.lastProbe;
-    }
+    const reference = probeReference(probed, await measureOnce());
+    if (reference) stream.lastProbe = reference;
+    else delete stream.lastProbe;
     return { probed, measuredBy: 'ffprobe' };
   }
 
@@ -884,65 +726,6 @@ export class LiveIngest {
     this.stopAccepting();
     this.#closing ??= this.flush();
     return this.#closing;
-  }
-}
-
-/**
- * Static stream-key authorization from config (docs/wire-contract.md §2). With keys
- * configured, each secret key maps to its public manifest ID; with none, any well-formed
- * name is accepted and is itself the manifest ID (Livepeer's behaviour; config refuses
- * this on a non-loopback bind unless allowAnonymous is set).
- */
-export class StaticKeyAuthorizer implements PublishAuthorizer {
-  readonly #keys: Map<string, StreamGrant>;
-  readonly #defaultLadder: readonly VideoProfile[];
-
-  /**
-   * @param keys configured stream keys; a key's `accountID` is the account its streams are
-   *   charged to (none: the ingest's default account, if any)
-   * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup).
-   */
-  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string }[], defaultLadder: readonly VideoProfile[]) {
-    this.#defaultLadder = defaultLadder;
-    this.#keys = new Map(keys.map((k) => [k.streamKey, {
-      manifestID: k.manifestID,
-      profiles: k.profiles ? parseLadder(k.profiles) : defaultLadder,
-      ...(k.accountID !== undefined ? { accountID: k.accountID } : {}),
-    }]));
-  }
-
-  async authorize({ streamKey }: PublishAttempt): Promise<StreamGrant> {
-    if (this.#keys.size === 0) return { manifestID: streamKey, profiles: this.#defaultLadder };
-    const grant = this.#keys.get(streamKey);
-    if (!grant) throw new GatewayError('PUBLISH_DENIED', 'unknown stream key');
-    return grant;
-  }
-}
-
-/** What stream-key authorization needs from the accounts store (queue/accounts.ts). */
-export interface StreamKeyResolver {
-  resolveStreamKey(key: string): Promise<{ accountID: string; manifestID: string; profiles?: unknown[] } | undefined>;
-}
-
-/**
- * Stream keys issued to accounts through the payments API, tried before the configured
- * authorizer: a key found there names its account (billed), manifest ID and ladder.
- */
-export class AccountStreamKeyAuthorizer implements PublishAuthorizer {
-  readonly #keys: StreamKeyResolver;
-  readonly #fallback: PublishAuthorizer;
-  readonly #defaultLadder: readonly VideoProfile[];
-
-  constructor(keys: StreamKeyResolver, fallback: PublishAuthorizer, defaultLadder: readonly VideoProfile[]) {
-    this.#keys = keys;
-    this.#fallback = fallback;
-    this.#defaultLadder = defaultLadder;
-  }
-
-  async authorize(attempt: PublishAttempt): Promise<StreamGrant> {
-    const grant = await this.#keys.resolveStreamKey(attempt.streamKey);
-    if (!grant) return this.#fallback.authorize(attempt);
-    return { manifestID: grant.manifestID, accountID: grant.accountID, profiles: grant.profiles ? parseLadder(grant.profiles) : this.#defaultLadder };
   }
 }
 

@@ -1,0 +1,62 @@
+/**
+ * Publish authorizers: static stream keys from config, and stream keys issued to accounts
+ * through the payments API (tried before the configured authorizer).
+ */
+import { parseLadder, type VideoProfile } from '../domain/profile.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { PublishAttempt, PublishAuthorizer, StreamGrant, StreamKeyResolver } from './ingest-ports.ts';
+
+/**
+ * Static stream-key authorization from config (docs/wire-contract.md §2). With keys
+ * configured, each secret key maps to its public manifest ID; with none, any well-formed
+ * name is accepted and is itself the manifest ID (Livepeer's behaviour; config refuses
+ * this on a non-loopback bind unless allowAnonymous is set).
+ */
+export class StaticKeyAuthorizer implements PublishAuthorizer {
+  readonly #keys: Map<string, StreamGrant>;
+  readonly #defaultLadder: readonly VideoProfile[];
+
+  /**
+   * @param keys configured stream keys; a key's `accountID` is the account its streams are
+   *   charged to (none: the ingest's default account, if any)
+   * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup).
+   */
+  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string }[], defaultLadder: readonly VideoProfile[]) {
+    this.#defaultLadder = defaultLadder;
+    this.#keys = new Map(keys.map((k) => [k.streamKey, {
+      manifestID: k.manifestID,
+      profiles: k.profiles ? parseLadder(k.profiles) : defaultLadder,
+      ...(k.accountID !== undefined ? { accountID: k.accountID } : {}),
+    }]));
+  }
+
+  async authorize({ streamKey }: PublishAttempt): Promise<StreamGrant> {
+    if (this.#keys.size === 0) return { manifestID: streamKey, profiles: this.#defaultLadder };
+    const grant = this.#keys.get(streamKey);
+    if (!grant) throw new GatewayError('PUBLISH_DENIED', 'unknown stream key');
+    return grant;
+  }
+}
+
+
+/**
+ * Stream keys issued to accounts through the payments API, tried before the configured
+ * authorizer: a key found there names its account (billed), manifest ID and ladder.
+ */
+export class AccountStreamKeyAuthorizer implements PublishAuthorizer {
+  readonly #keys: StreamKeyResolver;
+  readonly #fallback: PublishAuthorizer;
+  readonly #defaultLadder: readonly VideoProfile[];
+
+  constructor(keys: StreamKeyResolver, fallback: PublishAuthorizer, defaultLadder: readonly VideoProfile[]) {
+    this.#keys = keys;
+    this.#fallback = fallback;
+    this.#defaultLadder = defaultLadder;
+  }
+
+  async authorize(attempt: PublishAttempt): Promise<StreamGrant> {
+    const grant = await this.#keys.resolveStreamKey(attempt.streamKey);
+    if (!grant) return this.#fallback.authorize(attempt);
+    return { manifestID: grant.manifestID, accountID: grant.accountID, profiles: grant.profiles ? parseLadder(grant.profiles) : this.#defaultLadder };
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The consumer-side interfaces of live ingest: what it needs from the authorizer, the segment
+ * index, the transcode queue, the object store, the probe, the remuxer, billing, Redis retries,
+ * the event webhooks and the segmenter. They are implemented elsewhere and passed in by
+ * `app.ts`; this folder imports no other feature folder.
+ */
+import type { SourceVideoInfo, VideoProfile } from '../domain/profile.ts';
+import type { SegmentOutcome, SourceSegmentInfo, TranscodeResult } from '../domain/segment.ts';
+import type { SourceWarning } from '../domain/source-lint.ts';
+
+/** A stream the publisher is allowed to send, as resolved from its stream key. */
+export interface StreamGrant {
+  readonly manifestID: string;
+  readonly profiles: readonly VideoProfile[];
+  /** Account billed for the stream's transcoding; default the ingest's `defaultAccountID` (none: not metered). */
+  readonly accountID?: string;
+}
+
+/** What an authorizer is told about a new stream. */
+export interface PublishAttempt {
+  /** The stream name from the URL: a stream key, or the manifest ID itself in anonymous mode. Validated. */
+  readonly streamKey: string;
+  /** The full incoming URL (`rtmp://host:port/live/<key>` or `http://host:port/live/<name>/<seq>.ts`). */
+  readonly url: string;
+  readonly protocol: 'rtmp' | 'push';
+}
+
+/** Resolves a stream key to a grant or refuses it. */
+export interface PublishAuthorizer {
+  /** @throws GatewayError PUBLISH_DENIED / INVALID_NAME / INVALID_PROFILE */
+  authorize(attempt: PublishAttempt): Promise<StreamGrant>;
+}
+
+export type RenditionPlan = { name: string; width: number; height: number; bitrateBps: number };
+
+/** What ingest needs from the segment index. */
+export interface IngestIndex {
+  startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol: 'rtmp' | 'push'; firstSeq: number }): Promise<void>;
+  /** `warnings`: the source lint of the first segment (domain/source-lint.ts), stored with the plan. */
+  setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[], warnings?: readonly SourceWarning[]): Promise<void>;
+  endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
+  /** `accepted: false` when the seq was already resolved as failed (skipped): it will not be listed. */
+  record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<{ accepted: boolean; listed: number }>;
+  /** Resolves as failed, in one step, every seq below `seq` of a push session that was never pushed. */
+  resolvePushGap(manifestID: string, session: string, seq: number): Promise<void>;
+  getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
+  /** `leaseMs`: how long a pending claim belongs to its push before another push of the same bytes takes it over. */
+  claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<
+    { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;
+  settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void>;
+  pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined>;
+}
+
+export interface IngestJob {
+  manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
+  /** Account the transcode is charged to; absent: the stream is not metered. */
+  accountID?: string;
+  /** Epoch ms when the source segment was complete. */
+  enqueuedAtMs: number;
+  /** The ingest probe's measurement of the source, so the transcoder need not probe it again (TranscodeJob.source). */
+  source?: SourceSegmentInfo;
+}
+
+/** What ingest needs from the transcode queue. */
+export interface SegmentEnqueuer {
+  enqueue(job: IngestJob): Promise<void>;
+  /** @throws GatewayError QUEUE_UNAVAILABLE (503), UNDECODABLE_MEDIA / TRANSCODE_FAILED (422) */
+  enqueueAndWait(job: IngestJob, timeoutMs: number): Promise<TranscodeResult>;
+}
+
+/** What ingest needs from the object store. */
+export interface SourceStorage {
+  putFile(key: string, localPath: string): Promise<{ sizeBytes: number }>;
+  deletePrefix(prefix: string): Promise<void>;
+}
+
+/** Measures a source segment (ffprobe). */
+export interface SourceProbe {
+  /**
+   * @param container what the file must be: `ts` (default; every segment once rewrapped) or
+   *   `mp4` (a pushed `.mp4` body); it is read as that, never guessed
+   * @throws GatewayError UNDECODABLE_MEDIA
+   */
+  probe(path: string, container?: 'ts' | 'mp4'): Promise<ProbedSegment>;
+  /**
+   * Optional in-process measurement of an MPEG-TS segment written by our own segmenter
+   * (transcode/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
+   * its start-up). Used for RTMP segments whose stream was probed before; rejects when the
+   * file is not an H.264 transport stream it can read.
+   */
+  measure?(path: string): Promise<MeasuredSegment>;
+}
+
+export interface ProbedSegment {
+  /** `profile` (ffprobe name, e.g. `High 10`) and `pixelFormat` (`yuv420p10le`) feed the source lint; '' when unknown. */
+  video?: SourceVideoInfo & { frames: number; codec: string; profile?: string; pixelFormat?: string };
+  /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
+  audio?: { codec: string; profile: string };
+  codecs: string; frameRate: number; durationMs: number;
+}
+
+/** What an in-process measurement of a segment gives (see SourceProbe.measure). */
+export interface MeasuredSegment {
+  frames: number;
+  /** RFC 6381 video part from the first SPS, e.g. `avc1.64001f`. */
+  videoCodecs: string;
+  /** Picture size from the SPS. */
+  width: number;
+  height: number;
+  /** PMT stream_type of every elementary stream, in order. */
+  streamTypes: readonly number[];
+}
+
+/** Rewraps a pushed MP4 segment as MPEG-TS (stream copy), for HLS. */
+export interface SegmentRemuxer {
+  /** @throws GatewayError UNDECODABLE_MEDIA */
+  toMpegTs(inputPath: string, outputPath: string): Promise<void>;
+}
+
+/** What ingest needs from billing (payments/billing.ts). */
+export interface IngestBilling {
+  /** `ok`, or why the account may not start a stream. */
+  standing(accountID: string): Promise<'ok' | 'no-account' | 'no-credits'>;
+  /** Holds one segment's transcode estimate; false when the balance cannot cover it. */
+  reserveSegment(r: { accountID: string; manifestID: string; session: string; seq: number; durationMs: number;
+    renditions: readonly { width: number; height: number; fps: number }[] }): Promise<boolean>;
+}
+
+/**
+ * Retries of state-store (Redis) operations across an outage (queue/redis-retry.ts). Every
+ * operation run through it is idempotent (index records, holds and jobs are keyed by the
+ * segment's identity).
+ */
+export interface StateRetry {
+  /** Epoch ms until which work ready at `fromMs` (default now) keeps retrying. */
+  deadline(fromMs?: number): number;
+  /**
+   * Runs `op`, retrying transient failures until `deadlineMs`.
+   * @throws the last error when it is not transient or the deadline has passed.
+   */
+  run<T>(what: string, op: () => Promise<T>, deadlineMs: number): Promise<T>;
+  /** Whether an error means the store is unreachable, so the same operation can succeed later. */
+  isTransient(err: unknown): boolean;
+}
+
+/** Stream lifecycle events (a subset of the event webhooks' events). */
+export interface IngestEvents {
+  emit(event:
+    | { type: 'stream.started'; manifestID: string; session: string; protocol: 'rtmp' | 'push' }
+    | { type: 'stream.ended'; manifestID: string; session: string; reason: string; segments: number }
+    | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }): void;
+}
+
+/** A running segmenter for one publish (ffmpeg cutting the live input at keyframes). */
+export interface SegmenterHandle {
+  on(event: 'segment', listener: (s: { seq: number; path: string; durationMs: number; bytes: number }) => void): unknown;
+  on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
+  on(event: 'end', listener: (e: { reason: string; exitCode: number | null }) => void): unknown;
+  stop(): Promise<void>;
+  /** Removes the segmenter's work dir; called once the stream has ended and its segments are stored. */
+  cleanup?(): Promise<void>;
+}
+
+/** What stream-key authorization needs from the accounts store (queue/accounts.ts). */
+export interface StreamKeyResolver {
+  resolveStreamKey(key: string): Promise<{ accountID: string; manifestID: string; profiles?: unknown[] } | undefined>;
+}
