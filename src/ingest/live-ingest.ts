@@ -6,7 +6,6 @@
  * Its consumer-side interfaces are in ingest-ports.ts (re-exported here), implemented
  * elsewhere and passed in by `app.ts`; this folder imports no other feature folder.
  */
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../log/logger.ts';
 import { fitRendition, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
@@ -22,6 +21,10 @@ import type {
   IngestBilling, IngestEvents, IngestIndex, IngestJob, MeasuredSegment, ProbedSegment, PublishAuthorizer, SegmentEnqueuer,
   SegmenterHandle, SegmentRemuxer, SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
+import {
+  StreamRegistry, newStreamSessionId, pushPublishKey, pushStreamName, rtmpConnectionId, rtmpPublishKey,
+  type PublishKey, type PushStreamName, type RtmpConnectionId, type StreamSessionId,
+} from './stream-registry.ts';
 import { mayReuseProbe, probeReference, reuseProbe, type ProbeReference } from './probe-reuse.ts';
 
 export type * from './ingest-ports.ts';
@@ -60,9 +63,9 @@ export interface LiveIngestOptions {
    * Starts a segmenter pulling the live input of the RTMP publish `publishId` into `session`'s
    * work dir (by the publish's internal name: the stream key must not be in a command line).
    */
-  startSegmenter(publishId: string, session: string): SegmenterHandle;
+  startSegmenter(publishId: RtmpConnectionId, session: StreamSessionId): SegmenterHandle;
   /** Disconnects an RTMP publisher by its connection ID. */
-  kickPublisher(publishId: string): void;
+  kickPublisher(publishId: RtmpConnectionId): void;
   /** Base URL for playback links in logs, e.g. `http://127.0.0.1:9935`. */
   publicUrl: string;
   /** Target segment duration in ms (long-GOP warnings are relative to it). */
@@ -91,10 +94,12 @@ interface LiveStream {
   readonly protocol: 'rtmp' | 'push';
   /** Its session is in the segment index (startStream done): from then on its heartbeat is renewed. */
   indexed?: boolean;
-  /** RTMP connection ID, or the push stream name. */
-  readonly publishId: string;
+  /** The RTMP connection (RTMP only). */
+  readonly connection?: RtmpConnectionId;
+  /** `rtmp:<connection>` or `push:<stream name>`. */
+  readonly publishKey: PublishKey;
   readonly manifestID: string;
-  readonly session: string;
+  readonly session: StreamSessionId;
   /** The ladder; a playable copy of the source is appended when the source lint asks for one (set with the plan). */
   profiles: readonly VideoProfile[];
   /** Undefined: not metered. */
@@ -178,8 +183,7 @@ export interface PushOutcome {
  */
 export class LiveIngest {
   readonly #options: LiveIngestOptions;
-  readonly #byPublish = new Map<string, LiveStream>();
-  readonly #byManifest = new Map<string, LiveStream>();
+  readonly #streams = new StreamRegistry<LiveStream>();
   /** Push sessions being created, so concurrent first pushes share one. */
   readonly #pushOpening = new Map<string, Promise<LiveStream>>();
   #closed = false;
@@ -193,14 +197,15 @@ export class LiveIngest {
 
   /**
    * Authorizes and starts an RTMP publish.
-   * @param publishId the RTMP connection ID
+   * @param publishId the RTMP connection ID (node-media-server's session ID, not a stream session)
    * @throws GatewayError PUBLISH_DENIED, INVALID_NAME, STREAM_BUSY
    */
   async publish(publishId: string, streamKey: string, url: string): Promise<{ manifestID: string }> {
+    const connection = rtmpConnectionId(publishId);
     const grant = await this.#authorize(streamKey, url, 'rtmp');
-    const stream = await this.#open('rtmp', publishId, grant, 0);
+    const stream = await this.#open({ protocol: 'rtmp', connection }, grant, 0);
     const { log } = stream;
-    const segmenter = this.#options.startSegmenter(publishId, stream.session);
+    const segmenter = this.#options.startSegmenter(connection, stream.session);
     stream.segmenter = segmenter;
     segmenter.on('segment', (s) => {
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
@@ -249,9 +254,12 @@ export class LiveIngest {
     return { manifestID: grant.manifestID };
   }
 
-  /** The RTMP publisher left; the segmenter flushes its last segment and the stream ends. */
+  /**
+   * The RTMP publisher left; the segmenter flushes its last segment and the stream ends.
+   * @param publishId the RTMP connection ID given to `publish()`
+   */
   async unpublish(publishId: string): Promise<void> {
-    const stream = this.#byPublish.get(this.#publishKey('rtmp', publishId));
+    const stream = this.#streams.byRtmp(rtmpConnectionId(publishId));
     if (!stream || stream.protocol !== 'rtmp' || !stream.segmenter) return;
     // The RTMP server has closed the segmenter's pull: ffmpeg reads what is left, writes the
     // last segment and exits by itself, which loses nothing. A stop (SIGINT) would drop what
@@ -362,7 +370,7 @@ export class LiveIngest {
    * (a stream still being opened has no session in the index to renew).
    */
   held(): { manifestID: string; session: string }[] {
-    return [...this.#byManifest.values()].filter((s) => s.indexed && !s.ended).map((s) => ({ manifestID: s.manifestID, session: s.session }));
+    return this.#streams.manifests().filter((s) => s.indexed && !s.ended).map((s) => ({ manifestID: s.manifestID, session: s.session }));
   }
 
   /**
@@ -370,22 +378,22 @@ export class LiveIngest {
    * expired, e.g. after this process stalled), so this one must stop publishing into it.
    */
   async stopSession(manifestID: string, session: string, reason: string): Promise<boolean> {
-    if (this.#byManifest.get(manifestID)?.session !== session) return false;
+    if (this.#streams.byManifest(manifestID)?.session !== session) return false;
     return this.stop(manifestID, reason);
   }
 
   /** Live streams on this gateway. */
   list(): LiveStreamInfo[] {
-    return [...this.#byManifest.values()].map((s) => ({ manifestID: s.manifestID, session: s.session, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
+    return this.#streams.manifests().map((s) => ({ manifestID: s.manifestID, session: s.session, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
   }
 
   /** Stops a live stream held by this gateway (RTMP: disconnects the publisher). Returns false if not held here. */
   async stop(manifestID: string, reason: string): Promise<boolean> {
-    const stream = this.#byManifest.get(manifestID);
+    const stream = this.#streams.byManifest(manifestID);
     if (!stream) return false;
     stream.log.info({ reason }, 'stopping stream');
-    if (stream.protocol === 'rtmp') {
-      this.#options.kickPublisher(stream.publishId);
+    if (stream.connection !== undefined) {
+      this.#options.kickPublisher(stream.connection);
       await stream.segmenter?.stop();
     } else {
       await this.#finish(stream, reason);
@@ -399,8 +407,10 @@ export class LiveIngest {
     return this.#options.authorizer.authorize({ streamKey, url, protocol });
   }
 
-  async #open(protocol: 'rtmp' | 'push', publishId: string, grant: StreamGrant, firstSeq: number): Promise<LiveStream> {
-    if (this.#byManifest.has(grant.manifestID)) {
+  async #open(publisher: { protocol: 'rtmp'; connection: RtmpConnectionId } | { protocol: 'push'; name: PushStreamName },
+    grant: StreamGrant, firstSeq: number): Promise<LiveStream> {
+    const { protocol } = publisher;
+    if (this.#streams.byManifest(grant.manifestID)) {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
     }
     const accountID = grant.accountID ?? this.#options.defaultAccountID;
@@ -414,14 +424,14 @@ export class LiveIngest {
       this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account has no credits');
       throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
     }
-    const session = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+    const session = newStreamSessionId();
     const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
     const stream: LiveStream = {
-      protocol, publishId, manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
+      protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
+      ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
       chain: Promise.resolve(), lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
     };
-    this.#byPublish.set(this.#publishKey(protocol, publishId), stream);
-    this.#byManifest.set(grant.manifestID, stream);
+    this.#streams.add(stream);
     try {
       await this.#options.storage.deletePrefix(`${grant.manifestID}/`);
       // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
@@ -437,12 +447,9 @@ export class LiveIngest {
     return stream;
   }
 
-  #publishKey(protocol: 'rtmp' | 'push', publishId: string): string {
-    return `${protocol}:${publishId}`;
-  }
-
   async #pushSession(segment: PushedSegment): Promise<LiveStream> {
-    const existing = this.#byPublish.get(this.#publishKey('push', segment.streamName));
+    const name = pushStreamName(segment.streamName);
+    const existing = this.#streams.byPush(name);
     if (existing && !existing.ended) return existing;
     const opening = this.#pushOpening.get(segment.streamName);
     if (opening) return opening;
@@ -453,7 +460,7 @@ export class LiveIngest {
         throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
       }
       const profiles = configured?.profiles ?? grant.profiles;
-      return this.#open('push', segment.streamName, { ...grant, profiles }, segment.seq);
+      return this.#open({ protocol: 'push', name }, { ...grant, profiles }, segment.seq);
     })();
     this.#pushOpening.set(segment.streamName, promise);
     try {
@@ -688,9 +695,7 @@ export class LiveIngest {
   }
 
   #forget(stream: LiveStream): void {
-    const key = this.#publishKey(stream.protocol, stream.publishId);
-    if (this.#byPublish.get(key) === stream) this.#byPublish.delete(key);
-    if (this.#byManifest.get(stream.manifestID) === stream) this.#byManifest.delete(stream.manifestID);
+    this.#streams.remove(stream);
   }
 
   /**
@@ -709,7 +714,7 @@ export class LiveIngest {
    * @returns the streams it ended, with one past their last seq
    */
   async flush(protocol?: 'rtmp' | 'push'): Promise<EndedStream[]> {
-    const streams = [...this.#byPublish.values()].filter((s) => protocol === undefined || s.protocol === protocol);
+    const streams = this.#streams.publishes().filter((s) => protocol === undefined || s.protocol === protocol);
     await Promise.all(streams.map(async (s) => {
       await s.segmenter?.stop();
       await this.#finish(s, 'gateway shutdown');
