@@ -31,8 +31,8 @@ import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } fr
 import { DEFAULT_LADDER, defaultConfig } from '../src/config/config.ts';
 import { fitRendition, parseLadder, type FittedRendition } from '../src/domain/profile.ts';
 import { SOURCE_RENDITION, segmentKey } from '../src/domain/segment.ts';
-import { buildLadderArgs, type X264Preset } from '../src/transcode/ffmpeg/ladder-args.ts';
-import { probeSegment } from '../src/transcode/probe.ts';
+import { buildLadderArgs, type X264Preset } from '../src/transcode/ladder-args.ts';
+import { probeSegment } from '../src/media/probe.ts';
 import { createRedis } from '../src/queue/redis.ts';
 import { RedisSegmentIndex } from '../src/queue/segment-index.ts';
 import { silentLogger } from '../src/log/logger.ts';

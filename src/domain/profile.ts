@@ -41,7 +41,7 @@ export interface SourceVideoInfo {
   readonly fpsDen: number;
   /**
    * Clockwise rotation in degrees a player applies to display the picture upright (the
-   * source's display matrix, transcode/probe.ts `rotationDeg`); default 0. With 90 or 270 the
+   * source's display matrix, media/probe.ts `rotationDeg`); default 0. With 90 or 270 the
    * displayed picture is `height` wide and `width` high, and renditions are fitted to that.
    */
   readonly rotationDeg?: 0 | 90 | 180 | 270;

@@ -32,7 +32,7 @@ export interface TranscodeJob {
 }
 
 /**
- * What the transcoder needs of a source segment, as ffprobe measured it (transcode/probe.ts
+ * What the transcoder needs of a source segment, as ffprobe measured it (media/probe.ts
  * `probeSegment`): the video to fit the ladder to, and the audio codec that decides whether
  * the renditions copy the audio (AAC) or encode it (anything else, to AAC-LC). Plain JSON:
  * it travels in the transcode job's data (queue/transcode-queue.ts).
@@ -104,7 +104,7 @@ export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefi
   return { video: parsed, audio: { codec: a['codec'], profile: a['profile'] } };
 }
 
-/** The shape of a probe result (transcode/probe.ts `probeSegment`'s answer) that source facts are taken from. */
+/** The shape of a probe result (media/probe.ts `probeSegment`'s answer) that source facts are taken from. */
 export interface SourceProbeResult {
   readonly video?: {
     readonly width: number; readonly height: number; readonly fpsNum: number; readonly fpsDen: number; readonly codec: string;

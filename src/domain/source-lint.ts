@@ -23,7 +23,7 @@ export interface SourceWarning {
   readonly msg: string;
 }
 
-/** What the lint reads of the probed source video (transcode/probe.ts `VideoProbe`). */
+/** What the lint reads of the probed source video (media/probe.ts `VideoProbe`). */
 export interface LintedVideo extends SourceVideoInfo {
   /** ffprobe `codec_name`, e.g. `h264`. */
   readonly codec: string;

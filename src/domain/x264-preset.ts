@@ -1,7 +1,7 @@
 /**
  * x264/x265 speed presets (the same names in both encoders, https://trac.ffmpeg.org/wiki/Encode/H.264#Preset):
  * the one list that the configuration (`transcode.x264Preset`) accepts and the ladder
- * arguments (src/transcode/ffmpeg/ladder-args.ts) pass to ffmpeg. `placebo` is left out: it
+ * arguments (src/transcode/ladder-args.ts) pass to ffmpeg. `placebo` is left out: it
  * costs several times `veryslow` for no visible gain and cannot keep up with a live stream.
  */
 export const X264_PRESETS = [

@@ -23,10 +23,10 @@ import {
 } from '../domain/segment.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
-import { FfmpegRunError, type FfmpegExecutor } from './ffmpeg/ffmpeg-runner.ts';
-import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ffmpeg/ladder-args.ts';
-import { audioCodecString, probeSegment, type ProbeOptions } from './probe.ts';
-import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError } from './ts-measure.ts';
+import { FfmpegRunError, type FfmpegExecutor } from '../media/ffmpeg-runner.ts';
+import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ladder-args.ts';
+import { audioCodecString, probeSegment, type ProbeOptions } from '../media/probe.ts';
+import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError } from '../media/ts-measure.ts';
 
 /**
  * What the transcoder needs from the object store (same method shapes as
@@ -263,7 +263,7 @@ type Measured = Pick<RenditionSegment, 'width' | 'height' | 'frames' | 'bytes' |
  * report: frames and bytes from the file, the video codecs part from its SPS, width/height
  * the rendition's (checked against the SPS), the frame rate the rendition was encoded at
  * (ffprobe's `r_frame_rate` of our outputs is that rate: checked by
- * test/integration/transcode/ts-measure.test.ts), the audio codecs part from the source.
+ * test/integration/media/ts-measure.test.ts), the audio codecs part from the source.
  * @throws TsMeasureError when the file is not what ts-measure reads exactly, its SPS size is not
  *   the requested one, or its audio stream is not the expected (one ADTS AAC stream iff the
  *   source has audio); the file system's error when it cannot be read.

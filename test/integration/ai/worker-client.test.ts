@@ -12,7 +12,7 @@ import {
   type AiRequest, type WorkerEndpoint, type WorkerReply,
 } from '../../../src/ai/worker-client.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { framesToMp4 } from '../../../src/transcode/frames-to-mp4.ts';
+import { framesToMp4 } from '../../../src/media/frames-to-mp4.ts';
 import {
   CAPACITY_BODY, FAKE_BAD_REQUEST_MESSAGE, FAKE_CAPTION, FAKE_LLM_TEXT, FAKE_TRANSCRIPT, FAKE_VIDEO_FRAMES,
   startFakeAiWorker, type FakeAiWorker,

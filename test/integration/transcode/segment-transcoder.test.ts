@@ -15,7 +15,7 @@ import { fitRendition, parseProfile, PRESETS, type VideoProfile } from '../../..
 import { segmentKey, type TranscodeJob, type TranscodeResult } from '../../../src/domain/segment.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
-import { FfmpegRunner } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
+import { FfmpegRunner } from '../../../src/media/ffmpeg-runner.ts';
 import { SegmentTranscoder } from '../../../src/transcode/segment-transcoder.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { DirStorage } from '../../helpers/dir-storage.ts';

@@ -11,7 +11,7 @@ import { environmentVariables, defaultConfig, loadConfig, CONFIG_SCHEMA } from '
 import { AI_WORKER_CONFIG_SCHEMA, aiWorkerEnvironmentVariables, defaultAiWorkerConfig, loadAiWorkerConfig } from '../../../src/ai-worker/config.ts';
 import { settingsOf } from '../../../src/config/settings.ts';
 import type { TSchema } from '@sinclair/typebox';
-import { X264_PRESETS, buildLadderArgs } from '../../../src/transcode/ffmpeg/ladder-args.ts';
+import { X264_PRESETS, buildLadderArgs } from '../../../src/transcode/ladder-args.ts';
 import { fitRendition, PRESETS } from '../../../src/domain/profile.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PRESETS, fitRendition } from '../../../src/domain/profile.ts';
-import { fluentArgs } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
-import { invocationToArgs } from '../../../src/transcode/ffmpeg/invocation.ts';
-import { buildLadderInvocation } from '../../../src/transcode/ffmpeg/ladder-args.ts';
+import { fluentArgs } from '../../../src/media/ffmpeg-runner.ts';
+import { invocationToArgs } from '../../../src/media/invocation.ts';
+import { buildLadderInvocation } from '../../../src/transcode/ladder-args.ts';
 
 const source = { width: 1920, height: 1080, fpsNum: 30, fpsDen: 1 };
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fitRendition, parseProfile, PRESETS, type FittedRendition, type SourceVideoInfo, type VideoProfile } from '../../../src/domain/profile.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { buildLadderArgs, buildLadderInvocation, gopFrames, type LadderOutput } from '../../../src/transcode/ffmpeg/ladder-args.ts';
+import { buildLadderArgs, buildLadderInvocation, gopFrames, type LadderOutput } from '../../../src/transcode/ladder-args.ts';
 
 const src1080p30: SourceVideoInfo = { width: 1920, height: 1080, fpsNum: 30, fpsDen: 1 };
 const src360p24: SourceVideoInfo = { width: 640, height: 360, fpsNum: 24, fpsDen: 1 };

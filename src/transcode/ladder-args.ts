@@ -16,15 +16,15 @@
  * With `fps=` (a frame-rate change) output PTS lie on the absolute 1/fps grid, so they
  * are within one output frame of the source and still continuous across segments.
  */
-import type { FittedRendition } from '../../domain/profile.ts';
-import { GatewayError } from '../../errors/gateway-error.ts';
-import type { FfmpegInvocation, FfmpegOutput } from './invocation.ts';
-import { invocationToArgs } from './invocation.ts';
-import { demuxerInputArgs } from '../media-input.ts';
-import { DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../../domain/x264-preset.ts';
+import type { FittedRendition } from '../domain/profile.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { FfmpegInvocation, FfmpegOutput } from '../media/invocation.ts';
+import { invocationToArgs } from '../media/invocation.ts';
+import { demuxerInputArgs } from '../media/media-input.ts';
+import { DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../domain/x264-preset.ts';
 
 /** The x264/x265 presets, one list shared with the configuration (src/domain/x264-preset.ts). */
-export { X264_PRESETS, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../../domain/x264-preset.ts';
+export { X264_PRESETS, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../domain/x264-preset.ts';
 
 /** Default GOP length in seconds: one keyframe per ~2 s segment (docs/wire-contract.md §3, segments of about 2 s). */
 export const DEFAULT_GOP_SECONDS = 2;

@@ -1,11 +1,12 @@
 /**
  * ts-measure on crafted and corrupted transport streams: a well-formed file gives exact
  * numbers; anything else gives a TsMeasureError (the transcoder's signal to run ffprobe),
- * never a number. Real-output checks are in test/integration/transcode/ts-measure.test.ts.
+ * never a number. Real-output checks are in test/integration/media/ts-measure.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { h264SpsPictureSize, measureTs, TsMeasureError, type TsMeasureFailure } from '../../../src/transcode/ts-measure.ts';
+import { h264SpsPictureSize } from '../../../src/media/h264.ts';
+import { measureTs, TsMeasureError, type TsMeasureFailure } from '../../../src/media/ts-measure.ts';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 

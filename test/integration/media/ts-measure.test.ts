@@ -20,10 +20,10 @@ import { DEFAULT_LADDER } from '../../../src/config/config.ts';
 import { parseLadder, parseProfile, PRESETS, type VideoProfile } from '../../../src/domain/profile.ts';
 import { segmentKey, sourceSegmentInfo, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult } from '../../../src/domain/segment.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
-import { FfmpegRunner } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
-import { probeSegment } from '../../../src/transcode/probe.ts';
+import { FfmpegRunner } from '../../../src/media/ffmpeg-runner.ts';
+import { probeSegment } from '../../../src/media/probe.ts';
 import { SegmentTranscoder } from '../../../src/transcode/segment-transcoder.ts';
-import { measureTsFile } from '../../../src/transcode/ts-measure.ts';
+import { measureTsFile } from '../../../src/media/ts-measure.ts';
 import { CLIP, clipWith2sGop } from '../../helpers/media.ts';
 import { DirStorage } from '../../helpers/dir-storage.ts';
 

@@ -20,7 +20,7 @@
  * forced demuxer is the guard, this check names it.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import type { AudioDemuxer } from '../ai/media-sniff.ts';
+import type { AudioDemuxer } from './media-sniff.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 /**

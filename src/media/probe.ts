@@ -19,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { findH264Sps, h264CodecString, h264CodecStringFromNames, splitAnnexB, unescapeRbsp } from './h264.ts';
 import { demuxerInputArgs, inspectSegmentFile, type SegmentDemuxer } from './media-input.ts';
 
 export interface VideoProbe {
@@ -90,65 +91,11 @@ const SEGMENT_FORMATS = new Set(['mpegts', 'mp4', 'mov']);
 const MAX_PROBE_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------
-// Pure helpers: Annex-B, SPS, codec strings
-
-/**
- * Splits an Annex-B byte stream (start codes `00 00 01` or `00 00 00 01`) into NAL units,
- * each returned without its start code (trailing zero bytes of the next start code removed).
- */
-export function splitAnnexB(data: Uint8Array): Uint8Array[] {
-  const starts: number[] = [];
-  for (let i = 0; i + 2 < data.length; i++) {
-    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
-      starts.push(i + 3);
-      i += 2;
-    }
-  }
-  return starts.map((start, k) => {
-    let end = k + 1 < starts.length ? starts[k + 1]! - 3 : data.length;
-    while (end > start && data[end - 1] === 0) end--;
-    return data.subarray(start, end);
-  });
-}
-
-/** The first H.264 SPS NAL unit (nal_unit_type 7, header byte included) in Annex-B data, if any. */
-export function findH264Sps(annexB: Uint8Array): Uint8Array | undefined {
-  return splitAnnexB(annexB).find((nal) => nal.length >= 4 && (nal[0]! & 0x1f) === 7);
-}
+// Pure helpers: HEVC and audio codec strings (H.264 ones: h264.ts)
 
 /** The first HEVC SPS NAL unit (nal_unit_type 33, 2-byte header included) in Annex-B data, if any. */
 export function findHevcSps(annexB: Uint8Array): Uint8Array | undefined {
   return splitAnnexB(annexB).find((nal) => nal.length >= 15 && ((nal[0]! >> 1) & 0x3f) === 33);
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, '0');
-}
-
-/**
- * RFC 6381 codec string of an H.264 stream from its SPS: `avc1.PPCCLL`, the hex of
- * profile_idc, the constraint_set flags byte and level_idc (ISO/IEC 14496-15 / RFC 6381 §3.3).
- * E.g. `67 64 00 1f ...` (High, level 3.1) → `avc1.64001f`.
- *
- * @param sps the SPS NAL unit starting with its header byte (nal_unit_type 7); these first
- *   four bytes never contain emulation-prevention bytes (profile_idc is non-zero).
- * @throws RangeError when `sps` is shorter than 4 bytes or is not an SPS.
- */
-export function h264CodecString(sps: Uint8Array): string {
-  if (sps.length < 4 || (sps[0]! & 0x1f) !== 7) throw new RangeError('not an H.264 SPS NAL unit (expected header byte with nal_unit_type 7 and 3 more bytes)');
-  return `avc1.${hex2(sps[1]!)}${hex2(sps[2]!)}${hex2(sps[3]!)}`;
-}
-
-/** Removes H.264/HEVC emulation-prevention bytes (`00 00 03` → `00 00`). */
-export function unescapeRbsp(nal: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let zeros = 0;
-  for (const b of nal) {
-    if (zeros >= 2 && b === 3) { zeros = 0; continue; }
-    out.push(b);
-    zeros = b === 0 ? zeros + 1 : 0;
-  }
-  return Uint8Array.from(out);
 }
 
 /**
@@ -180,20 +127,6 @@ export function hevcCodecString(sps: Uint8Array): string {
   const parts = [`hvc1`, `${space}${profileIdc}`, reversed.toString(16).toUpperCase(), `${tier}${levelIdc}`,
     ...constraints.map((b) => b.toString(16).toUpperCase().padStart(2, '0'))];
   return parts.join('.');
-}
-
-const H264_PROFILE_IDC: Record<string, [number, number]> = {
-  'Constrained Baseline': [66, 0x40], Baseline: [66, 0], Main: [77, 0], Extended: [88, 0], High: [100, 0],
-  'Constrained High': [100, 0x0c], 'High 10': [110, 0], 'High 4:2:2': [122, 0], 'High 4:4:4 Predictive': [244, 0],
-};
-
-/**
- * Approximate H.264 codec string from ffprobe's profile name and level, for streams whose
- * SPS could not be read; constraint flags are guessed (0, or set1 for Constrained Baseline).
- */
-export function h264CodecStringFromNames(profile: string, level: number): string {
-  const [idc, constraints] = H264_PROFILE_IDC[profile] ?? [100, 0];
-  return `avc1.${hex2(idc)}${hex2(constraints)}${hex2(Math.max(0, Math.min(255, level)))}`;
 }
 
 /**

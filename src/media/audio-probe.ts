@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileHead, sniffAudioDemuxer } from '../ai/media-sniff.ts';
+import { readFileHead, sniffAudioDemuxer } from './media-sniff.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { demuxerInputArgs } from './media-input.ts';
 

@@ -30,7 +30,7 @@
  *    stream bytes follow. ffmpeg's mpegts muxer (libavformat/mpegtsenc.c) writes each
  *    video packet — one H.264 access unit — as its own PES packet, so PES packets started
  *    on the video PID = frames; this equals ffprobe's `-count_packets` nb_read_packets on
- *    our outputs (test/integration/transcode/ts-measure.test.ts checks it on real ones).
+ *    our outputs (test/integration/media/ts-measure.test.ts checks it on real ones).
  *  - H.264 byte stream (ITU-T H.264 Annex B): NAL units behind 00 00 01 start codes; the
  *    SPS is nal_unit_type 7. x264 repeats SPS/PPS before every IDR frame, and every
  *    rendition segment starts with one, so the first PES packet holds the SPS.
@@ -40,10 +40,11 @@
  *    after removing emulation-prevention bytes (§7.4.1). Width and height as ffprobe reports
  *    them: macroblocks × 16 minus the frame cropping (§7.4.2.1.1, CropUnitX/CropUnitY).
  *  - RFC 6381 §3.3: `avc1.PPCCLL` = hex of those three bytes (formatted by
- *    `h264CodecString` in probe.ts, the same function the ffprobe path uses).
+ *    `h264CodecString` in h264.ts, the same function the ffprobe path uses; the SPS
+ *    parsing lives there too).
  */
 import { readFile, stat } from 'node:fs/promises';
-import { findH264Sps, h264CodecString, unescapeRbsp } from './probe.ts';
+import { findH264Sps, h264CodecString, h264SpsPictureSize, H264SpsError } from './h264.ts';
 
 /** Why a file could not be measured here: the caller falls back to ffprobe. */
 export type TsMeasureFailure =
@@ -282,106 +283,6 @@ function pesPayload(pes: Uint8Array): Uint8Array {
   return pes.subarray(start, end);
 }
 
-/** Exp-Golomb bit reader over an RBSP (ITU-T H.264 §7.2, §9.1). */
-class BitReader {
-  #bit = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  u(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) {
-      const byte = this.bytes[this.#bit >> 3];
-      if (byte === undefined) throw malformed('SPS ends early');
-      v = v * 2 + ((byte >> (7 - (this.#bit & 7))) & 1);
-      this.#bit++;
-    }
-    return v;
-  }
-  ue(): number {
-    let zeros = 0;
-    while (this.u(1) === 0) {
-      if (++zeros > 31) throw malformed('SPS Exp-Golomb code longer than 32 bits');
-    }
-    return 2 ** zeros - 1 + this.u(zeros);
-  }
-  se(): number {
-    const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
-  }
-}
-
-/** profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices (§7.3.2.1.1). */
-const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
-
-/**
- * Picture size of an H.264 SPS (ITU-T H.264 §7.3.2.1.1, semantics §7.4.2.1.1): width
- * (pic_width_in_mbs_minus1 + 1) × 16 and height (2 − frame_mbs_only_flag) ×
- * (pic_height_in_map_units_minus1 + 1) × 16, each minus its frame cropping in CropUnitX /
- * CropUnitY units.
- *
- * @param sps the SPS NAL unit starting with its header byte (nal_unit_type 7), escaped as in the stream.
- * @throws TsMeasureError `malformed` when the SPS is cut short or inconsistent.
- */
-export function h264SpsPictureSize(sps: Uint8Array): { width: number; height: number } {
-  const r = new BitReader(unescapeRbsp(sps.subarray(1)));
-  const profileIdc = r.u(8);
-  r.u(16); // constraint flags, level_idc
-  r.ue(); // seq_parameter_set_id
-  let chromaFormatIdc = 1;
-  let separateColourPlane = 0;
-  if (HIGH_PROFILES.has(profileIdc)) {
-    chromaFormatIdc = r.ue();
-    if (chromaFormatIdc > 3) throw malformed(`SPS chroma_format_idc ${chromaFormatIdc}`);
-    if (chromaFormatIdc === 3) separateColourPlane = r.u(1);
-    r.ue(); // bit_depth_luma_minus8
-    r.ue(); // bit_depth_chroma_minus8
-    r.u(1); // qpprime_y_zero_transform_bypass_flag
-    if (r.u(1)) { // seq_scaling_matrix_present_flag
-      for (let i = 0; i < (chromaFormatIdc !== 3 ? 8 : 12); i++) {
-        if (!r.u(1)) continue; // seq_scaling_list_present_flag[i]
-        const size = i < 6 ? 16 : 64;
-        let last = 8;
-        let next = 8;
-        for (let j = 0; j < size; j++) {
-          if (next !== 0) next = (last + r.se() + 256) % 256;
-          last = next === 0 ? last : next;
-        }
-      }
-    }
-  }
-  r.ue(); // log2_max_frame_num_minus4
-  const pocType = r.ue();
-  if (pocType === 0) {
-    r.ue(); // log2_max_pic_order_cnt_lsb_minus4
-  } else if (pocType === 1) {
-    r.u(1); // delta_pic_order_always_zero_flag
-    r.se(); // offset_for_non_ref_pic
-    r.se(); // offset_for_top_to_bottom_field
-    const cycle = r.ue();
-    if (cycle > 255) throw malformed(`SPS num_ref_frames_in_pic_order_cnt_cycle ${cycle}`);
-    for (let i = 0; i < cycle; i++) r.se();
-  } else if (pocType !== 2) {
-    throw malformed(`SPS pic_order_cnt_type ${pocType}`);
-  }
-  r.ue(); // max_num_ref_frames
-  r.u(1); // gaps_in_frame_num_value_allowed_flag
-  const widthMbs = r.ue() + 1;
-  const heightMapUnits = r.ue() + 1;
-  const frameMbsOnly = r.u(1);
-  if (!frameMbsOnly) r.u(1); // mb_adaptive_frame_field_flag
-  r.u(1); // direct_8x8_inference_flag
-  let crop = [0, 0, 0, 0];
-  if (r.u(1)) crop = [r.ue(), r.ue(), r.ue(), r.ue()]; // left, right, top, bottom
-  const chromaArrayType = separateColourPlane ? 0 : chromaFormatIdc;
-  const subWidthC = chromaArrayType === 3 ? 1 : 2;
-  const subHeightC = chromaArrayType === 1 ? 2 : 1;
-  const cropUnitX = chromaArrayType === 0 ? 1 : subWidthC;
-  const cropUnitY = (chromaArrayType === 0 ? 1 : subHeightC) * (2 - frameMbsOnly);
-  const width = widthMbs * 16 - cropUnitX * (crop[0]! + crop[1]!);
-  const height = (2 - frameMbsOnly) * heightMapUnits * 16 - cropUnitY * (crop[2]! + crop[3]!);
-  if (width <= 0 || height <= 0) throw malformed(`SPS crops the picture to ${width}x${height}`);
-  return { width, height };
-}
-
 // ---------------------------------------------------------------------------------------
 // Entry points
 
@@ -435,7 +336,14 @@ export function measureTs(data: Uint8Array): TsVideoMeasurement {
   const payload = pesPayload(Buffer.concat(firstPes));
   const sps = findH264Sps(payload);
   if (!sps) throw new TsMeasureError('incomplete', 'no SPS (nal_unit_type 7) in the first video PES packet');
-  const { width, height } = h264SpsPictureSize(sps);
+  let size: { width: number; height: number };
+  try {
+    size = h264SpsPictureSize(sps);
+  } catch (err) {
+    if (err instanceof H264SpsError) throw malformed(err.message);
+    throw err;
+  }
+  const { width, height } = size;
   return { frames, bytes: data.length, videoCodecs: h264CodecString(sps), width, height, streams };
 }
 

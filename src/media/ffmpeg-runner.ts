@@ -12,7 +12,7 @@
  * SIGKILL); this runner stops processes with SIGTERM and escalates to SIGKILL itself.
  */
 import ffmpeg from 'fluent-ffmpeg';
-import type { Logger } from '../../log/logger.ts';
+import type { Logger } from '../log/logger.ts';
 import type { FfmpegInvocation } from './invocation.ts';
 
 /** Options of one run. */

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { findH264Sps, h264CodecString, h264CodecStringFromNames, splitAnnexB, unescapeRbsp } from '../../../src/media/h264.ts';
 import {
-  audioCodecString, findH264Sps, findHevcSps, h264CodecString, h264CodecStringFromNames, hevcCodecString,
-  parseFfprobeHexDump, rotationFromSideData, sniffPrivateCodec, splitAnnexB, unescapeRbsp,
-} from '../../../src/transcode/probe.ts';
+  audioCodecString, findHevcSps, hevcCodecString, parseFfprobeHexDump, rotationFromSideData, sniffPrivateCodec,
+} from '../../../src/media/probe.ts';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 

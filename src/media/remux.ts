@@ -4,8 +4,8 @@
  * Timestamps are kept (`-copyts`, no mux delay) so pushed segments stay continuous.
  */
 import { GatewayError } from '../errors/gateway-error.ts';
-import type { FfmpegExecutor } from './ffmpeg/ffmpeg-runner.ts';
-import type { FfmpegInvocation } from './ffmpeg/invocation.ts';
+import type { FfmpegExecutor } from './ffmpeg-runner.ts';
+import type { FfmpegInvocation } from './invocation.ts';
 import { demuxerInputArgs, inspectSegmentFile, type SegmentDemuxer } from './media-input.ts';
 
 const GLOBAL = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts'];

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/log/logger.ts';
-import { FfmpegRunError, FfmpegRunner } from '../../../src/transcode/ffmpeg/ffmpeg-runner.ts';
-import type { FfmpegInvocation } from '../../../src/transcode/ffmpeg/invocation.ts';
+import { FfmpegRunError, FfmpegRunner } from '../../../src/media/ffmpeg-runner.ts';
+import type { FfmpegInvocation } from '../../../src/media/invocation.ts';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'mediagate-runner-')); });

@@ -1,0 +1,209 @@
+/**
+ * H.264 bitstream code in one place: the Annex-B byte stream (start codes, emulation
+ * prevention, also used for HEVC, which shares both), the SPS (find it, its picture size) and
+ * the RFC 6381 `avc1` codec string. Pure functions over bytes; the ffprobe path (probe.ts)
+ * and the in-process MPEG-TS measurement (ts-measure.ts) both use them, so the two always
+ * agree.
+ *
+ * Format facts relied on:
+ *  - H.264 byte stream (ITU-T H.264 Annex B): NAL units behind 00 00 01 start codes; the
+ *    SPS is nal_unit_type 7.
+ *  - seq_parameter_set_data (ITU-T H.264 §7.3.2.1.1): profile_idc, the constraint_set
+ *    flags byte and level_idc are its first three bytes (never escaped, profile_idc is
+ *    non-zero); the size fields further on are Exp-Golomb coded (§9.1) in the RBSP, i.e.
+ *    after removing emulation-prevention bytes (§7.4.1). Width and height as ffprobe reports
+ *    them: macroblocks × 16 minus the frame cropping (§7.4.2.1.1, CropUnitX/CropUnitY).
+ *  - RFC 6381 §3.3: `avc1.PPCCLL` = hex of those three bytes.
+ *
+ * Hand-written because it is on the hot path (every rendition segment, see ts-measure.ts).
+ */
+
+/** An SPS that is cut short or inconsistent; `failure` is always `malformed` (the TsMeasureFailure it maps to). */
+export class H264SpsError extends Error {
+  readonly failure = 'malformed' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'H264SpsError';
+  }
+}
+
+function malformed(message: string): H264SpsError {
+  return new H264SpsError(message);
+}
+
+// ---------------------------------------------------------------------------------------
+// Annex-B byte stream
+
+/**
+ * Splits an Annex-B byte stream (start codes `00 00 01` or `00 00 00 01`) into NAL units,
+ * each returned without its start code (trailing zero bytes of the next start code removed).
+ */
+export function splitAnnexB(data: Uint8Array): Uint8Array[] {
+  const starts: number[] = [];
+  for (let i = 0; i + 2 < data.length; i++) {
+    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
+      starts.push(i + 3);
+      i += 2;
+    }
+  }
+  return starts.map((start, k) => {
+    let end = k + 1 < starts.length ? starts[k + 1]! - 3 : data.length;
+    while (end > start && data[end - 1] === 0) end--;
+    return data.subarray(start, end);
+  });
+}
+
+/** The first H.264 SPS NAL unit (nal_unit_type 7, header byte included) in Annex-B data, if any. */
+export function findH264Sps(annexB: Uint8Array): Uint8Array | undefined {
+  return splitAnnexB(annexB).find((nal) => nal.length >= 4 && (nal[0]! & 0x1f) === 7);
+}
+
+/** Removes H.264/HEVC emulation-prevention bytes (`00 00 03` → `00 00`). */
+export function unescapeRbsp(nal: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let zeros = 0;
+  for (const b of nal) {
+    if (zeros >= 2 && b === 3) { zeros = 0; continue; }
+    out.push(b);
+    zeros = b === 0 ? zeros + 1 : 0;
+  }
+  return Uint8Array.from(out);
+}
+
+// ---------------------------------------------------------------------------------------
+// RFC 6381 codec strings
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+/**
+ * RFC 6381 codec string of an H.264 stream from its SPS: `avc1.PPCCLL`, the hex of
+ * profile_idc, the constraint_set flags byte and level_idc (ISO/IEC 14496-15 / RFC 6381 §3.3).
+ * E.g. `67 64 00 1f ...` (High, level 3.1) → `avc1.64001f`.
+ *
+ * @param sps the SPS NAL unit starting with its header byte (nal_unit_type 7); these first
+ *   four bytes never contain emulation-prevention bytes (profile_idc is non-zero).
+ * @throws RangeError when `sps` is shorter than 4 bytes or is not an SPS.
+ */
+export function h264CodecString(sps: Uint8Array): string {
+  if (sps.length < 4 || (sps[0]! & 0x1f) !== 7) throw new RangeError('not an H.264 SPS NAL unit (expected header byte with nal_unit_type 7 and 3 more bytes)');
+  return `avc1.${hex2(sps[1]!)}${hex2(sps[2]!)}${hex2(sps[3]!)}`;
+}
+
+const H264_PROFILE_IDC: Record<string, [number, number]> = {
+  'Constrained Baseline': [66, 0x40], Baseline: [66, 0], Main: [77, 0], Extended: [88, 0], High: [100, 0],
+  'Constrained High': [100, 0x0c], 'High 10': [110, 0], 'High 4:2:2': [122, 0], 'High 4:4:4 Predictive': [244, 0],
+};
+
+/**
+ * Approximate H.264 codec string from ffprobe's profile name and level, for streams whose
+ * SPS could not be read; constraint flags are guessed (0, or set1 for Constrained Baseline).
+ */
+export function h264CodecStringFromNames(profile: string, level: number): string {
+  const [idc, constraints] = H264_PROFILE_IDC[profile] ?? [100, 0];
+  return `avc1.${hex2(idc)}${hex2(constraints)}${hex2(Math.max(0, Math.min(255, level)))}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// SPS picture size
+
+/** Exp-Golomb bit reader over an RBSP (ITU-T H.264 §7.2, §9.1). */
+class BitReader {
+  #bit = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+  u(n: number): number {
+    let v = 0;
+    for (let i = 0; i < n; i++) {
+      const byte = this.bytes[this.#bit >> 3];
+      if (byte === undefined) throw malformed('SPS ends early');
+      v = v * 2 + ((byte >> (7 - (this.#bit & 7))) & 1);
+      this.#bit++;
+    }
+    return v;
+  }
+  ue(): number {
+    let zeros = 0;
+    while (this.u(1) === 0) {
+      if (++zeros > 31) throw malformed('SPS Exp-Golomb code longer than 32 bits');
+    }
+    return 2 ** zeros - 1 + this.u(zeros);
+  }
+  se(): number {
+    const k = this.ue();
+    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
+  }
+}
+
+/** profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices (§7.3.2.1.1). */
+const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
+
+/**
+ * Picture size of an H.264 SPS (ITU-T H.264 §7.3.2.1.1, semantics §7.4.2.1.1): width
+ * (pic_width_in_mbs_minus1 + 1) × 16 and height (2 − frame_mbs_only_flag) ×
+ * (pic_height_in_map_units_minus1 + 1) × 16, each minus its frame cropping in CropUnitX /
+ * CropUnitY units.
+ *
+ * @param sps the SPS NAL unit starting with its header byte (nal_unit_type 7), escaped as in the stream.
+ * @throws H264SpsError (`failure` `malformed`) when the SPS is cut short or inconsistent.
+ */
+export function h264SpsPictureSize(sps: Uint8Array): { width: number; height: number } {
+  const r = new BitReader(unescapeRbsp(sps.subarray(1)));
+  const profileIdc = r.u(8);
+  r.u(16); // constraint flags, level_idc
+  r.ue(); // seq_parameter_set_id
+  let chromaFormatIdc = 1;
+  let separateColourPlane = 0;
+  if (HIGH_PROFILES.has(profileIdc)) {
+    chromaFormatIdc = r.ue();
+    if (chromaFormatIdc > 3) throw malformed(`SPS chroma_format_idc ${chromaFormatIdc}`);
+    if (chromaFormatIdc === 3) separateColourPlane = r.u(1);
+    r.ue(); // bit_depth_luma_minus8
+    r.ue(); // bit_depth_chroma_minus8
+    r.u(1); // qpprime_y_zero_transform_bypass_flag
+    if (r.u(1)) { // seq_scaling_matrix_present_flag
+      for (let i = 0; i < (chromaFormatIdc !== 3 ? 8 : 12); i++) {
+        if (!r.u(1)) continue; // seq_scaling_list_present_flag[i]
+        const size = i < 6 ? 16 : 64;
+        let last = 8;
+        let next = 8;
+        for (let j = 0; j < size; j++) {
+          if (next !== 0) next = (last + r.se() + 256) % 256;
+          last = next === 0 ? last : next;
+        }
+      }
+    }
+  }
+  r.ue(); // log2_max_frame_num_minus4
+  const pocType = r.ue();
+  if (pocType === 0) {
+    r.ue(); // log2_max_pic_order_cnt_lsb_minus4
+  } else if (pocType === 1) {
+    r.u(1); // delta_pic_order_always_zero_flag
+    r.se(); // offset_for_non_ref_pic
+    r.se(); // offset_for_top_to_bottom_field
+    const cycle = r.ue();
+    if (cycle > 255) throw malformed(`SPS num_ref_frames_in_pic_order_cnt_cycle ${cycle}`);
+    for (let i = 0; i < cycle; i++) r.se();
+  } else if (pocType !== 2) {
+    throw malformed(`SPS pic_order_cnt_type ${pocType}`);
+  }
+  r.ue(); // max_num_ref_frames
+  r.u(1); // gaps_in_frame_num_value_allowed_flag
+  const widthMbs = r.ue() + 1;
+  const heightMapUnits = r.ue() + 1;
+  const frameMbsOnly = r.u(1);
+  if (!frameMbsOnly) r.u(1); // mb_adaptive_frame_field_flag
+  r.u(1); // direct_8x8_inference_flag
+  let crop = [0, 0, 0, 0];
+  if (r.u(1)) crop = [r.ue(), r.ue(), r.ue(), r.ue()]; // left, right, top, bottom
+  const chromaArrayType = separateColourPlane ? 0 : chromaFormatIdc;
+  const subWidthC = chromaArrayType === 3 ? 1 : 2;
+  const subHeightC = chromaArrayType === 1 ? 2 : 1;
+  const cropUnitX = chromaArrayType === 0 ? 1 : subWidthC;
+  const cropUnitY = (chromaArrayType === 0 ? 1 : subHeightC) * (2 - frameMbsOnly);
+  const width = widthMbs * 16 - cropUnitX * (crop[0]! + crop[1]!);
+  const height = (2 - frameMbsOnly) * heightMapUnits * 16 - cropUnitY * (crop[2]! + crop[3]!);
+  if (width <= 0 || height <= 0) throw malformed(`SPS crops the picture to ${width}x${height}`);
+  return { width, height };
+}
