@@ -247,11 +247,12 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
       defaultAccountID: unnamedStreamAccount(loopbackOnly),
       onInsufficientBalance: config.payments.onInsufficientBalance,
       startSegmenter: (publishId, session) => {
-        // The publish's internal name, never the stream key: a puller's URL is visible in `ps`.
-        const playName = rtmp?.playName(publishId);
-        if (playName === undefined) throw new GatewayError('INTERNAL', 'the RTMP publish to segment is gone');
+        // By the publish's internal name, never the stream key (a puller's URL is visible in `ps`),
+        // from the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
+        const inputUrl = rtmp?.pullUrl(publishId);
+        if (inputUrl === undefined) throw new GatewayError('INTERNAL', 'the RTMP publish to segment is gone');
         const segmenter = new Segmenter({
-          inputUrl: `rtmp://127.0.0.1:${config.rtmp.port}/live/${playName}`,
+          inputUrl,
           workDir: join(config.workDir, 'segmenter', `${ownerTag()}${session}`),
           segmentTargetMs: config.segmentTargetMs,
           logger: ingestLog.child({ session }),

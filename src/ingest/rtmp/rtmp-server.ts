@@ -61,9 +61,10 @@ export interface PublishRequest {
   /** Parsed `?query` of the publish name (may carry secrets too). */
   readonly query: Readonly<Record<string, string | string[] | undefined>>;
   /**
-   * Internal name a loopback player pulls this publish by, `rtmp://127.0.0.1:<port>/live/<playName>`
+   * Internal name a player on this host pulls this publish by, `rtmp://<bind address>:<port>/live/<playName>`
    * (so the key never appears in a puller's command line): `p` + 32 random hex digits, valid
-   * from this call until the publish ends. Also available as `playName(sessionId)`.
+   * from this call until the publish ends. Also available as `playName(sessionId)`; the whole
+   * URL as `pullUrl(sessionId)`.
    */
   readonly playName: string;
 }
@@ -275,7 +276,7 @@ export class RtmpServer {
 
   async #waitUntilAccepting(): Promise<void> {
     const deadline = Date.now() + this.#startTimeoutMs;
-    const connectHost = this.#host === '0.0.0.0' ? '127.0.0.1' : this.#host === '::' ? '::1' : this.#host;
+    const connectHost = localConnectHost(this.#host);
     for (;;) {
       if (this.#listenError) throw this.#listenError;
       // (re-check after connecting: in the race case another process answers on the port)
@@ -430,9 +431,25 @@ export class RtmpServer {
     return this.#publishers.get(sessionId)?.playName;
   }
 
+  /**
+   * The URL a player on this host (the segmenter) pulls a pending or live publish by:
+   * `rtmp://<host>:<port>/live/<playName>`, where host is the address RTMP is bound to (a
+   * wildcard bind is reached on loopback, see {@link localConnectHost}); undefined once the
+   * publish has ended.
+   */
+  pullUrl(sessionId: string): string | undefined {
+    const playName = this.playName(sessionId);
+    if (playName === undefined) return undefined;
+    const host = localConnectHost(this.#host);
+    return `rtmp://${net.isIPv6(host) ? `[${host}]` : host}:${this.#port}/live/${playName}`;
+  }
+
   #handlePrePlay(session: NmsSession): void {
     if (this.#closed) return;
-    const remoteOk = this.#allowRemotePlay || isLoopback(addressOf(session.ip));
+    // A player on this host reaches a specific non-loopback bind from that address itself.
+    const address = addressOf(session.ip);
+    const local = isLoopback(address) || address === this.#host || address === `::ffff:${this.#host}`;
+    const remoteOk = this.#allowRemotePlay || local;
     if (!remoteOk || session.streamApp !== RTMP_APP || !isValidStreamName(session.streamName)) {
       this.#log.info({ sessionId: session.id, reason: remoteOk ? 'invalid stream path' : 'remote play not allowed' }, 'RTMP play refused');
       hardClose(session);
@@ -495,6 +512,14 @@ function hardClose(session: NmsSession): void {
   } finally {
     session.socket?.destroy();
   }
+}
+
+/**
+ * The address a client on this host connects to for a listener bound to `bindHost`: the bind
+ * address itself, or loopback for a wildcard bind (`0.0.0.0` → `127.0.0.1`, `::` → `::1`).
+ */
+export function localConnectHost(bindHost: string): string {
+  return bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost === '::' ? '::1' : bindHost;
 }
 
 /** NMS's `ip` is `address:port`. */
