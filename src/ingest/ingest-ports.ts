@@ -84,7 +84,7 @@ export interface SourceProbe {
   probe(path: string, container?: 'ts' | 'mp4'): Promise<ProbedSegment>;
   /**
    * Optional in-process measurement of an MPEG-TS segment written by our own segmenter
-   * (transcode/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
+   * (media/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
    * its start-up). Used for RTMP segments whose stream was probed before; rejects when the
    * file is not an H.264 transport stream it can read.
    */

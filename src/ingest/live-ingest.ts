@@ -3,134 +3,32 @@
  * source segments, lists each in the `source` rendition at once, and puts one transcode job
  * per segment on the queue (docs/architecture.md, live stream steps 1-3).
  *
- * Its consumer-side interfaces are in ingest-ports.ts (re-exported here), implemented
- * elsewhere and passed in by `app.ts`; this folder imports no other feature folder.
+ * A thin facade over the pieces in this folder: ports (ingest-ports.ts, re-exported here,
+ * implemented elsewhere and passed in by `app.ts`), the stream registry (stream-registry.ts),
+ * RTMP publish (rtmp-publish.ts), HTTP push (push-session.ts), the probe-reuse rule
+ * (probe-reuse.ts) and the authorizers (authorizers.ts). It keeps the steps both protocols
+ * share (live-stream.ts `IngestCore`): open, ingest a segment, credits, failures, ending.
+ * This folder imports no other feature folder.
  */
-import { rm } from 'node:fs/promises';
-import type { Logger } from '../log/logger.ts';
-import { fitRendition, type SourceVideoInfo, type VideoProfile } from '../domain/profile.ts';
-import {
-  SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment,
-} from '../domain/segment.ts';
+import { fitRendition, type SourceVideoInfo } from '../domain/profile.ts';
+import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
-import { settleWithin } from '../domain/time-limit.ts';
-import type {
-  IngestBilling, IngestEvents, IngestIndex, IngestJob, MeasuredSegment, ProbedSegment, PublishAuthorizer, SegmentEnqueuer,
-  SegmenterHandle, SegmentRemuxer, SourceProbe, SourceStorage, StateRetry, StreamGrant,
-} from './ingest-ports.ts';
-import {
-  StreamRegistry, newStreamSessionId, pushPublishKey, pushStreamName, rtmpConnectionId, rtmpPublishKey,
-  type PublishKey, type PushStreamName, type RtmpConnectionId, type StreamSessionId,
-} from './stream-registry.ts';
-import { mayReuseProbe, probeReference, reuseProbe, type ProbeReference } from './probe-reuse.ts';
+import type { IngestJob, MeasuredSegment, ProbedSegment, StateRetry, StreamGrant } from './ingest-ports.ts';
+import { NO_RETRY, type IngestCore, type LiveIngestOptions, type LiveStream, type Publisher } from './live-stream.ts';
+import { PushSessions, type PushedSegment, type PushOutcome } from './push-session.ts';
+import { RtmpPublish } from './rtmp-publish.ts';
+import { StreamRegistry, newStreamSessionId, pushPublishKey, rtmpConnectionId, rtmpPublishKey } from './stream-registry.ts';
+import { mayReuseProbe, probeReference, reuseProbe } from './probe-reuse.ts';
 
 export type * from './ingest-ports.ts';
+export type { LiveIngestOptions } from './live-stream.ts';
+export type { PushedSegment, PushOutcome } from './push-session.ts';
 export { AccountStreamKeyAuthorizer, StaticKeyAuthorizer } from './authorizers.ts';
 
 /** Audio codecs an audio-only stream is served with: the packed-audio formats of RFC 8216 §3.4, which also go in MPEG-TS. */
 const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'eac3']);
-
-/** One attempt, no retry: the default when no {@link StateRetry} is given. */
-const NO_RETRY: StateRetry = {
-  deadline: () => 0,
-  run: (_what, op) => op(),
-  isTransient: () => false,
-};
-
-
-export interface LiveIngestOptions {
-  logger: Logger;
-  authorizer: PublishAuthorizer;
-  index: IngestIndex;
-  queue: SegmentEnqueuer;
-  /**
-   * Retries of the media path's Redis operations: an RTMP source segment is stored, listed
-   * and queued in seq order, each step retried until the segment's deadline (its completion +
-   * the retry budget); segments behind it wait on local disk in order meanwhile. A segment
-   * that misses its deadline is logged as lost and resolved as failed (a discontinuity) as
-   * soon as Redis answers again. HTTP pushes make one attempt and answer 503 when Redis is
-   * unreachable. Absent: one attempt for everything (in-memory stand-ins in tests).
-   */
-  retry?: StateRetry;
-  storage: SourceStorage;
-  probe: SourceProbe;
-  remuxer: SegmentRemuxer;
-  events: IngestEvents;
-  /**
-   * Starts a segmenter pulling the live input of the RTMP publish `publishId` into `session`'s
-   * work dir (by the publish's internal name: the stream key must not be in a command line).
-   */
-  startSegmenter(publishId: RtmpConnectionId, session: StreamSessionId): SegmenterHandle;
-  /** Disconnects an RTMP publisher by its connection ID. */
-  kickPublisher(publishId: RtmpConnectionId): void;
-  /** Base URL for playback links in logs, e.g. `http://127.0.0.1:9935`. */
-  publicUrl: string;
-  /** Target segment duration in ms (long-GOP warnings are relative to it). */
-  segmentTargetMs: number;
-  /** A push session with no segment for this long ends (Livepeer: 60 s). */
-  pushIdleTimeoutMs: number;
-  /** How long a push waits for its renditions, in ms. */
-  pushReplyTimeoutMs: number;
-  /**
-   * After an RTMP publisher left, how long its segmenter may take to drain its input and exit
-   * by itself before it is stopped, in ms; default 2000.
-   */
-  unpublishGraceMs?: number;
-  /** Metering; absent = nothing is charged. */
-  billing?: IngestBilling;
-  /**
-   * Account of streams whose grant names none (static keys without `accountID`, anonymous,
-   * auth webhook); undefined: such streams are not metered.
-   */
-  defaultAccountID: string | undefined;
-  /** When a segment cannot be paid: end the stream, or keep listing the source rendition only. */
-  onInsufficientBalance: 'end' | 'source-only';
-}
-
-interface LiveStream {
-  readonly protocol: 'rtmp' | 'push';
-  /** Its session is in the segment index (startStream done): from then on its heartbeat is renewed. */
-  indexed?: boolean;
-  /** The RTMP connection (RTMP only). */
-  readonly connection?: RtmpConnectionId;
-  /** `rtmp:<connection>` or `push:<stream name>`. */
-  readonly publishKey: PublishKey;
-  readonly manifestID: string;
-  readonly session: StreamSessionId;
-  /** The ladder; a playable copy of the source is appended when the source lint asks for one (set with the plan). */
-  profiles: readonly VideoProfile[];
-  /** Undefined: not metered. */
-  readonly accountID: string | undefined;
-  readonly startedAtMs: number;
-  readonly log: Logger;
-  segmenter?: SegmenterHandle;
-  /** Resolves when the segmenter emitted `end`. */
-  segmenterEnded?: Promise<void>;
-  /** The fitted ladder (set from the first segment): sizes and rates used for the billing estimate. */
-  plan?: readonly { name: string; width: number; height: number; fps: number }[];
-  /** Transcoding paused for lack of credits (policy `source-only`). */
-  sourceOnly: boolean;
-  /** Serializes RTMP segments so they are stored, listed and queued in order. */
-  chain: Promise<void>;
-  /** Segments given up (seq → whether `source` listed it), to resolve as failed once Redis answers. */
-  lost: Map<number, { sourceListed: boolean }>;
-  /** One past the highest seq seen. */
-  endSeq: number;
-  segments: number;
-  renditionsSet: boolean;
-  ended: boolean;
-  /** Set by the first `#finish`: the stream's ending, stored, listed and marked ended. */
-  finishing?: Promise<void>;
-  longSegments: number;
-  idleTimer?: NodeJS.Timeout;
-  /** HTTP push: pushes of this session still being answered (the idle timeout waits for them). */
-  pushesInFlight: number;
-  /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
-  lastProbe?: ProbeReference;
-}
 
 /** A stream ended by `flush()` / `close()`. */
 export interface EndedStream {
@@ -149,34 +47,6 @@ export interface LiveStreamInfo {
   readonly segments: number;
 }
 
-/** One HTTP-pushed segment, already written to a local file by the caller. */
-export interface PushedSegment {
-  /** Stream name from the URL (stream key, or the manifest ID in anonymous mode). */
-  readonly streamName: string;
-  readonly seq: number;
-  readonly container: 'ts' | 'mp4';
-  /** Local file holding the body; the caller deletes it afterwards. */
-  readonly bodyPath: string;
-  /** Hex SHA-256 of the body: the identity for idempotent retries. */
-  readonly sha256: string;
-  readonly url: string;
-  /** Parsed `Livepeer-Transcode-Configuration` header, if any. */
-  readonly configuration?: { manifestID?: string; profiles?: readonly VideoProfile[] };
-  /** `Content-Duration` header in ms, used only when the segment's duration cannot be measured. */
-  readonly declaredDurationMs?: number;
-  /** Scratch path the remuxed MPEG-TS may be written to (for `.mp4` pushes). */
-  readonly scratchTsPath: string;
-}
-
-export interface PushOutcome {
-  readonly manifestID: string;
-  readonly seq: number;
-  /** Transcoded renditions in ladder order (upscales omitted). */
-  readonly renditions: readonly RenditionSegment[];
-  /** True when this was a retry answered from the stored result without transcoding. */
-  readonly replayed: boolean;
-}
-
 /**
  * Owns every live stream on this gateway, RTMP and HTTP push. A manifest ID has at most one
  * live publisher per gateway.
@@ -184,185 +54,55 @@ export interface PushOutcome {
 export class LiveIngest {
   readonly #options: LiveIngestOptions;
   readonly #streams = new StreamRegistry<LiveStream>();
-  /** Push sessions being created, so concurrent first pushes share one. */
-  readonly #pushOpening = new Map<string, Promise<LiveStream>>();
   #closed = false;
   readonly #retry: StateRetry;
   #closing: Promise<EndedStream[]> | undefined;
+  readonly #rtmp: RtmpPublish;
+  readonly #push: PushSessions;
 
   constructor(options: LiveIngestOptions) {
     this.#options = options;
     this.#retry = options.retry ?? NO_RETRY;
+    const core: IngestCore = {
+      options, retry: this.#retry, streams: this.#streams,
+      authorize: (streamKey, url, protocol) => this.#authorize(streamKey, url, protocol),
+      open: (publisher, grant, firstSeq) => this.#open(publisher, grant, firstSeq),
+      ingestSegment: (...args) => this.#ingestSegment(...args),
+      recordFailed: (...args) => this.#recordFailed(...args),
+      resolveLost: (stream, deadlineMs) => this.#resolveLost(stream, deadlineMs),
+      finish: (stream, reason) => this.#finish(stream, reason),
+    };
+    this.#rtmp = new RtmpPublish(core);
+    this.#push = new PushSessions(core);
   }
 
   /**
-   * Authorizes and starts an RTMP publish.
+   * Authorizes and starts an RTMP publish (rtmp-publish.ts).
    * @param publishId the RTMP connection ID (node-media-server's session ID, not a stream session)
    * @throws GatewayError PUBLISH_DENIED, INVALID_NAME, STREAM_BUSY
    */
-  async publish(publishId: string, streamKey: string, url: string): Promise<{ manifestID: string }> {
-    const connection = rtmpConnectionId(publishId);
-    const grant = await this.#authorize(streamKey, url, 'rtmp');
-    const stream = await this.#open({ protocol: 'rtmp', connection }, grant, 0);
-    const { log } = stream;
-    const segmenter = this.#options.startSegmenter(connection, stream.session);
-    stream.segmenter = segmenter;
-    segmenter.on('segment', (s) => {
-      // The segment is complete now: its Redis steps retry across an outage until this deadline.
-      const readyAtMs = Date.now();
-      const deadlineMs = this.#retry.deadline(readyAtMs);
-      const progress = { sourceListed: false };
-      stream.chain = stream.chain
-        .then(async () => {
-          stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
-          await this.#resolveLost(stream, deadlineMs);
-          let job: IngestJob | undefined;
-          try {
-            job = await this.#ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress);
-          } finally {
-            // The segmenter's file has been copied into the object store (or is lost): without
-            // this the work dir grows by the stream's bitrate for as long as it runs.
-            await rm(s.path, { force: true }).catch(() => undefined);
-          }
-          // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
-          // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
-          // hold that was never taken.
-          if (job && stream.plan?.length) {
-            const queued = job;
-            await this.#retry.run('queue transcode job', () => this.#options.queue.enqueue(queued), deadlineMs);
-          }
-        })
-        .catch((err: Error) => {
-          log.error({ err: err.message, seq: s.seq, sourceListed: progress.sourceListed, waitedMs: Date.now() - readyAtMs },
-            'source segment lost; it is resolved as failed (a discontinuity) once Redis answers');
-          stream.lost.set(s.seq, progress);
-        });
-    });
-    segmenter.on('longSegment', (s) => {
-      stream.longSegments += 1;
-      if (stream.longSegments === 1) {
-        log.warn({ seq: s.seq, durationMs: s.durationMs, targetMs: this.#options.segmentTargetMs },
-          'publisher keyframes are far apart: segments are cut at keyframes, so they run long and latency grows; set the encoder keyframe interval to 2 s (OBS: Output > Keyframe Interval = 2)');
-      }
-    });
-    stream.segmenterEnded = new Promise((resolve) => {
-      segmenter.on('end', (e) => {
-        resolve();
-        void this.#finish(stream, e.reason);
-      });
-    });
-    return { manifestID: grant.manifestID };
+  publish(publishId: string, streamKey: string, url: string): Promise<{ manifestID: string }> {
+    return this.#rtmp.publish(rtmpConnectionId(publishId), streamKey, url);
   }
 
   /**
    * The RTMP publisher left; the segmenter flushes its last segment and the stream ends.
    * @param publishId the RTMP connection ID given to `publish()`
    */
-  async unpublish(publishId: string): Promise<void> {
-    const stream = this.#streams.byRtmp(rtmpConnectionId(publishId));
-    if (!stream || stream.protocol !== 'rtmp' || !stream.segmenter) return;
-    // The RTMP server has closed the segmenter's pull: ffmpeg reads what is left, writes the
-    // last segment and exits by itself, which loses nothing. A stop (SIGINT) would drop what
-    // ffmpeg has not read yet, so it is only the fallback when that does not happen in time.
-    const ended = await settleWithin(stream.segmenterEnded!.then(() => true), this.#options.unpublishGraceMs ?? 2000, () => false);
-    if (!ended) {
-      stream.log.info({ graceMs: this.#options.unpublishGraceMs ?? 2000 }, 'segmenter still running after the publisher left; stopping it');
-      await stream.segmenter.stop();
-    }
-    await this.#finish(stream, 'publisher left');
+  unpublish(publishId: string): Promise<void> {
+    return this.#rtmp.unpublish(rtmpConnectionId(publishId));
   }
 
   /**
-   * Ingests one HTTP-pushed segment and waits for its renditions (docs/wire-contract.md §4).
-   * A retry of the same (manifest ID, seq) with the same bytes returns the stored result
-   * without transcoding again.
+   * Ingests one HTTP-pushed segment and waits for its renditions (push-session.ts,
+   * docs/wire-contract.md §4). A retry of the same (manifest ID, seq) with the same bytes
+   * returns the stored result without transcoding again.
    * @throws GatewayError PUBLISH_DENIED (403), INVALID_NAME / INVALID_PROFILE / INVALID_REQUEST (400),
    *   STREAM_BUSY (409: the manifest is live over RTMP, or this seq was pushed with other bytes),
-   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE (503)
+   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE / REDIS_UNAVAILABLE (503)
    */
-  async push(segment: PushedSegment): Promise<PushOutcome> {
-    try {
-      return await this.#push(segment);
-    } catch (err) {
-      // Redis unreachable or restarting (one attempt per push): 503, the client pushes again later;
-      // nothing it was told succeeded is lost.
-      if (!(err instanceof GatewayError) && this.#retry.isTransient(err)) {
-        throw new GatewayError('REDIS_UNAVAILABLE', `the gateway's Redis is unavailable; push this segment again in ${REDIS_RETRY_AFTER_S} s`,
-          { cause: err, retryAfterS: REDIS_RETRY_AFTER_S });
-      }
-      throw err;
-    }
-  }
-
-  async #push(segment: PushedSegment): Promise<PushOutcome> {
-    const stream = await this.#pushSession(segment);
-    // The idle timeout counts from the end of the last push: a push waiting for its
-    // renditions keeps its session open however long the transcode takes.
-    stream.pushesInFlight += 1;
-    this.#touch(stream);
-    try {
-      return await this.#pushInto(stream, segment);
-    } finally {
-      stream.pushesInFlight -= 1;
-      this.#touch(stream);
-    }
-  }
-
-  async #pushInto(stream: LiveStream, segment: PushedSegment): Promise<PushOutcome> {
-    const { manifestID, session, log } = stream;
-    const seq = segment.seq;
-    // A claim whose push never settled it (its gateway died or lost Redis) is taken over after the reply timeout.
-    const claim = await this.#options.index.claimPush(manifestID, session, seq, segment.sha256, { leaseMs: this.#options.pushReplyTimeoutMs + 5000 });
-    if (claim.claim === 'conflict') {
-      throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
-    }
-    // A push that failed for a transient reason (503) is done again, not answered with its failure.
-    const transientFailure = (code: string | undefined): boolean => code === 'QUEUE_UNAVAILABLE' || code === 'REDIS_UNAVAILABLE';
-    if (claim.claim === 'same' && !(claim.state === 'failed' && transientFailure(failureCode(claim.result)))) {
-      return this.#replay(stream, seq, claim.state, claim.result);
-    }
-
-    stream.endSeq = Math.max(stream.endSeq, seq + 1);
-    let queued = false;
-    try {
-      let tsPath = segment.bodyPath;
-      let rotationDeg: SourceVideoInfo['rotationDeg'];
-      if (segment.container === 'mp4') {
-        // The MP4's display matrix is lost in MPEG-TS: read it here (this probe also names an
-        // unsupported codec before the rewrap can fail on it), and carry it to the transcoder.
-        rotationDeg = (await this.#options.probe.probe(segment.bodyPath, 'mp4')).video?.rotationDeg;
-        await this.#options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
-        tsPath = segment.scratchTsPath;
-      }
-      // One attempt (deadline now): a push answers 503 rather than outwait a Redis outage.
-      const job = await this.#ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), { sourceListed: false },
-        rotationDeg ? { rotationDeg } : {});
-      if (!job) {
-        // Nothing to transcode: source-only for lack of credits, or an audio-only source (served as `source` alone).
-        await this.#options.index.settlePush(manifestID, session, seq, 'done', '[]');
-        return { manifestID, seq, renditions: [], replayed: false };
-      }
-      queued = true;
-      const result = await this.#options.queue.enqueueAndWait(job, this.#options.pushReplyTimeoutMs);
-      await this.#options.index.settlePush(manifestID, session, seq, 'done', JSON.stringify(result.renditions));
-      void this.#skipGaps(stream, seq);
-      return { manifestID, seq, renditions: result.renditions, replayed: false };
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      const unreachable = !(err instanceof GatewayError) && this.#retry.isTransient(err);
-      const transient = unreachable || (err instanceof GatewayError && (transientFailure(err.code) || err.code === 'INSUFFICIENT_BALANCE'));
-      const code = unreachable ? 'REDIS_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
-      await this.#options.index.settlePush(manifestID, session, seq, 'failed', JSON.stringify({ code, reason }))
-        .catch(() => undefined);
-      // A job that failed for good was resolved in the index and reported by its transcoder
-      // (the worker's onFailedForGood); only failures before the queue are ours to report.
-      if (!transient && !queued) {
-        await this.#recordFailed(stream, seq, reason);
-        this.#options.events.emit({ type: 'segment.failed', manifestID, session, seq, reason });
-      }
-      log.warn({ seq, reason }, 'pushed segment failed');
-      throw err;
-    }
+  push(segment: PushedSegment): Promise<PushOutcome> {
+    return this.#push.push(segment);
   }
 
   /**
@@ -407,8 +147,7 @@ export class LiveIngest {
     return this.#options.authorizer.authorize({ streamKey, url, protocol });
   }
 
-  async #open(publisher: { protocol: 'rtmp'; connection: RtmpConnectionId } | { protocol: 'push'; name: PushStreamName },
-    grant: StreamGrant, firstSeq: number): Promise<LiveStream> {
+  async #open(publisher: Publisher, grant: StreamGrant, firstSeq: number): Promise<LiveStream> {
     const { protocol } = publisher;
     if (this.#streams.byManifest(grant.manifestID)) {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
@@ -445,56 +184,6 @@ export class LiveIngest {
     this.#options.events.emit({ type: 'stream.started', manifestID: grant.manifestID, session, protocol });
     log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${grant.manifestID}.m3u8` }, 'stream started');
     return stream;
-  }
-
-  async #pushSession(segment: PushedSegment): Promise<LiveStream> {
-    const name = pushStreamName(segment.streamName);
-    const existing = this.#streams.byPush(name);
-    if (existing && !existing.ended) return existing;
-    const opening = this.#pushOpening.get(segment.streamName);
-    if (opening) return opening;
-    const promise = (async () => {
-      const grant = await this.#authorize(segment.streamName, segment.url, 'push');
-      const configured = segment.configuration;
-      if (configured?.manifestID !== undefined && configured.manifestID !== grant.manifestID) {
-        throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
-      }
-      const profiles = configured?.profiles ?? grant.profiles;
-      return this.#open({ protocol: 'push', name }, { ...grant, profiles }, segment.seq);
-    })();
-    this.#pushOpening.set(segment.streamName, promise);
-    try {
-      return await promise;
-    } finally {
-      this.#pushOpening.delete(segment.streamName);
-    }
-  }
-
-  #touch(stream: LiveStream): void {
-    if (stream.protocol !== 'push' || stream.ended) return;
-    clearTimeout(stream.idleTimer);
-    stream.idleTimer = setTimeout(() => {
-      if (stream.pushesInFlight > 0) this.#touch(stream);
-      else void this.#finish(stream, 'push idle timeout');
-    }, this.#options.pushIdleTimeoutMs);
-    stream.idleTimer.unref();
-  }
-
-  async #replay(stream: LiveStream, seq: number, state: 'pending' | 'done' | 'failed', result: string | undefined): Promise<PushOutcome> {
-    const deadline = Date.now() + this.#options.pushReplyTimeoutMs;
-    while (state === 'pending') {
-      if (Date.now() > deadline) throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} is still being transcoded; retry later`);
-      await new Promise((r) => setTimeout(r, 100));
-      const current = await this.#options.index.pushState(stream.manifestID, stream.session, seq);
-      if (!current) throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} state expired; push it again`);
-      ({ state, result } = current);
-    }
-    if (state === 'failed') {
-      const failure = JSON.parse(result ?? '{}') as { code?: string; reason?: string };
-      throw new GatewayError(failure.code === 'UNDECODABLE_MEDIA' ? 'UNDECODABLE_MEDIA' : 'TRANSCODE_FAILED', failure.reason ?? 'segment failed', { retryable: false });
-    }
-    stream.log.debug({ seq }, 'push retry answered from the stored result');
-    return { manifestID: stream.manifestID, seq, renditions: JSON.parse(result ?? '[]') as RenditionSegment[], replayed: true };
   }
 
   /**
@@ -656,20 +345,6 @@ export class LiveIngest {
     }
   }
 
-  /**
-   * After seq N is done, every lower seq of this push session that was never pushed (down to
-   * the highest pushed one, however far) is resolved as failed in one step, so the playlists
-   * do not wait for it (a discontinuity marks the gap). A seq pushed after that is refused
-   * with 409 (it would not be listed), and is neither transcoded nor charged.
-   */
-  async #skipGaps(stream: LiveStream, seq: number): Promise<void> {
-    try {
-      await this.#options.index.resolvePushGap(stream.manifestID, stream.session, seq);
-    } catch (err) {
-      stream.log.warn({ err: (err as Error).message }, 'cannot resolve push gaps');
-    }
-  }
-
   /** Ends the stream once; every caller (segmenter end, unpublish, stop, shutdown) waits for the same ending. */
   #finish(stream: LiveStream, reason: string): Promise<void> {
     stream.finishing ??= this.#end(stream, reason);
@@ -731,14 +406,5 @@ export class LiveIngest {
     this.stopAccepting();
     this.#closing ??= this.flush();
     return this.#closing;
-  }
-}
-
-/** The error code stored with a failed push (`{"code","reason"}` JSON), if any. */
-function failureCode(result: string | undefined): string | undefined {
-  try {
-    return (JSON.parse(result ?? '{}') as { code?: string }).code;
-  } catch {
-    return undefined;
   }
 }

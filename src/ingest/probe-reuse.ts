@@ -1,5 +1,5 @@
 /**
- * When an in-process measurement of an RTMP segment (transcode/ts-measure.ts: frame count,
+ * When an in-process measurement of an RTMP segment (media/ts-measure.ts: frame count,
  * first SPS, PMT stream types) may stand in for an ffprobe of it. Pure: the caller runs the
  * probe and the measurement.
  *
@@ -8,7 +8,7 @@
  * or picture size), other elementary streams, or a frame count that does not fit the probed
  * frame rate over the cut duration. Otherwise the reference's stream facts are reused with
  * this segment's measured frame count, which is what ffprobe would count
- * (test/integration/transcode/ts-measure.test.ts).
+ * (test/integration/media/ts-measure.test.ts).
  */
 import type { MeasuredSegment, ProbedSegment } from './ingest-ports.ts';
 

@@ -1,0 +1,140 @@
+/**
+ * One live stream's state, the options of live ingest, and the core steps shared by RTMP
+ * publish (rtmp-publish.ts) and HTTP push (push-session.ts), which `LiveIngest`
+ * (live-ingest.ts) implements: authorize, open, ingest a segment, resolve failed or lost
+ * segments, end.
+ */
+import type { Logger } from '../log/logger.ts';
+import type { VideoProfile, SourceVideoInfo } from '../domain/profile.ts';
+import type {
+  IngestBilling, IngestEvents, IngestIndex, IngestJob, PublishAuthorizer, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
+  SourceProbe, SourceStorage, StateRetry, StreamGrant,
+} from './ingest-ports.ts';
+import type { ProbeReference } from './probe-reuse.ts';
+import type { PublishKey, PushStreamName, RtmpConnectionId, StreamRegistry, StreamSessionId } from './stream-registry.ts';
+
+/** One attempt, no retry: the default when no {@link StateRetry} is given. */
+export const NO_RETRY: StateRetry = {
+  deadline: () => 0,
+  run: (_what, op) => op(),
+  isTransient: () => false,
+};
+
+
+export interface LiveIngestOptions {
+  logger: Logger;
+  authorizer: PublishAuthorizer;
+  index: IngestIndex;
+  queue: SegmentEnqueuer;
+  /**
+   * Retries of the media path's Redis operations: an RTMP source segment is stored, listed
+   * and queued in seq order, each step retried until the segment's deadline (its completion +
+   * the retry budget); segments behind it wait on local disk in order meanwhile. A segment
+   * that misses its deadline is logged as lost and resolved as failed (a discontinuity) as
+   * soon as Redis answers again. HTTP pushes make one attempt and answer 503 when Redis is
+   * unreachable. Absent: one attempt for everything (in-memory stand-ins in tests).
+   */
+  retry?: StateRetry;
+  storage: SourceStorage;
+  probe: SourceProbe;
+  remuxer: SegmentRemuxer;
+  events: IngestEvents;
+  /**
+   * Starts a segmenter pulling the live input of the RTMP publish `publishId` into `session`'s
+   * work dir (by the publish's internal name: the stream key must not be in a command line).
+   */
+  startSegmenter(publishId: RtmpConnectionId, session: StreamSessionId): SegmenterHandle;
+  /** Disconnects an RTMP publisher by its connection ID. */
+  kickPublisher(publishId: RtmpConnectionId): void;
+  /** Base URL for playback links in logs, e.g. `http://127.0.0.1:9935`. */
+  publicUrl: string;
+  /** Target segment duration in ms (long-GOP warnings are relative to it). */
+  segmentTargetMs: number;
+  /** A push session with no segment for this long ends (Livepeer: 60 s). */
+  pushIdleTimeoutMs: number;
+  /** How long a push waits for its renditions, in ms. */
+  pushReplyTimeoutMs: number;
+  /**
+   * After an RTMP publisher left, how long its segmenter may take to drain its input and exit
+   * by itself before it is stopped, in ms; default 2000.
+   */
+  unpublishGraceMs?: number;
+  /** Metering; absent = nothing is charged. */
+  billing?: IngestBilling;
+  /**
+   * Account of streams whose grant names none (static keys without `accountID`, anonymous,
+   * auth webhook); undefined: such streams are not metered.
+   */
+  defaultAccountID: string | undefined;
+  /** When a segment cannot be paid: end the stream, or keep listing the source rendition only. */
+  onInsufficientBalance: 'end' | 'source-only';
+}
+
+export interface LiveStream {
+  readonly protocol: 'rtmp' | 'push';
+  /** Its session is in the segment index (startStream done): from then on its heartbeat is renewed. */
+  indexed?: boolean;
+  /** The RTMP connection (RTMP only). */
+  readonly connection?: RtmpConnectionId;
+  /** `rtmp:<connection>` or `push:<stream name>`. */
+  readonly publishKey: PublishKey;
+  readonly manifestID: string;
+  readonly session: StreamSessionId;
+  /** The ladder; a playable copy of the source is appended when the source lint asks for one (set with the plan). */
+  profiles: readonly VideoProfile[];
+  /** Undefined: not metered. */
+  readonly accountID: string | undefined;
+  readonly startedAtMs: number;
+  readonly log: Logger;
+  segmenter?: SegmenterHandle;
+  /** Resolves when the segmenter emitted `end`. */
+  segmenterEnded?: Promise<void>;
+  /** The fitted ladder (set from the first segment): sizes and rates used for the billing estimate. */
+  plan?: readonly { name: string; width: number; height: number; fps: number }[];
+  /** Transcoding paused for lack of credits (policy `source-only`). */
+  sourceOnly: boolean;
+  /** Serializes RTMP segments so they are stored, listed and queued in order. */
+  chain: Promise<void>;
+  /** Segments given up (seq → whether `source` listed it), to resolve as failed once Redis answers. */
+  lost: Map<number, { sourceListed: boolean }>;
+  /** One past the highest seq seen. */
+  endSeq: number;
+  segments: number;
+  renditionsSet: boolean;
+  ended: boolean;
+  /** Set by the first `#finish`: the stream's ending, stored, listed and marked ended. */
+  finishing?: Promise<void>;
+  longSegments: number;
+  idleTimer?: NodeJS.Timeout;
+  /** HTTP push: pushes of this session still being answered (the idle timeout waits for them). */
+  pushesInFlight: number;
+  /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
+  lastProbe?: ProbeReference;
+}
+
+/** Who publishes a stream: an RTMP connection or a push stream name. */
+export type Publisher = { readonly protocol: 'rtmp'; readonly connection: RtmpConnectionId } | { readonly protocol: 'push'; readonly name: PushStreamName };
+
+/** The steps RTMP publish and HTTP push share (implemented by LiveIngest). */
+export interface IngestCore {
+  readonly options: LiveIngestOptions;
+  /** `options.retry`, or one attempt for everything. */
+  readonly retry: StateRetry;
+  readonly streams: StreamRegistry<LiveStream>;
+  /** @throws GatewayError PUBLISH_DENIED (shutting down, or refused), INVALID_NAME */
+  authorize(streamKey: string, url: string, protocol: 'rtmp' | 'push'): Promise<StreamGrant>;
+  /**
+   * Registers a new stream session and starts it in the segment index.
+   * @throws GatewayError STREAM_BUSY, PUBLISH_DENIED, INSUFFICIENT_BALANCE
+   */
+  open(publisher: Publisher, grant: StreamGrant, firstSeq: number): Promise<LiveStream>;
+  /** Stores, measures and lists one source segment; returns its transcode job (see LiveIngest). */
+  ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
+    deadlineMs: number, progress: { sourceListed: boolean }, facts?: { rotationDeg?: SourceVideoInfo['rotationDeg'] }): Promise<IngestJob | undefined>;
+  /** Resolves `seq` as failed in `source` (unless `skipSource`) and every planned rendition. */
+  recordFailed(stream: LiveStream, seq: number, reason: string, options?: { skipSource?: boolean; deadlineMs?: number }): Promise<void>;
+  /** Resolves segments lost in a Redis outage as failed, in seq order. */
+  resolveLost(stream: LiveStream, deadlineMs: number): Promise<void>;
+  /** Ends the stream once; every caller waits for the same ending. */
+  finish(stream: LiveStream, reason: string): Promise<void>;
+}

@@ -1,0 +1,293 @@
+/**
+ * HTTP push (docs/wire-contract.md §4): a pushed segment opens or joins its stream's push
+ * session, is claimed by its (session, seq, SHA-256) in the segment index so a retry with the
+ * same bytes is answered from the stored result without a second transcode, then is
+ * ingested and waits for its renditions. A session with no push for `pushIdleTimeoutMs` ends.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { SourceVideoInfo } from '../domain/profile.ts';
+import type { RenditionSegment } from '../domain/segment.ts';
+import { settleWithin } from '../domain/time-limit.ts';
+import { GatewayError } from '../errors/gateway-error.ts';
+import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
+import type { VideoProfile } from '../domain/profile.ts';
+import type { IngestCore, LiveStream } from './live-stream.ts';
+import { pushStreamName } from './stream-registry.ts';
+
+/**
+ * How often a replay re-reads a pending claim that no push on this gateway will settle, in
+ * ms (the interval the replay of every pending push used before settlements were awaited in
+ * process).
+ */
+export const CROSS_GATEWAY_POLL_MS = 100;
+
+/** How a push ended, as stored in its claim: `done` with its renditions' JSON, `failed` with `{"code","reason"}`. */
+export interface PushSettlement {
+  readonly state: 'done' | 'failed';
+  readonly result: string;
+}
+
+/**
+ * In-process waiters for the pushes running on this gateway, by (session, seq): a replay of a
+ * pending push awaits its settlement instead of polling the claim.
+ */
+export class PushSettlements {
+  readonly #pending = new Map<string, Promise<PushSettlement>>();
+
+  /**
+   * Registers a push of (session, seq) as running here.
+   * @returns the function that settles it (call it exactly once, when the push ended)
+   */
+  open(session: string, seq: number): (settlement: PushSettlement) => void {
+    const key = `${session}/${seq}`;
+    let resolve!: (settlement: PushSettlement) => void;
+    const promise = new Promise<PushSettlement>((r) => { resolve = r; });
+    this.#pending.set(key, promise);
+    return (settlement) => {
+      if (this.#pending.get(key) === promise) this.#pending.delete(key);
+      resolve(settlement);
+    };
+  }
+
+  /** The settlement of the push of (session, seq) running here; undefined when none is. */
+  waitFor(session: string, seq: number): Promise<PushSettlement> | undefined {
+    return this.#pending.get(`${session}/${seq}`);
+  }
+
+  /** How many pushes are running here. */
+  get size(): number {
+    return this.#pending.size;
+  }
+}
+
+/** One HTTP-pushed segment, already written to a local file by the caller. */
+export interface PushedSegment {
+  /** Stream name from the URL (stream key, or the manifest ID in anonymous mode). */
+  readonly streamName: string;
+  readonly seq: number;
+  readonly container: 'ts' | 'mp4';
+  /** Local file holding the body; the caller deletes it afterwards. */
+  readonly bodyPath: string;
+  /** Hex SHA-256 of the body: the identity for idempotent retries. */
+  readonly sha256: string;
+  readonly url: string;
+  /** Parsed `Livepeer-Transcode-Configuration` header, if any. */
+  readonly configuration?: { manifestID?: string; profiles?: readonly VideoProfile[] };
+  /** `Content-Duration` header in ms, used only when the segment's duration cannot be measured. */
+  readonly declaredDurationMs?: number;
+  /** Scratch path the remuxed MPEG-TS may be written to (for `.mp4` pushes). */
+  readonly scratchTsPath: string;
+}
+
+export interface PushOutcome {
+  readonly manifestID: string;
+  readonly seq: number;
+  /** Transcoded renditions in ladder order (upscales omitted). */
+  readonly renditions: readonly RenditionSegment[];
+  /** True when this was a retry answered from the stored result without transcoding. */
+  readonly replayed: boolean;
+}
+
+/** The push sessions of this gateway. */
+export class PushSessions {
+  readonly #core: IngestCore;
+  /** Push sessions being created, so concurrent first pushes share one. */
+  readonly #pushOpening = new Map<string, Promise<LiveStream>>();
+  readonly #settlements = new PushSettlements();
+
+  constructor(core: IngestCore) {
+    this.#core = core;
+  }
+
+  /**
+   * Ingests one HTTP-pushed segment and waits for its renditions (docs/wire-contract.md §4).
+   * A retry of the same (manifest ID, seq) with the same bytes returns the stored result
+   * without transcoding again.
+   * @throws GatewayError PUBLISH_DENIED (403), INVALID_NAME / INVALID_PROFILE / INVALID_REQUEST (400),
+   *   STREAM_BUSY (409: the manifest is live over RTMP, or this seq was pushed with other bytes),
+   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE (503)
+   */
+  async push(segment: PushedSegment): Promise<PushOutcome> {
+    try {
+      return await this.#push(segment);
+    } catch (err) {
+      // Redis unreachable or restarting (one attempt per push): 503, the client pushes again later;
+      // nothing it was told succeeded is lost.
+      if (!(err instanceof GatewayError) && this.#core.retry.isTransient(err)) {
+        throw new GatewayError('REDIS_UNAVAILABLE', `the gateway's Redis is unavailable; push this segment again in ${REDIS_RETRY_AFTER_S} s`,
+          { cause: err, retryAfterS: REDIS_RETRY_AFTER_S });
+      }
+      throw err;
+    }
+  }
+
+  async #push(segment: PushedSegment): Promise<PushOutcome> {
+    const stream = await this.#pushSession(segment);
+    // The idle timeout counts from the end of the last push: a push waiting for its
+    // renditions keeps its session open however long the transcode takes.
+    stream.pushesInFlight += 1;
+    this.#touch(stream);
+    try {
+      return await this.#pushInto(stream, segment);
+    } finally {
+      stream.pushesInFlight -= 1;
+      this.#touch(stream);
+    }
+  }
+
+  async #pushInto(stream: LiveStream, segment: PushedSegment): Promise<PushOutcome> {
+    const { manifestID, session, log } = stream;
+    const seq = segment.seq;
+    // A claim whose push never settled it (its gateway died or lost Redis) is taken over after the reply timeout.
+    const claim = await this.#core.options.index.claimPush(manifestID, session, seq, segment.sha256, { leaseMs: this.#core.options.pushReplyTimeoutMs + 5000 });
+    if (claim.claim === 'conflict') {
+      throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
+    }
+    // A push that failed for a transient reason (503) is done again, not answered with its failure.
+    const transientFailure = (code: string | undefined): boolean => code === 'QUEUE_UNAVAILABLE' || code === 'REDIS_UNAVAILABLE';
+    if (claim.claim === 'same' && !(claim.state === 'failed' && transientFailure(failureCode(claim.result)))) {
+      return this.#replay(stream, seq, { state: claim.state, result: claim.result });
+    }
+
+    stream.endSeq = Math.max(stream.endSeq, seq + 1);
+    // Replays of this push on this gateway wait for its settlement here instead of polling.
+    const settled = this.#settlements.open(stream.session, seq);
+    let settlement: PushSettlement = { state: 'failed', result: JSON.stringify({ code: 'INTERNAL', reason: 'the push ended without a result' }) };
+    let queued = false;
+    try {
+      let tsPath = segment.bodyPath;
+      let rotationDeg: SourceVideoInfo['rotationDeg'];
+      if (segment.container === 'mp4') {
+        // The MP4's display matrix is lost in MPEG-TS: read it here (this probe also names an
+        // unsupported codec before the rewrap can fail on it), and carry it to the transcoder.
+        rotationDeg = (await this.#core.options.probe.probe(segment.bodyPath, 'mp4')).video?.rotationDeg;
+        await this.#core.options.remuxer.toMpegTs(segment.bodyPath, segment.scratchTsPath);
+        tsPath = segment.scratchTsPath;
+      }
+      // One attempt (deadline now): a push answers 503 rather than outwait a Redis outage.
+      const job = await this.#core.ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), { sourceListed: false },
+        rotationDeg ? { rotationDeg } : {});
+      if (!job) {
+        // Nothing to transcode: source-only for lack of credits, or an audio-only source (served as `source` alone).
+        settlement = { state: 'done', result: '[]' };
+        await this.#core.options.index.settlePush(manifestID, session, seq, 'done', settlement.result);
+        return { manifestID, seq, renditions: [], replayed: false };
+      }
+      queued = true;
+      const result = await this.#core.options.queue.enqueueAndWait(job, this.#core.options.pushReplyTimeoutMs);
+      settlement = { state: 'done', result: JSON.stringify(result.renditions) };
+      await this.#core.options.index.settlePush(manifestID, session, seq, 'done', settlement.result);
+      void this.#skipGaps(stream, seq);
+      return { manifestID, seq, renditions: result.renditions, replayed: false };
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const unreachable = !(err instanceof GatewayError) && this.#core.retry.isTransient(err);
+      const transient = unreachable || (err instanceof GatewayError && (transientFailure(err.code) || err.code === 'INSUFFICIENT_BALANCE'));
+      const code = unreachable ? 'REDIS_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
+      settlement = { state: 'failed', result: JSON.stringify({ code, reason }) };
+      await this.#core.options.index.settlePush(manifestID, session, seq, 'failed', settlement.result)
+        .catch(() => undefined);
+      // A job that failed for good was resolved in the index and reported by its transcoder
+      // (the worker's onFailedForGood); only failures before the queue are ours to report.
+      if (!transient && !queued) {
+        await this.#core.recordFailed(stream, seq, reason);
+        this.#core.options.events.emit({ type: 'segment.failed', manifestID, session, seq, reason });
+      }
+      log.warn({ seq, reason }, 'pushed segment failed');
+      throw err;
+    } finally {
+      settled(settlement);
+    }
+  }
+
+  async #pushSession(segment: PushedSegment): Promise<LiveStream> {
+    const name = pushStreamName(segment.streamName);
+    const existing = this.#core.streams.byPush(name);
+    if (existing && !existing.ended) return existing;
+    const opening = this.#pushOpening.get(segment.streamName);
+    if (opening) return opening;
+    const promise = (async () => {
+      const grant = await this.#core.authorize(segment.streamName, segment.url, 'push');
+      const configured = segment.configuration;
+      if (configured?.manifestID !== undefined && configured.manifestID !== grant.manifestID) {
+        throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
+      }
+      const profiles = configured?.profiles ?? grant.profiles;
+      return this.#core.open({ protocol: 'push', name }, { ...grant, profiles }, segment.seq);
+    })();
+    this.#pushOpening.set(segment.streamName, promise);
+    try {
+      return await promise;
+    } finally {
+      this.#pushOpening.delete(segment.streamName);
+    }
+  }
+
+  #touch(stream: LiveStream): void {
+    if (stream.protocol !== 'push' || stream.ended) return;
+    clearTimeout(stream.idleTimer);
+    stream.idleTimer = setTimeout(() => {
+      if (stream.pushesInFlight > 0) this.#touch(stream);
+      else void this.#core.finish(stream, 'push idle timeout');
+    }, this.#core.options.pushIdleTimeoutMs);
+    stream.idleTimer.unref();
+  }
+
+  /**
+   * Answers a retry of a push from its settlement. A pending push running on this gateway (the
+   * only one that can hold this session's claim while it lives) is awaited in process and
+   * answered the moment it settles. A pending claim with no push here (its push's settlement
+   * never reached Redis, or a claim left by a gateway that died) is read again every
+   * {@link CROSS_GATEWAY_POLL_MS}; both wait at most `pushReplyTimeoutMs`.
+   * @throws GatewayError QUEUE_UNAVAILABLE (still pending at the deadline, or the state expired),
+   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (the push failed)
+   */
+  async #replay(stream: LiveStream, seq: number, claimed: { state: 'pending' | 'done' | 'failed'; result?: string | undefined }): Promise<PushOutcome> {
+    const timeoutMs = this.#core.options.pushReplyTimeoutMs;
+    const stillPending = (): never => { throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} is still being transcoded; retry later`); };
+    let current: { state: 'pending' | 'done' | 'failed'; result?: string | undefined } = claimed;
+    const local = current.state === 'pending' ? this.#settlements.waitFor(stream.session, seq) : undefined;
+    if (local) {
+      current = await settleWithin(local, timeoutMs, stillPending);
+    } else {
+      const deadline = Date.now() + timeoutMs;
+      while (current.state === 'pending') {
+        if (Date.now() > deadline) stillPending();
+        await delay(CROSS_GATEWAY_POLL_MS);
+        const state = await this.#core.options.index.pushState(stream.manifestID, stream.session, seq);
+        if (!state) throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} state expired; push it again`);
+        current = state;
+      }
+    }
+    const { state, result } = current;
+    if (state === 'failed') {
+      const failure = JSON.parse(result ?? '{}') as { code?: string; reason?: string };
+      throw new GatewayError(failure.code === 'UNDECODABLE_MEDIA' ? 'UNDECODABLE_MEDIA' : 'TRANSCODE_FAILED', failure.reason ?? 'segment failed', { retryable: false });
+    }
+    stream.log.debug({ seq, waited: local ? 'in process' : claimed.state === 'pending' ? 'poll' : 'no' }, 'push retry answered from the stored result');
+    return { manifestID: stream.manifestID, seq, renditions: JSON.parse(result ?? '[]') as RenditionSegment[], replayed: true };
+  }
+
+  /**
+   * After seq N is done, every lower seq of this push session that was never pushed (down to
+   * the highest pushed one, however far) is resolved as failed in one step, so the playlists
+   * do not wait for it (a discontinuity marks the gap). A seq pushed after that is refused
+   * with 409 (it would not be listed), and is neither transcoded nor charged.
+   */
+  async #skipGaps(stream: LiveStream, seq: number): Promise<void> {
+    try {
+      await this.#core.options.index.resolvePushGap(stream.manifestID, stream.session, seq);
+    } catch (err) {
+      stream.log.warn({ err: (err as Error).message }, 'cannot resolve push gaps');
+    }
+  }
+}
+
+/** The error code stored with a failed push (`{"code","reason"}` JSON), if any. */
+function failureCode(result: string | undefined): string | undefined {
+  try {
+    return (JSON.parse(result ?? '{}') as { code?: string }).code;
+  } catch {
+    return undefined;
+  }
+}

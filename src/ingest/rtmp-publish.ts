@@ -1,0 +1,97 @@
+/**
+ * RTMP publish: an authorized publish gets a segmenter (ffmpeg pulling the live input and
+ * cutting it at keyframes); each segment it writes is stored, listed and queued in seq
+ * order, its Redis steps retried across an outage until the segment's deadline. The stream
+ * ends when the segmenter ends (publisher left, stop, shutdown).
+ */
+import { rm } from 'node:fs/promises';
+import { settleWithin } from '../domain/time-limit.ts';
+import type { IngestJob } from './ingest-ports.ts';
+import type { IngestCore } from './live-stream.ts';
+import type { RtmpConnectionId } from './stream-registry.ts';
+
+/** How long a segmenter may drain its input after the publisher left before it is stopped, in ms (LiveIngestOptions.unpublishGraceMs). */
+const DEFAULT_UNPUBLISH_GRACE_MS = 2000;
+
+/** RTMP publishes, by their connection ID. */
+export class RtmpPublish {
+  readonly #core: IngestCore;
+
+  constructor(core: IngestCore) {
+    this.#core = core;
+  }
+
+  /**
+   * Authorizes and starts an RTMP publish.
+   * @throws GatewayError PUBLISH_DENIED, INVALID_NAME, STREAM_BUSY
+   */
+  async publish(connection: RtmpConnectionId, streamKey: string, url: string): Promise<{ manifestID: string }> {
+    const grant = await this.#core.authorize(streamKey, url, 'rtmp');
+    const stream = await this.#core.open({ protocol: 'rtmp', connection }, grant, 0);
+    const { log } = stream;
+    const segmenter = this.#core.options.startSegmenter(connection, stream.session);
+    stream.segmenter = segmenter;
+    segmenter.on('segment', (s) => {
+      // The segment is complete now: its Redis steps retry across an outage until this deadline.
+      const readyAtMs = Date.now();
+      const deadlineMs = this.#core.retry.deadline(readyAtMs);
+      const progress = { sourceListed: false };
+      stream.chain = stream.chain
+        .then(async () => {
+          stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
+          await this.#core.resolveLost(stream, deadlineMs);
+          let job: IngestJob | undefined;
+          try {
+            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress);
+          } finally {
+            // The segmenter's file has been copied into the object store (or is lost): without
+            // this the work dir grows by the stream's bitrate for as long as it runs.
+            await rm(s.path, { force: true }).catch(() => undefined);
+          }
+          // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
+          // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
+          // hold that was never taken.
+          if (job && stream.plan?.length) {
+            const queued = job;
+            await this.#core.retry.run('queue transcode job', () => this.#core.options.queue.enqueue(queued), deadlineMs);
+          }
+        })
+        .catch((err: Error) => {
+          log.error({ err: err.message, seq: s.seq, sourceListed: progress.sourceListed, waitedMs: Date.now() - readyAtMs },
+            'source segment lost; it is resolved as failed (a discontinuity) once Redis answers');
+          stream.lost.set(s.seq, progress);
+        });
+    });
+    segmenter.on('longSegment', (s) => {
+      stream.longSegments += 1;
+      if (stream.longSegments === 1) {
+        log.warn({ seq: s.seq, durationMs: s.durationMs, targetMs: this.#core.options.segmentTargetMs },
+          'publisher keyframes are far apart: segments are cut at keyframes, so they run long and latency grows; set the encoder keyframe interval to 2 s (OBS: Output > Keyframe Interval = 2)');
+      }
+    });
+    stream.segmenterEnded = new Promise((resolve) => {
+      segmenter.on('end', (e) => {
+        resolve();
+        void this.#core.finish(stream, e.reason);
+      });
+    });
+    return { manifestID: grant.manifestID };
+  }
+
+  /**
+   * The RTMP publisher left; the segmenter flushes its last segment and the stream ends.
+   */
+  async unpublish(connection: RtmpConnectionId): Promise<void> {
+    const stream = this.#core.streams.byRtmp(connection);
+    if (!stream || stream.protocol !== 'rtmp' || !stream.segmenter) return;
+    // The RTMP server has closed the segmenter's pull: ffmpeg reads what is left, writes the
+    // last segment and exits by itself, which loses nothing. A stop (SIGINT) would drop what
+    // ffmpeg has not read yet, so it is only the fallback when that does not happen in time.
+    const ended = await settleWithin(stream.segmenterEnded!.then(() => true), this.#core.options.unpublishGraceMs ?? DEFAULT_UNPUBLISH_GRACE_MS, () => false);
+    if (!ended) {
+      stream.log.info({ graceMs: this.#core.options.unpublishGraceMs ?? DEFAULT_UNPUBLISH_GRACE_MS }, 'segmenter still running after the publisher left; stopping it');
+      await stream.segmenter.stop();
+    }
+    await this.#core.finish(stream, 'publisher left');
+  }
+}
