@@ -16,36 +16,21 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
 import type { IngestJob, MeasuredSegment, ProbedSegment, StateRetry, StreamGrant } from './ingest-ports.ts';
-import { NO_RETRY, type IngestCore, type LiveIngestOptions, type LiveStream, type Publisher } from './live-stream.ts';
+import {
+  NO_RETRY, type EndedStream, type IngestCore, type LiveIngestOptions, type LiveStream, type LiveStreamInfo, type Publisher,
+} from './live-stream.ts';
 import { PushSessions, type PushedSegment, type PushOutcome } from './push-session.ts';
 import { RtmpPublish } from './rtmp-publish.ts';
 import { StreamRegistry, newStreamSessionId, pushPublishKey, rtmpConnectionId, rtmpPublishKey } from './stream-registry.ts';
 import { mayReuseProbe, probeReference, reuseProbe } from './probe-reuse.ts';
 
 export type * from './ingest-ports.ts';
-export type { LiveIngestOptions } from './live-stream.ts';
+export type { EndedStream, LiveIngestOptions, LiveStreamInfo } from './live-stream.ts';
 export type { PushedSegment, PushOutcome } from './push-session.ts';
 export { AccountStreamKeyAuthorizer, StaticKeyAuthorizer } from './authorizers.ts';
 
 /** Audio codecs an audio-only stream is served with: the packed-audio formats of RFC 8216 §3.4, which also go in MPEG-TS. */
 const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'eac3']);
-
-/** A stream ended by `flush()` / `close()`. */
-export interface EndedStream {
-  readonly manifestID: string;
-  readonly session: string;
-  /** One past its last sequence number. */
-  readonly endSeq: number;
-}
-
-export interface LiveStreamInfo {
-  readonly manifestID: string;
-  /** Publish session ID (the segment index's session). */
-  readonly session: string;
-  readonly protocol: 'rtmp' | 'push';
-  readonly startedAtMs: number;
-  readonly segments: number;
-}
 
 /**
  * Owns every live stream on this gateway, RTMP and HTTP push. A manifest ID has at most one

@@ -138,3 +138,20 @@ export interface IngestCore {
   /** Ends the stream once; every caller waits for the same ending. */
   finish(stream: LiveStream, reason: string): Promise<void>;
 }
+
+/** A stream ended by `flush()` / `close()`. */
+export interface EndedStream {
+  readonly manifestID: string;
+  readonly session: string;
+  /** One past its last sequence number. */
+  readonly endSeq: number;
+}
+
+export interface LiveStreamInfo {
+  readonly manifestID: string;
+  /** Publish session ID (the segment index's session). */
+  readonly session: string;
+  readonly protocol: 'rtmp' | 'push';
+  readonly startedAtMs: number;
+  readonly segments: number;
+}
