@@ -12,15 +12,15 @@ import { join } from 'node:path';
 import type { MediagateConfig } from './config/config.ts';
 import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
-import { SOURCE_RENDITION, type RenditionSegment } from './domain/segment.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
 import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
 import { RedisRetry } from './queue/redis-retry.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
 import { IndexSweeper } from './queue/index-sweeper.ts';
-import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor, type QueuedTranscodeJob } from './queue/transcode-queue.ts';
+import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor } from './queue/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
+import { TranscodeResults } from './transcode/transcode-results.ts';
 import { probeSegment } from './media/probe.ts';
 import { GatewayError } from './errors/gateway-error.ts';
 import { loggableUrl } from './log/loggable-url.ts';
@@ -41,8 +41,6 @@ import { createPaymentsRouter } from './payments/payments-routes.ts';
 import { Billing, LOCAL_ACCOUNT_ID, unnamedStreamAccount } from './payments/billing.ts';
 import { probeAudioDurationMs } from './media/audio-probe.ts';
 import { GatewayMetrics } from './metrics/gateway-metrics.ts';
-import { segmentFailureReasonFor } from './metrics/metric-labels.ts';
-import { transcodePixels } from './domain/money.ts';
 import { DEFAULT_MODEL_ID, isPipeline } from './ai/pipelines.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { WorkerRegistry } from './ai/worker-registry.ts';
@@ -429,12 +427,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
   });
   closers.push({ name: 'ffmpeg', close: () => transcoder.close() });
 
-  // Recording a result waits out a Redis outage up to the retry budget (every step is idempotent);
-  // past it the job fails this attempt and BullMQ runs it again.
-  const planned = async (job: QueuedTranscodeJob, deadlineMs: number): Promise<string[]> => {
-    const stream = await retry.run('read stream', () => index.getStream(job.manifestID), deadlineMs);
-    return stream && stream.session === job.session ? stream.renditions.map((r) => r.name) : [];
-  };
+  const results = new TranscodeResults({ index, metrics, events, retry, logger: log, ...(billing ? { billing } : {}) });
   const worker = new TranscodeWorker({
     redisUrl: config.redis.url,
     prefix: config.redis.keyPrefix,
@@ -443,52 +436,9 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
     lockTiming: transcodeLockTimingFor(config.segmentTargetMs),
     hooks: {
       process: (job) => transcoder.transcode(job),
-      onCompleted: async (job, result) => {
-        const deadlineMs = retry.deadline();
-        const produced = new Map(result.renditions.map((r) => [r.rendition, r]));
-        const listed: RenditionSegment[] = [];
-        for (const name of await planned(job, deadlineMs)) {
-          const segment = produced.get(name);
-          const recorded = await retry.run('list rendition segment', () => index.record(job.manifestID, job.session, segment
-            ? { status: 'ok', seq: job.seq, segment }
-            : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' }), deadlineMs);
-          if (segment && recorded.accepted) listed.push(segment);
-        }
-        // Only what is listed is charged: a result for a seq the playlists already skipped
-        // (it waited past hls.maxSegmentWaitMs) returns its hold. Charged once per (stream
-        // session, seq): a redelivered job settles the same hold again, which changes nothing.
-        if (billing && job.accountID) {
-          if (listed.length > 0) {
-            await retry.run('charge segment', () => billing.settleSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq, pixels: transcodePixels(listed) }), deadlineMs);
-          } else {
-            await retry.run('release segment hold', () => billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq }), deadlineMs);
-            log.info({ manifestID: job.manifestID, seq: job.seq }, 'segment transcoded after its playlists skipped it: not listed, hold released');
-          }
-        }
-        const latencyMs = Date.now() - job.enqueuedAtMs;
-        log.debug({ manifestID: job.manifestID, seq: job.seq, latencyMs }, 'segment renditions recorded');
-        metrics.recordSegmentTranscoded({
-          manifestID: job.manifestID, segmentDurationMs: job.durationMs, transcodeElapsedMs: result.elapsedMs,
-          outputPixels: transcodePixels(result.renditions), overallLatencyMs: latencyMs,
-        });
-        events.emit({
-          type: 'segment.transcoded', manifestID: job.manifestID, session: job.session, seq: job.seq, durationMs: job.durationMs, elapsedMs: result.elapsedMs,
-          renditions: result.renditions.map((r) => ({ name: r.rendition, width: r.width, height: r.height, frames: r.frames, bytes: r.bytes })),
-        });
-      },
-      onFailedForGood: async (job, reason, code, cause) => {
-        const deadlineMs = retry.deadline();
-        metrics.recordSegmentFailed(job.manifestID, cause === 'transcoder_lost' ? 'transcoder_lost' : segmentFailureReasonFor(code));
-        if (billing && job.accountID) {
-          await retry.run('release segment credits', () => billing.releaseSegment({ manifestID: job.manifestID, session: job.session, seq: job.seq }), deadlineMs);
-        }
-        for (const name of await planned(job, deadlineMs)) {
-          if (name === SOURCE_RENDITION) continue;
-          await retry.run('resolve failed segment', () => index.record(job.manifestID, job.session, { status: 'failed', rendition: name, seq: job.seq, reason }), deadlineMs);
-        }
-        events.emit({ type: 'segment.failed', manifestID: job.manifestID, session: job.session, seq: job.seq, reason });
-      },
-      onTranscoderLost: (job) => metrics.recordTranscodeJobStalled(job.manifestID),
+      onCompleted: (job, result) => results.completed(job, result),
+      onFailedForGood: (job, reason, code, cause) => results.failedForGood(job, reason, code, cause),
+      onTranscoderLost: (job) => results.transcoderLost(job),
     },
   });
   closers.push({ name: 'transcode-worker', close: (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }) });
