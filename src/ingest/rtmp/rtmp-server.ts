@@ -72,14 +72,11 @@ export interface PublishRequest {
 /** `onPublish`'s answer. `reason` goes to the log (not to the publisher: RTMP has no channel for it). */
 export type PublishDecision = { readonly accept: true } | { readonly accept: false; readonly reason: string };
 
-export interface RtmpServerOptions {
-  /** Bind address; default `127.0.0.1` (docs/wire-contract.md §1). */
-  host?: string;
-  /** TCP port, 1-65535; default 1935. 0 is refused (NMS cannot report the chosen port). */
-  port?: number;
-  logger: Logger;
-  /** Absolute directory for NMS's own JSON store (relay and record metadata; stream history is never written); created if missing, kept mode 0700. */
-  storePath: string;
+/**
+ * Where publishes go: the caller's decision and end-of-publish callbacks. Given to the
+ * constructor or to `start()` (so the server can be built before the ingest that uses it).
+ */
+export interface RtmpPublishHandlers {
   /**
    * Called once per publish that passed the name and busy checks, after NMS registered it as
    * the path's publisher. May be async (see the class docstring for what happens meanwhile).
@@ -91,6 +88,16 @@ export interface RtmpServerOptions {
    * (disconnect, `kick()`, or `close()`), never before the decision resolved. Errors are logged.
    */
   onUnpublish(sessionId: string): void | Promise<void>;
+}
+
+export interface RtmpServerOptions extends Partial<RtmpPublishHandlers> {
+  /** Bind address; default `127.0.0.1` (docs/wire-contract.md §1). */
+  host?: string;
+  /** TCP port, 1-65535; default 1935. 0 is refused (NMS cannot report the chosen port). */
+  port?: number;
+  logger: Logger;
+  /** Absolute directory for NMS's own JSON store (relay and record metadata; stream history is never written); created if missing, kept mode 0700. */
+  storePath: string;
   /** An `onPublish` that has not answered after this many ms is a refusal; default 10000. */
   publishDecisionTimeoutMs?: number;
   /** How long `start()` waits for the port to accept connections, ms; default 5000. */
@@ -158,8 +165,8 @@ export class RtmpServer {
   readonly #port: number;
   readonly #log: Logger;
   readonly #storePath: string;
-  readonly #onPublish: RtmpServerOptions['onPublish'];
-  readonly #onUnpublish: RtmpServerOptions['onUnpublish'];
+  /** Set by the constructor or `start()`; `start()` refuses to run without them. */
+  #handlers: RtmpPublishHandlers | undefined;
   readonly #decisionTimeoutMs: number;
   readonly #startTimeoutMs: number;
   readonly #allowRemotePlay: boolean;
@@ -192,8 +199,7 @@ export class RtmpServer {
     this.#port = port;
     this.#log = options.logger.child({ component: 'rtmp' });
     this.#storePath = options.storePath;
-    this.#onPublish = options.onPublish;
-    this.#onUnpublish = options.onUnpublish;
+    if (options.onPublish && options.onUnpublish) this.#handlers = { onPublish: options.onPublish, onUnpublish: options.onUnpublish };
     this.#decisionTimeoutMs = options.publishDecisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
     this.#startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.#allowRemotePlay = options.allowRemotePlay ?? false;
@@ -214,13 +220,16 @@ export class RtmpServer {
 
   /**
    * Binds the RTMP port. Resolves once the port accepts TCP connections.
-   * Calling it again returns the same promise.
+   * Calling it again returns the same promise (later `handlers` are ignored).
+   * @param handlers where publishes go; replaces the constructor's, required when it had none
    * @throws GatewayError CONFIG_INVALID when the port is in use or cannot be bound (the
    *   process is not exited), or the listener is not accepting within `startTimeoutMs`;
-   *   GatewayError INTERNAL when called after `close()`.
+   *   GatewayError INTERNAL when called after `close()` or without handlers.
    */
-  start(): Promise<void> {
+  start(handlers?: RtmpPublishHandlers): Promise<void> {
     if (this.#closed) return Promise.reject(new GatewayError('INTERNAL', 'RTMP server is closed'));
+    if (!this.#starting && handlers) this.#handlers = handlers;
+    if (!this.#handlers) return Promise.reject(new GatewayError('INTERNAL', 'RTMP server started without publish handlers'));
     this.#starting ??= this.#start();
     return this.#starting;
   }
@@ -382,7 +391,7 @@ export class RtmpServer {
     if (session.broadcast) nmsContext.broadcasts.set(`/${RTMP_APP}/${tracked.playName}`, session.broadcast);
     let decision: PublishDecision;
     try {
-      decision = await settleWithin(Promise.resolve().then(() => this.#onPublish(req)), this.#decisionTimeoutMs,
+      decision = await settleWithin(Promise.resolve().then(() => this.#handlers!.onPublish(req)), this.#decisionTimeoutMs,
         (): PublishDecision => ({ accept: false, reason: 'publish decision timed out' }));
       if (decision?.accept !== true && decision?.accept !== false) {
         decision = { accept: false, reason: 'invalid publish decision' };
@@ -478,7 +487,7 @@ export class RtmpServer {
 
   async #notifyUnpublish(sessionId: string): Promise<void> {
     try {
-      await this.#onUnpublish(sessionId);
+      await this.#handlers!.onUnpublish(sessionId);
     } catch (err) {
       this.#log.error({ sessionId, err: errorFields(err) }, 'onUnpublish failed');
     }

@@ -46,6 +46,36 @@ test('port 0 and a relative store path are configuration errors', () => {
   assert.throws(() => new RtmpServer({ port: 1935, logger: silentLogger(), storePath: 'data', ...callbacks }), /absolute/);
 });
 
+test('publish handlers may be given to start() instead of the constructor; without any, start() refuses and binds nothing', async () => {
+  requireMediaTools();
+  const clip = await gop2Clip();
+  const port = await freePort();
+  const bare = new RtmpServer({ port, logger: silentLogger(), storePath: path.join(dir, 'bare-store') });
+  await assert.rejects(bare.start(), (err: unknown) => err instanceof GatewayError && err.code === 'INTERNAL' && /without publish handlers/.test(err.message));
+  assert.equal(await canConnect(port), false, 'nothing listens after the refused start');
+  await bare.close();
+  const published: string[] = [];
+  const later = new RtmpServer({ port, logger: silentLogger(), storePath: path.join(dir, 'later-store') });
+  await later.start({ onPublish: (req) => { published.push(req.streamName); return { accept: true }; }, onUnpublish: () => undefined });
+  try {
+    assert.equal(await canConnect(port), true);
+    const pub = publish(port, 'handlers_at_start', clip);
+    await waitFor('onPublish given to start() called', () => published.length > 0, 20_000);
+    assert.deepEqual(published, ['handlers_at_start']);
+    pub.child.kill('SIGKILL');
+    await pub.exited;
+  } finally {
+    await later.close();
+  }
+});
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
 test('start() resolves once the port accepts connections, installs no signal handlers, and close() is idempotent and frees the port', async () => {
   const port = await freePort();
   const sigint = process.listenerCount('SIGINT');
