@@ -56,6 +56,7 @@ import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
 import { settleWithin } from './domain/time-limit.ts';
+import { Lifecycle } from './lifecycle.ts';
 
 export type Role = 'gateway' | 'transcoder';
 
@@ -70,362 +71,380 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** `deadlineMs` (epoch ms): when the shutdown timeout runs out; closers that wait stop waiting then. */
-type Closer = { name: string; close: (deadlineMs: number) => Promise<void> };
+/** What both roles share, built once by `startApp` before the role's own parts. */
+interface Core {
+  readonly storage: FsObjectStore;
+  readonly redis: Redis;
+  readonly index: RedisSegmentIndex;
+  readonly retry: RedisRetry;
+  readonly events: EventSink;
+  readonly metrics: GatewayMetrics;
+  readonly ledger: RedisLedger;
+  readonly billing: Billing | undefined;
+}
+
+/** The gateway's AI worker pool, built before the metrics so they can ask which models it serves. */
+interface AiWorkers {
+  readonly client: WorkerClient;
+  readonly registry: WorkerRegistry;
+}
 
 /**
- * Starts the given role. On a failure during start, whatever was started is closed again
- * before the error is rethrown.
+ * Starts the given role over one {@link Lifecycle}. On a failure during start, whatever was
+ * started is closed again before the error is rethrown.
  */
 export async function startApp(config: MediagateConfig, logger: Logger, role: Role): Promise<RunningApp> {
-  const closers: Closer[] = [];
-  /** Gateway role: the ordered drain that runs before the closers. */
-  let drain: ((deadlineMs: number) => Promise<void>) | undefined;
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      const deadlineMs = Date.now() + config.shutdownTimeoutMs;
-      try {
-        await drain?.(deadlineMs);
-      } catch (err) {
-        logger.warn({ err: (err as Error).message }, 'error while draining');
-      }
-      for (const c of closers.reverse()) {
-        try {
-          await c.close(deadlineMs);
-          logger.debug({ component: c.name }, 'closed');
-        } catch (err) {
-          logger.warn({ component: c.name, err: (err as Error).message }, 'error while closing');
-        }
-      }
-    })();
-    return closing;
-  };
-
+  const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
   try {
-    const prefix = config.redis.keyPrefix;
     await mkdir(config.workDir, { recursive: true });
     // Before this process creates any scratch entry of its own (see storage/work-dir.ts).
     await sweepWorkDir(config, logger, role);
-    const storage = new FsObjectStore(config.storage.dir);
-
-    const redis: Redis = createRedis({ url: config.redis.url, logger: logger.child({ component: 'redis' }), name: `mediagate:${role}` });
-    closers.push({ name: 'redis', close: async () => { redis.disconnect(); } });
-    await waitForRedis(redis, config.redis.url, 10_000);
-    logger.info({ redis: redactRedisUrl(config.redis.url) }, 'redis connected');
-
-    const index = new RedisSegmentIndex({
-      redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
-      maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
-    });
-    // Media-path Redis operations wait out an outage up to this budget (queue/redis-retry.ts).
-    const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
-    const defaultLadder = parseLadder(config.ladder);
-
-    let events: EventSink = NO_EVENTS;
-    if (config.events.webhookUrls.length > 0) {
-      const eventQueue = new EventQueue({
-        redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), urls: config.events.webhookUrls,
-        attempts: config.events.attempts, backoffMs: config.events.backoffMs,
-      });
-      closers.push({ name: 'event-queue', close: () => eventQueue.close() });
-      events = eventQueue;
-    }
-
-    // One metrics registry per process (prom-client's event-loop monitor cannot be stopped twice).
-    // Model IDs become labels only when a worker serves them (bounded cardinality); set once the registry exists.
-    let knownModel: (pipeline: string, modelID: string) => boolean = () => false;
-    const metrics = new GatewayMetrics({
-      manifestIdLabels: config.metrics.manifestIdLabels,
-      knownModel: (pipeline, modelID) => knownModel(pipeline, modelID),
-      isSecret: (value) => config.streamKeys.some((k) => k.streamKey === value) || config.ai.apiKeys.includes(value),
-    });
-    closers.push({ name: 'metrics', close: async () => metrics.close() });
-
-    const ledger = new RedisLedger({ redis, prefix });
-    const accountKeys = new RedisAccountKeys({ redis, prefix });
-    const billing = config.payments.enabled ? new Billing({
-      ledger, transcodePrice: config.payments.transcodePrice, aiPrices: config.payments.aiPrices, logger: logger.child({ component: 'billing' }),
-      onCharged: (kind, credits) => metrics.recordLedgerEntry(kind, credits),
-      segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
-      aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
-    }) : undefined;
-
+    const ai = role === 'gateway' ? createAiWorkers(config, logger, lifecycle) : undefined;
+    const core = await startCore(config, logger, role, lifecycle, ai);
     if (role === 'transcoder' || config.transcode.embedded) {
-      await startTranscoder(config, logger, storage, index, retry, events, metrics, billing, closers);
+      await startTranscodeWorker(config, logger, core, lifecycle);
     }
-    if (role === 'transcoder') {
-      let metricsUrl: string | undefined;
-      if (config.transcode.metricsPort > 0) {
-        const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
-        closers.push({ name: 'http', close: async (deadlineMs) => { await http.drain(deadlineMs); await closeServer(http.server); } });
-        http.setHandler(createHttpApp({
-          logger: logger.child({ component: 'http' }),
-          routers: [metrics.router()],
-          health: async () => (redis.status === 'ready'
-            ? { status: 'ok', checks: { redis: { ok: true } } }
-            : { status: 'degraded', checks: { redis: { ok: false, detail: redis.status } } }),
-        }));
-        metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
-      }
-      logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: metricsUrl ?? 'disabled' }, 'transcoder ready; waiting for jobs');
+    const close = (): Promise<void> => lifecycle.close();
+    if (ai === undefined) {
+      await startTranscoderRole(config, logger, core, lifecycle);
       return { close };
     }
-
-    // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
-    const http = await listenEarly(config.http.host, config.http.port);
-    closers.push({ name: 'http', close: () => closeServer(http.server) });
-    const httpPort = boundPort(http.server);
-    const publicUrl = config.http.publicUrl || `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${httpPort}`;
-
-    const queue = new TranscodeQueue({
-      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'queue' }),
-      attempts: config.transcode.attempts, backoffMs: config.transcode.backoffMs,
-    });
-    closers.push({ name: 'queue', close: () => queue.close() });
-
-    if (config.events.webhookUrls.length > 0) {
-      const delivery = new EventDeliveryWorker({
-        redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), secret: config.events.secret, timeoutMs: config.events.timeoutMs,
-      });
-      closers.push({ name: 'event-delivery', close: () => delivery.close() });
-    }
-
-    const ingestLog = logger.child({ component: 'ingest' });
-    const ingestRunner = new FfmpegRunner({ logger: ingestLog });
-    closers.push({ name: 'ingest-ffmpeg', close: () => ingestRunner.close() });
-    const remuxer = new Remuxer(ingestRunner);
-    const configuredAuthorizer: PublishAuthorizer = config.auth.mode === 'webhook'
-      ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder })
-      : new StaticKeyAuthorizer(config.streamKeys, defaultLadder);
-    // Stream keys issued to accounts (payments API) first, then the configured mode.
-    const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
-    const loopbackOnly = isLoopbackHost(config.http.host);
-    // The loopback `local` account is state that must exist while the gateway runs (checked by /healthz).
-    const needsLocalAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0;
-    if (needsLocalAccount && !(await ledger.getAccount(LOCAL_ACCOUNT_ID))) {
-      await ledger.createAccount({ id: LOCAL_ACCOUNT_ID, name: LOCAL_ACCOUNT_ID, credits: BigInt(config.payments.localAccountCredits) });
-      logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
-    }
-    if (billing) {
-      const sweep = setInterval(() => {
-        ledger.expireHolds().catch((err: Error) => logger.warn({ err: err.message }, 'hold expiry sweep failed'));
-      }, 5000);
-      sweep.unref();
-      closers.push({ name: 'ledger-sweep', close: async () => clearInterval(sweep) });
-    }
-    let rtmp: RtmpServer | undefined;
-    const ingest = new LiveIngest({
-      logger: ingestLog,
-      authorizer,
-      index,
-      retry,
-      queue: {
-        // Counted once it is queued (ingest retries an enqueue across a Redis outage).
-        enqueue: async (job) => { await queue.enqueue(job); metrics.recordSegmentEmerged(job.manifestID); },
-        enqueueAndWait: (job, timeoutMs) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueueAndWait(job, timeoutMs); },
-      },
-      storage,
-      probe: {
-        probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts' }),
-        measure: async (path) => {
-          const m = await measureTsFile(path);
-          return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
-        },
-      },
-      remuxer,
-      events,
-      kickPublisher: (publishId) => { rtmp?.kick(publishId); },
-      publicUrl,
-      segmentTargetMs: config.segmentTargetMs,
-      pushIdleTimeoutMs: config.push.idleTimeoutMs,
-      pushReplyTimeoutMs: config.push.replyTimeoutMs,
-      ...(billing ? { billing } : {}),
-      // Streams naming no account: `local` on loopback, not metered on a public bind.
-      defaultAccountID: unnamedStreamAccount(loopbackOnly),
-      onInsufficientBalance: config.payments.onInsufficientBalance,
-      startSegmenter: (publishId, session) => {
-        // By the publish's internal name, never the stream key (a puller's URL is visible in `ps`),
-        // from the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
-        const inputUrl = rtmp?.pullUrl(publishId);
-        if (inputUrl === undefined) throw new GatewayError('INTERNAL', 'the RTMP publish to segment is gone');
-        const segmenter = new Segmenter({
-          inputUrl,
-          workDir: join(config.workDir, 'segmenter', `${ownerTag()}${session}`),
-          segmentTargetMs: config.segmentTargetMs,
-          logger: ingestLog.child({ session }),
-        });
-        segmenter.start();
-        return segmenter;
-      },
-    });
-
-    if (config.rtmp.enabled) {
-      rtmp = new RtmpServer({
-        host: config.rtmp.host,
-        port: config.rtmp.port,
-        logger,
-        storePath: join(config.workDir, 'nms-store'),
-        onPublish: async (req) => {
-          try {
-            await ingest.publish(req.sessionId, req.streamName, `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/${req.streamName}`);
-            return { accept: true };
-          } catch (err) {
-            ingestLog.warn({ ip: req.ip, reason: (err as Error).message }, 'publish refused');
-            return { accept: false, reason: (err as Error).message };
-          }
-        },
-        onUnpublish: (sessionId) => { void ingest.unpublish(sessionId); },
-      });
-    }
-    // Ingest closes before RTMP so segmenters flush while the publisher socket is still up.
-    if (rtmp) {
-      await rtmp.start();
-      closers.push({ name: 'rtmp', close: () => rtmp!.close() });
-    }
-    closers.push({ name: 'ingest', close: async () => { await ingest.close(); } });
-    drain = (deadlineMs) => drainGateway({
-      http, ingest, index, waitForTranscodes: config.transcode.embedded, deadlineMs, logger,
-    });
-
-    // Heartbeats for the streams held here, and the sweep that skips overdue segments and ends
-    // streams whose gateway died. Closed before ingest, so a closing gateway's streams end through ingest.
-    const sweeper = new IndexSweeper({
-      index, logger: logger.child({ component: 'index-sweep' }),
-      held: () => ingest.held(),
-      onLost: (s) => { void ingest.stopSession(s.manifestID, s.session, 'stream ended elsewhere (heartbeat expired)'); },
-      heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
-    });
-    sweeper.start();
-    closers.push({ name: 'index-sweep', close: () => sweeper.close() });
-
-    const controlBus = new ControlBus({
-      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'control' }),
-      onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
-    });
-    closers.push({ name: 'control-bus', close: () => controlBus.close() });
-
-    const aiLog = logger.child({ component: 'ai' });
-    const workerClient = new WorkerClient();
-    closers.push({ name: 'ai-worker-client', close: async () => workerClient.close() });
-    const registry = new WorkerRegistry({
-      logger: aiLog, healthIntervalMs: config.ai.healthIntervalMs,
-      checkHealth: (worker) => workerClient.checkHealth(worker, Math.min(2000, config.ai.healthIntervalMs)),
-    });
-    closers.push({ name: 'ai-workers', close: async () => registry.close() });
-    for (const worker of config.ai.workers) {
-      try {
-        await registry.register(worker, 'config');
-      } catch (err) {
-        aiLog.error({ url: loggableUrl(worker.url), err: (err as Error).message }, 'cannot register configured AI worker');
-      }
-    }
-    registry.start();
-    const sessions = new SessionManager<AiRequest, WorkerReply>({
-      registry,
-      caller: { call: (endpoint, request, { timeoutMs }) => workerClient.call(endpoint, request, { timeoutMs }) },
-      // Failed calls and refused or failed result media alike.
-      onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.recordAiWorkerFailure(pipeline, modelID, kind),
-      classify: (err) => isWorkerCallError(err)
-        ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
-        : { kind: 'server', message: (err as Error).message },
-      retry: makeRetryConfig({
-        maxAttempts: config.ai.maxAttempts, totalBudgetMs: config.ai.totalBudgetMs, queueWaitMs: config.ai.queueWaitMs,
-        suspendBaseMs: config.ai.suspendBaseMs, suspendMaxMs: Math.max(300_000, config.ai.suspendBaseMs),
-        ...(config.ai.attemptTimeoutMs > 0 ? { attemptTimeoutMsByPipeline: Object.fromEntries(PIPELINES.map((p) => [p, config.ai.attemptTimeoutMs])) } : {}),
-      }),
-      logger: aiLog,
-    });
-    metrics.setLiveStreamsSource(() => ingest.list());
-    metrics.setWorkerPoolSource(() => registry.list());
-    knownModel = (pipeline, modelID) => isPipeline(pipeline) && (registry.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID);
-
-    const app = createHttpApp({
-      logger: logger.child({ component: 'http' }),
-      guard: {
-        checkHost: loopbackOnly || config.http.allowedHosts.length > 0,
-        publicUrl, hostNames: [config.http.host, ...config.http.allowedHosts],
-      },
-      routers: [
-        metrics.router(),
-        createDocsRouter(),
-        createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
-        createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
-        createControlRouter({
-          index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
-          loopbackOnly,
-          requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
-        }),
-        createPaymentsRouter({
-          ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
-          manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
-        }),
-        createAiRouter({
-          sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
-          authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
-          ...(billing ? { billing } : {}),
-          probeAudioMs: (path) => probeAudioDurationMs(path),
-          uploadDir: join(config.workDir, 'uploads'),
-          results: new FsObjectStore(join(config.storage.dir, '.results')),
-          fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
-            timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
-          }),
-          framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
-          maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
-        }),
-      ],
-      health: async (): Promise<HealthReport> => {
-        const checks: HealthReport['checks'] = {};
-        try {
-          await settleWithin(redis.ping(), 1000, () => { throw new Error('timeout'); });
-          checks['redis'] = { ok: true };
-        } catch (err) {
-          checks['redis'] = { ok: false, detail: (err as Error).message };
-        }
-        checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
-        if (needsLocalAccount && checks['redis'].ok) {
-          // Redis restarted without persistence loses every account: publishes would be refused.
-          const present = await ledger.getAccount(LOCAL_ACCOUNT_ID).then((a) => a !== undefined, () => true);
-          checks['state'] = present ? { ok: true } : {
-            ok: false,
-            detail: 'account local is missing (Redis lost its data: restarted without persistence?); publishes on this gateway are refused. '
-              + 'Restart the gateway to re-create it, and run Redis with appendonly yes so its state survives a restart',
-          };
-        }
-        return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
-      },
-    });
-    http.setHandler(app);
-
-    logger.info({
-      rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',
-      obsServer: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live` : undefined,
-      obsKeyRule: config.streamKeys.length ? 'one of the configured stream keys' : 'any name of 1-64 [A-Za-z0-9_-]; it is also the manifest ID',
-      playback: `${publicUrl}/stream/<manifestID>.m3u8`,
-      push: `${publicUrl}/live/<streamKey>/<seq>.ts`,
-      controlApi: `${publicUrl}/api/streams`,
-      ai: `${publicUrl}/text-to-image (workers: ${config.ai.workers.length} configured, POST /api/workers to add)`,
-      health: `${publicUrl}/healthz`,
-      docs: `${publicUrl}/docs`,
-      ladder: defaultLadder.map((p) => p.name),
-      embeddedTranscoder: config.transcode.embedded,
-    }, 'mediagate gateway ready');
-    return { httpPort, close };
+    return { httpPort: await startGateway(config, logger, core, ai, lifecycle), close };
   } catch (err) {
-    await close();
+    await lifecycle.close();
     throw err;
   }
 }
 
-async function startTranscoder(config: MediagateConfig, logger: Logger, storage: FsObjectStore, index: RedisSegmentIndex, retry: RedisRetry, events: EventSink,
-  metrics: GatewayMetrics, billing: Billing | undefined, closers: Closer[]): Promise<void> {
+/** Redis, the segment index, the retry executor, events, metrics and billing. */
+async function startCore(config: MediagateConfig, logger: Logger, role: Role, lifecycle: Lifecycle, ai: AiWorkers | undefined): Promise<Core> {
+  const prefix = config.redis.keyPrefix;
+  const storage = new FsObjectStore(config.storage.dir);
+
+  const redis: Redis = createRedis({ url: config.redis.url, logger: logger.child({ component: 'redis' }), name: `mediagate:${role}` });
+  lifecycle.add('redis', async () => { redis.disconnect(); });
+  await waitForRedis(redis, config.redis.url, 10_000);
+  logger.info({ redis: redactRedisUrl(config.redis.url) }, 'redis connected');
+
+  const index = new RedisSegmentIndex({
+    redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
+    maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
+  });
+  // Media-path Redis operations wait out an outage up to this budget (queue/redis-retry.ts).
+  const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
+
+  let events: EventSink = NO_EVENTS;
+  if (config.events.webhookUrls.length > 0) {
+    const eventQueue = new EventQueue({
+      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), urls: config.events.webhookUrls,
+      attempts: config.events.attempts, backoffMs: config.events.backoffMs,
+    });
+    lifecycle.add('event-queue', () => eventQueue.close());
+    events = eventQueue;
+  }
+
+  // One metrics registry per process (prom-client's event-loop monitor cannot be stopped twice).
+  // Model IDs become labels only when a worker serves them (bounded cardinality).
+  const registry = ai?.registry;
+  const metrics = new GatewayMetrics({
+    manifestIdLabels: config.metrics.manifestIdLabels,
+    knownModel: (pipeline, modelID) => registry !== undefined && isPipeline(pipeline)
+      && (registry.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID),
+    isSecret: (value) => config.streamKeys.some((k) => k.streamKey === value) || config.ai.apiKeys.includes(value),
+  });
+  lifecycle.add('metrics', async () => metrics.close());
+
+  const ledger = new RedisLedger({ redis, prefix });
+  const billing = config.payments.enabled ? new Billing({
+    ledger, transcodePrice: config.payments.transcodePrice, aiPrices: config.payments.aiPrices, logger: logger.child({ component: 'billing' }),
+    onCharged: (kind, credits) => metrics.recordLedgerEntry(kind, credits),
+    segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
+    aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
+  }) : undefined;
+  return { storage, redis, index, retry, events, metrics, ledger, billing };
+}
+
+/** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
+async function startTranscoderRole(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
+  const { redis, metrics } = core;
+  let metricsUrl: string | undefined;
+  if (config.transcode.metricsPort > 0) {
+    const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
+    lifecycle.add('http', async (deadlineMs) => { await http.drain(deadlineMs); await closeServer(http.server); });
+    http.setHandler(createHttpApp({
+      logger: logger.child({ component: 'http' }),
+      routers: [metrics.router()],
+      health: async () => (redis.status === 'ready'
+        ? { status: 'ok', checks: { redis: { ok: true } } }
+        : { status: 'degraded', checks: { redis: { ok: false, detail: redis.status } } }),
+    }));
+    metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
+  }
+  logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: metricsUrl ?? 'disabled' }, 'transcoder ready; waiting for jobs');
+}
+
+/** The AI worker client and registry (not started: `startGateway` registers workers and starts health checks). */
+function createAiWorkers(config: MediagateConfig, logger: Logger, lifecycle: Lifecycle): AiWorkers {
+  const client = new WorkerClient();
+  lifecycle.add('ai-worker-client', async () => client.close());
+  const registry = new WorkerRegistry({
+    logger: logger.child({ component: 'ai' }), healthIntervalMs: config.ai.healthIntervalMs,
+    checkHealth: (worker) => client.checkHealth(worker, Math.min(2000, config.ai.healthIntervalMs)),
+  });
+  lifecycle.add('ai-workers', async () => registry.close());
+  return { client, registry };
+}
+
+/**
+ * The gateway role: HTTP (playback, push, control, payments, AI, health), RTMP ingest and the
+ * segmenters, the queue producer, the index sweeper and the control bus; sets the drain.
+ * @returns the bound HTTP port
+ */
+async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
+  const { storage, redis, index, retry, events, metrics, ledger, billing } = core;
+  const prefix = config.redis.keyPrefix;
+  const defaultLadder = parseLadder(config.ladder);
+  // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
+  const http = await listenEarly(config.http.host, config.http.port);
+  lifecycle.add('http', () => closeServer(http.server));
+  const httpPort = boundPort(http.server);
+  const publicUrl = config.http.publicUrl || `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${httpPort}`;
+
+  const queue = new TranscodeQueue({
+    redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'queue' }),
+    attempts: config.transcode.attempts, backoffMs: config.transcode.backoffMs,
+  });
+  lifecycle.add('queue', () => queue.close());
+
+  if (config.events.webhookUrls.length > 0) {
+    const delivery = new EventDeliveryWorker({
+      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), secret: config.events.secret, timeoutMs: config.events.timeoutMs,
+    });
+    lifecycle.add('event-delivery', () => delivery.close());
+  }
+
+  const ingestLog = logger.child({ component: 'ingest' });
+  const ingestRunner = new FfmpegRunner({ logger: ingestLog });
+  lifecycle.add('ingest-ffmpeg', () => ingestRunner.close());
+  const remuxer = new Remuxer(ingestRunner);
+  const configuredAuthorizer: PublishAuthorizer = config.auth.mode === 'webhook'
+    ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder })
+    : new StaticKeyAuthorizer(config.streamKeys, defaultLadder);
+  const accountKeys = new RedisAccountKeys({ redis, prefix });
+  // Stream keys issued to accounts (payments API) first, then the configured mode.
+  const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
+  const loopbackOnly = isLoopbackHost(config.http.host);
+  // The loopback `local` account is state that must exist while the gateway runs (checked by /healthz).
+  const needsLocalAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0;
+  if (needsLocalAccount && !(await ledger.getAccount(LOCAL_ACCOUNT_ID))) {
+    await ledger.createAccount({ id: LOCAL_ACCOUNT_ID, name: LOCAL_ACCOUNT_ID, credits: BigInt(config.payments.localAccountCredits) });
+    logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
+  }
+  if (billing) {
+    const sweep = setInterval(() => {
+      ledger.expireHolds().catch((err: Error) => logger.warn({ err: err.message }, 'hold expiry sweep failed'));
+    }, 5000);
+    sweep.unref();
+    lifecycle.add('ledger-sweep', async () => clearInterval(sweep));
+  }
+  // Built before ingest (which kicks its publishers and pulls from it); publishes reach ingest once it starts.
+  const rtmp = config.rtmp.enabled ? new RtmpServer({
+    host: config.rtmp.host, port: config.rtmp.port, logger, storePath: join(config.workDir, 'nms-store'),
+  }) : undefined;
+  const ingest = new LiveIngest({
+    logger: ingestLog,
+    authorizer,
+    index,
+    retry,
+    queue: {
+      // Counted once it is queued (ingest retries an enqueue across a Redis outage).
+      enqueue: async (job) => { await queue.enqueue(job); metrics.recordSegmentEmerged(job.manifestID); },
+      enqueueAndWait: (job, timeoutMs) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueueAndWait(job, timeoutMs); },
+    },
+    storage,
+    probe: {
+      probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts' }),
+      measure: async (path) => {
+        const m = await measureTsFile(path);
+        return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
+      },
+    },
+    remuxer,
+    events,
+    kickPublisher: (publishId) => { rtmp?.kick(publishId); },
+    publicUrl,
+    segmentTargetMs: config.segmentTargetMs,
+    pushIdleTimeoutMs: config.push.idleTimeoutMs,
+    pushReplyTimeoutMs: config.push.replyTimeoutMs,
+    ...(billing ? { billing } : {}),
+    // Streams naming no account: `local` on loopback, not metered on a public bind.
+    defaultAccountID: unnamedStreamAccount(loopbackOnly),
+    onInsufficientBalance: config.payments.onInsufficientBalance,
+    startSegmenter: (publishId, session) => {
+      // By the publish's internal name, never the stream key (a puller's URL is visible in `ps`),
+      // from the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
+      const inputUrl = rtmp?.pullUrl(publishId);
+      if (inputUrl === undefined) throw new GatewayError('INTERNAL', 'the RTMP publish to segment is gone');
+      const segmenter = new Segmenter({
+        inputUrl,
+        workDir: join(config.workDir, 'segmenter', `${ownerTag()}${session}`),
+        segmentTargetMs: config.segmentTargetMs,
+        logger: ingestLog.child({ session }),
+      });
+      segmenter.start();
+      return segmenter;
+    },
+  });
+
+  // Ingest closes before RTMP so segmenters flush while the publisher socket is still up.
+  if (rtmp) {
+    await rtmp.start({
+      onPublish: async (req) => {
+        try {
+          await ingest.publish(req.sessionId, req.streamName, `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/${req.streamName}`);
+          return { accept: true };
+        } catch (err) {
+          ingestLog.warn({ ip: req.ip, reason: (err as Error).message }, 'publish refused');
+          return { accept: false, reason: (err as Error).message };
+        }
+      },
+      onUnpublish: (sessionId) => { void ingest.unpublish(sessionId); },
+    });
+    lifecycle.add('rtmp', () => rtmp.close());
+  }
+  lifecycle.add('ingest', async () => { await ingest.close(); });
+  lifecycle.setDrain((deadlineMs) => drainGateway({
+    http, ingest, index, waitForTranscodes: config.transcode.embedded, deadlineMs, logger,
+  }));
+
+  // Heartbeats for the streams held here, and the sweep that skips overdue segments and ends
+  // streams whose gateway died. Closed before ingest, so a closing gateway's streams end through ingest.
+  const sweeper = new IndexSweeper({
+    index, logger: logger.child({ component: 'index-sweep' }),
+    held: () => ingest.held(),
+    onLost: (s) => { void ingest.stopSession(s.manifestID, s.session, 'stream ended elsewhere (heartbeat expired)'); },
+    heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
+  });
+  sweeper.start();
+  lifecycle.add('index-sweep', () => sweeper.close());
+
+  const controlBus = new ControlBus({
+    redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'control' }),
+    onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
+  });
+  lifecycle.add('control-bus', () => controlBus.close());
+
+  const aiLog = logger.child({ component: 'ai' });
+  const { client: workerClient, registry } = ai;
+  for (const worker of config.ai.workers) {
+    try {
+      await registry.register(worker, 'config');
+    } catch (err) {
+      aiLog.error({ url: loggableUrl(worker.url), err: (err as Error).message }, 'cannot register configured AI worker');
+    }
+  }
+  registry.start();
+  const sessions = new SessionManager<AiRequest, WorkerReply>({
+    registry,
+    caller: { call: (endpoint, request, { timeoutMs }) => workerClient.call(endpoint, request, { timeoutMs }) },
+    // Failed calls and refused or failed result media alike.
+    onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.recordAiWorkerFailure(pipeline, modelID, kind),
+    classify: (err) => isWorkerCallError(err)
+      ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
+      : { kind: 'server', message: (err as Error).message },
+    retry: makeRetryConfig({
+      maxAttempts: config.ai.maxAttempts, totalBudgetMs: config.ai.totalBudgetMs, queueWaitMs: config.ai.queueWaitMs,
+      suspendBaseMs: config.ai.suspendBaseMs, suspendMaxMs: Math.max(300_000, config.ai.suspendBaseMs),
+      ...(config.ai.attemptTimeoutMs > 0 ? { attemptTimeoutMsByPipeline: Object.fromEntries(PIPELINES.map((p) => [p, config.ai.attemptTimeoutMs])) } : {}),
+    }),
+    logger: aiLog,
+  });
+  metrics.setLiveStreamsSource(() => ingest.list());
+  metrics.setWorkerPoolSource(() => registry.list());
+
+  const app = createHttpApp({
+    logger: logger.child({ component: 'http' }),
+    guard: {
+      checkHost: loopbackOnly || config.http.allowedHosts.length > 0,
+      publicUrl, hostNames: [config.http.host, ...config.http.allowedHosts],
+    },
+    routers: [
+      metrics.router(),
+      createDocsRouter(),
+      createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
+      createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
+      createControlRouter({
+        index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
+        loopbackOnly,
+        requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
+      }),
+      createPaymentsRouter({
+        ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
+        manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
+      }),
+      createAiRouter({
+        sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
+        authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
+        ...(billing ? { billing } : {}),
+        probeAudioMs: (path) => probeAudioDurationMs(path),
+        uploadDir: join(config.workDir, 'uploads'),
+        results: new FsObjectStore(join(config.storage.dir, '.results')),
+        fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
+          timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
+        }),
+        framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
+        maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
+      }),
+    ],
+    health: async (): Promise<HealthReport> => {
+      const checks: HealthReport['checks'] = {};
+      try {
+        await settleWithin(redis.ping(), 1000, () => { throw new Error('timeout'); });
+        checks['redis'] = { ok: true };
+      } catch (err) {
+        checks['redis'] = { ok: false, detail: (err as Error).message };
+      }
+      checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
+      if (needsLocalAccount && checks['redis'].ok) {
+        // Redis restarted without persistence loses every account: publishes would be refused.
+        const present = await ledger.getAccount(LOCAL_ACCOUNT_ID).then((a) => a !== undefined, () => true);
+        checks['state'] = present ? { ok: true } : {
+          ok: false,
+          detail: 'account local is missing (Redis lost its data: restarted without persistence?); publishes on this gateway are refused. '
+            + 'Restart the gateway to re-create it, and run Redis with appendonly yes so its state survives a restart',
+        };
+      }
+      return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
+    },
+  });
+  http.setHandler(app);
+
+  logger.info({
+    rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',
+    obsServer: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live` : undefined,
+    obsKeyRule: config.streamKeys.length ? 'one of the configured stream keys' : 'any name of 1-64 [A-Za-z0-9_-]; it is also the manifest ID',
+    playback: `${publicUrl}/stream/<manifestID>.m3u8`,
+    push: `${publicUrl}/live/<streamKey>/<seq>.ts`,
+    controlApi: `${publicUrl}/api/streams`,
+    ai: `${publicUrl}/text-to-image (workers: ${config.ai.workers.length} configured, POST /api/workers to add)`,
+    health: `${publicUrl}/healthz`,
+    docs: `${publicUrl}/docs`,
+    ladder: defaultLadder.map((p) => p.name),
+    embeddedTranscoder: config.transcode.embedded,
+  }, 'mediagate gateway ready');
+  return httpPort;
+}
+
+/** The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder and result handling. */
+async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
+  const { storage, index, retry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
     storage, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
     timeoutMs: config.transcode.timeoutMs, runner,
   });
-  closers.push({ name: 'ffmpeg', close: () => transcoder.close() });
+  lifecycle.add('ffmpeg', () => transcoder.close());
 
   const results = new TranscodeResults({ index, metrics, events, retry, logger: log, ...(billing ? { billing } : {}) });
   const worker = new TranscodeWorker({
@@ -441,7 +460,7 @@ async function startTranscoder(config: MediagateConfig, logger: Logger, storage:
       onTranscoderLost: (job) => results.transcoderLost(job),
     },
   });
-  closers.push({ name: 'transcode-worker', close: (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }) });
+  lifecycle.add('transcode-worker', (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }));
   await worker.waitUntilReady();
 }
 
