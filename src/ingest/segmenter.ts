@@ -3,8 +3,6 @@
  * server over loopback and cuts it, without re-encoding, into MPEG-TS source segments
  * (docs/architecture.md, live stream step 2).
  */
-import { createInterface } from 'node:readline';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -12,6 +10,7 @@ import path from 'node:path';
 import { assertStreamName } from '../domain/stream-name.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
+import { onLines, processSupervisor, type ChildSupervisor, type SupervisedChild } from '../media/child-supervisor.ts';
 import { redactSecrets } from './rtmp/redact.ts';
 
 /** One completed source segment. */
@@ -102,6 +101,8 @@ export type SegmenterOptions = SegmenterInput & {
   probeDurationMs?: number;
   /** After `stop()`'s SIGINT, wait this long before SIGKILL, ms; default 5000. */
   stopTimeoutMs?: number;
+  /** Supervisor of the ffmpeg child; default the process-wide one (media/child-supervisor.ts). */
+  supervisor?: ChildSupervisor;
 };
 
 /** Segments longer than this × the target are "long" (a GOP longer than the target). */
@@ -213,11 +214,11 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
   readonly #stopTimeoutMs: number;
   readonly #log: Logger;
 
-  #child: ChildProcess | undefined;
+  #child: SupervisedChild | undefined;
+  readonly #supervisor: ChildSupervisor;
   #started = false;
   #stopRequested = false;
   #sigkilled = false;
-  #killTimer: NodeJS.Timeout | undefined;
   #nextSeq = 0;
   #segments = 0;
   #longSegments = 0;
@@ -250,6 +251,7 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
     this.#probeDurationMs = options.probeDurationMs ?? DEFAULTS.probeDurationMs;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? DEFAULTS.stopTimeoutMs;
     this.#log = options.logger.child({ component: 'segmenter' });
+    this.#supervisor = options.supervisor ?? processSupervisor();
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
@@ -280,21 +282,29 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
       rwTimeoutMs: this.#rwTimeoutMs,
       probeDurationMs: this.#probeDurationMs,
     });
-    const child = spawn(this.#ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The supervisor logs each stderr line (redacted) at debug with the pid, and stops the
+    // child with SIGINT (ffmpeg flushes the partial last segment), SIGKILL after stopTimeoutMs.
+    const child = this.#supervisor.spawn(this.#ffmpegPath, args, {
+      name: 'segmenter',
+      gracefulSignal: 'SIGINT',
+      killGraceMs: this.#stopTimeoutMs,
+      logger: this.#log,
+      redact: (line) => this.#redact(line),
+      onStderrLine: (line) => {
+        this.#lastStderrLine = line;
+      },
+      onKill: () => {
+        this.#sigkilled = true;
+      },
+    });
     this.#child = child;
-    child.on('error', (err) => {
-      // spawn failure (ENOENT...); 'close' still follows
-      this.#spawnError = err;
+    child.process.stdout!.setEncoding('utf8');
+    onLines(child.process.stdout!, (line) => this.#onListLine(line));
+    void child.exited.then(({ code, signal, spawnError }) => {
+      // spawn failure (ENOENT...) ends as 'failed' with its message
+      if (spawnError) this.#spawnError = spawnError;
+      this.#onClose(code, signal);
     });
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    onLines(child.stdout!, (line) => this.#onListLine(line));
-    onLines(child.stderr!, (line) => {
-      const text = this.#redact(line);
-      this.#lastStderrLine = text;
-      this.#log.debug({ ffmpeg: text }, 'ffmpeg');
-    });
-    child.on('close', (code, signal) => this.#onClose(code, signal));
     this.#log.debug({ pid: child.pid, segmentTargetMs: this.#segmentTargetMs }, 'segmenter started');
   }
 
@@ -318,13 +328,8 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
       const child = this.#child;
       if (!this.#started) {
         this.#finish({ reason: 'stopped', exitCode: null, signal: null });
-      } else if (child && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        this.#killTimer = setTimeout(() => {
-          this.#sigkilled = true;
-          this.#log.warn({ pid: child.pid, stopTimeoutMs: this.#stopTimeoutMs }, 'ffmpeg ignored SIGINT, killing');
-          child.kill('SIGKILL');
-        }, this.#stopTimeoutMs);
+      } else if (child && !child.hasExited) {
+        void child.stop();
       }
     }
     await this.#done;
@@ -376,7 +381,6 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
   }
 
   #onClose(code: number | null, signal: NodeJS.Signals | null): void {
-    clearTimeout(this.#killTimer);
     let reason: SegmenterEndReason;
     if (this.#sigkilled) reason = 'killed';
     else if (this.#stopRequested && !this.#spawnError) reason = 'stopped';
@@ -420,15 +424,4 @@ function resolveInput(input: SegmenterInput): { streamKey: string; url: string }
   const host = input.rtmpHost ?? DEFAULTS.rtmpHost;
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return { streamKey, url: `rtmp://${hostPart}:${input.rtmpPort}/live/${streamKey}` };
-}
-
-/**
- * Calls `fn` for each non-empty line of a child's output: lines end in LF, CRLF or a lone CR
- * (ffmpeg ends its progress lines with CR), and a final unterminated line is delivered too.
- */
-function onLines(stream: NodeJS.ReadableStream, fn: (line: string) => void): void {
-  // crlfDelay Infinity: a CR and the LF after it are one line end even across chunks.
-  createInterface({ input: stream, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
-    if (line !== '') fn(line);
-  });
 }

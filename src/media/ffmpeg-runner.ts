@@ -9,10 +9,14 @@
  * into two arguments (fluent-ffmpeg 2.1.3 `lib/options/custom.js`: `-var_stream_map
  * "v:0,a:0 v:1,a:1"` would reach ffmpeg as two arguments). No `progress` listener is attached (it would run
  * ffprobe on the input first), and fluent's own `timeout` option is not used (it kills with
- * SIGKILL); this runner stops processes with SIGTERM and escalates to SIGKILL itself.
+ * SIGKILL); the process fluent-ffmpeg spawns is adopted by a child supervisor
+ * (child-supervisor.ts) as soon as it starts, which logs its stderr lines and stops it with
+ * SIGTERM, then SIGKILL after the kill grace.
  */
+import type { ChildProcess } from 'node:child_process';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../log/logger.ts';
+import { ChildSupervisor, type SupervisedChild } from './child-supervisor.ts';
 import type { FfmpegInvocation } from './invocation.ts';
 
 /** Options of one run. */
@@ -67,6 +71,8 @@ export interface FfmpegRunnerOptions {
   killGraceMs?: number;
   /** stderr lines kept for error messages; default 20. */
   stderrLines?: number;
+  /** Supervisor that adopts each ffmpeg process; default one owned (and closed) by this runner. */
+  supervisor?: ChildSupervisor;
 }
 
 interface LiveProcess {
@@ -75,7 +81,8 @@ interface LiveProcess {
   settled: boolean;
   /** Set when we decided to stop the process; the run rejects with this reason. */
   stopReason: FfmpegFailureReason | undefined;
-  killTimer: NodeJS.Timeout | undefined;
+  /** The spawned ffmpeg under the supervisor, from fluent's `start` on. */
+  child: SupervisedChild | undefined;
   readonly done: Promise<void>;
 }
 
@@ -117,6 +124,8 @@ export class FfmpegRunner implements FfmpegExecutor {
   readonly #killGraceMs: number;
   readonly #stderrLines: number;
   readonly #live = new Set<LiveProcess>();
+  readonly #supervisor: ChildSupervisor;
+  readonly #ownsSupervisor: boolean;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -124,6 +133,8 @@ export class FfmpegRunner implements FfmpegExecutor {
     this.#logger = options.logger.child({ component: 'ffmpeg-runner' });
     this.#killGraceMs = options.killGraceMs ?? 2000;
     this.#stderrLines = options.stderrLines ?? 20;
+    this.#ownsSupervisor = options.supervisor === undefined;
+    this.#supervisor = options.supervisor ?? new ChildSupervisor({ logger: this.#logger, killGraceMs: this.#killGraceMs });
   }
 
   /** Number of ffmpeg processes currently running or starting. */
@@ -138,7 +149,7 @@ export class FfmpegRunner implements FfmpegExecutor {
     const command = toFluentCommand(invocation, this.#stderrLines);
     let resolveDone!: () => void;
     const live: LiveProcess = {
-      command, started: false, settled: false, stopReason: undefined, killTimer: undefined,
+      command, started: false, settled: false, stopReason: undefined, child: undefined,
       done: new Promise<void>((r) => { resolveDone = r; }),
     };
     this.#live.add(live);
@@ -151,7 +162,6 @@ export class FfmpegRunner implements FfmpegExecutor {
       const finish = (): void => {
         live.settled = true;
         clearTimeout(timer);
-        if (live.killTimer) clearTimeout(live.killTimer);
         options.signal?.removeEventListener('abort', onAbort);
         this.#live.delete(live);
         resolveDone();
@@ -159,11 +169,11 @@ export class FfmpegRunner implements FfmpegExecutor {
 
       command.on('start', () => {
         live.started = true;
+        // fluent-ffmpeg 2.1.3 sets `ffmpegProc` just before emitting `start` (lib/processor.js).
+        const proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+        if (proc) live.child = this.#supervisor.adopt(proc, { name: 'ffmpeg', killGraceMs: this.#killGraceMs, logger: this.#logger });
         // A stop requested while fluent-ffmpeg was still preparing: apply it now.
         if (live.stopReason !== undefined) this.#signal(live);
-      });
-      command.on('stderr', (line: string) => {
-        if (line.trim() !== '') this.#logger.debug({ line }, 'ffmpeg stderr');
       });
       command.on('end', (_stdout: string | null, stderr: string | null) => {
         finish();
@@ -196,10 +206,8 @@ export class FfmpegRunner implements FfmpegExecutor {
   }
 
   #signal(live: LiveProcess): void {
-    live.command.kill('SIGTERM');
-    live.killTimer = setTimeout(() => {
-      if (!live.settled) live.command.kill('SIGKILL');
-    }, this.#killGraceMs);
+    if (live.child) void live.child.stop();
+    else live.command.kill('SIGTERM'); // not reached with fluent-ffmpeg 2.1.3, which always sets ffmpegProc
   }
 
   close(): Promise<void> {
@@ -209,7 +217,9 @@ export class FfmpegRunner implements FfmpegExecutor {
       this.#stop(live, 'closed');
       return live.done;
     });
-    this.#closing = Promise.all(waits).then(() => undefined);
+    this.#closing = Promise.all(waits).then(async () => {
+      if (this.#ownsSupervisor) await this.#supervisor.close();
+    });
     return this.#closing;
   }
 }

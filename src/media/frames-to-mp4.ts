@@ -4,22 +4,22 @@
  * does).
  *
  * ffmpeg reads the images from its stdin (`-f image2pipe`), so no frame touches the disk.
- * This is the one place that spawns ffmpeg with `node:child_process` instead of going
- * through `FfmpegRunner` (ffmpeg/ffmpeg-runner.ts): that runner's invocations name an
- * input *path* and it cannot feed stdin. The process gets the same treatment: SIGTERM on
- * timeout or abort, SIGKILL after a grace period, and the promise settles only after the
- * process has exited, so no ffmpeg outlives the call.
+ * ffmpeg is spawned through the child supervisor (child-supervisor.ts) rather than
+ * `FfmpegRunner` (ffmpeg-runner.ts): that runner's invocations name an input *path* and it
+ * cannot feed stdin. The process gets the same treatment: SIGTERM on timeout or abort,
+ * SIGKILL after a grace period, and the promise settles only after the process has exited,
+ * so no ffmpeg outlives the call.
  *
  * Verified on ffmpeg 5.1: without `-xerror` a frame that fails to decode is skipped and
  * ffmpeg still exits 0 with fewer frames; with it, ffmpeg stops with exit code 1 and the
  * decoder's complaint (`[png @ ...] Invalid PNG signature ...`) on stderr.
  */
-import { spawn } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
+import { processSupervisor, type ChildSupervisor } from './child-supervisor.ts';
 
 export interface FramesToMp4Options {
   /** Wall-time limit of the encode, ms; default 120000. */
@@ -33,6 +33,8 @@ export interface FramesToMp4Options {
   /** Aborting stops ffmpeg (e.g. at shutdown) and rejects with TRANSCODE_FAILED. */
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
+  /** Supervisor of the ffmpeg child; default the process-wide one (child-supervisor.ts). */
+  readonly supervisor?: ChildSupervisor;
 }
 
 /** Image formats accepted as frames. */
@@ -95,45 +97,41 @@ export async function framesToMp4(frames: readonly Buffer[], fps: number, output
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const logger = options.logger?.child({ component: 'frames-to-mp4' });
-  const child = spawn(options.ffmpegPath ?? 'ffmpeg', framesToMp4Args(format, fps, outputPath, options.preset), {
-    stdio: ['pipe', 'ignore', 'pipe'],
-  });
-
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
-    stderr = (stderr + text).slice(-STDERR_TAIL_CHARS);
-  });
+  let supervised;
+  try {
+    supervised = (options.supervisor ?? processSupervisor()).spawn(options.ffmpegPath ?? 'ffmpeg', framesToMp4Args(format, fps, outputPath, options.preset), {
+      name: 'frames-to-mp4',
+      stdio: ['pipe', 'ignore', 'pipe'],
+      killGraceMs,
+      ...(logger ? { logger } : {}),
+      onStderrLine: (line) => {
+        stderr = `${stderr}${line}\n`.slice(-STDERR_TAIL_CHARS);
+      },
+    });
+  } catch (err) {
+    throw new GatewayError('TRANSCODE_FAILED', `ffmpeg could not be started: ${(err as Error).message}`, { cause: err });
+  }
+  const child = supervised.process;
 
   let stopReason: 'timeout' | 'aborted' | undefined;
-  let killTimer: NodeJS.Timeout | undefined;
   const stop = (reason: 'timeout' | 'aborted'): void => {
-    if (stopReason !== undefined || child.exitCode !== null || child.signalCode !== null) return;
+    if (stopReason !== undefined || supervised.hasExited) return;
     stopReason = reason;
     logger?.warn({ reason, pid: child.pid }, 'stopping ffmpeg');
-    child.kill('SIGTERM');
-    killTimer = setTimeout(() => child.kill('SIGKILL'), killGraceMs);
+    void supervised.stop();
   };
   const timer = setTimeout(() => stop('timeout'), timeoutMs);
   const onAbort = (): void => stop('aborted');
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
-    let spawnError: Error | undefined;
-    child.once('error', (err) => {
-      spawnError = err;
-      // A process that never started emits no 'close' on some Node versions.
-      if (child.pid === undefined) resolve({ code: null, signal: null, spawnError: err });
-    });
-    child.once('close', (code, signal) => resolve({ code, signal, ...(spawnError ? { spawnError } : {}) }));
-  });
+  const exited = supervised.exited.then(({ code, signal, spawnError }) => ({ code, signal, ...(spawnError ? { spawnError } : {}) }));
   // ffmpeg may exit before reading everything (EPIPE): its exit status tells what happened.
-  const fed = pipeline(Readable.from(frames), child.stdin).catch(() => undefined);
+  const fed = pipeline(Readable.from(frames), child.stdin!).catch(() => undefined);
 
   const result = await exited;
   await fed;
   clearTimeout(timer);
-  if (killTimer) clearTimeout(killTimer);
   options.signal?.removeEventListener('abort', onAbort);
 
   const tail = stderr.trim();

@@ -1,5 +1,5 @@
 /**
- * Measures a media segment with ffprobe (spawned directly, JSON output; fluent-ffmpeg's
+ * Measures a media segment with ffprobe (spawned through the child supervisor, JSON output; fluent-ffmpeg's
  * ffprobe wrapper adds nothing here) and derives the RFC 6381 `CODECS` string that the
  * HLS master playlist advertises (docs/wire-contract.md §5).
  *
@@ -16,9 +16,9 @@
  * and H.264 outputs are measured by ts-measure.ts; this module stays the reference and the
  * fallback for both.
  */
-import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { processSupervisor, type ChildSupervisor, type SupervisedChild } from './child-supervisor.ts';
 import { findH264Sps, h264CodecString, h264CodecStringFromNames, splitAnnexB, unescapeRbsp } from './h264.ts';
 import { demuxerInputArgs, inspectSegmentFile, type SegmentDemuxer } from './media-input.ts';
 
@@ -83,6 +83,8 @@ export interface ProbeOptions {
    * codec can be named). Forced, never guessed (media-input.ts).
    */
   readonly demuxer?: SegmentDemuxer;
+  /** Supervisor of the ffprobe child; default the process-wide one (child-supervisor.ts). */
+  readonly supervisor?: ChildSupervisor;
 }
 
 /** Containers accepted as segments: MPEG-TS and the MP4 family (docs/wire-contract.md §4: `.ts` or `.mp4`). */
@@ -212,7 +214,18 @@ function runFfprobe(path: string, options: ProbeOptions, what: readonly string[]
   const args = ['-v', 'error', '-hide_banner', ...demuxerInputArgs(options.demuxer ?? 'mpegts'), ...what, '-of', 'json', path];
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(options.ffprobePath ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let child: SupervisedChild;
+    try {
+      child = (options.supervisor ?? processSupervisor()).spawn(options.ffprobePath ?? 'ffprobe', args, {
+        name: 'ffprobe',
+        onStderrLine: (line) => {
+          if (err.length < 4096) err += `${line}\n`;
+        },
+      });
+    } catch (e) {
+      reject(new GatewayError('TRANSCODE_FAILED', `ffprobe could not be started: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = '';
@@ -221,7 +234,7 @@ function runFfprobe(path: string, options: ProbeOptions, what: readonly string[]
       failure = new GatewayError('TRANSCODE_FAILED', `ffprobe timed out after ${timeoutMs} ms`);
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.process.stdout!.on('data', (chunk: Buffer) => {
       outBytes += chunk.length;
       if (outBytes > MAX_PROBE_OUTPUT_BYTES) {
         failure ??= undecodable(`ffprobe output exceeds ${MAX_PROBE_OUTPUT_BYTES} bytes`);
@@ -230,15 +243,12 @@ function runFfprobe(path: string, options: ProbeOptions, what: readonly string[]
       }
       out.push(chunk);
     });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (err.length < 4096) err += chunk.toString('utf8');
-    });
-    child.on('error', (e) => {
+    void child.exited.then(({ code, spawnError }) => {
       clearTimeout(timer);
-      reject(new GatewayError('TRANSCODE_FAILED', `ffprobe could not be started: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
+      if (spawnError) {
+        reject(new GatewayError('TRANSCODE_FAILED', `ffprobe could not be started: ${spawnError.message}`, { cause: spawnError }));
+        return;
+      }
       if (failure) { reject(failure); return; }
       if (code !== 0) {
         // ffprobe prefixes its reason with the path ("<path>: Invalid data found ..."); keep the reason.
