@@ -80,7 +80,7 @@ const PLAYABLE_MAX_BPS = 20_000_000;
 /**
  * The rendition to add to a ladder so that a source unfit for players
  * ({@link sourceUnfitForPlayers}) has a playable copy at its own displayed size: an H.264
- * profile (8-bit yuv420p, as every rendition; ffmpeg/ladder-args.ts) of the displayed source
+ * profile (8-bit yuv420p, as every rendition; transcode/ladder-args.ts) of the displayed source
  * size at the source frame rate, at the source's measured bitrate clamped to 0.3-20 Mb/s.
  *
  * @param ladder the configured ladder; when one of its profiles already fits to the displayed
