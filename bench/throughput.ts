@@ -15,7 +15,7 @@
  * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--out file.json]
  *   --quick: 12 s of input instead of 30; --concurrency: jobs per transcoder process (default: the config default).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -52,9 +52,13 @@ const ladder = parseLadder(DEFAULT_LADDER);
 
 const machine = await machineInfo();
 const work = mkdtempSync(join(tmpdir(), 'mg-bench-throughput-'));
-const input = await source1080p30(seconds);
-const segmentPaths = await cutSegments(input, join(work, 'source'));
+const inputMp4 = await source1080p30(seconds);
+const segmentPaths = await cutSegments(inputMp4, join(work, 'source'));
 const segmentBodies = segmentPaths.map((p) => readFileSync(p));
+// Raw ffmpeg reads the same container the transcoder reads (the ladder arguments force the
+// MPEG-TS demuxer): the whole input rewrapped once, stream copy.
+const input = join(work, 'input.ts');
+execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', inputMp4, '-c', 'copy', '-f', 'mpegts', input]);
 const sourceInfo = await probeSegment(input);
 const mediaS = sourceInfo.durationMs / 1000;
 const fitted = ladder.map((p) => fitRendition(p, sourceInfo.video!)).filter((f): f is FittedRendition => f !== undefined);
