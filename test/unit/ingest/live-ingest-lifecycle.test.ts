@@ -5,55 +5,25 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import { LiveIngest, StaticKeyAuthorizer, type IngestIndex, type LiveIngestOptions, type SegmenterHandle } from '../../../src/ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions } from '../../../src/ingest/live-ingest.ts';
+import { bookkeepingIndex, FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
-
-class FakeSegmenter extends EventEmitter implements SegmenterHandle {
-  stops = 0;
-  async stop(): Promise<void> {
-    this.stops += 1;
-    if (this.stops === 1) this.emit('end', { reason: 'stopped', exitCode: 255 });
-  }
-}
 
 function makeIngest(overrides: Partial<LiveIngestOptions> = {}): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended: { manifestID: string; endSeq: number }[] } {
   const segmenters: FakeSegmenter[] = [];
   const ended: { manifestID: string; endSeq: number }[] = [];
-  const unused = async (): Promise<never> => { throw new Error('not used in this test'); };
-  const options: LiveIngestOptions = {
-    logger: silentLogger(),
-    authorizer: new StaticKeyAuthorizer([], []),
-    index: {
-      startStream: async () => undefined,
-      setRenditions: async () => undefined,
-      endStream: async (manifestID, _session, endSeq) => { ended.push({ manifestID, endSeq }); },
-      record: async () => ({ accepted: true, listed: 0 }),
-      getStream: async () => undefined,
-      claimPush: unused, settlePush: unused, pushState: unused, resolvePushGap: unused,
-    },
-    queue: { enqueue: unused, enqueueAndWait: unused },
-    storage: { putFile: unused, deletePrefix: async () => undefined },
-    probe: { probe: unused },
-    remuxer: { toMpegTs: unused },
-    events: { emit: () => undefined },
+  const options = ingestOptions({
+    index: bookkeepingIndex({ endStream: async (manifestID, _session, endSeq) => { ended.push({ manifestID, endSeq }); } }),
     startSegmenter: () => {
       const s = new FakeSegmenter();
       segmenters.push(s);
       return s;
     },
-    kickPublisher: () => undefined,
-    publicUrl: 'http://127.0.0.1:1',
-    segmentTargetMs: 2000,
-    pushIdleTimeoutMs: 60_000,
-    pushReplyTimeoutMs: 10_000,
     unpublishGraceMs: 50,
-    defaultAccountID: 'local',
-    onInsufficientBalance: 'end',
-  };
-  return { ingest: new LiveIngest({ ...options, ...overrides }), segmenters, ended };
+    ...overrides,
+  });
+  return { ingest: new LiveIngest(options), segmenters, ended };
 }
 
 test('unpublish of an RTMP connection whose segmenter does not end by itself stops it after the grace and ends the stream', async () => {
@@ -103,17 +73,14 @@ test('a push session does not end for idleness while one of its pushes waits for
   const transcodeMs = 400;
   const ended: string[] = [];
   let pushed = 0;
-  const index: IngestIndex = {
-    startStream: async () => undefined,
-    setRenditions: async () => undefined,
+  const index = bookkeepingIndex({
     endStream: async (manifestID) => { ended.push(manifestID); },
     record: async () => ({ accepted: true, listed: 1 }),
-    getStream: async () => undefined,
     claimPush: async () => ({ claim: 'new' }),
     settlePush: async () => undefined,
     pushState: async () => undefined,
     resolvePushGap: async () => undefined,
-  };
+  });
   const { ingest } = makeIngest({
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
     index,

@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiveIngest, StaticKeyAuthorizer, type IngestIndex, type LiveIngestOptions, type PushedSegment } from '../../../src/ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type IngestIndex, type PushedSegment } from '../../../src/ingest/live-ingest.ts';
+import { ingestOptions } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
 import type { RenditionSegment, TranscodeResult } from '../../../src/domain/segment.ts';
 
@@ -53,8 +53,7 @@ function memoryIndex(): IngestIndex & { claims: Map<string, Claim>; pushStateRea
 const RENDITIONS: RenditionSegment[] = [{ rendition: 'P144p30fps16x9', key: 'cam/P144p30fps16x9/0.ts', width: 256, height: 144, frames: 48, bytes: 1000, durationMs: 2000, codecs: 'avc1.42c00c', frameRate: 24 }];
 
 function makeIngest(index: IngestIndex, transcode: () => Promise<TranscodeResult>): LiveIngest {
-  const options: LiveIngestOptions = {
-    logger: silentLogger(),
+  const options = ingestOptions({
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
     index,
     queue: { enqueue: async () => undefined, enqueueAndWait: () => transcode() },
@@ -66,16 +65,10 @@ function makeIngest(index: IngestIndex, transcode: () => Promise<TranscodeResult
       }),
     },
     remuxer: { toMpegTs: async () => undefined },
-    events: { emit: () => undefined },
     startSegmenter: () => { throw new Error('no RTMP in this test'); },
-    kickPublisher: () => undefined,
-    publicUrl: 'http://127.0.0.1:1',
-    segmentTargetMs: 2000,
-    pushIdleTimeoutMs: 60_000,
     pushReplyTimeoutMs: 30_000,
     defaultAccountID: undefined,
-    onInsufficientBalance: 'end',
-  };
+  });
   return new LiveIngest(options);
 }
 

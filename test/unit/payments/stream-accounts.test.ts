@@ -8,53 +8,31 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { isLoopbackHost } from '../../../src/config/config.ts';
 import { LOCAL_ACCOUNT_ID, unnamedStreamAccount } from '../../../src/payments/billing.ts';
-import { LiveIngest, StaticKeyAuthorizer, type IngestBilling, type SegmenterHandle } from '../../../src/ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type IngestBilling } from '../../../src/ingest/live-ingest.ts';
+import { ingestOptions, notUsed } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
 
 test('streams naming no account are charged to local on loopback binds and not metered on public binds', () => {
   for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) assert.equal(unnamedStreamAccount(isLoopbackHost(host)), LOCAL_ACCOUNT_ID, host);
   for (const host of ['0.0.0.0', '::', '192.0.2.10', 'media.example.com']) assert.equal(unnamedStreamAccount(isLoopbackHost(host)), undefined, host);
 });
 
-class FakeSegmenter extends EventEmitter implements SegmenterHandle {
-  async stop(): Promise<void> { this.emit('end', { reason: 'stopped', exitCode: 255 }); }
-}
-
 function ingestWith(defaultAccountID: string | undefined, funded: ReadonlySet<string>): { ingest: LiveIngest; asked: string[] } {
   const asked: string[] = [];
-  const unused = async (): Promise<never> => { throw new Error('not used in this test'); };
   const billing: IngestBilling = {
     standing: async (accountID: string) => { asked.push(accountID); return funded.has(accountID) ? 'ok' : 'no-account'; },
-    reserveSegment: unused,
+    reserveSegment: notUsed,
   };
-  const ingest = new LiveIngest({
-    logger: silentLogger(),
+  const ingest = new LiveIngest(ingestOptions({
     authorizer: new StaticKeyAuthorizer([
       { streamKey: 'key-acme-0123456789', manifestID: 'acme', accountID: 'acct_acme' },
       { streamKey: 'key-plain-0123456789', manifestID: 'plain' },
     ], []),
-    index: {
-      startStream: async () => undefined, setRenditions: async () => undefined, endStream: async () => undefined,
-      record: async () => ({ accepted: true, listed: 0 }), getStream: async () => undefined,
-      claimPush: unused, settlePush: unused, pushState: unused, resolvePushGap: unused,
-    },
-    queue: { enqueue: unused, enqueueAndWait: unused },
-    storage: { putFile: unused, deletePrefix: async () => undefined },
-    probe: { probe: unused },
-    remuxer: { toMpegTs: unused },
-    events: { emit: () => undefined },
-    startSegmenter: () => new FakeSegmenter(),
-    kickPublisher: () => undefined,
-    publicUrl: 'http://127.0.0.1:1',
-    segmentTargetMs: 2000, pushIdleTimeoutMs: 60_000, pushReplyTimeoutMs: 10_000,
     billing,
     defaultAccountID,
-    onInsufficientBalance: 'end',
-  });
+  }));
   return { ingest, asked };
 }
 
