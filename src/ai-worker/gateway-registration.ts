@@ -13,7 +13,7 @@
  * once instead of after its next failed health check.
  */
 import type { Logger } from '../log/logger.ts';
-import type { Pipeline } from '../ai/pipelines.ts';
+import type { Pipeline } from '../domain/pipelines.ts';
 
 export interface RegistrationOffer {
   readonly pipeline: Pipeline;

@@ -26,7 +26,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_ID } from '../ai/pipelines.ts';
+import { DEFAULT_MODEL_ID } from '../domain/pipelines.ts';
 
 export type EsrganScale = 2 | 3 | 4;
 

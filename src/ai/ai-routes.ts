@@ -19,7 +19,7 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { ownerTag } from '../storage/work-dir.ts';
 import type { Logger } from '../log/logger.ts';
-import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from './pipelines.ts';
+import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from '../domain/pipelines.ts';
 import { readFileHead, sniffAudio, sniffImage } from '../media/media-sniff.ts';
 import { workUnits } from './work-units.ts';
 import { actualUnits, estimateUnits } from '../domain/billing-units.ts';

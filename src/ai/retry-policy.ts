@@ -12,7 +12,7 @@
  * is no delay between attempts; the time dimension is the budget.
  */
 
-import { PIPELINES, type FailureKind, type Pipeline } from './pipelines.ts';
+import { PIPELINES, type FailureKind, type Pipeline } from '../domain/pipelines.ts';
 
 export interface RetryConfig {
   /** Attempts per request, the first included; integer ≥ 1. Default 3. */

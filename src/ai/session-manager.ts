@@ -13,7 +13,7 @@
  */
 import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-import type { FailureKind, Pipeline } from './pipelines.ts';
+import type { FailureKind, Pipeline } from '../domain/pipelines.ts';
 import { freeCapacity, selectWorker, updateLatencyScore } from './selector.ts';
 import { attemptTimeoutMs, retryAfterS, shouldRetry, suspendsWorker, suspensionMs, type RetryConfig } from './retry-policy.ts';
 import type { WorkerRegistry } from './worker-registry.ts';

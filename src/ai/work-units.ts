@@ -15,7 +15,7 @@
  * module's job).
  */
 
-import type { Pipeline } from './pipelines.ts';
+import type { Pipeline } from '../domain/pipelines.ts';
 
 /** 512×512: Livepeer's size for an absent width/height, and mediagate's for an unknown input image. */
 export const DEFAULT_PIXELS = 512 * 512;

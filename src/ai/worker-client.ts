@@ -37,7 +37,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import { MULTIPART_FILE_FIELD, type FailureKind, type Pipeline } from './pipelines.ts';
+import { MULTIPART_FILE_FIELD, type FailureKind, type Pipeline } from '../domain/pipelines.ts';
 
 /** A worker's address: the ai-runner base URL (paths are appended) and its optional bearer token. */
 export interface WorkerEndpoint {

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { isPipeline, type FailureKind, type Pipeline, type WorkerCapability } from './pipelines.ts';
+import { isPipeline, type FailureKind, type Pipeline, type WorkerCapability } from '../domain/pipelines.ts';
 import type { Candidate } from './selector.ts';
 import { SlotWaiters, type SlotWaitOutcome } from './slot-waiters.ts';
 

@@ -12,7 +12,7 @@
  *
  * Measured inputs (image size, audio duration) come from the gateway's own inspection of the upload.
  */
-import type { Pipeline } from '../ai/pipelines.ts';
+import type { Pipeline } from './pipelines.ts';
 
 export interface MeasuredInput {
   /** Pixels of the uploaded image (sniffed from its header). */

@@ -26,7 +26,7 @@ import {
   statusClassLabel, statusCodeLabel, toNonNegativeBigInt,
   type AiErrorKind, type AiWorkerFailureKind, type LedgerKind, type SegmentFailureReason,
 } from './metric-labels.ts';
-import { DEFAULT_MODEL_ID, isPipeline } from '../ai/pipelines.ts';
+import { DEFAULT_MODEL_ID, isPipeline } from '../domain/pipelines.ts';
 
 export const METRIC_PREFIX = 'mediagate_';
 

@@ -10,7 +10,7 @@
  * string smuggled past the types (`as never`) is still bucketed as `other`.
  */
 import { isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
-import { PIPELINES } from '../ai/pipelines.ts';
+import { PIPELINES } from '../domain/pipelines.ts';
 import { STREAM_NAME_PATTERN } from '../domain/stream-name.ts';
 
 /** The label value for anything that is not an allowed value. */
@@ -62,7 +62,7 @@ export const AI_ERROR_KINDS = [
 ] as const;
 export type AiErrorKind = (typeof AI_ERROR_KINDS)[number];
 
-/** Failure kinds of one worker attempt (`FailureKind` of src/ai/pipelines.ts). */
+/** Failure kinds of one worker attempt (`FailureKind` of src/domain/pipelines.ts). */
 export const AI_WORKER_FAILURE_KINDS = ['client', 'capacity', 'timeout', 'connection', 'server'] as const;
 export type AiWorkerFailureKind = (typeof AI_WORKER_FAILURE_KINDS)[number];
 

@@ -22,7 +22,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { PIPELINES, type Pipeline } from '../../src/ai/pipelines.ts';
+import { PIPELINES, type Pipeline } from '../../src/domain/pipelines.ts';
 import { encodePng, isPng, pngSize } from './png.ts';
 
 /** How the worker answers pipeline requests. */

@@ -12,7 +12,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from 'express-openapi-validator';
 import { OpenAPIFramework } from 'express-openapi-validator/dist/framework/index.js';
 import { parse } from 'yaml';
-import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, type Pipeline } from '../../../src/ai/pipelines.ts';
+import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, type Pipeline } from '../../../src/domain/pipelines.ts';
 
 type Json = Record<string, any>;
 

@@ -4,7 +4,7 @@ import {
   DEFAULT_RETRY_CONFIG, makeRetryConfig, validateRetryConfig, shouldRetry, attemptTimeoutMs, suspendsWorker, suspensionMs,
   retryAfterS, type RetryConfig,
 } from '../../../src/ai/retry-policy.ts';
-import { PIPELINES, type FailureKind } from '../../../src/ai/pipelines.ts';
+import { PIPELINES, type FailureKind } from '../../../src/domain/pipelines.ts';
 
 const RETRYABLE: readonly FailureKind[] = ['capacity', 'timeout', 'connection', 'server'];
 

@@ -5,7 +5,7 @@ import { WorkerRegistry } from '../../../src/ai/worker-registry.ts';
 import { makeRetryConfig } from '../../../src/ai/retry-policy.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import type { FailureKind } from '../../../src/ai/pipelines.ts';
+import type { FailureKind } from '../../../src/domain/pipelines.ts';
 
 class Failure extends Error {
   constructor(readonly kind: FailureKind, readonly workerMessage?: string) { super(`${kind} failure`); }

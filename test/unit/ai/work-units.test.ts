@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { workUnits, DEFAULT_PIXELS } from '../../../src/ai/work-units.ts';
-import { PIPELINES } from '../../../src/ai/pipelines.ts';
+import { PIPELINES } from '../../../src/domain/pipelines.ts';
 
 test('text-to-image defaults to 512×512, one image, 50 steps', () => {
   assert.equal(workUnits('text-to-image', { body: { prompt: 'a cat' } }), 512 * 512 * 1 * 50);

@@ -4,7 +4,7 @@ import {
   MODEL_ID_MAX_LENGTH, aiErrorKindFor, aiErrorKindForStatus, enumLabel, looksSecret, manifestIdLabel, methodLabel,
   modelIdLabel, pipelineLabel, segmentFailureReasonFor, statusClassLabel, statusCodeLabel, toNonNegativeBigInt,
 } from '../../../src/metrics/metric-labels.ts';
-import { DEFAULT_MODEL_ID } from '../../../src/ai/pipelines.ts';
+import { DEFAULT_MODEL_ID } from '../../../src/domain/pipelines.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 
 test('every default model ID and common Hugging Face IDs are kept as label values', () => {
