@@ -14,8 +14,8 @@ import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
-import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './queue/redis.ts';
-import { RedisRetry } from './queue/redis-retry.ts';
+import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './redis/connections.ts';
+import { RedisRetry } from './redis/retry.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
 import { IndexSweeper } from './queue/index-sweeper.ts';
 import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor } from './queue/transcode-queue.ts';
@@ -130,7 +130,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
     maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
   });
-  // Media-path Redis operations wait out an outage up to this budget (queue/redis-retry.ts).
+  // Media-path Redis operations wait out an outage up to this budget (redis/retry.ts).
   const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
 
   let events: EventSink = NO_EVENTS;

@@ -99,7 +99,7 @@ export const CONFIG_SCHEMA = Type.Object({
         + 'result, billing it, ending a stream) retries across a Redis outage before that work is '
         + 'given up and its segment resolved as failed, in ms, counted from when the segment was '
         + 'ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long plus '
-        + 'one Redis attempt (an attempt under way is not cut short: up to ~8 s, see queue/redis-retry.ts).',
+        + 'one Redis attempt (an attempt under way is not cut short: up to ~8 s, see redis/retry.ts).',
     }),
   }, { additionalProperties: false, default: {} }),
   storage: Type.Object({

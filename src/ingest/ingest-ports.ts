@@ -127,7 +127,7 @@ export interface IngestBilling {
 }
 
 /**
- * Retries of state-store (Redis) operations across an outage (queue/redis-retry.ts). Every
+ * Retries of state-store (Redis) operations across an outage (redis/retry.ts). Every
  * operation run through it is idempotent (index records, holds and jobs are keyed by the
  * segment's identity).
  */

@@ -16,7 +16,7 @@
  * - `p:pay:manifest:<manifestID>` STRING key ID of the live stream key for that manifest ID
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from './redis.ts';
+import type { Redis } from '../redis/connections.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 export const API_KEY_PREFIX = 'mg_api_';

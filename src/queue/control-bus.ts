@@ -4,7 +4,7 @@
  * messages `{"action":"stop","manifestID":...,"reason":...}`.
  */
 import type { Logger } from '../log/logger.ts';
-import { createRedis, type Redis } from './redis.ts';
+import { createRedis, type Redis } from '../redis/connections.ts';
 
 export interface StopMessage {
   readonly action: 'stop';

@@ -18,7 +18,7 @@ import type { EventSink, GatewayEvent, GatewayEventType } from '../events/events
 import { serializeWebhookBody, webhookHeaders } from '../events/webhook-signature.ts';
 import { deliverWebhook, redactWebhookUrl, WebhookDeliveryError, type WebhookDelivered } from '../events/webhook-delivery.ts';
 import { DeliveryGate } from '../events/delivery-gate.ts';
-import { createRedis, type Redis } from './redis.ts';
+import { createRedis, type Redis } from '../redis/connections.ts';
 import { settleWithin } from '../domain/time-limit.ts';
 
 export const EVENT_QUEUE_NAME = 'events';

@@ -31,7 +31,7 @@
  * stored, never computed in Lua, and may be any non-negative bigint.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from './redis.ts';
+import type { Redis } from '../redis/connections.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 /** Largest amount or balance in credits: 2^53 − 1, the largest integer Lua handles exactly. */

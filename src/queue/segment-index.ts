@@ -33,7 +33,7 @@
  * stream whose holder stopped renewing its heartbeat (the gateway died) is ended by the
  * sweep, and an ended stream's missing seqs are resolved, so every playlist gets ENDLIST.
  */
-import type { Redis } from './redis.ts';
+import type { Redis } from '../redis/connections.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 

@@ -10,7 +10,7 @@ import { Queue, QueueEvents, Worker, UnrecoverableError, type Job } from 'bullmq
 import type { Logger } from '../log/logger.ts';
 import type { TranscodeJob, TranscodeResult } from '../domain/segment.ts';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
-import { createRedis, type Redis } from './redis.ts';
+import { createRedis, type Redis } from '../redis/connections.ts';
 import { settleWithin } from '../domain/time-limit.ts';
 
 export const TRANSCODE_QUEUE_NAME = 'transcode';

@@ -44,7 +44,7 @@ export interface ResultsMetrics {
   recordTranscodeJobStalled(manifestID: string): void;
 }
 
-/** The Redis retry executor (queue/redis-retry.ts `RedisRetry`). */
+/** The Redis retry executor (redis/retry.ts `RedisRetry`). */
 export interface ResultsRetry {
   /** The deadline of a unit of work ready now, epoch ms. */
   deadline(): number;

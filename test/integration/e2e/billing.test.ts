@@ -17,7 +17,7 @@ import { probeSegment, waitForEndedPlaylists } from '../../helpers/hls.ts';
 import { loadConfig } from '../../../src/config/config.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { startApp, type RunningApp } from '../../../src/app.ts';
-import { createRedis } from '../../../src/queue/redis.ts';
+import { createRedis } from '../../../src/redis/connections.ts';
 import { RedisLedger } from '../../../src/queue/ledger.ts';
 import { Billing } from '../../../src/payments/billing.ts';
 import { silentLogger } from '../../../src/log/logger.ts';

@@ -18,7 +18,7 @@ import { fetchMedia, seqOf, waitForEndedPlaylists, type MediaPlaylist } from '..
 import { loadConfig, type MediagateConfig } from '../../../src/config/config.ts';
 import { createLogger, silentLogger } from '../../../src/log/logger.ts';
 import { startApp, type RunningApp } from '../../../src/app.ts';
-import { createRedis, type Redis } from '../../../src/queue/redis.ts';
+import { createRedis, type Redis } from '../../../src/redis/connections.ts';
 import { RedisLedger } from '../../../src/queue/ledger.ts';
 
 const run = promisify(execFile);

@@ -23,7 +23,7 @@ import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, typ
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { seqOf, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
-import { createRedis, type Redis } from '../../../src/queue/redis.ts';
+import { createRedis, type Redis } from '../../../src/redis/connections.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { createRedis, type Redis } from '../../../src/queue/redis.ts';
+import { createRedis, type Redis } from '../../../src/redis/connections.ts';
 import { RedisLedger } from '../../../src/queue/ledger.ts';
 import { RedisAccountKeys } from '../../../src/queue/accounts.ts';
 import { createPaymentsRouter, type PaymentsRoutesOptions } from '../../../src/payments/payments-routes.ts';

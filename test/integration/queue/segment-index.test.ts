@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { createRedis, type Redis } from '../../../src/queue/redis.ts';
+import { createRedis, type Redis } from '../../../src/redis/connections.ts';
 import { RedisSegmentIndex } from '../../../src/queue/segment-index.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';

@@ -7,7 +7,7 @@ import {
   TranscodeQueue, TranscodeWorker, TRANSCODE_QUEUE_NAME, transcodeJobId, transcodeLockTimingFor, parseTranscodeJobId,
   type QueuedTranscodeJob, type TranscodeWorkerHooks, type TranscodeLockTiming,
 } from '../../../src/queue/transcode-queue.ts';
-import { createRedis } from '../../../src/queue/redis.ts';
+import { createRedis } from '../../../src/redis/connections.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import type { TranscodeResult } from '../../../src/domain/segment.ts';

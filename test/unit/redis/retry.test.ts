@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import {
   DEFAULT_REDIS_RETRY_CONFIG, RedisRetry, getRetryDelayMs, isTransientRedisError, shouldRetry, validateRedisRetryConfig, type RedisRetryConfig,
-} from '../../../src/queue/redis-retry.ts';
+} from '../../../src/redis/retry.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 
 const silent = pino({ level: 'silent' });

@@ -1,0 +1,73 @@
+/**
+ * Lua scripts, loaded through ioredis `defineCommand`: ioredis sends EVALSHA and falls back
+ * to EVAL on NOSCRIPT (after a Redis restart or SCRIPT FLUSH), so a script's source crosses
+ * the wire once per connection, not once per call.
+ *
+ * Each script lives in its own `.lua` file beside the store that runs it, with a header
+ * comment that documents its KEYS and ARGV and its reply. Scripts touch only the keys passed
+ * in KEYS, except where the header says it builds a key from the deployment prefix (ARGV).
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/** A Lua script and the number of KEYS it takes. */
+export interface LuaScript {
+  /** Command name given to `defineCommand`; `mg` + a camelCase name, unique per process. */
+  readonly name: string;
+  /** How many leading arguments are KEYS (the rest are ARGV). */
+  readonly numberOfKeys: number;
+  /** The Lua source. */
+  readonly lua: string;
+}
+
+/**
+ * Reads a `.lua` file (a URL relative to the caller's module, e.g.
+ * `new URL('./reserve.lua', import.meta.url)`) into a `LuaScript`.
+ * @throws Error when the file cannot be read (at module load: a packaging defect).
+ */
+export function luaScript(name: string, numberOfKeys: number, file: URL): LuaScript {
+  if (!/^mg[A-Z][A-Za-z0-9]*$/.test(name)) throw new Error(`lua script name ${name} must look like mgSomeName`);
+  return Object.freeze({ name, numberOfKeys, lua: readFileSync(file, 'utf8') });
+}
+
+type ScriptCommand = (...keysAndArgs: string[]) => Promise<unknown>;
+
+/**
+ * The scripts of one store on one connection. Defines each script on the connection (once:
+ * a script already defined there by another store is reused) and runs them by name.
+ */
+export class RedisScripts<Name extends string> {
+  readonly #redis: Redis;
+  readonly #scripts: ReadonlyMap<Name, LuaScript>;
+
+  constructor(redis: Redis, scripts: Readonly<Record<Name, LuaScript>>) {
+    this.#redis = redis;
+    this.#scripts = new Map(Object.entries(scripts) as [Name, LuaScript][]);
+    for (const script of this.#scripts.values()) {
+      if (typeof this.#command(script) !== 'function') {
+        redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+      }
+    }
+  }
+
+  /**
+   * Runs script `name` with `keys` (exactly its `numberOfKeys`) and `args`; resolves to the
+   * script's reply as ioredis decodes it (strings, numbers, arrays, null).
+   * @throws RangeError when the number of keys differs from the script's; the Redis error
+   *   (a `ReplyError` for a script error) as ioredis reports it.
+   */
+  async run(name: Name, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const script = this.#scripts.get(name);
+    if (script === undefined) throw new RangeError(`unknown lua script ${name}`);
+    if (keys.length !== script.numberOfKeys) {
+      throw new RangeError(`lua script ${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+    }
+    const command = this.#command(script);
+    if (command === undefined) throw new Error(`lua script ${script.name} is not defined on this connection`);
+    return command.call(this.#redis, ...keys, ...args);
+  }
+
+  #command(script: LuaScript): ScriptCommand | undefined {
+    return (this.#redis as unknown as Record<string, ScriptCommand | undefined>)[script.name];
+  }
+}

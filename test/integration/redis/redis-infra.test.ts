@@ -1,0 +1,72 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { RedisConnections } from '../../../src/redis/connections.ts';
+import { RedisScripts, luaScript } from '../../../src/redis/scripts.ts';
+import { RedisKeys } from '../../../src/redis/keys.ts';
+import { silentLogger } from '../../../src/log/logger.ts';
+
+const INCR_CAPPED = luaScript('mgIncrByCapped', 1, new URL('../../fixtures/redis/incr-by-capped.lua', import.meta.url));
+
+let server: TestRedis;
+let connections: RedisConnections;
+
+before(async () => {
+  server = await startRedis();
+  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
+  await connections.ready('state', 5000);
+});
+
+after(async () => {
+  await connections.close();
+  await server.stop();
+});
+
+test('one named connection per purpose, visible in CLIENT LIST', async () => {
+  const state = connections.open('state');
+  assert.equal(connections.open('state'), state);
+  const queue = connections.open('queue', 'blocking');
+  assert.notEqual(queue, state);
+  await queue.ping();
+  const list = String(await state.client('LIST'));
+  assert.match(list, /name=mediagate:test:state /);
+  assert.match(list, /name=mediagate:test:queue /);
+});
+
+test('a script runs by name, and again after Redis forgot it (NOSCRIPT → EVAL)', async () => {
+  const redis = connections.open('state');
+  const scripts = new RedisScripts(redis, { incr: INCR_CAPPED });
+  const key = new RedisKeys('mediagate').scope('test').key('counter', 1);
+  assert.equal(key, 'mediagate:test:counter:1');
+  assert.equal(await scripts.run('incr', [key], ['5', '8']), 5);
+  assert.equal(await scripts.run('incr', [key], ['5', '8']), -1);
+  await redis.script('FLUSH');
+  assert.equal(await scripts.run('incr', [key], ['3', '8']), 8);
+  assert.equal(await redis.get(key), '8');
+  // A second store defining the same script on the same connection reuses it.
+  const again = new RedisScripts(redis, { other: INCR_CAPPED });
+  assert.equal(await again.run('other', [key], ['1', '8']), -1);
+});
+
+test('a script refuses the wrong number of keys before reaching Redis', async () => {
+  const scripts = new RedisScripts(connections.open('state'), { incr: INCR_CAPPED });
+  await assert.rejects(scripts.run('incr', ['a', 'b'], ['1', '2']), /takes 1 keys, got 2/);
+});
+
+test('script names and key parts are checked', () => {
+  assert.throws(() => luaScript('incr', 1, new URL('../../fixtures/redis/incr-by-capped.lua', import.meta.url)), /must look like mgSomeName/);
+  assert.throws(() => new RedisKeys(''), RangeError);
+  assert.throws(() => new RedisKeys('p').key('a', ''), /empty part/);
+});
+
+test('close() ends every connection, is idempotent, and refuses new opens', async () => {
+  const own = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:closing' });
+  const a = own.open('a');
+  const b = own.open('b', 'blocking');
+  await Promise.all([a.ping(), b.ping()]);
+  await own.close();
+  await own.close();
+  assert.equal(a.status, 'end');
+  assert.equal(b.status, 'end');
+  assert.throws(() => own.open('c'), /closed/);
+});
