@@ -33,7 +33,7 @@ import { fitRendition, parseLadder, type FittedRendition } from '../src/domain/p
 import { SOURCE_RENDITION, segmentKey } from '../src/domain/segment.ts';
 import { buildLadderArgs, type X264Preset } from '../src/transcode/ladder-args.ts';
 import { probeSegment } from '../src/media/probe.ts';
-import { createRedis } from '../src/queue/redis.ts';
+import { createRedis } from '../src/redis/connections.ts';
 import { RedisSegmentIndex } from '../src/queue/segment-index.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
