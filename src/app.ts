@@ -14,7 +14,7 @@ import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
 import { FsObjectStore } from './storage/fs-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
-import { createRedis, waitForRedis, redactRedisUrl, type Redis } from './redis/connections.ts';
+import { RedisConnections, type Redis } from './redis/connections.ts';
 import { RedisRetry } from './redis/retry.ts';
 import { RedisSegmentIndex } from './queue/segment-index.ts';
 import { IndexSweeper } from './queue/index-sweeper.ts';
@@ -74,6 +74,9 @@ export interface RunningApp {
 /** What both roles share, built once by `startApp` before the role's own parts. */
 interface Core {
   readonly storage: FsObjectStore;
+  /** Opens the other named Redis connections (queues, pub/sub); closed by the lifecycle. */
+  readonly connections: RedisConnections;
+  /** The `state` connection: request/response commands of the stores. */
   readonly redis: Redis;
   readonly index: RedisSegmentIndex;
   readonly retry: RedisRetry;
@@ -121,10 +124,12 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
   const prefix = config.redis.keyPrefix;
   const storage = new FsObjectStore(config.storage.dir);
 
-  const redis: Redis = createRedis({ url: config.redis.url, logger: logger.child({ component: 'redis' }), name: `mediagate:${role}` });
-  lifecycle.add('redis', async () => { redis.disconnect(); });
-  await waitForRedis(redis, config.redis.url, 10_000);
-  logger.info({ redis: redactRedisUrl(config.redis.url) }, 'redis connected');
+  // One named connection per purpose (CLIENT LIST shows `mediagate:<role>:<purpose>`), closed last.
+  const connections = new RedisConnections({ url: config.redis.url, logger: logger.child({ component: 'redis' }), namePrefix: `mediagate:${role}` });
+  lifecycle.add('redis', () => connections.close());
+  await connections.ready('state', 10_000);
+  const redis: Redis = connections.open('state');
+  logger.info({ redis: connections.redactedUrl }, 'redis connected');
 
   const index = new RedisSegmentIndex({
     redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
@@ -161,7 +166,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { storage, redis, index, retry, events, metrics, ledger, billing };
+  return { storage, connections, redis, index, retry, events, metrics, ledger, billing };
 }
 
 /** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
