@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { ERROR_CODES, GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
 import { classifyError, isClientAbort } from './error-classes.ts';
 import type { Logger } from '../log/logger.ts';
+import { REDACTED } from '../log/redact.ts';
 import { requestGuard, type RequestGuardOptions } from './request-guard.ts';
 
 export interface HealthReport {
@@ -90,7 +91,7 @@ function toGatewayError(err: unknown): GatewayError | undefined {
  * (`/live/<streamKey>/<seq>.ts`) is a secret stream key, so it is replaced by `[redacted]`.
  */
 export function loggablePath(path: string): string {
-  return path.replace(/^\/live\/[^/]*/, '/live/[redacted]').slice(0, 200);
+  return path.replace(/^\/live\/[^/]*/, `/live/${REDACTED}`).slice(0, 200);
 }
 
 export function createHttpApp(options: HttpAppOptions): Express {

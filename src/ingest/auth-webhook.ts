@@ -12,6 +12,7 @@
  * - anything else: refused.
  */
 import type { Logger } from '../log/logger.ts';
+import { REDACTED } from '../log/redact.ts';
 import type { VideoProfile } from '../domain/profile.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { PublishAttempt, PublishAuthorizer, StreamGrant } from './ingest-ports.ts';
@@ -23,7 +24,6 @@ export const MAX_WEBHOOK_REPLY_BYTES = 64 * 1024;
 const REFUSAL_BODY_READ_BYTES = 1024;
 /** How many characters of a reply body reach a log line. */
 const LOG_EXCERPT_CHARS = 200;
-const REDACTED = '[redacted]';
 
 export interface WebhookAuthorizerOptions {
   /**

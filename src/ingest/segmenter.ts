@@ -11,7 +11,7 @@ import { assertStreamName } from '../domain/stream-name.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { onLines, processSupervisor, type ChildSupervisor, type SupervisedChild } from '../media/child-supervisor.ts';
-import { redactSecrets } from './rtmp/redact.ts';
+import { redactSecrets } from '../log/redact.ts';
 
 /** One completed source segment. */
 export interface SegmentInfo {

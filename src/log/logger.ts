@@ -4,6 +4,7 @@
  * Secrets (stream keys, API keys, tokens, prompts) are redacted by path.
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { REDACTED } from './redact.ts';
 
 export type { Logger };
 
@@ -24,7 +25,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino({
     level: options.level ?? 'info',
     base: { service: 'mediagate' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
     ...(options.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } } : {}),
   });
 }

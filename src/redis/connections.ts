@@ -8,6 +8,7 @@
 import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log/logger.ts';
+import { REDACTED } from '../log/redact.ts';
 import { settleWithin } from '../domain/time-limit.ts';
 
 export type { Redis };
@@ -50,7 +51,7 @@ export function createRedis(options: RedisConnectOptions): Redis {
 
 /** Removes a password from a redis URL so it can be logged. */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//[redacted]@');
+  return url.replace(/\/\/([^@/]*)@/, `//${REDACTED}@`);
 }
 
 /**

@@ -40,7 +40,7 @@ import nmsLogger from 'node-media-server/src/core/logger.js';
 import { isValidStreamName } from '../../domain/stream-name.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { Logger } from '../../log/logger.ts';
-import { redactStreamPaths } from './redact.ts';
+import { redactStreamPaths } from '../../log/redact.ts';
 import { settleWithin } from '../../domain/time-limit.ts';
 
 type NmsSession = NodeMediaServer.Session;

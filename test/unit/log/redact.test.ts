@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { redactSecrets, redactStreamPaths } from '../../../src/ingest/rtmp/redact.ts';
+import { redactSecrets, redactStreamPaths } from '../../../src/log/redact.ts';
 
 test('NMS publish, busy and play messages lose the stream name but keep the app', () => {
   assert.equal(redactStreamPaths('RTMP session a1 127.0.0.1:5000 start push /live/sk_123'), 'RTMP session a1 127.0.0.1:5000 start push /live/[redacted]');

@@ -1,9 +1,12 @@
 /**
- * Redaction of stream keys from free-form log text (node-media-server's messages,
- * ffmpeg's stderr). RTMP stream paths are `/<app>/<streamKey>` and the key is a secret
- * (docs/wire-contract.md §2): it must never reach a log line.
+ * Redaction of secrets from log text: the one `[redacted]` marker used by the logger's
+ * field censor and every hand-redacted string, and the stream-key redaction of free-form
+ * text (node-media-server's messages, ffmpeg's stderr). RTMP stream paths are
+ * `/<app>/<streamKey>` and the key is a secret (docs/wire-contract.md §2): it must never
+ * reach a log line.
  */
 
+/** What a redacted secret is replaced with in logs and error text. */
 export const REDACTED = '[redacted]';
 
 /**
