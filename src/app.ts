@@ -392,7 +392,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
         ...(billing ? { billing } : {}),
         probeAudioMs: (path) => probeAudioDurationMs(path),
-        uploadDir: join(config.workDir, 'uploads'),
+        uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
         results: new FsObjectStore(join(config.storage.dir, '.results')),
         fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
           timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),

@@ -17,7 +17,6 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
-import { ownerTag } from '../storage/work-dir.ts';
 import type { Logger } from '../log/logger.ts';
 import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from '../domain/pipelines.ts';
 import { readFileHead, sniffAudio, sniffImage } from '../media/media-sniff.ts';
@@ -123,6 +122,12 @@ export interface AiRoutesOptions {
    * file into its own private subdirectory, removed when the request is over.
    */
   uploadDir: string;
+  /**
+   * Name prefix of each request's upload subdirectory (default `upload-`). The gateway adds
+   * the process's pid (`upload-<pid>-`) so its startup sweep can tell the uploads of a dead
+   * process from those of a live one.
+   */
+  uploadPrefix?: string;
   publicUrl: string;
   /** Admin-token rule for /api/workers (http/admin-guard.ts). */
   adminToken: string;
@@ -220,8 +225,7 @@ function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: Re
       next();
       return;
     }
-    // `upload-<pid>-…`: the startup sweep (storage/work-dir.ts) removes those of a dead process.
-    const scope = new UploadScope(join(options.uploadDir, `upload-${ownerTag()}${randomBytes(8).toString('hex')}`), options.logger);
+    const scope = new UploadScope(join(options.uploadDir, `${options.uploadPrefix ?? 'upload-'}${randomBytes(8).toString('hex')}`), options.logger);
     (req as UploadRequest)[UPLOAD_SCOPE] = scope;
     res.once('close', () => scope.release());
     upload(req, res, (err?: unknown) => {

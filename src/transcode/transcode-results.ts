@@ -8,13 +8,12 @@
  * is idempotent, so a redelivered job repeats them harmlessly); past it the step throws, the
  * job fails this attempt and BullMQ runs it again.
  *
- * The ports below are the small slices of the segment index, billing, metrics and retry
- * executor this needs, so it is tested with plain fakes (test/unit/transcode/transcode-results.test.ts).
+ * The ports below are the small slices of the segment index, billing, metrics, events and
+ * retry executor this needs, so it is tested with plain fakes (test/unit/transcode/transcode-results.test.ts).
  */
 import { SOURCE_RENDITION, type RenditionSegment, type SegmentOutcome, type TranscodeResult } from '../domain/segment.ts';
 import { transcodePixels } from '../domain/money.ts';
 import type { ErrorCode } from '../errors/gateway-error.ts';
-import type { EventSink } from '../events/events.ts';
 import type { Logger } from '../log/logger.ts';
 import { segmentFailureReasonFor, type SegmentFailureReason } from '../metrics/metric-labels.ts';
 import type { FailedForGoodCause, QueuedTranscodeJob } from '../queue/transcode-queue.ts';
@@ -44,6 +43,19 @@ export interface ResultsMetrics {
   recordTranscodeJobStalled(manifestID: string): void;
 }
 
+/**
+ * Segment events (a subset of the event webhooks' events, events/events.ts `EventSink`):
+ * fire-and-forget, never throws, never blocks.
+ */
+export interface ResultsEvents {
+  emit(event:
+    | {
+      type: 'segment.transcoded'; manifestID: string; session: string; seq: number; durationMs: number; elapsedMs: number;
+      renditions: { name: string; width: number; height: number; frames: number; bytes: number }[];
+    }
+    | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }): void;
+}
+
 /** The Redis retry executor (redis/retry.ts `RedisRetry`). */
 export interface ResultsRetry {
   /** The deadline of a unit of work ready now, epoch ms. */
@@ -57,7 +69,7 @@ export interface TranscodeResultsOptions {
   /** Omitted when payments are off; jobs without an `accountID` are never charged either. */
   billing?: ResultsBilling;
   metrics: ResultsMetrics;
-  events: EventSink;
+  events: ResultsEvents;
   retry: ResultsRetry;
   logger: Logger;
   /** Clock, epoch ms (tests); default `Date.now`. */
