@@ -6,14 +6,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REDIS_PORT ?= 6379
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: help deps system-deps bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck bench bench-quick clean
+.PHONY: help deps system-deps bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick clean
 
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
 	@echo "make run-transcoder  start an extra transcoder process on the same Redis"
 	@echo "make run-ai-worker   start the reference AI worker (ESRGAN upscale on CPU, port 8000); add"
 	@echo "                     MEDIAGATE_AI_WORKER_GATEWAY_URL=http://127.0.0.1:9935 to register with a gateway"
-	@echo "make test            install what is missing, typecheck, run every test"
+	@echo "make test            install what is missing, check the import rules, typecheck, run every test"
+	@echo "make check-boundaries  the import rules between folders and packages (.dependency-cruiser.cjs)"
 	@echo "make bench-quick     every benchmark against its limit (raw ffmpeg, nginx-rtmp, direct worker calls), < 5 min"
 	@echo "make bench           the same with longer inputs and finer ramps (~20 min); results in bench/results/"
 
@@ -60,7 +61,12 @@ run-ai-worker: deps
 typecheck: node_modules/.mediagate-installed
 	npx tsc --noEmit -p tsconfig.json
 
-test: deps typecheck
+# The import rules of docs/architecture.md ("Boundaries"): feature folders do not import each
+# other, each library stays in its folder, no cycles. Prints each broken rule and fails.
+check-boundaries: node_modules/.mediagate-installed
+	npx depcruise --config .dependency-cruiser.cjs src cmd
+
+test: deps check-boundaries typecheck
 	node --import tsx --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
 
 test-unit: deps
