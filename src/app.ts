@@ -30,13 +30,13 @@ import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type Publi
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
 import { createPushRouter } from './ingest/push-routes.ts';
 import { Remuxer } from './media/remux.ts';
-import { ControlBus } from './queue/control-bus.ts';
-import { EventQueue, EventDeliveryWorker } from './queue/event-queue.ts';
+import { ControlBus } from './control/control-bus.ts';
+import { EventQueue, EventDeliveryWorker } from './events/event-queue.ts';
 import { NO_EVENTS, type EventSink } from './events/events.ts';
 import { createControlRouter } from './control/control-routes.ts';
 import { createDocsRouter } from './http/docs-routes.ts';
-import { RedisLedger } from './queue/ledger.ts';
-import { RedisAccountKeys } from './queue/accounts.ts';
+import { RedisLedger } from './payments/ledger-store.ts';
+import { RedisAccountKeys } from './payments/account-store.ts';
 import { createPaymentsRouter } from './payments/payments-routes.ts';
 import { Billing, LOCAL_ACCOUNT_ID, unnamedStreamAccount } from './payments/billing.ts';
 import { probeAudioDurationMs } from './media/audio-probe.ts';

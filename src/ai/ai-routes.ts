@@ -70,7 +70,7 @@ export class StaticApiKeyAuthorizer implements AiRequestAuthorizer {
   }
 }
 
-/** API keys issued to accounts (queue/accounts.ts), tried before the configured authorizer. */
+/** API keys issued to accounts (payments/account-store.ts), tried before the configured authorizer. */
 export class AccountApiKeyAuthorizer implements AiRequestAuthorizer {
   readonly #keys: { resolveApiKey(key: string): Promise<string | undefined> };
   readonly #fallback: AiRequestAuthorizer;

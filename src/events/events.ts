@@ -1,7 +1,7 @@
 /**
  * Gateway events: what happened to a stream or a segment, told to optional webhook
  * receivers (`events.webhookUrls`). Producers (ingest, the transcode result path) depend
- * only on `EventSink`; `app.ts` passes `EventQueue` (src/queue/event-queue.ts) when URLs
+ * only on `EventSink`; `app.ts` passes `EventQueue` (src/events/event-queue.ts) when URLs
  * are configured and `NO_EVENTS` otherwise.
  *
  * Events name streams by manifest ID only: a stream key is a publish credential and never

@@ -161,7 +161,7 @@ export interface SegmenterHandle {
   cleanup?(): Promise<void>;
 }
 
-/** What stream-key authorization needs from the accounts store (queue/accounts.ts). */
+/** What stream-key authorization needs from the accounts store (payments/account-store.ts). */
 export interface StreamKeyResolver {
   resolveStreamKey(key: string): Promise<{ accountID: string; manifestID: string; profiles?: unknown[] } | undefined>;
 }

@@ -33,7 +33,7 @@ export function unnamedStreamAccount(loopbackOnly: boolean): string | undefined 
   return loopbackOnly ? LOCAL_ACCOUNT_ID : undefined;
 }
 
-/** What billing needs from the ledger (implemented by queue/ledger.ts). */
+/** What billing needs from the ledger (implemented by payments/ledger-store.ts). */
 export interface BillingLedger {
   reserve(request: { holdID: string; accountID: string; amount: bigint; kind: 'transcode' | 'ai'; ref: string; ttlMs: number }): Promise<{ ok: true } | { ok: false; balance: bigint }>;
   settle(request: {

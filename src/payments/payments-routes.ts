@@ -56,7 +56,7 @@ export interface PaymentsUsage {
   total: { amount: bigint; entries: number };
 }
 
-/** What the payments API needs from the ledger (implemented by queue/ledger.ts `RedisLedger`). */
+/** What the payments API needs from the ledger (implemented by payments/ledger-store.ts `RedisLedger`). */
 export interface PaymentsLedger {
   createAccount(input: { name: string; credits?: bigint }): Promise<PaymentsAccount>;
   getAccount(id: string): Promise<PaymentsAccount | undefined>;
@@ -79,7 +79,7 @@ export interface PaymentsKey {
   revokedAtMs?: number;
 }
 
-/** What the payments API needs from the key store (implemented by queue/accounts.ts `RedisAccountKeys`). */
+/** What the payments API needs from the key store (implemented by payments/account-store.ts `RedisAccountKeys`). */
 export interface PaymentsKeys {
   issueApiKey(accountID: string, options: { label: string }): Promise<{ key: string; keyID: string; hint: string; createdAtMs: number }>;
   issueStreamKey(accountID: string, options: { manifestID: string; profiles?: unknown[] }): Promise<{ streamKey: string; keyID: string; manifestID: string; hint: string; createdAtMs: number }>;

@@ -18,7 +18,7 @@ import { loadConfig } from '../../../src/config/config.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { startApp, type RunningApp } from '../../../src/app.ts';
 import { createRedis } from '../../../src/redis/connections.ts';
-import { RedisLedger } from '../../../src/queue/ledger.ts';
+import { RedisLedger } from '../../../src/payments/ledger-store.ts';
 import { Billing } from '../../../src/payments/billing.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { freePort } from '../../helpers/ports.ts';
-import { EventQueue, EventDeliveryWorker, type EventDeliveryWorkerOptions } from '../../../src/queue/event-queue.ts';
+import { EventQueue, EventDeliveryWorker, type EventDeliveryWorkerOptions } from '../../../src/events/event-queue.ts';
 import { verifySignature } from '../../../src/events/webhook-signature.ts';
 import type { GatewayEvent } from '../../../src/events/events.ts';
 import { startReceiver, until, type ReceivedRequest } from './receiver.ts';

@@ -19,7 +19,7 @@ import { loadConfig, type MediagateConfig } from '../../../src/config/config.ts'
 import { createLogger, silentLogger } from '../../../src/log/logger.ts';
 import { startApp, type RunningApp } from '../../../src/app.ts';
 import { createRedis, type Redis } from '../../../src/redis/connections.ts';
-import { RedisLedger } from '../../../src/queue/ledger.ts';
+import { RedisLedger } from '../../../src/payments/ledger-store.ts';
 
 const run = promisify(execFile);
 const LADDER = ['P144p30fps16x9'];

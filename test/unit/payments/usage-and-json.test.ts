@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summarizeUsage, type LedgerEntry } from '../../../src/queue/ledger.ts';
+import { summarizeUsage, type LedgerEntry } from '../../../src/payments/ledger-store.ts';
 import { accountJson, entryJson, keyJson, parseCredits, parseRange } from '../../../src/payments/payments-routes.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { createRedis, type Redis } from '../../../src/redis/connections.ts';
-import { RedisAccountKeys } from '../../../src/queue/accounts.ts';
+import { RedisAccountKeys } from '../../../src/payments/account-store.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 

@@ -14,10 +14,10 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker, UnrecoverableError, DelayedError, type Job } from 'bullmq';
 import type { Logger } from '../log/logger.ts';
-import type { EventSink, GatewayEvent, GatewayEventType } from '../events/events.ts';
-import { serializeWebhookBody, webhookHeaders } from '../events/webhook-signature.ts';
-import { deliverWebhook, redactWebhookUrl, WebhookDeliveryError, type WebhookDelivered } from '../events/webhook-delivery.ts';
-import { DeliveryGate } from '../events/delivery-gate.ts';
+import type { EventSink, GatewayEvent, GatewayEventType } from './events.ts';
+import { serializeWebhookBody, webhookHeaders } from './webhook-signature.ts';
+import { deliverWebhook, redactWebhookUrl, WebhookDeliveryError, type WebhookDelivered } from './webhook-delivery.ts';
+import { DeliveryGate } from './delivery-gate.ts';
 import { createRedis, type Redis } from '../redis/connections.ts';
 import { settleWithin } from '../domain/time-limit.ts';
 
