@@ -141,7 +141,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
   let events: EventSink = NO_EVENTS;
   if (config.events.webhookUrls.length > 0) {
     const eventQueue = new EventQueue({
-      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), urls: config.events.webhookUrls,
+      connection: connections.open('events', 'commands'), prefix, logger: logger.child({ component: 'events' }), urls: config.events.webhookUrls,
       attempts: config.events.attempts, backoffMs: config.events.backoffMs,
     });
     lifecycle.add('event-queue', () => eventQueue.close());
@@ -223,7 +223,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
 
   if (config.events.webhookUrls.length > 0) {
     const delivery = new EventDeliveryWorker({
-      redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'events' }), secret: config.events.secret, timeoutMs: config.events.timeoutMs,
+      connection: core.connections.open('events-worker', 'blocking'), prefix, logger: logger.child({ component: 'events' }), secret: config.events.secret, timeoutMs: config.events.timeoutMs,
     });
     lifecycle.add('event-delivery', () => delivery.close());
   }
@@ -334,7 +334,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
   lifecycle.add('index-sweep', () => sweeper.close());
 
   const controlBus = new ControlBus({
-    redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'control' }),
+    publisher: core.connections.open('control', 'commands'), subscriber: core.connections.open('control-sub', 'blocking'), prefix, logger: logger.child({ component: 'control' }),
     onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
   });
   lifecycle.add('control-bus', () => controlBus.close());

@@ -9,6 +9,11 @@
  * written to Redis. Delivery is at least once (a Redis restart can re-run a finished job):
  * receivers deduplicate on `Mediagate-Delivery`. Wire format: src/events/webhook-signature.ts.
  *
+ * Redis: the BullMQ queue `events` under the deployment prefix (keys `<prefix>:events:*`).
+ * Both sides run on a connection the composition root opened and closes (the producer on a
+ * `commands` connection, the worker on a `blocking` one: see src/redis/connections.ts); they
+ * close only their BullMQ objects, which leave a connection they were handed open.
+ *
  * Logs name a receiver by origin + path only (its query may hold a token), never the secret.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,7 +23,7 @@ import type { EventSink, GatewayEvent, GatewayEventType } from './events.ts';
 import { serializeWebhookBody, webhookHeaders } from './webhook-signature.ts';
 import { deliverWebhook, redactWebhookUrl, WebhookDeliveryError, type WebhookDelivered } from './webhook-delivery.ts';
 import { DeliveryGate } from './delivery-gate.ts';
-import { createRedis, type Redis } from '../redis/connections.ts';
+import type { Redis } from '../redis/connections.ts';
 import { settleWithin } from '../domain/time-limit.ts';
 
 export const EVENT_QUEUE_NAME = 'events';
@@ -35,8 +40,12 @@ export interface EventDeliveryJob {
 }
 
 export interface EventQueueOptions {
-  redisUrl: string;
-  /** BullMQ key prefix (the deployment's). */
+  /**
+   * A request/response connection (`connections.open('events', 'commands')`): an enqueue
+   * during an outage fails after its 3 tries instead of piling up. Not closed here.
+   */
+  connection: Redis;
+  /** Deployment key prefix (`redis.keyPrefix`); the queue's keys are `<prefix>:events:*`. */
   prefix: string;
   logger: Logger;
   /** Receiver URLs; each event becomes one job per URL. Empty = `emit` drops everything. */
@@ -75,7 +84,6 @@ export interface EventQueueStats {
  */
 export class EventQueue implements EventSink {
   readonly #queue: Queue;
-  readonly #connection: Redis;
   readonly #logger: Logger;
   readonly #urls: readonly string[];
   readonly #addTimeoutMs: number;
@@ -90,10 +98,8 @@ export class EventQueue implements EventSink {
     this.#urls = [...options.urls];
     this.#addTimeoutMs = options.addTimeoutMs ?? 2000;
     this.#maxPendingAdds = options.maxPendingAdds ?? 1000;
-    // Default maxRetriesPerRequest (3): an enqueue during an outage fails instead of piling up.
-    this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:events' });
     this.#queue = new Queue(EVENT_QUEUE_NAME, {
-      connection: this.#connection,
+      connection: options.connection,
       prefix: options.prefix,
       defaultJobOptions: {
         attempts: options.attempts,
@@ -148,7 +154,8 @@ export class EventQueue implements EventSink {
 
   /**
    * Stops accepting events, waits up to `addTimeoutMs` for pending enqueues (so a
-   * `stream.ended` emitted during shutdown is still queued), then closes. Idempotent.
+   * `stream.ended` emitted during shutdown is still queued), then closes the BullMQ queue
+   * (not the connection, which its owner closes). Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -157,7 +164,6 @@ export class EventQueue implements EventSink {
       await settleWithin(Promise.allSettled([...this.#pending]), this.#addTimeoutMs, () => undefined);
     }
     await this.#queue.close().catch(() => undefined);
-    this.#connection.disconnect();
   }
 
   /** A warning at most every 5 s per kind (an outage would otherwise log once per event). */
@@ -170,7 +176,12 @@ export class EventQueue implements EventSink {
 }
 
 export interface EventDeliveryWorkerOptions {
-  redisUrl: string;
+  /**
+   * A blocking connection (`connections.open('events-worker', 'blocking')`,
+   * `maxRetriesPerRequest: null`, as a BullMQ Worker requires). Not closed here.
+   */
+  connection: Redis;
+  /** Deployment key prefix (`redis.keyPrefix`), the same as the producer's. */
   prefix: string;
   logger: Logger;
   /** HMAC-SHA256 key for `Mediagate-Signature`; empty = requests are not signed. */
@@ -198,7 +209,6 @@ export interface EventDeliveryWorkerOptions {
  */
 export class EventDeliveryWorker {
   readonly #worker: Worker;
-  readonly #connection: Redis;
   readonly #logger: Logger;
   readonly #secret: string;
   readonly #timeoutMs: number;
@@ -216,9 +226,8 @@ export class EventDeliveryWorker {
       openMs: options.circuitOpenMs ?? 10_000,
       timeoutMs: options.timeoutMs,
     });
-    this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:events-worker', maxRetriesPerRequest: null });
     this.#worker = new Worker(EVENT_QUEUE_NAME, async (job: Job, token?: string, signal?: AbortSignal) => this.#run(job, token, signal), {
-      connection: this.#connection,
+      connection: options.connection,
       prefix: options.prefix,
       concurrency,
       autorun: true,
@@ -278,12 +287,13 @@ export class EventDeliveryWorker {
 
   /**
    * Stops taking jobs and waits for attempts in flight to end (each within `timeoutMs`).
-   * Idempotent. Jobs cut off by a kill are redelivered by stalled-job detection.
+   * Idempotent. Jobs cut off by a kill are redelivered by stalled-job detection. Closes the
+   * BullMQ worker (and the blocking connection BullMQ duplicated for it), not the connection
+   * it was handed.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#worker.close().catch(() => undefined);
-    this.#connection.disconnect();
   }
 }

@@ -17,6 +17,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connections.ts';
+import { RedisKeys } from '../redis/keys.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 export const API_KEY_PREFIX = 'mg_api_';
@@ -115,19 +116,22 @@ function checkAccountID(id: string): void {
 
 export class RedisAccountKeys {
   readonly #redis: Redis;
+  readonly #keys: RedisKeys;
   readonly #p: string;
   readonly #nowMs: () => number;
 
   constructor(options: RedisAccountKeysOptions) {
     this.#redis = options.redis;
-    this.#p = `${options.prefix}:pay`;
+    this.#keys = new RedisKeys(options.prefix).scope('pay');
+    // The revoke script builds the secret and manifest keys from this prefix.
+    this.#p = this.#keys.prefix;
     this.#nowMs = options.nowMs ?? Date.now;
   }
 
-  #secret(hash: string): string { return `${this.#p}:secret:${hash}`; }
-  #record(keyID: string): string { return `${this.#p}:key:${keyID}`; }
-  #accountKeys(accountID: string): string { return `${this.#p}:keys:${accountID}`; }
-  #manifest(manifestID: string): string { return `${this.#p}:manifest:${manifestID}`; }
+  #secret(hash: string): string { return this.#keys.key('secret', hash); }
+  #record(keyID: string): string { return this.#keys.key('key', keyID); }
+  #accountKeys(accountID: string): string { return this.#keys.key('keys', accountID); }
+  #manifest(manifestID: string): string { return this.#keys.key('manifest', manifestID); }
 
   async #issue(kind: KeyKind, accountID: string, fields: { label: string; manifestID: string; profiles?: unknown[] }): Promise<{ key: string; keyID: string; hint: string; createdAtMs: number }> {
     checkAccountID(accountID);

@@ -32,6 +32,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connections.ts';
+import { RedisKeys } from '../redis/keys.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 /** Largest amount or balance in credits: 2^53 − 1, the largest integer Lua handles exactly. */
@@ -479,23 +480,26 @@ export function summarizeUsage(entries: Iterable<LedgerEntry>): UsageTotals {
 
 export class RedisLedger {
   readonly #redis: Redis;
+  readonly #keys: RedisKeys;
   readonly #p: string;
   readonly #nowMs: () => number;
   readonly #retainMs: number;
 
   constructor(options: RedisLedgerOptions) {
     this.#redis = options.redis;
-    this.#p = `${options.prefix}:pay`;
+    this.#keys = new RedisKeys(options.prefix).scope('pay');
+    // The scripts build the keys that depend on a hold's account from this prefix.
+    this.#p = this.#keys.prefix;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#retainMs = options.resolvedHoldRetainMs ?? 7 * 24 * 3600_000;
   }
 
-  #acct(id: string): string { return `${this.#p}:acct:${id}`; }
-  #hold(id: string): string { return `${this.#p}:hold:${id}`; }
-  #entry(id: string): string { return `${this.#p}:entry:${id}`; }
-  #ledger(accountID: string): string { return `${this.#p}:ledger:${accountID}`; }
-  get #holds(): string { return `${this.#p}:holds`; }
-  get #accts(): string { return `${this.#p}:accts`; }
+  #acct(id: string): string { return this.#keys.key('acct', id); }
+  #hold(id: string): string { return this.#keys.key('hold', id); }
+  #entry(id: string): string { return this.#keys.key('entry', id); }
+  #ledger(accountID: string): string { return this.#keys.key('ledger', accountID); }
+  get #holds(): string { return this.#keys.key('holds'); }
+  get #accts(): string { return this.#keys.key('accts'); }
 
   #now(): number {
     return checkTime(this.#nowMs(), 'clock');

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { EventQueue, EventDeliveryWorker, type EventDeliveryWorkerOptions } from '../../../src/events/event-queue.ts';
+import { RedisConnections } from '../../../src/redis/connections.ts';
 import { verifySignature } from '../../../src/events/webhook-signature.ts';
 import type { GatewayEvent } from '../../../src/events/events.ts';
 import { startReceiver, until, type ReceivedRequest } from './receiver.ts';
@@ -34,10 +35,11 @@ async function harness(urls: string[], options: HarnessOptions = {}) {
   const prefix = `ev${randomBytes(4).toString('hex')}`;
   const { logger, lines } = capturedLogger();
   const secret = options.secret ?? SECRET;
-  const queue = new EventQueue({ redisUrl: redis.url, prefix, logger, urls, secret, attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 50 });
-  const worker = new EventDeliveryWorker({ redisUrl: redis.url, prefix, logger, secret, timeoutMs: 2000, ...options.worker });
+  const connections = new RedisConnections({ url: redis.url, logger, namePrefix: `mediagate:${prefix}` });
+  const queue = new EventQueue({ connection: connections.open('events', 'commands'), prefix, logger, urls, secret, attempts: options.attempts ?? 3, backoffMs: options.backoffMs ?? 50 });
+  const worker = new EventDeliveryWorker({ connection: connections.open('events-worker', 'blocking'), prefix, logger, secret, timeoutMs: 2000, ...options.worker });
   await worker.waitUntilReady();
-  return { queue, worker, lines, close: async () => { await worker.close(); await queue.close(); } };
+  return { queue, worker, lines, close: async () => { await worker.close(); await queue.close(); await connections.close(); } };
 }
 
 const started = (manifestID = 'cam1'): GatewayEvent => ({ type: 'stream.started', manifestID, session: 's1', protocol: 'rtmp' });
@@ -198,10 +200,38 @@ test('a receiver that never answers stalls neither emit nor deliveries to a heal
   }
 });
 
+test('closing the queue and the worker leaves the connections they were handed open, for their owner to close', async () => {
+  const rx = await startReceiver(() => 200);
+  const prefix = `ev${randomBytes(4).toString('hex')}`;
+  const { logger } = capturedLogger();
+  const connections = new RedisConnections({ url: redis.url, logger, namePrefix: `mediagate:${prefix}` });
+  try {
+    const producer = connections.open('events', 'commands');
+    const consumer = connections.open('events-worker', 'blocking');
+    const queue = new EventQueue({ connection: producer, prefix, logger, urls: [rx.url], secret: SECRET, attempts: 1, backoffMs: 10 });
+    const worker = new EventDeliveryWorker({ connection: consumer, prefix, logger, secret: SECRET, timeoutMs: 2000 });
+    await worker.waitUntilReady();
+    queue.emit(started('owned'));
+    await until(() => rx.received.length === 1, 'the receiver got the event');
+    await worker.close();
+    await queue.close();
+    assert.equal(producer.status, 'ready');
+    assert.equal(consumer.status, 'ready');
+    assert.equal(await producer.ping(), 'PONG');
+    assert.equal(await consumer.ping(), 'PONG');
+    const names = String(await producer.client('LIST')).split('\n').map((l) => /name=(\S*)/.exec(l)?.[1]).filter((n) => n?.startsWith(`mediagate:${prefix}:`));
+    assert.deepEqual(names.sort(), [`mediagate:${prefix}:events`, `mediagate:${prefix}:events-worker`]);
+  } finally {
+    await connections.close();
+    await rx.close();
+  }
+});
+
 test('with Redis unreachable, emit returns at once without throwing and drops beyond the pending bound', async () => {
   const port = await freePort();
   const { logger, lines } = capturedLogger();
-  const queue = new EventQueue({ redisUrl: `redis://127.0.0.1:${port}`, prefix: 'down', logger, urls: ['http://127.0.0.1:9/hook'], secret: SECRET, attempts: 3, backoffMs: 10, addTimeoutMs: 200, maxPendingAdds: 50 });
+  const connections = new RedisConnections({ url: `redis://127.0.0.1:${port}`, logger, namePrefix: 'mediagate:down' });
+  const queue = new EventQueue({ connection: connections.open('events', 'commands'), prefix: 'down', logger, urls: ['http://127.0.0.1:9/hook'], secret: SECRET, attempts: 3, backoffMs: 10, addTimeoutMs: 200, maxPendingAdds: 50 });
   try {
     const t0 = performance.now();
     for (let i = 0; i < 1000; i += 1) {
@@ -223,4 +253,5 @@ test('with Redis unreachable, emit returns at once without throwing and drops be
   }
   assert.doesNotThrow(() => queue.emit(started('after-close')), 'emit after close is a no-op');
   await queue.close();
+  await connections.close();
 });
