@@ -40,7 +40,12 @@ import { RedisAccountKeys } from './payments/account-store.ts';
 import { createPaymentsRouter } from './payments/payments-routes.ts';
 import { Billing, LOCAL_ACCOUNT_ID, unnamedStreamAccount } from './payments/billing.ts';
 import { probeAudioDurationMs } from './media/audio-probe.ts';
-import { GatewayMetrics } from './metrics/gateway-metrics.ts';
+import { MetricsRegistry } from './metrics/metrics-registry.ts';
+import { HttpMetrics } from './metrics/http-metrics.ts';
+import { IngestMetrics, registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
+import { TranscodeMetrics } from './metrics/transcode-metrics.ts';
+import { AiMetrics } from './metrics/ai-metrics.ts';
+import { LedgerMetrics } from './metrics/ledger-metrics.ts';
 import { DEFAULT_MODEL_ID, isPipeline } from './domain/pipelines.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { WorkerRegistry } from './ai/worker-registry.ts';
@@ -81,9 +86,19 @@ interface Core {
   readonly index: RedisSegmentIndex;
   readonly retry: RedisRetry;
   readonly events: EventSink;
-  readonly metrics: GatewayMetrics;
+  readonly metrics: Metrics;
   readonly ledger: RedisLedger;
   readonly billing: Billing | undefined;
+}
+
+/** The metrics registry of this process and each feature's families (the features' recorder ports). */
+interface Metrics {
+  readonly registry: MetricsRegistry;
+  readonly http: HttpMetrics;
+  readonly ingest: IngestMetrics;
+  readonly transcode: TranscodeMetrics;
+  readonly ai: AiMetrics;
+  readonly ledger: LedgerMetrics;
 }
 
 /** The gateway's AI worker pool, built before the metrics so they can ask which models it serves. */
@@ -148,25 +163,42 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     events = eventQueue;
   }
 
-  // One metrics registry per process (prom-client's event-loop monitor cannot be stopped twice).
-  // Model IDs become labels only when a worker serves them (bounded cardinality).
-  const registry = ai?.registry;
-  const metrics = new GatewayMetrics({
-    manifestIdLabels: config.metrics.manifestIdLabels,
-    knownModel: (pipeline, modelID) => registry !== undefined && isPipeline(pipeline)
-      && (registry.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID),
-    isSecret: (value) => config.streamKeys.some((k) => k.streamKey === value) || config.ai.apiKeys.includes(value),
-  });
-  lifecycle.add('metrics', async () => metrics.close());
+  const metrics = createMetrics(config, ai);
+  lifecycle.add('metrics', async () => metrics.registry.close());
 
   const ledger = new RedisLedger({ redis, prefix });
   const billing = config.payments.enabled ? new Billing({
     ledger, transcodePrice: config.payments.transcodePrice, aiPrices: config.payments.aiPrices, logger: logger.child({ component: 'billing' }),
-    onCharged: (kind, credits) => metrics.recordLedgerEntry(kind, credits),
+    onCharged: (kind, credits) => metrics.ledger.recordLedgerEntry(kind, credits),
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
   return { storage, connections, redis, index, retry, events, metrics, ledger, billing };
+}
+
+/**
+ * One metrics registry per process (prom-client's event-loop monitor cannot be stopped twice)
+ * and every feature's families on it, in both roles. Model IDs become labels only when a
+ * worker serves them (bounded cardinality); configured stream keys and API keys never do.
+ */
+function createMetrics(config: MediagateConfig, ai: AiWorkers | undefined): Metrics {
+  const registry = new MetricsRegistry({
+    manifestIdLabels: config.metrics.manifestIdLabels,
+    isSecret: (value) => config.streamKeys.some((k) => k.streamKey === value) || config.ai.apiKeys.includes(value),
+  });
+  const workers = ai?.registry;
+  return {
+    registry,
+    ingest: new IngestMetrics(registry),
+    transcode: new TranscodeMetrics(registry),
+    ai: new AiMetrics(registry, {
+      knownModel: (pipeline, modelID) => workers !== undefined && isPipeline(pipeline)
+        && (workers.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID),
+      ...(workers ? { workerPool: () => workers.list() } : {}),
+    }),
+    ledger: new LedgerMetrics(registry),
+    http: new HttpMetrics(registry),
+  };
 }
 
 /** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
@@ -178,7 +210,7 @@ async function startTranscoderRole(config: MediagateConfig, logger: Logger, core
     lifecycle.add('http', async (deadlineMs) => { await http.drain(deadlineMs); await closeServer(http.server); });
     http.setHandler(createHttpApp({
       logger: logger.child({ component: 'http' }),
-      routers: [metrics.router()],
+      routers: [metrics.http.router()],
       health: async () => (redis.status === 'ready'
         ? { status: 'ok', checks: { redis: { ok: true } } }
         : { status: 'degraded', checks: { redis: { ok: false, detail: redis.status } } }),
@@ -261,11 +293,8 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     authorizer,
     index,
     retry,
-    queue: {
-      // Counted once it is queued (ingest retries an enqueue across a Redis outage).
-      enqueue: async (job) => { await queue.enqueue(job); metrics.recordSegmentEmerged(job.manifestID); },
-      enqueueAndWait: (job, timeoutMs) => { metrics.recordSegmentEmerged(job.manifestID); return queue.enqueueAndWait(job, timeoutMs); },
-    },
+    queue,
+    recorder: metrics.ingest,
     storage,
     probe: {
       probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts' }),
@@ -353,7 +382,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     registry,
     caller: { call: (endpoint, request, { timeoutMs }) => workerClient.call(endpoint, request, { timeoutMs }) },
     // Failed calls and refused or failed result media alike.
-    onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.recordAiWorkerFailure(pipeline, modelID, kind),
+    onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.ai.recordAiWorkerFailure(pipeline, modelID, kind),
     classify: (err) => isWorkerCallError(err)
       ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
       : { kind: 'server', message: (err as Error).message },
@@ -364,8 +393,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     }),
     logger: aiLog,
   });
-  metrics.setLiveStreamsSource(() => ingest.list());
-  metrics.setWorkerPoolSource(() => registry.list());
+  registerLiveStreamsGauge(metrics.registry, () => ingest.list());
 
   const app = createHttpApp({
     logger: logger.child({ component: 'http' }),
@@ -374,10 +402,10 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
       publicUrl, hostNames: [config.http.host, ...config.http.allowedHosts],
     },
     routers: [
-      metrics.router(),
+      metrics.http.router(),
       createDocsRouter(),
       createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
-      createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, logger: ingestLog }),
+      createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),
       createControlRouter({
         index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
         loopbackOnly,
@@ -399,6 +427,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         }),
         framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
         maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
+        recorder: metrics.ai,
       }),
     ],
     health: async (): Promise<HealthReport> => {
@@ -451,7 +480,7 @@ async function startTranscodeWorker(config: MediagateConfig, logger: Logger, cor
   });
   lifecycle.add('ffmpeg', () => transcoder.close());
 
-  const results = new TranscodeResults({ index, metrics, events, retry, logger: log, ...(billing ? { billing } : {}) });
+  const results = new TranscodeResults({ index, metrics: metrics.transcode, events, retry, logger: log, ...(billing ? { billing } : {}) });
   const worker = new TranscodeWorker({
     redisUrl: config.redis.url,
     prefix: config.redis.keyPrefix,

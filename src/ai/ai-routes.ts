@@ -26,6 +26,9 @@ import type { SessionManager } from './session-manager.ts';
 import type { ResultMedia } from './media-fetch.ts';
 import type { AiRequest, WorkerReply } from './worker-client.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
+import { aiErrorKindOf, type AiRecorder } from './ai-recorder.ts';
+import { onResponseDone, setRouteTemplate } from '../http/response-outcome.ts';
+import type { AiErrorKind } from '../domain/failure-kinds.ts';
 
 export const AI_SPEC_PATH = fileURLToPath(new URL('../../openapi/ai.yaml', import.meta.url));
 
@@ -136,6 +139,8 @@ export interface AiRoutesOptions {
   maxImageBytes: number;
   /** Largest `audio` upload, bytes; bigger is refused with 413 while it arrives. */
   maxAudioBytes: number;
+  /** Told about every pipeline request once its response is over (metrics); absent = not recorded. */
+  recorder?: AiRecorder;
   logger: Logger;
 }
 
@@ -257,6 +262,16 @@ const CONTENT_TYPES: Record<string, string> = {
 /** image-to-video frames are assembled at the request's fps (ai-runner default 6). */
 const DEFAULT_VIDEO_FPS = 6;
 
+/** The model a pipeline request names (`model` for llm, as OpenAI and ai-runner; `model_id` otherwise), else the pipeline's default. */
+function modelIdOf(pipeline: Pipeline, body: unknown): string {
+  const named = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[pipeline === 'llm' ? 'model' : 'model_id'] : undefined;
+  return typeof named === 'string' && named !== '' ? named : DEFAULT_MODEL_ID[pipeline];
+}
+
+const AI_MEASURE = Symbol('aiMeasure');
+/** A pipeline request being measured: the error kind classified on its way to the error handler. */
+type MeasuredRequest = Request & { [AI_MEASURE]?: { errorKind: AiErrorKind | undefined } };
+
 function bearer(req: Request): string | undefined {
   return /^Bearer (.+)$/i.exec(req.header('authorization') ?? '')?.[1];
 }
@@ -292,8 +307,30 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     object.stream.pipe(res);
   });
 
+  // Every pipeline path is measured under its own route template, whatever refuses it; each
+  // POST is recorded once its response is over (the model read from the body as parsed by then).
+  const pipelineByPath = new Map<string, Pipeline>(PIPELINES.map((p) => [`/${p}`, p]));
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const pipeline = pipelineByPath.get(req.path);
+    if (pipeline === undefined) {
+      next();
+      return;
+    }
+    setRouteTemplate(res, `/${pipeline}`);
+    const recorder = options.recorder;
+    if (req.method === 'POST' && recorder) {
+      const measure = { errorKind: undefined as AiErrorKind | undefined };
+      (req as MeasuredRequest)[AI_MEASURE] = measure;
+      onResponseDone(res, ({ statusCode, durationMs }) => {
+        const errorKind = statusCode === 'aborted' ? 'aborted' : measure.errorKind;
+        recorder.recordAiRequest({ pipeline, modelID: modelIdOf(pipeline, req.body), statusCode, durationMs, ...(errorKind ? { errorKind } : {}) });
+      });
+    }
+    next();
+  });
+
   // API key first, so an unauthenticated caller learns nothing about validation.
-  const pipelinePaths = new Set(PIPELINES.map((p) => `/${p}`));
+  const pipelinePaths = new Set(pipelineByPath.keys());
   router.use((req: Request, _res: Response, next: NextFunction) => {
     if (req.method !== 'POST' || !pipelinePaths.has(req.path)) {
       next();
@@ -379,7 +416,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     }
     // The llm pipeline names its model `model` (OpenAI and ai-runner); the others `model_id`.
     const modelField = pipeline === 'llm' ? 'model' : 'model_id';
-    const modelID = typeof body[modelField] === 'string' && body[modelField] !== '' ? body[modelField] : DEFAULT_MODEL_ID[pipeline];
+    const modelID = modelIdOf(pipeline, body);
     const requestID = `ai-${randomBytes(12).toString('hex')}`;
     const audioMs = pipeline === 'audio-to-text' && audioPath !== undefined ? await options.probeAudioMs(audioPath) : undefined;
     const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioSeconds: audioMs / 1000 } : {}) });
@@ -538,6 +575,13 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     const id = String(req.params['id']);
     if (!options.registry.remove(id)) throw new GatewayError('NOT_FOUND', `worker ${id} not found`);
     res.status(204).end();
+  });
+
+  // Last: the kind of a pipeline request's failure, classified before the error handler renders it.
+  router.use((err: unknown, req: Request, _res: Response, next: NextFunction) => {
+    const measure = (req as MeasuredRequest)[AI_MEASURE];
+    if (measure) measure.errorKind = aiErrorKindOf(err);
+    next(err);
   });
 
   return router;

@@ -73,7 +73,12 @@ export function describeValidationErrors(errors: readonly ValidatorErrorItem[]):
   }).join('; ');
 }
 
-function toGatewayError(err: unknown): GatewayError | undefined {
+/**
+ * The GatewayError the error handler renders for `err`: itself, a known failure class
+ * (error-classes.ts), or an express-openapi-validator error with its status's code;
+ * undefined for an unknown error (rendered as a generic 500).
+ */
+export function toGatewayError(err: unknown): GatewayError | undefined {
   if (isGatewayError(err)) return err;
   const classified = classifyError(err);
   if (classified) return classified;
@@ -122,7 +127,6 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }
     const known = toGatewayError(err);
     if (known) {
-      res.locals['errorCode'] = known.code;
       if (known.status >= 500) options.logger.warn({ code: known.code, err: known.message, path: loggablePath(req.path) }, 'request failed');
       sendError(res, known);
       return;

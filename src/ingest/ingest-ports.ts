@@ -151,6 +151,17 @@ export interface IngestEvents {
     | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }): void;
 }
 
+/**
+ * What ingest records about its own work (metrics/ingest-metrics.ts `IngestMetrics` fits;
+ * app.ts passes it in). Must not throw.
+ */
+export interface IngestRecorder {
+  /** A source segment was stored, listed and handed to the transcode queue: once per segment. */
+  recordSegmentEmerged(manifestID: string): void;
+  /** One HTTP push request's answer is over: its status, or `aborted` when the client left first. */
+  recordPushRequest(statusCode: number | 'aborted'): void;
+}
+
 /** A running segmenter for one publish (ffmpeg cutting the live input at keyframes). */
 export interface SegmenterHandle {
   on(event: 'segment', listener: (s: { seq: number; path: string; durationMs: number; bytes: number }) => void): unknown;

@@ -7,7 +7,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo } from '../domain/profile.ts';
 import type {
-  IngestBilling, IngestEvents, IngestIndex, IngestJob, PublishAuthorizer, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
+  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, PublishAuthorizer, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
   SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
 import type { ProbeReference } from './probe-reuse.ts';
@@ -39,6 +39,8 @@ export interface LiveIngestOptions {
   probe: SourceProbe;
   remuxer: SegmentRemuxer;
   events: IngestEvents;
+  /** Told about each source segment handed to the queue (metrics); absent = not recorded. */
+  recorder?: Pick<IngestRecorder, 'recordSegmentEmerged'>;
   /**
    * Starts a segmenter pulling the live input of the RTMP publish `publishId` into `session`'s
    * work dir (by the publish's internal name: the stream key must not be in a command line).

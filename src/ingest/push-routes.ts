@@ -21,6 +21,8 @@ import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import type { RenditionSegment } from '../domain/segment.ts';
 import type { VideoProfile } from '../domain/profile.ts';
 import type { LiveIngest } from './live-ingest.ts';
+import type { IngestRecorder } from './ingest-ports.ts';
+import { onResponseDone } from '../http/response-outcome.ts';
 import { parseTranscodeConfigurationHeader } from './transcode-config.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -38,6 +40,8 @@ export interface PushRoutesOptions {
   scratchPrefix?: string;
   /** Largest accepted segment in bytes (413 above). */
   maxBodyBytes: number;
+  /** Told the status of every push request once its answer is over (metrics); absent = not recorded. */
+  recorder?: Pick<IngestRecorder, 'recordPushRequest'>;
   logger: Logger;
 }
 
@@ -76,6 +80,8 @@ export function createPushRouter(options: PushRoutesOptions): Router {
   const router = Router();
 
   router.all('/live/*path', async (req: Request, res: Response) => {
+    const recorder = options.recorder;
+    if (recorder) onResponseDone(res, ({ statusCode }) => recorder.recordPushRequest(statusCode));
     if (req.method !== 'POST' && req.method !== 'PUT') {
       res.setHeader('Allow', 'POST, PUT');
       throw new GatewayError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on push URLs; use POST or PUT`);

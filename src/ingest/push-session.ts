@@ -174,6 +174,7 @@ export class PushSessions {
         return { manifestID, seq, renditions: [], replayed: false };
       }
       queued = true;
+      this.#core.options.recorder?.recordSegmentEmerged(job.manifestID);
       const result = await this.#core.options.queue.enqueueAndWait(job, this.#core.options.pushReplyTimeoutMs);
       settlement = { state: 'done', result: JSON.stringify(result.renditions) };
       await this.#core.options.index.settlePush(manifestID, session, seq, 'done', settlement.result);

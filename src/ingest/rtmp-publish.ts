@@ -54,6 +54,8 @@ export class RtmpPublish {
           if (job && stream.plan?.length) {
             const queued = job;
             await this.#core.retry.run('queue transcode job', () => this.#core.options.queue.enqueue(queued), deadlineMs);
+            // Counted once it is queued (the enqueue is retried across a Redis outage).
+            this.#core.options.recorder?.recordSegmentEmerged(queued.manifestID);
           }
         })
         .catch((err: Error) => {

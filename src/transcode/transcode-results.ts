@@ -15,7 +15,7 @@ import { SOURCE_RENDITION, type RenditionSegment, type SegmentOutcome, type Tran
 import { transcodePixels } from '../domain/money.ts';
 import type { ErrorCode } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
-import { segmentFailureReasonFor, type SegmentFailureReason } from '../metrics/metric-labels.ts';
+import { segmentFailureReasonFor, type SegmentFailureReason } from '../domain/failure-kinds.ts';
 import type { FailedForGoodCause, QueuedTranscodeJob } from '../queue/transcode-queue.ts';
 
 /** The segment index as seen by transcode results (queue/segment-index.ts `RedisSegmentIndex`). */
@@ -34,7 +34,7 @@ export interface ResultsBilling {
   releaseSegment(r: { manifestID: string; session: string; seq: number }): Promise<void>;
 }
 
-/** Transcode metrics (metrics/gateway-metrics.ts `GatewayMetrics`). */
+/** What transcode results record (metrics/transcode-metrics.ts `TranscodeMetrics` fits; app.ts passes it in). */
 export interface ResultsMetrics {
   recordSegmentTranscoded(sample: {
     manifestID: string; segmentDurationMs: number; transcodeElapsedMs: number; outputPixels: bigint; overallLatencyMs?: number;

@@ -2,9 +2,44 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { GatewayMetrics, type WorkerPoolSourceEntry } from '../../../src/metrics/gateway-metrics.ts';
-import { GatewayError, isGatewayError } from '../../../src/errors/gateway-error.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Express } from 'express';
+import { MetricsRegistry, type MetricsRegistryOptions, type PullSource } from '../../../src/metrics/metrics-registry.ts';
+import { HttpMetrics } from '../../../src/metrics/http-metrics.ts';
+import { IngestMetrics, registerLiveStreamsGauge, type LiveStreamSourceEntry } from '../../../src/metrics/ingest-metrics.ts';
+import { TranscodeMetrics, type TranscodeMetricsOptions } from '../../../src/metrics/transcode-metrics.ts';
+import { AiMetrics, type AiMetricsOptions, type WorkerPoolSourceEntry } from '../../../src/metrics/ai-metrics.ts';
+import { LedgerMetrics } from '../../../src/metrics/ledger-metrics.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
+import { createHttpApp } from '../../../src/http/http-app.ts';
+import { createPushRouter } from '../../../src/ingest/push-routes.ts';
+import { createAiRouter, type AiRoutesOptions } from '../../../src/ai/ai-routes.ts';
+import { silentLogger } from '../../../src/log/logger.ts';
+
+type GatewayMetricsOptions = MetricsRegistryOptions & TranscodeMetricsOptions & AiMetricsOptions & { liveStreams?: PullSource<LiveStreamSourceEntry> };
+
+/** One registry with every feature's families on it, as src/app.ts builds them for a gateway. */
+function gatewayMetrics(options: GatewayMetricsOptions = {}) {
+  const metrics = new MetricsRegistry(options);
+  const families = {
+    ingest: new IngestMetrics(metrics),
+    transcode: new TranscodeMetrics(metrics, options),
+    ai: new AiMetrics(metrics, options),
+    ledger: new LedgerMetrics(metrics),
+    http: new HttpMetrics(metrics),
+  };
+  registerLiveStreamsGauge(metrics, options.liveStreams);
+  return {
+    ...families,
+    registry: metrics.registry,
+    contentType: metrics.contentType,
+    metricsText: () => metrics.metricsText(),
+    forgetStream: (manifestID: string) => metrics.forgetStream(manifestID),
+    close: () => metrics.close(),
+  };
+}
 
 interface Sample {
   name: string;
@@ -87,7 +122,7 @@ function familyTypes(text: string): Map<string, string> {
 
 const SECRET = 'sk-live-SECRETc0ffee0123456789abcdef';
 
-async function listen(app: express.Express): Promise<{ server: Server; port: number }> {
+async function listen(app: Express): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port }));
   });
@@ -108,7 +143,7 @@ async function send(port: number, method: string, path: string, options: { body?
 }
 
 test('a scrape lists every metric family with HELP and TYPE, under the mediagate_ prefix', async () => {
-  const metrics = new GatewayMetrics();
+  const metrics = gatewayMetrics();
   const text = await metrics.metricsText();
   const types = familyTypes(text);
   for (const [name, type] of Object.entries(FAMILIES)) assert.equal(types.get(name), type, name);
@@ -118,13 +153,13 @@ test('a scrape lists every metric family with HELP and TYPE, under the mediagate
 });
 
 test('transcode counters and histograms move with each segment, without a manifest label by default', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false });
-  metrics.recordSegmentEmerged('cam1');
-  metrics.recordSegmentEmerged('cam1');
-  metrics.recordSegmentTranscoded({ manifestID: 'cam1', segmentDurationMs: 2000, transcodeElapsedMs: 500, outputPixels: 1280n * 720n * 60n, overallLatencyMs: 900 });
-  metrics.recordSegmentFailed('cam1', 'undecodable');
-  metrics.recordTranscodeJobStalled('cam1');
-  metrics.recordSegmentFailed('cam1', 'transcoder_lost');
+  const metrics = gatewayMetrics({ processMetrics: false });
+  metrics.ingest.recordSegmentEmerged('cam1');
+  metrics.ingest.recordSegmentEmerged('cam1');
+  metrics.transcode.recordSegmentTranscoded({ manifestID: 'cam1', segmentDurationMs: 2000, transcodeElapsedMs: 500, outputPixels: 1280n * 720n * 60n, overallLatencyMs: 900 });
+  metrics.transcode.recordSegmentFailed('cam1', 'undecodable');
+  metrics.transcode.recordTranscodeJobStalled('cam1');
+  metrics.transcode.recordSegmentFailed('cam1', 'transcoder_lost');
   const text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_segments_emerged_total'), 2);
   assert.equal(value(text, 'mediagate_transcode_jobs_stalled_total'), 1);
@@ -144,12 +179,12 @@ test('transcode counters and histograms move with each segment, without a manife
 });
 
 test('manifest IDs become labels only when enabled, and invalid ones are bucketed as other', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false, manifestIdLabels: true });
-  metrics.recordSegmentEmerged('cam1');
-  metrics.recordSegmentEmerged('cam2');
-  metrics.recordSegmentTranscoded({ manifestID: 'cam1', segmentDurationMs: 2000, transcodeElapsedMs: 1000, outputPixels: 100 });
-  metrics.recordSegmentFailed('cam2', 'transcode_error');
-  metrics.recordSegmentEmerged('../etc/passwd');
+  const metrics = gatewayMetrics({ processMetrics: false, manifestIdLabels: true });
+  metrics.ingest.recordSegmentEmerged('cam1');
+  metrics.ingest.recordSegmentEmerged('cam2');
+  metrics.transcode.recordSegmentTranscoded({ manifestID: 'cam1', segmentDurationMs: 2000, transcodeElapsedMs: 1000, outputPixels: 100 });
+  metrics.transcode.recordSegmentFailed('cam2', 'transcode_error');
+  metrics.ingest.recordSegmentEmerged('../etc/passwd');
   const text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_segments_emerged_total', { manifest_id: 'cam1' }), 1);
   assert.equal(value(text, 'mediagate_segments_emerged_total', { manifest_id: 'cam2' }), 1);
@@ -167,9 +202,9 @@ test('manifest IDs become labels only when enabled, and invalid ones are buckete
 
 test('manifest IDs shaped like credentials, or flagged by isSecret, are bucketed as other', async () => {
   const keys = new Set(['studio-key-1']);
-  const metrics = new GatewayMetrics({ processMetrics: false, manifestIdLabels: true, isSecret: (v) => keys.has(v) });
+  const metrics = gatewayMetrics({ processMetrics: false, manifestIdLabels: true, isSecret: (v) => keys.has(v) });
   const uuid = '550e8400-e29b-41d4-a716-446655440000';
-  for (const id of ['sk-live-abc', 'Zm9vYmFyYmF6cXV4cXV1eHF1dXg1234', 'studio-key-1', 'studio-a', uuid]) metrics.recordSegmentEmerged(id);
+  for (const id of ['sk-live-abc', 'Zm9vYmFyYmF6cXV4cXV1eHF1dXg1234', 'studio-key-1', 'studio-a', uuid]) metrics.ingest.recordSegmentEmerged(id);
   const text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_segments_emerged_total', { manifest_id: 'other' }), 3);
   assert.equal(value(text, 'mediagate_segments_emerged_total', { manifest_id: 'studio-a' }), 1);
@@ -178,11 +213,11 @@ test('manifest IDs shaped like credentials, or flagged by isSecret, are bucketed
 });
 
 test('forgetStream drops one stream\'s labelled series and keeps the others', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false, manifestIdLabels: true });
+  const metrics = gatewayMetrics({ processMetrics: false, manifestIdLabels: true });
   for (const id of ['cam1', 'cam2']) {
-    metrics.recordSegmentEmerged(id);
-    metrics.recordSegmentTranscoded({ manifestID: id, segmentDurationMs: 2000, transcodeElapsedMs: 700, outputPixels: 10n, overallLatencyMs: 1000 });
-    metrics.recordSegmentFailed(id, 'storage');
+    metrics.ingest.recordSegmentEmerged(id);
+    metrics.transcode.recordSegmentTranscoded({ manifestID: id, segmentDurationMs: 2000, transcodeElapsedMs: 700, outputPixels: 10n, overallLatencyMs: 1000 });
+    metrics.transcode.recordSegmentFailed(id, 'storage');
   }
   metrics.forgetStream('cam1');
   const text = await metrics.metricsText();
@@ -195,11 +230,11 @@ test('forgetStream drops one stream\'s labelled series and keeps the others', as
 
 test('the success ratio covers a sliding window and is NaN when nothing finished in it', async () => {
   let nowMs = 1_000_000;
-  const metrics = new GatewayMetrics({ processMetrics: false, successRateWindowMs: 60_000, now: () => nowMs });
+  const metrics = gatewayMetrics({ processMetrics: false, successRateWindowMs: 60_000, now: () => nowMs });
   assert.ok(Number.isNaN(value(await metrics.metricsText(), 'mediagate_transcode_success_ratio')));
-  metrics.recordSegmentFailed('a', 'transcode_error');
+  metrics.transcode.recordSegmentFailed('a', 'transcode_error');
   nowMs += 30_000;
-  for (let i = 0; i < 3; i++) metrics.recordSegmentTranscoded({ manifestID: 'a', segmentDurationMs: 2000, transcodeElapsedMs: 500, outputPixels: 1 });
+  for (let i = 0; i < 3; i++) metrics.transcode.recordSegmentTranscoded({ manifestID: 'a', segmentDurationMs: 2000, transcodeElapsedMs: 500, outputPixels: 1 });
   assert.equal(value(await metrics.metricsText(), 'mediagate_transcode_success_ratio'), 0.75);
   nowMs += 45_000; // the failure is now older than the window
   assert.equal(value(await metrics.metricsText(), 'mediagate_transcode_success_ratio'), 1);
@@ -210,11 +245,11 @@ test('the success ratio covers a sliding window and is NaN when nothing finished
 });
 
 test('AI requests, errors, latency and worker failures are counted by pipeline, model and kind', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false });
-  metrics.recordAiRequest({ pipeline: 'text-to-image', modelID: 'stabilityai/sdxl-turbo', statusCode: 200, durationMs: 1500 });
-  metrics.recordAiRequest({ pipeline: 'text-to-image', modelID: 'stabilityai/sdxl-turbo', statusCode: 402, durationMs: 5 });
-  metrics.recordAiRequest({ pipeline: 'llm', modelID: 'meta-llama/llama-3.1-8B-Instruct', statusCode: 503, durationMs: 20, errorKind: 'no_worker' });
-  metrics.recordAiWorkerFailure('llm', 'meta-llama/llama-3.1-8B-Instruct', 'timeout');
+  const metrics = gatewayMetrics({ processMetrics: false });
+  metrics.ai.recordAiRequest({ pipeline: 'text-to-image', modelID: 'stabilityai/sdxl-turbo', statusCode: 200, durationMs: 1500 });
+  metrics.ai.recordAiRequest({ pipeline: 'text-to-image', modelID: 'stabilityai/sdxl-turbo', statusCode: 402, durationMs: 5 });
+  metrics.ai.recordAiRequest({ pipeline: 'llm', modelID: 'meta-llama/llama-3.1-8B-Instruct', statusCode: 503, durationMs: 20, errorKind: 'no_worker' });
+  metrics.ai.recordAiWorkerFailure('llm', 'meta-llama/llama-3.1-8B-Instruct', 'timeout');
   const text = await metrics.metricsText();
   const t2i = { pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo' };
   const llm = { pipeline: 'llm', model_id: 'meta-llama/llama-3.1-8B-Instruct' };
@@ -230,9 +265,9 @@ test('AI requests, errors, latency and worker failures are counted by pipeline, 
 
 test('a model ID that looks secret, is odd, or is not known to the gateway is labelled other', async () => {
   const known = new Set(['stabilityai/sdxl-turbo']);
-  const metrics = new GatewayMetrics({ processMetrics: false, knownModel: (_p, m) => known.has(m) });
+  const metrics = gatewayMetrics({ processMetrics: false, knownModel: (_p, m) => known.has(m) });
   for (const modelID of [SECRET, 'hf_AbCdEfGhIjKlMnOpQrStUvWx', 'a b"c', 'x'.repeat(300), 'org/not-registered', 'stabilityai/sdxl-turbo']) {
-    metrics.recordAiRequest({ pipeline: 'text-to-image', modelID, statusCode: 200, durationMs: 1 });
+    metrics.ai.recordAiRequest({ pipeline: 'text-to-image', modelID, statusCode: 200, durationMs: 1 });
   }
   const text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_ai_requests_total', { pipeline: 'text-to-image', model_id: 'other', status_class: '2xx' }), 5);
@@ -241,8 +276,8 @@ test('a model ID that looks secret, is odd, or is not known to the gateway is la
 });
 
 test('pull gauges reflect the live-stream and worker-pool sources at each scrape', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false });
-  let text = await metrics.metricsText();
+  const unsourced = gatewayMetrics({ processMetrics: false });
+  let text = await unsourced.metricsText();
   assert.equal(samplesOf(text, 'mediagate_live_streams').length, 0, 'no source: no live-stream series');
   assert.equal(value(text, 'mediagate_ai_workers'), 0);
 
@@ -253,8 +288,7 @@ test('pull gauges reflect the live-stream and worker-pool sources at each scrape
     { healthy: true, pipelines: [{ pipeline: 'text-to-image', inFlight: 3, capacity: 3 }] },
   ];
   let calls = 0;
-  metrics.setLiveStreamsSource(() => streams);
-  metrics.setWorkerPoolSource(() => { calls += 1; return workers; });
+  const metrics = gatewayMetrics({ processMetrics: false, liveStreams: () => streams, workerPool: () => { calls += 1; return workers; } });
   text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_live_streams', { protocol: 'rtmp' }), 2);
   assert.equal(value(text, 'mediagate_live_streams', { protocol: 'push' }), 1);
@@ -275,9 +309,11 @@ test('pull gauges reflect the live-stream and worker-pool sources at each scrape
 });
 
 test('a pull source that throws is counted and does not fail the scrape', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false });
-  metrics.setWorkerPoolSource(() => { throw new Error(`registry broke ${SECRET}`); });
-  metrics.setLiveStreamsSource(async () => { throw new Error('ingest broke'); });
+  const metrics = gatewayMetrics({
+    processMetrics: false,
+    workerPool: () => { throw new Error(`registry broke ${SECRET}`); },
+    liveStreams: async () => { throw new Error('ingest broke'); },
+  });
   const text = await metrics.metricsText();
   assert.equal(value(text, 'mediagate_metrics_source_errors_total', { source: 'worker_pool' }), 1);
   assert.equal(value(text, 'mediagate_metrics_source_errors_total', { source: 'live_streams' }), 1);
@@ -286,14 +322,14 @@ test('a pull source that throws is counted and does not fail the scrape', async 
 });
 
 test('ledger totals are summed exactly from bigint amounts; bad amounts are dropped', async () => {
-  const metrics = new GatewayMetrics({ processMetrics: false });
-  metrics.recordLedgerEntry('transcode', 2n ** 53n);
-  metrics.recordLedgerEntry('transcode', 1n);
-  metrics.recordLedgerEntry('transcode', 1n);
-  metrics.recordLedgerEntry('ai', 250);
-  metrics.recordLedgerEntry('topup', 1000n);
-  metrics.recordLedgerEntry('ai', -5n);
-  metrics.recordLedgerEntry('ai', 0.5);
+  const metrics = gatewayMetrics({ processMetrics: false });
+  metrics.ledger.recordLedgerEntry('transcode', 2n ** 53n);
+  metrics.ledger.recordLedgerEntry('transcode', 1n);
+  metrics.ledger.recordLedgerEntry('transcode', 1n);
+  metrics.ledger.recordLedgerEntry('ai', 250);
+  metrics.ledger.recordLedgerEntry('topup', 1000n);
+  metrics.ledger.recordLedgerEntry('ai', -5n);
+  metrics.ledger.recordLedgerEntry('ai', 0.5);
   const text = await metrics.metricsText();
   // Float accumulation would lose both +1s at 2^53; the exact sum is 2^53 + 2.
   assert.equal(value(text, 'mediagate_ledger_credits_total', { kind: 'transcode' }), 2 ** 53 + 2);
@@ -304,19 +340,21 @@ test('ledger totals are summed exactly from bigint amounts; bad amounts are drop
 });
 
 test('a secret passed wherever a label could come from never appears in the scrape', async () => {
-  const metrics = new GatewayMetrics({ manifestIdLabels: true });
+  const metrics = gatewayMetrics({
+    manifestIdLabels: true,
+    liveStreams: () => [{ protocol: SECRET }],
+    workerPool: () => [{ healthy: true, pipelines: [{ pipeline: SECRET, inFlight: 1, capacity: 1 }] }],
+  });
   const s = SECRET as never;
-  metrics.recordSegmentEmerged(SECRET);
-  metrics.recordSegmentTranscoded({ manifestID: SECRET, segmentDurationMs: 2000, transcodeElapsedMs: 100, outputPixels: 1 });
-  metrics.recordSegmentFailed(SECRET, s);
-  metrics.recordSegmentFailed('cam1', s);
-  metrics.recordAiRequest({ pipeline: SECRET, modelID: SECRET, statusCode: 500, durationMs: 1, errorKind: s });
-  metrics.recordAiRequest({ pipeline: 'llm', modelID: `org/${SECRET}`, statusCode: 200, durationMs: 1 });
-  metrics.recordAiWorkerFailure(SECRET, SECRET, s);
-  metrics.recordLedgerEntry(s, 5n);
-  metrics.recordPushRequest(Number.NaN);
-  metrics.setLiveStreamsSource(() => [{ protocol: SECRET }]);
-  metrics.setWorkerPoolSource(() => [{ healthy: true, pipelines: [{ pipeline: SECRET, inFlight: 1, capacity: 1 }] }]);
+  metrics.ingest.recordSegmentEmerged(SECRET);
+  metrics.transcode.recordSegmentTranscoded({ manifestID: SECRET, segmentDurationMs: 2000, transcodeElapsedMs: 100, outputPixels: 1 });
+  metrics.transcode.recordSegmentFailed(SECRET, s);
+  metrics.transcode.recordSegmentFailed('cam1', s);
+  metrics.ai.recordAiRequest({ pipeline: SECRET, modelID: SECRET, statusCode: 500, durationMs: 1, errorKind: s });
+  metrics.ai.recordAiRequest({ pipeline: 'llm', modelID: `org/${SECRET}`, statusCode: 200, durationMs: 1 });
+  metrics.ai.recordAiWorkerFailure(SECRET, SECRET, s);
+  metrics.ledger.recordLedgerEntry(s, 5n);
+  metrics.ingest.recordPushRequest(Number.NaN);
   const text = await metrics.metricsText();
   assert.ok(!text.includes('SECRET'), 'the secret leaked into the scrape');
   assert.equal(value(text, 'mediagate_segments_failed_total', { manifest_id: 'cam1', reason_code: 'other' }), 1);
@@ -326,11 +364,10 @@ test('a secret passed wherever a label could come from never appears in the scra
 });
 
 test('two instances share no state', async () => {
-  const a = new GatewayMetrics();
-  const b = new GatewayMetrics();
-  a.recordSegmentEmerged('cam1');
-  a.recordLedgerEntry('ai', 7n);
-  a.setLiveStreamsSource(() => [{ protocol: 'rtmp' }]);
+  const a = gatewayMetrics({ liveStreams: () => [{ protocol: 'rtmp' }] });
+  const b = gatewayMetrics();
+  a.ingest.recordSegmentEmerged('cam1');
+  a.ledger.recordLedgerEntry('ai', 7n);
   const textA = await a.metricsText();
   const textB = await b.metricsText();
   assert.equal(value(textA, 'mediagate_segments_emerged_total'), 1);
@@ -346,26 +383,35 @@ test('two instances share no state', async () => {
 });
 
 test('over HTTP: GET /metrics serves the text, and pushes, AI requests and routes are counted without secrets', async () => {
-  const metrics = new GatewayMetrics({ knownModel: (_p, m) => m === 'stabilityai/sdxl-turbo' });
-  const app = express();
-  app.use(metrics.router());
-  const feature = express.Router();
-  feature.all('/live/*path', (req: Request, res: Response) => {
-    if (req.method !== 'POST' && req.method !== 'PUT') throw new GatewayError('METHOD_NOT_ALLOWED');
-    res.status(200).end();
-  });
-  feature.post('/text-to-image', express.json(), async (req: Request, res: Response) => {
-    const body = req.body as { prompt?: string; model_id?: string };
-    if (body.prompt === 'slow') await new Promise((r) => setTimeout(r, 300));
-    if (body.prompt === 'broke') throw new GatewayError('WORKER_FAILED');
-    res.status(200).json({ images: [] });
-  });
-  app.use(feature);
-  app.use((req: Request, _res: Response, next: NextFunction) => next(new GatewayError('NOT_FOUND')));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const known = isGatewayError(err) ? err : new GatewayError('INTERNAL');
-    res.locals['errorCode'] = known.code;
-    if (!res.headersSent) res.status(known.status).json({ detail: { msg: known.message, code: known.code } });
+  const metrics = gatewayMetrics({ knownModel: (_p, m) => m === 'stabilityai/sdxl-turbo' });
+  const workDir = mkdtempSync(join(tmpdir(), 'mg-metrics-http-'));
+  // The real push and AI routers record through their ports; only what lies behind them is faked.
+  const sessions = {
+    route: async (routed: { request: { fields: Record<string, unknown> } }, accept: (reply: unknown, worker: unknown) => Promise<unknown>) => {
+      const prompt = routed.request.fields['prompt'];
+      if (prompt === 'slow') await new Promise((r) => setTimeout(r, 300));
+      if (prompt === 'broke') throw new GatewayError('WORKER_FAILED');
+      const reply = await accept({ kind: 'json', status: 200, body: { images: [] } }, { workerID: 'w1', endpoint: { url: 'http://127.0.0.1:9' }, timeoutMs: 1000 });
+      return { reply, workerID: 'w1', attempts: 1, done: () => undefined };
+    },
+  } as unknown as AiRoutesOptions['sessions'];
+  const notUsed = async (): Promise<never> => { throw new Error('not used in this test'); };
+  const app = createHttpApp({
+    logger: silentLogger(),
+    health: async () => ({ status: 'ok', checks: {} }),
+    routers: [
+      metrics.http.router(),
+      createPushRouter({
+        ingest: { push: async (segment) => ({ manifestID: segment.streamName, seq: segment.seq, renditions: [], replayed: false }) },
+        storage: { getFile: notUsed }, remuxer: { toMp4: notUsed }, workDir, maxBodyBytes: 1024 * 1024, recorder: metrics.ingest, logger: silentLogger(),
+      }),
+      createAiRouter({
+        sessions, registry: {} as AiRoutesOptions['registry'], authorizer: { authorize: async () => ({}) },
+        results: { putBytes: notUsed, getStream: notUsed }, fetchMedia: notUsed, framesToMp4: notUsed, probeAudioMs: notUsed,
+        uploadDir: workDir, publicUrl: 'http://127.0.0.1', adminToken: '', loopbackOnly: true, maxImageBytes: 1024, maxAudioBytes: 1024,
+        recorder: metrics.ai, logger: silentLogger(),
+      }),
+    ],
   });
   const { server, port } = await listen(app);
   try {
@@ -402,5 +448,6 @@ test('over HTTP: GET /metrics serves the text, and pushes, AI requests and route
   } finally {
     await new Promise((r) => server.close(r));
     server.closeAllConnections();
+    rmSync(workDir, { recursive: true, force: true });
   }
 });

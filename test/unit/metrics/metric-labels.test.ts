@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MODEL_ID_MAX_LENGTH, aiErrorKindFor, aiErrorKindForStatus, enumLabel, looksSecret, manifestIdLabel, methodLabel,
-  modelIdLabel, pipelineLabel, segmentFailureReasonFor, statusClassLabel, statusCodeLabel, toNonNegativeBigInt,
+  MODEL_ID_MAX_LENGTH, enumLabel, looksSecret, manifestIdLabel, methodLabel,
+  modelIdLabel, pipelineLabel, statusClassLabel, statusCodeLabel, toNonNegativeBigInt,
 } from '../../../src/metrics/metric-labels.ts';
+import { aiErrorKindFor, aiErrorKindForStatus, segmentFailureReasonFor } from '../../../src/domain/failure-kinds.ts';
 import { DEFAULT_MODEL_ID } from '../../../src/domain/pipelines.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 
