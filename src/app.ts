@@ -204,6 +204,8 @@ function createMetrics(config: MediagateConfig, ai: AiWorkers | undefined): Metr
 /** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
 async function startTranscoderRole(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
   const { redis, metrics } = core;
+  // A transcoder holds no live stream: the family is listed without series, as it always was.
+  registerLiveStreamsGauge(metrics.registry);
   let metricsUrl: string | undefined;
   if (config.transcode.metricsPort > 0) {
     const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
