@@ -49,13 +49,21 @@ async function post(port: number, path: string, body: string, headers: Record<st
   });
 }
 
-test('the families fit the recorder ports their features declare', () => {
+test('the families fit the recorder ports their features declare, and a call through a port lands in its family', async () => {
   const metrics = new MetricsRegistry({ processMetrics: false });
-  // Compile-time checks: metrics/ implements the ports structurally, without importing them.
+  // metrics/ implements the ports structurally, without importing them (tsc checks these assignments).
   const ai: AiRecorder = new AiMetrics(metrics);
   const ingest: IngestRecorder = new IngestMetrics(metrics);
   const transcode: ResultsMetrics = new TranscodeMetrics(metrics);
-  assert.ok(ai && ingest && transcode);
+  ai.recordAiRequest({ pipeline: 'upscale', modelID: 'stabilityai/stable-diffusion-x4-upscaler', statusCode: 413, durationMs: 3, errorKind: 'too_large' });
+  ingest.recordSegmentEmerged('cam');
+  ingest.recordPushRequest('aborted');
+  transcode.recordSegmentTranscoded({ manifestID: 'cam', segmentDurationMs: 2000, transcodeElapsedMs: 1000, outputPixels: 640n * 360n * 48n });
+  const text = await metrics.metricsText();
+  assert.equal(sample(text, 'mediagate_ai_errors_total', { pipeline: 'upscale', model_id: 'stabilityai/stable-diffusion-x4-upscaler', kind: 'too_large' }), 1);
+  assert.equal(sample(text, 'mediagate_segments_emerged_total'), 1);
+  assert.equal(sample(text, 'mediagate_push_requests_total', { status_code: 'aborted' }), 1);
+  assert.equal(sample(text, 'mediagate_transcode_pixels_total'), 640 * 360 * 48);
   metrics.close();
 });
 
