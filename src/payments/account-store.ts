@@ -14,10 +14,15 @@
  *                                       createdAtMs, revokedAtMs: the record, kept after revoke
  * - `p:pay:keys:<accountID>`      ZSET  key IDs scored by createdAtMs
  * - `p:pay:manifest:<manifestID>` STRING key ID of the live stream key for that manifest ID
+ *
+ * Issuing and revoking are Lua scripts (./lua/issue-key.lua, ./lua/revoke-key.lua), so a
+ * manifest ID never gets two live stream keys and a revoke removes the lookup and the
+ * manifest claim together.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connections.ts';
 import { RedisKeys } from '../redis/keys.ts';
+import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 export const API_KEY_PREFIX = 'mg_api_';
@@ -76,33 +81,11 @@ export interface RedisAccountKeysOptions {
   nowMs?: () => number;
 }
 
-// KEYS: secret, record, accountKeys, manifest (or ''). ARGV: keyID, kind, accountID, label, manifestID, profiles, hint, hash, nowMs.
-const ISSUE_SCRIPT = `
-if KEYS[4] ~= '' then
-  if redis.call('SET', KEYS[4], ARGV[1], 'NX') == false then return 0 end
-end
-redis.call('HSET', KEYS[1], 'keyID', ARGV[1], 'kind', ARGV[2], 'accountID', ARGV[3], 'manifestID', ARGV[5], 'profiles', ARGV[6])
-redis.call('HSET', KEYS[2], 'keyID', ARGV[1], 'kind', ARGV[2], 'accountID', ARGV[3], 'label', ARGV[4], 'manifestID', ARGV[5],
-  'profiles', ARGV[6], 'hint', ARGV[7], 'hash', ARGV[8], 'createdAtMs', ARGV[9])
-redis.call('ZADD', KEYS[3], ARGV[9], ARGV[1])
-return 1
-`;
-
-// KEYS: record. ARGV: prefix, nowMs.
-const REVOKE_SCRIPT = `
-local record, P = KEYS[1], ARGV[1]
-if redis.call('EXISTS', record) == 0 then return 0 end
-if redis.call('HEXISTS', record, 'revokedAtMs') == 1 then return 1 end
-local keyID = redis.call('HGET', record, 'keyID')
-redis.call('DEL', P .. ':secret:' .. redis.call('HGET', record, 'hash'))
-local manifestID = redis.call('HGET', record, 'manifestID')
-if manifestID and manifestID ~= '' then
-  local manifest = P .. ':manifest:' .. manifestID
-  if redis.call('GET', manifest) == keyID then redis.call('DEL', manifest) end
-end
-redis.call('HSET', record, 'revokedAtMs', ARGV[2])
-return 1
-`;
+/** The key store's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply in each header). */
+const ACCOUNT_KEY_SCRIPTS = {
+  issue: luaScript('mgKeysIssue', 4, new URL('./lua/issue-key.lua', import.meta.url)),
+  revoke: luaScript('mgKeysRevoke', 1, new URL('./lua/revoke-key.lua', import.meta.url)),
+};
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -117,11 +100,13 @@ function checkAccountID(id: string): void {
 export class RedisAccountKeys {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
+  readonly #scripts: RedisScripts<keyof typeof ACCOUNT_KEY_SCRIPTS>;
   readonly #p: string;
   readonly #nowMs: () => number;
 
   constructor(options: RedisAccountKeysOptions) {
     this.#redis = options.redis;
+    this.#scripts = new RedisScripts(options.redis, ACCOUNT_KEY_SCRIPTS);
     this.#keys = new RedisKeys(options.prefix).scope('pay');
     // The revoke script builds the secret and manifest keys from this prefix.
     this.#p = this.#keys.prefix;
@@ -140,9 +125,9 @@ export class RedisAccountKeys {
     const hash = sha256Hex(key);
     const hint = key.slice(-4);
     const createdAtMs = this.#nowMs();
-    const ok = await this.#redis.eval(ISSUE_SCRIPT, 4,
-      this.#secret(hash), this.#record(keyID), this.#accountKeys(accountID), fields.manifestID ? this.#manifest(fields.manifestID) : '',
-      keyID, kind, accountID, fields.label, fields.manifestID, fields.profiles ? JSON.stringify(fields.profiles) : '', hint, hash, String(createdAtMs));
+    const ok = await this.#scripts.run('issue',
+      [this.#secret(hash), this.#record(keyID), this.#accountKeys(accountID), fields.manifestID ? this.#manifest(fields.manifestID) : ''],
+      [keyID, kind, accountID, fields.label, fields.manifestID, fields.profiles ? JSON.stringify(fields.profiles) : '', hint, hash, String(createdAtMs)]);
     if (Number(ok) !== 1) {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${fields.manifestID} already has a live stream key; revoke it first`);
     }
@@ -176,7 +161,7 @@ export class RedisAccountKeys {
    */
   async revokeKey(keyID: string): Promise<boolean> {
     if (!ID_PATTERN.test(keyID)) return false;
-    const done = await this.#redis.eval(REVOKE_SCRIPT, 1, this.#record(keyID), this.#p, String(this.#nowMs()));
+    const done = await this.#scripts.run('revoke', [this.#record(keyID)], [this.#p, String(this.#nowMs())]);
     return Number(done) === 1;
   }
 

@@ -17,7 +17,9 @@
  *                                     lexicographic order is time order, so ZRANGE BYLEX pages a time
  *                                     range exactly, ties included, with the member as the cursor.
  *
- * Every balance change is one Lua script, so it is atomic across gateways and transcoders.
+ * Every balance change is one Lua script (one file each in ./lua/, with its KEYS, ARGV and reply
+ * in its header; run by SHA through ioredis `defineCommand`), so it is atomic across gateways
+ * and transcoders.
  * Hand-written Lua rather than a ledger library or WATCH/MULTI transactions because every
  * publish, segment and AI call goes through it: one round trip per change, no retry loop
  * under contention, and no library keeps holds and idempotent entries in one Redis.
@@ -30,9 +32,10 @@
  * number to Redis unformatted (`%.0f`), so balances and amounts are exact. Units are only
  * stored, never computed in Lua, and may be any non-negative bigint.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connections.ts';
 import { RedisKeys } from '../redis/keys.ts';
+import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 
 /** Largest amount or balance in credits: 2^53 − 1, the largest integer Lua handles exactly. */
@@ -190,181 +193,21 @@ const WORK_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 const TIME_DIGITS = 15;
 const MAX_TIME_MS = 10 ** TIME_DIGITS - 1;
 
-const LUA_HELPERS = `
-local function int(n) if n == 0 then return '0' end return string.format('%.0f', n) end
-`;
-
-// KEYS: acct, accts, entry, ledger. ARGV: id, name, nowMs, credits, entryID, member.
-const CREATE_ACCOUNT_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'balance', ARGV[4], 'createdAtMs', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if ARGV[4] ~= '0' then
-  redis.call('HSET', KEYS[3], 'id', ARGV[5], 'accountID', ARGV[1], 'kind', 'topup', 'amount', ARGV[4], 'units', '0',
-    'rule', 'topup', 'ref', 'initial', 'createdAtMs', ARGV[3])
-  redis.call('ZADD', KEYS[4], 0, ARGV[6])
-end
-return 1
-`;
-
-// KEYS: acct, entry, ledger. ARGV: entryID, accountID, credits, nowMs, member, idempotencyKey, maxCredits.
-const TOP_UP_SCRIPT = `${LUA_HELPERS}
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return {'replayed', redis.call('HGET', KEYS[1], 'balance') or '0'}
-end
-local balance = redis.call('HGET', KEYS[1], 'balance')
-if not balance then return {'no-account', '0'} end
-if tonumber(balance) + tonumber(ARGV[3]) > tonumber(ARGV[7]) then return {'overflow', balance} end
-redis.call('HINCRBY', KEYS[1], 'balance', ARGV[3])
-redis.call('HSET', KEYS[2], 'id', ARGV[1], 'accountID', ARGV[2], 'kind', 'topup', 'amount', ARGV[3], 'units', '0',
-  'rule', 'topup', 'ref', ARGV[6], 'createdAtMs', ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[5])
-return {'ok', redis.call('HGET', KEYS[1], 'balance')}
-`;
-
-// KEYS: hold, holds. ARGV: prefix, holdID, accountID, amount, kind, ref, nowMs, expiresAtMs.
-const RESERVE_SCRIPT = `${LUA_HELPERS}
-local hold, holds, P, holdID, accountID = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
-local state = redis.call('HGET', hold, 'state')
-if state == 'held' then
-  if redis.call('HGET', hold, 'accountID') ~= accountID then return {'conflict', '0'} end
-  return {'ok', '0'}
-end
-if redis.call('EXISTS', P .. ':entry:' .. holdID) == 1 then return {'ok', '0'} end
-local acct = P .. ':acct:' .. accountID
-local balance = redis.call('HGET', acct, 'balance')
-if not balance then return {'no-account', '0'} end
-local amount = tonumber(ARGV[4])
-if tonumber(balance) < amount then return {'insufficient', balance} end
-if amount > 0 then redis.call('HINCRBY', acct, 'balance', int(-amount)) end
-redis.call('DEL', hold)
-redis.call('HSET', hold, 'state', 'held', 'accountID', accountID, 'amount', ARGV[4], 'kind', ARGV[5], 'ref', ARGV[6],
-  'createdAtMs', ARGV[7], 'expiresAtMs', ARGV[8])
-redis.call('ZADD', holds, ARGV[8], holdID)
-return {'ok', '0'}
-`;
-
-// KEYS: hold, entry, holds. ARGV: prefix, holdID, amount, units, rule, kind, ref, nowMs, member, manifestID, seq, pipeline, modelID.
-const SETTLE_SCRIPT = `${LUA_HELPERS}
-local hold, entry, holds, P, holdID = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]
-if redis.call('EXISTS', entry) == 1 then return {'replayed'} end
-local state = redis.call('HGET', hold, 'state')
-if not state then return {'unknown-hold'} end
-if state ~= 'held' then return {state} end
-local accountID = redis.call('HGET', hold, 'accountID')
-local acct = P .. ':acct:' .. accountID
-local held = tonumber(redis.call('HGET', hold, 'amount'))
-local wanted = tonumber(ARGV[3])
-local balance = tonumber(redis.call('HGET', acct, 'balance') or '0')
-local charged, shortfall = wanted, 0
-if wanted > held then
-  local extra = wanted - held
-  local take = math.min(extra, math.max(balance, 0))
-  charged = held + take
-  shortfall = extra - take
-end
-local delta = held - charged
-if delta ~= 0 then redis.call('HINCRBY', acct, 'balance', int(delta)) end
-redis.call('HSET', entry, 'id', holdID, 'accountID', accountID, 'kind', ARGV[6], 'amount', int(charged), 'units', ARGV[4],
-  'rule', ARGV[5], 'ref', ARGV[7], 'createdAtMs', ARGV[8])
-if shortfall > 0 then redis.call('HSET', entry, 'requestedAmount', ARGV[3], 'shortfall', int(shortfall)) end
-if ARGV[10] ~= '' then redis.call('HSET', entry, 'manifestID', ARGV[10]) end
-if ARGV[11] ~= '' then redis.call('HSET', entry, 'seq', ARGV[11]) end
-if ARGV[12] ~= '' then redis.call('HSET', entry, 'pipeline', ARGV[12]) end
-if ARGV[13] ~= '' then redis.call('HSET', entry, 'modelID', ARGV[13]) end
-redis.call('ZADD', P .. ':ledger:' .. accountID, 0, ARGV[9])
-redis.call('ZREM', holds, holdID)
-redis.call('DEL', hold)
-return {'settled'}
-`;
-
-// Releases one live hold with the given final state; shared by release and the expiry sweep.
-const RELEASE_FUNCTION = `
-local function releaseHold(P, hold, holds, holdID, finalState, nowMs, retainMs)
-  local accountID = redis.call('HGET', hold, 'accountID')
-  local amount = redis.call('HGET', hold, 'amount')
-  if amount ~= '0' then redis.call('HINCRBY', P .. ':acct:' .. accountID, 'balance', amount) end
-  redis.call('HSET', hold, 'state', finalState, 'resolvedAtMs', nowMs)
-  redis.call('PEXPIRE', hold, retainMs)
-  redis.call('ZREM', holds, holdID)
-  return amount
-end
-`;
-
-// KEYS: hold, entry, holds. ARGV: prefix, holdID, nowMs, retainMs.
-const RELEASE_SCRIPT = `${RELEASE_FUNCTION}
-local hold, entry, holds = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('EXISTS', entry) == 1 then return {'settled', '0'} end
-local state = redis.call('HGET', hold, 'state')
-if not state then return {'unknown-hold', '0'} end
-if state ~= 'held' then return {state, '0'} end
-return {'done', releaseHold(ARGV[1], hold, holds, ARGV[2], 'released', ARGV[3], ARGV[4])}
-`;
-
-// KEYS: holds. ARGV: prefix, nowMs, retainMs, batch.
-const EXPIRE_SCRIPT = `${RELEASE_FUNCTION}
-local holds, P = KEYS[1], ARGV[1]
-local due = redis.call('ZRANGE', holds, '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[4]))
-for _, holdID in ipairs(due) do
-  local hold = P .. ':hold:' .. holdID
-  if redis.call('HGET', hold, 'state') == 'held' then
-    releaseHold(P, hold, holds, holdID, 'expired', ARGV[2], ARGV[3])
-  else
-    redis.call('ZREM', holds, holdID)
-  end
-end
-return #due
-`;
-
-// KEYS: entry, hold. ARGV: prefix, entryID, accountID, amount, units, rule, kind, ref, nowMs, member, manifestID, seq, pipeline, modelID.
-const CHARGE_SCRIPT = `${LUA_HELPERS}
-local entry, hold, P, accountID = KEYS[1], KEYS[2], ARGV[1], ARGV[3]
-if redis.call('EXISTS', entry) == 1 then return {'replayed', '0'} end
-if redis.call('HGET', hold, 'state') == 'held' then return {'conflict', '0'} end
-local acct = P .. ':acct:' .. accountID
-local balance = redis.call('HGET', acct, 'balance')
-if not balance then return {'no-account', '0'} end
-local amount = tonumber(ARGV[4])
-if tonumber(balance) < amount then return {'insufficient', balance} end
-if amount > 0 then redis.call('HINCRBY', acct, 'balance', int(-amount)) end
-redis.call('HSET', entry, 'id', ARGV[2], 'accountID', accountID, 'kind', ARGV[7], 'amount', ARGV[4], 'units', ARGV[5],
-  'rule', ARGV[6], 'ref', ARGV[8], 'createdAtMs', ARGV[9])
-if ARGV[11] ~= '' then redis.call('HSET', entry, 'manifestID', ARGV[11]) end
-if ARGV[12] ~= '' then redis.call('HSET', entry, 'seq', ARGV[12]) end
-if ARGV[13] ~= '' then redis.call('HSET', entry, 'pipeline', ARGV[13]) end
-if ARGV[14] ~= '' then redis.call('HSET', entry, 'modelID', ARGV[14]) end
-redis.call('ZADD', P .. ':ledger:' .. accountID, 0, ARGV[10])
-return {'ok', '0'}
-`;
-
-/** A Lua script run by EVALSHA, loaded with EVAL on the first NOSCRIPT. */
-class Script {
-  readonly #source: string;
-  readonly #sha: string;
-
-  constructor(source: string) {
-    this.#source = source;
-    this.#sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(redis: Redis, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.#sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.#source, keys.length, ...keys, ...args);
-    }
-  }
-}
-
-const SCRIPTS = {
-  createAccount: new Script(CREATE_ACCOUNT_SCRIPT),
-  topUp: new Script(TOP_UP_SCRIPT),
-  reserve: new Script(RESERVE_SCRIPT),
-  settle: new Script(SETTLE_SCRIPT),
-  release: new Script(RELEASE_SCRIPT),
-  expire: new Script(EXPIRE_SCRIPT),
-  charge: new Script(CHARGE_SCRIPT),
+/**
+ * The ledger's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply documented in each
+ * file's header), run through ioredis `defineCommand` (src/redis/scripts.ts). The local
+ * functions several of them share (`int`, `releaseHold`) are in ./lua/ledger-functions.lua,
+ * put in front of the scripts that use them.
+ */
+const FUNCTIONS = [new URL('./lua/ledger-functions.lua', import.meta.url)];
+const LEDGER_SCRIPTS = {
+  createAccount: luaScript('mgLedgerCreateAccount', 4, new URL('./lua/create-account.lua', import.meta.url)),
+  topUp: luaScript('mgLedgerTopUp', 3, new URL('./lua/top-up.lua', import.meta.url)),
+  reserve: luaScript('mgLedgerReserve', 2, new URL('./lua/reserve.lua', import.meta.url), FUNCTIONS),
+  settle: luaScript('mgLedgerSettle', 3, new URL('./lua/settle.lua', import.meta.url), FUNCTIONS),
+  release: luaScript('mgLedgerRelease', 3, new URL('./lua/release.lua', import.meta.url), FUNCTIONS),
+  expireHolds: luaScript('mgLedgerExpireHolds', 1, new URL('./lua/expire-holds.lua', import.meta.url), FUNCTIONS),
+  charge: luaScript('mgLedgerCharge', 2, new URL('./lua/charge.lua', import.meta.url), FUNCTIONS),
 };
 
 /** @throws RangeError unless 0 ≤ credits ≤ 2^53 − 1 (and ≥ 1 when `positive`). */
@@ -481,12 +324,14 @@ export function summarizeUsage(entries: Iterable<LedgerEntry>): UsageTotals {
 export class RedisLedger {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
+  readonly #scripts: RedisScripts<keyof typeof LEDGER_SCRIPTS>;
   readonly #p: string;
   readonly #nowMs: () => number;
   readonly #retainMs: number;
 
   constructor(options: RedisLedgerOptions) {
     this.#redis = options.redis;
+    this.#scripts = new RedisScripts(options.redis, LEDGER_SCRIPTS);
     this.#keys = new RedisKeys(options.prefix).scope('pay');
     // The scripts build the keys that depend on a hold's account from this prefix.
     this.#p = this.#keys.prefix;
@@ -517,7 +362,7 @@ export class RedisLedger {
     const credits = checkCredits(input.credits ?? 0n, 'credits');
     const now = this.#now();
     const entryID = `topup:${id}:initial`;
-    await SCRIPTS.createAccount.run(this.#redis, [this.#acct(id), this.#accts, this.#entry(entryID), this.#ledger(id)],
+    await this.#scripts.run('createAccount', [this.#acct(id), this.#accts, this.#entry(entryID), this.#ledger(id)],
       [id, input.name, String(now), credits, entryID, `${padTime(now)}:${entryID}`]);
     return (await this.getAccount(id))!;
   }
@@ -550,7 +395,7 @@ export class RedisLedger {
     if (!/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) throw new GatewayError('INVALID_REQUEST', 'idempotencyKey must be 1-128 printable ASCII characters without spaces');
     const now = this.#now();
     const entryID = `topup:${accountID}:${idempotencyKey}`;
-    const [status, balance] = await SCRIPTS.topUp.run(this.#redis, [this.#acct(accountID), this.#entry(entryID), this.#ledger(accountID)],
+    const [status, balance] = await this.#scripts.run('topUp', [this.#acct(accountID), this.#entry(entryID), this.#ledger(accountID)],
       [entryID, accountID, amount, String(now), `${padTime(now)}:${entryID}`, idempotencyKey, MAX_CREDITS.toString()]) as [string, string];
     if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${accountID} not found`);
     if (status === 'overflow') throw new GatewayError('INVALID_REQUEST', `credits: the balance would exceed ${MAX_CREDITS} credits`);
@@ -580,7 +425,7 @@ export class RedisLedger {
     const amount = checkCredits(request.amount, 'amount');
     if (!Number.isSafeInteger(request.ttlMs) || request.ttlMs < 1) throw new RangeError('ttlMs must be a positive integer');
     const now = this.#now();
-    const [status, balance] = await SCRIPTS.reserve.run(this.#redis, [this.#hold(holdID), this.#holds],
+    const [status, balance] = await this.#scripts.run('reserve', [this.#hold(holdID), this.#holds],
       [this.#p, holdID, request.accountID, amount, request.kind, request.ref, String(now), String(now + request.ttlMs)]) as [string, string];
     if (status === 'ok') return { ok: true };
     if (status === 'insufficient') return { ok: false, balance: BigInt(balance) };
@@ -603,7 +448,7 @@ export class RedisLedger {
     const units = checkUnits(request.actualUnits);
     const meta = metaArgs(request.meta);
     const now = this.#now();
-    const [status] = await SCRIPTS.settle.run(this.#redis, [this.#hold(holdID), this.#entry(holdID), this.#holds],
+    const [status] = await this.#scripts.run('settle', [this.#hold(holdID), this.#entry(holdID), this.#holds],
       [this.#p, holdID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${holdID}`, ...meta]) as [string];
     if (status === 'settled' || status === 'replayed') {
       return { settled: true, entry: (await this.getEntry(holdID))!, replayed: status === 'replayed' };
@@ -617,7 +462,7 @@ export class RedisLedger {
    */
   async release(holdID: string): Promise<ReleaseResult> {
     checkWorkID(holdID, 'holdID');
-    const [status, amount] = await SCRIPTS.release.run(this.#redis, [this.#hold(holdID), this.#entry(holdID), this.#holds],
+    const [status, amount] = await this.#scripts.run('release', [this.#hold(holdID), this.#entry(holdID), this.#holds],
       [this.#p, holdID, String(this.#now()), String(this.#retainMs)]) as [string, string];
     if (status === 'done') return { released: true, amount: BigInt(amount) };
     return { released: false, reason: status as 'settled' | 'released' | 'expired' | 'unknown-hold' };
@@ -634,7 +479,7 @@ export class RedisLedger {
     const batch = 500;
     let total = 0;
     for (;;) {
-      const n = Number(await SCRIPTS.expire.run(this.#redis, [this.#holds], [this.#p, String(nowMs), String(this.#retainMs), String(batch)]));
+      const n = Number(await this.#scripts.run('expireHolds', [this.#holds], [this.#p, String(nowMs), String(this.#retainMs), String(batch)]));
       total += n;
       if (n < batch) return total;
     }
@@ -654,7 +499,7 @@ export class RedisLedger {
     const units = checkUnits(request.units);
     const meta = metaArgs(request.meta);
     const now = this.#now();
-    const [status, balance] = await SCRIPTS.charge.run(this.#redis, [this.#entry(entryID), this.#hold(entryID)],
+    const [status, balance] = await this.#scripts.run('charge', [this.#entry(entryID), this.#hold(entryID)],
       [this.#p, entryID, request.accountID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${entryID}`, ...meta]) as [string, string];
     if (status === 'ok' || status === 'replayed') return { ok: true, entry: (await this.getEntry(entryID))!, replayed: status === 'replayed' };
     if (status === 'insufficient') return { ok: false, balance: BigInt(balance) };

@@ -23,11 +23,15 @@ export interface LuaScript {
 /**
  * Reads a `.lua` file (a URL relative to the caller's module, e.g.
  * `new URL('./reserve.lua', import.meta.url)`) into a `LuaScript`.
- * @throws Error when the file cannot be read (at module load: a packaging defect).
+ * @param libraries `.lua` files of local functions several scripts of one store share (Redis
+ *   scripts cannot load one another), put in front of `file` in the order given; the
+ *   script's header names the functions it takes from them.
+ * @throws Error when a file cannot be read (at module load: a packaging defect).
  */
-export function luaScript(name: string, numberOfKeys: number, file: URL): LuaScript {
+export function luaScript(name: string, numberOfKeys: number, file: URL, libraries: readonly URL[] = []): LuaScript {
   if (!/^mg[A-Z][A-Za-z0-9]*$/.test(name)) throw new Error(`lua script name ${name} must look like mgSomeName`);
-  return Object.freeze({ name, numberOfKeys, lua: readFileSync(file, 'utf8') });
+  const lua = [...libraries, file].map((part) => readFileSync(part, 'utf8')).join('\n');
+  return Object.freeze({ name, numberOfKeys, lua });
 }
 
 type ScriptCommand = (...keysAndArgs: string[]) => Promise<unknown>;

@@ -104,3 +104,14 @@ test('listing shows kind, label or manifest ID, hint and dates, never a secret',
   assert.deepEqual(await keys.getKey(api.keyID), listed.find((k) => k.keyID === api.keyID));
   assert.deepEqual(await keys.listKeys('acct_nobody'), []);
 });
+
+test('issuing and revoking run again after Redis forgot its scripts (SCRIPT FLUSH, as after a restart)', async () => {
+  await redis.script('FLUSH');
+  const issued = await keys.issueStreamKey('acct_flush', { manifestID: 'flushed' });
+  await redis.script('FLUSH');
+  assert.equal(await keys.revokeKey(issued.keyID), true);
+  assert.equal(await keys.resolveStreamKey(issued.streamKey), undefined);
+  await redis.script('FLUSH');
+  const api = await keys.issueApiKey('acct_flush', { label: 'again' });
+  assert.equal(await keys.resolveApiKey(api.key), 'acct_flush');
+});

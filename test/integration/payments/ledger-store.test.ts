@@ -330,3 +330,28 @@ test('usage reads ranges larger than one batch', async () => {
   const usage = await ledger.usage('a', { fromMs: T0, toMs: T0 + 2500 });
   assert.deepEqual(usage.byStream, [{ manifestID: 'm', units: 25_000n, amount: 5000n, entries: 2500 }]);
 });
+
+test('every ledger script runs again after Redis forgot its scripts (SCRIPT FLUSH, as after a restart)', async () => {
+  const { ledger } = freshLedger();
+  await ledger.createAccount({ id: 'a', name: 'A', credits: 100n });
+  await redis.script('FLUSH');
+  await ledger.createAccount({ id: 'b', name: 'B', credits: 1n });
+  await redis.script('FLUSH');
+  assert.equal((await ledger.topUp('a', 50n, 'k1')).balance, 150n);
+  await redis.script('FLUSH');
+  assert.deepEqual(await ledger.reserve({ holdID: 'ai:r1', accountID: 'a', amount: 40n, kind: 'ai', ref: 'r1', ttlMs: 1000 }), { ok: true });
+  await redis.script('FLUSH');
+  const settled = await ledger.settle({ holdID: 'ai:r1', actualUnits: 3n, amount: 30n, rule: '10/1', kind: 'ai', ref: 'r1' });
+  assert.equal(settled.settled && settled.entry.amount, 30n);
+  await ledger.reserve({ holdID: 'ai:r2', accountID: 'a', amount: 10n, kind: 'ai', ref: 'r2', ttlMs: 1000 });
+  await redis.script('FLUSH');
+  assert.deepEqual(await ledger.release('ai:r2'), { released: true, amount: 10n });
+  await ledger.reserve({ holdID: 'ai:r3', accountID: 'a', amount: 5n, kind: 'ai', ref: 'r3', ttlMs: 1 });
+  await redis.script('FLUSH');
+  assert.equal(await ledger.expireHolds(T0 + 10), 1);
+  await redis.script('FLUSH');
+  const charged = await ledger.charge({ entryID: 'ai:r4', accountID: 'a', amount: 20n, units: 2n, rule: '10/1', kind: 'ai', ref: 'r4' });
+  assert.equal(charged.ok, true);
+  assert.equal(await balanceOf(ledger, 'a'), 100n);
+  assert.equal(await balanceOf(ledger, 'b'), 1n);
+});

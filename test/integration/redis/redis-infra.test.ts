@@ -48,6 +48,18 @@ test('a script runs by name, and again after Redis forgot it (NOSCRIPT → EVAL)
   assert.equal(await again.run('other', [key], ['1', '8']), -1);
 });
 
+test('a script runs with the shared local functions put in front of it', async () => {
+  const redis = connections.open('state');
+  const fixture = (name: string): URL => new URL(`../../fixtures/redis/${name}`, import.meta.url);
+  const setClamped = luaScript('mgSetClamped', 1, fixture('set-clamped.lua'), [fixture('clamp-functions.lua')]);
+  assert.match(setClamped.lua, /^-- Test fixture[^]*local function clamp[^]*clamp\(tonumber/);
+  const scripts = new RedisScripts(redis, { set: setClamped });
+  const key = new RedisKeys('mediagate').scope('test').key('clamped');
+  assert.equal(await scripts.run('set', [key], ['5', '8']), 5);
+  assert.equal(await scripts.run('set', [key], ['12', '8']), 8);
+  assert.equal(await redis.get(key), '8');
+});
+
 test('a script refuses the wrong number of keys before reaching Redis', async () => {
   const scripts = new RedisScripts(connections.open('state'), { incr: INCR_CAPPED });
   await assert.rejects(scripts.run('incr', ['a', 'b'], ['1', '2']), /takes 1 keys, got 2/);
