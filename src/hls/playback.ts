@@ -14,7 +14,7 @@ import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { sourceUnfitForPlayers, type SourceWarning } from '../domain/source-lint.ts';
-import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from './playlist-writer.ts';
+import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from '../domain/playlist-writer.ts';
 
 /** What playback needs from the segment index (implemented by queue/segment-index.ts). */
 export interface PlaybackIndex {

@@ -31,6 +31,11 @@ export interface MediaPlaylistInput {
   segments: readonly MediaSegmentLine[];
   /** Append #EXT-X-ENDLIST. */
   ended: boolean;
+  /**
+   * `VOD` writes `#EXT-X-PLAYLIST-TYPE:VOD` (RFC 8216 §4.3.3.5: the playlist never changes; a
+   * recording). Omitted (the default) for a live sliding window, which must not carry the tag.
+   */
+  playlistType?: 'VOD';
   /** Minimum target duration in seconds (e.g. the configured segment target, 2); the tag is max(this, ceil of every EXTINF as printed with 3 decimals). */
   minTargetDurationS: number;
 }
@@ -81,7 +86,7 @@ export interface MasterPlaylistOptions {
 const PROTOCOL_VERSION = 3;
 
 /**
- * Render a live or ended media playlist.
+ * Render a live, ended or VOD media playlist.
  *
  * Output, in order:
  * - `#EXTM3U` (§4.3.1.1), `#EXT-X-VERSION:3` (§4.3.1.2, §7: decimal EXTINF needs 3).
@@ -92,6 +97,7 @@ const PROTOCOL_VERSION = 3;
  *   integer" and also satisfies the version-3 reading (target = maximum duration).
  * - `#EXT-X-MEDIA-SEQUENCE:<n>` (§4.3.3.2), always written.
  * - `#EXT-X-DISCONTINUITY-SEQUENCE:<n>` (§4.3.3.3) only when `discontinuitySequence > 0`.
+ * - `#EXT-X-PLAYLIST-TYPE:VOD` (§4.3.3.5) when `playlistType` is `VOD`.
  * - Per segment: `#EXT-X-DISCONTINUITY` when flagged (§4.3.2.3), `#EXTINF:<s.mmm>,`
  *   (§4.3.2.1) and the URI line.
  * - `#EXT-X-ENDLIST` (§4.3.3.4) when `ended`.
@@ -129,6 +135,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
   if (input.discontinuitySequence > 0) {
     lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${input.discontinuitySequence}`);
   }
+  if (input.playlistType === 'VOD') lines.push('#EXT-X-PLAYLIST-TYPE:VOD');
   lines.push(...body);
   if (input.ended) lines.push('#EXT-X-ENDLIST');
   return joinLines(lines);

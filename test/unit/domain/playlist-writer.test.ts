@@ -8,7 +8,7 @@ import {
   renderMediaPlaylist,
   type MediaPlaylistInput,
   type VariantStream,
-} from '../../../src/hls/playlist-writer.ts';
+} from '../../../src/domain/playlist-writer.ts';
 
 setOptions({ strictMode: true });
 
@@ -210,6 +210,16 @@ describe('renderMediaPlaylist', () => {
     assert.equal(parseMedia(ended).endlist, true);
     assert.ok(ended.endsWith('#EXT-X-ENDLIST\n'));
     assert.ok(!live.includes('#EXT-X-ENDLIST'));
+  });
+
+  test('writes EXT-X-PLAYLIST-TYPE:VOD for a recording, and no playlist type for a live window', () => {
+    const segments = [{ uri: '0.ts', durationMs: 2000, discontinuity: false }, { uri: '1.ts', durationMs: 1500, discontinuity: true }];
+    const vod = renderMediaPlaylist(liveInput({ segments, ended: true, playlistType: 'VOD' }));
+    const parsed = parseMedia(vod);
+    assert.equal(parsed.playlistType, 'VOD');
+    assert.equal(parsed.endlist, true);
+    assert.deepEqual(parsed.segments.map((s) => s.duration), [2, 1.5]);
+    assert.ok(!renderMediaPlaylist(liveInput({ segments })).includes('#EXT-X-PLAYLIST-TYPE'));
   });
 
   test('rejects invalid sequence numbers and target durations, naming the field', () => {
