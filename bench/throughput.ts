@@ -329,7 +329,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
       for (let seq = 0; seq < count; seq++) await probeSegment(segmentPaths[seq]!);
       const c1 = cpuSeconds(process.pid).reapedChildren;
       for (let seq = 0; seq < count; seq++) {
-        for (const r of renditions) await probeSegment(join(deployment.env['MEDIAGATE_STORAGE_DIR']!, segmentKey(manifestID, r, seq)));
+        for (const r of renditions) await probeSegment(join(deployment.env['MEDIAGATE_STORAGE_DIR']!, segmentKey(manifestID, stream!.session, r, seq)));
       }
       const c2 = cpuSeconds(process.pid).reapedChildren;
       run.probeCpu = { sourceS: (c1 - c0) / count, outputS: (c2 - c1) / (count * renditions.length) };

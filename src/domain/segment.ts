@@ -7,9 +7,33 @@ import type { VideoProfile } from './profile.ts';
 /** The name of the untouched input rendition; always part of a stream's output. */
 export const SOURCE_RENDITION = 'source';
 
-/** Object-store key of a segment: `<manifestID>/<rendition>/<seq>.ts`. */
-export function segmentKey(manifestID: string, rendition: string, seq: number): string {
-  return `${manifestID}/${rendition}/${seq}.ts`;
+/**
+ * Object-store key of a segment: `<manifestID>/<session>/<rendition>/<seq>.ts`. Scoped by the
+ * publish session, so a republish of a manifest ID never overwrites or deletes an earlier
+ * session's objects (its recording, or a player still on its last window).
+ */
+export function segmentKey(manifestID: string, session: string, rendition: string, seq: number): string {
+  return `${sessionPrefix(manifestID, session)}${rendition}/${seq}.ts`;
+}
+
+/** Object-store prefix of everything one publish session stored: `<manifestID>/<session>/`. */
+export function sessionPrefix(manifestID: string, session: string): string {
+  return `${manifestID}/${session}/`;
+}
+
+/**
+ * Key of a rendition segment stored beside its source segment: the source key with its
+ * rendition part (the second-to-last) replaced, `<m>/<s>/source/7.ts` → `<m>/<s>/720p/7.ts`.
+ * The transcoder derives its output keys this way, so they follow whatever layout ingest
+ * stored the source under (a job queued before session-scoped keys, `<m>/source/7.ts`, gives
+ * `<m>/720p/7.ts`).
+ * @throws Error when `sourceKey` has fewer than two parts.
+ */
+export function renditionKeyBeside(sourceKey: string, rendition: string): string {
+  const parts = sourceKey.split('/');
+  if (parts.length < 2) throw new Error(`source key ${JSON.stringify(sourceKey)} has no rendition part`);
+  parts[parts.length - 2] = rendition;
+  return parts.join('/');
 }
 
 /** One transcode job per source segment (docs/architecture.md, live stream step 3). */

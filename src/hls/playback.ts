@@ -28,6 +28,8 @@ export interface PlaybackIndex {
 }
 
 export interface PlaybackStream {
+  /** The current publish session: segment objects are stored under it. */
+  readonly session: string;
   readonly state: 'live' | 'ended';
   readonly renditions: readonly { name: string; width: number; height: number; bitrateBps: number }[];
   /** The source lint's findings (domain/source-lint.ts); they decide where `source` goes in the master. */
@@ -114,7 +116,10 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
   }
 
   async function segment(manifestID: string, rendition: string, seq: number, res: Response): Promise<void> {
-    const object = await storage.getStream(segmentKey(manifestID, rendition, seq));
+    // Objects are stored per publish session (domain/segment.ts): a live URI names the current one.
+    const stream = await index.getStream(manifestID);
+    if (!stream) notFound(`stream ${manifestID} not found`);
+    const object = await storage.getStream(segmentKey(manifestID, stream!.session, rendition, seq));
     if (!object) notFound(`segment ${manifestID}/${rendition}/${seq}.ts not found`);
     setCommonHeaders(res);
     res.status(200);

@@ -171,9 +171,9 @@ export class WebhookAuthorizer implements PublishAuthorizer {
     const profiles = config.profiles ?? this.#defaultLadder;
     log.info({
       durationMs, manifestID: manifestID === streamKey ? REDACTED : manifestID,
-      ladder: profiles.map((p) => p.name), defaultLadder: config.profiles === undefined,
+      ladder: profiles.map((p) => p.name), defaultLadder: config.profiles === undefined, ...(config.record !== undefined ? { record: config.record } : {}),
     }, 'auth webhook accepted the stream');
-    return { manifestID, profiles };
+    return { manifestID, profiles, ...(config.record !== undefined ? { record: config.record } : {}) };
   }
 
   /** Removes the stream key and the webhook URL's query (it may carry a token) from text bound for a log line or a message. */

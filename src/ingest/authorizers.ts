@@ -18,15 +18,17 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
 
   /**
    * @param keys configured stream keys; a key's `accountID` is the account its streams are
-   *   charged to (none: the ingest's default account, if any)
+   *   charged to (none: the ingest's default account, if any); its `record` overrides
+   *   `recording.enabled` for its streams
    * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup).
    */
-  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string }[], defaultLadder: readonly VideoProfile[]) {
+  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string; record?: boolean }[], defaultLadder: readonly VideoProfile[]) {
     this.#defaultLadder = defaultLadder;
     this.#keys = new Map(keys.map((k) => [k.streamKey, {
       manifestID: k.manifestID,
       profiles: k.profiles ? parseLadder(k.profiles) : defaultLadder,
       ...(k.accountID !== undefined ? { accountID: k.accountID } : {}),
+      ...(k.record !== undefined ? { record: k.record } : {}),
     }]));
   }
 

@@ -14,6 +14,8 @@ export interface StreamGrant {
   readonly profiles: readonly VideoProfile[];
   /** Account billed for the stream's transcoding; default the ingest's `defaultAccountID` (none: not metered). */
   readonly accountID?: string;
+  /** Keep the session as a recording (stream key `record`, the auth webhook's `"record"`); absent: the ingest's `recordByDefault`. */
+  readonly record?: boolean;
 }
 
 /** What an authorizer is told about a new stream. */
@@ -71,7 +73,15 @@ export interface SegmentEnqueuer {
 /** What ingest needs from the object store. */
 export interface SourceStorage {
   putFile(key: string, localPath: string): Promise<{ sizeBytes: number }>;
-  deletePrefix(prefix: string): Promise<void>;
+}
+
+/**
+ * Told of every publish session before its first segment is stored (recording/: it keeps
+ * recorded sessions, and deletes what left the live window of the others). Implemented in
+ * recording/recording-store.ts, wired by app.ts.
+ */
+export interface SessionKeeper {
+  opened(session: { manifestID: string; session: string; startedAtMs: number; record: boolean }): Promise<void>;
 }
 
 /** Measures a source segment (ffprobe). */

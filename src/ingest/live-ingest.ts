@@ -157,9 +157,13 @@ export class LiveIngest {
     };
     this.#streams.add(stream);
     try {
-      await this.#options.storage.deletePrefix(`${grant.manifestID}/`);
+      // Objects are scoped by session (domain/segment.ts segmentKey): an earlier session's stay untouched.
       // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
       const deadlineMs = protocol === 'rtmp' ? this.#retry.deadline() : Date.now();
+      const record = grant.record ?? this.#options.recordByDefault ?? false;
+      const keeper = this.#options.sessions;
+      if (keeper) await this.#retry.run('open session', () => keeper.opened({ manifestID: grant.manifestID, session, startedAtMs: stream.startedAtMs, record }), deadlineMs);
+      if (record) log.info('stream is recorded');
       await this.#retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
       stream.indexed = true;
     } catch (err) {
@@ -191,7 +195,7 @@ export class LiveIngest {
     deadlineMs: number, progress: { sourceListed: boolean }, facts: { rotationDeg?: SourceVideoInfo['rotationDeg'] } = {}): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
     const retry = this.#retry;
-    const key = segmentKey(manifestID, SOURCE_RENDITION, seq);
+    const key = segmentKey(manifestID, session, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
     const measuredProbe = stream.protocol === 'rtmp'
       ? await this.#probeLive(stream, path, duration.cutMs)

@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo } from '../domain/profile.ts';
 import type {
   IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, PublishAuthorizer, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
-  SourceProbe, SourceStorage, StateRetry, StreamGrant,
+  SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
 import type { ProbeReference } from './probe-reuse.ts';
 import type { PublishKey, PushStreamName, RtmpConnectionId, StreamRegistry, StreamSessionId } from './stream-registry.ts';
@@ -70,6 +70,10 @@ export interface LiveIngestOptions {
   defaultAccountID: string | undefined;
   /** When a segment cannot be paid: end the stream, or keep listing the source rendition only. */
   onInsufficientBalance: 'end' | 'source-only';
+  /** Told of each session before its first segment (recording/); absent: sessions are not kept or swept. */
+  sessions?: SessionKeeper;
+  /** Whether a session is recorded when its grant does not say (`recording.enabled`); default false. */
+  recordByDefault?: boolean;
 }
 
 export interface LiveStream {

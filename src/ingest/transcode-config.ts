@@ -5,10 +5,11 @@
  *
  * ```
  * { manifestID?: string, streamKey?: string, presets?: string[], profiles?: JsonProfile[],
- *   objectStore?: string, recordObjectStore?: string, ...others }
+ *   record?: boolean, objectStore?: string, recordObjectStore?: string, ...others }
  * ```
  *
- * mediagate honours `manifestID`, `presets` and `profiles`; every other field is reported
+ * mediagate honours `manifestID`, `presets`, `profiles` and `record` (Livepeer's per-stream
+ * recording switch: keep the session as a recording); every other field is reported
  * back in `ignoredFields` for the caller to log, never refused. Pure: no I/O.
  */
 import { parseProfile, presetsByName, type VideoProfile } from '../domain/profile.ts';
@@ -27,7 +28,7 @@ export const MAX_LADDER_PROFILES = 16;
 const MAX_IGNORED_FIELDS_LISTED = 32;
 
 /** Fields this parser interprets; everything else is ignored. */
-const HONOURED_FIELDS = new Set(['manifestID', 'presets', 'profiles']);
+const HONOURED_FIELDS = new Set(['manifestID', 'presets', 'profiles', 'record']);
 
 /** The part of a transcode configuration mediagate acts on. */
 export interface TranscodeConfiguration {
@@ -38,6 +39,8 @@ export interface TranscodeConfiguration {
    * combines them. `undefined` when both are absent or empty: the caller keeps its default ladder.
    */
   readonly profiles?: VideoProfile[];
+  /** `record`: true keeps the session as a recording, false does not; absent (or `null`) leaves the gateway's default. */
+  readonly record?: boolean;
   /**
    * Names of fields that were set but are not implemented by mediagate (e.g. `objectStore`,
    * `recordObjectStore`, `streamKey`, `detection`), in object order, at most 32, each cut to
@@ -123,7 +126,14 @@ export function parseTranscodeConfiguration(raw: unknown, source: TranscodeConfi
     .slice(0, MAX_IGNORED_FIELDS_LISTED)
     .map((key) => key.slice(0, 64));
 
-  return { ...(manifestID === undefined ? {} : { manifestID }), ...(profiles === undefined ? {} : { profiles }), ignoredFields };
+  const rawRecord = obj['record'];
+  if (rawRecord !== undefined && rawRecord !== null && typeof rawRecord !== 'boolean') {
+    throw new GatewayError('INVALID_REQUEST', `${source}: record must be true or false, got ${describe(rawRecord)}`);
+  }
+  return {
+    ...(manifestID === undefined ? {} : { manifestID }), ...(profiles === undefined ? {} : { profiles }),
+    ...(typeof rawRecord === 'boolean' ? { record: rawRecord } : {}), ignoredFields,
+  };
 }
 
 /**

@@ -12,14 +12,15 @@
  * unexpected), so the reported values never change.
  *
  * Delivery is at least once (BullMQ re-runs a job whose transcoder stalled or died): a retried job writes the same keys
- * (`segmentKey(manifestID, rendition, seq)`) and replaces the previous objects.
+ * (`renditionKeyBeside(sourceKey, rendition)`: beside the source segment, under its session) and
+ * replaces the previous objects.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fitRendition, type FittedRendition } from '../domain/profile.ts';
 import {
-  parseSourceSegmentInfo, pickSourceSegmentInfo, segmentKey, type RenditionSegment, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult,
+  parseSourceSegmentInfo, pickSourceSegmentInfo, renditionKeyBeside, type RenditionSegment, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult,
 } from '../domain/segment.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
@@ -238,7 +239,7 @@ export class SegmentTranscoder {
       stats.ffprobeRuns += 1;
       measured = await probeOutput(name, path, this.#probe);
     }
-    const key = segmentKey(job.manifestID, name, job.seq);
+    const key = renditionKeyBeside(job.sourceKey, name);
     await this.#storage.putFile(key, path);
     return {
       rendition: name, key, width: measured.width, height: measured.height, frames: measured.frames, bytes: measured.bytes,

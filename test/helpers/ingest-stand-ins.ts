@@ -39,7 +39,7 @@ export function ingestOptions(overrides: Partial<LiveIngestOptions> = {}): LiveI
     authorizer: new StaticKeyAuthorizer([], []),
     index: bookkeepingIndex(),
     queue: { enqueue: notUsed, enqueueAndWait: notUsed },
-    storage: { putFile: notUsed, deletePrefix: async () => undefined },
+    storage: { putFile: notUsed },
     probe: { probe: notUsed },
     remuxer: { toMpegTs: notUsed },
     events: { emit: () => undefined },

@@ -96,8 +96,10 @@ test('a push gap of 100 does not freeze the playlists: later segments are listed
   const late = await fetch(`${base}/live/gapped/50.ts`, { method: 'POST', body: readFileSync(segments[0]!), headers: { 'Content-Duration': '2000' } });
   assert.equal(late.status, 409);
   assert.match(((await late.json()) as { detail: { msg: string } }).detail.msg, /segment 50 of gapped arrived after the playlists skipped it/);
-  assert.equal(existsSync(join(dataDir, 'gap', 'objects', 'gapped', LADDER[0]!, '50.ts')), false, 'not transcoded');
-  assert.equal(existsSync(join(dataDir, 'gap', 'objects', 'gapped', LADDER[0]!, '102.ts')), true, 'where renditions are stored');
+  // Objects are stored per publish session: <manifestID>/<session>/<rendition>/<seq>.ts.
+  const gappedSession = (await client.hget('gap:stream:gapped', 'session'))!;
+  assert.equal(existsSync(join(dataDir, 'gap', 'objects', 'gapped', gappedSession, LADDER[0]!, '50.ts')), false, 'not transcoded');
+  assert.equal(existsSync(join(dataDir, 'gap', 'objects', 'gapped', gappedSession, LADDER[0]!, '102.ts')), true, 'where renditions are stored');
   // And the stream ends normally with ENDLIST everywhere.
   assert.equal((await fetch(`${base}/api/streams/gapped`, { method: 'DELETE' })).status, 202);
   const ended = await waitForEndedPlaylists(base, 'gapped', 1 + LADDER.length, 30_000);
@@ -127,7 +129,7 @@ test('a transcode result for a seq its playlists already skipped is not listed a
 
   // Now a transcoder comes up and transcodes the queued jobs: their results arrive late.
   await start(gatewayConfig, 'transcoder');
-  const objects = join(gatewayConfig.storage.dir, 'latecomer', LADDER[0]!);
+  const objects = join(gatewayConfig.storage.dir, 'latecomer', (await client.hget(`${prefix}:stream:latecomer`, 'session'))!, LADDER[0]!);
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline && !(existsSync(objects) && readdirSync(objects).length >= source!.segments.length
     && (await ledger.getAccount('local'))!.balance === initial)) {

@@ -40,22 +40,22 @@ let storage: DirStorage;
 let runner: FfmpegRunner;
 let transcoder: SegmentTranscoder;
 
-/** Cuts `input` into live-style MPEG-TS source segments under `<manifest>/source/` (stream copy, timestamps kept). */
+/** Cuts `input` into live-style MPEG-TS source segments under `<manifest>/s1/source/` (stream copy, timestamps kept). */
 async function sourceSegments(manifest: string, input: string, extra: string[] = []): Promise<void> {
-  const dir = storage.path(`${manifest}/source`);
+  const dir = storage.path(`${manifest}/s1/source`);
   await mkdir(dir, { recursive: true });
   await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', input, ...extra, '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(dir, '%d.ts')]);
 }
 
 /** The source measurement as the gateway's ingest puts it in the job (its own ffprobe of the segment). */
 async function ingestMeasurement(manifest: string, seq: number): Promise<SourceSegmentInfo> {
-  const info = sourceSegmentInfo(await probeSegment(storage.path(segmentKey(manifest, 'source', seq))));
+  const info = sourceSegmentInfo(await probeSegment(storage.path(segmentKey(manifest, 's1', 'source', seq))));
   assert.ok(info);
   return info;
 }
 
 function job(manifest: string, seq: number, profiles: readonly VideoProfile[], source?: unknown): TranscodeJob {
-  return { manifestID: manifest, seq, sourceKey: segmentKey(manifest, 'source', seq), durationMs: 2000, profiles, ...(source !== undefined ? { source: source as SourceSegmentInfo } : {}) };
+  return { manifestID: manifest, seq, sourceKey: segmentKey(manifest, 's1', 'source', seq), durationMs: 2000, profiles, ...(source !== undefined ? { source: source as SourceSegmentInfo } : {}) };
 }
 
 /** Transcodes and returns the result with the number of ffprobe runs it logged. */

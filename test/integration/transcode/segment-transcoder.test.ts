@@ -22,6 +22,7 @@ import { DirStorage } from '../../helpers/dir-storage.ts';
 
 const run = promisify(execFile);
 const MANIFEST = 'bbb';
+const SESSION = 's1';
 const LADDER: VideoProfile[] = ['P360p30fps16x9', 'P240p30fps16x9', 'P144p30fps16x9'].map((n) => PRESETS[n]!);
 
 interface Measured { width: number; height: number; frames: number; firstPtsS: number; lastPtsS: number; frameDurationS: number; audioCodec?: string; audioStartS?: number; videoCodec: string }
@@ -59,7 +60,7 @@ let workDir: string;
 let runner: FfmpegRunner;
 let transcoder: SegmentTranscoder;
 
-function job(seq: number, profiles: readonly VideoProfile[], sourceKey = segmentKey(MANIFEST, 'source', seq)): TranscodeJob {
+function job(seq: number, profiles: readonly VideoProfile[], sourceKey = segmentKey(MANIFEST, SESSION, 'source', seq)): TranscodeJob {
   return { manifestID: MANIFEST, seq, sourceKey, durationMs: 2000, profiles };
 }
 
@@ -68,7 +69,7 @@ before(async () => {
   storage = new DirStorage(join(root, 'store'));
   workDir = join(root, 'work');
   const cut = await clipWith2sGop(6);
-  const sourceDir = storage.path(`${MANIFEST}/source`);
+  const sourceDir = storage.path(`${MANIFEST}/${SESSION}/source`);
   await mkdir(sourceDir, { recursive: true });
   // Like a live segmenter: stream copy, cut on keyframes, timestamps not reset.
   await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', cut, '-c', 'copy', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(sourceDir, '%d.ts')]);
@@ -93,7 +94,7 @@ describe('two consecutive live segments through a 360p/240p/144p ladder', () => 
 
   before(async () => {
     for (const seq of [0, 1]) {
-      sources.push(await measure(storage.path(segmentKey(MANIFEST, 'source', seq))));
+      sources.push(await measure(storage.path(segmentKey(MANIFEST, SESSION, 'source', seq))));
       results.push(await transcoder.transcode(job(seq, LADDER)));
     }
   });
@@ -103,7 +104,7 @@ describe('two consecutive live segments through a 360p/240p/144p ladder', () => 
       assert.equal(r.manifestID, MANIFEST);
       assert.equal(r.seq, seq);
       assert.deepEqual(r.renditions.map((x) => x.rendition), ['P360p30fps16x9', 'P240p30fps16x9', 'P144p30fps16x9']);
-      assert.deepEqual(r.renditions.map((x) => x.key), LADDER.map((p) => segmentKey(MANIFEST, p.name, seq)));
+      assert.deepEqual(r.renditions.map((x) => x.key), LADDER.map((p) => segmentKey(MANIFEST, SESSION, p.name, seq)));
       assert.ok(r.elapsedMs > 0);
     }
   });
@@ -154,8 +155,8 @@ describe('two consecutive live segments through a 360p/240p/144p ladder', () => 
 
   test('consecutive segments of each rendition are continuous: last PTS plus one frame is the next first PTS', async () => {
     for (const p of LADDER) {
-      const a = await measure(storage.path(segmentKey(MANIFEST, p.name, 0)));
-      const b = await measure(storage.path(segmentKey(MANIFEST, p.name, 1)));
+      const a = await measure(storage.path(segmentKey(MANIFEST, SESSION, p.name, 0)));
+      const b = await measure(storage.path(segmentKey(MANIFEST, SESSION, p.name, 1)));
       const gap = b.firstPtsS - (a.lastPtsS + a.frameDurationS);
       assert.ok(Math.abs(gap) < a.frameDurationS, `${p.name}: gap ${gap} s`);
     }
@@ -177,7 +178,7 @@ describe('two consecutive live segments through a 360p/240p/144p ladder', () => 
 });
 
 test('random bytes as a segment fail as UNDECODABLE_MEDIA and leave no files behind', async () => {
-  const key = `${MANIFEST}/source/99.ts`;
+  const key = `${MANIFEST}/${SESSION}/source/99.ts`;
   await mkdir(dirname(storage.path(key)), { recursive: true });
   await writeFile(storage.path(key), Buffer.from(Array.from({ length: 65536 }, (_, i) => (i * 7919 + 13) % 251)));
   await assert.rejects(transcoder.transcode(job(99, LADDER, key)), (e: GatewayError) => {
@@ -187,11 +188,11 @@ test('random bytes as a segment fail as UNDECODABLE_MEDIA and leave no files beh
     return true;
   });
   assert.deepEqual(await readdir(workDir), []);
-  for (const p of LADDER) await assert.rejects(stat(storage.path(segmentKey(MANIFEST, p.name, 99))));
+  for (const p of LADDER) await assert.rejects(stat(storage.path(segmentKey(MANIFEST, SESSION, p.name, 99))));
 });
 
 test('a PNG image as a segment fails as UNDECODABLE_MEDIA naming the container', async () => {
-  const key = `${MANIFEST}/source/98.ts`;
+  const key = `${MANIFEST}/${SESSION}/source/98.ts`;
   await run('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x64', '-frames:v', '1', '-f', 'image2', '-c:v', 'png', '-y', storage.path(key)]);
   await assert.rejects(transcoder.transcode(job(98, LADDER, key)), (e: GatewayError) => e.code === 'UNDECODABLE_MEDIA' && /PNG image/.test(e.message));
   assert.deepEqual(await readdir(workDir), []);
@@ -200,7 +201,7 @@ test('a PNG image as a segment fails as UNDECODABLE_MEDIA naming the container',
 test('a profile larger than the source is omitted and the rest are encoded', async () => {
   const result = await transcoder.transcode(job(2, [PRESETS['P720p30fps16x9']!, PRESETS['P144p30fps16x9']!]));
   assert.deepEqual(result.renditions.map((r) => r.rendition), ['P144p30fps16x9']);
-  await assert.rejects(stat(storage.path(segmentKey(MANIFEST, 'P720p30fps16x9', 2))));
+  await assert.rejects(stat(storage.path(segmentKey(MANIFEST, SESSION, 'P720p30fps16x9', 2))));
 });
 
 test('a ladder where nothing fits gives no renditions and runs no ffmpeg', async () => {
@@ -215,13 +216,13 @@ test('a retried job writes the same keys again, replacing the previous objects',
   const second = await transcoder.transcode(job(0, profiles));
   assert.deepEqual(second.renditions.map((r) => r.key), first.renditions.map((r) => r.key));
   assert.equal(await decodeErrors(storage.path(second.renditions[0]!.key)), '');
-  assert.deepEqual(await readdir(storage.path(`${MANIFEST}/P144p30fps16x9`)), ['0.ts', '1.ts', '2.ts']);
+  assert.deepEqual(await readdir(storage.path(`${MANIFEST}/${SESSION}/P144p30fps16x9`)), ['0.ts', '1.ts', '2.ts']);
 });
 
 test('a lower frame rate halves the frames and stays continuous across segments within one output frame', async () => {
   const half = parseProfile({ name: 'half', width: 256, height: 144, bitrate: 200_000, fps: 12 });
   const [a, b] = [await transcoder.transcode(job(0, [half])), await transcoder.transcode(job(1, [half]))];
-  const src = await measure(storage.path(segmentKey(MANIFEST, 'source', 0)));
+  const src = await measure(storage.path(segmentKey(MANIFEST, SESSION, 'source', 0)));
   const ma = await measure(storage.path(a.renditions[0]!.key));
   const mb = await measure(storage.path(b.renditions[0]!.key));
   assert.equal(ma.frames, 24);
@@ -235,7 +236,7 @@ test('a lower frame rate halves the frames and stays continuous across segments 
 test('non-AAC source audio is encoded to AAC in the renditions', async () => {
   const key = `${MANIFEST}/mp2src/0.ts`;
   await mkdir(dirname(storage.path(key)), { recursive: true });
-  await run('ffmpeg', ['-nostdin', '-v', 'error', '-copyts', '-i', storage.path(segmentKey(MANIFEST, 'source', 0)), '-c:v', 'copy', '-c:a', 'mp2', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', storage.path(key)]);
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-copyts', '-i', storage.path(segmentKey(MANIFEST, SESSION, 'source', 0)), '-c:v', 'copy', '-c:a', 'mp2', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', storage.path(key)]);
   const result = await transcoder.transcode({ ...job(0, [PRESETS['P144p30fps16x9']!], key), manifestID: 'mp2src' });
   const m = await measure(storage.path(result.renditions[0]!.key));
   assert.equal(m.audioCodec, 'aac');

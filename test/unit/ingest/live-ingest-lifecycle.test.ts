@@ -85,7 +85,7 @@ test('a push session does not end for idleness while one of its pushes waits for
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
     index,
     pushIdleTimeoutMs: idleMs,
-    storage: { putFile: async () => ({ sizeBytes: 1000 }), deletePrefix: async () => undefined },
+    storage: { putFile: async () => ({ sizeBytes: 1000 }) },
     probe: { probe: async () => ({ video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, frames: 48, codec: 'h264' }, codecs: 'avc1.64001e', frameRate: 24, durationMs: 2000 }) },
     queue: {
       enqueue: async () => undefined,

@@ -57,7 +57,7 @@ function makeIngest(index: IngestIndex, transcode: () => Promise<TranscodeResult
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
     index,
     queue: { enqueue: async () => undefined, enqueueAndWait: () => transcode() },
-    storage: { putFile: async () => ({ sizeBytes: 100_000 }), deletePrefix: async () => undefined },
+    storage: { putFile: async () => ({ sizeBytes: 100_000 }) },
     probe: {
       probe: async () => ({
         video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, frames: 48, codec: 'h264', profile: 'High', pixelFormat: 'yuv420p' },

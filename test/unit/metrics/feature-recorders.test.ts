@@ -144,7 +144,7 @@ test('LiveIngest counts a pushed segment as emerged once it is queued, and not a
       pushState: async (_m, _s, seq) => claims.get(seq),
     }),
     queue: { enqueue: async () => undefined, enqueueAndWait: async (job) => ({ manifestID: job.manifestID, seq: job.seq, elapsedMs: 10, renditions: [] }) },
-    storage: { putFile: async () => ({ sizeBytes: 100_000 }), deletePrefix: async () => undefined },
+    storage: { putFile: async () => ({ sizeBytes: 100_000 }) },
     probe: {
       probe: async () => ({
         video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, frames: 48, codec: 'h264', profile: 'High', pixelFormat: 'yuv420p' },
