@@ -24,54 +24,10 @@ import type { Redis } from '../redis/connections.ts';
 import { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
+import type { IssuedApiKey, IssuedStreamKey, KeyInfo, KeyKind, StreamKeyGrant } from './ledger-types.ts';
 
 export const API_KEY_PREFIX = 'mg_api_';
 export const STREAM_KEY_PREFIX = 'mg_sk_';
-
-export type KeyKind = 'api' | 'stream';
-
-export interface IssuedApiKey {
-  /** The secret; shown once, never stored. */
-  key: string;
-  keyID: string;
-  /** Last 4 characters of the key, to tell keys apart in listings. */
-  hint: string;
-  createdAtMs: number;
-}
-
-export interface IssuedStreamKey {
-  /** The secret; shown once, never stored. */
-  streamKey: string;
-  keyID: string;
-  manifestID: string;
-  hint: string;
-  createdAtMs: number;
-}
-
-/** A key as listed: never the secret. */
-export interface KeyInfo {
-  keyID: string;
-  accountID: string;
-  kind: KeyKind;
-  /** API keys. */
-  label?: string;
-  /** Stream keys. */
-  manifestID?: string;
-  profiles?: unknown[];
-  hint: string;
-  createdAtMs: number;
-  revoked: boolean;
-  revokedAtMs?: number;
-}
-
-/** What a stream key grants. */
-export interface StreamKeyGrant {
-  keyID: string;
-  accountID: string;
-  manifestID: string;
-  /** Per-stream ladder (preset names or Livepeer JSON profiles); absent = the default ladder. */
-  profiles?: unknown[];
-}
 
 export interface RedisAccountKeysOptions {
   redis: Redis;

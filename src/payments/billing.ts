@@ -16,6 +16,7 @@
 import { GatewayError } from '../errors/gateway-error.ts';
 import { chargeFor, priceRule, type Price } from '../domain/money.ts';
 import type { Logger } from '../log/logger.ts';
+import type { Account, ChargeKind, ReserveRequest, ReserveResult, SettleRequest, SettleResult } from './ledger-types.ts';
 
 /**
  * The account a loopback gateway creates for itself (`payments.localAccountCredits`); the
@@ -33,15 +34,12 @@ export function unnamedStreamAccount(loopbackOnly: boolean): string | undefined 
   return loopbackOnly ? LOCAL_ACCOUNT_ID : undefined;
 }
 
-/** What billing needs from the ledger (implemented by payments/ledger-store.ts). */
+/** What billing needs from the ledger (implemented by payments/ledger-store.ts `RedisLedger`). */
 export interface BillingLedger {
-  reserve(request: { holdID: string; accountID: string; amount: bigint; kind: 'transcode' | 'ai'; ref: string; ttlMs: number }): Promise<{ ok: true } | { ok: false; balance: bigint }>;
-  settle(request: {
-    holdID: string; actualUnits: bigint; amount: bigint; rule: string; kind: 'transcode' | 'ai'; ref: string;
-    meta?: { manifestID?: string; seq?: number; pipeline?: string; modelID?: string };
-  }): Promise<{ settled: true; entry: { amount: bigint }; replayed: boolean } | { settled: false; reason: string }>;
+  reserve(request: ReserveRequest): Promise<ReserveResult>;
+  settle(request: SettleRequest): Promise<SettleResult>;
   release(holdID: string): Promise<unknown>;
-  getAccount(id: string): Promise<{ balance: bigint } | undefined>;
+  getAccount(id: string): Promise<Pick<Account, 'balance'> | undefined>;
 }
 
 export interface AiPriceRule {
@@ -59,7 +57,7 @@ export interface BillingOptions {
   aiPrices: readonly AiPriceRule[];
   logger: Logger;
   /** Called for every new (not replayed) charge, for metrics. */
-  onCharged?: (kind: 'transcode' | 'ai', credits: bigint) => void;
+  onCharged?: (kind: ChargeKind, credits: bigint) => void;
   /** How long an unsettled segment hold lives before the sweep returns it, ms; default 10 min. */
   segmentHoldTtlMs?: number;
   /** How long an unsettled AI hold lives, ms; default 10 min. */
@@ -153,7 +151,7 @@ export class Billing {
     await this.#o.ledger.release(segmentHoldID(r.manifestID, r.session, r.seq));
   }
 
-  #charged(kind: 'transcode' | 'ai', result: { settled: true; entry: { amount: bigint }; replayed: boolean } | { settled: false }): void {
+  #charged(kind: ChargeKind, result: SettleResult): void {
     if (result.settled && !result.replayed) this.#o.onCharged?.(kind, result.entry.amount);
   }
 }

@@ -37,146 +37,12 @@ import type { Redis } from '../redis/connections.ts';
 import { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-
-/** Largest amount or balance in credits: 2^53 − 1, the largest integer Lua handles exactly. */
-export const MAX_CREDITS = BigInt(Number.MAX_SAFE_INTEGER);
-
-export type ChargeKind = 'transcode' | 'ai';
-export type EntryKind = ChargeKind | 'topup';
-
-export interface Account {
-  readonly id: string;
-  readonly name: string;
-  /** Credits available (held amounts already deducted). */
-  readonly balance: bigint;
-  readonly createdAtMs: number;
-}
-
-/** What a charge was for; shown in usage by stream and by pipeline/model. */
-export interface EntryMeta {
-  readonly manifestID?: string;
-  readonly seq?: number;
-  readonly pipeline?: string;
-  readonly modelID?: string;
-}
-
-export interface LedgerEntry extends EntryMeta {
-  /** The work's identity (hold ID / entry ID), or `topup:<accountID>:<idempotencyKey>`. */
-  readonly id: string;
-  readonly accountID: string;
-  readonly kind: EntryKind;
-  /**
-   * Credits that moved: debited for `transcode`/`ai`, credited for `topup`. Summing entries
-   * reproduces the balance: Σ topups − Σ charges − live holds.
-   */
-  readonly amount: bigint;
-  /** Units of work (docs/wire-contract.md §10); 0 for top-ups. */
-  readonly units: bigint;
-  /** Price rule `pricePerUnit/pixelsPerUnit` (money.ts `priceRule`); `topup` for top-ups. */
-  readonly rule: string;
-  /** Free-form reference: request ID, `manifestID/seq`, the top-up's idempotency key. */
-  readonly ref: string;
-  readonly createdAtMs: number;
-  /**
-   * Only on a capped settle: the charge computed from the units, when the balance could
-   * not cover it; `amount` is then what was actually debited (the capped amount) and
-   * `shortfall` = `requestedAmount − amount` was not collected.
-   */
-  readonly requestedAmount?: bigint;
-  readonly shortfall?: bigint;
-}
-
-export interface ReserveRequest {
-  /** The work's identity, e.g. `transcode:<manifestID>:<session>:<seq>` or `ai:<requestID>`; it becomes the entry ID. */
-  holdID: string;
-  accountID: string;
-  /** Credits to set aside, 0 … 2^53 − 1. */
-  amount: bigint;
-  kind: ChargeKind;
-  ref: string;
-  /** After this many ms an unsettled hold is released by `expireHolds`. */
-  ttlMs: number;
-}
-
-export type ReserveResult = { ok: true } | { ok: false; balance: bigint };
-
-export interface SettleRequest {
-  holdID: string;
-  /** Units actually done (docs/wire-contract.md §10). */
-  actualUnits: bigint;
-  /** The actual charge, `chargeFor(actualUnits, price)`, 0 … 2^53 − 1. */
-  amount: bigint;
-  rule: string;
-  kind: ChargeKind;
-  ref: string;
-  meta?: EntryMeta;
-}
-
-export type SettleResult =
-  | { settled: true; entry: LedgerEntry; replayed: boolean }
-  | { settled: false; reason: 'released' | 'expired' | 'unknown-hold' };
-
-export type ReleaseResult =
-  | { released: true; amount: bigint }
-  | { released: false; reason: 'settled' | 'released' | 'expired' | 'unknown-hold' };
-
-export interface ChargeRequest {
-  /** The work's identity; a repeat with the same ID returns the first entry. */
-  entryID: string;
-  accountID: string;
-  amount: bigint;
-  units: bigint;
-  rule: string;
-  kind: ChargeKind;
-  ref: string;
-  meta?: EntryMeta;
-}
-
-export type ChargeResult = { ok: true; entry: LedgerEntry; replayed: boolean } | { ok: false; balance: bigint };
-
-export interface TopUpResult {
-  /** The balance after this call (the current balance when the key was used before). */
-  balance: bigint;
-  entry: LedgerEntry;
-  /** The idempotency key was used before; nothing changed. */
-  replayed: boolean;
-}
-
-/** Half-open time range `[fromMs, toMs)` in epoch ms. */
-export interface TimeRange {
-  fromMs: number;
-  toMs: number;
-}
-
-export interface EntryPageQuery {
-  /** Default 0. */
-  fromMs?: number;
-  /** Exclusive; default now + 1. */
-  toMs?: number;
-  /** 1 … 1000; default 100. */
-  limit?: number;
-  /** `nextCursor` of the previous page. */
-  cursor?: string;
-}
-
-export interface EntryPage {
-  /** Newest first. */
-  entries: LedgerEntry[];
-  /** Present when more entries follow in the range. */
-  nextCursor?: string;
-}
-
-export interface StreamUsage { manifestID: string; units: bigint; amount: bigint; entries: number }
-export interface ModelUsage { pipeline: string; modelID: string; units: bigint; amount: bigint; entries: number }
-
-export interface UsageTotals {
-  /** Charges with a manifest ID, per manifest ID, largest amount first. */
-  byStream: StreamUsage[];
-  /** Charges with a pipeline, per (pipeline, modelID), largest amount first. */
-  byModel: ModelUsage[];
-  /** Every charge (not top-ups). Units are not summed here: pixels, tokens and ms do not add. */
-  total: { amount: bigint; entries: number };
-}
+import {
+  LEDGER_TIME_DIGITS, MAX_CREDITS, MAX_LEDGER_TIME_MS,
+  type Account, type ChargeRequest, type ChargeResult, type EntryKind, type EntryMeta, type EntryPage, type EntryPageQuery,
+  type LedgerEntry, type ModelUsage, type ReleaseResult, type ReserveRequest, type ReserveResult, type SettleRequest,
+  type SettleResult, type StreamUsage, type TimeRange, type TopUpResult, type UsageTotals,
+} from './ledger-types.ts';
 
 export interface RedisLedgerOptions {
   redis: Redis;
@@ -190,8 +56,6 @@ export interface RedisLedgerOptions {
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const WORK_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
-const TIME_DIGITS = 15;
-const MAX_TIME_MS = 10 ** TIME_DIGITS - 1;
 
 /**
  * The ledger's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply documented in each
@@ -234,11 +98,11 @@ function checkWorkID(id: string, what: string): string {
 }
 
 function padTime(ms: number): string {
-  return String(ms).padStart(TIME_DIGITS, '0');
+  return String(ms).padStart(LEDGER_TIME_DIGITS, '0');
 }
 
 function checkTime(ms: number, what: string): number {
-  if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_TIME_MS) throw new RangeError(`${what} must be an integer epoch ms in 0 … ${MAX_TIME_MS}`);
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_LEDGER_TIME_MS) throw new RangeError(`${what} must be an integer epoch ms in 0 … ${MAX_LEDGER_TIME_MS}`);
   return ms;
 }
 
@@ -563,7 +427,7 @@ export class RedisLedger {
   async #entries(members: readonly string[]): Promise<LedgerEntry[]> {
     if (members.length === 0) return [];
     const pipeline = this.#redis.pipeline();
-    for (const m of members) pipeline.hgetall(this.#entry(m.slice(TIME_DIGITS + 1)));
+    for (const m of members) pipeline.hgetall(this.#entry(m.slice(LEDGER_TIME_DIGITS + 1)));
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([, h]) => parseEntry(h as Record<string, string>)).filter((e): e is LedgerEntry => e !== undefined);
   }

@@ -14,77 +14,34 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { parseLadder } from '../domain/profile.ts';
+import {
+  MAX_CREDITS, MAX_LEDGER_TIME_MS,
+  type Account, type EntryPage, type EntryPageQuery, type IssuedApiKey, type IssuedStreamKey, type KeyInfo, type LedgerEntry,
+  type TimeRange, type TopUpResult, type UsageTotals,
+} from './ledger-types.ts';
 
 export const PAYMENTS_SPEC_PATH = fileURLToPath(new URL('../../openapi/payments.yaml', import.meta.url));
-
-/** Largest amount or balance in credits (2^53 − 1; the ledger's Lua arithmetic is exact up to it). */
-export const MAX_CREDITS = BigInt(Number.MAX_SAFE_INTEGER);
 
 const DAY_MS = 24 * 3600_000;
 /** Default usage window: the last 30 days. */
 export const DEFAULT_USAGE_WINDOW_MS = 30 * DAY_MS;
-/** Latest time the ledger can page to (15-digit epoch ms). */
-const MAX_TIME_MS = 10 ** 15 - 1;
-
-export interface PaymentsAccount {
-  id: string;
-  name: string;
-  balance: bigint;
-  createdAtMs: number;
-}
-
-export interface PaymentsEntry {
-  id: string;
-  accountID: string;
-  kind: string;
-  amount: bigint;
-  units: bigint;
-  rule: string;
-  ref: string;
-  createdAtMs: number;
-  manifestID?: string;
-  seq?: number;
-  pipeline?: string;
-  modelID?: string;
-  requestedAmount?: bigint;
-  shortfall?: bigint;
-}
-
-export interface PaymentsUsage {
-  byStream: { manifestID: string; units: bigint; amount: bigint; entries: number }[];
-  byModel: { pipeline: string; modelID: string; units: bigint; amount: bigint; entries: number }[];
-  total: { amount: bigint; entries: number };
-}
 
 /** What the payments API needs from the ledger (implemented by payments/ledger-store.ts `RedisLedger`). */
 export interface PaymentsLedger {
-  createAccount(input: { name: string; credits?: bigint }): Promise<PaymentsAccount>;
-  getAccount(id: string): Promise<PaymentsAccount | undefined>;
-  listAccounts(): Promise<PaymentsAccount[]>;
-  topUp(accountID: string, credits: bigint, idempotencyKey: string): Promise<{ balance: bigint; entry: PaymentsEntry; replayed: boolean }>;
-  listEntries(accountID: string, query: { fromMs: number; toMs: number; limit: number; cursor?: string }): Promise<{ entries: PaymentsEntry[]; nextCursor?: string }>;
-  usage(accountID: string, range: { fromMs: number; toMs: number }): Promise<PaymentsUsage>;
-}
-
-export interface PaymentsKey {
-  keyID: string;
-  accountID: string;
-  kind: 'api' | 'stream';
-  label?: string;
-  manifestID?: string;
-  profiles?: unknown[];
-  hint: string;
-  createdAtMs: number;
-  revoked: boolean;
-  revokedAtMs?: number;
+  createAccount(input: { name: string; credits?: bigint }): Promise<Account>;
+  getAccount(id: string): Promise<Account | undefined>;
+  listAccounts(): Promise<Account[]>;
+  topUp(accountID: string, credits: bigint, idempotencyKey: string): Promise<TopUpResult>;
+  listEntries(accountID: string, query: EntryPageQuery): Promise<EntryPage>;
+  usage(accountID: string, range: TimeRange): Promise<UsageTotals>;
 }
 
 /** What the payments API needs from the key store (implemented by payments/account-store.ts `RedisAccountKeys`). */
 export interface PaymentsKeys {
-  issueApiKey(accountID: string, options: { label: string }): Promise<{ key: string; keyID: string; hint: string; createdAtMs: number }>;
-  issueStreamKey(accountID: string, options: { manifestID: string; profiles?: unknown[] }): Promise<{ streamKey: string; keyID: string; manifestID: string; hint: string; createdAtMs: number }>;
+  issueApiKey(accountID: string, options: { label: string }): Promise<IssuedApiKey>;
+  issueStreamKey(accountID: string, options: { manifestID: string; profiles?: unknown[] }): Promise<IssuedStreamKey>;
   revokeKey(keyID: string): Promise<boolean>;
-  listKeys(accountID: string): Promise<PaymentsKey[]>;
+  listKeys(accountID: string): Promise<KeyInfo[]>;
 }
 
 export interface PaymentsRoutesOptions {
@@ -130,7 +87,7 @@ export function parseRange(from: unknown, to: unknown, defaults: { fromMs: numbe
     if (value === undefined) return fallback;
     const ms = Date.parse(String(value));
     if (!Number.isFinite(ms)) throw new GatewayError('INVALID_REQUEST', `query.${field}: must be an ISO 8601 date-time`);
-    if (ms < 0 || ms > MAX_TIME_MS) throw new GatewayError('INVALID_REQUEST', `query.${field}: must be between 1970 and year 33000`);
+    if (ms < 0 || ms > MAX_LEDGER_TIME_MS) throw new GatewayError('INVALID_REQUEST', `query.${field}: must be between 1970 and year 33000`);
     return ms;
   };
   const fromMs = one(from, 'from', defaults.fromMs);
@@ -139,11 +96,11 @@ export function parseRange(from: unknown, to: unknown, defaults: { fromMs: numbe
   return { fromMs, toMs };
 }
 
-export function accountJson(a: PaymentsAccount): Record<string, unknown> {
+export function accountJson(a: Account): Record<string, unknown> {
   return { id: a.id, name: a.name, balance: a.balance.toString(), createdAt: iso(a.createdAtMs) };
 }
 
-export function entryJson(e: PaymentsEntry): Record<string, unknown> {
+export function entryJson(e: LedgerEntry): Record<string, unknown> {
   return {
     id: e.id, accountID: e.accountID, kind: e.kind, amount: e.amount.toString(), units: e.units.toString(), rule: e.rule, ref: e.ref,
     createdAt: iso(e.createdAtMs),
@@ -156,7 +113,7 @@ export function entryJson(e: PaymentsEntry): Record<string, unknown> {
   };
 }
 
-export function keyJson(k: PaymentsKey): Record<string, unknown> {
+export function keyJson(k: KeyInfo): Record<string, unknown> {
   return {
     keyID: k.keyID, accountID: k.accountID, kind: k.kind,
     ...(k.label !== undefined ? { label: k.label } : {}),
@@ -187,7 +144,7 @@ export function createPaymentsRouter(options: PaymentsRoutesOptions): Router {
     ignorePaths: (path: string) => !PAYMENTS_PATH.test(path),
   }));
 
-  async function account(req: Request): Promise<PaymentsAccount> {
+  async function account(req: Request): Promise<Account> {
     const id = String(req.params['id']);
     const found = await ledger.getAccount(id);
     if (!found) throw new GatewayError('NOT_FOUND', `account ${id} not found`);

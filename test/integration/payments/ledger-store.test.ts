@@ -7,7 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { createRedis, type Redis } from '../../../src/redis/connections.ts';
-import { MAX_CREDITS, RedisLedger, type LedgerEntry } from '../../../src/payments/ledger-store.ts';
+import { RedisLedger } from '../../../src/payments/ledger-store.ts';
+import { MAX_CREDITS, type LedgerEntry } from '../../../src/payments/ledger-types.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 

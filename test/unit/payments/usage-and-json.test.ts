@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summarizeUsage, type LedgerEntry } from '../../../src/payments/ledger-store.ts';
+import { summarizeUsage } from '../../../src/payments/ledger-store.ts';
+import type { LedgerEntry } from '../../../src/payments/ledger-types.ts';
 import { accountJson, entryJson, keyJson, parseCredits, parseRange } from '../../../src/payments/payments-routes.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 
