@@ -37,7 +37,7 @@ export function renderConfigDoc(): string {
     'Rules across fields, checked after the schema: `hls.heartbeatTtlMs` must exceed',
     '`hls.heartbeatIntervalMs`; `auth.mode: webhook` needs `auth.webhookUrl`; a non-loopback',
     '`http.host` (or `rtmp.host` with RTMP enabled) needs `streamKeys`, the auth webhook or',
-    '`allowAnonymous: true`.',
+    '`allowAnonymous: true`; `storage.kind: s3` needs `storage.s3.bucket`.',
     '',
     settingsReference(CONFIG_SCHEMA, ENV_PREFIX),
     '## Reference AI worker (`cmd/ai-worker.ts`)',

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { MediagateConfig } from './config/config.ts';
 import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
-import { FsObjectStore } from './storage/fs-store.ts';
+import { openObjectStores, type ObjectStores } from './storage/open-store.ts';
+import type { ObjectStore } from './storage/object-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
 import { RedisConnections, type Redis } from './redis/connections.ts';
 import { RedisRetry } from './redis/retry.ts';
@@ -65,6 +66,11 @@ import { Lifecycle } from './lifecycle.ts';
 
 export type Role = 'gateway' | 'transcoder';
 
+/** How long startup waits for the object store's check (S3 HeadBucket, retries included) before giving up. */
+const STORAGE_STARTUP_CHECK_MS = 15_000;
+/** How long `/healthz` waits for the object store's check: short, so the probe answers while S3 is unreachable. */
+const STORAGE_HEALTH_CHECK_MS = 1500;
+
 export interface RunningApp {
   /** Bound HTTP port (gateway role), useful when configured as 0. */
   readonly httpPort?: number;
@@ -78,7 +84,9 @@ export interface RunningApp {
 
 /** What both roles share, built once by `startApp` before the role's own parts. */
 interface Core {
-  readonly storage: FsObjectStore;
+  readonly storage: ObjectStore;
+  /** The media and results stores, their startup check and `/healthz` check. */
+  readonly stores: ObjectStores;
   /** Opens the other named Redis connections (queues, pub/sub); closed by the lifecycle. */
   readonly connections: RedisConnections;
   /** The `state` connection: request/response commands of the stores. */
@@ -137,7 +145,11 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
 /** Redis, the segment index, the retry executor, events, metrics and billing. */
 async function startCore(config: MediagateConfig, logger: Logger, role: Role, lifecycle: Lifecycle, ai: AiWorkers | undefined): Promise<Core> {
   const prefix = config.redis.keyPrefix;
-  const storage = new FsObjectStore(config.storage.dir);
+  const stores = openObjectStores(config.storage, join(config.workDir, 'storage'));
+  lifecycle.add('storage', () => stores.close());
+  await stores.verify(STORAGE_STARTUP_CHECK_MS);
+  logger.info({ storage: stores.kind, location: stores.location }, 'object store ready');
+  const storage = stores.media;
 
   // One named connection per purpose (CLIENT LIST shows `mediagate:<role>:<purpose>`), closed last.
   const connections = new RedisConnections({ url: config.redis.url, logger: logger.child({ component: 'redis' }), namePrefix: `mediagate:${role}` });
@@ -173,7 +185,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { storage, connections, redis, index, retry, events, metrics, ledger, billing };
+  return { storage, stores, connections, redis, index, retry, events, metrics, ledger, billing };
 }
 
 /**
@@ -203,7 +215,7 @@ function createMetrics(config: MediagateConfig, ai: AiWorkers | undefined): Metr
 
 /** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
 async function startTranscoderRole(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
-  const { redis, metrics } = core;
+  const { redis, metrics, stores } = core;
   // A transcoder holds no live stream: the family is listed without series, as it always was.
   registerLiveStreamsGauge(metrics.registry);
   let metricsUrl: string | undefined;
@@ -213,9 +225,13 @@ async function startTranscoderRole(config: MediagateConfig, logger: Logger, core
     http.setHandler(createHttpApp({
       logger: logger.child({ component: 'http' }),
       routers: [metrics.http.router()],
-      health: async () => (redis.status === 'ready'
-        ? { status: 'ok', checks: { redis: { ok: true } } }
-        : { status: 'degraded', checks: { redis: { ok: false, detail: redis.status } } }),
+      health: async () => {
+        const checks: HealthReport['checks'] = {
+          redis: redis.status === 'ready' ? { ok: true } : { ok: false, detail: redis.status },
+          storage: await stores.check(STORAGE_HEALTH_CHECK_MS),
+        };
+        return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
+      },
     }));
     metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
   }
@@ -240,7 +256,7 @@ function createAiWorkers(config: MediagateConfig, logger: Logger, lifecycle: Lif
  * @returns the bound HTTP port
  */
 async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
-  const { storage, redis, index, retry, events, metrics, ledger, billing } = core;
+  const { storage, stores, redis, index, retry, events, metrics, ledger, billing } = core;
   const prefix = config.redis.keyPrefix;
   const defaultLadder = parseLadder(config.ladder);
   // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
@@ -423,7 +439,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         ...(billing ? { billing } : {}),
         probeAudioMs: (path) => probeAudioDurationMs(path),
         uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
-        results: new FsObjectStore(join(config.storage.dir, '.results')),
+        results: stores.results,
         fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
           timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
         }),
@@ -434,6 +450,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     ],
     health: async (): Promise<HealthReport> => {
       const checks: HealthReport['checks'] = {};
+      const storageCheck = stores.check(STORAGE_HEALTH_CHECK_MS);
       try {
         await settleWithin(redis.ping(), 1000, () => { throw new Error('timeout'); });
         checks['redis'] = { ok: true };
@@ -441,6 +458,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         checks['redis'] = { ok: false, detail: (err as Error).message };
       }
       checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
+      checks['storage'] = await storageCheck;
       if (needsLocalAccount && checks['redis'].ok) {
         // Redis restarted without persistence loses every account: publishes would be refused.
         const present = await ledger.getAccount(LOCAL_ACCOUNT_ID).then((a) => a !== undefined, () => true);
@@ -549,12 +567,13 @@ async function drainGateway(d: {
 /**
  * Removes what a crashed process left in the work dir, of the kinds this role creates:
  * transcode job dirs (transcoder role, and a gateway with the embedded transcoder), segmenter
- * session dirs, push request bodies and AI upload dirs (gateway). Only entries whose owner process is gone
+ * session dirs, push request bodies and AI upload dirs (gateway), and object-store downloads (both). Only entries whose owner process is gone
  * (storage/work-dir.ts), so processes sharing the work dir keep theirs.
  */
 async function sweepWorkDir(config: MediagateConfig, logger: Logger, role: Role): Promise<void> {
   const log = logger.child({ component: 'work-dir' });
-  const areas: { dir: string; prefix: string; legacy: RegExp }[] = [];
+  // Object-store downloads (S3 getFile) of either role; they never had a layout without a pid.
+  const areas: { dir: string; prefix: string; legacy: RegExp }[] = [{ dir: 'storage', prefix: 'get-', legacy: /(?!)/ }];
   if (role === 'transcoder' || config.transcode.embedded) areas.push({ dir: 'transcode', prefix: 'job-', legacy: /^job-/ });
   if (role === 'gateway') {
     areas.push({ dir: 'segmenter', prefix: '', legacy: /^[0-9a-z]+$/ });

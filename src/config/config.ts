@@ -103,8 +103,58 @@ export const CONFIG_SCHEMA = Type.Object({
     }),
   }, { additionalProperties: false, default: {} }),
   storage: Type.Object({
-    kind: StringEnum(['fs'], { default: 'fs', description: 'Object store kind; `fs` (a local directory) is the only one.' }),
+    kind: StringEnum(['fs', 's3'], {
+      default: 'fs',
+      description: 'Object store for segments and AI results: `fs`, a local directory (`storage.dir`), or `s3`, a bucket '
+        + 'on AWS S3 or an S3-compatible service such as MinIO, Ceph RGW or R2 (`storage.s3.*`; credentials from the '
+        + 'standard AWS chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance role). Every '
+        + 'gateway and transcoder of a deployment must use the same store; several hosts need `s3`.',
+    }),
     dir: Type.String({ minLength: 1, default: './data/objects', description: 'Root directory of the filesystem object store.' }),
+    publicBaseUrl: Type.String({
+      pattern: HTTP_URL_OR_EMPTY, default: '',
+      description: 'When set, media playlists list each segment at `<publicBaseUrl>/<key>` (key = '
+        + '`<manifestID>/<rendition>/<seq>.ts`) instead of through the gateway, so players fetch segment bytes '
+        + 'from a CDN or the bucket itself: e.g. `https://cdn.example.com/live` in front of the bucket and '
+        + 'prefix, or the bucket\'s own public URL with the prefix (`http://minio:9000/<bucket>/<prefix>`). '
+        + 'The objects must be readable there. Default empty: segments are served by the gateway.',
+    }),
+    s3: Type.Object({
+      endpoint: Type.String({
+        pattern: '^(https?://[^\\s/@]+(/[^\\s@]*)?)?$', default: '',
+        description: 'Endpoint URL of an S3-compatible service, e.g. `http://127.0.0.1:9000` (MinIO); empty = AWS S3 '
+          + 'in `region`. No credentials in it (they come from the AWS chain).',
+      }),
+      bucket: Type.String({
+        pattern: '^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$', default: '',
+        description: 'Bucket name (3-63 of `a-z0-9.-`); required with kind `s3`. It must exist: mediagate checks it at startup.',
+      }),
+      region: Type.String({ pattern: '^[a-z0-9-]{1,32}$', default: 'us-east-1', description: 'Region of the bucket (SigV4 signing region). Default us-east-1, which MinIO and most self-hosted stores accept.' }),
+      forcePathStyle: Type.Boolean({
+        default: false,
+        description: 'Address the bucket in the path (`<endpoint>/<bucket>/<key>`) instead of a host name '
+          + '(`<bucket>.<endpoint host>`): needed by MinIO, Ceph RGW and most self-hosted stores unless DNS is set up for buckets.',
+      }),
+      prefix: Type.String({
+        pattern: '^([A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*/?)?$', default: '',
+        description: 'Key prefix inside the bucket, e.g. `mediagate` (a trailing `/` is added), so one bucket can hold '
+          + 'several deployments or other data. Default empty: keys at the bucket root.',
+      }),
+      maxAttempts: Type.Integer({
+        minimum: 1, maximum: 20, default: 5,
+        description: 'Tries per S3 request, the first included, for 5xx answers, throttling, timeouts and connection errors '
+          + '(the AWS SDK\'s retry strategy: exponential backoff with jitter, base 100 ms, at most 20 s). Default 5.',
+      }),
+      retryMode: StringEnum(['standard', 'adaptive'], {
+        default: 'standard', description: 'AWS SDK retry mode: `standard`, or `adaptive` (also slows requests down while the store throttles).',
+      }),
+      connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 3000, description: 'Connect timeout of one S3 request, in ms. Default 3000.' }),
+      requestTimeoutMs: Type.Integer({
+        minimum: 500, maximum: 600_000, default: 30_000,
+        description: 'Time one S3 request attempt may take until the answer\'s headers arrive (an upload part is sent '
+          + 'within it), and the longest a connection may sit idle mid-transfer, in ms; then the attempt fails and is retried. Default 30000.',
+      }),
+    }, { additionalProperties: false, default: {} }),
   }, { additionalProperties: false, default: {} }),
   workDir: Type.String({ minLength: 1, default: './data/work', description: 'Scratch directory for segmenter and transcoder temp files.' }),
   transcode: Type.Object({
@@ -315,8 +365,12 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
     result.http.publicUrl = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${result.http.port}`;
   }
   result.http.publicUrl = result.http.publicUrl.replace(/\/+$/, '');
+  result.storage.publicBaseUrl = result.storage.publicBaseUrl.replace(/\/+$/, '');
+  if (result.storage.s3.prefix !== '' && !result.storage.s3.prefix.endsWith('/')) result.storage.s3.prefix += '/';
+  result.storage.s3.endpoint = result.storage.s3.endpoint.replace(/\/+$/, '');
   checkSecurity(result);
   checkHeartbeat(result);
+  checkStorage(result);
   return result;
 }
 
@@ -328,6 +382,16 @@ function checkHeartbeat(config: MediagateConfig): void {
   if (config.hls.heartbeatTtlMs <= config.hls.heartbeatIntervalMs) {
     throw new GatewayError('CONFIG_INVALID',
       `hls.heartbeatTtlMs (${config.hls.heartbeatTtlMs}) must exceed hls.heartbeatIntervalMs (${config.hls.heartbeatIntervalMs}), or live streams are ended while their gateway runs`);
+  }
+}
+
+/**
+ * The S3 store needs a bucket.
+ * @throws GatewayError CONFIG_INVALID naming the variable to set.
+ */
+function checkStorage(config: MediagateConfig): void {
+  if (config.storage.kind === 's3' && config.storage.s3.bucket === '') {
+    throw new GatewayError('CONFIG_INVALID', 'storage.kind is s3 but storage.s3.bucket is empty: set MEDIAGATE_STORAGE_S3_BUCKET');
   }
 }
 
