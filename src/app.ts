@@ -422,7 +422,10 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     routers: [
       metrics.http.router(),
       createDocsRouter(),
-      createPlaybackRouter({ index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs }),
+      createPlaybackRouter({
+        index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
+        ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
+      }),
       createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),
       createControlRouter({
         index, defaultLadder, publicUrl, adminToken: config.http.adminToken,

@@ -15,6 +15,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import multer from 'multer';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
@@ -303,8 +304,8 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     res.setHeader('Content-Length', String(object.sizeBytes));
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
     res.setHeader('Access-Control-Allow-Origin', '*');
-    object.stream.on('error', () => res.destroy());
-    object.stream.pipe(res);
+    // pipeline destroys the store's stream (and frees its connection) when the client leaves.
+    await pipeline(object.stream, res).catch(() => res.destroy());
   });
 
   // Every pipeline path is measured under its own route template, whatever refuses it; each

@@ -5,11 +5,16 @@
  * - `GET /stream/<manifestID>/<rendition>.m3u8`        live media playlist (sliding window)
  * - `GET /stream/<manifestID>/<rendition>/<seq>.ts`    one segment
  *
- * Everything is read from the shared segment index and object store, so any gateway
- * instance can serve any stream. Names are validated before they touch a key.
+ * Everything is read from the shared segment index and object store (filesystem or S3), so any
+ * gateway instance can serve any stream. Segment bytes are streamed from the store to the
+ * player as they arrive, never held whole. With `segmentBaseUrl` (config
+ * `storage.publicBaseUrl`), media playlists list segments at `<segmentBaseUrl>/<key>` (a CDN or
+ * the bucket itself) and players fetch them there; the segment route keeps working. Keys and
+ * URLs hold the public manifest ID, never a stream key. Names are validated before they touch a key.
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -58,6 +63,13 @@ export interface PlaybackOptions {
   windowSegments: number;
   /** Segment target duration in ms; the floor of EXT-X-TARGETDURATION. */
   segmentTargetMs: number;
+  /**
+   * Absolute base URL (no trailing `/`) where the store's objects are public, e.g. a CDN:
+   * media playlists then list segment `<key>` as `<segmentBaseUrl>/<key>`
+   * (key `<manifestID>/<rendition>/<seq>.ts`, domain/segment.ts). Default: through this gateway
+   * (`<rendition>/<seq>.ts`, relative to the playlist).
+   */
+  segmentBaseUrl?: string;
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -108,12 +120,16 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     const body = renderMediaPlaylist({
       mediaSequence: w.stats.count - w.segments.length,
       discontinuitySequence: first ? first.discontinuityCount - (first.discontinuity ? 1 : 0) : 0,
-      segments: w.segments.map((s) => ({ uri: `${rendition}/${s.seq}.ts`, durationMs: s.durationMs, discontinuity: s.discontinuity })),
+      segments: w.segments.map((s) => ({ uri: segmentUri(manifestID, rendition, s.seq), durationMs: s.durationMs, discontinuity: s.discontinuity })),
       ended: w.complete,
       minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
     });
     send(res, PLAYLIST_TYPE, body, w.complete ? 'public, max-age=60' : 'no-cache');
   }
+
+  const segmentUri = (manifestID: string, rendition: string, seq: number): string => (options.segmentBaseUrl
+    ? `${options.segmentBaseUrl}/${segmentKey(manifestID, rendition, seq)}`
+    : `${rendition}/${seq}.ts`);
 
   async function segment(manifestID: string, rendition: string, seq: number, res: Response): Promise<void> {
     // Objects are stored per publish session (domain/segment.ts): a live URI names the current one.
@@ -126,8 +142,7 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     res.setHeader('Content-Type', 'video/mp2t');
     res.setHeader('Content-Length', String(object!.sizeBytes));
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-    object!.stream.on('error', () => res.destroy());
-    object!.stream.pipe(res);
+    await streamObject(object!.stream, res);
   }
 
   router.options('/stream/*path', (_req: Request, res: Response) => {
@@ -192,4 +207,17 @@ function send(res: Response, type: string, body: string, cacheControl: string): 
   res.setHeader('Content-Length', String(bytes.length));
   res.setHeader('Cache-Control', cacheControl);
   res.end(bytes);
+}
+
+/**
+ * Streams a stored object to the response. A failure after the headers went out (the store
+ * broke off, the player left) ends the response and releases the store's stream and connection
+ * (`pipeline` destroys both sides); nothing else can be sent then.
+ */
+async function streamObject(stream: Readable, res: Response): Promise<void> {
+  try {
+    await pipeline(stream, res);
+  } catch {
+    res.destroy();
+  }
 }

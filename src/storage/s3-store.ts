@@ -395,5 +395,5 @@ export function explainBucketError(err: unknown, bucket: string, endpointName: s
 
 /** How messages name an endpoint: its URL without credentials or query, or AWS S3 with the region. */
 export function endpointName(settings: Pick<S3Settings, 'endpoint' | 'region'>): string {
-  return settings.endpoint ? loggableUrl(settings.endpoint) : `AWS S3 (${settings.region})`;
+  return settings.endpoint ? loggableUrl(settings.endpoint).replace(/\/$/, '') : `AWS S3 (${settings.region})`;
 }
