@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { openObjectStores, type ObjectStores } from '../../src/storage/open-store.ts';
 import { freePort } from './ports.ts';
 import { stopChild, waitForPort } from './redis-server.ts';
 
@@ -153,5 +154,52 @@ export function s3StorageEnv(target: S3Target): Record<string, string> {
     MEDIAGATE_STORAGE_S3_PREFIX: target.prefix,
     AWS_ACCESS_KEY_ID: target.accessKeyId,
     AWS_SECRET_ACCESS_KEY: target.secretAccessKey,
+  };
+}
+
+/**
+ * The stores a mediagate process configured with {@link s3StorageEnv} would open, for a test to
+ * look into the bucket. Sets the AWS credential variables of this test process, since the S3
+ * store reads credentials only through the SDK's default chain.
+ */
+export function openTestStores(target: S3Target, scratchDir: string): ObjectStores {
+  process.env['AWS_ACCESS_KEY_ID'] = target.accessKeyId;
+  process.env['AWS_SECRET_ACCESS_KEY'] = target.secretAccessKey;
+  return openObjectStores({
+    kind: 's3', dir: '/nonexistent',
+    s3: {
+      endpoint: target.endpoint, bucket: target.bucket, region: target.region, forcePathStyle: target.forcePathStyle, prefix: target.prefix,
+      maxAttempts: 3, retryMode: 'standard', connectTimeoutMs: 2000, requestTimeoutMs: 20_000,
+    },
+  }, scratchDir);
+}
+
+/** The object store an end-to-end suite runs on. */
+export type E2eStorage = 'fs' | 's3';
+
+export interface E2eStore {
+  /** Extra environment for `testDeployment` (none for fs: the deployment's own directory). */
+  readonly env: Record<string, string>;
+  /** With s3: the deployment's stores, to look into the bucket. */
+  readonly stores?: ObjectStores;
+  /** Stops what was started (s3rver) and closes `stores`. */
+  close(): Promise<void>;
+}
+
+/**
+ * The object store of an end-to-end deployment: nothing to start for `fs`; for `s3`, s3rver (or
+ * the endpoint MEDIAGATE_TEST_S3_ENDPOINT names, {@link s3TargetFromEnv}) and a client on it.
+ * @param scratchDir where the test's own store downloads go
+ */
+export async function e2eStore(kind: E2eStorage, scratchDir: string): Promise<E2eStore> {
+  if (kind === 'fs') return { env: {}, close: async () => undefined };
+  const s3 = await testS3Target();
+  const stores = openTestStores(s3.target, scratchDir);
+  return {
+    env: s3StorageEnv(s3.target), stores,
+    close: async () => {
+      await stores.close();
+      await s3.close();
+    },
   };
 }

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FsObjectStore } from '../../../src/storage/fs-store.ts';
-import { openObjectStores, type ObjectStores } from '../../../src/storage/open-store.ts';
 import { listAll, type ObjectStore } from '../../../src/storage/object-store.ts';
-import { testS3Target, type S3Target } from '../../helpers/s3rver.ts';
+import { openTestStores, testS3Target } from '../../helpers/s3rver.ts';
 
 const LARGE_BYTES = 20 * 1024 * 1024 + 12345;
 
@@ -43,19 +42,6 @@ interface Fixture {
   close(): Promise<void>;
 }
 
-function s3Stores(target: S3Target, scratchDir: string): ObjectStores {
-  // The SDK's default credential chain reads these, as in production.
-  process.env['AWS_ACCESS_KEY_ID'] = target.accessKeyId;
-  process.env['AWS_SECRET_ACCESS_KEY'] = target.secretAccessKey;
-  return openObjectStores({
-    kind: 's3', dir: '/nonexistent',
-    s3: {
-      endpoint: target.endpoint, bucket: target.bucket, region: target.region, forcePathStyle: target.forcePathStyle, prefix: target.prefix,
-      maxAttempts: 3, retryMode: 'standard', connectTimeoutMs: 2000, requestTimeoutMs: 20_000,
-    },
-  }, scratchDir);
-}
-
 const kinds: { name: string; open(): Promise<Fixture> }[] = [
   {
     name: 'fs',
@@ -69,7 +55,7 @@ const kinds: { name: string; open(): Promise<Fixture> }[] = [
     open: async () => {
       const s3 = await testS3Target();
       const root = mkdtempSync(join(tmpdir(), 'mg-contract-s3-'));
-      const stores = s3Stores(s3.target, join(root, 'scratch'));
+      const stores = openTestStores(s3.target, join(root, 'scratch'));
       await stores.verify(10_000);
       return {
         store: stores.media, scratchDir: join(root, 'scratch'), local: root,
