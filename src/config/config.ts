@@ -114,7 +114,7 @@ export const CONFIG_SCHEMA = Type.Object({
     publicBaseUrl: Type.String({
       pattern: HTTP_URL_OR_EMPTY, default: '',
       description: 'When set, media playlists list each segment at `<publicBaseUrl>/<key>` (key = '
-        + '`<manifestID>/<rendition>/<seq>.ts`) instead of through the gateway, so players fetch segment bytes '
+        + '`<manifestID>/<session>/<rendition>/<seq>.ts`) instead of through the gateway, so players fetch segment bytes '
         + 'from a CDN or the bucket itself: e.g. `https://cdn.example.com/live` in front of the bucket and '
         + 'prefix, or the bucket\'s own public URL with the prefix (`http://minio:9000/<bucket>/<prefix>`). '
         + 'The objects must be readable there. Default empty: segments are served by the gateway.',

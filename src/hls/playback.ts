@@ -66,8 +66,8 @@ export interface PlaybackOptions {
   /**
    * Absolute base URL (no trailing `/`) where the store's objects are public, e.g. a CDN:
    * media playlists then list segment `<key>` as `<segmentBaseUrl>/<key>`
-   * (key `<manifestID>/<rendition>/<seq>.ts`, domain/segment.ts). Default: through this gateway
-   * (`<rendition>/<seq>.ts`, relative to the playlist).
+   * (key `<manifestID>/<session>/<rendition>/<seq>.ts`, domain/segment.ts). Default: through
+   * this gateway (`<rendition>/<seq>.ts`, relative to the playlist).
    */
   segmentBaseUrl?: string;
 }
@@ -120,15 +120,15 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     const body = renderMediaPlaylist({
       mediaSequence: w.stats.count - w.segments.length,
       discontinuitySequence: first ? first.discontinuityCount - (first.discontinuity ? 1 : 0) : 0,
-      segments: w.segments.map((s) => ({ uri: segmentUri(manifestID, rendition, s.seq), durationMs: s.durationMs, discontinuity: s.discontinuity })),
+      segments: w.segments.map((s) => ({ uri: segmentUri(manifestID, stream!.session, rendition, s.seq), durationMs: s.durationMs, discontinuity: s.discontinuity })),
       ended: w.complete,
       minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
     });
     send(res, PLAYLIST_TYPE, body, w.complete ? 'public, max-age=60' : 'no-cache');
   }
 
-  const segmentUri = (manifestID: string, rendition: string, seq: number): string => (options.segmentBaseUrl
-    ? `${options.segmentBaseUrl}/${segmentKey(manifestID, rendition, seq)}`
+  const segmentUri = (manifestID: string, session: string, rendition: string, seq: number): string => (options.segmentBaseUrl
+    ? `${options.segmentBaseUrl}/${segmentKey(manifestID, session, rendition, seq)}`
     : `${rendition}/${seq}.ts`);
 
   async function segment(manifestID: string, rendition: string, seq: number, res: Response): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The object store: where segments and result media live, keyed by slash-separated keys
- * such as `<manifestID>/<rendition>/<seq>.ts`. Implementations: a local directory
+ * such as `<manifestID>/<session>/<rendition>/<seq>.ts`. Implementations: a local directory
  * (fs-store.ts) and any S3-compatible service (s3-store.ts); both pass one contract suite
  * (test/integration/storage/object-store-contract.test.ts). Consumers in other folders declare
  * the subset they use as their own port (e.g. hls/playback.ts `PlaybackStorage`).

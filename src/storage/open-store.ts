@@ -18,7 +18,7 @@ export interface StorageSettings {
 }
 
 export interface ObjectStores {
-  /** Segments: `<manifestID>/<rendition>/<seq>.ts`. */
+  /** Segments: `<manifestID>/<session>/<rendition>/<seq>.ts` (domain/segment.ts). */
   readonly media: ObjectStore;
   /** AI result media: `<requestID>/<n>.<ext>`. */
   readonly results: ObjectStore;

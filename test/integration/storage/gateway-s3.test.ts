@@ -65,12 +65,15 @@ test('with storage.publicBaseUrl, media playlists point at the bucket, whose obj
     assert.equal(res.status, 200, await res.clone().text());
     await res.arrayBuffer();
   }
+  const sessions = new Set<string>();
   for (const rendition of ['source', ...LADDER]) {
     const playlistUrl = `${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`;
     const media = await fetchMedia(playlistUrl);
     assert.equal(media.segments.length, segments.length, `${rendition} lists every pushed segment`);
     for (const [i, s] of media.segments.entries()) {
-      assert.equal(s.uri, `${publicBaseUrl}/${MANIFEST_ID}/${rendition}/${i}.ts`, 'segment URI = <publicBaseUrl>/<key>');
+      const m = new RegExp(`^${escapeRegExp(publicBaseUrl)}/${MANIFEST_ID}/([a-z0-9]+)/${rendition}/${i}\\.ts$`).exec(s.uri);
+      assert.ok(m, `segment URI ${s.uri} = <publicBaseUrl>/<manifestID>/<session>/<rendition>/<seq>.ts`);
+      sessions.add(m[1]!);
       const direct = await fetch(s.uri);
       assert.equal(direct.status, 200, `${s.uri} is served by the bucket`);
       assert.equal(direct.headers.get('content-type'), 'video/mp2t', 'stored with the MPEG-TS content type');
@@ -82,8 +85,10 @@ test('with storage.publicBaseUrl, media playlists point at the bucket, whose obj
     assert.ok(!text.includes(STREAM_KEY), 'no stream key in the playlist');
     assert.equal(await decodeErrors(playlistUrl), '', `${rendition} plays from the bucket`);
   }
-  // The source segment pushed first is stored under the manifest ID only.
-  assert.equal(readFileSync(segments[0]!).length, Number((await fetch(`${publicBaseUrl}/${MANIFEST_ID}/source/0.ts`, { method: 'HEAD' })).headers.get('content-length')));
+  assert.equal(sessions.size, 1, 'one publish session');
+  // The source segment pushed first is stored as pushed, under the manifest ID and session only.
+  const head = await fetch(`${publicBaseUrl}/${MANIFEST_ID}/${[...sessions][0]!}/source/0.ts`, { method: 'HEAD' });
+  assert.equal(Number(head.headers.get('content-length')), readFileSync(segments[0]!).length);
   assert.deepEqual(readdirSync(join(deployment.dataDir, 'work', 'storage')), [], 'no downloaded copy is left behind');
   assert.deepEqual(gateway.lines.filter((l) => l.includes(target.secretAccessKey)), [], 'the secret key is never logged');
 });
@@ -161,3 +166,7 @@ test('the gateway refuses to start on a missing bucket, denied access or an unre
     await local.destroy();
   }
 });
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
