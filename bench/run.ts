@@ -4,7 +4,7 @@
  * and writing its JSON to bench/results/, then prints the headline figures of all of them
  * and writes bench/results/summary-<date>.json.
  *
- * Usage: node --import tsx bench/run.ts [--quick] [--only throughput,latency,ingest-scale,ai-overhead]
+ * Usage: node --import tsx bench/run.ts [--quick] [--only throughput,latency,ingest-scale,ai-overhead,storage]
  * Exit status: non-zero when any benchmark failed (the others still run).
  */
 import { spawn } from 'node:child_process';
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { RESULTS_DIR, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
 
 /** The benchmarks, in the order they run; each takes `--quick` and `--out <json>`. */
-const BENCHMARKS = ['throughput', 'latency', 'ingest-scale', 'ai-overhead'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'ingest-scale', 'ai-overhead', 'storage'] as const;
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
 const quick = values.quick === true;
