@@ -1,14 +1,16 @@
 /**
  * What the S3 client puts on the wire for third-party stores, seen by a plain HTTP server
  * standing in for one: no CRC32 checksum headers (checksums only when required), and
- * DeleteObjects with Content-MD5 (which MinIO and Ceph versions require) instead of the SDK's CRC32.
+ * DeleteObjects with Content-MD5 (which MinIO and Ceph versions require) instead of the SDK's CRC32;
+ * and how the store rides out a 5xx answer or a store that does not answer (the SDK's retries
+ * and request timeout).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createS3Client, explainBucketError } from '../../../src/storage/s3-store.ts';
+import { createS3Client, explainBucketError, S3ObjectStore } from '../../../src/storage/s3-store.ts';
 
 interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: string }
 const seen: Seen[] = [];
@@ -70,4 +72,57 @@ test('a failed bucket check says which problem it is and what to do', () => {
     /cannot reach the S3 endpoint http:\/\/s3\.local for bucket media .*ECONNREFUSED/);
   assert.match(explainBucketError(Object.assign(new Error('aborted'), { name: 'AbortError' }), 'media', 'http://s3.local', 1500), /no answer within 1500 ms/);
   assert.match(explainBucketError(Object.assign(new Error('no creds'), { name: 'CredentialsProviderError' }), 'media', 'http://s3.local', 1000), /no AWS credentials/);
+});
+
+/** A one-off stand-in S3 server answering each request with `answer(n)` (n = 1 for the first). */
+async function withServer(answer: (n: number, res: import('node:http').ServerResponse) => void, fn: (url: string, count: () => number) => Promise<void>): Promise<void> {
+  let n = 0;
+  const srv = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => answer(++n, res));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    await fn(`http://127.0.0.1:${(srv.address() as { port: number }).port}`, () => n);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+}
+
+test('a 503 answer is retried by the SDK with backoff, and the write succeeds', async () => {
+  await withServer((n, res) => {
+    if (n === 1) {
+      res.writeHead(503, { 'Content-Type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>slow down</Message></Error>');
+    } else {
+      res.writeHead(200, { ETag: '"x"' }).end();
+    }
+  }, async (url, count) => {
+    const client = createS3Client({ ...settings(), endpoint: url, maxAttempts: 3 });
+    try {
+      const store = new S3ObjectStore({ client, bucket: 'b', prefix: '', scratchDir: '/nonexistent', endpointName: url });
+      assert.deepEqual(await store.putBytes('m/s/source/0.ts', Buffer.from('segment')), { sizeBytes: 7 });
+      assert.equal(count(), 2, 'one failed attempt, one retry');
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+// Without the request timeout this would wait forever: the test's own timeout fails it.
+test('a store that does not answer times out per attempt, is retried, then fails naming the bucket and endpoint', { timeout: 30_000 }, async () => {
+  await withServer(() => { /* never answers */ }, async (url, count) => {
+    const client = createS3Client({ ...settings(), endpoint: url, maxAttempts: 2, requestTimeoutMs: 500 });
+    try {
+      const store = new S3ObjectStore({ client, bucket: 'b', prefix: '', scratchDir: '/nonexistent', endpointName: url });
+      await assert.rejects(store.putBytes('m/s/source/0.ts', Buffer.from('segment')), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'STORAGE_FAILED');
+        assert.match(err.message, new RegExp(`cannot write object m/s/source/0\\.ts \\(bucket b at ${url.replace(/[.]/g, '\\.')}\\): .*TimeoutError`));
+        return true;
+      });
+      assert.equal(count(), 2, 'both attempts reached the server');
+    } finally {
+      client.destroy();
+    }
+  });
 });
