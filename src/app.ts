@@ -63,6 +63,12 @@ import { createPlaybackRouter } from './hls/playback.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
 import { settleWithin } from './domain/time-limit.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { RecordingStore } from './recording/recording-store.ts';
+import { keepingRecordedSegments } from './recording/segment-keeping.ts';
+import { RecordingSweeper } from './recording/recording-sweeper.ts';
+import { createRecordingApiRouter, createRecordingPlaybackRouter } from './recording/recording-routes.ts';
+import { exportMp4 } from './media/mp4-export.ts';
+import { ChildSupervisor } from './media/child-supervisor.ts';
 
 export type Role = 'gateway' | 'transcoder';
 
@@ -92,6 +98,9 @@ interface Core {
   /** The `state` connection: request/response commands of the stores. */
   readonly redis: Redis;
   readonly index: RedisSegmentIndex;
+  /** The same index, keeping the segments of recorded sessions as they are recorded (recording/segment-keeping.ts). */
+  readonly recordingIndex: RedisSegmentIndex;
+  readonly recordings: RecordingStore;
   readonly retry: RedisRetry;
   readonly events: EventSink;
   readonly metrics: Metrics;
@@ -162,6 +171,8 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
     maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
   });
+  const recordings = new RecordingStore({ redis, prefix });
+  const recordingIndex = keepingRecordedSegments(index, recordings);
   // Media-path Redis operations wait out an outage up to this budget (redis/retry.ts).
   const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
 
@@ -185,7 +196,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { storage, stores, connections, redis, index, retry, events, metrics, ledger, billing };
+  return { storage, stores, connections, redis, index, recordingIndex, recordings, retry, events, metrics, ledger, billing };
 }
 
 /**
@@ -256,7 +267,7 @@ function createAiWorkers(config: MediagateConfig, logger: Logger, lifecycle: Lif
  * @returns the bound HTTP port
  */
 async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
-  const { storage, stores, redis, index, retry, events, metrics, ledger, billing } = core;
+  const { storage, stores, redis, index, recordingIndex, recordings, retry, events, metrics, ledger, billing } = core;
   const prefix = config.redis.keyPrefix;
   const defaultLadder = parseLadder(config.ladder);
   // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
@@ -309,7 +320,9 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
   const ingest = new LiveIngest({
     logger: ingestLog,
     authorizer,
-    index,
+    index: recordingIndex,
+    sessions: recordings,
+    recordByDefault: config.recording.enabled,
     retry,
     queue,
     recorder: metrics.ingest,
@@ -380,6 +393,25 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
   sweeper.start();
   lifecycle.add('index-sweep', () => sweeper.close());
 
+  // AI results live in their own store (re-hosted at /stream/<requestID>/<file>), swept by ai.resultTtlS.
+  const aiResults = stores.results;
+  // Finishes recordings (whichever gateway sees their session over), deletes what retention no longer needs.
+  const recordingSweeper = new RecordingSweeper({
+    store: recordings, index, objects: storage, results: aiResults, events, logger: logger.child({ component: 'retention' }), publicUrl,
+    sweepIntervalMs: config.retention.sweepIntervalMs, windowSegments: config.hls.windowSegments, marginSegments: config.retention.marginSegments,
+    endedKeepMs: config.retention.endedKeepS * 1000, recordingKeepMs: config.recording.deleteAfterS * 1000, resultTtlMs: config.ai.resultTtlS * 1000,
+    segmentTargetMs: config.segmentTargetMs,
+  });
+  recordingSweeper.start();
+  lifecycle.add('retention-sweep', () => recordingSweeper.close());
+  // MP4 exports of recordings: ffmpeg children stopped at shutdown.
+  const exports = new ChildSupervisor({ logger: logger.child({ component: 'mp4-export' }) });
+  lifecycle.add('mp4-export', () => exports.close());
+  const recordingRoutes = {
+    store: recordings, objects: storage, exportMp4: (segments: Parameters<typeof exportMp4>[1]) => exportMp4(exports, segments),
+    logger: logger.child({ component: 'recordings' }), publicUrl, adminToken: config.http.adminToken, loopbackOnly,
+  };
+
   const controlBus = new ControlBus({
     publisher: core.connections.open('control', 'commands'), subscriber: core.connections.open('control-sub', 'blocking'), prefix, logger: logger.child({ component: 'control' }),
     onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
@@ -426,12 +458,15 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
         ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
       }),
+      createRecordingPlaybackRouter(recordingRoutes),
       createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),
       createControlRouter({
         index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
         loopbackOnly,
         requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
       }),
+      // After the control router, whose OpenAPI validator (openapi/control.yaml) checks these paths too.
+      createRecordingApiRouter(recordingRoutes),
       createPaymentsRouter({
         ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
         manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
@@ -442,7 +477,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         ...(billing ? { billing } : {}),
         probeAudioMs: (path) => probeAudioDurationMs(path),
         uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
-        results: stores.results,
+        results: aiResults,
         fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
           timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
         }),
@@ -494,7 +529,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
 
 /** The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder and result handling. */
 async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
-  const { storage, index, retry, events, metrics, billing } = core;
+  const { storage, recordingIndex, retry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
@@ -503,7 +538,7 @@ async function startTranscodeWorker(config: MediagateConfig, logger: Logger, cor
   });
   lifecycle.add('ffmpeg', () => transcoder.close());
 
-  const results = new TranscodeResults({ index, metrics: metrics.transcode, events, retry, logger: log, ...(billing ? { billing } : {}) });
+  const results = new TranscodeResults({ index: recordingIndex, metrics: metrics.transcode, events, retry, logger: log, ...(billing ? { billing } : {}) });
   const worker = new TranscodeWorker({
     redisUrl: config.redis.url,
     prefix: config.redis.keyPrefix,

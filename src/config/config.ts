@@ -46,6 +46,9 @@ const StreamKeySchema = Type.Object({
       + 'a publish is refused while it is missing or empty). Without one, the stream is charged '
       + 'to the `local` account on a loopback bind and is not metered on any other bind.',
   })),
+  record: Type.Optional(Type.Boolean({
+    description: 'Record this key\'s streams (true) or not (false), overriding `recording.enabled`.',
+  })),
 }, { additionalProperties: false });
 
 const AiWorkerSchema = Type.Object({
@@ -206,6 +209,35 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000.',
     }),
   }, { additionalProperties: false, default: {} }),
+  recording: Type.Object({
+    enabled: Type.Boolean({
+      default: false,
+      description: 'Record every stream: keep all its segments and, once it ends, write VOD playlists served at '
+        + '`/recordings/<manifestID>/<session>/index.m3u8` (MP4 per rendition beside them). A stream key\'s `record` '
+        + 'or the auth webhook\'s `"record"` overrides it per stream. Default false.',
+    }),
+    deleteAfterS: Type.Integer({
+      minimum: 0, default: 0,
+      description: 'Delete a recording this many seconds after its stream ended, in s; 0 = keep it until deleted through the control API. Default 0.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  retention: Type.Object({
+    marginSegments: Type.Integer({
+      minimum: 1, maximum: 1000, default: 6,
+      description: 'Segments of a stream that is not recorded kept past its live window (`hls.windowSegments`) before '
+        + 'they are deleted, so a player that loaded the playlist just before can still fetch them. Default 6.',
+    }),
+    endedKeepS: Type.Integer({
+      minimum: 0, default: 600,
+      description: 'How long the last segments of an ended stream that is not recorded stay (its ended playlist '
+        + 'still lists them), in s; then every object of the session is deleted. Default 600.',
+    }),
+    sweepIntervalMs: Type.Integer({
+      minimum: 100, maximum: 600_000, default: 5000,
+      description: 'How often the retention sweep runs (one gateway at a time, through a Redis lock): deletes '
+        + 'segments past the live window, finishes recordings, deletes expired recordings and AI results, in ms. Default 5000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
   streamKeys: Type.Array(StreamKeySchema, {
     default: [], description: 'Configured stream keys; empty = any well-formed name is accepted (loopback only).',
   }),
@@ -251,6 +283,10 @@ export const CONFIG_SCHEMA = Type.Object({
     }),
     attemptTimeoutMs: Type.Integer({
       minimum: 0, default: 0, description: 'Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts.',
+    }),
+    resultTtlS: Type.Integer({
+      minimum: 0, default: 86_400,
+      description: 'Delete re-hosted AI results (`/stream/<requestID>/<file>`) this many seconds after they were stored, in s; 0 = keep. Default 86400 (24 h).',
     }),
   }, { additionalProperties: false, default: {} }),
   metrics: Type.Object({

@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, retryable: false, message: 'not found' },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: 'method not allowed' },
   STREAM_BUSY: { status: 409, retryable: false, message: 'stream already has a publisher' },
+  /** A recording asked for (deleted, played) while its session is still live or not finalized (recording/). */
+  RECORDING_IN_PROGRESS: { status: 409, retryable: true, message: 'the recording is still in progress' },
   REQUEST_TIMEOUT: { status: 408, retryable: true, message: 'the request was not received in time' },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'unsupported media type' },

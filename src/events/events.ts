@@ -28,13 +28,18 @@ export type GatewayEvent =
   /** Every rendition of one source segment is stored; durations in milliseconds. */
   | { type: 'segment.transcoded'; manifestID: string; session: string; seq: number; durationMs: number; elapsedMs: number; renditions: EventRendition[] }
   /** A source segment failed for good (after its retries); it is skipped in the renditions. */
-  | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string };
+  | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }
+  /**
+   * A recorded session is finished: its VOD playlists are written. `hlsUrl` is its master
+   * playlist, `mp4Urls` one MP4 per rendition; `durationMs` its source duration.
+   */
+  | { type: 'recording.ready'; manifestID: string; session: string; durationMs: number; hlsUrl: string; mp4Urls: Record<string, string> };
 
-/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`. */
+/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`, `recording.ready`. */
 export type GatewayEventType = GatewayEvent['type'];
 
 /** Every event type, in lifecycle order. */
-export const GATEWAY_EVENT_TYPES: readonly GatewayEventType[] = ['stream.started', 'stream.ended', 'segment.transcoded', 'segment.failed'];
+export const GATEWAY_EVENT_TYPES: readonly GatewayEventType[] = ['stream.started', 'stream.ended', 'segment.transcoded', 'segment.failed', 'recording.ready'];
 
 /** The fields of an event without its `type` (the `data` object on the wire). */
 export type GatewayEventData<E extends GatewayEvent = GatewayEvent> = E extends GatewayEvent ? Omit<E, 'type'> : never;

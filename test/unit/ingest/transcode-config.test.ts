@@ -142,3 +142,12 @@ test('an empty or blank header is treated as absent', () => {
   assert.deepEqual(parseTranscodeConfigurationHeader(''), { ignoredFields: [] });
   assert.deepEqual(parseTranscodeConfigurationHeader('  '), { ignoredFields: [] });
 });
+
+test('record (Livepeer\'s per-stream recording switch) is honoured as a boolean; null leaves the default, anything else is refused', () => {
+  assert.equal(parseTranscodeConfiguration({ manifestID: 'a', record: true }, 'auth webhook').record, true);
+  assert.equal(parseTranscodeConfiguration({ manifestID: 'a', record: false }, 'auth webhook').record, false);
+  assert.equal(parseTranscodeConfiguration({ manifestID: 'a', record: null }, 'auth webhook').record, undefined);
+  assert.deepEqual(parseTranscodeConfiguration({ manifestID: 'a', record: true }, 'auth webhook').ignoredFields, []);
+  assert.throws(() => parseTranscodeConfiguration({ manifestID: 'a', record: 'yes' }, 'auth webhook'),
+    (e: GatewayError) => e.code === 'INVALID_REQUEST' && /record must be true or false/.test(e.message));
+});

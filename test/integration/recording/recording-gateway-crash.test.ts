@@ -1,0 +1,102 @@
+/**
+ * A recording survives the death of the gateway that held its stream: gateway A (SIGKILL
+ * mid-stream, no chance to end anything) and gateway B share a real redis-server and the
+ * object store. B's heartbeat sweep ends the stream, then B's retention sweep finishes the
+ * recording from the segments already stored: its VOD playlists list every segment from seq 0
+ * and decode. Real processes: two cmd/gateway.ts, ffmpeg publishing the clip.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { parse, setOptions, types } from 'hls-parser';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { clipWith2sGop } from '../../helpers/media.ts';
+
+setOptions({ strictMode: true });
+const run = promisify(execFile);
+const ENV = {
+  MEDIAGATE_LADDER: 'P144p30fps16x9',
+  MEDIAGATE_RECORDING_ENABLED: 'true',
+  MEDIAGATE_RETENTION_SWEEP_INTERVAL_MS: '300',
+  MEDIAGATE_HLS_HEARTBEAT_INTERVAL_MS: '1000',
+  MEDIAGATE_HLS_HEARTBEAT_TTL_MS: '5000',
+  MEDIAGATE_HLS_SWEEP_INTERVAL_MS: '500',
+  MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS: '4000',
+  MEDIAGATE_LOG_LEVEL: 'info',
+};
+let redis: TestRedis;
+let first: TestDeployment;
+let second: TestDeployment;
+const processes: MediagateProcess[] = [];
+const orphans: number[] = [];
+
+before(async () => {
+  redis = await startRedis();
+  first = await testDeployment(redis.url, ENV);
+  second = await testDeployment(redis.url, { ...ENV, MEDIAGATE_STORAGE_DIR: first.env['MEDIAGATE_STORAGE_DIR']! });
+});
+
+after(async () => {
+  await Promise.all(processes.map((p) => p.stop()));
+  for (const pid of orphans) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  await redis?.stop();
+  first?.cleanup();
+  second?.cleanup();
+});
+
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  } catch {
+    return [];
+  }
+}
+
+test('a recording whose gateway was killed mid-stream is finished by another gateway with every stored segment', { timeout: 150_000 }, async () => {
+  const crashing = spawnMediagate('gateway', first.env);
+  processes.push(crashing);
+  const survivor = spawnMediagate('gateway', second.env);
+  processes.push(survivor);
+  await Promise.all([waitForHttp(`${first.httpUrl}/healthz`, crashing), waitForHttp(`${second.httpUrl}/healthz`, survivor)]);
+  const publisher = publish(await clipWith2sGop(60), `rtmp://127.0.0.1:${first.rtmpPort}/live/crashrec`);
+  try {
+    const deadline = Date.now() + 60_000;
+    let listed = 0;
+    while (listed < 4) {
+      if (Date.now() > deadline) throw new Error(`no segments listed:\n${crashing.lines.slice(-20).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 250));
+      const res = await fetch(`${first.httpUrl}/stream/crashrec/P144p30fps16x9.m3u8`);
+      if (res.status === 200) listed = (await res.text()).split('\n').filter((l) => l.endsWith('.ts')).length;
+    }
+    orphans.push(...childPids(crashing.child.pid!));
+    crashing.child.kill('SIGKILL');
+    await crashing.exited;
+  } finally {
+    publisher.child.kill('SIGKILL');
+  }
+
+  const deadline = Date.now() + 60_000;
+  let recording: { session: string; state: string; playbackUrl?: string; renditions?: { name: string; playlistUrl: string }[] } | undefined;
+  while (recording?.state !== 'ready') {
+    if (Date.now() > deadline) throw new Error(`recording not ready: ${JSON.stringify(recording)}\n${survivor.lines.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await fetch(`${second.httpUrl}/api/streams/crashrec/recordings`);
+    recording = ((await res.json()) as { recordings: NonNullable<typeof recording>[] }).recordings[0];
+  }
+  assert.ok(survivor.lines.some((l) => l.includes('"msg":"recording ready"')), 'finished by the surviving gateway');
+  assert.deepEqual(recording.renditions!.map((r) => r.name), ['source', 'P144p30fps16x9']);
+  for (const rendition of recording.renditions!) {
+    const media = parse(await (await fetch(rendition.playlistUrl)).text()) as types.MediaPlaylist;
+    assert.equal(media.playlistType, 'VOD');
+    assert.equal(media.endlist, true);
+    const seqs = media.segments.map((s) => Number(/\/(\d+)\.ts$/.exec(s.uri)![1]));
+    assert.ok(seqs.length >= 4 && seqs[0] === 0, `${rendition.name}: ${seqs.join(',')}`);
+    for (const s of media.segments) assert.equal((await fetch(new URL(s.uri, rendition.playlistUrl))).status, 200, `${s.uri} is stored`);
+    const decoded = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', rendition.playlistUrl, '-map', '0', '-f', 'null', '-']);
+    assert.equal(decoded.stderr.trim(), '', `${rendition.name} decodes`);
+  }
+});
