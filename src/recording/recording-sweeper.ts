@@ -15,7 +15,8 @@
  *      rest of its objects are deleted and it is forgotten. A one-hour stream so keeps about
  *      window + margin segments per rendition in the store, not its hour.
  * 2. Deletes ready recordings past their `recording.deleteAfterS`.
- * 3. Deletes AI results older than `ai.resultTtlS` (listing the results store).
+ * 3. Deletes AI results older than `ai.resultTtlS` (listing the results store; at most every
+ *    half TTL or minute, whichever is shorter, and not more often than the sweep).
  *
  * Every step is idempotent (deleting a missing object is fine, finalizing re-checks the state
  * after taking its lock), so an interrupted run is completed by the next one, on any gateway.
@@ -91,8 +92,12 @@ export interface RecordingSweeperOptions {
   segmentTargetMs: number;
 }
 
-/** Sessions, recordings and result pages handled per run; the rest waits for the next run. */
+/** Recordings deleted and result pages read per run; the rest waits for the next run. */
 const BATCH = 200;
+/** Open sessions (live streams and those not yet finished) looked at per run. */
+const OPEN_BATCH = 5000;
+/** Longest gap between two AI result expiry runs, ms (listing the results store walks it). */
+const MAX_RESULT_SWEEP_PERIOD_MS = 60_000;
 /** Most seqs deleted per session per run (a backlog after downtime is worked off over several runs). */
 const MAX_SEQS_PER_RUN = 500;
 /** A session not yet in the index this long after its start is taken as gone (its start failed). */
@@ -135,7 +140,7 @@ export class RecordingSweeper {
     try {
       if (!options.force && !(await this.#o.store.tryLock('sweep', Math.max(this.#o.sweepIntervalMs - 50, 50)))) return;
       const nowMs = Date.now();
-      for (const { manifestID, session } of await this.#o.store.openSessions(BATCH)) {
+      for (const { manifestID, session } of await this.#o.store.openSessions(OPEN_BATCH)) {
         if (this.#closed) return;
         await this.#sweepSession(manifestID, session, nowMs).catch((err: Error) => {
           this.#log.warn({ manifestID, session, err: err.message }, 'retention sweep of a session failed');
@@ -244,6 +249,9 @@ export class RecordingSweeper {
   async #expireResults(nowMs: number): Promise<void> {
     const results = this.#o.results;
     if (!results || this.#o.resultTtlMs <= 0) return;
+    // Half the TTL apart at most (a result outlives its TTL by at most half of it), at most a minute, one gateway per period.
+    const periodMs = Math.min(Math.max(Math.floor(this.#o.resultTtlMs / 2), this.#o.sweepIntervalMs), MAX_RESULT_SWEEP_PERIOD_MS);
+    if (!(await this.#o.store.tryLock('ai-results', Math.max(periodMs - 50, 50)))) return;
     let cursor: string | undefined;
     let deleted = 0;
     for (let page = 0; page < BATCH; page++) {

@@ -89,7 +89,7 @@ async function publishClip(seconds: number): Promise<void> {
   assert.equal(await publisher.exited, 0, publisher.stderr());
 }
 
-test('a recorded stream becomes a VOD recording that decodes to its end, with every segment, and MP4s as long as their EXTINF sum; a republish leaves it intact', { timeout: 170_000 }, async () => {
+test('a recorded stream becomes a VOD recording that decodes to its end, with every segment, and MP4s as long as their EXTINF sum; a republish leaves it intact', { timeout: 170_000 }, async (t) => {
   await publishClip(30);
   const [first] = await waitForReady(1, 60_000);
   assert.ok(first!.playbackUrl && first!.renditions, JSON.stringify(first));
@@ -131,6 +131,7 @@ test('a recorded stream becomes a VOD recording that decodes to its end, with ev
     assert.deepEqual(info.streams.map((s) => s.codec_name).sort(), ['aac', 'h264'], 'stream copy: H.264 and AAC, nothing re-encoded');
     const mp4S = Number(info.format.duration);
     assert.ok(Math.abs(mp4S - extinfS) <= 0.1, `${rendition.name}: MP4 ${mp4S} s vs EXTINF sum ${extinfS} s`);
+    t.diagnostic(`${rendition.name}: ${seqs.length} segments, EXTINF sum ${extinfS.toFixed(3)} s, MP4 ${mp4S.toFixed(3)} s`);
     const mp4Decoded = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', mp4, '-f', 'null', '-']);
     assert.equal(mp4Decoded.stderr.trim(), '', `${rendition.name}.mp4 decodes without an error`);
   }
