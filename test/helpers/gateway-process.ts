@@ -2,7 +2,7 @@
  * Runs mediagate entry points (cmd/gateway.ts, cmd/transcoder.ts) as real child processes
  * with their own ports, Redis key prefix and data directory, and collects their log lines.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -92,4 +92,13 @@ export function publish(file: string, rtmpUrl: string, extraInput: string[] = []
     child.once('exit', (code) => res(code));
   });
   return { child, exited, stderr: () => stderr };
+}
+
+/** Pids of the direct children of `pid` (e.g. the ffmpeg processes a gateway about to be killed started). */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  } catch {
+    return [];
+  }
 }

@@ -6,9 +6,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { fetchMedia, seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
@@ -44,14 +43,6 @@ after(async () => {
   first?.cleanup();
   second?.cleanup();
 });
-
-function childPids(pid: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
-  } catch {
-    return [];
-  }
-}
 
 test('a stream whose gateway was killed is ended by another gateway once its heartbeat expires', { timeout: 150_000 }, async (t) => {
   const crashing = spawnMediagate('gateway', first.env);
