@@ -17,6 +17,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import { segmentKey, sessionPrefix } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -96,8 +97,8 @@ export function createRecordingPlaybackRouter(options: RecordingRoutesOptions): 
     res.status(200).setHeader('Content-Type', type);
     res.setHeader('Content-Length', String(object.sizeBytes));
     res.setHeader('Cache-Control', type === PLAYLIST_TYPE ? 'public, max-age=60' : 'public, max-age=31536000, immutable');
-    object.stream.on('error', () => res.destroy());
-    object.stream.pipe(res);
+    // pipeline: a player that leaves destroys the object stream too (an S3 body holds a connection).
+    await pipeline(object.stream, res).catch(() => undefined);
   }
 
   async function mp4(manifestID: string, session: string, rendition: string, req: Request, res: Response): Promise<void> {
