@@ -198,6 +198,8 @@ export class S3ObjectStore implements ObjectStore {
       return { sizeBytes: bytes };
     } catch (err) {
       source.catch(() => undefined);
+      // An upload that failed first leaves the source unread: release it.
+      counter.destroy();
       throw this.#failed(`write object ${key}`, err);
     }
   }

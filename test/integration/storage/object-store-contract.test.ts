@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FsObjectStore } from '../../../src/storage/fs-store.ts';
+import { openObjectStores } from '../../../src/storage/open-store.ts';
+import { defaultConfig } from '../../../src/config/config.ts';
 import { listAll, type ObjectStore } from '../../../src/storage/object-store.ts';
 import { openTestStores, testS3Target } from '../../helpers/s3rver.ts';
 
@@ -35,6 +36,8 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
 
 interface Fixture {
   store: ObjectStore;
+  /** The AI results store opened beside `store` (storage/open-store.ts). */
+  results: ObjectStore;
   /** Scratch directory of S3 downloads (nothing for fs). */
   scratchDir: string;
   /** A local directory for input files. */
@@ -47,7 +50,8 @@ const kinds: { name: string; open(): Promise<Fixture> }[] = [
     name: 'fs',
     open: async () => {
       const root = mkdtempSync(join(tmpdir(), 'mg-contract-fs-'));
-      return { store: new FsObjectStore(join(root, 'objects')), scratchDir: join(root, 'scratch'), local: root, close: async () => rmSync(root, { recursive: true, force: true }) };
+      const stores = openObjectStores({ kind: 'fs', dir: join(root, 'objects'), s3: defaultConfig().storage.s3 }, join(root, 'scratch'));
+      return { store: stores.media, results: stores.results, scratchDir: join(root, 'scratch'), local: root, close: async () => rmSync(root, { recursive: true, force: true }) };
     },
   },
   {
@@ -58,12 +62,13 @@ const kinds: { name: string; open(): Promise<Fixture> }[] = [
       const stores = openTestStores(s3.target, join(root, 'scratch'));
       await stores.verify(10_000);
       return {
-        store: stores.media, scratchDir: join(root, 'scratch'), local: root,
+        store: stores.media, results: stores.results, scratchDir: join(root, 'scratch'), local: root,
         close: async () => {
           // Everything this run wrote is under its own key prefix (matters on a shared external bucket).
           const left: string[] = [];
           for await (const o of listAll(stores.media, '')) left.push(o.key);
           await stores.media.deleteKeys(left);
+          await stores.results.deletePrefix('ai-0000/');
           await stores.close();
           await s3.close();
           rmSync(root, { recursive: true, force: true });
@@ -206,6 +211,19 @@ for (const kind of kinds) {
       await mapLimit(many, 16, (k) => f.store.putBytes(k, Buffer.from('x')));
       await f.store.deleteKeys(many.slice(0, 1002));
       assert.deepEqual((await f.store.list('dk/')).objects.map((x) => x.key), ['dk/source/1002.ts']);
+    });
+
+    test('AI results live beside the media objects, under keys the media store never lists or reaches', async () => {
+      await f.results.putBytes('ai-0000/0.png', Buffer.from('png'));
+      await f.store.putBytes('ai-0000/source/0.ts', Buffer.from('media'));
+      assert.deepEqual(await f.results.stat('ai-0000/0.png'), { sizeBytes: 3 });
+      assert.equal(await f.store.stat('ai-0000/0.png'), undefined);
+      const all: string[] = [];
+      for await (const o of listAll(f.store, '')) all.push(o.key);
+      assert.ok(!all.some((k) => k.includes('0.png')), 'results are not media objects');
+      assert.deepEqual((await f.results.list('ai-0000/')).objects.map((o) => o.key), ['ai-0000/0.png']);
+      await f.store.deletePrefix('ai-0000/');
+      assert.deepEqual(await f.results.stat('ai-0000/0.png'), { sizeBytes: 3 }, 'deleting media never touches results');
     });
 
     test('the health check reports a reachable, writable store', async () => {
