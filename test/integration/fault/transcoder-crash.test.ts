@@ -84,11 +84,13 @@ async function childArgs(pid: number): Promise<string[]> {
  * `manifestID` (read from `ps`, so it needs nothing from the code under test), and returns it.
  */
 async function transcoderWorkingOn(manifestID: string, seq: number, except: readonly Transcoder[], timeoutMs: number): Promise<Transcoder> {
-  const input = `/${manifestID}/source/${seq}.ts`;
+  // Objects are scoped by publish session: <manifestID>/<session>/source/<seq>.ts.
+  const input = `/${manifestID}/<session>/source/${seq}.ts`;
+  const inputPattern = new RegExp(`/${manifestID}/[^/\\s]+/source/${seq}\\.ts`);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const t of transcoders.filter((x) => !x.killed && !except.includes(x))) {
-      if ((await childArgs(t.proc.child.pid!)).some((a) => a.includes(input))) return t;
+      if ((await childArgs(t.proc.child.pid!)).some((a) => inputPattern.test(a))) return t;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
