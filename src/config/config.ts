@@ -260,7 +260,7 @@ export const CONFIG_SCHEMA = Type.Object({
   }, { additionalProperties: false, default: {} }),
   events: Type.Object({
     webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {
-      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed.',
+      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready.',
     }),
     secret: Type.String({ default: '', description: 'HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned.' }),
     attempts: Type.Integer({ minimum: 1, maximum: 30, default: 8, description: 'Delivery tries per event and receiver before it is dropped.' }),
