@@ -34,7 +34,8 @@ import { SOURCE_RENDITION, segmentKey } from '../src/domain/segment.ts';
 import { buildLadderArgs, type X264Preset } from '../src/transcode/ladder-args.ts';
 import { probeSegment } from '../src/media/probe.ts';
 import { createRedis } from '../src/redis/connections.ts';
-import { RedisSegmentIndex } from '../src/queue/segment-index.ts';
+import { RedisSegmentIndex } from '../src/hls/segment-index-store.ts';
+import { RedisKeys } from '../src/redis/keys.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
 const GOAL = 0.9;
@@ -218,7 +219,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
         await sleep(100);
       }
     }));
-    const index = new RedisSegmentIndex({ redis: client, prefix: keyPrefix, retainSegments: 64 });
+    const index = new RedisSegmentIndex({ redis: client, keys: new RedisKeys(keyPrefix), retainSegments: 64 });
 
     // Warm-up (not timed): one segment per transcoder slot on another stream, so each
     // process has run ffmpeg once (fluent-ffmpeg's capability check, JIT) before timing.

@@ -17,9 +17,11 @@ import type { ObjectStore } from './storage/object-store.ts';
 import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
 import { RedisConnections, type Redis } from './redis/connections.ts';
 import { RedisRetry } from './redis/retry.ts';
-import { RedisSegmentIndex } from './queue/segment-index.ts';
-import { IndexSweeper } from './queue/index-sweeper.ts';
-import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor } from './queue/transcode-queue.ts';
+import { RedisKeys } from './redis/keys.ts';
+import { RedisSegmentIndex } from './hls/segment-index-store.ts';
+import { IndexSweeper } from './hls/index-sweeper.ts';
+import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor } from './transcode/transcode-queue.ts';
+import { RedisPushClaims } from './ingest/push-claim-store.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { TranscodeResults } from './transcode/transcode-results.ts';
 import { probeSegment } from './media/probe.ts';
@@ -97,6 +99,8 @@ interface Core {
   readonly connections: RedisConnections;
   /** The `state` connection: request/response commands of the stores. */
   readonly redis: Redis;
+  /** Redis keys under the deployment prefix (`redis.keyPrefix`). */
+  readonly keys: RedisKeys;
   readonly index: RedisSegmentIndex;
   /** The same index, keeping the segments of recorded sessions as they are recorded (recording/segment-keeping.ts). */
   readonly recordingIndex: RedisSegmentIndex;
@@ -166,9 +170,10 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
   await connections.ready('state', 10_000);
   const redis: Redis = connections.open('state');
   logger.info({ redis: connections.redactedUrl }, 'redis connected');
+  const keys = new RedisKeys(prefix);
 
   const index = new RedisSegmentIndex({
-    redis, prefix, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
+    redis, keys, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
     maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
   });
   const recordings = new RecordingStore({ redis, prefix });
@@ -196,7 +201,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { storage, stores, connections, redis, index, recordingIndex, recordings, retry, events, metrics, ledger, billing };
+  return { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing };
 }
 
 /**
@@ -267,7 +272,7 @@ function createAiWorkers(config: MediagateConfig, logger: Logger, lifecycle: Lif
  * @returns the bound HTTP port
  */
 async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
-  const { storage, stores, redis, index, recordingIndex, recordings, retry, events, metrics, ledger, billing } = core;
+  const { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing } = core;
   const prefix = config.redis.keyPrefix;
   const defaultLadder = parseLadder(config.ladder);
   // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
@@ -277,7 +282,9 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
   const publicUrl = config.http.publicUrl || `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${httpPort}`;
 
   const queue = new TranscodeQueue({
-    redisUrl: config.redis.url, prefix, logger: logger.child({ component: 'queue' }),
+    connection: connections.open('queue', 'blocking'),
+    openEventsConnection: () => connections.open('queue-events', 'blocking'),
+    prefix: keys.prefix, logger: logger.child({ component: 'queue' }),
     attempts: config.transcode.attempts, backoffMs: config.transcode.backoffMs,
   });
   lifecycle.add('queue', () => queue.close());
@@ -321,6 +328,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     logger: ingestLog,
     authorizer,
     index: recordingIndex,
+    pushClaims: new RedisPushClaims({ redis, keys }),
     sessions: recordings,
     recordByDefault: config.recording.enabled,
     retry,
@@ -529,7 +537,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
 
 /** The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder and result handling. */
 async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
-  const { storage, recordingIndex, retry, events, metrics, billing } = core;
+  const { storage, connections, keys, recordingIndex, retry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
@@ -540,8 +548,8 @@ async function startTranscodeWorker(config: MediagateConfig, logger: Logger, cor
 
   const results = new TranscodeResults({ index: recordingIndex, metrics: metrics.transcode, events, retry, logger: log, ...(billing ? { billing } : {}) });
   const worker = new TranscodeWorker({
-    redisUrl: config.redis.url,
-    prefix: config.redis.keyPrefix,
+    connection: connections.open('transcoder', 'blocking'),
+    prefix: keys.prefix,
     logger: log,
     concurrency: config.transcode.concurrency,
     lockTiming: transcodeLockTimingFor(config.segmentTargetMs),

@@ -59,7 +59,7 @@ export interface TranscodeJob {
  * What the transcoder needs of a source segment, as ffprobe measured it (media/probe.ts
  * `probeSegment`): the video to fit the ladder to, and the audio codec that decides whether
  * the renditions copy the audio (AAC) or encode it (anything else, to AAC-LC). Plain JSON:
- * it travels in the transcode job's data (queue/transcode-queue.ts).
+ * it travels in the transcode job's data (transcode/transcode-queue.ts).
  */
 export interface SourceSegmentInfo {
   /** The first video stream (cover art excluded). */

@@ -21,7 +21,7 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import { sourceUnfitForPlayers, type SourceWarning } from '../domain/source-lint.ts';
 import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from '../domain/playlist-writer.ts';
 
-/** What playback needs from the segment index (implemented by queue/segment-index.ts). */
+/** What playback needs from the segment index (implemented by segment-index-store.ts). */
 export interface PlaybackIndex {
   getStream(manifestID: string): Promise<PlaybackStream | undefined>;
   renditionStats(manifestID: string, rendition: string): Promise<PlaybackRenditionStats>;

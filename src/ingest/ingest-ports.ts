@@ -1,6 +1,6 @@
 /**
  * The consumer-side interfaces of live ingest: what it needs from the authorizer, the segment
- * index, the transcode queue, the object store, the probe, the remuxer, billing, Redis retries,
+ * index, the push claims, the transcode queue, the object store, the probe, the remuxer, billing, Redis retries,
  * the event webhooks and the segmenter. They are implemented elsewhere and passed in by
  * `app.ts`; this folder imports no other feature folder.
  */
@@ -46,6 +46,14 @@ export interface IngestIndex {
   /** Resolves as failed, in one step, every seq below `seq` of a push session that was never pushed. */
   resolvePushGap(manifestID: string, session: string, seq: number): Promise<void>;
   getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
+}
+
+/**
+ * The push claims (push-claim-store.ts `RedisPushClaims`): a pushed segment is claimed by
+ * (manifestID, session, seq) and the SHA-256 of its bytes before any work, so a retry of it
+ * is answered from the first push's outcome.
+ */
+export interface PushClaims {
   /** `leaseMs`: how long a pending claim belongs to its push before another push of the same bytes takes it over. */
   claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<
     { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;

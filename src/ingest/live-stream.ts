@@ -7,7 +7,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo } from '../domain/profile.ts';
 import type {
-  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, PublishAuthorizer, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
+  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, PublishAuthorizer, PushClaims, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
   SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
 import type { ProbeReference } from './probe-reuse.ts';
@@ -25,6 +25,8 @@ export interface LiveIngestOptions {
   logger: Logger;
   authorizer: PublishAuthorizer;
   index: IngestIndex;
+  /** Claims of HTTP-pushed segments (idempotent push). */
+  pushClaims: PushClaims;
   queue: SegmentEnqueuer;
   /**
    * Retries of the media path's Redis operations: an RTMP source segment is stored, listed

@@ -1,6 +1,6 @@
 /**
  * HTTP push (docs/wire-contract.md §4): a pushed segment opens or joins its stream's push
- * session, is claimed by its (session, seq, SHA-256) in the segment index so a retry with the
+ * session, is claimed by its (session, seq, SHA-256) in the push claims so a retry with the
  * same bytes is answered from the stored result without a second transcode, then is
  * ingested and waits for its renditions. A session with no push for `pushIdleTimeoutMs` ends.
  */
@@ -139,7 +139,7 @@ export class PushSessions {
     const { manifestID, session, log } = stream;
     const seq = segment.seq;
     // A claim whose push never settled it (its gateway died or lost Redis) is taken over after the reply timeout.
-    const claim = await this.#core.options.index.claimPush(manifestID, session, seq, segment.sha256, { leaseMs: this.#core.options.pushReplyTimeoutMs + 5000 });
+    const claim = await this.#core.options.pushClaims.claimPush(manifestID, session, seq, segment.sha256, { leaseMs: this.#core.options.pushReplyTimeoutMs + 5000 });
     if (claim.claim === 'conflict') {
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
     }
@@ -170,14 +170,14 @@ export class PushSessions {
       if (!job) {
         // Nothing to transcode: source-only for lack of credits, or an audio-only source (served as `source` alone).
         settlement = { state: 'done', result: '[]' };
-        await this.#core.options.index.settlePush(manifestID, session, seq, 'done', settlement.result);
+        await this.#core.options.pushClaims.settlePush(manifestID, session, seq, 'done', settlement.result);
         return { manifestID, seq, renditions: [], replayed: false };
       }
       queued = true;
       this.#core.options.recorder?.recordSegmentEmerged(job.manifestID);
       const result = await this.#core.options.queue.enqueueAndWait(job, this.#core.options.pushReplyTimeoutMs);
       settlement = { state: 'done', result: JSON.stringify(result.renditions) };
-      await this.#core.options.index.settlePush(manifestID, session, seq, 'done', settlement.result);
+      await this.#core.options.pushClaims.settlePush(manifestID, session, seq, 'done', settlement.result);
       void this.#skipGaps(stream, seq);
       return { manifestID, seq, renditions: result.renditions, replayed: false };
     } catch (err) {
@@ -186,7 +186,7 @@ export class PushSessions {
       const transient = unreachable || (err instanceof GatewayError && (transientFailure(err.code) || err.code === 'INSUFFICIENT_BALANCE'));
       const code = unreachable ? 'REDIS_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
       settlement = { state: 'failed', result: JSON.stringify({ code, reason }) };
-      await this.#core.options.index.settlePush(manifestID, session, seq, 'failed', settlement.result)
+      await this.#core.options.pushClaims.settlePush(manifestID, session, seq, 'failed', settlement.result)
         .catch(() => undefined);
       // A job that failed for good was resolved in the index and reported by its transcoder
       // (the worker's onFailedForGood); only failures before the queue are ours to report.
@@ -255,7 +255,7 @@ export class PushSessions {
       while (current.state === 'pending') {
         if (Date.now() > deadline) stillPending();
         await delay(CROSS_GATEWAY_POLL_MS);
-        const state = await this.#core.options.index.pushState(stream.manifestID, stream.session, seq);
+        const state = await this.#core.options.pushClaims.pushState(stream.manifestID, stream.session, seq);
         if (!state) throw new GatewayError('QUEUE_UNAVAILABLE', `segment ${seq} state expired; push it again`);
         current = state;
       }

@@ -1,5 +1,5 @@
 /**
- * What happens to a transcode job's outcome: the transcode worker (queue/transcode-queue.ts)
+ * What happens to a transcode job's outcome: the transcode worker (transcode-queue.ts)
  * hands each finished or failed-for-good job here, and this records it in the segment index,
  * settles or releases the segment's credit hold, records metrics and emits an event.
  *
@@ -16,9 +16,9 @@ import { transcodePixels } from '../domain/money.ts';
 import type { ErrorCode } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { segmentFailureReasonFor, type SegmentFailureReason } from '../domain/failure-kinds.ts';
-import type { FailedForGoodCause, QueuedTranscodeJob } from '../queue/transcode-queue.ts';
+import type { FailedForGoodCause, QueuedTranscodeJob } from './transcode-queue.ts';
 
-/** The segment index as seen by transcode results (queue/segment-index.ts `RedisSegmentIndex`). */
+/** The segment index as seen by transcode results (hls/segment-index-store.ts `RedisSegmentIndex`). */
 export interface ResultsIndex {
   /** The stream's current record: its session and its planned renditions besides `source`; undefined when unknown. */
   getStream(manifestID: string): Promise<{ readonly session: string; readonly renditions: readonly { readonly name: string }[] } | undefined>;

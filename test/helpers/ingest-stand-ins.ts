@@ -4,7 +4,7 @@
  * test" (media and queue work), so a test states only the ports its rule exercises.
  */
 import { EventEmitter } from 'node:events';
-import { StaticKeyAuthorizer, type IngestIndex, type LiveIngestOptions, type SegmenterHandle } from '../../src/ingest/live-ingest.ts';
+import { StaticKeyAuthorizer, type IngestIndex, type LiveIngestOptions, type PushClaims, type SegmenterHandle } from '../../src/ingest/live-ingest.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 
 /** A port that the test at hand must never reach. */
@@ -19,7 +19,7 @@ export class FakeSegmenter extends EventEmitter implements SegmenterHandle {
   }
 }
 
-/** An index that accepts stream bookkeeping and refuses push claims. */
+/** An index that accepts stream bookkeeping and refuses push gaps. */
 export function bookkeepingIndex(overrides: Partial<IngestIndex> = {}): IngestIndex {
   return {
     startStream: async () => undefined,
@@ -27,9 +27,14 @@ export function bookkeepingIndex(overrides: Partial<IngestIndex> = {}): IngestIn
     endStream: async () => undefined,
     record: async () => ({ accepted: true, listed: 0 }),
     getStream: async () => undefined,
-    claimPush: notUsed, settlePush: notUsed, pushState: notUsed, resolvePushGap: notUsed,
+    resolvePushGap: notUsed,
     ...overrides,
   };
+}
+
+/** Push claims that refuse every call. */
+export function unusedPushClaims(overrides: Partial<PushClaims> = {}): PushClaims {
+  return { claimPush: notUsed, settlePush: notUsed, pushState: notUsed, ...overrides };
 }
 
 /** LiveIngest options of stand-ins (anonymous keys, empty ladder, `local` account), with `overrides` applied. */
@@ -38,6 +43,7 @@ export function ingestOptions(overrides: Partial<LiveIngestOptions> = {}): LiveI
     logger: silentLogger(),
     authorizer: new StaticKeyAuthorizer([], []),
     index: bookkeepingIndex(),
+    pushClaims: unusedPushClaims(),
     queue: { enqueue: notUsed, enqueueAndWait: notUsed },
     storage: { putFile: notUsed },
     probe: { probe: notUsed },

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions } from '../../../src/ingest/live-ingest.ts';
-import { bookkeepingIndex, FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
+import { bookkeepingIndex, FakeSegmenter, ingestOptions, unusedPushClaims } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
 
@@ -76,14 +76,17 @@ test('a push session does not end for idleness while one of its pushes waits for
   const index = bookkeepingIndex({
     endStream: async (manifestID) => { ended.push(manifestID); },
     record: async () => ({ accepted: true, listed: 1 }),
+    resolvePushGap: async () => undefined,
+  });
+  const pushClaims = unusedPushClaims({
     claimPush: async () => ({ claim: 'new' }),
     settlePush: async () => undefined,
     pushState: async () => undefined,
-    resolvePushGap: async () => undefined,
   });
   const { ingest } = makeIngest({
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
     index,
+    pushClaims,
     pushIdleTimeoutMs: idleMs,
     storage: { putFile: async () => ({ sizeBytes: 1000 }) },
     probe: { probe: async () => ({ video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, frames: 48, codec: 'h264' }, codecs: 'avc1.64001e', frameRate: 24, durationMs: 2000 }) },

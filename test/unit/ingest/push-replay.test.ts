@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiveIngest, StaticKeyAuthorizer, type IngestIndex, type PushedSegment } from '../../../src/ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type IngestIndex, type PushClaims, type PushedSegment } from '../../../src/ingest/live-ingest.ts';
 import { ingestOptions } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
@@ -15,7 +15,7 @@ import type { RenditionSegment, TranscodeResult } from '../../../src/domain/segm
 type Claim = { sha256: string; state: 'pending' | 'done' | 'failed'; result?: string };
 
 /** A segment index holding push claims in memory; counts how often a claim's state is read. */
-function memoryIndex(): IngestIndex & { claims: Map<string, Claim>; pushStateReads: number } {
+function memoryIndex(): IngestIndex & PushClaims & { claims: Map<string, Claim>; pushStateReads: number } {
   const claims = new Map<string, Claim>();
   const key = (session: string, seq: number): string => `${session}/${seq}`;
   const index = {
@@ -52,10 +52,11 @@ function memoryIndex(): IngestIndex & { claims: Map<string, Claim>; pushStateRea
 
 const RENDITIONS: RenditionSegment[] = [{ rendition: 'P144p30fps16x9', key: 'cam/P144p30fps16x9/0.ts', width: 256, height: 144, frames: 48, bytes: 1000, durationMs: 2000, codecs: 'avc1.42c00c', frameRate: 24 }];
 
-function makeIngest(index: IngestIndex, transcode: () => Promise<TranscodeResult>): LiveIngest {
+function makeIngest(index: IngestIndex & PushClaims, transcode: () => Promise<TranscodeResult>): LiveIngest {
   const options = ingestOptions({
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
     index,
+    pushClaims: index,
     queue: { enqueue: async () => undefined, enqueueAndWait: () => transcode() },
     storage: { putFile: async () => ({ sizeBytes: 100_000 }) },
     probe: {

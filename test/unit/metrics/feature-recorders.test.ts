@@ -25,7 +25,7 @@ import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
 import { DEFAULT_MODEL_ID } from '../../../src/domain/pipelines.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
-import { bookkeepingIndex, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
+import { bookkeepingIndex, ingestOptions, unusedPushClaims } from '../../helpers/ingest-stand-ins.ts';
 
 /** The value of the sample `name{labels}` (labels in any order), or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -131,7 +131,8 @@ test('LiveIngest counts a pushed segment as emerged once it is queued, and not a
   const claims = new Map<number, { state: 'pending' | 'done' | 'failed'; result?: string }>();
   const ingest = new LiveIngest(ingestOptions({
     authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
-    index: bookkeepingIndex({
+    index: bookkeepingIndex(),
+    pushClaims: unusedPushClaims({
       claimPush: async (_m, _s, seq) => {
         const claim = claims.get(seq);
         if (!claim) {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TranscodeResults, type ResultsBilling, type ResultsIndex, type ResultsMetrics, type ResultsRetry } from '../../../src/transcode/transcode-results.ts';
-import type { QueuedTranscodeJob } from '../../../src/queue/transcode-queue.ts';
+import type { QueuedTranscodeJob } from '../../../src/transcode/transcode-queue.ts';
 import type { RenditionSegment, SegmentOutcome, TranscodeResult } from '../../../src/domain/segment.ts';
 import type { GatewayEvent } from '../../../src/events/events.ts';
 import { transcodePixels } from '../../../src/domain/money.ts';

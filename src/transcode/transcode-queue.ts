@@ -10,7 +10,7 @@ import { Queue, QueueEvents, Worker, UnrecoverableError, type Job } from 'bullmq
 import type { Logger } from '../log/logger.ts';
 import type { TranscodeJob, TranscodeResult } from '../domain/segment.ts';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors/gateway-error.ts';
-import { createRedis, type Redis } from '../redis/connections.ts';
+import type { Redis } from '../redis/connections.ts';
 import { settleWithin } from '../domain/time-limit.ts';
 
 export const TRANSCODE_QUEUE_NAME = 'transcode';
@@ -26,7 +26,18 @@ export interface QueuedTranscodeJob extends TranscodeJob {
 }
 
 export interface TranscodeQueueOptions {
-  redisUrl: string;
+  /**
+   * The queue's connection, opened by the composition root with `maxRetriesPerRequest: null`
+   * (a `blocking` connection of redis/connections.ts) and closed by it after `close()`.
+   */
+  connection: Redis;
+  /**
+   * Opens the connection of the queue's event stream (BullMQ QueueEvents: a blocking XREAD, so
+   * a connection of its own, `blocking` too), called once on the first `enqueueAndWait`: a
+   * gateway that never waits for a job (RTMP only) opens none. Closed by its opener, like the
+   * queue's (BullMQ 6 runs QueueEvents on a duplicate of it, which BullMQ closes itself).
+   */
+  openEventsConnection: () => Redis;
   /** BullMQ key prefix (shared by every gateway and transcoder of one deployment). */
   prefix: string;
   logger: Logger;
@@ -41,17 +52,14 @@ export interface TranscodeQueueOptions {
 /** Producer side: what ingest uses to hand a source segment to the transcoders. */
 export class TranscodeQueue {
   readonly #queue: Queue;
-  readonly #connection: Redis;
   readonly #options: TranscodeQueueOptions;
   #events: QueueEvents | undefined;
-  #eventsConnection: Redis | undefined;
   #closed = false;
 
   constructor(options: TranscodeQueueOptions) {
     this.#options = options;
-    this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:queue', maxRetriesPerRequest: null });
     this.#queue = new Queue(TRANSCODE_QUEUE_NAME, {
-      connection: this.#connection,
+      connection: options.connection,
       prefix: options.prefix,
       defaultJobOptions: {
         attempts: options.attempts,
@@ -117,9 +125,7 @@ export class TranscodeQueue {
   }
 
   #createEvents(): QueueEvents {
-    // BullMQ does not close a connection it was handed: keep it to disconnect in close().
-    this.#eventsConnection = createRedis({ url: this.#options.redisUrl, logger: this.#options.logger, name: 'mediagate:queue-events', maxRetriesPerRequest: null });
-    const events = new QueueEvents(TRANSCODE_QUEUE_NAME, { connection: this.#eventsConnection, prefix: this.#options.prefix });
+    const events = new QueueEvents(TRANSCODE_QUEUE_NAME, { connection: this.#options.openEventsConnection(), prefix: this.#options.prefix });
     events.on('error', (err: Error) => this.#options.logger.warn({ err: err.message }, 'transcode queue events error'));
     return events;
   }
@@ -129,13 +135,12 @@ export class TranscodeQueue {
     return this.#queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   }
 
+  /** Closes the queue and its event stream (not the queue's connection: its opener's). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#events?.close().catch(() => undefined);
-    this.#eventsConnection?.disconnect();
     await this.#queue.close().catch(() => undefined);
-    this.#connection.disconnect();
   }
 }
 
@@ -241,7 +246,12 @@ export interface TranscodeWorkerHooks {
 }
 
 export interface TranscodeWorkerOptions {
-  redisUrl: string;
+  /**
+   * The worker's connection, opened by the composition root with `maxRetriesPerRequest: null`
+   * (BullMQ requires it on a Worker's connection) and closed by it after `close()`. BullMQ 6
+   * runs the worker's blocking commands on duplicates of it, which BullMQ closes itself.
+   */
+  connection: Redis;
   prefix: string;
   logger: Logger;
   /** Jobs run at once by this worker; default 1. */
@@ -268,16 +278,14 @@ export interface TranscodeWorkerOptions {
  */
 export class TranscodeWorker {
   readonly #worker: Worker;
-  readonly #connection: Redis;
   readonly #logger: Logger;
   #closed = false;
 
   constructor(options: TranscodeWorkerOptions) {
     this.#logger = options.logger;
-    this.#connection = createRedis({ url: options.redisUrl, logger: options.logger, name: 'mediagate:transcoder', maxRetriesPerRequest: null });
     const timing = options.lockTiming ?? transcodeLockTimingFor(2000);
     this.#worker = new Worker(TRANSCODE_QUEUE_NAME, async (job: Job) => this.#run(job, options.hooks), {
-      connection: this.#connection,
+      connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
       autorun: true,
@@ -353,6 +361,5 @@ export class TranscodeWorker {
     const closed = this.#worker.close(waitMs !== undefined && waitMs <= 0).then(() => true, () => true);
     const done = waitMs === undefined || waitMs <= 0 ? await closed : await settleWithin(closed, waitMs, () => false);
     if (!done) this.#logger.warn({ waitMs }, 'transcodes still running at shutdown are left to other transcoders (redelivered once their lock expires)');
-    this.#connection.disconnect();
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IndexSweeper, type SweptIndex } from '../../../src/queue/index-sweeper.ts';
+import { IndexSweeper, type SweptIndex } from '../../../src/hls/index-sweeper.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 
 function fakeIndex(): SweptIndex & { sweeps: (boolean | undefined)[]; failRenew: boolean; lost: { manifestID: string; session: string }[] } {

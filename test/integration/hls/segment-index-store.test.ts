@@ -1,23 +1,31 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { createRedis, type Redis } from '../../../src/redis/connections.ts';
-import { RedisSegmentIndex } from '../../../src/queue/segment-index.ts';
+import { RedisConnections, type Redis } from '../../../src/redis/connections.ts';
+import { RedisKeys } from '../../../src/redis/keys.ts';
+import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
+import { RedisPushClaims } from '../../../src/ingest/push-claim-store.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
 
 let server: TestRedis;
+let connections: RedisConnections;
 let redis: Redis;
 let index: RedisSegmentIndex;
+/** The push claims write the set of pushed seqs the index reads to resolve a push gap. */
+let claims: RedisPushClaims;
+const keys = new RedisKeys('mgtest');
 
 before(async () => {
   server = await startRedis();
-  redis = createRedis({ url: server.url, logger: silentLogger(), name: 'test' });
+  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
+  redis = connections.open('state');
   // Heartbeats are tested on their own index; here they must not expire during a test's clock jumps.
-  index = new RedisSegmentIndex({ redis, prefix: 'mgtest', retainSegments: 4, heartbeatTtlMs: 3_600_000 });
+  index = new RedisSegmentIndex({ redis, keys, retainSegments: 4, heartbeatTtlMs: 3_600_000 });
+  claims = new RedisPushClaims({ redis, keys });
 });
 after(async () => {
-  redis.disconnect();
+  await connections.close();
   await server.stop();
 });
 
@@ -97,20 +105,6 @@ test('renditions are set once per session', async () => {
   assert.deepEqual((await index.getStream('plan'))!.renditions.map((r) => r.name), ['low']);
 });
 
-test('a push claim left pending past its lease is taken over by the next push of the same bytes; a live one is not', async () => {
-  const lease = { leaseMs: 300 };
-  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'new' });
-  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'pending' }, 'within the lease: the retry waits for the first push');
-  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'bbb', lease), { claim: 'conflict' });
-  await new Promise((r) => setTimeout(r, 400));
-  // The first push never settled (its gateway lost Redis mid-push): the retry owns the work now.
-  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'new' });
-  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'pending' }, 'the take-over renewed the lease');
-  await index.settlePush('lease', 's1', 0, 'done', '[]');
-  await new Promise((r) => setTimeout(r, 400));
-  assert.deepEqual(await index.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'done', result: '[]' }, 'a settled claim is answered from its result, whatever its age');
-});
-
 // Overdue segments, stream end and heartbeats. The sweep takes `nowMs`, so "after the bound"
 // is a clock argument, not a sleep. The index under test uses the default bound (10 s).
 const BOUND_MS = 10_000;
@@ -177,7 +171,7 @@ test('a push gap of any size is resolved in one step, in every rendition', async
   await index.startStream('pgap', 's1', 1000, { protocol: 'push', firstSeq: 0 });
   await index.setRenditions('pgap', 's1', [{ name: 'low', width: 426, height: 240, bitrateBps: 600_000 }]);
   for (const seq of [0, 1, 1001]) {
-    assert.deepEqual(await index.claimPush('pgap', 's1', seq, `sha-${seq}`, { leaseMs: 60_000 }), { claim: 'new' });
+    assert.deepEqual(await claims.claimPush('pgap', 's1', seq, `sha-${seq}`, { leaseMs: 60_000 }), { claim: 'new' });
     await index.record('pgap', 's1', ok('source', seq));
     await index.record('pgap', 's1', ok('low', seq));
   }
@@ -189,14 +183,14 @@ test('a push gap of any size is resolved in one step, in every rendition', async
     assert.equal(after.failed, 999, r);
   }
   // A pushed seq between the last pushed one and the gap is not skipped: only never-pushed ones are.
-  await index.claimPush('pgap', 's1', 1003, 'sha-1003', { leaseMs: 60_000 });
+  await claims.claimPush('pgap', 's1', 1003, 'sha-1003', { leaseMs: 60_000 });
   await index.record('pgap', 's1', ok('source', 1004));
   await index.resolvePushGap('pgap', 's1', 1004);
   assert.equal((await listed('pgap', 'source')).frontier, 1002, 'waits for the pushed seq 1003, skipping only 1002');
 });
 
 test('a stream whose heartbeat expired is ended by the sweep with endSeq past its highest seq, and completes', async () => {
-  const hbIndex = new RedisSegmentIndex({ redis, prefix: 'mgtest', retainSegments: 4, heartbeatTtlMs: 3000 });
+  const hbIndex = new RedisSegmentIndex({ redis, keys, retainSegments: 4, heartbeatTtlMs: 3000 });
   await hbIndex.startStream('dead', 's1', 1000);
   await hbIndex.setRenditions('dead', 's1', [{ name: 'low', width: 426, height: 240, bitrateBps: 600_000 }]);
   for (const seq of [0, 1, 3]) await hbIndex.record('dead', 's1', ok('source', seq));

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log/logger.ts';
 
-/** What the sweeper needs from the segment index (queue/segment-index.ts). */
+/** What the sweeper needs from the segment index (segment-index-store.ts). */
 export interface SweptIndex {
   renewHeartbeats(held: readonly { manifestID: string; session: string }[]): Promise<{ manifestID: string; session: string }[]>;
   sweep(nowMs?: number, options?: { expireHeartbeats?: boolean }): Promise<{ expired: readonly string[]; resolved: readonly { manifestID: string; skipped: number }[] }>;

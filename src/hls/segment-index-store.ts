@@ -20,8 +20,8 @@
  * - `p:list:m:r`       LIST  listed entries `{seq, d, disc, ds}` (last `retain` kept)
  * - `p:due`            ZSET  manifest IDs with something to resolve, scored by when (epoch ms)
  * - `p:heartbeats`     ZSET  live manifest IDs, scored by when their holder's heartbeat expires (epoch ms)
- * - `p:push:m:s:seq`   HASH  sha256, state (pending|done|failed), result (JSON), leaseUntilMs: idempotent HTTP push
- * - `p:pushed:m:s`     ZSET  seqs pushed in session `s` (finds the edge of a push gap in one step)
+ * - `p:pushed:m:s`     ZSET  seqs pushed in session `s`, read to find the edge of a push gap in one step;
+ *                            written by the push claims (ingest/push-claim-store.ts), which spell it the same
  *
  * Recording is one Lua script per outcome, so concurrent transcoders and redelivered jobs
  * cannot list a segment twice or out of order: a result is held until every earlier seq of
@@ -34,6 +34,7 @@
  * sweep, and an ended stream's missing seqs are resolved, so every playlist gets ENDLIST.
  */
 import type { Redis } from '../redis/connections.ts';
+import type { RedisKeys } from '../redis/keys.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 
@@ -398,9 +399,10 @@ export interface RecordResult {
 }
 
 export interface RedisSegmentIndexOptions {
+  /** The `state` connection (request/response commands), opened and closed by the composition root. */
   redis: Redis;
-  /** Key prefix shared by the deployment. */
-  prefix: string;
+  /** Keys under the deployment prefix (`redis.keyPrefix`), shared by every gateway of the deployment. */
+  keys: RedisKeys;
   /** Listed entries kept per rendition (at least the playlist window). */
   retainSegments: number;
   /**
@@ -434,43 +436,48 @@ const SWEEP_BATCH = 100;
 
 export class RedisSegmentIndex {
   readonly #redis: Redis;
-  readonly #prefix: string;
+  readonly #keys: RedisKeys;
   readonly #retain: number;
   readonly #boundMs: number;
   readonly #heartbeatTtlMs: number;
 
   constructor(options: RedisSegmentIndexOptions) {
     this.#redis = options.redis;
-    this.#prefix = options.prefix;
+    this.#keys = options.keys;
     this.#retain = options.retainSegments;
     this.#boundMs = options.maxSegmentWaitMs ?? 10_000;
     this.#heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
   }
 
   #streamKey(m: string): string {
-    return `${this.#prefix}:stream:${m}`;
+    return this.#keys.key('stream', m);
   }
 
   #rendsKey(m: string): string {
-    return `${this.#prefix}:rends:${m}`;
+    return this.#keys.key('rends', m);
   }
 
   /** pend, rend, list, wait, gaps (the order the scripts' `keysAt` expects). */
   #rendKeys(m: string, r: string): [string, string, string, string, string] {
-    const p = this.#prefix;
-    return [`${p}:pend:${m}:${r}`, `${p}:rend:${m}:${r}`, `${p}:list:${m}:${r}`, `${p}:wait:${m}:${r}`, `${p}:gaps:${m}:${r}`];
+    const k = this.#keys;
+    return [k.key('pend', m, r), k.key('rend', m, r), k.key('list', m, r), k.key('wait', m, r), k.key('gaps', m, r)];
+  }
+
+  get #streamsKey(): string {
+    return this.#keys.key('streams');
   }
 
   get #dueKey(): string {
-    return `${this.#prefix}:due`;
+    return this.#keys.key('due');
   }
 
   get #heartbeatKey(): string {
-    return `${this.#prefix}:heartbeats`;
+    return this.#keys.key('heartbeats');
   }
 
+  /** Written by the push claims (ingest/push-claim-store.ts); see the key list above. */
   #pushedKey(m: string, session: string): string {
-    return `${this.#prefix}:pushed:${m}:${session}`;
+    return this.#keys.key('pushed', m, session);
   }
 
   /** Every rendition of a stream, `source` first: the planned ones and any recorded. */
@@ -496,7 +503,7 @@ export class RedisSegmentIndex {
       manifestID, session, protocol: options.protocol ?? 'rtmp', state: 'live', startedAtMs: String(startedAtMs),
       firstSeq: String(options.firstSeq ?? 0), renditions: '[]',
     });
-    multi.zadd(`${this.#prefix}:streams`, startedAtMs, manifestID);
+    multi.zadd(this.#streamsKey, startedAtMs, manifestID);
     multi.zrem(this.#dueKey, manifestID);
     multi.zadd(this.#heartbeatKey, Date.now() + this.#heartbeatTtlMs, manifestID);
     await multi.exec();
@@ -601,60 +608,6 @@ export class RedisSegmentIndex {
     return { expired, resolved };
   }
 
-  #pushKey(m: string, session: string, seq: number): string {
-    return `${this.#prefix}:push:${m}:${session}:${seq}`;
-  }
-
-  /**
-   * Claims a pushed (manifestID, session, seq) for processing, idempotently.
-   * @param options.leaseMs how long a `pending` claim belongs to the push that made it, ms (its
-   *   reply timeout and some slack): a claim still pending after that was never settled (its
-   *   gateway died, or lost Redis mid-push), and the next push of the same bytes takes it over.
-   * @param options.ttlS lifetime of the claim, s; default 3600.
-   * @returns `new` when this call owns the work; `same` with the stored state when the same
-   *   bytes were pushed before; `conflict` when different bytes were.
-   */
-  async claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number; ttlS?: number }): Promise<
-    { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }
-  > {
-    const key = this.#pushKey(manifestID, session, seq);
-    const ttlS = options.ttlS ?? 3600;
-    const nowMs = Date.now();
-    const leaseUntilMs = String(nowMs + options.leaseMs);
-    const created = await this.#redis.hsetnx(key, 'sha256', sha256);
-    if (created === 1) {
-      const pushed = this.#pushedKey(manifestID, session);
-      await this.#redis.multi().hset(key, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).expire(key, ttlS).zadd(pushed, seq, String(seq)).expire(pushed, ttlS).exec();
-      return { claim: 'new' };
-    }
-    const [stored, state, result, lease] = await this.#redis.hmget(key, 'sha256', 'state', 'result', 'leaseUntilMs');
-    if (stored !== sha256) {
-      if (state !== 'failed') return { claim: 'conflict' };
-      // A failed push may be corrected with other bytes; it is transcoded but was already resolved in the playlists.
-      await this.#redis.multi().hset(key, 'sha256', sha256, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).hdel(key, 'result').expire(key, ttlS).exec();
-      return { claim: 'new' };
-    }
-    if ((state ?? 'pending') === 'pending' && Number(lease ?? 0) < nowMs) {
-      // Abandoned: nobody will settle it. Taking it over is safe, the work is idempotent (job ID, index, hold).
-      await this.#redis.multi().hset(key, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).expire(key, ttlS).exec();
-      return { claim: 'new' };
-    }
-    return { claim: 'same', state: (state as 'pending' | 'done' | 'failed' | null) ?? 'pending', ...(result ? { result } : {}) };
-  }
-
-  /** Stores the outcome of a claimed push (`result` is opaque JSON for the reply). */
-  async settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void> {
-    await this.#redis.hset(this.#pushKey(manifestID, session, seq), { state, result });
-  }
-
-  /** The state of a claimed push, or `undefined` when nothing was pushed (or it expired). */
-  async pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined> {
-    const [state, result] = await this.#redis.hmget(this.#pushKey(manifestID, session, seq), 'state', 'result');
-    if (!state) return undefined;
-    return { state: state as 'pending' | 'done' | 'failed', ...(result ? { result } : {}) };
-  }
-
-
   /**
    * Records one outcome for (rendition, seq) and lists every segment that became listable.
    * Idempotent: a repeat of an already-resolved seq changes nothing. A result for a seq
@@ -688,7 +641,7 @@ export class RedisSegmentIndex {
 
   /** Manifest IDs of known streams, newest first. */
   async listStreams(limit = 100): Promise<string[]> {
-    return this.#redis.zrevrange(`${this.#prefix}:streams`, 0, limit - 1);
+    return this.#redis.zrevrange(this.#streamsKey, 0, limit - 1);
   }
 
   async renditionStats(manifestID: string, rendition: string): Promise<RenditionStats> {

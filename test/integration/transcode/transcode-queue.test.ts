@@ -6,8 +6,8 @@ import { Worker } from 'bullmq';
 import {
   TranscodeQueue, TranscodeWorker, TRANSCODE_QUEUE_NAME, transcodeJobId, transcodeLockTimingFor, parseTranscodeJobId,
   type QueuedTranscodeJob, type TranscodeWorkerHooks, type TranscodeLockTiming,
-} from '../../../src/queue/transcode-queue.ts';
-import { createRedis } from '../../../src/redis/connections.ts';
+} from '../../../src/transcode/transcode-queue.ts';
+import { RedisConnections, createRedis } from '../../../src/redis/connections.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import type { TranscodeResult } from '../../../src/domain/segment.ts';
@@ -20,14 +20,32 @@ function job(seq: number): QueuedTranscodeJob {
   return { manifestID: 'q', session: 's1', seq, sourceKey: `q/source/${seq}.ts`, durationMs: 2000, profiles: [], enqueuedAtMs: Date.now() };
 }
 
+/** The named connections of one test process (as the composition root opens them); closed after the queue and worker. */
+function connectionsTo(url: string): RedisConnections {
+  return new RedisConnections({ url, logger: silentLogger(), namePrefix: 'mediagate:test' });
+}
+
+/** A queue on `connections`, as the gateway builds it. */
+function queueOn(connections: RedisConnections, options: { prefix: string; attempts: number; enqueueTimeoutMs?: number }): TranscodeQueue {
+  return new TranscodeQueue({
+    connection: connections.open('queue', 'blocking'), openEventsConnection: () => connections.open('queue-events', 'blocking'),
+    prefix: options.prefix, logger: silentLogger(), attempts: options.attempts, backoffMs: 10,
+    ...(options.enqueueTimeoutMs !== undefined ? { enqueueTimeoutMs: options.enqueueTimeoutMs } : {}),
+  });
+}
+
 /** A queue + worker pair on a fresh prefix; `hooks` decide what each attempt does. */
 async function harness(hooks: TranscodeWorkerHooks, attempts = 3, options: { lockTiming?: TranscodeLockTiming; beforeWorker?: (prefix: string, queue: TranscodeQueue) => Promise<void> } = {}) {
   const prefix = `t${randomBytes(4).toString('hex')}`;
-  const queue = new TranscodeQueue({ redisUrl: redis.url, prefix, logger: silentLogger(), attempts, backoffMs: 10 });
+  const connections = connectionsTo(redis.url);
+  const queue = queueOn(connections, { prefix, attempts });
   await options.beforeWorker?.(prefix, queue);
-  const worker = new TranscodeWorker({ redisUrl: redis.url, prefix, logger: silentLogger(), concurrency: 1, hooks, ...(options.lockTiming ? { lockTiming: options.lockTiming } : {}) });
+  const worker = new TranscodeWorker({
+    connection: connections.open('transcoder', 'blocking'), prefix, logger: silentLogger(), concurrency: 1, hooks,
+    ...(options.lockTiming ? { lockTiming: options.lockTiming } : {}),
+  });
   await worker.waitUntilReady();
-  return { queue, worker, prefix, close: async () => { await worker.close(); await queue.close(); } };
+  return { queue, worker, prefix, close: async () => { await worker.close(); await queue.close(); await connections.close(); } };
 }
 
 /** Sets fields of a queued job's BullMQ hash (as BullMQ's stalled check would). */
@@ -125,23 +143,27 @@ test('enqueueing the same segment twice runs it once', async () => {
 });
 
 test('enqueue fails with QUEUE_UNAVAILABLE instead of hanging when Redis is unreachable', async () => {
-  const queue = new TranscodeQueue({ redisUrl: 'redis://127.0.0.1:1', prefix: 'down', logger: silentLogger(), attempts: 1, backoffMs: 10, enqueueTimeoutMs: 500 });
+  const connections = connectionsTo('redis://127.0.0.1:1');
+  const queue = queueOn(connections, { prefix: 'down', attempts: 1, enqueueTimeoutMs: 500 });
   try {
     await assert.rejects(queue.enqueue(job(4)), (e: GatewayError) => e.code === 'QUEUE_UNAVAILABLE' && e.status === 503);
   } finally {
     await queue.close();
+    await connections.close();
   }
 });
 
 test('enqueueAndWait answers QUEUE_UNAVAILABLE within its timeout instead of hanging when Redis is unreachable', async () => {
   // BullMQ's worker count and its events' readiness wait for Redis for ever on their connections.
-  const queue = new TranscodeQueue({ redisUrl: 'redis://127.0.0.1:1', prefix: 'down', logger: silentLogger(), attempts: 1, backoffMs: 10, enqueueTimeoutMs: 500 });
+  const connections = connectionsTo('redis://127.0.0.1:1');
+  const queue = queueOn(connections, { prefix: 'down', attempts: 1, enqueueTimeoutMs: 500 });
   const startedAtMs = Date.now();
   try {
     await assert.rejects(queue.enqueueAndWait(job(5), 60_000), (e: GatewayError) => e.code === 'QUEUE_UNAVAILABLE' && e.status === 503 && /Redis/.test(e.message));
     assert.ok(Date.now() - startedAtMs < 10_000, `answered after ${Date.now() - startedAtMs} ms, not the 60 s reply timeout`);
   } finally {
     await queue.close();
+    await connections.close();
   }
 });
 

@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from '../../../src/queue/transcode-queue.ts';
+import { TranscodeQueue, TranscodeWorker, type QueuedTranscodeJob } from '../../../src/transcode/transcode-queue.ts';
+import { RedisConnections } from '../../../src/redis/connections.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { parseSourceSegmentInfo } from '../../../src/domain/segment.ts';
 
@@ -17,9 +18,13 @@ after(async () => { await redis.stop(); });
 test('job.source survives the queue and still parses; a job without it arrives without it', async () => {
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const seen: QueuedTranscodeJob[] = [];
-  const queue = new TranscodeQueue({ redisUrl: redis.url, prefix, logger: silentLogger(), attempts: 1, backoffMs: 10 });
+  const connections = new RedisConnections({ url: redis.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
+  const queue = new TranscodeQueue({
+    connection: connections.open('queue', 'blocking'), openEventsConnection: () => connections.open('queue-events', 'blocking'),
+    prefix, logger: silentLogger(), attempts: 1, backoffMs: 10,
+  });
   const worker = new TranscodeWorker({
-    redisUrl: redis.url, prefix, logger: silentLogger(), concurrency: 1,
+    connection: connections.open('transcoder', 'blocking'), prefix, logger: silentLogger(), concurrency: 1,
     hooks: {
       process: async (j) => { seen.push(j); return { manifestID: j.manifestID, seq: j.seq, renditions: [], elapsedMs: 1 }; },
       onCompleted: async () => {},
@@ -42,5 +47,6 @@ test('job.source survives the queue and still parses; a job without it arrives w
   } finally {
     await worker.close();
     await queue.close();
+    await connections.close();
   }
 });
