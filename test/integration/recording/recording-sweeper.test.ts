@@ -51,10 +51,10 @@ function outcome(rendition: string, seq: number): SegmentOutcome {
   return { status: 'ok', seq, segment: { rendition, key: `x/${seq}.ts`, width: 256, height: 144, frames: 48, bytes: 100_000, durationMs: 2000, codecs: 'avc1.64000c', frameRate: 24 } };
 }
 
-function sweeper(store: RecordingStore, index: SweptIndex, objects: FsObjectStore, events: RecordingReadyEvent[]): RecordingSweeper {
+function sweeper(store: RecordingStore, index: SweptIndex, objects: FsObjectStore, events: RecordingReadyEvent[], recordingKeepMs = 0): RecordingSweeper {
   return new RecordingSweeper({
     store, index, objects, events: { emit: (e) => events.push(e) }, logger: createLogger({ level: 'silent' }), publicUrl: 'http://gw',
-    sweepIntervalMs: 60_000, windowSegments: 2, marginSegments: 1, endedKeepMs: 60_000, recordingKeepMs: 0, resultTtlMs: 0, segmentTargetMs: 2000,
+    sweepIntervalMs: 60_000, windowSegments: 2, marginSegments: 1, endedKeepMs: 60_000, recordingKeepMs, resultTtlMs: 0, segmentTargetMs: 2000,
   });
 }
 
@@ -129,4 +129,28 @@ test('retention of a live session that is not recorded deletes, in every renditi
     assert.deepEqual(present, [5, 6, 7, 8, 9], `${r} keeps seqs from the horizon on`);
   }
   assert.equal((await store.get('cam', 's1'))?.deletedBelow, 5);
+});
+
+test('a recording is deleted recording.deleteAfterS after its stream ended, objects and entry alike', async () => {
+  const store = new RecordingStore({ redis: client, prefix: `t${++prefixCounter}` });
+  const root = join(dir, `o${prefixCounter}`);
+  const objects = new FsObjectStore(root);
+  const streams = new Map<string, FakeStream>();
+  const index = fakeIndex(streams);
+  const kept = keepingRecordedSegments(index, store);
+  const startedAtMs = Date.now();
+  await store.opened({ manifestID: 'cam', session: 's1', startedAtMs, record: true });
+  await objects.putBytes(segmentKey('cam', 's1', 'source', 0), Buffer.from([0]));
+  await kept.record('cam', 's1', outcome('source', 0));
+  streams.set('cam', { session: 's1', state: 'ended', startedAtMs, endedAtMs: Date.now(), firstSeq: 0, renditions: [], frontiers: {}, complete: true });
+  const s = sweeper(store, index, objects, [], 500);
+  await s.sweep({ force: true });
+  assert.equal((await store.get('cam', 's1'))?.state, 'ready');
+  assert.ok(existsSync(join(root, 'cam', 's1', 'index.m3u8')));
+  assert.deepEqual((await store.recordings('cam')).map((r) => r.session), ['s1']);
+  await new Promise((r) => setTimeout(r, 600));
+  await s.sweep({ force: true });
+  assert.equal(existsSync(join(root, 'cam', 's1')), false, 'its objects are deleted');
+  assert.equal(await store.get('cam', 's1'), undefined);
+  assert.deepEqual(await store.recordings('cam'), []);
 });
