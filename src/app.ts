@@ -176,7 +176,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     redis, keys, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
     maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
   });
-  const recordings = new RecordingStore({ redis, prefix });
+  const recordings = new RecordingStore({ redis, keys });
   const recordingIndex = keepingRecordedSegments(index, recordings);
   // Media-path Redis operations wait out an outage up to this budget (redis/retry.ts).
   const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });

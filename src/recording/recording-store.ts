@@ -22,7 +22,7 @@
  * gateways may run the sweep at once.
  */
 import type { Redis } from '../redis/connections.ts';
-import { RedisKeys } from '../redis/keys.ts';
+import type { RedisKeys } from '../redis/keys.ts';
 
 /** A session the keeper was told of. */
 export interface KeptSession {
@@ -73,8 +73,8 @@ export interface KeptSegment {
 
 export interface RecordingStoreOptions {
   redis: Redis;
-  /** `redis.keyPrefix`. */
-  prefix: string;
+  /** Keys under the deployment prefix (`redis.keyPrefix`); this store uses the `rec` scope. */
+  keys: RedisKeys;
 }
 
 export class RecordingStore {
@@ -83,7 +83,7 @@ export class RecordingStore {
 
   constructor(options: RecordingStoreOptions) {
     this.#redis = options.redis;
-    this.#keys = new RedisKeys(options.prefix).scope('rec');
+    this.#keys = options.keys.scope('rec');
   }
 
   #sess(m: string, s: string): string { return this.#keys.key('sess', m, s); }

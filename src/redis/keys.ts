@@ -1,7 +1,7 @@
 /**
  * Redis key names: `<redis.keyPrefix>:<scope>:<part>:<part>…`. Every store builds its keys
  * here, so one deployment prefix separates deployments sharing a Redis and each feature's
- * keys sit under their own scope (`pay`, `hls`, `ingest`, `transcode`, `events`, `control`).
+ * keys sit under their own scope (`pay`, `hls`, `ingest`, `transcode`, `events`, `control`, `rec`).
  */
 
 /** Builds keys under one prefix. Immutable: `scope()` returns a new builder. */

@@ -14,6 +14,7 @@ import { createRedis, type Redis } from '../../../src/redis/connections.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { FsObjectStore } from '../../../src/storage/fs-store.ts';
 import { RecordingStore } from '../../../src/recording/recording-store.ts';
+import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RecordingSweeper, type RecordingReadyEvent, type SweptIndex } from '../../../src/recording/recording-sweeper.ts';
 import { keepingRecordedSegments } from '../../../src/recording/segment-keeping.ts';
 import { segmentKey } from '../../../src/domain/segment.ts';
@@ -59,7 +60,7 @@ function sweeper(store: RecordingStore, index: SweptIndex, objects: FsObjectStor
 }
 
 test('three gateways sweeping at once finish a recording once: one recording.ready, one set of playlists', async () => {
-  const store = new RecordingStore({ redis: client, prefix: `t${++prefixCounter}` });
+  const store = new RecordingStore({ redis: client, keys: new RedisKeys(`t${++prefixCounter}`) });
   const objects = new FsObjectStore(join(dir, `o${prefixCounter}`));
   const streams = new Map<string, FakeStream>();
   const index = fakeIndex(streams);
@@ -96,7 +97,7 @@ test('three gateways sweeping at once finish a recording once: one recording.rea
 });
 
 test('a recorded session the index does not show yet is not finished (its start is in flight)', async () => {
-  const store = new RecordingStore({ redis: client, prefix: `t${++prefixCounter}` });
+  const store = new RecordingStore({ redis: client, keys: new RedisKeys(`t${++prefixCounter}`) });
   const objects = new FsObjectStore(join(dir, `o${prefixCounter}`));
   const streams = new Map<string, FakeStream>();
   const index = fakeIndex(streams);
@@ -110,7 +111,7 @@ test('a recorded session the index does not show yet is not finished (its start 
 });
 
 test('retention of a live session that is not recorded deletes, in every rendition, what is older than the slowest playlist\'s window plus the margin', async () => {
-  const store = new RecordingStore({ redis: client, prefix: `t${++prefixCounter}` });
+  const store = new RecordingStore({ redis: client, keys: new RedisKeys(`t${++prefixCounter}`) });
   const root = join(dir, `o${prefixCounter}`);
   const objects = new FsObjectStore(root);
   const streams = new Map<string, FakeStream>();
@@ -132,7 +133,7 @@ test('retention of a live session that is not recorded deletes, in every renditi
 });
 
 test('a recording is deleted recording.deleteAfterS after its stream ended, objects and entry alike', async () => {
-  const store = new RecordingStore({ redis: client, prefix: `t${++prefixCounter}` });
+  const store = new RecordingStore({ redis: client, keys: new RedisKeys(`t${++prefixCounter}`) });
   const root = join(dir, `o${prefixCounter}`);
   const objects = new FsObjectStore(root);
   const streams = new Map<string, FakeStream>();
