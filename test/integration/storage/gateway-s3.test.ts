@@ -1,7 +1,7 @@
 /**
  * The gateway process on an S3 store (s3rver in a child process, or the endpoint
  * MEDIAGATE_TEST_S3_ENDPOINT names): playback straight from the bucket with
- * storage.publicBaseUrl, `/healthz` while the store goes away and comes back, and the startup
+ * storage.publicBaseUrl, AI result media in the bucket, `/healthz` while the store goes away and comes back, and the startup
  * check's messages for a missing bucket, denied access and an unreachable endpoint.
  */
 import { test, before, after } from 'node:test';
@@ -14,8 +14,10 @@ import { promisify } from 'node:util';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
-import { fetchMedia, fetchText, decodeErrors } from '../../helpers/hls.ts';
+import { fetchMedia, fetchText, decodeErrors, waitForEndedPlaylists } from '../../helpers/hls.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { startFakeAiWorker } from '../../helpers/fake-ai-worker.ts';
+import { pngSize } from '../../helpers/png.ts';
 import { s3StorageEnv, startS3rver, testS3Target, type S3Target, type TestS3rver } from '../../helpers/s3rver.ts';
 
 const run = promisify(execFile);
@@ -42,6 +44,8 @@ before(async () => {
     ...s3StorageEnv(target),
     MEDIAGATE_STORAGE_PUBLIC_BASE_URL: publicBaseUrl,
     MEDIAGATE_LADDER: LADDER.join(','),
+    // The push session ends (ENDLIST) soon after the last push, so ffmpeg plays the playlists to their end.
+    MEDIAGATE_PUSH_IDLE_TIMEOUT_MS: '3000',
     MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: STREAM_KEY, manifestID: MANIFEST_ID }]),
   });
   gateway = spawnMediagate('gateway', deployment.env);
@@ -65,6 +69,7 @@ test('with storage.publicBaseUrl, media playlists point at the bucket, whose obj
     assert.equal(res.status, 200, await res.clone().text());
     await res.arrayBuffer();
   }
+  await waitForEndedPlaylists(deployment.httpUrl, MANIFEST_ID, LADDER.length + 1, 30_000);
   const sessions = new Set<string>();
   for (const rendition of ['source', ...LADDER]) {
     const playlistUrl = `${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`;
@@ -91,6 +96,36 @@ test('with storage.publicBaseUrl, media playlists point at the bucket, whose obj
   assert.equal(Number(head.headers.get('content-length')), readFileSync(segments[0]!).length);
   assert.deepEqual(readdirSync(join(deployment.dataDir, 'work', 'storage')), [], 'no downloaded copy is left behind');
   assert.deepEqual(gateway.lines.filter((l) => l.includes(target.secretAccessKey)), [], 'the secret key is never logged');
+});
+
+test('AI result media are stored in the bucket beside the segments and served by the gateway from there', async () => {
+  const worker = await startFakeAiWorker({ pipelines: ['text-to-image'] });
+  try {
+    const reg = await fetch(`${deployment.httpUrl}/api/workers`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: worker.url, pipelines: [{ pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true }] }),
+    });
+    assert.equal(reg.status, 201, await reg.text());
+    const res = await fetch(`${deployment.httpUrl}/text-to-image`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: 'a bucket', width: 128, height: 64, model_id: 'stabilityai/sdxl-turbo' }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const { images } = (await res.json()) as { images: { url: string }[] };
+    const m = /\/stream\/(ai-[0-9a-f]{24})\/(\d\.png)$/.exec(images[0]!.url);
+    assert.ok(m, images[0]!.url);
+    const viaGateway = await fetch(images[0]!.url);
+    assert.equal(viaGateway.status, 200);
+    assert.equal(viaGateway.headers.get('content-type'), 'image/png');
+    const bytes = Buffer.from(await viaGateway.arrayBuffer());
+    assert.deepEqual(pngSize(bytes), { width: 128, height: 64 });
+    // Stored under the store's results prefix, with the image's content type.
+    const direct = await fetch(`${target.bucketUrl}/${target.prefix}.results/${m[1]}/${m[2]}`);
+    assert.equal(direct.status, 200);
+    assert.equal(direct.headers.get('content-type'), 'image/png');
+    assert.deepEqual(Buffer.from(await direct.arrayBuffer()), bytes);
+  } finally {
+    await worker.close();
+  }
 });
 
 test('/healthz reports the store: degraded with a reason while S3 is down, ok again once it is back', { timeout: 60_000 }, async () => {
