@@ -24,15 +24,6 @@ const SHARED = '(?:domain|errors|log|config|media|redis|http)';
 /** Files that may import ioredis/bullmq besides src/redis/: Redis stores, BullMQ queues, pub/sub buses. */
 const REDIS_STORE_FILE = '(?:-store|-queue|-bus)\\.ts$';
 
-/**
- * TEMPORARY exceptions while issue 12 reshapes the tree: each lets one file import one more
- * thing than its rule allows. Remove an entry as soon as its file is gone from main; the
- * list must end empty.
- * (None left.)
- */
-/** @type {{ from: string; to: string }[]} */
-const TEMPORARY_CROSS_FEATURE = [];
-
 /** A package: `node_modules/<name>/` anywhere in the resolved path. */
 const pkg = (names) => `(?:^|/)node_modules/(?:${names.join('|')})/`;
 
@@ -48,16 +39,9 @@ module.exports = {
         'media, redis, http). Declare the small interface you need (a port) in your own folder and let ' +
         'src/app.ts pass the implementation.',
       severity: 'error',
-      from: { path: '^src/([^/]+)/', pathNot: [`^src/${SHARED}/`, ...TEMPORARY_CROSS_FEATURE.map((e) => e.from)] },
+      from: { path: '^src/([^/]+)/', pathNot: `^src/${SHARED}/` },
       to: { path: '^src/', pathNot: `^src/(?:$1|${SHARED})/` },
     },
-    ...TEMPORARY_CROSS_FEATURE.map((e) => ({
-      name: 'no-cross-feature',
-      comment: `TEMPORARY: the rule above, letting ${e.from} also import ${e.to}.`,
-      severity: 'error',
-      from: { path: e.from },
-      to: { path: '^src/', pathNot: [`^src/(?:$1|${SHARED})/`, e.to] },
-    })),
     {
       name: 'shared-imports-no-feature',
       comment:
