@@ -103,13 +103,30 @@ export function recordingSuite(storage: E2eStorage): void {
     return [...sessions];
   }
 
-  async function publishClip(seconds: number): Promise<void> {
+  /** Publishes the first `seconds` of the clip in real time; `whileLive` runs once the session is listed as a recording. */
+  async function publishClip(seconds: number, whileLive?: (session: string) => Promise<void>): Promise<void> {
     const publisher = publish(await clipWith2sGop(seconds), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${MANIFEST_ID}`);
+    if (whileLive) {
+      let live: Recording | undefined;
+      while (!live) {
+        await new Promise((r) => setTimeout(r, 200));
+        live = (await recordings()).find((r) => r.state === 'recording');
+      }
+      await whileLive(live.session);
+    }
     assert.equal(await publisher.exited, 0, publisher.stderr());
   }
 
   test('a recorded stream becomes a VOD recording that decodes to its end, with every segment, and MP4s as long as their EXTINF sum; a republish leaves it intact', { timeout: 170_000 }, async (t) => {
-    await publishClip(30);
+    await publishClip(30, async (session) => {
+      // While it is being made, a recording can be neither played nor deleted.
+      for (const [url, method] of [[`${deployment.httpUrl}/recordings/${MANIFEST_ID}/${session}/index.m3u8`, 'GET'], [`${deployment.httpUrl}/api/streams/${MANIFEST_ID}/recordings/${session}`, 'DELETE']] as const) {
+        const res = await fetch(url, { method });
+        assert.equal(res.status, 409, `${method} ${url}`);
+        assert.equal(((await res.json()) as { detail: { code: string } }).detail.code, 'RECORDING_IN_PROGRESS');
+      }
+      assert.equal((await fetch(`${deployment.httpUrl}/recordings/${MANIFEST_ID}/index.m3u8`)).status, 404, 'no finished recording yet');
+    });
     const [first] = await waitForReady(1, 60_000);
     assert.ok(first!.playbackUrl && first!.renditions, JSON.stringify(first));
     assert.deepEqual(first!.renditions!.map((r) => r.name), ['source', RENDITION]);
