@@ -35,6 +35,7 @@
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
+import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 
@@ -94,294 +95,20 @@ export interface RenditionWindow {
 }
 
 /**
- * Lua shared by the scripts below. A rendition's keys are the table `K` = {pend, rend, list,
- * wait, gaps}; `RETAIN` and `BOUND` (ms) are set by each script before use.
- * - `drain` lists what is pending at the frontier onwards, in order.
- * - `skip` resolves [from, to) as failed at the frontier (one discontinuity for the run).
- * - `addRange` marks [from, to) as failed ahead of (or at) the frontier, as one pending entry.
+ * The index's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply documented in each
+ * file's header), run through ioredis `defineCommand` (src/redis/scripts.ts). The local
+ * functions record and resolve share (`drain`, `skip`, `addRange` …) are in
+ * ./lua/index-functions.lua, put in front of the two scripts when they are loaded. Recording
+ * is one script per outcome, so concurrent transcoders and redelivered jobs cannot list a
+ * segment twice or out of order.
  */
-const LUA_PRELUDE = `
-local RETAIN, BOUND = 0, 0
-local function keysAt(base)
-  return {pend = KEYS[base], rend = KEYS[base + 1], list = KEYS[base + 2], wait = KEYS[base + 3], gaps = KEYS[base + 4]}
-end
-local function frontierOf(K, firstSeq)
-  return tonumber(redis.call('HGET', K.rend, 'frontier') or firstSeq)
-end
-local function oldestWait(K)
-  local w = redis.call('ZRANGE', K.wait, 0, 0, 'WITHSCORES')
-  if w[1] then return tonumber(w[2]) end
-  return nil
-end
-local function minPending(K, frontier)
-  local low = nil
-  for _, k in ipairs(redis.call('HKEYS', K.pend)) do
-    local s = tonumber(k)
-    if s < frontier then
-      redis.call('HDEL', K.pend, k)
-      redis.call('ZREM', K.wait, k)
-    elseif low == nil or s < low then
-      low = s
-    end
-  end
-  return low
-end
-local function inGap(K, seq)
-  local g = redis.call('HGETALL', K.gaps)
-  for i = 1, #g, 2 do
-    if seq >= tonumber(g[i]) and seq < tonumber(g[i + 1]) then return true end
-  end
-  return false
-end
-local function pendingRangeCovers(K, seq)
-  local p = redis.call('HGETALL', K.pend)
-  for i = 1, #p, 2 do
-    if string.find(p[i + 1], '"skipTo"', 1, true) then
-      local o = cjson.decode(p[i + 1])
-      if seq >= tonumber(p[i]) and seq < o.skipTo then return true end
-    end
-  end
-  return false
-end
-local function skip(K, from, to)
-  redis.call('HINCRBY', K.rend, 'failed', to - from)
-  redis.call('HSET', K.rend, 'pendingDisc', 1)
-  local lastFrom = redis.call('HGET', K.rend, 'lastGapFrom')
-  if lastFrom and tonumber(redis.call('HGET', K.gaps, lastFrom) or '-1') == from then
-    redis.call('HSET', K.gaps, lastFrom, to)
-  else
-    redis.call('HSET', K.gaps, from, to)
-    redis.call('HSET', K.rend, 'lastGapFrom', from)
-  end
-  for _, k in ipairs(redis.call('HKEYS', K.pend)) do
-    local s = tonumber(k)
-    if s >= from and s < to then
-      local raw = redis.call('HGET', K.pend, k)
-      local arrived = redis.call('ZSCORE', K.wait, k)
-      redis.call('HDEL', K.pend, k)
-      redis.call('ZREM', K.wait, k)
-      local o = cjson.decode(raw)
-      if o.skipTo and o.skipTo > to then
-        redis.call('HSET', K.pend, to, cjson.encode({status = 'failed', seq = to, skipTo = o.skipTo, reason = o.reason}))
-        redis.call('ZADD', K.wait, 'NX', arrived or 0, to)
-      end
-    end
-  end
-end
-local function drain(K, frontier, nowMs)
-  local listed = 0
-  while true do
-    local raw = redis.call('HGET', K.pend, frontier)
-    if not raw then break end
-    redis.call('HDEL', K.pend, frontier)
-    redis.call('ZREM', K.wait, frontier)
-    local o = cjson.decode(raw)
-    if o.status == 'ok' then
-      local s = o.segment
-      local count = tonumber(redis.call('HGET', K.rend, 'count') or '0')
-      local disc = tonumber(redis.call('HGET', K.rend, 'disc') or '0')
-      local flag = (redis.call('HGET', K.rend, 'pendingDisc') == '1') or (o.discontinuity == true)
-      if flag and count > 0 then disc = disc + 1 else flag = false end
-      redis.call('RPUSH', K.list, cjson.encode({seq = frontier, d = s.durationMs, disc = flag, ds = disc}))
-      local bps = 0
-      if s.durationMs > 0 then bps = math.floor(s.bytes * 8000 / s.durationMs) end
-      local peak = tonumber(redis.call('HGET', K.rend, 'peakBps') or '0')
-      if bps > peak then peak = bps end
-      redis.call('HSET', K.rend, 'count', count + 1, 'disc', disc, 'pendingDisc', 0, 'peakBps', peak,
-        'width', s.width, 'height', s.height, 'codecs', s.codecs, 'frameRate', tostring(s.frameRate))
-      redis.call('HINCRBY', K.rend, 'bytes', s.bytes)
-      redis.call('HINCRBY', K.rend, 'durationMs', s.durationMs)
-      listed = listed + 1
-      frontier = frontier + 1
-    else
-      local to = frontier + 1
-      if o.skipTo and o.skipTo > to then to = o.skipTo end
-      skip(K, frontier, to)
-      frontier = to
-    end
-  end
-  redis.call('HSET', K.rend, 'frontier', frontier)
-  if listed > 0 then redis.call('HSET', K.rend, 'lastListedAtMs', nowMs) end
-  redis.call('LTRIM', K.list, -RETAIN, -1)
-  return frontier, listed
-end
-local function addRange(K, from, to, firstSeq, nowMs, reason)
-  local frontier = frontierOf(K, firstSeq)
-  if from < frontier then from = frontier end
-  if to <= from then return end
-  -- Split around what is already pending, so no result or earlier range is overwritten.
-  local inside = {}
-  for _, k in ipairs(redis.call('HKEYS', K.pend)) do
-    local s = tonumber(k)
-    if s >= from and s < to then table.insert(inside, s) end
-  end
-  table.sort(inside)
-  table.insert(inside, to)
-  local x = from
-  for _, y in ipairs(inside) do
-    if y > x then
-      redis.call('HSET', K.pend, x, cjson.encode({status = 'failed', seq = x, skipTo = y, reason = reason}))
-      redis.call('ZADD', K.wait, 'NX', nowMs, x)
-    end
-    x = y + 1
-  end
-end
-`;
-
-/**
- * Records one outcome. KEYS: stream, rends, due, then the rendition's 5 keys.
- * ARGV: session, seq, outcome JSON, retain, rendition, nowMs, boundMs, manifestID.
- * Returns {status, listed}: status 1 accepted (listed, pending, or a repeat of either),
- * 0 refused (the seq was already resolved as failed/skipped), -1 another session.
- */
-const RECORD_SCRIPT = `${LUA_PRELUDE}
-local session, seq, outcome, rendition, nowMs, m = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5], tonumber(ARGV[6]), ARGV[8]
-RETAIN, BOUND = tonumber(ARGV[4]), tonumber(ARGV[7])
-local st = redis.call('HMGET', KEYS[1], 'session', 'firstSeq')
-if st[1] ~= session then return {-1, 0} end
-redis.call('SADD', KEYS[2], rendition)
-local K = keysAt(4)
-local frontier = frontierOf(K, st[2] or '0')
-if seq < frontier then
-  if inGap(K, seq) then return {0, 0} end
-  return {1, 0}
-end
-local existing = redis.call('HGET', K.pend, seq)
-if existing then
-  if cjson.decode(existing).status == 'ok' then return {1, 0} end
-  return {0, 0}
-end
-if pendingRangeCovers(K, seq) then return {0, 0} end
-redis.call('HSET', K.rend, 'lastRecordAtMs', nowMs)
-redis.call('HSET', K.pend, seq, outcome)
-redis.call('ZADD', K.wait, 'NX', nowMs, seq)
-local _, listed = drain(K, frontier, nowMs)
-local oldest = oldestWait(K)
-if oldest then redis.call('ZADD', KEYS[3], 'LT', oldest + BOUND, m) end
-return {1, listed}
-`;
-
-/**
- * Resolves what waited too long in every rendition of one stream (see RedisSegmentIndex.resolve).
- * KEYS: stream, due, pushed, then 5 keys per rendition, `source` first.
- * ARGV: manifestID, session, nowMs, boundMs, retain, gapTo (-1: no push gap to resolve).
- * Returns {segments newly listed, seqs skipped by the wait rules (summed over renditions)},
- * or -1 when the session changed.
- */
-const RESOLVE_SCRIPT = `${LUA_PRELUDE}
-local m, session, nowMs, gapTo = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
-BOUND, RETAIN = tonumber(ARGV[4]), tonumber(ARGV[5])
-local st = redis.call('HMGET', KEYS[1], 'session', 'state', 'endSeq', 'firstSeq', 'resolveAtMs', 'endWaitMs')
-if st[1] ~= session then return -1 end
-local ended = st[2] == 'ended'
-local endSeq = tonumber(st[3] or '-1')
-local firstSeq = tonumber(st[4] or '0')
-local resolveAt = tonumber(st[5] or '0')
-local endWait = tonumber(st[6] or BOUND)
-local ranges = {}
-if gapTo >= 0 then
-  local claimed = redis.call('ZREVRANGEBYSCORE', KEYS[3], '(' .. gapTo, '-inf', 'LIMIT', 0, 1)
-  local lo = firstSeq
-  if claimed[1] then lo = tonumber(claimed[1]) + 1 end
-  if lo < gapTo then table.insert(ranges, {lo, gapTo, 'never pushed'}) end
-end
-local total, skipped, nextDue = 0, 0, nil
-local n = (#KEYS - 3) / 5
-for i = 1, n do
-  local K = keysAt(4 + (i - 1) * 5)
-  for _, r in ipairs(ranges) do addRange(K, r[1], r[2], firstSeq, nowMs, r[3]) end
-  local f, listed = drain(K, frontierOf(K, firstSeq), nowMs)
-  total = total + listed
-  while not (ended and f >= endSeq) do
-    local target = nil
-    local oldest = oldestWait(K)
-    local low = minPending(K, f)
-    if oldest and low and nowMs >= oldest + BOUND then
-      target = low
-    elseif ended and nowMs >= resolveAt and nowMs >= tonumber(redis.call('HGET', K.rend, 'lastRecordAtMs') or '0') + endWait then
-      target = endSeq
-      if low and low < endSeq then target = low end
-    end
-    if not target or target <= f then break end
-    skip(K, f, target)
-    skipped = skipped + (target - f)
-    if i == 1 then table.insert(ranges, {f, target, 'source segment missing'}) end
-    f, listed = drain(K, target, nowMs)
-    total = total + listed
-  end
-  local due = nil
-  local oldest = oldestWait(K)
-  if oldest and not (ended and f >= endSeq) then due = oldest + BOUND end
-  if ended and f < endSeq then
-    local atEnd = math.max(resolveAt, tonumber(redis.call('HGET', K.rend, 'lastRecordAtMs') or '0') + endWait)
-    if due == nil or atEnd < due then due = atEnd end
-  end
-  if due and (nextDue == nil or due < nextDue) then nextDue = due end
-end
-if nextDue then
-  redis.call('ZADD', KEYS[2], math.max(nextDue, nowMs + 1), m)
-else
-  redis.call('ZREM', KEYS[2], m)
-end
-return {total, skipped}
-`;
-
-/**
- * Marks a stream ended. KEYS: stream, due, heartbeats, then per rendition its `rend` and `pend` keys.
- * ARGV: manifestID, session ('' = whichever session holds it), endSeq (-1 = one past the
- * highest seq the index knows), nowMs, resolveAtMs, requireExpired ('1' = only when its
- * heartbeat expired), endWaitMs (how long after a rendition's last result its missing seqs
- * may be resolved). Returns 1 when it ended the stream now.
- */
-const END_SCRIPT = `
-local m, session, endSeq, nowMs, resolveAt, requireExpired, endWait = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
-if requireExpired == '1' then
-  local score = redis.call('ZSCORE', KEYS[3], m)
-  if not score or tonumber(score) > nowMs then return 0 end
-end
-local st = redis.call('HMGET', KEYS[1], 'session', 'state', 'firstSeq')
-if not st[1] then
-  redis.call('ZREM', KEYS[3], m)
-  return 0
-end
-if session ~= '' and st[1] ~= session then return 0 end
-redis.call('ZREM', KEYS[3], m)
-if st[2] == 'ended' then return 0 end
-if endSeq < 0 then
-  endSeq = tonumber(st[3] or '0')
-  for i = 4, #KEYS, 2 do
-    endSeq = math.max(endSeq, tonumber(redis.call('HGET', KEYS[i], 'frontier') or '0'))
-    local p = redis.call('HGETALL', KEYS[i + 1])
-    for j = 1, #p, 2 do
-      endSeq = math.max(endSeq, tonumber(p[j]) + 1)
-      local o = cjson.decode(p[j + 1])
-      if o.skipTo then endSeq = math.max(endSeq, o.skipTo) end
-    end
-  end
-end
-redis.call('HSET', KEYS[1], 'state', 'ended', 'endSeq', endSeq, 'endedAtMs', nowMs, 'resolveAtMs', resolveAt, 'endWaitMs', endWait)
-redis.call('ZADD', KEYS[2], resolveAt, m)
-return 1
-`;
-
-/**
- * Renews the heartbeats of streams a gateway holds. KEYS: heartbeats, then each stream's hash.
- * ARGV: expiresAtMs, then manifestID and session per stream. Returns the 0-based positions
- * of the streams whose session is no longer live (ended by another gateway, or replaced).
- */
-const RENEW_SCRIPT = `
-local lost = {}
-for i = 2, #KEYS do
-  local m, session = ARGV[2 * i - 2], ARGV[2 * i - 1]
-  local st = redis.call('HMGET', KEYS[i], 'session', 'state')
-  if st[1] == session and st[2] == 'live' then
-    redis.call('ZADD', KEYS[1], ARGV[1], m)
-  else
-    table.insert(lost, i - 2)
-  end
-end
-return lost
-`;
+const INDEX_FUNCTIONS = [new URL('./lua/index-functions.lua', import.meta.url)];
+const INDEX_SCRIPTS = {
+  record: luaScript('mgIndexRecord', 8, new URL('./lua/record.lua', import.meta.url), INDEX_FUNCTIONS),
+  resolve: luaScript('mgIndexResolve', 'variable', new URL('./lua/resolve.lua', import.meta.url), INDEX_FUNCTIONS),
+  endStream: luaScript('mgIndexEndStream', 'variable', new URL('./lua/end-stream.lua', import.meta.url)),
+  renewHeartbeats: luaScript('mgIndexRenewHeartbeats', 'variable', new URL('./lua/renew-heartbeats.lua', import.meta.url)),
+};
 
 /** What a recorded outcome did. */
 export interface RecordResult {
@@ -436,6 +163,7 @@ const SWEEP_BATCH = 100;
 
 export class RedisSegmentIndex {
   readonly #redis: Redis;
+  readonly #scripts: RedisScripts<keyof typeof INDEX_SCRIPTS>;
   readonly #keys: RedisKeys;
   readonly #retain: number;
   readonly #boundMs: number;
@@ -443,6 +171,7 @@ export class RedisSegmentIndex {
 
   constructor(options: RedisSegmentIndexOptions) {
     this.#redis = options.redis;
+    this.#scripts = new RedisScripts(options.redis, INDEX_SCRIPTS);
     this.#keys = options.keys;
     this.#retain = options.retainSegments;
     this.#boundMs = options.maxSegmentWaitMs ?? 10_000;
@@ -532,8 +261,8 @@ export class RedisSegmentIndex {
   async #end(m: string, o: { session: string; endSeq: number; nowMs: number; resolveAtMs: number; endWaitMs: number; requireExpired: boolean }): Promise<boolean> {
     const { names } = await this.#renditionNames(m);
     const keys = [this.#streamKey(m), this.#dueKey, this.#heartbeatKey, ...names.flatMap((r) => this.#rendKeys(m, r).slice(0, 2).reverse())];
-    const ended = await this.#redis.eval(END_SCRIPT, keys.length, ...keys,
-      m, o.session, String(o.endSeq), String(o.nowMs), String(o.resolveAtMs), o.requireExpired ? '1' : '0', String(o.endWaitMs));
+    const ended = await this.#scripts.run('endStream', keys, [
+      m, o.session, String(o.endSeq), String(o.nowMs), String(o.resolveAtMs), o.requireExpired ? '1' : '0', String(o.endWaitMs)]);
     return Number(ended) === 1;
   }
 
@@ -545,8 +274,8 @@ export class RedisSegmentIndex {
   async renewHeartbeats<T extends { manifestID: string; session: string }>(held: readonly T[], nowMs = Date.now()): Promise<T[]> {
     if (held.length === 0) return [];
     const keys = [this.#heartbeatKey, ...held.map((h) => this.#streamKey(h.manifestID))];
-    const lost = await this.#redis.eval(RENEW_SCRIPT, keys.length, ...keys,
-      String(nowMs + this.#heartbeatTtlMs), ...held.flatMap((h) => [h.manifestID, h.session]));
+    const lost = await this.#scripts.run('renewHeartbeats', keys,
+      [String(nowMs + this.#heartbeatTtlMs), ...held.flatMap((h) => [h.manifestID, h.session])]);
     return (lost as number[]).map((i) => held[i]!);
   }
 
@@ -570,8 +299,8 @@ export class RedisSegmentIndex {
       return { listed: 0, skipped: 0 };
     }
     const keys = [this.#streamKey(manifestID), this.#dueKey, this.#pushedKey(manifestID, session), ...names.flatMap((r) => this.#rendKeys(manifestID, r))];
-    const result = await this.#redis.eval(RESOLVE_SCRIPT, keys.length, ...keys,
-      manifestID, session, String(options.nowMs ?? Date.now()), String(this.#boundMs), String(this.#retain), String(options.pushGapTo ?? -1));
+    const result = await this.#scripts.run('resolve', keys,
+      [manifestID, session, String(options.nowMs ?? Date.now()), String(this.#boundMs), String(this.#retain), String(options.pushGapTo ?? -1)]);
     if (!Array.isArray(result)) return { listed: 0, skipped: 0 };
     return { listed: Number(result[0]), skipped: Number(result[1]) };
   }
@@ -617,8 +346,8 @@ export class RedisSegmentIndex {
   async record(manifestID: string, session: string, outcome: SegmentOutcome): Promise<RecordResult> {
     const rendition = outcome.status === 'ok' ? outcome.segment.rendition : outcome.rendition;
     const keys = [this.#streamKey(manifestID), this.#rendsKey(manifestID), this.#dueKey, ...this.#rendKeys(manifestID, rendition)];
-    const [status, listed] = (await this.#redis.eval(RECORD_SCRIPT, keys.length, ...keys, session, String(outcome.seq), JSON.stringify(outcome),
-      String(this.#retain), rendition, String(Date.now()), String(this.#boundMs), manifestID)) as [number, number];
+    const [status, listed] = (await this.#scripts.run('record', keys, [session, String(outcome.seq), JSON.stringify(outcome),
+      String(this.#retain), rendition, String(Date.now()), String(this.#boundMs), manifestID])) as [number, number];
     return { accepted: status === 1, listed, ...(status === -1 ? { staleSession: true } : {}) };
   }
 

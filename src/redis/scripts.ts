@@ -10,12 +10,19 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
+/**
+ * How many KEYS a script takes: a fixed number, or `variable` for a script that takes any
+ * number (e.g. a few keys per rendition of a stream): each run then sends the count, as
+ * EVALSHA needs it.
+ */
+export type LuaKeyCount = number | 'variable';
+
 /** A Lua script and the number of KEYS it takes. */
 export interface LuaScript {
   /** Command name given to `defineCommand`; `mg` + a camelCase name, unique per process. */
   readonly name: string;
   /** How many leading arguments are KEYS (the rest are ARGV). */
-  readonly numberOfKeys: number;
+  readonly numberOfKeys: LuaKeyCount;
   /** The Lua source. */
   readonly lua: string;
 }
@@ -28,7 +35,7 @@ export interface LuaScript {
  *   script's header names the functions it takes from them.
  * @throws Error when a file cannot be read (at module load: a packaging defect).
  */
-export function luaScript(name: string, numberOfKeys: number, file: URL, libraries: readonly URL[] = []): LuaScript {
+export function luaScript(name: string, numberOfKeys: LuaKeyCount, file: URL, libraries: readonly URL[] = []): LuaScript {
   if (!/^mg[A-Z][A-Za-z0-9]*$/.test(name)) throw new Error(`lua script name ${name} must look like mgSomeName`);
   const lua = [...libraries, file].map((part) => readFileSync(part, 'utf8')).join('\n');
   return Object.freeze({ name, numberOfKeys, lua });
@@ -49,25 +56,28 @@ export class RedisScripts<Name extends string> {
     this.#scripts = new Map(Object.entries(scripts) as [Name, LuaScript][]);
     for (const script of this.#scripts.values()) {
       if (typeof this.#command(script) !== 'function') {
-        redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+        // Without numberOfKeys, ioredis takes the key count as the first argument of each call.
+        redis.defineCommand(script.name, script.numberOfKeys === 'variable' ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
       }
     }
   }
 
   /**
-   * Runs script `name` with `keys` (exactly its `numberOfKeys`) and `args`; resolves to the
-   * script's reply as ioredis decodes it (strings, numbers, arrays, null).
+   * Runs script `name` with `keys` (exactly its `numberOfKeys`, or any number for a `variable`
+   * one) and `args`; resolves to the script's reply as ioredis decodes it (strings, numbers,
+   * arrays, null).
    * @throws RangeError when the number of keys differs from the script's; the Redis error
    *   (a `ReplyError` for a script error) as ioredis reports it.
    */
   async run(name: Name, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     const script = this.#scripts.get(name);
     if (script === undefined) throw new RangeError(`unknown lua script ${name}`);
-    if (keys.length !== script.numberOfKeys) {
+    if (script.numberOfKeys !== 'variable' && keys.length !== script.numberOfKeys) {
       throw new RangeError(`lua script ${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
     }
     const command = this.#command(script);
     if (command === undefined) throw new Error(`lua script ${script.name} is not defined on this connection`);
+    if (script.numberOfKeys === 'variable') return command.call(this.#redis, String(keys.length), ...keys, ...args);
     return command.call(this.#redis, ...keys, ...args);
   }
 

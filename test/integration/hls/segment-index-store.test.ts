@@ -105,6 +105,16 @@ test('renditions are set once per session', async () => {
   assert.deepEqual((await index.getStream('plan'))!.renditions.map((r) => r.name), ['low']);
 });
 
+test('the index keeps its key names (state persisted across versions)', async () => {
+  await index.startStream('names', 's1', 1000);
+  await index.record('names', 's1', ok('low', 0));
+  assert.deepEqual((await redis.keys('mgtest:*:names*')).sort(), ['mgtest:list:names:low', 'mgtest:rend:names:low', 'mgtest:rends:names', 'mgtest:stream:names']);
+  assert.notEqual(await redis.zscore('mgtest:streams', 'names'), null);
+  assert.notEqual(await redis.zscore('mgtest:heartbeats', 'names'), null);
+  await claims.claimPush('names', 's1', 3, 'sha', { leaseMs: 60_000 });
+  assert.deepEqual((await redis.keys('mgtest:push*:names*')).sort(), ['mgtest:push:names:s1:3', 'mgtest:pushed:names:s1']);
+});
+
 // Overdue segments, stream end and heartbeats. The sweep takes `nowMs`, so "after the bound"
 // is a clock argument, not a sleep. The index under test uses the default bound (10 s).
 const BOUND_MS = 10_000;

@@ -60,6 +60,21 @@ test('a script runs with the shared local functions put in front of it', async (
   assert.equal(await redis.get(key), '8');
 });
 
+test('a script that takes any number of keys gets them all, also after Redis forgot it', async () => {
+  const redis = connections.open('state');
+  const fixture = (name: string): URL => new URL(`../../fixtures/redis/${name}`, import.meta.url);
+  const scripts = new RedisScripts(redis, { sum: luaScript('mgSumKeys', 'variable', fixture('sum-keys.lua'), [fixture('clamp-functions.lua')]) });
+  const keys = new RedisKeys('mediagate').scope('test');
+  const n = [1, 2, 3].map((i) => keys.key('n', i));
+  await redis.mset(n[0]!, '2', n[1]!, '3', n[2]!, '4');
+  assert.equal(await scripts.run('sum', [], ['100']), 0);
+  assert.equal(await scripts.run('sum', n.slice(0, 1), ['100']), 2);
+  assert.equal(await scripts.run('sum', n, ['100']), 9);
+  assert.equal(await scripts.run('sum', n, ['5']), 5);
+  await redis.script('FLUSH');
+  assert.equal(await scripts.run('sum', n.slice(1), ['100']), 7);
+});
+
 test('a script refuses the wrong number of keys before reaching Redis', async () => {
   const scripts = new RedisScripts(connections.open('state'), { incr: INCR_CAPPED });
   await assert.rejects(scripts.run('incr', ['a', 'b'], ['1', '2']), /takes 1 keys, got 2/);
