@@ -9,19 +9,17 @@ import express, { Router, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
-import { PRESETS, type VideoProfile } from '../domain/profile.ts';
+import { PRESETS, type RenditionPlan, type StreamProtocol, type VideoProfile } from '../domain/profile.ts';
 import { SOURCE_RENDITION } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 
 export const CONTROL_SPEC_PATH = fileURLToPath(new URL('../../openapi/control.yaml', import.meta.url));
 
-type Plan = { name: string; width: number; height: number; bitrateBps: number };
-
 /** What the control API needs from the segment index. */
 export interface ControlIndex {
   listStreams(limit: number): Promise<string[]>;
   getStream(manifestID: string): Promise<{
-    state: 'live' | 'ended'; protocol: 'rtmp' | 'push'; startedAtMs: number; endedAtMs?: number; renditions: readonly Plan[];
+    state: 'live' | 'ended'; protocol: StreamProtocol; startedAtMs: number; endedAtMs?: number; renditions: readonly RenditionPlan[];
     /** The source lint's findings (domain/source-lint.ts). */
     warnings: readonly SourceWarning[];
   } | undefined>;

@@ -54,6 +54,26 @@ export function displayedSize(source: SourceVideoInfo): { width: number; height:
     : { width: source.width, height: source.height };
 }
 
+/**
+ * A planned output rendition of a stream: the ladder fitted to the measured source, as ingest
+ * stores it with the stream in the segment index (hls/segment-index-store.ts, JSON
+ * `{name, width, height, bitrateBps}`: persisted state) and as playback and the control API
+ * read it back. Its size and bitrate are shown in the master playlist until real segments
+ * are measured.
+ */
+export interface RenditionPlan {
+  /** The profile's name (`VideoProfile.name`). */
+  readonly name: string;
+  /** Expected output size in pixels (`FittedRendition.width`/`height`). */
+  readonly width: number;
+  readonly height: number;
+  /** The profile's target video bitrate in bits per second. */
+  readonly bitrateBps: number;
+}
+
+/** How a live stream comes in: an RTMP publish or HTTP-pushed segments. */
+export type StreamProtocol = 'rtmp' | 'push';
+
 /** A profile fitted to a source: the exact output the encoder is asked for. */
 export interface FittedRendition {
   readonly profile: VideoProfile;

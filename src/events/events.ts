@@ -8,6 +8,8 @@
  * goes into an event.
  */
 
+import type { StreamProtocol } from '../domain/profile.ts';
+
 /** One rendition of a transcoded segment, as reported in `segment.transcoded`. */
 export interface EventRendition {
   /** Profile name (e.g. `720p`). */
@@ -22,7 +24,7 @@ export interface EventRendition {
 
 export type GatewayEvent =
   /** A publish session began (RTMP connect or first pushed segment). */
-  | { type: 'stream.started'; manifestID: string; session: string; protocol: 'rtmp' | 'push' }
+  | { type: 'stream.started'; manifestID: string; session: string; protocol: StreamProtocol }
   /** A publish session ended; `segments` = source segments cut in the session. */
   | { type: 'stream.ended'; manifestID: string; session: string; reason: string; segments: number }
   /** Every rendition of one source segment is stored; durations in milliseconds. */

@@ -15,6 +15,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { RenditionPlan } from '../domain/profile.ts';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
 import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -36,7 +37,7 @@ export interface PlaybackStream {
   /** The current publish session: segment objects are stored under it. */
   readonly session: string;
   readonly state: 'live' | 'ended';
-  readonly renditions: readonly { name: string; width: number; height: number; bitrateBps: number }[];
+  readonly renditions: readonly RenditionPlan[];
   /** The source lint's findings (domain/source-lint.ts); they decide where `source` goes in the master. */
   readonly warnings: readonly SourceWarning[];
 }

@@ -36,22 +36,15 @@
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
+import type { RenditionPlan, StreamProtocol } from '../domain/profile.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
-
-export interface RenditionPlan {
-  readonly name: string;
-  /** Expected size and bitrate, shown in the master until real segments are measured. */
-  readonly width: number;
-  readonly height: number;
-  readonly bitrateBps: number;
-}
 
 export interface StreamRecord {
   readonly manifestID: string;
   readonly session: string;
   readonly state: 'live' | 'ended';
-  readonly protocol: 'rtmp' | 'push';
+  readonly protocol: StreamProtocol;
   readonly startedAtMs: number;
   readonly endedAtMs?: number;
   /** First sequence number of the session (0 for RTMP; the first pushed seq for HTTP push). */
@@ -222,7 +215,7 @@ export class RedisSegmentIndex {
    * Starts a publish session for `manifestID`, discarding the index of any earlier session
    * (its late transcode results are then ignored, as their session no longer matches).
    */
-  async startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol?: 'rtmp' | 'push'; firstSeq?: number } = {}): Promise<void> {
+  async startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol?: StreamProtocol; firstSeq?: number } = {}): Promise<void> {
     const rendsKey = this.#rendsKey(manifestID);
     const previous = await this.#redis.smembers(rendsKey);
     const multi = this.#redis.multi();

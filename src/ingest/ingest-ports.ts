@@ -4,7 +4,7 @@
  * the event webhooks and the segmenter. They are implemented elsewhere and passed in by
  * `app.ts`; this folder imports no other feature folder.
  */
-import type { SourceVideoInfo, VideoProfile } from '../domain/profile.ts';
+import type { RenditionPlan, SourceVideoInfo, StreamProtocol, VideoProfile } from '../domain/profile.ts';
 import type { SegmentOutcome, SourceSegmentInfo, TranscodeResult } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 
@@ -24,7 +24,7 @@ export interface PublishAttempt {
   readonly streamKey: string;
   /** The full incoming URL (`rtmp://host:port/live/<key>` or `http://host:port/live/<name>/<seq>.ts`). */
   readonly url: string;
-  readonly protocol: 'rtmp' | 'push';
+  readonly protocol: StreamProtocol;
 }
 
 /** Resolves a stream key to a grant or refuses it. */
@@ -33,11 +33,9 @@ export interface PublishAuthorizer {
   authorize(attempt: PublishAttempt): Promise<StreamGrant>;
 }
 
-export type RenditionPlan = { name: string; width: number; height: number; bitrateBps: number };
-
 /** What ingest needs from the segment index. */
 export interface IngestIndex {
-  startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol: 'rtmp' | 'push'; firstSeq: number }): Promise<void>;
+  startStream(manifestID: string, session: string, startedAtMs: number, options: { protocol: StreamProtocol; firstSeq: number }): Promise<void>;
   /** `warnings`: the source lint of the first segment (domain/source-lint.ts), stored with the plan. */
   setRenditions(manifestID: string, session: string, renditions: readonly RenditionPlan[], warnings?: readonly SourceWarning[]): Promise<void>;
   endStream(manifestID: string, session: string, endSeq: number, endedAtMs: number): Promise<void>;
@@ -55,11 +53,22 @@ export interface IngestIndex {
  */
 export interface PushClaims {
   /** `leaseMs`: how long a pending claim belongs to its push before another push of the same bytes takes it over. */
-  claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<
-    { claim: 'new' } | { claim: 'same'; state: 'pending' | 'done' | 'failed'; result?: string } | { claim: 'conflict' }>;
+  claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number }): Promise<PushClaim>;
   settlePush(manifestID: string, session: string, seq: number, state: 'done' | 'failed', result: string): Promise<void>;
-  pushState(manifestID: string, session: string, seq: number): Promise<{ state: 'pending' | 'done' | 'failed'; result?: string } | undefined>;
+  pushState(manifestID: string, session: string, seq: number): Promise<{ state: PushClaimState; result?: string } | undefined>;
 }
+
+/** What a push claim holds: its push is under way, or it was answered (`result`) or failed. */
+export type PushClaimState = 'pending' | 'done' | 'failed';
+
+/**
+ * A claim's outcome: `new` when the caller owns the work; `same` with the stored state (and
+ * result, once settled) when the same bytes were pushed before; `conflict` when other bytes were.
+ */
+export type PushClaim =
+  | { claim: 'new' }
+  | { claim: 'same'; state: PushClaimState; result?: string }
+  | { claim: 'conflict' };
 
 export interface IngestJob {
   manifestID: string; session: string; seq: number; sourceKey: string; durationMs: number; profiles: readonly VideoProfile[];
@@ -164,7 +173,7 @@ export interface StateRetry {
 /** Stream lifecycle events (a subset of the event webhooks' events). */
 export interface IngestEvents {
   emit(event:
-    | { type: 'stream.started'; manifestID: string; session: string; protocol: 'rtmp' | 'push' }
+    | { type: 'stream.started'; manifestID: string; session: string; protocol: StreamProtocol }
     | { type: 'stream.ended'; manifestID: string; session: string; reason: string; segments: number }
     | { type: 'segment.failed'; manifestID: string; session: string; seq: number; reason: string }): void;
 }

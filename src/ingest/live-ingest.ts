@@ -10,7 +10,7 @@
  * share (live-stream.ts `IngestCore`): open, ingest a segment, credits, failures, ending.
  * This folder imports no other feature folder.
  */
-import { fitRendition, type SourceVideoInfo } from '../domain/profile.ts';
+import { fitRendition, type SourceVideoInfo, type StreamProtocol } from '../domain/profile.ts';
 import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
@@ -126,7 +126,7 @@ export class LiveIngest {
     return true;
   }
 
-  async #authorize(streamKey: string, url: string, protocol: 'rtmp' | 'push'): Promise<StreamGrant> {
+  async #authorize(streamKey: string, url: string, protocol: StreamProtocol): Promise<StreamGrant> {
     if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'the gateway is shutting down; publish again in a few seconds (to another gateway, or this one once restarted)');
     if (!isValidStreamName(streamKey)) throw new GatewayError('INVALID_NAME', 'invalid stream key: expected 1-64 characters of [A-Za-z0-9_-]');
     return this.#options.authorizer.authorize({ streamKey, url, protocol });
@@ -377,7 +377,7 @@ export class LiveIngest {
    * index (its playlists get ENDLIST once every queued segment is transcoded).
    * @returns the streams it ended, with one past their last seq
    */
-  async flush(protocol?: 'rtmp' | 'push'): Promise<EndedStream[]> {
+  async flush(protocol?: StreamProtocol): Promise<EndedStream[]> {
     const streams = this.#streams.publishes().filter((s) => protocol === undefined || s.protocol === protocol);
     await Promise.all(streams.map(async (s) => {
       await s.segmenter?.stop();

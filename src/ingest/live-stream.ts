@@ -5,7 +5,7 @@
  * segments, end.
  */
 import type { Logger } from '../log/logger.ts';
-import type { VideoProfile, SourceVideoInfo } from '../domain/profile.ts';
+import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
   IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, PublishAuthorizer, PushClaims, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
   SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
@@ -79,7 +79,7 @@ export interface LiveIngestOptions {
 }
 
 export interface LiveStream {
-  readonly protocol: 'rtmp' | 'push';
+  readonly protocol: StreamProtocol;
   /** Its session is in the segment index (startStream done): from then on its heartbeat is renewed. */
   indexed?: boolean;
   /** The RTMP connection (RTMP only). */
@@ -130,7 +130,7 @@ export interface IngestCore {
   readonly retry: StateRetry;
   readonly streams: StreamRegistry<LiveStream>;
   /** @throws GatewayError PUBLISH_DENIED (shutting down, or refused), INVALID_NAME */
-  authorize(streamKey: string, url: string, protocol: 'rtmp' | 'push'): Promise<StreamGrant>;
+  authorize(streamKey: string, url: string, protocol: StreamProtocol): Promise<StreamGrant>;
   /**
    * Registers a new stream session and starts it in the segment index.
    * @throws GatewayError STREAM_BUSY, PUBLISH_DENIED, INSUFFICIENT_BALANCE
@@ -159,7 +159,7 @@ export interface LiveStreamInfo {
   readonly manifestID: string;
   /** Publish session ID (the segment index's session). */
   readonly session: string;
-  readonly protocol: 'rtmp' | 'push';
+  readonly protocol: StreamProtocol;
   readonly startedAtMs: number;
   readonly segments: number;
 }

@@ -13,15 +13,7 @@
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
-
-/** What a push claim holds. */
-export type PushClaimState = 'pending' | 'done' | 'failed';
-
-/** The outcome of {@link RedisPushClaims.claimPush}. */
-export type PushClaim =
-  | { claim: 'new' }
-  | { claim: 'same'; state: PushClaimState; result?: string }
-  | { claim: 'conflict' };
+import type { PushClaim, PushClaimState } from './ingest-ports.ts';
 
 export interface RedisPushClaimsOptions {
   /** The `state` connection (request/response commands), opened and closed by the composition root. */
