@@ -9,11 +9,18 @@
  * - `p:pushed:m:s`     ZSET  seqs pushed in session `s`. The segment index (hls/segment-index-store.ts)
  *                            reads it to find the edge of a push gap in one step: both spell it
  *                            `<prefix>:pushed:<manifestID>:<session>`.
- * Both expire with the claim's TTL (default 1 h).
+ * Both expire with the claim's TTL (default 1 h). A claim is one Lua step (lua/claim-push.lua),
+ * so the same push arriving at two gateways at once is owned by exactly one of them.
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
+import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { PushClaim, PushClaimState } from './ingest-ports.ts';
+
+/** The claim in one step (KEYS, ARGV and reply in the file's header), through ioredis `defineCommand` (src/redis/scripts.ts). */
+const PUSH_CLAIM_SCRIPTS = {
+  claim: luaScript('mgPushClaim', 2, new URL('./lua/claim-push.lua', import.meta.url)),
+};
 
 export interface RedisPushClaimsOptions {
   /** The `state` connection (request/response commands), opened and closed by the composition root. */
@@ -24,10 +31,12 @@ export interface RedisPushClaimsOptions {
 
 export class RedisPushClaims {
   readonly #redis: Redis;
+  readonly #scripts: RedisScripts<keyof typeof PUSH_CLAIM_SCRIPTS>;
   readonly #keys: RedisKeys;
 
   constructor(options: RedisPushClaimsOptions) {
     this.#redis = options.redis;
+    this.#scripts = new RedisScripts(options.redis, PUSH_CLAIM_SCRIPTS);
     this.#keys = options.keys;
   }
 
@@ -49,29 +58,13 @@ export class RedisPushClaims {
    *   bytes were pushed before; `conflict` when different bytes were.
    */
   async claimPush(manifestID: string, session: string, seq: number, sha256: string, options: { leaseMs: number; ttlS?: number }): Promise<PushClaim> {
-    const key = this.#pushKey(manifestID, session, seq);
-    const ttlS = options.ttlS ?? 3600;
     const nowMs = Date.now();
-    const leaseUntilMs = String(nowMs + options.leaseMs);
-    const created = await this.#redis.hsetnx(key, 'sha256', sha256);
-    if (created === 1) {
-      const pushed = this.#pushedKey(manifestID, session);
-      await this.#redis.multi().hset(key, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).expire(key, ttlS).zadd(pushed, seq, String(seq)).expire(pushed, ttlS).exec();
-      return { claim: 'new' };
-    }
-    const [stored, state, result, lease] = await this.#redis.hmget(key, 'sha256', 'state', 'result', 'leaseUntilMs');
-    if (stored !== sha256) {
-      if (state !== 'failed') return { claim: 'conflict' };
-      // A failed push may be corrected with other bytes; it is transcoded but was already resolved in the playlists.
-      await this.#redis.multi().hset(key, 'sha256', sha256, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).hdel(key, 'result').expire(key, ttlS).exec();
-      return { claim: 'new' };
-    }
-    if ((state ?? 'pending') === 'pending' && Number(lease ?? 0) < nowMs) {
-      // Abandoned: nobody will settle it. Taking it over is safe, the work is idempotent (job ID, index, hold).
-      await this.#redis.multi().hset(key, 'state', 'pending', 'leaseUntilMs', leaseUntilMs).expire(key, ttlS).exec();
-      return { claim: 'new' };
-    }
-    return { claim: 'same', state: (state as PushClaimState | null) ?? 'pending', ...(result ? { result } : {}) };
+    const reply = (await this.#scripts.run('claim', [this.#pushKey(manifestID, session, seq), this.#pushedKey(manifestID, session)],
+      [sha256, String(nowMs), String(nowMs + options.leaseMs), String(options.ttlS ?? 3600), String(seq)])) as [string, string?, string?];
+    if (reply[0] === 'new') return { claim: 'new' };
+    if (reply[0] === 'conflict') return { claim: 'conflict' };
+    const result = reply[2];
+    return { claim: 'same', state: reply[1] as PushClaimState, ...(result ? { result } : {}) };
   }
 
   /** Stores the outcome of a claimed push (`result` is opaque JSON for the reply). */

@@ -33,3 +33,23 @@ test('a push claim left pending past its lease is taken over by the next push of
   await new Promise((r) => setTimeout(r, 400));
   assert.deepEqual(await claims.claimPush('lease', 's1', 0, 'aaa', lease), { claim: 'same', state: 'done', result: '[]' }, 'a settled claim is answered from its result, whatever its age');
 });
+
+test('the same push racing from two gateways is claimed by exactly one of them', async () => {
+  // Two gateways: two connections to the one Redis, each with its own claim store.
+  const other = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test-other' });
+  try {
+    const otherClaims = new RedisPushClaims({ redis: other.open('state'), keys: new RedisKeys('mgtest') });
+    await other.ready('state', 5000);
+    const doubles: number[] = [];
+    for (let seq = 0; seq < 200; seq++) {
+      const results = await Promise.all([
+        claims.claimPush('race', 's1', seq, 'same-bytes', { leaseMs: 60_000 }),
+        otherClaims.claimPush('race', 's1', seq, 'same-bytes', { leaseMs: 60_000 }),
+      ]);
+      if (results.filter((r) => r.claim === 'new').length !== 1) doubles.push(seq);
+    }
+    assert.deepEqual(doubles, [], 'seqs claimed by both or neither');
+  } finally {
+    await other.close();
+  }
+});
