@@ -41,7 +41,8 @@ import { createDocsRouter } from './http/docs-routes.ts';
 import { RedisLedger } from './payments/ledger-store.ts';
 import { RedisAccountKeys } from './payments/account-store.ts';
 import { createPaymentsRouter } from './payments/payments-routes.ts';
-import { Billing, LOCAL_ACCOUNT_ID, unnamedStreamAccount } from './payments/billing.ts';
+import { Billing, unnamedStreamAccount } from './payments/billing.ts';
+import { HoldExpirySweep, LocalAccount } from './payments/local-account.ts';
 import { probeAudioDurationMs } from './media/audio-probe.ts';
 import { MetricsRegistry } from './metrics/metrics-registry.ts';
 import { HttpMetrics } from './metrics/http-metrics.ts';
@@ -62,8 +63,8 @@ import { AccountApiKeyAuthorizer, createAiRouter, StaticApiKeyAuthorizer } from 
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
-import { createHttpApp, listenEarly, closeServer, boundPort, type HealthReport } from './http/http-app.ts';
-import { settleWithin } from './domain/time-limit.ts';
+import { createHttpApp, listenEarly, closeServer, boundPort } from './http/http-app.ts';
+import { healthOf, pingCheck } from './http/health.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { RecordingStore } from './recording/recording-store.ts';
 import { keepingRecordedSegments } from './recording/segment-keeping.ts';
@@ -241,13 +242,10 @@ async function startTranscoderRole(config: MediagateConfig, logger: Logger, core
     http.setHandler(createHttpApp({
       logger: logger.child({ component: 'http' }),
       routers: [metrics.http.router()],
-      health: async () => {
-        const checks: HealthReport['checks'] = {
-          redis: redis.status === 'ready' ? { ok: true } : { ok: false, detail: redis.status },
-          storage: await stores.check(STORAGE_HEALTH_CHECK_MS),
-        };
-        return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
-      },
+      health: healthOf({
+        redis: async () => (redis.status === 'ready' ? { ok: true } : { ok: false, detail: redis.status }),
+        storage: () => stores.check(STORAGE_HEALTH_CHECK_MS),
+      }),
     }));
     metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
   }
@@ -308,17 +306,12 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
   const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
   const loopbackOnly = isLoopbackHost(config.http.host);
   // The loopback `local` account is state that must exist while the gateway runs (checked by /healthz).
-  const needsLocalAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0;
-  if (needsLocalAccount && !(await ledger.getAccount(LOCAL_ACCOUNT_ID))) {
-    await ledger.createAccount({ id: LOCAL_ACCOUNT_ID, name: LOCAL_ACCOUNT_ID, credits: BigInt(config.payments.localAccountCredits) });
-    logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
-  }
+  const localAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0
+    ? new LocalAccount(ledger, BigInt(config.payments.localAccountCredits)) : undefined;
+  if (await localAccount?.ensure()) logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
   if (billing) {
-    const sweep = setInterval(() => {
-      ledger.expireHolds().catch((err: Error) => logger.warn({ err: err.message }, 'hold expiry sweep failed'));
-    }, 5000);
-    sweep.unref();
-    lifecycle.add('ledger-sweep', async () => clearInterval(sweep));
+    const holdSweep = new HoldExpirySweep(ledger, (err) => logger.warn({ err: err.message }, 'hold expiry sweep failed'));
+    lifecycle.add('ledger-sweep', async () => holdSweep.close());
   }
   // Built before ingest (which kicks its publishers and pulls from it); publishes reach ingest once it starts.
   const rtmp = config.rtmp.enabled ? new RtmpServer({
@@ -494,28 +487,12 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         recorder: metrics.ai,
       }),
     ],
-    health: async (): Promise<HealthReport> => {
-      const checks: HealthReport['checks'] = {};
-      const storageCheck = stores.check(STORAGE_HEALTH_CHECK_MS);
-      try {
-        await settleWithin(redis.ping(), 1000, () => { throw new Error('timeout'); });
-        checks['redis'] = { ok: true };
-      } catch (err) {
-        checks['redis'] = { ok: false, detail: (err as Error).message };
-      }
-      checks['rtmp'] = { ok: !config.rtmp.enabled || rtmp !== undefined };
-      checks['storage'] = await storageCheck;
-      if (needsLocalAccount && checks['redis'].ok) {
-        // Redis restarted without persistence loses every account: publishes would be refused.
-        const present = await ledger.getAccount(LOCAL_ACCOUNT_ID).then((a) => a !== undefined, () => true);
-        checks['state'] = present ? { ok: true } : {
-          ok: false,
-          detail: 'account local is missing (Redis lost its data: restarted without persistence?); publishes on this gateway are refused. '
-            + 'Restart the gateway to re-create it, and run Redis with appendonly yes so its state survives a restart',
-        };
-      }
-      return { status: Object.values(checks).every((c) => c.ok) ? 'ok' : 'degraded', checks };
-    },
+    health: healthOf({
+      redis: pingCheck(() => redis.ping(), 1000),
+      rtmp: async () => ({ ok: !config.rtmp.enabled || rtmp !== undefined }),
+      storage: () => stores.check(STORAGE_HEALTH_CHECK_MS),
+      state: localAccount && (() => localAccount.check()),
+    }),
   });
   http.setHandler(app);
 

@@ -14,12 +14,10 @@ import { classifyError, isClientAbort } from './error-classes.ts';
 import type { Logger } from '../log/logger.ts';
 import { REDACTED } from '../log/redact.ts';
 import { requestGuard, type RequestGuardOptions } from './request-guard.ts';
+import type { HealthReport } from './health.ts';
 
-export interface HealthReport {
-  /** `ok` when every dependency answers; `degraded` otherwise (HTTP 503). */
-  status: 'ok' | 'degraded';
-  checks: Record<string, { ok: boolean; detail?: string }>;
-}
+export type { HealthReport } from './health.ts';
+
 
 export interface HttpAppOptions {
   logger: Logger;
