@@ -14,7 +14,7 @@ import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
 import { openObjectStores, type ObjectStores } from './storage/open-store.ts';
 import type { ObjectStore } from './storage/object-store.ts';
-import { ownerTag, sweepLeftovers } from './storage/work-dir.ts';
+import { ownerTag, sweepWorkDir } from './storage/work-dir.ts';
 import { RedisConnections, type Redis } from './redis/connections.ts';
 import { RedisRetry } from './redis/retry.ts';
 import { RedisKeys } from './redis/keys.ts';
@@ -24,14 +24,11 @@ import { TranscodeQueue, TranscodeWorker, transcodeLockTimingFor } from './trans
 import { RedisPushClaims } from './ingest/push-claim-store.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { TranscodeResults } from './transcode/transcode-results.ts';
-import { probeSegment } from './media/probe.ts';
-import { GatewayError } from './errors/gateway-error.ts';
-import { loggableUrl } from './log/loggable-url.ts';
-import { measureTsFile } from './media/ts-measure.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
 import { createPushRouter } from './ingest/push-routes.ts';
+import { mediaSourceProbe, rtmpSegmenters } from './ingest/media-adapters.ts';
 import { Remuxer } from './media/remux.ts';
 import { ControlBus } from './control/control-bus.ts';
 import { EventQueue, EventDeliveryWorker } from './events/event-queue.ts';
@@ -44,28 +41,22 @@ import { createPaymentsRouter } from './payments/payments-routes.ts';
 import { Billing, unnamedStreamAccount } from './payments/billing.ts';
 import { HoldExpirySweep, LocalAccount } from './payments/local-account.ts';
 import { probeAudioDurationMs } from './media/audio-probe.ts';
-import { MetricsRegistry } from './metrics/metrics-registry.ts';
-import { HttpMetrics } from './metrics/http-metrics.ts';
-import { IngestMetrics, registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
-import { TranscodeMetrics } from './metrics/transcode-metrics.ts';
-import { AiMetrics } from './metrics/ai-metrics.ts';
-import { LedgerMetrics } from './metrics/ledger-metrics.ts';
+import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
+import { createProcessMetrics, type ProcessMetrics } from './metrics/process-metrics.ts';
 import { DEFAULT_MODEL_ID, isPipeline } from './domain/pipelines.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { WorkerRegistry } from './ai/worker-registry.ts';
-import { PIPELINES } from './domain/pipelines.ts';
-import { SessionManager } from './ai/session-manager.ts';
-import { makeRetryConfig } from './ai/retry-policy.ts';
-import { isWorkerCallError, WorkerClient, type AiRequest, type WorkerReply } from './ai/worker-client.ts';
+import { WorkerClient } from './ai/worker-client.ts';
+import { createAiSessions, registerConfiguredWorkers } from './ai/ai-sessions.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
 import { framesToMp4 } from './media/frames-to-mp4.ts';
 import { AccountApiKeyAuthorizer, createAiRouter, StaticApiKeyAuthorizer } from './ai/ai-routes.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
-import { Segmenter } from './ingest/segmenter.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort } from './http/http-app.ts';
 import { healthOf, pingCheck } from './http/health.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { drainGateway } from './ingest/drain.ts';
 import { RecordingStore } from './recording/recording-store.ts';
 import { keepingRecordedSegments } from './recording/segment-keeping.ts';
 import { RecordingSweeper } from './recording/recording-sweeper.ts';
@@ -108,19 +99,9 @@ interface Core {
   readonly recordings: RecordingStore;
   readonly retry: RedisRetry;
   readonly events: EventSink;
-  readonly metrics: Metrics;
+  readonly metrics: ProcessMetrics;
   readonly ledger: RedisLedger;
   readonly billing: Billing | undefined;
-}
-
-/** The metrics registry of this process and each feature's families (the features' recorder ports). */
-interface Metrics {
-  readonly registry: MetricsRegistry;
-  readonly http: HttpMetrics;
-  readonly ingest: IngestMetrics;
-  readonly transcode: TranscodeMetrics;
-  readonly ai: AiMetrics;
-  readonly ledger: LedgerMetrics;
 }
 
 /** The gateway's AI worker pool, built before the metrics so they can ask which models it serves. */
@@ -138,7 +119,7 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
   try {
     await mkdir(config.workDir, { recursive: true });
     // Before this process creates any scratch entry of its own (see storage/work-dir.ts).
-    await sweepWorkDir(config, logger, role);
+    await sweepWorkDir(config.workDir, { transcoder: role === 'transcoder' || config.transcode.embedded, gateway: role === 'gateway' }, logger);
     const ai = role === 'gateway' ? createAiWorkers(config, logger, lifecycle) : undefined;
     const core = await startCore(config, logger, role, lifecycle, ai);
     if (role === 'transcoder' || config.transcode.embedded) {
@@ -206,28 +187,20 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
 }
 
 /**
- * One metrics registry per process (prom-client's event-loop monitor cannot be stopped twice)
- * and every feature's families on it, in both roles. Model IDs become labels only when a
- * worker serves them (bounded cardinality); configured stream keys and API keys never do.
+ * Metrics of both roles. Model IDs become labels only when a worker serves them (bounded
+ * cardinality); configured stream keys and API keys never do.
  */
-function createMetrics(config: MediagateConfig, ai: AiWorkers | undefined): Metrics {
-  const registry = new MetricsRegistry({
+function createMetrics(config: MediagateConfig, ai: AiWorkers | undefined): ProcessMetrics {
+  const workers = ai?.registry;
+  return createProcessMetrics({
     manifestIdLabels: config.metrics.manifestIdLabels,
     isSecret: (value) => config.streamKeys.some((k) => k.streamKey === value) || config.ai.apiKeys.includes(value),
-  });
-  const workers = ai?.registry;
-  return {
-    registry,
-    ingest: new IngestMetrics(registry),
-    transcode: new TranscodeMetrics(registry),
-    ai: new AiMetrics(registry, {
+    ai: {
       knownModel: (pipeline, modelID) => workers !== undefined && isPipeline(pipeline)
         && (workers.serves(pipeline, modelID) || DEFAULT_MODEL_ID[pipeline] === modelID),
       ...(workers ? { workerPool: () => workers.list() } : {}),
-    }),
-    ledger: new LedgerMetrics(registry),
-    http: new HttpMetrics(registry),
-  };
+    },
+  });
 }
 
 /** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
@@ -328,13 +301,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     queue,
     recorder: metrics.ingest,
     storage,
-    probe: {
-      probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts' }),
-      measure: async (path) => {
-        const m = await measureTsFile(path);
-        return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
-      },
-    },
+    probe: mediaSourceProbe,
     remuxer,
     events,
     kickPublisher: (publishId) => { rtmp?.kick(publishId); },
@@ -346,20 +313,11 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     // Streams naming no account: `local` on loopback, not metered on a public bind.
     defaultAccountID: unnamedStreamAccount(loopbackOnly),
     onInsufficientBalance: config.payments.onInsufficientBalance,
-    startSegmenter: (publishId, session) => {
-      // By the publish's internal name, never the stream key (a puller's URL is visible in `ps`),
-      // from the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
-      const inputUrl = rtmp?.pullUrl(publishId);
-      if (inputUrl === undefined) throw new GatewayError('INTERNAL', 'the RTMP publish to segment is gone');
-      const segmenter = new Segmenter({
-        inputUrl,
-        workDir: join(config.workDir, 'segmenter', `${ownerTag()}${session}`),
-        segmentTargetMs: config.segmentTargetMs,
-        logger: ingestLog.child({ session }),
-      });
-      segmenter.start();
-      return segmenter;
-    },
+    startSegmenter: rtmpSegmenters({
+      // From the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
+      pullUrl: (publishId) => rtmp?.pullUrl(publishId),
+      workDir: join(config.workDir, 'segmenter'), dirPrefix: ownerTag(), segmentTargetMs: config.segmentTargetMs, logger: ingestLog,
+    }),
   });
 
   // Ingest closes before RTMP so segmenters flush while the publisher socket is still up.
@@ -421,28 +379,11 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
 
   const aiLog = logger.child({ component: 'ai' });
   const { client: workerClient, registry } = ai;
-  for (const worker of config.ai.workers) {
-    try {
-      await registry.register(worker, 'config');
-    } catch (err) {
-      aiLog.error({ url: loggableUrl(worker.url), err: (err as Error).message }, 'cannot register configured AI worker');
-    }
-  }
+  await registerConfiguredWorkers(registry, config.ai.workers, aiLog);
   registry.start();
-  const sessions = new SessionManager<AiRequest, WorkerReply>({
-    registry,
-    caller: { call: (endpoint, request, { timeoutMs }) => workerClient.call(endpoint, request, { timeoutMs }) },
-    // Failed calls and refused or failed result media alike.
+  const sessions = createAiSessions({
+    registry, client: workerClient, settings: config.ai, logger: aiLog,
     onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.ai.recordAiWorkerFailure(pipeline, modelID, kind),
-    classify: (err) => isWorkerCallError(err)
-      ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
-      : { kind: 'server', message: (err as Error).message },
-    retry: makeRetryConfig({
-      maxAttempts: config.ai.maxAttempts, totalBudgetMs: config.ai.totalBudgetMs, queueWaitMs: config.ai.queueWaitMs,
-      suspendBaseMs: config.ai.suspendBaseMs, suspendMaxMs: Math.max(300_000, config.ai.suspendBaseMs),
-      ...(config.ai.attemptTimeoutMs > 0 ? { attemptTimeoutMsByPipeline: Object.fromEntries(PIPELINES.map((p) => [p, config.ai.attemptTimeoutMs])) } : {}),
-    }),
-    logger: aiLog,
   });
   registerLiveStreamsGauge(metrics.registry, () => ingest.list());
 
@@ -539,72 +480,4 @@ async function startTranscodeWorker(config: MediagateConfig, logger: Logger, cor
   });
   lifecycle.add('transcode-worker', (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }));
   await worker.waitUntilReady();
-}
-
-/**
- * The gateway's shutdown, before its components close (each step bounded by `deadlineMs`):
- * 1. stop accepting: new HTTP requests get 503 `SHUTTING_DOWN` with `Retry-After` and
- *    `Connection: close`; new RTMP publishes and push sessions are refused;
- * 2. meanwhile, in-flight HTTP requests finish (a push answers with its renditions, so the
- *    queue and the embedded transcoder stay up), and every RTMP segmenter is flushed: its
- *    partial last segment is stored, listed and queued, and the stream is ended (ENDLIST);
- * 3. push sessions are ended;
- * 4. with the embedded transcoder, wait until the ended streams' queued segments are
- *    transcoded, so their renditions end too. At the deadline, whatever is still queued or
- *    running stays in the Redis queue: another transcoder (or this gateway once restarted)
- *    transcodes it and the renditions then get ENDLIST. Without the embedded transcoder the
- *    jobs are the standalone transcoders' from the start.
- */
-async function drainGateway(d: {
-  http: { drain(deadlineMs: number): Promise<void> };
-  ingest: LiveIngest;
-  index: RedisSegmentIndex;
-  waitForTranscodes: boolean;
-  deadlineMs: number;
-  logger: Logger;
-}): Promise<void> {
-  const log = d.logger.child({ component: 'shutdown' });
-  const startedMs = Date.now();
-  log.info({ timeoutMs: d.deadlineMs - startedMs }, 'draining: refusing new requests and publishes, finishing in-flight work');
-  d.ingest.stopAccepting();
-  const [, rtmpEnded] = await Promise.all([d.http.drain(d.deadlineMs), d.ingest.flush('rtmp')]);
-  const ended = [...rtmpEnded, ...(await d.ingest.close())];
-  if (!d.waitForTranscodes || ended.length === 0) {
-    log.info({ streams: ended.length, elapsedMs: Date.now() - startedMs }, 'drained');
-    return;
-  }
-  let pending = ended;
-  for (;;) {
-    const complete = await Promise.all(pending.map((s) => d.index.sessionComplete(s.manifestID, s.session).catch(() => false)));
-    pending = pending.filter((_, i) => !complete[i]);
-    if (pending.length === 0 || Date.now() >= d.deadlineMs) break;
-    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, d.deadlineMs - Date.now()))));
-  }
-  if (pending.length > 0) {
-    log.warn({ manifestIDs: pending.map((s) => s.manifestID) },
-      'shutdown timeout: the last segments of these streams stay queued for another transcoder; their renditions end once transcoded');
-  }
-  log.info({ streams: ended.length, elapsedMs: Date.now() - startedMs }, 'drained');
-}
-
-/**
- * Removes what a crashed process left in the work dir, of the kinds this role creates:
- * transcode job dirs (transcoder role, and a gateway with the embedded transcoder), segmenter
- * session dirs, push request bodies and AI upload dirs (gateway), and object-store downloads (both). Only entries whose owner process is gone
- * (storage/work-dir.ts), so processes sharing the work dir keep theirs.
- */
-async function sweepWorkDir(config: MediagateConfig, logger: Logger, role: Role): Promise<void> {
-  const log = logger.child({ component: 'work-dir' });
-  // Object-store downloads (S3 getFile) of either role; they never had a layout without a pid.
-  const areas: { dir: string; prefix: string; legacy: RegExp }[] = [{ dir: 'storage', prefix: 'get-', legacy: /(?!)/ }];
-  if (role === 'transcoder' || config.transcode.embedded) areas.push({ dir: 'transcode', prefix: 'job-', legacy: /^job-/ });
-  if (role === 'gateway') {
-    areas.push({ dir: 'segmenter', prefix: '', legacy: /^[0-9a-z]+$/ });
-    areas.push({ dir: 'push', prefix: 'push-', legacy: /^push-[0-9a-f]{16}\./ });
-    // AI uploads never had a layout without a pid: nothing is legacy there.
-    areas.push({ dir: 'uploads', prefix: 'upload-', legacy: /(?!)/ });
-  }
-  for (const area of areas) {
-    await sweepLeftovers({ ...area, dir: join(config.workDir, area.dir), logger: log });
-  }
 }

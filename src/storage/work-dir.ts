@@ -88,3 +88,32 @@ export async function sweepLeftovers(options: SweepOptions): Promise<string[]> {
   if (removed.length > 0) options.logger.info({ dir: options.dir, removed: removed.length }, 'removed scratch files left by a process that is gone');
   return removed;
 }
+
+/** Which scratch kinds a process creates (decides what its startup sweep may remove). */
+export interface ScratchKinds {
+  /** Transcode job dirs: the transcoder role, and a gateway with the embedded transcoder. */
+  readonly transcoder: boolean;
+  /** Segmenter session dirs, push request bodies and AI upload dirs: the gateway role. */
+  readonly gateway: boolean;
+}
+
+/**
+ * Removes what a crashed process left in `workDir`, of the kinds this process creates, plus
+ * object-store downloads (`storage/get-…`, both roles). Only entries whose owner process is
+ * gone (see the module docstring), so processes sharing the work dir keep theirs.
+ */
+export async function sweepWorkDir(workDir: string, kinds: ScratchKinds, logger: Logger): Promise<void> {
+  const log = logger.child({ component: 'work-dir' });
+  // Object-store downloads (S3 getFile) of either role; they never had a layout without a pid.
+  const areas: { dir: string; prefix: string; legacy: RegExp }[] = [{ dir: 'storage', prefix: 'get-', legacy: /(?!)/ }];
+  if (kinds.transcoder) areas.push({ dir: 'transcode', prefix: 'job-', legacy: /^job-/ });
+  if (kinds.gateway) {
+    areas.push({ dir: 'segmenter', prefix: '', legacy: /^[0-9a-z]+$/ });
+    areas.push({ dir: 'push', prefix: 'push-', legacy: /^push-[0-9a-f]{16}\./ });
+    // AI uploads never had a layout without a pid: nothing is legacy there.
+    areas.push({ dir: 'uploads', prefix: 'upload-', legacy: /(?!)/ });
+  }
+  for (const area of areas) {
+    await sweepLeftovers({ ...area, dir: join(workDir, area.dir), logger: log });
+  }
+}
