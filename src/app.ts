@@ -84,6 +84,8 @@ export interface RunningApp {
 
 /** What both roles share, built once by `startApp` before the role's own parts. */
 interface Core {
+  /** Every ffprobe/ffmpeg child not owned by a runner of its own: stopped when the app closes. */
+  readonly children: ChildSupervisor;
   readonly storage: ObjectStore;
   /** The media and results stores, their startup check and `/healthz` check. */
   readonly stores: ObjectStores;
@@ -140,6 +142,9 @@ export async function startApp(config: MediagateConfig, logger: Logger, role: Ro
 /** Redis, the segment index, the retry executor, events, metrics and billing. */
 async function startCore(config: MediagateConfig, logger: Logger, role: Role, lifecycle: Lifecycle, ai: AiWorkers | undefined): Promise<Core> {
   const prefix = config.redis.keyPrefix;
+  // Registered before every component that spawns children, so closed after them.
+  const children = new ChildSupervisor({ logger: logger.child({ component: 'media' }) });
+  lifecycle.add('media-children', () => children.close());
   const stores = openObjectStores(config.storage, join(config.workDir, 'storage'));
   lifecycle.add('storage', () => stores.close());
   await stores.verify(STORAGE_STARTUP_CHECK_MS);
@@ -183,7 +188,7 @@ async function startCore(config: MediagateConfig, logger: Logger, role: Role, li
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing };
+  return { children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing };
 }
 
 /**
@@ -301,7 +306,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     queue,
     recorder: metrics.ingest,
     storage,
-    probe: mediaSourceProbe,
+    probe: mediaSourceProbe(core.children),
     remuxer,
     events,
     kickPublisher: (publishId) => { rtmp?.kick(publishId); },
@@ -316,7 +321,7 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
     startSegmenter: rtmpSegmenters({
       // From the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
       pullUrl: (publishId) => rtmp?.pullUrl(publishId),
-      workDir: join(config.workDir, 'segmenter'), dirPrefix: ownerTag(), segmentTargetMs: config.segmentTargetMs, logger: ingestLog,
+      workDir: join(config.workDir, 'segmenter'), dirPrefix: ownerTag(), segmentTargetMs: config.segmentTargetMs, logger: ingestLog, supervisor: core.children,
     }),
   });
 
@@ -417,13 +422,13 @@ async function startGateway(config: MediagateConfig, logger: Logger, core: Core,
         sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
         authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
         ...(billing ? { billing } : {}),
-        probeAudioMs: (path) => probeAudioDurationMs(path),
+        probeAudioMs: (path) => probeAudioDurationMs(path, undefined, core.children),
         uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
         results: aiResults,
         fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
           timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
         }),
-        framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath),
+        framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath, { supervisor: core.children }),
         maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
         recorder: metrics.ai,
       }),
@@ -460,7 +465,7 @@ async function startTranscodeWorker(config: MediagateConfig, logger: Logger, cor
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
     storage, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
-    timeoutMs: config.transcode.timeoutMs, runner,
+    timeoutMs: config.transcode.timeoutMs, runner, probe: { supervisor: core.children },
   });
   lifecycle.add('ffmpeg', () => transcoder.close());
 

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.ts';
+import type { ChildSupervisor } from '../media/child-supervisor.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { probeSegment } from '../media/probe.ts';
 import { measureTsFile } from '../media/ts-measure.ts';
@@ -11,14 +12,16 @@ import type { SourceProbe } from './ingest-ports.ts';
 import { Segmenter } from './segmenter.ts';
 import type { RtmpConnectionId, StreamSessionId } from './stream-registry.ts';
 
-/** {@link SourceProbe} on ffprobe (media/probe.ts) and media/ts-measure.ts. */
-export const mediaSourceProbe: SourceProbe = {
-  probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts' }),
-  measure: async (path) => {
-    const m = await measureTsFile(path);
-    return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
-  },
-};
+/** {@link SourceProbe} on ffprobe (media/probe.ts, its children under `supervisor`) and media/ts-measure.ts. */
+export function mediaSourceProbe(supervisor: ChildSupervisor): SourceProbe {
+  return {
+    probe: (path, container) => probeSegment(path, { demuxer: container === 'mp4' ? 'mov' : 'mpegts', supervisor }),
+    measure: async (path) => {
+      const m = await measureTsFile(path);
+      return { frames: m.frames, videoCodecs: m.videoCodecs, width: m.width, height: m.height, streamTypes: m.streams.map((st) => st.streamType) };
+    },
+  };
+}
 
 /**
  * `startSegmenter` for LiveIngest: a started {@link Segmenter} per RTMP publish that pulls the
@@ -33,6 +36,7 @@ export function rtmpSegmenters(options: {
   dirPrefix: string;
   segmentTargetMs: number;
   logger: Logger;
+  supervisor: ChildSupervisor;
 }): (publishId: RtmpConnectionId, session: StreamSessionId) => Segmenter {
   return (publishId, session) => {
     const inputUrl = options.pullUrl(publishId);
@@ -42,6 +46,7 @@ export function rtmpSegmenters(options: {
       workDir: join(options.workDir, `${options.dirPrefix}${session}`),
       segmentTargetMs: options.segmentTargetMs,
       logger: options.logger.child({ session }),
+      supervisor: options.supervisor,
     });
     segmenter.start();
     return segmenter;

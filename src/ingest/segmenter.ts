@@ -10,7 +10,7 @@ import path from 'node:path';
 import { assertStreamName } from '../domain/stream-name.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
-import { onLines, processSupervisor, type ChildSupervisor, type SupervisedChild } from '../media/child-supervisor.ts';
+import { onLines, oneRunSupervisor, type ChildSupervisor, type SupervisedChild } from '../media/child-supervisor.ts';
 import { redactSecrets } from '../log/redact.ts';
 
 /** One completed source segment. */
@@ -101,7 +101,7 @@ export type SegmenterOptions = SegmenterInput & {
   probeDurationMs?: number;
   /** After `stop()`'s SIGINT, wait this long before SIGKILL, ms; default 5000. */
   stopTimeoutMs?: number;
-  /** Supervisor of the ffmpeg child; default the process-wide one (media/child-supervisor.ts). */
+  /** Supervisor of the ffmpeg child; default one of its own (media/child-supervisor.ts `oneRunSupervisor`). */
   supervisor?: ChildSupervisor;
 };
 
@@ -251,7 +251,7 @@ export class Segmenter extends EventEmitter<SegmenterEvents> {
     this.#probeDurationMs = options.probeDurationMs ?? DEFAULTS.probeDurationMs;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? DEFAULTS.stopTimeoutMs;
     this.#log = options.logger.child({ component: 'segmenter' });
-    this.#supervisor = options.supervisor ?? processSupervisor();
+    this.#supervisor = options.supervisor ?? oneRunSupervisor();
     this.#done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });

@@ -8,7 +8,7 @@
  */
 import { readFileHead, sniffAudioDemuxer } from './media-sniff.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { processSupervisor, type ChildSupervisor } from './child-supervisor.ts';
+import { oneRunSupervisor, type ChildSupervisor } from './child-supervisor.ts';
 import { demuxerInputArgs } from './media-input.ts';
 
 /** ffprobe's JSON answer is small; more than this (node:child_process execFile's default maxBuffer) is refused. */
@@ -22,7 +22,7 @@ const SNIFF_BYTES = 16;
  * @throws GatewayError UNDECODABLE_MEDIA when the file is not a supported audio container,
  *   or ffprobe finds no audio stream or no duration in it.
  */
-export async function probeAudioDurationMs(path: string, timeoutMs = 10_000, supervisor: ChildSupervisor = processSupervisor()): Promise<number> {
+export async function probeAudioDurationMs(path: string, timeoutMs = 10_000, supervisor: ChildSupervisor = oneRunSupervisor()): Promise<number> {
   const demuxer = sniffAudioDemuxer(await readFileHead(path, SNIFF_BYTES));
   if (demuxer === undefined) throw new GatewayError('UNDECODABLE_MEDIA', 'audio: not a WAV, MP3, AAC, FLAC, Ogg, MP4/M4A or WebM audio file');
   try {

@@ -226,15 +226,13 @@ export class ChildSupervisor extends EventEmitter<{ exit: [ChildExit] }> {
 }
 
 /**
- * The process-wide supervisor for sites that are plain functions (ffprobe runs, audio probe,
- * frames-to-mp4) and owners not given one of their own. Created on first use with a root
- * logger at `info` (so the children's stderr lines, at debug, are dropped unless a caller
- * passes its own supervisor); a process's composition root may close it last.
+ * A supervisor of its own for one run of a plain function (an ffprobe run, the audio probe,
+ * frames-to-mp4, a segmenter) whose caller passed none: the child still gets its stderr
+ * lines logged (at debug, under a root logger at `info`, so dropped by default), its exit
+ * event and its stop policy, but nobody closes it at shutdown, so those runs are bounded by
+ * their own timeouts. The composition root passes one supervisor of its own to every site
+ * and closes it last (src/app.ts).
  */
-let processWide: ChildSupervisor | undefined;
-
-/** The process-wide {@link ChildSupervisor} (see above). */
-export function processSupervisor(): ChildSupervisor {
-  processWide ??= new ChildSupervisor({ logger: createLogger() });
-  return processWide;
+export function oneRunSupervisor(): ChildSupervisor {
+  return new ChildSupervisor({ logger: createLogger() });
 }

@@ -19,7 +19,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
-import { processSupervisor, type ChildSupervisor } from './child-supervisor.ts';
+import { oneRunSupervisor, type ChildSupervisor } from './child-supervisor.ts';
 
 export interface FramesToMp4Options {
   /** Wall-time limit of the encode, ms; default 120000. */
@@ -33,7 +33,7 @@ export interface FramesToMp4Options {
   /** Aborting stops ffmpeg (e.g. at shutdown) and rejects with TRANSCODE_FAILED. */
   readonly signal?: AbortSignal;
   readonly logger?: Logger;
-  /** Supervisor of the ffmpeg child; default the process-wide one (child-supervisor.ts). */
+  /** Supervisor of the ffmpeg child; default one of its own (child-supervisor.ts `oneRunSupervisor`). */
   readonly supervisor?: ChildSupervisor;
 }
 
@@ -100,7 +100,7 @@ export async function framesToMp4(frames: readonly Buffer[], fps: number, output
   let stderr = '';
   let supervised;
   try {
-    supervised = (options.supervisor ?? processSupervisor()).spawn(options.ffmpegPath ?? 'ffmpeg', framesToMp4Args(format, fps, outputPath, options.preset), {
+    supervised = (options.supervisor ?? oneRunSupervisor()).spawn(options.ffmpegPath ?? 'ffmpeg', framesToMp4Args(format, fps, outputPath, options.preset), {
       name: 'frames-to-mp4',
       stdio: ['pipe', 'ignore', 'pipe'],
       killGraceMs,

@@ -18,7 +18,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { processSupervisor, type ChildSupervisor, type SupervisedChild } from './child-supervisor.ts';
+import { oneRunSupervisor, type ChildSupervisor, type SupervisedChild } from './child-supervisor.ts';
 import { findH264Sps, h264CodecString, h264CodecStringFromNames, splitAnnexB, unescapeRbsp } from './h264.ts';
 import { demuxerInputArgs, inspectSegmentFile, type SegmentDemuxer } from './media-input.ts';
 
@@ -83,7 +83,7 @@ export interface ProbeOptions {
    * codec can be named). Forced, never guessed (media-input.ts).
    */
   readonly demuxer?: SegmentDemuxer;
-  /** Supervisor of the ffprobe child; default the process-wide one (child-supervisor.ts). */
+  /** Supervisor of the ffprobe child; default one of its own (child-supervisor.ts `oneRunSupervisor`). */
   readonly supervisor?: ChildSupervisor;
 }
 
@@ -216,7 +216,7 @@ function runFfprobe(path: string, options: ProbeOptions, what: readonly string[]
   return new Promise((resolve, reject) => {
     let child: SupervisedChild;
     try {
-      child = (options.supervisor ?? processSupervisor()).spawn(options.ffprobePath ?? 'ffprobe', args, {
+      child = (options.supervisor ?? oneRunSupervisor()).spawn(options.ffprobePath ?? 'ffprobe', args, {
         name: 'ffprobe',
         onStderrLine: (line) => {
           if (err.length < 4096) err += `${line}\n`;
