@@ -1,0 +1,261 @@
+/**
+ * The composition root's gateway role: HTTP, RTMP ingest, HTTP push, the transcode queue
+ * producer, sweepers, the control bus, recordings and the AI gateway, over the shared core.
+ */
+import { join } from 'node:path';
+import type { MediagateConfig } from './config/config.ts';
+import type { Logger } from './log/logger.ts';
+import { parseLadder } from './domain/profile.ts';
+import { ownerTag } from './storage/work-dir.ts';
+import { IndexSweeper } from './hls/index-sweeper.ts';
+import { TranscodeQueue } from './transcode/transcode-queue.ts';
+import { RedisPushClaims } from './ingest/push-claim-store.ts';
+import { FfmpegRunner } from './media/ffmpeg-runner.ts';
+import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
+import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
+import { createPushRouter } from './ingest/push-routes.ts';
+import { mediaSourceProbe, rtmpSegmenters } from './ingest/media-adapters.ts';
+import { Remuxer } from './media/remux.ts';
+import { ControlBus } from './control/control-bus.ts';
+import { EventDeliveryWorker } from './events/event-queue.ts';
+import { createControlRouter } from './control/control-routes.ts';
+import { createDocsRouter } from './http/docs-routes.ts';
+import { RedisAccountKeys } from './payments/account-store.ts';
+import { createPaymentsRouter } from './payments/payments-routes.ts';
+import { unnamedStreamAccount } from './payments/billing.ts';
+import { HoldExpirySweep, LocalAccount } from './payments/local-account.ts';
+import { probeAudioDurationMs } from './media/audio-probe.ts';
+import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
+import { isLoopbackHost } from './config/config.ts';
+import { createAiSessions, registerConfiguredWorkers } from './ai/ai-sessions.ts';
+import { fetchResultMedia } from './ai/media-fetch.ts';
+import { framesToMp4 } from './media/frames-to-mp4.ts';
+import { AccountApiKeyAuthorizer, createAiRouter, StaticApiKeyAuthorizer } from './ai/ai-routes.ts';
+import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
+import { createPlaybackRouter } from './hls/playback.ts';
+import { createHttpApp, listenEarly, closeServer, boundPort } from './http/http-app.ts';
+import { healthOf, pingCheck } from './http/health.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { drainGateway } from './ingest/drain.ts';
+import { RecordingSweeper } from './recording/recording-sweeper.ts';
+import { createRecordingApiRouter, createRecordingPlaybackRouter } from './recording/recording-routes.ts';
+import { exportMp4 } from './media/mp4-export.ts';
+import { ChildSupervisor } from './media/child-supervisor.ts';
+import type { AiWorkers, Core } from './core.ts';
+import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
+
+/**
+ * The gateway role: HTTP (playback, push, control, payments, AI, health), RTMP ingest and the
+ * segmenters, the queue producer, the index sweeper and the control bus; sets the drain.
+ * @returns the bound HTTP port
+ */
+export async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
+  const { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing } = core;
+  const prefix = config.redis.keyPrefix;
+  const defaultLadder = parseLadder(config.ladder);
+  // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
+  const http = await listenEarly(config.http.host, config.http.port);
+  lifecycle.add('http', () => closeServer(http.server));
+  const httpPort = boundPort(http.server);
+  const publicUrl = config.http.publicUrl || `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${httpPort}`;
+
+  const queue = new TranscodeQueue({
+    connection: connections.open('queue', 'blocking'),
+    openEventsConnection: () => connections.open('queue-events', 'blocking'),
+    prefix: keys.prefix, logger: logger.child({ component: 'queue' }),
+    attempts: config.transcode.attempts, backoffMs: config.transcode.backoffMs,
+  });
+  lifecycle.add('queue', () => queue.close());
+
+  if (config.events.webhookUrls.length > 0) {
+    const delivery = new EventDeliveryWorker({
+      connection: core.connections.open('events-worker', 'blocking'), prefix, logger: logger.child({ component: 'events' }), secret: config.events.secret, timeoutMs: config.events.timeoutMs,
+    });
+    lifecycle.add('event-delivery', () => delivery.close());
+  }
+
+  const ingestLog = logger.child({ component: 'ingest' });
+  const ingestRunner = new FfmpegRunner({ logger: ingestLog });
+  lifecycle.add('ingest-ffmpeg', () => ingestRunner.close());
+  const remuxer = new Remuxer(ingestRunner);
+  const configuredAuthorizer: PublishAuthorizer = config.auth.mode === 'webhook'
+    ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder })
+    : new StaticKeyAuthorizer(config.streamKeys, defaultLadder);
+  const accountKeys = new RedisAccountKeys({ redis, prefix });
+  // Stream keys issued to accounts (payments API) first, then the configured mode.
+  const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
+  const loopbackOnly = isLoopbackHost(config.http.host);
+  // The loopback `local` account is state that must exist while the gateway runs (checked by /healthz).
+  const localAccount = config.payments.enabled && loopbackOnly && config.payments.localAccountCredits > 0
+    ? new LocalAccount(ledger, BigInt(config.payments.localAccountCredits)) : undefined;
+  if (await localAccount?.ensure()) logger.info({ credits: config.payments.localAccountCredits }, 'created the local account for loopback use');
+  if (billing) {
+    const holdSweep = new HoldExpirySweep(ledger, (err) => logger.warn({ err: err.message }, 'hold expiry sweep failed'));
+    lifecycle.add('ledger-sweep', async () => holdSweep.close());
+  }
+  // Built before ingest (which kicks its publishers and pulls from it); publishes reach ingest once it starts.
+  const rtmp = config.rtmp.enabled ? new RtmpServer({
+    host: config.rtmp.host, port: config.rtmp.port, logger, storePath: join(config.workDir, 'nms-store'),
+  }) : undefined;
+  const ingest = new LiveIngest({
+    logger: ingestLog,
+    authorizer,
+    index: recordingIndex,
+    pushClaims: new RedisPushClaims({ redis, keys }),
+    sessions: recordings,
+    recordByDefault: config.recording.enabled,
+    retry,
+    queue,
+    recorder: metrics.ingest,
+    storage,
+    probe: mediaSourceProbe(core.children),
+    remuxer,
+    events,
+    kickPublisher: (publishId) => { rtmp?.kick(publishId); },
+    publicUrl,
+    segmentTargetMs: config.segmentTargetMs,
+    pushIdleTimeoutMs: config.push.idleTimeoutMs,
+    pushReplyTimeoutMs: config.push.replyTimeoutMs,
+    ...(billing ? { billing } : {}),
+    // Streams naming no account: `local` on loopback, not metered on a public bind.
+    defaultAccountID: unnamedStreamAccount(loopbackOnly),
+    onInsufficientBalance: config.payments.onInsufficientBalance,
+    startSegmenter: rtmpSegmenters({
+      // From the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
+      pullUrl: (publishId) => rtmp?.pullUrl(publishId),
+      workDir: join(config.workDir, 'segmenter'), dirPrefix: ownerTag(), segmentTargetMs: config.segmentTargetMs, logger: ingestLog, supervisor: core.children,
+    }),
+  });
+
+  // Ingest closes before RTMP so segmenters flush while the publisher socket is still up.
+  if (rtmp) {
+    await rtmp.start({
+      onPublish: async (req) => {
+        try {
+          await ingest.publish(req.sessionId, req.streamName, `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/${req.streamName}`);
+          return { accept: true };
+        } catch (err) {
+          ingestLog.warn({ ip: req.ip, reason: (err as Error).message }, 'publish refused');
+          return { accept: false, reason: (err as Error).message };
+        }
+      },
+      onUnpublish: (sessionId) => { void ingest.unpublish(sessionId); },
+    });
+    lifecycle.add('rtmp', () => rtmp.close());
+  }
+  lifecycle.add('ingest', async () => { await ingest.close(); });
+  lifecycle.setDrain((deadlineMs) => drainGateway({
+    http, ingest, index, waitForTranscodes: config.transcode.embedded, deadlineMs, logger,
+  }));
+
+  // Heartbeats for the streams held here, and the sweep that skips overdue segments and ends
+  // streams whose gateway died. Closed before ingest, so a closing gateway's streams end through ingest.
+  const sweeper = new IndexSweeper({
+    index, logger: logger.child({ component: 'index-sweep' }),
+    held: () => ingest.held(),
+    onLost: (s) => { void ingest.stopSession(s.manifestID, s.session, 'stream ended elsewhere (heartbeat expired)'); },
+    heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
+  });
+  sweeper.start();
+  lifecycle.add('index-sweep', () => sweeper.close());
+
+  // AI results live in their own store (re-hosted at /stream/<requestID>/<file>), swept by ai.resultTtlS.
+  const aiResults = stores.results;
+  // Finishes recordings (whichever gateway sees their session over), deletes what retention no longer needs.
+  const recordingSweeper = new RecordingSweeper({
+    store: recordings, index, objects: storage, results: aiResults, events, logger: logger.child({ component: 'retention' }), publicUrl,
+    sweepIntervalMs: config.retention.sweepIntervalMs, windowSegments: config.hls.windowSegments, marginSegments: config.retention.marginSegments,
+    endedKeepMs: config.retention.endedKeepS * 1000, recordingKeepMs: config.recording.deleteAfterS * 1000, resultTtlMs: config.ai.resultTtlS * 1000,
+    segmentTargetMs: config.segmentTargetMs,
+  });
+  recordingSweeper.start();
+  lifecycle.add('retention-sweep', () => recordingSweeper.close());
+  // MP4 exports of recordings: ffmpeg children stopped at shutdown.
+  const exports = new ChildSupervisor({ logger: logger.child({ component: 'mp4-export' }) });
+  lifecycle.add('mp4-export', () => exports.close());
+  const recordingRoutes = {
+    store: recordings, objects: storage, exportMp4: (segments: Parameters<typeof exportMp4>[1]) => exportMp4(exports, segments),
+    logger: logger.child({ component: 'recordings' }), publicUrl, adminToken: config.http.adminToken, loopbackOnly,
+  };
+
+  const controlBus = new ControlBus({
+    publisher: core.connections.open('control', 'commands'), subscriber: core.connections.open('control-sub', 'blocking'), prefix, logger: logger.child({ component: 'control' }),
+    onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
+  });
+  lifecycle.add('control-bus', () => controlBus.close());
+
+  const aiLog = logger.child({ component: 'ai' });
+  const { client: workerClient, registry } = ai;
+  await registerConfiguredWorkers(registry, config.ai.workers, aiLog);
+  registry.start();
+  const sessions = createAiSessions({
+    registry, client: workerClient, settings: config.ai, logger: aiLog,
+    onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.ai.recordAiWorkerFailure(pipeline, modelID, kind),
+  });
+  registerLiveStreamsGauge(metrics.registry, () => ingest.list());
+
+  const app = createHttpApp({
+    logger: logger.child({ component: 'http' }),
+    guard: {
+      checkHost: loopbackOnly || config.http.allowedHosts.length > 0,
+      publicUrl, hostNames: [config.http.host, ...config.http.allowedHosts],
+    },
+    routers: [
+      metrics.http.router(),
+      createDocsRouter(),
+      createPlaybackRouter({
+        index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
+        ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
+      }),
+      createRecordingPlaybackRouter(recordingRoutes),
+      createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),
+      createControlRouter({
+        index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
+        loopbackOnly,
+        requestStop: async (manifestID) => { await controlBus.requestStop(manifestID, 'stopped through the control API'); },
+      }),
+      // After the control router, whose OpenAPI validator (openapi/control.yaml) checks these paths too.
+      createRecordingApiRouter(recordingRoutes),
+      createPaymentsRouter({
+        ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
+        manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
+      }),
+      createAiRouter({
+        sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
+        authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
+        ...(billing ? { billing } : {}),
+        probeAudioMs: (path) => probeAudioDurationMs(path, undefined, core.children),
+        uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
+        results: aiResults,
+        fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
+          timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
+        }),
+        framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath, { supervisor: core.children }),
+        maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
+        recorder: metrics.ai,
+      }),
+    ],
+    health: healthOf({
+      redis: pingCheck(() => redis.ping(), 1000),
+      rtmp: async () => ({ ok: !config.rtmp.enabled || rtmp !== undefined }),
+      storage: () => stores.check(STORAGE_HEALTH_CHECK_MS),
+      state: localAccount && (() => localAccount.check()),
+    }),
+  });
+  http.setHandler(app);
+
+  logger.info({
+    rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',
+    obsServer: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live` : undefined,
+    obsKeyRule: config.streamKeys.length ? 'one of the configured stream keys' : 'any name of 1-64 [A-Za-z0-9_-]; it is also the manifest ID',
+    playback: `${publicUrl}/stream/<manifestID>.m3u8`,
+    push: `${publicUrl}/live/<streamKey>/<seq>.ts`,
+    controlApi: `${publicUrl}/api/streams`,
+    ai: `${publicUrl}/text-to-image (workers: ${config.ai.workers.length} configured, POST /api/workers to add)`,
+    health: `${publicUrl}/healthz`,
+    docs: `${publicUrl}/docs`,
+    ladder: defaultLadder.map((p) => p.name),
+    embeddedTranscoder: config.transcode.embedded,
+  }, 'mediagate gateway ready');
+  return httpPort;
+}

@@ -1,0 +1,69 @@
+/**
+ * The composition root's transcoder part: the transcode worker (the transcoder role, and the
+ * gateway's embedded transcoder) and the transcoder role's optional metrics/health port.
+ */
+import { join } from 'node:path';
+import type { MediagateConfig } from './config/config.ts';
+import type { Logger } from './log/logger.ts';
+import { ownerTag } from './storage/work-dir.ts';
+import { TranscodeWorker, transcodeLockTimingFor } from './transcode/transcode-queue.ts';
+import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
+import { TranscodeResults } from './transcode/transcode-results.ts';
+import { FfmpegRunner } from './media/ffmpeg-runner.ts';
+import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
+import { createHttpApp, listenEarly, closeServer, boundPort } from './http/http-app.ts';
+import { healthOf } from './http/health.ts';
+import { Lifecycle } from './lifecycle.ts';
+import type { Core } from './core.ts';
+import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
+
+/** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
+export async function startTranscoderRole(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
+  const { redis, metrics, stores } = core;
+  // A transcoder holds no live stream: the family is listed without series, as it always was.
+  registerLiveStreamsGauge(metrics.registry);
+  let metricsUrl: string | undefined;
+  if (config.transcode.metricsPort > 0) {
+    const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
+    lifecycle.add('http', async (deadlineMs) => { await http.drain(deadlineMs); await closeServer(http.server); });
+    http.setHandler(createHttpApp({
+      logger: logger.child({ component: 'http' }),
+      routers: [metrics.http.router()],
+      health: healthOf({
+        redis: async () => (redis.status === 'ready' ? { ok: true } : { ok: false, detail: redis.status }),
+        storage: () => stores.check(STORAGE_HEALTH_CHECK_MS),
+      }),
+    }));
+    metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
+  }
+  logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: metricsUrl ?? 'disabled' }, 'transcoder ready; waiting for jobs');
+}
+
+/** The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder and result handling. */
+export async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
+  const { storage, connections, keys, recordingIndex, retry, events, metrics, billing } = core;
+  const log = logger.child({ component: 'transcoder' });
+  const runner = new FfmpegRunner({ logger: log });
+  const transcoder = new SegmentTranscoder({
+    storage, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
+    timeoutMs: config.transcode.timeoutMs, runner, probe: { supervisor: core.children },
+  });
+  lifecycle.add('ffmpeg', () => transcoder.close());
+
+  const results = new TranscodeResults({ index: recordingIndex, metrics: metrics.transcode, events, retry, logger: log, ...(billing ? { billing } : {}) });
+  const worker = new TranscodeWorker({
+    connection: connections.open('transcoder', 'blocking'),
+    prefix: keys.prefix,
+    logger: log,
+    concurrency: config.transcode.concurrency,
+    lockTiming: transcodeLockTimingFor(config.segmentTargetMs),
+    hooks: {
+      process: (job) => transcoder.transcode(job),
+      onCompleted: (job, result) => results.completed(job, result),
+      onFailedForGood: (job, reason, code, cause) => results.failedForGood(job, reason, code, cause),
+      onTranscoderLost: (job) => results.transcoderLost(job),
+    },
+  });
+  lifecycle.add('transcode-worker', (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }));
+  await worker.waitUntilReady();
+}
