@@ -13,9 +13,10 @@
  *
  * Folders under src/: the shared ones below may be imported by every feature; every other
  * folder is a feature (ingest, transcode, hls, ai, payments, events, control, metrics,
- * storage, ai-worker, …) and imports only itself and the shared folders. The files directly
- * in src/ (app.ts, the composition root, its lifecycle and cli.ts) and cmd/ wire everything
- * and may import anything; nothing under src/<folder>/ imports them.
+ * storage, recording, ai-worker, …) and imports only itself and the shared folders. The
+ * files directly in src/ (the composition root: app.ts and the role and core assembly it is
+ * split into, lifecycle.ts, cli.ts) and cmd/ wire everything and may import anything;
+ * nothing under src/<folder>/ imports them.
  */
 
 /** Folders any feature may import. domain/ and errors/ are pure (see `domain-is-pure`). */
