@@ -10,6 +10,7 @@ import { openObjectStores, type ObjectStores } from './storage/open-store.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 import { RedisConnections, type Redis } from './redis/connections.ts';
 import { RedisRetry } from './redis/retry.ts';
+import { StoreRetry } from './storage/store-retry.ts';
 import { RedisKeys } from './redis/keys.ts';
 import { RedisSegmentIndex } from './hls/segment-index-store.ts';
 import { EventQueue } from './events/event-queue.ts';
@@ -51,6 +52,8 @@ export interface Core {
   readonly recordingIndex: RedisSegmentIndex;
   readonly recordings: RecordingStore;
   readonly retry: RedisRetry;
+  /** Media-path object-store operations across a store outage (storage/store-retry.ts). */
+  readonly storeRetry: StoreRetry;
   readonly events: EventSink;
   readonly metrics: ProcessMetrics;
   readonly ledger: RedisLedger;
@@ -91,6 +94,8 @@ export async function startCore(config: MediagateConfig, logger: Logger, role: R
   const recordingIndex = keepingRecordedSegments(index, recordings);
   // Media-path Redis operations wait out an outage up to this budget (redis/retry.ts).
   const retry = new RedisRetry({ logger: logger.child({ component: 'redis-retry' }), config: { budgetMs: config.redis.mediaRetryBudgetMs } });
+  // ... and a store outage up to this one (storage/store-retry.ts), above the SDK's tries per request.
+  const storeRetry = new StoreRetry({ logger: logger.child({ component: 'store-retry' }), config: { budgetMs: config.storage.outageBudgetMs } });
 
   let events: EventSink = NO_EVENTS;
   if (config.events.webhookUrls.length > 0) {
@@ -112,7 +117,7 @@ export async function startCore(config: MediagateConfig, logger: Logger, role: R
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing };
+  return { children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger, billing };
 }
 
 /**

@@ -50,7 +50,7 @@ import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
  * @returns the bound HTTP port
  */
 export async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
-  const { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, events, metrics, ledger, billing } = core;
+  const { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger, billing } = core;
   const prefix = config.redis.keyPrefix;
   const defaultLadder = parseLadder(config.ladder);
   // Bind HTTP first (503 until ready) so publicUrl can name the real port when configured as 0.
@@ -105,6 +105,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     sessions: recordings,
     recordByDefault: config.recording.enabled,
     retry,
+    storeRetry,
+    maxBufferedSegments: config.storage.maxBufferedSegments,
     queue,
     recorder: metrics.ingest,
     storage,

@@ -41,11 +41,11 @@ export async function startTranscoderRole(config: MediagateConfig, logger: Logge
 
 /** The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder and result handling. */
 export async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
-  const { storage, connections, keys, recordingIndex, retry, events, metrics, billing } = core;
+  const { storage, connections, keys, recordingIndex, retry, storeRetry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
   const transcoder = new SegmentTranscoder({
-    storage, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
+    storage, storageRetry: storeRetry, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
     timeoutMs: config.transcode.timeoutMs, runner, probe: { supervisor: core.children },
   });
   lifecycle.add('ffmpeg', () => transcoder.close());

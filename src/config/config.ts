@@ -122,6 +122,20 @@ export const CONFIG_SCHEMA = Type.Object({
         + 'prefix, or the bucket\'s own public URL with the prefix (`http://minio:9000/<bucket>/<prefix>`). '
         + 'The objects must be readable there. Default empty: segments are served by the gateway.',
     }),
+    outageBudgetMs: Type.Integer({
+      minimum: 1000, maximum: 3_600_000, default: 30_000,
+      description: 'How long the media path retries an object-store write or read across a store outage (S3 '
+        + 'unreachable, 5xx, timeouts, a full disk), in ms, above the SDK\'s own tries per request: an RTMP source '
+        + 'segment from when it was cut, a transcode job from when it started. Segments behind a waiting one stay on '
+        + 'local disk in order; nothing is listed before its object is stored. Past it the stream ends with reason '
+        + '"object store unavailable". Default 30000 (three times a 10 s outage). 4xx answers (access denied) are not retried.',
+    }),
+    maxBufferedSegments: Type.Integer({
+      minimum: 1, maximum: 10_000, default: 30,
+      description: 'Most RTMP source segments one stream may hold on local disk while the object store does not '
+        + 'answer (about bitrate × 2 s each); one more ends the stream with reason "object store unavailable". Default 30 '
+        + '(one minute of 2 s segments, above what storage.outageBudgetMs lets pile up).',
+    }),
     s3: Type.Object({
       endpoint: Type.String({
         pattern: '^(https?://[^\\s/@]+(/[^\\s@]*)?)?$', default: '',

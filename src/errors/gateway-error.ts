@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   TRANSCODE_FAILED: { status: 422, retryable: true, message: 'transcode failed' },
   QUEUE_UNAVAILABLE: { status: 503, retryable: true, message: 'transcode queue unavailable' },
   REDIS_UNAVAILABLE: { status: 503, retryable: true, message: "the gateway's Redis is unavailable" },
+  /** An HTTP push could not store its segment: the object store is unreachable or failing (5xx, timeouts) now. */
+  STORAGE_UNAVAILABLE: { status: 503, retryable: true, message: 'the object store is unavailable' },
   /** The HTTP port is bound but the gateway has not finished starting (http/http-app.ts listenEarly). */
   STARTING: { status: 503, retryable: true, message: 'the gateway is starting' },
   SHUTTING_DOWN: { status: 503, retryable: true, message: 'the gateway is shutting down' },

@@ -17,7 +17,7 @@ import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
 import type { IngestJob, MeasuredSegment, ProbedSegment, StateRetry, StreamGrant } from './ingest-ports.ts';
 import {
-  NO_RETRY, type EndedStream, type IngestCore, type LiveIngestOptions, type LiveStream, type LiveStreamInfo, type Publisher,
+  NO_RETRY, STORE_UNAVAILABLE_REASON, type EndedStream, type IngestCore, type LiveIngestOptions, type LiveStream, type LiveStreamInfo, type Publisher,
 } from './live-stream.ts';
 import { PushSessions, type PushedSegment, type PushOutcome } from './push-session.ts';
 import { RtmpPublish } from './rtmp-publish.ts';
@@ -41,6 +41,7 @@ export class LiveIngest {
   readonly #streams = new StreamRegistry<LiveStream>();
   #closed = false;
   readonly #retry: StateRetry;
+  readonly #storeRetry: StateRetry;
   #closing: Promise<EndedStream[]> | undefined;
   readonly #rtmp: RtmpPublish;
   readonly #push: PushSessions;
@@ -48,14 +49,16 @@ export class LiveIngest {
   constructor(options: LiveIngestOptions) {
     this.#options = options;
     this.#retry = options.retry ?? NO_RETRY;
+    this.#storeRetry = options.storeRetry ?? NO_RETRY;
     const core: IngestCore = {
-      options, retry: this.#retry, streams: this.#streams,
+      options, retry: this.#retry, storeRetry: this.#storeRetry, streams: this.#streams,
       authorize: (streamKey, url, protocol) => this.#authorize(streamKey, url, protocol),
       open: (publisher, grant, firstSeq) => this.#open(publisher, grant, firstSeq),
       ingestSegment: (...args) => this.#ingestSegment(...args),
       recordFailed: (...args) => this.#recordFailed(...args),
       resolveLost: (stream, deadlineMs) => this.#resolveLost(stream, deadlineMs),
       finish: (stream, reason) => this.#finish(stream, reason),
+      endForStore: (stream, detail) => this.#endForStore(stream, detail),
     };
     this.#rtmp = new RtmpPublish(core);
     this.#push = new PushSessions(core);
@@ -153,7 +156,7 @@ export class LiveIngest {
     const stream: LiveStream = {
       protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
       ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
-      chain: Promise.resolve(), lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
+      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
     };
     this.#streams.add(stream);
     try {
@@ -192,8 +195,10 @@ export class LiveIngest {
    * @throws GatewayError UNDECODABLE_MEDIA when it has no video and no servable audio.
    */
   async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
-    deadlineMs: number, progress: { sourceListed: boolean }, facts: { rotationDeg?: SourceVideoInfo['rotationDeg'] } = {}): Promise<IngestJob | undefined> {
+    deadlineMs: number, progress: { sourceListed: boolean }, facts: { rotationDeg?: SourceVideoInfo['rotationDeg'] } = {},
+    storeDeadlineMs: number = Date.now()): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
+    if (stream.stopReason !== undefined) throw new GatewayError('STORAGE_FAILED', `segment ${seq} not stored: the stream is ending (${stream.stopReason})`, { retryable: false });
     const retry = this.#retry;
     const key = segmentKey(manifestID, session, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
@@ -210,7 +215,16 @@ export class LiveIngest {
     }
     const durationMs = duration.cutMs !== undefined && duration.cutMs > 0 ? duration.cutMs
       : probed.durationMs > 0 ? probed.durationMs : duration.declaredMs ?? this.#options.segmentTargetMs;
-    const stored = await this.#options.storage.putFile(key, path);
+    // Stored before it is listed: a playlist never names an object that is not there yet.
+    let stored;
+    try {
+      stored = await this.#storeRetry.run('store source segment', () => this.#options.storage.putFile(key, path), storeDeadlineMs);
+    } catch (err) {
+      if (stream.protocol === 'rtmp' && this.#storeRetry.isTransient(err)) {
+        this.#endForStore(stream, `segment ${seq} could not be stored within storage.outageBudgetMs: ${(err as Error).message}`);
+      }
+      throw err;
+    }
     if (!stream.renditionsSet) {
       const video = probed.video;
       const warnings = lintSource(video && { ...video, profile: video.profile ?? '', pixelFormat: video.pixelFormat ?? '' });
@@ -321,11 +335,11 @@ export class LiveIngest {
    * still cannot be recorded stay for the next call.
    */
   async #resolveLost(stream: LiveStream, deadlineMs: number): Promise<void> {
-    for (const [seq, { sourceListed }] of [...stream.lost].sort((a, b) => a[0] - b[0])) {
+    for (const [seq, { sourceListed, reason = 'lost in a Redis outage' }] of [...stream.lost].sort((a, b) => a[0] - b[0])) {
       try {
-        await this.#recordFailed(stream, seq, 'lost in a Redis outage', { skipSource: sourceListed, deadlineMs });
+        await this.#recordFailed(stream, seq, reason, { skipSource: sourceListed, deadlineMs });
         stream.lost.delete(seq);
-        this.#options.events.emit({ type: 'segment.failed', manifestID: stream.manifestID, session: stream.session, seq, reason: 'lost in a Redis outage' });
+        this.#options.events.emit({ type: 'segment.failed', manifestID: stream.manifestID, session: stream.session, seq, reason });
         stream.log.warn({ seq, sourceListed }, 'lost segment resolved as failed');
       } catch (err) {
         stream.log.warn({ seq, err: (err as Error).message }, 'cannot resolve lost segment yet');
@@ -334,9 +348,17 @@ export class LiveIngest {
     }
   }
 
+  #endForStore(stream: LiveStream, detail: string): void {
+    if (stream.stopReason !== undefined || stream.ended) return;
+    stream.stopReason = STORE_UNAVAILABLE_REASON;
+    stream.log.error({ reason: STORE_UNAVAILABLE_REASON, detail, bufferedSegments: stream.buffered }, 'object store unavailable past the bound: ending the stream');
+    if (stream.connection !== undefined) this.#options.kickPublisher(stream.connection);
+    void stream.segmenter?.stop();
+  }
+
   /** Ends the stream once; every caller (segmenter end, unpublish, stop, shutdown) waits for the same ending. */
   #finish(stream: LiveStream, reason: string): Promise<void> {
-    stream.finishing ??= this.#end(stream, reason);
+    stream.finishing ??= this.#end(stream, stream.stopReason ?? reason);
     return stream.finishing;
   }
 

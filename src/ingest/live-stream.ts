@@ -37,6 +37,20 @@ export interface LiveIngestOptions {
    * unreachable. Absent: one attempt for everything (in-memory stand-ins in tests).
    */
   retry?: StateRetry;
+  /**
+   * Retries of object-store writes across a store outage (storage/store-retry.ts): an RTMP
+   * source segment is stored until its store deadline (its completion + `storage.outageBudgetMs`)
+   * before it is listed; segments behind it wait on local disk in order. A transient failure
+   * past the deadline ends the stream with reason {@link STORE_UNAVAILABLE_REASON}. HTTP pushes
+   * make one attempt. Absent: one attempt.
+   */
+  storeRetry?: StateRetry;
+  /**
+   * Most RTMP source segments of one stream waiting on local disk (to be stored, listed and
+   * queued); one more ends the stream with reason {@link STORE_UNAVAILABLE_REASON}. Default
+   * unbounded (`storage.maxBufferedSegments` in the gateway).
+   */
+  maxBufferedSegments?: number;
   storage: SourceStorage;
   probe: SourceProbe;
   remuxer: SegmentRemuxer;
@@ -103,8 +117,12 @@ export interface LiveStream {
   sourceOnly: boolean;
   /** Serializes RTMP segments so they are stored, listed and queued in order. */
   chain: Promise<void>;
+  /** RTMP source segments cut and not yet stored, listed and queued (or given up): they wait on local disk. */
+  buffered: number;
+  /** Set when the gateway ends the stream itself (the object store is unavailable past the bound): the reason it ends with. */
+  stopReason?: string;
   /** Segments given up (seq → whether `source` listed it), to resolve as failed once Redis answers. */
-  lost: Map<number, { sourceListed: boolean }>;
+  lost: Map<number, { sourceListed: boolean; reason?: string }>;
   /** One past the highest seq seen. */
   endSeq: number;
   segments: number;
@@ -120,6 +138,9 @@ export interface LiveStream {
   lastProbe?: ProbeReference;
 }
 
+/** The reason a stream ends with when the object store stays unavailable past `storage.outageBudgetMs` or `storage.maxBufferedSegments`. */
+export const STORE_UNAVAILABLE_REASON = 'object store unavailable';
+
 /** Who publishes a stream: an RTMP connection or a push stream name. */
 export type Publisher = { readonly protocol: 'rtmp'; readonly connection: RtmpConnectionId } | { readonly protocol: 'push'; readonly name: PushStreamName };
 
@@ -128,6 +149,8 @@ export interface IngestCore {
   readonly options: LiveIngestOptions;
   /** `options.retry`, or one attempt for everything. */
   readonly retry: StateRetry;
+  /** `options.storeRetry`, or one attempt. */
+  readonly storeRetry: StateRetry;
   readonly streams: StreamRegistry<LiveStream>;
   /** @throws GatewayError PUBLISH_DENIED (shutting down, or refused), INVALID_NAME */
   authorize(streamKey: string, url: string, protocol: StreamProtocol): Promise<StreamGrant>;
@@ -138,10 +161,16 @@ export interface IngestCore {
   open(publisher: Publisher, grant: StreamGrant, firstSeq: number): Promise<LiveStream>;
   /** Stores, measures and lists one source segment; returns its transcode job (see LiveIngest). */
   ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
-    deadlineMs: number, progress: { sourceListed: boolean }, facts?: { rotationDeg?: SourceVideoInfo['rotationDeg'] }): Promise<IngestJob | undefined>;
+    deadlineMs: number, progress: { sourceListed: boolean }, facts?: { rotationDeg?: SourceVideoInfo['rotationDeg'] }, storeDeadlineMs?: number): Promise<IngestJob | undefined>;
+  /**
+   * Ends an RTMP stream because the object store stayed unavailable past the bound: logs the
+   * reason (error), disconnects the publisher and stops the segmenter; the stream ends with
+   * reason {@link STORE_UNAVAILABLE_REASON}. Segments not stored yet are resolved as failed. Once per stream.
+   */
+  endForStore(stream: LiveStream, detail: string): void;
   /** Resolves `seq` as failed in `source` (unless `skipSource`) and every planned rendition. */
   recordFailed(stream: LiveStream, seq: number, reason: string, options?: { skipSource?: boolean; deadlineMs?: number }): Promise<void>;
-  /** Resolves segments lost in a Redis outage as failed, in seq order. */
+  /** Resolves segments lost in a Redis or object-store outage as failed, in seq order. */
   resolveLost(stream: LiveStream, deadlineMs: number): Promise<void>;
   /** Ends the stream once; every caller waits for the same ending. */
   finish(stream: LiveStream, reason: string): Promise<void>;

@@ -105,7 +105,8 @@ export class PushSessions {
    * without transcoding again.
    * @throws GatewayError PUBLISH_DENIED (403), INVALID_NAME / INVALID_PROFILE / INVALID_REQUEST (400),
    *   STREAM_BUSY (409: the manifest is live over RTMP, or this seq was pushed with other bytes),
-   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE (503)
+   *   UNDECODABLE_MEDIA / TRANSCODE_FAILED (422), QUEUE_UNAVAILABLE / REDIS_UNAVAILABLE (503),
+   *   STORAGE_UNAVAILABLE (503: the object store did not take the segment, one attempt; Retry-After)
    */
   async push(segment: PushedSegment): Promise<PushOutcome> {
     try {
@@ -115,6 +116,11 @@ export class PushSessions {
       // nothing it was told succeeded is lost.
       if (!(err instanceof GatewayError) && this.#core.retry.isTransient(err)) {
         throw new GatewayError('REDIS_UNAVAILABLE', `the gateway's Redis is unavailable; push this segment again in ${REDIS_RETRY_AFTER_S} s`,
+          { cause: err, retryAfterS: REDIS_RETRY_AFTER_S });
+      }
+      // The object store unreachable or failing (one attempt per push, after the SDK's own tries): 503 as well.
+      if (this.#core.storeRetry.isTransient(err)) {
+        throw new GatewayError('STORAGE_UNAVAILABLE', `the object store is unavailable; push this segment again in ${REDIS_RETRY_AFTER_S} s`,
           { cause: err, retryAfterS: REDIS_RETRY_AFTER_S });
       }
       throw err;
@@ -144,7 +150,7 @@ export class PushSessions {
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} was already pushed with different content`);
     }
     // A push that failed for a transient reason (503) is done again, not answered with its failure.
-    const transientFailure = (code: string | undefined): boolean => code === 'QUEUE_UNAVAILABLE' || code === 'REDIS_UNAVAILABLE';
+    const transientFailure = (code: string | undefined): boolean => code === 'QUEUE_UNAVAILABLE' || code === 'REDIS_UNAVAILABLE' || code === 'STORAGE_UNAVAILABLE';
     if (claim.claim === 'same' && !(claim.state === 'failed' && transientFailure(failureCode(claim.result)))) {
       return this.#replay(stream, seq, { state: claim.state, result: claim.result });
     }
@@ -183,8 +189,9 @@ export class PushSessions {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const unreachable = !(err instanceof GatewayError) && this.#core.retry.isTransient(err);
-      const transient = unreachable || (err instanceof GatewayError && (transientFailure(err.code) || err.code === 'INSUFFICIENT_BALANCE'));
-      const code = unreachable ? 'REDIS_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
+      const storeDown = !unreachable && this.#core.storeRetry.isTransient(err);
+      const transient = unreachable || storeDown || (err instanceof GatewayError && (transientFailure(err.code) || err.code === 'INSUFFICIENT_BALANCE'));
+      const code = unreachable ? 'REDIS_UNAVAILABLE' : storeDown ? 'STORAGE_UNAVAILABLE' : err instanceof GatewayError ? err.code : 'INTERNAL';
       settlement = { state: 'failed', result: JSON.stringify({ code, reason }) };
       await this.#core.options.pushClaims.settlePush(manifestID, session, seq, 'failed', settlement.result)
         .catch(() => undefined);

@@ -1,13 +1,15 @@
 /**
  * RTMP publish: an authorized publish gets a segmenter (ffmpeg pulling the live input and
  * cutting it at keyframes); each segment it writes is stored, listed and queued in seq
- * order, its Redis steps retried across an outage until the segment's deadline. The stream
- * ends when the segmenter ends (publisher left, stop, shutdown).
+ * order, its store and Redis steps retried across an outage until the segment's deadlines
+ * (segments behind it wait on local disk, at most `maxBufferedSegments`). The stream ends
+ * when the segmenter ends (publisher left, stop, shutdown), or when the object store stays
+ * unavailable past those bounds.
  */
 import { rm } from 'node:fs/promises';
 import { settleWithin } from '../domain/time-limit.ts';
 import type { IngestJob } from './ingest-ports.ts';
-import type { IngestCore } from './live-stream.ts';
+import { STORE_UNAVAILABLE_REASON, type IngestCore } from './live-stream.ts';
 import type { RtmpConnectionId } from './stream-registry.ts';
 
 /** How long a segmenter may drain its input after the publisher left before it is stopped, in ms (LiveIngestOptions.unpublishGraceMs). */
@@ -35,14 +37,20 @@ export class RtmpPublish {
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
       const readyAtMs = Date.now();
       const deadlineMs = this.#core.retry.deadline(readyAtMs);
-      const progress = { sourceListed: false };
+      const storeDeadlineMs = this.#core.storeRetry.deadline(readyAtMs);
+      const progress: { sourceListed: boolean; reason?: string } = { sourceListed: false };
+      stream.buffered += 1;
+      const maxBuffered = this.#core.options.maxBufferedSegments;
+      if (maxBuffered !== undefined && stream.buffered > maxBuffered) {
+        this.#core.endForStore(stream, `more than storage.maxBufferedSegments (${maxBuffered}) source segments wait on local disk`);
+      }
       stream.chain = stream.chain
         .then(async () => {
           stream.endSeq = Math.max(stream.endSeq, s.seq + 1);
           await this.#core.resolveLost(stream, deadlineMs);
           let job: IngestJob | undefined;
           try {
-            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress);
+            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, {}, storeDeadlineMs);
           } finally {
             // The segmenter's file has been copied into the object store (or is lost): without
             // this the work dir grows by the stream's bitrate for as long as it runs.
@@ -61,8 +69,11 @@ export class RtmpPublish {
         .catch((err: Error) => {
           log.error({ err: err.message, seq: s.seq, sourceListed: progress.sourceListed, waitedMs: Date.now() - readyAtMs },
             'source segment lost; it is resolved as failed (a discontinuity) once Redis answers');
+          // Resolved with the reason the index and the segment.failed event give (default: a Redis outage).
+          if (stream.stopReason !== undefined || this.#core.storeRetry.isTransient(err)) progress.reason = `lost: ${STORE_UNAVAILABLE_REASON}`;
           stream.lost.set(s.seq, progress);
-        });
+        })
+        .finally(() => { stream.buffered -= 1; });
     });
     segmenter.on('longSegment', (s) => {
       stream.longSegments += 1;

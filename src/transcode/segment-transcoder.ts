@@ -40,8 +40,22 @@ export interface SegmentStorage {
   putFile(key: string, localPath: string): Promise<{ readonly sizeBytes: number }>;
 }
 
+/** Retries of object-store operations across a store outage (same shape as storage/store-retry.ts `StoreRetry`). */
+export interface StorageRetry {
+  /** Epoch ms until which work ready now keeps retrying. */
+  deadline(): number;
+  /** Runs `op`, retrying transient failures until `deadlineMs`. @throws the last error. */
+  run<T>(what: string, op: () => Promise<T>, deadlineMs: number): Promise<T>;
+}
+
 export interface SegmentTranscoderOptions {
   storage: SegmentStorage;
+  /**
+   * Retries of the job's source download and rendition uploads across a store outage, until
+   * the job's start + `storage.outageBudgetMs`; the job (and its BullMQ lock) is held meanwhile.
+   * Past it the storage error goes to BullMQ (`transcode.attempts`). Absent: one attempt.
+   */
+  storageRetry?: StorageRetry;
   /** Directory for per-job temporary directories (created if missing); a relative path is resolved against the process's cwd once, here. */
   workDir: string;
   /**
@@ -86,6 +100,7 @@ export const DEFAULT_TRANSCODE_TIMEOUT_MS = 60_000;
 
 export class SegmentTranscoder {
   readonly #storage: SegmentStorage;
+  readonly #storageRetry: StorageRetry | undefined;
   readonly #workDir: string;
   readonly #logger: Logger;
   readonly #runner: FfmpegExecutor;
@@ -102,6 +117,7 @@ export class SegmentTranscoder {
     const preset = options.x264Preset ?? DEFAULT_X264_PRESET;
     if (!isX264Preset(preset)) throw new GatewayError('CONFIG_INVALID', `unknown x264 preset "${String(preset).slice(0, 32)}"`);
     this.#storage = options.storage;
+    this.#storageRetry = options.storageRetry;
     this.#workDir = resolve(options.workDir);
     this.#jobDirPrefix = options.jobDirPrefix ?? 'job-';
     this.#logger = options.logger.child({ component: 'segment-transcoder' });
@@ -127,7 +143,7 @@ export class SegmentTranscoder {
    * @throws GatewayError UNDECODABLE_MEDIA (not retryable) when the source has to be probed
    *   and cannot be, or has no video stream; TRANSCODE_FAILED (retryable) when ffmpeg fails,
    *   times out, or the transcoder is closed, or an output cannot be measured at all;
-   *   storage errors as the storage raised them.
+   *   storage errors as the storage raised them (after the storage retry, when given).
    *   The job's temporary directory is removed in every case.
    */
   transcode(job: TranscodeJob): Promise<TranscodeResult> {
@@ -146,9 +162,10 @@ export class SegmentTranscoder {
     const jobDir = await mkdtemp(join(this.#workDir, this.#jobDirPrefix));
     const stats: JobStats = { phases: { fetchMs: 0, probeMs: 0, ffmpegMs: 0, outputsMs: 0 }, ffprobeRuns: 0 };
     const { phases } = stats;
+    const storeDeadlineMs = this.#storageRetry?.deadline() ?? 0;
     try {
       let t = performance.now();
-      const source = await this.#storage.getFile(job.sourceKey);
+      const source = await this.#stored('fetch source segment', () => this.#storage.getFile(job.sourceKey), storeDeadlineMs);
       phases.fetchMs = Math.round(performance.now() - t);
       let encoded: { source: SourceSegmentInfo; outputs: { fitted: FittedRendition; path: string }[] };
       try {
@@ -157,7 +174,7 @@ export class SegmentTranscoder {
         await source.release();
       }
       t = performance.now();
-      const renditions = await Promise.all(encoded.outputs.map((e) => this.#measureAndStore(job, e.fitted, e.path, encoded.source, log, stats)));
+      const renditions = await Promise.all(encoded.outputs.map((e) => this.#measureAndStore(job, e.fitted, e.path, encoded.source, log, stats, storeDeadlineMs)));
       phases.outputsMs = Math.round(performance.now() - t);
       const elapsedMs = Math.round(performance.now() - startedMs);
       const realTimeRatio = Number((job.durationMs / Math.max(elapsedMs, 1)).toFixed(2));
@@ -223,7 +240,13 @@ export class SegmentTranscoder {
     return { source: info, outputs: outputs.map((o) => ({ fitted: o.rendition, path: o.path })) };
   }
 
-  async #measureAndStore(job: TranscodeJob, fitted: FittedRendition, path: string, source: SourceSegmentInfo, log: Logger, stats: JobStats): Promise<RenditionSegment> {
+  /** `op` through the storage retry (until `deadlineMs`), or once without one. */
+  #stored<T>(what: string, op: () => Promise<T>, deadlineMs: number): Promise<T> {
+    return this.#storageRetry ? this.#storageRetry.run(what, op, deadlineMs) : op();
+  }
+
+  async #measureAndStore(job: TranscodeJob, fitted: FittedRendition, path: string, source: SourceSegmentInfo, log: Logger, stats: JobStats,
+    storeDeadlineMs: number): Promise<RenditionSegment> {
     const name = fitted.profile.name;
     let measured: Measured | undefined;
     if (fitted.profile.encoder === 'H.264') {
@@ -240,7 +263,7 @@ export class SegmentTranscoder {
       measured = await probeOutput(name, path, this.#probe);
     }
     const key = renditionKeyBeside(job.sourceKey, name);
-    await this.#storage.putFile(key, path);
+    await this.#stored('store rendition segment', () => this.#storage.putFile(key, path), storeDeadlineMs);
     return {
       rendition: name, key, width: measured.width, height: measured.height, frames: measured.frames, bytes: measured.bytes,
       durationMs: job.durationMs, codecs: measured.codecs, frameRate: measured.frameRate,
