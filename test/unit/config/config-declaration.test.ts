@@ -3,7 +3,8 @@
  * schema each) keep what the three hand-written copies (interface, defaults, JSON schema) gave
  * before: the environment variable names (public: deployments set them) and the defaults. Both
  * pins below were generated from the code before the declarations replaced it, and must only
- * change on purpose (since then: the S3 store's `storage.publicBaseUrl` and `storage.s3.*`, added).
+ * change on purpose (since then: the S3 store's `storage.publicBaseUrl` and `storage.s3.*`, and the store outage's
+ * `storage.outageBudgetMs` and `storage.maxBufferedSegments`, added).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,6 +33,8 @@ const GATEWAY_ENV_NAMES = [
   'MEDIAGATE_STORAGE_KIND',
   'MEDIAGATE_STORAGE_DIR',
   'MEDIAGATE_STORAGE_PUBLIC_BASE_URL',
+  'MEDIAGATE_STORAGE_OUTAGE_BUDGET_MS',
+  'MEDIAGATE_STORAGE_MAX_BUFFERED_SEGMENTS',
   'MEDIAGATE_STORAGE_S3_ENDPOINT',
   'MEDIAGATE_STORAGE_S3_BUCKET',
   'MEDIAGATE_STORAGE_S3_REGION',
@@ -119,7 +122,7 @@ const AI_WORKER_ENV_NAMES = [
 ];
 
 /** `JSON.stringify(defaultConfig())` before the declaration. */
-const GATEWAY_DEFAULTS_JSON = '{"http":{"host":"127.0.0.1","port":9935,"publicUrl":"","maxBodyBytes":67108864,"adminToken":"","allowedHosts":[]},"rtmp":{"enabled":true,"host":"127.0.0.1","port":1935},"redis":{"url":"redis://127.0.0.1:6379","keyPrefix":"mg","mediaRetryBudgetMs":30000},"storage":{"kind":"fs","dir":"./data/objects","publicBaseUrl":"","s3":{"endpoint":"","bucket":"","region":"us-east-1","forcePathStyle":false,"prefix":"","maxAttempts":5,"retryMode":"standard","connectTimeoutMs":3000,"requestTimeoutMs":30000}},"workDir":"./data/work","transcode":{"embedded":true,"concurrency":2,"x264Preset":"veryfast","timeoutMs":60000,"attempts":3,"backoffMs":500,"metricsPort":9936},"ladder":["P720p30fps16x9","P360p30fps16x9","P240p30fps16x9"],"segmentTargetMs":2000,"hls":{"windowSegments":6,"maxSegmentWaitMs":10000,"heartbeatIntervalMs":2000,"heartbeatTtlMs":10000,"sweepIntervalMs":1000},"recording":{"enabled":false,"deleteAfterS":0},"retention":{"marginSegments":6,"endedKeepS":600,"sweepIntervalMs":5000},"streamKeys":[],"auth":{"mode":"static","webhookUrl":"","webhookTimeoutMs":5000},"push":{"idleTimeoutMs":60000,"replyTimeoutMs":60000},"events":{"webhookUrls":[],"secret":"","attempts":8,"backoffMs":1000,"timeoutMs":5000},"ai":{"workers":[],"apiKeys":[],"healthIntervalMs":5000,"maxImageBytes":20971520,"maxAudioBytes":52428800,"maxAttempts":3,"totalBudgetMs":120000,"queueWaitMs":2000,"suspendBaseMs":5000,"attemptTimeoutMs":0,"resultTtlS":86400},"metrics":{"manifestIdLabels":false},"payments":{"enabled":true,"localAccountCredits":1000000000000,"transcodePrice":{"pricePerUnit":1,"pixelsPerUnit":1000000},"aiPrices":[{"pipeline":"*","model_id":"*","pricePerUnit":1,"pixelsPerUnit":1000000}],"onInsufficientBalance":"end"},"allowAnonymous":false,"log":{"level":"info","format":"auto"},"shutdownTimeoutMs":10000}';
+const GATEWAY_DEFAULTS_JSON = '{"http":{"host":"127.0.0.1","port":9935,"publicUrl":"","maxBodyBytes":67108864,"adminToken":"","allowedHosts":[]},"rtmp":{"enabled":true,"host":"127.0.0.1","port":1935},"redis":{"url":"redis://127.0.0.1:6379","keyPrefix":"mg","mediaRetryBudgetMs":30000},"storage":{"kind":"fs","dir":"./data/objects","publicBaseUrl":"","outageBudgetMs":30000,"maxBufferedSegments":30,"s3":{"endpoint":"","bucket":"","region":"us-east-1","forcePathStyle":false,"prefix":"","maxAttempts":5,"retryMode":"standard","connectTimeoutMs":3000,"requestTimeoutMs":30000}},"workDir":"./data/work","transcode":{"embedded":true,"concurrency":2,"x264Preset":"veryfast","timeoutMs":60000,"attempts":3,"backoffMs":500,"metricsPort":9936},"ladder":["P720p30fps16x9","P360p30fps16x9","P240p30fps16x9"],"segmentTargetMs":2000,"hls":{"windowSegments":6,"maxSegmentWaitMs":10000,"heartbeatIntervalMs":2000,"heartbeatTtlMs":10000,"sweepIntervalMs":1000},"recording":{"enabled":false,"deleteAfterS":0},"retention":{"marginSegments":6,"endedKeepS":600,"sweepIntervalMs":5000},"streamKeys":[],"auth":{"mode":"static","webhookUrl":"","webhookTimeoutMs":5000},"push":{"idleTimeoutMs":60000,"replyTimeoutMs":60000},"events":{"webhookUrls":[],"secret":"","attempts":8,"backoffMs":1000,"timeoutMs":5000},"ai":{"workers":[],"apiKeys":[],"healthIntervalMs":5000,"maxImageBytes":20971520,"maxAudioBytes":52428800,"maxAttempts":3,"totalBudgetMs":120000,"queueWaitMs":2000,"suspendBaseMs":5000,"attemptTimeoutMs":0,"resultTtlS":86400},"metrics":{"manifestIdLabels":false},"payments":{"enabled":true,"localAccountCredits":1000000000000,"transcodePrice":{"pricePerUnit":1,"pixelsPerUnit":1000000},"aiPrices":[{"pipeline":"*","model_id":"*","pricePerUnit":1,"pixelsPerUnit":1000000}],"onInsufficientBalance":"end"},"allowAnonymous":false,"log":{"level":"info","format":"auto"},"shutdownTimeoutMs":10000}';
 
 /** `JSON.stringify(defaultAiWorkerConfig())` before the declaration. */
 const AI_WORKER_DEFAULTS_JSON = '{"host":"127.0.0.1","port":8000,"publicUrl":"","token":"","gatewayUrl":"","gatewayAdminToken":"","registerIntervalMs":10000,"models":["esrgan-slim-x2","esrgan-slim-x3","esrgan-slim-x4"],"aliasDefaultModel":true,"capacity":1,"maxInputPixels":524288,"maxImageBytes":20971520,"tileSize":192,"tileOverlap":12,"allowAnonymous":false,"logLevel":"info","logFormat":"auto","shutdownTimeoutMs":30000}';
