@@ -17,6 +17,7 @@ import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { FfmpegRunner } from '../../../src/media/ffmpeg-runner.ts';
 import { SegmentTranscoder } from '../../../src/transcode/segment-transcoder.ts';
+import { StoreRetry } from '../../../src/storage/store-retry.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { DirStorage } from '../../helpers/dir-storage.ts';
 
@@ -264,4 +265,34 @@ test('close stops a running transcode, which fails as retryable TRANSCODE_FAILED
   assert.deepEqual(childFfmpegPids(), []);
   assert.deepEqual(await readdir(workDir), []);
   await assert.rejects(own.transcode(job(2, LADDER)), (e: GatewayError) => e.code === 'TRANSCODE_FAILED');
+});
+
+test('with a storage retry, a job waits out a store outage on its source download and rendition uploads; without one it fails', async () => {
+  // A store that refuses connections for its first `down` calls (as the S3 store reports it), then works.
+  const outage = (down: number): { store: typeof storage; calls: () => number } => {
+    let calls = 0;
+    const refuse = (): GatewayError => new GatewayError('STORAGE_FAILED', 'cannot reach the store',
+      { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) });
+    const store = Object.assign(Object.create(storage) as typeof storage, {
+      getFile: async (key: string) => { calls += 1; if (calls <= down) throw refuse(); return storage.getFile(key); },
+      putFile: async (key: string, path: string) => { calls += 1; if (calls <= down) throw refuse(); return storage.putFile(key, path); },
+    });
+    return { store, calls: () => calls };
+  };
+  const profiles = [PRESETS['P144p30fps16x9']!];
+  const retried = outage(3);
+  const own = new SegmentTranscoder({
+    storage: retried.store, workDir, logger: silentLogger(), runner,
+    storageRetry: new StoreRetry({ logger: silentLogger(), config: { retryDelayMs: 5, maxRetryDelayMs: 20, budgetMs: 5000 } }),
+  });
+  const result = await own.transcode(job(1, profiles));
+  assert.deepEqual(result.renditions.map((r) => r.rendition), ['P144p30fps16x9']);
+  assert.equal(retried.calls(), 5, 'three refused downloads, one download, one upload');
+  assert.equal(await decodeErrors(storage.path(result.renditions[0]!.key)), '');
+  await own.close();
+
+  const once = new SegmentTranscoder({ storage: outage(1).store, workDir, logger: silentLogger(), runner });
+  await assert.rejects(once.transcode(job(1, profiles)), (e: GatewayError) => e.code === 'STORAGE_FAILED' && e.retryable);
+  await once.close();
+  assert.deepEqual(await readdir(workDir), [], 'no job directory is left behind');
 });
