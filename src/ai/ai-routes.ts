@@ -1,21 +1,18 @@
 /**
- * The AI API (openapi/ai.yaml, docs/wire-contract.md §7): one POST route per batch pipeline,
- * validated by express-openapi-validator (uploads parsed by multer to disk first, see
- * {@link createUploadMiddleware}), authorized by
- * a pluggable API-key authorizer, routed by the session manager to an ai-runner worker, with
- * result media re-hosted in the gateway's own storage (`/stream/<requestID>/<file>`).
- * Also the worker-management API (`/api/workers`).
+ * The AI API's router (openapi/ai.yaml, docs/wire-contract.md §7): one POST route per batch
+ * pipeline, validated by express-openapi-validator (uploads parsed by multer to disk first,
+ * each request's upload directory in upload-scope.ts), authorized by a pluggable API-key
+ * authorizer (api-key-authorizers.ts), routed by the session manager to an ai-runner worker, with
+ * result media re-hosted in the gateway's own storage (`/stream/<requestID>/<file>`,
+ * result-media.ts). Also the worker-management API (`/api/workers`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
 import * as OpenApiValidator from 'express-openapi-validator';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
@@ -30,65 +27,11 @@ import type { WorkerRegistry } from './worker-registry.ts';
 import { aiErrorKindOf, type AiRecorder } from './ai-recorder.ts';
 import { onResponseDone, setRouteTemplate } from '../http/response-outcome.ts';
 import type { AiErrorKind } from '../domain/failure-kinds.ts';
+import type { AiCaller, AiRequestAuthorizer } from './api-key-authorizers.ts';
+import { UPLOAD_SCOPE, UploadScope, type UploadRequest } from './upload-scope.ts';
+import { collectMedia, resultMediaHandler, shape, type ResultStorage } from './result-media.ts';
 
 export const AI_SPEC_PATH = fileURLToPath(new URL('../../openapi/ai.yaml', import.meta.url));
-
-/** Who is calling: resolved from the bearer API key. */
-export interface AiCaller {
-  /** Account charged for the request; absent = the request is not metered. */
-  readonly accountID?: string;
-}
-
-/** Pluggable request authorization (the payments work fills it with accounts and balances). */
-export interface AiRequestAuthorizer {
-  /** @throws GatewayError UNAUTHORIZED (401) */
-  authorize(apiKey: string | undefined): Promise<AiCaller>;
-}
-
-/**
- * API keys from config. With none configured, anonymous callers are accepted only while the
- * gateway binds loopback. Callers it accepts are charged to `accountID` (the gateway passes
- * `local` on a loopback bind, where that account exists); without one they are not metered
- * (a public bind, where no `local` account exists: meter callers with account API keys from
- * the payments API instead).
- */
-export class StaticApiKeyAuthorizer implements AiRequestAuthorizer {
-  readonly #keys: ReadonlySet<string>;
-  readonly #loopbackOnly: boolean;
-  readonly #caller: AiCaller;
-
-  constructor(keys: readonly string[], loopbackOnly: boolean, accountID: string | undefined) {
-    this.#keys = new Set(keys);
-    this.#loopbackOnly = loopbackOnly;
-    this.#caller = accountID === undefined ? {} : { accountID };
-  }
-
-  async authorize(apiKey: string | undefined): Promise<AiCaller> {
-    if (this.#keys.size === 0) {
-      if (this.#loopbackOnly) return this.#caller;
-      throw new GatewayError('UNAUTHORIZED', 'no API keys are configured and the gateway is not on loopback: set ai.apiKeys (MEDIAGATE_AI_API_KEYS)');
-    }
-    if (apiKey === undefined) throw new GatewayError('UNAUTHORIZED', 'missing API key: send Authorization: Bearer <key>');
-    if (!this.#keys.has(apiKey)) throw new GatewayError('UNAUTHORIZED', 'invalid API key');
-    return this.#caller;
-  }
-}
-
-/** API keys issued to accounts (payments/account-store.ts), tried before the configured authorizer. */
-export class AccountApiKeyAuthorizer implements AiRequestAuthorizer {
-  readonly #keys: { resolveApiKey(key: string): Promise<string | undefined> };
-  readonly #fallback: AiRequestAuthorizer;
-
-  constructor(keys: { resolveApiKey(key: string): Promise<string | undefined> }, fallback: AiRequestAuthorizer) {
-    this.#keys = keys;
-    this.#fallback = fallback;
-  }
-
-  async authorize(apiKey: string | undefined): Promise<AiCaller> {
-    const accountID = apiKey === undefined ? undefined : await this.#keys.resolveApiKey(apiKey);
-    return accountID ? { accountID } : this.#fallback.authorize(apiKey);
-  }
-}
 
 /** What AI routes need from billing (payments/billing.ts). */
 export interface AiBilling {
@@ -96,12 +39,6 @@ export interface AiBilling {
   reserveAi(r: { requestID: string; accountID: string; pipeline: string; modelID: string; units: bigint }): Promise<void>;
   settleAi(r: { requestID: string; pipeline: string; modelID: string; units: bigint }): Promise<void>;
   releaseAi(requestID: string): Promise<void>;
-}
-
-/** Where result media are stored and served from. */
-export interface ResultStorage {
-  putBytes(key: string, data: Uint8Array): Promise<{ sizeBytes: number }>;
-  getStream(key: string): Promise<{ stream: Readable; sizeBytes: number } | undefined>;
 }
 
 export interface AiRoutesOptions {
@@ -153,49 +90,6 @@ export interface AiRoutesOptions {
 const IMAGE_SNIFF_BYTES = 1024 * 1024;
 /** Bytes read from the start of an uploaded audio file to recognize its container. */
 const AUDIO_SNIFF_BYTES = 64 * 1024;
-
-/**
- * The upload files of one request live in one private directory, removed once the parse
- * is over (multer removes partial files itself on errors and aborts), the response has
- * closed, and every holder (the handler while it sends the file to workers) let go.
- */
-class UploadScope {
-  readonly dir: string;
-  #waits = 2; // the parse ending, the response closing
-  #removed = false;
-  readonly #log: Logger;
-
-  constructor(dir: string, log: Logger) {
-    this.dir = dir;
-    this.#log = log;
-  }
-
-  /** Keeps the files until the returned release is called; undefined once they are gone. */
-  hold(): (() => void) | undefined {
-    if (this.#removed) return undefined;
-    this.#waits++;
-    return once(() => this.release());
-  }
-
-  /** One of the waits is over; the last one removes the directory. */
-  release(): void {
-    if (--this.#waits > 0 || this.#removed) return;
-    this.#removed = true;
-    rm(this.dir, { recursive: true, force: true }).catch((err: Error) => this.#log.warn({ err: err.message, dir: this.dir }, 'cannot remove an upload directory'));
-  }
-}
-
-function once(fn: () => void): () => void {
-  let called = false;
-  return () => {
-    if (called) return;
-    called = true;
-    fn();
-  };
-}
-
-const UPLOAD_SCOPE = Symbol('uploadScope');
-type UploadRequest = Request & { [UPLOAD_SCOPE]?: UploadScope };
 
 /**
  * multer, before the multipart validator, for the pipelines that take a file: the file of
@@ -251,18 +145,6 @@ function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: Re
   };
 }
 
-const EXTENSIONS: Record<string, string> = {
-  'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif', 'video/mp4': 'mp4',
-  'audio/wav': 'wav', 'audio/x-wav': 'wav', 'audio/wave': 'wav', 'audio/mpeg': 'mp3', 'audio/ogg': 'ogg', 'audio/flac': 'flac',
-};
-const RESULT_FILE = /^(\d{1,3})\.(png|jpg|webp|gif|mp4|wav|mp3|ogg|flac)$/;
-const CONTENT_TYPES: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif', mp4: 'video/mp4', wav: 'audio/wav', mp3: 'audio/mpeg', ogg: 'audio/ogg', flac: 'audio/flac',
-};
-
-/** image-to-video frames are assembled at the request's fps (ai-runner default 6). */
-const DEFAULT_VIDEO_FPS = 6;
-
 /** The model a pipeline request names (`model` for llm, as OpenAI and ai-runner; `model_id` otherwise), else the pipeline's default. */
 function modelIdOf(pipeline: Pipeline, body: unknown): string {
   const named = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[pipeline === 'llm' ? 'model' : 'model_id'] : undefined;
@@ -277,36 +159,11 @@ function bearer(req: Request): string | undefined {
   return /^Bearer (.+)$/i.exec(req.header('authorization') ?? '')?.[1];
 }
 
-type Media = { url: string; seed?: number; nsfw?: boolean };
-
-/** The file extension result media of this type are stored under; undefined when not hostable. */
-function extensionOf(contentType: string): string | undefined {
-  return EXTENSIONS[contentType.split(';')[0]!.trim().toLowerCase()];
-}
-
 export function createAiRouter(options: AiRoutesOptions): Router {
   const router = Router();
   const log = options.logger;
-
   // Result media: /stream/<requestID>/<n>.<ext> (the HLS router passes these through).
-  router.get('/stream/:requestID/:file', async (req: Request, res: Response, next: NextFunction) => {
-    const requestID = String(req.params['requestID']);
-    const file = String(req.params['file']);
-    const m = RESULT_FILE.exec(file);
-    if (!m || !/^ai-[0-9a-f]{24}$/.test(requestID)) {
-      next();
-      return;
-    }
-    const object = await options.results.getStream(`${requestID}/${file}`);
-    if (!object) throw new GatewayError('NOT_FOUND', `result ${requestID}/${file} not found`);
-    res.status(200);
-    res.setHeader('Content-Type', CONTENT_TYPES[m[2]!]!);
-    res.setHeader('Content-Length', String(object.sizeBytes));
-    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    // pipeline destroys the store's stream (and frees its connection) when the client leaves.
-    await pipeline(object.stream, res).catch(() => res.destroy());
-  });
+  router.get('/stream/:requestID/:file', resultMediaHandler(options.results));
 
   // Every pipeline path is measured under its own route template, whatever refuses it; each
   // POST is recorded once its response is over (the model read from the body as parsed by then).
@@ -442,7 +299,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       request: { pipeline, modelID, fields: { ...body, [modelField]: modelID }, ...(files ? { files } : {}) },
     }, async (reply, worker) => ({
       reply,
-      media: reply.kind === 'json' ? await collectMedia(pipeline, reply.body, worker.endpoint, worker.timeoutMs) : [],
+      media: reply.kind === 'json' ? await collectMedia(options.fetchMedia, pipeline, reply.body, worker.endpoint, worker.timeoutMs) : [],
     }));
     try {
       const { reply, media } = routed.reply;
@@ -470,97 +327,13 @@ export function createAiRouter(options: AiRoutesOptions): Router {
         await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, lastUsage) });
         return;
       }
-      const shaped = await shape(pipeline, requestID, reply.body, media, body);
+      const shaped = await shape(options, pipeline, requestID, reply.body, media, body);
       await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
       res.setHeader('X-Request-ID', requestID);
       res.status(200).json(shaped);
     } finally {
       routed.done();
     }
-    }
-  }
-
-  /**
-   * Fetches the media a worker's answer points at: one list per output (`images[i].url`,
-   * the frames of `frames[i]`, `audio.url`); [] for pipelines without media. Runs inside
-   * the worker's attempt, so every throw counts against the worker; the whole step ends
-   * after `timeoutMs`.
-   * @throws GatewayError WORKER_FAILED for an answer without the expected media or with an
-   *   unsupported media type; ResultMediaError from `fetchMedia`
-   */
-  async function collectMedia(pipeline: Pipeline, body: unknown, worker: { url: string; token?: string }, timeoutMs: number): Promise<ResultMedia[][]> {
-    const reply = (body ?? {}) as Record<string, unknown>;
-    const limits = { timeoutMs, signal: AbortSignal.timeout(Math.max(1, timeoutMs)) };
-    const fetchOne = (entry: unknown): Promise<ResultMedia> => {
-      const url = (entry as { url?: unknown } | null | undefined)?.url;
-      if (typeof url !== 'string' || url === '') return Promise.reject(new GatewayError('WORKER_FAILED', 'worker answer has a media entry without a url'));
-      return options.fetchMedia(url, worker, limits);
-    };
-    const hostable = async (entry: unknown): Promise<ResultMedia> => {
-      const media = await fetchOne(entry);
-      if (!extensionOf(media.contentType)) throw new GatewayError('WORKER_FAILED', `worker answered with unsupported media type ${media.contentType.slice(0, 60)}`);
-      return media;
-    };
-    switch (pipeline) {
-      case 'text-to-image': case 'image-to-image': case 'upscale': {
-        const images = reply['images'];
-        if (!Array.isArray(images)) throw new GatewayError('WORKER_FAILED', 'worker answer lacks images');
-        return Promise.all(images.map(async (m) => [await hostable(m)]));
-      }
-      case 'image-to-video': {
-        const videos = reply['frames'];
-        if (!Array.isArray(videos) || !videos.every((frames) => Array.isArray(frames))) throw new GatewayError('WORKER_FAILED', 'worker answer lacks frames');
-        const out: ResultMedia[][] = [];
-        for (const frames of videos as unknown[][]) out.push(await Promise.all(frames.map(fetchOne)));
-        return out;
-      }
-      case 'text-to-speech': {
-        const audio = reply['audio'];
-        if (typeof (audio as { url?: unknown } | undefined)?.url !== 'string') throw new GatewayError('WORKER_FAILED', 'worker answer lacks audio.url');
-        return [[await hostable(audio)]];
-      }
-      default:
-        return [];
-    }
-  }
-
-  /**
-   * Turns a worker answer into the gateway's response shape, storing its media (fetched by
-   * {@link collectMedia}, same order) in the gateway's result storage.
-   */
-  async function shape(pipeline: Pipeline, requestID: string, body: unknown, media: ResultMedia[][], request: Record<string, unknown>): Promise<unknown> {
-    const reply = (body ?? {}) as Record<string, unknown>;
-    const host = async (item: ResultMedia, index: number): Promise<string> => {
-      const ext = extensionOf(item.contentType)!;
-      await options.results.putBytes(`${requestID}/${index}.${ext}`, item.data);
-      return `${options.publicUrl}/stream/${requestID}/${index}.${ext}`;
-    };
-    switch (pipeline) {
-      case 'text-to-image': case 'image-to-image': case 'upscale': {
-        const images = reply['images'] as Media[];
-        return { images: await Promise.all(images.map(async (m, i) => ({ url: await host(media[i]![0]!, i), seed: m.seed ?? 0, nsfw: m.nsfw ?? false }))) };
-      }
-      case 'image-to-video': {
-        const videos = reply['frames'] as Media[][];
-        const fps = Number(request['fps'] ?? DEFAULT_VIDEO_FPS) || DEFAULT_VIDEO_FPS;
-        const dir = await mkdtemp(join(tmpdir(), 'mg-i2v-'));
-        try {
-          const images = [];
-          for (const [i, frames] of videos.entries()) {
-            const path = join(dir, `${i}.mp4`);
-            await options.framesToMp4(media[i]!.map((f) => f.data), fps, path);
-            await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path));
-            images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f?.nsfw === true) });
-          }
-          return { images };
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
-      }
-      case 'text-to-speech':
-        return { audio: { url: await host(media[0]![0]!, 0) } };
-      default:
-        return reply;
     }
   }
 

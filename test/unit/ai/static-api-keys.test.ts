@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StaticApiKeyAuthorizer } from '../../../src/ai/ai-routes.ts';
+import { StaticApiKeyAuthorizer } from '../../../src/ai/api-key-authorizers.ts';
 import { LOCAL_ACCOUNT_ID, unnamedStreamAccount } from '../../../src/payments/billing.ts';
 import { isGatewayError } from '../../../src/errors/gateway-error.ts';
 
