@@ -8,7 +8,9 @@ import { loggableUrl } from '../log/loggable-url.ts';
 import { PIPELINES } from '../domain/pipelines.ts';
 import { makeRetryConfig } from './retry-policy.ts';
 import { SessionManager, type SessionManagerOptions } from './session-manager.ts';
-import { isWorkerCallError, type AiRequest, type WorkerClient, type WorkerReply } from './worker-client.ts';
+import type { WorkerClient } from './worker-client.ts';
+import { isWorkerCallError, type WorkerReply } from './worker-reply.ts';
+import type { AiRequest } from './worker-request.ts';
 import type { WorkerRegistry, WorkerSpec } from './worker-registry.ts';
 
 /** The retry settings of config `ai.*` (docs/config.md), all in ms except `maxAttempts`. */

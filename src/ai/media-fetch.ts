@@ -18,7 +18,7 @@
  * the worker's answer was unusable), so the retry policy treats it like a bad answer and
  * the worker is suspended and failed over.
  */
-import { WorkerCallError, readBodyCapped } from './worker-client.ts';
+import { WorkerCallError, readBodyCapped } from './worker-reply.ts';
 
 /** Media bytes and their media type (lower case, without parameters, e.g. `image/png`). */
 export interface ResultMedia {

@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchResultMedia, parseDataUrl } from '../../../src/ai/media-fetch.ts';
-import {
-  classifyErrorReply, endpointUrl, SseDataParser, WorkerCallError, WorkerClient,
-  type AiRequest, type WorkerEndpoint, type WorkerReply,
-} from '../../../src/ai/worker-client.ts';
+import { WorkerClient } from '../../../src/ai/worker-client.ts';
+import { classifyErrorReply, WorkerCallError, type WorkerReply } from '../../../src/ai/worker-reply.ts';
+import { endpointUrl, type AiRequest, type WorkerEndpoint } from '../../../src/ai/worker-request.ts';
+import { SseDataParser } from '../../../src/ai/worker-sse.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { framesToMp4 } from '../../../src/media/frames-to-mp4.ts';
 import {

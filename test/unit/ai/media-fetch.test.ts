@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fetchResultMedia, parseDataUrl, type ResultMediaError } from '../../../src/ai/media-fetch.ts';
-import { WorkerCallError } from '../../../src/ai/worker-client.ts';
+import { WorkerCallError } from '../../../src/ai/worker-reply.ts';
 
 function serverError(pattern: RegExp) {
   return (err: unknown): boolean => {
