@@ -1,113 +1,19 @@
 /**
- * RTMP ingest: a thin, host-safe adapter over node-media-server 4.4 (NMS).
- *
- * NMS is embedded but kept on a short leash; every trap below was read in its 4.4.3
- * sources (`src/session/rtmp_session.js`, `src/server/rtmp_server.js`, `src/core/`) and
- * checked on loopback:
- * - it answers `NetStream.Publish.Start` BEFORE emitting `prePublish`, and `prePublish`
- *   is synchronous: a refusal is a disconnect after the fact;
- * - `session.close()` is only `socket.end()`: NMS keeps parsing what the peer still sends
- *   and relays it to the path's players. A second publisher refused by NMS itself
- *   ("already has a publisher") therefore injects its packets into the live stream until
- *   the peer notices (observed: ~80 ms of foreign media with rewinding timestamps in the
- *   segmenter). We destroy the socket of every session we refuse;
- * - `postPublish` fires for sessions closed in `prePublish`, and NMS still makes them the
- *   path's publisher until they disconnect; `donePublish` comes `publishGraceMs` (30 s)
- *   after the disconnect unless lowered (we set 0);
- * - after the publisher leaves, players stay attached waiting for a new publisher: a pulling
- *   ffmpeg would hang until its I/O timeout. We close the path's players on unpublish;
- * - `run()` resolves before the port is bound; a listen error calls `process.exit(1)`;
- *   port 0 is unsupported; its store installs SIGINT/SIGTERM handlers that re-raise the
- *   signal (disabled here); its logger prints stream paths (= stream keys) with console.log;
- * - its history server writes every finished publish, refused ones included, with its stream
- *   path (= the stream key) to `<store>/stream_history.json`, world-readable under the usual
- *   umask; there is no setting to turn it off (`src/server/history_server.js`). We never run
- *   it, remove history files an older version left, and keep the store directory private
- *   (0700);
- * - a player names the stream it pulls on its command line (`rtmp://.../live/<key>`: the key
- *   in `ps`). Each publish therefore also gets an internal name that is not the key: the
- *   path `/live/<playName>` is added to NMS's broadcast map (`Context.broadcasts`, which
- *   `src/session/rtmp_session.js` `onConnect` looks players up in) for the same broadcast, so
- *   our segmenter pulls by that name.
+ * RTMP ingest: our publish/play policy ({@link RtmpServer}) on a thin, host-safe adapter over
+ * node-media-server 4.4 (nms-adapter.ts, which lists the NMS traps this class works around).
+ * Its options and the handlers it calls are declared in rtmp-options.ts; port and address
+ * checks are in rtmp-port.ts.
  */
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
-import NodeMediaServer from 'node-media-server';
-import nmsContext from 'node-media-server/src/core/context.js';
-import nmsLogger from 'node-media-server/src/core/logger.js';
 import { isValidStreamName } from '../../domain/stream-name.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { Logger } from '../../log/logger.ts';
-import { redactStreamPaths } from '../../log/redact.ts';
 import { settleWithin } from '../../domain/time-limit.ts';
-
-type NmsSession = NodeMediaServer.Session;
-
-/** The only RTMP application accepted: `rtmp://host:port/live/<streamKey>` (docs/wire-contract.md §2). */
-export const RTMP_APP = 'live';
-
-/** What `onPublish` is asked to decide on. */
-export interface PublishRequest {
-  /** NMS session id; the handle for `kick()` and `onUnpublish()`. */
-  readonly sessionId: string;
-  /** Always `live`. */
-  readonly app: string;
-  /** The stream key (already checked against `[A-Za-z0-9_-]{1,64}`). A secret: never log it. */
-  readonly streamName: string;
-  /** Remote address without the port (`127.0.0.1`, `::ffff:10.0.0.2`). */
-  readonly ip: string;
-  /** Parsed `?query` of the publish name (may carry secrets too). */
-  readonly query: Readonly<Record<string, string | string[] | undefined>>;
-  /**
-   * Internal name a player on this host pulls this publish by, `rtmp://<bind address>:<port>/live/<playName>`
-   * (so the key never appears in a puller's command line): `p` + 32 random hex digits, valid
-   * from this call until the publish ends. Also available as `playName(sessionId)`; the whole
-   * URL as `pullUrl(sessionId)`.
-   */
-  readonly playName: string;
-}
-
-/** `onPublish`'s answer. `reason` goes to the log (not to the publisher: RTMP has no channel for it). */
-export type PublishDecision = { readonly accept: true } | { readonly accept: false; readonly reason: string };
-
-/**
- * Where publishes go: the caller's decision and end-of-publish callbacks. Given to the
- * constructor or to `start()` (so the server can be built before the ingest that uses it).
- */
-export interface RtmpPublishHandlers {
-  /**
-   * Called once per publish that passed the name and busy checks, after NMS registered it as
-   * the path's publisher. May be async (see the class docstring for what happens meanwhile).
-   * Throwing or rejecting counts as a refusal.
-   */
-  onPublish(req: PublishRequest): Promise<PublishDecision> | PublishDecision;
-  /**
-   * Called exactly once for every session whose `onPublish` accepted, when that publish ends
-   * (disconnect, `kick()`, or `close()`), never before the decision resolved. Errors are logged.
-   */
-  onUnpublish(sessionId: string): void | Promise<void>;
-}
-
-export interface RtmpServerOptions extends Partial<RtmpPublishHandlers> {
-  /** Bind address; default `127.0.0.1` (docs/wire-contract.md §1). */
-  host?: string;
-  /** TCP port, 1-65535; default 1935. 0 is refused (NMS cannot report the chosen port). */
-  port?: number;
-  logger: Logger;
-  /** Absolute directory for NMS's own JSON store (relay and record metadata; stream history is never written); created if missing, kept mode 0700. */
-  storePath: string;
-  /** An `onPublish` that has not answered after this many ms is a refusal; default 10000. */
-  publishDecisionTimeoutMs?: number;
-  /** How long `start()` waits for the port to accept connections, ms; default 5000. */
-  startTimeoutMs?: number;
-  /**
-   * Allow RTMP `play` from non-loopback addresses; default false. Our segmenters pull over
-   * loopback; anyone else able to play only needs the (secret) stream key to watch the source.
-   */
-  allowRemotePlay?: boolean;
-}
+import { addressOf, aliasBroadcast, createNms, hardClose, prepareNmsStore, removeBroadcastAlias, type Nms, type NmsSession } from './nms-adapter.ts';
+import { RTMP_APP, type PublishDecision, type PublishRequest, type RtmpPublishHandlers, type RtmpServerOptions } from './rtmp-options.ts';
+import { assertPortFree, canConnect, delay, isLoopback, localConnectHost, portError } from './rtmp-port.ts';
 
 type PublishState = 'pending' | 'live';
 
@@ -126,8 +32,6 @@ const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_DECISION_TIMEOUT_MS = 10_000;
 const DEFAULT_START_TIMEOUT_MS = 5_000;
 const PORT_POLL_INTERVAL_MS = 25;
-/** History files of NMS's store (`stream_history.json`, or `stream_history_pNNN.json` when partitioned: `src/store/persister.js`). */
-const NMS_HISTORY_FILE = /^stream_history(_p\d{3})?\.json$/;
 
 /**
  * RTMP ingest server. Publish URL `rtmp://<host>:<port>/live/<streamKey>`.
@@ -171,7 +75,7 @@ export class RtmpServer {
   readonly #startTimeoutMs: number;
   readonly #allowRemotePlay: boolean;
 
-  #nms: NodeMediaServer | undefined;
+  #nms: Nms | undefined;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #closed = false;
@@ -237,35 +141,20 @@ export class RtmpServer {
   async #start(): Promise<void> {
     // 1. Refuse cleanly if the port is taken: NMS itself would process.exit(1).
     await assertPortFree(this.#host, this.#port);
-    await mkdir(this.#storePath, { recursive: true, mode: 0o700 });
-    await chmod(this.#storePath, 0o700);
-    for (const file of await readdir(this.#storePath)) {
-      if (NMS_HISTORY_FILE.test(file)) await rm(path.join(this.#storePath, file), { force: true });
-    }
+    await prepareNmsStore(this.#storePath);
     if (this.#closed) throw new GatewayError('INTERNAL', 'RTMP server closed while starting');
 
-    // 2. NMS's logger must be replaced before construction (the constructor logs).
-    installNmsLogBridge(this.#log);
-
-    const nms = new NodeMediaServer({
-      bind: this.#host,
-      rtmp: { port: this.#port },
-      // no http: HTTP-FLV/WS-FLV off; no auth.jwt: REST API off
-      webadmin: { enable: false },
-      record: { auto: false },
-      store: { path: this.#storePath },
+    // 2. NMS built host-safe (nms-adapter.ts): no signal handlers, no stream history, and a
+    //    listen error lost to a port grabbed between our check and NMS's listen is reported
+    //    instead of NMS's process.exit(1).
+    const nms = createNms({
+      host: this.#host, port: this.#port, storePath: this.#storePath, log: this.#log,
+      onListenError: (err) => {
+        this.#listenError = portError(this.#host, this.#port, err);
+        this.#log.error({ err: { code: err.code, message: err.message } }, 'RTMP listener failed');
+      },
     });
     this.#nms = nms;
-    // 3. The host process owns SIGINT/SIGTERM: NMS's store would flush and re-raise them.
-    nms.store.options.signals = false;
-    //    No stream history: it would store every stream key, refused ones included.
-    nms.historyServer.run = () => undefined;
-    // 4. Race safety net: if the port is grabbed between our check and NMS's listen,
-    //    report instead of NMS's process.exit(1).
-    nms.rtmpServer.handleListenError = () => (err: NodeJS.ErrnoException) => {
-      this.#listenError = portError(this.#host, this.#port, err);
-      this.#log.error({ err: { code: err.code, message: err.message } }, 'RTMP listener failed');
-    };
 
     nms.on('prePublish', (s) => this.#guard('prePublish', () => this.#handlePrePublish(s)));
     nms.on('donePublish', (s) => this.#guard('donePublish', () => this.#handleDonePublish(s)));
@@ -388,7 +277,7 @@ export class RtmpServer {
       playName: tracked.playName,
     };
     // Players of the internal name join this publish's broadcast (NMS looks players up by path).
-    if (session.broadcast) nmsContext.broadcasts.set(`/${RTMP_APP}/${tracked.playName}`, session.broadcast);
+    if (session.broadcast) aliasBroadcast(`/${RTMP_APP}/${tracked.playName}`, session.broadcast);
     let decision: PublishDecision;
     try {
       decision = await settleWithin(Promise.resolve().then(() => this.#handlers!.onPublish(req)), this.#decisionTimeoutMs,
@@ -482,7 +371,7 @@ export class RtmpServer {
     this.#publishers.delete(id);
     if (this.#pathOwners.get(tracked.streamPath) === id) this.#pathOwners.delete(tracked.streamPath);
     const playPath = `/${RTMP_APP}/${tracked.playName}`;
-    if (nmsContext.broadcasts.get(playPath) === tracked.session.broadcast) nmsContext.broadcasts.delete(playPath);
+    removeBroadcastAlias(playPath, tracked.session.broadcast);
   }
 
   async #notifyUnpublish(sessionId: string): Promise<void> {
@@ -501,76 +390,6 @@ export class RtmpServer {
       this.#log.error({ event, err: errorFields(err) }, 'RTMP event handler failed');
     }
   }
-}
-
-/** Routes NMS's console logging into pino at debug (trace stays trace), stream keys redacted. */
-function installNmsLogBridge(log: Logger): void {
-  const nmsLog = log.child({ lib: 'node-media-server' });
-  nmsLogger.log = (message: string, level: string = 'info') => {
-    if (!nmsLog.isLevelEnabled(level === 'trace' ? 'trace' : 'debug')) return;
-    const msg = redactStreamPaths(String(message));
-    if (level === 'trace') nmsLog.trace({ nmsLevel: level }, msg);
-    else nmsLog.debug({ nmsLevel: level }, msg);
-  };
-}
-
-/** `close()` alone is a half-close; destroy so nothing more is read or relayed. */
-function hardClose(session: NmsSession): void {
-  try {
-    session.close();
-  } finally {
-    session.socket?.destroy();
-  }
-}
-
-/**
- * The address a client on this host connects to for a listener bound to `bindHost`: the bind
- * address itself, or loopback for a wildcard bind (`0.0.0.0` → `127.0.0.1`, `::` → `::1`).
- */
-export function localConnectHost(bindHost: string): string {
-  return bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost === '::' ? '::1' : bindHost;
-}
-
-/** NMS's `ip` is `address:port`. */
-function addressOf(ip: string): string {
-  return ip.replace(/:\d+$/, '');
-}
-
-function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
-
-function portError(host: string, port: number, err: NodeJS.ErrnoException): GatewayError {
-  const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
-  return new GatewayError('CONFIG_INVALID', `RTMP port ${host}:${port} ${why}`, { cause: err });
-}
-
-/** Listens on the port ourselves and releases it; rejects with a clear error when that fails. */
-function assertPortFree(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.once('error', (err: NodeJS.ErrnoException) => reject(portError(host, port, err)));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
-  });
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function errorFields(err: unknown): { message: string; code?: string } {

@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { RtmpServer, type PublishDecision, type PublishRequest } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import type { PublishDecision, PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { Segmenter, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/segmenter.ts';
 import { captureLogger, firstPts, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor } from './helpers.ts';
 

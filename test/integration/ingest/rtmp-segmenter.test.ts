@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { RtmpServer, type PublishRequest } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { Segmenter, type SegmentInfo, type SegmenterEndInfo, type LongSegmentInfo } from '../../../src/ingest/segmenter.ts';
 import {
   captureLogger, firstPts, freePort, gop2Clip, isAlive, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor,

@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { RtmpServer, type PublishRequest } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { Segmenter, type LongSegmentInfo, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/segmenter.ts';
 import {
   SOURCE_CLIP, captureLogger, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, streamTypes, tempDir, waitFor,

@@ -1,10 +1,10 @@
 /**
- * The address the segmenter pulls an RTMP publish from (src/ingest/rtmp/rtmp-server.ts
+ * The address the segmenter pulls an RTMP publish from (src/ingest/rtmp/rtmp-port.ts
  * `localConnectHost`): the bind address itself, loopback for a wildcard bind.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { localConnectHost } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import { localConnectHost } from '../../../src/ingest/rtmp/rtmp-port.ts';
 
 test('a specific bind address is pulled from itself; a wildcard bind from loopback of its family', () => {
   assert.equal(localConnectHost('127.0.0.1'), '127.0.0.1');
