@@ -35,7 +35,7 @@ import { watchPlaylist, type PlaylistWatch, type SeenSegment } from './lib/playl
 import { processTree } from './lib/procs.ts';
 import { startRedis, type TestRedis } from '../test/helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../test/helpers/gateway-process.ts';
-import { DEFAULT_LADDER } from '../src/config/config.ts';
+import { DEFAULT_LADDER } from '../src/config/config-schema.ts';
 
 const wallStart = performance.now();
 const { quick, out, values } = benchArgs(['seconds', 'runs', 'interval', 'log-level', 'gateway-log']);

@@ -11,7 +11,7 @@
  * transcoder-role.ts the transcode worker; lifecycle.ts is the closer stack they register on.
  */
 import { mkdir } from 'node:fs/promises';
-import type { MediagateConfig } from './config/config.ts';
+import type { MediagateConfig } from './config/config-schema.ts';
 import type { Logger } from './log/logger.ts';
 import { sweepWorkDir } from './storage/work-dir.ts';
 import { Lifecycle } from './lifecycle.ts';

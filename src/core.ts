@@ -4,7 +4,7 @@
  * and the gateway's AI worker pool. See app.ts for the order.
  */
 import { join } from 'node:path';
-import type { MediagateConfig } from './config/config.ts';
+import type { MediagateConfig } from './config/config-schema.ts';
 import type { Logger } from './log/logger.ts';
 import { openObjectStores, type ObjectStores } from './storage/open-store.ts';
 import type { ObjectStore } from './storage/object-store.ts';

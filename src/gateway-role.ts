@@ -3,7 +3,7 @@
  * producer, sweepers, the control bus, recordings and the AI gateway, over the shared core.
  */
 import { join } from 'node:path';
-import type { MediagateConfig } from './config/config.ts';
+import type { MediagateConfig } from './config/config-schema.ts';
 import type { Logger } from './log/logger.ts';
 import { parseLadder } from './domain/profile.ts';
 import { ownerTag } from './storage/work-dir.ts';

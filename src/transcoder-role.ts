@@ -3,7 +3,7 @@
  * gateway's embedded transcoder) and the transcoder role's optional metrics/health port.
  */
 import { join } from 'node:path';
-import type { MediagateConfig } from './config/config.ts';
+import type { MediagateConfig } from './config/config-schema.ts';
 import type { Logger } from './log/logger.ts';
 import { ownerTag } from './storage/work-dir.ts';
 import { TranscodeWorker, transcodeLockTimingFor } from './transcode/transcode-queue.ts';

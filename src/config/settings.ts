@@ -1,5 +1,5 @@
 /**
- * The mechanism behind every mediagate configuration (the gateway's, src/config/config.ts, and
+ * The mechanism behind every mediagate configuration (the gateway's, src/config/config-schema.ts, and
  * the reference AI worker's, src/ai-worker/config.ts): one TypeBox declaration per program
  * (https://github.com/sinclairzx81/typebox) gives the TypeScript type (`Static<typeof Schema>`),
  * the defaults (each field's `default`, filled by `Value.Default`; a nested object has

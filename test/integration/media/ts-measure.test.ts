@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { DEFAULT_LADDER } from '../../../src/config/config.ts';
+import { DEFAULT_LADDER } from '../../../src/config/config-schema.ts';
 import { parseLadder, parseProfile, PRESETS, type VideoProfile } from '../../../src/domain/profile.ts';
 import { segmentKey, sourceSegmentInfo, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult } from '../../../src/domain/segment.ts';
 import { silentLogger } from '../../../src/log/logger.ts';

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
-import { loadConfig, type StreamKeyConfig } from '../../../src/config/config.ts';
+import { loadConfig } from '../../../src/config/config.ts';
+import type { StreamKeyConfig } from '../../../src/config/config-schema.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { startApp, type RunningApp } from '../../../src/app.ts';
 

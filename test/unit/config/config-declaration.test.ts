@@ -1,5 +1,5 @@
 /**
- * The configuration declarations (src/config/config.ts, src/ai-worker/config.ts, one TypeBox
+ * The configuration declarations (src/config/config-schema.ts, src/ai-worker/config.ts, one TypeBox
  * schema each) keep what the three hand-written copies (interface, defaults, JSON schema) gave
  * before: the environment variable names (public: deployments set them) and the defaults. Both
  * pins below were generated from the code before the declarations replaced it, and must only
@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { environmentVariables, defaultConfig, loadConfig, CONFIG_SCHEMA } from '../../../src/config/config.ts';
+import { environmentVariables, defaultConfig, loadConfig } from '../../../src/config/config.ts';
+import { CONFIG_SCHEMA } from '../../../src/config/config-schema.ts';
 import { AI_WORKER_CONFIG_SCHEMA, aiWorkerEnvironmentVariables, defaultAiWorkerConfig, loadAiWorkerConfig } from '../../../src/ai-worker/config.ts';
 import { settingsOf } from '../../../src/config/settings.ts';
 import type { TSchema } from '@sinclair/typebox';

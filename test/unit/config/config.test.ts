@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, environmentVariables, DEFAULT_LADDER } from '../../../src/config/config.ts';
+import { loadConfig, environmentVariables } from '../../../src/config/config.ts';
+import { DEFAULT_LADDER } from '../../../src/config/config-schema.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 
 test('defaults bind loopback on the Livepeer ports with the measured default ladder', () => {

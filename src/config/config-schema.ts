@@ -1,0 +1,349 @@
+/**
+ * The mediagate configuration's one declaration (TypeBox, see src/config/settings.ts): the
+ * schema below gives the TypeScript type ({@link MediagateConfig}), the defaults, the JSON
+ * Schema Ajv checks ({@link CONFIG_SCHEMA}), the environment variable names and the
+ * generated reference docs/config.md. Each field's `description` is its documentation.
+ * Loading, validating and the rules across fields are in config.ts.
+ *
+ * Environment names are derived from the field path: each camelCase segment becomes
+ * SCREAMING_SNAKE, joined with `_`, e.g. `http.port` → `MEDIAGATE_HTTP_PORT`,
+ * `transcode.x264Preset` → `MEDIAGATE_TRANSCODE_X264_PRESET`. Arrays and objects take JSON;
+ * arrays of strings also take a comma-separated list.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_X264_PRESET, X264_PRESETS } from '../domain/x264-preset.ts';
+import { LOG_FORMATS, LOG_LEVELS, StringEnum } from './settings.ts';
+
+/** Prefix of every gateway and transcoder environment variable. */
+export const ENV_PREFIX = 'MEDIAGATE_';
+
+/**
+ * The default ladder, chosen by measurement on a 2-core machine: from a 1080p30 source,
+ * 720p30 + 360p30 + 240p30 at x264 `veryfast` encode at about 2x real time in one ffmpeg
+ * process (see the closing note of issue 2 and bench/README.md).
+ */
+export const DEFAULT_LADDER = ['P720p30fps16x9', 'P360p30fps16x9', 'P240p30fps16x9'];
+
+const NAME = '^[A-Za-z0-9_-]{1,64}$';
+const HTTP_URL = '^https?://[^\\s]+$';
+const HTTP_URL_OR_EMPTY = '^(https?://[^\\s]+)?$';
+/** A ladder entry: a Livepeer preset name or a Livepeer JSON profile object. */
+const LadderEntry = Type.Unsafe<unknown>({ anyOf: [{ type: 'string' }, { type: 'object' }] });
+
+const StreamKeySchema = Type.Object({
+  streamKey: Type.String({ pattern: NAME, description: 'Secret used to publish: `rtmp://host/live/<streamKey>`. Never logged or shown in URLs.' }),
+  manifestID: Type.String({ pattern: NAME, description: 'Public ID used in playback URLs.' }),
+  profiles: Type.Optional(Type.Array(Type.Unknown(), { description: 'Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`.' })),
+  accountID: Type.Optional(Type.String({
+    pattern: NAME,
+    description: 'Optional account charged for this key\'s transcoding (created with `POST /api/accounts`; '
+      + 'a publish is refused while it is missing or empty). Without one, the stream is charged '
+      + 'to the `local` account on a loopback bind and is not metered on any other bind.',
+  })),
+  record: Type.Optional(Type.Boolean({
+    description: 'Record this key\'s streams (true) or not (false), overriding `recording.enabled`.',
+  })),
+}, { additionalProperties: false });
+
+const AiWorkerSchema = Type.Object({
+  url: Type.String({ pattern: HTTP_URL, description: 'Base URL of an ai-runner compatible worker, e.g. http://gpu-1:8000.' }),
+  token: Type.Optional(Type.String({ description: 'Bearer token the worker expects, if any. Never logged or returned.' })),
+  pipelines: Type.Array(Type.Object({
+    pipeline: Type.String({ description: 'Pipeline the worker serves, e.g. `text-to-image`.' }),
+    model_id: Type.String({ minLength: 1, description: 'Model ID the worker serves for that pipeline.' }),
+    warm: Type.Optional(Type.Boolean({ description: 'Model loaded and ready: warm workers are preferred over cold ones.' })),
+    capacity: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Requests the worker runs at once for this model.' })),
+  }, { additionalProperties: false }), { minItems: 1, description: 'What the worker serves: (pipeline, model_id) pairs.' }),
+}, { additionalProperties: false });
+
+const AiPriceSchema = Type.Object({
+  pipeline: Type.String({ minLength: 1, description: 'Pipeline name; `*` matches any pipeline.' }),
+  model_id: Type.String({ minLength: 1, description: 'Model ID; `*` matches any model.' }),
+  pricePerUnit: Type.Integer({ minimum: 0, description: 'Credits charged per `pixelsPerUnit` units.' }),
+  pixelsPerUnit: Type.Integer({ minimum: 1, description: 'Units (pixels, ms of audio, tokens or characters, by pipeline) per `pricePerUnit` credits.' }),
+}, { additionalProperties: false });
+
+/** The whole gateway and transcoder configuration: one declaration (type, defaults, JSON Schema, docs). */
+export const CONFIG_SCHEMA = Type.Object({
+  http: Type.Object({
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Bind address; default 127.0.0.1 (loopback).' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9935, description: 'Default 9935 (Livepeer\'s gateway HTTP port).' }),
+    publicUrl: Type.String({
+      pattern: HTTP_URL_OR_EMPTY, default: '',
+      description: 'Base URL for playback links and AI result URLs; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1).',
+    }),
+    maxBodyBytes: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024, description: 'Largest pushed segment or request body accepted, in bytes.' }),
+    adminToken: Type.String({ default: '', description: 'Bearer token for the control API (`/api/*`); required when `host` is not loopback.' }),
+    allowedHosts: Type.Array(Type.String({ pattern: '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[?[0-9A-Fa-f:.]+\\]?)$' }), {
+      default: [],
+      description: 'Host names (no port; `.example.com` = the domain and its subdomains) the gateway '
+        + 'answers to besides loopback names, the bind address and the host of `publicUrl`. '
+        + 'Checked against the `Host` header (DNS rebinding guard, src/http/request-guard.ts) '
+        + 'on a loopback bind, and on any bind once set. Default [] (none).',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  rtmp: Type.Object({
+    enabled: Type.Boolean({ default: true, description: 'Accept RTMP publishing.' }),
+    host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'RTMP bind address; default 127.0.0.1 (loopback).' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 1935, description: 'Default 1935.' }),
+  }, { additionalProperties: false, default: {} }),
+  redis: Type.Object({
+    url: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', description: 'Redis URL; default redis://127.0.0.1:6379.' }),
+    keyPrefix: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'mg', description: 'Key prefix so several deployments can share one Redis.' }),
+    mediaRetryBudgetMs: Type.Integer({
+      minimum: 1000, maximum: 3_600_000, default: 30_000,
+      description: 'How long the media path (listing and queueing a source segment, recording a transcode '
+        + 'result, billing it, ending a stream) retries across a Redis outage before that work is '
+        + 'given up and its segment resolved as failed, in ms, counted from when the segment was '
+        + 'ready; default 30000. Segments waiting meanwhile stay on local disk, at most this long plus '
+        + 'one Redis attempt (an attempt under way is not cut short: up to ~8 s, see redis/retry.ts).',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  storage: Type.Object({
+    kind: StringEnum(['fs', 's3'], {
+      default: 'fs',
+      description: 'Object store for segments and AI results: `fs`, a local directory (`storage.dir`), or `s3`, a bucket '
+        + 'on AWS S3 or an S3-compatible service such as MinIO, Ceph RGW or R2 (`storage.s3.*`; credentials from the '
+        + 'standard AWS chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance role). Every '
+        + 'gateway and transcoder of a deployment must use the same store; several hosts need `s3`.',
+    }),
+    dir: Type.String({ minLength: 1, default: './data/objects', description: 'Root directory of the filesystem object store.' }),
+    publicBaseUrl: Type.String({
+      pattern: HTTP_URL_OR_EMPTY, default: '',
+      description: 'When set, media playlists list each segment at `<publicBaseUrl>/<key>` (key = '
+        + '`<manifestID>/<session>/<rendition>/<seq>.ts`) instead of through the gateway, so players fetch segment bytes '
+        + 'from a CDN or the bucket itself: e.g. `https://cdn.example.com/live` in front of the bucket and '
+        + 'prefix, or the bucket\'s own public URL with the prefix (`http://minio:9000/<bucket>/<prefix>`). '
+        + 'The objects must be readable there. Default empty: segments are served by the gateway.',
+    }),
+    outageBudgetMs: Type.Integer({
+      minimum: 1000, maximum: 3_600_000, default: 30_000,
+      description: 'How long the media path retries an object-store write or read across a store outage (S3 '
+        + 'unreachable, 5xx, timeouts, a full disk), in ms, above the SDK\'s own tries per request: an RTMP source '
+        + 'segment from when it was cut, a transcode job from when it started. Segments behind a waiting one stay on '
+        + 'local disk in order; nothing is listed before its object is stored. Past it the stream ends with reason '
+        + '"object store unavailable". Default 30000 (three times a 10 s outage). 4xx answers (access denied) are not retried.',
+    }),
+    maxBufferedSegments: Type.Integer({
+      minimum: 1, maximum: 10_000, default: 30,
+      description: 'Most RTMP source segments one stream may hold on local disk while the object store does not '
+        + 'answer (about bitrate × 2 s each); one more ends the stream with reason "object store unavailable". Default 30 '
+        + '(one minute of 2 s segments, above what storage.outageBudgetMs lets pile up).',
+    }),
+    s3: Type.Object({
+      endpoint: Type.String({
+        pattern: '^(https?://[^\\s/@]+(/[^\\s@]*)?)?$', default: '',
+        description: 'Endpoint URL of an S3-compatible service, e.g. `http://127.0.0.1:9000` (MinIO); empty = AWS S3 '
+          + 'in `region`. No credentials in it (they come from the AWS chain).',
+      }),
+      bucket: Type.String({
+        pattern: '^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$', default: '',
+        description: 'Bucket name (3-63 of `a-z0-9.-`); required with kind `s3`. It must exist: mediagate checks it at startup.',
+      }),
+      region: Type.String({ pattern: '^[a-z0-9-]{1,32}$', default: 'us-east-1', description: 'Region of the bucket (SigV4 signing region). Default us-east-1, which MinIO and most self-hosted stores accept.' }),
+      forcePathStyle: Type.Boolean({
+        default: false,
+        description: 'Address the bucket in the path (`<endpoint>/<bucket>/<key>`) instead of a host name '
+          + '(`<bucket>.<endpoint host>`): needed by MinIO, Ceph RGW and most self-hosted stores unless DNS is set up for buckets.',
+      }),
+      prefix: Type.String({
+        pattern: '^([A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*/?)?$', default: '',
+        description: 'Key prefix inside the bucket, e.g. `mediagate` (a trailing `/` is added), so one bucket can hold '
+          + 'several deployments or other data. Default empty: keys at the bucket root.',
+      }),
+      maxAttempts: Type.Integer({
+        minimum: 1, maximum: 20, default: 5,
+        description: 'Tries per S3 request, the first included, for 5xx answers, throttling, timeouts and connection errors '
+          + '(the AWS SDK\'s retry strategy: exponential backoff with jitter, base 100 ms, at most 20 s). Default 5.',
+      }),
+      retryMode: StringEnum(['standard', 'adaptive'], {
+        default: 'standard', description: 'AWS SDK retry mode: `standard`, or `adaptive` (also slows requests down while the store throttles).',
+      }),
+      connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 3000, description: 'Connect timeout of one S3 request, in ms. Default 3000.' }),
+      requestTimeoutMs: Type.Integer({
+        minimum: 500, maximum: 600_000, default: 30_000,
+        description: 'Time one S3 request attempt may take until the answer\'s headers arrive (an upload part is sent '
+          + 'within it), and the longest a connection may sit idle mid-transfer, in ms; then the attempt fails and is retried. Default 30000.',
+      }),
+    }, { additionalProperties: false, default: {} }),
+  }, { additionalProperties: false, default: {} }),
+  workDir: Type.String({ minLength: 1, default: './data/work', description: 'Scratch directory for segmenter and transcoder temp files.' }),
+  transcode: Type.Object({
+    embedded: Type.Boolean({ default: true, description: 'Run a transcoder worker inside the gateway process (the `make run` default).' }),
+    concurrency: Type.Integer({
+      minimum: 1, maximum: 64, default: 2,
+      description: 'Jobs one transcoder process runs at once; default 2. Measured on 2 cores with a '
+        + '1080p30 source and the default ladder (SegmentTranscoder alone): 1 in flight reaches '
+        + '1.15x real time, 2 reach 1.42x, because each per-segment ffmpeg idles cores while its '
+        + 'encoders fill and drain, and no ffmpeg runs while a job probes and stores. Through the '
+        + 'whole pipeline: bench/throughput.ts `--processes 1 --concurrency N`.',
+    }),
+    x264Preset: StringEnum(X264_PRESETS, { default: DEFAULT_X264_PRESET, description: 'libx264 preset for renditions.' }),
+    timeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'Wall-clock limit for one segment\'s ffmpeg, in ms.' }),
+    attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Tries per job before it is failed for good.' }),
+    backoffMs: Type.Integer({ minimum: 0, default: 500, description: 'First retry delay in ms (exponential backoff).' }),
+    metricsPort: Type.Integer({
+      minimum: 0, maximum: 65535, default: 9936,
+      description: 'HTTP port of a standalone transcoder (cmd/transcoder.ts) for `/metrics` and `/healthz`, '
+        + 'bound to `http.host`; default 9936; 0 = none.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  ladder: Type.Array(LadderEntry, { maxItems: 16, default: DEFAULT_LADDER, description: 'Default ladder: preset names or Livepeer JSON profile objects.' }),
+  segmentTargetMs: Type.Integer({
+    minimum: 500, maximum: 20_000, default: 2000,
+    description: 'Target source segment duration in ms; segments are cut at the first keyframe after it.',
+  }),
+  hls: Type.Object({
+    windowSegments: Type.Integer({ minimum: 2, maximum: 1000, default: 6, description: 'Segments in a live media playlist\'s sliding window.' }),
+    maxSegmentWaitMs: Type.Integer({
+      minimum: 500, maximum: 600_000, default: 10_000,
+      description: 'Longest a rendition\'s playlist waits for one missing segment once a later one is ready, '
+        + 'in ms; the missing one is then skipped with EXT-X-DISCONTINUITY (and not charged if it '
+        + 'comes later). Also how long an ended stream waits for its last transcodes before its '
+        + 'playlists get EXT-X-ENDLIST. Default 10000: 5 segment durations, above a crashed '
+        + 'transcoder\'s takeover (about 2 segment durations) plus one transcode on a busy host.',
+    }),
+    heartbeatIntervalMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 2000,
+      description: 'How often a gateway renews the heartbeat of each live stream it holds, in ms. Default 2000.',
+    }),
+    heartbeatTtlMs: Type.Integer({
+      minimum: 500, maximum: 600_000, default: 10_000,
+      description: 'A live stream whose gateway has not renewed its heartbeat for this long (the gateway '
+        + 'died) is ended by any gateway\'s sweep, in ms; must exceed heartbeatIntervalMs. Default 10000.',
+    }),
+    sweepIntervalMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 1000,
+      description: 'How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  recording: Type.Object({
+    enabled: Type.Boolean({
+      default: false,
+      description: 'Record every stream: keep all its segments and, once it ends, write VOD playlists served at '
+        + '`/recordings/<manifestID>/<session>/index.m3u8` (MP4 per rendition beside them). A stream key\'s `record` '
+        + 'or the auth webhook\'s `"record"` overrides it per stream. Default false.',
+    }),
+    deleteAfterS: Type.Integer({
+      minimum: 0, default: 0,
+      description: 'Delete a recording this many seconds after its stream ended, in s; 0 = keep it until deleted through the control API. Default 0.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  retention: Type.Object({
+    marginSegments: Type.Integer({
+      minimum: 1, maximum: 1000, default: 6,
+      description: 'Segments of a stream that is not recorded kept past its live window (`hls.windowSegments`) before '
+        + 'they are deleted, so a player that loaded the playlist just before can still fetch them. Default 6.',
+    }),
+    endedKeepS: Type.Integer({
+      minimum: 0, default: 600,
+      description: 'How long the last segments of an ended stream that is not recorded stay (its ended playlist '
+        + 'still lists them), in s; then every object of the session is deleted. Default 600.',
+    }),
+    sweepIntervalMs: Type.Integer({
+      minimum: 100, maximum: 600_000, default: 5000,
+      description: 'How often the retention sweep runs (one gateway at a time, through a Redis lock): deletes '
+        + 'segments past the live window, finishes recordings, deletes expired recordings and AI results, in ms. Default 5000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  streamKeys: Type.Array(StreamKeySchema, {
+    default: [], description: 'Configured stream keys; empty = any well-formed name is accepted (loopback only).',
+  }),
+  auth: Type.Object({
+    mode: StringEnum(['static', 'webhook'], {
+      default: 'static',
+      description: '`static`: stream keys from `streamKeys` (none = anonymous, loopback only). '
+        + '`webhook`: Livepeer\'s auth webhook, `POST authWebhookUrl {"url": ...}` per new stream.',
+    }),
+    webhookUrl: Type.String({ pattern: HTTP_URL_OR_EMPTY, default: '', description: 'Auth webhook URL (mode `webhook`).' }),
+    webhookTimeoutMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 5000, description: 'A webhook that has not answered after this many ms rejects the publish.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  push: Type.Object({
+    idleTimeoutMs: Type.Integer({
+      minimum: 1000, default: 60_000, description: 'A push session with no segment for this long is closed and its playlists end (Livepeer: 60 s), in ms.',
+    }),
+    replyTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'How long a push request waits for its renditions before answering 503, in ms.' }),
+  }, { additionalProperties: false, default: {} }),
+  events: Type.Object({
+    webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {
+      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready.',
+    }),
+    secret: Type.String({ default: '', description: 'HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned.' }),
+    attempts: Type.Integer({ minimum: 1, maximum: 30, default: 8, description: 'Delivery tries per event and receiver before it is dropped.' }),
+    backoffMs: Type.Integer({ minimum: 0, default: 1000, description: 'First retry delay in ms, doubled each retry.' }),
+    timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'Per-delivery HTTP timeout in ms.' }),
+  }, { additionalProperties: false, default: {} }),
+  ai: Type.Object({
+    workers: Type.Array(AiWorkerSchema, { default: [], description: 'Workers registered at startup (more can be added with POST /api/workers).' }),
+    apiKeys: Type.Array(Type.String({ minLength: 16 }), {
+      default: [], description: 'Bearer API keys accepted on the AI endpoints; none = anonymous, on loopback only.',
+    }),
+    healthIntervalMs: Type.Integer({ minimum: 200, default: 5000, description: 'How often each worker\'s GET /health is polled, in ms.' }),
+    maxImageBytes: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Largest uploaded image, in bytes.' }),
+    maxAudioBytes: Type.Integer({ minimum: 1024, default: 50 * 1024 * 1024, description: 'Largest uploaded audio file, in bytes.' }),
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 3, description: 'Tries per request across workers.' }),
+    totalBudgetMs: Type.Integer({ minimum: 1000, default: 120_000, description: 'Total time one request may spend across all attempts, in ms.' }),
+    queueWaitMs: Type.Integer({ minimum: 0, default: 2000, description: 'How long a request waits for a free worker slot before 503, in ms.' }),
+    suspendBaseMs: Type.Integer({
+      minimum: 1, default: 5000, description: 'First suspension of a failing worker, in ms (doubles per consecutive failure, capped at 5 min).',
+    }),
+    attemptTimeoutMs: Type.Integer({
+      minimum: 0, default: 0, description: 'Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts.',
+    }),
+    resultTtlS: Type.Integer({
+      minimum: 0, default: 86_400,
+      description: 'Delete re-hosted AI results (`/stream/<requestID>/<file>`) this many seconds after they were stored, in s; 0 = keep. Default 86400 (24 h).',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  metrics: Type.Object({
+    manifestIdLabels: Type.Boolean({
+      default: false, description: 'Label per-stream metrics with the manifest ID (cardinality grows with streams); default off.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  payments: Type.Object({
+    enabled: Type.Boolean({ default: true, description: 'Meter and charge work against accounts.' }),
+    localAccountCredits: Type.Integer({
+      minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 1_000_000_000_000,
+      description: 'Credits of the `local` account created at startup when the gateway binds loopback and '
+        + 'no accounts exist, so `make run` works without setup; 0 = do not create it.',
+    }),
+    transcodePrice: Type.Object({
+      pricePerUnit: Type.Integer({ minimum: 0, default: 1, description: 'Transcoding price: credits charged per `pixelsPerUnit` output pixels (units: width × height × frames).' }),
+      pixelsPerUnit: Type.Integer({ minimum: 1, default: 1_000_000, description: 'Transcoding price: output pixels (width × height × frames) per `pricePerUnit` credits.' }),
+    }, {
+      additionalProperties: false, default: {},
+      description: 'Transcoding price per output pixel (units: width × height × frames).',
+    }),
+    aiPrices: Type.Array(AiPriceSchema, {
+      default: [{ pipeline: '*', model_id: '*', pricePerUnit: 1, pixelsPerUnit: 1_000_000 }],
+      description: 'AI prices per (pipeline, model_id); model_id `*` matches any model. '
+        + 'The units each pipeline is charged in are listed in src/domain/billing-units.ts.',
+    }),
+    onInsufficientBalance: StringEnum(['end', 'source-only'], {
+      default: 'end', description: 'Mid-stream, when a segment cannot be paid: `end` the stream, or continue with `source-only`.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  allowAnonymous: Type.Boolean({ default: false, description: 'Permit anonymous publishing on a non-loopback bind address.' }),
+  log: Type.Object({
+    level: StringEnum(LOG_LEVELS, { default: 'info', description: 'Log level (pino).' }),
+    format: StringEnum(LOG_FORMATS, {
+      default: 'auto', description: '`json` (one object per line), `pretty` (human-readable), or `auto`: pretty on a terminal, JSON otherwise.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  shutdownTimeoutMs: Type.Integer({
+    minimum: 0, default: 10_000,
+    description: 'How long a shutdown (SIGTERM/SIGINT) waits for in-flight work, in ms; default 10000: HTTP '
+      + 'requests in flight, and with the embedded transcoder the transcodes of the streams\' last '
+      + 'segments. What is not done by then stays queued for other transcoders; the process is '
+      + 'forced out 5 s later.',
+  }),
+}, { additionalProperties: false });
+
+/** The gateway and transcoder configuration (the type of {@link CONFIG_SCHEMA}). */
+export type MediagateConfig = Static<typeof CONFIG_SCHEMA>;
+/** One configured stream key (`streamKeys[]`). */
+export type StreamKeyConfig = Static<typeof StreamKeySchema>;
+/** One AI worker registered at startup (`ai.workers[]`). */
+export type AiWorkerConfig = Static<typeof AiWorkerSchema>;
