@@ -31,6 +31,9 @@
  * a top-up that would lift a balance past it is refused, and the scripts never hand a Lua
  * number to Redis unformatted (`%.0f`), so balances and amounts are exact. Units are only
  * stored, never computed in Lua, and may be any non-negative bigint.
+ *
+ * The argument checks and hash parsing are in ledger-codec.ts, the usage totals in
+ * ledger-usage.ts, the record types in ledger-types.ts.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connections.ts';
@@ -38,11 +41,15 @@ import { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import {
-  LEDGER_TIME_DIGITS, MAX_CREDITS, MAX_LEDGER_TIME_MS,
-  type Account, type ChargeRequest, type ChargeResult, type EntryKind, type EntryMeta, type EntryPage, type EntryPageQuery,
-  type LedgerEntry, type ModelUsage, type ReleaseResult, type ReserveRequest, type ReserveResult, type SettleRequest,
-  type SettleResult, type StreamUsage, type TimeRange, type TopUpResult, type UsageTotals,
+  LEDGER_TIME_DIGITS, MAX_CREDITS,
+  type Account, type ChargeRequest, type ChargeResult, type EntryPage, type EntryPageQuery, type LedgerEntry, type ReleaseResult,
+  type ReserveRequest, type ReserveResult, type SettleRequest, type SettleResult, type TimeRange, type TopUpResult, type UsageTotals,
 } from './ledger-types.ts';
+import {
+  checkAccountID, checkCredits, checkTime, checkUnits, checkWorkID, decodeCursor, encodeCursor, ID_PATTERN, metaArgs, padTime,
+  parseAccount, parseEntry,
+} from './ledger-codec.ts';
+import { summarizeUsage } from './ledger-usage.ts';
 
 export interface RedisLedgerOptions {
   redis: Redis;
@@ -53,9 +60,6 @@ export interface RedisLedgerOptions {
   /** How long a released or expired hold is remembered (a late settle is refused meanwhile); default 7 days. */
   resolvedHoldRetainMs?: number;
 }
-
-const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const WORK_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
 /**
  * The ledger's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply documented in each
@@ -73,117 +77,6 @@ const LEDGER_SCRIPTS = {
   expireHolds: luaScript('mgLedgerExpireHolds', 1, new URL('./lua/expire-holds.lua', import.meta.url), FUNCTIONS),
   charge: luaScript('mgLedgerCharge', 2, new URL('./lua/charge.lua', import.meta.url), FUNCTIONS),
 };
-
-/** @throws RangeError unless 0 ≤ credits ≤ 2^53 − 1 (and ≥ 1 when `positive`). */
-function checkCredits(value: bigint, what: string, positive = false): string {
-  if (typeof value !== 'bigint') throw new RangeError(`${what} must be a bigint`);
-  if (value < (positive ? 1n : 0n) || value > MAX_CREDITS) throw new RangeError(`${what} must be an integer in ${positive ? 1 : 0} … ${MAX_CREDITS} credits`);
-  return value.toString();
-}
-
-function checkUnits(value: bigint): string {
-  if (typeof value !== 'bigint' || value < 0n) throw new RangeError('units must be a non-negative bigint');
-  return value.toString();
-}
-
-function checkAccountID(id: string): string {
-  if (!ID_PATTERN.test(id)) throw new GatewayError('INVALID_REQUEST', 'account ID must be 1-64 characters of [A-Za-z0-9_-]');
-  return id;
-}
-
-function checkWorkID(id: string, what: string): string {
-  if (!WORK_ID_PATTERN.test(id)) throw new RangeError(`${what} must be 1-200 printable ASCII characters without spaces`);
-  if (id.startsWith('topup:')) throw new RangeError(`${what} must not start with "topup:" (reserved for top-ups)`);
-  return id;
-}
-
-function padTime(ms: number): string {
-  return String(ms).padStart(LEDGER_TIME_DIGITS, '0');
-}
-
-function checkTime(ms: number, what: string): number {
-  if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_LEDGER_TIME_MS) throw new RangeError(`${what} must be an integer epoch ms in 0 … ${MAX_LEDGER_TIME_MS}`);
-  return ms;
-}
-
-function metaArgs(meta: EntryMeta | undefined): string[] {
-  if (meta?.seq !== undefined && (!Number.isSafeInteger(meta.seq) || meta.seq < 0)) throw new RangeError('meta.seq must be a non-negative integer');
-  return [meta?.manifestID ?? '', meta?.seq === undefined ? '' : String(meta.seq), meta?.pipeline ?? '', meta?.modelID ?? ''];
-}
-
-function encodeCursor(member: string): string {
-  return Buffer.from(member, 'utf8').toString('base64url');
-}
-
-/** @throws GatewayError INVALID_REQUEST for a cursor this ledger did not make. */
-function decodeCursor(cursor: string): string {
-  const member = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[0-9]{15}:[\x21-\x7e]{1,200}$/.test(member)) throw new GatewayError('INVALID_REQUEST', 'cursor: not a cursor returned by this API');
-  return member;
-}
-
-function parseAccount(h: Record<string, string>): Account | undefined {
-  if (!h['id']) return undefined;
-  return { id: h['id'], name: h['name'] ?? '', balance: BigInt(h['balance'] ?? '0'), createdAtMs: Number(h['createdAtMs'] ?? 0) };
-}
-
-function parseEntry(h: Record<string, string>): LedgerEntry | undefined {
-  if (!h['id']) return undefined;
-  return {
-    id: h['id'],
-    accountID: h['accountID'] ?? '',
-    kind: (h['kind'] ?? 'ai') as EntryKind,
-    amount: BigInt(h['amount'] ?? '0'),
-    units: BigInt(h['units'] ?? '0'),
-    rule: h['rule'] ?? '',
-    ref: h['ref'] ?? '',
-    createdAtMs: Number(h['createdAtMs'] ?? 0),
-    ...(h['manifestID'] !== undefined ? { manifestID: h['manifestID'] } : {}),
-    ...(h['seq'] !== undefined ? { seq: Number(h['seq']) } : {}),
-    ...(h['pipeline'] !== undefined ? { pipeline: h['pipeline'] } : {}),
-    ...(h['modelID'] !== undefined ? { modelID: h['modelID'] } : {}),
-    ...(h['requestedAmount'] !== undefined ? { requestedAmount: BigInt(h['requestedAmount']) } : {}),
-    ...(h['shortfall'] !== undefined ? { shortfall: BigInt(h['shortfall']) } : {}),
-  };
-}
-
-/**
- * Totals of charges (top-ups excluded) by stream and by (pipeline, modelID), in bigint.
- * Pure; `RedisLedger.usage` feeds it the entries of a time range.
- */
-export function summarizeUsage(entries: Iterable<LedgerEntry>): UsageTotals {
-  const streams = new Map<string, StreamUsage>();
-  const models = new Map<string, ModelUsage>();
-  let amount = 0n;
-  let count = 0;
-  for (const e of entries) {
-    if (e.kind === 'topup') continue;
-    amount += e.amount;
-    count++;
-    if (e.manifestID !== undefined) {
-      const s = streams.get(e.manifestID) ?? { manifestID: e.manifestID, units: 0n, amount: 0n, entries: 0 };
-      s.units += e.units;
-      s.amount += e.amount;
-      s.entries++;
-      streams.set(e.manifestID, s);
-    }
-    if (e.pipeline !== undefined) {
-      const modelID = e.modelID ?? '';
-      const key = `${e.pipeline}\u0000${modelID}`;
-      const m = models.get(key) ?? { pipeline: e.pipeline, modelID, units: 0n, amount: 0n, entries: 0 };
-      m.units += e.units;
-      m.amount += e.amount;
-      m.entries++;
-      models.set(key, m);
-    }
-  }
-  const byAmount = (a: { amount: bigint }, b: { amount: bigint }): number => (a.amount === b.amount ? 0 : a.amount > b.amount ? -1 : 1);
-  return {
-    byStream: [...streams.values()].sort((a, b) => byAmount(a, b) || a.manifestID.localeCompare(b.manifestID)),
-    byModel: [...models.values()].sort((a, b) => byAmount(a, b) || a.pipeline.localeCompare(b.pipeline) || a.modelID.localeCompare(b.modelID)),
-    total: { amount, entries: count },
-  };
-}
 
 export class RedisLedger {
   readonly #redis: Redis;

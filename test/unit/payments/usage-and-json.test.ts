@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summarizeUsage } from '../../../src/payments/ledger-store.ts';
+import { summarizeUsage } from '../../../src/payments/ledger-usage.ts';
 import type { LedgerEntry } from '../../../src/payments/ledger-types.ts';
 import { accountJson, entryJson, keyJson, parseCredits, parseRange } from '../../../src/payments/payments-routes.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
