@@ -26,7 +26,8 @@ import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { FfmpegRunError, type FfmpegExecutor } from '../media/ffmpeg-runner.ts';
 import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ladder-args.ts';
-import { audioCodecString, probeSegment, type ProbeOptions } from '../media/probe.ts';
+import { probeSegment, type ProbeOptions } from '../media/probe.ts';
+import { audioCodecString } from '../media/codec-strings.ts';
 import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError } from '../media/ts-measure.ts';
 
 /**

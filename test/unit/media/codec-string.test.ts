@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findH264Sps, h264CodecString, h264CodecStringFromNames, splitAnnexB, unescapeRbsp } from '../../../src/media/h264.ts';
-import {
-  audioCodecString, findHevcSps, hevcCodecString, parseFfprobeHexDump, rotationFromSideData, sniffPrivateCodec,
-} from '../../../src/media/probe.ts';
+import { audioCodecString, findHevcSps, hevcCodecString, parseFfprobeHexDump, sniffPrivateCodec } from '../../../src/media/codec-strings.ts';
+import { rotationFromSideData } from '../../../src/media/probe.ts';
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 
