@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSegmenterArgs, parseSegmentListLine } from '../../../src/ingest/segmenter.ts';
+import { buildSegmenterArgs, parseSegmentListLine } from '../../../src/ingest/segmenter-args.ts';
 
 const input = { inputUrl: 'rtmp://127.0.0.1:1935/live/sk_1', workDir: '/w', segmentTargetMs: 2000, rwTimeoutMs: 10_000, probeDurationMs: 1000 };
 
