@@ -32,6 +32,8 @@
  * which every gateway runs (idempotent scripts, so several gateways on one Redis agree). A
  * stream whose holder stopped renewing its heartbeat (the gateway died) is ended by the
  * sweep, and an ended stream's missing seqs are resolved, so every playlist gets ENDLIST.
+ *
+ * The records it reads and returns are declared in segment-index-types.ts.
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
@@ -39,53 +41,7 @@ import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { RenditionPlan, StreamProtocol } from '../domain/profile.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
-
-export interface StreamRecord {
-  readonly manifestID: string;
-  readonly session: string;
-  readonly state: 'live' | 'ended';
-  readonly protocol: StreamProtocol;
-  readonly startedAtMs: number;
-  readonly endedAtMs?: number;
-  /** First sequence number of the session (0 for RTMP; the first pushed seq for HTTP push). */
-  readonly firstSeq: number;
-  /** One past the last sequence number, known once the stream ended. */
-  readonly endSeq?: number;
-  /** Output renditions besides `source`, in ladder order (set when the first source segment is measured). */
-  readonly renditions: readonly RenditionPlan[];
-  /** What the source lint found in the first source segment (domain/source-lint.ts); [] when nothing. */
-  readonly warnings: readonly SourceWarning[];
-}
-
-export interface RenditionStats {
-  readonly count: number;
-  readonly frontier: number;
-  readonly failed: number;
-  readonly width: number;
-  readonly height: number;
-  readonly codecs: string;
-  readonly frameRate: number;
-  readonly peakBps: number;
-  readonly averageBps: number;
-  /** When a segment was last listed (epoch ms); 0 when none yet. */
-  readonly lastListedAtMs: number;
-}
-
-export interface ListedSegment {
-  readonly seq: number;
-  readonly durationMs: number;
-  readonly discontinuity: boolean;
-  /** Discontinuities listed up to and including this segment. */
-  readonly discontinuityCount: number;
-}
-
-export interface RenditionWindow {
-  readonly stats: RenditionStats;
-  /** The last `window` listed segments, oldest first. */
-  readonly segments: readonly ListedSegment[];
-  /** Every segment of the stream has been resolved in this rendition and the stream ended. */
-  readonly complete: boolean;
-}
+import type { StreamRecord, RenditionStats, RenditionWindow, RecordResult, ResolveResult, SweepResult } from './segment-index-types.ts';
 
 /**
  * The index's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply documented in each
@@ -103,21 +59,6 @@ const INDEX_SCRIPTS = {
   renewHeartbeats: luaScript('mgIndexRenewHeartbeats', 'variable', new URL('./lua/renew-heartbeats.lua', import.meta.url)),
 };
 
-/** What a recorded outcome did. */
-export interface RecordResult {
-  /**
-   * False when the seq was already resolved as failed in this rendition (skipped after
-   * waiting too long, a gap, or a failure), or the session is not the stream's current one:
-   * the result is not listed and must not be charged. True for a listed or pending result,
-   * and for a repeat of one.
-   */
-  readonly accepted: boolean;
-  /** Segments newly listed by this call (this one and any that waited for it). */
-  readonly listed: number;
-  /** True when `session` is not the stream's current session. */
-  readonly staleSession?: boolean;
-}
-
 export interface RedisSegmentIndexOptions {
   /** The `state` connection (request/response commands), opened and closed by the composition root. */
   redis: Redis;
@@ -133,22 +74,6 @@ export interface RedisSegmentIndexOptions {
   maxSegmentWaitMs?: number;
   /** A live stream whose heartbeat is older than this is ended by the sweep, in ms (`hls.heartbeatTtlMs`; default 10000). */
   heartbeatTtlMs?: number;
-}
-
-/** What one {@link RedisSegmentIndex.resolve} did. */
-export interface ResolveResult {
-  /** Segments newly listed (results that had waited for the skipped ones). */
-  readonly listed: number;
-  /** Seqs resolved as failed because they waited too long, summed over the stream's renditions. */
-  readonly skipped: number;
-}
-
-/** What one {@link RedisSegmentIndex.sweep} did. */
-export interface SweepResult {
-  /** Streams ended because their heartbeat expired (their gateway is gone). */
-  readonly expired: readonly string[];
-  /** Streams that were due, with what resolving them did. */
-  readonly resolved: readonly ({ manifestID: string } & ResolveResult)[];
 }
 
 /** Streams taken per sweep step (each is one script run; the rest waits for the next sweep). */
