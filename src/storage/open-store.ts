@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { FsObjectStore } from './fs-store.ts';
-import { createS3Client, endpointName, S3ObjectStore, type S3Settings } from './s3-store.ts';
+import { createS3Client, endpointName, type S3Settings } from './s3-client.ts';
+import { S3ObjectStore } from './s3-store.ts';
 import type { ObjectStore, StoreHealth } from './object-store.ts';
 
 export interface StorageSettings {

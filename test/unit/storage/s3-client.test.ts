@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createS3Client, explainBucketError, S3ObjectStore } from '../../../src/storage/s3-store.ts';
+import { createS3Client } from '../../../src/storage/s3-client.ts';
+import { explainBucketError } from '../../../src/storage/s3-errors.ts';
+import { S3ObjectStore } from '../../../src/storage/s3-store.ts';
 
 interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: string }
 const seen: Seen[] = [];
