@@ -191,3 +191,23 @@ export interface TranscodeResult {
 export type SegmentOutcome =
   | { readonly status: 'ok'; readonly segment: RenditionSegment; readonly seq: number; readonly discontinuity?: boolean }
   | { readonly status: 'failed'; readonly rendition: string; readonly seq: number; readonly reason: string };
+
+/**
+ * What a master playlist says of a rendition, measured over its listed segments: the
+ * EXT-X-STREAM-INF attributes RESOLUTION, CODECS, FRAME-RATE, BANDWIDTH and
+ * AVERAGE-BANDWIDTH (RFC 8216 §4.3.4.2). Shared by the segment index, live playback and
+ * recordings.
+ */
+export interface RenditionMeasurements {
+  /** Picture size in pixels. */
+  readonly width: number;
+  readonly height: number;
+  /** RFC 6381 codecs string, e.g. `avc1.64001f,mp4a.40.2`. */
+  readonly codecs: string;
+  /** Frames per second (may be fractional). */
+  readonly frameRate: number;
+  /** Highest segment bit rate, bits per second (BANDWIDTH). */
+  readonly peakBps: number;
+  /** Mean segment bit rate, bits per second (AVERAGE-BANDWIDTH). */
+  readonly averageBps: number;
+}

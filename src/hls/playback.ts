@@ -21,6 +21,7 @@ import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { sourceUnfitForPlayers, type SourceWarning } from '../domain/source-lint.ts';
 import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from '../domain/playlist-writer.ts';
+import type { RenditionMeasurements } from '../domain/segment.ts';
 
 /** What playback needs from the segment index (implemented by segment-index-store.ts). */
 export interface PlaybackIndex {
@@ -42,14 +43,9 @@ export interface PlaybackStream {
   readonly warnings: readonly SourceWarning[];
 }
 
-export interface PlaybackRenditionStats {
+export interface PlaybackRenditionStats extends RenditionMeasurements {
+  /** Segments listed. */
   readonly count: number;
-  readonly width: number;
-  readonly height: number;
-  readonly codecs: string;
-  readonly frameRate: number;
-  readonly peakBps: number;
-  readonly averageBps: number;
 }
 
 /** What playback needs from the object store. */

@@ -4,6 +4,7 @@
  */
 import type { RenditionPlan, StreamProtocol } from '../domain/profile.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
+import type { RenditionMeasurements } from '../domain/segment.ts';
 
 export interface StreamRecord {
   readonly manifestID: string;
@@ -22,16 +23,10 @@ export interface StreamRecord {
   readonly warnings: readonly SourceWarning[];
 }
 
-export interface RenditionStats {
+export interface RenditionStats extends RenditionMeasurements {
   readonly count: number;
   readonly frontier: number;
   readonly failed: number;
-  readonly width: number;
-  readonly height: number;
-  readonly codecs: string;
-  readonly frameRate: number;
-  readonly peakBps: number;
-  readonly averageBps: number;
   /** When a segment was last listed (epoch ms); 0 when none yet. */
   readonly lastListedAtMs: number;
 }

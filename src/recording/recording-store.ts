@@ -23,6 +23,7 @@
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
+import type { RenditionMeasurements } from '../domain/segment.ts';
 
 /** A session the keeper was told of. */
 export interface KeptSession {
@@ -46,16 +47,10 @@ export interface KeptSession {
 }
 
 /** One rendition of a finished recording. */
-export interface RecordedRendition {
+export interface RecordedRendition extends RenditionMeasurements {
   readonly name: string;
   readonly segments: number;
   readonly durationMs: number;
-  readonly width: number;
-  readonly height: number;
-  readonly codecs: string;
-  readonly frameRate: number;
-  readonly peakBps: number;
-  readonly averageBps: number;
 }
 
 /** One kept segment of a recorded session. */
