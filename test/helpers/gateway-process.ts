@@ -102,3 +102,18 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/**
+ * Polls a media playlist every 250 ms until it lists at least `count` segments.
+ * @throws Error with the process's last 20 log lines when `timeoutMs` passes first
+ */
+export async function waitForListedSegments(playlistUrl: string, count: number, proc: MediagateProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let listed = 0;
+  while (listed < count) {
+    if (Date.now() > deadline) throw new Error(`no segments listed:\n${proc.lines.slice(-20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 250));
+    const res = await fetch(playlistUrl);
+    if (res.status === 200) listed = (await res.text()).split('\n').filter((l) => l.endsWith('.ts')).length;
+  }
+}

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment, waitForListedSegments } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { fetchMedia, seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
@@ -51,14 +51,7 @@ test('a stream whose gateway was killed is ended by another gateway once its hea
   const publisher = publish(await clipWith2sGop(60), `rtmp://127.0.0.1:${first.rtmpPort}/live/crashy`);
   try {
     // Live and listing: a few source segments.
-    const deadline = Date.now() + 60_000;
-    let listed = 0;
-    while (listed < 3) {
-      if (Date.now() > deadline) throw new Error(`no segments listed:\n${crashing.lines.slice(-20).join('\n')}`);
-      await new Promise((r) => setTimeout(r, 250));
-      const res = await fetch(`${first.httpUrl}/stream/crashy/source.m3u8`);
-      if (res.status === 200) listed = (await res.text()).split('\n').filter((l) => l.endsWith('.ts')).length;
-    }
+    await waitForListedSegments(`${first.httpUrl}/stream/crashy/source.m3u8`, 3, crashing);
     orphans.push(...childPids(crashing.child.pid!));
     crashing.child.kill('SIGKILL');
     await crashing.exited;

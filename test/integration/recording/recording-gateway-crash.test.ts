@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parse, setOptions, types } from 'hls-parser';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment, waitForListedSegments } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 
 setOptions({ strictMode: true });
@@ -56,14 +56,7 @@ test('a recording whose gateway was killed mid-stream is finished by another gat
   await Promise.all([waitForHttp(`${first.httpUrl}/healthz`, crashing), waitForHttp(`${second.httpUrl}/healthz`, survivor)]);
   const publisher = publish(await clipWith2sGop(60), `rtmp://127.0.0.1:${first.rtmpPort}/live/crashrec`);
   try {
-    const deadline = Date.now() + 60_000;
-    let listed = 0;
-    while (listed < 4) {
-      if (Date.now() > deadline) throw new Error(`no segments listed:\n${crashing.lines.slice(-20).join('\n')}`);
-      await new Promise((r) => setTimeout(r, 250));
-      const res = await fetch(`${first.httpUrl}/stream/crashrec/P144p30fps16x9.m3u8`);
-      if (res.status === 200) listed = (await res.text()).split('\n').filter((l) => l.endsWith('.ts')).length;
-    }
+    await waitForListedSegments(`${first.httpUrl}/stream/crashrec/P144p30fps16x9.m3u8`, 4, crashing);
     orphans.push(...childPids(crashing.child.pid!));
     crashing.child.kill('SIGKILL');
     await crashing.exited;
