@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.ts';
-import { stopChild } from './redis-server.ts';
+import { startRedis, stopChild, type TestRedis } from './redis-server.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -116,4 +116,37 @@ export async function waitForListedSegments(playlistUrl: string, count: number, 
     const res = await fetch(playlistUrl);
     if (res.status === 200) listed = (await res.text()).split('\n').filter((l) => l.endsWith('.ts')).length;
   }
+}
+
+/** Two gateways' deployments on one real redis-server and one object store dir, as a scaled-out deployment has. */
+export interface GatewayPair {
+  readonly redis: TestRedis;
+  readonly first: TestDeployment;
+  readonly second: TestDeployment;
+  /** Processes to stop at close(). */
+  readonly processes: MediagateProcess[];
+  /** Pids a killed gateway left behind (its ffmpeg children), SIGKILLed at close(). */
+  readonly orphans: number[];
+  close(): Promise<void>;
+}
+
+/** Starts Redis and two deployments with `env` (the second shares the first's `MEDIAGATE_STORAGE_DIR`). */
+export async function startGatewayPair(env: Record<string, string>): Promise<GatewayPair> {
+  const redis = await startRedis();
+  const first = await testDeployment(redis.url, env);
+  const second = await testDeployment(redis.url, { ...env, MEDIAGATE_STORAGE_DIR: first.env['MEDIAGATE_STORAGE_DIR']! });
+  const processes: MediagateProcess[] = [];
+  const orphans: number[] = [];
+  return {
+    redis, first, second, processes, orphans,
+    close: async () => {
+      await Promise.all(processes.map((p) => p.stop()));
+      for (const pid of orphans) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+      await redis.stop();
+      first.cleanup();
+      second.cleanup();
+    },
+  };
 }

@@ -6,8 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment, waitForListedSegments } from '../../helpers/gateway-process.ts';
+import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type TestDeployment, waitForListedSegments, startGatewayPair, type GatewayPair } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { fetchMedia, seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
@@ -20,39 +19,27 @@ const TIMING = {
   MEDIAGATE_HLS_SWEEP_INTERVAL_MS: String(SWEEP_INTERVAL_MS),
   MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS: '4000',
 };
-let redis: TestRedis;
+let pair: GatewayPair;
 let first: TestDeployment;
 let second: TestDeployment;
-const processes: MediagateProcess[] = [];
-const orphans: number[] = [];
 
 before(async () => {
-  redis = await startRedis();
-  first = await testDeployment(redis.url, { MEDIAGATE_LADDER: LADDER.join(','), ...TIMING });
   // The second gateway shares the Redis and the object store, as a scaled-out deployment does.
-  second = await testDeployment(redis.url, { MEDIAGATE_LADDER: LADDER.join(','), ...TIMING, MEDIAGATE_STORAGE_DIR: first.env['MEDIAGATE_STORAGE_DIR']! });
+  pair = await startGatewayPair({ MEDIAGATE_LADDER: LADDER.join(','), ...TIMING });
+  ({ first, second } = pair);
 });
 
-after(async () => {
-  await Promise.all(processes.map((p) => p.stop()));
-  // ffmpeg children the killed gateway left behind (segmenter, transcodes), by pid.
-  for (const pid of orphans) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-  await redis?.stop();
-  first?.cleanup();
-  second?.cleanup();
-});
+after(async () => { await pair?.close(); });
 
 test('a stream whose gateway was killed is ended by another gateway once its heartbeat expires', { timeout: 150_000 }, async (t) => {
   const crashing = spawnMediagate('gateway', first.env);
-  processes.push(crashing);
+  pair.processes.push(crashing);
   await waitForHttp(`${first.httpUrl}/healthz`, crashing);
   const publisher = publish(await clipWith2sGop(60), `rtmp://127.0.0.1:${first.rtmpPort}/live/crashy`);
   try {
     // Live and listing: a few source segments.
     await waitForListedSegments(`${first.httpUrl}/stream/crashy/source.m3u8`, 3, crashing);
-    orphans.push(...childPids(crashing.child.pid!));
+    pair.orphans.push(...childPids(crashing.child.pid!));
     crashing.child.kill('SIGKILL');
     await crashing.exited;
   } finally {
@@ -61,7 +48,7 @@ test('a stream whose gateway was killed is ended by another gateway once its hea
   const killedAtMs = Date.now();
 
   const survivor = spawnMediagate('gateway', second.env);
-  processes.push(survivor);
+  pair.processes.push(survivor);
   await waitForHttp(`${second.httpUrl}/healthz`, survivor);
   const live = await fetchMedia(`${second.httpUrl}/stream/crashy/source.m3u8`);
   assert.ok(live.segments.length >= 3, 'the other gateway serves the stream from the shared index');

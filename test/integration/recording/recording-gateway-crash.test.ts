@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parse, setOptions, types } from 'hls-parser';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment, waitForListedSegments } from '../../helpers/gateway-process.ts';
+import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type TestDeployment, waitForListedSegments, startGatewayPair, type GatewayPair } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 
 setOptions({ strictMode: true });
@@ -26,38 +25,28 @@ const ENV = {
   MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS: '4000',
   MEDIAGATE_LOG_LEVEL: 'info',
 };
-let redis: TestRedis;
+let pair: GatewayPair;
 let first: TestDeployment;
 let second: TestDeployment;
-const processes: MediagateProcess[] = [];
-const orphans: number[] = [];
 
 before(async () => {
-  redis = await startRedis();
-  first = await testDeployment(redis.url, ENV);
-  second = await testDeployment(redis.url, { ...ENV, MEDIAGATE_STORAGE_DIR: first.env['MEDIAGATE_STORAGE_DIR']! });
+  // The second gateway shares the Redis and the object store, as a scaled-out deployment does.
+  pair = await startGatewayPair(ENV);
+  ({ first, second } = pair);
 });
 
-after(async () => {
-  await Promise.all(processes.map((p) => p.stop()));
-  for (const pid of orphans) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-  await redis?.stop();
-  first?.cleanup();
-  second?.cleanup();
-});
+after(async () => { await pair?.close(); });
 
 test('a recording whose gateway was killed mid-stream is finished by another gateway with every stored segment', { timeout: 150_000 }, async () => {
   const crashing = spawnMediagate('gateway', first.env);
-  processes.push(crashing);
+  pair.processes.push(crashing);
   const survivor = spawnMediagate('gateway', second.env);
-  processes.push(survivor);
+  pair.processes.push(survivor);
   await Promise.all([waitForHttp(`${first.httpUrl}/healthz`, crashing), waitForHttp(`${second.httpUrl}/healthz`, survivor)]);
   const publisher = publish(await clipWith2sGop(60), `rtmp://127.0.0.1:${first.rtmpPort}/live/crashrec`);
   try {
     await waitForListedSegments(`${first.httpUrl}/stream/crashrec/P144p30fps16x9.m3u8`, 4, crashing);
-    orphans.push(...childPids(crashing.child.pid!));
+    pair.orphans.push(...childPids(crashing.child.pid!));
     crashing.child.kill('SIGKILL');
     await crashing.exited;
   } finally {
