@@ -45,6 +45,14 @@ declare module 'node-media-server' {
       readonly publisher?: Session | null;
       /** internal */
       getPublishStatus?(): 'publishing' | 'reconnecting' | 'idle';
+      /**
+       * internal: adds a subscriber; an `flv` one first gets the FLV header, the cached metadata,
+       * audio and video config tags and the GOP cache, then every tag as it arrives. Returns an
+       * error message instead of adding it only when play auth is on (never here).
+       */
+      postPlay(session: import('node-media-server/src/session/base_session.js')): string | null;
+      /** internal: removes a subscriber (by id). */
+      donePlay(session: import('node-media-server/src/session/base_session.js')): void;
     }
 
     /** The object every event callback receives (src/session/base_session.js and subclasses). */
@@ -128,4 +136,28 @@ declare module 'node-media-server/src/core/logger.js' {
     error(message: string): void;
   };
   export = logger;
+}
+
+/**
+ * NMS's session base class (src/session/base_session.js). internal: re-check on upgrade. An
+ * instance with `protocol = 'flv'` and `ip = ''` is what NMS's own recorder
+ * (src/session/record_session.js) attaches to a broadcast: an internal subscriber that gets
+ * every FLV tag through `sendBuffer`, with no play events and not counted as a player.
+ */
+declare module 'node-media-server/src/session/base_session.js' {
+  class BaseSession {
+    /** Random id (base-36 time + 8 random characters), the key in the broadcast's subscriber map. */
+    id: string;
+    /** `''` marks an internal session: `postPlay`/`donePlay` emit no events and do not count it. */
+    ip: string;
+    /** How the broadcast hands it media: `flv` = the FLV file header, then one whole FLV tag per call. */
+    protocol: string;
+    streamApp: string;
+    streamName: string;
+    streamPath: string;
+    /** Called synchronously from the publisher's socket handler; the buffer is shared (NMS's GOP cache): never mutate it. */
+    sendBuffer: (buffer: Buffer) => void;
+    close: () => void;
+  }
+  export = BaseSession;
 }

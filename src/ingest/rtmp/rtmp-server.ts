@@ -14,6 +14,7 @@ import { settleWithin } from '../../domain/time-limit.ts';
 import { addressOf, aliasBroadcast, createNms, hardClose, prepareNmsStore, removeBroadcastAlias, type Nms, type NmsSession } from './nms-adapter.ts';
 import { RTMP_APP, type PublishDecision, type PublishRequest, type RtmpPublishHandlers, type RtmpServerOptions } from './rtmp-options.ts';
 import { assertPortFree, canConnect, delay, isLoopback, localConnectHost, portError } from './rtmp-port.ts';
+import { PacketTap, type FlvTagSource } from './packet-tap.ts';
 
 type PublishState = 'pending' | 'live';
 
@@ -25,6 +26,8 @@ interface TrackedPublish {
   state: PublishState;
   /** The publisher disconnected (or was kicked/closed) before the decision resolved. */
   ended: boolean;
+  /** Its FLV tags from the first one (packet-tap.ts); ended with the publish. */
+  readonly tap: PacketTap | undefined;
 }
 
 const DEFAULT_PORT = 1935;
@@ -213,6 +216,7 @@ export class RtmpServer {
     const live: string[] = [];
     for (const [id, tracked] of this.#publishers) {
       tracked.ended = true;
+      tracked.tap?.end();
       if (tracked.state === 'live') live.push(id);
     }
     // Forget them first: NMS's own donePublish events (after stop) then find nothing.
@@ -250,7 +254,10 @@ export class RtmpServer {
       hardClose(session);
       return;
     }
-    const tracked: TrackedPublish = { session, streamPath, playName: `p${randomBytes(16).toString('hex')}`, state: 'pending', ended: false };
+    // The tap is attached here, inside NMS's postPublish and before any media packet, so its
+    // reader gets every tag from the first, however long the decision takes.
+    const tap = session.broadcast ? new PacketTap(session.broadcast, this.#log.child({ sessionId })) : undefined;
+    const tracked: TrackedPublish = { session, streamPath, playName: `p${randomBytes(16).toString('hex')}`, state: 'pending', ended: false, tap };
     this.#publishers.set(sessionId, tracked);
     this.#pathOwners.set(streamPath, sessionId);
     // NMS sets isPublisher synchronously after postPublish returns without error.
@@ -312,6 +319,7 @@ export class RtmpServer {
     const tracked = this.#publishers.get(session.id);
     if (!tracked) return; // refused, or already reported by close()
     tracked.ended = true;
+    tracked.tap?.end();
     this.#closePlayers(tracked.streamPath);
     this.#closePlayers(`/${RTMP_APP}/${tracked.playName}`);
     if (tracked.state === 'pending') {
@@ -322,6 +330,15 @@ export class RtmpServer {
     this.#forget(tracked);
     this.#log.info({ sessionId: session.id }, 'RTMP publish ended');
     void this.#notifyUnpublish(session.id);
+  }
+
+  /**
+   * The FLV tags of a pending or live publish, from its first tag on (packet-tap.ts): for the
+   * caller's `onPublish` to read in process (one reader per publish). Its reader's `end` comes
+   * before `onUnpublish`. Undefined once the publish has ended or for an unknown id.
+   */
+  flvTags(sessionId: string): FlvTagSource | undefined {
+    return this.#publishers.get(sessionId)?.tap;
   }
 
   /** The internal name players pull a pending or live publish by (`PublishRequest.playName`); undefined once it has ended. */
@@ -367,6 +384,7 @@ export class RtmpServer {
   }
 
   #forget(tracked: TrackedPublish): void {
+    tracked.tap?.end();
     const id = tracked.session.id;
     this.#publishers.delete(id);
     if (this.#pathOwners.get(tracked.streamPath) === id) this.#pathOwners.delete(tracked.streamPath);

@@ -1,0 +1,166 @@
+/**
+ * The FLV tags of one RTMP publish, taken from node-media-server (NMS) 4.4.3 inside this
+ * process: no player connection, no loopback pull, no child process.
+ *
+ * How NMS hands them out (read in its 4.4.3 sources, pinned by
+ * test/integration/ingest/rtmp-packet-tap.test.ts):
+ * - a publish's `BroadcastServer` (`src/server/broadcast_server.js`) fans every packet out to
+ *   its subscribers; NMS's own recorder (`src/session/record_session.js`) is such a subscriber:
+ *   a `BaseSession` with `protocol = 'flv'` and `ip = ''` (internal: `postPlay`/`donePlay` emit
+ *   no play events and it is not counted as a player), added with `broadcast.postPlay(sub)` and
+ *   removed with `broadcast.donePlay(sub)`. This tap is one of those;
+ * - an `flv` subscriber's `sendBuffer(buf)` gets the 13-byte FLV file header once, then exactly
+ *   one whole FLV tag per call (11-byte tag header with the DTS, the untouched RTMP payload,
+ *   4-byte PreviousTagSize); attached before the first media packet it sees every tag from the
+ *   first one (a later subscriber gets the cached metadata, configs and GOP replayed instead);
+ * - `sendBuffer` runs synchronously inside NMS's socket data handler: a throw there would be
+ *   an uncaught exception, so the reader is guarded; the buffers are NMS's own (also held in its
+ *   GOP cache) and are never modified here or by readers;
+ * - `postPublish` also fires for a refused second publisher and for a publisher resuming
+ *   within the reconnect grace; the RTMP server therefore attaches exactly one tap per accepted
+ *   stream path (rtmp-server.ts).
+ */
+import NmsBaseSession from 'node-media-server/src/session/base_session.js';
+import type NodeMediaServer from 'node-media-server';
+import { GatewayError } from '../../errors/gateway-error.ts';
+import type { Logger } from '../../log/logger.ts';
+
+/** Receives the FLV tags of one publish, in publish order. */
+export interface FlvTagReader {
+  /**
+   * One whole FLV tag: 11-byte header (type 8 audio, 9 video, 18 script data; 24-bit size;
+   * DTS in ms), the body, the 4-byte PreviousTagSize. Called synchronously from NMS's socket
+   * handler; the buffer is shared with NMS: never modify it. A throw is logged and the reader
+   * gets no more tags (its `end` still follows).
+   */
+  tag(tag: Buffer): void;
+  /** Once, after the last tag: the publish ended (publisher left, kicked, refused, or the server closed). */
+  end(): void;
+}
+
+/** Where a reader gets a publish's tags from (RtmpServer `flvTags`). */
+export interface FlvTagSource {
+  /**
+   * Hands `reader` every tag since the publish started (held until now, see
+   * {@link MAX_HELD_BYTES}), then each new tag as it arrives, then `end`. One reader per publish.
+   * @throws GatewayError INTERNAL on a second reader
+   */
+  read(reader: FlvTagReader): void;
+}
+
+/**
+ * Most bytes of tags held for a reader that has not come yet (the publish decision is still
+ * pending, or its owner never reads): 32 MiB, ~30 s of a 8 Mb/s stream. Past it, only the
+ * config and metadata tags and the tags from the last video keyframe on are kept, as NMS's
+ * GOP cache does, so a late reader still starts on a keyframe.
+ */
+export const MAX_HELD_BYTES = 32 * 1024 * 1024;
+
+const FLV_FILE_HEADER_BYTES = 13;
+const TAG_AUDIO = 8;
+const TAG_VIDEO = 9;
+const TAG_SCRIPT = 18;
+/** FLV tag header length; the body starts here. */
+const TAG_HEADER_BYTES = 11;
+
+/**
+ * An internal NMS subscriber of one publish's broadcast that holds its tags until a reader
+ * takes them. Attach it while NMS is still inside `postPublish` (before any media packet).
+ */
+export class PacketTap implements FlvTagSource {
+  readonly #broadcast: NodeMediaServer.BroadcastServer;
+  readonly #subscriber: NmsBaseSession;
+  readonly #log: Logger;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  #reader: FlvTagReader | undefined;
+  #readerFailed = false;
+  #ended = false;
+
+  constructor(broadcast: NodeMediaServer.BroadcastServer, log: Logger) {
+    this.#broadcast = broadcast;
+    this.#log = log;
+    const subscriber = new NmsBaseSession();
+    subscriber.protocol = 'flv';
+    subscriber.ip = '';
+    subscriber.streamPath = broadcast.streamPath;
+    subscriber.sendBuffer = (buffer) => this.#onBuffer(buffer);
+    this.#subscriber = subscriber;
+    broadcast.postPlay(subscriber);
+  }
+
+  /** Tags held for a reader that has not come yet, and their bytes. */
+  get held(): { tags: number; bytes: number } {
+    return { tags: this.#held.length, bytes: this.#heldBytes };
+  }
+
+  read(reader: FlvTagReader): void {
+    if (this.#reader) throw new GatewayError('INTERNAL', 'the publish already has a tag reader');
+    this.#reader = reader;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    for (const tag of held) this.#deliver(tag);
+    if (this.#ended) this.#finish();
+  }
+
+  /** Detaches from the broadcast and ends the reader (now, or once one reads). Idempotent. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#broadcast.donePlay(this.#subscriber);
+    if (this.#reader) this.#finish();
+  }
+
+  #onBuffer(buffer: Buffer): void {
+    if (this.#ended) return;
+    // The FLV file header (`FLV`, version, flags, header size, PreviousTagSize0) is not a tag.
+    if (buffer.length === FLV_FILE_HEADER_BYTES && buffer[0] === 0x46 && buffer[1] === 0x4c && buffer[2] === 0x56) return;
+    if (this.#reader) {
+      this.#deliver(buffer);
+      return;
+    }
+    this.#held.push(buffer);
+    this.#heldBytes += buffer.length;
+    if (this.#heldBytes > MAX_HELD_BYTES) this.#trimHeld();
+  }
+
+  #deliver(tag: Buffer): void {
+    if (this.#readerFailed) return;
+    try {
+      this.#reader!.tag(tag);
+    } catch (err) {
+      this.#readerFailed = true;
+      this.#log.error({ err: { message: (err as Error).message } }, 'RTMP tag reader failed; it gets no more tags');
+    }
+  }
+
+  #finish(): void {
+    try {
+      this.#reader!.end();
+    } catch (err) {
+      this.#log.error({ err: { message: (err as Error).message } }, 'RTMP tag reader end failed');
+    }
+  }
+
+  /** Keeps config/metadata tags and everything from the last video keyframe (see {@link MAX_HELD_BYTES}). */
+  #trimHeld(): void {
+    const from = this.#held.findLastIndex(isVideoKeyframe);
+    const kept = [...this.#held.slice(0, Math.max(from, 0)).filter(isConfigTag), ...(from >= 0 ? this.#held.slice(from) : [])];
+    this.#held = kept;
+    this.#heldBytes = kept.reduce((n, t) => n + t.length, 0);
+  }
+}
+
+/** An AVC video tag with the key frame flag carrying NAL units (AVCPacketType 1). */
+function isVideoKeyframe(tag: Buffer): boolean {
+  return tag[0] === TAG_VIDEO && tag.length > TAG_HEADER_BYTES + 1 && tag[TAG_HEADER_BYTES]! >> 4 === 1 && tag[TAG_HEADER_BYTES + 1] === 1;
+}
+
+/** Script data (metadata), the AVC decoder configuration or the AAC AudioSpecificConfig tag. */
+function isConfigTag(tag: Buffer): boolean {
+  if (tag[0] === TAG_SCRIPT) return true;
+  if (tag.length <= TAG_HEADER_BYTES + 1) return false;
+  if (tag[0] === TAG_VIDEO) return tag[TAG_HEADER_BYTES + 1] === 0;
+  return tag[0] === TAG_AUDIO && tag[TAG_HEADER_BYTES]! >> 4 === 10 && tag[TAG_HEADER_BYTES + 1] === 0;
+}
