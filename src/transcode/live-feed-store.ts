@@ -1,0 +1,360 @@
+/**
+ * The live feed: the source MPEG-TS of one live transcoding session, carried from the
+ * gateway that ingests the stream to the transcoder that owns its session, in one Redis
+ * stream per (manifest ID, session) (docs/architecture.md, "Live transcoding sessions").
+ *
+ * Key (deployment prefix `p`): `p:transcode:feed:<manifestID>:<session>`, a Redis STREAM
+ * whose entry IDs are `<seq>-<n>`: the millisecond part of every entry is the source segment
+ * it belongs to (`XADD key <seq>-*`, Redis ≥ 7.0, numbers the entries of one seq 0, 1, 2 …),
+ * so one XTRIM MINID drops whole segments and a reader starts at the first chunk of any seq
+ * still held without an index of its own. Entries, fields as short ASCII names:
+ * - chunk  `t=c s=<seq> f=0|1 [p=<startPts90k>] b=<bytes>`: muxed source bytes, in order;
+ *   `f=1` on the first chunk of a seq (it starts with PAT/PMT and a keyframe).
+ * - settled `t=m s=<seq> x=0|1 d=<durationMs> a=<readyAtMs>`: the gateway listed the source
+ *   segment `seq` and decided whether it is transcoded (`x=1`: credits held) or not (`x=0`:
+ *   source only, or lost; ingest has resolved its renditions itself). Written under the seq
+ *   the feed is at when it arrives (≥ `seq`), so it outlives the trim of its own chunks.
+ * - end    `t=e s=<lastSeq>`: no chunk follows; `lastSeq` is the last seq appended (−1: none).
+ *
+ * Retention: at the first chunk of seq N the stream is trimmed to seqs ≥ N − `retainSegments`
+ * (default 3, so a transcoder taking a session over finds the last few segments), and the
+ * key's TTL is renewed (`ttlMs`, default 60 s): a feed no one appends to disappears.
+ *
+ * The writer is fire-and-forget and ordered: appends of one tick go out in one pipeline
+ * (one round trip, a few chunks per write), and a failure is logged (rate limited) and the
+ * entry dropped: the transcoder then misses that part of the seq, as a lost source segment.
+ */
+import type { Redis } from '../redis/connections.ts';
+import type { RedisKeys } from '../redis/keys.ts';
+import type { Logger } from '../log/logger.ts';
+
+/**
+ * One piece of muxed source MPEG-TS (the segmenter's `TsChunk`, media/ts-segmenter.ts):
+ * `seq` the source segment, `first` on its first chunk, `startPts90k` (90 kHz) on a first chunk.
+ */
+export interface FeedChunk {
+  readonly seq: number;
+  readonly first: boolean;
+  readonly startPts90k?: number;
+  readonly bytes: Buffer;
+}
+
+/** How the gateway settled one source segment (see the `settled` entry above). */
+export interface FeedSettled {
+  readonly seq: number;
+  /** Whether the session transcodes this seq (its credits are held); false: source only or lost. */
+  readonly transcode: boolean;
+  /** The source segment's duration (its EXTINF), ms. */
+  readonly durationMs: number;
+  /** Epoch ms when the source segment was complete (the latency metric's start). */
+  readonly readyAtMs: number;
+}
+
+/** One entry read from a feed. */
+export type FeedEntry =
+  | { readonly type: 'chunk'; readonly chunk: FeedChunk }
+  | { readonly type: 'settled'; readonly settled: FeedSettled }
+  | { readonly type: 'end'; readonly lastSeq: number };
+
+/** Default number of whole source segments kept behind the newest one. */
+export const DEFAULT_FEED_RETAIN_SEGMENTS = 3;
+/** Default TTL of a feed key, renewed at every seq start, ms. */
+export const DEFAULT_FEED_TTL_MS = 60_000;
+
+/** The Redis key of a feed; one spelling for the writer and the reader. */
+function feedKey(keys: RedisKeys, manifestID: string, session: string): string {
+  return keys.key('transcode', 'feed', manifestID, session);
+}
+
+/** The stream ID after which a reader sees every entry of seq `seq` and later (XREAD's ID is exclusive). */
+export function feedPositionBefore(seq: number): string {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`feed seq must be a non-negative integer, got ${seq}`);
+  // `0-*` numbers the first entry 0-1 (0-0 is not a valid ID), so 0-0 precedes all of seq 0.
+  return seq === 0 ? '0-0' : `${seq - 1}-18446744073709551615`;
+}
+
+interface FeedState {
+  /** The highest seq appended, −1 before the first chunk. */
+  headSeq: number;
+  /** Entries waiting for this tick's pipeline: XADD arguments after the key. */
+  pending: (string | Buffer)[][];
+  /** Trim and TTL renewal to send with the pending entries. */
+  trimTo?: number;
+}
+
+export interface LiveFeedWriterOptions {
+  /** The `state` connection (request/response commands), opened and closed by the composition root. */
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  /** Whole source segments kept behind the newest; default 3. */
+  retainSegments?: number;
+  /** TTL of a feed key, renewed at each seq start, ms; default 60000. */
+  ttlMs?: number;
+}
+
+/**
+ * The gateway side: implements ingest's `LiveFeedSink` (ingest/ingest-ports.ts). Every call
+ * returns at once; the entries of one (manifestID, session) reach Redis in call order.
+ */
+export class LiveFeedWriter {
+  readonly #o: LiveFeedWriterOptions;
+  readonly #retain: number;
+  readonly #ttlMs: number;
+  readonly #feeds = new Map<string, FeedState>();
+  #scheduled = false;
+  #inFlight: Promise<void> = Promise.resolve();
+  #lastWarnMs = 0;
+  #closed = false;
+
+  constructor(options: LiveFeedWriterOptions) {
+    this.#o = options;
+    this.#retain = options.retainSegments ?? DEFAULT_FEED_RETAIN_SEGMENTS;
+    this.#ttlMs = options.ttlMs ?? DEFAULT_FEED_TTL_MS;
+  }
+
+  /** Appends one chunk of source segment `chunk.seq` (seqs never go back within a feed). */
+  append(manifestID: string, session: string, chunk: FeedChunk): void {
+    const feed = this.#feed(manifestID, session);
+    if (feed === undefined) return;
+    if (chunk.seq < feed.headSeq) {
+      this.#warn({ manifestID, seq: chunk.seq, headSeq: feed.headSeq }, 'live feed chunk of an earlier seq dropped');
+      return;
+    }
+    const fields: (string | Buffer)[] = [`${chunk.seq}-*`, 't', 'c', 's', String(chunk.seq), 'f', chunk.first ? '1' : '0'];
+    if (chunk.startPts90k !== undefined) fields.push('p', String(chunk.startPts90k));
+    fields.push('b', chunk.bytes);
+    if (chunk.first && chunk.seq > feed.headSeq) feed.trimTo = chunk.seq - this.#retain;
+    feed.headSeq = chunk.seq;
+    this.#queue(feed, fields);
+  }
+
+  /** Tells the session how source segment `settled.seq` was settled (after its chunks). */
+  settle(manifestID: string, session: string, settled: FeedSettled): void {
+    const feed = this.#feed(manifestID, session);
+    if (feed === undefined) return;
+    this.#queue(feed, [`${Math.max(feed.headSeq, settled.seq, 0)}-*`, 't', 'm', 's', String(settled.seq), 'x', settled.transcode ? '1' : '0',
+      'd', String(Math.round(settled.durationMs)), 'a', String(Math.round(settled.readyAtMs))]);
+  }
+
+  /** No chunk follows for this feed (the segmenter ended); settled entries still may. */
+  end(manifestID: string, session: string): void {
+    const feed = this.#feed(manifestID, session);
+    if (feed === undefined) return;
+    this.#queue(feed, [`${Math.max(feed.headSeq, 0)}-*`, 't', 'e', 's', String(feed.headSeq)]);
+  }
+
+  /** Forgets a feed's writer state (the stream ended); its key expires with its TTL. */
+  forget(manifestID: string, session: string): void {
+    this.#feeds.delete(feedKey(this.#o.keys, manifestID, session));
+  }
+
+  /** Sends what is pending and waits for every write so far; idempotent. Later calls are ignored. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#flush();
+    }
+    await this.#inFlight;
+  }
+
+  /** Resolves once every entry handed over so far has been written (or failed). */
+  async flushed(): Promise<void> {
+    this.#flush();
+    await this.#inFlight;
+  }
+
+  #feed(manifestID: string, session: string): FeedState | undefined {
+    if (this.#closed) return undefined;
+    const key = feedKey(this.#o.keys, manifestID, session);
+    let feed = this.#feeds.get(key);
+    if (feed === undefined) {
+      feed = { headSeq: -1, pending: [] };
+      this.#feeds.set(key, feed);
+    }
+    return feed;
+  }
+
+  #queue(feed: FeedState, fields: (string | Buffer)[]): void {
+    feed.pending.push(fields);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const pipeline = this.#o.redis.pipeline();
+    let commands = 0;
+    for (const [key, feed] of this.#feeds) {
+      if (feed.pending.length === 0) continue;
+      for (const fields of feed.pending) pipeline.xadd(key, ...(fields as [string, ...(string | Buffer)[]]));
+      commands += feed.pending.length;
+      feed.pending = [];
+      if (feed.trimTo !== undefined) {
+        if (feed.trimTo > 0) pipeline.xtrim(key, 'MINID', `${feed.trimTo}-0`);
+        pipeline.pexpire(key, this.#ttlMs);
+        delete feed.trimTo;
+      }
+    }
+    if (commands === 0) return;
+    const sent = pipeline.exec().then((replies) => {
+      const failed = (replies ?? []).find(([err]) => err);
+      if (failed) this.#warn({ err: (failed[0] as Error).message }, 'live feed write failed; the transcoder misses part of a segment');
+    }, (err: Error) => this.#warn({ err: err.message }, 'live feed write failed; the transcoder misses part of a segment'));
+    this.#inFlight = Promise.all([this.#inFlight, sent]).then(() => undefined);
+  }
+
+  #warn(fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    if (now - this.#lastWarnMs < 5000) return;
+    this.#lastWarnMs = now;
+    this.#o.logger.warn(fields, msg);
+  }
+}
+
+/** A feed followed by a reader: where it is, and who gets its entries. */
+interface Follower {
+  readonly key: string;
+  position: string;
+  readonly onEntry: (entry: FeedEntry) => void;
+  stopped: boolean;
+}
+
+export interface LiveFeedReaderOptions {
+  /**
+   * A connection of its own for blocking reads (`RedisConnections.open(purpose, 'blocking')`):
+   * XREAD BLOCK holds it for up to `blockMs`.
+   */
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  /** Longest wait of one XREAD, ms; also the longest delay before a newly followed feed is read; default 250. */
+  blockMs?: number;
+  /** Entries per feed per XREAD; default 256. */
+  count?: number;
+}
+
+/**
+ * The transcoder side: follows any number of feeds over one blocking connection (one XREAD
+ * names every followed feed), handing each entry to its follower in feed order.
+ */
+export class LiveFeedReader {
+  readonly #o: LiveFeedReaderOptions;
+  readonly #followers = new Set<Follower>();
+  #loop: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: LiveFeedReaderOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Follows a feed from the first entry of source segment `fromSeq` (chunks of earlier seqs
+   * are not delivered; trimmed ones never are). `onEntry` runs synchronously per entry, in order.
+   * @returns `stop()`, after which no entry is delivered.
+   */
+  follow(manifestID: string, session: string, fromSeq: number, onEntry: (entry: FeedEntry) => void): { stop(): void } {
+    const follower: Follower = { key: feedKey(this.#o.keys, manifestID, session), position: feedPositionBefore(fromSeq), onEntry, stopped: false };
+    if (this.#closed) return { stop: () => undefined };
+    this.#followers.add(follower);
+    this.#loop ??= this.#run();
+    return { stop: () => { follower.stopped = true; this.#followers.delete(follower); } };
+  }
+
+  /**
+   * The lowest seq whose first chunk is still in the feed, or undefined when it has none
+   * (trimmed away, never written, or expired).
+   */
+  async firstSeqHeld(manifestID: string, session: string): Promise<number | undefined> {
+    // The feed holds at most a few segments: one scan of its head finds the first `f=1` chunk.
+    const key = feedKey(this.#o.keys, manifestID, session);
+    let start = '-';
+    for (;;) {
+      const entries = await this.#o.redis.xrange(key, start, '+', 'COUNT', 256);
+      for (const [id, fields] of entries) {
+        const f = pairs(fields);
+        if (f.get('t') === 'c' && f.get('f') === '1') return Number(f.get('s'));
+        start = `(${id}`;
+      }
+      if (entries.length < 256) return undefined;
+    }
+  }
+
+  /** Stops following every feed and waits for the read loop to end (at most `blockMs`); idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const f of this.#followers) f.stopped = true;
+    this.#followers.clear();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const blockMs = this.#o.blockMs ?? 250;
+    let lastWarnMs = 0;
+    while (!this.#closed && this.#followers.size > 0) {
+      const followers = [...this.#followers];
+      let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
+      try {
+        reply = await this.#o.redis.xreadBuffer('COUNT', this.#o.count ?? 256, 'BLOCK', blockMs, 'STREAMS',
+          ...followers.map((f) => f.key), ...followers.map((f) => f.position)) as [Buffer, [Buffer, Buffer[]][]][] | null;
+      } catch (err) {
+        if (Date.now() - lastWarnMs > 5000) {
+          lastWarnMs = Date.now();
+          this.#o.logger.warn({ err: (err as Error).message }, 'live feed read failed; retrying');
+        }
+        await new Promise((r) => setTimeout(r, blockMs));
+        continue;
+      }
+      for (const [keyBuf, entries] of reply ?? []) {
+        const key = keyBuf.toString();
+        for (const follower of followers) {
+          if (follower.key !== key) continue;
+          for (const [id, fields] of entries) {
+            if (follower.stopped) break;
+            follower.position = id.toString();
+            const entry = parseEntry(fields);
+            if (entry === undefined) continue;
+            try {
+              follower.onEntry(entry);
+            } catch (err) {
+              this.#o.logger.error({ err: (err as Error).message }, 'live feed entry handler threw');
+            }
+          }
+        }
+      }
+    }
+    this.#loop = undefined;
+    // A feed followed while the loop was finishing starts a new one.
+    if (!this.#closed && this.#followers.size > 0) this.#loop = this.#run();
+  }
+}
+
+/** Field/value pairs of an entry, by field name. */
+function pairs(fields: readonly (string | Buffer)[]): Map<string, string | Buffer> {
+  const map = new Map<string, string | Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!.toString(), fields[i + 1]!);
+  return map;
+}
+
+/** Decodes an entry; undefined for one of unknown shape (skipped). */
+function parseEntry(fields: readonly Buffer[]): FeedEntry | undefined {
+  const f = pairs(fields);
+  const text = (name: string): string | undefined => f.get(name)?.toString();
+  const seq = Number(text('s'));
+  if (!Number.isInteger(seq)) return undefined;
+  switch (text('t')) {
+    case 'c': {
+      const bytes = f.get('b');
+      if (!Buffer.isBuffer(bytes)) return undefined;
+      const pts = text('p');
+      return { type: 'chunk', chunk: { seq, first: text('f') === '1', ...(pts !== undefined ? { startPts90k: Number(pts) } : {}), bytes } };
+    }
+    case 'm':
+      return { type: 'settled', settled: { seq, transcode: text('x') === '1', durationMs: Number(text('d')), readyAtMs: Number(text('a')) } };
+    case 'e':
+      return { type: 'end', lastSeq: seq };
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,129 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { RedisConnections } from '../../../src/redis/connections.ts';
+import { RedisKeys } from '../../../src/redis/keys.ts';
+import { LiveFeedReader, LiveFeedWriter, type FeedEntry } from '../../../src/transcode/live-feed-store.ts';
+import { silentLogger } from '../../../src/log/logger.ts';
+
+let server: TestRedis;
+let connections: RedisConnections;
+const keys = new RedisKeys('mgtest');
+
+before(async () => {
+  server = await startRedis();
+  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
+  await connections.ready('state', 5000);
+});
+after(async () => {
+  await connections.close();
+  await server.stop();
+});
+
+/** Collects a followed feed's entries until `done` says so. */
+function collect(reader: LiveFeedReader, m: string, s: string, fromSeq: number, done: (entries: FeedEntry[]) => boolean): Promise<FeedEntry[]> {
+  const entries: FeedEntry[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { handle.stop(); reject(new Error(`feed not complete: ${entries.length} entries`)); }, 10_000);
+    const handle = reader.follow(m, s, fromSeq, (e) => {
+      entries.push(e);
+      if (done(entries)) { clearTimeout(timer); handle.stop(); resolve(entries); }
+    });
+  });
+}
+
+test('a feed delivers chunks, settled and end entries in order, bytes intact (every byte value, empty and 1 MiB chunks)', async () => {
+  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger(), retainSegments: 100 });
+  const reader = new LiveFeedReader({ redis: connections.open('feed-a', 'blocking'), keys, logger: silentLogger() });
+  try {
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const sent = [
+      { seq: 0, first: true, startPts90k: 126000, bytes: every },
+      { seq: 0, first: false, bytes: Buffer.alloc(0) },
+      { seq: 0, first: false, bytes: randomBytes(1024 * 1024) },
+      { seq: 1, first: true, startPts90k: 306000, bytes: randomBytes(1880) },
+      { seq: 1, first: false, bytes: Buffer.from('\r\n\0$-1\r\n') },
+    ];
+    const reading = collect(reader, 'm1', 's1', 0, (e) => e.at(-1)?.type === 'end');
+    writer.append('m1', 's1', sent[0]!);
+    writer.append('m1', 's1', sent[1]!);
+    await writer.flushed();
+    writer.append('m1', 's1', sent[2]!);
+    writer.append('m1', 's1', sent[3]!);
+    writer.settle('m1', 's1', { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 1234 });
+    writer.append('m1', 's1', sent[4]!);
+    writer.end('m1', 's1');
+    const entries = await reading;
+    const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : []));
+    assert.equal(chunks.length, sent.length);
+    for (const [i, c] of chunks.entries()) {
+      assert.equal(c.seq, sent[i]!.seq);
+      assert.equal(c.first, sent[i]!.first);
+      assert.equal(c.startPts90k, sent[i]!.startPts90k);
+      assert.ok(c.bytes.equals(sent[i]!.bytes), `chunk ${i} bytes differ`);
+    }
+    assert.deepEqual(entries.map((e) => e.type), ['chunk', 'chunk', 'chunk', 'chunk', 'settled', 'chunk', 'end']);
+    assert.deepEqual(entries[4], { type: 'settled', settled: { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 1234 } });
+    assert.deepEqual(entries[6], { type: 'end', lastSeq: 1 });
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
+
+test('the feed keeps the last few whole segments; a reader starts at the first chunk of any seq still held', async () => {
+  const redis = connections.open('state');
+  const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger(), retainSegments: 3, ttlMs: 30_000 });
+  const reader = new LiveFeedReader({ redis: connections.open('feed-b', 'blocking'), keys, logger: silentLogger() });
+  try {
+    for (let seq = 0; seq < 10; seq++) {
+      for (let i = 0; i < 5; i++) writer.append('m2', 's1', { seq, first: i === 0, ...(i === 0 ? { startPts90k: seq * 180000 } : {}), bytes: Buffer.from(`${seq}:${i}`) });
+      if (seq > 0) writer.settle('m2', 's1', { seq: seq - 1, transcode: seq % 2 === 0, durationMs: 2000, readyAtMs: seq });
+      await writer.flushed();
+    }
+    // Trimmed at seq 9's first chunk to seqs >= 6.
+    assert.equal(await reader.firstSeqHeld('m2', 's1'), 6);
+    const ttl = await redis.pttl(keys.key('transcode', 'feed', 'm2', 's1'));
+    assert.ok(ttl > 0 && ttl <= 30_000, `feed key TTL ${ttl}`);
+    // A takeover at seq 7: the first entry delivered is seq 7's first chunk, then every later chunk.
+    const entries = await collect(reader, 'm2', 's1', 7, (e) => e.some((x) => x.type === 'settled' && x.settled.seq === 8));
+    const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : []));
+    assert.deepEqual(chunks.map((c) => c.bytes.toString()), [7, 8, 9].flatMap((s) => [0, 1, 2, 3, 4].map((i) => `${s}:${i}`)));
+    assert.equal(chunks[0]!.first, true);
+    assert.equal(chunks[0]!.startPts90k, 7 * 180000);
+    // The settled entries of seqs 6.. follow their seq's chunks (settled for seq 6 is written in seq 7's range).
+    const settled = entries.flatMap((e) => (e.type === 'settled' ? [e.settled.seq] : []));
+    assert.deepEqual(settled, [6, 7, 8]);
+    // Seq 2 is gone: following from it starts at the first seq held.
+    const fromGone = await collect(reader, 'm2', 's1', 2, (e) => e.length > 0);
+    assert.deepEqual(fromGone[0]?.type === 'chunk' && fromGone[0].chunk.seq, 6);
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
+
+test('one reader follows several feeds at once, each from its own seq; an abandoned feed expires', async () => {
+  const redis = connections.open('state');
+  const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger(), ttlMs: 300 });
+  const reader = new LiveFeedReader({ redis: connections.open('feed-c', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
+  try {
+    const a = collect(reader, 'ma', 's', 0, (e) => e.length === 3);
+    const b = collect(reader, 'mb', 's', 1, (e) => e.length === 2);
+    for (const seq of [0, 1]) {
+      writer.append('ma', 's', { seq, first: true, startPts90k: 0, bytes: Buffer.from(`a${seq}`) });
+      writer.append('mb', 's', { seq, first: true, startPts90k: 0, bytes: Buffer.from(`b${seq}`) });
+    }
+    writer.append('ma', 's', { seq: 1, first: false, bytes: Buffer.from('a1+') });
+    writer.append('mb', 's', { seq: 1, first: false, bytes: Buffer.from('b1+') });
+    const text = (es: FeedEntry[]): string[] => es.map((e) => (e.type === 'chunk' ? e.chunk.bytes.toString() : e.type));
+    assert.deepEqual(text(await a), ['a0', 'a1', 'a1+']);
+    assert.deepEqual(text(await b), ['b1', 'b1+']);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await redis.exists(keys.key('transcode', 'feed', 'ma', 's')), 0, 'a feed no one appends to expires');
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
