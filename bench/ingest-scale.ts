@@ -5,7 +5,7 @@
  * against nginx-rtmp (HLS on, 2 s fragments, worker_processes auto) on the same machine.
  *
  * Per step: a fresh server (mediagate: redis-server + a real gateway process, ladder `[]`; nginx:
- * its own prefix), N ffmpeg publishers (`-re -stream_loop -1 -c copy`, each to its own stream
+ * its own prefix), N publishers (real time, like `ffmpeg -re -stream_loop -1 -c copy`, each to its own stream
  * name, started evenly over max(`--stagger-s`, N × 30 ms)), held `--hold-s` after the last one
  * was spawned, each stream's media playlist polled from this process every `--poll-ms` (the
  * same for both servers) by bench/lib/playlist-watch.ts. Everything is killed after each step.
@@ -21,28 +21,46 @@
  * stream that never listed a segment or whose playlist ended, the server process exiting.
  * The sustained count is the largest N of the ramp with no late segment and no failure.
  *
- * Usage: node --import tsx bench/ingest-scale.ts [--quick] [--ramp 1,4,8,16,24,32,48,64,96,128] [--max 128]
+ * Issue 14 adds, per step: memory per stream net of the idle server ((tree RSS and PSS at the
+ * end of the hold − the same tree idle before the publishers) / N, for the gateway and its
+ * children and for nginx's master and workers), the server's child processes (every
+ * descendant, sampled each second: goal 0 per passthrough stream), and the load generator's
+ * own CPU and whether it saturated (the publishers' and this process's CPU are never counted
+ * as the server's). The publishers are one Node process publishing every stream
+ * (bench/lib/publisher-pool-main.ts, `--publisher node`, the default): an `ffmpeg -re -c copy`
+ * per stream costs ≈0.11 CPU s to start and ≈7 millicores while streaming on the 2-core bench
+ * machine, so 256 of them would take most of the cores themselves (`--publisher ffmpeg` keeps
+ * the old generator). After the ramp, a burst step per server: `--burst` publishers (32) started
+ * within 1 s, held `--burst-hold-s`; each stream's first listed segment is fetched as soon as it
+ * is listed and its first video frame decoded and compared (framemd5) with the clip's first
+ * keyframes: seq 0 must start at the publisher's first keyframe (no GOP lost).
+ *
+ * Usage: node --import tsx bench/ingest-scale.ts [--quick] [--ramp 1,8,16,32,48,64,96,128,192,256] [--max 256]
  *   [--hold-s 30] [--stagger-s 2] [--poll-ms 500] [--servers mediagate,nginx] [--bisect 1]
- *   [--log-level warn] [--out file.json]
+ *   [--publisher node|ffmpeg] [--burst 32] [--burst-hold-s 10] [--log-level warn] [--out file.json]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { startRedis, type TestRedis } from '../test/helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment } from '../test/helpers/gateway-process.ts';
-import { clipRealBitrate } from './lib/inputs.ts';
+import { asFlv, clipRealBitrate } from './lib/inputs.ts';
+import { readFlvFile } from './lib/flv-file.ts';
+import { startPublisherPool, type PoolStats, type PublisherPool } from './lib/publisher-pool.ts';
 import { startNginxRtmp, type NginxRtmp } from './lib/nginx-rtmp.ts';
 import { watchPlaylist, type PlaylistWatch } from './lib/playlist-watch.ts';
 import { cpuSeconds, machineCpuSeconds, processTree, rssBytes, treeRssBytes } from './lib/procs.ts';
-import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
+import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 import { percentile } from './lib/stats.ts';
 
-const { quick, out, values } = benchArgs(['ramp', 'max', 'hold-s', 'stagger-s', 'poll-ms', 'servers', 'bisect', 'log-level']);
+const { quick, out, values } = benchArgs(['ramp', 'max', 'hold-s', 'stagger-s', 'poll-ms', 'servers', 'bisect', 'log-level', 'publisher', 'burst', 'burst-hold-s']);
 /** --quick: three steps per server, ~85 s for both (+ ~4 s to derive the clip on a cold cache). */
 const QUICK_RAMP = [8, 24, 48];
-const FULL_RAMP = [1, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256];
-const maxN = Number(values.max ?? (quick ? 48 : 128));
+const FULL_RAMP = [1, 8, 16, 32, 48, 64, 96, 128, 192, 256];
+const maxN = Number(values.max ?? (quick ? 48 : 256));
 const ramp = (values.ramp ? values.ramp.split(',').map(Number) : quick ? QUICK_RAMP : FULL_RAMP).filter((n) => n >= 1 && n <= maxN);
 const holdS = Number(values['hold-s'] ?? (quick ? 11 : 30));
 const staggerS = Number(values['stagger-s'] ?? (quick ? 1 : 2));
@@ -50,6 +68,25 @@ const pollMs = Number(values['poll-ms'] ?? 500);
 const servers = (values.servers ?? 'mediagate,nginx').split(',') as ServerKind[];
 const bisect = values.bisect === undefined ? !quick : values.bisect === '1' || values.bisect === 'true';
 const logLevel = values['log-level'] ?? 'warn';
+/**
+ * The load generator: `node` (default) = one process publishing every stream
+ * (bench/lib/publisher-pool-main.ts); `ffmpeg` = one `ffmpeg -re -c copy` per stream as before
+ * (≈0.11 CPU s to start and ≈7 millicores each here: 256 of them alone would take ~1.8 of
+ * the 2 cores).
+ */
+const publisherKind = (values.publisher ?? 'node') as 'node' | 'ffmpeg';
+if (publisherKind !== 'node' && publisherKind !== 'ffmpeg') throw new Error('--publisher node|ffmpeg');
+/** Burst step (issue 14): this many publishers started within 1 s, per server; 0 = none. */
+const burstN = Number(values.burst ?? 32);
+const burstHoldS = Number(values['burst-hold-s'] ?? 10);
+/** Machine CPU busy at or above this over a step: the load generator and the server compete for the cores. */
+const SATURATED_BUSY_PCT = 90;
+/** Publisher send lag p99 above this (node publisher): the generator did not keep real time. */
+const SATURATED_LAG_P99_MS = 100;
+/** Issue 14, goal 1: sustained publishers ≥ 1.0 × nginx-rtmp's; memory per stream ≤ 2 × nginx's; no lost GOP in the burst. */
+const GOAL_STREAMS_RATIO = 1.0;
+const GOAL_MEMORY_RATIO = 2;
+const exec = promisify(execFile);
 /**
  * Publisher starts are spread evenly over `--stagger-s`, and at least 30 ms apart: each
  * publisher's ffmpeg start-up costs ~0.1 s of CPU, and a burst of them would starve both the
@@ -123,6 +160,32 @@ interface Step {
   streams: { name: string; startOffsetMs: number; startupMs: number; latenessMs: number[]; overdue: number }[];
   /** Publisher start-up (spawn → streaming), median and max, ms: not counted in the lateness. */
   publisherStartupMs: { median: number | undefined; max: number | undefined };
+  /**
+   * Memory per stream (issue 14): the server's process tree (mediagate: the gateway and its
+   * children; nginx: master + workers) at the end of the hold minus the same tree idle (after
+   * start, before any publisher), divided by N; RSS and PSS, MiB.
+   */
+  /** `ramp`: a step of the ramp; `burst`: N publishers started within 1 s (issue 14). */
+  mode: 'ramp' | 'burst';
+  /**
+   * burst only: per stream, its first listed segment (seq 0) decoded: the first video frame
+   * compared with the clip's keyframes (framemd5; index 0 = the publisher's first keyframe,
+   * k = k GOPs lost), and its first video PTS against the publisher's first keyframe PTS.
+   */
+  burst?: BurstResult;
+  memory?: { idleRssMiB: number; idlePssMiB: number; endRssMiB: number; endPssMiB: number; perStreamRssMiB: number; perStreamPssMiB: number };
+  /**
+   * Child processes of the server (every descendant), sampled every second: idle before the
+   * publishers, the most seen during the step, (max − idle) / N, and their names at the max.
+   */
+  children?: { idle: number; max: number; perStream: number; atMax: Record<string, number> };
+  /**
+   * The load generator (publishers, and this process's playlist watchers) over the step: whether
+   * it may have limited the result. Saturated when the machine was ≥ 90 % busy (the servers then
+   * compete with the publishers for the cores) or, for the node publisher, its send lag p99
+   * exceeded 100 ms (it did not keep real time).
+   */
+  loadGenerator?: { publisher: 'node' | 'ffmpeg'; publisherCores: number; publisherMillicoresPerStream: number; benchCores: number; machineBusyPct: number; lag?: PoolStats; saturated: boolean; why: string[] };
 }
 
 const MiB = 2 ** 20;
@@ -259,48 +322,179 @@ function mtimes(dir: string): Map<string, number> {
 
 interface Publisher {
   name: string;
-  /** performance.now() just before spawning it. */
-  spawnMs: number;
+  /** performance.now() just before spawning it (ffmpeg) or asking the pool for it (node). */
+  readonly spawnMs: number;
   /** When it began streaming (see startPublisher); the spawn time until then. */
-  startMs: number;
-  started: boolean;
-  child: ChildProcess;
-  stderr: () => string;
+  readonly startMs: number;
+  readonly started: boolean;
+  readonly exitedAt: number | undefined;
+  /** Why it stopped (exit code and the last stderr line, or the pool's error). */
+  exitReason(): string;
+  /** ffmpeg: its pid (for its CPU); node: undefined (the pool's CPU is counted as a whole). */
+  readonly pid: number | undefined;
+  kill(): void;
+  /** Resolves once it has exited (ffmpeg), at once for the pool's streams. */
+  exited(): Promise<void>;
   watch: PlaylistWatch;
-  exitedAt?: number;
 }
 
 /**
- * One publisher: ffmpeg `-re -stream_loop -1 -i clip -c copy -f flv <url>` (what
+ * One ffmpeg publisher: `ffmpeg -re -stream_loop -1 -i clip -c copy -f flv <url>` (what
  * test/helpers/gateway-process.ts publish() runs, at log level info). Its start is when it
  * printed `Output #0`: ffmpeg prints that once connected and the FLV header is written, just
  * before its real-time (-re) read loop starts; the media clock of the stream starts there, not
  * at the spawn (process start-up and the RTMP handshake take 0.05-1 s, more on a loaded machine).
  */
-function startPublisher(name: string, clip: string, url: string, watchUrl: string): Publisher {
+function startFfmpegPublisher(name: string, clip: string, url: string, watch: PlaylistWatch): Publisher {
   const spawnMs = performance.now();
-  const child = spawn('ffmpeg', ['-nostdin', '-hide_banner', '-nostats', '-v', 'info', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'flv', url],
+  const child: ChildProcess = spawn('ffmpeg', ['-nostdin', '-hide_banner', '-nostats', '-v', 'info', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'flv', url],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  const pub: Publisher = { name, spawnMs, startMs: spawnMs, started: false, child, stderr: () => stderr, watch: watchPlaylist(watchUrl, pollMs) };
+  let startMs = spawnMs;
+  let started = false;
+  let exitedAt: number | undefined;
   child.stderr!.on('data', (d: Buffer) => {
     const text = d.toString();
-    if (!pub.started && /^Output #0/m.test(stderr.slice(-200) + text)) {
-      pub.started = true;
-      pub.startMs = performance.now();
+    if (!started && /^Output #0/m.test(stderr.slice(-200) + text)) {
+      started = true;
+      startMs = performance.now();
     }
     if (stderr.length < 64 * 1024) stderr += text;
   });
-  child.once('error', (err) => { stderr += `cannot run ffmpeg: ${err.message}\n`; pub.exitedAt ??= performance.now(); });
-  child.once('exit', () => { pub.exitedAt ??= performance.now(); });
-  return pub;
+  child.once('error', (err) => { stderr += `cannot run ffmpeg: ${err.message}\n`; exitedAt ??= performance.now(); });
+  child.once('exit', () => { exitedAt ??= performance.now(); });
+  return {
+    name, spawnMs, watch, pid: child.pid,
+    get startMs() { return startMs; },
+    get started() { return started; },
+    get exitedAt() { return exitedAt; },
+    exitReason: () => `${child.exitCode ?? child.signalCode}: ${stderr.trim().split('\n').pop()?.slice(0, 200) ?? ''}`,
+    kill: () => { child.kill('SIGKILL'); },
+    exited: () => (child.exitCode === null && child.signalCode === null
+      ? Promise.race([new Promise<void>((r) => child.once('exit', () => r())), sleep(3000)]) : Promise.resolve()),
+  };
 }
 
-async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step> {
+/** One stream of the node publisher pool: its start is the server's NetStream.Publish.Start. */
+function startPoolPublisher(pool: PublisherPool, name: string, url: string, watch: PlaylistWatch): Publisher {
+  const s = pool.start(name, url);
+  return {
+    name, spawnMs: s.requestedMs, watch, pid: undefined,
+    get startMs() { return s.startedMs ?? s.requestedMs; },
+    get started() { return s.startedMs !== undefined; },
+    get exitedAt() { return s.exitedMs; },
+    exitReason: () => s.error ?? 'closed',
+    kill: () => undefined, // the pool is closed as a whole
+    exited: () => Promise.resolve(),
+  };
+}
+
+/** Every descendant of `pid` (not itself), by command name. */
+function childKinds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of processTree(pid)) {
+    if (p === pid) continue;
+    let comm = '?';
+    try { comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { /* gone */ }
+    out[comm] = (out[comm] ?? 0) + 1;
+  }
+  return out;
+}
+const countOf = (kinds: Record<string, number>): number => Object.values(kinds).reduce((a, b) => a + b, 0);
+const treePssBytes = (pid: number): number => processTree(pid).reduce((sum, p) => sum + pssBytes(p), 0);
+
+interface BurstResult {
+  /** Streams whose seq 0 does not start at the publisher's first keyframe (a GOP or more lost). */
+  lostGop: number;
+  /** Streams that could not be judged (no segment listed or fetched, nothing decodable). */
+  unknown: number;
+  /** Streams whose first listed segment is not seq 0. */
+  firstNotSeq0: number;
+  publisherFirstKeyframePtsS: number;
+  streams: { name: string; firstUri?: string; keyframeIndex?: number; firstVideoPtsS?: number; firstPacketKeyframe?: boolean; problem?: string }[];
+}
+
+async function fetchBytes(url: string): Promise<Buffer | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    return res.status === 200 ? Buffer.from(await res.arrayBuffer()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** framemd5 hash of the first decoded video frame of `file` (the decoder starts at its first keyframe). */
+async function firstFrameHashes(file: string, frames: number, keyframesOnly: boolean): Promise<string[]> {
+  const { stdout } = await exec('ffmpeg', ['-nostdin', '-v', 'error', ...(keyframesOnly ? ['-skip_frame', 'nokey'] : []), '-i', file, '-map', '0:v:0', '-frames:v', String(frames), '-f', 'framemd5', '-'], { maxBuffer: 1 << 22 });
+  return stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').pop()!.trim());
+}
+
+/** The clip's first keyframes (decoded with -skip_frame nokey) and its publisher's first keyframe PTS. */
+async function keyframeRef(clip: string, firstKeyframePtsMs: number): Promise<KeyframeRef> {
+  const hashes = await firstFrameHashes(clip, 6, true);
+  if (new Set(hashes).size !== hashes.length) throw new Error(`the clip's first keyframes are not distinct (${hashes.join(', ')}): the burst check cannot tell them apart`);
+  return { hashes, firstKeyframePtsS: firstKeyframePtsMs / 1000 };
+}
+
+/** burst: judges every stream's first listed segment (see BurstResult). */
+async function judgeBurst(publishers: readonly Publisher[], firsts: Map<string, { uri: string; bytes: Promise<Buffer | undefined> }>, ref: KeyframeRef): Promise<BurstResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-bench-burst-'));
+  try {
+    const streams: BurstResult['streams'] = [];
+    for (const p of publishers) {
+      const first = firsts.get(p.name);
+      const bytes = first ? await first.bytes : undefined;
+      if (!first || !bytes) { streams.push({ name: p.name, ...(first ? { firstUri: first.uri } : {}), problem: first ? 'first segment not fetched' : 'no segment listed' }); continue; }
+      const file = join(dir, `${p.name}.ts`);
+      writeFileSync(file, bytes);
+      try {
+        const [hash] = await firstFrameHashes(file, 1, false);
+        const { stdout } = await exec('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-read_intervals', '%+#1', '-of', 'csv=p=0', file]);
+        const [pts, flags] = stdout.trim().split('\n')[0]!.split(',');
+        const k = hash === undefined ? -1 : ref.hashes.indexOf(hash);
+        streams.push({
+          name: p.name, firstUri: first.uri, firstVideoPtsS: Number(pts), firstPacketKeyframe: (flags ?? '').includes('K'),
+          ...(k >= 0 ? { keyframeIndex: k } : { problem: 'first frame matches none of the clip\'s first keyframes' }),
+        });
+      } catch (err) {
+        streams.push({ name: p.name, firstUri: first.uri, problem: `not decodable: ${(err as Error).message.slice(0, 200)}` });
+      }
+    }
+    return {
+      lostGop: streams.filter((x) => x.keyframeIndex !== undefined && x.keyframeIndex > 0).length,
+      unknown: streams.filter((x) => x.keyframeIndex === undefined).length,
+      firstNotSeq0: streams.filter((x) => x.firstUri !== undefined && !/(?:^|[/-])0\.ts$/.test(x.firstUri)).length,
+      publisherFirstKeyframePtsS: ref.firstKeyframePtsS, streams,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What the burst step checks: the clip's first keyframes decoded (framemd5 of each), and the publisher's first keyframe PTS. */
+interface KeyframeRef { hashes: string[]; firstKeyframePtsS: number }
+
+async function runStep(kind: ServerKind, n: number, clip: string, flv: string, mode: 'ramp' | 'burst' = 'ramp', keyframes?: KeyframeRef): Promise<Step> {
   const stepStart = performance.now();
   const failures: string[] = [];
   const server = kind === 'mediagate' ? await startMediagate() : await startNginx();
   const serverStartS = (performance.now() - stepStart) / 1000;
+  let pool: PublisherPool | undefined;
+  try {
+    pool = publisherKind === 'node' ? await startPublisherPool(flv) : undefined;
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  // Idle baseline of the server's tree (issue 14: memory and children per stream are net of it).
+  await sleep(500);
+  const idleRss = treeRssBytes(server.pid);
+  const idlePss = treePssBytes(server.pid);
+  const idleChildren = countOf(childKinds(server.pid));
+  let childMax = idleChildren;
+  let childAtMax: Record<string, number> = childKinds(server.pid);
+  /** burst: the bytes of each stream's first listed segment, fetched as soon as it is listed. */
+  const firstSegments = new Map<string, { uri: string; bytes: Promise<Buffer | undefined> }>();
   const publishers: Publisher[] = [];
   const mg = 'gw' in server ? server : undefined;
   let gwPeak = 0;
@@ -311,6 +505,8 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
   let nginxPss = 0;
   let treeAtPeak: Step['treeAtPeak'];
   const sampleMemory = (): void => {
+    const kinds = childKinds(server.pid);
+    if (countOf(kinds) > childMax) { childMax = countOf(kinds); childAtMax = kinds; }
     if (mg) {
       gwPeak = Math.max(gwPeak, rssBytes(mg.pid));
       const tree = processTree(mg.pid);
@@ -341,16 +537,22 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
     const machine0 = machineCpuSeconds();
     const self0 = process.cpuUsage();
     const logFrom = mg ? mg.gw.lines.length : 0;
+    const pool0 = pool ? cpuSeconds(pool.pid).self : 0;
     const t0 = performance.now();
-    const spreadS = staggerFor(n);
+    // burst: every publisher within 1 s (issue 14); ramp: spread to spare the load generator.
+    const spreadS = mode === 'burst' ? 1 : staggerFor(n);
     for (let i = 0; i < n; i++) {
       // Always yield: the start of a publisher is read from its stderr by this event loop.
       await sleep(Math.max(0, t0 + (i * spreadS * 1000) / n - performance.now()));
       const name = `s${i}`;
-      publishers.push(startPublisher(name, clip, server.rtmpUrl(name), server.playlistUrl(name)));
+      const playlistUrl = server.playlistUrl(name);
+      const watch = watchPlaylist(playlistUrl, pollMs, mode === 'burst' ? (seg) => {
+        if (seg.index === 0) firstSegments.set(name, { uri: seg.uri, bytes: fetchBytes(new URL(seg.uri, playlistUrl).href) });
+      } : undefined);
+      publishers.push(pool ? startPoolPublisher(pool, name, server.rtmpUrl(name), watch) : startFfmpegPublisher(name, clip, server.rtmpUrl(name), watch));
     }
     // Every stream runs for about holdS (less its publisher's start-up).
-    const tEnd = performance.now() + holdS * 1000;
+    const tEnd = performance.now() + (mode === 'burst' ? burstHoldS : holdS) * 1000;
     await sleep(Math.max(0, tEnd - performance.now()));
     const endMs = performance.now();
     for (const p of publishers) p.watch.stop();
@@ -362,7 +564,15 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
     const cpu: Record<string, number> = {};
     const selfUse = process.cpuUsage(self0);
     cpu['bench'] = (selfUse.user + selfUse.system) / 1e6 / wallS;
-    cpu['publishers'] = cpuOf(publishers.map((p) => p.child.pid!).filter(Boolean)) / wallS;
+    cpu['publishers'] = (pool ? cpuSeconds(pool.pid).self - pool0 : cpuOf(publishers.flatMap((p) => (p.pid === undefined ? [] : [p.pid])))) / wallS;
+    const lag = pool ? await pool.stats() : undefined;
+    const why: string[] = [];
+    if (cpuBusyPct >= SATURATED_BUSY_PCT) why.push(`machine ${cpuBusyPct.toFixed(0)} % busy`);
+    if (lag && (lag.lagP99Ms ?? 0) > SATURATED_LAG_P99_MS) why.push(`publisher send lag p99 ${lag.lagP99Ms} ms`);
+    const loadGenerator: Step['loadGenerator'] = {
+      publisher: publisherKind, publisherCores: cpu['publishers'], publisherMillicoresPerStream: (1000 * cpu['publishers']) / n,
+      benchCores: cpu['bench'], machineBusyPct: cpuBusyPct, ...(lag ? { lag } : {}), saturated: why.length > 0, why,
+    };
     if (mg) {
       const now = cpuSeconds(mg.pid);
       const children = processTree(mg.pid).filter((p) => p !== mg.pid);
@@ -376,8 +586,16 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
     }
     sampleMemory();
     // PSS once, at the end of the hold (reading smaps_rollup of every process is too slow for 1 Hz).
-    if (mg) treePss = processTree(mg.pid).reduce((sum, p) => sum + pssBytes(p), 0);
-    else nginxPss = processTree(server.pid).reduce((sum, p) => sum + pssBytes(p), 0);
+    if (mg) treePss = treePssBytes(mg.pid);
+    else nginxPss = treePssBytes(server.pid);
+    const endRss = treeRssBytes(server.pid);
+    const endPss = mg ? treePss : nginxPss;
+    const memory: Step['memory'] = {
+      idleRssMiB: idleRss / MiB, idlePssMiB: idlePss / MiB, endRssMiB: endRss / MiB, endPssMiB: endPss / MiB,
+      perStreamRssMiB: (endRss - idleRss) / MiB / n, perStreamPssMiB: (endPss - idlePss) / MiB / n,
+    };
+    const children: Step['children'] = { idle: idleChildren, max: childMax, perStream: (childMax - idleChildren) / n, atMax: childAtMax };
+    const burst = mode === 'burst' && keyframes ? await judgeBurst(publishers, firstSegments, keyframes) : undefined;
     const loop = mg ? await gatewayMetrics(mg.dep.httpUrl) : undefined;
     const gatewayLog: Record<string, number> = {};
     if (mg) {
@@ -408,10 +626,10 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
     for (const p of publishers) {
       const detail = { name: p.name, startOffsetMs: Math.round(p.startMs - t0), startupMs: Math.round(p.startMs - p.spawnMs), latenessMs: [] as number[], overdue: 0 };
       startups.push(p.startMs - p.spawnMs);
-      if (!p.started) failures.push(`${p.name}: publisher never started streaming: ${p.stderr().trim().split('\n').pop()?.slice(0, 200) ?? ''}`);
+      if (!p.started) failures.push(`${p.name}: publisher never started streaming: ${p.exitReason()}`);
       streams.push(detail);
       if (p.exitedAt !== undefined) {
-        failures.push(`${p.name}: publisher exited at ${((p.exitedAt - p.startMs) / 1000).toFixed(1)} s (${p.child.exitCode ?? p.child.signalCode}): ${p.stderr().trim().split('\n').pop()?.slice(0, 200) ?? ''}`);
+        failures.push(`${p.name}: publisher exited at ${((p.exitedAt - p.startMs) / 1000).toFixed(1)} s (${p.exitReason()})`);
       }
       const segs = p.watch.segments;
       if (segs.length === 0) {
@@ -467,7 +685,7 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
       }
     }
     const step: Step = {
-      server: kind, n, holdS, segments, late, overdue, lateFirst,
+      server: kind, n, holdS: mode === 'burst' ? burstHoldS : holdS, segments, late, overdue, lateFirst,
       maxLatenessMs: lateness.length ? Math.max(...lateness) : undefined,
       p95LatenessMs: percentile(lateness, 0.95),
       medianLatenessMs: percentile(lateness, 0.5),
@@ -475,6 +693,7 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
       failures, ok: failures.length === 0 && late === 0,
       cpuBusyPct, cpu, wallS: 0, streams, ...(mg ? { gatewayLog } : {}),
       publisherStartupMs: { median: percentile(startups, 0.5), max: startups.length ? Math.max(...startups) : undefined },
+      memory, children, loadGenerator, ...(burst ? { burst } : {}), mode,
       pipeline: {
         cut: { median: percentile(pipe.cut, 0.5), p95: percentile(pipe.cut, 0.95) },
         store: { median: percentile(pipe.store, 0.5), p95: percentile(pipe.store, 0.95) },
@@ -487,10 +706,10 @@ async function runStep(kind: ServerKind, n: number, clip: string): Promise<Step>
   } finally {
     clearInterval(memTimer);
     for (const p of publishers) p.watch.stop();
-    for (const p of publishers) p.child.kill('SIGKILL');
+    for (const p of publishers) p.kill();
+    await pool?.close();
     const tKill = performance.now();
-    await Promise.all(publishers.map((p) => (p.child.exitCode === null && p.child.signalCode === null
-      ? Promise.race([new Promise((r) => p.child.once('exit', r)), sleep(3000)]) : undefined)));
+    await Promise.all(publishers.map((p) => p.exited()));
     const t = performance.now();
     await server.stop();
     process.stdout.write(`  (${kind} N=${n}: server start ${serverStartS.toFixed(1)} s, publishers exit ${((t - tKill) / 1000).toFixed(1)} s, teardown ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
@@ -503,7 +722,14 @@ function describeStep(s: Step): string {
     : `nginx ${fmt(s.nginxRssMiB, 0)} MiB, PSS ${fmt(s.nginxPssMiB, 0)} MiB`;
   const pipe = s.pipeline ? ` · pipeline median/p95 ms: cut ${fmt(s.pipeline.cut.median, 0)}/${fmt(s.pipeline.cut.p95, 0)}, store ${fmt(s.pipeline.store.median, 0)}/${fmt(s.pipeline.store.p95, 0)}, list ${fmt(s.pipeline.list.median, 0)}/${fmt(s.pipeline.list.p95, 0)}` : '';
   const cpu = Object.entries(s.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
-  return `${s.server} N=${s.n}: ${s.ok ? 'ok' : 'FAIL'} · late ${s.late}/${s.segments + s.overdue}${s.overdue ? ` (${s.overdue} overdue)` : ''}${s.lateFirst ? ` (${s.lateFirst} first segments)` : ''}, lateness median ${fmt(s.medianLatenessMs, 0)} p95 ${fmt(s.p95LatenessMs, 0)} max ${fmt(s.maxLatenessMs, 0)} ms · ${mem} · CPU busy ${s.cpuBusyPct.toFixed(0)} % (cores: ${cpu})${pipe} · publisher start-up median/max ${fmt(s.publisherStartupMs.median, 0)}/${fmt(s.publisherStartupMs.max, 0)} ms · ${s.wallS.toFixed(1)} s`
+  const m = s.memory;
+  const c = s.children;
+  const lg = s.loadGenerator;
+  const i14 = `\n  per stream net of idle: RSS ${fmt(m?.perStreamRssMiB, 2)} / PSS ${fmt(m?.perStreamPssMiB, 2)} MiB · children idle ${c?.idle} max ${c?.max} (${fmt(c?.perStream, 2)} per stream${c && c.max > 0 ? `: ${Object.entries(c.atMax).map(([k, v]) => `${v}× ${k}`).join(', ')}` : ''})`
+    + ` · load generator (${lg?.publisher}) ${fmt(lg?.publisherCores)} cores = ${fmt(lg?.publisherMillicoresPerStream, 1)} millicores per publisher${lg?.lag ? `, send lag p50/p99/max ${lg.lag.lagP50Ms}/${lg.lag.lagP99Ms}/${lg.lag.lagMaxMs} ms` : ''}${lg?.saturated ? `, SATURATED (${lg.why.join('; ')})` : ', not saturated'}`
+    + (s.burst ? `\n  burst: ${s.burst.lostGop} of ${s.n} streams lost a GOP, ${s.burst.unknown} not judged, ${s.burst.firstNotSeq0} first listed segment not seq 0; publisher's first keyframe PTS ${s.burst.publisherFirstKeyframePtsS.toFixed(3)} s, seq 0 first video PTS median ${fmt(percentile(s.burst.streams.flatMap((x) => (x.firstVideoPtsS === undefined ? [] : [x.firstVideoPtsS])), 0.5), 3)} s` : '');
+  return `${s.mode === 'burst' ? '[burst] ' : ''}${s.server} N=${s.n}: ${s.ok ? 'ok' : 'FAIL'} · late ${s.late}/${s.segments + s.overdue}${s.overdue ? ` (${s.overdue} overdue)` : ''}${s.lateFirst ? ` (${s.lateFirst} first segments)` : ''}, lateness median ${fmt(s.medianLatenessMs, 0)} p95 ${fmt(s.p95LatenessMs, 0)} max ${fmt(s.maxLatenessMs, 0)} ms · ${mem} · CPU busy ${s.cpuBusyPct.toFixed(0)} % (cores: ${cpu})${pipe} · publisher start-up median/max ${fmt(s.publisherStartupMs.median, 0)}/${fmt(s.publisherStartupMs.max, 0)} ms · ${s.wallS.toFixed(1)} s`
+    + i14
     + (s.gatewayLog && Object.keys(s.gatewayLog).length ? `\n  gateway log: ${Object.entries(s.gatewayLog).map(([m, c]) => `${c}× ${m}`).join('; ').slice(0, 600)}` : '')
     + (s.failures.length ? `\n  failures (${s.failures.length}): ${s.failures.slice(0, 5).join('\n  ')}` : '');
 }
@@ -516,13 +742,15 @@ async function main(): Promise<void> {
   // short last GOP at the wrap); shorter clips derive faster on a cold cache.
   const clipS = Math.min(60, Math.ceil((holdS + 5) / 10) * 10);
   const clip = await clipRealBitrate(clipS);
+  const flv = await asFlv(clip);
+  const keyframes = burstN > 0 ? await keyframeRef(clip, readFlvFile(flv).firstKeyframePtsMs) : undefined;
   process.stdout.write(`ramp ${ramp.join(',')} (cap ${maxN}), hold ${holdS} s per step, publishers started over max(${staggerS} s, N × 30 ms), playlists polled every ${pollMs} ms, servers ${servers.join(', ')}\n`);
 
   const steps: Step[] = [];
   const state = new Map<ServerKind, { good?: number; bad?: number }>(servers.map((s) => [s, {}]));
   const run = async (kind: ServerKind, n: number): Promise<Step> => {
     const t = performance.now();
-    const s = await runStep(kind, n, clip);
+    const s = await runStep(kind, n, clip, flv);
     s.wallS = (performance.now() - t) / 1000;
     steps.push(s);
     process.stdout.write(`${describeStep(s)}\n`);
@@ -546,6 +774,18 @@ async function main(): Promise<void> {
         const mid = Math.round((st.good + st.bad) / 2);
         await run(kind, mid);
       }
+    }
+  }
+
+  // The burst (issue 14): burstN publishers within 1 s, once per server, after the ramp.
+  const bursts: Step[] = [];
+  if (burstN > 0) {
+    for (const kind of servers) {
+      const t = performance.now();
+      const b = await runStep(kind, burstN, clip, flv, 'burst', keyframes);
+      b.wallS = (performance.now() - t) / 1000;
+      bursts.push(b);
+      process.stdout.write(`${describeStep(b)}\n`);
     }
   }
 
@@ -610,22 +850,92 @@ async function main(): Promise<void> {
   const mc = (st: Step, key: string): string => fmt((1000 * (st.cpu[key] ?? Number.NaN)) / st.n, 1);
   if (mgOk) {
     process.stdout.write(`CPU per stream, mediagate at N=${mgOk.n}: ${fmt((1000 * serverCores(mgOk)) / mgOk.n, 1)} millicores = node ${mc(mgOk, 'node')} + segmenter ffmpeg ${mc(mgOk, 'segmenters')}`
-      + ` + ffprobe per segment ${mc(mgOk, 'reaped')} + redis ${mc(mgOk, 'redis')}; load generator ${mc(mgOk, 'publishers')} (publisher ffmpeg) + ${mc(mgOk, 'bench')} (watchers)\n`);
+      + ` + ffprobe per segment ${mc(mgOk, 'reaped')} + redis ${mc(mgOk, 'redis')}; load generator ${mc(mgOk, 'publishers')} (publishers, ${publisherKind}) + ${mc(mgOk, 'bench')} (watchers)\n`);
   }
   if (ngOk) process.stdout.write(`CPU per stream, nginx-rtmp at N=${ngOk.n}: ${mc(ngOk, 'nginx')} millicores; load generator ${mc(ngOk, 'publishers')} + ${mc(ngOk, 'bench')}\n`);
+  // ---- issue 14: memory and children per stream, the load generator, the burst, the goals
+  const all = [...steps, ...bursts];
+  printTable(
+    'Issue 14: per stream, net of the idle server (end of hold − idle, / N), the server\'s child processes (every descendant, sampled each second), and the load generator (publishers + this process\'s watchers; saturated = machine ≥ 90 % busy or node publisher send lag p99 > 100 ms)',
+    ['server', 'step', 'N', 'result', 'RSS MiB / stream', 'PSS MiB / stream', 'idle RSS MiB', 'end RSS MiB', 'children idle', 'children max', 'children / stream', 'publisher', 'publisher cores', 'millicores / publisher', 'send lag p50 / p99 / max ms', 'bench cores', 'machine busy %', 'load generator saturated'],
+    all.map((s) => [
+      s.server, s.mode, s.n, s.ok ? 'ok' : 'late/fail', fmt(s.memory?.perStreamRssMiB, 2), fmt(s.memory?.perStreamPssMiB, 2), fmt(s.memory?.idleRssMiB, 0), fmt(s.memory?.endRssMiB, 0),
+      s.children?.idle, s.children?.max, fmt(s.children?.perStream, 2), s.loadGenerator?.publisher, fmt(s.loadGenerator?.publisherCores), fmt(s.loadGenerator?.publisherMillicoresPerStream, 1),
+      s.loadGenerator?.lag ? `${s.loadGenerator.lag.lagP50Ms} / ${s.loadGenerator.lag.lagP99Ms} / ${s.loadGenerator.lag.lagMaxMs}` : '', fmt(s.loadGenerator?.benchCores), fmt(s.cpuBusyPct, 0),
+      s.loadGenerator?.saturated ? `yes (${s.loadGenerator.why.join('; ')})` : 'no',
+    ]),
+  );
+  if (bursts.length > 0) {
+    printTable(
+      `Issue 14 burst: ${burstN} publishers started within 1 s, source only, held ${burstHoldS} s; per stream the first listed segment is fetched when listed and its first video frame decoded and compared with the clip's keyframes (framemd5): keyframe 0 = seq 0 starts at the publisher's first keyframe, k > 0 = k GOPs lost`,
+      ['server', 'N', 'lost a GOP', 'not judged', 'first listed not seq 0', 'keyframe index (streams)', 'seq 0 first video PTS median s', 'publisher first keyframe PTS s', 'late / segments'],
+      bursts.map((b) => {
+        const byK: Record<string, number> = {};
+        for (const x of b.burst?.streams ?? []) { const k = x.keyframeIndex === undefined ? '?' : String(x.keyframeIndex); byK[k] = (byK[k] ?? 0) + 1; }
+        const pts = (b.burst?.streams ?? []).flatMap((x) => (x.firstVideoPtsS === undefined ? [] : [x.firstVideoPtsS]));
+        return [b.server, b.n, b.burst?.lostGop, b.burst?.unknown, b.burst?.firstNotSeq0, Object.entries(byK).map(([k, v]) => `${k}: ${v}`).join(', '),
+          fmt(percentile(pts, 0.5), 3), fmt(b.burst?.publisherFirstKeyframePtsS, 3), `${b.late} / ${b.segments + b.overdue}`];
+      }),
+    );
+  }
+  // Memory per stream compared at the largest N both servers passed (else the largest both ran).
+  const commonN = (okOnly: boolean): number | undefined => {
+    const ns = steps.filter((x) => x.server === 'mediagate' && (!okOnly || x.ok)).map((x) => x.n)
+      .filter((n) => steps.some((y) => y.server === 'nginx' && y.n === n && (!okOnly || y.ok)));
+    return ns.length ? Math.max(...ns) : undefined;
+  };
+  const memN = commonN(true) ?? commonN(false);
+  const mgMem = steps.find((x) => x.server === 'mediagate' && x.n === memN)?.memory;
+  const ngMem = steps.find((x) => x.server === 'nginx' && x.n === memN)?.memory;
+  const memRatioRss = mgMem && ngMem && ngMem.perStreamRssMiB > 0 ? mgMem.perStreamRssMiB / ngMem.perStreamRssMiB : undefined;
+  const memRatioPss = mgMem && ngMem && ngMem.perStreamPssMiB > 0 ? mgMem.perStreamPssMiB / ngMem.perStreamPssMiB : undefined;
+  const mgSteps = all.filter((x) => x.server === 'mediagate');
+  const childrenPerStream = mgSteps.length ? Math.max(...mgSteps.map((x) => x.children?.perStream ?? 0)) : undefined;
+  const childrenMax = mgSteps.length ? Math.max(...mgSteps.map((x) => x.children?.max ?? 0)) : undefined;
+  const mgBurst = bursts.find((b) => b.server === 'mediagate')?.burst;
+  const ngBurst = bursts.find((b) => b.server === 'nginx')?.burst;
+  const saturatedSteps = all.filter((x) => x.loadGenerator?.saturated).map((x) => `${x.server} ${x.mode} N=${x.n}`);
+  const publisherMc = steps.filter((x) => x.n === Math.max(...steps.map((y) => y.n))).map((x) => x.loadGenerator?.publisherMillicoresPerStream ?? Number.NaN);
+  const goals: GoalRow[] = [
+    { goal: 'concurrent passthrough publishers, mediagate / nginx-rtmp (ramp to 256)', measured: ratio, target: `≥ ${GOAL_STREAMS_RATIO.toFixed(1)}`,
+      // Both capped: equal at the cap (1.0). nginx capped alone: the ratio is an upper bound, so below 1 is a miss.
+      met: ratio === undefined || !servers.includes('mediagate') ? undefined : ratio >= GOAL_STREAMS_RATIO },
+    { goal: `memory per stream (net of idle, / N), mediagate / nginx-rtmp at N=${memN ?? '?'}, RSS`, measured: memRatioRss, target: `≤ ${GOAL_MEMORY_RATIO}`, met: memRatioRss === undefined ? undefined : memRatioRss <= GOAL_MEMORY_RATIO },
+    { goal: `memory per stream (net of idle, / N), mediagate / nginx-rtmp at N=${memN ?? '?'}, PSS`, measured: memRatioPss, target: `≤ ${GOAL_MEMORY_RATIO}`, met: memRatioPss === undefined ? undefined : memRatioPss <= GOAL_MEMORY_RATIO },
+    { goal: 'child processes of the gateway per passthrough stream (most over every step)', measured: childrenPerStream, target: '0', met: childrenPerStream === undefined ? undefined : childrenPerStream === 0 },
+    { goal: `burst of ${burstN} publishers within 1 s: mediagate streams that lost a GOP (seq 0 not at the first keyframe)`, measured: mgBurst === undefined ? undefined : `${mgBurst.lostGop}${mgBurst.unknown ? ` (+${mgBurst.unknown} not judged)` : ''}`, target: '0', met: mgBurst === undefined ? undefined : mgBurst.lostGop === 0 && mgBurst.unknown === 0 },
+    { goal: 'no step CPU-saturated (machine < 90 % busy, other work included; node publisher send lag p99 ≤ 100 ms)', measured: saturatedSteps.length ? `saturated at ${saturatedSteps.join(', ')}` : 'never', target: 'never', met: saturatedSteps.length === 0 },
+  ];
+  printGoals('Issue 14 goal 1 (same run, same machine)', goals);
+  if (ngBurst) process.stdout.write(`nginx-rtmp under the same burst: ${ngBurst.lostGop} of ${burstN} streams lost a GOP, ${ngBurst.unknown} not judged\n`);
+  if (mgMem && ngMem) process.stdout.write(`Memory per stream at N=${memN}: mediagate ${fmt(mgMem.perStreamRssMiB, 2)} MiB RSS / ${fmt(mgMem.perStreamPssMiB, 2)} MiB PSS, nginx-rtmp ${fmt(ngMem.perStreamRssMiB, 2)} / ${fmt(ngMem.perStreamPssMiB, 2)} MiB\n`);
+
   const wallS = (performance.now() - wallStart) / 1000;
   process.stdout.write(`wall ${wallS.toFixed(0)} s\n`);
   writeResult('ingest-scale', machine, {
-    config: { quick, ramp, maxN, holdS, staggerS, pollMs, servers, bisect, clip: `clipRealBitrate(${clipS})`, wallS },
+    config: { quick, ramp, maxN, holdS, staggerS, pollMs, servers, bisect, clip: `clipRealBitrate(${clipS})`, wallS, publisher: publisherKind, burstN, burstHoldS },
     steps,
+    bursts,
+    goals,
     headline: {
       mediagateStreams: mgS.n, nginxStreams: ngS.n, ratio, mediagateCapped: mgS.capped, nginxCapped: ngS.capped,
       gatewayRssMiB: atSustained?.gatewayRssMiB, gatewayTreeRssMiB: atSustained?.gatewayTreeRssMiB, pollIntervalMs: pollMs,
       gatewayTreePssMiB: atSustained?.gatewayTreePssMiB,
       gatewayTreeRssMiBPerStream: atSustained?.gatewayTreeRssMiB === undefined ? undefined : atSustained.gatewayTreeRssMiB / atSustained.n,
       nginxRssMiBAtSameN: steps.find((x) => x.server === 'nginx' && x.n === atSustained?.n)?.nginxRssMiB,
+      // issue 14, goal 1
+      streamsRatioGoal: GOAL_STREAMS_RATIO,
+      memoryComparedAtN: memN,
+      mediagateRssMiBPerStream: mgMem?.perStreamRssMiB, mediagatePssMiBPerStream: mgMem?.perStreamPssMiB,
+      nginxRssMiBPerStream: ngMem?.perStreamRssMiB, nginxPssMiBPerStream: ngMem?.perStreamPssMiB,
+      memoryRatioRss: memRatioRss, memoryRatioPss: memRatioPss, memoryRatioGoal: GOAL_MEMORY_RATIO,
+      gatewayChildrenPerStream: childrenPerStream, gatewayChildrenMax: childrenMax,
+      burstStreams: burstN, burstLostGopMediagate: mgBurst?.lostGop, burstNotJudgedMediagate: mgBurst?.unknown,
+      burstLostGopNginx: ngBurst?.lostGop, burstNotJudgedNginx: ngBurst?.unknown,
+      publisher: publisherKind, publisherMillicoresPerStreamAtTopN: publisherMc.length ? Math.max(...publisherMc) : undefined,
+      loadGeneratorSaturatedSteps: saturatedSteps.length,
     },
-    goal: 'issue 7: concurrent RTMP publishers at the clip\'s real bitrate, source only, before any segment is listed more than one segment duration after it closed; mediagate vs nginx-rtmp on the same machine',
+    goal: 'issue 14 goal 1: sustained passthrough publishers ≥ 1.0 × nginx-rtmp over a ramp to 256, memory per stream ≤ 2 × nginx\'s, no child process per stream, no lost GOP under a 32-publisher burst (issue 7: concurrent RTMP publishers at the clip\'s real bitrate, source only, before any segment is listed more than one segment duration after it closed; mediagate vs nginx-rtmp on the same machine)',
   }, out);
 }
 

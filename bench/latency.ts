@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult, type Cell } from './lib/report.ts';
+import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';
 import { source1080p30 } from './lib/inputs.ts';
 import { startNginxRtmp, type NginxRtmp } from './lib/nginx-rtmp.ts';
@@ -466,10 +466,11 @@ async function main(): Promise<void> {
     ['mediagate per segment source → every rendition, median s', fmt(headline.perSegmentMedianS)],
     ['mediagate per segment source → every rendition, p95 s', fmt(headline.perSegmentP95S)],
   ]);
-  printTable('Issue 14 goal 2 (same run, same machine)', ['goal', 'measured', 'target', 'met?'], [
-    ['publish → first segment in every rendition / nginx-rtmp first segment', fmt(headline.ratioFirstRenditionsToNginx), `≤ ${GOAL_FIRST_RATIO}`, headline.ratioFirstRenditionsToNginxGoalMet ? 'yes' : 'no'],
-    ['per segment: source listed → every rendition listed, p95 s', fmt(headline.perSegmentP95S), `≤ ${GOAL_PER_SEGMENT_P95_S}`, headline.perSegmentP95GoalMet ? 'yes' : 'no'],
-  ]);
+  const goals: GoalRow[] = [
+    { goal: 'publish → first segment in every rendition / nginx-rtmp first segment', measured: headline.ratioFirstRenditionsToNginx, target: `≤ ${GOAL_FIRST_RATIO}`, met: headline.ratioFirstRenditionsToNginxGoalMet },
+    { goal: 'per segment: source listed → every rendition listed, p95 s', measured: headline.perSegmentP95S, target: `≤ ${GOAL_PER_SEGMENT_P95_S} s`, met: headline.perSegmentP95GoalMet },
+  ];
+  printGoals('Issue 14 goal 2 (same run, same machine)', goals);
 
   const rows = rowsFirst.map((r) => ({
     server: r.server, playlist: r.playlist, runs: r.firstS.length, firstSegmentS: r.firstS, firstSegmentMedianS: median(r.firstS),
@@ -490,6 +491,7 @@ async function main(): Promise<void> {
       playlists: Object.fromEntries([...o.playlists].map(([n, l]) => [n, l.map((x) => ({ uri: x.uri, seenS: x.seenMs / 1000, startS: x.startS, durationS: x.durationS }))])),
     })),
     headline,
+    goals,
     goal: `first segment in every rendition ≤ ${GOAL_FIRST_RATIO} × nginx-rtmp's first segment; per segment source → every rendition p95 ≤ ${GOAL_PER_SEGMENT_P95_S} s (issue 14, goal 2)`,
     wallS,
   }, out);

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLIP } from '../../test/helpers/media.ts';
 
@@ -45,6 +45,14 @@ export function clipRealBitrate(seconds: number): Promise<string> {
   return derive(`bbb-360p24-gop2s-421k-${seconds}s.mp4`, ['-i', CLIP, '-t', String(seconds),
     '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '421k', '-maxrate', '500k', '-bufsize', '842k',
     '-g', '48', '-keyint_min', '48', '-sc_threshold', '0', '-pix_fmt', 'yuv420p', '-c:a', 'copy', '-movflags', '+faststart']);
+}
+
+/**
+ * `input` rewrapped as FLV (stream copy, ffmpeg's FLV muxer: the tags an `ffmpeg -c copy -f flv
+ * rtmp://…` publisher sends), for bench/lib/publisher-pool.ts. Cached beside the input's name.
+ */
+export function asFlv(input: string): Promise<string> {
+  return derive(`${basename(input).replace(/\.[^.]+$/, '')}.flv`, ['-i', input, '-c', 'copy', '-f', 'flv']);
 }
 
 /**

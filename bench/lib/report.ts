@@ -98,3 +98,18 @@ export function writeResult(benchmark: string, machine: Machine, data: Record<st
   process.stdout.write(`\nwrote ${path}\n`);
   return path;
 }
+
+/**
+ * One goal of an issue as a benchmark measured it: `measured` is the figure (a ratio, seconds,
+ * a count), `target` the goal as text (`≥ 1.0`, `≤ 0.5 s`), `met` undefined when the run could
+ * not tell (a step missing, a cap reached). Every benchmark writes its rows under `goals` in its
+ * JSON; bench/run.ts gathers them into one table.
+ */
+export interface GoalRow { goal: string; measured: number | string | undefined; target: string; met: boolean | undefined }
+
+/** Prints goal rows as a markdown table (goal, measured, target, met?). */
+export function printGoals(title: string, rows: readonly GoalRow[]): void {
+  printTable(title, ['goal', 'measured', 'target', 'met?'], rows.map((r) => [
+    r.goal, typeof r.measured === 'number' ? fmt(r.measured, Math.abs(r.measured) >= 100 ? 0 : 2) : r.measured, r.target, r.met === undefined ? 'n/a' : r.met ? 'yes' : 'no',
+  ]));
+}
