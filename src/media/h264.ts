@@ -17,6 +17,7 @@
  *
  * Hand-written because it is on the hot path (every rendition segment, see ts-measure.ts).
  */
+import { BitReader } from './bit-reader.ts';
 
 /** An SPS that is cut short or inconsistent; `failure` is always `malformed` (the TsMeasureFailure it maps to). */
 export class H264SpsError extends Error {
@@ -108,33 +109,6 @@ export function h264CodecStringFromNames(profile: string, level: number): string
 // ---------------------------------------------------------------------------------------
 // SPS picture size
 
-/** Exp-Golomb bit reader over an RBSP (ITU-T H.264 §7.2, §9.1). */
-class BitReader {
-  #bit = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-  u(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) {
-      const byte = this.bytes[this.#bit >> 3];
-      if (byte === undefined) throw malformed('SPS ends early');
-      v = v * 2 + ((byte >> (7 - (this.#bit & 7))) & 1);
-      this.#bit++;
-    }
-    return v;
-  }
-  ue(): number {
-    let zeros = 0;
-    while (this.u(1) === 0) {
-      if (++zeros > 31) throw malformed('SPS Exp-Golomb code longer than 32 bits');
-    }
-    return 2 ** zeros - 1 + this.u(zeros);
-  }
-  se(): number {
-    const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
-  }
-}
-
 /** profile_idc values whose SPS carries chroma_format_idc, bit depths and scaling matrices (§7.3.2.1.1). */
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
 
@@ -148,7 +122,7 @@ const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 13
  * @throws H264SpsError (`failure` `malformed`) when the SPS is cut short or inconsistent.
  */
 export function h264SpsPictureSize(sps: Uint8Array): { width: number; height: number } {
-  const r = new BitReader(unescapeRbsp(sps.subarray(1)));
+  const r = new BitReader(unescapeRbsp(sps.subarray(1)), 'SPS', malformed);
   const profileIdc = r.u(8);
   r.u(16); // constraint flags, level_idc
   r.ue(); // seq_parameter_set_id
@@ -206,4 +180,71 @@ export function h264SpsPictureSize(sps: Uint8Array): { width: number; height: nu
   const height = (2 - frameMbsOnly) * heightMapUnits * 16 - cropUnitY * (crop[2]! + crop[3]!);
   if (width <= 0 || height <= 0) throw malformed(`SPS crops the picture to ${width}x${height}`);
   return { width, height };
+}
+
+// ---------------------------------------------------------------------------------------
+// AVCC: the MP4/FLV form (ISO/IEC 14496-15 §5.2.4.1 / §5.3.3.1)
+
+/** What an AVCDecoderConfigurationRecord declares: the NAL length size and the parameter sets. */
+export interface AvcDecoderConfig {
+  /** Bytes of each NAL unit's length prefix in the samples: 1, 2 or 4 (lengthSizeMinusOne + 1). */
+  readonly nalLengthBytes: number;
+  /** The SPS NAL units (header byte included), in record order; at least one. */
+  readonly sps: readonly Uint8Array[];
+  /** The PPS NAL units (header byte included), in record order. */
+  readonly pps: readonly Uint8Array[];
+}
+
+/**
+ * Parses an AVCDecoderConfigurationRecord ("avcC", ISO/IEC 14496-15 §5.3.3.1): version 1,
+ * profile, compatibility, level, 6 reserved bits + lengthSizeMinusOne, 3 reserved bits +
+ * numOfSequenceParameterSets, each as a 16-bit length and the NAL unit, then
+ * numOfPictureParameterSets and the PPS the same way (trailing High-profile fields ignored).
+ * The returned NAL units are views into `avcC`.
+ *
+ * @throws H264SpsError (`malformed`) when the record is cut short, is not version 1, declares
+ *   a 3-byte NAL length, or carries no SPS.
+ */
+export function parseAvcDecoderConfig(avcC: Uint8Array): AvcDecoderConfig {
+  if (avcC.length < 7) throw malformed(`avcC of ${avcC.length} bytes is too short`);
+  if (avcC[0] !== 1) throw malformed(`avcC configurationVersion ${avcC[0]} (expected 1)`);
+  const nalLengthBytes = (avcC[4]! & 0x03) + 1;
+  if (nalLengthBytes === 3) throw malformed('avcC declares 3-byte NAL unit lengths');
+  let at = 6; // after numOfSequenceParameterSets
+  const readSets = (count: number, what: string): Uint8Array[] => {
+    const sets: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > avcC.length) throw malformed(`avcC ends inside its ${what} list`);
+      const length = (avcC[at]! << 8) | avcC[at + 1]!;
+      if (at + 2 + length > avcC.length) throw malformed(`avcC ${what} of ${length} bytes runs past the record`);
+      sets.push(avcC.subarray(at + 2, at + 2 + length));
+      at += 2 + length;
+    }
+    return sets;
+  };
+  const sps = readSets(avcC[5]! & 0x1f, 'SPS');
+  if (sps.length === 0 || (sps[0]![0]! & 0x1f) !== 7) throw malformed('avcC carries no SPS');
+  if (at >= avcC.length) throw malformed('avcC ends before its PPS count');
+  const ppsCount = avcC[at++]!;
+  const pps = readSets(ppsCount, 'PPS');
+  return { nalLengthBytes, sps, pps };
+}
+
+/**
+ * Splits length-prefixed NAL units (the AVCC sample form; `lengthBytes` from the avcC) into
+ * views of the NAL units. A length that runs past the data ends the list (the rest is ignored).
+ */
+export function splitAvcc(data: Uint8Array, lengthBytes: number): Uint8Array[] {
+  const nals: Uint8Array[] = [];
+  let at = 0;
+  while (at + lengthBytes <= data.length) {
+    let length = 0;
+    for (let i = 0; i < lengthBytes; i++) length = length * 256 + data[at + i]!;
+    at += lengthBytes;
+    if (length === 0) continue;
+    if (at + length > data.length) break;
+    nals.push(data.subarray(at, at + length));
+    at += length;
+  }
+  return nals;
 }
