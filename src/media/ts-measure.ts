@@ -114,7 +114,8 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-function crc32Mpeg2(data: Uint8Array): number {
+/** CRC-32/MPEG-2 of `data` (ISO/IEC 13818-1 Annex A); the muxer (ts-muxer.ts) writes its PSI sections' CRC_32 with it. */
+export function crc32Mpeg2(data: Uint8Array): number {
   let crc = 0xffffffff;
   for (const b of data) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]!) >>> 0;
   return crc;
