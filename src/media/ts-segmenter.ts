@@ -21,6 +21,9 @@
  *  - PCR: on the first TS packet of every video PES (audio PES without video), plus a
  *    PCR-only packet when audio has advanced 100 ms past the last PCR between video frames
  *    (ISO/IEC 13818-1 §2.7.2 asks for at most 100 ms between PCRs).
+ *  - A timestamp at or before the previous one (video; audio in audio-only streams) shifts
+ *    every later timestamp so the stream goes on one frame later (`warning` timestamp-jump);
+ *    audio that goes back in a video stream is dropped until video's shift covers it.
  *  - Frame rate (for `info`): from the video DTS over the first 2 s of frames (or up to the
  *    first cut, if earlier): n intervals spanning S ms give the standard rate (integer 1-240,
  *    or 24, 30, 48, 60, 120 × 1000/1001) whose n intervals last closest to S, when within
@@ -103,7 +106,8 @@ export interface TsSegment {
 /** Something dropped or ignored; the stream goes on. */
 export interface TsSegmenterWarning {
   /** Static kind, for logs and metrics. */
-  readonly code: 'bad-avc-config' | 'bad-aac-config' | 'late-video-ignored' | 'video-before-config' | 'audio-before-config' | 'unsupported';
+  readonly code: 'bad-avc-config' | 'bad-aac-config' | 'late-video-ignored' | 'video-before-config' | 'audio-before-config' | 'unsupported'
+    | 'timestamp-jump' | 'audio-timestamp-back';
   readonly detail: string;
 }
 
@@ -196,6 +200,8 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   #pending: Buffer[] = [];
   #pendingSince90k: number | undefined;
   #lastPcr90k: number | undefined;
+  /** Added to every incoming timestamp since a backward jump, so DTS keeps increasing (ms). */
+  #shiftMs = 0;
 
   #firstVideoDtsMs: number | undefined;
   #lastVideoDtsMs: number | undefined;
@@ -223,8 +229,8 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     switch (packet.type) {
       case 'avc-config': this.#onAvcConfig(packet.avcC); break;
       case 'aac-config': this.#onAacConfig(packet.asc); break;
-      case 'video': this.#onVideo(packet.dtsMs, packet.ctsMs, packet.keyframe, packet.data); break;
-      case 'audio': this.#onAudio(packet.dtsMs, packet.data); break;
+      case 'video': this.#onVideo(packet.dtsMs + this.#shiftMs, packet.ctsMs, packet.keyframe, packet.data); break;
+      case 'audio': this.#onAudio(packet.dtsMs + this.#shiftMs, packet.data); break;
       case 'video-end': break;
       case 'unsupported': this.#warn('unsupported', packet.what); break;
     }
@@ -308,6 +314,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
       if (!keyframe) return; // nothing decodable before the first keyframe
       this.#startStream('video', dtsMs);
     }
+    if (this.#lastVideoDtsMs !== undefined && dtsMs <= this.#lastVideoDtsMs) dtsMs += this.#shiftAfterJump(dtsMs, this.#lastVideoDtsMs, this.#lastVideoDeltaMs);
     const dts90k = this.#to90k(dtsMs);
     const pts90k = this.#to90k(dtsMs + ctsMs);
     let seg = this.#segment;
@@ -375,6 +382,14 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     const aac = this.#aac!;
     const muxer = this.#muxer!;
     if (!muxer.streams.audio) return; // the PMT has no audio yet (cannot happen: config arrives first)
+    if (this.#lastAudioDtsMs !== undefined && dtsMs <= this.#lastAudioDtsMs) {
+      if (this.#mode === 'video') {
+        // Video leads the timeline; audio that went back with it waits for video's shift.
+        this.#warn('audio-timestamp-back', `AAC frame at ${dtsMs} ms after one at ${this.#lastAudioDtsMs} ms: dropped`);
+        return;
+      }
+      dtsMs += this.#shiftAfterJump(dtsMs, this.#lastAudioDtsMs, Math.round(this.#aacFrameMs()));
+    }
     const pts90k = this.#to90k(dtsMs);
     if (this.#mode === 'audio') {
       const seg = this.#segment;
@@ -490,6 +505,18 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
 
   #to90k(ms: number): number {
     return TS_START_90K + (ms - this.#baseDtsMs) * 90;
+  }
+
+  /**
+   * A timestamp at or before the last one (a publisher restarting its clock): from now on
+   * every timestamp is shifted so this one lands one frame after the last.
+   * @returns the added shift (ms)
+   */
+  #shiftAfterJump(dtsMs: number, lastMs: number, frameMs: number): number {
+    const shift = lastMs + Math.max(1, frameMs) - dtsMs;
+    this.#shiftMs += shift;
+    this.#warn('timestamp-jump', `timestamp went back from ${lastMs} to ${dtsMs} ms: later timestamps shifted by ${this.#shiftMs} ms`);
+    return shift;
   }
 
   #aacFrameMs(): number {

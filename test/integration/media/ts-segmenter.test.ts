@@ -214,9 +214,13 @@ describe('TsSegmenter on the real clip', () => {
   });
 
   test('1080p30 at 6 Mb/s: 30/1 as ffprobe says, parity with ffprobe; CPU per media second reported', async (t) => {
-    const r = await checkParity('1080p30', await clipFlv('1080p30', 8), '30/1');
-    const mediaMs = r.segments.reduce((n, s) => n + s.durationMs, 0);
-    t.diagnostic(`muxing CPU: ${r.cpuMs.toFixed(1)} ms for ${mediaMs} ms of 1080p30 6 Mb/s = ${(r.cpuMs / (mediaMs / 1000)).toFixed(2)} ms per media second`);
+    const flv = await clipFlv('1080p30', 8);
+    const r = await checkParity('1080p30', flv, '30/1');
+    const mediaS = r.segments.reduce((n, s) => n + s.durationMs, 0) / 1000;
+    // The first run includes compiling the code; later runs are what a long-lived gateway pays.
+    const tags = readFlvTags(flv);
+    const warm = [1, 2, 3, 4].map(() => segment(tags).cpuMs);
+    t.diagnostic(`parse + mux CPU per media second, 1080p30 6 Mb/s: first run ${(r.cpuMs / mediaS).toFixed(2)} ms, warm ${(Math.min(...warm) / mediaS).toFixed(2)} ms`);
   });
 
   test('audio only: cuts on audio frames at the target, PCR on the audio PID, parity with ffprobe', async () => {

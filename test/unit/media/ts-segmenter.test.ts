@@ -155,6 +155,18 @@ test('an AAC config after the video started: a new PMT version with audio, then 
   assert.ok(r.info.at(-1)!.audio, 'info again with the audio');
 });
 
+test('a publisher clock that restarts: later timestamps are shifted so DTS keeps increasing by one frame', () => {
+  const restarted = stream(0, 1000, 1000).slice(2); // the same clock again from 0, configs left out
+  const r = runSegmenter([...stream(0, 3000, 1000), ...restarted]);
+  assert.ok(r.warnings.some((w) => w.code === 'timestamp-jump'));
+  const all = Buffer.concat(r.segments.map((s) => s.bytes));
+  const dts = pesOf(all, VIDEO_PID).map((p) => (p.dts - TS_START_90K) / 90);
+  assert.deepEqual(dts, Array.from({ length: 40 }, (_, k) => k * 100));
+  const audioPts = pesOf(all, AUDIO_PID).map((p) => (p.pts - TS_START_90K) / 90);
+  assert.ok(audioPts.every((t, k) => k === 0 || t > audioPts[k - 1]!), 'audio PTS increasing');
+  assert.deepEqual(r.segments.map((s) => [s.startMs, s.frames]), [[0, 20], [2000, 20]]);
+});
+
 test('bad input is dropped with one warning per kind; push after end() is ignored; end() is idempotent', () => {
   const r = runSegmenter([video(0, true), { type: 'avc-config', dtsMs: 0, avcC: Buffer.from([1, 2, 3]) }, { type: 'aac-config', dtsMs: 0, asc: Buffer.from([0xf8]) },
     { type: 'unsupported', what: 'script data' }, audio(0)], { segmentTargetMs: 2000 }, false);
