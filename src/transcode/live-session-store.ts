@@ -53,6 +53,8 @@ export interface ClaimedLiveSession {
   readonly nextSeq: number;
   /** Set once the stream ended at the gateway: one past its last seq. */
   readonly endSeq: number | undefined;
+  /** Whether another transcoder owned it before (died, or released it): the ladder restarts, with a discontinuity. */
+  readonly takeover: boolean;
 }
 
 /** A claim's outcome. */
@@ -163,7 +165,7 @@ export class RedisLiveSessions {
       [owner, String(Math.round(leaseMs))])) as string[];
     if (reply[0] === 'gone') return { claim: 'gone' };
     if (reply[0] === 'taken') return { claim: 'taken' };
-    const [, record, , endSeq, next, source] = reply;
+    const [, record, , endSeq, next, source, claims] = reply;
     return {
       claim: 'ok',
       session: {
@@ -171,6 +173,7 @@ export class RedisLiveSessions {
         source: source ? parseSourceSegmentInfo(JSON.parse(source)) : undefined,
         nextSeq: next ? Number(next) : 0,
         endSeq: endSeq ? Number(endSeq) : undefined,
+        takeover: Number(claims) > 1,
       },
     };
   }

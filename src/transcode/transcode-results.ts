@@ -97,10 +97,13 @@ export class TranscodeResults {
   }
 
   /**
-   * A job's renditions were produced (the worker's `onCompleted`).
+   * A job's renditions were produced (the worker's `onCompleted`, or a live session's seq,
+   * live-session-runner.ts).
+   * @param options.discontinuity list each produced rendition segment after an
+   *   `EXT-X-DISCONTINUITY` (the first segment of a live session taken over by another transcoder).
    * @throws the Redis error of a step still failing at the retry deadline (the job then runs again)
    */
-  async completed(job: QueuedTranscodeJob, result: TranscodeResult): Promise<void> {
+  async completed(job: QueuedTranscodeJob, result: TranscodeResult, options: { discontinuity?: boolean } = {}): Promise<void> {
     const { index, billing, retry } = this.#o;
     const deadlineMs = retry.deadline();
     const produced = new Map(result.renditions.map((r) => [r.rendition, r]));
@@ -108,7 +111,7 @@ export class TranscodeResults {
     for (const name of await this.#planned(job, deadlineMs)) {
       const segment = produced.get(name);
       const outcome: SegmentOutcome = segment
-        ? { status: 'ok', seq: job.seq, segment }
+        ? { status: 'ok', seq: job.seq, segment, ...(options.discontinuity ? { discontinuity: true } : {}) }
         : { status: 'failed', rendition: name, seq: job.seq, reason: 'rendition not produced for this segment' };
       const recorded = await retry.run('list rendition segment', () => index.record(job.manifestID, job.session, outcome), deadlineMs);
       if (segment && recorded.accepted) listed.push(segment);

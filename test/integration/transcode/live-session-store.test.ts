@@ -46,6 +46,7 @@ test('of transcoders racing for an open session exactly one owns it; the record 
         assert.equal(ok.session.record.accountID, 'acct');
         assert.equal(ok.session.nextSeq, 0);
         assert.equal(ok.session.endSeq, undefined);
+        assert.equal(ok.session.takeover, false);
         assert.deepEqual(ok.session.source, { video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' } });
       }
     }
@@ -69,6 +70,7 @@ test('a lease not renewed expires and another transcoder takes the session over 
   const second = await sessions.claim('takeover', 's1', 'B', 300);
   assert.ok(second.claim === 'ok');
   assert.equal(second.session.nextSeq, 5, 'the new owner resumes at the first seq not made');
+  assert.equal(second.session.takeover, true);
   assert.deepEqual(await sessions.renew('takeover', 's1', 'A', 300), { held: false }, 'the old owner learns it lost the session');
   assert.equal(await sessions.progress('takeover', 's1', 'A', 9), false, 'the old owner cannot move the progress');
   assert.equal(await sessions.finish('takeover', 's1', 'A'), false, 'nor finish it');
