@@ -26,7 +26,7 @@ import { startRedis } from '../test/helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } from '../test/helpers/gateway-process.ts';
 import { stopChild } from '../test/helpers/redis-server.ts';
 import { encodePng } from '../test/helpers/png.ts';
-import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
+import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 import { percentile } from './lib/stats.ts';
 import { summarizeCpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
 import { cpuSeconds } from './lib/procs.ts';
@@ -187,8 +187,16 @@ for (const [name, p] of Object.entries(profiles)) {
     ['function', 'area', 'ms', '% of busy'], p.byFunction.slice(0, 15).map((f) => [f.fn, f.area, fmt(f.ms, 0), fmt(f.shareOfBusy * 100, 1)]));
 }
 const row = (name: string, c: number): Record<string, unknown> => rows.find((r) => (r['request'] as string).startsWith(name) && r['concurrency'] === c)!;
+// Issue 14, goal 4: text-to-image added median ≤ 1 ms at c=1, requests per second at c=32 ≥ 0.5 × direct.
+const addedC1 = row('text-to-image', 1)['addedMedianMs'] as number;
+const rpsC32 = row('text-to-image', 32)['rpsRatio'] as number;
+const goals: GoalRow[] = [
+  { goal: 'text-to-image added median at c=1, ms', measured: addedC1, target: '≤ 1 ms', met: addedC1 <= 1 },
+  { goal: 'text-to-image requests per second at c=32, gateway / direct', measured: rpsC32, target: '≥ 0.5', met: rpsC32 >= 0.5 },
+];
+printGoals('Issue 14 goal 4 (same run, same machine)', goals);
 writeResult('ai-overhead', machine, {
-  requests, rows, profiles,
+  requests, rows, profiles, goals,
   headline: {
     t2iAddedMedianMsC1: row('text-to-image', 1)['addedMedianMs'], t2iAddedMedianMsC32: row('text-to-image', 32)['addedMedianMs'],
     t2iRpsRatioC32: row('text-to-image', 32)['rpsRatio'],

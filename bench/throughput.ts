@@ -8,11 +8,17 @@
  *       2 s source segments, every segment pushed over HTTP at once (the whole backlog is
  *       queued from the start), timed from the first push until every rendition of every
  *       segment is listed in the segment index.
+ *   (c) mediagate live (issue 14, `--modes live`): the same input published over RTMP as fast
+ *       as the server takes it (`ffmpeg -i input -c copy -f flv`, no `-re`) to a gateway (no
+ *       embedded transcoder) with one transcoder process; timed from the publisher's spawn
+ *       until the stream has ended and every rendition of every seq is listed. It measures
+ *       the live path end to end (RTMP ingest, segmenting, the live transcoding, listing)
+ *       against the same raw ffmpeg; goal ≥ 0.95 of raw ffmpeg.
  * Reported as real-time factors (media seconds per wall second) and (b)/(a) ratios, with a
  * profile of where the CPU and the wall time go (/proc accounting of every process, machine
  * idle time, ffmpeg processes running, per-segment phases logged by the transcoder).
  *
- * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--out file.json]
+ * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,live] [--live-readrate R] [--out file.json]
  *   --quick: 12 s of input instead of 30; --concurrency: jobs per transcoder process (default: the config default).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -21,10 +27,10 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult, type Cell } from './lib/report.ts';
+import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';
 import { cutSegments, source1080p30 } from './lib/inputs.ts';
-import { cpuSeconds, machineCpuSeconds } from './lib/procs.ts';
+import { cpuSeconds, machineCpuSeconds, processTree } from './lib/procs.ts';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } from '../test/helpers/gateway-process.ts';
@@ -40,7 +46,14 @@ import { RedisKeys } from '../src/redis/keys.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
 const GOAL = 0.9;
-const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency']);
+/** Issue 14, goal 3: one transcoder process on the live path ≥ this × raw ffmpeg. */
+const GOAL_LIVE = 0.95;
+const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate']);
+/** live: the publisher's `-readrate` (× real time); unset = as fast as the server takes it (the goal's method). */
+const liveReadrate = values['live-readrate'] === undefined ? undefined : Number(values['live-readrate']);
+if (liveReadrate !== undefined && !(liveReadrate > 0)) throw new Error('--live-readrate a positive number (× real time)');
+const modes = (values.modes ?? 'push,live').split(',');
+if (modes.some((m) => m !== 'push' && m !== 'live')) throw new Error('--modes a list of push, live');
 const seconds = Number(values.seconds ?? (quick ? 12 : 30));
 const processCounts = (values.processes ?? '1,2').split(',').map(Number);
 if (!(seconds >= 4 && seconds <= 60) || processCounts.some((n) => !(n >= 1 && n <= 8))) throw new Error('--seconds 4..60, --processes a list of 1..8');
@@ -345,6 +358,101 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// (c) mediagate live: RTMP publish as fast as taken → gateway → one transcoder → listed
+
+interface LiveRun {
+  wallS: number;
+  segments: number;
+  /** CPU seconds over the run: each process with its exited and its live descendants. */
+  cpu: { transcoder: number; transcoderNode: number; gateway: number; gatewayNode: number; redis: number; publisher: number; machineBusy: number; machineTotal: number };
+  /** Publisher spawn → exited (all media handed to the server), s. */
+  publisherS: number;
+  samples: Sample[];
+}
+
+/** CPU seconds of `pid` itself, its exited children, and every live descendant (with theirs). */
+function treeCpuSeconds(pid: number): { self: number; all: number } {
+  const own = cpuSeconds(pid);
+  let all = own.self + own.reapedChildren;
+  for (const p of processTree(pid)) if (p !== pid) { const c = cpuSeconds(p); all += c.self + c.reapedChildren; }
+  return { self: own.self, all };
+}
+
+async function liveRun(): Promise<LiveRun> {
+  const redis = await startRedis();
+  const deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn' });
+  const procs: MediagateProcess[] = [];
+  const client = createRedis({ url: redis.url, logger: silentLogger(), name: 'bench-throughput-live' });
+  let publisher: ReturnType<typeof spawn> | undefined;
+  try {
+    const gateway = spawnMediagate('gateway', deployment.env);
+    procs.push(gateway);
+    const transcoder = spawnMediagate('transcoder', { ...deployment.env, MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_TRANSCODE_METRICS_PORT: String(await freePort()) });
+    procs.push(transcoder);
+    await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
+    const deadline0 = Date.now() + 60_000;
+    while (!transcoder.lines.some((l) => l.includes('transcoder ready'))) {
+      if (Date.now() > deadline0 || transcoder.child.exitCode !== null) throw new Error(`transcoder did not start:\n${transcoder.lines.slice(-20).join('\n')}`);
+      await sleep(100);
+    }
+    const index = new RedisSegmentIndex({ redis: client, keys: new RedisKeys(keyPrefix), retainSegments: 64 });
+    const manifestID = 'throughput-live';
+    const pids = { gateway: gateway.child.pid!, transcoder: transcoder.child.pid!, redis: redis.pid };
+    const snap = () => ({ m: machineCpuSeconds(), g: treeCpuSeconds(pids.gateway), t: treeCpuSeconds(pids.transcoder), r: cpuSeconds(pids.redis).self, me: cpuSeconds(process.pid).reapedChildren });
+    const s0 = snap();
+    const samp = sampler([pids.transcoder]);
+    const startedAtMs = Date.now();
+    const t0 = performance.now();
+    // No -re: the publisher sends as fast as the server reads (--live-readrate R: at most R × real time).
+    publisher = spawn('ffmpeg', ['-nostdin', '-v', 'error', ...(liveReadrate === undefined ? [] : ['-readrate', String(liveReadrate)]), '-i', inputMp4, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${manifestID}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let pubErr = '';
+    publisher.stderr!.on('data', (d: Buffer) => { pubErr += d.toString(); });
+    let publisherS: number | undefined;
+    const pubExit = new Promise<number | null>((res, rej) => { publisher!.once('error', rej); publisher!.once('exit', (c) => { publisherS = (performance.now() - t0) / 1000; res(c); }); });
+    pubExit.catch(() => undefined);
+    const deadline = Date.now() + Math.max(180_000, mediaS * 20_000);
+    let lastListedAtMs = 0;
+    let segments = 0;
+    for (;;) {
+      if (publisherS !== undefined && (await pubExit) !== 0) throw new Error(`live publisher exited with ${await pubExit}: ${pubErr}`);
+      const stream = await index.getStream(manifestID);
+      if (stream?.state === 'ended' && stream.endSeq !== undefined) {
+        const names = [SOURCE_RENDITION, ...stream.renditions.map((r) => r.name)];
+        const stats = await Promise.all(names.map((r) => index.renditionStats(manifestID, r)));
+        const failed = stats.reduce((a, x) => a + x.failed, 0);
+        if (failed > 0) throw new Error(`live: ${failed} rendition segment(s) failed: ${transcoder.lines.filter((l) => l.includes('fail')).slice(-5).join('\n')}`);
+        const n = stream.endSeq - stream.firstSeq;
+        if (n === 0) throw new Error(`live: the stream ended without a source segment: the publisher sent everything before the gateway's segmenter saw it (a segmenter ffmpeg per stream that pulls from our RTMP server); try --live-readrate 1 to check the bench on such a gateway`);
+        if (stream.renditions.map((r) => r.name).join() !== renditions.join()) throw new Error(`live stream renditions ${stream.renditions.map((r) => r.name).join()} != ${renditions.join()} (${JSON.stringify(stream)}):\n${gateway.lines.slice(-15).join('\n')}`);
+        if (stats.every((x) => x.count === n)) {
+          lastListedAtMs = Math.max(...stats.map((x) => x.lastListedAtMs));
+          segments = n;
+          break;
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`live: not every rendition of every seq listed in time (stream ${JSON.stringify(stream)})`);
+      await sleep(50);
+    }
+    const s1 = snap();
+    const samples = samp.stop();
+    return {
+      wallS: (lastListedAtMs - startedAtMs) / 1000, segments, samples, publisherS: publisherS ?? Number.NaN,
+      cpu: {
+        transcoder: s1.t.all - s0.t.all, transcoderNode: s1.t.self - s0.t.self, gateway: s1.g.all - s0.g.all, gatewayNode: s1.g.self - s0.g.self,
+        redis: s1.r - s0.r, publisher: s1.me - s0.me, machineBusy: s1.m.busy - s0.m.busy, machineTotal: s1.m.total - s0.m.total,
+      },
+    };
+  } finally {
+    if (publisher && publisher.exitCode === null && publisher.signalCode === null) publisher.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.stop()));
+    client.disconnect();
+    await redis.stop();
+    deployment.cleanup();
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Runs
 
@@ -353,9 +461,14 @@ try {
   process.stderr.write('raw ffmpeg...\n');
   const raw = await rawFfmpeg();
   const runs: PipelineRun[] = [];
-  for (const [i, p] of processCounts.entries()) {
+  for (const [i, p] of (modes.includes('push') ? processCounts : []).entries()) {
     process.stderr.write(`mediagate with ${p} transcoder process(es)...\n`);
     runs.push(await pipeline(p, i === 0));
+  }
+  let live: LiveRun | undefined;
+  if (modes.includes('live')) {
+    process.stderr.write('mediagate live: RTMP as fast as taken, 1 transcoder process...\n');
+    live = await liveRun();
   }
 
   // ---- main table
@@ -369,6 +482,11 @@ try {
       run: 'mediagate: HTTP push → queue → transcoders → listed', processes: r.processes, inFlight: r.processes * slotsPerProcess, wallS: r.wallS,
       realTimeFactor: mediaS / r.wallS, ratioToRaw: raw.wallS / r.wallS, machineBusyPct: busyPct(r.cpu), cpuSPerMediaS: r.cpu.machineBusy / mediaS, ownCpuSPerMediaS: ownCpu(r.cpu) / mediaS,
     })),
+    ...(live ? [{
+      run: `mediagate live: RTMP (${liveReadrate === undefined ? 'no -re' : `-readrate ${liveReadrate}`}) → segments → 1 transcoder → listed`, processes: 1, wallS: live.wallS, realTimeFactor: mediaS / live.wallS, ratioToRaw: raw.wallS / live.wallS,
+      machineBusyPct: (100 * live.cpu.machineBusy) / live.cpu.machineTotal, cpuSPerMediaS: live.cpu.machineBusy / mediaS,
+      ownCpuSPerMediaS: (live.cpu.transcoder + live.cpu.gateway + live.cpu.redis) / mediaS,
+    }] : []),
   ];
   process.stdout.write('\n');
   printMachine(machine);
@@ -450,9 +568,23 @@ try {
       + `    extra CPU s per media s over raw ffmpeg: ffmpeg one process per segment ${fmt(d.extraCpuPerMediaS.ffmpegPerSegment, 3)}, ffprobe ${fmt(d.extraCpuPerMediaS.ffprobe, 3)}, Node + Redis ${fmt(d.extraCpuPerMediaS.nodeAndRedis, 3)}\n`);
   }
 
-  const ratioOf = (p: number): number | undefined => rows.find((r) => r.processes === p)?.ratioToRaw;
+  if (live) {
+    const per = (x: number): string => fmt(x / mediaS, 3);
+    const lf = live.samples.length ? live.samples.reduce((a, x) => a + x.ffmpeg, 0) / live.samples.length : undefined;
+    printTable(`Live (issue 14): ${live.segments} source segments; CPU seconds per media second, each process with its children (exited and running); the publisher is not ours and not counted in "all ours"`,
+      ['transcoder (Node + ffmpeg)', 'transcoder Node', 'gateway (Node + children)', 'gateway Node', 'redis-server', 'all ours', 'publisher ffmpeg', 'publisher done s', 'ffmpeg running under the transcoder (mean)', 'machine busy %'],
+      [[per(live.cpu.transcoder), per(live.cpu.transcoderNode), per(live.cpu.gateway), per(live.cpu.gatewayNode), per(live.cpu.redis),
+        per(live.cpu.transcoder + live.cpu.gateway + live.cpu.redis), per(live.cpu.publisher), fmt(live.publisherS), fmt(lf), fmt((100 * live.cpu.machineBusy) / live.cpu.machineTotal, 0)]]);
+  }
+  const ratioOf = (p: number): number | undefined => rows.find((r) => r.processes === p && !r.run.startsWith('mediagate live'))?.ratioToRaw;
+  const liveRatio = live ? raw.wallS / live.wallS : undefined;
+  const goals: GoalRow[] = [
+    { goal: `transcoding throughput, live (RTMP ${liveReadrate === undefined ? 'as fast as taken' : `at -readrate ${liveReadrate}, not the goal's method`}), one transcoder process / raw ffmpeg, 1080p30 default ladder`, measured: liveRatio, target: `≥ ${GOAL_LIVE}`, met: liveRatio === undefined ? undefined : liveRatio >= GOAL_LIVE },
+    ...(ratioOf(1) === undefined ? [] : [{ goal: 'transcoding throughput, HTTP push (per-segment jobs), one transcoder process / raw ffmpeg', measured: ratioOf(1), target: `≥ ${GOAL} (issue 7)`, met: (ratioOf(1) ?? 0) >= GOAL }]),
+  ];
+  printGoals('Issue 14 goal 3 (same run, same machine)', goals);
   writeResult('throughput', machine, {
-    params: { seconds, mediaS, segments: segmentPaths.length, ladder: renditions, preset, transcoderConcurrency: slotsPerProcess, pushed: 'all segments at once (seq 0 first)', quick },
+    params: { modes, liveReadrate: liveReadrate ?? 'as fast as taken', seconds, mediaS, segments: segmentPaths.length, ladder: renditions, preset, transcoderConcurrency: slotsPerProcess, pushed: 'all segments at once (seq 0 first)', quick },
     rows,
     headline: {
       rawRealTimeFactor: rawRtf,
@@ -460,8 +592,15 @@ try {
       realTimeFactor2Processes: mediaS / (runs.find((r) => r.processes === 2)?.wallS ?? NaN),
       ratio1Process: ratioOf(1), ratio2Processes: ratioOf(2),
       goalMet: processCounts.every((p) => (ratioOf(p) ?? 0) >= GOAL),
+      // issue 14, goal 3
+      realTimeFactorLive1Process: live ? mediaS / live.wallS : undefined,
+      ratioLive1Process: liveRatio,
+      goalLive: GOAL_LIVE,
+      goalLiveMet: liveRatio === undefined ? undefined : liveRatio >= GOAL_LIVE,
     },
-    goal: 'pipeline throughput >= 0.9 of raw ffmpeg',
+    goals,
+    live,
+    goal: `live path with one transcoder process >= ${GOAL_LIVE} of raw ffmpeg (issue 14); HTTP push pipeline >= ${GOAL} of raw ffmpeg (issue 7)`,
     profile: {
       cpuPerMediaS: cpuRows, ffprobeCpuPerCallS: probe, probesPerSegment, perSegment: slotRows, decomposition,
       samples: runs.map((r) => ({ processes: r.processes, intervalMs: 100, ffmpegRunning: r.samples.map((s) => s.ffmpeg), machineBusyFraction: r.samples.map((s) => Number((s.busy / Math.max(s.total, 1e-9)).toFixed(3))) })),
