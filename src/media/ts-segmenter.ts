@@ -24,8 +24,9 @@
  *  - A timestamp at or before the previous one (video; audio in audio-only streams) shifts
  *    every later timestamp so the stream goes on one frame later (`warning` timestamp-jump);
  *    audio that goes back in a video stream is dropped until video's shift covers it.
- *  - Frame rate (for `info`): from the video DTS over the first 2 s of frames (or up to the
- *    first cut, if earlier): n intervals spanning S ms give the standard rate (integer 1-240,
+ *  - Frame rate (for `info`): first an estimate from the first 4 frames (the nearest integer
+ *    rate, `fpsFinal` false) so consumers can start early; then from the video DTS over the
+ *    first 2 s of frames (or up to the first cut, if earlier), `fpsFinal` true: n intervals spanning S ms give the standard rate (integer 1-240,
  *    or 24, 30, 48, 60, 120 × 1000/1001) whose n intervals last closest to S, when within
  *    1 ms + 0.1 % (the error of FLV's millisecond timestamps); otherwise the measured rate as
  *    a fraction over 1000.
@@ -46,6 +47,8 @@ export const PCR_DELAY_90K = 63_000;
 const PCR_INTERVAL_90K = 9_000;
 /** Video DTS span used to measure the frame rate. */
 const FPS_WINDOW_MS = 2000;
+/** Frame intervals of the early frame-rate estimate (`fpsFinal` false). */
+const EARLY_FPS_INTERVALS = 3;
 /** Held audio kept while waiting for the first keyframe (at least `audioOnlyAfterMs`). */
 const HELD_AUDIO_MS = 1000;
 /** Flush muxed audio as a chunk when no video frame came for this long. */
@@ -65,6 +68,12 @@ export interface SourceStreamInfo {
     /** Frame rate fraction measured from the DTS (module docs). */
     readonly fpsNum: number;
     readonly fpsDen: number;
+    /**
+     * false: an early estimate from the first 4 frames (the nearest integer rate), so `info`
+     * comes ~0.1 s after the first keyframe; true: measured over the 2 s window (or up to the
+     * first cut). The last `info` before the first `segment` always has it true.
+     */
+    readonly fpsFinal: boolean;
   };
   readonly audio?: {
     readonly codec: 'aac';
@@ -113,7 +122,11 @@ export interface TsSegmenterWarning {
 
 /** The typed event map. */
 export interface TsSegmenterEvents {
-  /** When the configs and the frame rate are known (before the first `segment`); again if a new config changes it. */
+  /**
+   * When the configs and a frame rate are known: ~4 frames after the first keyframe with an
+   * estimated rate, again with the measured one (before the first `segment`), and again if a
+   * new config changes anything.
+   */
   info: [SourceStreamInfo];
   /** Muxed bytes, at least once per video frame, in order. */
   chunk: [TsChunk];
@@ -208,6 +221,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   #lastVideoDeltaMs = 0;
   #videoFrames = 0;
   #fps: [number, number] | undefined;
+  #fpsFinal = false;
   #lastAudioDtsMs: number | undefined;
   #infoKey: string | undefined;
   readonly #warned = new Set<string>();
@@ -475,10 +489,15 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   // ---- info
 
   #measureFps(dtsMs: number, final: boolean): void {
-    if (this.#fps || this.#firstVideoDtsMs === undefined) return;
+    if (this.#fpsFinal || this.#firstVideoDtsMs === undefined) return;
+    const intervals = this.#videoFrames - 1;
     const span = dtsMs - this.#firstVideoDtsMs;
-    if (span >= FPS_WINDOW_MS || (final && this.#videoFrames > 1)) {
-      this.#fps = frameRateFromSpan(this.#videoFrames - 1, span);
+    if (span >= FPS_WINDOW_MS || (final && intervals > 0)) {
+      this.#fps = frameRateFromSpan(intervals, span);
+      this.#fpsFinal = true;
+      this.#emitInfoIfReady(false);
+    } else if (!this.#fps && intervals >= EARLY_FPS_INTERVALS && span > 0) {
+      this.#fps = [Math.max(1, Math.round((intervals * 1000) / span)), 1];
       this.#emitInfoIfReady(false);
     }
   }
@@ -490,7 +509,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     const info: { video?: SourceStreamInfo['video']; audio?: SourceStreamInfo['audio'] } = {};
     if (this.#mode === 'video' && this.#avcInfo) {
       const [fpsNum, fpsDen] = this.#fps ?? [0, 1];
-      info.video = { codec: 'h264', ...this.#avcInfo, fpsNum, fpsDen };
+      info.video = { codec: 'h264', ...this.#avcInfo, fpsNum, fpsDen, fpsFinal: this.#fpsFinal };
     }
     if (this.#aac) {
       info.audio = { codec: 'aac', codecString: aacCodecString(this.#aac), sampleRate: this.#aac.sampleRateHz, channels: this.#aac.channels };

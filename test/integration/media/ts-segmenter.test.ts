@@ -128,7 +128,9 @@ async function checkParity(name: string, flv: string, expectFps: string): Promis
   const base = groups[0]![0]!.dts;
   const to90k = (ms: number): number => TS_START_90K + (ms - base) * 90;
   const info = result.info.at(-1)!;
-  assert.ok(result.order.indexOf('info') < result.order.indexOf('segment 0'), 'info comes before the first segment');
+  const beforeFirstSegment = result.order.slice(0, result.order.indexOf('segment 0'));
+  assert.ok(beforeFirstSegment.slice(0, 8).includes('info'), 'a first info within the first frames');
+  assert.equal(result.info[beforeFirstSegment.filter((e) => e === 'info').length - 1]!.video!.fpsFinal, true, 'the measured rate before the first segment');
 
   const all: Buffer[] = [];
   for (const [i, seg] of result.segments.entries()) {
@@ -197,7 +199,7 @@ describe('TsSegmenter on the real clip', () => {
   test('the clip stream-copied (High, B-frames, 10 s GOPs): one segment per GOP, packets and timestamps as ffprobe reads the FLV', async () => {
     const r = await checkParity('copy', await clipFlv('copy', 12), '24/1');
     assert.deepEqual(r.info.at(-1), {
-      video: { codec: 'h264', codecString: 'avc1.64001e', width: 640, height: 360, fpsNum: 24, fpsDen: 1 },
+      video: { codec: 'h264', codecString: 'avc1.64001e', width: 640, height: 360, fpsNum: 24, fpsDen: 1, fpsFinal: true },
       audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 44100, channels: 2 },
     });
   });

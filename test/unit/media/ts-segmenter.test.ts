@@ -74,10 +74,12 @@ test('cuts at the first keyframe at or past start + target; audio goes to the se
 test('events: info before the first segment; a chunk per video frame, the first with PAT/PMT and startPts90k; segment = its chunks, after them', () => {
   const r = runSegmenter(stream(0, 4500, 1000), { segmentTargetMs: 2000, firstSeq: 7 });
   assert.ok(r.events.indexOf('info') < r.events.indexOf('segment 7'));
-  assert.deepEqual(r.info, [{
-    video: { codec: 'h264', codecString: 'avc1.64001e', width: 640, height: 360, fpsNum: 10, fpsDen: 1 },
+  const described = (fpsFinal: boolean): SourceStreamInfo => ({
+    video: { codec: 'h264', codecString: 'avc1.64001e', width: 640, height: 360, fpsNum: 10, fpsDen: 1, fpsFinal },
     audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 44100, channels: 2 },
-  }]);
+  });
+  assert.deepEqual(r.info, [described(false), described(true)], 'an early estimate, then the measured rate');
+  assert.equal(r.events.slice(0, r.events.indexOf('info')).filter((e) => e.startsWith('chunk')).length, 3, 'the estimate comes with the 4th frame, before its chunk');
   assert.deepEqual(r.segments.map((s) => s.seq), [7, 8, 9]);
   for (const s of r.segments) {
     const chunks = r.chunks.filter((c) => c.seq === s.seq);
