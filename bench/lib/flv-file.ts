@@ -5,6 +5,7 @@
  * messages of the same type and timestamp.
  */
 import { readFileSync } from 'node:fs';
+import { parseFlvTag } from '../../src/media/flv-packets.ts';
 
 /** One FLV tag: `type` 8 audio, 9 video, 18 script data; `tsMs` its DTS in ms. */
 export interface FlvTag { type: 8 | 9 | 18; tsMs: number; body: Buffer }
@@ -36,13 +37,11 @@ export function readFlvFile(path: string): FlvClip {
     if (end + 4 > buf.length) throw new Error(`${path}: tag at ${off} runs past the end`);
     const body = buf.subarray(off + 11, end);
     if (type === 8 || type === 9 || type === 18) tags.push({ type, tsMs, body });
-    if (type === 9 && body.length >= 5) {
-      // VideoTagHeader: frame type (4 bits) + codec id, AVCPacketType, signed 24-bit composition time.
-      if (firstKeyframePtsMs === undefined && body[0]! >> 4 === 1 && body[1] === 1) firstKeyframePtsMs = tsMs + ((body.readUIntBE(2, 3) << 8) >> 8);
-      if (body[1] === 1) {
-        if (tsMs > lastVideoTs) videoStep = tsMs - lastVideoTs;
-        lastVideoTs = tsMs;
-      }
+    const packet = type === 9 ? parseFlvTag(buf.subarray(off, end + 4)) : undefined;
+    if (packet?.type === 'video') {
+      if (firstKeyframePtsMs === undefined && packet.keyframe) firstKeyframePtsMs = packet.dtsMs + packet.ctsMs;
+      if (packet.dtsMs > lastVideoTs) videoStep = packet.dtsMs - lastVideoTs;
+      lastVideoTs = packet.dtsMs;
     }
     off = end + 4;
   }
