@@ -203,3 +203,25 @@ export interface SegmenterHandle {
 export interface StreamKeyResolver {
   resolveStreamKey(key: string): Promise<{ accountID: string; manifestID: string; profiles?: unknown[] } | undefined>;
 }
+
+/**
+ * Live transcoding sessions (transcode/live-session-store.ts and live-feed-store.ts, wired by
+ * the composition root): an RTMP stream whose ladder a transcoder makes continuously from the
+ * live feed instead of one transcode job per segment. Ingest opens the session at publish,
+ * gives it the source measurement once known, settles each source segment (listed, and whether
+ * its credits are held) and ends it with the stream.
+ */
+export interface LiveTranscodeSessions {
+  /** Opens the session for transcoders to claim. */
+  open(session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; accountID?: string; openedAtMs: number }): Promise<void>;
+  /** The source measurement the ladder is fitted to (the first segment's). */
+  setSource(manifestID: string, session: string, source: SourceSegmentInfo): Promise<void>;
+  /**
+   * Source segment `seq` is listed: `transcode` when its credits are held (the session lists and
+   * charges its renditions), false when it is not transcoded (source only, nothing to make, or
+   * lost; ingest resolved its renditions). Fire-and-forget, in seq order.
+   */
+  settle(manifestID: string, session: string, settled: { seq: number; transcode: boolean; durationMs: number; readyAtMs: number }): void;
+  /** The stream ended: `endSeq` is one past its last seq. */
+  end(manifestID: string, session: string, endSeq: number): Promise<void>;
+}

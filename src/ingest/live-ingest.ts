@@ -29,6 +29,15 @@ export type { EndedStream, LiveIngestOptions, LiveStreamInfo } from './live-stre
 export type { PushedSegment, PushOutcome } from './push-session.ts';
 export { AccountStreamKeyAuthorizer, StaticKeyAuthorizer } from './authorizers.ts';
 
+/**
+ * Whether an RTMP stream with this ladder is transcoded by a live session: a ladder, all
+ * H.264 (the live ladder measures its outputs in process, which it can for H.264 only; an HEVC
+ * rendition keeps the per-segment jobs).
+ */
+export function usesLiveSession(profiles: readonly { readonly encoder: string }[]): boolean {
+  return profiles.length > 0 && profiles.every((p) => p.encoder === 'H.264');
+}
+
 /** Audio codecs an audio-only stream is served with: the packed-audio formats of RFC 8216 §3.4, which also go in MPEG-TS. */
 const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'eac3']);
 
@@ -169,6 +178,13 @@ export class LiveIngest {
       if (record) log.info('stream is recorded');
       await this.#retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
       stream.indexed = true;
+      const live = this.#options.liveSessions;
+      if (live && protocol === 'rtmp' && usesLiveSession(grant.profiles)) {
+        await this.#retry.run('open live session', () => live.open({
+          manifestID: grant.manifestID, session, profiles: grant.profiles, openedAtMs: stream.startedAtMs, ...(accountID !== undefined ? { accountID } : {}),
+        }), deadlineMs);
+        stream.liveSession = true;
+      }
     } catch (err) {
       this.#forget(stream);
       throw err;
@@ -374,6 +390,11 @@ export class LiveIngest {
       await this.#retry.run('end stream', () => this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, endedAtMs), deadlineMs);
     } catch (err) {
       stream.log.error({ err: (err as Error).message }, 'cannot mark stream ended');
+    }
+    const live = this.#options.liveSessions;
+    if (live && stream.liveSession) {
+      await this.#retry.run('end live session', () => live.end(stream.manifestID, stream.session, stream.endSeq), deadlineMs)
+        .catch((err: Error) => stream.log.error({ err: err.message }, 'cannot mark live session ended'));
     }
     this.#forget(stream);
     this.#options.events.emit({ type: 'stream.ended', manifestID: stream.manifestID, session: stream.session, reason, segments: stream.segments });

@@ -7,7 +7,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
-  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, PublishAuthorizer, PushClaims, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
+  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, LiveTranscodeSessions, PublishAuthorizer, PushClaims, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
   SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
 import type { ProbeReference } from './probe-reuse.ts';
@@ -90,6 +90,11 @@ export interface LiveIngestOptions {
   sessions?: SessionKeeper;
   /** Whether a session is recorded when its grant does not say (`recording.enabled`); default false. */
   recordByDefault?: boolean;
+  /**
+   * Live transcoding sessions: an RTMP stream whose ladder is all H.264 is transcoded by one
+   * session instead of a job per segment (HTTP push keeps its jobs); absent: jobs for every stream.
+   */
+  liveSessions?: LiveTranscodeSessions;
 }
 
 export interface LiveStream {
@@ -134,6 +139,10 @@ export interface LiveStream {
   idleTimer?: NodeJS.Timeout;
   /** HTTP push: pushes of this session still being answered (the idle timeout waits for them). */
   pushesInFlight: number;
+  /** RTMP: its ladder is made by a live transcoding session (`LiveIngestOptions.liveSessions`), not by a job per segment. */
+  liveSession?: boolean;
+  /** The live session has the source measurement. */
+  liveSourceSet?: boolean;
   /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
   lastProbe?: ProbeReference;
 }

@@ -56,6 +56,19 @@ export class RtmpPublish {
             // this the work dir grows by the stream's bitrate for as long as it runs.
             await rm(s.path, { force: true }).catch(() => undefined);
           }
+          const live = this.#core.options.liveSessions;
+          if (live && stream.liveSession) {
+            // A live session makes the ladder: it learns the source once, then how each segment settled.
+            if (!stream.liveSourceSet && job?.source) {
+              const source = job.source;
+              await this.#core.retry.run('describe live session', () => live.setSource(stream.manifestID, stream.session, source), deadlineMs);
+              stream.liveSourceSet = true;
+            }
+            const transcode = job !== undefined && (stream.plan?.length ?? 0) > 0;
+            live.settle(stream.manifestID, stream.session, { seq: s.seq, transcode, durationMs: job?.durationMs ?? s.durationMs, readyAtMs });
+            if (transcode) this.#core.options.recorder?.recordSegmentEmerged(stream.manifestID);
+            return;
+          }
           // Nothing to transcode (empty ladder, or every rendition would upscale): no job. It would
           // only re-probe the segment in the transcoder (one more ffprobe per segment) and settle a
           // hold that was never taken.
@@ -72,6 +85,8 @@ export class RtmpPublish {
           // Resolved with the reason the index and the segment.failed event give (default: a Redis outage).
           if (stream.stopReason !== undefined || this.#core.storeRetry.isTransient(err)) progress.reason = `lost: ${STORE_UNAVAILABLE_REASON}`;
           stream.lost.set(s.seq, progress);
+          // Its live session skips it (ingest resolves its renditions as failed).
+          if (stream.liveSession) this.#core.options.liveSessions?.settle(stream.manifestID, stream.session, { seq: s.seq, transcode: false, durationMs: s.durationMs, readyAtMs });
         })
         .finally(() => { stream.buffered -= 1; });
     });

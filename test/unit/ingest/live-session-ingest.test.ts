@@ -1,0 +1,86 @@
+/**
+ * RTMP streams whose ladder is all H.264 are transcoded by a live session, not by a job per
+ * segment: LiveIngest opens the session at publish, gives it the source once, settles each
+ * segment (transcoded when its credits are held, skipped when not) and ends it with the
+ * stream. An HEVC ladder keeps its jobs. Stand-ins for every port (test/helpers/ingest-stand-ins.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LiveIngest, StaticKeyAuthorizer, type IngestJob, type LiveIngestOptions, type LiveTranscodeSessions, type ProbedSegment } from '../../../src/ingest/live-ingest.ts';
+import { bookkeepingIndex, FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
+import { PRESETS, type VideoProfile } from '../../../src/domain/profile.ts';
+
+const H264 = PRESETS['P360p30fps16x9']!;
+const PROBED: ProbedSegment = {
+  video: { width: 1280, height: 720, fpsNum: 24, fpsDen: 1, frames: 48, codec: 'h264', profile: 'High', pixelFormat: 'yuv420p' },
+  audio: { codec: 'aac', profile: 'LC' }, codecs: 'avc1.64001f,mp4a.40.2', frameRate: 24, durationMs: 2000,
+};
+
+interface Calls {
+  opened: Parameters<LiveTranscodeSessions['open']>[0][];
+  sources: unknown[];
+  settled: { seq: number; transcode: boolean; durationMs: number }[];
+  ended: number[];
+  jobs: IngestJob[];
+}
+
+function makeIngest(ladder: VideoProfile[], paid: (seq: number) => boolean, overrides: Partial<LiveIngestOptions> = {}): { ingest: LiveIngest; segmenter: () => FakeSegmenter; calls: Calls } {
+  const calls: Calls = { opened: [], sources: [], settled: [], ended: [], jobs: [] };
+  let segmenter: FakeSegmenter | undefined;
+  const options = ingestOptions({
+    authorizer: new StaticKeyAuthorizer([], ladder),
+    index: bookkeepingIndex(),
+    storage: { putFile: async () => ({ sizeBytes: 500_000 }) },
+    probe: { probe: async () => PROBED },
+    queue: { enqueue: async (job) => { calls.jobs.push(job); }, enqueueAndWait: async () => { throw new Error('not used'); } },
+    billing: { standing: async () => 'ok', reserveSegment: async (r) => paid(r.seq) },
+    onInsufficientBalance: 'source-only',
+    startSegmenter: () => (segmenter = new FakeSegmenter()),
+    unpublishGraceMs: 50,
+    liveSessions: {
+      open: async (s) => { calls.opened.push(s); },
+      setSource: async (_m, _s, source) => { calls.sources.push(source); },
+      settle: (_m, _s, s) => { calls.settled.push({ seq: s.seq, transcode: s.transcode, durationMs: s.durationMs }); },
+      end: async (_m, _s, endSeq) => { calls.ended.push(endSeq); },
+    },
+    ...overrides,
+  });
+  return { ingest: new LiveIngest(options), segmenter: () => segmenter!, calls };
+}
+
+async function publishSegments(ingest: LiveIngest, segmenter: () => FakeSegmenter, count: number): Promise<void> {
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  for (let seq = 0; seq < count; seq++) segmenter().emit('segment', { seq, path: `/nonexistent/mediagate-test/${seq}.ts`, durationMs: 2000, bytes: 500_000 });
+  await ingest.unpublish('conn-1');
+}
+
+test('an RTMP stream with an H.264 ladder opens a live session, settles every segment in it (unpaid ones skipped) and queues no job', async () => {
+  const { ingest, segmenter, calls } = makeIngest([H264], (seq) => seq !== 2);
+  await publishSegments(ingest, segmenter, 4);
+  assert.equal(calls.opened.length, 1);
+  assert.deepEqual({ ...calls.opened[0], openedAtMs: 0 }, { manifestID: 'cam', session: calls.opened[0]!.session, profiles: [H264], accountID: 'local', openedAtMs: 0 });
+  assert.deepEqual(calls.sources, [{ video: { width: 1280, height: 720, fpsNum: 24, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' } }], 'the source once');
+  assert.deepEqual(calls.settled, [
+    { seq: 0, transcode: true, durationMs: 2000 },
+    { seq: 1, transcode: true, durationMs: 2000 },
+    { seq: 2, transcode: false, durationMs: 2000 },
+    { seq: 3, transcode: true, durationMs: 2000 },
+  ]);
+  assert.deepEqual(calls.jobs, [], 'no transcode job per segment');
+  assert.deepEqual(calls.ended, [4], 'the session ends with the stream, one past its last seq');
+});
+
+test('an RTMP stream whose ladder has an HEVC rendition keeps a transcode job per segment', async () => {
+  const { ingest, segmenter, calls } = makeIngest([H264, { ...H264, name: 'hevc', encoder: 'HEVC' }], () => true);
+  await publishSegments(ingest, segmenter, 2);
+  assert.deepEqual(calls.opened, []);
+  assert.deepEqual(calls.settled, []);
+  assert.deepEqual(calls.jobs.map((j) => j.seq), [0, 1]);
+});
+
+test('without live sessions configured every RTMP stream keeps its jobs', async () => {
+  const { ingest, segmenter, calls } = makeIngest([H264], () => true, { liveSessions: undefined });
+  await publishSegments(ingest, segmenter, 2);
+  assert.deepEqual(calls.jobs.map((j) => j.seq), [0, 1]);
+  assert.deepEqual(calls.opened, []);
+});
