@@ -215,6 +215,11 @@ describe('TsSegmenter on the real clip', () => {
     assert.equal(r.segments.length, 5);
   });
 
+  test('29.97 fps through millisecond timestamps: 30000/1001 as ffprobe says, parity with ffprobe', async () => {
+    const r = await checkParity('ntsc', await clipFlv('ntsc', 6), '30000/1001');
+    assert.deepEqual(r.info.map((i) => [i.video!.fpsNum, i.video!.fpsDen, i.video!.fpsFinal]), [[30, 1, false], [30000, 1001, true]]);
+  });
+
   test('1080p30 at 6 Mb/s: 30/1 as ffprobe says, parity with ffprobe; CPU per media second reported', async (t) => {
     const flv = await clipFlv('1080p30', 8);
     const r = await checkParity('1080p30', flv, '30/1');
@@ -223,6 +228,20 @@ describe('TsSegmenter on the real clip', () => {
     const tags = readFlvTags(flv);
     const warm = [1, 2, 3, 4].map(() => segment(tags).cpuMs);
     t.diagnostic(`parse + mux CPU per media second, 1080p30 6 Mb/s: first run ${(r.cpuMs / mediaS).toFixed(2)} ms, warm ${(Math.min(...warm) / mediaS).toFixed(2)} ms`);
+  });
+
+  test('AAC as ffmpeg encodes it, mono 48 kHz and 5.1 at 22.05 kHz: ADTS that ffprobe reads with the rate and channels of info', async () => {
+    for (const [kind, sampleRate, channels] of [['mono48k', 48000, 1], ['six22k', 22050, 6]] as const) {
+      const flv = await clipFlv(kind, 4);
+      const r = segment(readFlvTags(flv));
+      assert.deepEqual(r.info.at(-1), { audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate, channels } });
+      const file = join(dir, `${kind}.ts`);
+      writeFileSync(file, Buffer.concat(r.chunks.map((c) => c.bytes)));
+      const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,sample_rate,channels', '-of', 'json', file]);
+      assert.deepEqual(JSON.parse(stdout).streams, [{ codec_name: 'aac', profile: 'LC', sample_rate: String(sampleRate), channels }]);
+      assert.equal((await ffprobePackets(file)).length, (await ffprobePackets(flv)).length, `${kind}: every frame`);
+      assert.equal(await decodeWarnings(file), '', `${kind}: decodes without warnings`);
+    }
   });
 
   test('audio only: cuts on audio frames at the target, PCR on the audio PID, parity with ffprobe', async () => {
