@@ -37,7 +37,7 @@
  *
  * Usage: node --import tsx bench/ingest-scale.ts [--quick] [--ramp 1,8,16,32,48,64,96,128,192,256] [--max 256]
  *   [--hold-s 30] [--stagger-s 2] [--poll-ms 500] [--servers mediagate,nginx] [--bisect 1]
- *   [--publisher node|ffmpeg] [--burst 32] [--burst-hold-s 10] [--log-level warn] [--out file.json]
+ *   [--publisher node|ffmpeg] [--burst 32] [--burst-hold-s 10] [--log-level warn] [--gateway-env 'MEDIAGATE_X=v …'] [--out file.json]
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -53,10 +53,11 @@ import { startPublisherPool, type PoolStats, type PublisherPool } from './lib/pu
 import { startNginxRtmp, type NginxRtmp } from './lib/nginx-rtmp.ts';
 import { watchPlaylist, type PlaylistWatch } from './lib/playlist-watch.ts';
 import { cpuSeconds, machineCpuSeconds, processTree, rssBytes, treeRssBytes } from './lib/procs.ts';
-import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
+import { benchArgs, fmt, gatewayEnv, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 import { percentile } from './lib/stats.ts';
 
-const { quick, out, values } = benchArgs(['ramp', 'max', 'hold-s', 'stagger-s', 'poll-ms', 'servers', 'bisect', 'log-level', 'publisher', 'burst', 'burst-hold-s']);
+const { quick, out, values } = benchArgs(['ramp', 'max', 'hold-s', 'stagger-s', 'poll-ms', 'servers', 'bisect', 'log-level', 'publisher', 'burst', 'burst-hold-s', 'gateway-env']);
+const extraEnv = gatewayEnv(values['gateway-env']);
 /** --quick: three steps per server, ~85 s for both (+ ~4 s to derive the clip on a cold cache). */
 const QUICK_RAMP = [8, 24, 48];
 const FULL_RAMP = [1, 8, 16, 32, 48, 64, 96, 128, 192, 256];
@@ -163,7 +164,8 @@ interface Step {
   /**
    * Memory per stream (issue 14): the server's process tree (mediagate: the gateway and its
    * children; nginx: master + workers) at the end of the hold minus the same tree idle (after
-   * start, before any publisher), divided by N; RSS and PSS, MiB.
+   * start, before any publisher), divided by N; RSS and PSS, MiB. tsx's esbuild service is
+   * left out of both (see serverPids).
    */
   /** `ramp`: a step of the ramp; `burst`: N publishers started within 1 s (issue 14). */
   mode: 'ramp' | 'burst';
@@ -175,7 +177,7 @@ interface Step {
   burst?: BurstResult;
   memory?: { idleRssMiB: number; idlePssMiB: number; endRssMiB: number; endPssMiB: number; perStreamRssMiB: number; perStreamPssMiB: number };
   /**
-   * Child processes of the server (every descendant), sampled every second: idle before the
+   * Child processes of the server (every descendant but tsx's esbuild), sampled every second: idle before the
    * publishers, the most seen during the step, (max − idle) / N, and their names at the max.
    */
   children?: { idle: number; max: number; perStream: number; atMax: Record<string, number> };
@@ -208,7 +210,7 @@ async function startMediagate(): Promise<Server & { dep: TestDeployment; gw: Med
   let gw: MediagateProcess | undefined;
   try {
     // Empty ladder: every stream lists `source` only and nothing is transcoded.
-    dep = await testDeployment(redis.url, { MEDIAGATE_LADDER: '[]', MEDIAGATE_LOG_LEVEL: logLevel });
+    dep = await testDeployment(redis.url, { MEDIAGATE_LADDER: '[]', MEDIAGATE_LOG_LEVEL: logLevel, ...extraEnv });
     gw = spawnMediagate('gateway', dep.env);
     await waitForHttp(`${dep.httpUrl}/healthz`, gw);
   } catch (err) {
@@ -389,19 +391,28 @@ function startPoolPublisher(pool: PublisherPool, name: string, url: string, watc
   };
 }
 
-/** Every descendant of `pid` (not itself), by command name. */
+const commOf = (pid: number): string => {
+  try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return '?'; }
+};
+/**
+ * The server's processes for the issue 14 figures: `pid` and its descendants, without tsx's
+ * `esbuild` service (the gateway runs its TypeScript through tsx, whose transpiler process
+ * comes and goes with module loading; it is no part of the data plane).
+ */
+const serverPids = (pid: number): number[] => processTree(pid).filter((p) => p === pid || commOf(p) !== 'esbuild');
+/** Every descendant of `pid` (not itself, not esbuild), by command name. */
 function childKinds(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const p of processTree(pid)) {
+  for (const p of serverPids(pid)) {
     if (p === pid) continue;
-    let comm = '?';
-    try { comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { /* gone */ }
+    const comm = commOf(p);
     out[comm] = (out[comm] ?? 0) + 1;
   }
   return out;
 }
 const countOf = (kinds: Record<string, number>): number => Object.values(kinds).reduce((a, b) => a + b, 0);
-const treePssBytes = (pid: number): number => processTree(pid).reduce((sum, p) => sum + pssBytes(p), 0);
+const serverRssBytes = (pid: number): number => serverPids(pid).reduce((sum, p) => sum + rssBytes(p), 0);
+const serverPssBytes = (pid: number): number => serverPids(pid).reduce((sum, p) => sum + pssBytes(p), 0);
 
 interface BurstResult {
   /** Streams whose seq 0 does not start at the publisher's first keyframe (a GOP or more lost). */
@@ -488,8 +499,8 @@ async function runStep(kind: ServerKind, n: number, clip: string, flv: string, m
   }
   // Idle baseline of the server's tree (issue 14: memory and children per stream are net of it).
   await sleep(500);
-  const idleRss = treeRssBytes(server.pid);
-  const idlePss = treePssBytes(server.pid);
+  const idleRss = serverRssBytes(server.pid);
+  const idlePss = serverPssBytes(server.pid);
   const idleChildren = countOf(childKinds(server.pid));
   let childMax = idleChildren;
   let childAtMax: Record<string, number> = childKinds(server.pid);
@@ -586,10 +597,10 @@ async function runStep(kind: ServerKind, n: number, clip: string, flv: string, m
     }
     sampleMemory();
     // PSS once, at the end of the hold (reading smaps_rollup of every process is too slow for 1 Hz).
-    if (mg) treePss = treePssBytes(mg.pid);
-    else nginxPss = treePssBytes(server.pid);
-    const endRss = treeRssBytes(server.pid);
-    const endPss = mg ? treePss : nginxPss;
+    if (mg) treePss = processTree(mg.pid).reduce((sum, p) => sum + pssBytes(p), 0);
+    else nginxPss = processTree(server.pid).reduce((sum, p) => sum + pssBytes(p), 0);
+    const endRss = serverRssBytes(server.pid);
+    const endPss = serverPssBytes(server.pid);
     const memory: Step['memory'] = {
       idleRssMiB: idleRss / MiB, idlePssMiB: idlePss / MiB, endRssMiB: endRss / MiB, endPssMiB: endPss / MiB,
       perStreamRssMiB: (endRss - idleRss) / MiB / n, perStreamPssMiB: (endPss - idlePss) / MiB / n,
@@ -856,7 +867,7 @@ async function main(): Promise<void> {
   // ---- issue 14: memory and children per stream, the load generator, the burst, the goals
   const all = [...steps, ...bursts];
   printTable(
-    'Issue 14: per stream, net of the idle server (end of hold − idle, / N), the server\'s child processes (every descendant, sampled each second), and the load generator (publishers + this process\'s watchers; saturated = machine ≥ 90 % busy or node publisher send lag p99 > 100 ms)',
+    'Issue 14: per stream, net of the idle server (end of hold − idle, / N), the server\'s child processes (every descendant but tsx\'s esbuild, sampled each second), and the load generator (publishers + this process\'s watchers; saturated = machine ≥ 90 % busy or node publisher send lag p99 > 100 ms)',
     ['server', 'step', 'N', 'result', 'RSS MiB / stream', 'PSS MiB / stream', 'idle RSS MiB', 'end RSS MiB', 'children idle', 'children max', 'children / stream', 'publisher', 'publisher cores', 'millicores / publisher', 'send lag p50 / p99 / max ms', 'bench cores', 'machine busy %', 'load generator saturated'],
     all.map((s) => [
       s.server, s.mode, s.n, s.ok ? 'ok' : 'late/fail', fmt(s.memory?.perStreamRssMiB, 2), fmt(s.memory?.perStreamPssMiB, 2), fmt(s.memory?.idleRssMiB, 0), fmt(s.memory?.endRssMiB, 0),
@@ -913,7 +924,7 @@ async function main(): Promise<void> {
   const wallS = (performance.now() - wallStart) / 1000;
   process.stdout.write(`wall ${wallS.toFixed(0)} s\n`);
   writeResult('ingest-scale', machine, {
-    config: { quick, ramp, maxN, holdS, staggerS, pollMs, servers, bisect, clip: `clipRealBitrate(${clipS})`, wallS, publisher: publisherKind, burstN, burstHoldS },
+    config: { quick, ramp, maxN, holdS, staggerS, pollMs, servers, bisect, clip: `clipRealBitrate(${clipS})`, wallS, publisher: publisherKind, burstN, burstHoldS, gatewayEnv: extraEnv },
     steps,
     bursts,
     goals,

@@ -23,14 +23,14 @@
  * nginx serves its one static playlist for next to nothing.
  *
  * Usage: node --import tsx bench/latency.ts [--quick] [--seconds 30] [--runs 3]
- *        [--interval 50] [--log-level debug|info] [--gateway-log dir] [--out file.json]
+ *        [--interval 50] [--log-level debug|info] [--gateway-log dir] [--gateway-env 'MEDIAGATE_X=v …'] [--out file.json]
  * (debug, the default, adds ~70 log lines per stream and gives the full first-segment timeline)
  */
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
+import { benchArgs, fmt, gatewayEnv, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';
 import { source1080p30 } from './lib/inputs.ts';
 import { startNginxRtmp, type NginxRtmp } from './lib/nginx-rtmp.ts';
@@ -41,7 +41,8 @@ import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagatePro
 import { DEFAULT_LADDER } from '../src/config/config-schema.ts';
 
 const wallStart = performance.now();
-const { quick, out, values } = benchArgs(['seconds', 'runs', 'interval', 'log-level', 'gateway-log']);
+const { quick, out, values } = benchArgs(['seconds', 'runs', 'interval', 'log-level', 'gateway-log', 'gateway-env']);
+const extraEnv = gatewayEnv(values['gateway-env']);
 // 12 s / 30 s: the same inputs as bench/throughput.ts, which runs before this one (cached in the temp dir).
 const seconds = Number(values.seconds ?? (quick ? 12 : 30));
 const runs = Number(values.runs ?? (quick ? 1 : 3));
@@ -207,7 +208,7 @@ async function runMediagate(run: number, input: string): Promise<Observed> {
   const redis: TestRedis = await startRedis();
   const stopRedis = track(() => redis.stop());
   for (const pid of execFileSync('pgrep', ['-f', `redis-server 127.0.0.1:${redis.port}`], { encoding: 'utf8' }).split('\n').filter(Boolean)) startedPids.add(Number(pid));
-  const deployment: TestDeployment = await testDeployment(redis.url, { MEDIAGATE_LOG_LEVEL: logLevel, MEDIAGATE_LOG_FORMAT: 'json' });
+  const deployment: TestDeployment = await testDeployment(redis.url, { MEDIAGATE_LOG_LEVEL: logLevel, MEDIAGATE_LOG_FORMAT: 'json', ...extraEnv });
   const removeData = track(async () => deployment.cleanup());
   const gateway: MediagateProcess = spawnMediagate('gateway', deployment.env);
   noteTree(gateway.child.pid);
@@ -479,7 +480,7 @@ async function main(): Promise<void> {
   const wallS = (performance.now() - wallStart) / 1000;
   process.stdout.write(`\nwall ${wallS.toFixed(1)} s (input preparation ${prepS.toFixed(1)} s)\n`);
   writeResult('latency', machine, {
-    params: { seconds, runs, intervalMs, logLevel, ladder: LADDER, input, quick },
+    params: { gatewayEnv: extraEnv, seconds, runs, intervalMs, logLevel, ladder: LADDER, input, quick },
     rows,
     perSegment: { samples, missing, perRendition: Object.fromEntries(renditionNames.map((r) => {
       const d = samples.map((x) => x.renditionsSeenS[r]! - x.sourceSeenS);

@@ -7,6 +7,7 @@
  * table and kept in the summary under `goals` (the per-benchmark `outcomes` keep their keys).
  *
  * Usage: node --import tsx bench/run.ts [--quick] [--only throughput,latency,ingest-scale,ai-overhead,storage]
+ *   [--gateway-env 'MEDIAGATE_X=v …'] (extra settings for the gateways of throughput, latency, ingest-scale)
  * Exit status: non-zero when any benchmark failed (the others still run).
  */
 import { spawn } from 'node:child_process';
@@ -31,7 +32,9 @@ const ISSUE_14_GOALS: (GoalRow & { benchmark: string })[] = [
   { benchmark: 'ai-overhead', goal: 'text-to-image requests per second at c=32, gateway / direct', measured: undefined, target: '≥ 0.5', met: undefined },
 ];
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'gateway-env': { type: 'string' } } });
+/** Passed on to the benchmarks that start gateways (see gatewayEnv in bench/lib/report.ts). */
+const GATEWAY_BENCHMARKS = new Set(['throughput', 'latency', 'ingest-scale']);
 const quick = values.quick === true;
 const selected = values.only ? values.only.split(',').map((s) => s.trim()) : [...BENCHMARKS];
 for (const name of selected) {
@@ -50,7 +53,7 @@ for (const name of selected) {
   process.stdout.write(`\n=== ${name} ${'='.repeat(Math.max(0, 70 - name.length))}\n`);
   const t0 = performance.now();
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, `${name}.ts`), ...(quick ? ['--quick'] : []), '--out', out], { stdio: 'inherit' });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, `${name}.ts`), ...(quick ? ['--quick'] : []), ...(values['gateway-env'] && GATEWAY_BENCHMARKS.has(name) ? ['--gateway-env', values['gateway-env']] : []), '--out', out], { stdio: 'inherit' });
     child.once('error', () => resolve(-1));
     child.once('exit', (c) => resolve(c));
   });

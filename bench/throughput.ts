@@ -18,7 +18,7 @@
  * profile of where the CPU and the wall time go (/proc accounting of every process, machine
  * idle time, ffmpeg processes running, per-segment phases logged by the transcoder).
  *
- * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,live] [--live-readrate R] [--out file.json]
+ * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,live] [--live-readrate R] [--gateway-env 'MEDIAGATE_X=v …'] [--out file.json]
  *   --quick: 12 s of input instead of 30; --concurrency: jobs per transcoder process (default: the config default).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -27,7 +27,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
+import { benchArgs, fmt, gatewayEnv, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';
 import { cutSegments, source1080p30 } from './lib/inputs.ts';
 import { cpuSeconds, machineCpuSeconds, processTree } from './lib/procs.ts';
@@ -48,7 +48,8 @@ import { silentLogger } from '../src/log/logger.ts';
 const GOAL = 0.9;
 /** Issue 14, goal 3: one transcoder process on the live path ≥ this × raw ffmpeg. */
 const GOAL_LIVE = 0.95;
-const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate']);
+const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate', 'gateway-env']);
+const extraEnv = gatewayEnv(values['gateway-env']);
 /** live: the publisher's `-readrate` (× real time); unset = as fast as the server takes it (the goal's method). */
 const liveReadrate = values['live-readrate'] === undefined ? undefined : Number(values['live-readrate']);
 if (liveReadrate !== undefined && !(liveReadrate > 0)) throw new Error('--live-readrate a positive number (× real time)');
@@ -210,6 +211,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
     MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_RTMP_ENABLED: 'false', MEDIAGATE_LOG_LEVEL: 'warn',
     // The whole backlog is pushed at once: the last reply may wait for every segment before it.
     MEDIAGATE_PUSH_REPLY_TIMEOUT_MS: '600000',
+    ...extraEnv,
   });
   const procs: MediagateProcess[] = [];
   const client = createRedis({ url: redis.url, logger: silentLogger(), name: 'bench-throughput' });
@@ -382,7 +384,7 @@ function treeCpuSeconds(pid: number): { self: number; all: number } {
 
 async function liveRun(): Promise<LiveRun> {
   const redis = await startRedis();
-  const deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn' });
+  const deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn', ...extraEnv });
   const procs: MediagateProcess[] = [];
   const client = createRedis({ url: redis.url, logger: silentLogger(), name: 'bench-throughput-live' });
   let publisher: ReturnType<typeof spawn> | undefined;
@@ -584,7 +586,7 @@ try {
   ];
   printGoals('Issue 14 goal 3 (same run, same machine)', goals);
   writeResult('throughput', machine, {
-    params: { modes, liveReadrate: liveReadrate ?? 'as fast as taken', seconds, mediaS, segments: segmentPaths.length, ladder: renditions, preset, transcoderConcurrency: slotsPerProcess, pushed: 'all segments at once (seq 0 first)', quick },
+    params: { gatewayEnv: extraEnv, modes, liveReadrate: liveReadrate ?? 'as fast as taken', seconds, mediaS, segments: segmentPaths.length, ladder: renditions, preset, transcoderConcurrency: slotsPerProcess, pushed: 'all segments at once (seq 0 first)', quick },
     rows,
     headline: {
       rawRealTimeFactor: rawRtf,

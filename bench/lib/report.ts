@@ -113,3 +113,19 @@ export function printGoals(title: string, rows: readonly GoalRow[]): void {
     r.goal, typeof r.measured === 'number' ? fmt(r.measured, Math.abs(r.measured) >= 100 ? 0 : 2) : r.measured, r.target, r.met === undefined ? 'n/a' : r.met ? 'yes' : 'no',
   ]));
 }
+
+/**
+ * `--gateway-env 'MEDIAGATE_A=1 MEDIAGATE_B=x'`: extra settings for every gateway and
+ * transcoder a benchmark starts (space-separated NAME=value pairs; values without spaces), e.g.
+ * to switch a path on or off and measure both. Names must be mediagate settings.
+ * @throws on a malformed pair or a name outside MEDIAGATE_*
+ */
+export function gatewayEnv(spec: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (spec ?? '').split(/\s+/).filter(Boolean)) {
+    const m = /^(MEDIAGATE_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!m) throw new Error(`--gateway-env: "${pair}" is not MEDIAGATE_NAME=value`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
