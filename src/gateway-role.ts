@@ -124,9 +124,9 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     defaultAccountID: unnamedStreamAccount(loopbackOnly),
     onInsufficientBalance: config.payments.onInsufficientBalance,
     startSegmenter: rtmpSegmenters({
-      // From the address RTMP is bound to (rtmp.host; a wildcard bind on loopback).
-      pullUrl: (publishId) => rtmp?.pullUrl(publishId),
-      workDir: join(config.workDir, 'segmenter'), dirPrefix: ownerTag(), segmentTargetMs: config.segmentTargetMs, logger: ingestLog, supervisor: core.children,
+      // The publish's packets, in process (no pull over the network, no child process).
+      tags: (publishId) => rtmp?.flvTags(publishId),
+      workDir: join(config.workDir, 'segmenter'), dirPrefix: ownerTag(), segmentTargetMs: config.segmentTargetMs, logger: ingestLog,
     }),
   });
 

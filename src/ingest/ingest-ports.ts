@@ -1,12 +1,13 @@
 /**
  * The consumer-side interfaces of live ingest: what it needs from the authorizer, the segment
  * index, the push claims, the transcode queue, the object store, the probe, the remuxer, billing, Redis retries,
- * the event webhooks and the segmenter. They are implemented elsewhere and passed in by
+ * the event webhooks, the segmenter and the live feed. They are implemented elsewhere and passed in by
  * `app.ts`; this folder imports no other feature folder.
  */
 import type { RenditionPlan, SourceVideoInfo, StreamProtocol, VideoProfile } from '../domain/profile.ts';
 import type { SegmentOutcome, SourceSegmentInfo, TranscodeResult } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
+import type { TsChunk } from '../media/ts-segmenter.ts';
 
 /** A stream the publisher is allowed to send, as resolved from its stream key. */
 export interface StreamGrant {
@@ -101,7 +102,10 @@ export interface SessionKeeper {
   opened(session: { manifestID: string; session: string; startedAtMs: number; record: boolean }): Promise<void>;
 }
 
-/** Measures a source segment (ffprobe). */
+/**
+ * Measures a pushed source segment (ffprobe). RTMP segments are not probed: their segmenter
+ * reports what they hold (rtmp-segmenter.ts).
+ */
 export interface SourceProbe {
   /**
    * @param container what the file must be: `ts` (default; every segment once rewrapped) or
@@ -109,13 +113,6 @@ export interface SourceProbe {
    * @throws GatewayError UNDECODABLE_MEDIA
    */
   probe(path: string, container?: 'ts' | 'mp4'): Promise<ProbedSegment>;
-  /**
-   * Optional in-process measurement of an MPEG-TS segment written by our own segmenter
-   * (media/ts-measure.ts), a few ms instead of an ffprobe process (~70-90 ms CPU, mostly
-   * its start-up). Used for RTMP segments whose stream was probed before; rejects when the
-   * file is not an H.264 transport stream it can read.
-   */
-  measure?(path: string): Promise<MeasuredSegment>;
 }
 
 export interface ProbedSegment {
@@ -124,18 +121,6 @@ export interface ProbedSegment {
   /** The first audio stream (ffprobe codec_name and profile); absent when the segment has none. */
   audio?: { codec: string; profile: string };
   codecs: string; frameRate: number; durationMs: number;
-}
-
-/** What an in-process measurement of a segment gives (see SourceProbe.measure). */
-export interface MeasuredSegment {
-  frames: number;
-  /** RFC 6381 video part from the first SPS, e.g. `avc1.64001f`. */
-  videoCodecs: string;
-  /** Picture size from the SPS. */
-  width: number;
-  height: number;
-  /** PMT stream_type of every elementary stream, in order. */
-  streamTypes: readonly number[];
 }
 
 /** Rewraps a pushed MP4 segment as MPEG-TS (stream copy), for HLS. */
@@ -189,14 +174,35 @@ export interface IngestRecorder {
   recordPushRequest(statusCode: number | 'aborted'): void;
 }
 
-/** A running segmenter for one publish (ffmpeg cutting the live input at keyframes). */
+/** A running segmenter for one RTMP publish (rtmp-segmenter.ts: cuts the publish's packets at keyframes, in process). */
 export interface SegmenterHandle {
-  on(event: 'segment', listener: (s: { seq: number; path: string; durationMs: number; bytes: number }) => void): unknown;
+  /**
+   * A closed segment file, in seq order. `probed`: what the segment holds as the segmenter
+   * measured it (codecs and picture size from the stream's parameter sets, its own frame
+   * count): no probe runs for it; absent: probe the file.
+   */
+  on(event: 'segment', listener: (s: { seq: number; path: string; durationMs: number; bytes: number; probed?: ProbedSegment }) => void): unknown;
   on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
-  on(event: 'end', listener: (e: { reason: string; exitCode: number | null }) => void): unknown;
+  /** The muxed bytes of a segment as they are produced, before it closes (for the live feed). */
+  on(event: 'chunk', listener: (c: TsChunk) => void): unknown;
+  on(event: 'end', listener: (e: { reason: string }) => void): unknown;
   stop(): Promise<void>;
   /** Removes the segmenter's work dir; called once the stream has ended and its segments are stored. */
   cleanup?(): Promise<void>;
+}
+
+/**
+ * Where the MPEG-TS of a live RTMP stream whose ladder is not empty goes as it is muxed: a live
+ * transcoding session (transcode/, wired by app.ts). Called synchronously in media order from
+ * the RTMP socket handler: must not throw or block (queue and return). Not called for HTTP
+ * push, for a stream without a ladder, once its fitted ladder turned out empty, or (when
+ * `liveSessions` are configured) for a stream whose ladder is made by jobs instead of a session.
+ */
+export interface LiveFeedSink {
+  /** The next chunk of the stream's session (chunks of seq N all come before those of N+1; `first` opens a seq). */
+  append(manifestID: string, session: string, chunk: TsChunk): void;
+  /** No more chunks for this session (the publish ended, was stopped, or needs no ladder after all). */
+  end(manifestID: string, session: string): void;
 }
 
 /** What stream-key authorization needs from the accounts store (payments/account-store.ts). */

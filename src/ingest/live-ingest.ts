@@ -5,8 +5,8 @@
  *
  * A thin facade over the pieces in this folder: ports (ingest-ports.ts, re-exported here,
  * implemented elsewhere and passed in by `app.ts`), the stream registry (stream-registry.ts),
- * RTMP publish (rtmp-publish.ts), HTTP push (push-session.ts), the probe-reuse rule
- * (probe-reuse.ts) and the authorizers (authorizers.ts). It keeps the steps both protocols
+ * RTMP publish (rtmp-publish.ts, its in-process segmenter rtmp-segmenter.ts), HTTP push
+ * (push-session.ts) and the authorizers (authorizers.ts). It keeps the steps both protocols
  * share (live-stream.ts `IngestCore`): open, ingest a segment, credits, failures, ending.
  * This folder imports no other feature folder.
  */
@@ -15,14 +15,14 @@ import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment 
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
-import type { IngestJob, MeasuredSegment, ProbedSegment, StateRetry, StreamGrant } from './ingest-ports.ts';
+import type { IngestJob, StateRetry, StreamGrant } from './ingest-ports.ts';
 import {
   NO_RETRY, STORE_UNAVAILABLE_REASON, type EndedStream, type IngestCore, type LiveIngestOptions, type LiveStream, type LiveStreamInfo, type Publisher,
+  type SegmentFacts,
 } from './live-stream.ts';
 import { PushSessions, type PushedSegment, type PushOutcome } from './push-session.ts';
 import { RtmpPublish } from './rtmp-publish.ts';
 import { StreamRegistry, newStreamSessionId, pushPublishKey, rtmpConnectionId, rtmpPublishKey } from './stream-registry.ts';
-import { mayReuseProbe, probeReference, reuseProbe } from './probe-reuse.ts';
 
 export type * from './ingest-ports.ts';
 export type { EndedStream, LiveIngestOptions, LiveStreamInfo } from './live-stream.ts';
@@ -205,24 +205,23 @@ export class LiveIngest {
    * the source when the source lint asks for one (domain/source-lint.ts), and the lint's
    * warnings, stored with the plan and logged. An audio-only source (AAC, MP3, AC-3 or E-AC-3)
    * is listed as `source` only: no ladder, no transcode job, nothing charged.
-   * @param facts what the probe of this file cannot see: the display rotation of a pushed MP4.
+   * Measurement: the RTMP segmenter's own (`facts.probed`: codecs and size from the stream's
+   * parameter sets, frames counted as muxed), else ffprobe (HTTP push).
+   * @param facts what the probe of this file cannot see (the display rotation of a pushed MP4), or the segmenter's measurement.
    * @returns the transcode job, or `undefined` when nothing is to be transcoded (audio only, or
    *   source-only for lack of credits).
    * @throws GatewayError UNDECODABLE_MEDIA when it has no video and no servable audio.
    */
   async #ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
-    deadlineMs: number, progress: { sourceListed: boolean }, facts: { rotationDeg?: SourceVideoInfo['rotationDeg'] } = {},
+    deadlineMs: number, progress: { sourceListed: boolean }, facts: SegmentFacts = {},
     storeDeadlineMs: number = Date.now()): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
     if (stream.stopReason !== undefined) throw new GatewayError('STORAGE_FAILED', `segment ${seq} not stored: the stream is ending (${stream.stopReason})`, { retryable: false });
     const retry = this.#retry;
     const key = segmentKey(manifestID, session, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
-    const measuredProbe = stream.protocol === 'rtmp'
-      ? await this.#probeLive(stream, path, duration.cutMs)
-      : { probed: await this.#options.probe.probe(path), measuredBy: 'ffprobe' as const };
-    const { measuredBy } = measuredProbe;
-    let probed = measuredProbe.probed;
+    const measuredBy = facts.probed ? 'segmenter' : 'ffprobe';
+    let probed = facts.probed ?? await this.#options.probe.probe(path);
     if (probed.video && facts.rotationDeg) probed = { ...probed, video: { ...probed.video, rotationDeg: facts.rotationDeg } };
     if (!probed.video && !(probed.audio && AUDIO_ONLY_CODECS.has(probed.audio.codec))) {
       throw new GatewayError('UNDECODABLE_MEDIA', probed.audio
@@ -251,6 +250,8 @@ export class LiveIngest {
         .filter((x) => x.fit !== undefined)
         .map((x) => ({ name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps, fps: x.fit!.fpsNum / x.fit!.fpsDen }));
       stream.plan = plan;
+      // Nothing to transcode after all (every rendition would upscale, or no video): the live feed stops here.
+      if (plan.length === 0) this.#rtmp.endFeed(stream);
       const skipped = stream.profiles.filter((p) => !plan.some((r) => r.name === p.name)).map((p) => p.name);
       await retry.run('set renditions', () => this.#options.index.setRenditions(manifestID, session, plan, warnings), deadlineMs);
       stream.renditionsSet = true;
@@ -278,26 +279,6 @@ export class LiveIngest {
       ...(source ? { source } : {}),
     };
     return (await this.#paid(stream, job, deadlineMs)) ? job : undefined;
-  }
-
-  /**
-   * Measures an RTMP segment: ffprobe, or the in-process measurement when the probe-reuse rule
-   * (probe-reuse.ts) lets it stand in for ffprobe.
-   */
-  async #probeLive(stream: LiveStream, path: string, cutMs: number | undefined): Promise<{ probed: ProbedSegment; measuredBy: 'ffprobe' | 'ts' }> {
-    const measure = this.#options.probe.measure;
-    // One in-process measurement per file, whichever branch needs it (undefined when it cannot read it).
-    let measuring: Promise<MeasuredSegment | undefined> | undefined;
-    const measureOnce = (): Promise<MeasuredSegment | undefined> => (measuring ??= measure ? measure(path).catch(() => undefined) : Promise.resolve(undefined));
-    if (measure && mayReuseProbe(stream.lastProbe, cutMs)) {
-      const reused = reuseProbe(stream.lastProbe, await measureOnce(), cutMs);
-      if (reused) return { probed: reused, measuredBy: 'ts' };
-    }
-    const probed = await this.#options.probe.probe(path);
-    const reference = probeReference(probed, await measureOnce());
-    if (reference) stream.lastProbe = reference;
-    else delete stream.lastProbe;
-    return { probed, measuredBy: 'ffprobe' };
   }
 
   /**
@@ -381,6 +362,7 @@ export class LiveIngest {
   async #end(stream: LiveStream, reason: string): Promise<void> {
     stream.ended = true;
     clearTimeout(stream.idleTimer);
+    this.#rtmp.endFeed(stream);
     await stream.chain;
     await stream.segmenter?.cleanup?.().catch((err: Error) => stream.log.warn({ err: err.message }, 'cannot remove the segmenter work dir'));
     const deadlineMs = this.#retry.deadline();

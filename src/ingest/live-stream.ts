@@ -7,10 +7,9 @@
 import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
-  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, LiveTranscodeSessions, PublishAuthorizer, PushClaims, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer,
-  SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
+  IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, LiveFeedSink, LiveTranscodeSessions, ProbedSegment, PublishAuthorizer, PushClaims,
+  SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
-import type { ProbeReference } from './probe-reuse.ts';
 import type { PublishKey, PushStreamName, RtmpConnectionId, StreamRegistry, StreamSessionId } from './stream-registry.ts';
 
 /** One attempt, no retry: the default when no {@link StateRetry} is given. */
@@ -57,11 +56,13 @@ export interface LiveIngestOptions {
   events: IngestEvents;
   /** Told about each source segment handed to the queue (metrics); absent = not recorded. */
   recorder?: Pick<IngestRecorder, 'recordSegmentEmerged'>;
-  /**
-   * Starts a segmenter pulling the live input of the RTMP publish `publishId` into `session`'s
-   * work dir (by the publish's internal name: the stream key must not be in a command line).
-   */
+  /** Starts the segmenter of the RTMP publish `publishId`, writing into `session`'s work dir. */
   startSegmenter(publishId: RtmpConnectionId, session: StreamSessionId): SegmenterHandle;
+  /**
+   * Where the muxed MPEG-TS of an RTMP stream with a ladder goes as it is produced (a live
+   * transcoding session); absent: nowhere.
+   */
+  liveFeed?: LiveFeedSink;
   /** Disconnects an RTMP publisher by its connection ID. */
   kickPublisher(publishId: RtmpConnectionId): void;
   /** Base URL for playback links in logs, e.g. `http://127.0.0.1:9935`. */
@@ -143,8 +144,16 @@ export interface LiveStream {
   liveSession?: boolean;
   /** The live session has the source measurement. */
   liveSourceSet?: boolean;
-  /** RTMP: the last segment ffprobe measured, and its stream layout, for `#probeLive`. */
-  lastProbe?: ProbeReference;
+  /** RTMP: its chunks go to `options.liveFeed` (it has a ladder, not yet found empty); cleared when the feed is ended. */
+  feeding?: boolean;
+}
+
+/** What is known of a segment besides its file. */
+export interface SegmentFacts {
+  /** The display rotation of a pushed MP4 (a probe of the rewrapped MPEG-TS cannot see it). */
+  rotationDeg?: SourceVideoInfo['rotationDeg'];
+  /** The RTMP segmenter's in-process measurement of the segment: no probe runs. */
+  probed?: ProbedSegment;
 }
 
 /** The reason a stream ends with when the object store stays unavailable past `storage.outageBudgetMs` or `storage.maxBufferedSegments`. */
@@ -170,7 +179,7 @@ export interface IngestCore {
   open(publisher: Publisher, grant: StreamGrant, firstSeq: number): Promise<LiveStream>;
   /** Stores, measures and lists one source segment; returns its transcode job (see LiveIngest). */
   ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
-    deadlineMs: number, progress: { sourceListed: boolean }, facts?: { rotationDeg?: SourceVideoInfo['rotationDeg'] }, storeDeadlineMs?: number): Promise<IngestJob | undefined>;
+    deadlineMs: number, progress: { sourceListed: boolean }, facts?: SegmentFacts, storeDeadlineMs?: number): Promise<IngestJob | undefined>;
   /**
    * Ends an RTMP stream because the object store stayed unavailable past the bound: logs the
    * reason (error), disconnects the publisher and stops the segmenter; the stream ends with

@@ -1,18 +1,20 @@
 /**
- * RTMP publish: an authorized publish gets a segmenter (ffmpeg pulling the live input and
- * cutting it at keyframes); each segment it writes is stored, listed and queued in seq
- * order, its store and Redis steps retried across an outage until the segment's deadlines
+ * RTMP publish: an authorized publish gets a segmenter (rtmp-segmenter.ts: the publish's
+ * packets muxed and cut at keyframes in process); each segment it writes is stored, listed and
+ * queued in seq order, its store and Redis steps retried across an outage until the segment's deadlines
  * (segments behind it wait on local disk, at most `maxBufferedSegments`). The stream ends
  * when the segmenter ends (publisher left, stop, shutdown), or when the object store stays
- * unavailable past those bounds.
+ * unavailable past those bounds. A stream with a ladder also has its MPEG-TS handed to the live
+ * feed (`LiveIngestOptions.liveFeed`) as it is muxed, until its fitted ladder turns out empty or
+ * the segmenter ends.
  */
 import { rm } from 'node:fs/promises';
 import { settleWithin } from '../domain/time-limit.ts';
 import type { IngestJob } from './ingest-ports.ts';
-import { STORE_UNAVAILABLE_REASON, type IngestCore } from './live-stream.ts';
+import { STORE_UNAVAILABLE_REASON, type IngestCore, type LiveStream } from './live-stream.ts';
 import type { RtmpConnectionId } from './stream-registry.ts';
 
-/** How long a segmenter may drain its input after the publisher left before it is stopped, in ms (LiveIngestOptions.unpublishGraceMs). */
+/** How long a segmenter may take to write its last segment after the publisher left before it is stopped, in ms (LiveIngestOptions.unpublishGraceMs). */
 const DEFAULT_UNPUBLISH_GRACE_MS = 2000;
 
 /** RTMP publishes, by their connection ID. */
@@ -33,6 +35,20 @@ export class RtmpPublish {
     const { log } = stream;
     const segmenter = this.#core.options.startSegmenter(connection, stream.session);
     stream.segmenter = segmenter;
+    const feed = this.#core.options.liveFeed;
+    // A stream with a ladder; with live sessions configured, only one whose ladder a live session makes (not a job per segment).
+    stream.feeding = feed !== undefined && stream.profiles.length > 0 && (this.#core.options.liveSessions === undefined || stream.liveSession === true);
+    if (feed) {
+      segmenter.on('chunk', (chunk) => {
+        if (!stream.feeding) return;
+        try {
+          feed.append(stream.manifestID, stream.session, chunk);
+        } catch (err) {
+          log.error({ err: (err as Error).message, seq: chunk.seq }, 'live feed refused a chunk; it gets no more');
+          this.endFeed(stream);
+        }
+      });
+    }
     segmenter.on('segment', (s) => {
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
       const readyAtMs = Date.now();
@@ -50,7 +66,7 @@ export class RtmpPublish {
           await this.#core.resolveLost(stream, deadlineMs);
           let job: IngestJob | undefined;
           try {
-            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, {}, storeDeadlineMs);
+            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, s.probed ? { probed: s.probed } : {}, storeDeadlineMs);
           } finally {
             // The segmenter's file has been copied into the object store (or is lost): without
             // this the work dir grows by the stream's bitrate for as long as it runs.
@@ -99,6 +115,7 @@ export class RtmpPublish {
     });
     stream.segmenterEnded = new Promise((resolve) => {
       segmenter.on('end', (e) => {
+        this.endFeed(stream);
         resolve();
         void this.#core.finish(stream, e.reason);
       });
@@ -106,15 +123,26 @@ export class RtmpPublish {
     return { manifestID: grant.manifestID };
   }
 
+  /** Ends the stream's live feed, once (no-op when it has none). */
+  endFeed(stream: LiveStream): void {
+    if (!stream.feeding) return;
+    stream.feeding = false;
+    try {
+      this.#core.options.liveFeed?.end(stream.manifestID, stream.session);
+    } catch (err) {
+      stream.log.error({ err: (err as Error).message }, 'live feed end failed');
+    }
+  }
+
   /**
-   * The RTMP publisher left; the segmenter flushes its last segment and the stream ends.
+   * The RTMP publisher left; the segmenter writes its last segment and the stream ends.
    */
   async unpublish(connection: RtmpConnectionId): Promise<void> {
     const stream = this.#core.streams.byRtmp(connection);
     if (!stream || stream.protocol !== 'rtmp' || !stream.segmenter) return;
-    // The RTMP server has closed the segmenter's pull: ffmpeg reads what is left, writes the
-    // last segment and exits by itself, which loses nothing. A stop (SIGINT) would drop what
-    // ffmpeg has not read yet, so it is only the fallback when that does not happen in time.
+    // The RTMP server ended the publish's packets before calling this, so the segmenter has
+    // closed its last segment and is writing it; a stop is only the fallback when its end
+    // does not come in time.
     const ended = await settleWithin(stream.segmenterEnded!.then(() => true), this.#core.options.unpublishGraceMs ?? DEFAULT_UNPUBLISH_GRACE_MS, () => false);
     if (!ended) {
       stream.log.info({ graceMs: this.#core.options.unpublishGraceMs ?? DEFAULT_UNPUBLISH_GRACE_MS }, 'segmenter still running after the publisher left; stopping it');

@@ -106,6 +106,28 @@ export function h264CodecStringFromNames(profile: string, level: number): string
   return `avc1.${hex2(idc)}${hex2(constraints)}${hex2(Math.max(0, Math.min(255, level)))}`;
 }
 
+/**
+ * ffmpeg's (and so ffprobe's) name of an H.264 profile (libavcodec `ff_h264_get_profile` and its
+ * profile table): profile_idc, with constraint_set1 marking Constrained Baseline and
+ * constraint_set3 the Intra variants of the High 10 / 4:2:2 / 4:4:4 profiles.
+ * @param constraintFlags the constraint_set flags byte (set0 = 0x80, set1 = 0x40, ... set5 = 0x04)
+ * @returns the name, or '' for a profile_idc it does not know
+ */
+export function h264ProfileName(profileIdc: number, constraintFlags: number): string {
+  const intra = (constraintFlags & 0x10) !== 0;
+  switch (profileIdc) {
+    case 66: return (constraintFlags & 0x40) !== 0 ? 'Constrained Baseline' : 'Baseline';
+    case 77: return 'Main';
+    case 88: return 'Extended';
+    case 100: return 'High';
+    case 110: return intra ? 'High 10 Intra' : 'High 10';
+    case 122: return intra ? 'High 4:2:2 Intra' : 'High 4:2:2';
+    case 244: return intra ? 'High 4:4:4 Intra' : 'High 4:4:4 Predictive';
+    case 44: return 'CAVLC 4:4:4';
+    default: return '';
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // SPS picture size
 

@@ -96,8 +96,13 @@ export function publish(file: string, rtmpUrl: string, extraInput: string[] = []
 
 /** Pids of the direct children of `pid` (e.g. the ffmpeg processes a gateway about to be killed started). */
 export function childPids(pid: number): number[] {
+  return childProcesses(pid).map((l) => Number(l.split(' ')[0]));
+}
+
+/** The direct children of `pid` as `<pid> <command name>`, e.g. `1234 ffmpeg` (ps exits 1 when there is none: []). */
+export function childProcesses(pid: number): string[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+    return execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)]).toString().split('\n').map((l) => l.trim().replace(/\s+/, ' ')).filter((l) => Number(l.split(' ')[0]) > 0);
   } catch {
     return [];
   }

@@ -1,8 +1,8 @@
 /**
- * RTMP ingest's adapter over node-media-server 4.4 (NMS): the only file that imports NMS.
- * It builds the NMS instance with its defaults made host-safe, prepares its store
- * directory, bridges its logging, aliases broadcasts under internal play names and closes
- * its sessions for good. The publish/play policy on top is the RtmpServer (rtmp-server.ts).
+ * RTMP ingest's adapter over node-media-server 4.4 (NMS); with packet-tap.ts (a publish's
+ * packets in process) the only files that import NMS. It builds the NMS instance with its
+ * defaults made host-safe, prepares its store directory, bridges its logging and closes its
+ * sessions for good. The publish/play policy on top is the RtmpServer (rtmp-server.ts).
  *
  * NMS is embedded but kept on a short leash; every trap below was read in its 4.4.3
  * sources (`src/session/rtmp_session.js`, `src/server/rtmp_server.js`, `src/core/`) and
@@ -18,7 +18,7 @@
  *   path's publisher until they disconnect; `donePublish` comes `publishGraceMs` (30 s)
  *   after the disconnect unless lowered (we set 0);
  * - after the publisher leaves, players stay attached waiting for a new publisher: a pulling
- *   ffmpeg would hang until its I/O timeout. We close the path's players on unpublish;
+ *   client would hang until its I/O timeout. We close the path's players on unpublish;
  * - `run()` resolves before the port is bound; a listen error calls `process.exit(1)`;
  *   port 0 is unsupported; its store installs SIGINT/SIGTERM handlers that re-raise the
  *   signal (disabled here); its logger prints stream paths (= stream keys) with console.log;
@@ -26,17 +26,11 @@
  *   path (= the stream key) to `<store>/stream_history.json`, world-readable under the usual
  *   umask; there is no setting to turn it off (`src/server/history_server.js`). We never run
  *   it, remove history files an older version left, and keep the store directory private
- *   (0700);
- * - a player names the stream it pulls on its command line (`rtmp://.../live/<key>`: the key
- *   in `ps`). Each publish therefore also gets an internal name that is not the key: the
- *   path `/live/<playName>` is added to NMS's broadcast map (`Context.broadcasts`, which
- *   `src/session/rtmp_session.js` `onConnect` looks players up in) for the same broadcast, so
- *   our segmenter pulls by that name.
+ *   (0700).
  */
 import path from 'node:path';
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import NodeMediaServer from 'node-media-server';
-import nmsContext from 'node-media-server/src/core/context.js';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import type { Logger } from '../../log/logger.ts';
 import { redactStreamPaths } from '../../log/redact.ts';
@@ -87,16 +81,6 @@ export function createNms(options: { host: string; port: number; storePath: stri
   // report instead of NMS's process.exit(1).
   nms.rtmpServer.handleListenError = () => options.onListenError;
   return nms;
-}
-
-/** Players of the stream path `alias` join `broadcast` (NMS looks players up by path in `Context.broadcasts`). */
-export function aliasBroadcast(alias: string, broadcast: NodeMediaServer.BroadcastServer): void {
-  nmsContext.broadcasts.set(alias, broadcast);
-}
-
-/** Removes the alias set by {@link aliasBroadcast}, if it still points at `broadcast`. */
-export function removeBroadcastAlias(alias: string, broadcast: NodeMediaServer.BroadcastServer | undefined): void {
-  if (nmsContext.broadcasts.get(alias) === broadcast) nmsContext.broadcasts.delete(alias);
 }
 
 /** Routes NMS's console logging into pino at debug (trace stays trace), stream keys redacted. */

@@ -21,13 +21,6 @@ export interface PublishRequest {
   readonly ip: string;
   /** Parsed `?query` of the publish name (may carry secrets too). */
   readonly query: Readonly<Record<string, string | string[] | undefined>>;
-  /**
-   * Internal name a player on this host pulls this publish by, `rtmp://<bind address>:<port>/live/<playName>`
-   * (so the key never appears in a puller's command line): `p` + 32 random hex digits, valid
-   * from this call until the publish ends. Also available as `playName(sessionId)`; the whole
-   * URL as `pullUrl(sessionId)`.
-   */
-  readonly playName: string;
 }
 
 /** `onPublish`'s answer. `reason` goes to the log (not to the publisher: RTMP has no channel for it). */
@@ -64,8 +57,9 @@ export interface RtmpServerOptions extends Partial<RtmpPublishHandlers> {
   /** How long `start()` waits for the port to accept connections, ms; default 5000. */
   startTimeoutMs?: number;
   /**
-   * Allow RTMP `play` from non-loopback addresses; default false. Our segmenters pull over
-   * loopback; anyone else able to play only needs the (secret) stream key to watch the source.
+   * Allow RTMP `play` from non-loopback addresses; default false. Nothing of ours plays (the
+   * segmenter reads packets in process); anyone else able to play only needs the (secret)
+   * stream key to watch the source.
    */
   allowRemotePlay?: boolean;
 }

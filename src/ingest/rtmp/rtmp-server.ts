@@ -4,14 +4,12 @@
  * Its options and the handlers it calls are declared in rtmp-options.ts; port and address
  * checks are in rtmp-port.ts.
  */
-import net from 'node:net';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { isValidStreamName } from '../../domain/stream-name.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { Logger } from '../../log/logger.ts';
 import { settleWithin } from '../../domain/time-limit.ts';
-import { addressOf, aliasBroadcast, createNms, hardClose, prepareNmsStore, removeBroadcastAlias, type Nms, type NmsSession } from './nms-adapter.ts';
+import { addressOf, createNms, hardClose, prepareNmsStore, type Nms, type NmsSession } from './nms-adapter.ts';
 import { RTMP_APP, type PublishDecision, type PublishRequest, type RtmpPublishHandlers, type RtmpServerOptions } from './rtmp-options.ts';
 import { assertPortFree, canConnect, delay, isLoopback, localConnectHost, portError } from './rtmp-port.ts';
 import { PacketTap, type FlvTagSource } from './packet-tap.ts';
@@ -21,8 +19,6 @@ type PublishState = 'pending' | 'live';
 interface TrackedPublish {
   readonly session: NmsSession;
   readonly streamPath: string;
-  /** The internal name players may pull this publish by (see `PublishRequest.playName`). */
-  readonly playName: string;
   state: PublishState;
   /** The publisher disconnected (or was kicked/closed) before the decision resolved. */
   ended: boolean;
@@ -44,20 +40,21 @@ const PORT_POLL_INTERVAL_MS = 25;
  *    disconnect at once). Refused without calling `onPublish`: an app other than `live`,
  *    a stream name failing `isValidStreamName`, and a path that already has a publisher
  *    (pending or live here, or NMS's own publisher slot taken). Refusing = `close()` and
- *    destroying the socket.
+ *    destroying the socket. A publish that passes gets its packet tap (packet-tap.ts) here,
+ *    before its first media packet: `flvTags(sessionId)` hands its FLV tags to one reader.
  * 2. `onPublish` runs on the next microtask, only if NMS really made the session the
  *    publisher (`isPublisher`), so `onPublish` is never invoked for a second publisher on a
  *    busy path: the lead's code sees at most one publish per path at a time.
  * 3. Async decisions: NMS has already answered `Publish.Start`, so while `onPublish` is
- *    pending the publisher is provisionally connected and its media only fills NMS's
- *    in-memory GOP cache (no player is attached: segments come only from a Segmenter the
- *    caller starts after accepting, which then receives the cached GOP first). A denial,
+ *    pending the publisher is provisionally connected and its media is held by the tap (from
+ *    the first tag, up to packet-tap.ts `MAX_HELD_BYTES`) for the reader the caller starts
+ *    (the segmenter, rtmp-segmenter.ts), which gets it first. A denial,
  *    rejection, throw or timeout (`publishDecisionTimeoutMs`) disconnects the publisher;
  *    no `onUnpublish` follows. If the publisher leaves before an accepting decision
  *    resolves, `onUnpublish` is called right after it.
- * 4. On disconnect, `kick()` or `close()`: `onUnpublish(sessionId)` for accepted sessions,
- *    and the path's players (our segmenter's pull) are closed, so the segmenter's ffmpeg
- *    sees end of input, flushes its last segment and exits.
+ * 4. On disconnect, `kick()` or `close()`: the tap's reader gets its `end` (the segmenter
+ *    closes its last segment), then `onUnpublish(sessionId)` for accepted sessions; the
+ *    path's players, if any, are closed.
  *
  * Play (`rtmp://.../live/<key>` pulls) is allowed from loopback only unless
  * `allowRemotePlay`. NMS's log lines go to `logger` at debug with stream names redacted.
@@ -257,7 +254,7 @@ export class RtmpServer {
     // The tap is attached here, inside NMS's postPublish and before any media packet, so its
     // reader gets every tag from the first, however long the decision takes.
     const tap = session.broadcast ? new PacketTap(session.broadcast, this.#log.child({ sessionId })) : undefined;
-    const tracked: TrackedPublish = { session, streamPath, playName: `p${randomBytes(16).toString('hex')}`, state: 'pending', ended: false, tap };
+    const tracked: TrackedPublish = { session, streamPath, state: 'pending', ended: false, tap };
     this.#publishers.set(sessionId, tracked);
     this.#pathOwners.set(streamPath, sessionId);
     // NMS sets isPublisher synchronously after postPublish returns without error.
@@ -281,10 +278,7 @@ export class RtmpServer {
       streamName: session.streamName,
       ip: addressOf(session.ip),
       query: { ...session.streamQuery },
-      playName: tracked.playName,
     };
-    // Players of the internal name join this publish's broadcast (NMS looks players up by path).
-    if (session.broadcast) aliasBroadcast(`/${RTMP_APP}/${tracked.playName}`, session.broadcast);
     let decision: PublishDecision;
     try {
       decision = await settleWithin(Promise.resolve().then(() => this.#handlers!.onPublish(req)), this.#decisionTimeoutMs,
@@ -321,7 +315,6 @@ export class RtmpServer {
     tracked.ended = true;
     tracked.tap?.end();
     this.#closePlayers(tracked.streamPath);
-    this.#closePlayers(`/${RTMP_APP}/${tracked.playName}`);
     if (tracked.state === 'pending') {
       // #decide() finishes the story; free the path now so the publisher can come back.
       if (this.#pathOwners.get(tracked.streamPath) === session.id) this.#pathOwners.delete(tracked.streamPath);
@@ -339,24 +332,6 @@ export class RtmpServer {
    */
   flvTags(sessionId: string): FlvTagSource | undefined {
     return this.#publishers.get(sessionId)?.tap;
-  }
-
-  /** The internal name players pull a pending or live publish by (`PublishRequest.playName`); undefined once it has ended. */
-  playName(sessionId: string): string | undefined {
-    return this.#publishers.get(sessionId)?.playName;
-  }
-
-  /**
-   * The URL a player on this host (the segmenter) pulls a pending or live publish by:
-   * `rtmp://<host>:<port>/live/<playName>`, where host is the address RTMP is bound to (a
-   * wildcard bind is reached on loopback, see {@link localConnectHost}); undefined once the
-   * publish has ended.
-   */
-  pullUrl(sessionId: string): string | undefined {
-    const playName = this.playName(sessionId);
-    if (playName === undefined) return undefined;
-    const host = localConnectHost(this.#host);
-    return `rtmp://${net.isIPv6(host) ? `[${host}]` : host}:${this.#port}/live/${playName}`;
   }
 
   #handlePrePlay(session: NmsSession): void {
@@ -388,8 +363,6 @@ export class RtmpServer {
     const id = tracked.session.id;
     this.#publishers.delete(id);
     if (this.#pathOwners.get(tracked.streamPath) === id) this.#pathOwners.delete(tracked.streamPath);
-    const playPath = `/${RTMP_APP}/${tracked.playName}`;
-    removeBroadcastAlias(playPath, tracked.session.broadcast);
   }
 
   async #notifyUnpublish(sessionId: string): Promise<void> {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import type { PublishDecision, PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
-import { Segmenter, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/segmenter.ts';
+import { RtmpSegmenter, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/rtmp-segmenter.ts';
 import { captureLogger, firstPts, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor } from './helpers.ts';
 
 const { logger, lines } = captureLogger();
@@ -105,9 +105,9 @@ test('a second publisher on a live key is refused while the first keeps going, a
   const key = secretKey('busy');
   const segments: SegmentInfo[] = [];
   let ended: SegmenterEndInfo | undefined;
-  let segmenter: Segmenter | undefined;
+  let segmenter: RtmpSegmenter | undefined;
   decide = (req) => {
-    segmenter = new Segmenter({ streamKey: req.streamName, rtmpPort: port, workDir: path.join(dir, 'busy'), logger });
+    segmenter = new RtmpSegmenter({ tags: server.flvTags(req.sessionId)!, workDir: path.join(dir, 'busy'), logger });
     segmenter.on('segment', (s) => segments.push(s));
     segmenter.on('end', (e) => (ended = e));
     segmenter.start();
@@ -136,6 +136,8 @@ test('a second publisher on a live key is refused while the first keeps going, a
     assert.ok(Math.abs(b - a - segments[n]!.durationMs / 1000) < 0.05);
   }
   assert.equal(lines.filter((l) => /Non-monotonous DTS|out of order/.test(l)).length, 0, 'no foreign packets reached the segmenter');
+  // Exactly the first publisher's 8 s × 24 fps: not one frame of the refused publisher's media.
+  assert.equal(segments.reduce((n, s) => n + (s.probed.video?.frames ?? 0), 0), 192);
 });
 
 test('kick() disconnects a live publisher and reports its unpublish', async () => {

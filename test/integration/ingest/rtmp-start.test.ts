@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { Segmenter } from '../../../src/ingest/segmenter.ts';
+import { RtmpSegmenter } from '../../../src/ingest/rtmp-segmenter.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { freePort, gop2Clip, publish, removeDir, requireMediaTools, tempDir, waitFor } from './helpers.ts';
 
@@ -103,13 +103,13 @@ test('close() with a live publisher disconnects it, reports its unpublish once, 
   const clip = await gop2Clip();
   const port = await freePort();
   const unpublished: string[] = [];
-  let segmenter: Segmenter | undefined;
-  const server = new RtmpServer({
+  let segmenter: RtmpSegmenter | undefined;
+  const server: RtmpServer = new RtmpServer({
     port,
     logger: silentLogger(),
     storePath: path.join(dir, 'live-store'),
     onPublish: (req) => {
-      segmenter = new Segmenter({ streamKey: req.streamName, rtmpPort: port, workDir: path.join(dir, 'live-segs'), logger: silentLogger() });
+      segmenter = new RtmpSegmenter({ tags: server.flvTags(req.sessionId)!, workDir: path.join(dir, 'live-segs'), logger: silentLogger() });
       segmenter.start();
       return { accept: true };
     },

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
-import { Segmenter, type LongSegmentInfo, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/segmenter.ts';
+import { RtmpSegmenter, type LongSegmentInfo, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/rtmp-segmenter.ts';
 import {
   SOURCE_CLIP, captureLogger, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, streamTypes, tempDir, waitFor,
 } from './helpers.ts';
@@ -45,7 +45,7 @@ function segmentInto(workDir: string): { segments: (SegmentInfo & { atMs: number
   let ended: SegmenterEndInfo | undefined;
   let startedAt = 0;
   onAccept = (req) => {
-    const s = new Segmenter({ streamKey: req.streamName, rtmpPort: port, workDir, logger });
+    const s = new RtmpSegmenter({ tags: server.flvTags(req.sessionId)!, workDir, logger });
     s.on('segment', (x) => segments.push({ ...x, atMs: Date.now() }));
     s.on('longSegment', (x) => longs.push(x));
     s.on('end', (e) => (ended = e));
@@ -62,14 +62,16 @@ test('a long-GOP publisher gets long segments cut at its keyframes and one longS
   await waitFor('segmenter end', () => run.end() !== undefined, 5000);
   const end = run.end()!;
   assert.equal(end.reason, 'inputEnded');
-  // keyframes at 0, 10.42, 11.88 s: up to 10.42 s is one segment, then a cut at each
-  // keyframe until the 2 s grid catches up. The timeline starts at the first packet, which
-  // is 83 ms before the first video pts (B-frame delay), so the first segment is 10.5 s.
+  // keyframes at 0, 10.42, 11.88 s: up to 10.42 s is one segment; the next cut is at the first
+  // keyframe at least the 2 s target after the segment's start (media/ts-segmenter.ts), so the
+  // keyframe at 11.88 s (1.46 s later) does not cut and the second segment runs to the end of
+  // the 12.5 s publish. The timeline starts at the first video pts, so the first segment is 10.42 s.
   const first = run.segments[0]!;
   assert.ok(first.durationMs >= 10_400 && first.durationMs <= 10_600, `first segment lasts ${first.durationMs} ms`);
   const second = run.segments[1]!;
   assert.ok(Math.abs(second.startMs - (first.startMs + first.durationMs)) <= 5);
-  assert.ok(Math.abs(second.durationMs - 1_458) < 60, `second segment lasts ${second.durationMs} ms (keyframe to keyframe)`);
+  assert.equal(run.segments.length, 2, 'no cut at the keyframe 1.46 s after the second segment\'s start');
+  assert.ok(Math.abs(second.durationMs - 2_080) < 120, `second segment lasts ${second.durationMs} ms (10.42 s to the end of the publish)`);
   assert.deepEqual(run.segments.map((s) => s.seq), run.segments.map((_, i) => i));
   assert.equal(run.longs.length, 1, 'longSegment is emitted once per stream');
   assert.deepEqual(run.longs[0], { seq: 0, durationMs: first.durationMs, segmentTargetMs: 2000 });

@@ -1,0 +1,257 @@
+/**
+ * Source segmenter of one RTMP publish, inside the gateway process (docs/architecture.md, live
+ * stream step 2): the publish's FLV tags as node-media-server hands them to an internal
+ * subscriber (rtmp/packet-tap.ts) → `parseFlvTag` (media/flv-packets.ts) → `TsSegmenter`
+ * (media/ts-segmenter.ts), which muxes MPEG-TS and cuts at the first video keyframe at or after
+ * each target. Each closed segment is written to `<workDir>/<seq>.ts` and reported with what
+ * it holds (frames, duration, the stream's codecs and picture size read from its SPS), so no
+ * ffmpeg and no ffprobe runs per stream. The muxed bytes are also reported as they are produced
+ * (`chunk`), for a live transcoding session to be fed before the segment closes.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GatewayError } from '../errors/gateway-error.ts';
+import type { Logger } from '../log/logger.ts';
+import { parseFlvTag } from '../media/flv-packets.ts';
+import { h264ProfileName } from '../media/h264.ts';
+import { TsSegmenter, type SourceStreamInfo, type TsChunk, type TsSegment } from '../media/ts-segmenter.ts';
+import type { ProbedSegment, SegmenterHandle } from './ingest-ports.ts';
+import type { FlvTagSource } from './rtmp/packet-tap.ts';
+
+/** One completed source segment. */
+export interface SegmentInfo {
+  /** 0, 1, 2, ... in stream order; the file is `<workDir>/<seq>.ts`. */
+  readonly seq: number;
+  /** Absolute path of the written MPEG-TS file. */
+  readonly path: string;
+  /** Start on the stream timeline in ms, 0 at the publish's first packet. */
+  readonly startMs: number;
+  /** Duration in ms: from this segment's cut to the next one (the last: to its last packet). */
+  readonly durationMs: number;
+  readonly bytes: number;
+  /** What the segment holds, measured in process: the same shape (and values) as an ffprobe of the file. */
+  readonly probed: ProbedSegment;
+}
+
+/** Emitted once per stream, on the first segment longer than {@link LONG_SEGMENT_FACTOR} × the target. */
+export interface LongSegmentInfo {
+  readonly seq: number;
+  readonly durationMs: number;
+  readonly segmentTargetMs: number;
+}
+
+/**
+ * Why the segmenter ended: `inputEnded` the publish ended (publisher left, kicked, refused,
+ * or the RTMP server closed); `stopped` by `stop()`; `failed` the publisher's media could not
+ * be segmented (`detail` says why).
+ */
+export type SegmenterEndReason = 'inputEnded' | 'stopped' | 'failed';
+
+export interface SegmenterEndInfo {
+  readonly reason: SegmenterEndReason;
+  /** Segments reported with `segment`. */
+  readonly segments: number;
+  /** Of those, how many exceeded {@link LONG_SEGMENT_FACTOR} × the target. */
+  readonly longSegments: number;
+  /** For `failed`: what went wrong. */
+  readonly detail?: string;
+}
+
+/** The typed event map. */
+export interface SegmenterEvents {
+  /** The stream's codecs and picture size, once known (before the first `segment`). */
+  info: [SourceStreamInfo];
+  /** Muxed bytes of segment `seq` as they are produced (media/ts-segmenter.ts `TsChunk`); all chunks in order form one continuous MPEG-TS stream. */
+  chunk: [TsChunk];
+  /** A segment file was written and closed; strictly in seq order, after all of its chunks. */
+  segment: [SegmentInfo];
+  /** The first long segment of the stream (a publisher with a long keyframe interval). */
+  longSegment: [LongSegmentInfo];
+  /** Exactly once, after the last `segment`. */
+  end: [SegmenterEndInfo];
+}
+
+export interface RtmpSegmenterOptions {
+  /** The publish's FLV tags (RtmpServer `flvTags`); read from `start()`. */
+  tags: FlvTagSource;
+  /** Absolute directory for `<seq>.ts`; created if missing. Should be empty (files are overwritten). */
+  workDir: string;
+  logger: Logger;
+  /** Target segment duration, ms; default 2000 (docs/wire-contract.md §3). Cuts happen at keyframes only. */
+  segmentTargetMs?: number;
+}
+
+/** Segments longer than this × the target are "long" (a GOP longer than the target). */
+export const LONG_SEGMENT_FACTOR = 1.5;
+
+const DEFAULT_SEGMENT_TARGET_MS = 2000;
+
+/** In-process source segmenter of one RTMP publish; see the module comment. */
+export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements SegmenterHandle {
+  readonly #tags: FlvTagSource;
+  readonly #workDir: string;
+  readonly #segmentTargetMs: number;
+  readonly #log: Logger;
+  readonly #ts: TsSegmenter;
+  #info: SourceStreamInfo | undefined;
+  #started = false;
+  /** Set by the first ending (input end, stop, failure): no tag is pushed after it. */
+  #ended = false;
+  #segments = 0;
+  #longSegments = 0;
+  /** Segment files are written and reported in seq order through this chain; `end` is queued last. */
+  #queue: Promise<void> = Promise.resolve();
+  readonly #done: Promise<SegmenterEndInfo>;
+  #resolveDone!: (info: SegmenterEndInfo) => void;
+
+  /** @throws GatewayError CONFIG_INVALID when `workDir` is not absolute or `segmentTargetMs` is not positive */
+  constructor(options: RtmpSegmenterOptions) {
+    super();
+    if (!path.isAbsolute(options.workDir)) throw new GatewayError('CONFIG_INVALID', 'segmenter workDir must be an absolute directory');
+    const segmentTargetMs = options.segmentTargetMs ?? DEFAULT_SEGMENT_TARGET_MS;
+    if (!(segmentTargetMs > 0)) throw new GatewayError('CONFIG_INVALID', 'segmentTargetMs must be > 0');
+    this.#tags = options.tags;
+    this.#workDir = options.workDir;
+    this.#segmentTargetMs = segmentTargetMs;
+    this.#log = options.logger.child({ component: 'segmenter' });
+    this.#ts = new TsSegmenter({ segmentTargetMs });
+    this.#ts.on('info', (info) => {
+      this.#info = info;
+      this.emit('info', info);
+    });
+    this.#ts.on('chunk', (chunk) => this.emit('chunk', chunk));
+    this.#ts.on('segment', (segment) => this.#onSegment(segment));
+    // Media dropped or ignored (other codecs than H.264 and AAC, bad configs, timestamps that go back): once per kind.
+    this.#ts.on('warning', (w) => this.#log.warn({ code: w.code, detail: w.detail }, 'publisher media not segmented as sent'));
+    this.#done = new Promise((resolve) => { this.#resolveDone = resolve; });
+  }
+
+  /** Resolves with the `end` info once the segmenter has ended (never rejects). */
+  get done(): Promise<SegmenterEndInfo> {
+    return this.#done;
+  }
+
+  /**
+   * Starts reading the publish's tags (those that arrived before are replayed first, so the
+   * first segment starts at the publish's first keyframe).
+   * @throws GatewayError INTERNAL when called twice or after `stop()`
+   */
+  start(): void {
+    if (this.#started || this.#ended) throw new GatewayError('INTERNAL', 'segmenter already started or stopped');
+    this.#started = true;
+    mkdirSync(this.#workDir, { recursive: true });
+    this.#tags.read({ tag: (tag) => this.#onTag(tag), end: () => this.#finish('inputEnded') });
+    this.#log.debug({ segmentTargetMs: this.#segmentTargetMs }, 'segmenter started');
+  }
+
+  /**
+   * Closes the segment in progress (it is written and reported like the others) and ends with
+   * reason `stopped`; tags arriving later are ignored. Idempotent; resolves after `end`.
+   */
+  async stop(): Promise<void> {
+    this.#finish('stopped');
+    await this.#done;
+  }
+
+  /** Same as `stop()`, for owners that close their components uniformly. */
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  /**
+   * Removes the work dir with any segment files still in it. Call after `end`, once every
+   * reported segment has been consumed (the caller deletes each file as it is stored).
+   */
+  async cleanup(): Promise<void> {
+    await rm(this.#workDir, { recursive: true, force: true });
+  }
+
+  /** Runs inside node-media-server's socket handler: parse and mux synchronously, never throw. */
+  #onTag(tag: Buffer): void {
+    if (this.#ended) return;
+    try {
+      const packet = parseFlvTag(tag);
+      if (packet !== undefined) this.#ts.push(packet);
+    } catch (err) {
+      this.#finish('failed', (err as Error).message);
+    }
+  }
+
+  #onSegment(segment: TsSegment): void {
+    const info = this.#info;
+    const file = path.join(this.#workDir, `${segment.seq}.ts`);
+    const probed = probedSegment(info ?? {}, segment);
+    this.#queue = this.#queue.then(async () => {
+      try {
+        await writeFile(file, segment.bytes);
+      } catch (err) {
+        this.#log.error({ seq: segment.seq, err: { message: (err as Error).message } }, 'cannot write segment file');
+        return;
+      }
+      this.#segments += 1;
+      this.#log.debug({ seq: segment.seq, durationMs: segment.durationMs, frames: segment.frames, bytes: segment.bytes.length }, 'segment written');
+      this.emit('segment', { seq: segment.seq, path: file, startMs: segment.startMs, durationMs: segment.durationMs, bytes: segment.bytes.length, probed });
+      if (segment.durationMs > LONG_SEGMENT_FACTOR * this.#segmentTargetMs) {
+        this.#longSegments += 1;
+        if (this.#longSegments === 1) {
+          this.#log.warn({ seq: segment.seq, durationMs: segment.durationMs, segmentTargetMs: this.#segmentTargetMs }, 'long segment: publisher keyframe interval exceeds the segment target');
+          this.emit('longSegment', { seq: segment.seq, durationMs: segment.durationMs, segmentTargetMs: this.#segmentTargetMs });
+        }
+      }
+    }).catch((err: unknown) => {
+      this.#log.error({ err: { message: String(err) } }, 'segment listener failed');
+    });
+  }
+
+  #finish(reason: SegmenterEndReason, detail?: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    // The segment in progress closes now (a `segment` event, queued before `end`), also on failure.
+    try {
+      if (this.#started) this.#ts.end();
+    } catch (err) {
+      this.#log.warn({ err: { message: (err as Error).message } }, 'cannot close the last segment');
+    }
+    this.#queue = this.#queue.then(() => {
+      const info: SegmenterEndInfo = { reason, segments: this.#segments, longSegments: this.#longSegments, ...(detail ? { detail } : {}) };
+      this.#log[reason === 'failed' ? 'warn' : 'info']({ reason, segments: info.segments, longSegments: info.longSegments, detail }, 'segmenter ended');
+      this.emit('end', info);
+      this.#resolveDone(info);
+    });
+  }
+}
+
+/**
+ * What an ffprobe of a segment would report, from the stream's info (SPS, AudioSpecificConfig)
+ * and the segment's own frame count and duration: ffprobe names for codec and profile
+ * (`h264`/`High`, `aac`/`LC`), RFC 6381 codecs of video then audio. The pixel format is known
+ * from the profile alone for the 8-bit 4:2:0 profiles (Baseline, Main, Extended, High); ''
+ * (unknown) for the others, whose profile name already says what the source lint needs.
+ */
+export function probedSegment(info: SourceStreamInfo, segment: Pick<TsSegment, 'frames' | 'durationMs'>): ProbedSegment {
+  const { video, audio } = info;
+  // avc1.PPCCLL: profile_idc, constraint flags, level_idc in hex (RFC 6381 §3.3)
+  const profile = video ? h264ProfileName(Number.parseInt(video.codecString.slice(5, 7), 16), Number.parseInt(video.codecString.slice(7, 9), 16)) : '';
+  return {
+    ...(video ? {
+      video: {
+        width: video.width, height: video.height, fpsNum: video.fpsNum, fpsDen: video.fpsDen, frames: segment.frames, codec: 'h264',
+        profile, pixelFormat: EIGHT_BIT_420_PROFILES.has(profile) ? 'yuv420p' : '',
+      },
+    } : {}),
+    ...(audio ? { audio: { codec: 'aac', profile: AAC_PROFILE_NAMES[audio.codecString] ?? '' } } : {}),
+    codecs: [video?.codecString, audio?.codecString].filter((c): c is string => c !== undefined).join(','),
+    frameRate: video ? video.fpsNum / video.fpsDen : 0,
+    durationMs: segment.durationMs,
+  };
+}
+
+/** H.264 profiles that only allow 8-bit 4:2:0 pictures (ITU-T H.264 Annex A; 4:0:0 High is not seen from publishers). */
+const EIGHT_BIT_420_PROFILES: ReadonlySet<string> = new Set(['Constrained Baseline', 'Baseline', 'Main', 'Extended', 'High']);
+
+/** ffprobe's AAC profile names by RFC 6381 codec string (MPEG-4 audio object type). */
+const AAC_PROFILE_NAMES: Readonly<Record<string, string>> = {
+  'mp4a.40.1': 'Main', 'mp4a.40.2': 'LC', 'mp4a.40.4': 'LTP', 'mp4a.40.5': 'HE-AAC', 'mp4a.40.29': 'HE-AACv2',
+};
