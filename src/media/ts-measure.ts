@@ -86,17 +86,20 @@ export interface TsVideoMeasurement {
   readonly streams: readonly TsElementaryStream[];
 }
 
-const PACKET = 188;
+/** Size of one transport packet in bytes (ISO/IEC 13818-1 §2.4.3.2). */
+export const TS_PACKET_BYTES = 188;
+const PACKET = TS_PACKET_BYTES;
 const SYNC = 0x47;
 /** stream_type of H.264 video and of ADTS AAC audio (ISO/IEC 13818-1 Table 2-34); ffmpeg muxes AAC as ADTS. */
 export const STREAM_TYPE_H264 = 0x1b;
 export const STREAM_TYPE_ADTS_AAC = 0x0f;
 /** stream_types of video codecs (Table 2-34): MPEG-1/2 video, MPEG-4 part 2, H.264, HEVC. */
-const VIDEO_STREAM_TYPES = new Set([0x01, 0x02, 0x10, STREAM_TYPE_H264, 0x24]);
+export const VIDEO_STREAM_TYPES: ReadonlySet<number> = new Set([0x01, 0x02, 0x10, STREAM_TYPE_H264, 0x24]);
 /** Larger inputs are not segments; refuse rather than read them. */
 const MAX_BYTES = 512 * 1024 * 1024;
 
-function malformed(message: string): TsMeasureError {
+/** A {@link TsMeasureError} of failure `malformed`. */
+export function malformed(message: string): TsMeasureError {
   return new TsMeasureError('malformed', message);
 }
 
@@ -124,18 +127,27 @@ export function crc32Mpeg2(data: Uint8Array): number {
 // ---------------------------------------------------------------------------------------
 // Transport packets
 
-interface TsPacket {
+/** One parsed transport packet (views into the caller's buffer, nothing copied). */
+export interface TsPacket {
   readonly pid: number;
+  /** payload_unit_start_indicator: a PES packet or a section starts in this packet. */
   readonly pusi: boolean;
+  /** continuity_counter, 0-15. */
   readonly cc: number;
+  /** discontinuity_indicator of the adaptation field. */
   readonly discontinuity: boolean;
+  /** random_access_indicator of the adaptation field: ffmpeg's mpegts muxer sets it on the first packet of a video keyframe's PES. */
+  readonly randomAccess: boolean;
   /** Payload bytes (empty when the packet has an adaptation field only). */
   readonly payload: Uint8Array;
   readonly hasPayload: boolean;
 }
 
-/** Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5). */
-function packetAt(data: Uint8Array, offset: number): TsPacket {
+/**
+ * Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5).
+ * @throws TsMeasureError `malformed` for a missing sync byte, the transport error or scrambling flags, or a bad adaptation field.
+ */
+export function packetAt(data: Uint8Array, offset: number): TsPacket {
   if (data[offset] !== SYNC) throw malformed(`no sync byte 0x47 at offset ${offset}`);
   const b1 = data[offset + 1]!;
   const b3 = data[offset + 3]!;
@@ -146,16 +158,20 @@ function packetAt(data: Uint8Array, offset: number): TsPacket {
   if (afc === 0) throw malformed(`reserved adaptation_field_control 00 at offset ${offset}`);
   let start = offset + 4;
   let discontinuity = false;
+  let randomAccess = false;
   if (afc & 0x02) {
     const afLength = data[offset + 4]!;
     const max = afc === 0x02 ? 183 : 182;
     if (afLength > max || (afc === 0x02 && afLength !== 183)) throw malformed(`adaptation_field_length ${afLength} at offset ${offset}`);
-    if (afLength > 0) discontinuity = (data[offset + 5]! & 0x80) !== 0;
+    if (afLength > 0) {
+      discontinuity = (data[offset + 5]! & 0x80) !== 0;
+      randomAccess = (data[offset + 5]! & 0x40) !== 0;
+    }
     start += 1 + afLength;
   }
   const hasPayload = (afc & 0x01) !== 0;
   return {
-    pid, pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, discontinuity,
+    pid, pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, discontinuity, randomAccess,
     payload: hasPayload ? data.subarray(start, offset + PACKET) : data.subarray(0, 0), hasPayload,
   };
 }
@@ -170,7 +186,7 @@ function checkedLength(data: Uint8Array): number {
 // PSI: PAT and PMT
 
 /** Collects the first complete section on one PID from its packets (pointer_field, continuation across packets). */
-class SectionAssembler {
+export class SectionAssembler {
   #buffer: number[] | undefined;
   #expected = -1;
 
@@ -221,8 +237,11 @@ function sectionBody(section: Uint8Array, tableId: number, what: string): Uint8A
   return section.subarray(8, section.length - 4);
 }
 
-/** PAT (§2.4.4.3): the PMT PID of the first program (program_number ≠ 0). */
-function pmtPidOf(pat: Uint8Array): number {
+/**
+ * PAT (§2.4.4.3): the PMT PID of the first program (program_number ≠ 0).
+ * @throws TsMeasureError `malformed` for a bad section (table_id, CRC) or a PAT without a program.
+ */
+export function pmtPidOf(pat: Uint8Array): number {
   const body = sectionBody(pat, 0x00, 'PAT');
   for (let i = 0; i + 4 <= body.length; i += 4) {
     const programNumber = (body[i]! << 8) | body[i + 1]!;
@@ -231,8 +250,11 @@ function pmtPidOf(pat: Uint8Array): number {
   throw malformed('PAT lists no program');
 }
 
-/** PMT (§2.4.4.8): the elementary streams, in order. */
-function streamsOf(pmt: Uint8Array): TsElementaryStream[] {
+/**
+ * PMT (§2.4.4.8): the elementary streams, in order.
+ * @throws TsMeasureError `malformed` for a bad section (table_id, CRC, lengths).
+ */
+export function streamsOf(pmt: Uint8Array): TsElementaryStream[] {
   const body = sectionBody(pmt, 0x02, 'PMT');
   if (body.length < 4) throw malformed('PMT too short');
   const programInfoLength = ((body[2]! & 0x0f) << 8) | body[3]!;

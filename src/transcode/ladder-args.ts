@@ -148,44 +148,87 @@ function audioOptions(sourceAudioCodec: string | undefined): string[] {
  */
 export function buildLadderInvocation(options: LadderArgsOptions): FfmpegInvocation {
   const { inputPath, outputs, sourceAudioCodec } = options;
-  const preset = options.x264Preset ?? DEFAULT_X264_PRESET;
-  if (!isX264Preset(preset)) throw new GatewayError('CONFIG_INVALID', `unknown x264 preset "${String(preset).slice(0, 32)}"`);
-  if (outputs.length === 0) throw new GatewayError('INTERNAL', 'ladder has no renditions to encode');
-
-  const chains = outputs.map((o, i) => ({ filter: videoFilter(o.rendition), label: `v${i}` }));
-  const rotate = rotationFilter(options.sourceRotationDeg);
-  const head = rotate ? `${rotate},` : '';
-  let filterComplex: string;
-  if (chains.length === 1) {
-    filterComplex = `[0:v:0]${head}${chains[0]!.filter}[${chains[0]!.label}]`;
-  } else {
-    const splitLabels = chains.map((_, i) => `[s${i}]`).join('');
-    filterComplex = [`[0:v:0]${head}split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
-  }
-
-  const ffOutputs: FfmpegOutput[] = outputs.map((o, i) => ({
-    path: o.path,
-    options: [
-      '-map', `[v${i}]`,
-      ...audioOptions(sourceAudioCodec),
-      ...videoEncoderOptions(o.rendition, preset),
-      '-pix_fmt', 'yuv420p',
-      '-enc_time_base:v', VIDEO_ENCODER_TIME_BASE,
-      '-muxdelay', '0', '-muxpreload', '0',
-      '-f', 'mpegts',
-    ],
-  }));
-
+  const preset = checkedPreset(options.x264Preset, outputs.length);
+  const ffOutputs: FfmpegOutput[] = outputs.map((o, i) => ({ path: o.path, options: renditionOutputOptions(o.rendition, i, sourceAudioCodec, preset) }));
   return {
     // The source holds client bytes: the demuxer is forced and nothing but the file is opened (media-input.ts).
     inputOptions: ['-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts', ...demuxerInputArgs('mpegts')],
     inputPath,
-    filterComplex,
+    filterComplex: ladderFilterGraph(outputs.map((o) => o.rendition), options.sourceRotationDeg),
     outputs: ffOutputs,
   };
+}
+
+/** The preset, checked; and a non-empty ladder. @throws GatewayError CONFIG_INVALID, INTERNAL. */
+function checkedPreset(x264Preset: X264Preset | undefined, renditions: number): X264Preset {
+  const preset = x264Preset ?? DEFAULT_X264_PRESET;
+  if (!isX264Preset(preset)) throw new GatewayError('CONFIG_INVALID', `unknown x264 preset "${String(preset).slice(0, 32)}"`);
+  if (renditions === 0) throw new GatewayError('INTERNAL', 'ladder has no renditions to encode');
+  return preset;
+}
+
+/** `-filter_complex` graph: decode once, rotate once, split, then per rendition rate-convert and scale to `[vN]`. */
+function ladderFilterGraph(renditions: readonly FittedRendition[], rotationDeg: 0 | 90 | 180 | 270 | undefined): string {
+  const chains = renditions.map((r, i) => ({ filter: videoFilter(r), label: `v${i}` }));
+  const rotate = rotationFilter(rotationDeg);
+  const head = rotate ? `${rotate},` : '';
+  if (chains.length === 1) return `[0:v:0]${head}${chains[0]!.filter}[${chains[0]!.label}]`;
+  const splitLabels = chains.map((_, i) => `[s${i}]`).join('');
+  return [`[0:v:0]${head}split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
+}
+
+/** Options of the output of rendition `index` (mapping `[v<index>]`), up to and including `-f mpegts`. */
+function renditionOutputOptions(rendition: FittedRendition, index: number, sourceAudioCodec: string | undefined, preset: X264Preset): string[] {
+  return [
+    '-map', `[v${index}]`,
+    ...audioOptions(sourceAudioCodec),
+    ...videoEncoderOptions(rendition, preset),
+    '-pix_fmt', 'yuv420p',
+    '-enc_time_base:v', VIDEO_ENCODER_TIME_BASE,
+    '-muxdelay', '0', '-muxpreload', '0',
+    '-f', 'mpegts',
+  ];
 }
 
 /** {@link buildLadderInvocation} as a plain argument vector (no `ffmpeg` program name). */
 export function buildLadderArgs(options: LadderArgsOptions): string[] {
   return invocationToArgs(buildLadderInvocation(options));
+}
+
+/** File descriptor of the first rendition's output in {@link buildLiveLadderArgs}; rendition i writes to fd `3 + i`. */
+export const LIVE_FIRST_OUTPUT_FD = 3;
+
+/** Options of {@link buildLiveLadderArgs}: those of {@link LadderArgsOptions} without files. */
+export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPath' | 'outputs'> {
+  /** At least one; in ladder order. Rendition i is written to fd {@link LIVE_FIRST_OUTPUT_FD} + i. */
+  readonly renditions: readonly FittedRendition[];
+}
+
+/**
+ * The ffmpeg arguments (no program name) of a live stream's whole ladder in one long-running
+ * process (transcode/live-ladder.ts): one continuous MPEG-TS stream on stdin (`pipe:0`), the
+ * same filter graph and per-rendition encoder options as {@link buildLadderInvocation} (so
+ * sizes, frame counts, codec strings and bit rates are those of the per-segment jobs), and:
+ *   - `-force_key_frames source`: an output keyframe wherever the decoded source frame was one,
+ *     so every source segment boundary (a source keyframe) starts an output GOP;
+ *   - `-flush_packets 1`: the muxer hands every packet to the pipe at once (the default AVIO
+ *     buffer of 32 KiB holds ~1 s of a 240p rendition);
+ *   - one MPEG-TS per rendition on `pipe:N`, N = {@link LIVE_FIRST_OUTPUT_FD} + index;
+ *   - only the `pipe` protocol may be opened.
+ *
+ * @throws GatewayError INTERNAL when `renditions` is empty; CONFIG_INVALID for an unknown preset.
+ */
+export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
+  const { renditions, sourceAudioCodec } = options;
+  const preset = checkedPreset(options.x264Preset, renditions.length);
+  const args = [
+    '-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts',
+    '-protocol_whitelist', 'pipe', '-f', 'mpegts', '-i', 'pipe:0',
+    '-filter_complex', ladderFilterGraph(renditions, options.sourceRotationDeg),
+  ];
+  renditions.forEach((rendition, i) => {
+    args.push(...renditionOutputOptions(rendition, i, sourceAudioCodec, preset));
+    args.push('-force_key_frames', 'source', '-flush_packets', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
+  });
+  return args;
 }

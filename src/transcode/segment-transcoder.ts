@@ -28,7 +28,7 @@ import { FfmpegRunError, type FfmpegExecutor } from '../media/ffmpeg-runner.ts';
 import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ladder-args.ts';
 import { probeSegment, type ProbeOptions } from '../media/probe.ts';
 import { audioCodecString } from '../media/codec-strings.ts';
-import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError } from '../media/ts-measure.ts';
+import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError, type TsVideoMeasurement } from '../media/ts-measure.ts';
 
 /**
  * What the transcoder needs from the object store (same method shapes as
@@ -281,20 +281,27 @@ export class SegmentTranscoder {
 }
 
 /** What is measured of one output file. */
-type Measured = Pick<RenditionSegment, 'width' | 'height' | 'frames' | 'bytes' | 'codecs' | 'frameRate'>;
+export type Measured = Pick<RenditionSegment, 'width' | 'height' | 'frames' | 'bytes' | 'codecs' | 'frameRate'>;
 
 /**
  * An H.264 output measured without ffprobe (ts-measure.ts), with the values ffprobe would
- * report: frames and bytes from the file, the video codecs part from its SPS, width/height
- * the rendition's (checked against the SPS), the frame rate the rendition was encoded at
- * (ffprobe's `r_frame_rate` of our outputs is that rate: checked by
- * test/integration/media/ts-measure.test.ts), the audio codecs part from the source.
- * @throws TsMeasureError when the file is not what ts-measure reads exactly, its SPS size is not
- *   the requested one, or its audio stream is not the expected (one ADTS AAC stream iff the
- *   source has audio); the file system's error when it cannot be read.
+ * report: see {@link h264OutputMeasured}.
+ * @throws TsMeasureError as {@link h264OutputMeasured}; the file system's error when it cannot be read.
  */
 async function measureH264Output(fitted: FittedRendition, path: string, source: SourceSegmentInfo): Promise<Measured> {
-  const m = await measureTsFile(path);
+  return h264OutputMeasured(fitted, await measureTsFile(path), source);
+}
+
+/**
+ * The measurements of an H.264 rendition output from its ts-measure reading, with the values
+ * ffprobe would report: frames and bytes from the data, the video codecs part from its SPS,
+ * width/height the rendition's (checked against the SPS), the frame rate the rendition was
+ * encoded at (ffprobe's `r_frame_rate` of our outputs is that rate: checked by
+ * test/integration/media/ts-measure.test.ts), the audio codecs part from the source.
+ * @throws TsMeasureError when the SPS size is not the requested one, or its audio stream is
+ *   not the expected (one ADTS AAC stream iff the source has audio).
+ */
+export function h264OutputMeasured(fitted: FittedRendition, m: TsVideoMeasurement, source: SourceSegmentInfo): Measured {
   if (m.width !== fitted.width || m.height !== fitted.height) {
     throw new TsMeasureError('unsupported', `SPS picture size ${m.width}x${m.height} is not the requested ${fitted.width}x${fitted.height}`);
   }

@@ -1,0 +1,329 @@
+/**
+ * Cuts one continuous MPEG-TS stream (ISO/IEC 13818-1), fed as it is produced, into segments
+ * at given presentation times: segment `seq` starts at the first video PES whose PTS is at or
+ * after that seq's boundary (within half a frame); audio (every other elementary stream) goes
+ * to a segment by its own PES PTS. Pure: no I/O; bytes in, whole segments out.
+ *
+ * Used on the output of a long-running ffmpeg (transcode/live-ladder.ts), whose mpegts muxer
+ * writes each PES packet in one run of transport packets, PAT and PMT right before every video
+ * keyframe, and one audio frame per PES (with `-muxdelay 0`). What each segment holds:
+ *  - first, the PSI packets (PAT, PMT, SDT) that came right before its first video PES, or
+ *    copies of the last PAT and PMT when none did, so every segment can be read alone;
+ *  - its video PES packets, from the cut on, in stream order;
+ *  - the audio PES packets whose PTS falls in `[boundary(seq), boundary(next seq))`; audio of
+ *    a segment whose video has not started yet (the encoder holds video longer than audio)
+ *    is kept until it does and placed after the first video packet. Transport packets of
+ *    different PIDs may interleave freely, so this is still a valid stream.
+ * continuity_counter stays consistent within a segment: its ES packets are contiguous runs of
+ * their PID, and the PSI packets of a segment are renumbered from the first one's counter.
+ *
+ * A segment is complete (returned) once the video of a later segment has started and the
+ * audio has reached the next boundary (an audio PES with PTS ≥ it), or the video is
+ * `audioWait90k` past it with no such audio (a stream whose audio stopped), or at {@link end}.
+ *
+ * PTS are compared modulo 2^33 (the 33-bit PTS wraps after ~26.5 h), within ±2^32 ticks.
+ */
+import { malformed, packetAt, pmtPidOf, SectionAssembler, streamsOf, TS_PACKET_BYTES, VIDEO_STREAM_TYPES } from './ts-measure.ts';
+
+/** One cut segment. */
+export interface TsCut {
+  readonly seq: number;
+  /** Whole transport packets: PSI first, then the segment's video and audio. */
+  readonly bytes: Buffer;
+  /** The boundary it was cut at (the seq's start), 90 kHz. */
+  readonly boundaryPts90k: number;
+  /** Smallest and largest video PTS in the segment, 90 kHz; undefined when it has no video. */
+  readonly firstVideoPts90k: number | undefined;
+  readonly lastVideoPts90k: number | undefined;
+  /** Video PES packets (= frames for ffmpeg's muxer). */
+  readonly videoFrames: number;
+  /** Whether the first video PES carries random_access_indicator (a keyframe). */
+  readonly startsWithKeyframe: boolean;
+}
+
+export interface TsCutterOptions {
+  /** Duration of one video frame of the stream, 90 kHz ticks (e.g. 3000 at 30 fps): a PES up to half of it before a boundary still starts the segment. */
+  readonly frameDuration90k: number;
+  /** How far the video may run past a boundary while the audio has not reached it before the segment is closed anyway, 90 kHz; default 90000 (1 s). */
+  readonly audioWait90k?: number;
+}
+
+const PTS_MODULO = 2 ** 33;
+const HALF_MODULO = 2 ** 32;
+
+/** `a - b` for 33-bit PTS, in (-2^32, 2^32]. */
+function ptsDiff(a: number, b: number): number {
+  let d = (a - b) % PTS_MODULO;
+  if (d > HALF_MODULO) d -= PTS_MODULO;
+  else if (d <= -HALF_MODULO) d += PTS_MODULO;
+  return d;
+}
+
+/**
+ * PTS of a PES packet from the payload of its first transport packet (§2.4.3.6-2.4.3.7), or
+ * undefined when it has none (PTS_DTS_flags 00) or the header is not in this packet.
+ */
+export function pesPts90k(payload: Uint8Array): number | undefined {
+  if (payload.length < 14 || payload[0] !== 0 || payload[1] !== 0 || payload[2] !== 1) return undefined;
+  if ((payload[7]! & 0x80) === 0) return undefined;
+  const b = payload;
+  // 33 bits: 3 + 15 + 15, each group followed by a marker bit. Arithmetic, not 32-bit bitwise.
+  return ((b[9]! >> 1) & 0x07) * 2 ** 30 + (b[10]! << 22) + ((b[11]! >> 1) << 15) + (b[12]! << 7) + (b[13]! >> 1);
+}
+
+interface Segment {
+  readonly seq: number;
+  readonly boundary: number;
+  /** PSI + the first video packet, once the video started. */
+  head: Buffer[];
+  /** Everything else, in stream order. */
+  body: Buffer[];
+  videoStarted: boolean;
+  startsWithKeyframe: boolean;
+  firstPts: number | undefined;
+  lastPts: number | undefined;
+  frames: number;
+}
+
+/** See the module comment. */
+export class TsCutter {
+  readonly #half: number;
+  readonly #audioWait: number;
+  #rest: Buffer = Buffer.alloc(0);
+  #pmtPid: number | undefined;
+  #videoPid: number | undefined;
+  readonly #audioPids = new Set<number>();
+  readonly #pat = new SectionAssembler();
+  readonly #pmt = new SectionAssembler();
+  #lastPat: Buffer | undefined;
+  #lastPmt: Buffer | undefined;
+  /** Known boundaries not yet emitted, in seq order. */
+  readonly #bounds: { seq: number; pts: number }[] = [];
+  readonly #segments = new Map<number, Segment>();
+  /** Seq whose video is being written, once the first cut happened. */
+  #videoSeq: number | undefined;
+  /** Seq each ES PID's current PES goes to. */
+  readonly #route = new Map<number, number>();
+  #pendingPsi: Buffer[] = [];
+  #maxAudioPts: number | undefined;
+  #maxVideoPts: number | undefined;
+  /** Packets dropped because they came before the first boundary's video. */
+  #dropped = 0;
+
+  constructor(options: TsCutterOptions) {
+    if (!(options.frameDuration90k > 0)) throw new RangeError(`frameDuration90k must be positive, got ${options.frameDuration90k}`);
+    this.#half = options.frameDuration90k / 2;
+    this.#audioWait = options.audioWait90k ?? 90_000;
+  }
+
+  /** Video packets dropped so far because they came before the first boundary (normally 0). */
+  get droppedPackets(): number {
+    return this.#dropped;
+  }
+
+  /**
+   * Declares where segment `seq` starts (the PTS of its first video frame in the stream,
+   * 90 kHz). Call before the stream's bytes of that time are pushed; seqs strictly increasing.
+   * @throws RangeError when `seq` is not above the last one.
+   */
+  addBoundary(seq: number, pts90k: number): void {
+    const last = this.#bounds[this.#bounds.length - 1];
+    if (last && seq <= last.seq) throw new RangeError(`boundary seq ${seq} is not above ${last.seq}`);
+    this.#bounds.push({ seq, pts: pts90k });
+  }
+
+  /**
+   * Feeds the next bytes of the stream (any length; a partial packet is kept for the next call).
+   * @returns the segments completed by them, in seq order.
+   * @throws TsMeasureError `malformed` for a bad packet or PSI section.
+   */
+  push(bytes: Uint8Array): TsCut[] {
+    let data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.#rest.length > 0) data = Buffer.concat([this.#rest, data]);
+    const whole = data.length - (data.length % TS_PACKET_BYTES);
+    for (let off = 0; off < whole; off += TS_PACKET_BYTES) this.#packet(data.subarray(off, off + TS_PACKET_BYTES));
+    // Copy the tail: `bytes` may be reused by its owner.
+    this.#rest = Buffer.from(data.subarray(whole));
+    return this.#completed(false);
+  }
+
+  /**
+   * The stream ended: every open segment is complete.
+   * @returns the remaining segments in seq order (those with video; a boundary the stream never reached gives nothing).
+   * @throws TsMeasureError `malformed` when a partial packet is left.
+   */
+  end(): TsCut[] {
+    if (this.#rest.length > 0) throw malformed(`stream ended inside a transport packet (${this.#rest.length} bytes left)`);
+    return this.#completed(true);
+  }
+
+  #packet(raw: Buffer): void {
+    const p = packetAt(raw, 0);
+    if (p.pid === 0) {
+      const section = this.#pat.push(p);
+      if (section) this.#pmtPid = pmtPidOf(section);
+      this.#lastPat = Buffer.from(raw);
+      this.#pendingPsi.push(this.#lastPat);
+      return;
+    }
+    if (p.pid === this.#pmtPid) {
+      const section = this.#pmt.push(p);
+      if (section) this.#learnStreams(section);
+      this.#lastPmt = Buffer.from(raw);
+      this.#pendingPsi.push(this.#lastPmt);
+      return;
+    }
+    if (p.pid === this.#videoPid) this.#video(raw, p.pusi, p.payload, p.randomAccess);
+    else if (this.#audioPids.has(p.pid)) this.#audio(raw, p.pid, p.pusi, p.payload);
+    else this.#pendingPsi.push(Buffer.from(raw)); // SDT and other tables; also anything before the PMT
+  }
+
+  #learnStreams(pmt: Uint8Array): void {
+    this.#audioPids.clear();
+    for (const s of streamsOf(pmt)) {
+      if (VIDEO_STREAM_TYPES.has(s.streamType)) this.#videoPid ??= s.pid;
+      else this.#audioPids.add(s.pid);
+    }
+  }
+
+  #segment(seq: number): Segment {
+    let seg = this.#segments.get(seq);
+    if (!seg) {
+      const bound = this.#bounds.find((b) => b.seq === seq)!;
+      seg = { seq, boundary: bound.pts, head: [], body: [], videoStarted: false, startsWithKeyframe: false, firstPts: undefined, lastPts: undefined, frames: 0 };
+      this.#segments.set(seq, seg);
+    }
+    return seg;
+  }
+
+  /** The open seq a PTS belongs to: the last known boundary at or before it (the first open one if none). */
+  #seqAt(pts: number): number | undefined {
+    for (let i = this.#bounds.length - 1; i >= 0; i--) {
+      if (ptsDiff(pts, this.#bounds[i]!.pts) >= 0) return this.#bounds[i]!.seq;
+    }
+    return this.#bounds[0]?.seq;
+  }
+
+  #video(raw: Buffer, pusi: boolean, payload: Uint8Array, randomAccess: boolean): void {
+    if (pusi) {
+      const pts = pesPts90k(payload);
+      if (pts !== undefined) {
+        this.#maxVideoPts = this.#maxVideoPts === undefined || ptsDiff(pts, this.#maxVideoPts) > 0 ? pts : this.#maxVideoPts;
+        // The last boundary (after the current video seq) this frame reaches starts a segment.
+        let cut: number | undefined;
+        for (const b of this.#bounds) {
+          if (this.#videoSeq !== undefined && b.seq <= this.#videoSeq) continue;
+          if (ptsDiff(pts, b.pts) >= -this.#half) cut = b.seq;
+          else break;
+        }
+        if (cut !== undefined) {
+          this.#videoSeq = cut;
+          const seg = this.#segment(cut);
+          const psi = this.#pendingPsi;
+          this.#pendingPsi = [];
+          const hasTables = psi.some((b) => b === this.#lastPat) && psi.some((b) => b === this.#lastPmt);
+          const tables = hasTables || !this.#lastPat || !this.#lastPmt ? [] : [this.#lastPat, this.#lastPmt];
+          seg.head = [...tables, ...psi, raw];
+          seg.videoStarted = true;
+          seg.startsWithKeyframe = randomAccess;
+          seg.firstPts = pts;
+          seg.lastPts = pts;
+          seg.frames = 1;
+          this.#route.set(this.#videoPid!, cut);
+          return;
+        }
+      }
+      if (this.#videoSeq === undefined) {
+        this.#dropped++;
+        return;
+      }
+      const seg = this.#segment(this.#videoSeq);
+      seg.frames++;
+      if (pts !== undefined) {
+        if (seg.firstPts === undefined || ptsDiff(pts, seg.firstPts) < 0) seg.firstPts = pts;
+        if (seg.lastPts === undefined || ptsDiff(pts, seg.lastPts) > 0) seg.lastPts = pts;
+      }
+      this.#flushPsiTo(seg);
+      seg.body.push(raw);
+      return;
+    }
+    if (this.#videoSeq === undefined) {
+      this.#dropped++;
+      return;
+    }
+    const seg = this.#segment(this.#videoSeq);
+    this.#flushPsiTo(seg);
+    seg.body.push(raw);
+  }
+
+  #audio(raw: Buffer, pid: number, pusi: boolean, payload: Uint8Array): void {
+    let seq = this.#route.get(pid);
+    if (pusi) {
+      const pts = pesPts90k(payload);
+      if (pts !== undefined) {
+        this.#maxAudioPts = this.#maxAudioPts === undefined || ptsDiff(pts, this.#maxAudioPts) > 0 ? pts : this.#maxAudioPts;
+        seq = this.#seqAt(pts);
+      }
+      seq ??= this.#videoSeq ?? this.#bounds[0]?.seq;
+      if (seq !== undefined) this.#route.set(pid, seq);
+    }
+    if (seq === undefined || !this.#segments.has(seq) && !this.#bounds.some((b) => b.seq === seq)) {
+      // No boundary known yet, or the PES continues in a segment already emitted: nothing to attach it to.
+      return;
+    }
+    const seg = this.#segment(seq);
+    if (this.#videoSeq !== undefined) {
+      const current = this.#segment(this.#videoSeq);
+      this.#flushPsiTo(current);
+    }
+    seg.body.push(raw);
+  }
+
+  #flushPsiTo(seg: Segment): void {
+    if (this.#pendingPsi.length === 0) return;
+    seg.body.push(...this.#pendingPsi);
+    this.#pendingPsi = [];
+  }
+
+  #completed(ended: boolean): TsCut[] {
+    const out: TsCut[] = [];
+    while (this.#bounds.length > 0) {
+      const bound = this.#bounds[0]!;
+      const next = this.#bounds[1];
+      if (!ended) {
+        if (!next || this.#videoSeq === undefined || this.#videoSeq < next.seq) break;
+        const audioDone = this.#audioPids.size === 0
+          || (this.#maxAudioPts !== undefined && ptsDiff(this.#maxAudioPts, next.pts) >= 0)
+          || (this.#maxVideoPts !== undefined && ptsDiff(this.#maxVideoPts, next.pts) >= this.#audioWait);
+        if (!audioDone) break;
+      }
+      this.#bounds.shift();
+      const seg = this.#segments.get(bound.seq);
+      this.#segments.delete(bound.seq);
+      if (seg?.videoStarted) out.push(cutOf(seg, (pid) => pid !== this.#videoPid && !this.#audioPids.has(pid)));
+      else if (!ended || seg) out.push(emptyCut(bound.seq, bound.pts));
+    }
+    return out;
+  }
+}
+
+function emptyCut(seq: number, boundary: number): TsCut {
+  return { seq, bytes: Buffer.alloc(0), boundaryPts90k: boundary, firstVideoPts90k: undefined, lastVideoPts90k: undefined, videoFrames: 0, startsWithKeyframe: false };
+}
+
+/** Builds a segment's bytes; PSI packets (PAT, PMT, SDT) get consecutive continuity counters from the first one's. */
+function cutOf(seg: Segment, isPsi: (pid: number) => boolean): TsCut {
+  const bytes = Buffer.concat([...seg.head, ...seg.body]);
+  const next = new Map<number, number>();
+  for (let off = 0; off < bytes.length; off += TS_PACKET_BYTES) {
+    const pid = ((bytes[off + 1]! & 0x1f) << 8) | bytes[off + 2]!;
+    if (!isPsi(pid)) continue;
+    const cc = next.get(pid) ?? (bytes[off + 3]! & 0x0f);
+    bytes[off + 3] = (bytes[off + 3]! & 0xf0) | cc;
+    next.set(pid, (cc + 1) & 0x0f);
+  }
+  return {
+    seq: seg.seq, bytes, boundaryPts90k: seg.boundary, firstVideoPts90k: seg.firstPts, lastVideoPts90k: seg.lastPts,
+    videoFrames: seg.frames, startsWithKeyframe: seg.startsWithKeyframe,
+  };
+}
