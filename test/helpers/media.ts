@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,4 +35,45 @@ export async function clipWith2sGop(seconds: number): Promise<string> {
     await run('mv', [tmp, out]);
   }
   return out;
+}
+
+/** One source segment of an MPEG-TS stream cut at its video keyframes ({@link tsSourceSegments}). */
+export interface TsSourceSegment {
+  readonly seq: number;
+  /** PTS of its keyframe, 90 kHz. */
+  readonly startPts90k: number;
+  /** From the PSI packets before its keyframe to the next segment's. */
+  readonly bytes: Buffer;
+  /** Each video frame's first byte within `bytes` and its DTS (90 kHz), in stream order. */
+  readonly frames: readonly { readonly offset: number; readonly dts90k: number }[];
+}
+
+/**
+ * `input` (its first `seconds`) remuxed to one continuous MPEG-TS stream (`-c copy -f mpegts`,
+ * written to `dir`) and cut at every video keyframe, positions and timestamps from ffprobe;
+ * the SDT/PAT/PMT packets ffmpeg's muxer writes right before a keyframe go with it. What a live
+ * segmenter hands on: concatenated, the segments are the stream; each begins at a keyframe.
+ * `muxOptions` go to the muxer (e.g. `-muxdelay 0` for one audio frame per PES, as our renditions have).
+ */
+export async function tsSourceSegments(input: string, seconds: number, dir: string, firstSeq = 0, muxOptions: readonly string[] = []): Promise<TsSourceSegment[]> {
+  const ts = join(dir, `source-${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', input, '-t', String(seconds), '-c', 'copy', ...muxOptions, '-f', 'mpegts', ts]);
+  const data = await readFile(ts);
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts,dts,pos,flags', '-of', 'json', ts],
+    { maxBuffer: 1 << 26 });
+  const packets = (JSON.parse(stdout) as { packets: { pts: string; dts: string; pos: string; flags: string }[] }).packets
+    .map((p) => ({ pts: Number(p.pts), dts: Number(p.dts), pos: Number(p.pos), key: p.flags.startsWith('K') }));
+  const pidAt = (pos: number): number => ((data[pos + 1]! & 0x1f) << 8) | data[pos + 2]!;
+  const keys = packets.filter((p) => p.key).map((p) => {
+    let pos = p.pos;
+    // ffmpeg's mpegts muxer writes SDT (0x11), PAT (0) and PMT (0x1000) right before a keyframe.
+    while (pos >= 188 && [0, 0x11, 0x1000].includes(pidAt(pos - 188))) pos -= 188;
+    return { pts: p.pts, pos };
+  });
+  keys[0]!.pos = 0;
+  return keys.map((k, i) => {
+    const end = i + 1 < keys.length ? keys[i + 1]!.pos : data.length;
+    const frames = packets.filter((p) => p.pos >= k.pos && p.pos < end).map((p) => ({ offset: p.pos - k.pos, dts90k: p.dts }));
+    return { seq: firstSeq + i, startPts90k: k.pts, bytes: data.subarray(k.pos, end), frames };
+  });
 }

@@ -1,0 +1,164 @@
+/**
+ * The live ladder (src/transcode/live-ladder.ts: one long-running ffmpeg per stream, fed
+ * source chunks on stdin, renditions cut in Node) on the 1080p30 input and the default ladder:
+ *   (a) throughput: the runner fed as fast as possible against raw ffmpeg running the
+ *       per-segment command (buildLadderArgs) over the whole input file; ratio of wall times;
+ *   (b) latency in real time: chunks (one per source video frame) written at the pace of
+ *       their DTS; per seq N, from the write of its last chunk to `complete(N)` (every
+ *       rendition of N emitted); also from the first write to `complete` of the first seq.
+ *
+ * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency] [--pace 1] [--out file.json]
+ *   --pace: feeding speed of the latency run × real time (below 1 when the machine cannot keep up;
+ *   the delays are then also reported in input frames: delay / the pace's frame interval).
+ *   --quick: 12 s of input; --ffmpeg: another ffmpeg executable (e.g. a wrapper that adds options, to compare).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
+import { median, percentile } from './lib/stats.ts';
+import { source1080p30 } from './lib/inputs.ts';
+import { tsSourceSegments, type TsSourceSegment } from '../test/helpers/media.ts';
+import { defaultConfig } from '../src/config/config.ts';
+import { DEFAULT_LADDER } from '../src/config/config-schema.ts';
+import { fitRendition, parseLadder, type FittedRendition } from '../src/domain/profile.ts';
+import type { SourceSegmentInfo } from '../src/domain/segment.ts';
+import { buildLadderArgs, type X264Preset } from '../src/transcode/ladder-args.ts';
+import { LiveLadder, type LiveLadderChunk } from '../src/transcode/live-ladder.ts';
+import { ChildSupervisor } from '../src/media/child-supervisor.ts';
+import { silentLogger } from '../src/log/logger.ts';
+
+const { quick, out, values } = benchArgs(['seconds', 'runs', 'ffmpeg', 'mode', 'pace']);
+const seconds = Number(values.seconds ?? (quick ? 12 : 30));
+const runs = Number(values.runs ?? 1);
+const ffmpegPath = values.ffmpeg ?? 'ffmpeg';
+const mode = values.mode ?? 'all';
+/** Feeding speed of the latency run, × real time (below 1 on a machine too busy to keep up: delays are then also given in frames). */
+const pace = Number(values.pace ?? 1);
+if (!(seconds >= 4 && seconds <= 60) || !(runs >= 1 && runs <= 5)) throw new Error('--seconds 4..60, --runs 1..5');
+
+const preset = defaultConfig().transcode.x264Preset as X264Preset;
+const SOURCE: SourceSegmentInfo = { video: { width: 1920, height: 1080, fpsNum: 30, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' } };
+const renditions: FittedRendition[] = parseLadder(DEFAULT_LADDER).map((p) => fitRendition(p, SOURCE.video)).filter((r): r is FittedRendition => r !== undefined);
+
+const machine = await machineInfo();
+printMachine(machine);
+const work = mkdtempSync(join(tmpdir(), 'mg-bench-live-ladder-'));
+const segments = await tsSourceSegments(await source1080p30(seconds), seconds, work);
+const whole = Buffer.concat(segments.map((s) => s.bytes));
+const inputPath = join(work, 'input.ts');
+writeFileSync(inputPath, whole);
+const mediaS = (segments[segments.length - 1]!.frames.at(-1)!.dts90k - segments[0]!.frames[0]!.dts90k) / 90_000 + 1 / 30;
+process.stderr.write(`input: ${mediaS.toFixed(1)} s of 1080p30 in ${segments.length} segments; ladder ${renditions.map((r) => r.profile.name).join(' + ')} at ${preset}; ffmpeg ${ffmpegPath}\n`);
+
+/** Raw ffmpeg: the per-segment command over the whole file; wall seconds. */
+async function rawRun(): Promise<number> {
+  const args = buildLadderArgs({ inputPath, outputs: renditions.map((rendition, i) => ({ rendition, path: join(work, `raw-${i}.ts`) })), sourceAudioCodec: 'aac', x264Preset: preset });
+  const t = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`raw ffmpeg exited with ${code}`))));
+  });
+  return (performance.now() - t) / 1000;
+}
+
+function chunksOf(segment: TsSourceSegment): LiveLadderChunk[] {
+  return segment.frames.map((f, i) => ({
+    seq: segment.seq, first: i === 0, ...(i === 0 ? { startPts90k: segment.startPts90k } : {}),
+    bytes: segment.bytes.subarray(i === 0 ? 0 : f.offset, segment.frames[i + 1]?.offset ?? segment.bytes.length),
+  }));
+}
+
+function startLadder(supervisor: ChildSupervisor): LiveLadder {
+  const ladder = new LiveLadder({ renditions, source: SOURCE, x264Preset: preset, supervisor, logger: silentLogger(), ffmpegPath });
+  ladder.on('error', (err) => process.stderr.write(`live ladder error: ${err.message}\n`));
+  ladder.on('failed', (f) => process.stderr.write(`rendition segment failed: ${JSON.stringify(f)}\n`));
+  return ladder;
+}
+
+/** The runner fed as fast as possible; wall seconds from the first write to end() resolved. */
+async function liveFast(): Promise<number> {
+  const supervisor = new ChildSupervisor({ logger: silentLogger() });
+  const ladder = startLadder(supervisor);
+  let completes = 0;
+  ladder.on('complete', () => { completes++; });
+  const t = performance.now();
+  for (const seg of segments) for (const chunk of chunksOf(seg)) ladder.write(chunk);
+  await ladder.end();
+  const wallS = (performance.now() - t) / 1000;
+  await supervisor.close();
+  if (completes !== segments.length) throw new Error(`${completes} of ${segments.length} seqs completed`);
+  return wallS;
+}
+
+/** Real-time feeding: per-seq delays (ms) from the last chunk of seq N written to complete(N), and the first seq's from the first write. */
+async function liveRealTime(): Promise<{ perSeqMs: number[]; firstSeqMs: number }> {
+  const supervisor = new ChildSupervisor({ logger: silentLogger() });
+  const ladder = startLadder(supervisor);
+  const lastWrite = new Map<number, number>();
+  const delays = new Map<number, number>();
+  let firstCompleteAt = 0;
+  ladder.on('complete', ({ seq }) => {
+    delays.set(seq, performance.now() - lastWrite.get(seq)!);
+    if (seq === segments[0]!.seq) firstCompleteAt = performance.now();
+  });
+  const frame90k = 3000;
+  const dts0 = segments[0]!.frames[0]!.dts90k;
+  const t0 = performance.now();
+  for (const seg of segments) {
+    for (const [i, chunk] of chunksOf(seg).entries()) {
+      // A frame is handed on once it is whole: one frame duration after its DTS.
+      const dueMs = (seg.frames[i]!.dts90k - dts0 + frame90k) / 90 / pace;
+      const waitMs = t0 + dueMs - performance.now();
+      if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+      ladder.write(chunk);
+      lastWrite.set(seg.seq, performance.now());
+    }
+  }
+  await ladder.end();
+  await supervisor.close();
+  // The last seq is only known to be over at end(): not a live figure.
+  const lastSeq = segments[segments.length - 1]!.seq;
+  const perSeqMs = [...delays.entries()].filter(([seq]) => seq !== lastSeq).map(([, ms]) => ms);
+  return { perSeqMs, firstSeqMs: firstCompleteAt - t0 };
+}
+
+const result: Record<string, unknown> = { seconds: mediaS, segments: segments.length, renditions: renditions.map((r) => r.profile.name), preset, ffmpeg: ffmpegPath };
+try {
+  if (mode === 'all' || mode === 'throughput') {
+    const raw: number[] = [];
+    const live: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      raw.push(await rawRun());
+      live.push(await liveFast());
+    }
+    const ratio = median(raw)! / median(live)!;
+    printTable('Throughput (fed as fast as possible)', ['', 'wall s (median)', 'real-time factor', 'runs'], [
+      ['raw ffmpeg, buildLadderArgs, whole file', fmt(median(raw)), fmt(mediaS / median(raw)!), raw.map((s) => fmt(s)).join(' ')],
+      ['live ladder (stdin + pipes + cuts)', fmt(median(live)), fmt(mediaS / median(live)!), live.map((s) => fmt(s)).join(' ')],
+      ['ratio live / raw', fmt(ratio), '', 'goal >= 0.95'],
+    ]);
+    Object.assign(result, { rawWallS: raw, liveWallS: live, throughputRatio: ratio });
+  }
+  if (mode === 'all' || mode === 'latency') {
+    const all: number[] = [];
+    const firsts: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await liveRealTime();
+      all.push(...r.perSeqMs);
+      firsts.push(r.firstSeqMs);
+    }
+    const frameMs = 1000 / 30 / pace;
+    printTable(`Latency, feeding at ${pace} x real time: last chunk of seq N written -> complete(N)`, ['', 'p50', 'p95', 'max', 'samples', 'first seq: first write -> complete'], [
+      ['ms', fmt(median(all), 0), fmt(percentile(all, 95), 0), fmt(Math.max(...all), 0), all.length, firsts.map((m) => fmt(m, 0)).join(' ')],
+      ['input frames', fmt(median(all)! / frameMs, 1), fmt(percentile(all, 95)! / frameMs, 1), fmt(Math.max(...all) / frameMs, 1), '', firsts.map((m) => fmt(m / frameMs, 1)).join(' ')],
+    ]);
+    Object.assign(result, { pace, latencyMs: { p50: median(all), p95: percentile(all, 95), max: Math.max(...all), samples: all }, firstSeqMs: firsts });
+  }
+  process.stderr.write(`result: ${writeResult('live-ladder', machine, result, out)}\n`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
