@@ -87,6 +87,8 @@ export interface RtmpSegmenterOptions {
 export const LONG_SEGMENT_FACTOR = 1.5;
 
 const DEFAULT_SEGMENT_TARGET_MS = 2000;
+/** FLV tag type of script data (Adobe FLV specification v10.1, E.4.1). */
+const FLV_TAG_SCRIPT = 18;
 
 /** In-process source segmenter of one RTMP publish; see the module comment. */
 export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements SegmenterHandle {
@@ -171,6 +173,8 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   /** Runs inside node-media-server's socket handler: parse and mux synchronously, never throw. */
   #onTag(tag: Buffer): void {
     if (this.#ended) return;
+    // Script data (onMetaData): nothing an MPEG-TS segment carries; not worth a warning on every stream.
+    if ((tag[0]! & 0x1f) === FLV_TAG_SCRIPT) return;
     try {
       const packet = parseFlvTag(tag);
       if (packet !== undefined) this.#ts.push(packet);

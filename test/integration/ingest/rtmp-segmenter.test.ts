@@ -126,3 +126,7 @@ test('the stream key never appears in any log line (NMS, ours)', () => {
   assert.deepEqual(leaked, []);
 });
 
+test('an ordinary H.264 + AAC publish (with its metadata tag) is segmented without a warning', () => {
+  assert.deepEqual(lines.filter((l) => /"level":(40|50)/.test(l)), []);
+});
+
