@@ -63,6 +63,9 @@ export const MAX_REDIRECTS = 3;
 /** RFC 2397's default media type of a `data:` URL without one. */
 const DEFAULT_DATA_MEDIA_TYPE = 'text/plain';
 
+/** Base64 text (RFC 4648 §4 alphabet) with at most two `=` of padding at its end. */
+const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
+
 /**
  * The bytes behind a result URL, under the origin rule of the module docs.
  * @throws ResultMediaError (kind `server`) for a URL the origin rule refuses (`refused`
@@ -144,17 +147,23 @@ export function parseDataUrl(url: string, maxBytes?: number): ResultMedia {
     contentType = mediaType;
   }
 
-  const bytes = percentDecode(payload);
   if (!base64) {
+    const bytes = percentDecode(payload);
     if (maxBytes !== undefined && bytes.length > maxBytes) throw mediaError(`result media is larger than ${maxBytes} bytes`);
     return { data: bytes, contentType };
   }
-  const text = bytes.toString('latin1').replace(/[\t\n\f\r ]/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1 || (text.includes('=') && text.length % 4 !== 0)) {
-    throw mediaError('data: URL has invalid base64');
+  // A runner's payload is plain base64 (no percent-escapes, no whitespace): one scan checks
+  // it as it is. Anything else is percent-decoded and stripped of ASCII whitespace first.
+  let text = payload;
+  if (!BASE64_TEXT.test(text)) {
+    text = percentDecode(payload).toString('latin1').replace(/[\t\n\f\r ]/g, '');
+    if (!BASE64_TEXT.test(text)) throw mediaError('data: URL has invalid base64');
   }
+  // The regular expression allows '=' only at the end, so the padding is read there.
+  const unpadded = text.length - (text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0);
+  if (unpadded % 4 === 1 || (unpadded !== text.length && text.length % 4 !== 0)) throw mediaError('data: URL has invalid base64');
   // The decoded size is known before decoding.
-  if (maxBytes !== undefined && Math.floor((text.replace(/=+$/, '').length * 3) / 4) > maxBytes) {
+  if (maxBytes !== undefined && Math.floor((unpadded * 3) / 4) > maxBytes) {
     throw mediaError(`result media is larger than ${maxBytes} bytes`);
   }
   return { data: Buffer.from(text, 'base64'), contentType };
