@@ -66,6 +66,16 @@ export function parseAccount(h: Record<string, string>): Account | undefined {
   return { id: h['id'], name: h['name'] ?? '', balance: BigInt(h['balance'] ?? '0'), createdAtMs: Number(h['createdAtMs'] ?? 0) };
 }
 
+/**
+ * An entry from a Lua reply that carries its hash as HGETALL's flat list (`field, value, ...`,
+ * settle.lua and charge.lua); undefined for an empty list.
+ */
+export function parseEntryFields(fields: readonly string[]): LedgerEntry | undefined {
+  const h: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) h[fields[i]!] = fields[i + 1]!;
+  return parseEntry(h);
+}
+
 export function parseEntry(h: Record<string, string>): LedgerEntry | undefined {
   if (!h['id']) return undefined;
   return {

@@ -19,7 +19,8 @@
  *
  * Every balance change is one Lua script (one file each in ./lua/, with its KEYS, ARGV and reply
  * in its header; run by SHA through ioredis `defineCommand`), so it is atomic across gateways
- * and transcoders.
+ * and transcoders. A settle or charge answers with the entry it wrote (or found), so work that
+ * is held and settled costs two round trips in all: one before it runs, one after.
  * Hand-written Lua rather than a ledger library or WATCH/MULTI transactions because every
  * publish, segment and AI call goes through it: one round trip per change, no retry loop
  * under contention, and no library keeps holds and idempotent entries in one Redis.
@@ -47,7 +48,7 @@ import {
 } from './ledger-types.ts';
 import {
   checkAccountID, checkCredits, checkTime, checkUnits, checkWorkID, decodeCursor, encodeCursor, ID_PATTERN, metaArgs, padTime,
-  parseAccount, parseEntry,
+  parseAccount, parseEntry, parseEntryFields,
 } from './ledger-codec.ts';
 import { summarizeUsage } from './ledger-usage.ts';
 
@@ -205,10 +206,10 @@ export class RedisLedger {
     const units = checkUnits(request.actualUnits);
     const meta = metaArgs(request.meta);
     const now = this.#now();
-    const [status] = await this.#scripts.run('settle', [this.#hold(holdID), this.#entry(holdID), this.#holds],
-      [this.#p, holdID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${holdID}`, ...meta]) as [string];
+    const [status, fields] = await this.#scripts.run('settle', [this.#hold(holdID), this.#entry(holdID), this.#holds],
+      [this.#p, holdID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${holdID}`, ...meta]) as [string, string[]?];
     if (status === 'settled' || status === 'replayed') {
-      return { settled: true, entry: (await this.getEntry(holdID))!, replayed: status === 'replayed' };
+      return { settled: true, entry: parseEntryFields(fields!)!, replayed: status === 'replayed' };
     }
     return { settled: false, reason: status as 'released' | 'expired' | 'unknown-hold' };
   }
@@ -256,9 +257,9 @@ export class RedisLedger {
     const units = checkUnits(request.units);
     const meta = metaArgs(request.meta);
     const now = this.#now();
-    const [status, balance] = await this.#scripts.run('charge', [this.#entry(entryID), this.#hold(entryID)],
-      [this.#p, entryID, request.accountID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${entryID}`, ...meta]) as [string, string];
-    if (status === 'ok' || status === 'replayed') return { ok: true, entry: (await this.getEntry(entryID))!, replayed: status === 'replayed' };
+    const [status, balance, fields] = await this.#scripts.run('charge', [this.#entry(entryID), this.#hold(entryID)],
+      [this.#p, entryID, request.accountID, amount, units, request.rule, request.kind, request.ref, String(now), `${padTime(now)}:${entryID}`, ...meta]) as [string, string, string[]?];
+    if (status === 'ok' || status === 'replayed') return { ok: true, entry: parseEntryFields(fields!)!, replayed: status === 'replayed' };
     if (status === 'insufficient') return { ok: false, balance: BigInt(balance) };
     if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${request.accountID} not found`);
     throw new GatewayError('INVALID_REQUEST', `entry ${entryID} has a live hold; settle or release it`);

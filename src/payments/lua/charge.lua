@@ -7,11 +7,13 @@
 -- ARGV[6] price rule; ARGV[7] kind; ARGV[8] ref; ARGV[9] nowMs;
 -- ARGV[10] ledger member (`<15-digit ms>:<entryID>`);
 -- ARGV[11] manifestID, ARGV[12] seq, ARGV[13] pipeline, ARGV[14] modelID ('' = absent).
--- Reply: {status, balance}: {'ok', '0'}; {'replayed', '0'} when the entry exists (nothing changes);
--- {'insufficient', balance}; {'no-account', '0'}; {'conflict', '0'} when a live hold has this ID.
+-- Reply: {status, balance, <entry>}: {'ok', '0', <entry>}; {'replayed', '0', <entry>} when the entry
+-- exists (nothing changes), where <entry> is the entry hash as HGETALL returns it (field, value,
+-- ...), so the caller needs no second round trip to read it; {'insufficient', balance};
+-- {'no-account', '0'}; {'conflict', '0'} when a live hold has this ID.
 -- Uses debit() from ledger-functions.lua.
 local entry, hold, P, accountID = KEYS[1], KEYS[2], ARGV[1], ARGV[3]
-if redis.call('EXISTS', entry) == 1 then return {'replayed', '0'} end
+if redis.call('EXISTS', entry) == 1 then return {'replayed', '0', redis.call('HGETALL', entry)} end
 if redis.call('HGET', hold, 'state') == 'held' then return {'conflict', '0'} end
 local debited, balance = debit(P .. ':acct:' .. accountID, ARGV[4])
 if debited ~= 'ok' then return {debited, balance} end
@@ -22,4 +24,4 @@ if ARGV[12] ~= '' then redis.call('HSET', entry, 'seq', ARGV[12]) end
 if ARGV[13] ~= '' then redis.call('HSET', entry, 'pipeline', ARGV[13]) end
 if ARGV[14] ~= '' then redis.call('HSET', entry, 'modelID', ARGV[14]) end
 redis.call('ZADD', P .. ':ledger:' .. accountID, 0, ARGV[10])
-return {'ok', '0'}
+return {'ok', '0', redis.call('HGETALL', entry)}

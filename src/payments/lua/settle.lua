@@ -8,11 +8,13 @@
 -- ARGV[2] holdID; ARGV[3] amount (integer string); ARGV[4] units (integer string); ARGV[5] price rule;
 -- ARGV[6] kind; ARGV[7] ref; ARGV[8] nowMs; ARGV[9] ledger member (`<15-digit ms>:<holdID>`);
 -- ARGV[10] manifestID, ARGV[11] seq, ARGV[12] pipeline, ARGV[13] modelID ('' = absent).
--- Reply: {'settled'}; {'replayed'} when the entry exists (nothing changes); {'unknown-hold'};
--- {'released'} or {'expired'} for a hold no longer live (nothing charged).
+-- Reply: {'settled', <entry>}; {'replayed', <entry>} when the entry exists (nothing changes), where
+-- <entry> is the entry hash as HGETALL returns it (field, value, ...), so the caller needs no
+-- second round trip to read it; {'unknown-hold'}; {'released'} or {'expired'} for a hold no
+-- longer live (nothing charged).
 -- Uses int() from ledger-functions.lua.
 local hold, entry, holds, P, holdID = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]
-if redis.call('EXISTS', entry) == 1 then return {'replayed'} end
+if redis.call('EXISTS', entry) == 1 then return {'replayed', redis.call('HGETALL', entry)} end
 local state = redis.call('HGET', hold, 'state')
 if not state then return {'unknown-hold'} end
 if state ~= 'held' then return {state} end
@@ -40,4 +42,4 @@ if ARGV[13] ~= '' then redis.call('HSET', entry, 'modelID', ARGV[13]) end
 redis.call('ZADD', P .. ':ledger:' .. accountID, 0, ARGV[9])
 redis.call('ZREM', holds, holdID)
 redis.call('DEL', hold)
-return {'settled'}
+return {'settled', redis.call('HGETALL', entry)}

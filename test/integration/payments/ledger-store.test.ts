@@ -356,3 +356,46 @@ test('every ledger script runs again after Redis forgot its scripts (SCRIPT FLUS
   assert.equal(await balanceOf(ledger, 'a'), 100n);
   assert.equal(await balanceOf(ledger, 'b'), 1n);
 });
+
+test('held work costs one round trip to hold and one to settle, the entry included, and a replayed settle or charge charges once', async () => {
+  const client = createRedis({ url: server.url, logger: silentLogger(), name: 'test-count' });
+  extraClients.push(client);
+  let sent = 0;
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((...args: Parameters<typeof send>) => { sent += 1; return send(...args); }) as typeof client.sendCommand;
+  const { ledger } = freshLedger(client);
+  await ledger.createAccount({ id: 'a', name: 'A', credits: 1000n });
+  // Loads the scripts on this connection (the first EVALSHA of each falls back to EVAL).
+  await ledger.reserve({ holdID: 'ai:warm', accountID: 'a', amount: 1n, kind: 'ai', ref: 'warm', ttlMs: 60_000 });
+  await ledger.settle({ holdID: 'ai:warm', actualUnits: 1n, amount: 1n, rule: '1/1', kind: 'ai', ref: 'warm' });
+  await ledger.charge({ entryID: 'ai:warm-charge', accountID: 'a', amount: 1n, units: 1n, rule: '1/1', kind: 'ai', ref: 'warm' });
+
+  sent = 0;
+  assert.deepEqual(await ledger.reserve({ holdID: 'ai:r1', accountID: 'a', amount: 40n, kind: 'ai', ref: 'r1', ttlMs: 60_000 }), { ok: true });
+  assert.equal(sent, 1, 'the hold: one command');
+  sent = 0;
+  const settled = await ledger.settle({ holdID: 'ai:r1', actualUnits: 4n, amount: 40n, rule: '10/1', kind: 'ai', ref: 'r1', meta: { pipeline: 'text-to-image', modelID: 'm' } });
+  assert.equal(sent, 1, 'the settle, entry included: one command');
+  assert.ok(settled.settled);
+  assert.deepEqual(settled.entry, await ledger.getEntry('ai:r1'));
+  assert.deepEqual(settled.entry, {
+    id: 'ai:r1', accountID: 'a', kind: 'ai', amount: 40n, units: 4n, rule: '10/1', ref: 'r1', createdAtMs: T0, pipeline: 'text-to-image', modelID: 'm',
+  } satisfies LedgerEntry);
+  const balance = await balanceOf(ledger, 'a');
+  sent = 0;
+  const replayed = await ledger.settle({ holdID: 'ai:r1', actualUnits: 4n, amount: 40n, rule: '10/1', kind: 'ai', ref: 'r1', meta: { pipeline: 'text-to-image', modelID: 'm' } });
+  assert.equal(sent, 1);
+  assert.ok(replayed.settled && replayed.replayed);
+  assert.deepEqual(replayed.entry, settled.entry);
+  assert.equal(await balanceOf(ledger, 'a'), balance, 'a replayed request ID charges once');
+
+  sent = 0;
+  const charged = await ledger.charge({ entryID: 'ai:c1', accountID: 'a', amount: 7n, units: 7n, rule: '1/1', kind: 'ai', ref: 'c1' });
+  assert.equal(sent, 1, 'a direct charge, entry included: one command');
+  assert.ok(charged.ok);
+  assert.deepEqual(charged.entry, await ledger.getEntry('ai:c1'));
+  const again = await ledger.charge({ entryID: 'ai:c1', accountID: 'a', amount: 7n, units: 7n, rule: '1/1', kind: 'ai', ref: 'c1' });
+  assert.ok(again.ok && again.replayed);
+  assert.deepEqual(again.entry, charged.entry);
+  assert.equal(await balanceOf(ledger, 'a'), balance - 7n, 'a replayed charge charges once');
+});
