@@ -1,18 +1,20 @@
 /**
- * Filesystem object store: object `a/b/c.ts` is the file `<root>/a/b/c.ts`.
+ * Filesystem object store: object `a/b/c.ts` is the file `<root>/a/b/c.ts` (layout `nested`),
+ * or, in layout `flat`, the file `<root>/a+b+c.ts` (no directory per key prefix: the AI
+ * results store, where every request would otherwise make a directory of its own).
  * Writes go to a temporary file in the same directory and are renamed into place, so a
  * reader never sees a partial object and a crash leaves no half-written segment under
- * its final name. Several gateways and transcoders on one machine (or a shared mount)
- * can use the same root.
+ * its final name; a directory is created only when a write finds it missing. Several
+ * gateways and transcoders on one machine (or a shared mount) can use the same root.
  *
  * Listing walks the directory below the prefix and sorts it on every page (cost grows with
  * the objects under the prefix, not with the page); temporary files and names starting with a
  * dot (another store's subtree, e.g. `.results`) are not objects.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, constants, copyFile, mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -26,75 +28,131 @@ export { assertObjectKey } from './object-store.ts';
 /** Temporary name of a write in progress: `<final name>.<12 hex>.tmp`. */
 const TEMP_NAME = /\.[0-9a-f]{12}\.tmp$/;
 
+/**
+ * In layout `flat`, what stands for `/` in a file name: a character no key part may contain
+ * (object-store.ts), so names map back to keys one to one.
+ */
+const FLAT_SEPARATOR = '+';
+
+export interface FsObjectStoreOptions {
+  /**
+   * `nested` (default): key `a/b/c` is the file `<root>/a/b/c`. `flat`: every object is a file
+   * directly under the root, the `/` of its key written as `+` (`ai-1/0.png` → `<root>/ai-1+0.png`),
+   * so a write never creates a directory. A flat store still reads, lists and deletes objects
+   * a nested store wrote under the same root (results stored before the layout changed).
+   */
+  layout?: 'nested' | 'flat';
+}
+
 export class FsObjectStore implements ObjectStore {
   readonly #root: string;
+  readonly #flat: boolean;
 
   /** @param root absolute directory; created on first write. */
-  constructor(root: string) {
+  constructor(root: string, options: FsObjectStoreOptions = {}) {
     this.#root = root;
+    this.#flat = options.layout === 'flat';
   }
 
+  /** Where `key` is written (and read first). */
   #path(key: string): string {
     assertObjectKey(key);
-    return join(this.#root, key);
+    return this.#flat ? join(this.#root, key.replaceAll('/', FLAT_SEPARATOR)) : join(this.#root, key);
   }
 
-  async #atomicWrite(key: string, write: (tmp: string) => Promise<void>): Promise<ObjectInfo> {
+  /** Where a nested store keeps `key`: read and deleted too by a flat store, when the flat file is missing. */
+  #nestedPath(key: string): string | undefined {
+    return this.#flat && key.includes('/') ? join(this.#root, key) : undefined;
+  }
+
+  /** The file holding `key` and its size; undefined when there is none (an invalid key included). */
+  async #find(key: string): Promise<{ path: string; sizeBytes: number } | undefined> {
+    if (!isObjectKey(key)) return undefined;
+    for (const path of [this.#path(key), this.#nestedPath(key)]) {
+      if (path === undefined) continue;
+      try {
+        const s = await stat(path);
+        if (s.isFile()) return { path, sizeBytes: s.size };
+      } catch { /* not there */ }
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes through a temporary file renamed into place. The directory is created only when
+   * the write finds it missing (`mkdirFirst` for writers that cannot be run twice, a stream).
+   * @throws GatewayError STORAGE_FAILED (the temporary file removed)
+   */
+  async #atomicWrite(key: string, write: (tmp: string) => Promise<void>, mkdirFirst = false): Promise<void> {
     const path = this.#path(key);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    const tmp = `${path}.${randomUUID().slice(-12)}.tmp`;
     try {
-      await write(tmp);
+      if (mkdirFirst) await mkdir(dirname(path), { recursive: true });
+      try {
+        await write(tmp);
+      } catch (err) {
+        if (mkdirFirst || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(dirname(path), { recursive: true });
+        await write(tmp);
+      }
       await rename(tmp, path);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw new GatewayError('STORAGE_FAILED', `cannot write object ${key}`, { cause: err });
     }
-    return { sizeBytes: (await stat(path)).size };
   }
 
-  putFile(key: string, localPath: string): Promise<ObjectInfo> {
-    return this.#atomicWrite(key, (tmp) => copyFile(localPath, tmp));
+  async #sizeOf(key: string): Promise<ObjectInfo> {
+    return { sizeBytes: (await stat(this.#path(key))).size };
   }
 
-  putBytes(key: string, data: Uint8Array): Promise<ObjectInfo> {
-    return this.#atomicWrite(key, (tmp) => writeFile(tmp, data));
+  async putFile(key: string, localPath: string): Promise<ObjectInfo> {
+    await this.#atomicWrite(key, (tmp) => copyFile(localPath, tmp));
+    return this.#sizeOf(key);
   }
 
-  putStream(key: string, stream: Readable): Promise<ObjectInfo> {
-    return this.#atomicWrite(key, (tmp) => pipeline(stream, createWriteStream(tmp)));
+  async putBytes(key: string, data: Uint8Array): Promise<ObjectInfo> {
+    await this.#atomicWrite(key, (tmp) => writeFile(tmp, data));
+    return { sizeBytes: data.byteLength };
+  }
+
+  async putStream(key: string, stream: Readable): Promise<ObjectInfo> {
+    await this.#atomicWrite(key, (tmp) => pipeline(stream, createWriteStream(tmp)), true);
+    return this.#sizeOf(key);
   }
 
   async getFile(key: string): Promise<LocalObject> {
-    const path = this.#path(key);
-    if (!(await this.stat(key))) throw new GatewayError('NOT_FOUND', `object ${key} not found`);
-    return { path, release: async () => undefined };
+    const found = await this.#find(key);
+    if (!found) throw new GatewayError('NOT_FOUND', `object ${key} not found`);
+    return { path: found.path, release: async () => undefined };
   }
 
   async getStream(key: string): Promise<{ stream: Readable; sizeBytes: number } | undefined> {
-    const info = await this.stat(key);
-    if (!info) return undefined;
-    return { stream: createReadStream(this.#path(key)), sizeBytes: info.sizeBytes };
+    const found = await this.#find(key);
+    if (!found) return undefined;
+    return { stream: createReadStream(found.path), sizeBytes: found.sizeBytes };
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const s = await stat(this.#path(key));
-      return s.isFile() ? { sizeBytes: s.size } : undefined;
-    } catch {
-      return undefined;
-    }
+    const found = await this.#find(key);
+    return found ? { sizeBytes: found.sizeBytes } : undefined;
   }
 
   async list(prefix: string, options: { cursor?: string; limit?: number } = {}): Promise<ObjectPage> {
     assertObjectPrefix(prefix, true);
     const limit = listLimit(options.limit);
-    const all = (await this.#walk(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const all = (await this.#matching(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const after = options.cursor;
     const start = after === undefined ? 0 : all.findIndex((o) => o.key > after);
     const objects = start < 0 ? [] : all.slice(start, start + limit);
     const more = start >= 0 && start + limit < all.length;
     return more ? { objects, cursor: objects[objects.length - 1]!.key } : { objects };
+  }
+
+  /** Every object whose key starts with `prefix` (unsorted); a flat store walks its whole root. */
+  async #matching(prefix: string): Promise<ObjectEntry[]> {
+    if (!this.#flat) return this.#walk(prefix);
+    return (await this.#walk('')).filter((o) => o.key.startsWith(prefix));
   }
 
   /** Every object below `prefix` (unsorted). */
@@ -113,10 +171,13 @@ export class FsObjectStore implements ObjectStore {
         const key = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
         if (entry.isDirectory()) {
           await visit(key);
-        } else if (entry.isFile() && isObjectKey(key)) {
+        } else if (entry.isFile()) {
+          // A flat store's files at the root stand for keys with `/` in them.
+          const objectKey = this.#flat && relDir === '' ? key.replaceAll(FLAT_SEPARATOR, '/') : key;
+          if (!isObjectKey(objectKey)) continue;
           try {
             const s = await stat(join(this.#root, key));
-            out.push({ key, sizeBytes: s.size, lastModifiedMs: Math.floor(s.mtimeMs) });
+            out.push({ key: objectKey, sizeBytes: s.size, lastModifiedMs: Math.floor(s.mtimeMs) });
           } catch { /* deleted meanwhile */ }
         }
       }
@@ -126,24 +187,29 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async copy(fromKey: string, toKey: string): Promise<ObjectInfo> {
-    const from = this.#path(fromKey);
-    if (!(await this.stat(fromKey))) throw new GatewayError('NOT_FOUND', `object ${fromKey} not found`);
-    return this.#atomicWrite(toKey, (tmp) => copyFile(from, tmp));
+    const from = await this.#find(fromKey);
+    if (!from) throw new GatewayError('NOT_FOUND', `object ${fromKey} not found`);
+    await this.#atomicWrite(toKey, (tmp) => copyFile(from.path, tmp));
+    return this.#sizeOf(toKey);
   }
 
   async deleteKeys(keys: readonly string[]): Promise<void> {
-    const paths = keys.map((k) => this.#path(k));
-    for (const path of paths) {
+    for (const key of keys) {
+      const path = this.#path(key);
       try {
-        await unlink(path);
+        if (await removed(path)) continue;
+        const nested = this.#nestedPath(key);
+        // An object a nested store wrote: its directory goes too once empty.
+        if (nested !== undefined && await removed(nested)) await rmdir(dirname(nested)).catch(() => undefined);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new GatewayError('STORAGE_FAILED', 'cannot delete objects', { cause: err });
+        throw new GatewayError('STORAGE_FAILED', 'cannot delete objects', { cause: err });
       }
     }
   }
 
   async deletePrefix(prefix: string): Promise<void> {
     assertObjectPrefix(prefix, false);
+    if (this.#flat) await this.deleteKeys((await this.#matching(prefix)).map((o) => o.key));
     await rm(join(this.#root, prefix), { recursive: true, force: true });
   }
 
@@ -159,5 +225,16 @@ export class FsObjectStore implements ObjectStore {
 
   async close(): Promise<void> {
     // Nothing held open.
+  }
+}
+
+/** Unlinks `path`: true when it was removed, false when it did not exist. */
+async function removed(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }

@@ -21,7 +21,7 @@ export interface StorageSettings {
 export interface ObjectStores {
   /** Segments: `<manifestID>/<session>/<rendition>/<seq>.ts` (domain/segment.ts). */
   readonly media: ObjectStore;
-  /** AI result media: `<requestID>/<n>.<ext>`. */
+  /** AI result media: `<requestID>/<n>.<ext>` (on `fs` one flat directory: `<requestID>+<n>.<ext>`). */
   readonly results: ObjectStore;
   /** `fs` or `s3`, for logs. */
   readonly kind: 'fs' | 's3';
@@ -50,7 +50,8 @@ export function openObjectStores(settings: StorageSettings, scratchDir: string):
   if (settings.kind === 'fs') {
     const media = new FsObjectStore(settings.dir);
     return {
-      media, results: new FsObjectStore(join(settings.dir, RESULTS_PREFIX)), kind: 'fs', location: settings.dir,
+      // Flat: a result request writes one file, never a directory of its own.
+      media, results: new FsObjectStore(join(settings.dir, RESULTS_PREFIX), { layout: 'flat' }), kind: 'fs', location: settings.dir,
       verify: async () => {
         const health = await media.check();
         if (!health.ok) throw new GatewayError('STORAGE_FAILED', health.detail, { retryable: false });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { openObjectStores } from '../../../src/storage/open-store.ts';
+import { FsObjectStore } from '../../../src/storage/fs-store.ts';
 import { defaultConfig } from '../../../src/config/config.ts';
 import { listAll, type ObjectStore } from '../../../src/storage/object-store.ts';
 import { openTestStores, testS3Target } from '../../helpers/s3rver.ts';
@@ -52,6 +53,18 @@ const kinds: { name: string; open(): Promise<Fixture> }[] = [
       const root = mkdtempSync(join(tmpdir(), 'mg-contract-fs-'));
       const stores = openObjectStores({ kind: 'fs', dir: join(root, 'objects'), s3: defaultConfig().storage.s3 }, join(root, 'scratch'));
       return { store: stores.media, results: stores.results, scratchDir: join(root, 'scratch'), local: root, close: async () => rmSync(root, { recursive: true, force: true }) };
+    },
+  },
+  {
+    // The layout the fs results store uses (storage/open-store.ts): one file per object, no directories.
+    name: 'fs, flat layout',
+    open: async () => {
+      const root = mkdtempSync(join(tmpdir(), 'mg-contract-fs-flat-'));
+      const stores = openObjectStores({ kind: 'fs', dir: join(root, 'objects'), s3: defaultConfig().storage.s3 }, join(root, 'scratch'));
+      return {
+        store: new FsObjectStore(join(root, 'flat'), { layout: 'flat' }), results: stores.results, scratchDir: join(root, 'scratch'), local: root,
+        close: async () => rmSync(root, { recursive: true, force: true }),
+      };
     },
   },
   {

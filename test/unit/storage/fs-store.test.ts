@@ -35,3 +35,56 @@ test('keys that could escape the root are refused', () => {
   }
   assert.doesNotThrow(() => assertObjectKey('m/P720p30fps16x9/12.ts'));
 });
+
+test('a flat store writes each object as one file under its root, with no directory per key prefix', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-flat-'));
+  try {
+    const store = new FsObjectStore(join(root, 'results'), { layout: 'flat' });
+    assert.deepEqual(await store.putBytes('ai-0001/0.png', Buffer.from('png')), { sizeBytes: 3 });
+    await store.putBytes('ai-0001/1.png', Buffer.from('png1'));
+    await store.putBytes('ai-0002/0.png', Buffer.from('two'));
+    assert.deepEqual(readdirSync(join(root, 'results')).sort(), ['ai-0001+0.png', 'ai-0001+1.png', 'ai-0002+0.png'], 'one file each, no directories, no temp files');
+    assert.deepEqual(await store.stat('ai-0001/1.png'), { sizeBytes: 4 });
+    const s = await store.getStream('ai-0002/0.png');
+    const chunks: Buffer[] = [];
+    for await (const c of s!.stream) chunks.push(c as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), 'two');
+    assert.deepEqual((await store.list('')).objects.map((o) => o.key), ['ai-0001/0.png', 'ai-0001/1.png', 'ai-0002/0.png']);
+    assert.deepEqual((await store.list('ai-0001/')).objects.map((o) => o.key), ['ai-0001/0.png', 'ai-0001/1.png']);
+    await store.deleteKeys(['ai-0001/0.png']);
+    assert.equal(await store.stat('ai-0001/0.png'), undefined);
+    await store.deletePrefix('ai-0001/');
+    assert.deepEqual(readdirSync(join(root, 'results')), ['ai-0002+0.png']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a flat store still serves, lists and deletes the objects a nested store wrote under the same root', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-flat-'));
+  try {
+    await new FsObjectStore(root).putBytes('ai-0003/0.png', Buffer.from('old'));
+    const flat = new FsObjectStore(root, { layout: 'flat' });
+    await flat.putBytes('ai-0004/0.png', Buffer.from('new!'));
+    assert.deepEqual(await flat.stat('ai-0003/0.png'), { sizeBytes: 3 });
+    assert.equal(readFileSync((await flat.getFile('ai-0003/0.png')).path, 'utf8'), 'old');
+    assert.deepEqual((await flat.list('')).objects.map((o) => o.key), ['ai-0003/0.png', 'ai-0004/0.png']);
+    await flat.deleteKeys(['ai-0003/0.png', 'ai-0004/0.png']);
+    assert.deepEqual(readdirSync(root), [], 'the nested object and its emptied directory are gone');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a write creates the directory it finds missing, also after the directory was removed', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-'));
+  try {
+    const store = new FsObjectStore(join(root, 'objects'));
+    await store.putBytes('m2/source/0.ts', Buffer.from('a'));
+    await store.deletePrefix('m2/');
+    assert.deepEqual(await store.putBytes('m2/source/1.ts', Buffer.from('bc')), { sizeBytes: 2 });
+    assert.deepEqual(readdirSync(join(root, 'objects', 'm2', 'source')), ['1.ts']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
