@@ -6,13 +6,14 @@
  * result media re-hosted in the gateway's own storage (`/stream/<requestID>/<file>`,
  * result-media.ts). Also the worker-management API (`/api/workers`).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { scopedValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
@@ -156,6 +157,16 @@ const AI_MEASURE = Symbol('aiMeasure');
 /** A pipeline request being measured: the error kind classified on its way to the error handler. */
 type MeasuredRequest = Request & { [AI_MEASURE]?: { errorKind: AiErrorKind | undefined } };
 
+/**
+ * A new request ID, `ai-<24 hex>`: the 96 random bits of a version 4 UUID outside its version
+ * field (RFC 9562 §5.4; Node's randomUUID draws them from a cached block of random bytes,
+ * cheaper per request than randomBytes).
+ */
+export function newRequestID(): string {
+  const u = randomUUID(); // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx
+  return `ai-${u.slice(0, 8)}${u.slice(9, 13)}${u.slice(24)}`;
+}
+
 function bearer(req: Request): string | undefined {
   return /^Bearer (.+)$/i.exec(req.header('authorization') ?? '')?.[1];
 }
@@ -206,22 +217,25 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
   const multipartPipelines = new Map(Object.entries(MULTIPART_FILE_FIELD).map(([p, field]) => [`/${p}`, field]));
   const multipartPaths = new Set(multipartPipelines.keys());
-  router.use(OpenApiValidator.middleware({
+  // Each validator only sees its own paths (http/scoped-validator.ts).
+  const isJsonPath = (path: string): boolean => !multipartPaths.has(path) && (pipelinePaths.has(path) || path.startsWith('/api/workers'));
+  const isMultipartPath = (path: string): boolean => multipartPaths.has(path);
+  router.use(scopedValidator(isJsonPath, OpenApiValidator.middleware({
     apiSpec: AI_SPEC_PATH,
     validateRequests: { coerceTypes: false },
     validateResponses: false,
     validateSecurity: false,
-    ignorePaths: (path: string) => multipartPaths.has(path) || (!pipelinePaths.has(path) && !path.startsWith('/api/workers')),
-  }));
+    ignorePaths: (path: string) => !isJsonPath(path),
+  })));
   router.use(createUploadMiddleware(options, multipartPipelines));
-  router.use(OpenApiValidator.middleware({
+  router.use(scopedValidator(isMultipartPath, OpenApiValidator.middleware({
     apiSpec: AI_SPEC_PATH,
     validateRequests: { coerceTypes: true },
     validateResponses: false,
     validateSecurity: false,
     fileUploader: false,
-    ignorePaths: (path: string) => !multipartPaths.has(path),
-  }));
+    ignorePaths: (path: string) => !isMultipartPath(path),
+  })));
 
   for (const pipeline of PIPELINES) {
     router.post(`/${pipeline}`, async (req: Request, res: Response) => {
@@ -276,7 +290,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     // The llm pipeline names its model `model` (OpenAI and ai-runner); the others `model_id`.
     const modelField = pipeline === 'llm' ? 'model' : 'model_id';
     const modelID = modelIdOf(pipeline, body);
-    const requestID = `ai-${randomBytes(12).toString('hex')}`;
+    const requestID = newRequestID();
     const audioMs = pipeline === 'audio-to-text' && audioPath !== undefined ? await options.probeAudioMs(audioPath) : undefined;
     const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioSeconds: audioMs / 1000 } : {}) });
     const caller = (req as Request & { caller?: AiCaller }).caller!;

@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { scopedValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { PRESETS, type RenditionPlan, type StreamProtocol, type VideoProfile } from '../domain/profile.ts';
@@ -57,13 +58,14 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
   const paths = ['/api/streams', '/api/profiles'];
   router.use(paths, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'control API' }));
   router.use(paths, express.json({ limit: '64kb' }));
-  router.use(OpenApiValidator.middleware({
+  const isControlPath = (path: string): boolean => path.startsWith('/api/streams') || path.startsWith('/api/profiles');
+  router.use(scopedValidator(isControlPath, OpenApiValidator.middleware({
     apiSpec: CONTROL_SPEC_PATH,
     validateRequests: { allowUnknownQueryParameters: false },
     validateResponses: true,
     validateSecurity: false,
-    ignorePaths: (path: string) => !path.startsWith('/api/streams') && !path.startsWith('/api/profiles'),
-  }));
+    ignorePaths: (path: string) => !isControlPath(path),
+  })));
 
   async function describe(manifestID: string, now: number): Promise<Record<string, unknown> | undefined> {
     const stream = await index.getStream(manifestID);

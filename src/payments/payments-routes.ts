@@ -11,6 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { scopedValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { parseLadder } from '../domain/profile.ts';
@@ -136,13 +137,14 @@ export function createPaymentsRouter(options: PaymentsRoutesOptions): Router {
   const paths = ['/api/accounts', '/api/keys'];
   router.use(paths, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'payments API' }));
   router.use(paths, express.json({ limit: '64kb' }));
-  router.use(OpenApiValidator.middleware({
+  const isPaymentsPath = (path: string): boolean => PAYMENTS_PATH.test(path);
+  router.use(scopedValidator(isPaymentsPath, OpenApiValidator.middleware({
     apiSpec: PAYMENTS_SPEC_PATH,
     validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
     validateResponses: true,
     validateSecurity: false,
-    ignorePaths: (path: string) => !PAYMENTS_PATH.test(path),
-  }));
+    ignorePaths: (path: string) => !isPaymentsPath(path),
+  })));
 
   async function account(req: Request): Promise<Account> {
     const id = String(req.params['id']);
