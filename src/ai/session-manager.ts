@@ -102,7 +102,10 @@ export class SessionManager<Request, Reply> {
   async route<Result = Reply>(routed: RoutedRequest<Request>, accept?: ReplyAcceptor<Reply, Result>): Promise<RoutedReply<Result>> {
     const { registry, retry, logger } = this.#o;
     const { pipeline, modelID } = routed;
-    const log = logger.child({ requestID: routed.requestID, pipeline, modelID });
+    // Made when first needed: a request that succeeds at once logs nothing, and a pino child
+    // (bindings serialized, redaction prepared) is the costliest step of an idle logger.
+    let child: Logger | undefined;
+    const log = (): Logger => (child ??= logger.child({ requestID: routed.requestID, pipeline, modelID }));
     const startedMs = this.#now();
     const tried = new Set<string>();
     let attempt = 0;
@@ -140,7 +143,7 @@ export class SessionManager<Request, Reply> {
         const seconds = (this.#now() - callStartMs) / 1000;
         const previous = registry.candidates(pipeline, modelID).find((c) => c.workerID === workerID)?.latencyScoreSPerUnit;
         registry.recordSuccess(workerID, pipeline, modelID, updateLatencyScore(previous, seconds / Math.max(routed.workUnits, 1)));
-        if (attempt > 1) log.info({ workerID, attempts: attempt }, 'AI request succeeded after failover');
+        if (attempt > 1) log().info({ workerID, attempts: attempt }, 'AI request succeeded after failover');
         return { reply, workerID, attempts: attempt, done: release };
       } catch (err) {
         release();
@@ -151,7 +154,7 @@ export class SessionManager<Request, Reply> {
         if (suspendsWorker(failure.kind)) {
           registry.recordFailure(workerID, failure.kind, suspensionMs(registry.consecutiveFailures(workerID) + 1, retry));
         }
-        log.warn({ workerID, kind: failure.kind, attempt, reason: failure.message, stage: inAccept ? 'result' : 'call' }, 'AI worker call failed');
+        log().warn({ workerID, kind: failure.kind, attempt, reason: failure.message, stage: inAccept ? 'result' : 'call' }, 'AI worker call failed');
         if (failure.kind === 'client' && !inAccept) {
           throw new GatewayError('INVALID_REQUEST', failure.workerMessage ?? failure.message);
         }

@@ -65,6 +65,19 @@ export type WorkerHealthStatus = (typeof WORKER_HEALTH_STATUSES)[number];
  */
 export class WorkerClient {
   readonly #agents: WorkerAgents = { http: new HttpAgent(AGENT_OPTIONS), https: new HttpsAgent(AGENT_OPTIONS) };
+  /** `endpointUrl` results by worker URL and path, so a call parses no URL (never mutated; cleared past {@link MAX_CACHED_TARGETS}). */
+  readonly #targets = new Map<string, URL>();
+
+  #target(workerUrl: string, path: string): URL {
+    const key = `${path} ${workerUrl}`;
+    let target = this.#targets.get(key);
+    if (target === undefined) {
+      target = endpointUrl(workerUrl, path);
+      if (this.#targets.size >= MAX_CACHED_TARGETS) this.#targets.clear();
+      this.#targets.set(key, target);
+    }
+    return target;
+  }
 
   /**
    * Sends one request to one worker.
@@ -74,7 +87,7 @@ export class WorkerClient {
    */
   async call(worker: WorkerEndpoint, request: AiRequest, options: CallWorkerOptions): Promise<WorkerReply> {
     const path = `/${request.pipeline}`;
-    const target = endpointUrl(worker.url, request.pipeline);
+    const target = this.#target(worker.url, request.pipeline);
     const streaming = request.pipeline === 'llm' && request.fields['stream'] === true;
     const headers: OutgoingHttpHeaders = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
     if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
@@ -128,7 +141,7 @@ export class WorkerClient {
    * @throws WorkerCallError on no answer, an error status, or a body without a known status.
    */
   async checkHealth(worker: WorkerEndpoint, timeoutMs: number): Promise<WorkerHealthStatus> {
-    const target = endpointUrl(worker.url, 'health');
+    const target = this.#target(worker.url, 'health');
     const headers: OutgoingHttpHeaders = { accept: 'application/json' };
     if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
     const exchange = new Exchange(this.#agents, undefined);
@@ -158,6 +171,9 @@ export class WorkerClient {
     this.#agents.https.destroy();
   }
 }
+
+/** Worker URLs × paths whose parsed URL is kept (a few workers × a few paths in practice). */
+const MAX_CACHED_TARGETS = 1024;
 
 /**
  * Keep-alive connection pools to workers (one pair per {@link WorkerClient}). Idle connections are closed after 4 s, before the
