@@ -20,6 +20,9 @@ import { silentLogger } from '../../../src/log/logger.ts';
 import { ChildSupervisor, type ChildExit } from '../../../src/media/child-supervisor.ts';
 import { LiveLadder, type LiveLadderChunk, type LiveRenditionSegment } from '../../../src/transcode/live-ladder.ts';
 import { CLIP, clipWith2sGop, tsSourceSegments, type TsSourceSegment } from '../../helpers/media.ts';
+import { clipFlv, readFlvTags } from '../../helpers/flv.ts';
+import { parseFlvTag } from '../../../src/media/flv-packets.ts';
+import { TsSegmenter, type TsSegment } from '../../../src/media/ts-segmenter.ts';
 
 const run = promisify(execFile);
 const SOURCE: SourceSegmentInfo = { video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' } };
@@ -82,7 +85,7 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 60_000): P
  * continuous across segments, audio by PTS inside its segment, decodes cleanly at the listed
  * size with the listed frame count.
  */
-async function assertLadderOutput(dir: string, source: SourceSegment[], c: Collected): Promise<void> {
+async function assertLadderOutput(dir: string, source: readonly { seq: number; startPts90k: number }[], c: Collected): Promise<void> {
   assert.deepEqual(c.errors, []);
   assert.deepEqual(c.completes, source.map((s) => s.seq), 'complete once per seq, in order');
   for (const r of RENDITIONS) {
@@ -169,6 +172,23 @@ describe('LiveLadder', () => {
     for (const seg of source) for (const chunk of chunksOf(seg, 9)) ladder.write(chunk);
     await ladder.end();
     await assertLadderOutput(dir, source, c);
+  });
+
+  test('fed by the in-process RTMP segmenter (FLV tags → TsSegmenter chunks, B-frames, 2 s GOP): every seq aligned with its segments', async () => {
+    const segmenter = new TsSegmenter({ segmentTargetMs: 2000 });
+    const ladder = new LiveLadder({ renditions: RENDITIONS, source: SOURCE, supervisor, logger: silentLogger() });
+    const c = collect(ladder);
+    const segments: TsSegment[] = [];
+    segmenter.on('chunk', (chunk) => ladder.write(chunk));
+    segmenter.on('segment', (seg) => segments.push(seg));
+    for (const tag of readFlvTags(await clipFlv('bf3', 12))) {
+      const packet = parseFlvTag(tag);
+      if (packet) segmenter.push(packet);
+    }
+    segmenter.end();
+    await ladder.end();
+    assert.equal(segments.length, 6);
+    await assertLadderOutput(dir, segments, c);
   });
 
   test('an ffmpeg killed mid-stream surfaces as an error event, then exit; input is refused afterwards', async () => {
