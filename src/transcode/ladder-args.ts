@@ -198,6 +198,30 @@ export function buildLadderArgs(options: LadderArgsOptions): string[] {
 /** File descriptor of the first rendition's output in {@link buildLiveLadderArgs}; rendition i writes to fd `3 + i`. */
 export const LIVE_FIRST_OUTPUT_FD = 3;
 
+/**
+ * How much of the live input ffmpeg reads before it starts transcoding, µs (`-analyzeduration`;
+ * ffmpeg's default is 5 s, which the first segment of every stream would wait for). 0.5 s is
+ * enough for ffmpeg 5.1 to read the H.264 parameters and the AAC sample rate of our sources;
+ * 0.1 s left the AAC sample rate unknown (ffprobe on the 1080p30 bench input).
+ */
+export const LIVE_ANALYZE_DURATION_US = 500_000;
+
+/**
+ * Options that bound the frames a live ladder holds (docs/architecture.md, the live ladder),
+ * measured on the 1080p30 input and the default ladder as frames fed but not yet out when the
+ * input pauses: 20 with ffmpeg's and x264's defaults, 8 with these:
+ *  - decoder `-threads 2` (frame threads hold threads − 1 frames; the default is cores + 1);
+ *  - x264 `-threads 2` (frame threads; default 1.5 × cores per encoder, and a ladder has several);
+ *  - x264 `sync-lookahead=0`: the lookahead runs in the encoding thread instead of a thread
+ *    with its own frame buffer;
+ *  - x264 `-rc-lookahead 3` (veryfast's default is 10; x264 keeps it ≥ the B-frames, 3):
+ *    frames the rate control and macroblock tree look ahead, each held before encoding.
+ * Throughput is unchanged within the measurement's noise (CPU seconds for the same input within
+ * a few % of raw ffmpeg's); a transcoder runs many streams, so parallelism comes across streams.
+ */
+export const LIVE_DECODER_OPTIONS: readonly string[] = ['-threads', '2'];
+export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=0'];
+
 /** Options of {@link buildLiveLadderArgs}: those of {@link LadderArgsOptions} without files. */
 export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPath' | 'outputs'> {
   /** At least one; in ladder order. Rendition i is written to fd {@link LIVE_FIRST_OUTPUT_FD} + i. */
@@ -213,6 +237,8 @@ export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPat
  *     so every source segment boundary (a source keyframe) starts an output GOP;
  *   - `-flush_packets 1`: the muxer hands every packet to the pipe at once (the default AVIO
  *     buffer of 32 KiB holds ~1 s of a 240p rendition);
+ *   - {@link LIVE_ANALYZE_DURATION_US}, {@link LIVE_DECODER_OPTIONS} and, for libx264 outputs,
+ *     {@link LIVE_X264_OPTIONS}: fewer frames held, so each segment is out sooner;
  *   - one MPEG-TS per rendition on `pipe:N`, N = {@link LIVE_FIRST_OUTPUT_FD} + index;
  *   - only the `pipe` protocol may be opened.
  *
@@ -223,11 +249,13 @@ export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
   const preset = checkedPreset(options.x264Preset, renditions.length);
   const args = [
     '-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts',
+    '-analyzeduration', String(LIVE_ANALYZE_DURATION_US), ...LIVE_DECODER_OPTIONS,
     '-protocol_whitelist', 'pipe', '-f', 'mpegts', '-i', 'pipe:0',
     '-filter_complex', ladderFilterGraph(renditions, options.sourceRotationDeg),
   ];
   renditions.forEach((rendition, i) => {
     args.push(...renditionOutputOptions(rendition, i, sourceAudioCodec, preset));
+    if (rendition.profile.encoder === 'H.264') args.push(...LIVE_X264_OPTIONS);
     args.push('-force_key_frames', 'source', '-flush_packets', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
   });
   return args;

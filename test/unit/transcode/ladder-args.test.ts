@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fitRendition, parseProfile, PRESETS, type FittedRendition, type SourceVideoInfo, type VideoProfile } from '../../../src/domain/profile.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { buildLadderArgs, buildLadderInvocation, gopFrames, type LadderOutput } from '../../../src/transcode/ladder-args.ts';
+import {
+  buildLadderArgs, buildLadderInvocation, buildLiveLadderArgs, gopFrames, LIVE_X264_OPTIONS, type LadderOutput,
+} from '../../../src/transcode/ladder-args.ts';
 
 const src1080p30: SourceVideoInfo = { width: 1920, height: 1080, fpsNum: 30, fpsDen: 1 };
 const src360p24: SourceVideoInfo = { width: 640, height: 360, fpsNum: 24, fpsDen: 1 };
@@ -192,4 +194,28 @@ test('a rotated source is turned once before the split, the way ffmpeg autorotat
 test('every rendition is encoded 8-bit 4:2:0 whatever the source pixel format (a 10-bit source too)', () => {
   const args = buildLadderArgs({ inputPath: '/tmp/in.ts', outputs: outputs(src360p24, P('P360p30fps16x9'), P('P240p30fps16x9')), sourceAudioCodec: 'aac' });
   assert.deepEqual(args.flatMap((a, i) => (a === '-pix_fmt' ? [args[i + 1]] : [])), ['yuv420p', 'yuv420p']);
+});
+
+test('the live ladder: stdin in (pipe protocol only), rendition i on pipe:3+i, the per-segment graph and encoder options plus keyframes at source keyframes', () => {
+  const ladder = [P('P720p30fps16x9'), P('P360p30fps16x9'), P('P240p30fps16x9')];
+  const live = buildLiveLadderArgs({ renditions: ladder.map((p) => fit(p, src1080p30)), sourceAudioCodec: 'aac' });
+  const perSegment = buildLadderInvocation({ inputPath: '/tmp/in.ts', outputs: outputs(src1080p30, ...ladder), sourceAudioCodec: 'aac' });
+  const at = live.indexOf('-i');
+  assert.equal(live[at + 1], 'pipe:0');
+  assert.equal(valueOf(live.slice(0, at), '-protocol_whitelist'), 'pipe');
+  assert.equal(valueOf(live.slice(0, at), '-f'), 'mpegts');
+  assert.ok(live.slice(0, at).includes('-copyts'));
+  assert.equal(valueOf(live, '-filter_complex'), perSegment.filterComplex);
+  // Outputs: each ends at its pipe; its options are the per-segment ones, then the live ones.
+  const pipes = live.flatMap((a, i) => (/^pipe:[3-9]$/.test(a) ? [i] : []));
+  assert.deepEqual(pipes.map((i) => live[i]), ['pipe:3', 'pipe:4', 'pipe:5']);
+  let from = live.indexOf('-filter_complex') + 2;
+  pipes.forEach((end, i) => {
+    const options = live.slice(from, end);
+    const expected = perSegment.outputs[i]!.options;
+    assert.deepEqual(options.slice(0, expected.length), [...expected]);
+    assert.deepEqual(options.slice(expected.length), [...LIVE_X264_OPTIONS, '-force_key_frames', 'source', '-flush_packets', '1']);
+    from = end + 1;
+  });
+  assert.equal(from, live.length);
 });
