@@ -4,9 +4,14 @@
  * MPEG-TS muxer" describes what it writes and why.
  *
  * Rules:
- *  - Cuts: segment `firstSeq` starts at the first video keyframe; a new segment starts at
- *    the first keyframe whose DTS is ≥ the current segment's first DTS + `segmentTargetMs`.
- *    Audio-only streams cut on the first audio frame at or past the target the same way.
+ *  - Cuts: segment `firstSeq` starts at the first video keyframe; the k-th cut after it is
+ *    at the first keyframe whose DTS is ≥ the stream's first DTS + k × `segmentTargetMs` (a
+ *    fixed grid of targets, as ffmpeg's segment muxer cuts with `-segment_time`). Regular
+ *    GOPs give one segment per GOP multiple either way; after a GOP longer than the target,
+ *    the following keyframes cut until the grid is caught up, so the stream's segment count
+ *    keeps following its duration (a lag of more than 10 targets, a clock jump, restarts the
+ *    grid at that segment instead). Audio-only streams cut on the first audio frame at or
+ *    past each target the same way.
  *    Audio frames go to the segment current when they arrive.
  *  - Video or audio-only: the stream is a video stream as soon as an AVC config arrives.
  *    Audio arriving before that is held; when `audioOnlyAfterMs` of audio has been held
@@ -191,6 +196,13 @@ export function frameRateFromSpan(intervals: number, spanMs: number): [number, n
  * See the module docs. Usage: `push()` every packet of one stream in arrival order, then
  * `end()`; listen to `chunk` / `segment` / `info` / `warning`.
  */
+/**
+ * How far (in targets) the cut grid may lag behind a new segment's start before it is started
+ * again at that segment: a long GOP catches up with the grid; a clock jump does not make every
+ * following keyframe a cut.
+ */
+const GRID_REANCHOR_TARGETS = 10;
+
 export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   readonly #targetMs: number;
   readonly #audioOnlyAfterMs: number;
@@ -205,6 +217,9 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   #held: HeldAudio[] = [];
 
   #baseDtsMs = 0;
+  /** The cut grid: the next cut's target is `#gridOriginMs + #cuts × #targetMs` (ms, the incoming timeline). */
+  #gridOriginMs = 0;
+  #cuts = 0;
   #firstStartPts90k: number | undefined;
   /** The next flush starts a segment. */
   #chunkStart = false;
@@ -332,7 +347,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     const dts90k = this.#to90k(dtsMs);
     const pts90k = this.#to90k(dtsMs + ctsMs);
     let seg = this.#segment;
-    if (keyframe && (!seg || dtsMs >= seg.startDtsMs + this.#targetMs)) {
+    if (keyframe && (!seg || this.#cutDue(dtsMs))) {
       if (seg) this.#closeSegment(Math.round((pts90k - seg.startPts90k) / 90) + seg.startMs);
       seg = this.#openSegment(dtsMs, pts90k);
     }
@@ -407,7 +422,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     const pts90k = this.#to90k(dtsMs);
     if (this.#mode === 'audio') {
       const seg = this.#segment;
-      if (!seg || dtsMs >= seg.startDtsMs + this.#targetMs) {
+      if (!seg || this.#cutDue(dtsMs)) {
         if (seg) this.#closeSegment(Math.round((pts90k - seg.startPts90k) / 90) + seg.startMs);
         this.#openSegment(dtsMs, pts90k);
       }
@@ -432,6 +447,11 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
 
   // ---- segments
 
+  /** Whether a cut (at a keyframe, or an audio frame in audio-only mode) at `dtsMs` is due: the grid's next target is reached. */
+  #cutDue(dtsMs: number): boolean {
+    return dtsMs >= this.#gridOriginMs + this.#cuts * this.#targetMs;
+  }
+
   #startStream(mode: 'video' | 'audio', firstDtsMs: number): void {
     this.#mode = mode;
     this.#baseDtsMs = firstDtsMs;
@@ -441,6 +461,13 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
 
   #openSegment(dtsMs: number, pts90k: number): OpenSegment {
     this.#firstStartPts90k ??= pts90k;
+    this.#cuts++;
+    if (this.#cuts === 1 || dtsMs >= this.#gridOriginMs + (this.#cuts + GRID_REANCHOR_TARGETS) * this.#targetMs) {
+      // The stream's first segment, or a jump forward of the publisher's clock: the grid starts
+      // here (instead of cutting at every keyframe until it catches up after a jump).
+      this.#gridOriginMs = dtsMs;
+      this.#cuts = 1;
+    }
     const seg: OpenSegment = {
       seq: this.#nextSeq++,
       startDtsMs: dtsMs,

@@ -61,12 +61,12 @@ function stream(fromMs: number, toMs: number, gopMs: number): FlvPacket[] {
   return out;
 }
 
-test('cuts at the first keyframe at or past start + target; audio goes to the segment current when it arrives', () => {
+test('cuts at the first keyframe at or past each target of the grid (start + k × target); audio goes to the segment current when it arrives', () => {
   const r = runSegmenter(stream(0, 7000, 1500), { segmentTargetMs: 2000 });
-  // keyframes every 1.5 s: 0, 1500, 3000, 4500, 6000 → cuts at 0, 3000, 6000
+  // keyframes every 1.5 s: 0, 1500, 3000, 4500, 6000; targets 2000, 4000, 6000 → cuts at 0, 3000, 4500, 6000
   assert.deepEqual(r.segments.map((s) => [s.seq, s.startMs, s.durationMs, s.frames, s.audioFrames]),
-    [[0, 0, 3000, 30, 60], [1, 3000, 3000, 30, 60], [2, 6000, 1000, 10, 20]]);
-  assert.deepEqual(r.segments.map((s) => s.startPts90k), [TS_START_90K, TS_START_90K + 270000, TS_START_90K + 540000]);
+    [[0, 0, 3000, 30, 60], [1, 3000, 1500, 15, 30], [2, 4500, 1500, 15, 30], [3, 6000, 1000, 10, 20]]);
+  assert.deepEqual(r.segments.map((s) => s.startPts90k), [TS_START_90K, TS_START_90K + 270000, TS_START_90K + 405000, TS_START_90K + 540000]);
   const second = pesOf(r.segments[1]!.bytes, AUDIO_PID);
   assert.equal(second[0]!.pts, TS_START_90K + 3000 * 90, 'the audio at the keyframe time arrived after it');
 });
@@ -131,7 +131,7 @@ test('ffmpeg\'s end-of-sequence tag (key-flagged) neither cuts nor counts as a f
   assert.deepEqual(r.segments.map((s) => s.frames), [20, 1]);
 });
 
-test('audio only: after audioOnlyAfterMs without an AVC config; cuts at the first audio frame past the target; PCR on the audio PID', () => {
+test('audio only: after audioOnlyAfterMs without an AVC config; cuts at the first audio frame past each 2 s target of the grid; PCR on the audio PID', () => {
   const packets: FlvPacket[] = [aacConfig];
   for (let k = 0; k < 300; k++) packets.push(audio(Math.round((k * 1024 * 1000) / 44100)));
   const r = runSegmenter(packets, { segmentTargetMs: 2000, audioOnlyAfterMs: 500 }, false);
@@ -140,7 +140,7 @@ test('audio only: after audioOnlyAfterMs without an AVC config; cuts at the firs
   assert.deepEqual(r.warnings.map((w) => w.code), ['late-video-ignored']);
   r.seg.end();
   assert.deepEqual(r.info, [{ audio: { codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 44100, channels: 2 } }]);
-  assert.deepEqual(r.segments.map((s) => [s.startMs, s.audioFrames, s.frames]), [[0, 87, 0], [2020, 87, 0], [4040, 87, 0], [6060, 39, 0]]);
+  assert.deepEqual(r.segments.map((s) => [s.startMs, s.audioFrames, s.frames]), [[0, 87, 0], [2020, 86, 0], [4017, 86, 0], [6014, 41, 0]]);
   assert.equal(r.segments.reduce((n, s) => n + s.audioFrames, 0), 300, 'no frame lost, the held ones included');
   assert.deepEqual([0, 1, 2].map((n) => ((r.segments[1]!.bytes[n * 188 + 1]! & 0x1f) << 8) | r.segments[1]!.bytes[n * 188 + 2]!), [0, PMT_PID, AUDIO_PID]);
   assert.equal(r.segments[1]!.bytes[188 * 2 + 5]! & 0x50, 0x50, 'PCR and random access on the audio PES');
@@ -194,4 +194,14 @@ test('frame rate: the standard rate whose intervals fit the span within FLV\'s 1
   }
   assert.deepEqual(frameRateFromSpan(10, 1234), [1013, 125], 'no standard rate fits: 8.104 fps');
   assert.deepEqual(frameRateFromSpan(0, 0), [0, 1]);
+});
+
+test('a clock jump forward restarts the cut grid instead of cutting at every following keyframe', () => {
+  const r = runSegmenter([...stream(0, 4000, 1000), ...stream(600_000, 606_000, 1000).filter((p) => p.type !== 'avc-config' && p.type !== 'aac-config')], { segmentTargetMs: 2000 });
+  const starts = r.segments.map((s) => s.startMs);
+  // 0 and 2000 before the jump; after it one cut at the jump, then every 2 s again (not every 1 s keyframe).
+  assert.deepEqual(starts.slice(0, 2), [0, 2000]);
+  const after = starts.slice(2);
+  assert.ok(after.length <= 4, `segments after the jump start at ${after.join(', ')}`);
+  for (let i = 1; i < after.length; i++) assert.ok(after[i]! - after[i - 1]! >= 2000, `a 2 s grid after the jump: ${after.join(', ')}`);
 });
