@@ -9,6 +9,9 @@ import { parseLadder } from './domain/profile.ts';
 import { ownerTag } from './storage/work-dir.ts';
 import { IndexSweeper } from './hls/index-sweeper.ts';
 import { TranscodeQueue } from './transcode/transcode-queue.ts';
+import { LiveFeedWriter } from './transcode/live-feed-store.ts';
+import { RedisLiveSessions } from './transcode/live-session-store.ts';
+import type { LiveTranscodeSessions } from './ingest/ingest-ports.ts';
 import { RedisPushClaims } from './ingest/push-claim-store.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
@@ -98,6 +101,14 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   const rtmp = config.rtmp.enabled ? new RtmpServer({
     host: config.rtmp.host, port: config.rtmp.port, logger, storePath: join(config.workDir, 'nms-store'),
   }) : undefined;
+  // Live transcoding sessions: the feed of each RTMP stream's MPEG-TS and its session record.
+  // Closed after ingest (registered before it), so the last chunks and settlements are written.
+  // Its own `blocking` connection: during a Redis outage its writes wait, in order, in ioredis's
+  // queue and go out on reconnect instead of failing (a chunk lost would cost its whole segment).
+  const liveFeed = config.transcode.liveSessions
+    ? new LiveFeedWriter({ redis: connections.open('live-feed-writer', 'blocking'), keys, logger: ingestLog }) : undefined;
+  if (liveFeed) lifecycle.add('live-feed', () => liveFeed.close());
+  const liveSessions = liveFeed && liveSessionsOf(new RedisLiveSessions({ redis, keys }), liveFeed, config.segmentTargetMs);
   const ingest = new LiveIngest({
     logger: ingestLog,
     authorizer,
@@ -120,6 +131,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     pushIdleTimeoutMs: config.push.idleTimeoutMs,
     pushReplyTimeoutMs: config.push.replyTimeoutMs,
     ...(billing ? { billing } : {}),
+    ...(liveSessions && liveFeed ? { liveSessions, liveFeed } : {}),
     // Streams naming no account: `local` on loopback, not metered on a public bind.
     defaultAccountID: unnamedStreamAccount(loopbackOnly),
     onInsufficientBalance: config.payments.onInsufficientBalance,
@@ -261,4 +273,17 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     embeddedTranscoder: config.transcode.embedded,
   }, 'mediagate gateway ready');
   return httpPort;
+}
+
+/** Ingest's port to live transcoding sessions: the session records and the feed's settlements. */
+function liveSessionsOf(store: RedisLiveSessions, feed: LiveFeedWriter, segmentTargetMs: number): LiveTranscodeSessions {
+  return {
+    open: (s) => store.open({ ...s, segmentTargetMs }),
+    setSource: (manifestID, session, source) => store.setSource(manifestID, session, source),
+    settle: (manifestID, session, settled) => feed.settle(manifestID, session, settled),
+    end: async (manifestID, session, endSeq) => {
+      await store.end(manifestID, session, endSeq);
+      feed.forget(manifestID, session);
+    },
+  };
 }

@@ -9,6 +9,12 @@ import { ownerTag } from './storage/work-dir.ts';
 import { TranscodeWorker, transcodeLockTimingFor } from './transcode/transcode-queue.ts';
 import { SegmentTranscoder } from './transcode/segment-transcoder.ts';
 import { TranscodeResults } from './transcode/transcode-results.ts';
+import { LiveSessionRunner, type StartLadder } from './transcode/live-session-runner.ts';
+import { RedisLiveSessions } from './transcode/live-session-store.ts';
+import { LiveFeedReader } from './transcode/live-feed-store.ts';
+import { LiveLadder } from './transcode/live-ladder.ts';
+import { fitRendition, type FittedRendition } from './domain/profile.ts';
+import { isX264Preset } from './domain/x264-preset.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort } from './http/http-app.ts';
@@ -39,7 +45,11 @@ export async function startTranscoderRole(config: MediagateConfig, logger: Logge
   logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: metricsUrl ?? 'disabled' }, 'transcoder ready; waiting for jobs');
 }
 
-/** The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder and result handling. */
+/**
+ * The transcode worker (transcoder role, and the gateway's embedded transcoder): ffmpeg ladder
+ * and result handling; with `transcode.liveSessions`, the live session runner beside it, both
+ * sharing the `transcode.concurrency` slots.
+ */
 export async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
   const { storage, connections, keys, recordingIndex, retry, storeRetry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
@@ -51,6 +61,7 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
   lifecycle.add('ffmpeg', () => transcoder.close());
 
   const results = new TranscodeResults({ index: recordingIndex, metrics: metrics.transcode, events, retry, logger: log, ...(billing ? { billing } : {}) });
+  let jobsInFlight = 0;
   const worker = new TranscodeWorker({
     connection: connections.open('transcoder', 'blocking'),
     prefix: keys.prefix,
@@ -58,7 +69,14 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
     concurrency: config.transcode.concurrency,
     lockTiming: transcodeLockTimingFor(config.segmentTargetMs),
     hooks: {
-      process: (job) => transcoder.transcode(job),
+      process: async (job) => {
+        jobsInFlight += 1;
+        try {
+          return await transcoder.transcode(job);
+        } finally {
+          jobsInFlight -= 1;
+        }
+      },
       onCompleted: (job, result) => results.completed(job, result),
       onFailedForGood: (job, reason, code, cause) => results.failedForGood(job, reason, code, cause),
       onTranscoderLost: (job) => results.transcoderLost(job),
@@ -66,4 +84,32 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
   });
   lifecycle.add('transcode-worker', (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }));
   await worker.waitUntilReady();
+
+  if (config.transcode.liveSessions) {
+    const liveLog = logger.child({ component: 'live-sessions' });
+    const reader = new LiveFeedReader({ redis: connections.open('live-feed-reader', 'blocking'), keys, logger: liveLog });
+    const slots = config.transcode.concurrency;
+    const runner = new LiveSessionRunner({
+      sessions: new RedisLiveSessions({ redis: core.redis, keys }), feed: reader, results, storage, storageRetry: storeRetry,
+      startLadder: liveLadderStarter(config, core), logger: liveLog, slots, jobsInFlight: () => jobsInFlight,
+      onSessionsChanged: (owned) => worker.setConcurrency(Math.max(1, slots - owned)),
+      segmentTargetMs: config.segmentTargetMs,
+    });
+    // Closed before the worker: its ladders stop and its sessions are released for another transcoder.
+    lifecycle.add('live-sessions', async () => {
+      await runner.close();
+      await reader.close();
+    });
+    runner.start();
+  }
+}
+
+/** Starts a session's `LiveLadder`: the profiles fitted to the source (upscales omitted); none when nothing fits. */
+function liveLadderStarter(config: MediagateConfig, core: Core): StartLadder {
+  const preset = isX264Preset(config.transcode.x264Preset) ? config.transcode.x264Preset : undefined;
+  return ({ profiles, source, logger }) => {
+    const renditions = profiles.map((p) => fitRendition(p, source.video)).filter((f): f is FittedRendition => f !== undefined);
+    if (renditions.length === 0) return undefined;
+    return new LiveLadder({ renditions, source, supervisor: core.children, logger, ...(preset ? { x264Preset: preset } : {}) });
+  };
 }

@@ -182,6 +182,14 @@ export const CONFIG_SCHEMA = Type.Object({
     timeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'Wall-clock limit for one segment\'s ffmpeg, in ms.' }),
     attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Tries per job before it is failed for good.' }),
     backoffMs: Type.Integer({ minimum: 0, default: 500, description: 'First retry delay in ms (exponential backoff).' }),
+    liveSessions: Type.Boolean({
+      default: false,
+      description: 'Transcode an RTMP stream whose ladder is all H.264 with one long-running ffmpeg on one transcoder '
+        + '(a live session fed from Redis, leased to a transcoder with a free slot and taken over when it dies; '
+        + 'a session and a running job each take one of the `transcode.concurrency` slots); default false: one job per '
+        + 'source segment, as HTTP push always does. Gateways and transcoders of a deployment must agree. '
+        + 'See docs/architecture.md, Live transcoding sessions.',
+    }),
     metricsPort: Type.Integer({
       minimum: 0, maximum: 65535, default: 9936,
       description: 'HTTP port of a standalone transcoder (cmd/transcoder.ts) for `/metrics` and `/healthz`, '

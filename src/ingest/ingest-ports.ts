@@ -7,7 +7,7 @@
 import type { RenditionPlan, SourceVideoInfo, StreamProtocol, VideoProfile } from '../domain/profile.ts';
 import type { SegmentOutcome, SourceSegmentInfo, TranscodeResult } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
-import type { TsChunk } from '../media/ts-segmenter.ts';
+import type { SourceStreamInfo, TsChunk } from '../media/ts-segmenter.ts';
 
 /** A stream the publisher is allowed to send, as resolved from its stream key. */
 export interface StreamGrant {
@@ -185,6 +185,8 @@ export interface SegmenterHandle {
   on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
   /** The muxed bytes of a segment as they are produced, before it closes (for the live feed). */
   on(event: 'chunk', listener: (c: TsChunk) => void): unknown;
+  /** What the stream carries, from its parameter sets, once its first frames are in (again when the frame rate is measured). */
+  on(event: 'info', listener: (info: SourceStreamInfo) => void): unknown;
   on(event: 'end', listener: (e: { reason: string }) => void): unknown;
   stop(): Promise<void>;
   /** Removes the segmenter's work dir; called once the stream has ended and its segments are stored. */

@@ -10,7 +10,10 @@
  */
 import { rm } from 'node:fs/promises';
 import { settleWithin } from '../domain/time-limit.ts';
+import { sourceSegmentInfo } from '../domain/segment.ts';
+import type { SourceStreamInfo } from '../media/ts-segmenter.ts';
 import type { IngestJob } from './ingest-ports.ts';
+import { probedSegment } from './rtmp-segmenter.ts';
 import { STORE_UNAVAILABLE_REASON, type IngestCore, type LiveStream } from './live-stream.ts';
 import type { RtmpConnectionId } from './stream-registry.ts';
 
@@ -49,6 +52,8 @@ export class RtmpPublish {
         }
       });
     }
+    // A live session's ladder starts as soon as the source is known (a few frames in), not when seq 0 closes.
+    segmenter.on('info', (info) => this.#describeLiveSession(stream, info));
     segmenter.on('segment', (s) => {
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
       const readyAtMs = Date.now();
@@ -121,6 +126,24 @@ export class RtmpPublish {
       });
     });
     return { manifestID: grant.manifestID };
+  }
+
+  /**
+   * Gives the stream's live session the source measurement from the segmenter's first `info`
+   * (its frame rate may still be the early estimate: the nearest integer rate); the first
+   * segment's measurement is the fallback when this fails.
+   */
+  #describeLiveSession(stream: LiveStream, info: SourceStreamInfo): void {
+    const live = this.#core.options.liveSessions;
+    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video) return;
+    const source = sourceSegmentInfo(probedSegment(info, { frames: 0, durationMs: 0 }));
+    if (!source) return;
+    stream.liveSourceSet = true;
+    this.#core.retry.run('describe live session', () => live.setSource(stream.manifestID, stream.session, source), this.#core.retry.deadline())
+      .catch((err: Error) => {
+        stream.liveSourceSet = false;
+        stream.log.warn({ err: err.message }, 'cannot give the live session its source yet; the first segment will');
+      });
   }
 
   /** Ends the stream's live feed, once (no-op when it has none). */

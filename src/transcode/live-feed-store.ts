@@ -21,8 +21,9 @@
  * key's TTL is renewed (`ttlMs`, default 60 s): a feed no one appends to disappears.
  *
  * The writer is fire-and-forget and ordered: appends of one tick go out in one pipeline
- * (one round trip, a few chunks per write), and a failure is logged (rate limited) and the
- * entry dropped: the transcoder then misses that part of the seq, as a lost source segment.
+ * (one round trip, a few chunks per write). On a `blocking` connection (the gateway's) writes
+ * wait out a Redis outage in ioredis's queue, in order; a write that still fails is logged
+ * (rate limited) and dropped: the transcoder then misses that part of the seq.
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
@@ -144,9 +145,11 @@ export class LiveFeedWriter {
     this.#queue(feed, [`${Math.max(feed.headSeq, 0)}-*`, 't', 'e', 's', String(feed.headSeq)]);
   }
 
-  /** Forgets a feed's writer state (the stream ended); its key expires with its TTL. */
+  /** Sends what is pending for a feed and forgets its writer state (the stream ended); its key expires with its TTL. */
   forget(manifestID: string, session: string): void {
-    this.#feeds.delete(feedKey(this.#o.keys, manifestID, session));
+    const key = feedKey(this.#o.keys, manifestID, session);
+    if (this.#feeds.get(key)?.pending.length) this.#flush();
+    this.#feeds.delete(key);
   }
 
   /** Sends what is pending and waits for every write so far; idempotent. Later calls are ignored. */

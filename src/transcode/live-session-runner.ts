@@ -48,16 +48,19 @@ export interface LiveLadderHandle {
   /** Feeds source chunks, in feed order, starting with the first chunk of a seq. */
   write(chunk: FeedChunk): void;
   /** No more input: the ladder emits what is left and then `complete` of the last seq. */
-  end(): void;
+  end(): unknown;
   on(event: 'segment', listener: (segment: LadderSegment) => void): unknown;
   on(event: 'complete', listener: (done: { seq: number }) => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  /** Stops the ladder at once (lease lost, shutdown); idempotent. */
-  kill(): Promise<void>;
+  /** Stops the ladder at once (lease lost, shutdown) without emitting more; idempotent. */
+  close(): Promise<void>;
 }
 
-/** Starts a ladder for a session: its profiles fitted to `source`. */
-export type StartLadder = (session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; source: SourceSegmentInfo; logger: Logger }) => LiveLadderHandle;
+/**
+ * Starts a ladder for a session: its profiles fitted to `source`; undefined when no rendition
+ * fits (every one would upscale): the session then only follows the gateway's settlements.
+ */
+export type StartLadder = (session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; source: SourceSegmentInfo; logger: Logger }) => LiveLadderHandle | undefined;
 
 /** The session store as the runner uses it (live-session-store.ts `RedisLiveSessions`). */
 export interface RunnerSessions {
@@ -239,6 +242,8 @@ class OwnedSession {
   /** Set by the feed's end entry: the last seq appended (−1: none). */
   #lastSeq: number | undefined;
   #discontinuity: boolean;
+  /** No rendition fits the source: nothing is made, seqs are only settled. */
+  #noLadder = false;
   #chain: Promise<void> = Promise.resolve();
   #stopped = false;
 
@@ -281,9 +286,10 @@ class OwnedSession {
     this.#feedFrom = this.#next;
     const ladder = this.#o.startLadder({ manifestID: this.#m, session: this.#s, profiles: this.#claimed.record.profiles, source, logger: this.#log });
     this.#ladder = ladder;
-    ladder.on('segment', (s) => this.#onSegment(s));
-    ladder.on('complete', ({ seq }) => { this.#seq(seq).complete = true; this.#advance(); });
-    ladder.on('error', (err) => {
+    this.#noLadder = ladder === undefined;
+    ladder?.on('segment', (s) => this.#onSegment(s));
+    ladder?.on('complete', ({ seq }) => { this.#seq(seq).complete = true; this.#advance(); });
+    ladder?.on('error', (err) => {
       this.#log.error({ err: err.message }, 'live ladder failed; session released for another try');
       void this.stop('ladder failed', true);
     });
@@ -351,11 +357,16 @@ class OwnedSession {
       while (!this.#stopped) {
         const state = this.#seqs.get(this.#next);
         const settled = state?.settled;
-        if (!state || !settled || (settled.transcode && !state.complete)) break;
+        if (!state || !settled || (settled.transcode && !state.complete && !this.#noLadder)) break;
         await this.#record(this.#next, state, settled);
         this.#seqs.delete(this.#next);
         this.#next += 1;
-        if (!(await this.#o.sessions.progress(this.#m, this.#s, this.#owner, this.#next))) {
+        // Progress only moves forward: one not stored in an outage is stored with the next seq's.
+        const held = await this.#o.sessions.progress(this.#m, this.#s, this.#owner, this.#next).catch((err: Error) => {
+          this.#log.warn({ err: err.message, nextSeq: this.#next }, 'cannot store live session progress yet');
+          return true;
+        });
+        if (!held) {
           await this.stop('lease lost', false);
           return;
         }
@@ -383,6 +394,9 @@ class OwnedSession {
     const elapsedMs = state.startedAt === undefined ? 0 : Math.round(performance.now() - state.startedAt);
     const discontinuity = this.#discontinuity;
     this.#discontinuity = false;
+    // The per-segment path's log line and fields (bench and tests read them): wall time from the seq's first chunk to now.
+    this.#log.info({ seq, renditions: renditions.length, durationMs: settled.durationMs, elapsedMs, realTimeRatio: Number((settled.durationMs / Math.max(elapsedMs, 1)).toFixed(2)), live: true },
+      'segment transcoded');
     await this.#o.results.completed(this.#job(seq, settled), { manifestID: this.#m, seq, renditions: renditions.map((r) => ({ ...r, durationMs: settled.durationMs })), elapsedMs },
       discontinuity ? { discontinuity: true } : {});
   }
@@ -432,7 +446,7 @@ class OwnedSession {
     clearInterval(this.#renewTimer);
     clearTimeout(this.#idleTimer);
     this.#follow?.stop();
-    await this.#ladder?.kill().catch(() => undefined);
+    await this.#ladder?.close().catch(() => undefined);
     if (release) await this.#o.sessions.release(this.#m, this.#s, this.#owner).catch(() => undefined);
     this.#log.info({ reason, nextSeq: this.#next }, 'live session stopped');
     this.#onGone();

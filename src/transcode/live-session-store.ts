@@ -179,9 +179,10 @@ export class RedisLiveSessions {
   }
 
   /**
-   * Extends the caller's lease (compare and renew) and the record's TTL.
-   * @returns `held` false when the lease is no longer the caller's (it expired and another
-   *   transcoder took it, or the session finished); else the stream's end once known.
+   * Extends the caller's lease (compare and renew) and the record's TTL; a lease that expired
+   * without anyone taking it (a Redis outage longer than the lease) is taken back.
+   * @returns `held` false when another transcoder holds the lease, or the session finished;
+   *   else the stream's end once known.
    */
   async renew(manifestID: string, session: string, owner: string, leaseMs: number): Promise<{ held: boolean; endSeq?: number }> {
     const reply = (await this.#scripts.run('renew', [this.#lease(manifestID, session), this.#session(manifestID, session)],

@@ -343,6 +343,16 @@ export class TranscodeWorker {
     }
   }
 
+  /**
+   * Changes how many jobs this worker runs at once from now on (BullMQ `Worker.concurrency`):
+   * live sessions take slots from the per-segment jobs (live-session-runner.ts).
+   * @throws RangeError when `concurrency` is not a positive integer.
+   */
+  setConcurrency(concurrency: number): void {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`worker concurrency must be a positive integer, got ${concurrency}`);
+    this.#worker.concurrency = concurrency;
+  }
+
   /** Waits until the worker is connected and taking jobs. */
   async waitUntilReady(): Promise<void> {
     await this.#worker.waitUntilReady();

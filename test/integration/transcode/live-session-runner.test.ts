@@ -52,7 +52,7 @@ class StandInLadder extends EventEmitter implements LiveLadderHandle {
     if (this.#current !== undefined && !this.killed) this.#emitSeq(this.#current);
     this.#current = undefined;
   }
-  async kill(): Promise<void> { this.killed = true; }
+  async close(): Promise<void> { this.killed = true; }
   #emitSeq(seq: number): void {
     const segment: LadderSegment = { seq, rendition: 'low', bytes: Buffer.from(`low ${seq}`), durationMs: SEGMENT_MS, measured: { width: 640, height: 360, frames: 24, codecs: 'avc1.64001e', frameRate: 24 } };
     this.emit('segment', segment);

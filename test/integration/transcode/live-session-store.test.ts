@@ -81,6 +81,15 @@ test('a lease not renewed expires and another transcoder takes the session over 
   assert.deepEqual((await sessions.unowned()).filter((s) => s.manifestID === 'takeover'), []);
 });
 
+test('an owner whose lease expired while nobody took it (a Redis outage longer than the lease) takes it back with its next renewal', async () => {
+  await sessions.open(record('outage'));
+  assert.equal((await sessions.claim('outage', 's1', 'A', 200)).claim, 'ok');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(await sessions.renew('outage', 's1', 'A', 200), { held: true });
+  assert.equal((await sessions.claim('outage', 's1', 'B', 200)).claim, 'taken', 'A holds it again');
+  assert.equal(await sessions.progress('outage', 's1', 'A', 4), true);
+});
+
 test('a released session is offered at once; a session whose record expired leaves the open set', async () => {
   await sessions.open(record('released'));
   assert.equal((await sessions.claim('released', 's1', 'A', 60_000)).claim, 'ok');
