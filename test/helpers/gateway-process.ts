@@ -94,6 +94,26 @@ export function publish(file: string, rtmpUrl: string, extraInput: string[] = []
   return { child, exited, stderr: () => stderr };
 }
 
+/**
+ * SIGKILLs a mediagate process and every process under it (its ffmpeg), as a machine or
+ * container crash would, and waits for it to exit.
+ */
+export async function crashProcessTree(proc: MediagateProcess): Promise<void> {
+  const descendants: number[] = [];
+  const walk = (parent: number): void => {
+    for (const child of childPids(parent)) {
+      descendants.push(child);
+      walk(child);
+    }
+  };
+  walk(proc.child.pid!);
+  process.kill(proc.child.pid!, 'SIGKILL');
+  for (const d of descendants) {
+    try { process.kill(d, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  await proc.exited;
+}
+
 /** Pids of the direct children of `pid` (e.g. the ffmpeg processes a gateway about to be killed started). */
 export function childPids(pid: number): number[] {
   return childProcesses(pid).map((l) => Number(l.split(' ')[0]));

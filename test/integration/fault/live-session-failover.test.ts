@@ -8,14 +8,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, publish, waitForListedSegments, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { crashProcessTree, spawnMediagate, testDeployment, waitForHttp, publish, waitForListedSegments, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
-const run = promisify(execFile);
 const LADDER = ['P240p30fps16x9', 'P144p30fps16x9'];
 const SEGMENT_MS = 2000;
 /** The issue's bound is two segment durations; one more is slack for a loaded 2-core machine. */
@@ -58,24 +55,6 @@ function logs(proc: MediagateProcess, msg: string): Record<string, unknown>[] {
   return proc.lines.filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** SIGKILLs a process and every process under it (its ffmpeg), as a machine crash would. */
-async function crash(proc: MediagateProcess): Promise<void> {
-  const descendants: number[] = [];
-  const walk = async (parent: number): Promise<void> => {
-    const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(parent)]).catch(() => ({ stdout: '' }));
-    for (const child of stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0)) {
-      descendants.push(child);
-      await walk(child);
-    }
-  };
-  await walk(proc.child.pid!);
-  process.kill(proc.child.pid!, 'SIGKILL');
-  for (const d of descendants) {
-    try { process.kill(d, 'SIGKILL'); } catch { /* already gone */ }
-  }
-  await proc.exited;
-}
-
 test('SIGKILL of the transcoder that owns a live stream: the other continues within two segment durations, every seq in every rendition, a discontinuity, one charge per segment', { timeout: 85_000 }, async () => {
   const publisher = publish(await clipWith2sGop(24), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${MANIFEST}`);
   try {
@@ -86,7 +65,7 @@ test('SIGKILL of the transcoder that owns a live stream: the other continues wit
     await waitForListedSegments(`${deployment.httpUrl}/stream/${MANIFEST}/${LADDER[1]}.m3u8`, 3, gateway, 30_000);
     assert.equal(logs(owner, 'segment transcoded').length >= 3, true, 'the owner made the first segments');
     const killedAt = Date.now();
-    await crash(owner);
+    await crashProcessTree(owner);
     await waitFor(() => logs(other, 'live session claimed').length > 0, 20_000, () => `no takeover:\n${other.lines.slice(-20).join('\n')}`);
     const claimed = logs(other, 'live session claimed')[0]!;
     const takeoverMs = Number(claimed['time']) - killedAt;
