@@ -2,6 +2,7 @@
  * The composition root's transcoder part: the transcode worker (the transcoder role, and the
  * gateway's embedded transcoder) and the transcoder role's optional metrics/health port.
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MediagateConfig } from './config/config-schema.ts';
 import type { Logger } from './log/logger.ts';
@@ -54,6 +55,8 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
   const { storage, connections, keys, recordingIndex, retry, storeRetry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
+  // Made here, not at the first job: a transcoder running only live sessions has its work dir too.
+  await mkdir(join(config.workDir, 'transcode'), { recursive: true });
   const transcoder = new SegmentTranscoder({
     storage, storageRetry: storeRetry, workDir: join(config.workDir, 'transcode'), jobDirPrefix: `job-${ownerTag()}`, logger: log, x264Preset: config.transcode.x264Preset,
     timeoutMs: config.transcode.timeoutMs, runner, probe: { supervisor: core.children },

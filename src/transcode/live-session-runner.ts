@@ -47,7 +47,7 @@ export interface LadderSegment {
 export interface LiveLadderHandle {
   /** Feeds source chunks, in feed order, starting with the first chunk of a seq. */
   write(chunk: FeedChunk): void;
-  /** No more input: the ladder emits what is left and then `complete` of the last seq. */
+  /** No more input: the ladder emits what is left and then `complete` of the last seq; a promise it returns may reject (handled here). */
   end(): unknown;
   on(event: 'segment', listener: (segment: LadderSegment) => void): unknown;
   on(event: 'complete', listener: (done: { seq: number }) => void): unknown;
@@ -332,7 +332,8 @@ class OwnedSession {
         return;
       case 'end':
         this.#lastSeq = entry.lastSeq;
-        this.#ladder?.end();
+        // A ladder's end may reject (its ffmpeg failed or was stopped meanwhile): its `error` event reports that.
+        void Promise.resolve(this.#ladder?.end()).catch(() => undefined);
         this.#advance();
         return;
     }

@@ -48,9 +48,12 @@ class StandInLadder extends EventEmitter implements LiveLadderHandle {
       this.#current = chunk.seq;
     }
   }
-  end(): void {
+  /** Set: `end()` emits the last seq, then returns a promise that rejects (as LiveLadder's does when its ffmpeg is stopped meanwhile). */
+  endRejects = false;
+  end(): Promise<void> | void {
     if (this.#current !== undefined && !this.killed) this.#emitSeq(this.#current);
     this.#current = undefined;
+    if (this.endRejects) return Promise.reject(new Error('ffmpeg exited with code 255'));
   }
   async close(): Promise<void> { this.killed = true; }
   #emitSeq(seq: number): void {
@@ -88,7 +91,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: { slots?: number; jobsInFlight?: () => number; idPrefix?: string } = {}): Harness {
+function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: { slots?: number; jobsInFlight?: () => number; idPrefix?: string; endRejects?: boolean } = {}): Harness {
   const settled: number[] = [];
   const released: number[] = [];
   const stored = new Map<string, Buffer>();
@@ -108,7 +111,7 @@ function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: 
     const runner = new LiveSessionRunner({
       sessions: sessions.value, feed: feed.value, results: results.value, logger: process.env['H3B_DEBUG'] ? createLogger({ level: 'debug' }).child({ t: i }) : silentLogger(),
       storage: { putBytes: async (key, data) => { stored.set(key, Buffer.from(data)); return { sizeBytes: data.length }; } },
-      startLadder: () => { const l = new StandInLadder(); ladders.push(l); return l; },
+      startLadder: () => { const l = new StandInLadder(); l.endRejects = options.endRejects ?? false; ladders.push(l); return l; },
       slots: options.slots ?? 1, jobsInFlight: options.jobsInFlight ?? (() => 0), segmentTargetMs: SEGMENT_MS, id: `${options.idPrefix ?? 't'}${i}`,
     });
     return { runner, ladders, freeze: () => { sessions.freeze(); feed.freeze(); results.freeze(); } };
@@ -227,6 +230,34 @@ test('when the owner stops dead, another transcoder takes the session over: ever
     assert.equal((await sessions.claim(m, 's1', 'late', 1000)).claim, 'gone');
     assert.ok(Date.now() - killedAt < 15_000);
   } finally {
+    await writer.close();
+    await h.close();
+  }
+});
+
+test('a ladder whose end() rejects (its ffmpeg stopped meanwhile) neither crashes the process nor keeps the session from finishing', async () => {
+  const keys = new RedisKeys('mgtest-end-rejects');
+  const index = newIndex(keys);
+  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger() });
+  const h = harness(keys, index, 1, { endRejects: true, idPrefix: 'rej' });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason); };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await openStream(index, sessions, 'rejects');
+    h.runners[0]!.runner.start();
+    await waitFor('claimed', () => h.runners[0]!.runner.owned === 1);
+    for (let seq = 0; seq < 3; seq++) await publishSeq(index, writer, 'rejects', seq);
+    await settleSeq(index, writer, 'rejects', 2);
+    writer.end('rejects', 's1');
+    await writer.flushed();
+    await waitFor('session finished', () => h.runners[0]!.runner.owned === 0);
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await index.renditionStats('rejects', 'low')).count, 3, 'every seq listed');
+    assert.deepEqual(unhandled, [], 'no unhandled rejection');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
     await writer.close();
     await h.close();
   }
