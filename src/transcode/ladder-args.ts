@@ -207,20 +207,21 @@ export const LIVE_FIRST_OUTPUT_FD = 3;
 export const LIVE_ANALYZE_DURATION_US = 500_000;
 
 /**
- * Options that bound the frames a live ladder holds (docs/architecture.md, the live ladder),
- * measured on the 1080p30 input and the default ladder as frames fed but not yet out when the
- * input pauses: 20 with ffmpeg's and x264's defaults, 8 with these:
+ * Options that bound the frames a live ladder holds (docs/architecture.md, "The live ladder"),
+ * measured on the 1080p30 bench input and the default ladder as the frames fed but not yet out
+ * when the input pauses: 20 with ffmpeg's and x264's defaults, 9 with these:
  *  - decoder `-threads 2` (frame threads hold threads − 1 frames; the default is cores + 1);
  *  - x264 `-threads 2` (frame threads; default 1.5 × cores per encoder, and a ladder has several);
- *  - x264 `sync-lookahead=0`: the lookahead runs in the encoding thread instead of a thread
- *    with its own frame buffer;
+ *  - x264 `sync-lookahead=1`: the threaded lookahead buffers 1 frame instead of B-frames + 1
+ *    (0 would save one more frame but runs the lookahead in ffmpeg's main thread, which then
+ *    limits the whole ladder: 0.7-0.8 × raw ffmpeg's throughput in our runs);
  *  - x264 `-rc-lookahead 3` (veryfast's default is 10; x264 keeps it ≥ the B-frames, 3):
  *    frames the rate control and macroblock tree look ahead, each held before encoding.
- * Throughput is unchanged within the measurement's noise (CPU seconds for the same input within
- * a few % of raw ffmpeg's); a transcoder runs many streams, so parallelism comes across streams.
+ * B-frames stay: they set the bit rate needed for a given quality.
  */
 export const LIVE_DECODER_OPTIONS: readonly string[] = ['-threads', '2'];
-export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=0'];
+/** See {@link LIVE_DECODER_OPTIONS}. */
+export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=1'];
 
 /** Options of {@link buildLiveLadderArgs}: those of {@link LadderArgsOptions} without files. */
 export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPath' | 'outputs'> {

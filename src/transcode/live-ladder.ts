@@ -1,6 +1,6 @@
 /**
- * A live stream's whole ladder made by ONE long-running ffmpeg (docs/architecture.md,
- * Transcoding): the source MPEG-TS is written to its stdin as it arrives (chunks of source
+ * A live stream's whole ladder made by ONE long-running ffmpeg (docs/architecture.md, "The
+ * live ladder"): the source MPEG-TS is written to its stdin as it arrives (chunks of source
  * segments, see {@link LiveLadderChunk}), each rendition comes back as one continuous MPEG-TS
  * on its own pipe, and Node cuts every rendition at the source segment boundaries
  * (media/ts-cutter.ts), so rendition segment N covers exactly source segment N:
@@ -18,8 +18,8 @@
  * Lifecycle: `write()` while running; `end()` closes stdin and resolves once ffmpeg has
  * flushed and exited and the last seq was emitted; `close()` stops ffmpeg (SIGTERM, SIGKILL
  * after the supervisor's grace) without emitting more. An ffmpeg that exits by itself (crash,
- * kill, bad input) gives `error` (GatewayError TRANSCODE_FAILED) then `exit`: the owner must
- * listen to `error` (an EventEmitter throws an unheard one).
+ * kill, bad input) gives `error` (GatewayError TRANSCODE_FAILED) then `exit` (with no `error`
+ * listener the failure is only logged; `end()` rejects with it either way).
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -322,7 +322,8 @@ export class LiveLadder extends EventEmitter<LiveLadderEvents> {
     if (this.#failed) return;
     this.#failed = true;
     this.#logger.warn({ err: err.message }, 'live ladder failed');
-    this.emit('error', err);
+    // An unheard `error` would throw out of a pipe or exit callback and end the process.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   #exitError(exit: ChildExit): GatewayError {

@@ -191,6 +191,25 @@ describe('LiveLadder', () => {
     await assertLadderOutput(dir, segments, c);
   });
 
+  test('a source without audio: every seq emitted as soon as the next one\'s video is out, video-only codecs', async () => {
+    const source = await tsSourceSegments(await clipWith2sGop(12), 8, dir, 0, ['-an']);
+    const videoOnly: SourceSegmentInfo = { video: SOURCE.video };
+    const ladder = new LiveLadder({ renditions: RENDITIONS, source: videoOnly, supervisor, logger: silentLogger() });
+    const c = collect(ladder);
+    for (const seg of source) for (const chunk of chunksOf(seg)) ladder.write(chunk);
+    await ladder.end();
+    assert.deepEqual(c.completes, source.map((s) => s.seq));
+    for (const seg of c.segments) {
+      assert.match(seg.measured.codecs, /^avc1\.[0-9a-f]{6}$/);
+      const path = join(dir, `video-only-${seg.rendition}-${seg.seq}.ts`);
+      await writeFile(path, seg.bytes);
+      const p = await probe(path);
+      assert.equal(p.audioPts.length, 0);
+      assert.ok(p.firstKey);
+      assert.equal(p.frames, seg.measured.frames);
+    }
+  });
+
   test('an ffmpeg killed mid-stream surfaces as an error event, then exit; input is refused afterwards', async () => {
     const source = await tsSourceSegments(await clipWith2sGop(12), 12, dir);
     const ladder = new LiveLadder({ renditions: RENDITIONS, source: SOURCE, supervisor, logger: silentLogger() });
