@@ -90,7 +90,7 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
 
   if (config.transcode.liveSessions) {
     const liveLog = logger.child({ component: 'live-sessions' });
-    const reader = new LiveFeedReader({ redis: connections.open('live-feed-reader', 'blocking'), keys, logger: liveLog });
+    const reader = new LiveFeedReader({ redis: connections.open('live-feed-reader', 'blocking'), commands: core.redis, keys, logger: liveLog });
     const slots = config.transcode.concurrency;
     const runner = new LiveSessionRunner({
       sessions: new RedisLiveSessions({ redis: core.redis, keys }), feed: reader, results, storage, storageRetry: storeRetry,

@@ -16,9 +16,12 @@
  *   the feed is at when it arrives (≥ `seq`), so it outlives the trim of its own chunks.
  * - end    `t=e s=<lastSeq>`: no chunk follows; `lastSeq` is the last seq appended (−1: none).
  *
- * Retention: at the first chunk of seq N the stream is trimmed to seqs ≥ N − `retainSegments`
- * (default 3, so a transcoder taking a session over finds the last few segments), and the
- * key's TTL is renewed (`ttlMs`, default 60 s): a feed no one appends to disappears.
+ * Retention: the session's owner trims the feed to the first seq it has not recorded yet
+ * (`LiveFeedReader.trimBefore`), so a transcoder taking the session over finds every seq not
+ * yet recorded; as a cap (a session nobody owns) the writer trims it at the first chunk of seq
+ * N to seqs ≥ N − `retainSegments` (default 15), and renews the key's TTL (`ttlMs`, default
+ * 60 s): a feed no one appends to disappears. A count-based trim alone (3 segments) raced
+ * ahead of a reader catching up after a 10 s Redis outage and cut seqs it had not read.
  *
  * The writer is fire-and-forget and ordered: appends of one tick go out in one pipeline
  * (one round trip, a few chunks per write). On a `blocking` connection (the gateway's) writes
@@ -57,8 +60,12 @@ export type FeedEntry =
   | { readonly type: 'settled'; readonly settled: FeedSettled }
   | { readonly type: 'end'; readonly lastSeq: number };
 
-/** Default number of whole source segments kept behind the newest one. */
-export const DEFAULT_FEED_RETAIN_SEGMENTS = 3;
+/**
+ * Default number of whole source segments the writer keeps behind the newest one: 15 (30 s of
+ * 2 s segments, `redis.mediaRetryBudgetMs`), so a reader held up by a Redis outage finds what
+ * it has not read yet; the session's owner trims what it has recorded (`trimBefore`).
+ */
+export const DEFAULT_FEED_RETAIN_SEGMENTS = 15;
 /** Default TTL of a feed key, renewed at every seq start, ms. */
 export const DEFAULT_FEED_TTL_MS = 60_000;
 
@@ -230,6 +237,8 @@ export interface LiveFeedReaderOptions {
    * XREAD BLOCK holds it for up to `blockMs`.
    */
   redis: Redis;
+  /** A request/response connection (the `state` one) for trims and scans; default `redis`. */
+  commands?: Redis;
   keys: RedisKeys;
   logger: Logger;
   /** Longest wait of one XREAD, ms; also the longest delay before a newly followed feed is read; default 250. */
@@ -274,7 +283,7 @@ export class LiveFeedReader {
     const key = feedKey(this.#o.keys, manifestID, session);
     let start = '-';
     for (;;) {
-      const entries = await this.#o.redis.xrange(key, start, '+', 'COUNT', 256);
+      const entries = await (this.#o.commands ?? this.#o.redis).xrange(key, start, '+', 'COUNT', 256);
       for (const [id, fields] of entries) {
         const f = pairs(fields);
         if (f.get('t') === 'c' && f.get('f') === '1') return Number(f.get('s'));
@@ -282,6 +291,12 @@ export class LiveFeedReader {
       }
       if (entries.length < 256) return undefined;
     }
+  }
+
+  /** Drops every entry of seqs below `seq` (recorded by the session's owner); entries written under a later seq stay. */
+  async trimBefore(manifestID: string, session: string, seq: number): Promise<void> {
+    if (seq <= 0) return;
+    await (this.#o.commands ?? this.#o.redis).xtrim(feedKey(this.#o.keys, manifestID, session), 'MINID', `${seq}-0`);
   }
 
   /** Stops following every feed and waits for the read loop to end (at most `blockMs`); idempotent. */

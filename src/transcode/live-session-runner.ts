@@ -79,6 +79,8 @@ export interface RunnerSessions {
 export interface RunnerFeed {
   follow(manifestID: string, session: string, fromSeq: number, onEntry: (entry: FeedEntry) => void): { stop(): void };
   firstSeqHeld(manifestID: string, session: string): Promise<number | undefined>;
+  /** Drops the feed's seqs below `seq` (recorded). */
+  trimBefore(manifestID: string, session: string, seq: number): Promise<void>;
 }
 
 /** Where a seq's outcome goes (transcode-results.ts `TranscodeResults`). */
@@ -363,14 +365,17 @@ class OwnedSession {
         this.#seqs.delete(this.#next);
         this.#next += 1;
         // Progress only moves forward: one not stored in an outage is stored with the next seq's.
-        const held = await this.#o.sessions.progress(this.#m, this.#s, this.#owner, this.#next).catch((err: Error) => {
-          this.#log.warn({ err: err.message, nextSeq: this.#next }, 'cannot store live session progress yet');
-          return true;
+        const next = this.#next;
+        const held = await this.#o.sessions.progress(this.#m, this.#s, this.#owner, next).then((h) => (h ? 'stored' : 'lost'), (err: Error) => {
+          this.#log.warn({ err: err.message, nextSeq: next }, 'cannot store live session progress yet');
+          return 'unknown';
         });
-        if (!held) {
+        if (held === 'lost') {
           await this.stop('lease lost', false);
           return;
         }
+        // What the stored progress says is recorded leaves the feed (a takeover resumes there); the writer's count cap is only a backstop.
+        if (held === 'stored') void this.#o.feed.trimBefore(this.#m, this.#s, next).catch(() => undefined);
       }
       if (this.#lastSeq !== undefined && this.#next > this.#lastSeq && !this.#stopped) await this.#finish();
     }).catch((err: Error) => {

@@ -98,6 +98,9 @@ test('the feed keeps the last few whole segments; a reader starts at the first c
     // Seq 2 is gone: following from it starts at the first seq held.
     const fromGone = await collect(reader, 'm2', 's1', 2, (e) => e.length > 0);
     assert.deepEqual(fromGone[0]?.type === 'chunk' && fromGone[0].chunk.seq, 6);
+    // The session's owner trims what it recorded: seqs below 8 go, whatever the writer's cap.
+    await reader.trimBefore('m2', 's1', 8);
+    assert.equal(await reader.firstSeqHeld('m2', 's1'), 8);
   } finally {
     await writer.close();
     await reader.close();
