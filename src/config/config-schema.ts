@@ -183,10 +183,10 @@ export const CONFIG_SCHEMA = Type.Object({
     attempts: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Tries per job before it is failed for good.' }),
     backoffMs: Type.Integer({ minimum: 0, default: 500, description: 'First retry delay in ms (exponential backoff).' }),
     liveSessions: Type.Boolean({
-      default: false,
+      default: true,
       description: 'Transcode an RTMP stream whose ladder is all H.264 with one long-running ffmpeg on one transcoder '
         + '(a live session fed from Redis, leased to a transcoder with a free slot and taken over when it dies; '
-        + 'a session and a running job each take one of the `transcode.concurrency` slots); default false: one job per '
+        + 'a session and a running job each take one of the `transcode.concurrency` slots); false: one job per '
         + 'source segment, as HTTP push always does. Gateways and transcoders of a deployment must agree. '
         + 'See docs/architecture.md, Live transcoding sessions.',
     }),

@@ -19,7 +19,10 @@ const metricsPorts: number[] = [];
 
 before(async () => {
   redis = await startRedis();
-  deployment = await testDeployment(redis.url, { MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_HLS_WINDOW_SEGMENTS: '50' });
+  // Per-segment jobs (no live sessions): this test is about two transcoders sharing the job queue.
+  deployment = await testDeployment(redis.url, {
+    MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_HLS_WINDOW_SEGMENTS: '50', MEDIAGATE_TRANSCODE_LIVE_SESSIONS: 'false',
+  });
   gateway = spawnMediagate('gateway', deployment.env);
   await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
   for (let i = 0; i < 2; i++) {
