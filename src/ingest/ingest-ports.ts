@@ -177,6 +177,12 @@ export interface IngestRecorder {
 /** A running segmenter for one RTMP publish (rtmp-segmenter.ts: cuts the publish's packets at keyframes, in process). */
 export interface SegmenterHandle {
   /**
+   * Starts reading the publish. Call it once every listener is attached: the tags held while
+   * the publish was being authorized are cut at once, inside this call, so `info` and the first
+   * `chunk`s (the start of seq 0, its keyframe) fire before it returns.
+   */
+  start(): void;
+  /**
    * A closed segment file, in seq order. `probed`: what the segment holds as the segmenter
    * measured it (codecs and picture size from the stream's parameter sets, its own frame
    * count): no probe runs for it; absent: probe the file.

@@ -56,7 +56,7 @@ export interface LiveIngestOptions {
   events: IngestEvents;
   /** Told about each source segment handed to the queue (metrics); absent = not recorded. */
   recorder?: Pick<IngestRecorder, 'recordSegmentEmerged'>;
-  /** Starts the segmenter of the RTMP publish `publishId`, writing into `session`'s work dir. */
+  /** Makes the segmenter of the RTMP publish `publishId`, writing into `session`'s work dir; LiveIngest attaches its listeners, then calls its `start()`. */
   startSegmenter(publishId: RtmpConnectionId, session: StreamSessionId): SegmenterHandle;
   /**
    * Where the muxed MPEG-TS of an RTMP stream with a ladder goes as it is produced (a live

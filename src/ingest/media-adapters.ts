@@ -20,7 +20,8 @@ export function mediaSourceProbe(supervisor: ChildSupervisor): SourceProbe {
 }
 
 /**
- * `startSegmenter` for LiveIngest: a started {@link RtmpSegmenter} per RTMP publish, reading
+ * `startSegmenter` for LiveIngest: an {@link RtmpSegmenter} per RTMP publish, not yet started
+ * (its owner attaches its listeners, then calls `start()`), reading
  * the publish's FLV tags from the RTMP server in process and cutting into
  * `<workDir>/<dirPrefix><session>/`.
  * @param options.tags the RTMP server's tag source of a publish (`RtmpServer.flvTags`); `undefined` once it is gone
@@ -42,7 +43,6 @@ export function rtmpSegmenters(options: {
       segmentTargetMs: options.segmentTargetMs,
       logger: options.logger.child({ session }),
     });
-    segmenter.start();
     return segmenter;
   };
 }

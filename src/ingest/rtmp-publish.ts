@@ -125,6 +125,9 @@ export class RtmpPublish {
         void this.#core.finish(stream, e.reason);
       });
     });
+    // Only now: the tags held during authorization are cut inside start(), and their first
+    // chunks (seq 0's keyframe) and info must reach the listeners above.
+    segmenter.start();
     return { manifestID: grant.manifestID };
   }
 

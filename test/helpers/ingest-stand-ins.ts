@@ -13,6 +13,10 @@ export const notUsed = async (): Promise<never> => { throw new Error('not used i
 /** A segmenter that ends (reason `stopped`, exit 255) on its first stop and counts stops. */
 export class FakeSegmenter extends EventEmitter implements SegmenterHandle {
   stops = 0;
+  starts = 0;
+  start(): void {
+    this.starts += 1;
+  }
   async stop(): Promise<void> {
     this.stops += 1;
     if (this.stops === 1) this.emit('end', { reason: 'stopped', exitCode: 255 });

@@ -84,3 +84,30 @@ test('without live sessions configured every RTMP stream keeps its jobs', async 
   assert.deepEqual(calls.jobs.map((j) => j.seq), [0, 1]);
   assert.deepEqual(calls.opened, []);
 });
+
+test('the source info and seq 0\'s first chunks that the segmenter emits inside start() (tags held during authorization) reach the live session and its feed', async () => {
+  // The RTMP segmenter cuts the tags held while the publish was authorized synchronously in
+  // start(): a listener attached after it missed seq 0's keyframe chunk and the early info, and
+  // the session then recorded seq 0 as gone from its feed.
+  const appended: { seq: number; first: boolean }[] = [];
+  const info = { video: { codec: 'h264' as const, codecString: 'avc1.64001f', width: 1280, height: 720, fpsNum: 24, fpsDen: 1, fpsFinal: false } };
+  class EagerSegmenter extends FakeSegmenter {
+    override start(): void {
+      super.start();
+      this.emit('info', info);
+      this.emit('chunk', { seq: 0, first: true, startPts90k: 126000, bytes: Buffer.alloc(188) });
+      this.emit('chunk', { seq: 0, first: false, bytes: Buffer.alloc(188) });
+    }
+  }
+  let segmenter: EagerSegmenter | undefined;
+  const { ingest, calls } = makeIngest([H264], () => true, {
+    startSegmenter: () => (segmenter = new EagerSegmenter()),
+    liveFeed: { append: (_m, _s, c) => { appended.push({ seq: c.seq, first: c.first }); }, end: () => undefined },
+  });
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  assert.equal(segmenter!.starts, 1, 'started once, after the listeners');
+  assert.deepEqual(appended, [{ seq: 0, first: true }, { seq: 0, first: false }]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(calls.sources.length, 1, 'the live session got the source from the early info');
+  await ingest.unpublish('conn-1');
+});
