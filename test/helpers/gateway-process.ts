@@ -175,3 +175,20 @@ export async function startGatewayPair(env: Record<string, string>): Promise<Gat
     },
   };
 }
+
+/**
+ * Polls `check` every 20 ms until it is true.
+ * @throws Error with `what()` as its message after `timeoutMs`
+ */
+export async function waitUntil(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(what());
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The JSON log lines of a mediagate process with the given message, parsed. */
+export function logLines(proc: MediagateProcess, msg: string): Record<string, unknown>[] {
+  return proc.lines.filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+}

@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { crashProcessTree, spawnMediagate, testDeployment, waitForHttp, publish, waitForListedSegments, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { crashProcessTree, spawnMediagate, testDeployment, waitForHttp, publish, waitForListedSegments, type MediagateProcess, type TestDeployment, waitUntil, logLines } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
@@ -33,7 +33,7 @@ before(async () => {
   gateway = spawnMediagate('gateway', deployment.env);
   await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
   for (let i = 0; i < 2; i++) transcoders.push(spawnMediagate('transcoder', deployment.env));
-  await Promise.all(transcoders.map((t) => waitFor(() => t.lines.some((l) => l.includes('transcoder ready')), 30_000, () => `transcoder did not start:\n${t.lines.join('\n')}`)));
+  await Promise.all(transcoders.map((t) => waitUntil(() => t.lines.some((l) => l.includes('transcoder ready')), 30_000, () => `transcoder did not start:\n${t.lines.join('\n')}`)));
 });
 
 after(async () => {
@@ -42,32 +42,21 @@ after(async () => {
   deployment?.cleanup();
 });
 
-async function waitFor(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(what());
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
-/** Log lines of a process with the given message, parsed. */
-function logs(proc: MediagateProcess, msg: string): Record<string, unknown>[] {
-  return proc.lines.filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 test('SIGKILL of the transcoder that owns a live stream: the other continues within two segment durations, every seq in every rendition, a discontinuity, one charge per segment', { timeout: 85_000 }, async () => {
   const publisher = publish(await clipWith2sGop(24), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${MANIFEST}`);
   try {
-    await waitFor(() => transcoders.some((t) => logs(t, 'live session claimed').length > 0), 20_000, () => `no transcoder claimed the stream:\n${gateway.lines.slice(-20).join('\n')}`);
-    const owner = transcoders.find((t) => logs(t, 'live session claimed').length > 0)!;
+    await waitUntil(() => transcoders.some((t) => logLines(t, 'live session claimed').length > 0), 20_000, () => `no transcoder claimed the stream:\n${gateway.lines.slice(-20).join('\n')}`);
+    const owner = transcoders.find((t) => logLines(t, 'live session claimed').length > 0)!;
     const other = transcoders.find((t) => t !== owner)!;
     // A few segments made by the owner first.
     await waitForListedSegments(`${deployment.httpUrl}/stream/${MANIFEST}/${LADDER[1]}.m3u8`, 3, gateway, 30_000);
-    assert.equal(logs(owner, 'segment transcoded').length >= 3, true, 'the owner made the first segments');
+    assert.equal(logLines(owner, 'segment transcoded').length >= 3, true, 'the owner made the first segments');
     const killedAt = Date.now();
     await crashProcessTree(owner);
-    await waitFor(() => logs(other, 'live session claimed').length > 0, 20_000, () => `no takeover:\n${other.lines.slice(-20).join('\n')}`);
-    const claimed = logs(other, 'live session claimed')[0]!;
+    await waitUntil(() => logLines(other, 'live session claimed').length > 0, 20_000, () => `no takeover:\n${other.lines.slice(-20).join('\n')}`);
+    const claimed = logLines(other, 'live session claimed')[0]!;
     const takeoverMs = Number(claimed['time']) - killedAt;
     process.stdout.write(`# takeover: claimed ${takeoverMs} ms after the SIGKILL, resuming at seq ${String(claimed['nextSeq'])}\n`);
     assert.equal(claimed['takeover'], true);

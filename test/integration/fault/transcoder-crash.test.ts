@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { startReceiver, type TestReceiver } from '../events/receiver.ts';
-import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment, waitUntil, logLines } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { seqOf, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
@@ -50,7 +50,7 @@ async function startTranscoder(): Promise<Transcoder> {
   const proc = spawnMediagate('transcoder', { ...deployment.env, MEDIAGATE_TRANSCODE_METRICS_PORT: String(metricsPort) });
   const t = { proc, metricsPort, killed: false };
   transcoders.push(t);
-  await waitFor(() => proc.lines.some((l) => l.includes('transcoder ready')), 30_000, () => `transcoder did not start:\n${proc.lines.join('\n')}`);
+  await waitUntil(() => proc.lines.some((l) => l.includes('transcoder ready')), 30_000, () => `transcoder did not start:\n${proc.lines.join('\n')}`);
   return t;
 }
 
@@ -60,18 +60,7 @@ async function ensureTranscoders(n: number): Promise<void> {
   await Promise.all(Array.from({ length: Math.max(0, missing) }, () => startTranscoder()));
 }
 
-async function waitFor(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(what());
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
-/** Parsed JSON log lines of a process with the given message. */
-function logs(proc: MediagateProcess, msg: string): Record<string, unknown>[] {
-  return proc.lines.filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /** Arguments of the processes a process started (its ffmpeg/ffprobe runs). */
 async function childArgs(pid: number): Promise<string[]> {
@@ -196,7 +185,7 @@ test('a transcoder killed mid-job: another takes the job over within ~2 segment 
   const first = await transcoderWorkingOn(m, 1, [], 30_000);
   await crash(first);
   const killedAtMs = Date.now();
-  assert.equal(logs(first.proc, 'segment transcoded').filter((l) => l['seq'] === 1).length, 0, 'killed before it finished seq 1');
+  assert.equal(logLines(first.proc, 'segment transcoded').filter((l) => l['seq'] === 1).length, 0, 'killed before it finished seq 1');
 
   await transcoderWorkingOn(m, 1, [first], 90_000);
   const takeoverMs = Date.now() - killedAtMs;
@@ -215,7 +204,7 @@ test('a transcoder killed mid-job: another takes the job over within ~2 segment 
   assert.deepEqual(await charges(m), all, 'exactly one charge per seq');
 
   // The takeover is logged (no secrets: the manifest ID is the stream's public name here) and counted.
-  const lost = transcoders.filter((t) => !t.killed).flatMap((t) => logs(t.proc, 'transcoder stopped mid-job; segment re-queued for another transcoder'));
+  const lost = transcoders.filter((t) => !t.killed).flatMap((t) => logLines(t.proc, 'transcoder stopped mid-job; segment re-queued for another transcoder'));
   assert.deepEqual(lost.map((l) => [l['level'], l['manifestID'], l['seq']]), [[40, m, 1]]);
   assert.equal(await metricSum('mediagate_transcode_jobs_stalled_total'), 1);
   assert.equal(await metricSum('mediagate_segments_failed_total{reason_code="transcoder_lost"}'), 0);
@@ -247,18 +236,18 @@ test('a job whose transcoder is killed twice fails for good: 422, a discontinuit
   }
 
   const survivor = transcoders.filter((t) => !t.killed);
-  const failedLogs = survivor.flatMap((t) => logs(t.proc, 'segment failed for good')).filter((l) => l['manifestID'] === m);
+  const failedLogs = survivor.flatMap((t) => logLines(t.proc, 'segment failed for good')).filter((l) => l['manifestID'] === m);
   assert.equal(failedLogs.length, 1, 'failed for good once');
   assert.equal(await metricSum('mediagate_segments_failed_total{reason_code="transcoder_lost"}'), 1);
   // Each loss is logged by whichever process re-queued it (maybe one killed later; its lines were kept).
-  const lost = transcoders.flatMap((t) => logs(t.proc, 'transcoder stopped mid-job; segment re-queued for another transcoder')).filter((l) => l['manifestID'] === m);
+  const lost = transcoders.flatMap((t) => logLines(t.proc, 'transcoder stopped mid-job; segment re-queued for another transcoder')).filter((l) => l['manifestID'] === m);
   assert.deepEqual(lost.map((l) => l['seq']), [1, 1], 'both losses logged');
   assert.deepEqual(await charges(m), [0, 2, 3], 'nothing charged for the failed seq');
   const holds = await client.keys('mg:pay:hold:transcode:crash2:*:1');
   assert.equal(holds.length, 1);
   assert.equal(await client.hget(holds[0]!, 'state'), 'released', 'its hold was released');
 
-  await waitFor(() => receiver.received.some((r) => r.body.includes('"stream.ended"') && r.body.includes(m)), 30_000, () => 'no stream.ended event');
+  await waitUntil(() => receiver.received.some((r) => r.body.includes('"stream.ended"') && r.body.includes(m)), 30_000, () => 'no stream.ended event');
   const failedEvents = receiver.received.map((r) => JSON.parse(r.body) as { type: string; data: { manifestID: string; seq?: number } })
     .filter((e) => e.type === 'segment.failed' && e.data.manifestID === m);
   assert.deepEqual(failedEvents.map((e) => e.data.seq), [1], 'segment.failed emitted once, for seq 1');
