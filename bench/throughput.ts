@@ -350,7 +350,8 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
       const c0 = cpuSeconds(process.pid).reapedChildren;
       for (let seq = 0; seq < count; seq++) await probeSegment(segmentPaths[seq]!);
       const c1 = cpuSeconds(process.pid).reapedChildren;
-      for (let seq = 0; seq < count; seq++) {
+      // The newest outputs: older ones may already have left the live window and been deleted (segment keeping).
+      for (let seq = n - count; seq < n; seq++) {
         for (const r of renditions) await probeSegment(join(deployment.env['MEDIAGATE_STORAGE_DIR']!, segmentKey(manifestID, stream!.session, r, seq)));
       }
       const c2 = cpuSeconds(process.pid).reapedChildren;
