@@ -43,6 +43,24 @@ const TAG_VIDEO = 9;
 const TAG_SCRIPT = 18;
 const CODEC_AVC = 7;
 const SOUND_AAC = 10;
+/** The FLV file header's length (`FLV`, version, flags, header size), sent before the first tag. */
+export const FLV_FILE_HEADER_BYTES = 13;
+
+/**
+ * Whether a whole FLV tag is a video key frame carrying NAL units (frame type 1, AVCPacketType
+ * 1), read from the header bytes only: what a tag holder needs to keep a decodable start.
+ */
+export function isFlvVideoKeyframe(tag: Buffer): boolean {
+  return tag[0] === TAG_VIDEO && tag.length > TAG_HEADER_BYTES + 1 && tag[TAG_HEADER_BYTES]! >> 4 === 1 && tag[TAG_HEADER_BYTES + 1] === 1;
+}
+
+/** Whether a whole FLV tag is script data (metadata), the AVC decoder configuration or the AAC AudioSpecificConfig. */
+export function isFlvConfigTag(tag: Buffer): boolean {
+  if (tag[0] === TAG_SCRIPT) return true;
+  if (tag.length <= TAG_HEADER_BYTES + 1) return false;
+  if (tag[0] === TAG_VIDEO) return tag[TAG_HEADER_BYTES + 1] === 0;
+  return tag[0] === TAG_AUDIO && tag[TAG_HEADER_BYTES]! >> 4 === SOUND_AAC && tag[TAG_HEADER_BYTES + 1] === 0;
+}
 
 /**
  * Parses one whole FLV tag (11-byte header, body, 4-byte PreviousTagSize; a missing

@@ -24,6 +24,7 @@ import NmsBaseSession from 'node-media-server/src/session/base_session.js';
 import type NodeMediaServer from 'node-media-server';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { Logger } from '../../log/logger.ts';
+import { FLV_FILE_HEADER_BYTES, isFlvConfigTag, isFlvVideoKeyframe } from '../../media/flv-packets.ts';
 
 /** Receives the FLV tags of one publish, in publish order. */
 export interface FlvTagReader {
@@ -56,12 +57,6 @@ export interface FlvTagSource {
  */
 export const MAX_HELD_BYTES = 32 * 1024 * 1024;
 
-const FLV_FILE_HEADER_BYTES = 13;
-const TAG_AUDIO = 8;
-const TAG_VIDEO = 9;
-const TAG_SCRIPT = 18;
-/** FLV tag header length; the body starts here. */
-const TAG_HEADER_BYTES = 11;
 
 /**
  * An internal NMS subscriber of one publish's broadcast that holds its tags until a reader
@@ -145,22 +140,9 @@ export class PacketTap implements FlvTagSource {
 
   /** Keeps config/metadata tags and everything from the last video keyframe (see {@link MAX_HELD_BYTES}). */
   #trimHeld(): void {
-    const from = this.#held.findLastIndex(isVideoKeyframe);
-    const kept = [...this.#held.slice(0, Math.max(from, 0)).filter(isConfigTag), ...(from >= 0 ? this.#held.slice(from) : [])];
+    const from = this.#held.findLastIndex(isFlvVideoKeyframe);
+    const kept = [...this.#held.slice(0, Math.max(from, 0)).filter(isFlvConfigTag), ...(from >= 0 ? this.#held.slice(from) : [])];
     this.#held = kept;
     this.#heldBytes = kept.reduce((n, t) => n + t.length, 0);
   }
-}
-
-/** An AVC video tag with the key frame flag carrying NAL units (AVCPacketType 1). */
-function isVideoKeyframe(tag: Buffer): boolean {
-  return tag[0] === TAG_VIDEO && tag.length > TAG_HEADER_BYTES + 1 && tag[TAG_HEADER_BYTES]! >> 4 === 1 && tag[TAG_HEADER_BYTES + 1] === 1;
-}
-
-/** Script data (metadata), the AVC decoder configuration or the AAC AudioSpecificConfig tag. */
-function isConfigTag(tag: Buffer): boolean {
-  if (tag[0] === TAG_SCRIPT) return true;
-  if (tag.length <= TAG_HEADER_BYTES + 1) return false;
-  if (tag[0] === TAG_VIDEO) return tag[TAG_HEADER_BYTES + 1] === 0;
-  return tag[0] === TAG_AUDIO && tag[TAG_HEADER_BYTES]! >> 4 === 10 && tag[TAG_HEADER_BYTES + 1] === 0;
 }
