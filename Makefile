@@ -11,8 +11,8 @@ TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
 	@echo "make run-transcoder  start an extra transcoder process on the same Redis"
-	@echo "make run-ai-worker   start the reference AI worker (ESRGAN upscale on CPU, port 8000); add"
-	@echo "                     MEDIAGATE_AI_WORKER_GATEWAY_URL=http://127.0.0.1:9935 to register with a gateway"
+	@echo "make run-ai-worker   start the reference AI worker (ESRGAN upscale on CPU, port 8000), registered with"
+	@echo "                     the local gateway of make run (MEDIAGATE_AI_WORKER_GATEWAY_URL, default http://127.0.0.1:9935)"
 	@echo "make test            install what is missing, check the import rules, typecheck, run every test"
 	@echo "make check-boundaries  the import rules between folders and packages (.dependency-cruiser.cjs)"
 	@echo "make bench-quick     every benchmark against its limit (raw ffmpeg, nginx-rtmp, direct worker calls), < 5 min"
@@ -54,9 +54,11 @@ run: deps redis
 run-transcoder: deps
 	$(NODE_RUN) cmd/transcoder.ts
 
-# The reference AI worker: ai-runner API on 127.0.0.1:8000 (cmd/ai-worker.ts --help for settings).
+# The reference AI worker: ai-runner API on 127.0.0.1:8000 (cmd/ai-worker.ts --help for settings),
+# registered with the gateway of `make run` at its default address (http.host 127.0.0.1, http.port
+# 9935) unless MEDIAGATE_AI_WORKER_GATEWAY_URL is set (set it empty to not register).
 run-ai-worker: deps
-	$(NODE_RUN) cmd/ai-worker.ts
+	MEDIAGATE_AI_WORKER_GATEWAY_URL="$${MEDIAGATE_AI_WORKER_GATEWAY_URL-http://127.0.0.1:9935}" $(NODE_RUN) cmd/ai-worker.ts
 
 typecheck: node_modules/.mediagate-installed
 	npx tsc --noEmit -p tsconfig.json

@@ -38,7 +38,8 @@ export const AI_WORKER_CONFIG_SCHEMA = Type.Object({
   }),
   gatewayUrl: Type.String({
     pattern: URL_OR_EMPTY, default: '',
-    description: 'Gateway base URL to register with (`POST <gatewayUrl>/api/workers`); empty = do not register.',
+    description: 'Gateway base URL to register with (`POST <gatewayUrl>/api/workers`); empty = do not register. '
+      + '`make run-ai-worker` sets http://127.0.0.1:9935 (the gateway\'s default `http.host` and `http.port`, where `make run` listens) when this is not set.',
   }),
   gatewayAdminToken: Type.String({
     maxLength: 4096, default: '',
