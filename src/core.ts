@@ -25,6 +25,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { RecordingStore } from './recording/recording-store.ts';
 import { keepingRecordedSegments } from './recording/segment-keeping.ts';
 import { ChildSupervisor } from './media/child-supervisor.ts';
+import { newMemberId } from './member-id.ts';
 
 /** Which process this is: `gateway` (with or without the embedded transcoder) or `transcoder`. */
 export type Role = 'gateway' | 'transcoder';
@@ -36,6 +37,11 @@ export const STORAGE_HEALTH_CHECK_MS = 1500;
 
 /** What both roles share, built once by `startApp` before the role's own parts. */
 export interface Core {
+  /**
+   * This process's member ID (member-id.ts, `<hostname>-<pid>-<random4>`): the owner of the
+   * stream leases a gateway holds; reuse it wherever the process must name itself to the cluster.
+   */
+  readonly memberId: string;
   /** Every ffprobe/ffmpeg child not owned by a runner of its own: stopped when the app closes. */
   readonly children: ChildSupervisor;
   readonly storage: ObjectStore;
@@ -117,7 +123,7 @@ export async function startCore(config: MediagateConfig, logger: Logger, role: R
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger, billing };
+  return { memberId: newMemberId(), children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger, billing };
 }
 
 /**
