@@ -29,6 +29,7 @@ import { unnamedStreamAccount } from './payments/billing.ts';
 import { HoldExpirySweep, LocalAccount } from './payments/local-account.ts';
 import { probeAudioDurationMs } from './media/audio-probe.ts';
 import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
+import { registerBacklogGauges } from './metrics/backlog-metrics.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { createAiSessions, registerConfiguredWorkers } from './ai/ai-sessions.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
@@ -108,7 +109,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   const liveFeed = config.transcode.liveSessions
     ? new LiveFeedWriter({ redis: connections.open('live-feed-writer', 'blocking'), keys, logger: ingestLog }) : undefined;
   if (liveFeed) lifecycle.add('live-feed', () => liveFeed.close());
-  const liveSessions = liveFeed && liveSessionsOf(new RedisLiveSessions({ redis, keys }), liveFeed, config.segmentTargetMs);
+  const liveSessionStore = liveFeed && new RedisLiveSessions({ redis, keys });
+  const liveSessions = liveFeed && liveSessionStore && liveSessionsOf(liveSessionStore, liveFeed, config.segmentTargetMs);
   const ingest = new LiveIngest({
     logger: ingestLog,
     authorizer,
@@ -208,6 +210,11 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.ai.recordAiWorkerFailure(pipeline, modelID, kind),
   });
   registerLiveStreamsGauge(metrics.registry, () => ingest.list());
+  // The deployment's backlog, read at each scrape (what an autoscaler scales transcoders on).
+  registerBacklogGauges(metrics.registry, async () => {
+    const [jobs, waitingSessions] = await Promise.all([queue.backlog(), liveSessionStore?.unowned(LIVE_SESSIONS_LISTED)]);
+    return { ...jobs, ...(waitingSessions ? { liveSessionsWaiting: waitingSessions.length } : {}) };
+  });
 
   const app = createHttpApp({
     logger: logger.child({ component: 'http' }),
@@ -274,6 +281,9 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   }, 'mediagate gateway ready');
   return httpPort;
 }
+
+/** Live sessions a backlog read lists at most (the open set's first 256, as a transcoder's scan reads it). */
+const LIVE_SESSIONS_LISTED = 256;
 
 /** Ingest's port to live transcoding sessions: the session records and the feed's settlements. */
 function liveSessionsOf(store: RedisLiveSessions, feed: LiveFeedWriter, segmentTargetMs: number): LiveTranscodeSessions {

@@ -3,7 +3,7 @@
  * `Registry` (never the global default, so two instances share nothing), the Node.js process
  * metrics, the `GET /metrics` text, the label rules every family shares, and the pull
  * sources read at scrape time. The families live beside it, one file per feature
- * (ai-metrics.ts, ingest-metrics.ts, transcode-metrics.ts, ledger-metrics.ts, http-metrics.ts);
+ * (ai-metrics.ts, ingest-metrics.ts, transcode-metrics.ts, backlog-metrics.ts, ledger-metrics.ts, http-metrics.ts);
  * each is built on this registry by the composition root and handed to its feature as that
  * feature's recorder port. Nothing here reads a URL or a request body.
  *
@@ -26,7 +26,7 @@ export function metricName(name: string): string {
 /** A pull source read at scrape time; sync or async. */
 export type PullSource<T> = () => Iterable<T> | Promise<Iterable<T>>;
 /** The pull sources (label `source` of `mediagate_metrics_source_errors_total`). */
-export type PullSourceName = 'live_streams' | 'worker_pool';
+export type PullSourceName = 'live_streams' | 'worker_pool' | 'transcode_backlog';
 
 export type Labels = Record<string, string>;
 
@@ -161,7 +161,7 @@ export class MetricsRegistry {
     const snapshots = this.#snapshots;
     this.#sourceErrors = new Counter({
       name: metricName('metrics_source_errors_total'), registers: [this.registry], labelNames: ['source'],
-      help: 'Scrapes whose pull source (live_streams|worker_pool) threw; those gauges are then absent or 0.',
+      help: 'Scrapes whose pull source (live_streams|worker_pool|transcode_backlog) threw; those gauges are then absent or 0.',
       async collect() {
         // Let this scrape's source reads settle (starting any not started yet) so their failures count now.
         await Promise.allSettled(snapshots.map((s) => s.settled()));

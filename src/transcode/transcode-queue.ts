@@ -130,6 +130,26 @@ export class TranscodeQueue {
     return events;
   }
 
+  /**
+   * The queue's backlog for the autoscaling gauges (metrics/backlog-metrics.ts): jobs not yet
+   * taken (wait + prioritized + delayed), jobs running, and when the oldest job ready to run
+   * was queued (its BullMQ `timestamp`, epoch ms). Two Redis round trips (BullMQ's
+   * `getJobCounts` and `getJobs(['wait'], 0, 0, asc)`, each one script), whatever the depth.
+   * @throws Error when Redis does not answer (the caller bounds the wait)
+   */
+  async backlog(): Promise<{ waitingJobs: number; activeJobs: number; oldestWaitingQueuedAtMs?: number }> {
+    const [counts, oldest] = await Promise.all([
+      this.#queue.getJobCounts('wait', 'prioritized', 'delayed', 'active'),
+      this.#queue.getJobs(['wait'], 0, 0, true),
+    ]);
+    const queuedAtMs = oldest[0]?.timestamp;
+    return {
+      waitingJobs: (counts['wait'] ?? 0) + (counts['prioritized'] ?? 0) + (counts['delayed'] ?? 0),
+      activeJobs: counts['active'] ?? 0,
+      ...(queuedAtMs !== undefined ? { oldestWaitingQueuedAtMs: queuedAtMs } : {}),
+    };
+  }
+
   /** Job counts by state, for health and the control API. */
   async counts(): Promise<Record<string, number>> {
     return this.#queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
