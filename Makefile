@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REDIS_PORT ?= 6379
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: help deps system-deps bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick clean
+.PHONY: help deps system-deps bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick scale-demo clean
 
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
@@ -17,6 +17,8 @@ help:
 	@echo "make check-boundaries  the import rules between folders and packages (.dependency-cruiser.cjs)"
 	@echo "make bench-quick     every benchmark against its limit (raw ffmpeg, nginx-rtmp, direct worker calls), < 5 min"
 	@echo "make bench           the same with longer inputs and finer ramps (~20 min); results in bench/results/"
+	@echo "make scale-demo      (root) Redis + S3, 2 gateways, 2 transcoders, 1 AI worker, each in its own network"
+	@echo "                     namespace; prints the publish and playback URLs; Ctrl-C tears it all down"
 
 system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v redis-server >/dev/null || { \
@@ -82,6 +84,11 @@ bench: bench-deps
 
 bench-quick: bench-deps
 	$(NODE_RUN) bench/run.ts --quick
+
+# A multi-host deployment on this machine (docs/deploy.md, "Trying it on one machine"): one network
+# namespace per host on a bridge, the harness test/integration/cluster/ runs. Needs root.
+scale-demo: deps
+	$(NODE_RUN) scripts/scale-demo.ts
 
 clean:
 	rm -rf data

@@ -21,9 +21,14 @@ export interface MediagateProcess {
   stop(): Promise<void>;
 }
 
-/** @param nodeArgs extra Node.js flags (e.g. `--cpu-prof`), placed before the entry point. */
-export function spawnMediagate(entry: 'gateway' | 'transcoder', env: Record<string, string>, nodeArgs: readonly string[] = []): MediagateProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(repo, 'cmd', `${entry}.ts`)], {
+/**
+ * @param nodeArgs extra Node.js flags (e.g. `--cpu-prof`), placed before the entry point.
+ * @param launcher command prefix that runs the process elsewhere, e.g. in a network namespace
+ *   (`[ip, netns, exec, <ns>]`, netns.ts); the pid is still the node process's (`ip netns exec` execs it).
+ */
+export function spawnMediagate(entry: 'gateway' | 'transcoder' | 'ai-worker', env: Record<string, string>, nodeArgs: readonly string[] = [], launcher: readonly string[] = []): MediagateProcess {
+  const command = [...launcher, process.execPath, ...nodeArgs, '--import', 'tsx', join(repo, 'cmd', `${entry}.ts`)];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: repo,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,13 +20,26 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
-  const child = await spawnRedis(port, ['--save', '', '--appendonly', 'no']);
+/** Where a test redis-server runs: by default 127.0.0.1 on a free port, in this network namespace. */
+export interface RedisPlacement {
+  /** Bind address; default 127.0.0.1. */
+  readonly host?: string;
+  /** Default: a free port on 127.0.0.1. */
+  readonly port?: number;
+  /** Command prefix that runs redis-server elsewhere, e.g. in a network namespace (`netns.ts` `NetnsHost.exec`). */
+  readonly launcher?: readonly string[];
+}
+
+export async function startRedis(placement: RedisPlacement = {}): Promise<TestRedis> {
+  const host = placement.host ?? '127.0.0.1';
+  const port = placement.port ?? await freePort();
+  // Protected mode refuses clients from other hosts when there is no password (redis.conf `protected-mode`).
+  const access = host === '127.0.0.1' ? [] : ['--protected-mode', 'no'];
+  const child = await spawnRedis(port, ['--save', '', '--appendonly', 'no', ...access], host, placement.launcher);
   return {
     pid: child.pid!,
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${host}:${port}`,
     stop: () => stopChild(child),
   };
 }
@@ -88,8 +101,9 @@ export async function startRestartableRedis(options: { appendOnly: boolean }): P
   };
 }
 
-async function spawnRedis(port: number, extraArgs: readonly string[]): Promise<ChildProcess> {
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...extraArgs, '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function spawnRedis(port: number, extraArgs: readonly string[], host = '127.0.0.1', launcher: readonly string[] = []): Promise<ChildProcess> {
+  const command = [...launcher, 'redis-server', '--port', String(port), '--bind', host, ...extraArgs, '--loglevel', 'warning'];
+  const child: ChildProcess = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
   const spawnError = new Promise<never>((_, reject) => {
@@ -97,7 +111,7 @@ async function spawnRedis(port: number, extraArgs: readonly string[]): Promise<C
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${stderr}`)));
   });
   spawnError.catch(() => undefined);
-  await Promise.race([waitForPort(port, 10_000), spawnError]);
+  await Promise.race([waitForPort(port, 10_000, host), spawnError]);
   return child;
 }
 

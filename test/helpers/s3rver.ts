@@ -56,15 +56,20 @@ function s3rverBin(): string {
   return join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
 }
 
-/** Starts s3rver with bucket `bucket` (default `mediagate-test`). A failure to start fails the test. */
-export async function startS3rver(options: { bucket?: string } = {}): Promise<TestS3rver> {
+/**
+ * Starts s3rver with bucket `bucket` (default `mediagate-test`). A failure to start fails the test.
+ * @param options.host bind address (default 127.0.0.1), `port` (default a free one on 127.0.0.1),
+ *   `launcher` a command prefix that runs it elsewhere, e.g. in a network namespace (`netns.ts`)
+ */
+export async function startS3rver(options: { bucket?: string; host?: string; port?: number; launcher?: readonly string[] } = {}): Promise<TestS3rver> {
   const bucket = options.bucket ?? 'mediagate-test';
-  const port = await freePort();
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mg-s3rver-'));
-  const args = ['--openssl-legacy-provider', s3rverBin(), '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', bucket, '-s'];
+  const command = [...(options.launcher ?? []), process.execPath, '--openssl-legacy-provider', s3rverBin(), '-d', dir, '-a', host, '-p', String(port), '--configure-bucket', bucket, '-s'];
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
-    const c = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     const failed = new Promise<never>((_, reject) => {
@@ -72,11 +77,11 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<Te
       c.once('exit', (code) => reject(new Error(`s3rver exited with ${code}: ${stderr}`)));
     });
     failed.catch(() => undefined);
-    await Promise.race([waitForPort(port, 15_000), failed]);
+    await Promise.race([waitForPort(port, 15_000, host), failed]);
     child = c;
   };
   await launch();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   const stop = async (): Promise<void> => {
     const running = child;
     child = undefined;
