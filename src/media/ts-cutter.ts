@@ -17,9 +17,18 @@
  * continuity_counter stays consistent within a segment: its ES packets are contiguous runs of
  * their PID, and the PSI packets of a segment are renumbered from the first one's counter.
  *
- * A segment is complete (returned) once the video of a later segment has started and the
- * audio has reached the next boundary (an audio PES with PTS ≥ it), or the video is
- * `audioWait90k` past it with no such audio (a stream whose audio stopped), or at {@link end}.
+ * A segment is complete (returned) once its video and its audio are:
+ *  - video: the video of a later segment has started, or (early close) the segment holds the
+ *    number of frames given by {@link TsCutter.setFrameCount} and its last video PES is whole
+ *    (see below), so it need not wait for the encoder to put out the next seq's keyframe;
+ *  - audio, per audio PID: a PES with PTS ≥ the next boundary came, or the last one is whole
+ *    and the next frame (its PTS plus the PID's frame duration, taken from consecutive PES)
+ *    would start at or after the boundary; or the video is `audioWait90k` past the boundary
+ *    with neither (a stream whose audio stopped);
+ * or at {@link end}. A PES is whole once a packet of another PID follows it (the muxer writes
+ * each PES in one run) or its last packet ends in adaptation-field stuffing (the muxer pads the
+ * last packet of a PES, ISO/IEC 13818-1 §2.4.3.5). Video PES of an early-closed segment that
+ * still come (more frames than announced) are dropped and counted in `droppedPackets`.
  *
  * PTS are compared modulo 2^33 (the 33-bit PTS wraps after ~26.5 h), within ±2^32 ticks.
  */
@@ -46,6 +55,32 @@ export interface TsCutterOptions {
   readonly frameDuration90k: number;
   /** How far the video may run past a boundary while the audio has not reached it before the segment is closed anyway, 90 kHz; default 90000 (1 s). */
   readonly audioWait90k?: number;
+}
+
+/** Per audio PID: the newest PES PTS and the frame duration seen between consecutive PES, 90 kHz. */
+interface AudioTrack {
+  maxPts: number;
+  frameTicks: number | undefined;
+}
+
+/** Longest gap between consecutive audio PES taken as one frame's duration, 90 kHz (0.5 s). */
+const MAX_AUDIO_FRAME_90K = 45_000;
+/** Rounding slack of audio PTS against their frame duration, 90 kHz ticks. */
+const AUDIO_PTS_SLACK_90K = 2;
+
+/**
+ * Whether a transport packet ends its PES for ffmpeg's muxer: an adaptation field with
+ * stuffing bytes (0xFF after the fields its flags announce). Undefined flags we do not parse
+ * (private data, extension) give false.
+ */
+function endsWithStuffing(raw: Uint8Array): boolean {
+  if ((raw[3]! & 0x20) === 0) return false;
+  const afLength = raw[4]!;
+  if (afLength === 0) return true; // a single stuffing byte (the length field itself)
+  const flags = raw[5]!;
+  if (flags & 0x03) return false;
+  const used = 1 + (flags & 0x10 ? 6 : 0) + (flags & 0x08 ? 6 : 0) + (flags & 0x04 ? 1 : 0);
+  return afLength > used;
 }
 
 const PTS_MODULO = 2 ** 33;
@@ -107,8 +142,15 @@ export class TsCutter {
   #pendingPsi: Buffer[] = [];
   #maxAudioPts: number | undefined;
   #maxVideoPts: number | undefined;
-  /** Packets dropped because they came before the first boundary's video. */
+  /** Packets dropped because they came before the first boundary's video (or after an early close). */
   #dropped = 0;
+  /** Frames announced per seq ({@link setFrameCount}). */
+  readonly #frameCounts = new Map<number, number>();
+  /** Highest seq returned so far. */
+  #closedSeq: number | undefined;
+  readonly #audioTracks = new Map<number, AudioTrack>();
+  /** Per ES PID: whether its current PES is whole (see the module comment). */
+  readonly #whole = new Map<number, boolean>();
 
   constructor(options: TsCutterOptions) {
     if (!(options.frameDuration90k > 0)) throw new RangeError(`frameDuration90k must be positive, got ${options.frameDuration90k}`);
@@ -130,6 +172,17 @@ export class TsCutter {
     const last = this.#bounds[this.#bounds.length - 1];
     if (last && seq <= last.seq) throw new RangeError(`boundary seq ${seq} is not above ${last.seq}`);
     this.#bounds.push({ seq, pts: pts90k });
+  }
+
+  /**
+   * Announces how many video frames (PES) segment `seq` holds, once that is known (e.g. from
+   * the source the stream is encoded from, one output frame per source frame): with the next
+   * boundary known, the segment is complete as soon as it holds them (module comment).
+   * Ignored for a seq already returned.
+   */
+  setFrameCount(seq: number, frames: number): void {
+    if (this.#closedSeq !== undefined && seq <= this.#closedSeq) return;
+    this.#frameCounts.set(seq, frames);
   }
 
   /**
@@ -159,6 +212,9 @@ export class TsCutter {
 
   #packet(raw: Buffer): void {
     const p = packetAt(raw, 0);
+    // The muxer writes a PES in one run: a packet of any other PID means every other PES is whole.
+    for (const [pid, whole] of this.#whole) if (!whole && pid !== p.pid) this.#whole.set(pid, true);
+    if (p.pid === this.#videoPid || this.#audioPids.has(p.pid)) this.#whole.set(p.pid, endsWithStuffing(raw));
     if (p.pid === 0) {
       const section = this.#pat.push(p);
       if (section) this.#pmtPid = pmtPidOf(section);
@@ -233,7 +289,7 @@ export class TsCutter {
           return;
         }
       }
-      if (this.#videoSeq === undefined) {
+      if (this.#videoSeq === undefined || this.#isClosed(this.#videoSeq)) {
         this.#dropped++;
         return;
       }
@@ -247,7 +303,7 @@ export class TsCutter {
       seg.body.push(raw);
       return;
     }
-    if (this.#videoSeq === undefined) {
+    if (this.#videoSeq === undefined || this.#isClosed(this.#videoSeq)) {
       this.#dropped++;
       return;
     }
@@ -256,12 +312,23 @@ export class TsCutter {
     seg.body.push(raw);
   }
 
+  #isClosed(seq: number): boolean {
+    return this.#closedSeq !== undefined && seq <= this.#closedSeq;
+  }
+
   #audio(raw: Buffer, pid: number, pusi: boolean, payload: Uint8Array): void {
     let seq = this.#route.get(pid);
     if (pusi) {
       const pts = pesPts90k(payload);
       if (pts !== undefined) {
         this.#maxAudioPts = this.#maxAudioPts === undefined || ptsDiff(pts, this.#maxAudioPts) > 0 ? pts : this.#maxAudioPts;
+        const track = this.#audioTracks.get(pid);
+        if (!track) this.#audioTracks.set(pid, { maxPts: pts, frameTicks: undefined });
+        else if (ptsDiff(pts, track.maxPts) > 0) {
+          const step = ptsDiff(pts, track.maxPts);
+          if (step <= MAX_AUDIO_FRAME_90K) track.frameTicks = track.frameTicks === undefined ? step : Math.min(track.frameTicks, step);
+          track.maxPts = pts;
+        }
         seq = this.#seqAt(pts);
       }
       seq ??= this.#videoSeq ?? this.#bounds[0]?.seq;
@@ -272,11 +339,28 @@ export class TsCutter {
       return;
     }
     const seg = this.#segment(seq);
-    if (this.#videoSeq !== undefined) {
+    if (this.#videoSeq !== undefined && !this.#isClosed(this.#videoSeq)) {
       const current = this.#segment(this.#videoSeq);
       this.#flushPsiTo(current);
     }
     seg.body.push(raw);
+  }
+
+  /** Early close: segment `seq` is the one being written, holds its announced frames, and its last video PES is whole. */
+  #videoWhole(seq: number): boolean {
+    const frames = this.#frameCounts.get(seq);
+    const seg = this.#segments.get(seq);
+    return frames !== undefined && this.#videoSeq === seq && seg !== undefined && seg.videoStarted && seg.frames >= frames
+      && this.#whole.get(this.#videoPid!) === true;
+  }
+
+  /** Whether audio PID `pid` has nothing more before `boundary`: a PES at or after it, or a whole last PES whose next frame would be. */
+  #audioReached(pid: number, boundary: number): boolean {
+    const track = this.#audioTracks.get(pid);
+    if (!track) return false;
+    if (ptsDiff(track.maxPts, boundary) >= 0) return true;
+    return track.frameTicks !== undefined && this.#whole.get(pid) === true
+      && ptsDiff(track.maxPts + track.frameTicks - AUDIO_PTS_SLACK_90K, boundary) >= 0;
   }
 
   #flushPsiTo(seg: Segment): void {
@@ -291,13 +375,17 @@ export class TsCutter {
       const bound = this.#bounds[0]!;
       const next = this.#bounds[1];
       if (!ended) {
-        if (!next || this.#videoSeq === undefined || this.#videoSeq < next.seq) break;
+        if (!next || this.#videoSeq === undefined) break;
+        if (this.#videoSeq < next.seq && !this.#videoWhole(bound.seq)) break;
         const audioDone = this.#audioPids.size === 0
           || (this.#maxAudioPts !== undefined && ptsDiff(this.#maxAudioPts, next.pts) >= 0)
-          || (this.#maxVideoPts !== undefined && ptsDiff(this.#maxVideoPts, next.pts) >= this.#audioWait);
+          || (this.#maxVideoPts !== undefined && ptsDiff(this.#maxVideoPts, next.pts) >= this.#audioWait)
+          || [...this.#audioPids].every((pid) => this.#audioReached(pid, next.pts));
         if (!audioDone) break;
       }
       this.#bounds.shift();
+      this.#closedSeq = bound.seq;
+      this.#frameCounts.delete(bound.seq);
       const seg = this.#segments.get(bound.seq);
       this.#segments.delete(bound.seq);
       if (seg?.videoStarted) out.push(cutOf(seg, (pid) => pid !== this.#videoPid && !this.#audioPids.has(pid)));
@@ -326,4 +414,91 @@ function cutOf(seg: Segment, isPsi: (pid: number) => boolean): TsCut {
     seq: seg.seq, bytes, boundaryPts90k: seg.boundary, firstVideoPts90k: seg.firstPts, lastVideoPts90k: seg.lastPts,
     videoFrames: seg.frames, startsWithKeyframe: seg.startsWithKeyframe,
   };
+}
+
+/**
+ * DTS of a PES packet from the payload of its first transport packet (§2.4.3.7: PTS_DTS_flags
+ * 11), else its PTS (a PES without DTS is decoded at its PTS), else undefined.
+ */
+export function pesDts90k(payload: Uint8Array): number | undefined {
+  const pts = pesPts90k(payload);
+  if (pts === undefined || (payload[7]! & 0x40) === 0 || payload.length < 19) return pts;
+  const b = payload;
+  return ((b[14]! >> 1) & 0x07) * 2 ** 30 + (b[15]! << 22) + ((b[16]! >> 1) << 15) + (b[17]! << 7) + (b[18]! >> 1);
+}
+
+export interface TsFrameCounterOptions {
+  /** Duration of one video frame, 90 kHz: a frame up to half of it before a boundary counts in that seq (as {@link TsCutter} cuts). */
+  readonly frameDuration90k: number;
+  /** Called once per seq when its frame count is final (in seq order). */
+  readonly onCount: (seq: number, frames: number) => void;
+}
+
+/**
+ * Counts the video frames (PES) of each seq in an MPEG-TS stream fed in order (the source a
+ * ladder encodes), by PTS against the same boundaries as {@link TsCutter}. Seq N's count is final
+ * once a frame whose DTS reaches seq N+1's boundary came: every later frame is decoded, hence
+ * presented, at or after it (PTS ≥ DTS, DTS increasing). Frames before the first boundary are
+ * not counted. Pure: bytes in, counts out through `onCount`.
+ */
+export class TsFrameCounter {
+  readonly #half: number;
+  readonly #onCount: (seq: number, frames: number) => void;
+  #rest: Buffer = Buffer.alloc(0);
+  #pmtPid: number | undefined;
+  #videoPid: number | undefined;
+  readonly #pat = new SectionAssembler();
+  readonly #pmt = new SectionAssembler();
+  /** Boundaries whose count is not final yet, in seq order, with their frames so far. */
+  readonly #open: { seq: number; pts: number; frames: number }[] = [];
+
+  constructor(options: TsFrameCounterOptions) {
+    if (!(options.frameDuration90k > 0)) throw new RangeError(`frameDuration90k must be positive, got ${options.frameDuration90k}`);
+    this.#half = options.frameDuration90k / 2;
+    this.#onCount = options.onCount;
+  }
+
+  /** Declares where seq `seq` starts, 90 kHz, before its bytes are pushed; seqs increasing. */
+  addBoundary(seq: number, pts90k: number): void {
+    const last = this.#open[this.#open.length - 1];
+    if (last && seq <= last.seq) throw new RangeError(`boundary seq ${seq} is not above ${last.seq}`);
+    this.#open.push({ seq, pts: pts90k, frames: 0 });
+  }
+
+  /**
+   * Feeds the next bytes (any length).
+   * @throws TsMeasureError `malformed` for a bad packet or PSI section.
+   */
+  push(bytes: Uint8Array): void {
+    let data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.#rest.length > 0) data = Buffer.concat([this.#rest, data]);
+    const whole = data.length - (data.length % TS_PACKET_BYTES);
+    for (let off = 0; off < whole; off += TS_PACKET_BYTES) {
+      const p = packetAt(data, off);
+      if (p.pid === 0) {
+        const section = this.#pat.push(p);
+        if (section) this.#pmtPid = pmtPidOf(section);
+      } else if (p.pid === this.#pmtPid) {
+        const section = this.#pmt.push(p);
+        if (section) this.#videoPid ??= streamsOf(section).find((s) => VIDEO_STREAM_TYPES.has(s.streamType))?.pid;
+      } else if (p.pid === this.#videoPid && p.pusi) {
+        const pts = pesPts90k(p.payload);
+        if (pts !== undefined) this.#frame(pts, pesDts90k(p.payload) ?? pts);
+      }
+    }
+    this.#rest = Buffer.from(data.subarray(whole));
+  }
+
+  #frame(pts: number, dts: number): void {
+    for (let i = this.#open.length - 1; i >= 0; i--) {
+      if (ptsDiff(pts, this.#open[i]!.pts) >= -this.#half) {
+        this.#open[i]!.frames++;
+        break;
+      }
+    }
+    while (this.#open.length >= 2 && ptsDiff(dts, this.#open[1]!.pts) >= -this.#half) {
+      const done = this.#open.shift()!;
+      this.#onCount(done.seq, done.frames);
+    }
+  }
 }

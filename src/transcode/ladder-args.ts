@@ -257,7 +257,7 @@ export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
   renditions.forEach((rendition, i) => {
     args.push(...renditionOutputOptions(rendition, i, sourceAudioCodec, preset));
     if (rendition.profile.encoder === 'H.264') args.push(...LIVE_X264_OPTIONS);
-    args.push('-force_key_frames', 'source', '-flush_packets', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
+    args.push('-force_key_frames', 'source', '-flush_packets', '1', '-max_interleave_delta', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
   });
   return args;
 }

@@ -29,7 +29,7 @@ import type { SourceSegmentInfo } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ChildExit, ChildSupervisor, SupervisedChild } from '../media/child-supervisor.ts';
-import { TsCutter, type TsCut } from '../media/ts-cutter.ts';
+import { TsCutter, TsFrameCounter, type TsCut } from '../media/ts-cutter.ts';
 import { measureTs, TsMeasureError } from '../media/ts-measure.ts';
 import { buildLiveLadderArgs, LIVE_FIRST_OUTPUT_FD, type X264Preset } from './ladder-args.ts';
 import { h264OutputMeasured, type Measured } from './segment-transcoder.ts';
@@ -107,6 +107,8 @@ export function liveLadderSupports(renditions: readonly FittedRendition[]): bool
   return renditions.length > 0 && renditions.every((r) => r.profile.encoder === 'H.264');
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** stderr lines kept for the error message. */
 const STDERR_TAIL_LINES = 10;
 
@@ -140,6 +142,8 @@ export class LiveLadder extends EventEmitter<LiveLadderEvents> {
   #failed = false;
   #exited = false;
   readonly #outputsEnded: Promise<void>;
+  /** Counts the source's frames per seq, for the renditions that keep its frame rate (early close); undefined when none does. */
+  #sourceFrames: TsFrameCounter | undefined;
 
   /**
    * Starts ffmpeg at once (it waits for input on stdin).
@@ -160,6 +164,20 @@ export class LiveLadder extends EventEmitter<LiveLadderEvents> {
     this.#states = options.renditions.map((rendition) => {
       const frameDuration90k = (90_000 * rendition.fpsDen) / rendition.fpsNum;
       return { rendition, frameDuration90k, cutter: new TsCutter({ frameDuration90k, audioWait90k }), ended: false, lastSeq: undefined };
+    });
+    // A rendition at the source's frame rate has one output frame per source frame: once the
+    // source has passed a boundary, each seq's frame count closes its rendition segments without
+    // waiting for the next keyframe to come out of the encoder (media/ts-cutter.ts).
+    const sameRate = this.#states.filter((s) => !s.rendition.changesFps);
+    const { fpsNum, fpsDen } = options.source.video;
+    this.#sourceFrames = sameRate.length === 0 || !(fpsNum > 0 && fpsDen > 0) ? undefined : new TsFrameCounter({
+      frameDuration90k: (90_000 * fpsDen) / fpsNum,
+      onCount: (seq, frames) => {
+        for (const state of sameRate) {
+          state.cutter.setFrameCount(seq, frames);
+          this.#output(state, EMPTY);
+        }
+      },
     });
     const outputs = this.#states.map(() => 'pipe' as const);
     this.#child = options.supervisor.spawn(options.ffmpegPath ?? 'ffmpeg', args, {
@@ -212,12 +230,20 @@ export class LiveLadder extends EventEmitter<LiveLadderEvents> {
       this.#startedAt.set(chunk.seq, performance.now());
       this.#pending.set(chunk.seq, this.#states.length);
       for (const s of this.#states) s.cutter.addBoundary(chunk.seq, chunk.startPts90k);
+      this.#sourceFrames?.addBoundary(chunk.seq, chunk.startPts90k);
     } else if (this.#lastSeq === undefined) {
       return;
     } else if (chunk.seq !== this.#lastSeq) {
       throw new GatewayError('INTERNAL', `chunk of seq ${chunk.seq} without its first chunk (current seq ${this.#lastSeq})`);
     }
     this.#stdin.write(chunk.bytes);
+    try {
+      this.#sourceFrames?.push(chunk.bytes);
+    } catch (err) {
+      // Unreadable input: ffmpeg says what it makes of it; segments then close at the next keyframe.
+      this.#logger.warn({ err: (err as Error).message, seq: chunk.seq }, 'cannot count source frames; early close off');
+      this.#sourceFrames = undefined;
+    }
   }
 
   /**

@@ -10,7 +10,8 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { TsCutter, type TsCut } from '../../../src/media/ts-cutter.ts';
+import { pesPts90k, TsCutter, TsFrameCounter, type TsCut } from '../../../src/media/ts-cutter.ts';
+import { packetAt } from '../../../src/media/ts-measure.ts';
 import { clipWith2sGop, tsSourceSegments, type TsSourceSegment } from '../../helpers/media.ts';
 
 const run = promisify(execFile);
@@ -19,13 +20,23 @@ const FRAME_90K = 90_000 / 24;
 let dir: string;
 let source: TsSourceSegment[];
 let stream: Buffer;
+/** The same clip without audio. */
+let videoOnly: TsSourceSegment[];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ts-cutter-'));
   // One audio frame per PES (`-muxdelay 0`), as the live ladder's renditions have: audio then falls exactly by PTS.
   source = await tsSourceSegments(await clipWith2sGop(12), 12, dir, 0, ['-muxdelay', '0', '-muxpreload', '0']);
   stream = Buffer.concat(source.map((s) => s.bytes));
+  videoOnly = await tsSourceSegments(await clipWith2sGop(12), 6, dir, 0, ['-an', '-muxdelay', '0', '-muxpreload', '0']);
 });
+
+/** Pushes `data` one transport packet at a time; the packet index at which each seq's cut came out. */
+function cutPacketByPacket(cutter: TsCutter, data: Buffer): Map<number, { at: number; cut: TsCut }> {
+  const at = new Map<number, { at: number; cut: TsCut }>();
+  for (let o = 0; o < data.length; o += 188) for (const cut of cutter.push(data.subarray(o, o + 188))) at.set(cut.seq, { at: o / 188, cut });
+  return at;
+}
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cutAll(data: Buffer, bounds: readonly { seq: number; pts: number }[], piece = data.length): TsCut[] {
@@ -152,5 +163,62 @@ describe('TsCutter', () => {
     assert.deepEqual(cuts.map((c) => [c.seq, c.videoFrames > 0]), [[0, true], [1, false], [2, true]]);
     assert.equal(cuts[1]!.bytes.length, 0);
     assert.equal(cuts[2]!.firstVideoPts90k, s1!.startPts90k);
+  });
+
+  test('early close: with its frame count announced, a segment is returned once its last frame is whole, before any byte of the next keyframe; same bytes', () => {
+    const data = Buffer.concat(videoOnly.slice(0, 2).map((s) => s.bytes));
+    const nextKeyAt = videoOnly[0]!.bytes.length / 188;
+    const cutter = (): TsCutter => {
+      const c = new TsCutter({ frameDuration90k: FRAME_90K });
+      c.addBoundary(0, videoOnly[0]!.startPts90k);
+      c.addBoundary(1, videoOnly[1]!.startPts90k);
+      return c;
+    };
+    const late = cutPacketByPacket(cutter(), data).get(0)!;
+    assert.ok(late.at >= nextKeyAt, `without a count, seq 0 waits for seq 1's keyframe (packet ${late.at}, keyframe from ${nextKeyAt})`);
+    const c = cutter();
+    c.setFrameCount(0, videoOnly[0]!.frames.length);
+    const early = cutPacketByPacket(c, data).get(0)!;
+    assert.ok(early.at < nextKeyAt, `with the count, seq 0 is out at packet ${early.at}, before seq 1's PAT/PMT and keyframe at ${nextKeyAt}`);
+    assert.equal(early.cut.videoFrames, videoOnly[0]!.frames.length);
+    assert.equal(early.cut.bytes.toString('hex'), late.cut.bytes.toString('hex'));
+    assert.equal(c.droppedPackets, 0);
+  });
+
+  test('audio: a segment is complete once its last audio PES before the boundary is whole, before the first audio PES at or after it comes', () => {
+    const data = Buffer.concat(source.slice(0, 2).map((s) => s.bytes));
+    const boundary = source[1]!.startPts90k;
+    let firstAudioAfter = -1;
+    for (let o = 0; o < data.length && firstAudioAfter < 0; o += 188) {
+      const p = packetAt(data, o);
+      if (p.pid === 0x101 && p.pusi && pesPts90k(p.payload)! >= boundary) firstAudioAfter = o / 188;
+    }
+    assert.ok(firstAudioAfter > 0, 'the clip has audio after the boundary');
+    const c = new TsCutter({ frameDuration90k: FRAME_90K });
+    c.addBoundary(0, source[0]!.startPts90k);
+    c.addBoundary(1, boundary);
+    const got = cutPacketByPacket(c, data).get(0)!;
+    assert.ok(got.at < firstAudioAfter, `seq 0 out at packet ${got.at}, before the first audio at or after its end (${firstAudioAfter})`);
+    assert.equal(got.cut.bytes.toString('hex'), cutAll(stream, source.map((s) => ({ seq: s.seq, pts: s.startPts90k })))[0]!.bytes.toString('hex'), 'the same segment as cut from the whole stream');
+  });
+
+  test('TsFrameCounter: each seq\'s frame count, final as soon as the decode time reaches the next boundary, whatever the piece sizes', () => {
+    for (const piece of [188 * 7, 1001, stream.length]) {
+      const counts: [number, number][] = [];
+      const counter = new TsFrameCounter({ frameDuration90k: FRAME_90K, onCount: (seq, frames) => counts.push([seq, frames]) });
+      for (const s of source) counter.addBoundary(s.seq, s.startPts90k);
+      for (let o = 0; o < stream.length; o += piece) counter.push(stream.subarray(o, o + piece));
+      // The last seq has no next boundary: never final.
+      assert.deepEqual(counts, source.slice(0, -1).map((s) => [s.seq, s.frames.length]), `piece ${piece}`);
+    }
+    // Seq 0's count is out by the end of seq 1's first frames (its keyframe and the frames decoded before the boundary).
+    const counts: number[] = [];
+    const counter = new TsFrameCounter({ frameDuration90k: FRAME_90K, onCount: (seq) => counts.push(seq) });
+    counter.addBoundary(0, source[0]!.startPts90k);
+    counter.addBoundary(1, source[1]!.startPts90k);
+    counter.push(source[0]!.bytes);
+    assert.deepEqual(counts, [], 'not final before seq 1 starts');
+    counter.push(source[1]!.bytes.subarray(0, source[1]!.frames[3]!.offset));
+    assert.deepEqual(counts, [0]);
   });
 });
