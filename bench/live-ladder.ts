@@ -5,15 +5,19 @@
  *       per-segment command (buildLadderArgs) over the whole input file; ratio of wall times;
  *   (b) latency in real time: chunks (one per source video frame) written at the pace of
  *       their DTS; per seq N, from the write of its last chunk to `complete(N)` (every
- *       rendition of N emitted); also from the first write to `complete` of the first seq.
+ *       rendition of N emitted); also from the first write to `complete` of the first seq;
+ *   (c) held (`--mode held`, not in `all`): the frames the ladder holds, independent of the
+ *       machine's speed and load: chunks written one source frame at a time, each time waiting
+ *       until ffmpeg is idle (every thread asleep, no output); per seq N, how many frames of
+ *       seq N+1 had to be written before complete(N) (the pipeline's depth at a boundary).
  *
- * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency] [--pace 1] [--out file.json]
+ * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency|held] [--pace 1] [--out file.json]
  *   --pace: feeding speed of the latency run × real time (below 1 when the machine cannot keep up;
  *   the delays are then also reported in input frames: delay / the pace's frame interval).
  *   --quick: 12 s of input; --ffmpeg: another ffmpeg executable (e.g. a wrapper that adds options, to compare).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -138,6 +142,55 @@ async function liveRealTime(): Promise<{ perSeqMs: number[]; firstSeqMs: number 
   return { perSeqMs, firstSeqMs: firstCompleteAt - t0 };
 }
 
+/** Whether every thread of `pid` is asleep (state S/D... not R), read from /proc/<pid>/task/<tid>/stat. */
+function allAsleep(pid: number): boolean {
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'R') return false;
+    }
+    return true;
+  } catch {
+    return true; // exited
+  }
+}
+
+/**
+ * Frames held: one source frame written at a time, then wait until ffmpeg has gone idle (every
+ * thread asleep on three reads 20 ms apart, no rendition output for 60 ms); per seq N, the
+ * frames of the next seqs written before complete(N).
+ */
+async function liveHeld(): Promise<{ framesPastBoundary: number[] }> {
+  const supervisor = new ChildSupervisor({ logger: silentLogger() });
+  const ladder = startLadder(supervisor);
+  const pid = ladder.pid!;
+  let written = 0;
+  let lastOutputAt = performance.now();
+  const lastFrameOf = new Map<number, number>();
+  const past = new Map<number, number>();
+  ladder.on('segment', () => { lastOutputAt = performance.now(); });
+  ladder.on('complete', ({ seq }) => { past.set(seq, written - lastFrameOf.get(seq)!); });
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const idle = async (): Promise<void> => {
+    for (let quiet = 0; quiet < 3;) {
+      await sleep(20);
+      quiet = allAsleep(pid) && performance.now() - lastOutputAt >= 60 ? quiet + 1 : 0;
+    }
+  };
+  for (const seg of segments) {
+    for (const chunk of chunksOf(seg)) {
+      ladder.write(chunk);
+      written++;
+      lastFrameOf.set(seg.seq, written);
+      await idle();
+    }
+  }
+  await ladder.end();
+  await supervisor.close();
+  const lastSeq = segments[segments.length - 1]!.seq;
+  return { framesPastBoundary: [...past.entries()].filter(([seq]) => seq !== lastSeq).map(([, n]) => n) };
+}
+
 const result: Record<string, unknown> = { seconds: mediaS, segments: segments.length, renditions: renditions.map((r) => r.profile.name), preset, ffmpeg: ffmpegPath };
 try {
   if (mode === 'all' || mode === 'throughput') {
@@ -172,6 +225,13 @@ try {
       ['input frames', fmt(median(all)! / frameMs, 1), fmt(percentile(all, 95)! / frameMs, 1), fmt(Math.max(...all) / frameMs, 1), '', firsts.map((m) => fmt(m / frameMs, 1)).join(' ')],
     ]);
     Object.assign(result, { pace, latencyMs: { p50: median(all), p95: percentile(all, 95), max: Math.max(...all), samples: all }, firstSeqMs: firsts });
+  }
+  if (mode === 'held') {
+    const r = await liveHeld();
+    printTable('Frames held: source frames of the next seqs written before complete(N), ffmpeg idle after each', ['', 'per seq', 'median'], [
+      ['frames', r.framesPastBoundary.join(' '), fmt(median(r.framesPastBoundary), 1)],
+    ]);
+    Object.assign(result, { framesPastBoundary: r.framesPastBoundary });
   }
   process.stderr.write(`result: ${writeResult('live-ladder', machine, result, out)}\n`);
 } finally {
