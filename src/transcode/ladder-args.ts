@@ -220,8 +220,15 @@ export const LIVE_ANALYZE_DURATION_US = 500_000;
  * B-frames stay: they set the bit rate needed for a given quality.
  */
 export const LIVE_DECODER_OPTIONS: readonly string[] = ['-threads', '2'];
-/** See {@link LIVE_DECODER_OPTIONS}. */
-export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=1'];
+/**
+ * Per-output options of a live H.264 rendition that bound what it holds: x264's (see
+ * {@link LIVE_DECODER_OPTIONS}) and the muxer's `-max_interleave_delta 1` (µs): ffmpeg's
+ * muxer otherwise interleaves by decoding time, holding the copied audio, which leaves the
+ * demuxer at once, until the video (one encoder pipeline later) catches up; with it each packet
+ * goes out as it comes (the cutter puts audio in its segment by PTS). Measured with
+ * `bench/live-ladder.ts --mode held`: 15 → 12 frames held at a boundary. (0 would mean no limit.)
+ */
+export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=1', '-max_interleave_delta', '1'];
 
 /** Options of {@link buildLiveLadderArgs}: those of {@link LadderArgsOptions} without files. */
 export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPath' | 'outputs'> {
@@ -257,7 +264,7 @@ export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
   renditions.forEach((rendition, i) => {
     args.push(...renditionOutputOptions(rendition, i, sourceAudioCodec, preset));
     if (rendition.profile.encoder === 'H.264') args.push(...LIVE_X264_OPTIONS);
-    args.push('-force_key_frames', 'source', '-flush_packets', '1', '-max_interleave_delta', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
+    args.push('-force_key_frames', 'source', '-flush_packets', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
   });
   return args;
 }
