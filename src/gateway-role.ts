@@ -46,15 +46,23 @@ import { RecordingSweeper } from './recording/recording-sweeper.ts';
 import { createRecordingApiRouter, createRecordingPlaybackRouter } from './recording/recording-routes.ts';
 import { exportMp4 } from './media/mp4-export.ts';
 import { ChildSupervisor } from './media/child-supervisor.ts';
+import { createClusterRouter, type ClusterMemberReader } from './cluster/cluster-routes.ts';
+import type { GatewayFigures } from './cluster/cluster-heartbeat.ts';
 import type { AiWorkers, Core } from './core.ts';
 import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
 
+/** A started gateway: its bound HTTP port and its figures for the cluster heartbeat. */
+export interface StartedGateway {
+  readonly httpPort: number;
+  readonly figures: GatewayFigures;
+}
+
 /**
- * The gateway role: HTTP (playback, push, control, payments, AI, health), RTMP ingest and the
- * segmenters, the queue producer, the index sweeper and the control bus; sets the drain.
- * @returns the bound HTTP port
+ * The gateway role: HTTP (playback, push, control, payments, AI, health, cluster view), RTMP
+ * ingest and the segmenters, the queue producer, the index sweeper and the control bus; sets the drain.
+ * @param members the cluster membership `GET /api/cluster` reads
  */
-export async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle): Promise<number> {
+export async function startGateway(config: MediagateConfig, logger: Logger, core: Core, ai: AiWorkers, lifecycle: Lifecycle, members: ClusterMemberReader): Promise<StartedGateway> {
   const { storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger, billing } = core;
   const prefix = config.redis.keyPrefix;
   const defaultLadder = parseLadder(config.ladder);
@@ -238,6 +246,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       }),
       // After the control router, whose OpenAPI validator (openapi/control.yaml) checks these paths too.
       createRecordingApiRouter(recordingRoutes),
+      createClusterRouter({ members, aiWorkers: () => registry.list(), adminToken: config.http.adminToken, loopbackOnly }),
       createPaymentsRouter({
         ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
         manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
@@ -279,7 +288,17 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     ladder: defaultLadder.map((p) => p.name),
     embeddedTranscoder: config.transcode.embedded,
   }, 'mediagate gateway ready');
-  return httpPort;
+  return {
+    httpPort,
+    figures: { address: publicUrl, ...(config.rtmp.enabled ? { rtmpAddress: rtmpAddressOf(config, publicUrl) } : {}), streams: () => ingest.list().length },
+  };
+}
+
+/** `rtmp://<host>:<port>` of the RTMP listener; an unspecified bind (0.0.0.0, ::) shows the public URL's host. */
+function rtmpAddressOf(config: MediagateConfig, publicUrl: string): string {
+  const bind = config.rtmp.host;
+  const host = bind === '0.0.0.0' || bind === '::' ? new URL(publicUrl).hostname : bind.includes(':') ? `[${bind}]` : bind;
+  return `rtmp://${host}:${config.rtmp.port}`;
 }
 
 /** Live sessions a backlog read lists at most (the open set's first 256, as a transcoder's scan reads it). */

@@ -24,12 +24,15 @@ import { Lifecycle } from './lifecycle.ts';
 import type { Core } from './core.ts';
 import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
 
-/** The transcoder role: the worker is already running; adds the optional metrics/health HTTP port. */
-export async function startTranscoderRole(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
+/**
+ * The transcoder role: the worker is already running; adds the optional metrics/health HTTP port.
+ * @returns the base URL of that port (the transcoder's address in the cluster view); undefined without one
+ */
+export async function startTranscoderRole(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<string | undefined> {
   const { redis, metrics, stores } = core;
   // A transcoder holds no live stream: the family is listed without series, as it always was.
   registerLiveStreamsGauge(metrics.registry);
-  let metricsUrl: string | undefined;
+  let baseUrl: string | undefined;
   if (config.transcode.metricsPort > 0) {
     const http = await listenEarly(config.http.host, config.transcode.metricsPort, 'MEDIAGATE_TRANSCODE_METRICS_PORT (0 disables it)');
     lifecycle.add('http', async (deadlineMs) => { await http.drain(deadlineMs); await closeServer(http.server); });
@@ -41,9 +44,16 @@ export async function startTranscoderRole(config: MediagateConfig, logger: Logge
         storage: () => stores.check(STORAGE_HEALTH_CHECK_MS),
       }),
     }));
-    metricsUrl = `http://${config.http.host}:${boundPort(http.server)}/metrics`;
+    baseUrl = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${boundPort(http.server)}`;
   }
-  logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: metricsUrl ?? 'disabled' }, 'transcoder ready; waiting for jobs');
+  logger.info({ concurrency: config.transcode.concurrency, preset: config.transcode.x264Preset, metrics: baseUrl ? `${baseUrl}/metrics` : 'disabled' }, 'transcoder ready; waiting for jobs');
+  return baseUrl;
+}
+
+/** A running transcode worker's figures for the cluster view: its slots and what runs on them now. */
+export interface TranscodeWorkerLoad {
+  readonly slots: number;
+  inFlight(): { liveSessions: number; jobs: number };
 }
 
 /**
@@ -51,7 +61,7 @@ export async function startTranscoderRole(config: MediagateConfig, logger: Logge
  * and result handling; with `transcode.liveSessions`, the live session runner beside it, both
  * sharing the `transcode.concurrency` slots.
  */
-export async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<void> {
+export async function startTranscodeWorker(config: MediagateConfig, logger: Logger, core: Core, lifecycle: Lifecycle): Promise<TranscodeWorkerLoad> {
   const { storage, connections, keys, recordingIndex, retry, storeRetry, events, metrics, billing } = core;
   const log = logger.child({ component: 'transcoder' });
   const runner = new FfmpegRunner({ logger: log });
@@ -88,6 +98,7 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
   lifecycle.add('transcode-worker', (deadlineMs) => worker.close({ waitMs: deadlineMs - Date.now() }));
   await worker.waitUntilReady();
 
+  let liveRunner: LiveSessionRunner | undefined;
   if (config.transcode.liveSessions) {
     const liveLog = logger.child({ component: 'live-sessions' });
     const reader = new LiveFeedReader({ redis: connections.open('live-feed-reader', 'blocking'), commands: core.redis, keys, logger: liveLog });
@@ -97,7 +108,10 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
       startLadder: liveLadderStarter(config, core), logger: liveLog, slots, jobsInFlight: () => jobsInFlight,
       onSessionsChanged: (owned) => worker.setConcurrency(Math.max(1, slots - owned)),
       segmentTargetMs: config.segmentTargetMs,
+      // The process's one member ID (core.ts) names it in session leases, as in the cluster view.
+      id: core.memberId,
     });
+    liveRunner = runner;
     // Closed before the worker: its ladders stop and its sessions are released for another transcoder.
     lifecycle.add('live-sessions', async () => {
       await runner.close();
@@ -105,6 +119,7 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
     });
     runner.start();
   }
+  return { slots: config.transcode.concurrency, inFlight: () => ({ liveSessions: liveRunner?.owned ?? 0, jobs: jobsInFlight }) };
 }
 
 /** Starts a session's `LiveLadder`: the profiles fitted to the source (upscales omitted); none when nothing fits. */

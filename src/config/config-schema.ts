@@ -225,6 +225,14 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000.',
     }),
   }, { additionalProperties: false, default: {} }),
+  cluster: Type.Object({
+    heartbeatIntervalMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 2000,
+      description: 'How often each gateway and transcoder publishes its record (address, version, streams or slots, '
+        + 'work in flight, load) to the cluster membership in Redis, in ms; a record lives 3 intervals, so a member that '
+        + 'died leaves `GET /api/cluster` within 3 intervals of its last heartbeat. Default 2000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
   recording: Type.Object({
     enabled: Type.Boolean({
       default: false,
