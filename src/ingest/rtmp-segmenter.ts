@@ -3,14 +3,15 @@
  * stream step 2): the publish's FLV tags as node-media-server hands them to an internal
  * subscriber (rtmp/packet-tap.ts) → `parseFlvTag` (media/flv-packets.ts) → `TsSegmenter`
  * (media/ts-segmenter.ts), which muxes MPEG-TS and cuts at the first video keyframe at or after
- * each target. Each closed segment is written to `<workDir>/<seq>.ts` and reported with what
- * it holds (frames, duration, the stream's codecs and picture size read from its SPS), so no
- * ffmpeg and no ffprobe runs per stream. The muxed bytes are also reported as they are produced
- * (`chunk`), for a live transcoding session to be fed before the segment closes.
+ * each target. Each segment is written to `<workDir>/<seq>.ts` as it is muxed (every chunk is
+ * appended to the file when it is produced; no segment is held in memory) and reported once
+ * closed with what it holds (frames, duration, the stream's codecs and picture size read from
+ * its SPS), so no ffmpeg and no ffprobe runs per stream. The muxed bytes are also reported as
+ * they are produced (`chunk`), for a live transcoding session to be fed before the segment closes.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
@@ -83,6 +84,17 @@ export interface RtmpSegmenterOptions {
   segmentTargetMs?: number;
 }
 
+/** The file a segment is written to while it is muxed. */
+interface SegmentFile {
+  readonly seq: number;
+  readonly path: string;
+  readonly out: WriteStream;
+  /** The first write (or open) error; the segment is then not reported. */
+  error: Error | undefined;
+  /** Resolves once the file is closed (after its last write, or after an error). */
+  readonly closed: Promise<void>;
+}
+
 /** Segments longer than this × the target are "long" (a GOP longer than the target). */
 export const LONG_SEGMENT_FACTOR = 1.5;
 
@@ -103,7 +115,9 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   #ended = false;
   #segments = 0;
   #longSegments = 0;
-  /** Segment files are written and reported in seq order through this chain; `end` is queued last. */
+  /** The file of the segment being muxed: its chunks are appended as they come. */
+  #file: SegmentFile | undefined;
+  /** Segment files are closed and reported in seq order through this chain; `end` is queued last. */
   #queue: Promise<void> = Promise.resolve();
   readonly #done: Promise<SegmenterEndInfo>;
   #resolveDone!: (info: SegmenterEndInfo) => void;
@@ -118,12 +132,16 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     this.#workDir = options.workDir;
     this.#segmentTargetMs = segmentTargetMs;
     this.#log = options.logger.child({ component: 'segmenter' });
-    this.#ts = new TsSegmenter({ segmentTargetMs });
+    // The chunks go to the segment file as they come; the muxer keeps no copy of the segment.
+    this.#ts = new TsSegmenter({ segmentTargetMs, keepSegmentBytes: false });
     this.#ts.on('info', (info) => {
       this.#info = info;
       this.emit('info', info);
     });
-    this.#ts.on('chunk', (chunk) => this.emit('chunk', chunk));
+    this.#ts.on('chunk', (chunk) => {
+      this.#fileOf(chunk.seq).out.write(chunk.bytes);
+      this.emit('chunk', chunk);
+    });
     this.#ts.on('segment', (segment) => this.#onSegment(segment));
     // Media dropped or ignored (other codecs than H.264 and AAC, bad configs, timestamps that go back): once per kind.
     this.#ts.on('warning', (w) => this.#log.warn({ code: w.code, detail: w.detail }, 'publisher media not segmented as sent'));
@@ -183,20 +201,32 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     }
   }
 
+  /** The open file of segment `seq`, opened (truncated) on its first chunk. */
+  #fileOf(seq: number): SegmentFile {
+    if (this.#file?.seq === seq) return this.#file;
+    const file = path.join(this.#workDir, `${seq}.ts`);
+    const out = createWriteStream(file);
+    const entry: SegmentFile = { seq, path: file, out, error: undefined, closed: new Promise((resolve) => out.once('close', resolve)) };
+    out.on('error', (err) => { entry.error ??= err; });
+    this.#file = entry;
+    return entry;
+  }
+
   #onSegment(segment: TsSegment): void {
     const info = this.#info;
-    const file = path.join(this.#workDir, `${segment.seq}.ts`);
+    const file = this.#fileOf(segment.seq);
+    this.#file = undefined;
+    file.out.end();
     const probed = probedSegment(info ?? {}, segment);
     this.#queue = this.#queue.then(async () => {
-      try {
-        await writeFile(file, segment.bytes);
-      } catch (err) {
-        this.#log.error({ seq: segment.seq, err: { message: (err as Error).message } }, 'cannot write segment file');
+      await file.closed;
+      if (file.error) {
+        this.#log.error({ seq: segment.seq, err: { message: file.error.message } }, 'cannot write segment file');
         return;
       }
       this.#segments += 1;
-      this.#log.debug({ seq: segment.seq, durationMs: segment.durationMs, frames: segment.frames, bytes: segment.bytes.length }, 'segment written');
-      this.emit('segment', { seq: segment.seq, path: file, startMs: segment.startMs, durationMs: segment.durationMs, bytes: segment.bytes.length, probed });
+      this.#log.debug({ seq: segment.seq, durationMs: segment.durationMs, frames: segment.frames, bytes: segment.byteLength }, 'segment written');
+      this.emit('segment', { seq: segment.seq, path: file.path, startMs: segment.startMs, durationMs: segment.durationMs, bytes: segment.byteLength, probed });
       if (segment.durationMs > LONG_SEGMENT_FACTOR * this.#segmentTargetMs) {
         this.#longSegments += 1;
         if (this.#longSegments === 1) {

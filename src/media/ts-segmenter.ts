@@ -103,8 +103,13 @@ export interface TsChunk {
 /** One closed segment. */
 export interface TsSegment {
   readonly seq: number;
-  /** The whole segment: the concatenation of its chunks. */
+  /**
+   * The whole segment: the concatenation of its chunks. Empty when the segmenter was made with
+   * `keepSegmentBytes: false` (the chunks are then the only copy; see {@link TsSegmenterOptions}).
+   */
   readonly bytes: Buffer;
+  /** Bytes in the segment (the sum of its chunks' lengths), also without `keepSegmentBytes`. */
+  readonly byteLength: number;
   /** PTS of its first frame, 90 kHz as written (mod 2^33). */
   readonly startPts90k: number;
   /** Start in ms on the stream timeline, 0 at the stream's first segment (PTS-based). */
@@ -148,6 +153,15 @@ export interface TsSegmenterOptions {
   firstSeq?: number;
   /** Audio held this long (ms) with no AVC config makes the stream audio-only; default 1000. */
   audioOnlyAfterMs?: number;
+  /**
+   * Keep each open segment's chunks to hand the whole segment over in `segment.bytes`; default
+   * true. false: a chunk is forgotten once emitted and `segment.bytes` is empty, so a consumer
+   * that stores the chunks as they come (rtmp-segmenter.ts appends them to the segment file)
+   * keeps no segment in memory: at the ~520 kb/s of a 360p stream a 2 s segment is ~140 KB,
+   * and its per-frame chunks are small allocations from Node's shared 8 KiB Buffer pool, each
+   * keeping its whole pool slab alive until the segment closes.
+   */
+  keepSegmentBytes?: boolean;
 }
 
 interface HeldAudio { readonly dtsMs: number; readonly data: Buffer }
@@ -158,6 +172,7 @@ interface OpenSegment {
   readonly startPts90k: number;
   readonly startMs: number;
   readonly chunks: Buffer[];
+  byteLength: number;
   frames: number;
   audioFrames: number;
 }
@@ -226,6 +241,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   #segment: OpenSegment | undefined;
   /** Muxed bytes not yet emitted as a chunk (audio between video frames, PSI updates). */
   #pending: Buffer[] = [];
+  readonly #keepSegmentBytes: boolean;
   #pendingSince90k: number | undefined;
   #lastPcr90k: number | undefined;
   /** Added to every incoming timestamp since a backward jump, so DTS keeps increasing (ms). */
@@ -250,6 +266,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     this.#targetMs = options.segmentTargetMs;
     this.#audioOnlyAfterMs = options.audioOnlyAfterMs ?? 1000;
     this.#nextSeq = firstSeq;
+    this.#keepSegmentBytes = options.keepSegmentBytes ?? true;
   }
 
   /** Feeds one packet (arrival order). Ignored after `end()`. Never throws for bad media: see `warning`. */
@@ -474,6 +491,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
       startPts90k: ((pts90k % TIMESTAMP_WRAP_90K) + TIMESTAMP_WRAP_90K) % TIMESTAMP_WRAP_90K,
       startMs: Math.round((pts90k - this.#firstStartPts90k) / 90),
       chunks: [],
+      byteLength: 0,
       frames: 0,
       audioFrames: 0,
     };
@@ -490,7 +508,8 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
     this.#pending = [];
     this.#pendingSince90k = undefined;
-    seg.chunks.push(bytes);
+    if (this.#keepSegmentBytes) seg.chunks.push(bytes);
+    seg.byteLength += bytes.length;
     const first = this.#chunkStart;
     this.#chunkStart = false;
     this.emit('chunk', first ? { seq: seg.seq, first, startPts90k: seg.startPts90k, bytes } : { seq: seg.seq, first, bytes });
@@ -505,6 +524,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     this.emit('segment', {
       seq: seg.seq,
       bytes: seg.chunks.length === 1 ? seg.chunks[0]! : Buffer.concat(seg.chunks),
+      byteLength: seg.byteLength,
       startPts90k: seg.startPts90k,
       startMs: seg.startMs,
       durationMs: Math.max(0, endMs - seg.startMs),

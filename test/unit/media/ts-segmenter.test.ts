@@ -205,3 +205,17 @@ test('a clock jump forward restarts the cut grid instead of cutting at every fol
   assert.ok(after.length <= 4, `segments after the jump start at ${after.join(', ')}`);
   for (let i = 1; i < after.length; i++) assert.ok(after[i]! - after[i - 1]! >= 2000, `a 2 s grid after the jump: ${after.join(', ')}`);
 });
+
+test('keepSegmentBytes false: the chunks are the only copy; a segment reports its size and no bytes', () => {
+  const packets = stream(0, 6000, 2000);
+  const kept = runSegmenter(packets);
+  const streamed = runSegmenter(packets, { segmentTargetMs: 2000, keepSegmentBytes: false });
+  assert.deepEqual(streamed.chunks.map((c) => c.bytes.toString('hex')), kept.chunks.map((c) => c.bytes.toString('hex')), 'the same chunks');
+  assert.equal(streamed.segments.length, 3);
+  for (const [i, s] of streamed.segments.entries()) {
+    assert.equal(s.bytes.length, 0, 'no segment bytes kept');
+    assert.equal(s.byteLength, kept.segments[i]!.bytes.length);
+    assert.equal(kept.segments[i]!.byteLength, kept.segments[i]!.bytes.length);
+    assert.equal(s.byteLength, streamed.chunks.filter((c) => c.seq === s.seq).reduce((n, c) => n + c.bytes.length, 0));
+  }
+});
