@@ -53,6 +53,19 @@ declare module 'node-media-server' {
       postPlay(session: import('node-media-server/src/session/base_session.js')): string | null;
       /** internal: removes a subscriber (by id). */
       donePlay(session: import('node-media-server/src/session/base_session.js')): void;
+      /** internal: every subscriber by id: players (`ip` not empty) and internal ones (`ip` ''). */
+      readonly subscribers: Map<string, { readonly ip: string }>;
+      /**
+       * internal, an instance property (reassignable): caches and fans out one packet of the
+       * publisher (RtmpSession calls `this.broadcast.broadcastMessage(packet)`).
+       */
+      broadcastMessage: (packet: unknown) => void;
+      /**
+       * internal: the packets since the last video keyframe, as FLV tags and as RTMP messages,
+       * replayed to a player that joins; a new Set at every keyframe, no setting to turn them off.
+       */
+      flvGopCache: Set<Buffer> | null;
+      rtmpGopCache: Set<Buffer> | null;
     }
 
     /** The object every event callback receives (src/session/base_session.js and subclasses). */
@@ -78,6 +91,11 @@ declare module 'node-media-server' {
       broadcast?: BroadcastServer;
       /** internal, RtmpSession only: the client socket. */
       readonly socket?: import('node:net').Socket;
+      /**
+       * internal, RtmpSession only: its RTMP parser. `flv` is an FLV parser the RTMP path never
+       * uses (src/protocol/rtmp.js), made with a 1 MiB zeroed tag buffer that grows on demand.
+       */
+      readonly rtmp?: { readonly flv?: { parserTagData: Buffer; parserTagCapacity: number } };
     }
   }
 

@@ -18,7 +18,17 @@
  *   GOP cache) and are never modified here or by readers;
  * - `postPublish` also fires for a refused second publisher and for a publisher resuming
  *   within the reconnect grace; the RTMP server therefore attaches exactly one tap per accepted
- *   stream path (rtmp-server.ts).
+ *   stream path (rtmp-server.ts);
+ * - NMS caches the packets since the last video keyframe twice, as FLV tags and as RTMP
+ *   messages (`flvGopCache`, `rtmpGopCache`, a new Set at every keyframe; no setting turns them
+ *   off), so that a player joining starts at that keyframe. Nothing of ours plays, and those
+ *   caches were the largest per-stream holder left (two GOPs: ~0.2 MiB at 520 kb/s with 2 s
+ *   GOPs, ~1.2 MiB with the clip's 10 s GOPs). While the tap is attached and no player (a
+ *   subscriber with an address) watches, it drops both caches after every packet (it wraps
+ *   the broadcast's `broadcastMessage`, an instance property). The trade-off: an RTMP player
+ *   that joins gets the stream from the publisher's next keyframe (up to one GOP later; the
+ *   frames before it cannot be decoded); while one watches, the caches are kept as NMS keeps
+ *   them, so a second player starts at once.
  */
 import NmsBaseSession from 'node-media-server/src/session/base_session.js';
 import type NodeMediaServer from 'node-media-server';
@@ -71,6 +81,8 @@ export class PacketTap implements FlvTagSource {
   #reader: FlvTagReader | undefined;
   #readerFailed = false;
   #ended = false;
+  /** Our wrapper of the broadcast's `broadcastMessage` and the function it wraps. */
+  readonly #broadcastMessage: { readonly wrapper: (packet: unknown) => void; readonly wrapped: (packet: unknown) => void };
 
   constructor(broadcast: NodeMediaServer.BroadcastServer, log: Logger) {
     this.#broadcast = broadcast;
@@ -82,6 +94,16 @@ export class PacketTap implements FlvTagSource {
     subscriber.sendBuffer = (buffer) => this.#onBuffer(buffer);
     this.#subscriber = subscriber;
     broadcast.postPlay(subscriber);
+    const wrapped = broadcast.broadcastMessage;
+    const wrapper = (packet: unknown): void => {
+      wrapped(packet);
+      if (!hasPlayer(broadcast)) {
+        broadcast.flvGopCache = null;
+        broadcast.rtmpGopCache = null;
+      }
+    };
+    broadcast.broadcastMessage = wrapper;
+    this.#broadcastMessage = { wrapper, wrapped };
   }
 
   /** Tags held for a reader that has not come yet, and their bytes. */
@@ -104,6 +126,8 @@ export class PacketTap implements FlvTagSource {
     if (this.#ended) return;
     this.#ended = true;
     this.#broadcast.donePlay(this.#subscriber);
+    // Unless a later tap of the same path wrapped ours (it then calls through it).
+    if (this.#broadcast.broadcastMessage === this.#broadcastMessage.wrapper) this.#broadcast.broadcastMessage = this.#broadcastMessage.wrapped;
     if (this.#reader) this.#finish();
   }
 
@@ -145,4 +169,10 @@ export class PacketTap implements FlvTagSource {
     this.#held = kept;
     this.#heldBytes = kept.reduce((n, t) => n + t.length, 0);
   }
+}
+
+/** Whether a player (an RTMP or HTTP-FLV client: a subscriber with an address) is attached. */
+function hasPlayer(broadcast: NodeMediaServer.BroadcastServer): boolean {
+  for (const subscriber of broadcast.subscribers.values()) if (subscriber.ip !== '') return true;
+  return false;
 }

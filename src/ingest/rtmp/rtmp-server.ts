@@ -9,7 +9,7 @@ import { isValidStreamName } from '../../domain/stream-name.ts';
 import { GatewayError } from '../../errors/gateway-error.ts';
 import type { Logger } from '../../log/logger.ts';
 import { settleWithin } from '../../domain/time-limit.ts';
-import { addressOf, createNms, hardClose, prepareNmsStore, type Nms, type NmsSession } from './nms-adapter.ts';
+import { addressOf, createNms, hardClose, prepareNmsStore, releaseUnusedFlvParser, type Nms, type NmsSession } from './nms-adapter.ts';
 import { RTMP_APP, type PublishDecision, type PublishRequest, type RtmpPublishHandlers, type RtmpServerOptions } from './rtmp-options.ts';
 import { assertPortFree, canConnect, delay, isLoopback, localConnectHost, portError } from './rtmp-port.ts';
 import { PacketTap, type FlvTagSource } from './packet-tap.ts';
@@ -236,6 +236,7 @@ export class RtmpServer {
     if (this.#closed) return;
     // Always first: also refused sessions hold NMS's publisher slot until donePublish.
     if (session.broadcast) session.broadcast.publishGraceMs = 0;
+    releaseUnusedFlvParser(session);
     const sessionId = session.id;
     if (session.streamApp !== RTMP_APP || !isValidStreamName(session.streamName)) {
       this.#log.info({ sessionId, reason: 'invalid stream path' }, 'RTMP publish refused');
@@ -336,6 +337,7 @@ export class RtmpServer {
 
   #handlePrePlay(session: NmsSession): void {
     if (this.#closed) return;
+    releaseUnusedFlvParser(session);
     // A player on this host reaches a specific non-loopback bind from that address itself.
     const address = addressOf(session.ip);
     const local = isLoopback(address) || address === this.#host || address === `::ffff:${this.#host}`;
