@@ -65,6 +65,8 @@ export type StartLadder = (session: { manifestID: string; session: string; profi
 /** The session store as the runner uses it (live-session-store.ts `RedisLiveSessions`). */
 export interface RunnerSessions {
   unowned(limit?: number): Promise<{ manifestID: string; session: string }[]>;
+  /** The newest open session's `openedAtMs` (one command); without it new sessions wait for the next scan. */
+  newestOpenedAtMs?(): Promise<number | undefined>;
   claim(manifestID: string, session: string, owner: string, leaseMs: number): Promise<LiveSessionClaim>;
   renew(manifestID: string, session: string, owner: string, leaseMs: number): Promise<{ held: boolean; endSeq?: number }>;
   source(manifestID: string, session: string): Promise<SourceSegmentInfo | undefined>;
@@ -125,6 +127,14 @@ export interface LiveSessionRunnerOptions {
 /** Reason recorded for seqs a takeover found gone from the feed. */
 export const FEED_GONE_REASON = 'the transcoder of this live stream stopped and the segment is no longer in the live feed';
 
+/**
+ * How often a transcoder with a free slot checks for a newly opened session between its scans,
+ * ms (one ZRANGE of the newest member): a session opened at publish is claimed within ~0.1 s
+ * instead of up to half a lease (1 s) later, so its ladder does not start with a backlog to
+ * catch up (the first rendition segment waited on it).
+ */
+export const NEW_SESSION_POLL_MS = 200;
+
 /** The lease of a live session, ms: one segment target, at least 1 s (takeover within about two segment durations). */
 export function liveLeaseMsFor(segmentTargetMs: number): number {
   return Math.max(1000, segmentTargetMs);
@@ -136,6 +146,10 @@ export class LiveSessionRunner {
   readonly #leaseMs: number;
   readonly #owned = new Map<string, OwnedSession>();
   #timer: NodeJS.Timeout | undefined;
+  #pollTimer: NodeJS.Timeout | undefined;
+  /** The newest open session's `openedAtMs` seen by the poll. */
+  #newestSeen: number | undefined;
+  #polling = false;
   #scanning = false;
   #closed = false;
 
@@ -151,12 +165,29 @@ export class LiveSessionRunner {
   /** Live sessions owned now. */
   get owned(): number { return this.#owned.size; }
 
-  /** Starts scanning for sessions to claim, every half lease. */
+  /** Starts scanning for sessions to claim, every half lease, and at once when the poll sees a new one ({@link NEW_SESSION_POLL_MS}). */
   start(): void {
     if (this.#timer || this.#closed) return;
     const tick = (): void => { void this.#scan(); };
     this.#timer = setInterval(tick, Math.max(100, Math.round(this.#leaseMs / 2)));
+    if (this.#o.sessions.newestOpenedAtMs) this.#pollTimer = setInterval(() => { void this.#poll(); }, NEW_SESSION_POLL_MS);
     tick();
+  }
+
+  /** Scans at once when a session newer than any seen was opened (and a slot is free). */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#scanning || this.#closed || this.#used() >= this.#o.slots) return;
+    this.#polling = true;
+    try {
+      const newest = await this.#o.sessions.newestOpenedAtMs!();
+      if (newest === undefined || (this.#newestSeen !== undefined && newest <= this.#newestSeen)) return;
+      this.#newestSeen = newest;
+      await this.#scan();
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, 'live session poll failed');
+    } finally {
+      this.#polling = false;
+    }
   }
 
   /**
@@ -167,6 +198,7 @@ export class LiveSessionRunner {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearInterval(this.#pollTimer);
     await Promise.all([...this.#owned.values()].map((s) => s.stop('transcoder shutting down', true)));
     await this.#o.sessions.withdraw(this.#id).catch(() => undefined);
   }

@@ -157,6 +157,16 @@ export class RedisLiveSessions {
   }
 
   /**
+   * The `openedAtMs` of the newest open session (the highest score of the open set), or
+   * undefined when none is open: one command, for a transcoder to notice a new session between
+   * its scans without listing them all.
+   */
+  async newestOpenedAtMs(): Promise<number | undefined> {
+    const reply = await this.#redis.zrange(this.#open(), '-1', '-1', 'WITHSCORES');
+    return reply.length >= 2 ? Number(reply[1]) : undefined;
+  }
+
+  /**
    * Takes the lease of a session for `leaseMs` if nobody holds it.
    * @throws Error when the stored record is not readable JSON (a defect).
    */

@@ -13,7 +13,7 @@ import { RedisConnections } from '../../../src/redis/connections.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { LiveFeedReader, LiveFeedWriter } from '../../../src/transcode/live-feed-store.ts';
 import { RedisLiveSessions } from '../../../src/transcode/live-session-store.ts';
-import { LiveSessionRunner, type LadderSegment, type LiveLadderHandle, type RunnerFeed, type RunnerResults, type RunnerSessions } from '../../../src/transcode/live-session-runner.ts';
+import { LiveSessionRunner, NEW_SESSION_POLL_MS, type LadderSegment, type LiveLadderHandle, type RunnerFeed, type RunnerResults, type RunnerSessions } from '../../../src/transcode/live-session-runner.ts';
 import { TranscodeResults } from '../../../src/transcode/transcode-results.ts';
 import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
 import { PRESETS } from '../../../src/domain/profile.ts';
@@ -91,7 +91,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: { slots?: number; jobsInFlight?: () => number; idPrefix?: string; endRejects?: boolean } = {}): Harness {
+function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: { slots?: number; jobsInFlight?: () => number; idPrefix?: string; endRejects?: boolean; segmentTargetMs?: number } = {}): Harness {
   const settled: number[] = [];
   const released: number[] = [];
   const stored = new Map<string, Buffer>();
@@ -112,7 +112,7 @@ function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: 
       sessions: sessions.value, feed: feed.value, results: results.value, logger: process.env['H3B_DEBUG'] ? createLogger({ level: 'debug' }).child({ t: i }) : silentLogger(),
       storage: { putBytes: async (key, data) => { stored.set(key, Buffer.from(data)); return { sizeBytes: data.length }; } },
       startLadder: () => { const l = new StandInLadder(); l.endRejects = options.endRejects ?? false; ladders.push(l); return l; },
-      slots: options.slots ?? 1, jobsInFlight: options.jobsInFlight ?? (() => 0), segmentTargetMs: SEGMENT_MS, id: `${options.idPrefix ?? 't'}${i}`,
+      slots: options.slots ?? 1, jobsInFlight: options.jobsInFlight ?? (() => 0), segmentTargetMs: options.segmentTargetMs ?? SEGMENT_MS, id: `${options.idPrefix ?? 't'}${i}`,
     });
     return { runner, ladders, freeze: () => { sessions.freeze(); feed.freeze(); results.freeze(); } };
   });
@@ -259,6 +259,27 @@ test('a ladder whose end() rejects (its ffmpeg stopped meanwhile) neither crashe
   } finally {
     process.off('unhandledRejection', onUnhandled);
     await writer.close();
+    await h.close();
+  }
+});
+
+test('a session opened between two scans is claimed at the next poll, not at the next scan (half a lease later)', async () => {
+  const keys = new RedisKeys('mgtest-poll');
+  const index = newIndex(keys);
+  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  // A 20 s segment target: a 20 s lease, scans every 10 s.
+  const h = harness(keys, index, 1, { segmentTargetMs: 20_000, idPrefix: 'poll' });
+  try {
+    h.runners[0]!.runner.start();
+    // The start's own scan has found nothing.
+    await new Promise((r) => setTimeout(r, 3 * NEW_SESSION_POLL_MS));
+    assert.equal(h.runners[0]!.runner.owned, 0);
+    await openStream(index, sessions, 'poll-a');
+    const openedAt = Date.now();
+    await waitFor('the session is claimed', () => h.runners[0]!.runner.owned === 1, 8000);
+    assert.ok(Date.now() - openedAt < 8000, 'claimed before the next scan (10 s after the first)');
+    assert.equal(await sessions.newestOpenedAtMs() !== undefined, true);
+  } finally {
     await h.close();
   }
 });
