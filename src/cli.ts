@@ -25,7 +25,7 @@ export async function main(role: Role, argv: string[] = process.argv.slice(2)): 
 
   let config;
   try {
-    config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env });
+    config = loadConfig({ ...(values.config ? { file: values.config } : {}), env: process.env, role });
   } catch (err) {
     process.stderr.write(`mediagate: ${(err as Error).message}\n`);
     process.exit(2);

@@ -16,6 +16,7 @@ import { GatewayRegistration, type RegistrationOffer } from './gateway-registrat
 import { InferencePool } from './inference-pool.ts';
 import { ESRGAN_MODELS, offeredModelIDs } from './models.ts';
 import { createWorkerHandler, healthStatus, type WorkerHealthStatus } from './worker-http.ts';
+import { reachableWorkerUrl } from './reach-address.ts';
 
 export interface StartAiWorkerOptions {
   /** Folder with the layers models (`x2/model.json`, ...); default the installed package's. */
@@ -57,7 +58,8 @@ export async function startAiWorker(config: AiWorkerConfig, logger: Logger, opti
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
-  const publicUrl = derivePublicUrl(config, port);
+  // Bound to a wildcard address, the worker names the address the gateway's host reaches it on, not 127.0.0.1.
+  const publicUrl = await reachableWorkerUrl({ derived: derivePublicUrl(config, port), host: config.host, publicUrl: config.publicUrl, gatewayUrl: config.gatewayUrl, port });
   pool.start();
 
   const modelIDs = offeredModelIDs(config.models, config.aliasDefaultModel);

@@ -30,7 +30,10 @@ export const AI_WORKER_CONFIG_SCHEMA = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'Default 8000, the ai-runner port. 0 = any free port.' }),
   publicUrl: Type.String({
     pattern: URL_OR_EMPTY, default: '',
-    description: 'The base URL the gateway should call this worker on; default `http://<host>:<port>` (0.0.0.0 shown as 127.0.0.1).',
+    description: 'The base URL the gateway should call this worker on; default `http://<host>:<port>`. Bound to a wildcard address '
+      + '(0.0.0.0, ::), the worker registers the address its host reaches `gatewayUrl` from (src/ai-worker/reach-address.ts), '
+      + 'so a gateway on another host can call it; without a gateway URL, 127.0.0.1. Set it when the gateway must use another '
+      + 'name (NAT, a load balancer, a Kubernetes Service).',
   }),
   token: Type.String({
     maxLength: 4096, default: '',

@@ -29,6 +29,12 @@ export interface LoadConfigOptions {
   cwd?: string;
   /** Extra overrides applied after the environment (used by CLI flags and tests). */
   overrides?: Record<string, unknown>;
+  /**
+   * The program the configuration is for; default `gateway`. A `transcoder` (cmd/transcoder.ts)
+   * ingests nothing: its `http.host` binds only `/metrics` and `/healthz`, so a non-loopback one
+   * (a transcoder on its own host) needs no publishing auth.
+   */
+  role?: 'gateway' | 'transcoder';
 }
 
 const validateConfig = compileSettings(CONFIG_SCHEMA);
@@ -74,7 +80,8 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   result.storage.publicBaseUrl = result.storage.publicBaseUrl.replace(/\/+$/, '');
   if (result.storage.s3.prefix !== '' && !result.storage.s3.prefix.endsWith('/')) result.storage.s3.prefix += '/';
   result.storage.s3.endpoint = result.storage.s3.endpoint.replace(/\/+$/, '');
-  checkSecurity(result);
+  if ((options.role ?? 'gateway') === 'gateway') checkSecurity(result);
+  else checkWebhook(result);
   checkHeartbeat(result);
   checkStorage(result);
   return result;
@@ -107,14 +114,22 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
+ * The webhook auth mode needs its URL.
+ * @throws GatewayError CONFIG_INVALID naming the variable to set.
+ */
+function checkWebhook(config: MediagateConfig): void {
+  if (config.auth.mode === 'webhook' && config.auth.webhookUrl === '') {
+    throw new GatewayError('CONFIG_INVALID', 'auth.mode is webhook but auth.webhookUrl is empty: set MEDIAGATE_AUTH_WEBHOOK_URL');
+  }
+}
+
+/**
  * Refuses a public bind with anonymous publishing (the rules across fields in docs/config.md).
  * @throws GatewayError CONFIG_INVALID telling the operator the two ways out.
  */
 function checkSecurity(config: MediagateConfig): void {
   const publicBinds = [config.http.host, ...(config.rtmp.enabled ? [config.rtmp.host] : [])].filter((h) => !isLoopbackHost(h));
-  if (config.auth.mode === 'webhook' && config.auth.webhookUrl === '') {
-    throw new GatewayError('CONFIG_INVALID', 'auth.mode is webhook but auth.webhookUrl is empty: set MEDIAGATE_AUTH_WEBHOOK_URL');
-  }
+  checkWebhook(config);
   const authConfigured = config.streamKeys.length > 0 || config.auth.mode === 'webhook';
   if (publicBinds.length > 0 && !authConfigured && !config.allowAnonymous) {
     throw new GatewayError('CONFIG_INVALID',

@@ -12,7 +12,7 @@
  * deployment on separate machines would be: the Redis URL and S3 endpoint name the `store`
  * host's address, gateways and transcoders share the S3 bucket, the AI worker is given gateway
  * A's URL and advertises its own. The gateways bind non-loopback addresses, so they run with an
- * admin token and a configured stream key (docs/deploy.md); publishing uses stream keys
+ * admin token and a configured stream key (docs/deploy.md; transcoders need neither); publishing uses stream keys
  * issued to an account through the payments API, so every segment is charged.
  *
  * The test process stays in the root namespace (the bridge's `.1`) and plays every client:
@@ -73,7 +73,7 @@ export interface NetnsCluster {
   readonly gateways: readonly [ClusterGateway, ClusterGateway];
   readonly transcoders: readonly [ClusterTranscoder, ClusterTranscoder];
   readonly aiWorker?: { readonly host: NetnsHost; readonly token: string; proc: MediagateProcess };
-  /** Environment every gateway and transcoder got. */
+  /** Environment every gateway and transcoder got (gateways also a configured stream key). */
   readonly sharedEnv: Record<string, string>;
   /** Starts a transcoder again in its namespace (after a kill), waiting until it is ready. */
   restartTranscoder(t: ClusterTranscoder): Promise<void>;
@@ -126,8 +126,6 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
       MEDIAGATE_REDIS_URL: redis.url,
       ...s3StorageEnv(s3),
       MEDIAGATE_HTTP_ADMIN_TOKEN: adminToken,
-      // A non-loopback bind needs configured publishing auth; the test publishes with account-issued keys (tried first).
-      MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: randomBytes(12).toString('hex'), manifestID: 'ops-static' }]),
       MEDIAGATE_LADDER: ladder.join(','),
       MEDIAGATE_TRANSCODE_EMBEDDED: 'false',
       MEDIAGATE_TRANSCODE_CONCURRENCY: '1',
@@ -135,8 +133,12 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
       MEDIAGATE_AI_HEALTH_INTERVAL_MS: '500',
       ...options.env,
     };
-    const hostEnv = (host: NetnsHost): Record<string, string> => ({
+    // A gateway on a non-loopback bind needs configured publishing auth (a transcoder does not); clients
+    // publish with account-issued keys, tried first.
+    const gatewayEnv = { MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: randomBytes(12).toString('hex'), manifestID: 'ops-static' }]) };
+    const hostEnv = (host: NetnsHost, roleEnv: Record<string, string> = {}): Record<string, string> => ({
       ...sharedEnv,
+      ...roleEnv,
       MEDIAGATE_HTTP_HOST: host.address,
       MEDIAGATE_HTTP_PORT: String(GATEWAY_HTTP_PORT),
       MEDIAGATE_RTMP_HOST: host.address,
@@ -150,7 +152,7 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
       const host = h[name]!;
       const gw: ClusterGateway = {
         name, host, httpUrl: `http://${host.address}:${GATEWAY_HTTP_PORT}`, rtmpBase: `rtmp://${host.address}:${GATEWAY_RTMP_PORT}/live`,
-        proc: spawnMediagate('gateway', hostEnv(host), [], host.exec),
+        proc: spawnMediagate('gateway', hostEnv(host, gatewayEnv), [], host.exec),
       };
       processes.push({ label: name, proc: () => gw.proc });
       return gw;

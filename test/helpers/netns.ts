@@ -96,6 +96,8 @@ export function netnsUnavailable(): string | undefined {
 interface RunState {
   readonly pid: number;
   readonly namespaces: readonly string[];
+  /** Root-namespace ends of the veth pairs. */
+  readonly links: readonly string[];
   readonly bridge: string;
 }
 
@@ -109,6 +111,11 @@ function alive(pid: number): boolean {
 }
 
 function removeRun(state: RunState): void {
+  // Deleting one end of a veth pair deletes both; a namespace's own cleanup (when its last
+  // process is gone) runs later in the kernel and, under load, after this process has exited.
+  for (const link of state.links ?? []) {
+    try { ip(['link', 'del', link]); } catch { /* gone */ }
+  }
   for (const ns of state.namespaces) {
     let pids: number[] = [];
     try { pids = ip(['netns', 'pids', ns]).split('\n').map(Number).filter((p) => p > 0); } catch { /* namespace gone */ }
@@ -170,7 +177,7 @@ export function createNetwork(names: readonly string[], options: { signals?: boo
     const ns = `mg${runId}-${name}`;
     hosts[name] = { name, ns, address: `${prefix}.${11 + i}`, link: `mg${runId}v${i}`, exec: [IP, 'netns', 'exec', ns] };
   });
-  const state: RunState = { pid: process.pid, namespaces: Object.values(hosts).map((h) => h.ns), bridge };
+  const state: RunState = { pid: process.pid, namespaces: Object.values(hosts).map((h) => h.ns), links: Object.values(hosts).map((h) => h.link), bridge };
   mkdirSync(STATE_DIR, { recursive: true });
   const stateFile = join(STATE_DIR, `${runId}.json`);
   writeFileSync(stateFile, JSON.stringify(state));

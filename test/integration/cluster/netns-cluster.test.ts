@@ -38,7 +38,10 @@ const keys = new Map<string, string>();
 
 before(async () => {
   if (skip) return;
-  cluster = await startNetnsCluster({ env: { MEDIAGATE_HLS_WINDOW_SEGMENTS: '50' } });
+  // The AI worker binds 0.0.0.0 in its namespace (lo and its own eth0): it must register the address gateway A reaches it on.
+  // Playlists wait up to 30 s for a late segment (default 10 s): on a loaded 2-core machine a ladder that took a stream over runs
+  // behind real time, and a segment skipped for being late would read as lost.
+  cluster = await startNetnsCluster({ env: { MEDIAGATE_HLS_WINDOW_SEGMENTS: '50', MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS: '30000' }, aiWorkerHost: '0.0.0.0' });
   const [a] = cluster.gateways;
   account = ((await cluster.api(a, 'POST', '/api/accounts', { name: 'netns', credits: '1000000000000' })) as { id: string }).id;
   aiKey = ((await cluster.api(a, 'POST', `/api/accounts/${account}/api-keys`, { label: 'netns' })) as { key: string }).key;
@@ -96,6 +99,12 @@ function lateness(seen: Map<number, number>): { late: number[]; maxGapMs: number
   return { late, maxGapMs };
 }
 
+/** Waits until no transcoder holds a live session (each claim has its stop), so the next stream finds both free. */
+async function bothIdle(): Promise<void> {
+  const busy = (t: ClusterTranscoder): boolean => logLines(t.proc, 'live session claimed').length > logLines(t.proc, 'live session stopped').length;
+  await waitUntil(() => !cluster.transcoders.some(busy), 60_000, () => `a transcoder still holds a session:\n${cluster.tail()}`);
+}
+
 async function ownerOf(manifestID: string, timeoutMs = 30_000): Promise<ClusterTranscoder> {
   const claimedBy = (t: ClusterTranscoder): boolean => logLines(t.proc, 'live session claimed').some((l) => l['manifestID'] === manifestID);
   await waitUntil(() => cluster.transcoders.some(claimedBy), timeoutMs, () => `no transcoder claimed ${manifestID}:\n${cluster.tail()}`);
@@ -104,7 +113,7 @@ async function ownerOf(manifestID: string, timeoutMs = 30_000): Promise<ClusterT
 
 test('RTMP publish of two streams to gateway A: gateway B serves the same playlists and segments byte for byte, each transcoder takes one stream, each seq charged once', { skip, timeout: 150_000 }, async () => {
   const [a, b] = cluster.gateways;
-  const clip = await clipWith2sGop(12);
+  const clip = await clipWith2sGop(10);
   const publishers = ['nsone', 'nstwo'].map((m) => publish(clip, `${a.rtmpBase}/${keys.get(m)!}`));
   try {
     for (const p of publishers) assert.equal(await p.exited, 0, p.stderr());
@@ -116,7 +125,7 @@ test('RTMP publish of two streams to gateway A: gateway B serves the same playli
   for (const m of ['nsone', 'nstwo']) {
     const lists = await waitForEndedPlaylists(a.httpUrl, m, cluster.ladder.length + 1, 60_000);
     const seqs = assertEverySeqOnce(lists, m);
-    assert.ok(seqs.length >= 5, `${m}: about 6 segments, got ${seqs.length}`);
+    assert.ok(seqs.length >= 4, `${m}: about 5 segments, got ${seqs.length}`);
     for (const path of [`${m}.m3u8`, ...lists.map((_, i) => `${m}/${i === 0 ? 'source' : cluster.ladder[i - 1]}.m3u8`)]) {
       const [onA, onB] = await Promise.all([fetchText(`${a.httpUrl}/stream/${path}`), fetchText(`${b.httpUrl}/stream/${path}`)]);
       assert.equal(onA.status, 200, path);
@@ -134,7 +143,8 @@ test('RTMP publish of two streams to gateway A: gateway B serves the same playli
 test('SIGKILL of the transcoder that owns a stream: the other takes it over across hosts, no seq missing, each charged once', { skip, timeout: 150_000 }, async () => {
   const [a] = cluster.gateways;
   const m = 'nskill';
-  const publisher = publish(await clipWith2sGop(20), `${a.rtmpBase}/${keys.get(m)!}`);
+  await bothIdle();
+  const publisher = publish(await clipWith2sGop(16), `${a.rtmpBase}/${keys.get(m)!}`);
   const arrivals = watchArrivals(m);
   let killed: ClusterTranscoder;
   try {
@@ -165,7 +175,8 @@ test('SIGKILL of the transcoder that owns a stream: the other takes it over acro
 test('a transcoder cut off the network for 10 s: the other takes its stream over; when the link returns it rejoins without recording or charging anything twice', { skip, timeout: 170_000 }, async () => {
   const [a] = cluster.gateways;
   const m = 'nscut';
-  const publisher = publish(await clipWith2sGop(32), `${a.rtmpBase}/${keys.get(m)!}`);
+  await bothIdle();
+  const publisher = publish(await clipWith2sGop(26), `${a.rtmpBase}/${keys.get(m)!}`);
   const arrivals = watchArrivals(m);
   let cut: ClusterTranscoder | undefined;
   try {
@@ -199,7 +210,7 @@ test('a transcoder cut off the network for 10 s: the other takes its stream over
   }
 });
 
-test('the AI worker in its own namespace, registered through gateway A, serves an upscale through gateway A', { skip, timeout: 120_000 }, async () => {
+test('the AI worker in its own namespace, bound to 0.0.0.0 and registered through gateway A, advertises the address A reaches it on and serves an upscale through A', { skip, timeout: 120_000 }, async () => {
   const [a] = cluster.gateways;
   const worker = cluster.aiWorker!;
   await waitUntil(() => logLines(a.proc, 'AI worker registered').length > 0, 60_000, () => `not registered:\n${worker.proc.lines.slice(-20).join('\n')}`);

@@ -66,3 +66,11 @@ test('stream heartbeat and segment-wait settings: defaults, environment names, a
   assert.equal(set.hls.sweepIntervalMs, 500);
   assert.throws(() => loadConfig({ env: { MEDIAGATE_HLS_HEARTBEAT_TTL_MS: '2000' } }), /hls\.heartbeatTtlMs \(2000\) must exceed hls\.heartbeatIntervalMs \(2000\)/);
 });
+
+test('a transcoder on its own host binds a non-loopback address for /metrics without publishing auth; a gateway there still needs it', () => {
+  const env = { MEDIAGATE_HTTP_HOST: '10.20.30.40' };
+  assert.throws(() => loadConfig({ env }), /refusing to bind 10\.20\.30\.40 with anonymous publishing/);
+  assert.throws(() => loadConfig({ env, role: 'gateway' }), /refusing to bind 10\.20\.30\.40 with anonymous publishing/);
+  assert.equal(loadConfig({ env, role: 'transcoder' }).http.host, '10.20.30.40');
+  assert.throws(() => loadConfig({ env: { ...env, MEDIAGATE_AUTH_MODE: 'webhook' }, role: 'transcoder' }), /auth\.webhookUrl is empty/);
+});
