@@ -59,6 +59,73 @@ export interface PushClaims {
   pushState(manifestID: string, session: string, seq: number): Promise<{ state: PushClaimState; result?: string } | undefined>;
 }
 
+/**
+ * What every gateway sharing the Redis knows of a live push session (push-session-store.ts
+ * `RedisPushSessions`), so the pushes of one stream form one session whichever gateway takes them.
+ */
+export interface PushSessionRecord {
+  readonly session: string;
+  readonly manifestID: string;
+  /** Undefined: not metered. */
+  readonly accountID: string | undefined;
+  /** The ladder the session was opened with (grant, or the push's configuration header). */
+  readonly profiles: readonly VideoProfile[];
+  readonly startedAtMs: number;
+}
+
+/** A push session ended by whoever won its end: the record, one past its highest pushed seq, and its listed source segments. */
+export interface EndedPushSession extends PushSessionRecord {
+  readonly endSeq: number;
+  readonly segments: number;
+}
+
+/** One push inside a session: its token (unique per push) and how long its lease lasts. */
+export interface PushLease {
+  readonly token: string;
+  readonly seq: number;
+  /** How long the push may take before the session stops counting it as in flight, ms. */
+  readonly leaseMs: number;
+  /** The session's idle timeout, ms (`push.idleTimeoutMs`). */
+  readonly idleMs: number;
+}
+
+/**
+ * Push sessions shared by the gateways of a deployment (push-session-store.ts
+ * `RedisPushSessions`; an in-memory stand-in in unit tests). `id` names the pushed stream
+ * (a hash of its stream name, push-session.ts `pushStreamId`). Every end goes through one
+ * compare-and-delete, so a session ends exactly once in the cluster.
+ */
+export interface PushSessionStore {
+  /**
+   * Enters one push into the live session of `id`: adds its lease, grows the end seq, moves the idle deadline.
+   * @returns `none` (no live session: reserve and open one), `opening` (another push is opening it), or `live`
+   */
+  enter(id: string, push: PushLease): Promise<{ state: 'none' | 'opening' } | { state: 'live'; record: PushSessionRecord; deadlineMs: number }>;
+  /** Reserves the opening of the session of `id` for `leaseMs`: `reserved` when the caller opens it. */
+  reserve(id: string, owner: string, leaseMs: number): Promise<'reserved' | 'opening' | 'live'>;
+  /** Gives up a reservation (the open failed), if it is still `owner`'s. */
+  release(id: string, owner: string): Promise<void>;
+  /**
+   * Makes the session reserved by `owner` live and enters its first push.
+   * @returns the idle deadline (epoch ms), or undefined when the reservation was lost (it expired)
+   */
+  activate(id: string, owner: string, record: PushSessionRecord, push: PushLease): Promise<number | undefined>;
+  /**
+   * A push of `session` is over (`listed`: its source segment was listed).
+   * @returns the idle deadline (epoch ms), or undefined when the session is no longer live
+   */
+  exit(id: string, session: string, push: { token: string; idleMs: number; listed: boolean }): Promise<number | undefined>;
+  /**
+   * Ends the session of `id` (only `session`, when given) if it is live; with `idleOnly`, only
+   * once its idle deadline passed and no push is in flight.
+   * @returns `ended` with what the winner needs to end the stream; `busy` with its deadline; `gone` / `opening`
+   */
+  end(id: string, options: { session?: string; idleOnly: boolean; nowMs?: number }): Promise<
+    { state: 'ended'; ended: EndedPushSession } | { state: 'busy'; deadlineMs: number } | { state: 'gone' | 'opening' }>;
+  /** Sessions whose idle deadline passed by `nowMs` (at most `limit`), for the sweep. */
+  idle(nowMs: number, limit: number): Promise<string[]>;
+}
+
 /** What a push claim holds: its push is under way, or it was answered (`result`) or failed. */
 export type PushClaimState = 'pending' | 'done' | 'failed';
 
