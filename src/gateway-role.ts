@@ -13,6 +13,7 @@ import { LiveFeedWriter } from './transcode/live-feed-store.ts';
 import { RedisLiveSessions } from './transcode/live-session-store.ts';
 import type { LiveTranscodeSessions } from './ingest/ingest-ports.ts';
 import { RedisPushClaims } from './ingest/push-claim-store.ts';
+import { RedisPushSessions } from './ingest/push-session-store.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
@@ -124,6 +125,9 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     authorizer,
     index: recordingIndex,
     pushClaims: new RedisPushClaims({ redis, keys }),
+    // Push sessions are the cluster's: any gateway takes any push; every gateway sweeps for idle ones.
+    pushSessions: new RedisPushSessions({ redis, keys, heartbeatMarginMs: config.hls.heartbeatTtlMs }),
+    pushSweepIntervalMs: config.hls.sweepIntervalMs,
     sessions: recordings,
     recordByDefault: config.recording.enabled,
     retry,

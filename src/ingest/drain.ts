@@ -12,7 +12,8 @@ import type { LiveIngest } from './live-ingest.ts';
  * 2. meanwhile, in-flight HTTP requests finish (a push answers with its renditions, so the
  *    queue and the embedded transcoder stay up), and every RTMP segmenter is flushed: its
  *    partial last segment is stored, listed and queued, and the stream is ended (ENDLIST);
- * 3. push sessions are ended;
+ * 3. this gateway drops its handles of push sessions without ending them: they are shared by
+ *    every gateway (ingest/push-session-store.ts) and end when idle, on whichever gateway;
  * 4. with the embedded transcoder, wait until the ended streams' queued segments are
  *    transcoded, so their renditions end too. At the deadline, whatever is still queued or
  *    running stays in the Redis queue: another transcoder (or this gateway once restarted)

@@ -15,14 +15,14 @@ import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment 
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
-import type { IngestJob, StateRetry, StreamGrant } from './ingest-ports.ts';
+import type { IngestJob, PushSessionRecord, StateRetry, StreamGrant } from './ingest-ports.ts';
 import {
   NO_RETRY, STORE_UNAVAILABLE_REASON, type EndedStream, type IngestCore, type LiveIngestOptions, type LiveStream, type LiveStreamInfo, type Publisher,
   type SegmentFacts,
 } from './live-stream.ts';
 import { PushSessions, type PushedSegment, type PushOutcome } from './push-session.ts';
 import { RtmpPublish } from './rtmp-publish.ts';
-import { StreamRegistry, newStreamSessionId, pushPublishKey, rtmpConnectionId, rtmpPublishKey } from './stream-registry.ts';
+import { StreamRegistry, newStreamSessionId, pushPublishKey, rtmpConnectionId, rtmpPublishKey, type StreamSessionId } from './stream-registry.ts';
 
 export type * from './ingest-ports.ts';
 export type { EndedStream, LiveIngestOptions, LiveStreamInfo } from './live-stream.ts';
@@ -63,6 +63,8 @@ export class LiveIngest {
       options, retry: this.#retry, storeRetry: this.#storeRetry, streams: this.#streams,
       authorize: (streamKey, url, protocol) => this.#authorize(streamKey, url, protocol),
       open: (publisher, grant, firstSeq) => this.#open(publisher, grant, firstSeq),
+      adopt: (publisher, record, adoptOptions) => this.#adopt(publisher, record, adoptOptions),
+      forget: (stream) => this.#forget(stream),
       ingestSegment: (...args) => this.#ingestSegment(...args),
       recordFailed: (...args) => this.#recordFailed(...args),
       resolveLost: (stream, deadlineMs) => this.#resolveLost(stream, deadlineMs),
@@ -103,11 +105,13 @@ export class LiveIngest {
   }
 
   /**
-   * Streams whose heartbeat this gateway renews: in the segment index and not ending yet
-   * (a stream still being opened has no session in the index to renew).
+   * Streams whose heartbeat this gateway renews: RTMP streams in the segment index and not
+   * ending yet (a stream still being opened has no session in the index to renew). A push
+   * session is no gateway's: its heartbeat follows its idle deadline in the push sessions
+   * (push-session-store.ts), whichever gateway takes its pushes.
    */
   held(): { manifestID: string; session: string }[] {
-    return this.#streams.manifests().filter((s) => s.indexed && !s.ended).map((s) => ({ manifestID: s.manifestID, session: s.session }));
+    return this.#streams.manifests().filter((s) => s.protocol !== 'push' && s.indexed && !s.ended).map((s) => ({ manifestID: s.manifestID, session: s.session }));
   }
 
   /**
@@ -124,12 +128,18 @@ export class LiveIngest {
     return this.#streams.manifests().map((s) => ({ manifestID: s.manifestID, session: s.session, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));
   }
 
-  /** Stops a live stream held by this gateway (RTMP: disconnects the publisher). Returns false if not held here. */
+  /**
+   * Stops a live stream held by this gateway (RTMP: disconnects the publisher; a push session
+   * this gateway took pushes of: ends it for the cluster, unless another gateway ended it
+   * first). Returns false if not held here.
+   */
   async stop(manifestID: string, reason: string): Promise<boolean> {
     const stream = this.#streams.byManifest(manifestID);
     if (!stream) return false;
     stream.log.info({ reason }, 'stopping stream');
-    if (stream.connection !== undefined) {
+    if (stream.protocol === 'push') {
+      await this.#push.stop(stream, reason);
+    } else if (stream.connection !== undefined) {
       this.#options.kickPublisher(stream.connection);
       await stream.segmenter?.stop();
     } else {
@@ -160,13 +170,8 @@ export class LiveIngest {
       this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account has no credits');
       throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
     }
-    const session = newStreamSessionId();
-    const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
-    const stream: LiveStream = {
-      protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
-      ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
-      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
-    };
+    const stream = this.#newStream(publisher, { manifestID: grant.manifestID, session: newStreamSessionId(), profiles: grant.profiles, accountID, startedAtMs: Date.now() }, firstSeq);
+    const { session, log } = stream;
     this.#streams.add(stream);
     try {
       // Objects are scoped by session (domain/segment.ts segmentKey): an earlier session's stay untouched.
@@ -191,6 +196,27 @@ export class LiveIngest {
     }
     this.#options.events.emit({ type: 'stream.started', manifestID: grant.manifestID, session, protocol });
     log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${grant.manifestID}.m3u8` }, 'stream started');
+    return stream;
+  }
+
+  #newStream(publisher: Publisher, record: PushSessionRecord, firstSeq: number): LiveStream {
+    const { manifestID, session } = record;
+    return {
+      protocol: publisher.protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
+      ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session: session as StreamSessionId, profiles: record.profiles,
+      accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false,
+      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
+    };
+  }
+
+  #adopt(publisher: Extract<Publisher, { protocol: 'push' }>, record: PushSessionRecord, options: { register?: boolean } = {}): LiveStream {
+    const held = this.#streams.byManifest(record.manifestID);
+    if (options.register !== false && held && held.protocol !== 'push') {
+      throw new GatewayError('STREAM_BUSY', `manifest ID ${record.manifestID} already has a live publisher`);
+    }
+    const stream = this.#newStream(publisher, record, 0);
+    stream.indexed = true;
+    if (options.register !== false) this.#streams.add(stream);
     return stream;
   }
 
@@ -403,7 +429,9 @@ export class LiveIngest {
    * @returns the streams it ended, with one past their last seq
    */
   async flush(protocol?: StreamProtocol): Promise<EndedStream[]> {
-    const streams = this.#streams.publishes().filter((s) => protocol === undefined || s.protocol === protocol);
+    // Push sessions are the cluster's: this gateway drops its handles, any gateway ends them when idle.
+    if (protocol !== 'rtmp') for (const s of this.#streams.publishes().filter((p) => p.protocol === 'push')) this.#push.release(s);
+    const streams = this.#streams.publishes().filter((s) => s.protocol === 'rtmp' && (protocol === undefined || s.protocol === protocol));
     await Promise.all(streams.map(async (s) => {
       await s.segmenter?.stop();
       await this.#finish(s, 'gateway shutdown');
@@ -418,6 +446,7 @@ export class LiveIngest {
    */
   close(): Promise<EndedStream[]> {
     this.stopAccepting();
+    this.#push.close();
     this.#closing ??= this.flush();
     return this.#closing;
   }

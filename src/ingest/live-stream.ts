@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
   IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, LiveFeedSink, LiveTranscodeSessions, ProbedSegment, PublishAuthorizer, PushClaims,
-  SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
+  PushSessionRecord, PushSessionStore, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
 } from './ingest-ports.ts';
 import type { PublishKey, PushStreamName, RtmpConnectionId, StreamRegistry, StreamSessionId } from './stream-registry.ts';
 
@@ -26,6 +26,17 @@ export interface LiveIngestOptions {
   index: IngestIndex;
   /** Claims of HTTP-pushed segments (idempotent push). */
   pushClaims: PushClaims;
+  /**
+   * The push sessions shared by every gateway on the Redis (push-session-store.ts): a push
+   * joins its stream's session there, whichever gateway took the earlier pushes.
+   */
+  pushSessions: PushSessionStore;
+  /**
+   * How often this gateway looks for push sessions past their idle deadline that no gateway
+   * ended (the gateways that took their pushes are gone), in ms; absent: no sweep (each
+   * gateway still ends the sessions it took pushes of).
+   */
+  pushSweepIntervalMs?: number;
   queue: SegmentEnqueuer;
   /**
    * Retries of the media path's Redis operations: an RTMP source segment is stored, listed
@@ -138,8 +149,10 @@ export interface LiveStream {
   finishing?: Promise<void>;
   longSegments: number;
   idleTimer?: NodeJS.Timeout;
-  /** HTTP push: pushes of this session still being answered (the idle timeout waits for them). */
+  /** HTTP push: pushes of this session still being answered on this gateway. */
   pushesInFlight: number;
+  /** HTTP push: the pushed stream's ID in the push sessions (push-session.ts `pushStreamId`). */
+  pushStreamId?: string;
   /** RTMP: its ladder is made by a live transcoding session (`LiveIngestOptions.liveSessions`), not by a job per segment. */
   liveSession?: boolean;
   /** The live session has the source measurement. */
@@ -177,6 +190,15 @@ export interface IngestCore {
    * @throws GatewayError STREAM_BUSY, PUBLISH_DENIED, INSUFFICIENT_BALANCE
    */
   open(publisher: Publisher, grant: StreamGrant, firstSeq: number): Promise<LiveStream>;
+  /**
+   * This gateway's handle of a push session another gateway opened (nothing is written:
+   * the session is in the index already); registered unless `register` is false (a session
+   * ended by this gateway's sweep, whose stream name it does not know).
+   * @throws GatewayError STREAM_BUSY when the manifest ID is live here over RTMP
+   */
+  adopt(publisher: Extract<Publisher, { protocol: 'push' }>, record: PushSessionRecord, options?: { register?: boolean }): LiveStream;
+  /** Drops this gateway's handle of a stream without ending it (a push session lives on in Redis). */
+  forget(stream: LiveStream): void;
   /** Stores, measures and lists one source segment; returns its transcode job (see LiveIngest). */
   ingestSegment(stream: LiveStream, seq: number, path: string, duration: { cutMs?: number; declaredMs?: number },
     deadlineMs: number, progress: { sourceListed: boolean }, facts?: SegmentFacts, storeDeadlineMs?: number): Promise<IngestJob | undefined>;

@@ -3,7 +3,10 @@
  * session, is claimed by its (session, seq, SHA-256) in the push claims so a retry with the
  * same bytes is answered from the stored result without a second transcode, then is
  * ingested and waits for its renditions. A session with no push for `pushIdleTimeoutMs` ends.
+ * The session's state is in Redis (push-session-store.ts), shared by every gateway, so a
+ * push stream behind a load balancer is one session whichever gateways take its pushes.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SourceVideoInfo } from '../domain/profile.ts';
 import type { RenditionSegment } from '../domain/segment.ts';
@@ -11,6 +14,7 @@ import { settleWithin } from '../domain/time-limit.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { REDIS_RETRY_AFTER_S } from '../http/error-classes.ts';
 import type { VideoProfile } from '../domain/profile.ts';
+import type { EndedPushSession, PushLease, PushSessionRecord } from './ingest-ports.ts';
 import type { IngestCore, LiveStream } from './live-stream.ts';
 import { pushStreamName } from './stream-registry.ts';
 
@@ -88,15 +92,48 @@ export interface PushOutcome {
   readonly replayed: boolean;
 }
 
-/** The push sessions of this gateway. */
+/**
+ * The ID of a pushed stream in the push sessions (push-session-store.ts): the first 32 hex
+ * digits of the SHA-256 of its stream name, so a stream key never appears in a Redis key.
+ */
+export function pushStreamId(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 32);
+}
+
+/** Sessions taken per sweep step (each is one script run; the rest waits for the next sweep). */
+const SWEEP_BATCH = 32;
+
+/**
+ * HTTP push sessions. Their state is in the push sessions store shared by every gateway on the
+ * Redis (`options.pushSessions`): a push enters its stream's live session there (or reserves
+ * and opens one), so consecutive pushes of one stream form one session whichever gateway
+ * takes them. This gateway keeps a handle per session it took pushes of, with a timer at the
+ * session's idle deadline; the idle end is a compare-and-delete in the store, so exactly one
+ * gateway runs it, and each gateway's sweep (`options.pushSweepIntervalMs`) ends the sessions
+ * whose gateways are gone.
+ */
 export class PushSessions {
   readonly #core: IngestCore;
-  /** Push sessions being created, so concurrent first pushes share one. */
+  /** Push sessions being opened here, by pushed stream ID, so concurrent first pushes share one. */
   readonly #pushOpening = new Map<string, Promise<LiveStream>>();
   readonly #settlements = new PushSettlements();
+  /** This gateway's handles, by pushed stream ID. */
+  readonly #byId = new Map<string, LiveStream>();
+  readonly #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping = false;
 
   constructor(core: IngestCore) {
     this.#core = core;
+    const periodMs = core.options.pushSweepIntervalMs;
+    if (periodMs !== undefined) {
+      this.#sweepTimer = setInterval(() => { void this.sweep(); }, periodMs);
+      this.#sweepTimer.unref();
+    }
+  }
+
+  /** How long a push counts as in flight (its reply timeout and some slack), ms: the lease of its claim too. */
+  get #leaseMs(): number {
+    return this.#core.options.pushReplyTimeoutMs + 5000;
   }
 
   /**
@@ -128,20 +165,210 @@ export class PushSessions {
   }
 
   async #push(segment: PushedSegment): Promise<PushOutcome> {
-    const stream = await this.#pushSession(segment);
-    // The idle timeout counts from the end of the last push: a push waiting for its
-    // renditions keeps its session open however long the transcode takes.
+    const id = pushStreamId(segment.streamName);
+    const lease: PushLease = { token: randomBytes(8).toString('hex'), seq: segment.seq, leaseMs: this.#leaseMs, idleMs: this.#core.options.pushIdleTimeoutMs };
+    const stream = await this.#join(segment, id, lease);
+    // The idle timeout counts from the end of the last push (in the store, of every gateway's):
+    // a push waiting for its renditions keeps its session open however long the transcode takes.
     stream.pushesInFlight += 1;
-    this.#touch(stream);
+    const progress = { sourceListed: false };
     try {
-      return await this.#pushInto(stream, segment);
+      return await this.#pushInto(stream, segment, progress);
     } finally {
       stream.pushesInFlight -= 1;
-      this.#touch(stream);
+      await this.#exit(stream, id, lease.token, progress.sourceListed);
     }
   }
 
-  async #pushInto(stream: LiveStream, segment: PushedSegment): Promise<PushOutcome> {
+  /** The push is over: leaves the session in the store and sets the local timer to its idle deadline. */
+  async #exit(stream: LiveStream, id: string, token: string, listed: boolean): Promise<void> {
+    try {
+      const deadlineMs = await this.#core.options.pushSessions.exit(id, stream.session, { token, idleMs: this.#core.options.pushIdleTimeoutMs, listed });
+      if (deadlineMs === undefined) {
+        // Ended elsewhere (stopped, or idle there): this handle is stale.
+        if (stream.pushesInFlight === 0) this.#drop(stream);
+        return;
+      }
+      this.#arm(stream, id, deadlineMs);
+    } catch (err) {
+      // The lease runs out by itself; the idle end then follows from the last deadline stored.
+      stream.log.warn({ err: (err as Error).message }, 'cannot leave the push session');
+      this.#arm(stream, id, Date.now() + this.#core.options.pushIdleTimeoutMs);
+    }
+  }
+
+  /**
+   * This gateway's handle of the live push session of `segment`'s stream, with this push
+   * entered: joins the session in the store, or opens one when there is none. A session being
+   * opened by another push (here or on another gateway) is waited for, reading the store every
+   * {@link CROSS_GATEWAY_POLL_MS}, at most `pushReplyTimeoutMs`.
+   */
+  async #join(segment: PushedSegment, id: string, lease: PushLease): Promise<LiveStream> {
+    const store = this.#core.options.pushSessions;
+    const deadline = Date.now() + this.#core.options.pushReplyTimeoutMs;
+    for (;;) {
+      const entered = await store.enter(id, lease);
+      if (entered.state === 'live') return this.#handle(segment, id, entered.record, entered.deadlineMs);
+      const opening = this.#pushOpening.get(id);
+      if (opening) {
+        // Concurrent first pushes here share the opening, and its refusal.
+        await opening;
+        continue;
+      }
+      if (entered.state === 'none') {
+        const opened = await this.#open(segment, id, lease);
+        if (opened) return opened;
+        continue;
+      }
+      if (Date.now() > deadline) throw new GatewayError('QUEUE_UNAVAILABLE', `the push session of segment ${segment.seq} is still being opened; retry later`);
+      await delay(CROSS_GATEWAY_POLL_MS);
+    }
+  }
+
+  /** This gateway's handle of a live session (a new one when the session is not the one it knew). */
+  #handle(segment: PushedSegment, id: string, record: PushSessionRecord, deadlineMs: number): LiveStream {
+    const known = this.#byId.get(id);
+    if (known && known.session === record.session && !known.ended) {
+      if (known.pushesInFlight === 0) this.#arm(known, id, deadlineMs);
+      return known;
+    }
+    if (known) this.#drop(known);
+    const stream = this.#core.adopt({ protocol: 'push', name: pushStreamName(segment.streamName) }, record);
+    stream.pushStreamId = id;
+    this.#byId.set(id, stream);
+    stream.log.info({ startedAtMs: record.startedAtMs }, 'joined a push session opened by another push');
+    return stream;
+  }
+
+  /**
+   * Reserves and opens the session of `segment`'s stream (authorized like an RTMP publish,
+   * started in the index), then makes it live in the store with this push entered.
+   * @returns the handle, or undefined when another push reserved it first
+   */
+  async #open(segment: PushedSegment, id: string, lease: PushLease): Promise<LiveStream | undefined> {
+    const store = this.#core.options.pushSessions;
+    const owner = lease.token;
+    if (await store.reserve(id, owner, this.#leaseMs) !== 'reserved') return undefined;
+    const promise = (async () => {
+      try {
+        const known = this.#byId.get(id);
+        if (known) this.#drop(known);
+        const grant = await this.#core.authorize(segment.streamName, segment.url, 'push');
+        const configured = segment.configuration;
+        if (configured?.manifestID !== undefined && configured.manifestID !== grant.manifestID) {
+          throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
+        }
+        const profiles = configured?.profiles ?? grant.profiles;
+        const stream = await this.#core.open({ protocol: 'push', name: pushStreamName(segment.streamName) }, { ...grant, profiles }, segment.seq);
+        stream.pushStreamId = id;
+        const record = { session: stream.session, manifestID: stream.manifestID, accountID: stream.accountID, profiles, startedAtMs: stream.startedAtMs };
+        const deadlineMs = await store.activate(id, owner, record, lease);
+        if (deadlineMs === undefined) {
+          // The reservation ran out while opening (slower than the push lease): another push may own the stream now.
+          this.#core.forget(stream);
+          throw new GatewayError('QUEUE_UNAVAILABLE', `opening the push session took too long; push segment ${segment.seq} again`);
+        }
+        this.#byId.set(id, stream);
+        return stream;
+      } catch (err) {
+        await store.release(id, owner).catch(() => undefined);
+        throw err;
+      }
+    })();
+    this.#pushOpening.set(id, promise);
+    try {
+      return await promise;
+    } finally {
+      this.#pushOpening.delete(id);
+    }
+  }
+
+  /** Sets the handle's timer to the session's idle deadline, when it tries the idle end. */
+  #arm(stream: LiveStream, id: string, deadlineMs: number): void {
+    if (stream.ended) return;
+    clearTimeout(stream.idleTimer);
+    stream.idleTimer = setTimeout(() => { void this.#idleEnd(stream, id); }, Math.max(0, deadlineMs - Date.now()));
+    stream.idleTimer.unref();
+  }
+
+  /** Ends the session if it is idle in the store (every gateway's pushes); else waits for its new deadline. */
+  async #idleEnd(stream: LiveStream, id: string): Promise<void> {
+    if (stream.ended || stream.pushesInFlight > 0) return;
+    try {
+      const result = await this.#core.options.pushSessions.end(id, { session: stream.session, idleOnly: true });
+      if (result.state === 'ended') await this.#finish(stream, result.ended, 'push idle timeout');
+      else if (result.state === 'busy') this.#arm(stream, id, result.deadlineMs);
+      else if (stream.pushesInFlight === 0) this.#drop(stream);
+    } catch (err) {
+      stream.log.warn({ err: (err as Error).message }, 'cannot end the idle push session yet');
+      this.#arm(stream, id, Date.now() + CROSS_GATEWAY_POLL_MS * 10);
+    }
+  }
+
+  /** The winner of a session's end ends its stream (index, event) through its handle. */
+  async #finish(stream: LiveStream, ended: EndedPushSession, reason: string): Promise<void> {
+    stream.endSeq = Math.max(stream.endSeq, ended.endSeq);
+    stream.segments = ended.segments;
+    if (stream.pushStreamId !== undefined && this.#byId.get(stream.pushStreamId) === stream) this.#byId.delete(stream.pushStreamId);
+    await this.#core.finish(stream, reason);
+  }
+
+  /** Drops this gateway's handle without ending the session. */
+  #drop(stream: LiveStream): void {
+    clearTimeout(stream.idleTimer);
+    if (stream.pushStreamId !== undefined && this.#byId.get(stream.pushStreamId) === stream) this.#byId.delete(stream.pushStreamId);
+    this.#core.forget(stream);
+  }
+
+  /**
+   * Stops a push session this gateway has a handle of (control API, credits): ends it in the
+   * store for every gateway and ends its stream here, unless another gateway ended it first.
+   */
+  async stop(stream: LiveStream, reason: string): Promise<void> {
+    const id = stream.pushStreamId;
+    if (id === undefined) return this.#core.finish(stream, reason);
+    const result = await this.#core.options.pushSessions.end(id, { session: stream.session, idleOnly: false });
+    if (result.state === 'ended') await this.#finish(stream, result.ended, reason);
+    else this.#drop(stream);
+  }
+
+  /** Drops this gateway's handle of a push session at shutdown: the session stays live for the other gateways. */
+  release(stream: LiveStream): void {
+    this.#drop(stream);
+  }
+
+  /**
+   * Ends the push sessions past their idle deadline that no gateway ended: those whose
+   * gateways are gone. Safe on every gateway at once (one compare-and-delete per session).
+   */
+  async sweep(nowMs = Date.now()): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    const store = this.#core.options.pushSessions;
+    try {
+      for (const id of await store.idle(nowMs, SWEEP_BATCH)) {
+        const result = await store.end(id, { idleOnly: true, nowMs });
+        if (result.state !== 'ended') continue;
+        const known = this.#byId.get(id);
+        const stream = known?.session === result.ended.session ? known
+          : this.#core.adopt({ protocol: 'push', name: pushStreamName(`#${id}`) }, result.ended, { register: false });
+        stream.log.info('push session idle, its gateways gone: ending it here');
+        await this.#finish(stream, result.ended, 'push idle timeout');
+      }
+    } catch (err) {
+      this.#core.options.logger.warn({ err: (err as Error).message }, 'push session sweep failed');
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  /** Stops the sweep and every handle's timer. Idempotent. */
+  close(): void {
+    clearInterval(this.#sweepTimer);
+    for (const stream of this.#byId.values()) clearTimeout(stream.idleTimer);
+  }
+
+  async #pushInto(stream: LiveStream, segment: PushedSegment, progress: { sourceListed: boolean }): Promise<PushOutcome> {
     const { manifestID, session, log } = stream;
     const seq = segment.seq;
     // A claim whose push never settled it (its gateway died or lost Redis) is taken over after the reply timeout.
@@ -171,7 +398,7 @@ export class PushSessions {
         tsPath = segment.scratchTsPath;
       }
       // One attempt (deadline now): a push answers 503 rather than outwait a Redis outage.
-      const job = await this.#core.ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), { sourceListed: false },
+      const job = await this.#core.ingestSegment(stream, seq, tsPath, { declaredMs: segment.declaredDurationMs }, Date.now(), progress,
         rotationDeg ? { rotationDeg } : {});
       if (!job) {
         // Nothing to transcode: source-only for lack of credits, or an audio-only source (served as `source` alone).
@@ -206,39 +433,6 @@ export class PushSessions {
     } finally {
       settled(settlement);
     }
-  }
-
-  async #pushSession(segment: PushedSegment): Promise<LiveStream> {
-    const name = pushStreamName(segment.streamName);
-    const existing = this.#core.streams.byPush(name);
-    if (existing && !existing.ended) return existing;
-    const opening = this.#pushOpening.get(segment.streamName);
-    if (opening) return opening;
-    const promise = (async () => {
-      const grant = await this.#core.authorize(segment.streamName, segment.url, 'push');
-      const configured = segment.configuration;
-      if (configured?.manifestID !== undefined && configured.manifestID !== grant.manifestID) {
-        throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
-      }
-      const profiles = configured?.profiles ?? grant.profiles;
-      return this.#core.open({ protocol: 'push', name }, { ...grant, profiles }, segment.seq);
-    })();
-    this.#pushOpening.set(segment.streamName, promise);
-    try {
-      return await promise;
-    } finally {
-      this.#pushOpening.delete(segment.streamName);
-    }
-  }
-
-  #touch(stream: LiveStream): void {
-    if (stream.protocol !== 'push' || stream.ended) return;
-    clearTimeout(stream.idleTimer);
-    stream.idleTimer = setTimeout(() => {
-      if (stream.pushesInFlight > 0) this.#touch(stream);
-      else void this.#core.finish(stream, 'push idle timeout');
-    }, this.#core.options.pushIdleTimeoutMs);
-    stream.idleTimer.unref();
   }
 
   /**

@@ -4,7 +4,10 @@
  * test" (media and queue work), so a test states only the ports its rule exercises.
  */
 import { EventEmitter } from 'node:events';
-import { StaticKeyAuthorizer, type IngestIndex, type LiveIngestOptions, type PushClaims, type SegmenterHandle } from '../../src/ingest/live-ingest.ts';
+import {
+  StaticKeyAuthorizer, type EndedPushSession, type IngestIndex, type LiveIngestOptions, type PushClaims, type PushLease, type PushSessionRecord, type PushSessionStore,
+  type SegmenterHandle,
+} from '../../src/ingest/live-ingest.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 
 /** A port that the test at hand must never reach. */
@@ -41,6 +44,76 @@ export function unusedPushClaims(overrides: Partial<PushClaims> = {}): PushClaim
   return { claimPush: notUsed, settlePush: notUsed, pushState: notUsed, ...overrides };
 }
 
+/**
+ * Push sessions in memory, for one gateway's unit tests: the same answers as the Redis store
+ * (src/ingest/push-session-store.ts) without its expiries.
+ */
+export class MemoryPushSessions implements PushSessionStore {
+  readonly #sessions = new Map<string, { state: 'opening' | 'live'; owner: string; record?: PushSessionRecord; endSeq: number; segments: number; leases: Map<string, number>; deadlineMs: number }>();
+
+  #touch(s: { leases: Map<string, number>; deadlineMs: number }, nowMs: number, idleMs: number): number {
+    for (const [token, until] of s.leases) if (until <= nowMs) s.leases.delete(token);
+    s.deadlineMs = Math.max(nowMs, ...s.leases.values()) + idleMs;
+    return s.deadlineMs;
+  }
+
+  async enter(id: string, push: PushLease): Promise<{ state: 'none' | 'opening' } | { state: 'live'; record: PushSessionRecord; deadlineMs: number }> {
+    const s = this.#sessions.get(id);
+    if (!s) return { state: 'none' };
+    if (s.state !== 'live') return { state: 'opening' };
+    const nowMs = Date.now();
+    s.leases.set(push.token, nowMs + push.leaseMs);
+    s.endSeq = Math.max(s.endSeq, push.seq + 1);
+    return { state: 'live', record: s.record!, deadlineMs: this.#touch(s, nowMs, push.idleMs) };
+  }
+
+  async reserve(id: string, owner: string): Promise<'reserved' | 'opening' | 'live'> {
+    const s = this.#sessions.get(id);
+    if (s) return s.state;
+    this.#sessions.set(id, { state: 'opening', owner, endSeq: 0, segments: 0, leases: new Map(), deadlineMs: 0 });
+    return 'reserved';
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    const s = this.#sessions.get(id);
+    if (s?.state === 'opening' && s.owner === owner) this.#sessions.delete(id);
+  }
+
+  async activate(id: string, owner: string, record: PushSessionRecord, push: PushLease): Promise<number | undefined> {
+    const s = this.#sessions.get(id);
+    if (s?.state !== 'opening' || s.owner !== owner) return undefined;
+    const nowMs = Date.now();
+    const live = { state: 'live' as const, owner, record, endSeq: push.seq + 1, segments: 0, leases: new Map([[push.token, nowMs + push.leaseMs]]), deadlineMs: 0 };
+    this.#sessions.set(id, live);
+    return this.#touch(live, nowMs, push.idleMs);
+  }
+
+  async exit(id: string, session: string, push: { token: string; idleMs: number; listed: boolean }): Promise<number | undefined> {
+    const s = this.#sessions.get(id);
+    if (s?.state !== 'live' || s.record!.session !== session) return undefined;
+    s.leases.delete(push.token);
+    if (push.listed) s.segments += 1;
+    return this.#touch(s, Date.now(), push.idleMs);
+  }
+
+  async end(id: string, options: { session?: string; idleOnly: boolean; nowMs?: number }): Promise<
+    { state: 'ended'; ended: EndedPushSession } | { state: 'busy'; deadlineMs: number } | { state: 'gone' | 'opening' }> {
+    const s = this.#sessions.get(id);
+    if (!s) return { state: 'gone' };
+    if (s.state !== 'live') return { state: 'opening' };
+    if (options.session !== undefined && s.record!.session !== options.session) return { state: 'gone' };
+    const nowMs = options.nowMs ?? Date.now();
+    for (const [token, until] of s.leases) if (until <= nowMs) s.leases.delete(token);
+    if (options.idleOnly && (s.deadlineMs > nowMs || s.leases.size > 0)) return { state: 'busy', deadlineMs: Math.max(s.deadlineMs, ...s.leases.values()) };
+    this.#sessions.delete(id);
+    return { state: 'ended', ended: { ...s.record!, endSeq: s.endSeq, segments: s.segments } };
+  }
+
+  async idle(nowMs: number, limit: number): Promise<string[]> {
+    return [...this.#sessions].filter(([, s]) => s.state === 'live' && s.deadlineMs <= nowMs).slice(0, limit).map(([id]) => id);
+  }
+}
+
 /** LiveIngest options of stand-ins (anonymous keys, empty ladder, `local` account), with `overrides` applied. */
 export function ingestOptions(overrides: Partial<LiveIngestOptions> = {}): LiveIngestOptions {
   return {
@@ -48,6 +121,7 @@ export function ingestOptions(overrides: Partial<LiveIngestOptions> = {}): LiveI
     authorizer: new StaticKeyAuthorizer([], []),
     index: bookkeepingIndex(),
     pushClaims: unusedPushClaims(),
+    pushSessions: new MemoryPushSessions(),
     queue: { enqueue: notUsed, enqueueAndWait: notUsed },
     storage: { putFile: notUsed },
     probe: { probe: notUsed },
