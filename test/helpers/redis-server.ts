@@ -5,7 +5,7 @@
  * `startRestartableRedis` gives a fault test one it can stop and start again on the same
  * port, with AOF persistence in its own directory or with none.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,4 +138,27 @@ export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
     child.once('exit', () => { clearTimeout(timer); resolve(); });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * `INFO commandstats` of the Redis at `url` (through redis-cli), as calls per command, e.g.
+ * `{ evalsha: 120, hset: 4 }` (lower-case command names; `cmdstat_` dropped).
+ */
+export async function commandStats(url: string): Promise<Record<string, number>> {
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+    execFile('redis-cli', ['-u', url, 'INFO', 'commandstats'], (err, out) => (err ? reject(err) : resolve({ stdout: out })));
+  });
+  const calls: Record<string, number> = {};
+  for (const m of stdout.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]!] = Number(m[2]);
+  return calls;
+}
+
+/** The calls per command between two {@link commandStats} readings (commands not called left out). */
+export function commandStatsDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const delta: Record<string, number> = {};
+  for (const [name, calls] of Object.entries(after)) {
+    const d = calls - (before[name] ?? 0);
+    if (d > 0) delta[name] = d;
+  }
+  return delta;
 }
