@@ -170,8 +170,13 @@ export class LiveIngest {
       this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account has no credits');
       throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
     }
-    const stream = this.#newStream(publisher, { manifestID: grant.manifestID, session: newStreamSessionId(), profiles: grant.profiles, accountID, startedAtMs: Date.now() }, firstSeq);
-    const { session, log } = stream;
+    const session = newStreamSessionId();
+    const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
+    const stream: LiveStream = {
+      protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
+      ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
+      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
+    };
     this.#streams.add(stream);
     try {
       // Objects are scoped by session (domain/segment.ts segmentKey): an earlier session's stay untouched.
@@ -199,23 +204,17 @@ export class LiveIngest {
     return stream;
   }
 
-  #newStream(publisher: Publisher, record: PushSessionRecord, firstSeq: number): LiveStream {
-    const { manifestID, session } = record;
-    return {
-      protocol: publisher.protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
-      ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session: session as StreamSessionId, profiles: record.profiles,
-      accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false,
-      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
-    };
-  }
-
   #adopt(publisher: Extract<Publisher, { protocol: 'push' }>, record: PushSessionRecord, options: { register?: boolean } = {}): LiveStream {
     const held = this.#streams.byManifest(record.manifestID);
     if (options.register !== false && held && held.protocol !== 'push') {
       throw new GatewayError('STREAM_BUSY', `manifest ID ${record.manifestID} already has a live publisher`);
     }
-    const stream = this.#newStream(publisher, record, 0);
-    stream.indexed = true;
+    const { manifestID, session } = record;
+    const stream: LiveStream = {
+      protocol: 'push', publishKey: pushPublishKey(publisher.name), manifestID, session: session as StreamSessionId, profiles: record.profiles,
+      accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false, indexed: true,
+      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: 0, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
+    };
     if (options.register !== false) this.#streams.add(stream);
     return stream;
   }

@@ -16,6 +16,9 @@
  * - `p:heartbeats`            ZSET  the segment index's heartbeats (hls/segment-index-store.ts spells
  *                                   it the same): a push stream's is its idle deadline + a margin, so
  *                                   the index sweep ends it only if no gateway ran its idle end
+ * - `p:ingest:lease:m`        STRING the stream lease of the session's manifest ID (ingest/stream-lease-store.ts):
+ *                                   while the session holds it (owner `push:<session>`) every push extends it
+ *                                   like the heartbeat, and the session's end releases it
  * Both hashes expire `keepMs` (default 1 h) after the idle deadline, so nothing outlives a
  * deployment that lost every gateway. Each step is one Lua script (./lua/push-session-*.lua);
  * ending is a compare-and-delete, so of all gateways trying only one gets `ended`.
@@ -66,6 +69,11 @@ export class RedisPushSessions implements PushSessionStore {
     this.#keepMs = options.keepMs ?? 3_600_000;
   }
 
+  /** `<p>:ingest:lease:`: the stream leases' keys (ingest/stream-lease-store.ts) are this and the manifest ID. */
+  get #leasePrefix(): string {
+    return `${this.#keys.key('ingest', 'lease')}:`;
+  }
+
   #sessionKeys(id: string): [string, string, string, string] {
     return [this.#keys.key('pushsess', id), this.#keys.key('pushsess', id, 'inflight'), this.#keys.key('pushidle'), this.#keys.key('heartbeats')];
   }
@@ -73,7 +81,7 @@ export class RedisPushSessions implements PushSessionStore {
   async enter(id: string, push: PushLease): Promise<{ state: 'none' | 'opening' } | { state: 'live'; record: PushSessionRecord; deadlineMs: number }> {
     const nowMs = Date.now();
     const reply = (await this.#scripts.run('enter', this.#sessionKeys(id), [
-      id, push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs),
+      id, push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs), this.#leasePrefix,
     ])) as string[];
     if (reply[0] === 'none' || reply[0] === 'opening') return { state: reply[0] };
     const [, session, manifestID, accountID, profiles, startedAtMs, deadline] = reply as [string, string, string, string, string, string, string];
@@ -95,14 +103,14 @@ export class RedisPushSessions implements PushSessionStore {
     const nowMs = Date.now();
     const deadline = Number(await this.#scripts.run('activate', this.#sessionKeys(id), [
       owner, id, record.session, record.manifestID, record.accountID ?? '', JSON.stringify(record.profiles), String(record.startedAtMs),
-      push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs),
+      push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs), this.#leasePrefix,
     ]));
     return deadline < 0 ? undefined : deadline;
   }
 
   async exit(id: string, session: string, push: { token: string; idleMs: number; listed: boolean }): Promise<number | undefined> {
     const deadline = Number(await this.#scripts.run('exit', this.#sessionKeys(id), [
-      id, session, push.token, String(Date.now()), String(push.idleMs), String(this.#marginMs), push.listed ? '1' : '0', String(this.#keepMs),
+      id, session, push.token, String(Date.now()), String(push.idleMs), String(this.#marginMs), push.listed ? '1' : '0', String(this.#keepMs), this.#leasePrefix,
     ]));
     return deadline < 0 ? undefined : deadline;
   }
@@ -110,7 +118,7 @@ export class RedisPushSessions implements PushSessionStore {
   async end(id: string, options: { session?: string; idleOnly: boolean; nowMs?: number }): Promise<
     { state: 'ended'; ended: EndedPushSession } | { state: 'busy'; deadlineMs: number } | { state: 'gone' | 'opening' }> {
     const reply = (await this.#scripts.run('end', this.#sessionKeys(id).slice(0, 3), [
-      id, options.session ?? '', String(options.nowMs ?? Date.now()), options.idleOnly ? '1' : '0',
+      id, options.session ?? '', String(options.nowMs ?? Date.now()), options.idleOnly ? '1' : '0', this.#leasePrefix,
     ])) as string[];
     if (reply[0] === 'busy') return { state: 'busy', deadlineMs: Number(reply[1]) };
     if (reply[0] !== 'ended') return { state: reply[0] as 'gone' | 'opening' };

@@ -135,3 +135,24 @@ test('a stop ends only the session it names', async () => {
   assert.equal(ended.state, 'ended', 'a stop does not wait for the idle deadline nor for pushes in flight');
   assert.deepEqual(await a.end(id, { session: 's4', idleOnly: false }), { state: 'gone' });
 });
+
+test('the stream lease a push session holds (owner push:<session>) lasts as long as the session and is released by its end; another owner\'s is left alone', async () => {
+  const redis = gatewayA.open('state');
+  const id = pushStreamId('leased');
+  assert.equal(await a.reserve(id, 'p0', 30_000), 'reserved');
+  // The opener took the manifest's lease as push:<session> (ingest/stream-lease-store.ts) before activating.
+  await redis.set('mgtest:ingest:lease:m5', 'push:s5', 'PX', 1000);
+  const deadline = (await a.activate(id, 'p0', record('m5', 's5'), lease('p0', 0, 60_000, 5000)))!;
+  const ttl = await redis.pttl('mgtest:ingest:lease:m5');
+  assert.ok(ttl > deadline + MARGIN_MS - Date.now() - 1000, `the lease follows the idle deadline plus the margin (pttl ${ttl})`);
+  assert.equal((await a.end(id, { session: 's5', idleOnly: false })).state, 'ended');
+  assert.equal(await redis.get('mgtest:ingest:lease:m5'), null, 'released with the session');
+
+  const other = pushStreamId('leased-by-rtmp');
+  assert.equal(await a.reserve(other, 'p0', 30_000), 'reserved');
+  await redis.set('mgtest:ingest:lease:m6', 'gateway-a-1-abcd', 'PX', 1000);
+  await a.activate(other, 'p0', record('m6', 's6'), lease('p0', 0));
+  assert.ok(await redis.pttl('mgtest:ingest:lease:m6') <= 1000, 'a lease the session does not hold is not extended');
+  await a.end(other, { session: 's6', idleOnly: false });
+  assert.equal(await redis.get('mgtest:ingest:lease:m6'), 'gateway-a-1-abcd', 'nor released');
+});
