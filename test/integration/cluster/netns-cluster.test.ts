@@ -15,8 +15,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { netnsUnavailable, leftovers } from '../../helpers/netns.ts';
-import { startNetnsCluster, type NetnsCluster, type ClusterTranscoder } from '../../helpers/netns-cluster.ts';
+import { startNetnsCluster, TRANSCODER_METRICS_PORT, GATEWAY_RTMP_PORT, type NetnsCluster, type ClusterTranscoder } from '../../helpers/netns-cluster.ts';
 import { crashProcessTree, logLines, publish, waitForListedSegments, waitUntil } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { fetchText, seqOf, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
@@ -105,6 +106,22 @@ async function bothIdle(): Promise<void> {
   await waitUntil(() => !cluster.transcoders.some(busy), 60_000, () => `a transcoder still holds a session:\n${cluster.tail()}`);
 }
 
+interface ClusterView {
+  gateways: { id: string; address: string; rtmpAddress?: string }[];
+  transcoders: { id: string; address?: string }[];
+  aiWorkers: { url: string }[];
+}
+
+async function clusterView(gw = cluster.gateways[1]): Promise<ClusterView> {
+  return await cluster.api(gw, 'GET', '/api/cluster') as ClusterView;
+}
+
+/** `redis-cli INFO commandstats` of the store host: calls per command. */
+function commandCalls(): Map<string, number> {
+  const text = execFileSync('redis-cli', ['-h', cluster.redis.url.split('//')[1]!.split(':')[0]!, '-p', String(cluster.redis.port), 'INFO', 'commandstats']).toString();
+  return new Map([...text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
 async function ownerOf(manifestID: string, timeoutMs = 30_000): Promise<ClusterTranscoder> {
   const claimedBy = (t: ClusterTranscoder): boolean => logLines(t.proc, 'live session claimed').some((l) => l['manifestID'] === manifestID);
   await waitUntil(() => cluster.transcoders.some(claimedBy), timeoutMs, () => `no transcoder claimed ${manifestID}:\n${cluster.tail()}`);
@@ -114,6 +131,8 @@ async function ownerOf(manifestID: string, timeoutMs = 30_000): Promise<ClusterT
 test('RTMP publish of two streams to gateway A: gateway B serves the same playlists and segments byte for byte, each transcoder takes one stream, each seq charged once', { skip, timeout: 150_000 }, async () => {
   const [a, b] = cluster.gateways;
   const clip = await clipWith2sGop(10);
+  const callsBefore = commandCalls();
+  const startedAt = Date.now();
   const publishers = ['nsone', 'nstwo'].map((m) => publish(clip, `${a.rtmpBase}/${keys.get(m)!}`));
   try {
     for (const p of publishers) assert.equal(await p.exited, 0, p.stderr());
@@ -138,6 +157,12 @@ test('RTMP publish of two streams to gateway A: gateway B serves the same playli
     owners.add((await ownerOf(m)).name);
   }
   assert.deepEqual([...owners].sort(), ['tc-a', 'tc-b'], 'each transcoder took one of the two streams');
+  // Redis commands while the two streams ran, everything included (the members' heartbeats, sweeps, this test's polling).
+  const seconds = (Date.now() - startedAt) / 1000;
+  const delta = [...commandCalls()].map(([cmd, n]) => [cmd, n - (callsBefore.get(cmd) ?? 0)] as const).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
+  const total = delta.reduce((sum, [, n]) => sum + n, 0);
+  const segments = (await Promise.all(['nsone', 'nstwo'].map(chargedSeqs))).flat().length;
+  process.stdout.write(`# redis: ${total} commands in ${seconds.toFixed(0)} s for ${segments} segments of 2 streams (${(total / segments).toFixed(0)} per segment, idle load included); top: ${delta.slice(0, 8).map(([c, n]) => `${c} ${n}`).join(', ')}\n`);
 });
 
 test('SIGKILL of the transcoder that owns a stream: the other takes it over across hosts, no seq missing, each charged once', { skip, timeout: 150_000 }, async () => {
@@ -188,21 +213,35 @@ test('a transcoder cut off the network for 10 s: the other takes its stream over
     await waitUntil(() => logLines(other.proc, 'live session claimed').some((l) => l['manifestID'] === m), CUT_MS, () => `no takeover within the cut:\n${cluster.tail()}`);
     const claimed = logLines(other.proc, 'live session claimed').find((l) => l['manifestID'] === m)!;
     const takeoverMs = Number(claimed['time']) - cutAt;
-    await new Promise((r) => setTimeout(r, Math.max(0, cutAt + CUT_MS - Date.now())));
+    // Its heartbeat record expires (3 heartbeat intervals): the cluster view drops it while it is cut off.
+    const cutAddress = `http://${cut.host.address}:${TRANSCODER_METRICS_PORT}`;
+    let droppedMs: number | undefined;
+    while (Date.now() < cutAt + CUT_MS) {
+      if (droppedMs === undefined && !(await clusterView()).transcoders.some((t) => t.address === cutAddress)) droppedMs = Date.now() - cutAt;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     cluster.network.restoreLink(cut.name);
     const restoredAt = Date.now();
     const cutProc = cut.proc;
     // Back on the network, the cut transcoder learns its lease is gone and stops its ladder.
     await waitUntil(() => cutProc.lines.some((l) => /lease lost|live session lease/.test(l) && l.includes(m)), 40_000, () => `the cut transcoder did not notice:\n${cutProc.lines.slice(-20).join('\n')}`);
     const noticedMs = Date.now() - restoredAt;
+    let view = await clusterView();
+    while (!view.transcoders.some((t) => t.address === cutAddress) && Date.now() < restoredAt + 20_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      view = await clusterView();
+    }
+    const rejoinedMs = Date.now() - restoredAt;
     assert.equal(await publisher.exited, 0, publisher.stderr());
     const lists = await waitForEndedPlaylists(a.httpUrl, m, cluster.ladder.length + 1, 60_000);
     const { late, maxGapMs } = lateness(arrivals.stop());
     const seqs = assertEverySeqOnce(lists, m);
-    process.stdout.write(`# link cut: ${cut.name} off for ${CUT_MS} ms, ${other.name} claimed ${takeoverMs} ms after the cut at seq ${String(claimed['nextSeq'])}; the cut one noticed ${noticedMs} ms after the link returned; ${seqs.length} seqs, none missing; late on B: [${late.join(',')}], longest gap ${maxGapMs} ms\n`);
+    process.stdout.write(`# link cut: ${cut.name} off for ${CUT_MS} ms, ${other.name} claimed ${takeoverMs} ms after the cut at seq ${String(claimed['nextSeq'])}; dropped from /api/cluster ${droppedMs ?? 'never'} ms after the cut; the cut one noticed ${noticedMs} ms after the link returned and was listed again after ${rejoinedMs} ms; ${seqs.length} seqs, none missing; late on B: [${late.join(',')}], longest gap ${maxGapMs} ms\n`);
     assert.ok(takeoverMs <= TAKEOVER_BOUND_MS, `taken over ${takeoverMs} ms after the cut (bound ${TAKEOVER_BOUND_MS} ms)`);
     assert.deepEqual(await chargedSeqs(m), seqs, 'one transcode charge per seq, none twice');
     assert.equal(cutProc.child.exitCode, null, 'the cut transcoder is still running');
+    assert.ok(droppedMs !== undefined, 'the cluster view dropped the cut transcoder during the cut');
+    assert.ok(view.transcoders.some((t) => t.address === cutAddress), 'and lists it again once the link is back');
   } finally {
     if (cut) cluster.network.restoreLink(cut.name);
     arrivals.stop();
@@ -229,4 +268,14 @@ test('the AI worker in its own namespace, bound to 0.0.0.0 and registered throug
   const body = await res!.text();
   assert.equal(res!.status, 200, body);
   assert.ok((JSON.parse(body) as { images: unknown[] }).images.length === 1, body);
+});
+
+test('GET /api/cluster lists both gateways and both transcoders (on gateway B) and the AI worker (on A) at their own hosts\' addresses', { skip, timeout: 30_000 }, async () => {
+  const view = await clusterView();
+  const [a, b] = cluster.gateways;
+  assert.deepEqual(view.gateways.map((g) => g.address).sort(), [a.httpUrl, b.httpUrl].sort(), 'gateways at their namespace addresses');
+  assert.deepEqual(view.gateways.map((g) => g.rtmpAddress).sort(), [a, b].map((g) => `rtmp://${g.host.address}:${GATEWAY_RTMP_PORT}`).sort());
+  assert.deepEqual(view.transcoders.map((t) => t.address).sort(), cluster.transcoders.map((t) => `http://${t.host.address}:${TRANSCODER_METRICS_PORT}`).sort(), 'transcoders at their namespace addresses');
+  // The worker registered through gateway A; A's view lists it (B's too once the worker registry is shared in Redis).
+  assert.deepEqual((await clusterView(a)).aiWorkers.map((w) => w.url), [`http://${cluster.aiWorker!.host.address}:8000`], 'the AI worker at the address it registered');
 });
