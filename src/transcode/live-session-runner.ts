@@ -118,7 +118,7 @@ export interface LiveSessionRunnerOptions {
   onSessionsChanged?: (owned: number) => void;
   /** Source segment target, ms: sets the lease (one target, at least 1 s). */
   segmentTargetMs: number;
-  /** How long a session may wait for the gateway's source measurement or see no feed entry before it is given up, ms; default max(30 s, 15 × target). */
+  /** How long a session may wait for the gateway's source measurement, or see neither a feed entry nor a segment from its ladder, before it is given up, ms; default max(30 s, 15 × target). */
   idleMs?: number;
   /** This transcoder's ID in leases and its advertisement; default `<host>:<pid>:<random>`. */
   id?: string;
@@ -374,7 +374,10 @@ class OwnedSession {
   }
 
   #onSegment(s: LadderSegment): void {
-    if (this.#stopped || s.seq < this.#next) return;
+    if (this.#stopped) return;
+    // Ladder output is activity too: a ladder running behind real time still works through the feed after its end entry.
+    this.#touch();
+    if (s.seq < this.#next) return;
     const key = segmentKey(this.#m, this.#s, s.rendition, s.seq);
     const retry = this.#o.storageRetry;
     const put = (): Promise<{ readonly sizeBytes: number }> => this.#o.storage.putBytes(key, s.bytes);

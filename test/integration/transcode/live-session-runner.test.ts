@@ -56,7 +56,17 @@ class StandInLadder extends EventEmitter implements LiveLadderHandle {
     if (this.endRejects) return Promise.reject(new Error('ffmpeg exited with code 255'));
   }
   async close(): Promise<void> { this.killed = true; }
+  /** Set: each seq comes out this long after the previous one (a ladder running behind real time). */
+  emitEveryMs = 0;
+  #emitted: Promise<void> = Promise.resolve();
   #emitSeq(seq: number): void {
+    if (this.emitEveryMs > 0) {
+      this.#emitted = this.#emitted.then(() => new Promise((r) => setTimeout(r, this.emitEveryMs))).then(() => { if (!this.killed) this.#emitNow(seq); });
+      return;
+    }
+    this.#emitNow(seq);
+  }
+  #emitNow(seq: number): void {
     const segment: LadderSegment = { seq, rendition: 'low', bytes: Buffer.from(`low ${seq}`), durationMs: SEGMENT_MS, measured: { width: 640, height: 360, frames: 24, codecs: 'avc1.64001e', frameRate: 24 } };
     this.emit('segment', segment);
     this.emit('complete', { seq });
@@ -91,7 +101,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: { slots?: number; jobsInFlight?: () => number; idPrefix?: string; endRejects?: boolean; segmentTargetMs?: number } = {}): Harness {
+function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: { slots?: number; jobsInFlight?: () => number; idPrefix?: string; endRejects?: boolean; segmentTargetMs?: number; idleMs?: number; emitEveryMs?: number } = {}): Harness {
   const settled: number[] = [];
   const released: number[] = [];
   const stored = new Map<string, Buffer>();
@@ -111,7 +121,8 @@ function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: 
     const runner = new LiveSessionRunner({
       sessions: sessions.value, feed: feed.value, results: results.value, logger: process.env['H3B_DEBUG'] ? createLogger({ level: 'debug' }).child({ t: i }) : silentLogger(),
       storage: { putBytes: async (key, data) => { stored.set(key, Buffer.from(data)); return { sizeBytes: data.length }; } },
-      startLadder: () => { const l = new StandInLadder(); l.endRejects = options.endRejects ?? false; ladders.push(l); return l; },
+      startLadder: () => { const l = new StandInLadder(); l.endRejects = options.endRejects ?? false; l.emitEveryMs = options.emitEveryMs ?? 0; ladders.push(l); return l; },
+      ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
       slots: options.slots ?? 1, jobsInFlight: options.jobsInFlight ?? (() => 0), segmentTargetMs: options.segmentTargetMs ?? SEGMENT_MS, id: `${options.idPrefix ?? 't'}${i}`,
     });
     return { runner, ladders, freeze: () => { sessions.freeze(); feed.freeze(); results.freeze(); } };
@@ -280,6 +291,29 @@ test('a session opened between two scans is claimed at the next poll, not at the
     assert.ok(Date.now() - openedAt < 8000, 'claimed before the next scan (10 s after the first)');
     assert.equal(await sessions.newestOpenedAtMs() !== undefined, true);
   } finally {
+    await h.close();
+  }
+});
+
+test('a ladder running behind keeps its session after the feed went quiet: the idle timer counts from its last output too', async () => {
+  const keys = new RedisKeys('mgtest-behind');
+  const index = newIndex(keys);
+  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger() });
+  // The feed is quiet after the end entry for longer than idleMs while the ladder still emits a seq every 300 ms.
+  const h = harness(keys, index, 1, { idleMs: 700, emitEveryMs: 300, idPrefix: 'behind' });
+  try {
+    await openStream(index, sessions, 'behind');
+    h.runners[0]!.runner.start();
+    await waitFor('claimed', () => h.runners[0]!.runner.owned === 1);
+    for (let seq = 0; seq < 6; seq++) await publishSeq(index, writer, 'behind', seq);
+    await settleSeq(index, writer, 'behind', 5);
+    writer.end('behind', 's1');
+    await writer.flushed();
+    await waitFor('session finished', () => h.runners[0]!.runner.owned === 0);
+    assert.equal((await index.renditionStats('behind', 'low')).count, 6, 'every seq listed');
+  } finally {
+    await writer.close();
     await h.close();
   }
 });
