@@ -94,7 +94,7 @@ export async function startCore(config: MediagateConfig, logger: Logger, role: R
 
   const index = new RedisSegmentIndex({
     redis, keys, retainSegments: Math.max(config.hls.windowSegments * 2, 32),
-    maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
+    maxSegmentWaitMs: config.hls.maxSegmentWaitMs, heartbeatTtlMs: config.hls.heartbeatTtlMs, reconnectGraceMs: config.ingest.reconnectGraceMs,
   });
   const recordings = new RecordingStore({ redis, keys });
   const recordingIndex = keepingRecordedSegments(index, recordings);

@@ -14,6 +14,7 @@ import { RedisLiveSessions } from './transcode/live-session-store.ts';
 import type { LiveTranscodeSessions } from './ingest/ingest-ports.ts';
 import { RedisPushClaims } from './ingest/push-claim-store.ts';
 import { RedisPushSessions } from './ingest/push-session-store.ts';
+import { RedisStreamLeases } from './ingest/stream-lease-store.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
@@ -128,6 +129,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     // Push sessions are the cluster's: any gateway takes any push; every gateway sweeps for idle ones.
     pushSessions: new RedisPushSessions({ redis, keys, heartbeatMarginMs: config.hls.heartbeatTtlMs }),
     pushSweepIntervalMs: config.hls.sweepIntervalMs,
+    // Cluster-wide ownership of live manifest IDs, held as this gateway's member ID with the heartbeat's TTL.
+    leases: new RedisStreamLeases({ redis, keys }), memberId: core.memberId, leaseTtlMs: config.hls.heartbeatTtlMs,
     sessions: recordings,
     recordByDefault: config.recording.enabled,
     retry,
@@ -183,6 +186,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     index, logger: logger.child({ component: 'index-sweep' }),
     held: () => ingest.held(),
     onLost: (s) => { void ingest.stopSession(s.manifestID, s.session, 'stream ended elsewhere (heartbeat expired)'); },
+    renewOwnership: () => ingest.renewLeases(),
     heartbeatIntervalMs: config.hls.heartbeatIntervalMs, sweepIntervalMs: config.hls.sweepIntervalMs, heartbeatTtlMs: config.hls.heartbeatTtlMs,
   });
   sweeper.start();
@@ -291,6 +295,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     docs: `${publicUrl}/docs`,
     ladder: defaultLadder.map((p) => p.name),
     embeddedTranscoder: config.transcode.embedded,
+    memberId: core.memberId,
   }, 'mediagate gateway ready');
   return {
     httpPort,

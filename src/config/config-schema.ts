@@ -276,6 +276,17 @@ export const CONFIG_SCHEMA = Type.Object({
       minimum: 100, maximum: 60_000, default: 5000, description: 'A webhook that has not answered after this many ms rejects the publish.',
     }),
   }, { additionalProperties: false, default: {} }),
+  ingest: Type.Object({
+    reconnectGraceMs: Type.Integer({
+      minimum: 0, maximum: 600_000, default: 30_000,
+      description: 'How long a live RTMP stream whose gateway stopped renewing it (the gateway died) stays live for '
+        + 'its publisher to reconnect, to any gateway, and continue the same playlists (same session, sequence numbers '
+        + 'going on, EXT-X-DISCONTINUITY at the join), counted from when its ownership lease and heartbeat '
+        + '(`hls.heartbeatTtlMs`) expired, in ms; after it the stream is ended (EXT-X-ENDLIST) and a publish starts a '
+        + 'new one. Default 30000: node-media-server\'s own reconnect grace, and long enough for an encoder retrying '
+        + 'with backoff (OBS waits 2 s and more between tries) after the lease expired; 0 = end at expiry.',
+    }),
+  }, { additionalProperties: false, default: {} }),
   push: Type.Object({
     idleTimeoutMs: Type.Integer({
       minimum: 1000, default: 60_000, description: 'A push session with no segment for this long is closed and its playlists end (Livepeer: 60 s), in ms.',

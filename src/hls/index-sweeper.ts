@@ -1,6 +1,6 @@
 /**
  * Keeps the segment index moving in every gateway: renews the heartbeat of each live stream
- * this gateway holds, and runs the index sweep (RedisSegmentIndex.sweep) that resolves
+ * this gateway holds (and, through `renewOwnership`, its ownership lease, on the same tick), and runs the index sweep (RedisSegmentIndex.sweep) that resolves
  * segments waiting past `hls.maxSegmentWaitMs` and ends streams whose holder's heartbeat
  * expired. Every gateway runs one; the sweep's scripts are idempotent, so they may overlap.
  */
@@ -19,6 +19,12 @@ export interface IndexSweeperOptions {
   held(): readonly { manifestID: string; session: string }[];
   /** Called for a held stream that is no longer live in its session (ended by another gateway). */
   onLost(stream: { manifestID: string; session: string }): void;
+  /**
+   * Run on every heartbeat beside the index heartbeat renewal, at the same time: the renewal
+   * of the ownership leases of the streams held here (ingest), so one timer keeps both the
+   * stream's index heartbeat and its lease (same TTL). Must not throw.
+   */
+  renewOwnership?: () => Promise<void>;
   /** Heartbeat renewal period in ms (`hls.heartbeatIntervalMs`). */
   heartbeatIntervalMs: number;
   /** Sweep period in ms (`hls.sweepIntervalMs`). */
@@ -65,6 +71,7 @@ export class IndexSweeper {
 
   /** Renews the heartbeats of held streams once; a held stream found ended elsewhere is handed to `onLost`. */
   async renew(): Promise<void> {
+    const ownership = this.#o.renewOwnership?.();
     try {
       const lost = await this.#o.index.renewHeartbeats(this.#o.held());
       for (const stream of lost) {
@@ -75,6 +82,7 @@ export class IndexSweeper {
       this.#lastFailureAtMs = Date.now();
       this.#o.logger.warn({ err: (err as Error).message }, 'heartbeat renewal failed');
     }
+    await ownership;
   }
 
   /** Runs the index sweep once. */

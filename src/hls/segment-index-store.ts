@@ -5,12 +5,14 @@
  *
  * Keys (prefix `p`, manifest ID `m`, rendition `r`, session `s`):
  * - `p:stream:m`       HASH  session, protocol, state (live|ended), startedAtMs, endedAtMs, firstSeq, endSeq,
+ *                            resumes (how many times a reconnect continued the session),
  *                            resolveAtMs and endWaitMs (when an ended stream's missing seqs may be resolved:
  *                            not before resolveAtMs nor before endWaitMs after a rendition's last result),
  *                            renditions (JSON), warnings (JSON source lint, absent when none)
  * - `p:streams`        ZSET  manifest IDs of known streams, scored by start time
  * - `p:rends:m`        SET   every rendition recorded in the current session (for cleanup)
- * - `p:rend:m:r`       HASH  frontier (next seq to list), count (listed so far), disc, pendingDisc,
+ * - `p:rend:m:r`       HASH  frontier (next seq to list), count (listed so far), disc, pendingDisc, discAt (the
+ *                            seq a resumed session went on at: listed after a discontinuity),
  *                            failed, width, height, codecs, frameRate, peakBps, bytes, durationMs,
  *                            lastListedAtMs, lastRecordAtMs, lastGapFrom
  * - `p:pend:m:r`       HASH  seq → outcome JSON, results that arrived ahead of an earlier seq; a failed
@@ -31,7 +33,9 @@
  * after a later result arrived is resolved as failed by {@link RedisSegmentIndex.sweep},
  * which every gateway runs (idempotent scripts, so several gateways on one Redis agree). A
  * stream whose holder stopped renewing its heartbeat (the gateway died) is ended by the
- * sweep, and an ended stream's missing seqs are resolved, so every playlist gets ENDLIST.
+ * sweep once `reconnectGraceMs` passed after that without a reconnect (a publisher that
+ * reconnects meanwhile, to any gateway, continues it: {@link RedisSegmentIndex.resumeStream}),
+ * and an ended stream's missing seqs are resolved, so every playlist gets ENDLIST.
  *
  * The records it reads and returns are declared in segment-index-types.ts.
  */
@@ -57,6 +61,7 @@ const INDEX_SCRIPTS = {
   resolve: luaScript('mgIndexResolve', 'variable', new URL('./lua/resolve.lua', import.meta.url), INDEX_FUNCTIONS),
   endStream: luaScript('mgIndexEndStream', 'variable', new URL('./lua/end-stream.lua', import.meta.url)),
   renewHeartbeats: luaScript('mgIndexRenewHeartbeats', 'variable', new URL('./lua/renew-heartbeats.lua', import.meta.url)),
+  resumeStream: luaScript('mgIndexResumeStream', 'variable', new URL('./lua/resume-stream.lua', import.meta.url)),
 };
 
 export interface RedisSegmentIndexOptions {
@@ -74,6 +79,12 @@ export interface RedisSegmentIndexOptions {
   maxSegmentWaitMs?: number;
   /** A live stream whose heartbeat is older than this is ended by the sweep, in ms (`hls.heartbeatTtlMs`; default 10000). */
   heartbeatTtlMs?: number;
+  /**
+   * How long a live stream whose heartbeat expired (its gateway died, or its publisher dropped)
+   * stays live for its publisher to reconnect and continue it ({@link RedisSegmentIndex.resumeStream})
+   * before the sweep ends it, in ms (`ingest.reconnectGraceMs`; default 0: ended at expiry).
+   */
+  reconnectGraceMs?: number;
 }
 
 /** Streams taken per sweep step (each is one script run; the rest waits for the next sweep). */
@@ -86,6 +97,7 @@ export class RedisSegmentIndex {
   readonly #retain: number;
   readonly #boundMs: number;
   readonly #heartbeatTtlMs: number;
+  readonly #graceMs: number;
 
   constructor(options: RedisSegmentIndexOptions) {
     this.#redis = options.redis;
@@ -94,6 +106,7 @@ export class RedisSegmentIndex {
     this.#retain = options.retainSegments;
     this.#boundMs = options.maxSegmentWaitMs ?? 10_000;
     this.#heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
+    this.#graceMs = options.reconnectGraceMs ?? 0;
   }
 
   #streamKey(m: string): string {
@@ -180,8 +193,29 @@ export class RedisSegmentIndex {
     const { names } = await this.#renditionNames(m);
     const keys = [this.#streamKey(m), this.#dueKey, this.#heartbeatKey, ...names.flatMap((r) => this.#rendKeys(m, r).slice(0, 2).reverse())];
     const ended = await this.#scripts.run('endStream', keys, [
-      m, o.session, String(o.endSeq), String(o.nowMs), String(o.resolveAtMs), o.requireExpired ? '1' : '0', String(o.endWaitMs)]);
+      m, o.session, String(o.endSeq), String(o.nowMs), String(o.resolveAtMs), o.requireExpired ? '1' : '0', String(o.endWaitMs), String(this.#graceMs)]);
     return Number(ended) === 1;
+  }
+
+  /**
+   * Continues the live session of `manifestID` for a publisher that reconnected (to any
+   * gateway) after its holder went away, while the stream is still live in the index and its
+   * heartbeat expired at most `reconnectGraceMs` ago (or has not expired yet: the caller holds
+   * the stream's ownership lease, so its old holder is gone). The session keeps its ID, so its
+   * playlists and objects continue; the publish goes on at `nextSeq` (one past the highest seq
+   * the index knows) and every rendition lists its next segment after EXT-X-DISCONTINUITY.
+   * The heartbeat is renewed for the caller. One script.
+   * @returns the session and the seq to continue at, or `undefined` when there is nothing to
+   *   resume (no stream, ended, or past the grace): start a new session then.
+   */
+  async resumeStream(manifestID: string, nowMs = Date.now()): Promise<{ session: string; nextSeq: number } | undefined> {
+    const { session, names } = await this.#renditionNames(manifestID);
+    if (session === undefined) return undefined;
+    const keys = [this.#streamKey(manifestID), this.#heartbeatKey, ...names.flatMap((r) => this.#rendKeys(manifestID, r).slice(0, 2).reverse())];
+    const reply = (await this.#scripts.run('resumeStream', keys,
+      [manifestID, String(nowMs), String(this.#graceMs), String(nowMs + this.#heartbeatTtlMs)])) as [string, number] | [];
+    if (reply.length === 0) return undefined;
+    return { session: reply[0], nextSeq: Number(reply[1]) };
   }
 
   /**
@@ -235,7 +269,7 @@ export class RedisSegmentIndex {
 
   /**
    * One sweep, safe to run from every gateway at once: ends live streams whose heartbeat
-   * expired (endSeq = one past the highest seq the index knows; their pending seqs are
+   * expired more than `reconnectGraceMs` ago (endSeq = one past the highest seq the index knows; their pending seqs are
    * resolved at once, the heartbeat TTL having been their wait), then resolves every stream
    * with a segment waiting past `maxSegmentWaitMs` (see {@link resolve}).
    * @param options.expireHeartbeats false skips ending streams (e.g. right after a Redis
@@ -243,7 +277,8 @@ export class RedisSegmentIndex {
    */
   async sweep(nowMs = Date.now(), options: { expireHeartbeats?: boolean } = {}): Promise<SweepResult> {
     const expired: string[] = [];
-    const expiring = options.expireHeartbeats === false ? [] : await this.#redis.zrangebyscore(this.#heartbeatKey, '-inf', nowMs, 'LIMIT', 0, SWEEP_BATCH);
+    // Kept live for the reconnect grace after the heartbeat expired (a reconnect continues it meanwhile).
+    const expiring = options.expireHeartbeats === false ? [] : await this.#redis.zrangebyscore(this.#heartbeatKey, '-inf', nowMs - this.#graceMs, 'LIMIT', 0, SWEEP_BATCH);
     for (const m of expiring) {
       // Its holder stopped a heartbeat TTL ago: that was the wait, so what is missing is resolved now.
       if (await this.#end(m, { session: '', endSeq: -1, nowMs, resolveAtMs: nowMs, endWaitMs: 0, requireExpired: true })) expired.push(m);

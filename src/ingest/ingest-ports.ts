@@ -45,6 +45,26 @@ export interface IngestIndex {
   /** Resolves as failed, in one step, every seq below `seq` of a push session that was never pushed. */
   resolvePushGap(manifestID: string, session: string, seq: number): Promise<void>;
   getStream(manifestID: string): Promise<{ session: string; renditions: readonly RenditionPlan[] } | undefined>;
+  /**
+   * Continues the live session of `manifestID` for a publisher that reconnected after its
+   * holder went away (hls/segment-index-store.ts `resumeStream`): its session and the seq to
+   * go on at, or `undefined` when there is nothing to resume (start a new session). Absent:
+   * every publish starts a new session.
+   */
+  resumeStream?(manifestID: string): Promise<{ session: string; nextSeq: number } | undefined>;
+}
+
+/**
+ * Cluster-wide stream ownership (stream-lease-store.ts `RedisStreamLeases`): one lease per live
+ * manifest ID, held by an owner string (a gateway's member ID, or `push:<session>`).
+ */
+export interface StreamLeases {
+  /** Takes the lease, or extends it when `owner` holds it; refused while another owner does. */
+  acquire(manifestID: string, owner: string, ttlMs: number): Promise<{ readonly acquired: true } | { readonly acquired: false; readonly holder: string; readonly remainingMs: number }>;
+  /** Extends every held lease (one step); returns those another owner holds now. */
+  renew<T extends { readonly manifestID: string; readonly owner: string }>(held: readonly T[], ttlMs: number): Promise<T[]>;
+  /** Gives the lease up if `owner` holds it. */
+  release(manifestID: string, owner: string): Promise<boolean>;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
 } from './live-stream.ts';
 import { PushSessions, type PushedSegment, type PushOutcome } from './push-session.ts';
 import { RtmpPublish } from './rtmp-publish.ts';
+import { pushLeaseOwner } from './stream-lease-store.ts';
 import { StreamRegistry, newStreamSessionId, pushPublishKey, rtmpConnectionId, rtmpPublishKey, type StreamSessionId } from './stream-registry.ts';
 
 export type * from './ingest-ports.ts';
@@ -111,7 +112,7 @@ export class LiveIngest {
    * (push-session-store.ts), whichever gateway takes its pushes.
    */
   held(): { manifestID: string; session: string }[] {
-    return this.#streams.manifests().filter((s) => s.protocol !== 'push' && s.indexed && !s.ended).map((s) => ({ manifestID: s.manifestID, session: s.session }));
+    return this.#streams.manifests().filter((s) => s.protocol !== 'push' && s.indexed && !s.ended && !s.leaseLost).map((s) => ({ manifestID: s.manifestID, session: s.session }));
   }
 
   /**
@@ -156,52 +157,129 @@ export class LiveIngest {
 
   async #open(publisher: Publisher, grant: StreamGrant, firstSeq: number): Promise<LiveStream> {
     const { protocol } = publisher;
-    if (this.#streams.byManifest(grant.manifestID)) {
-      throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
+    const manifestID = grant.manifestID;
+    if (this.#streams.byManifest(manifestID)) {
+      throw new GatewayError('STREAM_BUSY', `manifest ID ${manifestID} already has a live publisher`);
     }
-    const accountID = grant.accountID ?? this.#options.defaultAccountID;
-    const standing = this.#options.billing && accountID !== undefined ? await this.#options.billing.standing(accountID) : 'ok';
-    if (standing === 'no-account') {
-      this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account does not exist');
-      throw new GatewayError('PUBLISH_DENIED',
-        `account ${accountID} does not exist (was it lost with Redis's data, a restart without persistence? see /healthz); create it or use a stream key of an existing account`);
-    }
-    if (standing === 'no-credits') {
-      this.#options.logger.warn({ manifestID: grant.manifestID, accountID }, 'publish refused: the account has no credits');
-      throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
-    }
-    const session = newStreamSessionId();
-    const log = this.#options.logger.child({ manifestID: grant.manifestID, session });
-    const stream: LiveStream = {
-      protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
-      ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID: grant.manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
-      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: firstSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
-    };
-    this.#streams.add(stream);
+    // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
+    const deadlineMs = protocol === 'rtmp' ? this.#retry.deadline() : Date.now();
+    // Ownership first, before any state of the stream is read or written: a manifest ID live on
+    // another gateway (or in a push session) is refused here and nothing of it is touched. RTMP
+    // holds it as this gateway (renewed by its heartbeat); a push session as `push:<session>`,
+    // extended by each of its pushes on any gateway (push-session-store.ts).
+    const pushSession = protocol === 'push' ? newStreamSessionId() : undefined;
+    const leaseOwner = await this.#takeLease(manifestID, protocol, deadlineMs, pushSession);
+    let stream: LiveStream | undefined;
     try {
+      const accountID = grant.accountID ?? this.#options.defaultAccountID;
+      const standing = this.#options.billing && accountID !== undefined ? await this.#options.billing.standing(accountID) : 'ok';
+      if (standing === 'no-account') {
+        this.#options.logger.warn({ manifestID, accountID }, 'publish refused: the account does not exist');
+        throw new GatewayError('PUBLISH_DENIED',
+          `account ${accountID} does not exist (was it lost with Redis's data, a restart without persistence? see /healthz); create it or use a stream key of an existing account`);
+      }
+      if (standing === 'no-credits') {
+        this.#options.logger.warn({ manifestID, accountID }, 'publish refused: the account has no credits');
+        throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
+      }
+      // A publisher reconnecting to a stream whose holder went away (it died, within
+      // ingest.reconnectGraceMs) continues its session: same playlists, seqs going on.
+      const index = this.#options.index;
+      const resumed = protocol === 'rtmp' && leaseOwner !== undefined && index.resumeStream
+        ? await this.#retry.run('resume stream', () => index.resumeStream!(manifestID), deadlineMs) : undefined;
+      const session = (resumed?.session ?? pushSession ?? newStreamSessionId()) as StreamSessionId;
+      const startSeq = resumed ? resumed.nextSeq : firstSeq;
+      const log = this.#options.logger.child({ manifestID, session });
+      stream = {
+        protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
+        ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
+        chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: startSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
+        seqOffset: resumed ? resumed.nextSeq : 0,
+        ...(leaseOwner !== undefined ? { leaseOwner } : {}), ...(resumed ? { resumedAtSeq: resumed.nextSeq } : {}),
+      };
+      this.#streams.add(stream);
+      if (resumed) {
+        // Its recording session, index entry and heartbeat are there already. Its ladder is made
+        // by a job per segment: the live transcoding session of the gone holder finishes on its own.
+        stream.indexed = true;
+        log.warn({ protocol, nextSeq: resumed.nextSeq, playbackUrl: `${this.#options.publicUrl}/stream/${manifestID}.m3u8` },
+          'stream resumed: its publisher reconnected within ingest.reconnectGraceMs; the playlists go on after a discontinuity');
+        return stream;
+      }
       // Objects are scoped by session (domain/segment.ts segmentKey): an earlier session's stay untouched.
-      // RTMP waits out a Redis outage here (the publisher's media keeps arriving meanwhile); a push makes one attempt.
-      const deadlineMs = protocol === 'rtmp' ? this.#retry.deadline() : Date.now();
       const record = grant.record ?? this.#options.recordByDefault ?? false;
       const keeper = this.#options.sessions;
-      if (keeper) await this.#retry.run('open session', () => keeper.opened({ manifestID: grant.manifestID, session, startedAtMs: stream.startedAtMs, record }), deadlineMs);
+      const opened = stream;
+      if (keeper) await this.#retry.run('open session', () => keeper.opened({ manifestID, session, startedAtMs: opened.startedAtMs, record }), deadlineMs);
       if (record) log.info('stream is recorded');
-      await this.#retry.run('start stream', () => this.#options.index.startStream(grant.manifestID, session, stream.startedAtMs, { protocol, firstSeq }), deadlineMs);
+      await this.#retry.run('start stream', () => index.startStream(manifestID, session, opened.startedAtMs, { protocol, firstSeq }), deadlineMs);
       stream.indexed = true;
       const live = this.#options.liveSessions;
       if (live && protocol === 'rtmp' && usesLiveSession(grant.profiles)) {
         await this.#retry.run('open live session', () => live.open({
-          manifestID: grant.manifestID, session, profiles: grant.profiles, openedAtMs: stream.startedAtMs, ...(accountID !== undefined ? { accountID } : {}),
+          manifestID, session, profiles: grant.profiles, openedAtMs: opened.startedAtMs, ...(accountID !== undefined ? { accountID } : {}),
         }), deadlineMs);
         stream.liveSession = true;
       }
+      this.#options.events.emit({ type: 'stream.started', manifestID, session, protocol });
+      log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${manifestID}.m3u8` }, 'stream started');
+      return stream;
     } catch (err) {
-      this.#forget(stream);
+      if (stream) this.#forget(stream);
+      if (leaseOwner !== undefined) await this.#releaseLease(manifestID, leaseOwner);
       throw err;
     }
-    this.#options.events.emit({ type: 'stream.started', manifestID: grant.manifestID, session, protocol });
-    log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${grant.manifestID}.m3u8` }, 'stream started');
-    return stream;
+  }
+
+  /**
+   * Takes the ownership lease of `manifestID` for this gateway (`options.leases`).
+   * @returns the owner it holds the lease as; undefined without leases
+   * @throws GatewayError STREAM_BUSY while another gateway or push session holds it (logged with the holder)
+   */
+  async #takeLease(manifestID: string, protocol: StreamProtocol, deadlineMs: number, pushSession: string | undefined): Promise<string | undefined> {
+    const { leases, memberId } = this.#options;
+    if (!leases || memberId === undefined) return undefined;
+    const owner = pushSession !== undefined ? pushLeaseOwner(pushSession) : memberId;
+    const claim = await this.#retry.run('take stream lease', () => leases.acquire(manifestID, owner, this.#leaseTtlMs), deadlineMs);
+    if (!claim.acquired) {
+      this.#options.logger.warn({ manifestID, protocol, holder: claim.holder, holderLeaseRemainingMs: claim.remainingMs },
+        'publish refused: the manifest ID is live on another gateway or push session (it holds the stream lease)');
+      throw new GatewayError('STREAM_BUSY',
+        `manifest ID ${manifestID} is live on another gateway or push session; publish again once it stopped (a gateway that died frees it within hls.heartbeatTtlMs)`);
+    }
+    return owner;
+  }
+
+  async #releaseLease(manifestID: string, owner: string): Promise<void> {
+    await this.#options.leases?.release(manifestID, owner)
+      .catch((err: Error) => this.#options.logger.warn({ manifestID, err: err.message }, 'cannot release the stream lease; it expires by itself'));
+  }
+
+  get #leaseTtlMs(): number {
+    return this.#options.leaseTtlMs ?? 10_000;
+  }
+
+  /**
+   * Renews the ownership lease of every stream held here (one Redis step for all); a stream
+   * whose lease another owner took (this gateway stalled or lost Redis for longer than the
+   * lease, and its publisher resumed the stream elsewhere) is stopped here without touching
+   * the stream's shared state. Run on every heartbeat beside the index heartbeat. Never throws.
+   */
+  async renewLeases(): Promise<void> {
+    const leases = this.#options.leases;
+    if (!leases) return;
+    // A push session's lease is extended by its pushes, whichever gateway takes them: not renewed here.
+    const held = this.#streams.manifests().filter((s) => s.protocol === 'rtmp' && s.leaseOwner !== undefined && !s.ended && !s.leaseLost)
+      .map((s) => ({ manifestID: s.manifestID, owner: s.leaseOwner!, stream: s }));
+    try {
+      for (const { stream } of await leases.renew(held, this.#leaseTtlMs)) {
+        stream.leaseLost = true;
+        stream.log.warn('stream lease lost to another owner (the publisher continued elsewhere); stopping it here without touching its state');
+        void this.stop(stream.manifestID, 'stream lease lost to another owner');
+      }
+    } catch (err) {
+      this.#options.logger.warn({ err: (err as Error).message }, 'stream lease renewal failed');
+    }
   }
 
   #adopt(publisher: Extract<Publisher, { protocol: 'push' }>, record: PushSessionRecord, options: { register?: boolean } = {}): LiveStream {
@@ -213,7 +291,7 @@ export class LiveIngest {
     const stream: LiveStream = {
       protocol: 'push', publishKey: pushPublishKey(publisher.name), manifestID, session: session as StreamSessionId, profiles: record.profiles,
       accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false, indexed: true,
-      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: 0, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
+      chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: 0, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0, seqOffset: 0,
     };
     if (options.register !== false) this.#streams.add(stream);
     return stream;
@@ -242,6 +320,8 @@ export class LiveIngest {
     storeDeadlineMs: number = Date.now()): Promise<IngestJob | undefined> {
     const { manifestID, session, log } = stream;
     if (stream.stopReason !== undefined) throw new GatewayError('STORAGE_FAILED', `segment ${seq} not stored: the stream is ending (${stream.stopReason})`, { retryable: false });
+    // Its publisher continued on another gateway, in the same session: nothing more is written from here.
+    if (stream.leaseLost) throw new GatewayError('STREAM_BUSY', `segment ${seq} not stored: the stream continued on another gateway`, { retryable: false });
     const retry = this.#retry;
     const key = segmentKey(manifestID, session, SOURCE_RENDITION, seq);
     const completedAtMs = Date.now();
@@ -287,7 +367,9 @@ export class LiveIngest {
       rendition: SOURCE_RENDITION, key, width: probed.video?.width ?? 0, height: probed.video?.height ?? 0, frames: probed.video?.frames ?? 0,
       bytes: stored.sizeBytes, durationMs, codecs: probed.codecs, frameRate: probed.frameRate,
     };
-    const recorded = await retry.run('list source segment', () => this.#options.index.record(manifestID, session, { status: 'ok', seq, segment }), deadlineMs);
+    // The first segment of a resumed session follows a discontinuity (its recording keeps it too).
+    const joined = seq === stream.resumedAtSeq ? { discontinuity: true } : {};
+    const recorded = await retry.run('list source segment', () => this.#options.index.record(manifestID, session, { status: 'ok', seq, segment, ...joined }), deadlineMs);
     if (!recorded.accepted) {
       // The playlists gave up on this seq (hls.maxSegmentWaitMs, or a push gap): it is not listed, so it is not transcoded or charged.
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} arrived after the playlists skipped it; send later sequence numbers`);
@@ -357,6 +439,7 @@ export class LiveIngest {
    * still cannot be recorded stay for the next call.
    */
   async #resolveLost(stream: LiveStream, deadlineMs: number): Promise<void> {
+    if (stream.leaseLost) return;
     for (const [seq, { sourceListed, reason = 'lost in a Redis outage' }] of [...stream.lost].sort((a, b) => a[0] - b[0])) {
       try {
         await this.#recordFailed(stream, seq, reason, { skipSource: sourceListed, deadlineMs });
@@ -392,6 +475,12 @@ export class LiveIngest {
     await stream.segmenter?.cleanup?.().catch((err: Error) => stream.log.warn({ err: err.message }, 'cannot remove the segmenter work dir'));
     const deadlineMs = this.#retry.deadline();
     await this.#resolveLost(stream, deadlineMs);
+    if (stream.leaseLost) {
+      // The stream goes on elsewhere (same session): its index entry, live session and lease are the new holder's.
+      this.#forget(stream);
+      stream.log.info({ reason, segments: stream.segments }, 'stream ended here; it continues on another gateway');
+      return;
+    }
     try {
       const endedAtMs = Date.now();
       await this.#retry.run('end stream', () => this.#options.index.endStream(stream.manifestID, stream.session, stream.endSeq, endedAtMs), deadlineMs);
@@ -403,6 +492,9 @@ export class LiveIngest {
       await this.#retry.run('end live session', () => live.end(stream.manifestID, stream.session, stream.endSeq), deadlineMs)
         .catch((err: Error) => stream.log.error({ err: err.message }, 'cannot mark live session ended'));
     }
+    // Released before the stream is forgotten here, so a new publish of it on this gateway
+    // (refused as busy until then) never has its fresh lease deleted by this one's release.
+    if (stream.leaseOwner !== undefined) await this.#releaseLease(stream.manifestID, stream.leaseOwner);
     this.#forget(stream);
     this.#options.events.emit({ type: 'stream.ended', manifestID: stream.manifestID, session: stream.session, reason, segments: stream.segments });
     stream.log.info({ reason, segments: stream.segments, longSegments: stream.longSegments, durationMs: Date.now() - stream.startedAtMs }, 'stream ended');

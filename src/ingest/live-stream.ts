@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
   IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, LiveFeedSink, LiveTranscodeSessions, ProbedSegment, PublishAuthorizer, PushClaims,
-  PushSessionRecord, PushSessionStore, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant,
+  PushSessionRecord, PushSessionStore, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant, StreamLeases,
 } from './ingest-ports.ts';
 import type { PublishKey, PushStreamName, RtmpConnectionId, StreamRegistry, StreamSessionId } from './stream-registry.ts';
 
@@ -107,6 +107,17 @@ export interface LiveIngestOptions {
    * session instead of a job per segment (HTTP push keeps its jobs); absent: jobs for every stream.
    */
   liveSessions?: LiveTranscodeSessions;
+  /**
+   * Cluster-wide ownership of live manifest IDs: a publish or push session takes its manifest
+   * ID's lease before it touches any state of the stream, and is refused (STREAM_BUSY) while
+   * another gateway or push session holds it; renewed by `renewLeases()` on every heartbeat,
+   * released when the stream ends. Absent: ownership is checked in this process only.
+   */
+  leases?: StreamLeases;
+  /** This gateway's member ID (src/member-id.ts): the owner of the leases it holds. Required with `leases`. */
+  memberId?: string;
+  /** Lifetime of a lease without renewal, ms (`hls.heartbeatTtlMs`); default 10000. */
+  leaseTtlMs?: number;
 }
 
 export interface LiveStream {
@@ -159,6 +170,17 @@ export interface LiveStream {
   liveSourceSet?: boolean;
   /** RTMP: its chunks go to `options.liveFeed` (it has a ladder, not yet found empty); cleared when the feed is ended. */
   feeding?: boolean;
+  /** The owner it holds its manifest ID's lease as (`options.leases`); undefined: no lease. */
+  leaseOwner?: string;
+  /** Another owner took its lease (it resumed the stream elsewhere): ending it here touches no shared state. */
+  leaseLost?: boolean;
+  /**
+   * RTMP: added to the segmenter's seqs (which start at 0): the seq a resumed session goes on
+   * at (`IngestIndex.resumeStream`); 0 for a new session.
+   */
+  seqOffset: number;
+  /** The session was resumed at this seq (its first source segment there is listed after a discontinuity). */
+  resumedAtSeq?: number;
 }
 
 /** What is known of a segment besides its file. */

@@ -54,7 +54,9 @@ export class RtmpPublish {
     }
     // A live session's ladder starts as soon as the source is known (a few frames in), not when seq 0 closes.
     segmenter.on('info', (info) => this.#describeLiveSession(stream, info));
-    segmenter.on('segment', (s) => {
+    segmenter.on('segment', (cut) => {
+      // The segmenter counts from 0; a resumed session goes on at its offset.
+      const s = stream.seqOffset === 0 ? cut : { ...cut, seq: cut.seq + stream.seqOffset };
       // The segment is complete now: its Redis steps retry across an outage until this deadline.
       const readyAtMs = Date.now();
       const deadlineMs = this.#core.retry.deadline(readyAtMs);

@@ -6,12 +6,15 @@
 -- ARGV[1] manifestID; ARGV[2] session ('' = whichever session holds it); ARGV[3] endSeq (-1 = one
 -- past the highest seq the index knows); ARGV[4] nowMs; ARGV[5] resolveAtMs; ARGV[6]
 -- requireExpired ('1' = only when its heartbeat expired); ARGV[7] endWaitMs (how long after a
--- rendition's last result its missing seqs may be resolved).
+-- rendition's last result its missing seqs may be resolved); ARGV[8] graceMs (with requireExpired:
+-- how long after its heartbeat expired the stream is kept live for its publisher to reconnect,
+-- ingest.reconnectGraceMs; absent = 0).
 -- Reply: 1 when it ended the stream now, else 0.
 local m, session, endSeq, nowMs, resolveAt, requireExpired, endWait = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local graceMs = tonumber(ARGV[8] or '0')
 if requireExpired == '1' then
   local score = redis.call('ZSCORE', KEYS[3], m)
-  if not score or tonumber(score) > nowMs then return 0 end
+  if not score or tonumber(score) + graceMs > nowMs then return 0 end
 end
 local st = redis.call('HMGET', KEYS[1], 'session', 'state', 'firstSeq')
 if not st[1] then

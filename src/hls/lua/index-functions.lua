@@ -93,7 +93,9 @@ local function drain(K, frontier, nowMs)
       local s = o.segment
       local count = tonumber(redis.call('HGET', K.rend, 'count') or '0')
       local disc = tonumber(redis.call('HGET', K.rend, 'disc') or '0')
+      -- discAt: the seq a resumed session went on at (resume-stream.lua): its join, whoever lists it.
       local flag = (redis.call('HGET', K.rend, 'pendingDisc') == '1') or (o.discontinuity == true)
+        or (tonumber(redis.call('HGET', K.rend, 'discAt') or '-1') == frontier)
       if flag and count > 0 then disc = disc + 1 else flag = false end
       redis.call('RPUSH', K.list, cjson.encode({seq = frontier, d = s.durationMs, disc = flag, ds = disc}))
       local bps = 0

@@ -221,3 +221,45 @@ test('a stream whose heartbeat expired is ended by the sweep with endSeq past it
     [{ manifestID: 'other', session: 'x' }, { manifestID: 'dead', session: 's1' }]);
   assert.deepEqual((await hbIndex.sweep(now + 10_000)).expired, []);
 });
+
+test('a stream whose heartbeat expired stays live for the reconnect grace, and a reconnect within it continues the same session after a discontinuity', async () => {
+  const graceIndex = new RedisSegmentIndex({ redis, keys, retainSegments: 8, heartbeatTtlMs: 3000, reconnectGraceMs: 20_000 });
+  await graceIndex.startStream('blip', 's1', 1000);
+  await graceIndex.setRenditions('blip', 's1', [{ name: 'low', width: 426, height: 240, bitrateBps: 600_000 }]);
+  for (const seq of [0, 1, 2]) await graceIndex.record('blip', 's1', ok('source', seq));
+  for (const seq of [0, 1]) await graceIndex.record('blip', 's1', ok('low', seq));
+  const now = Date.now();
+  assert.deepEqual(await graceIndex.renewHeartbeats([{ manifestID: 'blip', session: 's1' }], now), []);
+  // Expired (the gateway died) but within the grace: not ended.
+  assert.deepEqual((await graceIndex.sweep(now + 3000 + 10_000)).expired, []);
+  assert.equal((await graceIndex.getStream('blip'))!.state, 'live');
+
+  const resumed = await graceIndex.resumeStream('blip', now + 3000 + 15_000);
+  assert.deepEqual(resumed, { session: 's1', nextSeq: 3 }, 'the same session, one past the highest seq it knew');
+  for (const seq of [3, 4]) await graceIndex.record('blip', 's1', ok('source', seq));
+  await graceIndex.record('blip', 's1', ok('low', 2));
+  await graceIndex.record('blip', 's1', ok('low', 3));
+  const window = async (r: string): Promise<[number, boolean][]> => {
+    const stream = (await graceIndex.getStream('blip'))!;
+    return (await graceIndex.renditionWindow('blip', r, 100, stream)).segments.map((s) => [s.seq, s.discontinuity]);
+  };
+  assert.deepEqual(await window('source'), [[0, false], [1, false], [2, false], [3, true], [4, false]], 'source: the join carries the discontinuity');
+  assert.deepEqual(await window('low'), [[0, false], [1, false], [2, false], [3, true]], 'a rendition behind the join: the late seq 2 lists as before, the join carries it');
+  // The resume renewed the heartbeat for its new holder: the sweep leaves it live.
+  assert.deepEqual((await graceIndex.sweep(now + 3000 + 16_000)).expired, []);
+  assert.equal((await graceIndex.getStream('blip'))!.state, 'live');
+});
+
+test('past the reconnect grace the sweep ends the stream, and a later publish finds nothing to resume', async () => {
+  const graceIndex = new RedisSegmentIndex({ redis, keys, retainSegments: 8, heartbeatTtlMs: 3000, reconnectGraceMs: 5000 });
+  await graceIndex.startStream('gone', 's1', 1000);
+  await graceIndex.record('gone', 's1', ok('source', 0));
+  const now = Date.now();
+  await graceIndex.renewHeartbeats([{ manifestID: 'gone', session: 's1' }], now);
+  assert.equal(await graceIndex.resumeStream('gone', now + 3000 + 5001), undefined, 'past the grace there is nothing to resume');
+  assert.deepEqual((await graceIndex.sweep(now + 3000 + 4000)).expired, [], 'within the grace');
+  assert.deepEqual((await graceIndex.sweep(now + 3000 + 5001)).expired, ['gone'], 'ended once the grace passed');
+  assert.equal((await graceIndex.getStream('gone'))!.state, 'ended');
+  assert.equal(await graceIndex.resumeStream('gone', now + 3000 + 5002), undefined, 'an ended stream is not resumed');
+  assert.equal(await graceIndex.resumeStream('never-published'), undefined);
+});
