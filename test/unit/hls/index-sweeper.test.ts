@@ -53,3 +53,17 @@ test('a held stream found ended elsewhere is handed back with its session; close
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(index.sweeps.length, sweeps, 'no sweep after close()');
 });
+
+test('each heartbeat tick renews the ownership leases beside the index heartbeats, even when the index renewal fails', async () => {
+  const index = fakeIndex();
+  let ownership = 0;
+  const sweeper = new IndexSweeper({
+    index, logger: silentLogger(), held: () => [], onLost: () => undefined, heartbeatIntervalMs: 1000, sweepIntervalMs: 1000, heartbeatTtlMs: 3000,
+    renewOwnership: async () => { ownership += 1; },
+  });
+  await sweeper.renew();
+  index.failRenew = true;
+  await sweeper.renew();
+  assert.equal(ownership, 2);
+  await sweeper.close();
+});
