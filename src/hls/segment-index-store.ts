@@ -56,12 +56,14 @@ import type { StreamRecord, RenditionStats, RenditionWindow, RecordResult, Resol
  * segment twice or out of order.
  */
 const INDEX_FUNCTIONS = [new URL('./lua/index-functions.lua', import.meta.url)];
+/** knownEnd (one past the highest seq the index knows), shared by end-stream.lua and resume-stream.lua. */
+const KNOWN_END = [new URL('./lua/known-end.lua', import.meta.url)];
 const INDEX_SCRIPTS = {
   record: luaScript('mgIndexRecord', 8, new URL('./lua/record.lua', import.meta.url), INDEX_FUNCTIONS),
   resolve: luaScript('mgIndexResolve', 'variable', new URL('./lua/resolve.lua', import.meta.url), INDEX_FUNCTIONS),
-  endStream: luaScript('mgIndexEndStream', 'variable', new URL('./lua/end-stream.lua', import.meta.url)),
+  endStream: luaScript('mgIndexEndStream', 'variable', new URL('./lua/end-stream.lua', import.meta.url), KNOWN_END),
   renewHeartbeats: luaScript('mgIndexRenewHeartbeats', 'variable', new URL('./lua/renew-heartbeats.lua', import.meta.url)),
-  resumeStream: luaScript('mgIndexResumeStream', 'variable', new URL('./lua/resume-stream.lua', import.meta.url)),
+  resumeStream: luaScript('mgIndexResumeStream', 'variable', new URL('./lua/resume-stream.lua', import.meta.url), KNOWN_END),
 };
 
 export interface RedisSegmentIndexOptions {

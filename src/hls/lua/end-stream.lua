@@ -1,4 +1,5 @@
 -- Segment index (src/hls/segment-index-store.ts `endStream` and the sweep): marks a stream ended.
+-- Uses knownEnd from known-end.lua.
 -- KEYS[1] stream      <p>:stream:<m>  HASH
 -- KEYS[2] due         <p>:due         ZSET
 -- KEYS[3] heartbeats  <p>:heartbeats  ZSET
@@ -24,18 +25,7 @@ end
 if session ~= '' and st[1] ~= session then return 0 end
 redis.call('ZREM', KEYS[3], m)
 if st[2] == 'ended' then return 0 end
-if endSeq < 0 then
-  endSeq = tonumber(st[3] or '0')
-  for i = 4, #KEYS, 2 do
-    endSeq = math.max(endSeq, tonumber(redis.call('HGET', KEYS[i], 'frontier') or '0'))
-    local p = redis.call('HGETALL', KEYS[i + 1])
-    for j = 1, #p, 2 do
-      endSeq = math.max(endSeq, tonumber(p[j]) + 1)
-      local o = cjson.decode(p[j + 1])
-      if o.skipTo then endSeq = math.max(endSeq, o.skipTo) end
-    end
-  end
-end
+if endSeq < 0 then endSeq = knownEnd(tonumber(st[3] or '0'), 4) end
 redis.call('HSET', KEYS[1], 'state', 'ended', 'endSeq', endSeq, 'endedAtMs', nowMs, 'resolveAtMs', resolveAt, 'endWaitMs', endWait)
 redis.call('ZADD', KEYS[2], resolveAt, m)
 return 1

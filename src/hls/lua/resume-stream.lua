@@ -1,7 +1,7 @@
 -- Segment index (src/hls/segment-index-store.ts `resumeStream`): a publisher reconnected
 -- (to any gateway) to a stream that is still live in the index but whose holder is gone:
--- the same session continues from one past the highest seq the index knows, and every
--- rendition lists its next segment after EXT-X-DISCONTINUITY.
+-- the same session continues from one past the highest seq the index knows (knownEnd, from
+-- known-end.lua), and every rendition lists that seq after EXT-X-DISCONTINUITY.
 -- KEYS[1] stream      <p>:stream:<m>  HASH
 -- KEYS[2] heartbeats  <p>:heartbeats  ZSET
 -- KEYS[3..] per rendition its rend and pend keys (<p>:rend:<m>:<r>, <p>:pend:<m>:<r>); any number.
@@ -14,16 +14,7 @@ local st = redis.call('HMGET', KEYS[1], 'session', 'state', 'firstSeq')
 if not st[1] or st[2] ~= 'live' then return {} end
 local score = redis.call('ZSCORE', KEYS[2], m)
 if not score or tonumber(score) + graceMs < nowMs then return {} end
-local nextSeq = tonumber(st[3] or '0')
-for i = 3, #KEYS, 2 do
-  nextSeq = math.max(nextSeq, tonumber(redis.call('HGET', KEYS[i], 'frontier') or '0'))
-  local p = redis.call('HGETALL', KEYS[i + 1])
-  for j = 1, #p, 2 do
-    nextSeq = math.max(nextSeq, tonumber(p[j]) + 1)
-    local o = cjson.decode(p[j + 1])
-    if o.skipTo then nextSeq = math.max(nextSeq, o.skipTo) end
-  end
-end
+local nextSeq = knownEnd(tonumber(st[3] or '0'), 3)
 -- Every rendition lists the join (nextSeq) after EXT-X-DISCONTINUITY, however far behind it is
 -- (results of seqs before the join, still in flight, list as before).
 for i = 3, #KEYS, 2 do redis.call('HSET', KEYS[i], 'discAt', nextSeq) end
