@@ -44,7 +44,8 @@ const AUDIO_ONLY_CODECS: ReadonlySet<string> = new Set(['aac', 'mp3', 'ac3', 'ea
 
 /**
  * Owns every live stream on this gateway, RTMP and HTTP push. A manifest ID has at most one
- * live publisher per gateway.
+ * live publisher per gateway, and with `options.leases` one per cluster (the stream's
+ * ownership lease, docs/architecture.md "Stream ownership").
  */
 export class LiveIngest {
   readonly #options: LiveIngestOptions;

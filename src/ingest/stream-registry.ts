@@ -1,6 +1,7 @@
 /**
  * The live streams of this gateway, by publish (RTMP connection or push stream name) and by
- * manifest ID. A manifest ID has at most one live publisher per gateway.
+ * manifest ID. A manifest ID has at most one live publisher per gateway; across gateways its
+ * ownership lease (stream-lease-store.ts) makes that one per cluster.
  *
  * Three identifiers meet here and are easy to mix up, so each has its own branded type (a
  * string at run time): the RTMP connection ID node-media-server gives a publish, the stream
