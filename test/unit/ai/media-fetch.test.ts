@@ -47,6 +47,30 @@ describe('parseDataUrl', () => {
     assert.throws(() => parseDataUrl('http://example.com/x.png'), serverError(/not a data: URL/));
   });
 
+  test('accepts exactly the RFC 4648 base64 alphabet with padding only at the end (URL-safe, stray and non-ASCII characters refused)', () => {
+    for (const bad of ['YW-j', 'YW_j', 'YWJ*', 'YW\u00e9j', 'YWJjZA=Q', '=YWJ', 'YWJjZ===']) {
+      assert.throws(() => parseDataUrl(`data:application/octet-stream;base64,${bad}`), serverError(/invalid base64/), JSON.stringify(bad));
+    }
+    // Every string of up to 6 characters over a small alphabet: accepted exactly when it is
+    // the alphabet with at most two '=' at its end and a length RFC 4648 allows, with Node's bytes.
+    const alphabet = ['Q', 'U', 'J', '+', '/', '=', '-', '*'];
+    const strict = /^[A-Za-z0-9+/]*={0,2}$/;
+    let accepted = 0;
+    const visit = (text: string): void => {
+      const unpadded = text.replace(/=+$/, '').length;
+      const valid = strict.test(text) && unpadded % 4 !== 1 && (unpadded === text.length || text.length % 4 === 0);
+      if (valid) {
+        accepted += 1;
+        assert.deepEqual(parseDataUrl(`data:;base64,${text}`).data, Buffer.from(text, 'base64'), JSON.stringify(text));
+      } else {
+        assert.throws(() => parseDataUrl(`data:;base64,${text}`), serverError(/invalid base64/), JSON.stringify(text));
+      }
+      if (text.length < 6) for (const c of alphabet) visit(text + c);
+    };
+    visit('');
+    assert.ok(accepted > 1000);
+  });
+
   test('enforces maxBytes on the decoded size, for base64 and percent-encoded data', () => {
     const b64 = `data:application/octet-stream;base64,${Buffer.alloc(100).toString('base64')}`;
     assert.equal(parseDataUrl(b64, 100).data.length, 100);
