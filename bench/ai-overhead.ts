@@ -7,7 +7,10 @@
  * and upscale (a ~1 MB multipart PNG) at concurrency 1 and 32.
  *
  * Gateway, worker, redis-server and this load generator are separate processes on the
- * same machine; the client is node:http with keep-alive for both (a) and (b).
+ * same machine; the client is node:http with keep-alive for both (a) and (b). Each row also
+ * has the CPU per request of every process (gateway, worker, Redis, load generator; the
+ * scheduler's counters, every thread) and what those allow when the machine is the limit
+ * (`cpuCeiling`): on a shared machine the CPU per request is steadier than the rps.
  * `--profile 1` (the default without --quick) then runs the gateway runs again under `node --cpu-prof` and prints where
  * the gateway's CPU time goes in each case: by step of a request in ms per request (COMPONENTS), and
  * self time by package and by function.
@@ -30,7 +33,8 @@ import { encodePng } from '../test/helpers/png.ts';
 import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 import { percentile } from './lib/stats.ts';
 import { summarizeCpuProfile, type ProfileComponent, type ProfileSummary } from './lib/cpu-profile.ts';
-import { cpuSeconds } from './lib/procs.ts';
+import { cpuSecondsPrecise } from './lib/procs.ts';
+import { availableParallelism } from 'node:os';
 
 const { quick, out, values } = benchArgs(['requests', 'profile', 'profile-dir']);
 const requests = Number(values.requests ?? (quick ? 300 : 1500));
@@ -144,6 +148,29 @@ const COMPONENTS: ProfileComponent[] = [
   { component: '(program)', match: /^\(program\) / },
 ];
 
+/**
+ * What the measured CPU per request allows on this machine when every process is CPU-bound
+ * (the c=32 case): each process runs on one core at most (the worker, the load generator and
+ * Redis are single-threaded; the gateway's libuv threads do little), and together they share
+ * `availableParallelism()` cores. Direct: worker + load generator; through the gateway: gateway
+ * + worker + Redis + load generator. Returns the rps ratio that predicts (`ceilingRpsRatio`),
+ * the ratio with a gateway that cost nothing (`zeroGatewayRpsRatio`), and the most gateway CPU
+ * per request that still allows 0.5 × direct (`gatewayCpuMsForHalf`, ≤ 0 when nothing does).
+ */
+function cpuCeiling(gatewayMs: number, cpu: { directWorkerCpuMsPerRequest: number; directLoadCpuMsPerRequest: number; workerCpuMsPerRequest: number; redisCpuMsPerRequest: number; loadCpuMsPerRequest: number }): { ceilingRpsRatio: number; zeroGatewayRpsRatio: number; gatewayCpuMsForHalf: number } {
+  const cores = availableParallelism();
+  const directMax = Math.min(1 / cpu.directWorkerCpuMsPerRequest, 1 / cpu.directLoadCpuMsPerRequest, cores / (cpu.directWorkerCpuMsPerRequest + cpu.directLoadCpuMsPerRequest));
+  const others = cpu.workerCpuMsPerRequest + cpu.redisCpuMsPerRequest + cpu.loadCpuMsPerRequest;
+  const othersMax = Math.min(1 / cpu.workerCpuMsPerRequest, 1 / Math.max(cpu.redisCpuMsPerRequest, 1e-9), 1 / cpu.loadCpuMsPerRequest);
+  const viaMax = (g: number): number => Math.min(g > 0 ? 1 / g : Infinity, othersMax, cores / (g + others));
+  const half = directMax / 2;
+  return {
+    ceilingRpsRatio: viaMax(gatewayMs) / directMax,
+    zeroGatewayRpsRatio: viaMax(0) / directMax,
+    gatewayCpuMsForHalf: othersMax < half ? 0 : Math.min(1 / half, cores / half - others),
+  };
+}
+
 const machine = await machineInfo();
 const redis = await startRedis();
 const worker = await startWorkerProcess();
@@ -154,16 +181,29 @@ try {
     for (const concurrency of concurrencies) {
       await measure(worker.url, c.spec, 50, concurrency); // warm-up: JIT, connections, caches
       await measure(gateway.url, c.spec, 50, concurrency);
+      // CPU per request of every process taking part, from the scheduler's counters (all threads).
+      const gatewayPid = gateway.proc.child.pid!;
+      const cpuNow = (): { gateway: number; worker: number; redis: number; load: number } => {
+        const own = process.cpuUsage();
+        return { gateway: cpuSecondsPrecise(gatewayPid), worker: cpuSecondsPrecise(worker.pid), redis: cpuSecondsPrecise(redis.pid), load: (own.user + own.system) / 1e6 };
+      };
+      const msPerRequest = (from: ReturnType<typeof cpuNow>, to: ReturnType<typeof cpuNow>, key: keyof ReturnType<typeof cpuNow>): number => ((to[key] - from[key]) * 1000) / c.count;
+      const d0 = cpuNow();
       const direct = await measure(worker.url, c.spec, c.count, concurrency);
-      const cpu0 = cpuSeconds(gateway.proc.child.pid!).self;
+      const d1 = cpuNow();
       const via = await measure(gateway.url, c.spec, c.count, concurrency);
-      const gatewayCpuMsPerRequest = ((cpuSeconds(gateway.proc.child.pid!).self - cpu0) * 1000) / c.count;
+      const v1 = cpuNow();
+      const gatewayCpuMsPerRequest = msPerRequest(d1, v1, 'gateway');
+      const cpu = {
+        directWorkerCpuMsPerRequest: msPerRequest(d0, d1, 'worker'), directLoadCpuMsPerRequest: msPerRequest(d0, d1, 'load'),
+        workerCpuMsPerRequest: msPerRequest(d1, v1, 'worker'), redisCpuMsPerRequest: msPerRequest(d1, v1, 'redis'), loadCpuMsPerRequest: msPerRequest(d1, v1, 'load'),
+      };
       rows.push({
         request: c.name, concurrency, requests: c.count,
         directRps: direct.rps, gatewayRps: via.rps, rpsRatio: via.rps / direct.rps,
         directMedianMs: direct.medianMs, gatewayMedianMs: via.medianMs, addedMedianMs: via.medianMs - direct.medianMs,
         directP99Ms: direct.p99Ms, gatewayP99Ms: via.p99Ms, addedP99Ms: via.p99Ms - direct.p99Ms,
-        gatewayCpuMsPerRequest,
+        gatewayCpuMsPerRequest, ...cpu, ...cpuCeiling(gatewayCpuMsPerRequest, cpu),
       });
     }
   }
@@ -204,6 +244,11 @@ printTable('AI routing overhead: the same fast worker called directly and throug
   ['request', 'conc.', 'requests', 'direct rps', 'gateway rps', 'ratio', 'direct p50 ms', 'gateway p50 ms', 'added p50 ms', 'direct p99 ms', 'gateway p99 ms', 'added p99 ms', 'gateway CPU ms/req'],
   rows.map((r) => [r['request'] as string, r['concurrency'] as number, r['requests'] as number, fmt(r['directRps'] as number, 0), fmt(r['gatewayRps'] as number, 0), fmt(r['rpsRatio'] as number),
     fmt(r['directMedianMs'] as number), fmt(r['gatewayMedianMs'] as number), fmt(r['addedMedianMs'] as number), fmt(r['directP99Ms'] as number), fmt(r['gatewayP99Ms'] as number), fmt(r['addedP99Ms'] as number), fmt(r['gatewayCpuMsPerRequest'] as number)]));
+printTable('CPU per request of each process (ms; scheduler counters) and what it allows on this machine when CPU-bound',
+  ['request', 'conc.', 'direct: worker', 'direct: load gen.', 'gateway', 'worker', 'redis', 'load gen.', 'ratio measured', 'ratio the CPU allows', 'ratio with a free gateway', 'gateway CPU for 0.5 ×'],
+  rows.map((r) => [r['request'] as string, r['concurrency'] as number, fmt(r['directWorkerCpuMsPerRequest'] as number, 3), fmt(r['directLoadCpuMsPerRequest'] as number, 3),
+    fmt(r['gatewayCpuMsPerRequest'] as number, 3), fmt(r['workerCpuMsPerRequest'] as number, 3), fmt(r['redisCpuMsPerRequest'] as number, 3), fmt(r['loadCpuMsPerRequest'] as number, 3),
+    fmt(r['rpsRatio'] as number), fmt(r['ceilingRpsRatio'] as number), fmt(r['zeroGatewayRpsRatio'] as number), fmt(r['gatewayCpuMsForHalf'] as number, 3)]));
 const countOf = (name: string): number => cases.find((c) => name.startsWith(c.name))!.count;
 for (const [name, p] of Object.entries(profiles)) {
   const n = countOf(name);
@@ -231,6 +276,10 @@ writeResult('ai-overhead', machine, {
     upscaleAddedMedianMsC1: row('upscale', 1)['addedMedianMs'], upscaleAddedMedianMsC32: row('upscale', 32)['addedMedianMs'],
     upscaleRpsRatioC32: row('upscale', 32)['rpsRatio'],
     t2iGatewayCpuMsPerRequestC1: row('text-to-image', 1)['gatewayCpuMsPerRequest'], t2iGatewayCpuMsPerRequestC32: row('text-to-image', 32)['gatewayCpuMsPerRequest'],
+    t2iWorkerCpuMsPerRequestC32: row('text-to-image', 32)['workerCpuMsPerRequest'], t2iRedisCpuMsPerRequestC32: row('text-to-image', 32)['redisCpuMsPerRequest'],
+    t2iLoadCpuMsPerRequestC32: row('text-to-image', 32)['loadCpuMsPerRequest'],
+    t2iRpsRatioCeilingC32: row('text-to-image', 32)['ceilingRpsRatio'], t2iRpsRatioZeroGatewayC32: row('text-to-image', 32)['zeroGatewayRpsRatio'],
+    t2iGatewayCpuMsForHalfC32: row('text-to-image', 32)['gatewayCpuMsForHalf'],
   },
   goal: 'text-to-image added median ≤ 1 ms at c=1, requests per second at c=32 ≥ 0.5 × direct',
 }, out);

@@ -66,6 +66,28 @@ export function cpuSeconds(pid: number): { self: number; reapedChildren: number 
   return { self: (st.utime + st.stime) / USER_HZ, reapedChildren: (st.cutime + st.cstime) / USER_HZ };
 }
 
+/**
+ * CPU seconds `pid` has run so far, every live thread summed, from the scheduler's own
+ * nanosecond counters (`/proc/<pid>/task/<tid>/schedstat`, first field): finer than
+ * {@link cpuSeconds}' 10 ms ticks, for per-request figures from a few hundred requests.
+ * Threads that have exited are not counted; 0 when the process is gone.
+ */
+export function cpuSecondsPrecise(pid: number): number {
+  let ns = 0;
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch { /* thread gone */ }
+  }
+  return ns / 1e9;
+}
+
 /** Machine-wide busy and total CPU seconds since boot (all cores), from /proc/stat. */
 export function machineCpuSeconds(): { busy: number; total: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
