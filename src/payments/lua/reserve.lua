@@ -10,15 +10,17 @@
 -- {'conflict', '0'} when the hold is live for another account.
 -- Uses debit() from ledger-functions.lua.
 local hold, holds, P, holdID, accountID = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
-local state = redis.call('HGET', hold, 'state')
+local h = redis.call('HMGET', hold, 'state', 'accountID')
+local state = h[1]
 if state == 'held' then
-  if redis.call('HGET', hold, 'accountID') ~= accountID then return {'conflict', '0'} end
+  if h[2] ~= accountID then return {'conflict', '0'} end
   return {'ok', '0'}
 end
 if redis.call('EXISTS', P .. ':entry:' .. holdID) == 1 then return {'ok', '0'} end
 local debited, balance = debit(P .. ':acct:' .. accountID, ARGV[4])
 if debited ~= 'ok' then return {debited, balance} end
-redis.call('DEL', hold)
+-- A released or expired hold of an earlier attempt is replaced, not merged into.
+if state then redis.call('DEL', hold) end
 redis.call('HSET', hold, 'state', 'held', 'accountID', accountID, 'amount', ARGV[4], 'kind', ARGV[5], 'ref', ARGV[6],
   'createdAtMs', ARGV[7], 'expiresAtMs', ARGV[8])
 redis.call('ZADD', holds, ARGV[8], holdID)
