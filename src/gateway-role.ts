@@ -36,11 +36,11 @@ import { isLoopbackHost } from './config/config.ts';
 import { createAiSessions, registerConfiguredWorkers } from './ai/ai-sessions.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
 import { framesToMp4 } from './media/frames-to-mp4.ts';
-import { createAiRouter } from './ai/ai-routes.ts';
+import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { createPlaybackRouter } from './hls/playback.ts';
-import { createHttpApp, listenEarly, closeServer, boundPort } from './http/http-app.ts';
+import { createHttpApp, listenEarly, closeServer, boundPort, skipping } from './http/http-app.ts';
 import { healthOf, pingCheck } from './http/health.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { drainGateway } from './ingest/drain.ts';
@@ -240,6 +240,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     },
     routers: [
       metrics.http.router(),
+      // An AI pipeline POST walks none of these routers' layers: none of them serves it.
+      ...[
       createDocsRouter(),
       createPlaybackRouter({
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
@@ -259,6 +261,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
         ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,
         manifestIDTaken: (m) => (config.streamKeys.some((k) => k.manifestID === m) ? 'taken by a configured stream key (streamKeys)' : undefined),
       }),
+      ].map((router) => skipping(isPipelinePost, router)),
       createAiRouter({
         sessions, registry, logger: aiLog, publicUrl, adminToken: config.http.adminToken, loopbackOnly,
         authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),

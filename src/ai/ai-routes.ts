@@ -171,6 +171,17 @@ function bearer(req: Request): string | undefined {
   return /^Bearer (.+)$/i.exec(req.header('authorization') ?? '')?.[1];
 }
 
+const PIPELINE_PATHS: ReadonlySet<string> = new Set(PIPELINES.map((p) => `/${p}`));
+
+/**
+ * Whether a request is a pipeline request (`POST /<pipeline>`): the AI router's hot path, which
+ * no router mounted before it serves (gateway-role.ts passes those over for it, http-app.ts
+ * `skipping`).
+ */
+export function isPipelinePost(req: { readonly method: string; readonly path: string }): boolean {
+  return req.method === 'POST' && PIPELINE_PATHS.has(req.path);
+}
+
 export function createAiRouter(options: AiRoutesOptions): Router {
   const router = Router();
   const log = options.logger;

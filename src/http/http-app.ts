@@ -21,8 +21,8 @@ export type { HealthReport } from './health.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
-  /** Routers mounted in order (playback, ingest, APIs). */
-  routers: Router[];
+  /** Routers mounted in order (playback, ingest, APIs); a router may come wrapped by {@link skipping}. */
+  routers: (Router | ((req: Request, res: Response, next: NextFunction) => void))[];
   /** Readiness of dependencies for `GET /healthz`. */
   health: () => Promise<HealthReport>;
   /** Host and cross-site checks run before every route (request-guard.ts); absent = none. */
@@ -95,6 +95,22 @@ export function toGatewayError(err: unknown): GatewayError | undefined {
  */
 export function loggablePath(path: string): string {
   return path.replace(/^\/live\/[^/]*/, `/live/${REDACTED}`).slice(0, 200);
+}
+
+/**
+ * `router`, passed over for the requests `skip` names: they go straight to the next router, as
+ * they would after walking every layer of this one unmatched. For the hot paths of one feature
+ * (the AI pipeline POSTs) that the routers mounted before it never serve: express walks every
+ * layer of every router mounted before the one that answers (each a path match and a `next`),
+ * about 60 layers here.
+ * @param skip must be true only for requests `router` would pass on untouched (no route, no
+ *   middleware of it applies to them)
+ */
+export function skipping(skip: (req: Request) => boolean, router: Router): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    if (skip(req)) next();
+    else router(req, res, next);
+  };
 }
 
 export function createHttpApp(options: HttpAppOptions): Express {
