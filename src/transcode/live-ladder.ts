@@ -9,7 +9,12 @@
  *    output PTS equal source PTS; `-force_key_frames source`: an output keyframe at every
  *    source keyframe, hence at every boundary (a source segment starts at a keyframe);
  *  - the cut of seq N is the first video PES with PTS ≥ startPts90k(N) − half a frame; audio
- *    goes by its PTS; each segment starts with PAT/PMT.
+ *    goes by its PTS; each segment starts with PAT/PMT;
+ *  - early close: the source's video frames are counted per seq as they are written
+ *    (media/ts-cutter.ts `TsFrameCounter`); a rendition at the source's frame rate has one
+ *    output frame per source frame, so its segment N is complete once it holds that many,
+ *    without waiting for seq N+1's keyframe to leave the encoder (renditions that change the
+ *    frame rate wait for it).
  *
  * Each (seq, rendition) is emitted once complete, in seq order per rendition, with the
  * measurements the per-segment path reports (the MPEG-TS read in process: ts-measure.ts);
