@@ -54,12 +54,17 @@ declare module 'node-media-server' {
       /** internal: removes a subscriber (by id). */
       donePlay(session: import('node-media-server/src/session/base_session.js')): void;
       /** internal: every subscriber by id: players (`ip` not empty) and internal ones (`ip` ''). */
-      readonly subscribers: Map<string, { readonly ip: string }>;
+      readonly subscribers: Map<string, { readonly ip: string; readonly protocol: string; sendBuffer(buffer: Buffer): void }>;
       /**
-       * internal, an instance property (reassignable): caches and fans out one packet of the
-       * publisher (RtmpSession calls `this.broadcast.broadcastMessage(packet)`).
+       * internal, an instance property (reassignable): shifts a resumed publish's timestamps,
+       * caches (configs, metadata, GOP) and fans out one packet of the publisher as an FLV tag and
+       * as an RTMP message (RtmpSession calls `this.broadcast.broadcastMessage(packet)`).
        */
-      broadcastMessage: (packet: unknown) => void;
+      broadcastMessage: (packet: import('node-media-server/src/core/avpacket.js')) => void;
+      /** internal: per codec_type (8 audio, 9 video), the dts shift of a publish resumed within the grace (0 otherwise). */
+      readonly _dtsOffset: Record<number, number | undefined>;
+      /** internal: per codec_type, the last dts of the current publish. */
+      readonly _lastDts: Record<number, number | undefined>;
       /**
        * internal: the packets since the last video keyframe, as FLV tags and as RTMP messages,
        * replayed to a player that joins; a new Set at every keyframe, no setting to turn them off.
@@ -162,6 +167,30 @@ declare module 'node-media-server/src/core/logger.js' {
  * (src/session/record_session.js) attaches to a broadcast: an internal subscriber that gets
  * every FLV tag through `sendBuffer`, with no play events and not counted as a player.
  */
+/** NMS's packet (src/core/avpacket.js). internal: re-check on upgrade. */
+declare module 'node-media-server/src/core/avpacket.js' {
+  class AVPacket {
+    /** 8 audio, 9 video, 18 script data. */
+    codec_type: number;
+    /** 0 audio config, 1 audio frame, 2 video config, 3 video keyframe, 4 video inter frame, 5 metadata. */
+    flags: number;
+    pts: number;
+    dts: number;
+    size: number;
+    data: Buffer;
+  }
+  export = AVPacket;
+}
+
+/** NMS's FLV muxer/parser (src/protocol/flv.js). internal: re-check on upgrade. */
+declare module 'node-media-server/src/protocol/flv.js' {
+  class Flv {
+    /** One whole FLV tag (11-byte header, the packet's data, PreviousTagSize) in a new Buffer. */
+    static createMessage(packet: import('node-media-server/src/core/avpacket.js')): Buffer;
+  }
+  export = Flv;
+}
+
 declare module 'node-media-server/src/session/base_session.js' {
   class BaseSession {
     /** Random id (base-36 time + 8 random characters), the key in the broadcast's subscriber map. */

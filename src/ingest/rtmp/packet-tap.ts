@@ -25,11 +25,16 @@
  *   caches were the largest per-stream holder left (two GOPs: ~0.2 MiB at 520 kb/s with 2 s
  *   GOPs, ~1.2 MiB with the clip's 10 s GOPs). While the tap is attached and no player (a
  *   subscriber with an address) watches, it drops both caches after every packet (it wraps
- *   the broadcast's `broadcastMessage`, an instance property). The trade-off: an RTMP player
+ *   the broadcast's `broadcastMessage`, an instance property), and an audio/video frame is
+ *   made into the FLV tag only (NMS also builds an RTMP message of it for RTMP players: a
+ *   second copy of every frame and four small Buffers, garbage at once without a player).
+ *   The trade-off: an RTMP player
  *   that joins gets the stream from the publisher's next keyframe (up to one GOP later; the
  *   frames before it cannot be decoded); while one watches, the caches are kept as NMS keeps
  *   them, so a second player starts at once.
  */
+import type NmsAvPacket from 'node-media-server/src/core/avpacket.js';
+import NmsFlv from 'node-media-server/src/protocol/flv.js';
 import NmsBaseSession from 'node-media-server/src/session/base_session.js';
 import type NodeMediaServer from 'node-media-server';
 import { GatewayError } from '../../errors/gateway-error.ts';
@@ -82,7 +87,7 @@ export class PacketTap implements FlvTagSource {
   #readerFailed = false;
   #ended = false;
   /** Our wrapper of the broadcast's `broadcastMessage` and the function it wraps. */
-  readonly #broadcastMessage: { readonly wrapper: (packet: unknown) => void; readonly wrapped: (packet: unknown) => void };
+  readonly #broadcastMessage: { readonly wrapper: (packet: NmsAvPacket) => void; readonly wrapped: (packet: NmsAvPacket) => void };
 
   constructor(broadcast: NodeMediaServer.BroadcastServer, log: Logger) {
     this.#broadcast = broadcast;
@@ -95,12 +100,28 @@ export class PacketTap implements FlvTagSource {
     this.#subscriber = subscriber;
     broadcast.postPlay(subscriber);
     const wrapped = broadcast.broadcastMessage;
-    const wrapper = (packet: unknown): void => {
-      wrapped(packet);
-      if (!hasPlayer(broadcast)) {
-        broadcast.flvGopCache = null;
-        broadcast.rtmpGopCache = null;
+    const wrapper = (packet: NmsAvPacket): void => {
+      if (!isMediaFrame(packet) || !onlyInternalFlv(broadcast)) {
+        wrapped(packet);
+        if (!hasPlayer(broadcast)) {
+          broadcast.flvGopCache = null;
+          broadcast.rtmpGopCache = null;
+        }
+        return;
       }
+      // NMS's broadcastMessage for an audio or video frame, less what no subscriber here uses:
+      // the RTMP message (a copy of the frame in RTMP chunks, plus four small header Buffers)
+      // and the GOP caches. Timestamps are shifted and recorded as NMS does for a resumed publish.
+      const shift = broadcast._dtsOffset[packet.codec_type] ?? 0;
+      if (shift > 0) {
+        packet.dts += shift;
+        packet.pts += shift;
+      }
+      broadcast._lastDts[packet.codec_type] = packet.dts;
+      broadcast.flvGopCache = null;
+      broadcast.rtmpGopCache = null;
+      const tag = NmsFlv.createMessage(packet);
+      for (const subscriber of broadcast.subscribers.values()) subscriber.sendBuffer(tag);
     };
     broadcast.broadcastMessage = wrapper;
     this.#broadcastMessage = { wrapper, wrapped };
@@ -169,6 +190,17 @@ export class PacketTap implements FlvTagSource {
     this.#held = kept;
     this.#heldBytes = kept.reduce((n, t) => n + t.length, 0);
   }
+}
+
+/** An audio frame, video keyframe or inter frame (AVPacket flags 1, 3, 4): not a config or metadata. */
+function isMediaFrame(packet: NmsAvPacket): boolean {
+  return (packet.flags === 1 || packet.flags === 3 || packet.flags === 4) && (packet.codec_type === 8 || packet.codec_type === 9);
+}
+
+/** Whether every subscriber is internal (no address) and takes FLV tags: no player, no RTMP consumer. */
+function onlyInternalFlv(broadcast: NodeMediaServer.BroadcastServer): boolean {
+  for (const subscriber of broadcast.subscribers.values()) if (subscriber.ip !== '' || subscriber.protocol !== 'flv') return false;
+  return true;
 }
 
 /** Whether a player (an RTMP or HTTP-FLV client: a subscriber with an address) is attached. */

@@ -2,17 +2,17 @@
  * node-media-server keeps each publish's current GOP twice (as FLV tags and as RTMP messages)
  * for players that join; the packet tap (src/ingest/rtmp/packet-tap.ts) drops those caches
  * while no player watches, so a stream nobody plays costs no GOP of memory. What a local RTMP
- * player (ffprobe) sees with the 2 s-GOP clip published in real time: the first player, joining
+ * player (ffprobe) sees with a 4 s-GOP cut of the clip published in real time: the first player, joining
  * mid-GOP with no player before it, starts with the frames it gets live (not the GOP's
  * keyframe); a second one, joining once the first has watched past a keyframe, gets the cached
  * GOP from its keyframe, as NMS replays it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
-import { captureLogger, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor } from './helpers.ts';
+import { captureLogger, freePort, publish, removeDir, requireMediaTools, secretKey, SOURCE_CLIP, tempDir, waitFor } from './helpers.ts';
 
 const { logger } = captureLogger();
 const dir = tempDir('rtmp-gop');
@@ -60,13 +60,17 @@ const sleepUntil = (atMs: number): Promise<void> => new Promise((r) => setTimeou
 test('with no player, a joining player gets no cached GOP; with one watching, the next player gets the GOP from its keyframe', { timeout: 60_000 }, async () => {
   const key = secretKey('gop');
   const url = `rtmp://127.0.0.1:${port}/live/${key}`;
-  const publisher = publish(port, key, await gop2Clip()); // keyframes at 0, 2, 4, 6 s
+  // 10 s with a 4 s GOP (keyframes at 0, 4, 8 s): wide margins for players starting on a busy machine.
+  const clip = path.join(dir, 'gop4.mp4');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', SOURCE_CLIP, '-t', '10', '-c:v', 'libx264', '-preset', 'ultrafast',
+    '-g', '96', '-keyint_min', '96', '-sc_threshold', '0', '-c:a', 'copy', clip]);
+  const publisher = publish(port, key, clip);
   await waitFor('publish accepted', () => acceptedAtMs > 0, 20_000);
-  // Mid-GOP (keyframes at 2 and 4 s): the first player joins with no player before it.
-  await sleepUntil(acceptedAtMs + 2900);
+  // Mid-GOP (keyframes at 0 and 4 s): the first player joins with no player before it.
+  await sleepUntil(acceptedAtMs + 1500);
   const first = player(url);
-  // Mid-GOP again (4 to 6 s); the first player has been watching since before the 4 s keyframe.
-  await sleepUntil(acceptedAtMs + 5000);
+  // Mid-GOP again (4 to 8 s); the first player has been watching since before the 4 s keyframe.
+  await sleepUntil(acceptedAtMs + 5500);
   const second = player(url);
   const [p1, p2] = await Promise.all([first, second]);
   assert.equal((await publisher.exited).code, 0);
