@@ -15,13 +15,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { netnsUnavailable, leftovers } from '../../helpers/netns.ts';
 import { startNetnsCluster, TRANSCODER_METRICS_PORT, GATEWAY_RTMP_PORT, type NetnsCluster, type ClusterTranscoder } from '../../helpers/netns-cluster.ts';
 import { crashProcessTree, logLines, publish, waitForListedSegments, waitUntil } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { fetchText, seqOf, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
 import { clipFrame, uploadForm } from '../ai-worker/images.ts';
+import { commandStats, commandStatsDelta } from '../../helpers/redis-server.ts';
+import { cutPushSegments, pushSegment } from '../../helpers/push-client.ts';
 
 const SEGMENT_MS = 2000;
 /** A takeover after a crash or a cut link: the lease (one segment) plus a claim scan, with slack for a loaded 2-core machine. */
@@ -46,7 +50,7 @@ before(async () => {
   const [a] = cluster.gateways;
   account = ((await cluster.api(a, 'POST', '/api/accounts', { name: 'netns', credits: '1000000000000' })) as { id: string }).id;
   aiKey = ((await cluster.api(a, 'POST', `/api/accounts/${account}/api-keys`, { label: 'netns' })) as { key: string }).key;
-  for (const m of ['nsone', 'nstwo', 'nskill', 'nscut']) {
+  for (const m of ['nsone', 'nstwo', 'nskill', 'nscut', 'nspush']) {
     keys.set(m, ((await cluster.api(a, 'POST', `/api/accounts/${account}/stream-keys`, { manifestID: m })) as { streamKey: string }).streamKey);
   }
 });
@@ -116,10 +120,10 @@ async function clusterView(gw = cluster.gateways[1]): Promise<ClusterView> {
   return await cluster.api(gw, 'GET', '/api/cluster') as ClusterView;
 }
 
-/** `redis-cli INFO commandstats` of the store host: calls per command. */
-function commandCalls(): Map<string, number> {
-  const text = execFileSync('redis-cli', ['-h', cluster.redis.url.split('//')[1]!.split(':')[0]!, '-p', String(cluster.redis.port), 'INFO', 'commandstats']).toString();
-  return new Map([...text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+/** Total calls and the top commands of a commandstats delta, for a diagnostic line. */
+function describeCalls(delta: Record<string, number>): { total: number; top: string } {
+  const sorted = Object.entries(delta).sort((x, y) => y[1] - x[1]);
+  return { total: sorted.reduce((sum, [, n]) => sum + n, 0), top: sorted.slice(0, 8).map(([c, n]) => `${c} ${n}`).join(', ') };
 }
 
 async function ownerOf(manifestID: string, timeoutMs = 30_000): Promise<ClusterTranscoder> {
@@ -131,7 +135,7 @@ async function ownerOf(manifestID: string, timeoutMs = 30_000): Promise<ClusterT
 test('RTMP publish of two streams to gateway A: gateway B serves the same playlists and segments byte for byte, each transcoder takes one stream, each seq charged once', { skip, timeout: 150_000 }, async () => {
   const [a, b] = cluster.gateways;
   const clip = await clipWith2sGop(10);
-  const callsBefore = commandCalls();
+  const callsBefore = await commandStats(cluster.redis.url);
   const startedAt = Date.now();
   const publishers = ['nsone', 'nstwo'].map((m) => publish(clip, `${a.rtmpBase}/${keys.get(m)!}`));
   try {
@@ -159,10 +163,9 @@ test('RTMP publish of two streams to gateway A: gateway B serves the same playli
   assert.deepEqual([...owners].sort(), ['tc-a', 'tc-b'], 'each transcoder took one of the two streams');
   // Redis commands while the two streams ran, everything included (the members' heartbeats, sweeps, this test's polling).
   const seconds = (Date.now() - startedAt) / 1000;
-  const delta = [...commandCalls()].map(([cmd, n]) => [cmd, n - (callsBefore.get(cmd) ?? 0)] as const).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
-  const total = delta.reduce((sum, [, n]) => sum + n, 0);
+  const { total, top } = describeCalls(commandStatsDelta(callsBefore, await commandStats(cluster.redis.url)));
   const segments = (await Promise.all(['nsone', 'nstwo'].map(chargedSeqs))).flat().length;
-  process.stdout.write(`# redis: ${total} commands in ${seconds.toFixed(0)} s for ${segments} segments of 2 streams (${(total / segments).toFixed(0)} per segment, idle load included); top: ${delta.slice(0, 8).map(([c, n]) => `${c} ${n}`).join(', ')}\n`);
+  process.stdout.write(`# redis (RTMP): ${total} commands in ${seconds.toFixed(0)} s for ${segments} segments of 2 streams (${(total / segments).toFixed(0)} per segment, idle load included); top: ${top}\n`);
 });
 
 test('SIGKILL of the transcoder that owns a stream: the other takes it over across hosts, no seq missing, each charged once', { skip, timeout: 150_000 }, async () => {
@@ -246,6 +249,40 @@ test('a transcoder cut off the network for 10 s: the other takes its stream over
     if (cut) cluster.network.restoreLink(cut.name);
     arrivals.stop();
     publisher.child.kill('SIGKILL');
+  }
+});
+
+test('one HTTP push session whose segments alternate between gateways A and B: one session and playlist, every seq listed once, both transcoders take its jobs, each segment transcoded and charged once', { skip, timeout: 150_000 }, async () => {
+  const [a, b] = cluster.gateways;
+  const m = 'nspush';
+  const key = keys.get(m)!;
+  const dir = mkdtempSync(join(tmpdir(), 'mg-netns-push-'));
+  try {
+    const segments = await cutPushSegments(12, dir);
+    await bothIdle();
+    const callsBefore = await commandStats(cluster.redis.url);
+    // Two pushes at a time, even seqs to A and odd ones to B, so both transcoders (one slot each) have a job to take.
+    for (let seq = 0; seq < segments.length; seq += 2) {
+      const pair = [seq, seq + 1].filter((n) => n < segments.length);
+      const answers = await Promise.all(pair.map((n) => pushSegment((n % 2 === 0 ? a : b).httpUrl, key, n, segments[n]!)));
+      answers.forEach((answer, i) => assert.equal(answer.status, 200, `seq ${pair[i]!} on ${pair[i]! % 2 === 0 ? 'A' : 'B'}: ${answer.body}`));
+    }
+    const { total, top } = describeCalls(commandStatsDelta(callsBefore, await commandStats(cluster.redis.url)));
+    process.stdout.write(`# redis (push): ${total} commands for ${segments.length} pushed segments alternating A/B (${(total / segments.length).toFixed(0)} per segment, idle load included); top: ${top}\n`);
+    const started = cluster.gateways.flatMap((g) => logLines(g.proc, 'stream started')).filter((l) => l['manifestID'] === m);
+    assert.equal(started.length, 1, 'one session was opened');
+    const byTranscoder = cluster.transcoders.map((t) => logLines(t.proc, 'segment transcoded').filter((l) => l['manifestID'] === m).map((l) => Number(l['seq'])));
+    assert.deepEqual(byTranscoder.flat().sort((x, y) => x - y), segments.map((_, i) => i), 'each segment transcoded once');
+    process.stdout.write(`# push jobs: ${cluster.transcoders.map((t, i) => `${t.name} [${byTranscoder[i]!.join(',')}]`).join(', ')}\n`);
+    assert.ok(byTranscoder.every((seqs) => seqs.length > 0), 'both transcoders took jobs');
+    assert.deepEqual(await chargedSeqs(m), segments.map((_, i) => i), 'each segment charged once');
+    for (const rendition of ['source', ...cluster.ladder]) {
+      const [onA, onB] = await Promise.all([a, b].map((g) => fetchText(`${g.httpUrl}/stream/${m}/${rendition}.m3u8`)));
+      assert.deepEqual(onA!.text.split('\n').filter((l) => l.endsWith('.ts')).map(seqOf), segments.map((_, i) => i), `${rendition}: the one playlist lists every seq once`);
+      assert.equal(onB!.text, onA!.text, `${rendition}: the same playlist on both gateways`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
