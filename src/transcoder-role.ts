@@ -90,7 +90,7 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
           jobsInFlight -= 1;
         }
       },
-      onCompleted: (job, result) => results.completed(job, result),
+      onCompleted: (job, result) => results.completed(job, result, job.discontinuity === true ? { discontinuity: true } : {}),
       onFailedForGood: (job, reason, code, cause) => results.failedForGood(job, reason, code, cause),
       onTranscoderLost: (job) => results.transcoderLost(job),
     },

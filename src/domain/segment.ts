@@ -53,6 +53,11 @@ export interface TranscodeJob {
    * when it is malformed.
    */
   readonly source?: SourceSegmentInfo;
+  /**
+   * List every rendition segment of this job after EXT-X-DISCONTINUITY: the first segment of a
+   * stream resumed after its gateway died (the source's timestamps restart there). Absent: no.
+   */
+  readonly discontinuity?: boolean;
 }
 
 /**

@@ -166,6 +166,8 @@ export interface IngestJob {
   enqueuedAtMs: number;
   /** The ingest probe's measurement of the source, so the transcoder need not probe it again (TranscodeJob.source). */
   source?: SourceSegmentInfo;
+  /** Its renditions follow a discontinuity (the join of a resumed stream; TranscodeJob.discontinuity). */
+  discontinuity?: boolean;
 }
 
 /** What ingest needs from the transcode queue. */

@@ -385,6 +385,8 @@ export class LiveIngest {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs,
       ...(stream.accountID !== undefined ? { accountID: stream.accountID } : {}),
       ...(source ? { source } : {}),
+      // The join of a resumed stream: its renditions (and their recording) carry the discontinuity too.
+      ...(seq === stream.resumedAtSeq ? { discontinuity: true } : {}),
     };
     return (await this.#paid(stream, job, deadlineMs)) ? job : undefined;
   }

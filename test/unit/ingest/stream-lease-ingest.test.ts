@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiveIngest, type LiveIngestOptions, type StreamLeases } from '../../../src/ingest/live-ingest.ts';
+import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions, type StreamLeases } from '../../../src/ingest/live-ingest.ts';
+import { parseLadder } from '../../../src/domain/profile.ts';
 import { bookkeepingIndex, FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
@@ -132,4 +133,19 @@ test('a stream whose lease another owner took stops here without ending the stre
   assert.deepEqual(calls.ended, [], 'the index entry belongs to the new holder');
   assert.equal(leases.holders.get('cam'), 'gw-c');
   assert.deepEqual(ingest.held(), []);
+});
+
+test('the transcode job of the join of a resumed stream asks for a discontinuity in its renditions; the next ones do not', async () => {
+  const jobs: { seq: number; discontinuity?: boolean }[] = [];
+  const { ingest, segmenters } = makeIngest(memoryLeases(), {
+    authorizer: new StaticKeyAuthorizer([], parseLadder(['P144p30fps16x9'])),
+    index: { ...bookkeepingIndex(), record: async () => ({ accepted: true, listed: 1 }), resumeStream: async () => ({ session: 'old-session', nextSeq: 7 }) },
+    storage: { putFile: async () => ({ sizeBytes: 1000 }) },
+    queue: { enqueue: async (job) => { jobs.push(job); }, enqueueAndWait: async () => { throw new Error('not used'); } },
+  });
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  const probed = { video: { codec: 'h264', width: 640, height: 360, frames: 48 }, audio: undefined, durationMs: 2000, codecs: 'avc1.64001e', frameRate: 24 };
+  for (const seq of [0, 1]) segmenters[0]!.emit('segment', { seq, path: `/nonexistent/${seq}.ts`, durationMs: 2000, probed });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(jobs.map((j) => ({ seq: j.seq, discontinuity: j.discontinuity === true })), [{ seq: 7, discontinuity: true }, { seq: 8, discontinuity: false }]);
 });
