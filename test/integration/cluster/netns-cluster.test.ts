@@ -26,6 +26,7 @@ import { fetchText, seqOf, waitForEndedPlaylists, type MediaPlaylist } from '../
 import { clipFrame, uploadForm } from '../ai-worker/images.ts';
 import { commandStats, commandStatsDelta } from '../../helpers/redis-server.ts';
 import { cutPushSegments, pushSegment } from '../../helpers/push-client.ts';
+import { pollPlaylist, publishExpectingRefusal, publishUntilAccepted, readPlaylist, type Publisher } from '../../helpers/stream-takeover.ts';
 
 const SEGMENT_MS = 2000;
 /** A takeover after a crash or a cut link: the lease (one segment) plus a claim scan, with slack for a loaded 2-core machine. */
@@ -50,7 +51,7 @@ before(async () => {
   const [a] = cluster.gateways;
   account = ((await cluster.api(a, 'POST', '/api/accounts', { name: 'netns', credits: '1000000000000' })) as { id: string }).id;
   aiKey = ((await cluster.api(a, 'POST', `/api/accounts/${account}/api-keys`, { label: 'netns' })) as { key: string }).key;
-  for (const m of ['nsone', 'nstwo', 'nskill', 'nscut', 'nspush']) {
+  for (const m of ['nsone', 'nstwo', 'nskill', 'nscut', 'nspush', 'nslease']) {
     keys.set(m, ((await cluster.api(a, 'POST', `/api/accounts/${account}/stream-keys`, { manifestID: m })) as { streamKey: string }).streamKey);
   }
 });
@@ -315,4 +316,52 @@ test('GET /api/cluster lists both gateways and both transcoders (on gateway B) a
   assert.deepEqual(view.transcoders.map((t) => t.address).sort(), cluster.transcoders.map((t) => `http://${t.host.address}:${TRANSCODER_METRICS_PORT}`).sort(), 'transcoders at their namespace addresses');
   // The worker registered through gateway A; A's view lists it (B's too once the worker registry is shared in Redis).
   assert.deepEqual((await clusterView(a)).aiWorkers.map((w) => w.url), [`http://${cluster.aiWorker!.host.address}:8000`], 'the AI worker at the address it registered');
+});
+
+// Last: it kills gateway A, through which the AI worker registered.
+test('stream ownership across hosts: a second publisher of the key on gateway B is refused while A holds it; SIGKILL of A, the encoder reconnects to B and the same session goes on after a discontinuity', { skip, timeout: 170_000 }, async () => {
+  const [a, b] = cluster.gateways;
+  const m = 'nslease';
+  const key = keys.get(m)!;
+  const clip = await clipWith2sGop(60);
+  await bothIdle();
+  let first: Publisher | undefined;
+  let second: Publisher | undefined;
+  try {
+    first = publish(clip, `${a.rtmpBase}/${key}`);
+    const sourceOnB = `${b.httpUrl}/stream/${m}/source.m3u8`;
+    const before = await pollPlaylist(sourceOnB, (p) => p.seqs.length >= 2, 60_000, a.proc);
+    const code = await publishExpectingRefusal(clip, `${b.rtmpBase}/${key}`);
+    assert.ok(code !== undefined && code !== 0, `the second publisher on B was refused (exit ${String(code)})`);
+    const refused = logLines(b.proc, 'publish refused: the manifest ID is live on another gateway or push session (it holds the stream lease)');
+    assert.equal(refused.length, 1, 'gateway B logged the refusal once');
+    assert.equal(refused[0]!['manifestID'], m);
+    const goingOn = await pollPlaylist(sourceOnB, (p) => Math.max(...p.seqs) >= Math.max(...before.seqs) + 2, 30_000, a.proc);
+    assert.equal(goingOn.discontinuityBefore.length, 0, 'A\'s stream went on untouched');
+    const session = logLines(a.proc, 'stream started').find((l) => l['manifestID'] === m)!['session'];
+
+    await crashProcessTree(a.proc);
+    const killedAt = Date.now();
+    first.child.kill('SIGKILL');
+    const lastBefore = Math.max(...(await readPlaylist(sourceOnB)).seqs);
+    const linesBefore = b.proc.lines.length;
+    const resumedMsg = 'stream resumed: its publisher reconnected within ingest.reconnectGraceMs; the playlists go on after a discontinuity';
+    const reconnect = await publishUntilAccepted(clip, `${b.rtmpBase}/${key}`, () => b.proc.lines.slice(linesBefore).some((l) => l.includes(resumedMsg)), { timeoutMs: 60_000, retryDelayMs: 1000 });
+    second = reconnect.publisher;
+    const acceptedMs = Date.now() - killedAt;
+    const resumed = logLines(b.proc, resumedMsg).at(-1)!;
+    assert.equal(resumed['session'], session, 'the same session continues on B');
+    const joinSeq = Number(resumed['nextSeq']);
+    assert.ok(joinSeq > lastBefore, `the join (${joinSeq}) follows the last seq listed before the kill (${lastBefore})`);
+    const joined = await pollPlaylist(sourceOnB, (p) => p.seqs.includes(joinSeq), 30_000, b.proc);
+    const takeoverMs = Date.now() - killedAt;
+    assert.ok(joined.discontinuityBefore.includes(joinSeq), `EXT-X-DISCONTINUITY before the join: ${JSON.stringify(joined)}`);
+    assert.deepEqual(joined.seqs, [...joined.seqs].sort((x, y) => x - y), 'seqs ascend across the join');
+    const rendition = await pollPlaylist(`${b.httpUrl}/stream/${m}/${cluster.ladder[1]}.m3u8`, (p) => p.seqs.includes(joinSeq), 40_000, b.proc);
+    assert.ok(rendition.discontinuityBefore.includes(joinSeq), `${cluster.ladder[1]}: discontinuity at the join`);
+    process.stdout.write(`# gateway SIGKILL: the encoder got in on B ${acceptedMs} ms after A was killed (${reconnect.tries} tries, 1 s apart; stream lease TTL = hls.heartbeatTtlMs 10000 ms), first segment after the join (seq ${joinSeq}, last before the kill ${lastBefore}) listed ${takeoverMs} ms after the kill, with EXT-X-DISCONTINUITY, same session\n`);
+  } finally {
+    first?.child.kill('SIGKILL');
+    second?.child.kill('SIGKILL');
+  }
 });
