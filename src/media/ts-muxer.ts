@@ -176,23 +176,19 @@ export class TsMuxer {
     const headerBytes = 9 + (withDts ? 10 : 5);
     let payloadBytes = 0;
     for (const nal of frame.nalUnits) payloadBytes += START_CODE.length + nal.length;
-    const pes = Buffer.allocUnsafe(headerBytes + payloadBytes);
-    pes[0] = 0; pes[1] = 0; pes[2] = 1; pes[3] = 0xe0;
-    pes[4] = 0; pes[5] = 0; // PES_packet_length 0: unbounded (video only, §2.4.3.7)
-    pes[6] = 0x84; // '10', not scrambled, data_alignment_indicator 1
-    pes[7] = withDts ? 0xc0 : 0x80; // PTS_DTS_flags
-    pes[8] = headerBytes - 9;
-    writeTimestamp(pes, 9, withDts ? 0x3 : 0x2, pts);
-    if (withDts) writeTimestamp(pes, 14, 0x1, dts);
-    let at = headerBytes;
-    for (const nal of frame.nalUnits) {
-      START_CODE.copy(pes, at);
-      at += START_CODE.length;
-      pes.set(nal, at);
-      at += nal.length;
-    }
+    // The PES header; the payload is packetized straight from the NAL units (no PES copy).
+    const header = Buffer.allocUnsafe(headerBytes);
+    header[0] = 0; header[1] = 0; header[2] = 1; header[3] = 0xe0;
+    header[4] = 0; header[5] = 0; // PES_packet_length 0: unbounded (video only, §2.4.3.7)
+    header[6] = 0x84; // '10', not scrambled, data_alignment_indicator 1
+    header[7] = withDts ? 0xc0 : 0x80; // PTS_DTS_flags
+    header[8] = headerBytes - 9;
+    writeTimestamp(header, 9, withDts ? 0x3 : 0x2, pts);
+    if (withDts) writeTimestamp(header, 14, 0x1, dts);
+    const parts: Uint8Array[] = [header];
+    for (const nal of frame.nalUnits) parts.push(START_CODE, nal);
     const pcr = this.pcrPid === VIDEO_PID && frame.pcr90k !== undefined ? wrap(frame.pcr90k) : undefined;
-    return this.#packetize(VIDEO_PID, pes, pcr, frame.keyframe);
+    return this.#packetize(VIDEO_PID, parts, headerBytes + payloadBytes, pcr, frame.keyframe);
   }
 
   /** One audio frame as a PES in TS packets. */
@@ -202,20 +198,15 @@ export class TsMuxer {
     const headerBytes = 14;
     const pesPacketLength = headerBytes - 6 + payloadBytes;
     if (pesPacketLength > 0xffff) throw new RangeError(`audio PES of ${pesPacketLength} bytes exceeds PES_packet_length`);
-    const pes = Buffer.allocUnsafe(headerBytes + payloadBytes);
-    pes[0] = 0; pes[1] = 0; pes[2] = 1; pes[3] = 0xc0;
-    pes.writeUInt16BE(pesPacketLength, 4);
-    pes[6] = 0x84; // '10', data_alignment_indicator 1 (each PES starts with an ADTS header)
-    pes[7] = 0x80; // PTS only
-    pes[8] = 5;
-    writeTimestamp(pes, 9, 0x2, wrap(frame.pts90k));
-    let at = headerBytes;
-    for (const part of frame.parts) {
-      pes.set(part, at);
-      at += part.length;
-    }
+    const header = Buffer.allocUnsafe(headerBytes);
+    header[0] = 0; header[1] = 0; header[2] = 1; header[3] = 0xc0;
+    header.writeUInt16BE(pesPacketLength, 4);
+    header[6] = 0x84; // '10', data_alignment_indicator 1 (each PES starts with an ADTS header)
+    header[7] = 0x80; // PTS only
+    header[8] = 5;
+    writeTimestamp(header, 9, 0x2, wrap(frame.pts90k));
     const pcr = this.pcrPid === AUDIO_PID && frame.pcr90k !== undefined ? wrap(frame.pcr90k) : undefined;
-    return this.#packetize(AUDIO_PID, pes, pcr, pcr !== undefined);
+    return this.#packetize(AUDIO_PID, [header, ...frame.parts], headerBytes + payloadBytes, pcr, pcr !== undefined);
   }
 
   /**
@@ -255,11 +246,15 @@ export class TsMuxer {
   }
 
   /**
-   * Splits a PES packet into TS packets (§2.4.3.2): PUSI on the first, an adaptation field on
+   * Splits a PES packet, given as its parts in order (header, payload pieces; `pesBytes` in all),
+   * into TS packets (§2.4.3.2): PUSI on the first, an adaptation field on
    * the first when it carries a PCR or random_access_indicator, stuffing in the adaptation
    * field of the last so every packet is exactly 188 bytes.
    */
-  #packetize(pid: number, pes: Buffer, pcr90k: number | undefined, randomAccess: boolean): Buffer {
+  #packetize(pid: number, parts: readonly Uint8Array[], pesBytes: number, pcr90k: number | undefined, randomAccess: boolean): Buffer {
+    const pes = { length: pesBytes };
+    let part = 0;
+    let partAt = 0;
     const firstAf = pcr90k !== undefined || randomAccess ? 2 + (pcr90k !== undefined ? 6 : 0) : 0; // length + flags (+ PCR)
     const firstCapacity = PAYLOAD_BYTES - firstAf;
     const count = pes.length <= firstCapacity ? 1 : 1 + Math.ceil((pes.length - firstCapacity) / PAYLOAD_BYTES);
@@ -290,7 +285,20 @@ export class TsMuxer {
           out.fill(0xff, at, p + 4 + afBytes);
         }
       }
-      pes.copy(out, p + 4 + afBytes, pos, pos + take);
+      // Copy `take` bytes of the PES, gathered from its parts, after the packet's header.
+      let to = p + 4 + afBytes;
+      for (let left = take; left > 0;) {
+        const from = parts[part]!;
+        const n = Math.min(left, from.length - partAt);
+        out.set(n === from.length && partAt === 0 ? from : from.subarray(partAt, partAt + n), to);
+        to += n;
+        left -= n;
+        partAt += n;
+        if (partAt === from.length) {
+          part += 1;
+          partAt = 0;
+        }
+      }
       pos += take;
     }
     return out;
