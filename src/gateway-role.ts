@@ -35,6 +35,7 @@ import { registerBacklogGauges } from './metrics/backlog-metrics.ts';
 import { isLoopbackHost } from './config/config.ts';
 import { createAiSessions, registerConfiguredWorkers } from './ai/ai-sessions.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
+import { RedisWorkerPool } from './ai/worker-pool-store.ts';
 import { framesToMp4 } from './media/frames-to-mp4.ts';
 import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
@@ -219,6 +220,12 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
 
   const aiLog = logger.child({ component: 'ai' });
   const { client: workerClient, registry } = ai;
+  // One worker pool for every gateway sharing this Redis (ai/worker-pool-store.ts).
+  registry.attachPool(new RedisWorkerPool({ redis, keys }), {
+    registrationTtlMs: config.ai.registrationTtlMs, slotLeaseTtlMs: config.ai.slotLeaseTtlMs,
+    syncIntervalMs: Math.min(1000, config.ai.healthIntervalMs),
+  });
+  await registry.sync().catch(() => undefined);
   await registerConfiguredWorkers(registry, config.ai.workers, aiLog);
   registry.start();
   const sessions = createAiSessions({

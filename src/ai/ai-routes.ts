@@ -147,11 +147,27 @@ function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: Re
   };
 }
 
-/** The model a pipeline request names (`model` for llm, as OpenAI and ai-runner; `model_id` otherwise), else the pipeline's default. */
-function modelIdOf(pipeline: Pipeline, body: unknown): string {
-  const named = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[pipeline === 'llm' ? 'model' : 'model_id'] : undefined;
-  return typeof named === 'string' && named !== '' ? named : DEFAULT_MODEL_ID[pipeline];
+/**
+ * The model a pipeline request names (`model` for llm, as OpenAI and ai-runner; `model_id`
+ * otherwise), else `unnamed(pipeline)`: the pipeline's default, or the served model the worker
+ * registry picks when no worker serves the default (worker-registry.ts `modelFor`).
+ */
+function modelIdOf(pipeline: Pipeline, body: unknown, unnamed: (pipeline: Pipeline) => string = (p) => DEFAULT_MODEL_ID[p]): string {
+  const named = namedModel(pipeline, body);
+  return named !== undefined ? named : unnamed(pipeline);
 }
+
+function namedModel(pipeline: Pipeline, body: unknown): string | undefined {
+  const named = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[pipeline === 'llm' ? 'model' : 'model_id'] : undefined;
+  return typeof named === 'string' && named !== '' ? named : undefined;
+}
+
+const MODEL_NAMED = Symbol('modelNamed');
+/**
+ * Whether the client named a model, noted as the body arrives: the OpenAPI validators fill in
+ * the spec's default `model_id` afterwards, and an unnamed model may go elsewhere (`modelFor`).
+ */
+type ModelNotedRequest = Request & { [MODEL_NAMED]?: boolean };
 
 const AI_MEASURE = Symbol('aiMeasure');
 /** A pipeline request being measured: the error kind classified on its way to the error handler. */
@@ -224,6 +240,15 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   });
   router.use('/api/workers', adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'worker API' }));
   router.use(express.json({ limit: '1mb' }));
+  const noteNamedModel = (req: Request, _res: Response, next: NextFunction): void => {
+    const pipeline = req.method === 'POST' ? pipelineByPath.get(req.path) : undefined;
+    const noted = req as ModelNotedRequest;
+    if (pipeline !== undefined && noted[MODEL_NAMED] === undefined && typeof req.body === 'object' && req.body !== null) {
+      noted[MODEL_NAMED] = namedModel(pipeline, req.body) !== undefined;
+    }
+    next();
+  };
+  router.use(noteNamedModel);
   // Two validators over one spec: JSON bodies are validated as sent (no type coercion, so
   // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
   const multipartPipelines = new Map(Object.entries(MULTIPART_FILE_FIELD).map(([p, field]) => [`/${p}`, field]));
@@ -239,6 +264,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     ignorePaths: (path: string) => !isJsonPath(path),
   })));
   router.use(createUploadMiddleware(options, multipartPipelines));
+  router.use(noteNamedModel);
   router.use(scopedValidator(isMultipartPath, OpenApiValidator.middleware({
     apiSpec: AI_SPEC_PATH,
     validateRequests: { coerceTypes: true },
@@ -300,7 +326,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     }
     // The llm pipeline names its model `model` (OpenAI and ai-runner); the others `model_id`.
     const modelField = pipeline === 'llm' ? 'model' : 'model_id';
-    const modelID = modelIdOf(pipeline, body);
+    const modelID = (req as ModelNotedRequest)[MODEL_NAMED] === false ? options.registry.modelFor(pipeline) : modelIdOf(pipeline, body);
     const requestID = newRequestID();
     const audioMs = pipeline === 'audio-to-text' && audioPath !== undefined ? await options.probeAudioMs(audioPath) : undefined;
     const units = workUnits(pipeline, { body, ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioSeconds: audioMs / 1000 } : {}) });
@@ -371,9 +397,9 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   router.get('/api/workers', (_req: Request, res: Response) => {
     res.json({ workers: options.registry.list() });
   });
-  router.delete('/api/workers/:id', (req: Request, res: Response) => {
+  router.delete('/api/workers/:id', async (req: Request, res: Response) => {
     const id = String(req.params['id']);
-    if (!options.registry.remove(id)) throw new GatewayError('NOT_FOUND', `worker ${id} not found`);
+    if (!(await options.registry.remove(id))) throw new GatewayError('NOT_FOUND', `worker ${id} not found`);
     res.status(204).end();
   });
 

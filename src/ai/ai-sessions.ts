@@ -21,6 +21,8 @@ export interface AiRetrySettings {
   readonly suspendBaseMs: number;
   /** One attempt's limit for every pipeline; 0 keeps the per-pipeline defaults. */
   readonly attemptTimeoutMs: number;
+  /** How long a request waits for a worker still loading its model (session-manager.ts). */
+  readonly modelLoadWaitMs: number;
 }
 
 /**
@@ -63,6 +65,7 @@ export function createAiSessions(options: {
       suspendBaseMs: settings.suspendBaseMs, suspendMaxMs: Math.max(300_000, settings.suspendBaseMs),
       ...(settings.attemptTimeoutMs > 0 ? { attemptTimeoutMsByPipeline: Object.fromEntries(PIPELINES.map((p) => [p, settings.attemptTimeoutMs])) } : {}),
     }),
+    modelLoadWaitMs: settings.modelLoadWaitMs,
     logger: options.logger,
   });
 }

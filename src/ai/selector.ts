@@ -31,6 +31,8 @@ export interface Candidate {
   readonly suspendedUntilMs?: number;
   /** Last health check answered OK (or IDLE). */
   readonly healthy: boolean;
+  /** Last health check answered LOADING: not usable yet, but soon (a request may wait for it). */
+  readonly loading?: boolean;
 }
 
 /** 10% of decisions in a pool mixing scored and unscored workers go to an unscored one. */

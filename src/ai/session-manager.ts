@@ -2,7 +2,10 @@
  * The session manager: for one AI request, picks a worker for its (pipeline, model_id)
  * (selector.ts), holds a slot of that worker's capacity while calling it, and fails over
  * to another worker within the retry policy (retry-policy.ts). When every worker is busy it
- * waits up to `queueWaitMs` for a free slot (woken by a release, no polling), then answers 503 with Retry-After.
+ * waits up to `queueWaitMs` for a free slot (woken by a release; with the cluster's pool, also
+ * re-asking it every quarter second for slots freed on other gateways), then answers 503 with
+ * Retry-After. When no worker is usable but one for the model is still loading it (its
+ * `/health` says LOADING), the request waits for it up to `modelLoadWaitMs` instead.
  * Latency scores are updated from each success, normalized by the request's work units.
  *
  * A caller can pass an `accept` step that checks and completes a reply inside its attempt
@@ -53,6 +56,12 @@ export interface SessionManagerOptions<Request, Reply> {
    */
   onAttemptFailure?(attempt: { pipeline: Pipeline; modelID: string; workerID: string; kind: FailureKind; stage: 'call' | 'result' }): void;
   retry: RetryConfig;
+  /**
+   * How long a request waits, from its arrival, for a worker that is still loading its model
+   * (health LOADING) when no other worker can take it, ms; within `retry.totalBudgetMs`.
+   * Default 0 (answer 503 at once).
+   */
+  modelLoadWaitMs?: number;
   logger: Logger;
   random?: () => number;
   now?: () => number;
@@ -116,12 +125,13 @@ export class SessionManager<Request, Reply> {
     }
     for (;;) {
       const elapsedMs = this.#now() - startedMs;
-      const workerID = await this.#acquire(pipeline, modelID, tried, startedMs);
-      if (workerID === undefined) {
+      const acquired = await this.#acquire(pipeline, modelID, tried, startedMs);
+      if (acquired === undefined) {
         if (lastFailure) throw this.#exhausted(lastFailure, attempt);
         const waitS = retryAfterS(retry);
         throw new GatewayError('NO_WORKER', `no worker for ${pipeline} model_id "${modelID}" is free or healthy; retry in ${waitS} s`, { retryAfterS: waitS });
       }
+      const { workerID, leaseID } = acquired;
       attempt += 1;
       const endpoint = registry.endpoint(workerID)!;
       const timeoutMs = attemptTimeoutMs(pipeline, elapsedMs, retry);
@@ -130,7 +140,7 @@ export class SessionManager<Request, Reply> {
       const release = (): void => {
         if (released) return;
         released = true;
-        registry.release(workerID, pipeline, modelID);
+        registry.release(workerID, pipeline, modelID, leaseID);
       };
       let inAccept = false;
       try {
@@ -165,22 +175,32 @@ export class SessionManager<Request, Reply> {
 
   /**
    * Picks a worker and takes a slot, waiting up to `queueWaitMs` while every untried worker
-   * is busy. Returns undefined when none can be had.
+   * is busy, or up to `modelLoadWaitMs` (from arrival) while the only ones left are loading
+   * their model. Returns undefined when none can be had.
    */
-  async #acquire(pipeline: Pipeline, modelID: string, tried: ReadonlySet<string>, startedMs: number): Promise<string | undefined> {
+  async #acquire(pipeline: Pipeline, modelID: string, tried: ReadonlySet<string>, startedMs: number): Promise<{ workerID: string; leaseID: string } | undefined> {
     const { registry, retry } = this.#o;
-    const waitUntil = this.#now() + retry.queueWaitMs;
+    const queueUntil = this.#now() + retry.queueWaitMs;
+    const loadUntil = startedMs + (this.#o.modelLoadWaitMs ?? 0);
+    let misses = 0;
     for (;;) {
       const nowMs = this.#now();
       const candidates = registry.candidates(pipeline, modelID);
       const chosen = selectWorker(candidates, { nowMs, excluded: tried, random: this.#random });
-      if (chosen && registry.acquire(chosen.workerID, pipeline, modelID)) return chosen.workerID;
-      // Wait only while some untried, usable worker exists that is merely busy.
+      if (chosen) {
+        const leaseID = await registry.acquire(chosen.workerID, pipeline, modelID);
+        if (leaseID !== undefined) return { workerID: chosen.workerID, leaseID };
+        // Full in the cluster (the registry now knows its count): choose again at once, a few times.
+        if (++misses <= candidates.length) continue;
+      }
+      // Wait only while some untried, usable worker exists that is merely busy, or one is loading its model.
       const busyButUsable = candidates.some((c) => !tried.has(c.workerID) && c.healthy && !(c.suspendedUntilMs && c.suspendedUntilMs > nowMs) && c.inFlight >= c.capacity);
-      if (!chosen && !busyButUsable && freeCapacity(candidates, nowMs, tried) === 0) return undefined;
+      const loading = !busyButUsable && nowMs < loadUntil && candidates.some((c) => !tried.has(c.workerID) && c.loading === true);
+      if (!chosen && !busyButUsable && !loading && freeCapacity(candidates, nowMs, tried) === 0) return undefined;
+      const waitUntil = loading ? Math.max(queueUntil, loadUntil) : queueUntil;
       if (nowMs >= waitUntil || nowMs - startedMs >= retry.totalBudgetMs) return undefined;
-      // Sleep until a slot is released (or a worker appears), the deadline, or the end of
-      // the earliest suspension among the untried workers (it may then serve).
+      // Sleep until a slot is released (or a worker appears or is ready), the deadline, or the
+      // end of the earliest suspension among the untried workers (it may then serve).
       let wakeAtMs = Math.min(waitUntil, startedMs + retry.totalBudgetMs);
       for (const c of candidates) {
         if (!tried.has(c.workerID) && c.suspendedUntilMs !== undefined && c.suspendedUntilMs > nowMs) wakeAtMs = Math.min(wakeAtMs, c.suspendedUntilMs);

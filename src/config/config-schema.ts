@@ -323,6 +323,21 @@ export const CONFIG_SCHEMA = Type.Object({
       minimum: 0, default: 86_400,
       description: 'Delete re-hosted AI results (`/stream/<requestID>/<file>`) this many seconds after they were stored, in s; 0 = keep. Default 86400 (24 h).',
     }),
+    modelLoadWaitMs: Type.Integer({
+      minimum: 0, default: 60_000,
+      description: 'How long a request waits, from its arrival, for a worker still loading its model (its /health says LOADING) when no other worker '
+        + 'can take it, instead of an immediate 503, in ms (within `ai.totalBudgetMs`); 0 = do not wait. Default 60000.',
+    }),
+    registrationTtlMs: Type.Integer({
+      minimum: 1000, default: 60_000,
+      description: 'A worker registration (in the cluster\'s pool in Redis) that is neither renewed (POST /api/workers again: the reference worker '
+        + 'does every 10 s) nor answered a health poll for this long leaves the pool, in ms. Default 60000.',
+    }),
+    slotLeaseTtlMs: Type.Integer({
+      minimum: 3000, default: 30_000,
+      description: 'Each request running on a worker holds a slot lease in Redis, renewed every third of this while it runs: a gateway that dies '
+        + 'holding slots gives them back within this long, in ms. Default 30000.',
+    }),
   }, { additionalProperties: false, default: {} }),
   metrics: Type.Object({
     manifestIdLabels: Type.Boolean({

@@ -87,11 +87,13 @@ export interface FakeAiWorker {
   readonly inFlight: number;
   /** Highest `inFlight` seen since start or `resetStats()`. */
   readonly maxInFlight: number;
+  /** `GET /health` requests answered since start or `resetStats()`. */
+  readonly healthHits: number;
   /** When each SSE event was written (Date.now()) and its payload, for stream timing checks. */
   readonly sseWrites: { at: number; data: string }[];
   setMode(mode: FakeWorkerMode): void;
   setHealth(status: FakeHealthStatus): void;
-  /** Clears `calls`, `sseWrites` and resets `maxInFlight` to the current `inFlight`. */
+  /** Clears `calls`, `sseWrites` and `healthHits`, and resets `maxInFlight` to the current `inFlight`. */
   resetStats(): void;
   /**
    * Answers every result media reference with this URL instead of its own media (a worker
@@ -140,6 +142,7 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
   let health: FakeHealthStatus = 'OK';
   let inFlight = 0;
   let maxInFlight = 0;
+  let healthHits = 0;
   let seedCounter = 1000;
   let mediaCounter = 0;
   let resultUrl: string | undefined;
@@ -297,7 +300,10 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
     const path = (req.url ?? '/').split('?')[0]!;
     const route = path.replace(/\/+$/, '') || '/';
     void (async () => {
-      if (req.method === 'GET' && route === '/health') return sendJson(res, 200, { status: health });
+      if (req.method === 'GET' && route === '/health') {
+        healthHits++;
+        return sendJson(res, 200, { status: health });
+      }
       if (req.method === 'GET' && route.startsWith('/media/')) {
         if (!authorized(req)) return sendJson(res, 401, { detail: { msg: 'Invalid bearer token.' } });
         const location = redirects.get(route.slice('/media/'.length));
@@ -336,6 +342,7 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
     calls,
     get inFlight() { return inFlight; },
     get maxInFlight() { return maxInFlight; },
+    get healthHits() { return healthHits; },
     sseWrites,
     setMode(m) { mode = m; },
     setHealth(s) { health = s; },
@@ -343,6 +350,7 @@ export async function startFakeAiWorker(options: FakeAiWorkerOptions = {}): Prom
       calls.length = 0;
       sseWrites.length = 0;
       maxInFlight = inFlight;
+      healthHits = 0;
     },
     setResultUrl(url) { resultUrl = url; },
     addRedirect(name, location) {

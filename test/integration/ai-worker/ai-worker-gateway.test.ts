@@ -165,7 +165,9 @@ test("an image above the worker's pixel limit reaches the client as 400 with the
 
 test('after a gateway restart the worker registers again by itself', async () => {
   await app.close();
-  app = await startApp(gatewayConfig, logger, 'gateway');
+  // Restarted on an empty pool (as with a new Redis): the gateways' worker pool lives in Redis,
+  // so a restart on the same Redis would find the worker still registered.
+  app = await startApp({ ...gatewayConfig, redis: { ...gatewayConfig.redis, keyPrefix: 'aiwtest-restarted' } }, logger, 'gateway');
   assert.equal((await fetch(`${base}/api/workers`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json()) as { workers: unknown[] }).workers.length, 0,
     'the new gateway starts with an empty registry');
   await waitFor('worker registered with the restarted gateway', healthyAndWarm, 10_000);

@@ -23,7 +23,7 @@ import { TranscodeResults, type ResultsMetrics } from '../../../src/transcode/tr
 import { createHttpApp } from '../../../src/http/http-app.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
-import { DEFAULT_MODEL_ID } from '../../../src/domain/pipelines.ts';
+import { DEFAULT_MODEL_ID, type Pipeline } from '../../../src/domain/pipelines.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { bookkeepingIndex, ingestOptions, unusedPushClaims } from '../../helpers/ingest-stand-ins.ts';
 
@@ -84,7 +84,7 @@ test('the AI routes record each pipeline request with its pipeline, resolved mod
     routers: [
       http.router(),
       createAiRouter({
-        sessions, registry: {} as AiRoutesOptions['registry'],
+        sessions, registry: { modelFor: (p: Pipeline) => DEFAULT_MODEL_ID[p] } as unknown as AiRoutesOptions['registry'],
         authorizer: {
           authorize: async (key) => {
             if (key !== 'good-key') throw new GatewayError('UNAUTHORIZED', 'invalid API key');
