@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { MetricsRegistry, type MetricsRegistryOptions, type PullSource } from '../../../src/metrics/metrics-registry.ts';
+import { DEFAULT_MODEL_ID, type Pipeline } from '../../../src/domain/pipelines.ts';
 import { HttpMetrics } from '../../../src/metrics/http-metrics.ts';
 import { IngestMetrics, registerLiveStreamsGauge, type LiveStreamSourceEntry } from '../../../src/metrics/ingest-metrics.ts';
 import { TranscodeMetrics, type TranscodeMetricsOptions } from '../../../src/metrics/transcode-metrics.ts';
@@ -406,7 +407,7 @@ test('over HTTP: GET /metrics serves the text, and pushes, AI requests and route
         storage: { getFile: notUsed }, remuxer: { toMp4: notUsed }, workDir, maxBodyBytes: 1024 * 1024, recorder: metrics.ingest, logger: silentLogger(),
       }),
       createAiRouter({
-        sessions, registry: {} as AiRoutesOptions['registry'], authorizer: { authorize: async () => ({}) },
+        sessions, registry: { modelFor: (p: Pipeline) => DEFAULT_MODEL_ID[p] } as unknown as AiRoutesOptions['registry'], authorizer: { authorize: async () => ({}) },
         results: { putBytes: notUsed, getStream: notUsed }, fetchMedia: notUsed, framesToMp4: notUsed, probeAudioMs: notUsed,
         uploadDir: workDir, publicUrl: 'http://127.0.0.1', adminToken: '', loopbackOnly: true, maxImageBytes: 1024, maxAudioBytes: 1024,
         recorder: metrics.ai, logger: silentLogger(),
