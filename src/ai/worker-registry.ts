@@ -44,6 +44,8 @@ interface WorkerState {
   status: WorkerStatus;
   /** When `status` was last polled (local clock), 0 = never. */
   checkedAtMs: number;
+  /** When this gateway last registered it (local clock), 0 = learnt from the pool: a pool read older than this does not drop it. */
+  touchedAtMs?: number;
   suspendedUntilMs: number;
   consecutiveFailures: number;
   registeredAtMs: number;
@@ -148,6 +150,8 @@ export class WorkerRegistry {
   /** Lease IDs: this process's random tag and a counter. */
   readonly #leaseTag = randomBytes(6).toString('hex');
   #leaseCounter = 0;
+  /** Workers removed through this gateway, and when (local clock): a pool read older than that does not bring them back. */
+  readonly #removedAtMs = new Map<string, number>();
   /** Workers this gateway registered from its config: renewed in the pool while it runs. */
   readonly #configured = new Map<string, PoolRegistration>();
 
@@ -218,6 +222,8 @@ export class WorkerRegistry {
       this.#options.logger.info({ workerID: id, url: base, pipelines: capabilities.map((c) => key(c.pipeline, c.modelID)), source }, 'AI worker registered');
     }
     const w = this.#workers.get(id)!;
+    w.touchedAtMs = this.#now();
+    this.#removedAtMs.delete(id);
     if (this.#pool) {
       const registration = this.#registration(w);
       if (source === 'config') this.#configured.set(id, registration);
@@ -236,6 +242,7 @@ export class WorkerRegistry {
   async remove(id: string): Promise<boolean> {
     let removed = this.#workers.delete(id);
     this.#configured.delete(id);
+    if (this.#pool) this.#removedAtMs.set(id, this.#now());
     if (this.#pool) removed = (await this.#pool.store.removeWorker(id)) || removed;
     if (removed) this.#options.logger.info({ workerID: id }, 'AI worker removed');
     return removed;
@@ -432,6 +439,8 @@ export class WorkerRegistry {
     let readied = false;
     for (const { worker, health, inFlight } of read.workers) {
       seen.add(worker.id);
+      const removedAtMs = this.#removedAtMs.get(worker.id);
+      if (removedAtMs !== undefined && removedAtMs >= localNowMs) continue; // removed here while this read was under way
       const capabilities: CapabilityState[] = [];
       worker.pipelines.forEach((p, i) => {
         if (!isPipeline(p.pipeline)) return;
@@ -463,8 +472,10 @@ export class WorkerRegistry {
         if (checkedAtMs > w.checkedAtMs) readied = this.#apply(w, health.status as WorkerStatus, checkedAtMs) || readied;
       }
     }
-    for (const id of [...this.#workers.keys()]) {
-      if (!seen.has(id)) {
+    for (const id of this.#removedAtMs.keys()) if (!seen.has(id)) this.#removedAtMs.delete(id);
+    for (const [id, w] of [...this.#workers]) {
+      // A worker registered here after this read began is kept: the read may predate its registration.
+      if (!seen.has(id) && (w.touchedAtMs ?? 0) < localNowMs) {
         this.#workers.delete(id);
         this.#options.logger.info({ workerID: id }, 'AI worker left the pool (removed or expired)');
       }
