@@ -22,6 +22,7 @@
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
+import type { PoolRegistration } from './worker-registry.ts';
 
 const NOW_MS = new URL('./lua/now-ms.lua', import.meta.url);
 
@@ -36,16 +37,11 @@ const POOL_SCRIPTS = {
   claimPolls: luaScript('mgAiClaimPolls', 0, new URL('./lua/claim-polls.lua', import.meta.url)),
 };
 
-/** A worker's registration as stored for the cluster (never shown to API callers as is: it holds the token). */
-export interface PooledWorker {
-  readonly id: string;
-  readonly url: string;
-  readonly token?: string;
-  readonly source: 'config' | 'api';
-  readonly pipelines: readonly { readonly pipeline: string; readonly model_id: string; readonly warm: boolean; readonly capacity: number }[];
-  /** When this registration was first made or last changed, epoch ms (the registering gateway's clock). */
-  readonly registeredAtMs: number;
-}
+/**
+ * A worker's registration as stored for the cluster (worker-registry.ts `PoolRegistration`;
+ * never shown to API callers as is: it holds the worker's token).
+ */
+export type PooledWorker = PoolRegistration;
 
 /** One worker as read from the pool. */
 export interface PooledWorkerState {

@@ -518,11 +518,15 @@ export class WorkerRegistry {
   }
 
   async #poll(w: WorkerState): Promise<void> {
-    let status: WorkerStatus;
-    try {
-      status = await this.#options.checkHealth({ url: w.url, ...(w.token ? { token: w.token } : {}) });
-    } catch {
-      status = 'UNREACHABLE';
+    let status: WorkerStatus = 'UNREACHABLE';
+    // A worker that answered before gets a second try at once: one lost or late answer (a busy
+    // host) would otherwise take it out of the pool of every gateway for a whole interval.
+    for (let attempt = 0; attempt < (w.status === 'UNREACHABLE' ? 1 : 2) && status === 'UNREACHABLE'; attempt++) {
+      try {
+        status = await this.#options.checkHealth({ url: w.url, ...(w.token ? { token: w.token } : {}) });
+      } catch {
+        status = 'UNREACHABLE';
+      }
     }
     if (this.#pool) {
       await this.#pool.store.saveHealth(w.id, status, this.#pool.options.registrationTtlMs).catch((err: Error) => {

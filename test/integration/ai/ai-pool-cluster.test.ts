@@ -10,6 +10,13 @@ import assert from 'node:assert/strict';
 import { spawnMediagate, startGatewayPair, waitForHttp, type GatewayPair } from '../../helpers/gateway-process.ts';
 import { startFakeAiWorker, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
 import { listWorkers, postPipeline, registerWorker, waitForListedWorker } from '../../helpers/ai-cluster.ts';
+import { execFileSync } from 'node:child_process';
+
+/** `INFO commandstats` calls per command of the test's redis-server. */
+function commandCalls(port: number): Map<string, number> {
+  const text = execFileSync('redis-cli', ['-p', String(port), 'info', 'commandstats']).toString();
+  return new Map([...text.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
 
 const HEALTH_INTERVAL_MS = 500;
 const MODEL_LOAD_WAIT_MS = 4000;
@@ -55,14 +62,19 @@ test('a worker registered through gateway A serves requests arriving at gateway 
   assert.equal(w.calls[0]!.fields['model_id'], 'pool/one');
 });
 
-test('50 concurrent requests across both gateways never exceed the worker\'s capacity', { timeout: 60_000 }, async () => {
+test('50 concurrent requests across both gateways never exceed the worker\'s capacity', { timeout: 60_000 }, async (t) => {
   const w = await worker({ pipelines: ['text-to-image'], delayMs: 100 });
   await registerWorker(B, w, [{ pipeline: 'text-to-image', model_id: 'pool/cap', capacity: 3 }]);
   await waitForListedWorker(A, w.url, (x) => x?.healthy === true);
   w.resetStats();
+  const before = commandCalls(pair.redis.port);
+  const startedMs = Date.now();
   const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
     postPipeline(i % 2 === 0 ? A : B, 'text-to-image', { prompt: 'x', model_id: 'pool/cap', width: 64, height: 64 }).then(async (r) => ({ status: r.status, body: await r.text() }))));
   assert.deepEqual([...new Set(results.map((r) => r.status))], [200], JSON.stringify(results.find((r) => r.status !== 200)));
+  const after = commandCalls(pair.redis.port);
+  // For the report: Redis commands in the window (background refreshes and health rounds of two gateways included).
+  t.diagnostic(`redis commands during 50 requests in ${Date.now() - startedMs} ms: ${JSON.stringify(Object.fromEntries([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]).filter(([, d]) => (d as number) > 0)))}`);
   assert.equal(w.calls.length, 50);
   assert.ok(w.maxInFlight <= 3, `the worker peaked at ${w.maxInFlight} requests in flight (capacity 3)`);
   assert.equal(w.maxInFlight, 3, 'the capacity was used');
