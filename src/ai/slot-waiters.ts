@@ -52,6 +52,17 @@ export class SlotWaiters {
     for (const waiter of [...this.#waiting]) if (waiter.key === key) waiter.settle('woken');
   }
 
+  /** Wakes the oldest waiter for `key`; false when none waits. */
+  wakeOne(key: string): boolean {
+    for (const waiter of this.#waiting) {
+      if (waiter.key === key) {
+        waiter.settle('woken');
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Wakes every waiter, oldest first. */
   wakeAll(): void {
     for (const waiter of [...this.#waiting]) waiter.settle('woken');

@@ -356,7 +356,10 @@ export class WorkerRegistry {
         this.#options.logger.warn({ workerID: id, err: err.message }, 'cannot release an AI worker slot; its lease will expire');
       });
     }
-    this.#slotWaiters.wake(key(pipeline, modelID));
+    // With a pool, one slot freed wakes one waiter (the others re-ask the pool on their own
+    // timers): waking all of them would send one acquire each for a single slot.
+    if (this.#pool) this.#slotWaiters.wakeOne(key(pipeline, modelID));
+    else this.#slotWaiters.wake(key(pipeline, modelID));
   }
 
   /**

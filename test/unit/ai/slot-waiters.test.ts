@@ -51,3 +51,19 @@ test('an abort ends the wait, and an aborted signal does not wait at all', async
   assert.equal(waiters.size, 0);
   assert.equal(await waiters.wait('k', 60_000, controller.signal), 'aborted');
 });
+
+test('wakeOne wakes only the oldest waiter of its key', async () => {
+  const waiters = new SlotWaiters();
+  const first = waiters.wait('k', 60_000);
+  const other = waiters.wait('x', 60_000);
+  const second = waiters.wait('k', 60_000);
+  assert.equal(waiters.wakeOne('k'), true);
+  assert.equal(await settledSoon(first), 'woken');
+  assert.equal(await settledSoon(second), 'pending', 'the next waiter of the key still waits');
+  assert.equal(await settledSoon(other), 'pending', 'another key is not woken');
+  assert.equal(waiters.wakeOne('k'), true);
+  assert.equal(await settledSoon(second), 'woken');
+  assert.equal(waiters.wakeOne('k'), false, 'nobody left');
+  waiters.wakeAll();
+  assert.equal(await settledSoon(other), 'woken');
+});
