@@ -291,7 +291,7 @@ test('one HTTP push session whose segments alternate between gateways A and B: o
   }
 });
 
-test('the AI worker in its own namespace, bound to 0.0.0.0 and registered through gateway A, advertises the address A reaches it on and serves an upscale through A', { skip, timeout: 120_000 }, async () => {
+test('the AI worker in its own namespace, bound to 0.0.0.0 and registered through gateway A, advertises the address A reaches it on and serves upscales through A and through B', { skip, timeout: 120_000 }, async () => {
   const [a] = cluster.gateways;
   const worker = cluster.aiWorker!;
   await waitUntil(() => logLines(a.proc, 'AI worker registered').length > 0, 60_000, () => `not registered:\n${worker.proc.lines.slice(-20).join('\n')}`);
@@ -310,16 +310,22 @@ test('the AI worker in its own namespace, bound to 0.0.0.0 and registered throug
   const body = await res!.text();
   assert.equal(res!.status, 200, body);
   assert.ok((JSON.parse(body) as { images: unknown[] }).images.length === 1, body);
+  // The worker pool is shared in Redis: gateway B, which the worker never contacted, routes to it too.
+  const [, b] = cluster.gateways;
+  const onB = await fetch(`${b.httpUrl}/upscale`, { method: 'POST', headers: { authorization: `Bearer ${aiKey}` }, body: uploadForm({ prompt: 'x', model_id: 'esrgan-slim-x2' }, { data: image, type: 'image/png' }) });
+  const bodyB = await onB.text();
+  assert.equal(onB.status, 200, `upscale through gateway B: ${bodyB}`);
+  assert.ok((JSON.parse(bodyB) as { images: unknown[] }).images.length === 1, bodyB);
 });
 
-test('GET /api/cluster lists both gateways and both transcoders (on gateway B) and the AI worker (on A) at their own hosts\' addresses', { skip, timeout: 30_000 }, async () => {
+test('GET /api/cluster on gateway B lists both gateways, both transcoders and the AI worker at their own hosts\' addresses', { skip, timeout: 30_000 }, async () => {
   const view = await clusterView();
   const [a, b] = cluster.gateways;
   assert.deepEqual(view.gateways.map((g) => g.address).sort(), [a.httpUrl, b.httpUrl].sort(), 'gateways at their namespace addresses');
   assert.deepEqual(view.gateways.map((g) => g.rtmpAddress).sort(), [a, b].map((g) => `rtmp://${g.host.address}:${GATEWAY_RTMP_PORT}`).sort());
   assert.deepEqual(view.transcoders.map((t) => t.address).sort(), cluster.transcoders.map((t) => `http://${t.host.address}:${TRANSCODER_METRICS_PORT}`).sort(), 'transcoders at their namespace addresses');
-  // The worker registered through gateway A; A's view lists it (B's too once the worker registry is shared in Redis).
-  assert.deepEqual((await clusterView(a)).aiWorkers.map((w) => w.url), [`http://${cluster.aiWorker!.host.address}:8000`], 'the AI worker at the address it registered');
+  // The worker registered through gateway A; B lists it from the shared pool.
+  assert.deepEqual(view.aiWorkers.map((w) => w.url), [`http://${cluster.aiWorker!.host.address}:8000`], 'the AI worker at the address it registered');
 });
 
 // Last: it kills gateway A, through which the AI worker registered.
