@@ -196,6 +196,8 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
           MEDIAGATE_AI_WORKER_MODELS: 'esrgan-slim-x2',
           MEDIAGATE_AI_WORKER_REGISTER_INTERVAL_MS: '2000',
           MEDIAGATE_AI_WORKER_LOG_FORMAT: 'json',
+          // Debug: each refused request is logged ("request rejected", with its status), which the capacity test counts.
+          MEDIAGATE_AI_WORKER_LOG_LEVEL: 'debug',
         }, [], host.exec),
       };
       aiWorker = worker;

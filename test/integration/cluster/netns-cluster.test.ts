@@ -318,6 +318,24 @@ test('the AI worker in its own namespace, bound to 0.0.0.0 and registered throug
   assert.ok((JSON.parse(bodyB) as { images: unknown[] }).images.length === 1, bodyB);
 });
 
+test('50 concurrent upscales across gateways A and B never exceed the worker\'s capacity (1): the worker refuses none for being busy', { skip, timeout: 120_000 }, async () => {
+  const worker = cluster.aiWorker!;
+  const image = await clipFrame(20, 64, 36);
+  const rejectedBefore = logLines(worker.proc, 'request rejected').length;
+  const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+    const g = cluster.gateways[i % 2]!;
+    const res = await fetch(`${g.httpUrl}/upscale`, { method: 'POST', headers: { authorization: `Bearer ${aiKey}` }, body: uploadForm({ prompt: 'x', model_id: 'esrgan-slim-x2' }, { data: image, type: 'image/png' }) });
+    await res.text();
+    return { gateway: g.name, status: res.status };
+  }));
+  const rejected = logLines(worker.proc, 'request rejected').slice(rejectedBefore);
+  const ok = answers.filter((x) => x.status === 200);
+  process.stdout.write(`# AI capacity: 50 concurrent (25 per gateway): ${ok.length} served (A ${ok.filter((x) => x.gateway === 'gw-a').length}, B ${ok.filter((x) => x.gateway === 'gw-b').length}), ${answers.filter((x) => x.status === 503).length} answered 503 after the slot wait; the worker refused ${rejected.length}\n`);
+  assert.deepEqual(rejected.map((l) => l['err']), [], 'the worker was never asked for more than its capacity');
+  assert.ok(answers.every((x) => x.status === 200 || x.status === 503), JSON.stringify(answers.map((x) => x.status)));
+  assert.ok(ok.length > 0, 'some were served');
+});
+
 test('GET /api/cluster on gateway B lists both gateways, both transcoders and the AI worker at their own hosts\' addresses', { skip, timeout: 30_000 }, async () => {
   const view = await clusterView();
   const [a, b] = cluster.gateways;
