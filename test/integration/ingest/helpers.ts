@@ -7,9 +7,12 @@ import { appendFileSync, existsSync, mkdtempSync, renameSync, rmSync } from 'nod
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { pino } from 'pino';
 import type { Logger } from '../../../src/log/logger.ts';
 import { REDACT_PATHS } from '../../../src/log/logger.ts';
+import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
+import type { RtmpServerOptions } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { CLIP } from '../../helpers/media.ts';
 
 export const SOURCE_CLIP = CLIP;
@@ -149,4 +152,48 @@ export function isAlive(pid: number | undefined): boolean {
 /** A random, valid, distinctive stream key (so a leak into logs is unmistakable). */
 export function secretKey(tag: string): string {
   return `${tag}-SeCrEt${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** A running {@link RtmpServer} of one test file, from {@link useRtmpServer}. */
+export interface RtmpServerFixture {
+  /** The server; set once the file's `before` hook has run. */
+  readonly server: RtmpServer;
+  /** Its port on 127.0.0.1; set once the file's `before` hook has run. */
+  readonly port: number;
+  /** The file's temporary directory (node-media-server's store is `<dir>/nms-store`); removed by `after`. */
+  readonly dir: string;
+}
+
+/**
+ * Registers `before`/`after` hooks that start one RtmpServer on a free port for the test file
+ * and close it (and remove its temporary directory) at the end. Media tools are required first,
+ * so a machine without ffmpeg fails the file instead of skipping it.
+ *
+ * @param prefix names the temporary directory (`mediagate-<prefix>-*` in the OS temp dir)
+ * @param options the server's options except port and store path (logger, publish handlers, timeouts)
+ */
+export function useRtmpServer(prefix: string, options: Omit<RtmpServerOptions, 'port' | 'storePath'>): RtmpServerFixture {
+  const dir = tempDir(prefix);
+  let server: RtmpServer | undefined;
+  let port = 0;
+  before(async () => {
+    requireMediaTools();
+    port = await freePort();
+    server = new RtmpServer({ ...options, port, storePath: path.join(dir, 'nms-store') });
+    await server.start();
+  });
+  after(async () => {
+    await server?.close();
+    removeDir(dir);
+  });
+  return {
+    get server(): RtmpServer {
+      if (!server) throw new Error('the RTMP server starts in the before hook');
+      return server;
+    },
+    get port(): number {
+      return port;
+    },
+    dir,
+  };
 }

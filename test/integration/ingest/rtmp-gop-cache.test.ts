@@ -7,38 +7,27 @@
  * keyframe); a second one, joining once the first has watched past a keyframe, gets the cached
  * GOP from its keyframe, as NMS replays it.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
-import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
-import { captureLogger, freePort, publish, removeDir, requireMediaTools, secretKey, SOURCE_CLIP, tempDir, waitFor } from './helpers.ts';
+import {
+  captureLogger, publish, secretKey, SOURCE_CLIP, waitFor, useRtmpServer, type RtmpServerFixture,
+} from './helpers.ts';
 
 const { logger } = captureLogger();
-const dir = tempDir('rtmp-gop');
-let port = 0;
-let server: RtmpServer;
 let acceptedAtMs = 0;
 
-before(async () => {
-  requireMediaTools();
-  port = await freePort();
-  server = new RtmpServer({
-    port, logger, storePath: path.join(dir, 'nms-store'),
-    onPublish: async (req) => {
-      acceptedAtMs = Date.now();
-      server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined });
-      return { accept: true };
-    },
-    onUnpublish: () => undefined,
-  });
-  await server.start();
+const rtmp: RtmpServerFixture = useRtmpServer('rtmp-gop', {
+  logger,
+  onPublish: async (req) => {
+    acceptedAtMs = Date.now();
+    rtmp.server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined });
+    return { accept: true };
+  },
+  onUnpublish: () => undefined,
 });
-
-after(async () => {
-  await server.close();
-  removeDir(dir);
-});
+const { dir } = rtmp;
 
 /** A player: ffprobe pulling the stream, listing its video packets (key flag, PTS in s) until the stream ends. */
 function player(url: string): Promise<{ key: boolean; ptsS: number }[]> {
@@ -59,12 +48,12 @@ const sleepUntil = (atMs: number): Promise<void> => new Promise((r) => setTimeou
 
 test('with no player, a joining player gets no cached GOP; with one watching, the next player gets the GOP from its keyframe', { timeout: 60_000 }, async () => {
   const key = secretKey('gop');
-  const url = `rtmp://127.0.0.1:${port}/live/${key}`;
+  const url = `rtmp://127.0.0.1:${rtmp.port}/live/${key}`;
   // 10 s with a 4 s GOP (keyframes at 0, 4, 8 s): wide margins for players starting on a busy machine.
   const clip = path.join(dir, 'gop4.mp4');
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', SOURCE_CLIP, '-t', '10', '-c:v', 'libx264', '-preset', 'ultrafast',
     '-g', '96', '-keyint_min', '96', '-sc_threshold', '0', '-c:a', 'copy', clip]);
-  const publisher = publish(port, key, clip);
+  const publisher = publish(rtmp.port, key, clip);
   await waitFor('publish accepted', () => acceptedAtMs > 0, 20_000);
   // Mid-GOP (keyframes at 0 and 4 s): the first player joins with no player before it.
   await sleepUntil(acceptedAtMs + 1500);

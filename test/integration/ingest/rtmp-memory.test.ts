@@ -5,41 +5,28 @@
  * (nms-adapter.ts `releaseUnusedFlvParser`). Measured as the process's ArrayBuffer memory
  * after a full GC, with 4 real ffmpeg publishers live.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
-import { captureLogger, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor, type Publisher } from './helpers.ts';
+import {
+  captureLogger, gop2Clip, publish, secretKey, waitFor, type Publisher, useRtmpServer, type RtmpServerFixture,
+} from './helpers.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const { logger } = captureLogger();
-const dir = tempDir('rtmp-mem');
-let port = 0;
-let server: RtmpServer;
 let accepted = 0;
 
-before(async () => {
-  requireMediaTools();
-  port = await freePort();
-  server = new RtmpServer({
-    port, logger, storePath: path.join(dir, 'nms-store'),
-    onPublish: async (req) => {
-      accepted += 1;
-      server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined });
-      return { accept: true };
-    },
-    onUnpublish: () => undefined,
-  });
-  await server.start();
-});
-
-after(async () => {
-  await server.close();
-  removeDir(dir);
+const rtmp: RtmpServerFixture = useRtmpServer('rtmp-mem', {
+  logger,
+  onPublish: async (req) => {
+    accepted += 1;
+    rtmp.server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined });
+    return { accept: true };
+  },
+  onUnpublish: () => undefined,
 });
 
 const MiB = 1024 * 1024;
@@ -60,7 +47,7 @@ test('a live RTMP publish keeps well under 1 MiB of buffers in the gateway proce
   const before = await liveArrayBuffers();
   const publishers: Publisher[] = [];
   try {
-    for (let i = 0; i < n; i++) publishers.push(publish(port, secretKey(`mem${i}`), clip));
+    for (let i = 0; i < n; i++) publishers.push(publish(rtmp.port, secretKey(`mem${i}`), clip));
     await waitFor('every publish accepted', () => accepted === n, 20_000);
     await new Promise((r) => setTimeout(r, 2500)); // a GOP and more of media through each
     const perStreamMiB = ((await liveArrayBuffers()) - before) / MiB / n;

@@ -6,43 +6,28 @@
  * tag and ffmpeg's closing end-of-sequence tag, with nothing from a second publisher that
  * tries the same stream key meanwhile.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
-import { SOURCE_CLIP, captureLogger, freePort, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor } from './helpers.ts';
+import {
+  SOURCE_CLIP, captureLogger, publish, secretKey, waitFor, useRtmpServer, type RtmpServerFixture,
+} from './helpers.ts';
 
 const { logger, lines } = captureLogger();
-const dir = tempDir('rtmp-tap');
-let port = 0;
-let server: RtmpServer;
 let onAccepted: (req: PublishRequest) => void = () => undefined;
 const unpublishedAtMs: number[] = [];
 
-before(async () => {
-  requireMediaTools();
-  port = await freePort();
-  server = new RtmpServer({
-    port,
-    logger,
-    storePath: path.join(dir, 'nms-store'),
-    onPublish: async (req) => {
-      // A slow decision (an auth webhook): the tags that arrive meanwhile must be held, not lost.
-      await new Promise((r) => setTimeout(r, 300));
-      onAccepted(req);
-      return { accept: true };
-    },
-    onUnpublish: () => { unpublishedAtMs.push(Date.now()); },
-  });
-  await server.start();
-});
-
-after(async () => {
-  await server.close();
-  removeDir(dir);
+const rtmp: RtmpServerFixture = useRtmpServer('rtmp-tap', {
+  logger,
+  onPublish: async (req) => {
+    // A slow decision (an auth webhook): the tags that arrive meanwhile must be held, not lost.
+    await new Promise((r) => setTimeout(r, 300));
+    onAccepted(req);
+    return { accept: true };
+  },
+  onUnpublish: () => { unpublishedAtMs.push(Date.now()); },
 });
 
 interface TagCounts { video: number; audio: number; avcConfig: number; aacConfig: number; metadata: number; endOfSequence: number; other: number }
@@ -72,7 +57,7 @@ test('the tag reader of a publish gets every FLV tag from the first, whole, in o
   let readerAtMs = 0;
   onAccepted = (req) => {
     readerAtMs = Date.now();
-    server.flvTags(req.sessionId)!.read({
+    rtmp.server.flvTags(req.sessionId)!.read({
       tag: (tag) => {
         assert.equal(ended, false, 'no tag after end');
         tags.push({ tag, sha1: createHash('sha1').update(tag).digest('hex') });
@@ -80,15 +65,15 @@ test('the tag reader of a publish gets every FLV tag from the first, whole, in o
       },
       end: () => { ended = true; endedAtMs = Date.now(); },
     });
-    assert.throws(() => server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined }), /already has a tag reader/);
+    assert.throws(() => rtmp.server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined }), /already has a tag reader/);
   };
 
   const startedAtMs = Date.now();
-  const publisher = publish(port, key, SOURCE_CLIP, { inputArgs: ['-t', '10'] });
+  const publisher = publish(rtmp.port, key, SOURCE_CLIP, { inputArgs: ['-t', '10'] });
   // A second publisher on the same key while the first is live: refused, and none of its media reaches the tap.
   await waitFor('first publish accepted', () => readerAtMs > 0, 20_000);
   await new Promise((r) => setTimeout(r, 1000));
-  const second = publish(port, key, SOURCE_CLIP, { inputArgs: ['-t', '10'] });
+  const second = publish(rtmp.port, key, SOURCE_CLIP, { inputArgs: ['-t', '10'] });
   const killer = setTimeout(() => second.kill(), 8000);
   const secondExit = await second.exited;
   clearTimeout(killer);

@@ -2,47 +2,37 @@
  * Publishes RtmpServer must refuse, and what the refused and the legitimate publisher see.
  * One RtmpServer for the file (NMS is a per-process singleton); tests run in sequence.
  */
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import type { PublishDecision, PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { RtmpSegmenter, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/rtmp-segmenter.ts';
-import { captureLogger, firstPts, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor } from './helpers.ts';
+import {
+  captureLogger, firstPts, gop2Clip, publish, secretKey, waitFor, useRtmpServer, type RtmpServerFixture,
+} from './helpers.ts';
 
 const { logger, lines } = captureLogger();
-const dir = tempDir('rtmp-refuse');
-let port = 0;
 let clip = '';
-let server: RtmpServer;
 const publishes: PublishRequest[] = [];
 const unpublishes: string[] = [];
 /** Per-test decision; default accept. */
 let decide: (req: PublishRequest) => Promise<PublishDecision> | PublishDecision = () => ({ accept: true });
 
-before(async () => {
-  requireMediaTools();
-  clip = await gop2Clip();
-  port = await freePort();
-  server = new RtmpServer({
-    port,
-    logger,
-    storePath: path.join(dir, 'nms-store'),
-    publishDecisionTimeoutMs: 1500,
-    onPublish: (req) => {
-      publishes.push(req);
-      return decide(req);
-    },
-    onUnpublish: (sessionId) => {
-      unpublishes.push(sessionId);
-    },
-  });
-  await server.start();
+const rtmp: RtmpServerFixture = useRtmpServer('rtmp-refuse', {
+  logger,
+  publishDecisionTimeoutMs: 1500,
+  onPublish: (req) => {
+    publishes.push(req);
+    return decide(req);
+  },
+  onUnpublish: (sessionId) => {
+    unpublishes.push(sessionId);
+  },
 });
+const { dir } = rtmp;
 
-after(async () => {
-  await server.close();
-  removeDir(dir);
+before(async () => {
+  clip = await gop2Clip();
 });
 
 function reset(): void {
@@ -58,7 +48,7 @@ test('a denied publish makes the publisher exit non-zero quickly, without onUnpu
     return { accept: false, reason: 'unknown stream key' };
   };
   const t0 = Date.now();
-  const exit = await publish(port, secretKey('deny'), clip).exited;
+  const exit = await publish(rtmp.port, secretKey('deny'), clip).exited;
   assert.notEqual(exit.code, 0);
   assert.ok(exit.atMs - t0 < 3000, `publisher exited after ${exit.atMs - t0} ms`);
   assert.equal(publishes.length, 1);
@@ -71,12 +61,12 @@ test('a throwing or too slow onPublish counts as a refusal', async () => {
   decide = () => {
     throw new Error('auth backend down');
   };
-  const threw = await publish(port, secretKey('throw'), clip).exited;
+  const threw = await publish(rtmp.port, secretKey('throw'), clip).exited;
   assert.notEqual(threw.code, 0);
 
   decide = () => new Promise<PublishDecision>(() => undefined); // never answers; timeout is 1.5 s
   const t0 = Date.now();
-  const slow = await publish(port, secretKey('slow'), clip).exited;
+  const slow = await publish(rtmp.port, secretKey('slow'), clip).exited;
   assert.notEqual(slow.code, 0);
   assert.ok(slow.atMs - t0 >= 1400 && slow.atMs - t0 < 5000, `refused after ${slow.atMs - t0} ms`);
   assert.equal(publishes.length, 2);
@@ -92,7 +82,7 @@ test('malformed stream names and other apps are refused before onPublish', async
   ];
   for (const c of cases) {
     const t0 = Date.now();
-    const exit = await publish(port, c.name, clip, { app: c.app }).exited;
+    const exit = await publish(rtmp.port, c.name, clip, { app: c.app }).exited;
     assert.notEqual(exit.code, 0, `${c.app}/${c.name.slice(0, 10)} refused`);
     assert.ok(exit.atMs - t0 < 3000);
   }
@@ -107,16 +97,16 @@ test('a second publisher on a live key is refused while the first keeps going, a
   let ended: SegmenterEndInfo | undefined;
   let segmenter: RtmpSegmenter | undefined;
   decide = (req) => {
-    segmenter = new RtmpSegmenter({ tags: server.flvTags(req.sessionId)!, workDir: path.join(dir, 'busy'), logger });
+    segmenter = new RtmpSegmenter({ tags: rtmp.server.flvTags(req.sessionId)!, workDir: path.join(dir, 'busy'), logger });
     segmenter.on('segment', (s) => segments.push(s));
     segmenter.on('end', (e) => (ended = e));
     segmenter.start();
     return { accept: true };
   };
-  const first = publish(port, key, clip);
+  const first = publish(rtmp.port, key, clip);
   await waitFor('first segment', () => segments.length >= 1, 6000);
   const t0 = Date.now();
-  const second = await publish(port, key, clip).exited;
+  const second = await publish(rtmp.port, key, clip).exited;
   assert.notEqual(second.code, 0, 'the second publisher was refused');
   assert.ok(second.atMs - t0 < 3000);
 
@@ -143,28 +133,28 @@ test('a second publisher on a live key is refused while the first keeps going, a
 test('kick() disconnects a live publisher and reports its unpublish', async () => {
   reset();
   const key = secretKey('kick');
-  const pub = publish(port, key, clip);
-  await waitFor('accepted publish', () => server.liveSessionIds.length === 1, 5000);
+  const pub = publish(rtmp.port, key, clip);
+  await waitFor('accepted publish', () => rtmp.server.liveSessionIds.length === 1, 5000);
   const sessionId = publishes[0]!.sessionId;
-  assert.deepEqual(server.liveSessionIds, [sessionId]);
-  assert.equal(server.kick('no-such-session'), false);
+  assert.deepEqual(rtmp.server.liveSessionIds, [sessionId]);
+  assert.equal(rtmp.server.kick('no-such-session'), false);
   const t0 = Date.now();
-  assert.equal(server.kick(sessionId), true);
+  assert.equal(rtmp.server.kick(sessionId), true);
   const exit = await pub.exited;
   assert.notEqual(exit.code, 0);
   assert.ok(exit.atMs - t0 < 3000);
   await waitFor('onUnpublish', () => unpublishes.length === 1, 2000);
   assert.deepEqual(unpublishes, [sessionId]);
-  assert.deepEqual(server.liveSessionIds, []);
+  assert.deepEqual(rtmp.server.liveSessionIds, []);
 });
 
 test('the same key can publish again right after the previous publisher left', async () => {
   reset();
   const key = secretKey('again');
-  const firstPub = publish(port, key, clip, { inputArgs: ['-t', '1'] });
+  const firstPub = publish(rtmp.port, key, clip, { inputArgs: ['-t', '1'] });
   assert.equal((await firstPub.exited).code, 0);
   await waitFor('first unpublish', () => unpublishes.length === 1, 2000);
-  const secondPub = await publish(port, key, clip, { inputArgs: ['-t', '1'] }).exited;
+  const secondPub = await publish(rtmp.port, key, clip, { inputArgs: ['-t', '1'] }).exited;
   assert.equal(secondPub.code, 0);
   await waitFor('second unpublish', () => unpublishes.length === 2, 2000);
   assert.equal(publishes.length, 2);

@@ -2,51 +2,39 @@
  * End to end on loopback: ffmpeg publishes the 2 s-GOP clip over RTMP, RtmpServer accepts,
  * an RtmpSegmenter reads its packets in process and cuts contiguous ~2 s MPEG-TS segments.
  */
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { RtmpSegmenter, type SegmentInfo, type SegmenterEndInfo, type LongSegmentInfo } from '../../../src/ingest/rtmp-segmenter.ts';
 import { childProcesses } from '../../helpers/gateway-process.ts';
 import {
-  captureLogger, firstPts, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, tempDir, waitFor,
+  captureLogger, firstPts, gop2Clip, publish, secretKey, waitFor, useRtmpServer, type RtmpServerFixture,
 } from './helpers.ts';
 
 const { logger, lines } = captureLogger();
-const dir = tempDir('rtmp-seg');
-let port = 0;
 let clip = '';
-let server: RtmpServer;
 const publishes: { req: PublishRequest; atMs: number }[] = [];
 const unpublishes: { sessionId: string; atMs: number }[] = [];
 let onAccepted: ((req: PublishRequest) => void) | undefined;
 
-before(async () => {
-  requireMediaTools();
-  clip = await gop2Clip();
-  port = await freePort();
-  server = new RtmpServer({
-    port,
-    logger,
-    storePath: path.join(dir, 'nms-store'),
-    onPublish: async (req) => {
-      publishes.push({ req, atMs: Date.now() });
-      await new Promise((r) => setTimeout(r, 50)); // an async decision, like the auth webhook
-      onAccepted?.(req);
-      return { accept: true };
-    },
-    onUnpublish: (sessionId) => {
-      unpublishes.push({ sessionId, atMs: Date.now() });
-    },
-  });
-  await server.start();
+const rtmp: RtmpServerFixture = useRtmpServer('rtmp-seg', {
+  logger,
+  onPublish: async (req) => {
+    publishes.push({ req, atMs: Date.now() });
+    await new Promise((r) => setTimeout(r, 50)); // an async decision, like the auth webhook
+    onAccepted?.(req);
+    return { accept: true };
+  },
+  onUnpublish: (sessionId) => {
+    unpublishes.push({ sessionId, atMs: Date.now() });
+  },
 });
+const { dir } = rtmp;
 
-after(async () => {
-  await server.close();
-  removeDir(dir);
+before(async () => {
+  clip = await gop2Clip();
 });
 
 test('a 2 s-GOP publish is cut into ~2 s contiguous segments, in order, and ends when the publisher leaves', async () => {
@@ -57,14 +45,14 @@ test('a 2 s-GOP publish is cut into ~2 s contiguous segments, in order, and ends
   const longs: LongSegmentInfo[] = [];
   let ended: (SegmenterEndInfo & { atMs: number }) | undefined;
   onAccepted = (req) => {
-    segmenter = new RtmpSegmenter({ tags: server.flvTags(req.sessionId)!, workDir, logger, segmentTargetMs: 2000 });
+    segmenter = new RtmpSegmenter({ tags: rtmp.server.flvTags(req.sessionId)!, workDir, logger, segmentTargetMs: 2000 });
     segmenter.on('segment', (s) => segments.push({ ...s, sizeAtEvent: statSync(s.path).size, atMs: Date.now() }));
     segmenter.on('longSegment', (l) => longs.push(l));
     segmenter.on('end', (e) => (ended = { ...e, atMs: Date.now() }));
     segmenter.start();
   };
 
-  const publisher = publish(port, key, clip);
+  const publisher = publish(rtmp.port, key, clip);
   await waitFor('first segment', () => segments.length > 0, 10_000);
   // The segmenter runs in this process: the publisher is this process's only media child.
   assert.deepEqual(childProcesses(process.pid).filter((c) => /ffmpeg|ffprobe/.test(c)), [`${publisher.child.pid} ffmpeg`]);

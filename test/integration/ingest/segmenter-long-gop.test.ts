@@ -2,42 +2,27 @@
  * Publishers that do not follow the 2 s keyframe advice: the original clip (keyframes at
  * 0, 10.42, 11.88 s) and an audio-less publish.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { RtmpServer } from '../../../src/ingest/rtmp/rtmp-server.ts';
 import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
 import { RtmpSegmenter, type LongSegmentInfo, type SegmentInfo, type SegmenterEndInfo } from '../../../src/ingest/rtmp-segmenter.ts';
 import {
-  SOURCE_CLIP, captureLogger, freePort, gop2Clip, publish, removeDir, requireMediaTools, secretKey, streamTypes, tempDir, waitFor,
+  SOURCE_CLIP, captureLogger, gop2Clip, publish, secretKey, streamTypes, waitFor, useRtmpServer, type RtmpServerFixture,
 } from './helpers.ts';
 
 const { logger } = captureLogger();
-const dir = tempDir('seg-long');
-let port = 0;
-let server: RtmpServer;
 let onAccept: (req: PublishRequest) => void = () => undefined;
 
-before(async () => {
-  requireMediaTools();
-  port = await freePort();
-  server = new RtmpServer({
-    port,
-    logger,
-    storePath: path.join(dir, 'nms-store'),
-    onPublish: (req) => {
-      onAccept(req);
-      return { accept: true };
-    },
-    onUnpublish: () => undefined,
-  });
-  await server.start();
+const rtmp: RtmpServerFixture = useRtmpServer('seg-long', {
+  logger,
+  onPublish: (req) => {
+    onAccept(req);
+    return { accept: true };
+  },
+  onUnpublish: () => undefined,
 });
-
-after(async () => {
-  await server.close();
-  removeDir(dir);
-});
+const { dir } = rtmp;
 
 function segmentInto(workDir: string): { segments: (SegmentInfo & { atMs: number })[]; longs: LongSegmentInfo[]; end: () => SegmenterEndInfo | undefined; startedAt: () => number } {
   const segments: (SegmentInfo & { atMs: number })[] = [];
@@ -45,7 +30,7 @@ function segmentInto(workDir: string): { segments: (SegmentInfo & { atMs: number
   let ended: SegmenterEndInfo | undefined;
   let startedAt = 0;
   onAccept = (req) => {
-    const s = new RtmpSegmenter({ tags: server.flvTags(req.sessionId)!, workDir, logger });
+    const s = new RtmpSegmenter({ tags: rtmp.server.flvTags(req.sessionId)!, workDir, logger });
     s.on('segment', (x) => segments.push({ ...x, atMs: Date.now() }));
     s.on('longSegment', (x) => longs.push(x));
     s.on('end', (e) => (ended = e));
@@ -57,7 +42,7 @@ function segmentInto(workDir: string): { segments: (SegmentInfo & { atMs: number
 
 test('a long-GOP publisher gets long segments cut at its keyframes and one longSegment event', async () => {
   const run = segmentInto(path.join(dir, 'long'));
-  const exit = await publish(port, secretKey('long'), SOURCE_CLIP, { inputArgs: ['-t', '12.5'] }).exited;
+  const exit = await publish(rtmp.port, secretKey('long'), SOURCE_CLIP, { inputArgs: ['-t', '12.5'] }).exited;
   assert.equal(exit.code, 0);
   await waitFor('segmenter end', () => run.end() !== undefined, 5000);
   const end = run.end()!;
@@ -80,7 +65,7 @@ test('a long-GOP publisher gets long segments cut at its keyframes and one longS
 test('an audio-less publish is segmented without waiting for audio', async () => {
   const clip = await gop2Clip();
   const run = segmentInto(path.join(dir, 'video-only'));
-  const exit = await publish(port, secretKey('noaudio'), clip, { inputArgs: ['-t', '4'], outputArgs: ['-an'] }).exited;
+  const exit = await publish(rtmp.port, secretKey('noaudio'), clip, { inputArgs: ['-t', '4'], outputArgs: ['-an'] }).exited;
   assert.equal(exit.code, 0);
   await waitFor('segmenter end', () => run.end() !== undefined, 5000);
   assert.deepEqual(run.segments.map((s) => s.seq), [0, 1]);
