@@ -109,6 +109,12 @@ export interface PushLease {
   readonly idleMs: number;
 }
 
+/** What entering a push into its session found (PushSessionStore `enter`). */
+export type PushEnter =
+  | { state: 'none' | 'opening' }
+  | { state: 'early'; firstSeq: number }
+  | { state: 'live'; record: PushSessionRecord; deadlineMs: number };
+
 /**
  * Push sessions shared by the gateways of a deployment (push-session-store.ts
  * `RedisPushSessions`; an in-memory stand-in in unit tests). `id` names the pushed stream
@@ -118,9 +124,10 @@ export interface PushLease {
 export interface PushSessionStore {
   /**
    * Enters one push into the live session of `id`: adds its lease, grows the end seq, moves the idle deadline.
-   * @returns `none` (no live session: reserve and open one), `opening` (another push is opening it), or `live`
+   * @returns `none` (no live session: reserve and open one), `opening` (another push is opening it),
+   *   `early` (the push's seq is below the seq that opened the live session: nothing is entered), or `live`
    */
-  enter(id: string, push: PushLease): Promise<{ state: 'none' | 'opening' } | { state: 'live'; record: PushSessionRecord; deadlineMs: number }>;
+  enter(id: string, push: PushLease): Promise<PushEnter>;
   /** Reserves the opening of the session of `id` for `leaseMs`: `reserved` when the caller opens it. */
   reserve(id: string, owner: string, leaseMs: number): Promise<'reserved' | 'opening' | 'live'>;
   /** Gives up a reservation (the open failed), if it is still `owner`'s. */

@@ -28,7 +28,7 @@ import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { VideoProfile } from '../domain/profile.ts';
-import type { EndedPushSession, PushLease, PushSessionRecord, PushSessionStore } from './ingest-ports.ts';
+import type { EndedPushSession, PushEnter, PushLease, PushSessionRecord, PushSessionStore } from './ingest-ports.ts';
 
 const FUNCTIONS = [new URL('./lua/push-session-functions.lua', import.meta.url)];
 /** The store's scripts (KEYS, ARGV and reply in each file's header), through ioredis `defineCommand` (src/redis/scripts.ts). */
@@ -78,12 +78,13 @@ export class RedisPushSessions implements PushSessionStore {
     return [this.#keys.key('pushsess', id), this.#keys.key('pushsess', id, 'inflight'), this.#keys.key('pushidle'), this.#keys.key('heartbeats')];
   }
 
-  async enter(id: string, push: PushLease): Promise<{ state: 'none' | 'opening' } | { state: 'live'; record: PushSessionRecord; deadlineMs: number }> {
+  async enter(id: string, push: PushLease): Promise<PushEnter> {
     const nowMs = Date.now();
     const reply = (await this.#scripts.run('enter', this.#sessionKeys(id), [
       id, push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs), this.#leasePrefix,
     ])) as string[];
     if (reply[0] === 'none' || reply[0] === 'opening') return { state: reply[0] };
+    if (reply[0] === 'early') return { state: 'early', firstSeq: Number(reply[1]) };
     const [, session, manifestID, accountID, profiles, startedAtMs, deadline] = reply as [string, string, string, string, string, string, string];
     return { state: 'live', record: toRecord(session, manifestID, accountID, profiles, startedAtMs), deadlineMs: Number(deadline) };
   }

@@ -209,6 +209,10 @@ export class PushSessions {
     for (;;) {
       const entered = await store.enter(id, lease);
       if (entered.state === 'live') return this.#handle(segment, id, entered.record, entered.deadlineMs);
+      if (entered.state === 'early') {
+        // Only a seq at or after the session's first can be listed: refused before any claim, work or charge.
+        throw new GatewayError('INVALID_REQUEST', `segment ${segment.seq} comes before segment ${entered.firstSeq}, which opened this push session (pushed at the same time by another request); push a new stream's segments in order, starting with its first`);
+      }
       const opening = this.#pushOpening.get(id);
       if (opening) {
         // Concurrent first pushes here share the opening, and its refusal.

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  StaticKeyAuthorizer, type EndedPushSession, type IngestIndex, type LiveIngestOptions, type PushClaims, type PushLease, type PushSessionRecord, type PushSessionStore,
+  StaticKeyAuthorizer, type EndedPushSession, type IngestIndex, type LiveIngestOptions, type PushClaims, type PushEnter, type PushLease, type PushSessionRecord, type PushSessionStore,
   type SegmenterHandle,
 } from '../../src/ingest/live-ingest.ts';
 import { silentLogger } from '../../src/log/logger.ts';
@@ -49,7 +49,7 @@ export function unusedPushClaims(overrides: Partial<PushClaims> = {}): PushClaim
  * (src/ingest/push-session-store.ts) without its expiries.
  */
 export class MemoryPushSessions implements PushSessionStore {
-  readonly #sessions = new Map<string, { state: 'opening' | 'live'; owner: string; record?: PushSessionRecord; endSeq: number; segments: number; leases: Map<string, number>; deadlineMs: number }>();
+  readonly #sessions = new Map<string, { state: 'opening' | 'live'; owner: string; record?: PushSessionRecord; firstSeq?: number; endSeq: number; segments: number; leases: Map<string, number>; deadlineMs: number }>();
 
   #touch(s: { leases: Map<string, number>; deadlineMs: number }, nowMs: number, idleMs: number): number {
     for (const [token, until] of s.leases) if (until <= nowMs) s.leases.delete(token);
@@ -57,10 +57,11 @@ export class MemoryPushSessions implements PushSessionStore {
     return s.deadlineMs;
   }
 
-  async enter(id: string, push: PushLease): Promise<{ state: 'none' | 'opening' } | { state: 'live'; record: PushSessionRecord; deadlineMs: number }> {
+  async enter(id: string, push: PushLease): Promise<PushEnter> {
     const s = this.#sessions.get(id);
     if (!s) return { state: 'none' };
     if (s.state !== 'live') return { state: 'opening' };
+    if (s.firstSeq !== undefined && push.seq < s.firstSeq) return { state: 'early', firstSeq: s.firstSeq };
     const nowMs = Date.now();
     s.leases.set(push.token, nowMs + push.leaseMs);
     s.endSeq = Math.max(s.endSeq, push.seq + 1);
@@ -83,7 +84,7 @@ export class MemoryPushSessions implements PushSessionStore {
     const s = this.#sessions.get(id);
     if (s?.state !== 'opening' || s.owner !== owner) return undefined;
     const nowMs = Date.now();
-    const live = { state: 'live' as const, owner, record, endSeq: push.seq + 1, segments: 0, leases: new Map([[push.token, nowMs + push.leaseMs]]), deadlineMs: 0 };
+    const live = { state: 'live' as const, owner, record, firstSeq: push.seq, endSeq: push.seq + 1, segments: 0, leases: new Map([[push.token, nowMs + push.leaseMs]]), deadlineMs: 0 };
     this.#sessions.set(id, live);
     return this.#touch(live, nowMs, push.idleMs);
   }

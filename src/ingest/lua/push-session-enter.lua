@@ -4,11 +4,13 @@
 -- KEYS as push-session-activate.lua.
 -- ARGV[1] id; ARGV[2] token; ARGV[3] nowMs; ARGV[4] leaseUntilMs; ARGV[5] idleMs; ARGV[6] marginMs;
 -- ARGV[7] seq; ARGV[8] keepMs; ARGV[9] the stream lease key prefix (`<p>:ingest:lease:`).
--- Reply: {'none'} (no session: open one), {'opening'} (another push is opening it), or
+-- Reply: {'none'} (no session: open one), {'opening'} (another push is opening it),
+-- {'early', firstSeq} (the seq is below the one that opened the session; nothing changed), or
 -- {'live', session, manifestID, accountID, profiles, startedAtMs, deadline}.
-local f = redis.call('HMGET', KEYS[1], 'state', 'session', 'manifestID', 'accountID', 'profiles', 'startedAtMs', 'endSeq')
+local f = redis.call('HMGET', KEYS[1], 'state', 'session', 'manifestID', 'accountID', 'profiles', 'startedAtMs', 'endSeq', 'firstSeq')
 if not f[1] then return {'none'} end
 if f[1] ~= 'live' then return {'opening'} end
+if f[8] and tonumber(ARGV[7]) < tonumber(f[8]) then return {'early', f[8]} end
 local nowMs = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', nowMs)
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])

@@ -63,6 +63,19 @@ test('one session per pushed stream: the first reservation opens it, the other g
   assert.ok(names.includes(`mgtest:pushsess:${id}`));
 });
 
+test('a push below the seq that opened its session is refused as early, and enters nothing', async () => {
+  const id = pushStreamId('early-push-stream');
+  assert.equal(await a.reserve(id, 'push-a1', 30_000), 'reserved');
+  // Seq 1 opened the session; seq 0, pushed at the same time to the other gateway, arrives after.
+  await a.activate(id, 'push-a1', record('m-early', 's-early'), lease('push-a1', 1, 60_000, 5_000));
+  const inflightBefore = await gatewayA.open('state').zrange(keys.key('pushsess', id, 'inflight'), '0', '-1');
+  const deadlineBefore = await gatewayA.open('state').zscore(keys.key('pushidle'), id);
+  assert.deepEqual(await b.enter(id, lease('push-b0', 0, 60_000, 60_000)), { state: 'early', firstSeq: 1 });
+  assert.deepEqual(await gatewayA.open('state').zrange(keys.key('pushsess', id, 'inflight'), '0', '-1'), inflightBefore, 'no lease added');
+  assert.equal(await gatewayA.open('state').zscore(keys.key('pushidle'), id), deadlineBefore, 'the idle deadline did not move');
+  assert.equal((await b.enter(id, lease('push-b2', 2))).state, 'live', 'a later seq enters');
+});
+
 test('the idle deadline counts from the end of the last push of any gateway, and a live push lease holds the session open', async () => {
   const id = pushStreamId('idle-stream');
   const idleMs = 300;

@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { LiveIngest, type LiveIngestOptions, type PublishAuthorizer, type StreamGrant } from '../../../src/ingest/live-ingest.ts';
 import { bookkeepingIndex, ingestOptions, MemoryPushSessions, unusedPushClaims } from '../../helpers/ingest-stand-ins.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
 
-function cluster(idleMs: number): { gateways: [LiveIngest, LiveIngest]; started: string[]; ended: { session: string; endSeq: number }[]; events: string[]; authorized: number; listedSessions: string[] } {
+function cluster(idleMs: number): { gateways: [LiveIngest, LiveIngest]; started: string[]; ended: { session: string; endSeq: number }[]; events: string[]; authorized: number; listedSessions: string[]; claims: Set<string> } {
   const sessions = new MemoryPushSessions();
   const started: string[] = [];
   const ended: { session: string; endSeq: number }[] = [];
@@ -47,7 +48,7 @@ function cluster(idleMs: number): { gateways: [LiveIngest, LiveIngest]; started:
     events: { emit: (e) => { if (e.type === 'stream.started' || e.type === 'stream.ended') events.push(e.type); } },
   });
   return {
-    gateways: [new LiveIngest(options()), new LiveIngest(options())], started, ended, events, listedSessions,
+    gateways: [new LiveIngest(options()), new LiveIngest(options())], started, ended, events, listedSessions, claims,
     get authorized() { return state.authorized; },
   };
 }
@@ -90,4 +91,21 @@ test('a gateway that shuts down leaves the push session to the other one, which 
   await new Promise((r) => setTimeout(r, idleMs * 5));
   assert.deepEqual(c.ended, [{ session: c.started[0]!, endSeq: 2 }]);
   await c.gateways[1].close();
+});
+
+test('a push of a seq below the one that opened its session (pushed at the same time to another gateway) is refused with 400 before any claim or work', async () => {
+  const c = cluster(60_000);
+  await c.gateways[1].push(segment(1));
+  await assert.rejects(c.gateways[0].push(segment(0)), (err: unknown) => {
+    assert.ok(err instanceof GatewayError);
+    assert.equal(err.code, 'INVALID_REQUEST');
+    assert.equal(err.status, 400);
+    assert.match(err.message, /segment 0 comes before segment 1, which opened this push session/);
+    return true;
+  });
+  assert.deepEqual([...c.claims].map((k) => k.split('/')[1]), ['1'], 'seq 0 was never claimed, so never transcoded or charged');
+  assert.equal(c.listedSessions.length, 1);
+  await c.gateways[0].push(segment(2));
+  assert.equal(c.started.length, 1, 'the session goes on');
+  await Promise.all(c.gateways.map((g) => g.close()));
 });
