@@ -263,8 +263,8 @@ test('one HTTP push session whose segments alternate between gateways A and B: o
     await bothIdle();
     const callsBefore = await commandStats(cluster.redis.url);
     // Seq 0 alone (it opens the session), then two pushes at a time, even seqs to A and odd ones to B, so both
-    // transcoders (one slot each) have a job to take. (Seqs 0 and 1 pushed at once as the session's first pushes, one
-    // to each gateway, once left seq 0 out of the source playlist while it was transcoded and charged: not covered here.)
+    // transcoders (one slot each) have a job to take. (Seqs 0 and 1 pushed at once as the session's first pushes could
+    // open it at seq 1; seq 0 is then refused with 400 before any work: test/unit/ingest/push-session-cluster.test.ts.)
     const first = await pushSegment(a.httpUrl, key, 0, segments[0]!);
     assert.equal(first.status, 200, `seq 0 on A: ${first.body}`);
     for (let seq = 1; seq < segments.length; seq += 2) {
