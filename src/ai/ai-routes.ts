@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
-import * as OpenApiValidator from 'express-openapi-validator';
-import { scopedValidator } from '../http/scoped-validator.ts';
+import { specValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
@@ -256,23 +255,17 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   // Each validator only sees its own paths (http/scoped-validator.ts).
   const isJsonPath = (path: string): boolean => !multipartPaths.has(path) && (pipelinePaths.has(path) || path.startsWith('/api/workers'));
   const isMultipartPath = (path: string): boolean => multipartPaths.has(path);
-  router.use(scopedValidator(isJsonPath, OpenApiValidator.middleware({
-    apiSpec: AI_SPEC_PATH,
+  router.use(specValidator(AI_SPEC_PATH, isJsonPath, {
     validateRequests: { coerceTypes: false },
     validateResponses: false,
-    validateSecurity: false,
-    ignorePaths: (path: string) => !isJsonPath(path),
-  })));
+  }));
   router.use(createUploadMiddleware(options, multipartPipelines));
   router.use(noteNamedModel);
-  router.use(scopedValidator(isMultipartPath, OpenApiValidator.middleware({
-    apiSpec: AI_SPEC_PATH,
+  router.use(specValidator(AI_SPEC_PATH, isMultipartPath, {
     validateRequests: { coerceTypes: true },
     validateResponses: false,
-    validateSecurity: false,
     fileUploader: false,
-    ignorePaths: (path: string) => !isMultipartPath(path),
-  })));
+  }));
 
   for (const pipeline of PIPELINES) {
     router.post(`/${pipeline}`, async (req: Request, res: Response) => {

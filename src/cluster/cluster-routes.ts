@@ -5,9 +5,8 @@
  * rest of the control API (http/admin-guard.ts); the response is validated against the spec.
  */
 import { Router, type Request, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
 import { fileURLToPath } from 'node:url';
-import { scopedValidator } from '../http/scoped-validator.ts';
+import { specValidator } from '../http/scoped-validator.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { ClusterMembers, GatewayRecord, TranscoderRecord } from './cluster-member-store.ts';
 
@@ -64,13 +63,10 @@ export function createClusterRouter(options: ClusterRoutesOptions): Router {
   const now = options.now ?? Date.now;
   router.use(CLUSTER_PATH, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'control API' }));
   const covers = (path: string): boolean => path === CLUSTER_PATH;
-  router.use(scopedValidator(covers, OpenApiValidator.middleware({
-    apiSpec: CONTROL_SPEC_PATH,
+  router.use(specValidator(CONTROL_SPEC_PATH, covers, {
     validateRequests: { allowUnknownQueryParameters: false },
     validateResponses: true,
-    validateSecurity: false,
-    ignorePaths: (path: string) => !covers(path),
-  })));
+  }));
 
   router.get(CLUSTER_PATH, async (_req: Request, res: Response) => {
     const [members, workers] = await Promise.all([options.members.list(), options.aiWorkers()]);

@@ -6,8 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Request, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
-import { scopedValidator } from '../http/scoped-validator.ts';
+import { specValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { PRESETS, type RenditionPlan, type StreamProtocol, type VideoProfile } from '../domain/profile.ts';
@@ -59,13 +58,10 @@ export function createControlRouter(options: ControlRoutesOptions): Router {
   router.use(paths, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'control API' }));
   router.use(paths, express.json({ limit: '64kb' }));
   const isControlPath = (path: string): boolean => path.startsWith('/api/streams') || path.startsWith('/api/profiles');
-  router.use(scopedValidator(isControlPath, OpenApiValidator.middleware({
-    apiSpec: CONTROL_SPEC_PATH,
+  router.use(specValidator(CONTROL_SPEC_PATH, isControlPath, {
     validateRequests: { allowUnknownQueryParameters: false },
     validateResponses: true,
-    validateSecurity: false,
-    ignorePaths: (path: string) => !isControlPath(path),
-  })));
+  }));
 
   async function describe(manifestID: string, now: number): Promise<Record<string, unknown> | undefined> {
     const stream = await index.getStream(manifestID);

@@ -7,6 +7,7 @@
  * (`ignorePaths`). Scoped, a request outside the paths skips each of them with one test.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
 
 /**
  * @param covers true for the request paths (`req.path`, as `ignorePaths` sees it at the
@@ -19,4 +20,22 @@ export function scopedValidator(covers: (path: string) => boolean, validator: re
     if (covers(req.path)) return handler(req, res, next);
     next();
   });
+}
+
+/** express-openapi-validator's options, less those {@link specValidator} sets itself. */
+export type SpecValidatorOptions = Omit<Parameters<typeof OpenApiValidator.middleware>[0], 'apiSpec' | 'ignorePaths' | 'validateSecurity'>;
+
+/**
+ * The OpenAPI validator of one router: `OpenApiValidator.middleware()` over `apiSpec`, ignoring
+ * every path `covers` does not take and scoped to those paths ({@link scopedValidator}).
+ * Security is never validated by it: each router checks its own credentials first (admin guard,
+ * API keys).
+ * @param apiSpec absolute path of the OpenAPI document (openapi/*.yaml)
+ * @param covers true for the request paths the validator must see
+ * @param options request/response validation options (coercion, unknown query parameters, file uploads)
+ */
+export function specValidator(apiSpec: string, covers: (path: string) => boolean, options: SpecValidatorOptions): RequestHandler[] {
+  return scopedValidator(covers, OpenApiValidator.middleware({
+    apiSpec, ...options, validateSecurity: false, ignorePaths: (path: string) => !covers(path),
+  }));
 }

@@ -10,8 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Request, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
-import { scopedValidator } from '../http/scoped-validator.ts';
+import { specValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import { parseLadder } from '../domain/profile.ts';
@@ -138,13 +137,10 @@ export function createPaymentsRouter(options: PaymentsRoutesOptions): Router {
   router.use(paths, adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'payments API' }));
   router.use(paths, express.json({ limit: '64kb' }));
   const isPaymentsPath = (path: string): boolean => PAYMENTS_PATH.test(path);
-  router.use(scopedValidator(isPaymentsPath, OpenApiValidator.middleware({
-    apiSpec: PAYMENTS_SPEC_PATH,
+  router.use(specValidator(PAYMENTS_SPEC_PATH, isPaymentsPath, {
     validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
     validateResponses: true,
-    validateSecurity: false,
-    ignorePaths: (path: string) => !isPaymentsPath(path),
-  })));
+  }));
 
   async function account(req: Request): Promise<Account> {
     const id = String(req.params['id']);
