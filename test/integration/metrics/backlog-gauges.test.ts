@@ -27,6 +27,17 @@ function valueOf(text: string, name: string): number | undefined {
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
+/** A transcode queue under a fresh prefix on the test's redis-server, with its connections and an empty metrics registry. */
+function backlogQueue(): { prefix: string; connections: RedisConnections; queue: TranscodeQueue; metrics: MetricsRegistry } {
+  const prefix = `b${randomBytes(4).toString('hex')}`;
+  const connections = new RedisConnections({ url: redis.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
+  const queue = new TranscodeQueue({
+    connection: connections.open('queue', 'blocking'), openEventsConnection: () => connections.open('queue-events', 'blocking'),
+    prefix, logger: silentLogger(), attempts: 1, backoffMs: 10,
+  });
+  return { prefix, connections, queue, metrics: new MetricsRegistry({ processMetrics: false }) };
+}
+
 async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -36,13 +47,7 @@ async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise
 }
 
 test('the backlog gauges follow jobs queued with no transcoder, then a transcoder taking them', { timeout: 60_000 }, async () => {
-  const prefix = `b${randomBytes(4).toString('hex')}`;
-  const connections = new RedisConnections({ url: redis.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  const queue = new TranscodeQueue({
-    connection: connections.open('queue', 'blocking'), openEventsConnection: () => connections.open('queue-events', 'blocking'),
-    prefix, logger: silentLogger(), attempts: 1, backoffMs: 10,
-  });
-  const metrics = new MetricsRegistry({ processMetrics: false });
+  const { prefix, connections, queue, metrics } = backlogQueue();
   registerBacklogGauges(metrics, () => queue.backlog());
   let worker: TranscodeWorker | undefined;
   try {
@@ -97,13 +102,7 @@ test('the backlog gauges follow jobs queued with no transcoder, then a transcode
 });
 
 test('with Redis down a scrape answers within the read timeout: the backlog gauges read NaN (not 0) and the failure is counted', { timeout: 60_000 }, async () => {
-  const prefix = `b${randomBytes(4).toString('hex')}`;
-  const connections = new RedisConnections({ url: redis.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  const queue = new TranscodeQueue({
-    connection: connections.open('queue', 'blocking'), openEventsConnection: () => connections.open('queue-events', 'blocking'),
-    prefix, logger: silentLogger(), attempts: 1, backoffMs: 10,
-  });
-  const metrics = new MetricsRegistry({ processMetrics: false });
+  const { connections, queue, metrics } = backlogQueue();
   registerBacklogGauges(metrics, async () => ({ ...(await queue.backlog()), liveSessionsWaiting: 4 }), { timeoutMs: 300 });
   try {
     let text = await metrics.metricsText();
