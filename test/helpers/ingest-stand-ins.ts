@@ -26,6 +26,19 @@ export class FakeSegmenter extends EventEmitter implements SegmenterHandle {
   }
 }
 
+/** A `startSegmenter` option that makes {@link FakeSegmenter}s and keeps them, in start order, in `segmenters`. */
+export function fakeSegmenters(): { segmenters: FakeSegmenter[]; startSegmenter: () => FakeSegmenter } {
+  const segmenters: FakeSegmenter[] = [];
+  return {
+    segmenters,
+    startSegmenter: () => {
+      const s = new FakeSegmenter();
+      segmenters.push(s);
+      return s;
+    },
+  };
+}
+
 /** An index that accepts stream bookkeeping and refuses push gaps. */
 export function bookkeepingIndex(overrides: Partial<IngestIndex> = {}): IngestIndex {
   return {

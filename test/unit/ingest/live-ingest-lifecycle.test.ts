@@ -6,20 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions } from '../../../src/ingest/live-ingest.ts';
-import { bookkeepingIndex, FakeSegmenter, ingestOptions, unusedPushClaims } from '../../helpers/ingest-stand-ins.ts';
+import { bookkeepingIndex, fakeSegmenters, type FakeSegmenter, ingestOptions, unusedPushClaims } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
 
 function makeIngest(overrides: Partial<LiveIngestOptions> = {}): { ingest: LiveIngest; segmenters: FakeSegmenter[]; ended: { manifestID: string; endSeq: number }[] } {
-  const segmenters: FakeSegmenter[] = [];
+  const { segmenters, startSegmenter } = fakeSegmenters();
   const ended: { manifestID: string; endSeq: number }[] = [];
   const options = ingestOptions({
     index: bookkeepingIndex({ endStream: async (manifestID, _session, endSeq) => { ended.push({ manifestID, endSeq }); } }),
-    startSegmenter: () => {
-      const s = new FakeSegmenter();
-      segmenters.push(s);
-      return s;
-    },
+    startSegmenter,
     unpublishGraceMs: 50,
     ...overrides,
   });

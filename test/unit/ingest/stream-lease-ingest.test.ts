@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LiveIngest, StaticKeyAuthorizer, type LiveIngestOptions, type StreamLeases } from '../../../src/ingest/live-ingest.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
-import { bookkeepingIndex, FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
+import { bookkeepingIndex, fakeSegmenters, type FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
 
@@ -36,7 +36,7 @@ function memoryLeases(holders = new Map<string, string>()): StreamLeases & { hol
 interface Calls { started: string[]; ended: string[]; opened: string[]; recorded: SegmentOutcome[] }
 
 function makeIngest(leases: StreamLeases, overrides: Partial<LiveIngestOptions> = {}): { ingest: LiveIngest; segmenters: FakeSegmenter[]; calls: Calls } {
-  const segmenters: FakeSegmenter[] = [];
+  const { segmenters, startSegmenter } = fakeSegmenters();
   const calls: Calls = { started: [], ended: [], opened: [], recorded: [] };
   const ingest = new LiveIngest(ingestOptions({
     leases, memberId: 'gw-b', leaseTtlMs: 5000,
@@ -47,11 +47,7 @@ function makeIngest(leases: StreamLeases, overrides: Partial<LiveIngestOptions> 
       resumeStream: async () => undefined,
     }),
     sessions: { opened: async (s) => { calls.opened.push(s.manifestID); } },
-    startSegmenter: () => {
-      const s = new FakeSegmenter();
-      segmenters.push(s);
-      return s;
-    },
+    startSegmenter,
     unpublishGraceMs: 50,
     ...overrides,
   }));
