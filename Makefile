@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REDIS_PORT ?= 6379
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: help deps system-deps bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick scale-demo clean
+.PHONY: help deps system-deps nginx-rtmp bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick scale-demo clean
 
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
@@ -31,11 +31,15 @@ node_modules/.mediagate-installed: package.json package-lock.json
 
 deps: system-deps node_modules/.mediagate-installed
 
-# The reference servers the benchmarks compare against: nginx with Debian's RTMP module.
-bench-deps: deps
-	@[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null || { \
-	  echo "installing nginx-light and libnginx-mod-rtmp with apt-get (benchmark reference)"; \
+# nginx with Debian's RTMP module: the reference server the benchmarks compare against, and the
+# real RTMP receiver the restream tests (test/integration/outputs) send to. The tests fail, never
+# skip, without it (test/helpers/nginx-rtmp.ts).
+nginx-rtmp:
+	@[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && PATH="$$PATH:/usr/sbin:/sbin" command -v nginx >/dev/null || { \
+	  echo "installing nginx-light and libnginx-mod-rtmp with apt-get (RTMP reference server and test receiver)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light libnginx-mod-rtmp >/dev/null; }
+
+bench-deps: deps nginx-rtmp
 
 # Starts a local redis-server on 127.0.0.1:$(REDIS_PORT) unless one already answers there, with AOF
 # persistence (appendonly yes, appendfsync everysec) in data/redis: the gateway's state (segment
@@ -70,13 +74,13 @@ typecheck: node_modules/.mediagate-installed
 check-boundaries: node_modules/.mediagate-installed
 	npx depcruise --config .dependency-cruiser.cjs src cmd
 
-test: deps check-boundaries typecheck
+test: deps nginx-rtmp check-boundaries typecheck
 	node --import tsx --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
 
 test-unit: deps
 	node --import tsx --test $(shell find test/unit -name '*.test.ts' | sort)
 
-test-integration: deps
+test-integration: deps nginx-rtmp
 	node --import tsx --test --test-concurrency=1 $(shell find test/integration -name '*.test.ts' | sort)
 
 bench: bench-deps

@@ -50,7 +50,7 @@ import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, typ
 import { asFlv, clipRealBitrate } from './lib/inputs.ts';
 import { readFlvFile } from './lib/flv-file.ts';
 import { startPublisherPool, type PoolStats, type PublisherPool } from './lib/publisher-pool.ts';
-import { startNginxRtmp, type NginxRtmp } from './lib/nginx-rtmp.ts';
+import { startNginxRtmp, type NginxRtmp } from '../test/helpers/nginx-rtmp.ts';
 import { watchPlaylist, type PlaylistWatch } from './lib/playlist-watch.ts';
 import { cpuSeconds, machineCpuSeconds, processTree, rssBytes, treeRssBytes } from './lib/procs.ts';
 import { benchArgs, fmt, gatewayEnv, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { benchArgs, fmt, gatewayEnv, machineInfo, printGoals, printMachine, printTable, writeResult, type Cell, type GoalRow } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';
 import { source1080p30 } from './lib/inputs.ts';
-import { startNginxRtmp, type NginxRtmp } from './lib/nginx-rtmp.ts';
+import { startNginxRtmp, type NginxRtmp } from '../test/helpers/nginx-rtmp.ts';
 import { watchPlaylist, type PlaylistWatch, type SeenSegment } from './lib/playlist-watch.ts';
 import { processTree } from './lib/procs.ts';
 import { startRedis, type TestRedis } from '../test/helpers/redis-server.ts';
