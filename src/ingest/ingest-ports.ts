@@ -335,3 +335,30 @@ export interface LiveTranscodeSessions {
   /** The stream ended: `endSeq` is one past its last seq. */
   end(manifestID: string, session: string, endSeq: number): Promise<void>;
 }
+
+/**
+ * Told about the streams this gateway holds and the source segments it lists, in order, for
+ * the features that work downstream of the source segment on the stream's holder (restream
+ * outputs, thumbnails). Every method is optional, must return at once and must not throw
+ * (a throw is logged and ignored: the media path never waits for a tap).
+ */
+export interface StreamTap {
+  /**
+   * The stream is held by this gateway from now on: a new session (`resumed` false, `grant`
+   * as the authorizer answered) or a session continued here after its holder died (`resumed`
+   * true).
+   */
+  opened?(s: { manifestID: string; session: string; protocol: StreamProtocol; resumed: boolean; grant: StreamGrant }): void;
+  /**
+   * Source segment `seq` is stored and listed in the index (called in seq order per stream).
+   * `key`: its object-store key (readable from now on); `path`: the local file it was stored
+   * from, which may be deleted as soon as this call returns (read the object by `key` later);
+   * `bytes`: its size; `durationMs`: its playlist duration.
+   */
+  sourceListed?(s: { manifestID: string; session: string; seq: number; key: string; path: string; bytes: number; durationMs: number }): void;
+  /**
+   * The stream is no longer held here: it ended (`continued` false), or its publisher went on
+   * at another gateway in the same session (`continued` true: that gateway's taps see `opened`).
+   */
+  closed?(s: { manifestID: string; session: string; reason: string; continued: boolean }): void;
+}

@@ -15,7 +15,8 @@ import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment 
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
 import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
-import type { IngestJob, PushSessionRecord, StateRetry, StreamGrant } from './ingest-ports.ts';
+import type { IngestJob, PushSessionRecord, StateRetry, StreamGrant, StreamTap } from './ingest-ports.ts';
+import type { Logger } from '../log/logger.ts';
 import {
   NO_RETRY, STORE_UNAVAILABLE_REASON, type EndedStream, type IngestCore, type LiveIngestOptions, type LiveStream, type LiveStreamInfo, type Publisher,
   type SegmentFacts,
@@ -205,6 +206,7 @@ export class LiveIngest {
         stream.indexed = true;
         log.warn({ protocol, nextSeq: resumed.nextSeq, playbackUrl: `${this.#options.publicUrl}/stream/${manifestID}.m3u8` },
           'stream resumed: its publisher reconnected within ingest.reconnectGraceMs; the playlists go on after a discontinuity');
+        this.#tap(log, (t) => t.opened?.({ manifestID, session, protocol, resumed: true, grant }));
         return stream;
       }
       // Objects are scoped by session (domain/segment.ts segmentKey): an earlier session's stay untouched.
@@ -223,6 +225,7 @@ export class LiveIngest {
         stream.liveSession = true;
       }
       this.#options.events.emit({ type: 'stream.started', manifestID, session, protocol });
+      this.#tap(log, (t) => t.opened?.({ manifestID, session, protocol, resumed: false, grant }));
       log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${manifestID}.m3u8` }, 'stream started');
       return stream;
     } catch (err) {
@@ -376,6 +379,7 @@ export class LiveIngest {
       throw new GatewayError('STREAM_BUSY', `segment ${seq} of ${manifestID} arrived after the playlists skipped it; send later sequence numbers`);
     }
     progress.sourceListed = true;
+    this.#tap(log, (t) => t.sourceListed?.({ manifestID, session, seq, key, path, bytes: stored.sizeBytes, durationMs }));
     log.debug({ seq, frames: segment.frames, durationMs, bytes: segment.bytes, measuredBy }, 'source segment listed');
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
@@ -481,6 +485,7 @@ export class LiveIngest {
     if (stream.leaseLost) {
       // The stream goes on elsewhere (same session): its index entry, live session and lease are the new holder's.
       this.#forget(stream);
+      this.#tap(stream.log, (t) => t.closed?.({ manifestID: stream.manifestID, session: stream.session, reason, continued: true }));
       stream.log.info({ reason, segments: stream.segments }, 'stream ended here; it continues on another gateway');
       return;
     }
@@ -499,8 +504,20 @@ export class LiveIngest {
     // (refused as busy until then) never has its fresh lease deleted by this one's release.
     if (stream.leaseOwner !== undefined) await this.#releaseLease(stream.manifestID, stream.leaseOwner);
     this.#forget(stream);
+    this.#tap(stream.log, (t) => t.closed?.({ manifestID: stream.manifestID, session: stream.session, reason, continued: false }));
     this.#options.events.emit({ type: 'stream.ended', manifestID: stream.manifestID, session: stream.session, reason, segments: stream.segments });
     stream.log.info({ reason, segments: stream.segments, longSegments: stream.longSegments, durationMs: Date.now() - stream.startedAtMs }, 'stream ended');
+  }
+
+  /** Calls `fn` on every tap (`options.taps`); a tap that throws is logged and skipped. */
+  #tap(log: Logger, fn: (tap: StreamTap) => void): void {
+    for (const tap of this.#options.taps ?? []) {
+      try {
+        fn(tap);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'a stream tap failed; ignored');
+      }
+    }
   }
 
   #forget(stream: LiveStream): void {

@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
   IngestBilling, IngestEvents, IngestIndex, IngestJob, IngestRecorder, LiveFeedSink, LiveTranscodeSessions, ProbedSegment, PublishAuthorizer, PushClaims,
-  PushSessionRecord, PushSessionStore, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant, StreamLeases,
+  PushSessionRecord, PushSessionStore, SegmentEnqueuer, SegmenterHandle, SegmentRemuxer, SessionKeeper, SourceProbe, SourceStorage, StateRetry, StreamGrant, StreamLeases, StreamTap,
 } from './ingest-ports.ts';
 import type { PublishKey, PushStreamName, RtmpConnectionId, StreamRegistry, StreamSessionId } from './stream-registry.ts';
 
@@ -118,6 +118,11 @@ export interface LiveIngestOptions {
   memberId?: string;
   /** Lifetime of a lease without renewal, ms (`hls.heartbeatTtlMs`); default 10000. */
   leaseTtlMs?: number;
+  /**
+   * Told when a stream is held here, of each source segment listed, and when it is not held
+   * any more (restream outputs, thumbnails); default none.
+   */
+  taps?: readonly StreamTap[];
 }
 
 export interface LiveStream {
