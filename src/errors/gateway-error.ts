@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   INVALID_NAME: { status: 400, retryable: false, message: 'invalid stream name: expected [A-Za-z0-9_-]{1,64}' },
   INVALID_PROFILE: { status: 400, retryable: false, message: 'invalid transcoding profile' },
   INVALID_REQUEST: { status: 400, retryable: false, message: 'invalid request' },
+  /** A watermark (config, stream key, auth webhook answer) that cannot be drawn: bad field, not a PNG/JPEG, larger than the frame (domain/watermark.ts). */
+  INVALID_WATERMARK: { status: 400, retryable: false, message: 'invalid watermark' },
   UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid credentials' },
   PUBLISH_DENIED: { status: 403, retryable: false, message: 'publish not authorized' },
   FORBIDDEN: { status: 403, retryable: false, message: 'forbidden' },

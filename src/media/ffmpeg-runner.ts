@@ -91,6 +91,11 @@ export function toFluentCommand(invocation: FfmpegInvocation, stderrLines = 20):
   const command = ffmpeg({ stdoutLines: stderrLines });
   command.input(invocation.inputPath);
   addOptions(invocation.inputOptions, (...o) => command.inputOptions(...o));
+  for (const input of invocation.extraInputs ?? []) {
+    // fluent-ffmpeg applies inputOptions to the input added last.
+    command.input(input.path);
+    addOptions(input.options, (...o) => command.inputOptions(...o));
+  }
   if (invocation.filterComplex !== '') command.complexFilter(invocation.filterComplex);
   for (const output of invocation.outputs) {
     command.output(output.path);

@@ -17,6 +17,7 @@
  * are within one output frame of the source and still continuous across segments.
  */
 import type { FittedRendition } from '../domain/profile.ts';
+import { watermarkPlacement, type WatermarkSpec } from '../domain/watermark.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { FfmpegInvocation, FfmpegOutput } from '../media/invocation.ts';
 import { invocationToArgs } from '../media/invocation.ts';
@@ -65,6 +66,62 @@ export interface LadderArgsOptions {
   readonly x264Preset?: X264Preset;
   /** ffmpeg `-loglevel`; default `error`. */
   readonly logLevel?: 'error' | 'warning';
+  /** A watermark drawn on every rendition (see {@link LadderWatermark}); absent: none. */
+  readonly watermark?: LadderWatermark;
+}
+
+/**
+ * A watermark as the ladder draws it: the resolved spec (domain/watermark.ts), the local file
+ * of its image (kind `image`: fetched from the object store by the transcoder), and the
+ * source's displayed width in pixels (a margin given in source pixels scales with each rendition).
+ */
+export interface LadderWatermark {
+  readonly spec: WatermarkSpec;
+  /** Local path of the image file (PNG or JPEG, as `spec.imageFormat` says); required for kind `image`. */
+  readonly imagePath?: string;
+  readonly sourceWidthPx: number;
+}
+
+/**
+ * ffmpeg input options for a watermark image: only the local file may be opened and the
+ * demuxer is forced (`png_pipe` / `jpeg_pipe`: one image read as one frame, no file-name
+ * pattern expansion as `image2` would do).
+ */
+export function watermarkInputOptions(format: 'png' | 'jpeg'): string[] {
+  return ['-protocol_whitelist', 'file', '-f', format === 'png' ? 'png_pipe' : 'jpeg_pipe'];
+}
+
+/** The extra ffmpeg input of a watermark, when it has an image. @throws GatewayError INTERNAL when an image watermark has no file. */
+function watermarkInput(watermark: LadderWatermark | undefined): { options: string[]; path: string } | undefined {
+  if (watermark === undefined || watermark.spec.kind !== 'image') return undefined;
+  if (watermark.imagePath === undefined) throw new GatewayError('INTERNAL', 'image watermark without its image file');
+  return { options: watermarkInputOptions(watermark.spec.imageFormat), path: watermark.imagePath };
+}
+
+/** A number for a filter option: at most 3 decimals, never exponent notation. */
+function filterNumber(value: number): string {
+  return String(Math.round(value * 1000) / 1000);
+}
+
+/**
+ * The drawtext filter of a text watermark for one rendition (https://ffmpeg.org/ffmpeg-filters.html#drawtext-1):
+ * font `Sans` through fontconfig (Debian: DejaVu Sans), white at the opacity with a black
+ * border, `expansion=none` (no `%{...}` in the text), placed by expressions on the measured
+ * text size (`tw`, `th`) and the frame (`w`, `h`). The text is quoted for the filter-graph
+ * level; domain/watermark.ts allows no character that would end the quote or an option.
+ */
+function drawtextFilter(spec: Extract<WatermarkSpec, { kind: 'text' }>, rendition: FittedRendition, sourceWidthPx: number): string {
+  const p = watermarkPlacement(spec, rendition, sourceWidthPx);
+  const m = p.marginPx;
+  const [x, y] = ({
+    'top-left': [`${m}`, `${m}`],
+    'top-right': [`w-tw-${m}`, `${m}`],
+    'bottom-left': [`${m}`, `h-th-${m}`],
+    'bottom-right': [`w-tw-${m}`, `h-th-${m}`],
+    center: ['(w-tw)/2', '(h-th)/2'],
+  } as const)[spec.position];
+  const op = filterNumber(spec.opacity);
+  return `drawtext=text='${spec.text}':expansion=none:fontsize=${p.height}:fontcolor=white@${op}:borderw=${Math.max(1, Math.round(p.height / 16))}:bordercolor=black@${op}:x=${x}:y=${y}`;
 }
 
 /**
@@ -150,11 +207,13 @@ export function buildLadderInvocation(options: LadderArgsOptions): FfmpegInvocat
   const { inputPath, outputs, sourceAudioCodec } = options;
   const preset = checkedPreset(options.x264Preset, outputs.length);
   const ffOutputs: FfmpegOutput[] = outputs.map((o, i) => ({ path: o.path, options: renditionOutputOptions(o.rendition, i, sourceAudioCodec, preset) }));
+  const image = watermarkInput(options.watermark);
   return {
     // The source holds client bytes: the demuxer is forced and nothing but the file is opened (media-input.ts).
     inputOptions: ['-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts', ...demuxerInputArgs('mpegts')],
     inputPath,
-    filterComplex: ladderFilterGraph(outputs.map((o) => o.rendition), options.sourceRotationDeg),
+    ...(image ? { extraInputs: [image] } : {}),
+    filterComplex: ladderFilterGraph(outputs.map((o) => o.rendition), options.sourceRotationDeg, options.watermark),
     outputs: ffOutputs,
   };
 }
@@ -167,14 +226,38 @@ function checkedPreset(x264Preset: X264Preset | undefined, renditions: number): 
   return preset;
 }
 
-/** `-filter_complex` graph: decode once, rotate once, split, then per rendition rate-convert and scale to `[vN]`. */
-function ladderFilterGraph(renditions: readonly FittedRendition[], rotationDeg: 0 | 90 | 180 | 270 | undefined): string {
+/**
+ * `-filter_complex` graph: decode once, rotate once, split, then per rendition rate-convert and
+ * scale to `[vN]`. With a watermark, after the scale: an image (input 1) is converted to RGBA,
+ * its alpha multiplied by the opacity (`colorchannelmixer=aa=`), split per rendition, scaled to
+ * that rendition's placement (domain/watermark.ts `watermarkPlacement`) and overlaid there; a
+ * text is drawn with drawtext.
+ */
+function ladderFilterGraph(renditions: readonly FittedRendition[], rotationDeg: 0 | 90 | 180 | 270 | undefined, watermark?: LadderWatermark): string {
   const chains = renditions.map((r, i) => ({ filter: videoFilter(r), label: `v${i}` }));
   const rotate = rotationFilter(rotationDeg);
   const head = rotate ? `${rotate},` : '';
-  if (chains.length === 1) return `[0:v:0]${head}${chains[0]!.filter}[${chains[0]!.label}]`;
-  const splitLabels = chains.map((_, i) => `[s${i}]`).join('');
-  return [`[0:v:0]${head}split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
+  if (watermark === undefined) {
+    if (chains.length === 1) return `[0:v:0]${head}${chains[0]!.filter}[${chains[0]!.label}]`;
+    const splitLabels = chains.map((_, i) => `[s${i}]`).join('');
+    return [`[0:v:0]${head}split=${chains.length}${splitLabels}`, ...chains.map((c, i) => `[s${i}]${c.filter}[${c.label}]`)].join(';');
+  }
+  const n = chains.length;
+  // Per rendition, the scaled picture before the mark: `[0:v:0]...scale` alone, or `[sI]scale` after a split.
+  const scaled = (i: number): string => (n === 1 ? `[0:v:0]${head}${chains[0]!.filter}` : `[s${i}]${chains[i]!.filter}`);
+  const graph: string[] = n === 1 ? [] : [`[0:v:0]${head}split=${n}${chains.map((_, i) => `[s${i}]`).join('')}`];
+  const { spec } = watermark;
+  if (spec.kind === 'text') {
+    renditions.forEach((r, i) => graph.push(`${scaled(i)},${drawtextFilter(spec, r, watermark.sourceWidthPx)}[v${i}]`));
+    return graph.join(';');
+  }
+  const alpha = spec.opacity < 1 ? `,colorchannelmixer=aa=${filterNumber(spec.opacity)}` : '';
+  graph.push(`[1:v]format=rgba${alpha}${n === 1 ? '[m0]' : `,split=${n}${chains.map((_, i) => `[m${i}]`).join('')}`}`);
+  renditions.forEach((r, i) => {
+    const p = watermarkPlacement(spec, r, watermark.sourceWidthPx);
+    graph.push(`${scaled(i)}[b${i}]`, `[m${i}]scale=${p.width}:${p.height}[w${i}]`, `[b${i}][w${i}]overlay=x=${p.x}:y=${p.y}[v${i}]`);
+  });
+  return graph.join(';');
 }
 
 /** Options of the output of rendition `index` (mapping `[v<index>]`), up to and including `-f mpegts`. */
@@ -248,19 +331,21 @@ export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPat
  *   - {@link LIVE_ANALYZE_DURATION_US}, {@link LIVE_DECODER_OPTIONS} and, for libx264 outputs,
  *     {@link LIVE_X264_OPTIONS}: fewer frames held, so each segment is out sooner;
  *   - one MPEG-TS per rendition on `pipe:N`, N = {@link LIVE_FIRST_OUTPUT_FD} + index;
- *   - only the `pipe` protocol may be opened.
+ *   - only the `pipe` protocol may be opened (a watermark image, input 1, only its `file`).
  *
  * @throws GatewayError INTERNAL when `renditions` is empty; CONFIG_INVALID for an unknown preset.
  */
 export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
   const { renditions, sourceAudioCodec } = options;
   const preset = checkedPreset(options.x264Preset, renditions.length);
-  const args = [
+  const args: string[] = [
     '-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts',
     '-analyzeduration', String(LIVE_ANALYZE_DURATION_US), ...LIVE_DECODER_OPTIONS,
     '-protocol_whitelist', 'pipe', '-f', 'mpegts', '-i', 'pipe:0',
-    '-filter_complex', ladderFilterGraph(renditions, options.sourceRotationDeg),
   ];
+  const image = watermarkInput(options.watermark);
+  if (image) args.push(...image.options, '-i', image.path);
+  args.push('-filter_complex', ladderFilterGraph(renditions, options.sourceRotationDeg, options.watermark));
   renditions.forEach((rendition, i) => {
     args.push(...renditionOutputOptions(rendition, i, sourceAudioCodec, preset));
     if (rendition.profile.encoder === 'H.264') args.push(...LIVE_X264_OPTIONS);

@@ -29,3 +29,18 @@ test('values containing one space survive fluent-ffmpeg unsplit', () => {
   assert.ok(args.includes('comment=one space'));
   assert.ok(args.includes('/tmp/my out.ts'));
 });
+
+test('a watermark image input reaches ffmpeg through fluent-ffmpeg with its own input options, after the source', () => {
+  const inv = buildLadderInvocation({
+    inputPath: '/tmp/in.ts',
+    outputs: [{ rendition: fitRendition(PRESETS['P360p25fps16x9']!, source)!, path: '/tmp/job/0.ts' }],
+    sourceAudioCodec: 'aac',
+    watermark: {
+      spec: { kind: 'image', imageKey: 'k', imageFormat: 'png', imageWidthPx: 10, imageHeightPx: 10, widthFraction: 0.1, position: 'center', margin: { fraction: 0 }, opacity: 1 },
+      imagePath: '/tmp/mark.png', sourceWidthPx: 1920,
+    },
+  });
+  const args = fluentArgs(inv);
+  assert.deepEqual(args, invocationToArgs(inv));
+  assert.deepEqual(args.slice(args.indexOf('/tmp/in.ts') + 1, args.indexOf('/tmp/mark.png') + 1), ['-protocol_whitelist', 'file', '-f', 'png_pipe', '-i', '/tmp/mark.png']);
+});

@@ -5,6 +5,8 @@ import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import {
   buildLadderArgs, buildLadderInvocation, buildLiveLadderArgs, gopFrames, LIVE_X264_OPTIONS, type LadderOutput,
 } from '../../../src/transcode/ladder-args.ts';
+import { invocationToArgs } from '../../../src/media/invocation.ts';
+import type { WatermarkSpec } from '../../../src/domain/watermark.ts';
 
 const src1080p30: SourceVideoInfo = { width: 1920, height: 1080, fpsNum: 30, fpsDen: 1 };
 const src360p24: SourceVideoInfo = { width: 640, height: 360, fpsNum: 24, fpsDen: 1 };
@@ -218,4 +220,55 @@ test('the live ladder: stdin in (pipe protocol only), rendition i on pipe:3+i, t
     from = end + 1;
   });
   assert.equal(from, live.length);
+});
+
+const markSpec: WatermarkSpec = {
+  kind: 'image', imageKey: 'watermarks/a.png', imageFormat: 'png', imageWidthPx: 200, imageHeightPx: 100,
+  widthFraction: 0.25, position: 'bottom-right', margin: { fraction: 0.02 }, opacity: 0.5,
+};
+
+test('an image watermark is a second input (file only, PNG demuxer forced) overlaid after each rendition scale at that rendition size', () => {
+  const inv = buildLadderInvocation({
+    inputPath: '/in.ts', outputs: outputs(src360p24, P('P360p30fps16x9'), P('P240p30fps16x9')), sourceAudioCodec: 'aac',
+    watermark: { spec: markSpec, imagePath: '/w/a.png', sourceWidthPx: 640 },
+  });
+  assert.deepEqual(inv.extraInputs, [{ options: ['-protocol_whitelist', 'file', '-f', 'png_pipe'], path: '/w/a.png' }]);
+  assert.equal(inv.filterComplex, [
+    '[0:v:0]split=2[s0][s1]', '[1:v]format=rgba,colorchannelmixer=aa=0.5,split=2[m0][m1]',
+    '[s0]scale=640:360[b0]', '[m0]scale=160:80[w0]', '[b0][w0]overlay=x=467:y=267[v0]',
+    '[s1]scale=426:240[b1]', '[m1]scale=106:54[w1]', '[b1][w1]overlay=x=311:y=177[v1]',
+  ].join(';'));
+  const args = invocationToArgs(inv);
+  assert.deepEqual(args.slice(args.indexOf('/in.ts') + 1, args.indexOf('-filter_complex')), ['-protocol_whitelist', 'file', '-f', 'png_pipe', '-i', '/w/a.png', '-y']);
+});
+
+test('a JPEG watermark at full opacity on one rendition needs no split and no alpha change', () => {
+  const inv = buildLadderInvocation({
+    inputPath: '/in.ts', outputs: outputs(src360p24, P('P144p30fps16x9')), sourceAudioCodec: undefined,
+    watermark: { spec: { ...markSpec, imageFormat: 'jpeg', opacity: 1, position: 'top-left' }, imagePath: '/w/a.jpg', sourceWidthPx: 640 },
+  });
+  assert.equal(inv.extraInputs?.[0]?.options.join(' '), '-protocol_whitelist file -f jpeg_pipe');
+  assert.equal(inv.filterComplex, '[1:v]format=rgba[m0];[0:v:0]scale=256:144[b0];[m0]scale=64:32[w0];[b0][w0]overlay=x=5:y=5[v0]');
+});
+
+test('a text watermark is a drawtext after each scale, sized by the rendition height, with no expansion of its text', () => {
+  const inv = buildLadderInvocation({
+    inputPath: '/in.ts', outputs: outputs(src360p24, P('P360p30fps16x9'), P('P240p30fps16x9')), sourceAudioCodec: 'aac',
+    watermark: { spec: { kind: 'text', text: 'Live, now', fontSizeFraction: 0.1, position: 'top-right', margin: { px: 20 }, opacity: 0.75 }, sourceWidthPx: 640 },
+  });
+  assert.equal(inv.extraInputs, undefined);
+  assert.equal(inv.filterComplex, [
+    '[0:v:0]split=2[s0][s1]',
+    "[s0]scale=640:360,drawtext=text='Live, now':expansion=none:fontsize=36:fontcolor=white@0.75:borderw=2:bordercolor=black@0.75:x=w-tw-20:y=20[v0]",
+    "[s1]scale=426:240,drawtext=text='Live, now':expansion=none:fontsize=24:fontcolor=white@0.75:borderw=2:bordercolor=black@0.75:x=w-tw-13:y=13[v1]",
+  ].join(';'));
+});
+
+test('the live ladder takes the watermark image as input 1 after its stdin input', () => {
+  const args = buildLiveLadderArgs({
+    renditions: [fit(P('P240p30fps16x9'), src360p24)], sourceAudioCodec: 'aac', watermark: { spec: markSpec, imagePath: '/w/a.png', sourceWidthPx: 640 },
+  });
+  const i = args.indexOf('pipe:0');
+  assert.deepEqual(args.slice(i + 1, i + 7), ['-protocol_whitelist', 'file', '-f', 'png_pipe', '-i', '/w/a.png']);
+  assert.match(valueOf(args, '-filter_complex')!, /^\[1:v\]format=rgba,colorchannelmixer=aa=0\.5\[m0\];\[0:v:0\]scale=426:240\[b0\];\[m0\]scale=106:54\[w0\];\[b0\]\[w0\]overlay=x=311:y=177\[v0\]$/);
 });
