@@ -71,6 +71,44 @@ export async function testDeployment(redisUrl: string, extra: Record<string, str
   };
 }
 
+/** A gateway process of its own deployment, up (its /healthz answered 200). */
+export interface RunningGateway {
+  readonly deployment: TestDeployment;
+  readonly proc: MediagateProcess;
+  /** `http://127.0.0.1:<port>` */
+  readonly httpUrl: string;
+  /** `rtmp://127.0.0.1:<rtmp port>/live/<key>`: where a publisher (or another server's restream) sends `key`. */
+  rtmpUrl(key: string): string;
+  /** Stops the process and removes the deployment's data dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `cmd/gateway.ts` (embedded transcoder) as a child process on `redisUrl` with free ports,
+ * its own data dir and `extra` settings (a second gateway on the same Redis needs its own
+ * `MEDIAGATE_REDIS_KEY_PREFIX`), and waits for its /healthz.
+ * @throws when it exits or does not answer within 30 s (with its last log lines)
+ */
+export async function startGateway(redisUrl: string, extra: Record<string, string> = {}): Promise<RunningGateway> {
+  const deployment = await testDeployment(redisUrl, extra);
+  const proc = spawnMediagate('gateway', deployment.env);
+  try {
+    await waitForHttp(`${deployment.httpUrl}/healthz`, proc);
+  } catch (err) {
+    await proc.stop();
+    deployment.cleanup();
+    throw err;
+  }
+  return {
+    deployment, proc, httpUrl: deployment.httpUrl,
+    rtmpUrl: (key) => `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${key}`,
+    stop: async () => {
+      await proc.stop();
+      deployment.cleanup();
+    },
+  };
+}
+
 /** Polls `url` until it answers 200 or the process exits. */
 export async function waitForHttp(url: string, proc: MediagateProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

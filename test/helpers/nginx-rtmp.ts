@@ -53,6 +53,8 @@ export interface NginxRtmpOptions {
   push?: readonly string[];
   /** RTMP applications, each configured alike; default `['live']`. */
   apps?: readonly string[];
+  /** The RTMP port on 127.0.0.1; default a free one (a test passes the port a target refused connections on, to open it later). */
+  rtmpPort?: number;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function startNginxRtmp(opts: NginxRtmpOptions = {}): Promise<Nginx
     chmodSync(join(record, app), 0o777);
   }
   chmodSync(record, 0o755);
-  const rtmpPort = await freePort();
+  const rtmpPort = opts.rtmpPort ?? await freePort();
   const httpPort = await freePort();
   const t = join(prefix, 'tmp');
   writeFileSync(join(prefix, 'nginx.conf'), `load_module ${RTMP_MODULE};

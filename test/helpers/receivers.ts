@@ -156,6 +156,24 @@ export function descendants(pid: number): TreeProcess[] {
   return out;
 }
 
+/** The ffmpeg processes (not zombies) under `pid` now. */
+export function ffmpegsUnder(pid: number): TreeProcess[] {
+  return descendants(pid).filter((p) => p.comm === 'ffmpeg' && p.state !== 'Z');
+}
+
+/**
+ * The ffmpeg processes started under `pid` since `before` (an {@link ffmpegsUnder} snapshot) that
+ * are still there 600 ms later: an output's long-running ffmpeg, not a short-lived one (a
+ * thumbnail's, a probe).
+ */
+export async function newLongLivedFfmpegs(pid: number, before: readonly TreeProcess[]): Promise<TreeProcess[]> {
+  const known = new Set(before.map((p) => p.pid));
+  const first = ffmpegsUnder(pid).filter((p) => !known.has(p.pid));
+  await new Promise((r) => setTimeout(r, 600));
+  const still = new Set(ffmpegsUnder(pid).map((p) => p.pid));
+  return first.filter((p) => still.has(p.pid));
+}
+
 /** Whether `pid` has exited (no /proc entry, or a zombie not yet reaped by its parent). */
 export function processGone(pid: number): boolean {
   const p = readProc(pid);
