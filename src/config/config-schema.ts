@@ -245,6 +245,25 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'Delete a recording this many seconds after its stream ended, in s; 0 = keep it until deleted through the control API. Default 0.',
     }),
   }, { additionalProperties: false, default: {} }),
+  thumbnails: Type.Object({
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Serve `GET /stream/<manifestID>/thumbnail.jpg` (the latest source segment\'s first keyframe) and, for '
+        + 'recordings, `thumbnails.vtt` with one image per segment. Made on the first request for a segment (one ffmpeg '
+        + 'decoding one keyframe), then kept in the object store beside the segment: an unwatched stream costs nothing. '
+        + 'false: these paths answer 404. Default true.',
+    }),
+    widthPx: Type.Integer({
+      minimum: 16, maximum: 3840, default: 320,
+      description: 'Largest thumbnail width in pixels; a narrower source keeps its width, the height follows the '
+        + 'picture\'s aspect ratio (even). Default 320.',
+    }),
+    jpegQscale: Type.Integer({
+      minimum: 2, maximum: 31, default: 5,
+      description: 'JPEG quality as ffmpeg\'s mjpeg `-q:v`: 2 is best and largest, 31 worst. Default 5 '
+        + '(about 10 KB at 320x180).',
+    }),
+  }, { additionalProperties: false, default: {} }),
   retention: Type.Object({
     marginSegments: Type.Integer({
       minimum: 1, maximum: 1000, default: 6,

@@ -21,6 +21,17 @@ export function sessionPrefix(manifestID: string, session: string): string {
   return `${manifestID}/${session}/`;
 }
 
+/** Folder of a session's thumbnails, below its prefix: `<manifestID>/<session>/thumbnails/`. */
+export const THUMBNAILS_FOLDER = 'thumbnails';
+
+/**
+ * Object-store key of the thumbnail of source segment `seq` (its first keyframe, JPEG):
+ * `<manifestID>/<session>/thumbnails/<seq>.jpg`, beside the session's segments.
+ */
+export function thumbnailKey(manifestID: string, session: string, seq: number): string {
+  return `${sessionPrefix(manifestID, session)}${THUMBNAILS_FOLDER}/${seq}.jpg`;
+}
+
 /**
  * Key of a rendition segment stored beside its source segment: the source key with its
  * rendition part (the second-to-last) replaced, `<m>/<s>/source/7.ts` → `<m>/<s>/720p/7.ts`.

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,4 +76,19 @@ export async function tsSourceSegments(input: string, seconds: number, dir: stri
     const frames = packets.filter((p) => p.pos >= k.pos && p.pos < end).map((p) => ({ offset: p.pos - k.pos, dts90k: p.dts }));
     return { seq: firstSeq + i, startPts90k: k.pts, bytes: data.subarray(k.pos, end), frames };
   });
+}
+
+/**
+ * ffprobe of a JPEG (written to a file in `dir`), decoding it (`-count_frames`): a truncated or
+ * corrupt picture fails.
+ * @returns its codec and picture size
+ * @throws when it does not decode to exactly one picture
+ */
+export async function probeJpeg(jpeg: Buffer, dir: string): Promise<{ codec: string; width: number; height: number }> {
+  const path = join(dir, `probe-${process.pid}-${Math.random().toString(36).slice(2)}.jpg`);
+  await writeFile(path, jpeg);
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', path]);
+  const s = (JSON.parse(stdout) as { streams: { codec_name: string; width: number; height: number; nb_read_frames: string }[] }).streams[0];
+  if (s?.nb_read_frames !== '1') throw new Error(`the JPEG does not decode to one picture: ${stdout}`);
+  return { codec: s.codec_name, width: s.width, height: s.height };
 }
