@@ -49,6 +49,7 @@ import { RecordingSweeper } from './recording/recording-sweeper.ts';
 import { createRecordingApiRouter, createRecordingPlaybackRouter } from './recording/recording-routes.ts';
 import { exportMp4 } from './media/mp4-export.ts';
 import { ChildSupervisor } from './media/child-supervisor.ts';
+import { Thumbnails } from './media/thumbnail.ts';
 import { createClusterRouter, type ClusterMemberReader } from './cluster/cluster-routes.ts';
 import type { GatewayFigures } from './cluster/cluster-heartbeat.ts';
 import type { AiWorkers, Core } from './core.ts';
@@ -212,6 +213,11 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     logger: logger.child({ component: 'recordings' }), publicUrl, adminToken: config.http.adminToken, loopbackOnly,
   };
 
+  // Thumbnails made on request from stored source segments, on whichever gateway is asked (media/thumbnail.ts).
+  const thumbnails = config.thumbnails.enabled ? new Thumbnails({
+    objects: storage, supervisor: core.children, widthPx: config.thumbnails.widthPx, jpegQscale: config.thumbnails.jpegQscale,
+  }) : undefined;
+
   const controlBus = new ControlBus({
     publisher: core.connections.open('control', 'commands'), subscriber: core.connections.open('control-sub', 'blocking'), prefix, logger: logger.child({ component: 'control' }),
     onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
@@ -253,6 +259,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       createPlaybackRouter({
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
         ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
+        ...(thumbnails ? { thumbnails } : {}),
       }),
       createRecordingPlaybackRouter(recordingRoutes),
       createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),

@@ -4,6 +4,8 @@
  *                                                       the source lint finds it unfit for players)
  * - `GET /stream/<manifestID>/<rendition>.m3u8`        live media playlist (sliding window)
  * - `GET /stream/<manifestID>/<rendition>/<seq>.ts`    one segment
+ * - `GET /stream/<manifestID>/thumbnail.jpg`           the latest source segment's first keyframe
+ *                                                       as a JPEG (media/thumbnail.ts; when configured)
  *
  * Everything is read from the shared segment index and object store (filesystem or S3), so any
  * gateway instance can serve any stream. Segment bytes are streamed from the store to the
@@ -17,7 +19,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RenditionPlan } from '../domain/profile.ts';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
-import { SOURCE_RENDITION, segmentKey } from '../domain/segment.ts';
+import { SOURCE_RENDITION, segmentKey, thumbnailKey } from '../domain/segment.ts';
+import { ThumbnailError } from '../media/thumbnail.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { sourceUnfitForPlayers, type SourceWarning } from '../domain/source-lint.ts';
 import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from '../domain/playlist-writer.ts';
@@ -67,7 +70,16 @@ export interface PlaybackOptions {
    * this gateway (`<rendition>/<seq>.ts`, relative to the playlist).
    */
   segmentBaseUrl?: string;
+  /**
+   * Thumbnails of source segments (media/thumbnail.ts `Thumbnails`): `get` reads the JPEG at
+   * `thumbnailKey` or makes it from the segment at `segmentKey`; `undefined` when the segment
+   * is gone; throws ThumbnailError. Absent: `thumbnail.jpg` answers 404.
+   */
+  thumbnails?: { get(segmentKey: string, thumbnailKey: string): Promise<Buffer | undefined> };
 }
+
+/** The thumbnail's file name below `/stream/<manifestID>/`. */
+export const THUMBNAIL_FILE = 'thumbnail.jpg';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 
@@ -142,6 +154,54 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     await streamObject(object!.stream, res);
   }
 
+  /**
+   * The latest listed source segment's first keyframe. Cached by players and CDNs for one
+   * segment duration (`max-age`, whole seconds, at least 1) while live, when the next segment
+   * replaces it; 60 s once ended. The ETag names the session and seq, so a revalidation
+   * within the same segment is a 304 without reading the store.
+   */
+  async function thumbnail(manifestID: string, req: Request, res: Response): Promise<void> {
+    if (!options.thumbnails) notFound(`thumbnails are disabled on this gateway (thumbnails.enabled)`);
+    const stream = await index.getStream(manifestID);
+    if (!stream) notFound(`stream ${manifestID} not found`);
+    const source = await index.renditionStats(manifestID, SOURCE_RENDITION);
+    const waitS = Math.ceil(options.segmentTargetMs / 1000);
+    if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
+    const noVideo = (): never => notFound(`stream ${manifestID} has no video: no thumbnail`);
+    // An audio-only source measures 0x0 (the segment index's measurements).
+    if (source.width === 0 || source.height === 0) noVideo();
+    const w = await index.renditionWindow(manifestID, SOURCE_RENDITION, 1, stream!);
+    const last = w.segments[w.segments.length - 1];
+    if (!last) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
+    const etag = `"${stream!.session}-${last!.seq}"`;
+    const maxAgeS = stream!.state === 'live' ? Math.max(1, Math.floor(last!.durationMs / 1000)) : 60;
+    res.setHeader('Cache-Control', `public, max-age=${maxAgeS}`);
+    res.setHeader('ETag', etag);
+    if (req.headers['if-none-match'] === etag) {
+      res.status(304).end();
+      return;
+    }
+    let jpeg: Buffer | undefined;
+    try {
+      jpeg = await options.thumbnails!.get(segmentKey(manifestID, stream!.session, SOURCE_RENDITION, last!.seq), thumbnailKey(manifestID, stream!.session, last!.seq));
+    } catch (err) {
+      res.removeHeader('Cache-Control');
+      res.removeHeader('ETag');
+      if (err instanceof ThumbnailError && err.reason === 'no-video') noVideo();
+      if (err instanceof ThumbnailError) throw new GatewayError('TRANSCODE_FAILED', `cannot decode the keyframe of ${manifestID}/source/${last!.seq}.ts`, { cause: err });
+      throw err;
+    }
+    if (!jpeg) {
+      res.removeHeader('Cache-Control');
+      res.removeHeader('ETag');
+      notFound(`segment ${manifestID}/source/${last!.seq}.ts is gone; retry in 1 s`, 1);
+    }
+    res.status(200);
+    res.setHeader('Content-Type', 'image/jpeg');
+    res.setHeader('Content-Length', String(jpeg!.length));
+    res.end(jpeg);
+  }
+
   router.options('/stream/*path', (_req: Request, res: Response) => {
     setCommonHeaders(res);
     res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
@@ -151,7 +211,12 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
 
   router.get('/stream/*path', async (req: Request, res: Response, next: NextFunction) => {
     const parts = (req.params as { path: string[] }).path;
-    // `/stream/<id>/<file>` that is not a playlist belongs to hosted AI results.
+    if (parts.length === 2 && parts[1] === THUMBNAIL_FILE) {
+      setCommonHeaders(res);
+      if (!isValidStreamName(parts[0])) throw new GatewayError('INVALID_NAME', `invalid thumbnail path: expected /stream/<manifestID>/${THUMBNAIL_FILE}`);
+      return thumbnail(parts[0]!, req, res);
+    }
+    // `/stream/<id>/<file>` that is not a playlist belongs to hosted AI results (`<n>.<ext>`).
     if (parts.length === 2 && !parts[1]!.endsWith('.m3u8')) {
       next();
       return;

@@ -10,7 +10,7 @@
  *      sweeps first does it, so a recording is finished even when the gateway that held the
  *      stream died (the index's heartbeat sweep ends such a stream, then it is over here);
  *    - a **non-recorded** session has every segment that left the live window, plus
- *      `marginSegments`, deleted in every rendition (a player that fetched the playlist just
+ *      `marginSegments`, deleted in every rendition and its thumbnail (a player that fetched the playlist just
  *      before keeps a window's worth of time to download); once over for `endedKeepMs`, the
  *      rest of its objects are deleted and it is forgotten. A one-hour stream so keeps about
  *      window + margin segments per rendition in the store, not its hour.
@@ -22,7 +22,7 @@
  * after taking its lock), so an interrupted run is completed by the next one, on any gateway.
  */
 import type { Logger } from '../log/logger.ts';
-import { SOURCE_RENDITION, segmentKey, sessionPrefix } from '../domain/segment.ts';
+import { SOURCE_RENDITION, segmentKey, sessionPrefix, thumbnailKey } from '../domain/segment.ts';
 import type { KeptSession, RecordingStore } from './recording-store.ts';
 import { renderVodPlaylists } from './vod-playlists.ts';
 
@@ -200,6 +200,8 @@ export class RecordingSweeper {
     const keys: string[] = [];
     for (let seq = from; seq < to; seq++) {
       for (const r of renditions) keys.push(segmentKey(manifestID, session, r, seq));
+      // Its thumbnail, if one was asked for (media/thumbnail.ts; absent keys are fine).
+      keys.push(thumbnailKey(manifestID, session, seq));
     }
     await this.#o.objects.deleteKeys(keys);
     await this.#o.store.setDeletedBelow(manifestID, session, to);

@@ -17,7 +17,7 @@ import { RecordingStore } from '../../../src/recording/recording-store.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RecordingSweeper, type RecordingReadyEvent, type SweptIndex } from '../../../src/recording/recording-sweeper.ts';
 import { keepingRecordedSegments } from '../../../src/recording/segment-keeping.ts';
-import { segmentKey } from '../../../src/domain/segment.ts';
+import { segmentKey, thumbnailKey } from '../../../src/domain/segment.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
 
 let redis: TestRedis;
@@ -110,13 +110,17 @@ test('a recorded session the index does not show yet is not finished (its start 
   assert.equal((await store.get('cam', 'new'))?.state, 'open');
 });
 
-test('retention of a live session that is not recorded deletes, in every rendition, what is older than the slowest playlist\'s window plus the margin', async () => {
+/** A fresh recording store, object store dir and fake index, with session cam/s1 opened live and not recorded. */
+async function openLiveSession(): Promise<{ store: RecordingStore; root: string; objects: FsObjectStore; streams: Map<string, FakeStream>; startedAtMs: number }> {
   const store = new RecordingStore({ redis: client, keys: new RedisKeys(`t${++prefixCounter}`) });
   const root = join(dir, `o${prefixCounter}`);
-  const objects = new FsObjectStore(root);
-  const streams = new Map<string, FakeStream>();
   const startedAtMs = Date.now();
   await store.opened({ manifestID: 'cam', session: 's1', startedAtMs, record: false });
+  return { store, root, objects: new FsObjectStore(root), streams: new Map<string, FakeStream>(), startedAtMs };
+}
+
+test('retention of a live session that is not recorded deletes, in every rendition, what is older than the slowest playlist\'s window plus the margin', async () => {
+  const { store, root, objects, streams, startedAtMs } = await openLiveSession();
   for (let seq = 0; seq < 10; seq++) {
     for (const r of ['source', '144p']) await objects.putBytes(segmentKey('cam', 's1', r, seq), Buffer.from([seq]));
   }
@@ -130,6 +134,18 @@ test('retention of a live session that is not recorded deletes, in every renditi
     assert.deepEqual(present, [5, 6, 7, 8, 9], `${r} keeps seqs from the horizon on`);
   }
   assert.equal((await store.get('cam', 's1'))?.deletedBelow, 5);
+});
+
+test('retention deletes the thumbnails made of segments that left the live window, with the segments', async () => {
+  const { store, root, objects, streams, startedAtMs } = await openLiveSession();
+  for (let seq = 0; seq < 10; seq++) await objects.putBytes(segmentKey('cam', 's1', 'source', seq), Buffer.from([seq]));
+  // Thumbnails were asked for at some seqs only (media/thumbnail.ts makes them on request).
+  for (const seq of [1, 4, 5, 9]) await objects.putBytes(thumbnailKey('cam', 's1', seq), Buffer.from([seq]));
+  streams.set('cam', { session: 's1', state: 'live', startedAtMs, firstSeq: 0, renditions: [], frontiers: { source: 10 }, complete: false });
+  const s = sweeper(store, fakeIndex(streams), objects, []);
+  await s.sweep({ force: true });
+  const present = [1, 4, 5, 9].filter((seq) => existsSync(join(root, thumbnailKey('cam', 's1', seq))));
+  assert.deepEqual(present, [9], 'thumbnails below the horizon (10 - 2 - 1 = 7) are gone');
 });
 
 test('a recording is deleted recording.deleteAfterS after its stream ended, objects and entry alike', async () => {
