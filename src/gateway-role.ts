@@ -208,15 +208,16 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   // MP4 exports of recordings: ffmpeg children stopped at shutdown.
   const exports = new ChildSupervisor({ logger: logger.child({ component: 'mp4-export' }) });
   lifecycle.add('mp4-export', () => exports.close());
-  const recordingRoutes = {
-    store: recordings, objects: storage, exportMp4: (segments: Parameters<typeof exportMp4>[1]) => exportMp4(exports, segments),
-    logger: logger.child({ component: 'recordings' }), publicUrl, adminToken: config.http.adminToken, loopbackOnly,
-  };
-
   // Thumbnails made on request from stored source segments, on whichever gateway is asked (media/thumbnail.ts).
   const thumbnails = config.thumbnails.enabled ? new Thumbnails({
     objects: storage, supervisor: core.children, widthPx: config.thumbnails.widthPx, jpegQscale: config.thumbnails.jpegQscale,
   }) : undefined;
+
+  const recordingRoutes = {
+    store: recordings, objects: storage, exportMp4: (segments: Parameters<typeof exportMp4>[1]) => exportMp4(exports, segments),
+    logger: logger.child({ component: 'recordings' }), publicUrl, adminToken: config.http.adminToken, loopbackOnly,
+    ...(thumbnails ? { thumbnails } : {}),
+  };
 
   const controlBus = new ControlBus({
     publisher: core.connections.open('control', 'commands'), subscriber: core.connections.open('control-sub', 'blocking'), prefix, logger: logger.child({ component: 'control' }),

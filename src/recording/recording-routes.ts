@@ -8,6 +8,10 @@
  * - `GET /recordings/<manifestID>/<session>/<rendition>/<seq>.ts` one segment
  * - `GET /recordings/<manifestID>/<session>/<rendition>.mp4`  the rendition as one MP4, remuxed
  *   from its segments as it is sent (media/mp4-export.ts: stream copy, no re-encode)
+ * - `GET /recordings/<manifestID>/<session>/thumbnails.vtt`   WebVTT index of one thumbnail per
+ *   source segment (vod-playlists.ts `thumbnailsVtt`)
+ * - `GET /recordings/<manifestID>/<session>/thumbnails/<seq>.jpg` source segment `seq`'s first
+ *   keyframe, made on the first request and stored beside the segment (media/thumbnail.ts)
  *
  * Admin (openapi/control.yaml, behind the admin token like the rest of `/api`):
  * - `GET /api/streams/<manifestID>/recordings`            recordings of a manifest ID, newest first
@@ -19,12 +23,13 @@ import { Router, type Request, type Response } from 'express';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isValidStreamName, parseSeq } from '../domain/stream-name.ts';
-import { segmentKey, sessionPrefix } from '../domain/segment.ts';
+import { SOURCE_RENDITION, THUMBNAILS_FOLDER, segmentKey, sessionPrefix, thumbnailKey } from '../domain/segment.ts';
+import { ThumbnailError } from '../media/thumbnail.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
 import type { KeptSession, RecordingStore } from './recording-store.ts';
-import { MASTER_NAME, masterForLatest, segmentUris } from './vod-playlists.ts';
+import { MASTER_NAME, THUMBNAILS_VTT_NAME, masterForLatest, segmentUris, thumbnailsVtt } from './vod-playlists.ts';
 
 /** What the routes need of the object store. */
 export interface RecordingObjects {
@@ -44,6 +49,12 @@ export interface RecordingRoutesOptions {
   /** Bearer token; '' = none configured. */
   adminToken: string;
   loopbackOnly: boolean;
+  /**
+   * Thumbnails of source segments (media/thumbnail.ts `Thumbnails`): `get` reads the JPEG at
+   * `thumbnailKey` or makes it from the segment at `segmentKey`; `undefined` when the segment
+   * is not stored; throws ThumbnailError. Absent: the thumbnail paths answer 404.
+   */
+  thumbnails?: { get(segmentKey: string, thumbnailKey: string): Promise<Buffer | undefined> };
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -128,6 +139,33 @@ export function createRecordingPlaybackRouter(options: RecordingRoutesOptions): 
     }
   }
 
+  /** A ready recording with video, or a 404 naming why there are no thumbnails. */
+  async function withThumbnails(manifestID: string, session: string): Promise<void> {
+    if (!options.thumbnails) throw new GatewayError('NOT_FOUND', 'thumbnails are disabled on this gateway (thumbnails.enabled)');
+    const kept = await ready(manifestID, session);
+    const source = kept.renditions.find((r) => r.name === SOURCE_RENDITION);
+    // An audio-only source measures 0x0.
+    if (!source || source.width === 0 || source.height === 0) throw new GatewayError('NOT_FOUND', `recording ${manifestID}/${session} has no video: no thumbnails`);
+  }
+
+  async function thumbnail(manifestID: string, session: string, seq: number, res: Response): Promise<void> {
+    await withThumbnails(manifestID, session);
+    let jpeg: Buffer | undefined;
+    try {
+      jpeg = await options.thumbnails!.get(segmentKey(manifestID, session, SOURCE_RENDITION, seq), thumbnailKey(manifestID, session, seq));
+    } catch (err) {
+      if (err instanceof ThumbnailError && err.reason === 'no-video') throw new GatewayError('NOT_FOUND', `segment ${seq} of recording ${manifestID}/${session} has no video`);
+      if (err instanceof ThumbnailError) throw new GatewayError('TRANSCODE_FAILED', `cannot decode the keyframe of ${manifestID}/${session}/source/${seq}.ts`, { cause: err });
+      throw err;
+    }
+    if (!jpeg) throw new GatewayError('NOT_FOUND', `recording ${manifestID}/${session} has no source segment ${seq}`);
+    setCors(res);
+    res.status(200).setHeader('Content-Type', 'image/jpeg');
+    res.setHeader('Content-Length', String(jpeg.length));
+    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+    res.end(jpeg);
+  }
+
   router.options('/recordings/*path', (_req: Request, res: Response) => {
     setCors(res);
     res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
@@ -156,6 +194,16 @@ export function createRecordingPlaybackRouter(options: RecordingRoutesOptions): 
         await sendObject(res, `${prefix}${MASTER_NAME}`, PLAYLIST_TYPE);
         return;
       }
+      if (file === THUMBNAILS_VTT_NAME) {
+        await withThumbnails(manifestID!, session!);
+        const vtt = Buffer.from(thumbnailsVtt(await readText(`${prefix}${SOURCE_RENDITION}.m3u8`)), 'utf8');
+        setCors(res);
+        res.status(200).setHeader('Content-Type', 'text/vtt; charset=utf-8');
+        res.setHeader('Content-Length', String(vtt.length));
+        res.setHeader('Cache-Control', 'public, max-age=60');
+        res.end(vtt);
+        return;
+      }
       const m = /^(.+)\.(m3u8|mp4)$/.exec(file);
       if (!m || !isValidStreamName(m[1])) bad();
       if (m![2] === 'mp4') {
@@ -164,6 +212,12 @@ export function createRecordingPlaybackRouter(options: RecordingRoutesOptions): 
       }
       await ready(manifestID!, session!);
       await sendObject(res, `${prefix}${file}`, PLAYLIST_TYPE);
+      return;
+    }
+    if (parts.length === 4 && parts[2] === THUMBNAILS_FOLDER && parts[3]!.endsWith('.jpg')) {
+      const seq = parseSeq(parts[3]!.slice(0, -'.jpg'.length));
+      if (seq === undefined) bad();
+      await thumbnail(manifestID!, session!, seq!, res);
       return;
     }
     if (parts.length === 4) {

@@ -91,3 +91,40 @@ export function segmentUris(playlist: string): string[] {
 export function masterForLatest(master: string, session: string): string {
   return master.split('\n').map((line) => (line === '' || line.startsWith('#') ? line : `${session}/${line}`)).join('\n');
 }
+
+/** The thumbnail index of a recording, relative to `<manifestID>/<session>/`. */
+export const THUMBNAILS_VTT_NAME = 'thumbnails.vtt';
+
+/**
+ * The WebVTT thumbnail index of a recording (the "thumbnail track" players such as Video.js,
+ * JW Player and Shaka read for seek previews): one cue per source segment, from the segment's
+ * start to its end on the recording's timeline (the sum of the `#EXTINF` before it in the
+ * source's VOD playlist, which {@link renderVodPlaylists} wrote from the segment index), whose
+ * payload is the segment's thumbnail `thumbnails/<seq>.jpg` (relative to the VTT file; one whole
+ * image per cue, no `#xywh` sprite). Timestamps are `hh:mm:ss.mmm` (W3C WebVTT §4.2).
+ * @param sourcePlaylist the `source.m3u8` text of the recording
+ */
+export function thumbnailsVtt(sourcePlaylist: string): string {
+  const lines = ['WEBVTT', ''];
+  let startMs = 0;
+  let durationMs: number | undefined;
+  for (const line of sourcePlaylist.split('\n')) {
+    const extinf = /^#EXTINF:([0-9.]+)/.exec(line);
+    if (extinf) {
+      durationMs = Math.round(Number(extinf[1]) * 1000);
+      continue;
+    }
+    const seq = /^[^#].*\/(\d+)\.ts$/.exec(line)?.[1];
+    if (seq === undefined || durationMs === undefined) continue;
+    lines.push(`${vttTime(startMs)} --> ${vttTime(startMs + durationMs)}`, `thumbnails/${seq}.jpg`, '');
+    startMs += durationMs;
+    durationMs = undefined;
+  }
+  return lines.join('\n');
+}
+
+/** `hh:mm:ss.mmm` of a time in ms (WebVTT timestamps). */
+function vttTime(ms: number): string {
+  const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+  return `${pad(Math.floor(ms / 3_600_000), 2)}:${pad(Math.floor(ms / 60_000) % 60, 2)}:${pad(Math.floor(ms / 1000) % 60, 2)}.${pad(ms % 1000, 3)}`;
+}

@@ -2,12 +2,13 @@
  * `GET /stream/<manifestID>/thumbnail.jpg` on two real gateway processes sharing one
  * redis-server and one object store directory: segments of the real clip are HTTP-pushed to
  * the first gateway, the thumbnail is asked of the second (which never saw the stream) and
- * of the first. Real ffmpeg makes it; ffprobe checks it.
+ * of the first. Real ffmpeg makes it; ffprobe checks it. The streams are recorded: once they
+ * ended (push idle timeout), the recording's `thumbnails.vtt` and per-segment thumbnails.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -24,6 +25,9 @@ let a: MediagateProcess;
 let b: MediagateProcess;
 let work: string;
 let segments: Buffer[];
+/** The live test's session and thumbnails by seq, for the recording test. */
+let liveSession = '';
+const liveThumbnails = new Map<number, Buffer>();
 
 before(async () => {
   pair = await startGatewayPair({
@@ -32,6 +36,7 @@ before(async () => {
     MEDIAGATE_PUSH_IDLE_TIMEOUT_MS: '3000',
     MEDIAGATE_HLS_SWEEP_INTERVAL_MS: '500',
     MEDIAGATE_RETENTION_SWEEP_INTERVAL_MS: '500',
+    MEDIAGATE_RECORDING_ENABLED: 'true',
   });
   a = spawnMediagate('gateway', pair.first.env);
   b = spawnMediagate('gateway', pair.second.env);
@@ -77,6 +82,8 @@ test('the latest keyframe as a JPEG, from a gateway that never saw the stream; i
   const etag = first.headers.get('etag');
   assert.match(etag ?? '', /^"[0-9a-z]+-1"$/, 'the ETag names the session and seq 1');
   const session = /^"([0-9a-z]+)-1"$/.exec(etag!)![1]!;
+  liveSession = session;
+  liveThumbnails.set(1, first.body);
   const stored = join(pair.first.env['MEDIAGATE_STORAGE_DIR']!, 'thumbs', session, 'thumbnails', '1.jpg');
   assert.ok(existsSync(stored), 'kept in the object store beside the session');
   assert.equal(sha(readFileSync(stored)), sha(first.body));
@@ -92,6 +99,7 @@ test('the latest keyframe as a JPEG, from a gateway that never saw the stream; i
   assert.equal(later.status, 200);
   assert.equal(later.headers.get('etag'), `"${session}-4"`);
   assert.notEqual(sha(later.body), sha(first.body), 'a later segment gives another picture');
+  liveThumbnails.set(4, later.body);
   assert.ok((await probeJpeg(later.body, work)).width <= WIDTH_PX);
 });
 
@@ -122,4 +130,52 @@ test('an invalid manifest ID is a 400 and AI result paths still pass through', a
   assert.equal(((await bad.json()) as { detail: { code: string } }).detail.code, 'INVALID_NAME');
   const result = await fetch(`${pair.second.httpUrl}/stream/ai-000000000000000000000000/0.png`);
   assert.equal(result.status, 404, 'an AI result path still reaches the result route');
+});
+
+test('a recording gets a WebVTT index with one cue per segment and one thumbnail per segment, stored beside it; none for an audio-only one', async () => {
+  assert.ok(liveSession, 'the live test ran first');
+  const base = `${pair.second.httpUrl}/recordings/thumbs/${liveSession}`;
+  // Ready once the push went idle (3 s) and the sweep finished the recording.
+  let vtt: Response | undefined;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    vtt = await fetch(`${base}/thumbnails.vtt`);
+    if (vtt.status !== 409) break;
+    await vtt.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(vtt!.status, 200, await vtt!.clone().text());
+  assert.equal(vtt!.headers.get('content-type'), 'text/vtt; charset=utf-8');
+  const text = await vtt!.text();
+  const cues = [...text.matchAll(/^(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n(\S+)$/gm)];
+  assert.ok(text.startsWith('WEBVTT\n'));
+  assert.deepEqual(cues.map((c) => c[3]), [0, 1, 2, 3, 4].map((seq) => `thumbnails/${seq}.jpg`), 'one cue per pushed segment');
+  assert.equal(cues[0]![1], '00:00:00.000');
+  for (let i = 1; i < cues.length; i++) assert.equal(cues[i]![1], cues[i - 1]![2], 'cues follow each other on the timeline');
+  assert.match(cues[4]![2]!, /^00:00:(09|10)\.\d{3}$/, 'five 2 s segments end near 10 s');
+
+  const hashes = new Set<string>();
+  for (const c of cues) {
+    const res = await fetch(new URL(c[3]!, `${base}/thumbnails.vtt`));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/jpeg');
+    const jpeg = Buffer.from(await res.arrayBuffer());
+    assert.ok((await probeJpeg(jpeg, work)).width <= WIDTH_PX);
+    hashes.add(sha(jpeg));
+  }
+  assert.equal(hashes.size, 5, 'five different pictures');
+  const seqs = readdirSync(join(pair.first.env['MEDIAGATE_STORAGE_DIR']!, 'thumbs', liveSession, 'thumbnails')).sort();
+  assert.deepEqual(seqs, ['0.jpg', '1.jpg', '2.jpg', '3.jpg', '4.jpg'], 'stored beside the recording');
+  for (const [seq, live] of liveThumbnails) {
+    assert.equal(sha(readFileSync(join(pair.first.env['MEDIAGATE_STORAGE_DIR']!, 'thumbs', liveSession, 'thumbnails', `${seq}.jpg`))), sha(live), `seq ${seq}: the live one, not made again`);
+  }
+  const missing = await fetch(`${base}/thumbnails/7.jpg`);
+  assert.equal(missing.status, 404);
+
+  const recordings = await (await fetch(`${pair.second.httpUrl}/api/streams/thumbs-audio/recordings`)).json() as { recordings: { session: string; state: string }[] };
+  const audio = recordings.recordings[0]!;
+  assert.equal(audio.state, 'ready');
+  const audioVtt = await fetch(`${pair.second.httpUrl}/recordings/thumbs-audio/${audio.session}/thumbnails.vtt`);
+  assert.equal(audioVtt.status, 404);
+  assert.match(((await audioVtt.json()) as { detail: { msg: string } }).detail.msg, /has no video/);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse, setOptions, types } from 'hls-parser';
-import { masterForLatest, renderVodPlaylists, segmentUris } from '../../../src/recording/vod-playlists.ts';
+import { masterForLatest, renderVodPlaylists, segmentUris, thumbnailsVtt } from '../../../src/recording/vod-playlists.ts';
 import type { KeptSegment } from '../../../src/recording/recording-store.ts';
 
 setOptions({ strictMode: true });
@@ -47,4 +47,15 @@ test('the latest-recording master prefixes each URI with its session', () => {
   const master = renderVodPlaylists(['source'], new Map([['source', [seg(0)]]]), 2)!.files.get('index.m3u8')!;
   const latest = parse(masterForLatest(master, 'm1abc')) as types.MasterPlaylist;
   assert.deepEqual(latest.variants.map((v) => v.uri), ['m1abc/source.m3u8']);
+});
+
+test('the thumbnail index has one WebVTT cue per source segment, on the recording\'s timeline, naming its thumbnail', () => {
+  const out = renderVodPlaylists(['source'], new Map([['source', [seg(0), seg(1, 2085), seg(3, 1500), seg(4, 3_600_000)]]]), 2)!;
+  assert.equal(thumbnailsVtt(out.files.get('source.m3u8')!), [
+    'WEBVTT', '',
+    '00:00:00.000 --> 00:00:02.000', 'thumbnails/0.jpg', '',
+    '00:00:02.000 --> 00:00:04.085', 'thumbnails/1.jpg', '',
+    '00:00:04.085 --> 00:00:05.585', 'thumbnails/3.jpg', '',
+    '00:00:05.585 --> 01:00:05.585', 'thumbnails/4.jpg', '',
+  ].join('\n'));
 });
