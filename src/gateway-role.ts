@@ -119,7 +119,10 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   // Its own `blocking` connection: during a Redis outage its writes wait, in order, in ioredis's
   // queue and go out on reconnect instead of failing (a chunk lost would cost its whole segment).
   const liveFeed = config.transcode.liveSessions
-    ? new LiveFeedWriter({ redis: connections.open('live-feed-writer', 'blocking'), keys, logger: ingestLog }) : undefined;
+    ? new LiveFeedWriter({
+      redis: connections.open('live-feed-writer', 'blocking'), keys, logger: ingestLog,
+      onUnreadTrimmed: (t) => metrics.ingest.recordLiveFeedUnreadTrimmed(t.toSeq - t.fromSeq),
+    }) : undefined;
   if (liveFeed) lifecycle.add('live-feed', () => liveFeed.close());
   const liveSessionStore = liveFeed && new RedisLiveSessions({ redis, keys });
   const liveSessions = liveFeed && liveSessionStore && liveSessionsOf(liveSessionStore, liveFeed, config.segmentTargetMs);

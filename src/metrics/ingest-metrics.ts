@@ -14,11 +14,12 @@ export interface LiveStreamSourceEntry {
   readonly protocol: string;
 }
 
-/** `mediagate_segments_emerged_total` and `mediagate_push_requests_total`. Recording never throws. */
+/** `mediagate_segments_emerged_total`, `mediagate_push_requests_total` and `mediagate_live_feed_unread_trimmed_segments_total`. Recording never throws. */
 export class IngestMetrics {
   readonly #metrics: MetricsRegistry;
   readonly #segmentsEmerged: Counter<string>;
   readonly #pushRequests: Counter<string>;
+  readonly #feedUnreadTrimmed: Counter<string>;
 
   constructor(metrics: MetricsRegistry) {
     this.#metrics = metrics;
@@ -31,6 +32,15 @@ export class IngestMetrics {
       name: metricName('push_requests_total'), registers, labelNames: ['status_code'],
       help: 'HTTP push ingest requests (POST|PUT /live/<name>/<seq>.ts|.mp4) by answered status code; `aborted` when the client left first.',
     });
+    this.#feedUnreadTrimmed = new Counter({
+      name: metricName('live_feed_unread_trimmed_segments_total'), registers, labelNames: [],
+      help: 'Source segments a live session\'s feed dropped before its transcoder recorded them (over its 64 MiB cap); each fails.',
+    });
+  }
+
+  /** `segments` source segments of a live feed were dropped before its transcoder recorded them (the feed's byte cap). */
+  recordLiveFeedUnreadTrimmed(segments: number): void {
+    this.#feedUnreadTrimmed.inc(segments);
   }
 
   /**

@@ -18,10 +18,20 @@
  *
  * Retention: the session's owner trims the feed to the first seq it has not recorded yet
  * (`LiveFeedReader.trimBefore`), so a transcoder taking the session over finds every seq not
- * yet recorded; as a cap (a session nobody owns) the writer trims it at the first chunk of seq
- * N to seqs ≥ N − `retainSegments` (default 15), and renews the key's TTL (`ttlMs`, default
- * 60 s): a feed no one appends to disappears. A count-based trim alone (3 segments) raced
- * ahead of a reader catching up after a 10 s Redis outage and cut seqs it had not read.
+ * yet recorded. At the first chunk of every seq the writer runs one script
+ * (lua/trim-live-feed.lua) that renews the key's TTL (`ttlMs`, default 60 s: a feed no one
+ * appends to disappears) and trims:
+ * - while the session record exists, only seqs below its progress (`next`, what an owner
+ *   recorded), however far the transcoder is behind: a publisher faster than real time, a
+ *   transcoder that claims late or runs slow, loses nothing;
+ * - unless the seqs not yet recorded hold more than `maxBytes` (default 64 MiB): then the
+ *   oldest of them go, and the writer says so (an error log and `onUnreadTrimmed`, the
+ *   gateway's `mediagate_live_feed_unread_trimmed_segments_total`); the owner sees the gap and
+ *   hands the session over (live-session-runner.ts), whose takeover records them as failed;
+ * - without a session record (finished or expired: nobody reads), seqs below N −
+ *   `retainSegments` (default 15) at seq N.
+ * A count cap that also applied to open sessions cut seqs the owner had not read yet, silently
+ * (a publisher that sent 60 s in half a second lost seqs 0-10 of 30 before the claim).
  *
  * The writer is fire-and-forget and ordered: appends of one tick go out in one pipeline
  * (one round trip, a few chunks per write). On a `blocking` connection (the gateway's) writes
@@ -30,7 +40,12 @@
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
+import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { Logger } from '../log/logger.ts';
+
+const FEED_SCRIPTS = {
+  trim: luaScript('mgLiveFeedTrim', 2, new URL('./lua/trim-live-feed.lua', import.meta.url)),
+};
 
 /**
  * One piece of muxed source MPEG-TS (the segmenter's `TsChunk`, media/ts-segmenter.ts):
@@ -61,17 +76,29 @@ export type FeedEntry =
   | { readonly type: 'end'; readonly lastSeq: number };
 
 /**
- * Default number of whole source segments the writer keeps behind the newest one: 15 (30 s of
- * 2 s segments, `redis.mediaRetryBudgetMs`), so a reader held up by a Redis outage finds what
- * it has not read yet; the session's owner trims what it has recorded (`trimBefore`).
+ * Default number of whole source segments the writer keeps behind the newest one once the
+ * feed's session record is gone (nobody reads it any more): 15 (30 s of 2 s segments). While
+ * the session exists only what its owner recorded is trimmed, and the byte cap
+ * ({@link DEFAULT_FEED_MAX_BYTES}).
  */
 export const DEFAULT_FEED_RETAIN_SEGMENTS = 15;
+/**
+ * Default cap of the seqs a feed holds that its session has not recorded yet, bytes: 64 MiB
+ * (about 85 s of a 6 Mbit/s source), the Redis memory one stream may take while its
+ * transcoder is behind or none has claimed it.
+ */
+export const DEFAULT_FEED_MAX_BYTES = 64 * 1024 * 1024;
 /** Default TTL of a feed key, renewed at every seq start, ms. */
 export const DEFAULT_FEED_TTL_MS = 60_000;
 
 /** The Redis key of a feed; one spelling for the writer and the reader. */
 function feedKey(keys: RedisKeys, manifestID: string, session: string): string {
   return keys.key('transcode', 'feed', manifestID, session);
+}
+
+/** The live session record's key (live-session-store.ts writes it): the trim reads its `next`. */
+function sessionKey(keys: RedisKeys, manifestID: string, session: string): string {
+  return keys.key('transcode', 'live', manifestID, session);
 }
 
 /** The stream ID after which a reader sees every entry of seq `seq` and later (XREAD's ID is exclusive). */
@@ -82,12 +109,28 @@ export function feedPositionBefore(seq: number): string {
 }
 
 interface FeedState {
+  readonly manifestID: string;
+  readonly session: string;
   /** The highest seq appended, −1 before the first chunk. */
   headSeq: number;
   /** Entries waiting for this tick's pipeline: XADD arguments after the key. */
   pending: (string | Buffer)[][];
-  /** Trim and TTL renewal to send with the pending entries. */
-  trimTo?: number;
+  /** Trim and TTL renewal to send after the pending entries: the first seq to keep by count (no session) and by bytes (0: none). */
+  trim?: { countTo: number; bytesTo: number };
+  /** Bytes appended per seq that may still be in the feed (not known recorded or trimmed). */
+  readonly seqBytes: Map<number, number>;
+  /** The first seq possibly held: below it everything is recorded or trimmed (as the last trim answered). */
+  lowSeq: number;
+}
+
+/** Seqs of a feed trimmed before the session recorded them (the byte cap). */
+export interface UnreadTrimmed {
+  readonly manifestID: string;
+  readonly session: string;
+  /** The first seq lost. */
+  readonly fromSeq: number;
+  /** One past the last seq lost. */
+  readonly toSeq: number;
 }
 
 export interface LiveFeedWriterOptions {
@@ -95,8 +138,12 @@ export interface LiveFeedWriterOptions {
   redis: Redis;
   keys: RedisKeys;
   logger: Logger;
-  /** Whole source segments kept behind the newest; default 3. */
+  /** Whole source segments kept behind the newest once the session record is gone; default {@link DEFAULT_FEED_RETAIN_SEGMENTS}. */
   retainSegments?: number;
+  /** Cap of the bytes of seqs not yet recorded a feed holds; default {@link DEFAULT_FEED_MAX_BYTES}. */
+  maxBytes?: number;
+  /** Told (after an error log) whenever the byte cap trimmed seqs the session had not recorded. */
+  onUnreadTrimmed?: (trimmed: UnreadTrimmed) => void;
   /** TTL of a feed key, renewed at each seq start, ms; default 60000. */
   ttlMs?: number;
 }
@@ -108,7 +155,9 @@ export interface LiveFeedWriterOptions {
 export class LiveFeedWriter {
   readonly #o: LiveFeedWriterOptions;
   readonly #retain: number;
+  readonly #maxBytes: number;
   readonly #ttlMs: number;
+  readonly #scripts: RedisScripts<keyof typeof FEED_SCRIPTS>;
   readonly #feeds = new Map<string, FeedState>();
   #scheduled = false;
   #inFlight: Promise<void> = Promise.resolve();
@@ -118,7 +167,9 @@ export class LiveFeedWriter {
   constructor(options: LiveFeedWriterOptions) {
     this.#o = options;
     this.#retain = options.retainSegments ?? DEFAULT_FEED_RETAIN_SEGMENTS;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_FEED_MAX_BYTES;
     this.#ttlMs = options.ttlMs ?? DEFAULT_FEED_TTL_MS;
+    this.#scripts = new RedisScripts(options.redis, FEED_SCRIPTS);
   }
 
   /** Appends one chunk of source segment `chunk.seq` (seqs never go back within a feed). */
@@ -132,9 +183,26 @@ export class LiveFeedWriter {
     const fields: (string | Buffer)[] = [`${chunk.seq}-*`, 't', 'c', 's', String(chunk.seq), 'f', chunk.first ? '1' : '0'];
     if (chunk.startPts90k !== undefined) fields.push('p', String(chunk.startPts90k));
     fields.push('b', chunk.bytes);
-    if (chunk.first && chunk.seq > feed.headSeq) feed.trimTo = chunk.seq - this.#retain;
+    if (chunk.first && chunk.seq > feed.headSeq) feed.trim = { countTo: chunk.seq - this.#retain, bytesTo: this.#bytesTrimTo(feed, chunk.seq) };
     feed.headSeq = chunk.seq;
+    feed.seqBytes.set(chunk.seq, (feed.seqBytes.get(chunk.seq) ?? 0) + chunk.bytes.length);
     this.#queue(feed, fields);
+  }
+
+  /**
+   * At the start of seq `head`: the first seq to keep so that the seqs before `head` still
+   * possibly held fit in `maxBytes`; 0 when they fit (the oldest go first; `head` itself never).
+   */
+  #bytesTrimTo(feed: FeedState, head: number): number {
+    let held = 0;
+    for (const [seq, bytes] of feed.seqBytes) if (seq >= feed.lowSeq && seq < head) held += bytes;
+    if (held <= this.#maxBytes) return 0;
+    let to = feed.lowSeq;
+    while (held > this.#maxBytes && to < head) {
+      held -= feed.seqBytes.get(to) ?? 0;
+      to += 1;
+    }
+    return to;
   }
 
   /** Tells the session how source segment `settled.seq` was settled (after its chunks). */
@@ -179,7 +247,7 @@ export class LiveFeedWriter {
     const key = feedKey(this.#o.keys, manifestID, session);
     let feed = this.#feeds.get(key);
     if (feed === undefined) {
-      feed = { headSeq: -1, pending: [] };
+      feed = { manifestID, session, headSeq: -1, pending: [], seqBytes: new Map(), lowSeq: 0 };
       this.#feeds.set(key, feed);
     }
     return feed;
@@ -196,15 +264,15 @@ export class LiveFeedWriter {
     this.#scheduled = false;
     const pipeline = this.#o.redis.pipeline();
     let commands = 0;
+    const trims: [string, FeedState, { countTo: number; bytesTo: number }][] = [];
     for (const [key, feed] of this.#feeds) {
       if (feed.pending.length === 0) continue;
       for (const fields of feed.pending) pipeline.xadd(key, ...(fields as [string, ...(string | Buffer)[]]));
       commands += feed.pending.length;
       feed.pending = [];
-      if (feed.trimTo !== undefined) {
-        if (feed.trimTo > 0) pipeline.xtrim(key, 'MINID', `${feed.trimTo}-0`);
-        pipeline.pexpire(key, this.#ttlMs);
-        delete feed.trimTo;
+      if (feed.trim !== undefined) {
+        trims.push([key, feed, feed.trim]);
+        delete feed.trim;
       }
     }
     if (commands === 0) return;
@@ -212,7 +280,31 @@ export class LiveFeedWriter {
       const failed = (replies ?? []).find(([err]) => err);
       if (failed) this.#warn({ err: (failed[0] as Error).message }, 'live feed write failed; the transcoder misses part of a segment');
     }, (err: Error) => this.#warn({ err: err.message }, 'live feed write failed; the transcoder misses part of a segment'));
-    this.#inFlight = Promise.all([this.#inFlight, sent]).then(() => undefined);
+    // Sent after the pipeline on the same connection, so after its entries.
+    const trimmed = trims.map(([key, feed, trim]) => this.#trim(key, feed, trim));
+    this.#inFlight = Promise.all([this.#inFlight, sent, ...trimmed]).then(() => undefined);
+  }
+
+  /** Runs the trim script of one feed and takes in what it answered. Never rejects. */
+  async #trim(key: string, feed: FeedState, trim: { countTo: number; bytesTo: number }): Promise<void> {
+    const { manifestID, session } = feed;
+    try {
+      const [next, to] = (await this.#scripts.run('trim', [key, sessionKey(this.#o.keys, manifestID, session)],
+        [String(trim.countTo), String(trim.bytesTo), String(this.#ttlMs)])) as [number, number];
+      const before = feed.lowSeq;
+      const low = Math.max(before, to, next);
+      for (const seq of feed.seqBytes.keys()) if (seq < low) feed.seqBytes.delete(seq);
+      feed.lowSeq = low;
+      const fromSeq = Math.max(next, before);
+      if (next >= 0 && trim.bytesTo > fromSeq) {
+        const trimmed: UnreadTrimmed = { manifestID, session, fromSeq, toSeq: trim.bytesTo };
+        this.#o.logger.error({ ...trimmed, maxBytes: this.#maxBytes },
+          'live feed over its byte cap: seqs its transcoder had not recorded were trimmed; they fail');
+        this.#o.onUnreadTrimmed?.(trimmed);
+      }
+    } catch (err) {
+      this.#warn({ err: (err as Error).message }, 'live feed trim failed');
+    }
   }
 
   #warn(fields: Record<string, unknown>, msg: string): void {

@@ -273,6 +273,8 @@ class OwnedSession {
   /** The first seq the ladder was fed; chunks before it are ignored. */
   #feedFrom = 0;
   #started = false;
+  /** The seq whose chunks the ladder is fed now. */
+  #fedSeq = -1;
   /** Set by the feed's end entry: the last seq appended (−1: none). */
   #lastSeq: number | undefined;
   #discontinuity: boolean;
@@ -354,7 +356,14 @@ class OwnedSession {
             const upTo = chunk.seq;
             this.#chain = this.#chain.then(() => this.#failGone(upTo));
           }
+        } else if (chunk.seq !== this.#fedSeq && !(chunk.first && chunk.seq === this.#fedSeq + 1)) {
+          // Entries this session had not read are gone (the writer's byte cap, live-feed-store.ts):
+          // the ladder cannot go on across the gap; a takeover fails the lost seqs and resumes.
+          this.#log.error({ fedSeq: this.#fedSeq, seq: chunk.seq, first: chunk.first }, 'live feed lost seqs this transcoder had not read; session handed over');
+          void this.stop('feed gap', true);
+          return;
         }
+        this.#fedSeq = chunk.seq;
         if (chunk.first) this.#seq(chunk.seq).startedAt = performance.now();
         this.#ladder?.write(chunk);
         return;

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { RedisConnections } from '../../../src/redis/connections.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
-import { LiveFeedReader, LiveFeedWriter, type FeedEntry } from '../../../src/transcode/live-feed-store.ts';
+import pino from 'pino';
+import { LiveFeedReader, LiveFeedWriter, type FeedEntry, type UnreadTrimmed } from '../../../src/transcode/live-feed-store.ts';
+import { RedisLiveSessions } from '../../../src/transcode/live-session-store.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 
 let server: TestRedis;
@@ -125,6 +127,76 @@ test('one reader follows several feeds at once, each from its own seq; an abando
     assert.deepEqual(text(await b), ['b1', 'b1+']);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await redis.exists(keys.key('transcode', 'feed', 'ma', 's')), 0, 'a feed no one appends to expires');
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
+
+/** Opens a live session record for (m, s), as the gateway does at publish. */
+async function openSession(m: string, s: string): Promise<RedisLiveSessions> {
+  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  await sessions.open({ manifestID: m, session: s, profiles: [], segmentTargetMs: 2000, openedAtMs: Date.now() });
+  return sessions;
+}
+
+/** Appends seqs [from, to) of (m, s), `perSeq` chunks of `chunkBytes` each, flushing per seq. */
+async function appendSeqs(writer: LiveFeedWriter, m: string, s: string, from: number, to: number, perSeq = 3, chunkBytes = 16): Promise<void> {
+  for (let seq = from; seq < to; seq++) {
+    for (let i = 0; i < perSeq; i++) {
+      writer.append(m, s, { seq, first: i === 0, ...(i === 0 ? { startPts90k: seq * 180000 } : {}), bytes: Buffer.alloc(chunkBytes, seq % 256) });
+    }
+    await writer.flushed();
+  }
+}
+
+test('an open session\'s feed keeps every seq it has not recorded, however far ahead the publisher is; what it recorded goes', async () => {
+  const redis = connections.open('state');
+  // As in production (retainSegments 15): a publisher that sent 30 segments before any transcoder claimed the session.
+  const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: connections.open('feed-d', 'blocking'), keys, logger: silentLogger() });
+  try {
+    const sessions = await openSession('m4', 's1');
+    await appendSeqs(writer, 'm4', 's1', 0, 30);
+    assert.equal(await reader.firstSeqHeld('m4', 's1'), 0, 'seq 0 is still in the feed');
+    const entries = await collect(reader, 'm4', 's1', 0, (e) => e.some((x) => x.type === 'chunk' && x.chunk.seq === 29 && !x.chunk.first));
+    const firsts = entries.flatMap((e) => (e.type === 'chunk' && e.chunk.first ? [e.chunk.seq] : []));
+    assert.deepEqual(firsts, Array.from({ length: 30 }, (_, i) => i), 'every seq is delivered from seq 0');
+    // The owner recorded seqs 0-19: at the next seq's start the writer trims them (recorded), and nothing else.
+    const claim = await sessions.claim('m4', 's1', 'owner-1', 5000);
+    assert.equal(claim.claim, 'ok');
+    assert.equal(await sessions.progress('m4', 's1', 'owner-1', 20), true);
+    await appendSeqs(writer, 'm4', 's1', 30, 31);
+    assert.equal(await reader.firstSeqHeld('m4', 's1'), 20);
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
+
+test('over its byte cap an open session\'s feed drops its oldest seqs not yet recorded, with an error log and a count', async () => {
+  const redis = connections.open('state');
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
+  const trimmed: UnreadTrimmed[] = [];
+  // 3 chunks of 1000 bytes per seq: at most 10 000 bytes of seqs before the newest one stay (3 whole seqs).
+  const writer = new LiveFeedWriter({ redis, keys, logger, maxBytes: 10_000, onUnreadTrimmed: (t) => trimmed.push(t) });
+  const reader = new LiveFeedReader({ redis: connections.open('feed-e', 'blocking'), keys, logger: silentLogger() });
+  try {
+    await openSession('m5', 's1');
+    await appendSeqs(writer, 'm5', 's1', 0, 4, 3, 1000);
+    assert.equal(trimmed.length, 0, 'within the cap nothing is dropped');
+    assert.equal(await reader.firstSeqHeld('m5', 's1'), 0);
+    await appendSeqs(writer, 'm5', 's1', 4, 10, 3, 1000);
+    // At seq N's start seqs N-3 .. N-1 stay: at seq 9, seqs 6, 7, 8 (and 9).
+    assert.equal(await reader.firstSeqHeld('m5', 's1'), 6);
+    const held = await redis.xrange(keys.key('transcode', 'feed', 'm5', 's1'), '-', '+');
+    assert.ok(held.length <= 4 * 3, `${held.length} entries held`);
+    assert.deepEqual(trimmed.map((t) => [t.fromSeq, t.toSeq]), [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6]]);
+    assert.ok(trimmed.every((t) => t.manifestID === 'm5' && t.session === 's1'));
+    const errors = lines.filter((l) => l['level'] === 50 && String(l['msg']).includes('byte cap'));
+    assert.equal(errors.length, trimmed.length, 'each loss is logged as an error');
+    assert.equal(errors[0]!['fromSeq'], 0);
   } finally {
     await writer.close();
     await reader.close();

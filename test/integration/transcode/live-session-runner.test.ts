@@ -317,3 +317,49 @@ test('a ladder running behind keeps its session after the feed went quiet: the i
     await h.close();
   }
 });
+
+test('seqs gone from the feed before the owner read them (the writer\'s byte cap) make it hand the session over: they fail, the rest is listed after a discontinuity, no hole', async () => {
+  const keys = new RedisKeys('mgtest-gap');
+  const index = newIndex(keys);
+  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const redis = connections.open('state');
+  const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
+  const h = harness(keys, index, 1, { idPrefix: 'gap' });
+  const m = 'gap';
+  try {
+    await openStream(index, sessions, m);
+    h.runners[0]!.runner.start();
+    await waitFor('claimed', () => h.runners[0]!.runner.owned === 1);
+    await publishSeq(index, writer, m, 0);
+    await publishSeq(index, writer, m, 1);
+    await waitFor('seq 0 listed', async () => (await index.renditionStats(m, 'low')).count >= 1);
+    // Seqs 2 and 3 reach the feed and leave it again before the owner's next read (one transaction,
+    // as a trim by the byte cap would take them), seq 4 stays.
+    const feedKey = keys.key('transcode', 'feed', m, 's1');
+    const tx = redis.multi();
+    for (const seq of [2, 3, 4]) {
+      for (let i = 0; i < 3; i++) tx.xadd(feedKey, `${seq}-*`, 't', 'c', 's', String(seq), 'f', i === 0 ? '1' : '0', ...(i === 0 ? ['p', String(seq * 90_000)] : []), 'b', `${seq}.${i}`);
+    }
+    tx.xtrim(feedKey, 'MINID', '4-0');
+    await tx.exec();
+    for (const seq of [1, 2, 3]) await index.record(m, 's1', { status: 'ok', seq, segment: { rendition: SOURCE_RENDITION, key: segmentKey(m, 's1', SOURCE_RENDITION, seq), width: 640, height: 360, frames: 24, bytes: 100, durationMs: SEGMENT_MS, codecs: 'avc1.64001e', frameRate: 24 } });
+    for (let seq = 5; seq < 7; seq++) await publishSeq(index, writer, m, seq);
+    await settleSeq(index, writer, m, 4);
+    await settleSeq(index, writer, m, 6);
+    writer.end(m, 's1');
+    await writer.flushed();
+    await waitFor('every seq resolved in the rendition', async () => (await index.renditionStats(m, 'low')).frontier >= 7, 20_000);
+    const stream = (await index.getStream(m))!;
+    const window = await index.renditionWindow(m, 'low', 64, stream);
+    const listed = window.segments.map((s) => s.seq);
+    assert.ok(listed.includes(0) && listed.includes(4) && listed.includes(5) && listed.includes(6), `listed ${listed.join(',')}`);
+    assert.ok(!listed.includes(2) && !listed.includes(3), 'the lost seqs are not listed');
+    assert.ok(window.segments.find((s) => s.seq === 4)!.discontinuity, 'the seq after the loss starts a discontinuity');
+    assert.ok(h.released.includes(2) && h.released.includes(3), `lost seqs released, not charged (released ${h.released.join(',')})`);
+    assert.deepEqual(h.settled.filter((seq) => h.released.includes(seq)), [], 'no seq both charged and released');
+    assert.equal(h.runners[0]!.ladders.length, 2, 'the session was handed over and taken again, with a new ladder');
+  } finally {
+    await writer.close();
+    await h.close();
+  }
+});
