@@ -378,7 +378,29 @@ interface LiveRun {
   /** Publisher spawn → exited (all media handed to the server), s. */
   publisherS: number;
   samples: Sample[];
+  /** Where the wall time goes: each step's time after the publisher's spawn, s (undefined: not logged). */
+  timeline: LiveTimeline;
 }
+
+/**
+ * The live run's steps, s after the publisher's spawn: the gateway's stream record (index), the
+ * transcoder's session timeline (its `live session stopped` log line, epoch ms of the same
+ * machine clock) and the segment index's last listings.
+ */
+interface LiveTimeline {
+  streamStarted?: number; sessionOpened?: number; sessionClaimed?: number; ladderSpawned?: number; firstChunkIntoLadder?: number;
+  firstRenditionSegment?: number; publisherDone?: number; streamEnded?: number; sourceLastListed?: number; feedEndRead?: number;
+  ladderExited?: number; lastSeqRecorded?: number; lastRenditionListed?: number;
+}
+
+/** Timeline steps in order, with their labels. */
+const LIVE_STEPS: [keyof LiveTimeline, string][] = [
+  ['streamStarted', 'stream started (gateway, publish accepted)'], ['sessionOpened', 'live session opened (gateway)'],
+  ['sessionClaimed', 'session claimed (transcoder)'], ['ladderSpawned', 'ladder ffmpeg spawned'], ['firstChunkIntoLadder', 'first source chunk written to the ladder'],
+  ['firstRenditionSegment', 'first rendition segment out of the ladder'], ['publisherDone', 'publisher done (all media sent)'],
+  ['streamEnded', 'stream ended (gateway)'], ['sourceLastListed', 'last source segment listed'], ['feedEndRead', 'feed end read (transcoder)'],
+  ['ladderExited', 'ladder ffmpeg exited (encoders drained)'], ['lastSeqRecorded', 'last seq recorded (transcoder)'], ['lastRenditionListed', 'last rendition segment listed (the run\'s end)'],
+];
 
 /** CPU seconds of `pid` itself, its exited children, and every live descendant (with theirs). */
 function treeCpuSeconds(pid: number): { self: number; all: number } {
@@ -445,8 +467,26 @@ async function liveRun(): Promise<LiveRun> {
     }
     const s1 = snap();
     const samples = samp.stop();
+    // The session's own timeline, logged when it finishes (just after its last listing).
+    const timelineDeadline = Date.now() + 3000;
+    let sessionLine: Record<string, unknown> | undefined;
+    while (!sessionLine && Date.now() < timelineDeadline) {
+      sessionLine = transcoder.lines.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } })
+        .find((o) => o['msg'] === 'live session stopped' && o['manifestID'] === manifestID && typeof o['timeline'] === 'object');
+      if (!sessionLine) await sleep(50);
+    }
+    const at = (ms: unknown): number | undefined => (typeof ms === 'number' && ms > 0 ? (ms - startedAtMs) / 1000 : undefined);
+    const t = (sessionLine?.['timeline'] ?? {}) as Record<string, number | undefined>;
+    const stream = await index.getStream(manifestID);
+    const sourceStats = await index.renditionStats(manifestID, SOURCE_RENDITION);
+    const timeline: LiveTimeline = {
+      streamStarted: at(stream?.startedAtMs), sessionOpened: at(t['openedAtMs']), sessionClaimed: at(t['claimedAtMs']), ladderSpawned: at(t['ladderSpawnedAtMs']),
+      firstChunkIntoLadder: at(t['firstChunkAtMs']), firstRenditionSegment: at(t['firstSegmentAtMs']), publisherDone: publisherS,
+      streamEnded: at(stream?.endedAtMs), sourceLastListed: at(sourceStats.lastListedAtMs), feedEndRead: at(t['feedEndAtMs']),
+      ladderExited: at(t['ladderExitedAtMs']), lastSeqRecorded: at(t['lastRecordedAtMs']), lastRenditionListed: at(lastListedAtMs),
+    };
     return {
-      wallS: (lastListedAtMs - startedAtMs) / 1000, segments, samples, publisherS: publisherS ?? Number.NaN,
+      wallS: (lastListedAtMs - startedAtMs) / 1000, segments, samples, publisherS: publisherS ?? Number.NaN, timeline,
       cpu: {
         transcoder: s1.t.all - s0.t.all, transcoderNode: s1.t.self - s0.t.self, gateway: s1.g.all - s0.g.all, gatewayNode: s1.g.self - s0.g.self,
         redis: s1.r - s0.r, publisher: s1.me - s0.me, machineBusy: s1.m.busy - s0.m.busy, machineTotal: s1.m.total - s0.m.total,
@@ -583,6 +623,22 @@ try {
       ['transcoder (Node + ffmpeg)', 'transcoder Node', 'gateway (Node + children)', 'gateway Node', 'redis-server', 'all ours', 'publisher ffmpeg', 'publisher done s', 'ffmpeg running under the transcoder (mean)', 'machine busy %'],
       [[per(live.cpu.transcoder), per(live.cpu.transcoderNode), per(live.cpu.gateway), per(live.cpu.gatewayNode), per(live.cpu.redis),
         per(live.cpu.transcoder + live.cpu.gateway + live.cpu.redis), per(live.cpu.publisher), fmt(live.publisherS), fmt(lf), fmt((100 * live.cpu.machineBusy) / live.cpu.machineTotal, 0)]]);
+  }
+  if (live) {
+    const tl = live.timeline;
+    let prev: number | undefined = 0;
+    const rawS = raw.wallS;
+    printTable(`Live: where the wall time goes (s after the publisher's spawn; Δ from the step before; raw ffmpeg took ${fmt(rawS)} s for the same input, the live run ${fmt(live.wallS)} s: ${fmt(live.wallS - rawS)} s more)`,
+      ['step', 's', 'Δ s'],
+      LIVE_STEPS.map(([k, label]) => {
+        const v = tl[k];
+        const row: Cell[] = [label, fmt(v), v !== undefined && prev !== undefined ? fmt(v - prev) : undefined];
+        if (v !== undefined) prev = v;
+        return row;
+      }));
+    const span = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b !== undefined ? b - a : undefined);
+    process.stdout.write(`  before the ladder runs (publisher spawn → first chunk into the ladder): ${fmt(tl.firstChunkIntoLadder)} s (claim ${fmt(span(tl.sessionOpened, tl.sessionClaimed))} s after the open, ladder spawned ${fmt(span(tl.sessionClaimed, tl.ladderSpawned))} s after the claim); `
+      + `after the feed's end was read: ladder drained ${fmt(span(tl.feedEndRead, tl.ladderExited))} s, last listing ${fmt(span(tl.ladderExited, tl.lastRenditionListed))} s after its exit.\n`);
   }
   const ratioOf = (p: number): number | undefined => rows.find((r) => r.processes === p && !r.run.startsWith('mediagate live'))?.ratioToRaw;
   const liveRatio = live ? raw.wallS / live.wallS : undefined;

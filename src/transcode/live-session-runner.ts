@@ -255,6 +255,23 @@ interface SeqState {
   startedAt?: number;
 }
 
+/**
+ * When a session's steps happened, epoch ms (logged with `live session stopped`; bench/throughput.ts
+ * reads it): the gateway's open, this claim, the ladder's spawn, the first source chunk into it,
+ * its first rendition segment, the feed's end entry, the ladder's exit after it drained, the
+ * last seq recorded.
+ */
+interface SessionTimeline {
+  openedAtMs: number;
+  claimedAtMs: number;
+  ladderSpawnedAtMs?: number;
+  firstChunkAtMs?: number;
+  firstSegmentAtMs?: number;
+  feedEndAtMs?: number;
+  ladderExitedAtMs?: number;
+  lastRecordedAtMs?: number;
+}
+
 /** One session this transcoder owns: its lease, feed, ladder and results. */
 class OwnedSession {
   readonly #o: LiveSessionRunnerOptions;
@@ -282,6 +299,7 @@ class OwnedSession {
   #noLadder = false;
   #chain: Promise<void> = Promise.resolve();
   #stopped = false;
+  readonly #timeline: SessionTimeline;
 
   constructor(o: LiveSessionRunnerOptions, owner: string, leaseMs: number, claimed: ClaimedLiveSession, onGone: () => void) {
     this.#o = o;
@@ -291,6 +309,7 @@ class OwnedSession {
     this.#onGone = onGone;
     this.#next = claimed.nextSeq;
     this.#discontinuity = claimed.takeover;
+    this.#timeline = { openedAtMs: claimed.record.openedAtMs, claimedAtMs: Date.now() };
     const { manifestID, session } = claimed.record;
     this.#log = o.logger.child({ manifestID, session });
   }
@@ -323,6 +342,7 @@ class OwnedSession {
     const ladder = this.#o.startLadder({ manifestID: this.#m, session: this.#s, profiles: this.#claimed.record.profiles, source, logger: this.#log });
     this.#ladder = ladder;
     this.#noLadder = ladder === undefined;
+    this.#timeline.ladderSpawnedAtMs = Date.now();
     ladder?.on('segment', (s) => this.#onSegment(s));
     ladder?.on('complete', ({ seq }) => { this.#seq(seq).complete = true; this.#advance(); });
     ladder?.on('error', (err) => {
@@ -364,6 +384,7 @@ class OwnedSession {
           return;
         }
         this.#fedSeq = chunk.seq;
+        this.#timeline.firstChunkAtMs ??= Date.now();
         if (chunk.first) this.#seq(chunk.seq).startedAt = performance.now();
         this.#ladder?.write(chunk);
         return;
@@ -375,8 +396,9 @@ class OwnedSession {
         return;
       case 'end':
         this.#lastSeq = entry.lastSeq;
+        this.#timeline.feedEndAtMs ??= Date.now();
         // A ladder's end may reject (its ffmpeg failed or was stopped meanwhile): its `error` event reports that.
-        void Promise.resolve(this.#ladder?.end()).catch(() => undefined);
+        void Promise.resolve(this.#ladder?.end()).then(() => { this.#timeline.ladderExitedAtMs = Date.now(); }, () => undefined);
         this.#advance();
         return;
     }
@@ -387,6 +409,7 @@ class OwnedSession {
     // Ladder output is activity too: a ladder running behind real time still works through the feed after its end entry.
     this.#touch();
     if (s.seq < this.#next) return;
+    this.#timeline.firstSegmentAtMs ??= Date.now();
     const key = segmentKey(this.#m, this.#s, s.rendition, s.seq);
     const retry = this.#o.storageRetry;
     const put = (): Promise<{ readonly sizeBytes: number }> => this.#o.storage.putBytes(key, s.bytes);
@@ -406,6 +429,7 @@ class OwnedSession {
         const settled = state?.settled;
         if (!state || !settled || (settled.transcode && !state.complete && !this.#noLadder)) break;
         await this.#record(this.#next, state, settled);
+        this.#timeline.lastRecordedAtMs = Date.now();
         this.#seqs.delete(this.#next);
         this.#next += 1;
         // Progress only moves forward: one not stored in an outage is stored with the next seq's.
@@ -498,7 +522,7 @@ class OwnedSession {
     this.#follow?.stop();
     await this.#ladder?.close().catch(() => undefined);
     if (release) await this.#o.sessions.release(this.#m, this.#s, this.#owner).catch(() => undefined);
-    this.#log.info({ reason, nextSeq: this.#next }, 'live session stopped');
+    this.#log.info({ reason, nextSeq: this.#next, timeline: this.#timeline }, 'live session stopped');
     this.#onGone();
   }
 }
