@@ -30,11 +30,19 @@ import type { RenditionMeasurements } from '../domain/segment.ts';
 export interface PlaybackIndex {
   getStream(manifestID: string): Promise<PlaybackStream | undefined>;
   renditionStats(manifestID: string, rendition: string): Promise<PlaybackRenditionStats>;
-  renditionWindow(manifestID: string, rendition: string, window: number, stream: PlaybackStream): Promise<{
-    stats: PlaybackRenditionStats;
-    segments: readonly { seq: number; durationMs: number; discontinuity: boolean; discontinuityCount: number }[];
-    complete: boolean;
-  }>;
+  renditionWindow(manifestID: string, rendition: string, window: number, stream: PlaybackStream): Promise<PlaybackWindow>;
+  /**
+   * The stream and the last `window` listed segments of one of its renditions, in one round
+   * trip (a media playlist request); undefined when the stream is unknown.
+   */
+  streamWindow(manifestID: string, rendition: string, window: number): Promise<{ stream: PlaybackStream; window: PlaybackWindow } | undefined>;
+}
+
+/** The last listed segments of a rendition, and whether its playlist is complete (ENDLIST). */
+export interface PlaybackWindow {
+  stats: PlaybackRenditionStats;
+  segments: readonly { seq: number; durationMs: number; discontinuity: boolean; discontinuityCount: number }[];
+  complete: boolean;
 }
 
 export interface PlaybackStream {
@@ -119,17 +127,17 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
   }
 
   async function media(manifestID: string, rendition: string, res: Response): Promise<void> {
-    const stream = await index.getStream(manifestID);
-    if (!stream) notFound(`stream ${manifestID} not found`);
-    if (rendition !== SOURCE_RENDITION && !stream!.renditions.some((r) => r.name === rendition)) {
+    const read = await index.streamWindow(manifestID, rendition, options.windowSegments);
+    if (!read) notFound(`stream ${manifestID} not found`);
+    const { stream, window: w } = read!;
+    if (rendition !== SOURCE_RENDITION && !stream.renditions.some((r) => r.name === rendition)) {
       notFound(`stream ${manifestID} has no rendition ${rendition}`);
     }
-    const w = await index.renditionWindow(manifestID, rendition, options.windowSegments, stream!);
     const first = w.segments[0];
     const body = renderMediaPlaylist({
       mediaSequence: w.stats.count - w.segments.length,
       discontinuitySequence: first ? first.discontinuityCount - (first.discontinuity ? 1 : 0) : 0,
-      segments: w.segments.map((s) => ({ uri: segmentUri(manifestID, stream!.session, rendition, s.seq), durationMs: s.durationMs, discontinuity: s.discontinuity })),
+      segments: w.segments.map((s) => ({ uri: segmentUri(manifestID, stream.session, rendition, s.seq), durationMs: s.durationMs, discontinuity: s.discontinuity })),
       ended: w.complete,
       minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
     });

@@ -307,20 +307,7 @@ export class RedisSegmentIndex {
   }
 
   async getStream(manifestID: string): Promise<StreamRecord | undefined> {
-    const h = await this.#redis.hgetall(this.#streamKey(manifestID));
-    if (!h['session']) return undefined;
-    return {
-      manifestID,
-      session: h['session'],
-      protocol: h['protocol'] === 'push' ? 'push' : 'rtmp',
-      state: h['state'] === 'ended' ? 'ended' : 'live',
-      startedAtMs: Number(h['startedAtMs']),
-      firstSeq: Number(h['firstSeq'] ?? 0),
-      ...(h['endedAtMs'] ? { endedAtMs: Number(h['endedAtMs']) } : {}),
-      ...(h['endSeq'] ? { endSeq: Number(h['endSeq']) } : {}),
-      renditions: JSON.parse(h['renditions'] ?? '[]') as RenditionPlan[],
-      warnings: JSON.parse(h['warnings'] ?? '[]') as SourceWarning[],
-    };
+    return streamRecord(manifestID, await this.#redis.hgetall(this.#streamKey(manifestID)));
   }
 
   /** Manifest IDs of known streams, newest first. */
@@ -329,14 +316,7 @@ export class RedisSegmentIndex {
   }
 
   async renditionStats(manifestID: string, rendition: string): Promise<RenditionStats> {
-    const h = await this.#redis.hgetall(this.#rendKeys(manifestID, rendition)[1]);
-    const num = (k: string): number => Number(h[k] ?? 0);
-    const durationMs = num('durationMs');
-    return {
-      count: num('count'), frontier: num('frontier'), failed: num('failed'),
-      width: num('width'), height: num('height'), codecs: h['codecs'] ?? '', frameRate: num('frameRate'),
-      lastListedAtMs: num('lastListedAtMs'), peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.min(Math.floor((num('bytes') * 8000) / durationMs), num('peakBps')) : 0,
-    };
+    return renditionStats(await this.#redis.hgetall(this.#rendKeys(manifestID, rendition)[1]));
   }
 
   /**
@@ -359,11 +339,62 @@ export class RedisSegmentIndex {
       this.renditionStats(manifestID, rendition),
       this.#redis.lrange(this.#rendKeys(manifestID, rendition)[2], -window, -1),
     ]);
-    const segments = raw.map((text) => {
-      const e = JSON.parse(text) as { seq: number; d: number; disc: boolean; ds: number };
-      return { seq: e.seq, durationMs: e.d, discontinuity: e.disc, discontinuityCount: e.ds };
-    });
-    const complete = stream.state === 'ended' && stream.endSeq !== undefined && Math.max(stats.frontier, stream.firstSeq) >= stream.endSeq;
-    return { stats, segments, complete };
+    return renditionWindow(stream, stats, raw);
   }
+
+  /**
+   * {@link getStream} and {@link renditionWindow} of one rendition in one round trip (one
+   * pipeline of three reads): what a media playlist request needs. Players of every live
+   * stream poll their playlist every segment or more often, so on a gateway with many
+   * streams these reads are a large share of its Redis traffic and CPU (bench/README.md,
+   * "CPU per publisher").
+   * @returns undefined when the stream is unknown; the window of a rendition the stream does
+   *   not have is empty (the caller checks `stream.renditions`).
+   */
+  async streamWindow(manifestID: string, rendition: string, window: number): Promise<{ stream: StreamRecord; window: RenditionWindow } | undefined> {
+    const keys = this.#rendKeys(manifestID, rendition);
+    const replies = (await this.#redis.pipeline().hgetall(this.#streamKey(manifestID)).hgetall(keys[1]).lrange(keys[2], -window, -1).exec())!;
+    for (const [err] of replies) if (err) throw err;
+    const [[, streamHash], [, statsHash], [, raw]] = replies as [[null, Record<string, string>], [null, Record<string, string>], [null, string[]]];
+    const stream = streamRecord(manifestID, streamHash);
+    return stream && { stream, window: renditionWindow(stream, renditionStats(statsHash), raw) };
+  }
+}
+
+/** A stream's record from its hash (`p:stream:m`); undefined when it has none. */
+function streamRecord(manifestID: string, h: Record<string, string>): StreamRecord | undefined {
+  if (!h['session']) return undefined;
+  return {
+    manifestID,
+    session: h['session'],
+    protocol: h['protocol'] === 'push' ? 'push' : 'rtmp',
+    state: h['state'] === 'ended' ? 'ended' : 'live',
+    startedAtMs: Number(h['startedAtMs']),
+    firstSeq: Number(h['firstSeq'] ?? 0),
+    ...(h['endedAtMs'] ? { endedAtMs: Number(h['endedAtMs']) } : {}),
+    ...(h['endSeq'] ? { endSeq: Number(h['endSeq']) } : {}),
+    renditions: JSON.parse(h['renditions'] ?? '[]') as RenditionPlan[],
+    warnings: JSON.parse(h['warnings'] ?? '[]') as SourceWarning[],
+  };
+}
+
+/** A rendition's measurements from its hash (`p:rend:m:r`; empty: nothing listed yet). */
+function renditionStats(h: Record<string, string>): RenditionStats {
+  const num = (k: string): number => Number(h[k] ?? 0);
+  const durationMs = num('durationMs');
+  return {
+    count: num('count'), frontier: num('frontier'), failed: num('failed'),
+    width: num('width'), height: num('height'), codecs: h['codecs'] ?? '', frameRate: num('frameRate'),
+    lastListedAtMs: num('lastListedAtMs'), peakBps: num('peakBps'), averageBps: durationMs > 0 ? Math.min(Math.floor((num('bytes') * 8000) / durationMs), num('peakBps')) : 0,
+  };
+}
+
+/** The window from a rendition's listed entries (`p:list:m:r`, JSON `{seq, d, disc, ds}`) and whether it is complete. */
+function renditionWindow(stream: StreamRecord, stats: RenditionStats, raw: readonly string[]): RenditionWindow {
+  const segments = raw.map((text) => {
+    const e = JSON.parse(text) as { seq: number; d: number; disc: boolean; ds: number };
+    return { seq: e.seq, durationMs: e.d, discontinuity: e.disc, discontinuityCount: e.ds };
+  });
+  const complete = stream.state === 'ended' && stream.endSeq !== undefined && Math.max(stats.frontier, stream.firstSeq) >= stream.endSeq;
+  return { stats, segments, complete };
 }

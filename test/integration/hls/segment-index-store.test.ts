@@ -263,3 +263,28 @@ test('past the reconnect grace the sweep ends the stream, and a later publish fi
   assert.equal(await graceIndex.resumeStream('gone', now + 3000 + 5002), undefined, 'an ended stream is not resumed');
   assert.equal(await graceIndex.resumeStream('never-published'), undefined);
 });
+
+test('a media playlist read (the stream and a rendition window) is one round trip to Redis and reads what getStream and renditionWindow read', async () => {
+  await index.startStream('one-trip', 's1', 1000);
+  await index.setRenditions('one-trip', 's1', [{ name: 'low', width: 640, height: 360, bitrateBps: 800_000 }]);
+  for (let seq = 0; seq < 6; seq++) await index.record('one-trip', 's1', ok('low', seq));
+  await index.record('one-trip', 's1', ok('source', 0));
+  const stream = (await index.getStream('one-trip'))!;
+  // Socket writes of the connection while the read runs: one pipeline is one write.
+  const socket = (redis as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
+  const write = socket.write;
+  let writes = 0;
+  socket.write = function counted(this: unknown, ...args: unknown[]) { writes += 1; return write.apply(this, args); };
+  let read;
+  try {
+    read = await index.streamWindow('one-trip', 'low', 4);
+  } finally {
+    socket.write = write;
+  }
+  assert.equal(writes, 1, 'one write to Redis');
+  assert.deepEqual(read, { stream, window: await index.renditionWindow('one-trip', 'low', 4, stream) });
+  assert.deepEqual(read!.window.segments.map((s) => s.seq), [2, 3, 4, 5]);
+  assert.deepEqual((await index.streamWindow('one-trip', 'source', 4))!.window.segments.map((s) => s.seq), [0]);
+  assert.equal((await index.streamWindow('one-trip', 'none', 4))!.window.segments.length, 0, 'a rendition it does not have: an empty window');
+  assert.equal(await index.streamWindow('no-such-stream', 'low', 4), undefined);
+});
