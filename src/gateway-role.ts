@@ -18,6 +18,8 @@ import { RedisStreamLeases } from './ingest/stream-lease-store.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { AccountStreamKeyAuthorizer, LiveIngest, StaticKeyAuthorizer, type PublishAuthorizer } from './ingest/live-ingest.ts';
 import { WebhookAuthorizer } from './ingest/auth-webhook.ts';
+import { resolveStreamKeyWatermarks } from './ingest/authorizers.ts';
+import { ladderFrames, watermarkRequestOfSettings, WatermarkResolver } from './ingest/watermark-resolver.ts';
 import { createPushRouter } from './ingest/push-routes.ts';
 import { mediaSourceProbe, rtmpSegmenters } from './ingest/media-adapters.ts';
 import { Remuxer } from './media/remux.ts';
@@ -95,9 +97,13 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   const ingestRunner = new FfmpegRunner({ logger: ingestLog });
   lifecycle.add('ingest-ffmpeg', () => ingestRunner.close());
   const remuxer = new Remuxer(ingestRunner);
+  // Watermarks are read and checked now (startup) or at publish (webhook), never by a transcoder mid-stream.
+  const watermarks = new WatermarkResolver(storage);
+  const defaultWatermarkRequest = watermarkRequestOfSettings(config.watermark);
+  const defaultWatermark = defaultWatermarkRequest && await watermarks.resolve(defaultWatermarkRequest, ladderFrames(defaultLadder), 'watermark');
   const configuredAuthorizer: PublishAuthorizer = config.auth.mode === 'webhook'
-    ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder })
-    : new StaticKeyAuthorizer(config.streamKeys, defaultLadder);
+    ? new WebhookAuthorizer({ webhookUrl: config.auth.webhookUrl, timeoutMs: config.auth.webhookTimeoutMs, logger: logger.child({ component: 'auth' }), defaultLadder, watermarks })
+    : new StaticKeyAuthorizer(await resolveStreamKeyWatermarks(config.streamKeys, defaultLadder, watermarks), defaultLadder);
   const accountKeys = new RedisAccountKeys({ redis, prefix });
   // Stream keys issued to accounts (payments API) first, then the configured mode.
   const authorizer = new AccountStreamKeyAuthorizer(accountKeys, configuredAuthorizer, defaultLadder);
@@ -138,6 +144,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     leases: new RedisStreamLeases({ redis, keys }), memberId: core.memberId, leaseTtlMs: config.hls.heartbeatTtlMs,
     sessions: recordings,
     recordByDefault: config.recording.enabled,
+    ...(defaultWatermark ? { defaultWatermark } : {}),
     retry,
     storeRetry,
     maxBufferedSegments: config.storage.maxBufferedSegments,

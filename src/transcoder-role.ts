@@ -14,7 +14,8 @@ import { LiveSessionRunner, type StartLadder } from './transcode/live-session-ru
 import { RedisLiveSessions } from './transcode/live-session-store.ts';
 import { LiveFeedReader } from './transcode/live-feed-store.ts';
 import { LiveLadder } from './transcode/live-ladder.ts';
-import { fitRendition, type FittedRendition } from './domain/profile.ts';
+import { displayedSize, fitRendition, type FittedRendition } from './domain/profile.ts';
+import { parseWatermarkSpec } from './domain/watermark.ts';
 import { isX264Preset } from './domain/x264-preset.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
@@ -122,12 +123,31 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
   return { slots: config.transcode.concurrency, inFlight: () => ({ liveSessions: liveRunner?.owned ?? 0, jobs: jobsInFlight }) };
 }
 
-/** Starts a session's `LiveLadder`: the profiles fitted to the source (upscales omitted); none when nothing fits. */
+/**
+ * Starts a session's `LiveLadder`: the profiles fitted to the source (upscales omitted); none when
+ * nothing fits. A watermark image is fetched from the object store (through the storage retry)
+ * and kept until the ladder's ffmpeg exits.
+ */
 function liveLadderStarter(config: MediagateConfig, core: Core): StartLadder {
   const preset = isX264Preset(config.transcode.x264Preset) ? config.transcode.x264Preset : undefined;
-  return ({ profiles, source, logger }) => {
+  return async ({ profiles, source, logger, watermark }) => {
     const renditions = profiles.map((p) => fitRendition(p, source.video)).filter((f): f is FittedRendition => f !== undefined);
     if (renditions.length === 0) return undefined;
-    return new LiveLadder({ renditions, source, supervisor: core.children, logger, ...(preset ? { x264Preset: preset } : {}) });
+    const spec = watermark === undefined ? undefined : parseWatermarkSpec(watermark);
+    if (watermark !== undefined && !spec) logger.error({ watermark: JSON.stringify(watermark).slice(0, 300) }, 'live session carries a malformed watermark; transcoding without it');
+    const image = spec?.kind === 'image'
+      ? await core.storeRetry.run('fetch watermark image', () => core.storage.getFile(spec.imageKey), core.storeRetry.deadline()) : undefined;
+    const sourceWidthPx = displayedSize(source.video).width;
+    try {
+      const ladder = new LiveLadder({
+        renditions, source, supervisor: core.children, logger, ...(preset ? { x264Preset: preset } : {}),
+        ...(spec ? { watermark: { spec, sourceWidthPx, ...(image ? { imagePath: image.path } : {}) } } : {}),
+      });
+      if (image) ladder.once('exit', () => { void image.release(); });
+      return ladder;
+    } catch (err) {
+      await image?.release();
+      throw err;
+    }
   };
 }

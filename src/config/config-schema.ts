@@ -43,6 +43,11 @@ const StreamKeySchema = Type.Object({
   record: Type.Optional(Type.Boolean({
     description: 'Record this key\'s streams (true) or not (false), overriding `recording.enabled`.',
   })),
+  watermark: Type.Optional(Type.Unknown({
+    description: 'This key\'s watermark, overriding `watermark.*`: an object with the fields of `watermark` '
+      + '(`image` or `imageKey` or `text`, `position`, `marginPx` or `marginFraction`, `widthFraction`, `fontSizeFraction`, `opacity`), '
+      + 'or `false` for none. Checked at startup.',
+  })),
 }, { additionalProperties: false });
 
 const AiWorkerSchema = Type.Object({
@@ -280,6 +285,32 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'How often the retention sweep runs (one gateway at a time, through a Redis lock): deletes '
         + 'segments past the live window, finishes recordings, deletes expired recordings and AI results, in ms. Default 5000.',
     }),
+  }, { additionalProperties: false, default: {} }),
+  watermark: Type.Object({
+    image: Type.String({
+      default: '',
+      description: 'PNG (alpha kept) or JPEG file on the gateway drawn on every transcoded rendition of streams that set no '
+        + 'watermark of their own; copied into the object store at startup (`watermarks/<sha256>.png`) so transcoders on '
+        + 'other hosts read it. Set at most one of `image`, `imageKey`, `text`; none = no watermark. Default none.',
+    }),
+    imageKey: Type.String({ default: '', description: 'Object-store key of a PNG or JPEG watermark image (instead of `image`).' }),
+    text: Type.String({
+      default: '',
+      description: 'A text watermark (instead of an image): at most 128 letters, digits, spaces and `. , _ - + # @ ! ? ( ) & /`; '
+        + 'drawn white with a black border in the `Sans` font (fontconfig; DejaVu Sans on Debian).',
+    }),
+    position: StringEnum(['top-left', 'top-right', 'bottom-left', 'bottom-right', 'center'], { default: 'bottom-right', description: 'Where the watermark sits.' }),
+    marginFraction: Type.Number({
+      minimum: 0, maximum: 0.5, default: 0.02,
+      description: 'Distance to the nearest frame edges as a fraction of each rendition\'s width (0.02 = 13 px at 640 wide). '
+        + 'Stream keys and the webhook may give `marginPx` instead (pixels at the source size, scaled with each rendition).',
+    }),
+    widthFraction: Type.Number({
+      minimum: 0.001, maximum: 1, default: 0.15,
+      description: 'Width of the image as a fraction of each rendition\'s width (height by the image\'s aspect ratio).',
+    }),
+    fontSizeFraction: Type.Number({ minimum: 0.001, maximum: 0.5, default: 0.05, description: 'Text height as a fraction of each rendition\'s height (text watermarks).' }),
+    opacity: Type.Number({ minimum: 0, maximum: 1, default: 0.8, description: 'Opacity, 0 (invisible) to 1; multiplies the image\'s own alpha.' }),
   }, { additionalProperties: false, default: {} }),
   streamKeys: Type.Array(StreamKeySchema, {
     default: [], description: 'Configured stream keys; empty = any well-formed name is accepted (loopback only).',

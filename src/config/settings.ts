@@ -72,7 +72,7 @@ export function settingsOf(schema: TObject, prefix: string): Setting[] {
 
 /**
  * Parses one setting given as text (an environment variable or a flag) into the type its
- * schema declares: integers (underscores allowed as separators), booleans (1/0, true/false,
+ * schema declares: integers (underscores allowed as separators), numbers (decimals, e.g. `0.15`), booleans (1/0, true/false,
  * yes/no, on/off), arrays (JSON, or a comma-separated list), anything else as the text.
  * @throws GatewayError CONFIG_INVALID naming the variable and the expected type.
  */
@@ -81,9 +81,14 @@ export function parseSettingValue(name: string, raw: string, schema: TSchema): u
     throw new GatewayError('CONFIG_INVALID', `${name}=${JSON.stringify(raw.slice(0, 80))}: expected ${what}`);
   };
   const type = schema['type'];
-  if (type === 'integer' || type === 'number') {
+  if (type === 'integer') {
     const text = raw.trim().replace(/_/g, '');
     if (!/^-?\d+$/.test(text)) bad('an integer');
+    return Number(text);
+  }
+  if (type === 'number') {
+    const text = raw.trim().replace(/_/g, '');
+    if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(text)) bad('a number');
     return Number(text);
   }
   if (type === 'boolean') {

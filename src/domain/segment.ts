@@ -2,6 +2,7 @@
  * Segments, transcode jobs and their results: the shapes that cross between
  * ingest, the queue, the transcoder and the HLS index.
  */
+import type { WatermarkSpec } from './watermark.ts';
 import type { VideoProfile } from './profile.ts';
 
 /** The name of the untouched input rendition; always part of a stream's output. */
@@ -69,6 +70,12 @@ export interface TranscodeJob {
    * stream resumed after its gateway died (the source's timestamps restart there). Absent: no.
    */
   readonly discontinuity?: boolean;
+  /**
+   * The stream's watermark, resolved and checked at configuration time (domain/watermark.ts):
+   * the transcoder fetches its image from the object store by key and draws it on every
+   * rendition. Absent: none.
+   */
+  readonly watermark?: WatermarkSpec;
 }
 
 /**

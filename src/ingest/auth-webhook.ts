@@ -8,7 +8,7 @@
  *   from the URL and the default ladder (Livepeer's behaviour; the key then is public, as it
  *   names the playback URL: a webhook that wants a secret key returns a `manifestID`);
  * - HTTP 200 with a JSON object: accepted; it must carry a non-empty `manifestID` and may set
- *   `presets` / `profiles` (see `transcode-config.ts`); other fields are logged and ignored;
+ *   `presets` / `profiles` / `record` / `watermark` (see `transcode-config.ts`); other fields are logged and ignored;
  * - anything else: refused.
  */
 import type { Logger } from '../log/logger.ts';
@@ -17,6 +17,8 @@ import type { VideoProfile } from '../domain/profile.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { PublishAttempt, PublishAuthorizer, StreamGrant } from './ingest-ports.ts';
 import { parseTranscodeConfiguration, type TranscodeConfiguration } from './transcode-config.ts';
+import type { WatermarkRequest, WatermarkSpec } from '../domain/watermark.ts';
+import { ladderFrames } from './watermark-resolver.ts';
 
 /** The largest webhook reply body read, in bytes; a larger reply refuses the stream. */
 export const MAX_WEBHOOK_REPLY_BYTES = 64 * 1024;
@@ -38,6 +40,11 @@ export interface WebhookAuthorizerOptions {
   defaultLadder: readonly VideoProfile[];
   /** HTTP client; default the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Reads and checks the image of a reply's `"watermark"` (ingest/watermark-resolver.ts
+   * `WatermarkResolver`); absent: a reply that sets a watermark is refused.
+   */
+  watermarks?: { resolve(request: WatermarkRequest, frames: readonly { width: number; height: number }[], where: string): Promise<WatermarkSpec> };
 }
 
 /**
@@ -54,6 +61,7 @@ export class WebhookAuthorizer implements PublishAuthorizer {
   readonly #log: Logger;
   readonly #defaultLadder: readonly VideoProfile[];
   readonly #fetch: typeof fetch;
+  readonly #watermarks: WebhookAuthorizerOptions['watermarks'];
 
   /** @throws GatewayError CONFIG_INVALID when the URL is not an absolute http(s) URL or the timeout is not a positive integer. */
   constructor(options: WebhookAuthorizerOptions) {
@@ -83,6 +91,7 @@ export class WebhookAuthorizer implements PublishAuthorizer {
     this.#defaultLadder = options.defaultLadder;
     const injected = options.fetch;
     this.#fetch = injected ?? ((input, init) => fetch(input, init));
+    this.#watermarks = options.watermarks;
   }
 
   /**
@@ -91,7 +100,8 @@ export class WebhookAuthorizer implements PublishAuthorizer {
    * @throws GatewayError PUBLISH_DENIED when the webhook refuses (non-200), does not answer
    *   within `timeoutMs`, is unreachable, or replies with something unusable (not JSON, no
    *   `manifestID`, invalid `manifestID`/`presets`/`profiles`, more than 64 KiB). Timeouts,
-   *   connection failures, 429 and 5xx are marked retryable.
+   *   connection failures, 429 and 5xx are marked retryable. INVALID_WATERMARK (400) when the
+   *   reply's `watermark` is malformed or its image is missing, not a PNG/JPEG, or larger than the frame.
    */
   async authorize(attempt: PublishAttempt): Promise<StreamGrant> {
     const { streamKey, url, protocol } = attempt;
@@ -162,18 +172,36 @@ export class WebhookAuthorizer implements PublishAuthorizer {
       if (!isGatewayError(err)) throw err;
       const reason = this.#scrub(err.message, streamKey);
       log.error({ durationMs, reason, code: err.code }, 'auth webhook reply is invalid; stream refused');
-      throw new GatewayError('PUBLISH_DENIED', reason, { cause: err });
+      // A bad watermark is the configuration's fault, named as such (400), not a refusal.
+      throw new GatewayError(err.code === 'INVALID_WATERMARK' ? 'INVALID_WATERMARK' : 'PUBLISH_DENIED', reason, { cause: err });
     }
     if (config.ignoredFields.length > 0) {
       log.warn({ ignoredFields: config.ignoredFields }, 'auth webhook reply fields not implemented by mediagate were ignored');
     }
     const manifestID = config.manifestID!;
     const profiles = config.profiles ?? this.#defaultLadder;
+    const watermark = config.watermark ? await this.#resolveWatermark(config.watermark, profiles, streamKey, log, durationMs) : config.watermark;
     log.info({
       durationMs, manifestID: manifestID === streamKey ? REDACTED : manifestID,
       ladder: profiles.map((p) => p.name), defaultLadder: config.profiles === undefined, ...(config.record !== undefined ? { record: config.record } : {}),
     }, 'auth webhook accepted the stream');
-    return { manifestID, profiles, ...(config.record !== undefined ? { record: config.record } : {}) };
+    return { manifestID, profiles, ...(config.record !== undefined ? { record: config.record } : {}), ...(watermark !== undefined ? { watermark } : {}) };
+  }
+
+  /**
+   * The reply's watermark with its image read from the object store and checked against the ladder.
+   * @throws GatewayError INVALID_WATERMARK naming the problem (the stream key scrubbed).
+   */
+  async #resolveWatermark(request: WatermarkRequest, profiles: readonly VideoProfile[], streamKey: string, log: Logger, durationMs: number): Promise<WatermarkSpec> {
+    if (!this.#watermarks) throw new GatewayError('INVALID_WATERMARK', 'auth webhook: watermark: this gateway cannot read watermark images');
+    try {
+      return await this.#watermarks.resolve(request, ladderFrames(profiles), 'auth webhook: watermark');
+    } catch (err) {
+      if (!isGatewayError(err) || err.code !== 'INVALID_WATERMARK') throw err;
+      const reason = this.#scrub(err.message, streamKey);
+      log.error({ durationMs, reason, code: err.code }, 'auth webhook reply has an unusable watermark; stream refused');
+      throw new GatewayError('INVALID_WATERMARK', reason, { cause: err });
+    }
   }
 
   /** Removes the stream key and the webhook URL's query (it may carry a token) from text bound for a log line or a message. */

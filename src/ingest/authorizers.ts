@@ -4,6 +4,8 @@
  */
 import { parseLadder, type VideoProfile } from '../domain/profile.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { parseWatermarkRequest, type WatermarkSpec } from '../domain/watermark.ts';
+import { ladderFrames, type WatermarkResolver } from './watermark-resolver.ts';
 import type { PublishAttempt, PublishAuthorizer, StreamGrant, StreamKeyResolver } from './ingest-ports.ts';
 
 /**
@@ -19,16 +21,19 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
   /**
    * @param keys configured stream keys; a key's `accountID` is the account its streams are
    *   charged to (none: the ingest's default account, if any); its `record` overrides
-   *   `recording.enabled` for its streams
+   *   `recording.enabled` for its streams; its `watermark` (resolved at startup,
+   *   `resolveStreamKeyWatermarks`) overrides the default one (`false`: none)
    * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup).
    */
-  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string; record?: boolean }[], defaultLadder: readonly VideoProfile[]) {
+  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string; record?: boolean; watermark?: WatermarkSpec | false }[],
+    defaultLadder: readonly VideoProfile[]) {
     this.#defaultLadder = defaultLadder;
     this.#keys = new Map(keys.map((k) => [k.streamKey, {
       manifestID: k.manifestID,
       profiles: k.profiles ? parseLadder(k.profiles) : defaultLadder,
       ...(k.accountID !== undefined ? { accountID: k.accountID } : {}),
       ...(k.record !== undefined ? { record: k.record } : {}),
+      ...(k.watermark !== undefined ? { watermark: k.watermark } : {}),
     }]));
   }
 
@@ -61,4 +66,23 @@ export class AccountStreamKeyAuthorizer implements PublishAuthorizer {
     if (!grant) return this.#fallback.authorize(attempt);
     return { manifestID: grant.manifestID, accountID: grant.accountID, profiles: grant.profiles ? parseLadder(grant.profiles) : this.#defaultLadder };
   }
+}
+
+/**
+ * The configured stream keys with their `watermark` resolved (ingest/watermark-resolver.ts):
+ * an object becomes a checked spec with its image in the object store, `false` stays `false`.
+ * Run at startup, so a bad image stops the gateway with a message naming the key's index.
+ * @throws GatewayError INVALID_WATERMARK naming `streamKeys[i].watermark` and the problem;
+ *   INVALID_PROFILE for a bad ladder.
+ */
+export async function resolveStreamKeyWatermarks<K extends { profiles?: unknown[]; watermark?: unknown }>(keys: readonly K[], defaultLadder: readonly VideoProfile[],
+  resolver: Pick<WatermarkResolver, 'resolve'>): Promise<(Omit<K, 'watermark'> & { watermark?: WatermarkSpec | false })[]> {
+  return Promise.all(keys.map(async (key, i) => {
+    const { watermark, ...rest } = key;
+    if (watermark === undefined || watermark === null) return rest;
+    if (watermark === false) return { ...rest, watermark: false as const };
+    const where = `streamKeys[${i}].watermark`;
+    const ladder = key.profiles ? parseLadder(key.profiles) : defaultLadder;
+    return { ...rest, watermark: await resolver.resolve(parseWatermarkRequest(watermark, where), ladderFrames(ladder), where) };
+  }));
 }

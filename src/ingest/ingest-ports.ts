@@ -4,6 +4,7 @@
  * the event webhooks, the segmenter and the live feed. They are implemented elsewhere and passed in by
  * `app.ts`; this folder imports no other feature folder.
  */
+import type { WatermarkSpec } from '../domain/watermark.ts';
 import type { RenditionPlan, SourceVideoInfo, StreamProtocol, VideoProfile } from '../domain/profile.ts';
 import type { SegmentOutcome, SourceSegmentInfo, TranscodeResult } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
@@ -17,6 +18,12 @@ export interface StreamGrant {
   readonly accountID?: string;
   /** Keep the session as a recording (stream key `record`, the auth webhook's `"record"`); absent: the ingest's `recordByDefault`. */
   readonly record?: boolean;
+  /**
+   * The stream's watermark (stream key `watermark`, the auth webhook's `"watermark"`), resolved
+   * and checked; `false`: none even when the ingest has a default; absent: the ingest's
+   * `defaultWatermark`.
+   */
+  readonly watermark?: WatermarkSpec | false;
 }
 
 /** What an authorizer is told about a new stream. */
@@ -175,6 +182,8 @@ export interface IngestJob {
   source?: SourceSegmentInfo;
   /** Its renditions follow a discontinuity (the join of a resumed stream; TranscodeJob.discontinuity). */
   discontinuity?: boolean;
+  /** The stream's watermark (TranscodeJob.watermark); absent: none. */
+  watermark?: WatermarkSpec;
 }
 
 /** What ingest needs from the transcode queue. */
@@ -323,7 +332,7 @@ export interface StreamKeyResolver {
  */
 export interface LiveTranscodeSessions {
   /** Opens the session for transcoders to claim. */
-  open(session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; accountID?: string; openedAtMs: number }): Promise<void>;
+  open(session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; accountID?: string; openedAtMs: number; watermark?: WatermarkSpec }): Promise<void>;
   /** The source measurement the ladder is fitted to (the first segment's). */
   setSource(manifestID: string, session: string, source: SourceSegmentInfo): Promise<void>;
   /**

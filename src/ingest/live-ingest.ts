@@ -192,9 +192,11 @@ export class LiveIngest {
       const session = (resumed?.session ?? pushSession ?? newStreamSessionId()) as StreamSessionId;
       const startSeq = resumed ? resumed.nextSeq : firstSeq;
       const log = this.#options.logger.child({ manifestID, session });
+      const watermark = grant.watermark === false ? undefined : grant.watermark ?? this.#options.defaultWatermark;
       stream = {
         protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
         ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
+        ...(watermark !== undefined ? { watermark } : {}),
         chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: startSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
         seqOffset: resumed ? resumed.nextSeq : 0,
         ...(leaseOwner !== undefined ? { leaseOwner } : {}), ...(resumed ? { resumedAtSeq: resumed.nextSeq } : {}),
@@ -221,12 +223,13 @@ export class LiveIngest {
       if (live && protocol === 'rtmp' && usesLiveSession(grant.profiles)) {
         await this.#retry.run('open live session', () => live.open({
           manifestID, session, profiles: grant.profiles, openedAtMs: opened.startedAtMs, ...(accountID !== undefined ? { accountID } : {}),
+          ...(watermark !== undefined ? { watermark } : {}),
         }), deadlineMs);
         stream.liveSession = true;
       }
       this.#options.events.emit({ type: 'stream.started', manifestID, session, protocol });
       this.#tap(log, (t) => t.opened?.({ manifestID, session, protocol, resumed: false, grant }));
-      log.info({ protocol, ladder: grant.profiles.map((p) => p.name), playbackUrl: `${this.#options.publicUrl}/stream/${manifestID}.m3u8` }, 'stream started');
+      log.info({ protocol, ladder: grant.profiles.map((p) => p.name), ...(watermark ? { watermark: watermark.kind } : {}), playbackUrl: `${this.#options.publicUrl}/stream/${manifestID}.m3u8` }, 'stream started');
       return stream;
     } catch (err) {
       if (stream) this.#forget(stream);
@@ -388,6 +391,7 @@ export class LiveIngest {
     const job: IngestJob = {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs,
       ...(stream.accountID !== undefined ? { accountID: stream.accountID } : {}),
+      ...(stream.watermark !== undefined ? { watermark: stream.watermark } : {}),
       ...(source ? { source } : {}),
       // The join of a resumed stream: its renditions (and their recording) carry the discontinuity too.
       ...(seq === stream.resumedAtSeq ? { discontinuity: true } : {}),

@@ -4,6 +4,7 @@
  * (live-ingest.ts) implements: authorize, open, ingest a segment, resolve failed or lost
  * segments, end.
  */
+import type { WatermarkSpec } from '../domain/watermark.ts';
 import type { Logger } from '../log/logger.ts';
 import type { VideoProfile, SourceVideoInfo, StreamProtocol } from '../domain/profile.ts';
 import type {
@@ -102,6 +103,8 @@ export interface LiveIngestOptions {
   sessions?: SessionKeeper;
   /** Whether a session is recorded when its grant does not say (`recording.enabled`); default false. */
   recordByDefault?: boolean;
+  /** The watermark of streams whose grant does not say (config `watermark.*`, resolved at startup); absent: none. */
+  defaultWatermark?: WatermarkSpec;
   /**
    * Live transcoding sessions: an RTMP stream whose ladder is all H.264 is transcoded by one
    * session instead of a job per segment (HTTP push keeps its jobs); absent: jobs for every stream.
@@ -139,6 +142,8 @@ export interface LiveStream {
   profiles: readonly VideoProfile[];
   /** Undefined: not metered. */
   readonly accountID: string | undefined;
+  /** Drawn on every transcoded rendition (its grant's, or the ingest's default); absent: none. */
+  readonly watermark?: WatermarkSpec;
   readonly startedAtMs: number;
   readonly log: Logger;
   segmenter?: SegmenterHandle;

@@ -9,11 +9,12 @@
  * ```
  *
  * mediagate honours `manifestID`, `presets`, `profiles` and `record` (Livepeer's per-stream
- * recording switch: keep the session as a recording); every other field is reported
+ * recording switch: keep the session as a recording), and its own `watermark`; every other field is reported
  * back in `ignoredFields` for the caller to log, never refused. Pure: no I/O.
  */
 import { parseProfile, presetsByName, type VideoProfile } from '../domain/profile.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
+import { parseWatermarkRequest, type WatermarkRequest } from '../domain/watermark.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 
 /** Where the configuration came from; every error message starts with it. */
@@ -28,7 +29,7 @@ export const MAX_LADDER_PROFILES = 16;
 const MAX_IGNORED_FIELDS_LISTED = 32;
 
 /** Fields this parser interprets; everything else is ignored. */
-const HONOURED_FIELDS = new Set(['manifestID', 'presets', 'profiles', 'record']);
+const HONOURED_FIELDS = new Set(['manifestID', 'presets', 'profiles', 'record', 'watermark']);
 
 /** The part of a transcode configuration mediagate acts on. */
 export interface TranscodeConfiguration {
@@ -41,6 +42,13 @@ export interface TranscodeConfiguration {
   readonly profiles?: VideoProfile[];
   /** `record`: true keeps the session as a recording, false does not; absent (or `null`) leaves the gateway's default. */
   readonly record?: boolean;
+  /**
+   * `watermark` (a mediagate field, docs/wire-contract.md §6): the stream's watermark as
+   * requested (its image, an object-store key, not yet read: ingest/watermark-resolver.ts does),
+   * or `false` for none; absent (or `null`) leaves the gateway's default. A local `image` path
+   * is refused: the configuration comes from outside the gateway.
+   */
+  readonly watermark?: WatermarkRequest | false;
   /**
    * Names of fields that were set but are not implemented by mediagate (e.g. `objectStore`,
    * `recordObjectStore`, `streamKey`, `detection`), in object order, at most 32, each cut to
@@ -74,7 +82,7 @@ function describe(value: unknown): string {
  * @param source where it came from; prefixes every error message, e.g.
  *   `auth webhook: profiles[1].width: must be an integer, got 1.5`
  * @throws GatewayError INVALID_REQUEST (not an object), INVALID_NAME (bad manifestID),
- *   INVALID_PROFILE (bad presets/profiles, duplicates, more than 16).
+ *   INVALID_PROFILE (bad presets/profiles, duplicates, more than 16), INVALID_WATERMARK (bad `watermark`).
  */
 export function parseTranscodeConfiguration(raw: unknown, source: TranscodeConfigSource): TranscodeConfiguration {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -130,9 +138,12 @@ export function parseTranscodeConfiguration(raw: unknown, source: TranscodeConfi
   if (rawRecord !== undefined && rawRecord !== null && typeof rawRecord !== 'boolean') {
     throw new GatewayError('INVALID_REQUEST', `${source}: record must be true or false, got ${describe(rawRecord)}`);
   }
+  const rawWatermark = obj['watermark'];
+  const watermark = rawWatermark === undefined || rawWatermark === null ? undefined
+    : rawWatermark === false ? false as const : parseWatermarkRequest(rawWatermark, `${source}: watermark`, { allowPath: false });
   return {
     ...(manifestID === undefined ? {} : { manifestID }), ...(profiles === undefined ? {} : { profiles }),
-    ...(typeof rawRecord === 'boolean' ? { record: rawRecord } : {}), ignoredFields,
+    ...(typeof rawRecord === 'boolean' ? { record: rawRecord } : {}), ...(watermark !== undefined ? { watermark } : {}), ignoredFields,
   };
 }
 

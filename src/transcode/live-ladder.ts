@@ -36,7 +36,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ChildExit, ChildSupervisor, SupervisedChild } from '../media/child-supervisor.ts';
 import { TsCutter, TsFrameCounter, type TsCut } from '../media/ts-cutter.ts';
 import { measureTs, TsMeasureError } from '../media/ts-measure.ts';
-import { buildLiveLadderArgs, LIVE_FIRST_OUTPUT_FD, type X264Preset } from './ladder-args.ts';
+import { buildLiveLadderArgs, LIVE_FIRST_OUTPUT_FD, type LadderWatermark, type X264Preset } from './ladder-args.ts';
 import { h264OutputMeasured, type Measured } from './segment-transcoder.ts';
 
 /**
@@ -105,6 +105,8 @@ export interface LiveLadderOptions {
   readonly ffmpegPath?: string;
   /** How long the video may run past a boundary while the audio has not reached it before the seq is emitted anyway, ms; default 1000. */
   readonly audioWaitMs?: number;
+  /** A watermark drawn on every rendition (its image file must stay until the ladder exits); absent: none. */
+  readonly watermark?: LadderWatermark;
 }
 
 /** Whether {@link LiveLadder} can make this ladder: H.264 renditions only (HEVC outputs are measured with ffprobe, per segment). */
@@ -164,6 +166,7 @@ export class LiveLadder extends EventEmitter<LiveLadderEvents> {
       renditions: options.renditions, sourceAudioCodec: options.source.audio?.codec,
       ...(options.x264Preset ? { x264Preset: options.x264Preset } : {}),
       ...(options.source.video.rotationDeg ? { sourceRotationDeg: options.source.video.rotationDeg } : {}),
+      ...(options.watermark ? { watermark: options.watermark } : {}),
     });
     const audioWait90k = (options.audioWaitMs ?? 1000) * 90;
     this.#states = options.renditions.map((rendition) => {

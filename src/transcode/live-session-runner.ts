@@ -20,6 +20,7 @@
  * EXT-X-DISCONTINUITY in every rendition. Sequence numbers never have a hole, and a seq is
  * settled once whichever transcoder records it (the ledger's hold is keyed by segment).
  */
+import type { WatermarkSpec } from '../domain/watermark.ts';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -57,10 +58,13 @@ export interface LiveLadderHandle {
 }
 
 /**
- * Starts a ladder for a session: its profiles fitted to `source`; undefined when no rendition
+ * Starts a ladder for a session: its profiles fitted to `source`, with the session's watermark
+ * (its image fetched from the object store first, hence the promise); undefined when no rendition
  * fits (every one would upscale): the session then only follows the gateway's settlements.
  */
-export type StartLadder = (session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; source: SourceSegmentInfo; logger: Logger }) => LiveLadderHandle | undefined;
+export type StartLadder = (session: {
+  manifestID: string; session: string; profiles: readonly VideoProfile[]; source: SourceSegmentInfo; logger: Logger; watermark?: WatermarkSpec;
+}) => LiveLadderHandle | undefined | Promise<LiveLadderHandle | undefined>;
 
 /** The session store as the runner uses it (live-session-store.ts `RedisLiveSessions`). */
 export interface RunnerSessions {
@@ -339,7 +343,14 @@ class OwnedSession {
     if (held !== undefined && held > this.#next) await this.#failGone(held);
     if (this.#stopped) return;
     this.#feedFrom = this.#next;
-    const ladder = this.#o.startLadder({ manifestID: this.#m, session: this.#s, profiles: this.#claimed.record.profiles, source, logger: this.#log });
+    const { watermark } = this.#claimed.record;
+    const ladder = await this.#o.startLadder({
+      manifestID: this.#m, session: this.#s, profiles: this.#claimed.record.profiles, source, logger: this.#log, ...(watermark !== undefined ? { watermark } : {}),
+    });
+    if (this.#stopped) {
+      await ladder?.close();
+      return;
+    }
     this.#ladder = ladder;
     this.#noLadder = ladder === undefined;
     this.#timeline.ladderSpawnedAtMs = Date.now();

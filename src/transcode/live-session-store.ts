@@ -21,6 +21,7 @@ import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { VideoProfile } from '../domain/profile.ts';
+import type { WatermarkSpec } from '../domain/watermark.ts';
 import { parseSourceSegmentInfo, type SourceSegmentInfo } from '../domain/segment.ts';
 
 const LIVE_SESSION_SCRIPTS = {
@@ -42,6 +43,8 @@ export interface LiveSessionRecord {
   readonly segmentTargetMs: number;
   /** Epoch ms of the publish. */
   readonly openedAtMs: number;
+  /** The stream's watermark (domain/watermark.ts), drawn on every rendition; absent: none. */
+  readonly watermark?: WatermarkSpec;
 }
 
 /** A session a transcoder now owns: its record and where it stands. */
@@ -262,5 +265,6 @@ function parseRecord(raw: string): LiveSessionRecord {
   return {
     manifestID: r.manifestID, session: r.session, segmentTargetMs: r.segmentTargetMs, openedAtMs: r.openedAtMs, profiles: r.profiles,
     ...(r.accountID !== undefined ? { accountID: r.accountID } : {}),
+    ...(r.watermark !== undefined ? { watermark: r.watermark } : {}),
   };
 }

@@ -18,14 +18,15 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fitRendition, type FittedRendition } from '../domain/profile.ts';
+import { displayedSize, fitRendition, type FittedRendition } from '../domain/profile.ts';
 import {
   parseSourceSegmentInfo, pickSourceSegmentInfo, renditionKeyBeside, type RenditionSegment, type SourceSegmentInfo, type TranscodeJob, type TranscodeResult,
 } from '../domain/segment.ts';
 import { GatewayError, isGatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
 import { FfmpegRunError, type FfmpegExecutor } from '../media/ffmpeg-runner.ts';
-import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from './ladder-args.ts';
+import { buildLadderInvocation, DEFAULT_X264_PRESET, isX264Preset, type LadderWatermark, type X264Preset } from './ladder-args.ts';
+import { parseWatermarkSpec } from '../domain/watermark.ts';
 import { probeSegment, type ProbeOptions } from '../media/probe.ts';
 import { audioCodecString } from '../media/codec-strings.ts';
 import { measureTsFile, STREAM_TYPE_ADTS_AAC, STREAM_TYPE_H264, TsMeasureError, type TsVideoMeasurement } from '../media/ts-measure.ts';
@@ -221,9 +222,11 @@ export class SegmentTranscoder {
 
     // File names by index: rendition names are validated elsewhere, but paths never depend on them.
     const outputs = fitted.map((rendition, i) => ({ rendition, path: join(jobDir, `${i}.ts`) }));
+    const mark = await this.#watermark(job, source, log, stats);
     const invocation = buildLadderInvocation({
       inputPath: sourcePath, outputs, sourceAudioCodec: info.audio?.codec, x264Preset: this.#preset,
       ...(source.rotationDeg ? { sourceRotationDeg: source.rotationDeg } : {}),
+      ...(mark ? { watermark: mark.watermark } : {}),
     });
     const t = performance.now();
     try {
@@ -237,8 +240,33 @@ export class SegmentTranscoder {
       const lastLine = (tail.split('\n').pop() ?? '').replaceAll(jobDir, '<out>').replaceAll(sourcePath, '<source>').slice(0, 300);
       const what = err instanceof FfmpegRunError && err.reason === 'exit' ? `ffmpeg exited with code ${err.exitCode}` : `ffmpeg ${reason}`;
       throw new GatewayError('TRANSCODE_FAILED', lastLine ? `${what}: ${lastLine}` : what, { cause: err });
+    } finally {
+      await mark?.release();
     }
     return { source: info, outputs: outputs.map((o) => ({ fitted: o.rendition, path: o.path })) };
+  }
+
+  /**
+   * The job's watermark as the ladder draws it, its image fetched from the object store (through
+   * the storage retry: the image was checked and stored when the stream was configured, so only
+   * an outage makes it unavailable, as it would the source). A malformed spec (a defect of the
+   * gateway that wrote the job) is logged and the segment transcoded without a mark rather than
+   * failing the stream.
+   */
+  async #watermark(job: TranscodeJob, source: SourceSegmentInfo['video'], log: Logger, stats: JobStats):
+    Promise<{ watermark: LadderWatermark; release: () => Promise<void> } | undefined> {
+    if (job.watermark === undefined) return undefined;
+    const spec = parseWatermarkSpec(job.watermark);
+    if (!spec) {
+      log.error({ watermark: JSON.stringify(job.watermark).slice(0, 300) }, 'job carries a malformed watermark; transcoding without it');
+      return undefined;
+    }
+    const sourceWidthPx = displayedSize(source).width;
+    if (spec.kind === 'text') return { watermark: { spec, sourceWidthPx }, release: async () => undefined };
+    const t = performance.now();
+    const image = await this.#stored('fetch watermark image', () => this.#storage.getFile(spec.imageKey), this.#storageRetry?.deadline() ?? 0);
+    stats.phases.fetchMs += Math.round(performance.now() - t);
+    return { watermark: { spec, imagePath: image.path, sourceWidthPx }, release: image.release };
   }
 
   /** `op` through the storage retry (until `deadlineMs`), or once without one. */
