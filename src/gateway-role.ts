@@ -54,6 +54,10 @@ import { ChildSupervisor } from './media/child-supervisor.ts';
 import { Thumbnails } from './media/thumbnail.ts';
 import { createClusterRouter, type ClusterMemberReader } from './cluster/cluster-routes.ts';
 import type { GatewayFigures } from './cluster/cluster-heartbeat.ts';
+import { RedisOutputs } from './outputs/outputs-store.ts';
+import { OutputManager } from './outputs/output-manager.ts';
+import { createOutputsRouter } from './outputs/outputs-routes.ts';
+import { registerOutputGauges } from './metrics/output-metrics.ts';
 import type { AiWorkers, Core } from './core.ts';
 import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
 
@@ -132,6 +136,26 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   if (liveFeed) lifecycle.add('live-feed', () => liveFeed.close());
   const liveSessionStore = liveFeed && new RedisLiveSessions({ redis, keys });
   const liveSessions = liveFeed && liveSessionStore && liveSessionsOf(liveSessionStore, liveFeed, config.segmentTargetMs);
+  // Restream outputs of the streams held here (outputs/): one ffmpeg each, fed the listed segments.
+  // Closed after ingest (registered before it): streams ending at shutdown stop their outputs first.
+  const outputsLog = logger.child({ component: 'outputs' });
+  const outputChildren = new ChildSupervisor({ logger: outputsLog, killGraceMs: 500 });
+  lifecycle.add('output-ffmpeg', () => outputChildren.close());
+  const outputsStore = new RedisOutputs({ redis, keys });
+  const outputs = new OutputManager({
+    store: outputsStore, supervisor: outputChildren, events, logger: outputsLog,
+    readSegment: async (key) => {
+      const object = await storage.getStream(key);
+      return object ? Buffer.concat(await object.stream.toArray() as Buffer[]) : undefined;
+    },
+    listedSeqs: async (manifestID, rendition, count) => {
+      const stream = await index.getStream(manifestID);
+      return stream ? (await index.renditionWindow(manifestID, rendition, count, stream)).segments.map((s) => s.seq) : [];
+    },
+    maxPerStream: config.outputs.maxPerStream, backoffInitialMs: config.outputs.backoffInitialMs, backoffMaxMs: config.outputs.backoffMaxMs,
+    defaults: config.outputs.defaults.map((o) => ({ url: o.url, rendition: o.rendition ?? 'source' })),
+  });
+  lifecycle.add('outputs', () => outputs.close());
   const ingest = new LiveIngest({
     logger: ingestLog,
     authorizer,
@@ -164,6 +188,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     // Streams naming no account: `local` on loopback, not metered on a public bind.
     defaultAccountID: unnamedStreamAccount(loopbackOnly),
     onInsufficientBalance: config.payments.onInsufficientBalance,
+    taps: [outputs],
     startSegmenter: rtmpSegmenters({
       // The publish's packets, in process (no pull over the network, no child process).
       tags: (publishId) => rtmp?.flvTags(publishId),
@@ -232,6 +257,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   const controlBus = new ControlBus({
     publisher: core.connections.open('control', 'commands'), subscriber: core.connections.open('control-sub', 'blocking'), prefix, logger: logger.child({ component: 'control' }),
     onStop: (m) => { void ingest.stop(m.manifestID, m.reason); },
+    onOutputsChanged: (m) => { void outputs.reconcile(m.manifestID); },
   });
   lifecycle.add('control-bus', () => controlBus.close());
 
@@ -250,6 +276,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.ai.recordAiWorkerFailure(pipeline, modelID, kind),
   });
   registerLiveStreamsGauge(metrics.registry, () => ingest.list());
+  registerOutputGauges(metrics.registry, () => outputs.metrics());
   // The deployment's backlog, read at each scrape (what an autoscaler scales transcoders on).
   registerBacklogGauges(metrics.registry, async () => {
     const [jobs, waitingSessions] = await Promise.all([queue.backlog(), liveSessionStore?.unowned(LIVE_SESSIONS_LISTED)]);
@@ -281,6 +308,11 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       }),
       // After the control router, whose OpenAPI validator (openapi/control.yaml) checks these paths too.
       createRecordingApiRouter(recordingRoutes),
+      createOutputsRouter({
+        index, store: outputsStore, maxPerStream: config.outputs.maxPerStream, adminToken: config.http.adminToken, loopbackOnly,
+        // The holder applies it: this gateway at once when it holds the stream, another through the bus.
+        changed: async (manifestID) => { void outputs.reconcile(manifestID); await controlBus.outputsChanged(manifestID); },
+      }),
       createClusterRouter({ members, aiWorkers: () => registry.list(), adminToken: config.http.adminToken, loopbackOnly }),
       createPaymentsRouter({
         ledger, keys: accountKeys, adminToken: config.http.adminToken, loopbackOnly,

@@ -48,6 +48,12 @@ const StreamKeySchema = Type.Object({
       + '(`image` or `imageKey` or `text`, `position`, `marginPx` or `marginFraction`, `widthFraction`, `fontSizeFraction`, `opacity`), '
       + 'or `false` for none. Checked at startup.',
   })),
+  outputs: Type.Optional(Type.Array(Type.Object({
+    url: Type.String({ minLength: 1, description: 'Target: `rtmp://`, `rtmps://` or `srt://` URL (a secret: shown redacted).' }),
+    rendition: Type.Optional(Type.String({ description: '`source` (default) or a profile name of the stream\'s ladder.' })),
+  }, { additionalProperties: false }), {
+    description: 'Restream outputs started with every stream of this key, after `outputs.defaults` (see `outputs`).',
+  })),
 }, { additionalProperties: false });
 
 const AiWorkerSchema = Type.Object({
@@ -238,6 +244,31 @@ export const CONFIG_SCHEMA = Type.Object({
         + 'died leaves `GET /api/cluster` within 3 intervals of its last heartbeat. Default 2000.',
     }),
   }, { additionalProperties: false, default: {} }),
+  outputs: Type.Object({
+    maxPerStream: Type.Integer({
+      minimum: 0, maximum: 64, default: 4,
+      description: 'Most restream outputs one stream may have (configured, from its stream key or the auth webhook, and '
+        + 'added through the control API); one more through the API answers 409 TOO_MANY_OUTPUTS. Each output is one '
+        + 'ffmpeg copying the stream (no re-encode). Default 4; 0 disables outputs.',
+    }),
+    backoffInitialMs: Type.Integer({
+      minimum: 50, maximum: 60_000, default: 1000,
+      description: 'Wait before an output\'s first reconnect after its target failed, in ms; each further failure doubles it '
+        + '(with up to 50 % random jitter) up to `backoffMaxMs`; a connection that stayed live for 30 s resets it. Default 1000.',
+    }),
+    backoffMaxMs: Type.Integer({
+      minimum: 100, maximum: 600_000, default: 30_000,
+      description: 'Longest wait between an output\'s reconnects, in ms. Default 30000.',
+    }),
+    defaults: Type.Array(Type.Object({
+      url: Type.String({ minLength: 1, description: 'Target: `rtmp://`, `rtmps://` or `srt://` URL (a secret: shown redacted).' }),
+      rendition: Type.Optional(Type.String({ description: '`source` (default) or a profile name of the stream\'s ladder.' })),
+    }, { additionalProperties: false }), {
+      default: [],
+      description: 'Restream outputs started with every stream (each stream key\'s `outputs` and the auth webhook\'s '
+        + '`outputs` come after these). Default none.',
+    }),
+  }, { additionalProperties: false, default: {} }),
   recording: Type.Object({
     enabled: Type.Boolean({
       default: false,
@@ -345,7 +376,7 @@ export const CONFIG_SCHEMA = Type.Object({
   }, { additionalProperties: false, default: {} }),
   events: Type.Object({
     webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {
-      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready.',
+      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready, output.started, output.failed, output.ended.',
     }),
     secret: Type.String({ default: '', description: 'HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned.' }),
     attempts: Type.Integer({ minimum: 1, maximum: 30, default: 8, description: 'Delivery tries per event and receiver before it is dropped.' }),

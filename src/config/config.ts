@@ -7,6 +7,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { GatewayError } from '../errors/gateway-error.ts';
+import { parseOutputRequests } from '../domain/output-target.ts';
 import { applyEnvironment, compileSettings, defaultsOf, describeErrors, mergeSettings, readConfigFile, settingsOf } from './settings.ts';
 import { CONFIG_SCHEMA, ENV_PREFIX, type MediagateConfig } from './config-schema.ts';
 
@@ -84,6 +85,7 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   else checkWebhook(result);
   checkHeartbeat(result);
   checkStorage(result);
+  checkOutputs(result);
   return result;
 }
 
@@ -105,6 +107,27 @@ function checkHeartbeat(config: MediagateConfig): void {
 function checkStorage(config: MediagateConfig): void {
   if (config.storage.kind === 's3' && config.storage.s3.bucket === '') {
     throw new GatewayError('CONFIG_INVALID', 'storage.kind is s3 but storage.s3.bucket is empty: set MEDIAGATE_STORAGE_S3_BUCKET');
+  }
+}
+
+/**
+ * Configured restream outputs are checked at startup (never a failed output mid-stream):
+ * every target URL (`outputs.defaults`, each stream key's `outputs`) and the backoff bounds.
+ * @throws GatewayError CONFIG_INVALID naming the setting and the problem (never the URL: it carries a secret).
+ */
+function checkOutputs(config: MediagateConfig): void {
+  const lists: [string, unknown][] = [['outputs.defaults', config.outputs.defaults],
+    ...config.streamKeys.map((k, i): [string, unknown] => [`streamKeys[${i}].outputs`, k.outputs ?? []])];
+  for (const [where, list] of lists) {
+    try {
+      parseOutputRequests(list, where);
+    } catch (err) {
+      throw new GatewayError('CONFIG_INVALID', `invalid configuration: ${(err as Error).message}`);
+    }
+  }
+  if (config.outputs.backoffMaxMs < config.outputs.backoffInitialMs) {
+    throw new GatewayError('CONFIG_INVALID',
+      `outputs.backoffMaxMs (${config.outputs.backoffMaxMs}) must be at least outputs.backoffInitialMs (${config.outputs.backoffInitialMs})`);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Control messages between gateways over Redis pub/sub: a stop request for a stream reaches
- * whichever gateway holds its RTMP connection or push session. Channel `<prefix>:control`,
- * messages `{"action":"stop","manifestID":...,"reason":...}`.
+ * whichever gateway holds its RTMP connection or push session, and so does the news that a
+ * stream's restream outputs changed (the holder re-reads them). Channel `<prefix>:control`,
+ * messages `{"action":"stop","manifestID":...,"reason":...}` and `{"action":"outputs","manifestID":...}`.
  *
  * Runs on two connections the composition root opened and closes: one for PUBLISH
  * (`commands`) and one that only subscribes (`blocking`: a connection in subscriber mode
@@ -18,6 +19,12 @@ export interface StopMessage {
   readonly reason: string;
 }
 
+/** A stream's restream outputs changed in the store (outputs/outputs-store.ts): its holder re-reads them. */
+export interface OutputsChangedMessage {
+  readonly action: 'outputs';
+  readonly manifestID: string;
+}
+
 export interface ControlBusOptions {
   /** Connection for PUBLISH (`connections.open('control', 'commands')`). Not closed here. */
   publisher: Redis;
@@ -31,6 +38,8 @@ export interface ControlBusOptions {
   logger: Logger;
   /** Runs for every stop request (including this gateway's own). */
   onStop: (message: StopMessage) => void;
+  /** Runs for every outputs-changed message (including this gateway's own); absent: ignored. */
+  onOutputsChanged?: (message: OutputsChangedMessage) => void;
 }
 
 /** How long `close()` waits for UNSUBSCRIBE before leaving it to the connection's owner. */
@@ -53,8 +62,10 @@ export class ControlBus {
     this.#onMessage = (channel: string, text: string) => {
       if (channel !== this.#channel) return;
       try {
-        const message = JSON.parse(text) as StopMessage;
-        if (message.action === 'stop' && typeof message.manifestID === 'string') options.onStop(message);
+        const message = JSON.parse(text) as StopMessage | OutputsChangedMessage;
+        if (typeof message.manifestID !== 'string') return;
+        if (message.action === 'stop') options.onStop(message);
+        else if (message.action === 'outputs') options.onOutputsChanged?.(message);
       } catch {
         this.#logger.warn('ignored a malformed control message');
       }
@@ -66,6 +77,12 @@ export class ControlBus {
   /** Asks every gateway to stop `manifestID`; resolves with the number of gateways listening. */
   async requestStop(manifestID: string, reason: string): Promise<number> {
     const message: StopMessage = { action: 'stop', manifestID, reason };
+    return this.#publisher.publish(this.#channel, JSON.stringify(message));
+  }
+
+  /** Tells every gateway that the outputs of `manifestID` changed; resolves with the number of gateways listening. */
+  async outputsChanged(manifestID: string): Promise<number> {
+    const message: OutputsChangedMessage = { action: 'outputs', manifestID };
     return this.#publisher.publish(this.#channel, JSON.stringify(message));
   }
 

@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   INVALID_REQUEST: { status: 400, retryable: false, message: 'invalid request' },
   /** A watermark (config, stream key, auth webhook answer) that cannot be drawn: bad field, not a PNG/JPEG, larger than the frame (domain/watermark.ts). */
   INVALID_WATERMARK: { status: 400, retryable: false, message: 'invalid watermark' },
+  /** A restream output's target URL is malformed or of an unsupported scheme (domain/output-target.ts). */
+  INVALID_OUTPUT_URL: { status: 400, retryable: false, message: 'invalid output url: expected rtmp://, rtmps:// or srt://' },
+  /** A restream output names a rendition the stream's ladder does not have. */
+  UNKNOWN_RENDITION: { status: 400, retryable: false, message: 'unknown rendition' },
   UNAUTHORIZED: { status: 401, retryable: false, message: 'missing or invalid credentials' },
   PUBLISH_DENIED: { status: 403, retryable: false, message: 'publish not authorized' },
   FORBIDDEN: { status: 403, retryable: false, message: 'forbidden' },
@@ -30,8 +34,12 @@ export const ERROR_CODES = {
   /** A browser's cross-site request to a state-changing endpoint (http/request-guard.ts). */
   CROSS_SITE_REQUEST: { status: 403, retryable: false, message: 'cross-site request refused' },
   NOT_FOUND: { status: 404, retryable: false, message: 'not found' },
+  /** A restream output was asked for a stream that is not live (unknown or ended). */
+  STREAM_NOT_LIVE: { status: 404, retryable: false, message: 'the stream is not live' },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: 'method not allowed' },
   STREAM_BUSY: { status: 409, retryable: false, message: 'stream already has a publisher' },
+  /** A stream has `outputs.maxPerStream` restream outputs already. */
+  TOO_MANY_OUTPUTS: { status: 409, retryable: false, message: 'the stream has as many outputs as outputs.maxPerStream allows' },
   /** A recording asked for (deleted, played) while its session is still live or not finalized (recording/). */
   RECORDING_IN_PROGRESS: { status: 409, retryable: true, message: 'the recording is still in progress' },
   REQUEST_TIMEOUT: { status: 408, retryable: true, message: 'the request was not received in time' },

@@ -35,13 +35,24 @@ export type GatewayEvent =
    * A recorded session is finished: its VOD playlists are written. `hlsUrl` is its master
    * playlist, `mp4Urls` one MP4 per rendition; `durationMs` its source duration.
    */
-  | { type: 'recording.ready'; manifestID: string; session: string; durationMs: number; hlsUrl: string; mp4Urls: Record<string, string> };
+  | { type: 'recording.ready'; manifestID: string; session: string; durationMs: number; hlsUrl: string; mp4Urls: Record<string, string> }
+  /**
+   * A restream output's connection went live (bytes flow to its target). `url` is redacted
+   * (the target's stream key and any userinfo or query values replaced by `[redacted]`).
+   */
+  | { type: 'output.started'; manifestID: string; session: string; outputId: string; url: string; rendition: string }
+  /** A restream output's attempt failed (`reason` from ffmpeg, redacted); it retries after `retryInMs`. */
+  | { type: 'output.failed'; manifestID: string; session: string; outputId: string; url: string; rendition: string; reason: string; retryInMs: number }
+  /** A restream output stopped for good: removed through the control API, or its stream ended. */
+  | { type: 'output.ended'; manifestID: string; session: string; outputId: string; url: string; rendition: string; reason: string };
 
-/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`, `recording.ready`. */
+/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`, `recording.ready`, `output.started`, `output.failed`, `output.ended`. */
 export type GatewayEventType = GatewayEvent['type'];
 
 /** Every event type, in lifecycle order. */
-export const GATEWAY_EVENT_TYPES: readonly GatewayEventType[] = ['stream.started', 'stream.ended', 'segment.transcoded', 'segment.failed', 'recording.ready'];
+export const GATEWAY_EVENT_TYPES: readonly GatewayEventType[] = [
+  'stream.started', 'stream.ended', 'segment.transcoded', 'segment.failed', 'recording.ready', 'output.started', 'output.failed', 'output.ended',
+];
 
 /** The fields of an event without its `type` (the `data` object on the wire). */
 export type GatewayEventData<E extends GatewayEvent = GatewayEvent> = E extends GatewayEvent ? Omit<E, 'type'> : never;

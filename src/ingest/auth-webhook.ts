@@ -8,7 +8,9 @@
  *   from the URL and the default ladder (Livepeer's behaviour; the key then is public, as it
  *   names the playback URL: a webhook that wants a secret key returns a `manifestID`);
  * - HTTP 200 with a JSON object: accepted; it must carry a non-empty `manifestID` and may set
- *   `presets` / `profiles` / `record` / `watermark` (see `transcode-config.ts`); other fields are logged and ignored;
+ *   `presets` / `profiles` / `record` / `watermark` (see `transcode-config.ts`) and `outputs`,
+ *   restream targets `[{"url", "rendition"}]` (domain/output-target.ts; an invalid one refuses
+ *   the stream); other fields are logged and ignored;
  * - anything else: refused.
  */
 import type { Logger } from '../log/logger.ts';
@@ -19,6 +21,7 @@ import type { PublishAttempt, PublishAuthorizer, StreamGrant } from './ingest-po
 import { parseTranscodeConfiguration, type TranscodeConfiguration } from './transcode-config.ts';
 import type { WatermarkRequest, WatermarkSpec } from '../domain/watermark.ts';
 import { ladderFrames } from './watermark-resolver.ts';
+import { parseOutputRequests, type OutputRequest } from '../domain/output-target.ts';
 
 /** The largest webhook reply body read, in bytes; a larger reply refuses the stream. */
 export const MAX_WEBHOOK_REPLY_BYTES = 64 * 1024;
@@ -175,8 +178,21 @@ export class WebhookAuthorizer implements PublishAuthorizer {
       // A bad watermark is the configuration's fault, named as such (400), not a refusal.
       throw new GatewayError(err.code === 'INVALID_WATERMARK' ? 'INVALID_WATERMARK' : 'PUBLISH_DENIED', reason, { cause: err });
     }
-    if (config.ignoredFields.length > 0) {
-      log.warn({ ignoredFields: config.ignoredFields }, 'auth webhook reply fields not implemented by mediagate were ignored');
+    // `outputs`: restream targets started with the stream (mediagate's own field; domain/output-target.ts).
+    let outputs: OutputRequest[] | undefined;
+    const rawOutputs = (raw as Record<string, unknown>)['outputs'];
+    if (rawOutputs !== undefined && rawOutputs !== null) {
+      try {
+        outputs = parseOutputRequests(rawOutputs, 'auth webhook');
+      } catch (err) {
+        if (!isGatewayError(err)) throw err;
+        log.error({ durationMs, reason: err.message, code: err.code }, 'auth webhook reply has invalid outputs; stream refused');
+        throw new GatewayError('PUBLISH_DENIED', err.message, { cause: err });
+      }
+    }
+    const ignoredFields = config.ignoredFields.filter((f) => f !== 'outputs');
+    if (ignoredFields.length > 0) {
+      log.warn({ ignoredFields }, 'auth webhook reply fields not implemented by mediagate were ignored');
     }
     const manifestID = config.manifestID!;
     const profiles = config.profiles ?? this.#defaultLadder;
@@ -184,8 +200,9 @@ export class WebhookAuthorizer implements PublishAuthorizer {
     log.info({
       durationMs, manifestID: manifestID === streamKey ? REDACTED : manifestID,
       ladder: profiles.map((p) => p.name), defaultLadder: config.profiles === undefined, ...(config.record !== undefined ? { record: config.record } : {}),
+      ...(outputs ? { outputs: outputs.length } : {}),
     }, 'auth webhook accepted the stream');
-    return { manifestID, profiles, ...(config.record !== undefined ? { record: config.record } : {}), ...(watermark !== undefined ? { watermark } : {}) };
+    return { manifestID, profiles, ...(config.record !== undefined ? { record: config.record } : {}), ...(watermark !== undefined ? { watermark } : {}), ...(outputs ? { outputs } : {}) };
   }
 
   /**

@@ -6,6 +6,7 @@ import { parseLadder, type VideoProfile } from '../domain/profile.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { parseWatermarkRequest, type WatermarkSpec } from '../domain/watermark.ts';
 import { ladderFrames, type WatermarkResolver } from './watermark-resolver.ts';
+import { parseOutputRequests } from '../domain/output-target.ts';
 import type { PublishAttempt, PublishAuthorizer, StreamGrant, StreamKeyResolver } from './ingest-ports.ts';
 
 /**
@@ -22,10 +23,12 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
    * @param keys configured stream keys; a key's `accountID` is the account its streams are
    *   charged to (none: the ingest's default account, if any); its `record` overrides
    *   `recording.enabled` for its streams; its `watermark` (resolved at startup,
-   *   `resolveStreamKeyWatermarks`) overrides the default one (`false`: none)
-   * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid (at startup).
+   *   `resolveStreamKeyWatermarks`) overrides the default one (`false`: none); its `outputs` are
+   *   restream targets started with its streams
+   * @throws GatewayError INVALID_PROFILE when a configured ladder is invalid, INVALID_OUTPUT_URL /
+   *   UNKNOWN_RENDITION when a configured output is (at startup).
    */
-  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string; record?: boolean; watermark?: WatermarkSpec | false }[],
+  constructor(keys: readonly { streamKey: string; manifestID: string; profiles?: unknown[]; accountID?: string; record?: boolean; watermark?: WatermarkSpec | false; outputs?: unknown[] }[],
     defaultLadder: readonly VideoProfile[]) {
     this.#defaultLadder = defaultLadder;
     this.#keys = new Map(keys.map((k) => [k.streamKey, {
@@ -34,6 +37,7 @@ export class StaticKeyAuthorizer implements PublishAuthorizer {
       ...(k.accountID !== undefined ? { accountID: k.accountID } : {}),
       ...(k.record !== undefined ? { record: k.record } : {}),
       ...(k.watermark !== undefined ? { watermark: k.watermark } : {}),
+      ...(k.outputs !== undefined && k.outputs.length > 0 ? { outputs: parseOutputRequests(k.outputs, `stream key of ${k.manifestID}`) } : {}),
     }]));
   }
 

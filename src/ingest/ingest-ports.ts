@@ -9,6 +9,7 @@ import type { RenditionPlan, SourceVideoInfo, StreamProtocol, VideoProfile } fro
 import type { SegmentOutcome, SourceSegmentInfo, TranscodeResult } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 import type { SourceStreamInfo, TsChunk } from '../media/ts-segmenter.ts';
+import type { OutputRequest } from '../domain/output-target.ts';
 
 /** A stream the publisher is allowed to send, as resolved from its stream key. */
 export interface StreamGrant {
@@ -24,6 +25,11 @@ export interface StreamGrant {
    * `defaultWatermark`.
    */
   readonly watermark?: WatermarkSpec | false;
+  /**
+   * Restream targets to start with the stream (stream key `outputs`, the auth webhook's
+   * `"outputs"`), each already checked (domain/output-target.ts); absent: none from the grant.
+   */
+  readonly outputs?: readonly OutputRequest[];
 }
 
 /** What an authorizer is told about a new stream. */

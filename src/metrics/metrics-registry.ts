@@ -26,7 +26,7 @@ export function metricName(name: string): string {
 /** A pull source read at scrape time; sync or async. */
 export type PullSource<T> = () => Iterable<T> | Promise<Iterable<T>>;
 /** The pull sources (label `source` of `mediagate_metrics_source_errors_total`). */
-export type PullSourceName = 'live_streams' | 'worker_pool' | 'transcode_backlog';
+export type PullSourceName = 'live_streams' | 'worker_pool' | 'transcode_backlog' | 'outputs';
 
 export type Labels = Record<string, string>;
 
@@ -161,7 +161,7 @@ export class MetricsRegistry {
     const snapshots = this.#snapshots;
     this.#sourceErrors = new Counter({
       name: metricName('metrics_source_errors_total'), registers: [this.registry], labelNames: ['source'],
-      help: 'Scrapes whose pull source (live_streams|worker_pool|transcode_backlog) threw; those gauges are then absent or 0.',
+      help: 'Scrapes whose pull source (live_streams|worker_pool|transcode_backlog|outputs) threw; those gauges are then absent or 0.',
       async collect() {
         // Let this scrape's source reads settle (starting any not started yet) so their failures count now.
         await Promise.allSettled(snapshots.map((s) => s.settled()));
