@@ -12,6 +12,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_X264_PRESET, X264_PRESETS } from '../domain/x264-preset.ts';
+import { WATERMARK_DEFAULTS, WATERMARK_POSITIONS } from '../domain/watermark.ts';
 import { LOG_FORMATS, LOG_LEVELS, StringEnum } from './settings.ts';
 
 /** Prefix of every gateway and transcoder environment variable. */
@@ -330,18 +331,18 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'A text watermark (instead of an image): at most 128 letters, digits, spaces and `. , _ - + # @ ! ? ( ) & /`; '
         + 'drawn white with a black border in the `Sans` font (fontconfig; DejaVu Sans on Debian).',
     }),
-    position: StringEnum(['top-left', 'top-right', 'bottom-left', 'bottom-right', 'center'], { default: 'bottom-right', description: 'Where the watermark sits.' }),
+    position: StringEnum(WATERMARK_POSITIONS, { default: WATERMARK_DEFAULTS.position, description: 'Where the watermark sits.' }),
     marginFraction: Type.Number({
-      minimum: 0, maximum: 0.5, default: 0.02,
+      minimum: 0, maximum: 0.5, default: WATERMARK_DEFAULTS.marginFraction,
       description: 'Distance to the nearest frame edges as a fraction of each rendition\'s width (0.02 = 13 px at 640 wide). '
         + 'Stream keys and the webhook may give `marginPx` instead (pixels at the source size, scaled with each rendition).',
     }),
     widthFraction: Type.Number({
-      minimum: 0.001, maximum: 1, default: 0.15,
+      minimum: 0.001, maximum: 1, default: WATERMARK_DEFAULTS.widthFraction,
       description: 'Width of the image as a fraction of each rendition\'s width (height by the image\'s aspect ratio).',
     }),
-    fontSizeFraction: Type.Number({ minimum: 0.001, maximum: 0.5, default: 0.05, description: 'Text height as a fraction of each rendition\'s height (text watermarks).' }),
-    opacity: Type.Number({ minimum: 0, maximum: 1, default: 0.8, description: 'Opacity, 0 (invisible) to 1; multiplies the image\'s own alpha.' }),
+    fontSizeFraction: Type.Number({ minimum: 0.001, maximum: 0.5, default: WATERMARK_DEFAULTS.fontSizeFraction, description: 'Text height as a fraction of each rendition\'s height (text watermarks).' }),
+    opacity: Type.Number({ minimum: 0, maximum: 1, default: WATERMARK_DEFAULTS.opacity, description: 'Opacity, 0 (invisible) to 1; multiplies the image\'s own alpha.' }),
   }, { additionalProperties: false, default: {} }),
   streamKeys: Type.Array(StreamKeySchema, {
     default: [], description: 'Configured stream keys; empty = any well-formed name is accepted (loopback only).',

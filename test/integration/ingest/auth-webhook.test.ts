@@ -12,6 +12,13 @@ import { parseLadder, PRESETS } from '../../../src/domain/profile.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import { REDACT_PATHS } from '../../../src/log/logger.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WatermarkResolver } from '../../../src/ingest/watermark-resolver.ts';
+import { DirStorage } from '../../helpers/dir-storage.ts';
+import { encodePng } from '../../helpers/png.ts';
 
 interface Received {
   method: string;
@@ -253,4 +260,43 @@ test('neither the stream key nor the webhook query token appears in any log line
   }
   assert.ok(captured.some((l) => l.includes('"webhook":"http://127.0.0.1:') && l.includes('/auth"')), 'the webhook is logged as origin + path');
   assert.ok(captured.some((l) => l.includes('rtmp://127.0.0.1:1935/live/[redacted]')), 'the incoming URL is logged redacted');
+});
+
+test('a reply\'s watermark is read from the object store and checked: a good PNG gives the grant its spec; a GIF, a missing key, an oversize image or a local path is 400 INVALID_WATERMARK naming it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-webhook-wm-'));
+  try {
+    const storage = new DirStorage(dir);
+    await mkdir(join(dir, 'marks'), { recursive: true });
+    await writeFile(join(dir, 'marks', 'logo.png'), encodePng(64, 32, () => [255, 255, 255]));
+    await writeFile(join(dir, 'marks', 'logo.gif'), Buffer.from('GIF89a\x10\x00\x10\x00\x00\x00\x00;', 'latin1'));
+    await writeFile(join(dir, 'marks', 'huge.png'), encodePng(1000, 500, () => [0, 0, 0]));
+    const auth = authorizer({ watermarks: new WatermarkResolver(storage) });
+    let watermark: unknown = { imageKey: 'marks/logo.png', position: 'top-left', opacity: 0.5 };
+    handle = (_req, res) => json(res, 200, { manifestID: 'wm-stream', watermark });
+    const grant = await auth.authorize(attempt('secretKey1'));
+    assert.deepEqual(grant.watermark, {
+      kind: 'image', imageKey: 'marks/logo.png', imageFormat: 'png', imageWidthPx: 64, imageHeightPx: 32,
+      widthFraction: 0.15, position: 'top-left', margin: { fraction: 0.02 }, opacity: 0.5,
+    });
+    const refused = async (value: unknown, message: RegExp): Promise<void> => {
+      watermark = value;
+      await assert.rejects(auth.authorize(attempt('secretKey1')), (e: unknown) => {
+        assert.ok(e instanceof GatewayError, String(e));
+        assert.equal(e.code, 'INVALID_WATERMARK');
+        assert.equal(e.status, 400);
+        assert.match(e.message, message);
+        assert.ok(!e.message.includes('secretKey1'));
+        return true;
+      });
+    };
+    await refused({ imageKey: 'marks/logo.gif' }, /^auth webhook: watermark\.imageKey: a GIF image; a watermark must be a PNG or JPEG$/);
+    await refused({ imageKey: 'marks/none.png' }, /^auth webhook: watermark\.imageKey: "marks\/none\.png" is not an object in the object store$/);
+    await refused({ imageKey: 'marks/huge.png' }, /^auth webhook: watermark: image is 1000x500, larger than the largest frame of the ladder \(640x360\)$/);
+    await refused({ image: '/etc/passwd' }, /^auth webhook: watermark\.image: a local path is not accepted here/);
+    await refused({ imageKey: 'marks/logo.png', opacity: 3 }, /^auth webhook: watermark\.opacity: must be a number/);
+    watermark = false;
+    assert.equal((await auth.authorize(attempt('secretKey1'))).watermark, false, '"watermark": false turns the default off');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -72,11 +72,12 @@ function compare(a: Buffer, b: Buffer, width: number, height: number, rect: { x:
   return { inside: inSum / inN, outside: outSum / outN };
 }
 
-async function assertMarkedOnlyInside(plain: string, marked: string, rendition: { width: number; height: number }, spec: WatermarkSpec): Promise<void> {
+async function assertMarkedOnlyInside(plain: string, marked: string, rendition: { width: number; height: number }, spec: WatermarkSpec, note: (s: string) => void): Promise<void> {
   const rect = watermarkPlacement(spec, rendition, SOURCE.video.width);
   const a = await grayFrame(plain, FRAME_INDEX, rendition.width, rendition.height);
   const b = await grayFrame(marked, FRAME_INDEX, rendition.width, rendition.height);
   const { inside, outside } = compare(a, b, rendition.width, rendition.height, rect);
+  note(`${rendition.width}x${rendition.height}: mean |diff| inside ${inside.toFixed(2)}, outside ${outside.toFixed(2)}`);
   assert.ok(inside > INSIDE_MIN, `${rendition.width}x${rendition.height}: inside the mark ${inside.toFixed(2)} > ${INSIDE_MIN}`);
   assert.ok(outside < OUTSIDE_MAX, `${rendition.width}x${rendition.height}: outside the mark ${outside.toFixed(2)} < ${OUTSIDE_MAX}`);
 }
@@ -108,7 +109,7 @@ describe('watermark on transcoded renditions (real ffmpeg, real clip)', () => {
     assert.deepEqual(await readdir(join(root, 'objects', 'watermarks')), [spec.kind === 'image' ? spec.imageKey.split('/')[1] : '']);
   });
 
-  test('per-segment job: each rendition differs from the unmarked one inside the mark only, at that rendition\'s size', async () => {
+  test('per-segment job: each rendition differs from the unmarked one inside the mark only, at that rendition\'s size', async (t) => {
     const runner = new FfmpegRunner({ logger: silentLogger() });
     const transcoder = new SegmentTranscoder({ storage, workDir: join(root, 'work'), logger: silentLogger(), runner });
     try {
@@ -123,7 +124,7 @@ describe('watermark on transcoded renditions (real ffmpeg, real clip)', () => {
       }
       for (const profile of LADDER) {
         const fitted = fitRendition(profile, SOURCE.video)!;
-        await assertMarkedOnlyInside(outputs[0]![profile.name]!, outputs[1]![profile.name]!, fitted, spec);
+        await assertMarkedOnlyInside(outputs[0]![profile.name]!, outputs[1]![profile.name]!, fitted, spec, (m) => t.diagnostic(m));
       }
     } finally {
       await transcoder.close();
@@ -131,7 +132,7 @@ describe('watermark on transcoded renditions (real ffmpeg, real clip)', () => {
     }
   });
 
-  test('live ladder: each rendition differs from the unmarked one inside the mark only', async () => {
+  test('live ladder: each rendition differs from the unmarked one inside the mark only', async (t) => {
     const supervisor = new ChildSupervisor({ logger: silentLogger() });
     try {
       const segments = await tsSourceSegments(await clipWith2sGop(4), 4, root);
@@ -157,7 +158,7 @@ describe('watermark on transcoded renditions (real ffmpeg, real clip)', () => {
         }
         files.push(out);
       }
-      for (const r of renditions) await assertMarkedOnlyInside(files[0]![r.profile.name]!, files[1]![r.profile.name]!, r, spec);
+      for (const r of renditions) await assertMarkedOnlyInside(files[0]![r.profile.name]!, files[1]![r.profile.name]!, r, spec, (m) => t.diagnostic(m));
     } finally {
       await supervisor.close();
     }
