@@ -185,7 +185,8 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     const maxAgeS = stream!.state === 'live' ? Math.max(1, Math.floor(last!.durationMs / 1000)) : 60;
     res.setHeader('Cache-Control', `public, max-age=${maxAgeS}`);
     res.setHeader('ETag', etag);
-    if (req.headers['if-none-match'] === etag) {
+    // express's req.fresh: If-None-Match (lists, weak tags) against the ETag set above (RFC 9110 §13.1.2).
+    if (req.fresh) {
       res.status(304).end();
       return;
     }

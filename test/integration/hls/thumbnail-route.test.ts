@@ -62,8 +62,12 @@ async function push(base: string, name: string, seq: number, body: Buffer): Prom
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
+/**
+ * GET of a thumbnail. With `If-None-Match`, `Cache-Control: max-age=0` as a browser revalidates
+ * (fetch would otherwise add `no-cache`, which asks for the full answer: RFC 9111 §5.2.1.4).
+ */
 async function getThumbnail(base: string, name: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Buffer }> {
-  const res = await fetch(`${base}/stream/${name}/thumbnail.jpg`, { headers });
+  const res = await fetch(`${base}/stream/${name}/thumbnail.jpg`, { headers: headers['if-none-match'] ? { 'cache-control': 'max-age=0', ...headers } : headers });
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 
@@ -93,6 +97,8 @@ test('the latest keyframe as a JPEG, from a gateway that never saw the stream; i
   assert.equal(sha(again.body), sha(first.body));
   const revalidated = await getThumbnail(pair.first.httpUrl, 'thumbs', { 'if-none-match': etag! });
   assert.equal(revalidated.status, 304);
+  assert.equal((await getThumbnail(pair.first.httpUrl, 'thumbs', { 'if-none-match': `"other", ${etag!}` })).status, 304, 'an ETag list');
+  assert.equal((await getThumbnail(pair.first.httpUrl, 'thumbs', { 'if-none-match': '"other"' })).status, 200, 'another ETag gets the picture');
 
   for (let seq = 2; seq < 5; seq++) await push(pair.first.httpUrl, 'thumbs', seq, segments[seq]!);
   const later = await getThumbnail(pair.second.httpUrl, 'thumbs');
