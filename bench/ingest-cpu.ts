@@ -25,7 +25,7 @@
  * when it has none); default: this checkout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { commandStats, commandStatsDelta, startRedis } from '../test/helpers/redis-server.ts';
@@ -34,7 +34,7 @@ import { asFlv, clipRealBitrate } from './lib/inputs.ts';
 import { summarizeCpuProfile, type ProfileComponent, type ProfileSummary } from './lib/cpu-profile.ts';
 import { startPublisherPool } from './lib/publisher-pool.ts';
 import { watchPlaylist, type PlaylistWatch } from './lib/playlist-watch.ts';
-import { cpuSeconds, machineCpuSeconds, rssBytes } from './lib/procs.ts';
+import { cpuSeconds, machineCpuSeconds, rssBytes, threadCpuSeconds } from './lib/procs.ts';
 import { benchArgs, fmt, gatewayEnv, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
 
 const { out, values } = benchArgs(['n', 'warmup-s', 'measure-s', 'stagger-s', 'poll-ms', 'roots', 'rounds', 'profile', 'gateway-env']);
@@ -48,7 +48,6 @@ const repo = resolve(import.meta.dirname, '..');
 const roots = (values.roots ? values.roots.split(',') : [repo]).map((r) => resolve(r));
 const profileDir = values.profile ? resolve(values.profile) : undefined;
 const extraEnv = gatewayEnv(values['gateway-env']);
-const USER_HZ = 100;
 
 /**
  * Where the gateway's main thread spends its time on the ingest path (first match from the
@@ -68,17 +67,6 @@ const COMPONENTS: ProfileComponent[] = [
   { component: 'GC', match: /^\(garbage collector\) / },
   { component: '(program)', match: /^\(program\) / },
 ];
-
-/** CPU seconds of a thread of `pid` (`tid` = `pid`: the main thread). */
-function threadCpuSeconds(pid: number, tid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / USER_HZ;
-  } catch {
-    return 0;
-  }
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -144,7 +132,7 @@ async function runOnce(root: string, round: number, flv: string): Promise<Run> {
     await sleep(warmupS * 1000);
     await metricsP99(dep.httpUrl); // resets the event-loop histogram
     const read = (): { gw: number; main: number; redis: number; pool: number; machine: { busy: number; total: number }; at: number; us: number } => ({
-      gw: cpuSeconds(pid).self, main: threadCpuSeconds(pid, pid), redis: cpuSeconds(redis.pid).self, pool: cpuSeconds(pool.pid).self,
+      gw: cpuSeconds(pid).self, main: threadCpuSeconds(pid), redis: cpuSeconds(redis.pid).self, pool: cpuSeconds(pool.pid).self,
       machine: machineCpuSeconds(), at: performance.now(), us: Number(process.hrtime.bigint() / 1000n),
     });
     const cmd0 = await commandStats(redis.url);

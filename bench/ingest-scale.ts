@@ -52,7 +52,7 @@ import { readFlvFile } from './lib/flv-file.ts';
 import { startPublisherPool, type PoolStats, type PublisherPool } from './lib/publisher-pool.ts';
 import { startNginxRtmp, type NginxRtmp } from '../test/helpers/nginx-rtmp.ts';
 import { watchPlaylist, type PlaylistWatch } from './lib/playlist-watch.ts';
-import { cpuSeconds, machineCpuSeconds, processTree, rssBytes, treeRssBytes } from './lib/procs.ts';
+import { cpuSeconds, machineCpuSeconds, processTree, rssBytes, threadCpuSeconds, treeRssBytes } from './lib/procs.ts';
 import { benchArgs, fmt, gatewayEnv, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 import { percentile } from './lib/stats.ts';
 
@@ -132,7 +132,9 @@ interface Step {
   /** Machine-wide CPU busy over the step, % of all cores. */
   cpuBusyPct: number;
   /**
-   * CPU over the step in cores (CPU s / wall s), by kind: mediagate `node` (the gateway process),
+   * CPU over the step in cores (CPU s / wall s), by kind: mediagate `node` (the gateway process,
+   * every thread), `nodeMain` (of it, its main thread: the one JavaScript thread that carries the
+   * RTMP sessions, the muxing, the index writes and the playlist requests),
    * `segmenters` (its live ffmpeg children), `reaped` (its children that exited: the ffprobe per
    * segment), `redis`; `nginx` (master + workers); the load: `publishers` (ffmpeg) and `bench`
    * (this process: the playlist watchers).
@@ -542,6 +544,7 @@ async function runStep(kind: ServerKind, n: number, clip: string, flv: string, m
   try {
     if (mg) await gatewayMetrics(mg.dep.httpUrl); // resets the event-loop histogram: the next read covers the step
     const serverCpu0 = cpuSeconds(server.pid);
+    const mainCpu0 = mg ? threadCpuSeconds(mg.pid) : 0;
     const redis = mg?.redis.pid;
     const redisCpu0 = redis ? cpuSeconds(redis).self : 0;
     const nginxCpu0 = mg ? 0 : cpuOf(processTree(server.pid));
@@ -588,6 +591,7 @@ async function runStep(kind: ServerKind, n: number, clip: string, flv: string, m
       const now = cpuSeconds(mg.pid);
       const children = processTree(mg.pid).filter((p) => p !== mg.pid);
       cpu['node'] = (now.self - serverCpu0.self) / wallS;
+      cpu['nodeMain'] = (threadCpuSeconds(mg.pid) - mainCpu0) / wallS;
       cpu['segmenters'] = cpuOf(children) / wallS; // live children: the segmenter ffmpegs (and any ffprobe in flight)
       cpu['reaped'] = (now.reapedChildren - serverCpu0.reapedChildren) / wallS; // exited children: ffprobe runs
       cpu['redis'] = redis ? (cpuSeconds(redis).self - redisCpu0) / wallS : Number.NaN;
@@ -827,12 +831,12 @@ async function main(): Promise<void> {
   );
   printTable(
     'Where it goes: CPU in cores over the step (mediagate = gateway node + segmenter ffmpegs + exited children, i.e. the ffprobe per segment, + redis-server), and lateness by stage (median / p95 ms, from file mtimes: cut = nginx fragment closed after the media end, store = mediagate object stored after the media end, list = listed after stored/closed)',
-    ['server', 'N', 'server cores', 'per stream (millicores)', 'node', 'segmenters', 'ffprobes', 'redis', 'publishers', 'bench', 'event loop p99 / max ms', 'cut ms', 'store ms', 'list ms'],
+    ['server', 'N', 'server cores', 'per stream (millicores)', 'node', 'node main thread / stream (millicores)', 'segmenters', 'ffprobes', 'redis', 'publishers', 'bench', 'event loop p99 / max ms', 'cut ms', 'store ms', 'list ms'],
     steps.map((s) => {
       const st = (x: { median: number | undefined; p95: number | undefined } | undefined): string => (x && x.median !== undefined ? `${fmt(x.median, 0)} / ${fmt(x.p95, 0)}` : '');
       return [
         s.server, s.n, fmt(serverCores(s)), fmt((1000 * serverCores(s)) / s.n, 1),
-        fmt(s.cpu['node']), fmt(s.cpu['segmenters']), fmt(s.cpu['reaped']), fmt(s.cpu['redis']),
+        fmt(s.cpu['node']), s.cpu['nodeMain'] === undefined ? '' : fmt((1000 * s.cpu['nodeMain']) / s.n, 1), fmt(s.cpu['segmenters']), fmt(s.cpu['reaped']), fmt(s.cpu['redis']),
         fmt(s.cpu['publishers']), fmt(s.cpu['bench']),
         s.eventLoopP99Ms === undefined ? '' : `${fmt(s.eventLoopP99Ms, 0)} / ${fmt(s.eventLoopMaxMs, 0)}`,
         st(s.pipeline?.cut), st(s.pipeline?.store), st(s.pipeline?.list),
@@ -860,7 +864,7 @@ async function main(): Promise<void> {
   const ngOk = lastOk('nginx');
   const mc = (st: Step, key: string): string => fmt((1000 * (st.cpu[key] ?? Number.NaN)) / st.n, 1);
   if (mgOk) {
-    process.stdout.write(`CPU per stream, mediagate at N=${mgOk.n}: ${fmt((1000 * serverCores(mgOk)) / mgOk.n, 1)} millicores = node ${mc(mgOk, 'node')} + segmenter ffmpeg ${mc(mgOk, 'segmenters')}`
+    process.stdout.write(`CPU per stream, mediagate at N=${mgOk.n}: ${fmt((1000 * serverCores(mgOk)) / mgOk.n, 1)} millicores = node ${mc(mgOk, 'node')} (main thread ${mc(mgOk, 'nodeMain')}) + segmenter ffmpeg ${mc(mgOk, 'segmenters')}`
       + ` + ffprobe per segment ${mc(mgOk, 'reaped')} + redis ${mc(mgOk, 'redis')}; load generator ${mc(mgOk, 'publishers')} (publishers, ${publisherKind}) + ${mc(mgOk, 'bench')} (watchers)\n`);
   }
   if (ngOk) process.stdout.write(`CPU per stream, nginx-rtmp at N=${ngOk.n}: ${mc(ngOk, 'nginx')} millicores; load generator ${mc(ngOk, 'publishers')} + ${mc(ngOk, 'bench')}\n`);
@@ -900,6 +904,25 @@ async function main(): Promise<void> {
   const ngMem = steps.find((x) => x.server === 'nginx' && x.n === memN)?.memory;
   const memRatioRss = mgMem && ngMem && ngMem.perStreamRssMiB > 0 ? mgMem.perStreamRssMiB / ngMem.perStreamRssMiB : undefined;
   const memRatioPss = mgMem && ngMem && ngMem.perStreamPssMiB > 0 ? mgMem.perStreamPssMiB / ngMem.perStreamPssMiB : undefined;
+  // CPU per stream (millicores) at the largest N both servers ran (passed or not: the step that
+  // fell behind is where the headroom is missing), and at each server's largest passing step.
+  const cpuN = commonN(false);
+  const mgCpuStep = steps.find((x) => x.server === 'mediagate' && x.n === cpuN);
+  const ngCpuStep = steps.find((x) => x.server === 'nginx' && x.n === cpuN);
+  const millicores = (st: Step | undefined, cores: number | undefined): number | undefined => (st && cores !== undefined && !Number.isNaN(cores) ? (1000 * cores) / st.n : undefined);
+  const cpuPerStream = {
+    cpuComparedAtN: cpuN,
+    mediagateMillicoresPerStream: millicores(mgCpuStep, mgCpuStep && serverCores(mgCpuStep)),
+    mediagateNodeMillicoresPerStream: millicores(mgCpuStep, mgCpuStep?.cpu['node']),
+    mediagateMainThreadMillicoresPerStream: millicores(mgCpuStep, mgCpuStep?.cpu['nodeMain']),
+    nginxMillicoresPerStream: millicores(ngCpuStep, ngCpuStep?.cpu['nginx']),
+    mediagateMillicoresPerStreamAtSustained: millicores(mgOk, mgOk && serverCores(mgOk)),
+    nginxMillicoresPerStreamAtSustained: millicores(ngOk, ngOk?.cpu['nginx']),
+  };
+  const cpuRatio = cpuPerStream.mediagateMillicoresPerStream !== undefined && cpuPerStream.nginxMillicoresPerStream ? cpuPerStream.mediagateMillicoresPerStream / cpuPerStream.nginxMillicoresPerStream : undefined;
+  if (cpuN !== undefined) {
+    process.stdout.write(`CPU per stream at N=${cpuN} (both servers): mediagate ${fmt(cpuPerStream.mediagateMillicoresPerStream, 1)} millicores (node ${fmt(cpuPerStream.mediagateNodeMillicoresPerStream, 1)}, its main thread ${fmt(cpuPerStream.mediagateMainThreadMillicoresPerStream, 1)}), nginx-rtmp ${fmt(cpuPerStream.nginxMillicoresPerStream, 1)}, ratio ${fmt(cpuRatio)}; one core = 1000 millicores: were all of it per stream, the main thread would saturate near ${cpuPerStream.mediagateMainThreadMillicoresPerStream ? Math.floor(1000 / cpuPerStream.mediagateMainThreadMillicoresPerStream) : '?'} streams\n`);
+  }
   const mgSteps = all.filter((x) => x.server === 'mediagate');
   const childrenPerStream = mgSteps.length ? Math.max(...mgSteps.map((x) => x.children?.perStream ?? 0)) : undefined;
   const childrenMax = mgSteps.length ? Math.max(...mgSteps.map((x) => x.children?.max ?? 0)) : undefined;
@@ -945,6 +968,7 @@ async function main(): Promise<void> {
       burstLostGopNginx: ngBurst?.lostGop, burstNotJudgedNginx: ngBurst?.unknown,
       publisher: publisherKind, publisherMillicoresPerStreamAtTopN: publisherMc.length ? Math.max(...publisherMc) : undefined,
       loadGeneratorSaturatedSteps: saturatedSteps.length,
+      ...cpuPerStream, cpuRatioPerStream: cpuRatio,
     },
     goal: 'issue 14 goal 1: sustained passthrough publishers ≥ 1.0 × nginx-rtmp over a ramp to 256, memory per stream ≤ 2 × nginx\'s, no child process per stream, no lost GOP under a 32-publisher burst (issue 7: concurrent RTMP publishers at the clip\'s real bitrate, source only, before any segment is listed more than one segment duration after it closed; mediagate vs nginx-rtmp on the same machine)',
   }, out);

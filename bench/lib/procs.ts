@@ -9,9 +9,9 @@ const USER_HZ = 100;
 
 interface Stat { pid: number; ppid: number; utime: number; stime: number; cutime: number; cstime: number }
 
-function readStat(pid: number): Stat | undefined {
+function readStat(pid: number, file = `/proc/${pid}/stat`): Stat | undefined {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(file, 'utf8');
     // Field 2 (comm) may hold spaces and parentheses: split after its closing parenthesis.
     const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
     return { pid, ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), cutime: Number(rest[13]), cstime: Number(rest[14]) };
@@ -64,6 +64,15 @@ export function cpuSeconds(pid: number): { self: number; reapedChildren: number 
   const st = readStat(pid);
   if (!st) return { self: 0, reapedChildren: 0 };
   return { self: (st.utime + st.stime) / USER_HZ, reapedChildren: (st.cutime + st.cstime) / USER_HZ };
+}
+
+/**
+ * CPU seconds (user + system) used so far by one thread of `pid` (`tid` = `pid`: its main
+ * thread, which runs a Node process's JavaScript), from /proc/<pid>/task/<tid>/stat; 0 when gone.
+ */
+export function threadCpuSeconds(pid: number, tid = pid): number {
+  const st = readStat(pid, `/proc/${pid}/task/${tid}/stat`);
+  return st ? (st.utime + st.stime) / USER_HZ : 0;
 }
 
 /**
