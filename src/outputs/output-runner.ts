@@ -83,7 +83,9 @@ export function outputArgs(url: string): string[] {
     : ['-f', 'mpegts'];
   return [
     '-hide_banner', '-nostats', '-loglevel', 'error', '-progress', 'pipe:1', '-stats_period', '1',
-    '-f', 'mpegts', '-i', 'pipe:0', '-c', 'copy', ...output, url,
+    // At most 1 s of media is probed (the first segment holds it), so the target is connected once
+    // the first segment is written instead of after ffmpeg's default 5 s of input.
+    '-f', 'mpegts', '-analyzeduration', '1000000', '-probesize', '1000000', '-i', 'pipe:0', '-c', 'copy', ...output, url,
   ];
 }
 
@@ -99,7 +101,7 @@ export function urlSecrets(url: string): string[] {
     const last = u.pathname.split('/').filter((s) => s !== '').pop();
     if (last !== undefined) secrets.push(last, decodeURIComponent(last));
     for (const value of u.searchParams.values()) secrets.push(value, encodeURIComponent(value));
-    secrets.push(u.search.slice(1));
+    secrets.push(u.search.slice(1), u.hash.slice(1));
   } catch {
     // An unparseable URL never reaches ffmpeg (checkOutputUrl refuses it).
   }

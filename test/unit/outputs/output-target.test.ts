@@ -1,0 +1,70 @@
+/**
+ * Restream target URLs (domain/output-target.ts): which are accepted, how a refusal names the
+ * problem without repeating the URL, and how a URL is shown (its secrets redacted).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkOutputUrl, checkRenditionName, parseOutputRequests, redactOutputUrl } from '../../../src/domain/output-target.ts';
+import { GatewayError } from '../../../src/errors/gateway-error.ts';
+import { outputArgs, urlSecrets } from '../../../src/outputs/output-runner.ts';
+
+const refused = (code: string, pattern: RegExp, secret?: string) => (err: unknown): boolean => {
+  assert.ok(err instanceof GatewayError, String(err));
+  assert.equal(err.code, code);
+  assert.match(err.message, pattern);
+  if (secret) assert.ok(!err.message.includes(secret), 'the message does not repeat the URL');
+  return true;
+};
+
+test('rtmp, rtmps and srt targets are accepted with their muxer', () => {
+  assert.equal(checkOutputUrl('rtmp://a.rtmp.youtube.com/live2/abcd-1234').muxer, 'flv');
+  assert.equal(checkOutputUrl('RTMPS://x.livekit.cloud/x/key').muxer, 'flv');
+  assert.equal(checkOutputUrl('srt://127.0.0.1:9000?streamid=k&passphrase=0123456789').muxer, 'mpegts');
+});
+
+test('an unsupported scheme or a malformed URL is refused with INVALID_OUTPUT_URL naming the problem, never the URL', () => {
+  assert.throws(() => checkOutputUrl('http://example.com/live/sekrit1'), refused('INVALID_OUTPUT_URL', /"http:" is not supported/, 'sekrit1'));
+  assert.throws(() => checkOutputUrl('file:///etc/passwd'), refused('INVALID_OUTPUT_URL', /"file:" is not supported/));
+  assert.throws(() => checkOutputUrl('rtmp//host/live/sekrit1'), refused('INVALID_OUTPUT_URL', /malformed: not an absolute URL/, 'sekrit1'));
+  assert.throws(() => checkOutputUrl('rtmp://host/live/a b'), refused('INVALID_OUTPUT_URL', /whitespace or control/));
+  assert.throws(() => checkOutputUrl('rtmp://host'), refused('INVALID_OUTPUT_URL', /needs an application path/));
+  assert.throws(() => checkOutputUrl('srt://host?streamid=sekrit1'), refused('INVALID_OUTPUT_URL', /needs a port/, 'sekrit1'));
+  assert.throws(() => checkOutputUrl(''), refused('INVALID_OUTPUT_URL', /missing/));
+  assert.throws(() => checkOutputUrl(42), refused('INVALID_OUTPUT_URL', /missing/));
+  assert.throws(() => checkOutputUrl(`rtmp://h/live/${'k'.repeat(3000)}`), refused('INVALID_OUTPUT_URL', /longer than 2048/));
+});
+
+test('a shown URL keeps scheme, host and port and redacts the stream key, userinfo and every query value', () => {
+  assert.equal(redactOutputUrl('rtmp://a.rtmp.youtube.com/live2/abcd-1234'), 'rtmp://a.rtmp.youtube.com/live2/[redacted]');
+  assert.equal(redactOutputUrl('rtmp://127.0.0.1:1935/live/key/'), 'rtmp://127.0.0.1:1935/live/[redacted]/');
+  assert.equal(redactOutputUrl('rtmps://user:pass@x.livekit.cloud:443/x/sk_1?token=t#frag'), 'rtmps://[redacted]@x.livekit.cloud:443/x/[redacted]?token=[redacted]');
+  assert.equal(redactOutputUrl('srt://10.0.0.2:9000?streamid=%23!::r=live/key,m=publish&passphrase=0123456789'), 'srt://10.0.0.2:9000?streamid=[redacted]&passphrase=[redacted]');
+  // An unencoded `#` starts the fragment (WHATWG URL): what follows is not shown at all.
+  assert.equal(redactOutputUrl('srt://10.0.0.2:9000?streamid=#!::r=live/key&passphrase=0123456789'), 'srt://10.0.0.2:9000?streamid=[redacted]');
+  assert.equal(redactOutputUrl('not a url sekrit'), '[redacted]');
+});
+
+test('the secrets removed from ffmpeg stderr cover the URL, the key, userinfo and query values', () => {
+  const secrets = urlSecrets('srt://u:pw@h:9000/app/the-key?streamid=sid1&passphrase=pp1234567890');
+  for (const s of ['the-key', 'sid1', 'pp1234567890', 'u', 'pw']) assert.ok(secrets.includes(s), s);
+  assert.equal(secrets[0], 'srt://u:pw@h:9000/app/the-key?streamid=sid1&passphrase=pp1234567890', 'longest first');
+});
+
+test('ffmpeg copies MPEG-TS from stdin to FLV for rtmp/rtmps and to MPEG-TS for srt', () => {
+  const rtmp = outputArgs('rtmp://h/live/k');
+  assert.deepEqual(rtmp.slice(rtmp.indexOf('-i') - 2, rtmp.indexOf('-i') + 4), ['-f', 'mpegts', '-i', 'pipe:0', '-c', 'copy']);
+  assert.ok(rtmp.join(' ').endsWith('-f flv -flvflags no_duration_filesize -rw_timeout 10000000 rtmp://h/live/k'));
+  assert.ok(outputArgs('srt://h:9000?streamid=x').join(' ').endsWith('-c copy -f mpegts srt://h:9000?streamid=x'));
+});
+
+test('rendition names and configured lists: default source, named entries in the errors', () => {
+  assert.equal(checkRenditionName(undefined), 'source');
+  assert.equal(checkRenditionName('P240p30fps16x9'), 'P240p30fps16x9');
+  assert.throws(() => checkRenditionName('../x'), refused('UNKNOWN_RENDITION', /profile name/));
+  assert.deepEqual(parseOutputRequests([{ url: 'rtmp://h/live/k' }, { url: 'srt://h:1', rendition: 'P240p30fps16x9' }], 'auth webhook'),
+    [{ url: 'rtmp://h/live/k', rendition: 'source' }, { url: 'srt://h:1', rendition: 'P240p30fps16x9' }]);
+  assert.throws(() => parseOutputRequests([{ url: 'rtmp://h/live/k' }, { url: 'udp://h:1/sekrit' }], 'auth webhook'),
+    refused('INVALID_OUTPUT_URL', /^auth webhook: outputs\[1\]: output url scheme "udp:"/, 'sekrit'));
+  assert.throws(() => parseOutputRequests({}, 'auth webhook'), refused('INVALID_REQUEST', /must be an array/));
+  assert.throws(() => parseOutputRequests(['rtmp://h/live/k'], 'auth webhook'), refused('INVALID_REQUEST', /outputs\[0\] must be an object/));
+});
