@@ -104,6 +104,8 @@ export interface PushSessionRecord {
   /** The ladder the session was opened with (grant, or the push's configuration header). */
   readonly profiles: readonly VideoProfile[];
   readonly startedAtMs: number;
+  /** The session's watermark (its grant's or the default, resolved when it opened); absent: none. */
+  readonly watermark?: WatermarkSpec;
 }
 
 /** A push session ended by whoever won its end: the record, one past its highest pushed seq, and its listed source segments. */

@@ -298,6 +298,7 @@ export class LiveIngest {
     const stream: LiveStream = {
       protocol: 'push', publishKey: pushPublishKey(publisher.name), manifestID, session: session as StreamSessionId, profiles: record.profiles,
       accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false, indexed: true,
+      ...(record.watermark !== undefined ? { watermark: record.watermark } : {}),
       chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: 0, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0, seqOffset: 0,
     };
     if (options.register !== false) this.#streams.add(stream);

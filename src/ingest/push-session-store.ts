@@ -9,7 +9,7 @@
  * - `p:pushsess:id`           HASH  state (opening|live), owner (the reservation, while opening),
  *                                   session, manifestID, accountID ('' = not metered), profiles (JSON),
  *                                   startedAtMs, endSeq (one past the highest pushed seq), segments
- *                                   (source segments listed)
+ *                                   (source segments listed), watermark (JSON spec, '' = none)
  * - `p:pushsess:id:inflight`  ZSET  push token → lease end (epoch ms): pushes still running
  * - `p:pushidle`              ZSET  id → idle deadline (epoch ms): max(end of the last push, latest
  *                                   live lease) + `push.idleTimeoutMs`; read by every gateway's sweep
@@ -28,6 +28,7 @@ import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { VideoProfile } from '../domain/profile.ts';
+import { parseWatermarkSpec } from '../domain/watermark.ts';
 import type { EndedPushSession, PushEnter, PushLease, PushSessionRecord, PushSessionStore } from './ingest-ports.ts';
 
 const FUNCTIONS = [new URL('./lua/push-session-functions.lua', import.meta.url)];
@@ -85,8 +86,9 @@ export class RedisPushSessions implements PushSessionStore {
     ])) as string[];
     if (reply[0] === 'none' || reply[0] === 'opening') return { state: reply[0] };
     if (reply[0] === 'early') return { state: 'early', firstSeq: Number(reply[1]) };
-    const [, session, manifestID, accountID, profiles, startedAtMs, deadline] = reply as [string, string, string, string, string, string, string];
-    return { state: 'live', record: toRecord(session, manifestID, accountID, profiles, startedAtMs), deadlineMs: Number(deadline) };
+    const [, session, manifestID, accountID, profiles, startedAtMs, deadline, watermark] = reply as [string, string, string, string, string, string, string, string | undefined];
+    const spec = watermark ? parseWatermarkSpec(JSON.parse(watermark)) : undefined;
+    return { state: 'live', record: { ...toRecord(session, manifestID, accountID, profiles, startedAtMs), ...(spec ? { watermark: spec } : {}) }, deadlineMs: Number(deadline) };
   }
 
   async reserve(id: string, owner: string, leaseMs: number): Promise<'reserved' | 'opening' | 'live'> {
@@ -105,6 +107,7 @@ export class RedisPushSessions implements PushSessionStore {
     const deadline = Number(await this.#scripts.run('activate', this.#sessionKeys(id), [
       owner, id, record.session, record.manifestID, record.accountID ?? '', JSON.stringify(record.profiles), String(record.startedAtMs),
       push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs), this.#leasePrefix,
+      record.watermark ? JSON.stringify(record.watermark) : '',
     ]));
     return deadline < 0 ? undefined : deadline;
   }

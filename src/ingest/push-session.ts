@@ -265,7 +265,10 @@ export class PushSessions {
         const profiles = configured?.profiles ?? grant.profiles;
         const stream = await this.#core.open({ protocol: 'push', name: pushStreamName(segment.streamName) }, { ...grant, profiles }, segment.seq);
         stream.pushStreamId = id;
-        const record = { session: stream.session, manifestID: stream.manifestID, accountID: stream.accountID, profiles, startedAtMs: stream.startedAtMs };
+        const record = {
+          session: stream.session, manifestID: stream.manifestID, accountID: stream.accountID, profiles, startedAtMs: stream.startedAtMs,
+          ...(stream.watermark !== undefined ? { watermark: stream.watermark } : {}),
+        };
         const deadlineMs = await store.activate(id, owner, record, lease);
         if (deadlineMs === undefined) {
           // The reservation ran out while opening (slower than the push lease): another push may own the stream now.

@@ -13,6 +13,7 @@ import { RedisPushSessions } from '../../../src/ingest/push-session-store.ts';
 import { pushStreamId } from '../../../src/ingest/push-session.ts';
 import { parseLadder } from '../../../src/domain/profile.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
+import type { WatermarkSpec } from '../../../src/domain/watermark.ts';
 import type { PushSessionRecord } from '../../../src/ingest/ingest-ports.ts';
 
 let server: TestRedis;
@@ -61,6 +62,15 @@ test('one session per pushed stream: the first reservation opens it, the other g
   const names = await gatewayA.open('state').keys('mgtest:*');
   assert.ok(names.every((k) => !k.includes('secret-stream-key-1')), names.join(', '));
   assert.ok(names.includes(`mgtest:pushsess:${id}`));
+});
+
+test('a push session\'s watermark is stored when it opens, so a push entering through another gateway marks its renditions too', async () => {
+  const id = pushStreamId('secret-stream-key-wm');
+  const watermark: WatermarkSpec = { kind: 'text', text: 'Live', fontSizeFraction: 0.05, position: 'top-left', margin: { px: 8 }, opacity: 0.5 };
+  assert.equal(await a.reserve(id, 'wm-a0', 30_000), 'reserved');
+  await a.activate(id, 'wm-a0', { ...record('m-wm', 's-wm'), watermark }, lease('wm-a0', 0));
+  const entered = await b.enter(id, lease('wm-b1', 1));
+  assert.deepEqual(entered.state === 'live' && entered.record, { ...record('m-wm', 's-wm'), watermark });
 });
 
 test('a push below the seq that opened its session is refused as early, and enters nothing', async () => {
