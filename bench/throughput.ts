@@ -630,7 +630,8 @@ try {
     const rawS = raw.wallS;
     printTable(`Live: where the wall time goes (s after the publisher's spawn; Δ from the step before; raw ffmpeg took ${fmt(rawS)} s for the same input, the live run ${fmt(live.wallS)} s: ${fmt(live.wallS - rawS)} s more)`,
       ['step', 's', 'Δ s'],
-      LIVE_STEPS.map(([k, label]) => {
+      // In time order (steps of the gateway and of the transcoder overlap).
+      [...LIVE_STEPS].sort(([a], [b]) => (tl[a] ?? Infinity) - (tl[b] ?? Infinity)).map(([k, label]) => {
         const v = tl[k];
         const row: Cell[] = [label, fmt(v), v !== undefined && prev !== undefined ? fmt(v - prev) : undefined];
         if (v !== undefined) prev = v;

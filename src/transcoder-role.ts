@@ -13,6 +13,7 @@ import { TranscodeResults } from './transcode/transcode-results.ts';
 import { LiveSessionRunner, type StartLadder } from './transcode/live-session-runner.ts';
 import { RedisLiveSessions } from './transcode/live-session-store.ts';
 import { LiveFeedReader } from './transcode/live-feed-store.ts';
+import { LiveSessionBus } from './transcode/live-session-bus.ts';
 import { LiveLadder } from './transcode/live-ladder.ts';
 import { displayedSize, fitRendition, type FittedRendition } from './domain/profile.ts';
 import { parseWatermarkSpec } from './domain/watermark.ts';
@@ -113,8 +114,11 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
       id: core.memberId,
     });
     liveRunner = runner;
+    // A session opened anywhere wakes this transcoder at once (its poll is the fallback).
+    const bus = new LiveSessionBus({ subscriber: connections.open('live-session-bus', 'blocking'), keys, logger: liveLog, onOpened: () => runner.wake() });
     // Closed before the worker: its ladders stop and its sessions are released for another transcoder.
     lifecycle.add('live-sessions', async () => {
+      await bus.close();
       await runner.close();
       await reader.close();
     });

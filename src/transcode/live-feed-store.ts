@@ -8,8 +8,11 @@
  * it belongs to (`XADD key <seq>-*`, Redis ≥ 7.0, numbers the entries of one seq 0, 1, 2 …),
  * so one XTRIM MINID drops whole segments and a reader starts at the first chunk of any seq
  * still held without an index of its own. Entries, fields as short ASCII names:
- * - chunk  `t=c s=<seq> f=0|1 [p=<startPts90k>] b=<bytes>`: muxed source bytes, in order;
- *   `f=1` on the first chunk of a seq (it starts with PAT/PMT and a keyframe).
+ * - chunk  `t=c s=<seq> f=0|1 [p=<startPts90k>] b=<bytes> [b=<bytes> …]`: muxed source bytes, in
+ *   order, one or more chunks of one seq (those handed over in the same event-loop tick go in
+ *   one entry, each its own `b` field, so a publisher faster than real time costs one XADD per
+ *   tick, not one per frame); `f=1` when the entry's first chunk is the first of its seq (it
+ *   starts with PAT/PMT and a keyframe).
  * - settled `t=m s=<seq> x=0|1 d=<durationMs> a=<readyAtMs>`: the gateway listed the source
  *   segment `seq` and decided whether it is transcoded (`x=1`: credits held) or not (`x=0`:
  *   source only, or lost; ingest has resolved its renditions itself). Written under the seq
@@ -34,7 +37,7 @@
  * (a publisher that sent 60 s in half a second lost seqs 0-10 of 30 before the claim).
  *
  * The writer is fire-and-forget and ordered: appends of one tick go out in one pipeline
- * (one round trip, a few chunks per write). On a `blocking` connection (the gateway's) writes
+ * (one round trip, one XADD per seq and kind of entry). On a `blocking` connection (the gateway's) writes
  * wait out a Redis outage in ioredis's queue, in order; a write that still fails is logged
  * (rate limited) and dropped: the transcoder then misses that part of the seq.
  */
@@ -115,6 +118,8 @@ interface FeedState {
   headSeq: number;
   /** Entries waiting for this tick's pipeline: XADD arguments after the key. */
   pending: (string | Buffer)[][];
+  /** The seq of the last pending entry when it is a chunk entry (later chunks of that seq join it as more `b` fields). */
+  openChunkSeq?: number;
   /** Trim and TTL renewal to send after the pending entries: the first seq to keep by count (no session) and by bytes (0: none). */
   trim?: { countTo: number; bytesTo: number };
   /** Bytes appended per seq that may still be in the feed (not known recorded or trimmed). */
@@ -180,13 +185,19 @@ export class LiveFeedWriter {
       this.#warn({ manifestID, seq: chunk.seq, headSeq: feed.headSeq }, 'live feed chunk of an earlier seq dropped');
       return;
     }
-    const fields: (string | Buffer)[] = [`${chunk.seq}-*`, 't', 'c', 's', String(chunk.seq), 'f', chunk.first ? '1' : '0'];
-    if (chunk.startPts90k !== undefined) fields.push('p', String(chunk.startPts90k));
-    fields.push('b', chunk.bytes);
     if (chunk.first && chunk.seq > feed.headSeq) feed.trim = { countTo: chunk.seq - this.#retain, bytesTo: this.#bytesTrimTo(feed, chunk.seq) };
     feed.headSeq = chunk.seq;
     feed.seqBytes.set(chunk.seq, (feed.seqBytes.get(chunk.seq) ?? 0) + chunk.bytes.length);
+    if (!chunk.first && feed.openChunkSeq === chunk.seq) {
+      // A later chunk of the seq whose chunk entry is pending: one more `b` field of that entry.
+      feed.pending.at(-1)!.push('b', chunk.bytes);
+      return;
+    }
+    const fields: (string | Buffer)[] = [`${chunk.seq}-*`, 't', 'c', 's', String(chunk.seq), 'f', chunk.first ? '1' : '0'];
+    if (chunk.startPts90k !== undefined) fields.push('p', String(chunk.startPts90k));
+    fields.push('b', chunk.bytes);
     this.#queue(feed, fields);
+    feed.openChunkSeq = chunk.seq;
   }
 
   /**
@@ -255,6 +266,7 @@ export class LiveFeedWriter {
 
   #queue(feed: FeedState, fields: (string | Buffer)[]): void {
     feed.pending.push(fields);
+    delete feed.openChunkSeq;
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => this.#flush());
@@ -270,6 +282,7 @@ export class LiveFeedWriter {
       for (const fields of feed.pending) pipeline.xadd(key, ...(fields as [string, ...(string | Buffer)[]]));
       commands += feed.pending.length;
       feed.pending = [];
+      delete feed.openChunkSeq;
       if (feed.trim !== undefined) {
         trims.push([key, feed, feed.trim]);
         delete feed.trim;
@@ -371,17 +384,20 @@ export class LiveFeedReader {
    * (trimmed away, never written, or expired).
    */
   async firstSeqHeld(manifestID: string, session: string): Promise<number | undefined> {
-    // The feed holds at most a few segments: one scan of its head finds the first `f=1` chunk.
+    // The feed is trimmed by whole seqs, so its first entry is nearly always the first chunk of
+    // its first seq: read a few entries at a time (each carries its bytes; 256 at once moved
+    // megabytes of a backlog before the ladder could start).
     const key = feedKey(this.#o.keys, manifestID, session);
+    const batch = 4;
     let start = '-';
     for (;;) {
-      const entries = await (this.#o.commands ?? this.#o.redis).xrange(key, start, '+', 'COUNT', 256);
+      const entries = await (this.#o.commands ?? this.#o.redis).xrange(key, start, '+', 'COUNT', batch);
       for (const [id, fields] of entries) {
         const f = pairs(fields);
         if (f.get('t') === 'c' && f.get('f') === '1') return Number(f.get('s'));
         start = `(${id}`;
       }
-      if (entries.length < 256) return undefined;
+      if (entries.length < batch) return undefined;
     }
   }
 
@@ -423,12 +439,13 @@ export class LiveFeedReader {
           for (const [id, fields] of entries) {
             if (follower.stopped) break;
             follower.position = id.toString();
-            const entry = parseEntry(fields);
-            if (entry === undefined) continue;
-            try {
-              follower.onEntry(entry);
-            } catch (err) {
-              this.#o.logger.error({ err: (err as Error).message }, 'live feed entry handler threw');
+            for (const entry of parseEntry(fields)) {
+              if (follower.stopped) break;
+              try {
+                follower.onEntry(entry);
+              } catch (err) {
+                this.#o.logger.error({ err: (err as Error).message }, 'live feed entry handler threw');
+              }
             }
           }
         }
@@ -447,24 +464,32 @@ function pairs(fields: readonly (string | Buffer)[]): Map<string, string | Buffe
   return map;
 }
 
-/** Decodes an entry; undefined for one of unknown shape (skipped). */
-function parseEntry(fields: readonly Buffer[]): FeedEntry | undefined {
+/** Decodes an entry: one feed entry per chunk it carries (its `b` fields, in order), else one; none for one of unknown shape (skipped). */
+function parseEntry(fields: readonly Buffer[]): FeedEntry[] {
   const f = pairs(fields);
   const text = (name: string): string | undefined => f.get(name)?.toString();
   const seq = Number(text('s'));
-  if (!Number.isInteger(seq)) return undefined;
+  if (!Number.isInteger(seq)) return [];
   switch (text('t')) {
     case 'c': {
-      const bytes = f.get('b');
-      if (!Buffer.isBuffer(bytes)) return undefined;
-      const pts = text('p');
-      return { type: 'chunk', chunk: { seq, first: text('f') === '1', ...(pts !== undefined ? { startPts90k: Number(pts) } : {}), bytes } };
+      const chunks: FeedEntry[] = [];
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const bytes = fields[i + 1]!;
+        if (fields[i]!.length !== 1 || fields[i]![0] !== 0x62 /* b */) continue;
+        if (chunks.length > 0) {
+          chunks.push({ type: 'chunk', chunk: { seq, first: false, bytes } });
+          continue;
+        }
+        const pts = text('p');
+        chunks.push({ type: 'chunk', chunk: { seq, first: text('f') === '1', ...(pts !== undefined ? { startPts90k: Number(pts) } : {}), bytes } });
+      }
+      return chunks;
     }
     case 'm':
-      return { type: 'settled', settled: { seq, transcode: text('x') === '1', durationMs: Number(text('d')), readyAtMs: Number(text('a')) } };
+      return [{ type: 'settled', settled: { seq, transcode: text('x') === '1', durationMs: Number(text('d')), readyAtMs: Number(text('a')) } }];
     case 'e':
-      return { type: 'end', lastSeq: seq };
+      return [{ type: 'end', lastSeq: seq }];
     default:
-      return undefined;
+      return [];
   }
 }

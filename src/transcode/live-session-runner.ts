@@ -155,6 +155,8 @@ export class LiveSessionRunner {
   #newestSeen: number | undefined;
   #polling = false;
   #scanning = false;
+  /** A wake came while a scan ran: scan again when it ends. */
+  #rescan = false;
   #closed = false;
 
   constructor(options: LiveSessionRunnerOptions) {
@@ -169,13 +171,30 @@ export class LiveSessionRunner {
   /** Live sessions owned now. */
   get owned(): number { return this.#owned.size; }
 
-  /** Starts scanning for sessions to claim, every half lease, and at once when the poll sees a new one ({@link NEW_SESSION_POLL_MS}). */
+  /**
+   * Starts scanning for sessions to claim, every half lease, at once on {@link wake} (a session
+   * opened: live-session-bus.ts), and when the poll sees a new one ({@link NEW_SESSION_POLL_MS};
+   * the fallback when a wake is lost).
+   */
   start(): void {
     if (this.#timer || this.#closed) return;
     const tick = (): void => { void this.#scan(); };
     this.#timer = setInterval(tick, Math.max(100, Math.round(this.#leaseMs / 2)));
     if (this.#o.sessions.newestOpenedAtMs) this.#pollTimer = setInterval(() => { void this.#poll(); }, NEW_SESSION_POLL_MS);
     tick();
+  }
+
+  /**
+   * A session was opened somewhere (live-session-bus.ts): scans at once when a slot is free, or
+   * right after the scan running now, instead of at the next poll.
+   */
+  wake(): void {
+    if (this.#closed || this.#used() >= this.#o.slots) return;
+    if (this.#scanning) {
+      this.#rescan = true;
+      return;
+    }
+    void this.#scan();
   }
 
   /** Scans at once when a session newer than any seen was opened (and a slot is free). */
@@ -233,6 +252,10 @@ export class LiveSessionRunner {
       log.warn({ err: (err as Error).message }, 'live session scan failed');
     } finally {
       this.#scanning = false;
+      if (this.#rescan) {
+        this.#rescan = false;
+        this.wake();
+      }
     }
   }
 

@@ -14,6 +14,8 @@
  * - `p:transcode:member:<id>`      STRING JSON {slots, used}: a transcoder's advertised slots,
  *                                        PX the heartbeat TTL; `p:transcode:members` ZSET of IDs
  *                                        by expiry (listing).
+ * - channel `p:transcode:live-opened` PUBLISH `m:s` when a session opens (live-session-bus.ts wakes
+ *                                        the transcoders with a free slot).
  * Every lease step is one Lua script (lua/*-live-session.lua), so racing transcoders never
  * both own a session and a transcoder that lost its lease can no longer move its progress.
  */
@@ -23,6 +25,7 @@ import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { VideoProfile } from '../domain/profile.ts';
 import type { WatermarkSpec } from '../domain/watermark.ts';
 import { parseSourceSegmentInfo, type SourceSegmentInfo } from '../domain/segment.ts';
+import { liveOpenedChannel } from './live-session-bus.ts';
 
 const LIVE_SESSION_SCRIPTS = {
   claim: luaScript('mgLiveSessionClaim', 2, new URL('./lua/claim-live-session.lua', import.meta.url)),
@@ -112,13 +115,14 @@ export class RedisLiveSessions {
 
   // ---- gateway side ----
 
-  /** Opens a session for transcoders to claim (idempotent). */
+  /** Opens a session for transcoders to claim (idempotent), and tells the subscribed transcoders (live-session-bus.ts). */
   async open(record: LiveSessionRecord): Promise<void> {
     const key = this.#session(record.manifestID, record.session);
     await this.#redis.multi()
       .hset(key, { record: JSON.stringify(record), state: 'open' })
       .pexpire(key, this.#ttlMs)
       .zadd(this.#open(), String(record.openedAtMs), member(record.manifestID, record.session))
+      .publish(liveOpenedChannel(this.#keys), member(record.manifestID, record.session))
       .exec();
   }
 

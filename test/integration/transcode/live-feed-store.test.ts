@@ -202,3 +202,39 @@ test('over its byte cap an open session\'s feed drops its oldest seqs not yet re
     await reader.close();
   }
 });
+
+test('chunks of one seq handed over in one tick go out as one entry (one XADD) and are delivered as the same chunks, in order', async () => {
+  const redis = connections.open('state');
+  const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: connections.open('feed-f', 'blocking'), keys, logger: silentLogger() });
+  try {
+    const sent = [
+      { seq: 0, first: true, startPts90k: 9000, bytes: randomBytes(5000) },
+      ...Array.from({ length: 9 }, () => ({ seq: 0, first: false, bytes: randomBytes(700) })),
+      { seq: 1, first: true, startPts90k: 189000, bytes: randomBytes(3000) },
+      { seq: 1, first: false, bytes: Buffer.alloc(0) },
+      { seq: 1, first: false, bytes: randomBytes(10) },
+    ];
+    for (const c of sent) writer.append('m6', 's1', c);
+    writer.settle('m6', 's1', { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 1 });
+    writer.append('m6', 's1', { seq: 1, first: false, bytes: Buffer.from('after the settlement') });
+    writer.end('m6', 's1');
+    await writer.flushed();
+    // seq 0's chunks, seq 1's first three, the settlement, seq 1's last chunk, the end.
+    assert.equal(await redis.xlen(keys.key('transcode', 'feed', 'm6', 's1')), 5);
+    const entries = await collect(reader, 'm6', 's1', 0, (e) => e.at(-1)?.type === 'end');
+    const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : []));
+    const expected = [...sent, { seq: 1, first: false, bytes: Buffer.from('after the settlement') }];
+    assert.equal(chunks.length, expected.length);
+    for (const [i, c] of chunks.entries()) {
+      assert.equal(c.seq, expected[i]!.seq);
+      assert.equal(c.first, expected[i]!.first, `chunk ${i} first`);
+      assert.equal(c.startPts90k, (expected[i] as { startPts90k?: number }).startPts90k);
+      assert.ok(c.bytes.equals(expected[i]!.bytes), `chunk ${i} bytes differ`);
+    }
+    assert.deepEqual(entries.map((e) => e.type).slice(-3), ['settled', 'chunk', 'end']);
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});

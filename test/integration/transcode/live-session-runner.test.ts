@@ -13,6 +13,7 @@ import { RedisConnections } from '../../../src/redis/connections.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { LiveFeedReader, LiveFeedWriter } from '../../../src/transcode/live-feed-store.ts';
 import { RedisLiveSessions } from '../../../src/transcode/live-session-store.ts';
+import { LiveSessionBus } from '../../../src/transcode/live-session-bus.ts';
 import { LiveSessionRunner, NEW_SESSION_POLL_MS, type LadderSegment, type LiveLadderHandle, type RunnerFeed, type RunnerResults, type RunnerSessions } from '../../../src/transcode/live-session-runner.ts';
 import { TranscodeResults } from '../../../src/transcode/transcode-results.ts';
 import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
@@ -361,5 +362,40 @@ test('seqs gone from the feed before the owner read them (the writer\'s byte cap
   } finally {
     await writer.close();
     await h.close();
+  }
+});
+
+test('a session opened wakes a transcoder with a free slot through the bus: claimed at once, with no poll and long before the next scan', async () => {
+  const keys = new RedisKeys('mgtest-bus');
+  const index = newIndex(keys);
+  const store = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  // Without newestOpenedAtMs the runner has no poll: only its scans (every 10 s with a 20 s target) and the bus.
+  const sessions: RunnerSessions = {
+    unowned: (limit) => store.unowned(limit), claim: (...a) => store.claim(...a), renew: (...a) => store.renew(...a), source: (...a) => store.source(...a),
+    progress: (...a) => store.progress(...a), release: (...a) => store.release(...a), finish: (...a) => store.finish(...a),
+    advertise: (...a) => store.advertise(...a), withdraw: (id) => store.withdraw(id),
+  };
+  const reader = new LiveFeedReader({ redis: connections.open('feed-bus', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
+  const runner = new LiveSessionRunner({
+    sessions, feed: reader, logger: silentLogger(), slots: 1, jobsInFlight: () => 0, segmentTargetMs: 20_000, id: 'bus0',
+    results: { completed: async () => undefined, failedForGood: async () => undefined },
+    storage: { putBytes: async (_key, data) => ({ sizeBytes: data.length }) },
+    startLadder: () => new StandInLadder(),
+  });
+  const woken: string[] = [];
+  const bus = new LiveSessionBus({ subscriber: connections.open('bus-sub', 'blocking'), keys, logger: silentLogger(), onOpened: (m) => { woken.push(m); runner.wake(); } });
+  try {
+    runner.start();
+    // The start's own scan has found nothing, and the subscription is in place.
+    await waitFor('subscribed', async () => Number((await connections.open('state').pubsub('NUMSUB', keys.key('transcode', 'live-opened')) as [string, number])[1]) === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(runner.owned, 0);
+    await openStream(index, store, 'bus-a');
+    await waitFor('the session is claimed', () => runner.owned === 1, 5000);
+    assert.deepEqual(woken, ['bus-a:s1']);
+  } finally {
+    await bus.close();
+    await runner.close();
+    await reader.close();
   }
 });
