@@ -84,6 +84,14 @@ interface Run {
   gatewayRssMiB: number;
   eventLoopP99Ms: number | undefined;
   segmentsListed: number;
+  /**
+   * Media seconds listed in the window (EXTINF of the segments first seen in it, all streams);
+   * with polling on, the CPU per listed media second (`*PerMediaS`, ms) holds also when the
+   * gateway falls behind (then the per-wall-second figures undercount: less media got through).
+   */
+  mediaSListed: number;
+  gatewayMsPerMediaS?: number;
+  mainThreadMsPerMediaS?: number;
   /** Redis commands per publisher per second in the window, by command (INFO commandstats). */
   redisCommands: Record<string, number>;
   profile?: ProfileSummary;
@@ -149,8 +157,13 @@ async function runOnce(root: string, round: number, flv: string): Promise<Run> {
       machineBusyPct: (100 * (b.machine.busy - a.machine.busy)) / Math.max(1e-9, b.machine.total - a.machine.total),
       gatewayRssMiB: rssBytes(pid) / 2 ** 20, eventLoopP99Ms: p99,
       segmentsListed: watches.reduce((s, w) => s + w.segments.length, 0),
+      mediaSListed: watches.reduce((s, w) => s + w.segments.filter((x) => x.firstSeenMs >= a.at && x.firstSeenMs < b.at).reduce((t, x) => t + x.durationS, 0), 0),
       redisCommands: Object.fromEntries(Object.entries(cmds).filter(([k]) => k !== 'info').map(([k, v]) => [k, v / wallS / n])),
     };
+    if (run.mediaSListed > 0) {
+      run.gatewayMsPerMediaS = (1000 * (b.gw - a.gw)) / run.mediaSListed;
+      run.mainThreadMsPerMediaS = (1000 * (b.main - a.main)) / run.mediaSListed;
+    }
     for (const w of watches) w.stop();
     await pool.close();
     if (profDir) {
@@ -180,18 +193,19 @@ for (let round = 0; round < rounds; round++) {
   for (const root of roots) {
     const run = await runOnce(root, round, flv);
     runs.push(run);
-    process.stdout.write(`${root} round ${round}: gateway ${fmt(run.gatewayMc)} (main thread ${fmt(run.mainThreadMc)}) millicores per publisher, redis ${fmt(run.redisMc)}, publishers ${fmt(run.publishersMc)}; machine ${fmt(run.machineBusyPct, 0)} % busy, loop p99 ${fmt(run.eventLoopP99Ms, 0)} ms, ${run.segmentsListed} segments listed\n`
+    process.stdout.write(`${root} round ${round}: gateway ${fmt(run.gatewayMc)} (main thread ${fmt(run.mainThreadMc)}) millicores per publisher (per listed media s: ${fmt(run.gatewayMsPerMediaS)} / ${fmt(run.mainThreadMsPerMediaS)} ms, ${fmt(run.mediaSListed / Math.max(1e-9, run.measureS * n), 2)} media s listed per wall s per stream), redis ${fmt(run.redisMc)}, publishers ${fmt(run.publishersMc)}; machine ${fmt(run.machineBusyPct, 0)} % busy, loop p99 ${fmt(run.eventLoopP99Ms, 0)} ms, ${run.segmentsListed} segments listed\n`
       + `  redis commands per publisher per s: ${Object.entries(run.redisCommands).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
   }
 }
 printMachine(machine);
 printTable(`Gateway CPU per passthrough publisher per media second (millicores = CPU ms per media s), N=${n}, ${measureS} s window after ${warmupS} s, playlists polled every ${pollMs} ms`,
-  ['root', 'round', 'gateway (all threads)', 'main thread', 'redis', 'load generator', 'machine busy %', 'loop p99 ms', 'gateway RSS MiB'],
-  runs.map((r) => [r.root, r.round, fmt(r.gatewayMc), fmt(r.mainThreadMc), fmt(r.redisMc), fmt(r.publishersMc), fmt(r.machineBusyPct, 0), fmt(r.eventLoopP99Ms, 0), fmt(r.gatewayRssMiB, 0)]));
+  ['root', 'round', 'gateway (all threads)', 'main thread', 'gateway ms / listed media s', 'main thread ms / listed media s', 'listed media s / wall s / stream', 'redis', 'load generator', 'machine busy %', 'loop p99 ms', 'gateway RSS MiB'],
+  runs.map((r) => [r.root, r.round, fmt(r.gatewayMc), fmt(r.mainThreadMc), fmt(r.gatewayMsPerMediaS), fmt(r.mainThreadMsPerMediaS), fmt(r.mediaSListed / (r.measureS * r.n)), fmt(r.redisMc), fmt(r.publishersMc), fmt(r.machineBusyPct, 0), fmt(r.eventLoopP99Ms, 0), fmt(r.gatewayRssMiB, 0)]));
 if (roots.length > 1) {
   const med = (xs: number[]): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]!; };
-  printTable('Median over rounds', ['root', 'gateway mc / publisher', 'main thread mc / publisher'],
-    roots.map((root) => { const rs = runs.filter((r) => r.root === root); return [root, fmt(med(rs.map((r) => r.gatewayMc))), fmt(med(rs.map((r) => r.mainThreadMc)))]; }));
+  const medOf = (xs: (number | undefined)[]): number | undefined => { const v = xs.filter((x): x is number => x !== undefined); return v.length ? med(v) : undefined; };
+  printTable('Median over rounds', ['root', 'gateway mc / publisher', 'main thread mc / publisher', 'gateway ms / listed media s', 'main thread ms / listed media s'],
+    roots.map((root) => { const rs = runs.filter((r) => r.root === root); return [root, fmt(med(rs.map((r) => r.gatewayMc))), fmt(med(rs.map((r) => r.mainThreadMc))), fmt(medOf(rs.map((r) => r.gatewayMsPerMediaS))), fmt(medOf(rs.map((r) => r.mainThreadMsPerMediaS)))]; }));
 }
 for (const r of runs) {
   const p = r.profile;
