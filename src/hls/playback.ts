@@ -170,19 +170,18 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
    */
   async function thumbnail(manifestID: string, req: Request, res: Response): Promise<void> {
     if (!options.thumbnails) notFound(`thumbnails are disabled on this gateway (thumbnails.enabled)`);
-    const stream = await index.getStream(manifestID);
-    if (!stream) notFound(`stream ${manifestID} not found`);
-    const source = await index.renditionStats(manifestID, SOURCE_RENDITION);
+    // The stream and the newest listed source segment, in one round trip.
+    const found = await index.streamWindow(manifestID, SOURCE_RENDITION, 1);
+    if (!found) notFound(`stream ${manifestID} not found`);
+    const { stream, window: w } = found!;
     const waitS = Math.ceil(options.segmentTargetMs / 1000);
-    if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
+    const last = w.segments[w.segments.length - 1];
+    if (w.stats.count === 0 || !last) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
     const noVideo = (): never => notFound(`stream ${manifestID} has no video: no thumbnail`);
     // An audio-only source measures 0x0 (the segment index's measurements).
-    if (source.width === 0 || source.height === 0) noVideo();
-    const w = await index.renditionWindow(manifestID, SOURCE_RENDITION, 1, stream!);
-    const last = w.segments[w.segments.length - 1];
-    if (!last) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
-    const etag = `"${stream!.session}-${last!.seq}"`;
-    const maxAgeS = stream!.state === 'live' ? Math.max(1, Math.floor(last!.durationMs / 1000)) : 60;
+    if (w.stats.width === 0 || w.stats.height === 0) noVideo();
+    const etag = `"${stream.session}-${last!.seq}"`;
+    const maxAgeS = stream.state === 'live' ? Math.max(1, Math.floor(last!.durationMs / 1000)) : 60;
     res.setHeader('Cache-Control', `public, max-age=${maxAgeS}`);
     res.setHeader('ETag', etag);
     // express's req.fresh: If-None-Match (lists, weak tags) against the ETag set above (RFC 9110 §13.1.2).
@@ -192,7 +191,7 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     }
     let jpeg: Buffer | undefined;
     try {
-      jpeg = await options.thumbnails!.get(segmentKey(manifestID, stream!.session, SOURCE_RENDITION, last!.seq), thumbnailKey(manifestID, stream!.session, last!.seq));
+      jpeg = await options.thumbnails!.get(segmentKey(manifestID, stream.session, SOURCE_RENDITION, last!.seq), thumbnailKey(manifestID, stream.session, last!.seq));
     } catch (err) {
       res.removeHeader('Cache-Control');
       res.removeHeader('ETag');
