@@ -388,7 +388,7 @@ interface LiveRun {
  * machine clock) and the segment index's last listings.
  */
 interface LiveTimeline {
-  streamStarted?: number; sessionOpened?: number; sessionClaimed?: number; ladderSpawned?: number; firstChunkIntoLadder?: number;
+  streamStarted?: number; sessionOpened?: number; sessionClaimed?: number; sourceKnown?: number; ladderSpawned?: number; firstChunkIntoLadder?: number;
   firstRenditionSegment?: number; publisherDone?: number; streamEnded?: number; sourceLastListed?: number; feedEndRead?: number;
   ladderExited?: number; lastSeqRecorded?: number; lastRenditionListed?: number;
 }
@@ -396,7 +396,7 @@ interface LiveTimeline {
 /** Timeline steps in order, with their labels. */
 const LIVE_STEPS: [keyof LiveTimeline, string][] = [
   ['streamStarted', 'stream started (gateway, publish accepted)'], ['sessionOpened', 'live session opened (gateway)'],
-  ['sessionClaimed', 'session claimed (transcoder)'], ['ladderSpawned', 'ladder ffmpeg spawned'], ['firstChunkIntoLadder', 'first source chunk written to the ladder'],
+  ['sessionClaimed', 'session claimed (transcoder)'], ['sourceKnown', 'source measurement known to the transcoder'], ['ladderSpawned', 'ladder ffmpeg spawned'], ['firstChunkIntoLadder', 'first source chunk written to the ladder'],
   ['firstRenditionSegment', 'first rendition segment out of the ladder'], ['publisherDone', 'publisher done (all media sent)'],
   ['streamEnded', 'stream ended (gateway)'], ['sourceLastListed', 'last source segment listed'], ['feedEndRead', 'feed end read (transcoder)'],
   ['ladderExited', 'ladder ffmpeg exited (encoders drained)'], ['lastSeqRecorded', 'last seq recorded (transcoder)'], ['lastRenditionListed', 'last rendition segment listed (the run\'s end)'],
@@ -480,7 +480,7 @@ async function liveRun(): Promise<LiveRun> {
     const stream = await index.getStream(manifestID);
     const sourceStats = await index.renditionStats(manifestID, SOURCE_RENDITION);
     const timeline: LiveTimeline = {
-      streamStarted: at(stream?.startedAtMs), sessionOpened: at(t['openedAtMs']), sessionClaimed: at(t['claimedAtMs']), ladderSpawned: at(t['ladderSpawnedAtMs']),
+      streamStarted: at(stream?.startedAtMs), sessionOpened: at(t['openedAtMs']), sessionClaimed: at(t['claimedAtMs']), sourceKnown: at(t['sourceAtMs']), ladderSpawned: at(t['ladderSpawnedAtMs']),
       firstChunkIntoLadder: at(t['firstChunkAtMs']), firstRenditionSegment: at(t['firstSegmentAtMs']), publisherDone: publisherS,
       streamEnded: at(stream?.endedAtMs), sourceLastListed: at(sourceStats.lastListedAtMs), feedEndRead: at(t['feedEndAtMs']),
       ladderExited: at(t['ladderExitedAtMs']), lastSeqRecorded: at(t['lastRecordedAtMs']), lastRenditionListed: at(lastListedAtMs),

@@ -139,6 +139,14 @@ export const FEED_GONE_REASON = 'the transcoder of this live stream stopped and 
  */
 export const NEW_SESSION_POLL_MS = 200;
 
+/**
+ * How often a claimed session asks for the gateway's source measurement until it has it, ms
+ * (one HGET). A session woken at its open (live-session-bus.ts) is claimed before the gateway's
+ * segmenter has seen the stream's first frames; the ladder cannot start before they are
+ * measured, and every poll interval would be added to its start.
+ */
+export const SOURCE_POLL_MS = 20;
+
 /** The lease of a live session, ms: one segment target, at least 1 s (takeover within about two segment durations). */
 export function liveLeaseMsFor(segmentTargetMs: number): number {
   return Math.max(1000, segmentTargetMs);
@@ -291,6 +299,8 @@ interface SeqState {
 interface SessionTimeline {
   openedAtMs: number;
   claimedAtMs: number;
+  /** The gateway's source measurement known here (the ladder is fitted to it). */
+  sourceAtMs?: number;
   ladderSpawnedAtMs?: number;
   firstChunkAtMs?: number;
   firstSegmentAtMs?: number;
@@ -357,10 +367,11 @@ class OwnedSession {
   async #start(): Promise<void> {
     let source = this.#claimed.source;
     while (!source && !this.#stopped) {
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, SOURCE_POLL_MS));
       source = await this.#o.sessions.source(this.#m, this.#s);
     }
     if (this.#stopped || !source) return;
+    this.#timeline.sourceAtMs = Date.now();
     // Seqs the feed no longer holds were lost with the previous owner: failed like a job.
     const held = await this.#o.feed.firstSeqHeld(this.#m, this.#s);
     if (held !== undefined && held > this.#next) await this.#failGone(held);
