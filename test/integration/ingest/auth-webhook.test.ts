@@ -300,3 +300,18 @@ test('a reply\'s watermark is read from the object store and checked: a good PNG
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a reply\'s outputs give the grant its restream targets (rendition default source, not an ignored field); a malformed one denies the publish naming it, never its URL', async () => {
+  handle = (_req, res) => json(res, 200, { manifestID: 'show', outputs: [{ url: 'rtmps://x.livekit.cloud/x/lk-key-1' }, { url: 'srt://10.0.0.2:9000?streamid=s1', rendition: 'P240p30fps4x3' }] });
+  const mark = lines.length;
+  const grant = await authorizer().authorize(attempt('sk_outputs'));
+  assert.deepEqual(grant.outputs, [{ url: 'rtmps://x.livekit.cloud/x/lk-key-1', rendition: 'source' }, { url: 'srt://10.0.0.2:9000?streamid=s1', rendition: 'P240p30fps4x3' }]);
+  assert.ok(!logsAfter(mark).some((l) => Array.isArray(l['ignoredFields'])), 'outputs is not reported as ignored');
+  assert.ok(!lines.slice(mark).join('\n').includes('lk-key-1'), 'no target key in the log');
+
+  handle = (_req, res) => json(res, 200, { manifestID: 'show', outputs: [{ url: 'rtmp://h/live/k' }, { url: 'http://h/live/lk-key-2' }] });
+  const err = await denied(authorizer().authorize(attempt('sk_outputs')), /^auth webhook: outputs\[1\]: output url scheme "http:" is not supported/);
+  assert.ok(!err.message.includes('lk-key-2'));
+  handle = (_req, res) => json(res, 200, { manifestID: 'show', outputs: 'rtmp://h/live/k' });
+  await denied(authorizer().authorize(attempt('sk_outputs')), /outputs must be an array/);
+});

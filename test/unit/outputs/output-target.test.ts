@@ -52,7 +52,7 @@ test('the secrets removed from ffmpeg stderr cover the URL, the key, userinfo an
 
 test('ffmpeg copies MPEG-TS from stdin to FLV for rtmp/rtmps and to MPEG-TS for srt', () => {
   const rtmp = outputArgs('rtmp://h/live/k');
-  assert.deepEqual(rtmp.slice(rtmp.indexOf('-i') - 2, rtmp.indexOf('-i') + 4), ['-f', 'mpegts', '-i', 'pipe:0', '-c', 'copy']);
+  assert.ok(rtmp.join(' ').includes('-f mpegts -analyzeduration 1000000 -probesize 1000000 -i pipe:0 -c copy -f flv'));
   assert.ok(rtmp.join(' ').endsWith('-f flv -flvflags no_duration_filesize -rw_timeout 10000000 rtmp://h/live/k'));
   assert.ok(outputArgs('srt://h:9000?streamid=x').join(' ').endsWith('-c copy -f mpegts srt://h:9000?streamid=x'));
 });
@@ -67,4 +67,20 @@ test('rendition names and configured lists: default source, named entries in the
     refused('INVALID_OUTPUT_URL', /^auth webhook: outputs\[1\]: output url scheme "udp:"/, 'sekrit'));
   assert.throws(() => parseOutputRequests({}, 'auth webhook'), refused('INVALID_REQUEST', /must be an array/));
   assert.throws(() => parseOutputRequests(['rtmp://h/live/k'], 'auth webhook'), refused('INVALID_REQUEST', /outputs\[0\] must be an object/));
+});
+
+test('configured outputs are checked at startup: a bad target in outputs.defaults or a stream key refuses the configuration naming the setting, never the URL', async () => {
+  const { loadConfig } = await import('../../../src/config/config.ts');
+  const { StaticKeyAuthorizer } = await import('../../../src/ingest/authorizers.ts');
+  const ok = loadConfig({ env: { MEDIAGATE_OUTPUTS_DEFAULTS: '[{"url":"rtmp://127.0.0.1/live/cfg-key"}]' } });
+  assert.deepEqual(ok.outputs.defaults, [{ url: 'rtmp://127.0.0.1/live/cfg-key' }]);
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_OUTPUTS_DEFAULTS: '[{"url":"udp://127.0.0.1:9/cfg-key"}]' } }),
+    refused('CONFIG_INVALID', /outputs\.defaults: outputs\[0\]: output url scheme "udp:" is not supported/, 'cfg-key'));
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_STREAM_KEYS: '[{"streamKey":"sk1","manifestID":"m1","outputs":[{"url":"rtmp:/x"}]}]' } }),
+    refused('CONFIG_INVALID', /streamKeys\[0\]\.outputs: outputs\[0\]/));
+  assert.throws(() => loadConfig({ env: { MEDIAGATE_OUTPUTS_BACKOFF_INITIAL_MS: '5000', MEDIAGATE_OUTPUTS_BACKOFF_MAX_MS: '1000' } }),
+    refused('CONFIG_INVALID', /outputs\.backoffMaxMs \(1000\) must be at least outputs\.backoffInitialMs \(5000\)/));
+  const grant = await new StaticKeyAuthorizer([{ streamKey: 'sk1', manifestID: 'm1', outputs: [{ url: 'srt://h:9000?streamid=x' }] }], [])
+    .authorize({ streamKey: 'sk1', url: 'rtmp://127.0.0.1/live/sk1', protocol: 'rtmp' });
+  assert.deepEqual(grant.outputs, [{ url: 'srt://h:9000?streamid=x', rendition: 'source' }]);
 });
