@@ -143,7 +143,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
 
 /**
  * Render a master playlist with one `#EXT-X-STREAM-INF` per variant, in the given order
- * (the caller puts `source` first), each followed by its URI line (RFC 8216 §4.3.4.2).
+ * (the caller orders them: {@link orderMasterVariants}), each followed by its URI line (RFC 8216 §4.3.4.2).
  *
  * Output: `#EXTM3U`, `#EXT-X-VERSION:3` (see {@link PROTOCOL_VERSION}),
  * `#EXT-X-INDEPENDENT-SEGMENTS` when `options.independentSegments`, then per variant
@@ -194,6 +194,37 @@ export function renderMasterPlaylist(
     lines.push(`#EXT-X-STREAM-INF:${attributes.join(',')}`, variant.uri);
   });
   return joinLines(lines);
+}
+
+/**
+ * The variants of a live stream's master playlist in the order they are listed, and which are
+ * listed at all (docs/wire-contract.md §5):
+ *
+ * - Ordered by `bandwidthBps` (BANDWIDTH), highest first; equal bandwidths keep the order given.
+ *   Players start with the first variant listed (Apple's HLS authoring specification; hls.js's
+ *   default start level), so they start with the best picture and step down from there.
+ * - When the source is fit for players, it is listed first and no rendition is listed at a
+ *   higher bandwidth than the source's: a rendition is made from the source, so its picture is
+ *   never better, and a player on a good link must not pick it over the source for more bits.
+ *   Such a rendition (an explicitly configured one can be; a ladder fitted to its source,
+ *   domain/ladder-fit.ts, is not) is still made and its media playlist still served; it is only
+ *   left out of the master.
+ * - When it is not (`sourceLast`: the source lint found it undecodable in browsers or rotated,
+ *   domain/source-lint.ts `sourceUnfitForPlayers`), every rendition is listed by bandwidth and
+ *   the source goes last, behind its playable copy, whatever its bandwidth: players that can
+ *   decode it (and check CODECS) may still pick it. With no rendition it is listed alone.
+ *
+ * @param source the `source` variant.
+ * @param renditions every other variant, in ladder order.
+ * @returns the variants to list, in order (the source always among them).
+ */
+export function orderMasterVariants(source: VariantStream, renditions: readonly VariantStream[], options: { sourceLast?: boolean } = {}): VariantStream[] {
+  const byBandwidth = (list: readonly VariantStream[]): VariantStream[] =>
+    list.map((variant, index) => ({ variant, index }))
+      .sort((a, b) => b.variant.bandwidthBps - a.variant.bandwidthBps || a.index - b.index)
+      .map((x) => x.variant);
+  if (options.sourceLast === true) return [...byBandwidth(renditions), source];
+  return [source, ...byBandwidth(renditions.filter((r) => r.bandwidthBps <= source.bandwidthBps))];
 }
 
 function joinLines(lines: readonly string[]): string {

@@ -1,7 +1,7 @@
 /**
  * HLS playback routes (docs/wire-contract.md §5):
- * - `GET /stream/<manifestID>.m3u8`                    master playlist, `source` first (last when
- *                                                       the source lint finds it unfit for players)
+ * - `GET /stream/<manifestID>.m3u8`                    master playlist, by bandwidth: `source` first
+ *                                                       (last when the source lint finds it unfit for players)
  * - `GET /stream/<manifestID>/<rendition>.m3u8`        live media playlist (sliding window)
  * - `GET /stream/<manifestID>/<rendition>/<seq>.ts`    one segment
  * - `GET /stream/<manifestID>/thumbnail.jpg`           the latest source segment's first keyframe
@@ -23,7 +23,7 @@ import { SOURCE_RENDITION, segmentKey, thumbnailKey } from '../domain/segment.ts
 import { ThumbnailError } from '../media/thumbnail.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { sourceUnfitForPlayers, type SourceWarning } from '../domain/source-lint.ts';
-import { renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from '../domain/playlist-writer.ts';
+import { orderMasterVariants, renderMasterPlaylist, renderMediaPlaylist, type VariantStream } from '../domain/playlist-writer.ts';
 import type { RenditionMeasurements } from '../domain/segment.ts';
 
 /** What playback needs from the segment index (implemented by segment-index-store.ts). */
@@ -112,17 +112,15 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     const waitS = Math.ceil(options.segmentTargetMs / 1000);
     if (source.count === 0) notFound(`stream ${manifestID} has no segments yet; retry in ${waitS} s`, waitS);
     const sourceVariant = variant(`${manifestID}/${SOURCE_RENDITION}.m3u8`, source, undefined);
-    const variants: VariantStream[] = [];
+    const renditions: VariantStream[] = [];
     for (const plan of stream!.renditions) {
       const stats = await index.renditionStats(manifestID, plan.name);
-      variants.push(variant(`${manifestID}/${plan.name}.m3u8`, stats, plan));
+      renditions.push(variant(`${manifestID}/${plan.name}.m3u8`, stats, plan));
     }
-    // Players start with the first variant listed (Apple's HLS authoring specification; hls.js's
-    // default start level): a source browsers cannot decode (10-bit H.264) or would show sideways
-    // (a rotation MPEG-TS cannot carry) goes last, behind its playable copy, not left out: players
-    // that can decode it (and check CODECS) may still pick it.
-    if (sourceUnfitForPlayers(stream!.warnings) && variants.length > 0) variants.push(sourceVariant);
-    else variants.unshift(sourceVariant);
+    // By bandwidth, highest first; a source fit for players first, never a rendition above it; a
+    // source browsers cannot decode (10-bit H.264) or would show sideways (a rotation MPEG-TS
+    // cannot carry) last, behind its playable copy (playlist-writer.ts orderMasterVariants).
+    const variants = orderMasterVariants(sourceVariant, renditions, { sourceLast: sourceUnfitForPlayers(stream!.warnings) });
     send(res, PLAYLIST_TYPE, renderMasterPlaylist(variants), 'no-cache');
   }
 

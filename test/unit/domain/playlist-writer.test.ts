@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { parse, setOptions, types } from 'hls-parser';
 
 import {
+  orderMasterVariants,
   renderMasterPlaylist,
   renderMediaPlaylist,
   type MediaPlaylistInput,
@@ -400,4 +401,24 @@ describe('renderMasterPlaylist', () => {
       { name: 'Error', message: /^variants\[0\]\.bandwidthBps / },
     );
   });
+});
+
+test('master variants are listed by bandwidth, highest first, the source first and no rendition above it', () => {
+  const source = { uri: 's/source.m3u8', bandwidthBps: 560_000, name: 'source' };
+  const low = { uri: 's/144p.m3u8', bandwidthBps: 150_000, name: '144p' };
+  const mid = { uri: 's/240p.m3u8', bandwidthBps: 330_000, name: '240p' };
+  const same = { uri: 's/360p.m3u8', bandwidthBps: 1_500_000, name: '360p' };
+  assert.deepEqual(orderMasterVariants(source, [low, same, mid]).map((v) => v.name), ['source', '240p', '144p']);
+  // Equal bandwidths keep the ladder order; a rendition at the source's bandwidth is still listed.
+  const twin = { ...mid, uri: 's/240b.m3u8', name: '240b' };
+  assert.deepEqual(orderMasterVariants(source, [mid, twin, { ...low, bandwidthBps: 560_000 }]).map((v) => v.name), ['source', '144p', '240p', '240b']);
+  assert.deepEqual(orderMasterVariants(source, []).map((v) => v.name), ['source']);
+});
+
+test('a source unfit for players goes last behind every rendition by bandwidth, whatever its own bandwidth', () => {
+  const source = { uri: 's/source.m3u8', bandwidthBps: 900_000, name: 'source' };
+  const playable = { uri: 's/source-playable.m3u8', bandwidthBps: 1_100_000, name: 'source-playable' };
+  const small = { uri: 's/240p.m3u8', bandwidthBps: 200_000, name: '240p' };
+  assert.deepEqual(orderMasterVariants(source, [small, playable], { sourceLast: true }).map((v) => v.name), ['source-playable', '240p', 'source']);
+  assert.deepEqual(orderMasterVariants(source, [], { sourceLast: true }).map((v) => v.name), ['source']);
 });
