@@ -17,6 +17,7 @@ import { LiveSessionBus } from './transcode/live-session-bus.ts';
 import { LiveLadder } from './transcode/live-ladder.ts';
 import { displayedSize, fitRendition, type FittedRendition } from './domain/profile.ts';
 import { parseWatermarkSpec } from './domain/watermark.ts';
+import { fitLadderToSource } from './domain/ladder-fit.ts';
 import { isX264Preset } from './domain/x264-preset.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
@@ -128,14 +129,17 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
 }
 
 /**
- * Starts a session's `LiveLadder`: the profiles fitted to the source (upscales omitted); none when
+ * Starts a session's `LiveLadder`: the profiles fitted to the source (upscales omitted; with
+ * `fitToSource`, renditions not smaller than the source left out and bitrates capped with the
+ * source's measured bitrate, as the gateway planned them: domain/ladder-fit.ts); none when
  * nothing fits. A watermark image is fetched from the object store (through the storage retry)
  * and kept until the ladder's ffmpeg exits.
  */
 function liveLadderStarter(config: MediagateConfig, core: Core): StartLadder {
   const preset = isX264Preset(config.transcode.x264Preset) ? config.transcode.x264Preset : undefined;
-  return async ({ profiles, source, logger, watermark }) => {
-    const renditions = profiles.map((p) => fitRendition(p, source.video)).filter((f): f is FittedRendition => f !== undefined);
+  return async ({ profiles, fitToSource, source, logger, watermark }) => {
+    const ladder = fitToSource ? fitLadderToSource(profiles, source.video, source.bitrateBps).profiles : profiles;
+    const renditions = ladder.map((p) => fitRendition(p, source.video)).filter((f): f is FittedRendition => f !== undefined);
     if (renditions.length === 0) return undefined;
     const spec = watermark === undefined ? undefined : parseWatermarkSpec(watermark);
     if (watermark !== undefined && !spec) logger.error({ watermark: JSON.stringify(watermark).slice(0, 300) }, 'live session carries a malformed watermark; transcoding without it');

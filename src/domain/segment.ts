@@ -108,6 +108,12 @@ export interface SourceSegmentInfo {
     /** ffprobe profile name, e.g. `LC`, `HE-AAC`; '' when unknown. With `codec` it gives the RFC 6381 part of copied audio. */
     readonly profile: string;
   };
+  /**
+   * The stream's source bitrate the ladder is fitted to, bits per second (its first source
+   * segment's bytes × 8000 / duration ms; domain/ladder-fit.ts). Present only when the
+   * stream's ladder is fitted to its source; a live session fits its ladder with it.
+   */
+  readonly bitrateBps?: number;
 }
 
 const MAX_SOURCE_DIMENSION = 16_384;
@@ -127,7 +133,8 @@ function shortString(value: unknown): value is string {
  * @returns `undefined` when anything is off: not an object, a width/height that is not an
  *   integer in 1..16384, an fps numerator/denominator that is not a positive safe integer,
  *   an empty or over-long (64) video codec name, or an `audio` that is present but not
- *   `{ codec: string, profile: string }`, or a `rotationDeg` other than 0, 90, 180 or 270. The
+ *   `{ codec: string, profile: string }`, a `rotationDeg` other than 0, 90, 180 or 270, or a
+ *   `bitrateBps` that is present but not a positive safe integer. The
  *   caller then probes the source itself. A `rotationDeg` of 0 is dropped (absent means 0).
  */
 export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefined {
@@ -144,11 +151,14 @@ export function parseSourceSegmentInfo(raw: unknown): SourceSegmentInfo | undefi
     width: v['width'], height: v['height'], fpsNum: v['fpsNum'], fpsDen: v['fpsDen'], codec: v['codec'],
     ...(rotation ? { rotationDeg: rotation } : {}),
   };
-  if (audio === undefined) return { video: parsed };
+  const bitrateBps = (raw as { bitrateBps?: unknown }).bitrateBps;
+  if (bitrateBps !== undefined && !positiveInt(bitrateBps, Number.MAX_SAFE_INTEGER)) return undefined;
+  const bitrate = bitrateBps === undefined ? {} : { bitrateBps };
+  if (audio === undefined) return { video: parsed, ...bitrate };
   if (typeof audio !== 'object' || audio === null) return undefined;
   const a = audio as Record<string, unknown>;
   if (!shortString(a['codec']) || !shortString(a['profile'])) return undefined;
-  return { video: parsed, audio: { codec: a['codec'], profile: a['profile'] } };
+  return { video: parsed, audio: { codec: a['codec'], profile: a['profile'] }, ...bitrate };
 }
 
 /** The shape of a probe result (media/probe.ts `probeSegment`'s answer) that source facts are taken from. */

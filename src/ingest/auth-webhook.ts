@@ -202,7 +202,7 @@ export class WebhookAuthorizer implements PublishAuthorizer {
       ladder: profiles.map((p) => p.name), defaultLadder: config.profiles === undefined, ...(config.record !== undefined ? { record: config.record } : {}),
       ...(outputs ? { outputs: outputs.length } : {}),
     }, 'auth webhook accepted the stream');
-    return { manifestID, profiles, ...(config.record !== undefined ? { record: config.record } : {}), ...(watermark !== undefined ? { watermark } : {}), ...(outputs ? { outputs } : {}) };
+    return { manifestID, profiles, ...(config.profiles !== undefined ? { explicitLadder: true } : {}), ...(config.record !== undefined ? { record: config.record } : {}), ...(watermark !== undefined ? { watermark } : {}), ...(outputs ? { outputs } : {}) };
   }
 
   /**

@@ -30,6 +30,13 @@ export interface StreamGrant {
    * `"outputs"`), each already checked (domain/output-target.ts); absent: none from the grant.
    */
   readonly outputs?: readonly OutputRequest[];
+  /**
+   * The publisher's side set the ladder for this stream (the auth webhook's `presets` /
+   * `profiles`, or the push's `Livepeer-Transcode-Configuration` header): it is used as
+   * configured, only upscales omitted. Absent or false: a ladder the gateway chose (`ladder`,
+   * a stream key's `profiles`), fitted to the measured source (domain/ladder-fit.ts).
+   */
+  readonly explicitLadder?: boolean;
 }
 
 /** What an authorizer is told about a new stream. */
@@ -101,8 +108,10 @@ export interface PushSessionRecord {
   readonly manifestID: string;
   /** Undefined: not metered. */
   readonly accountID: string | undefined;
-  /** The ladder the session was opened with (grant, or the push's configuration header). */
+  /** The ladder the session was opened with (grant, or the push's configuration header), unfitted. */
   readonly profiles: readonly VideoProfile[];
+  /** The ladder was set by the publisher's side ({@link StreamGrant.explicitLadder}); absent: false. */
+  readonly explicitLadder?: boolean;
   readonly startedAtMs: number;
   /** The session's watermark (its grant's or the default, resolved when it opened); absent: none. */
   readonly watermark?: WatermarkSpec;
@@ -339,9 +348,12 @@ export interface StreamKeyResolver {
  * its credits are held) and ends it with the stream.
  */
 export interface LiveTranscodeSessions {
-  /** Opens the session for transcoders to claim. */
-  open(session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; accountID?: string; openedAtMs: number; watermark?: WatermarkSpec }): Promise<void>;
-  /** The source measurement the ladder is fitted to (the first segment's). */
+  /**
+   * Opens the session for transcoders to claim. `fitToSource`: the transcoder fits `profiles`
+   * to the source (domain/ladder-fit.ts) with the bitrate `setSource` gives; absent: only upscales omitted.
+   */
+  open(session: { manifestID: string; session: string; profiles: readonly VideoProfile[]; fitToSource?: boolean; accountID?: string; openedAtMs: number; watermark?: WatermarkSpec }): Promise<void>;
+  /** The source measurement the ladder is fitted to (the first segment's; with its `bitrateBps` when the ladder is fitted to the source). */
   setSource(manifestID: string, session: string, source: SourceSegmentInfo): Promise<void>;
   /**
    * Source segment `seq` is listed: `transcode` when its credits are held (the session lists and

@@ -11,6 +11,7 @@
  * This folder imports no other feature folder.
  */
 import { fitRendition, type SourceVideoInfo, type StreamProtocol } from '../domain/profile.ts';
+import { fitLadderToSource, measuredBitrateBps, type LadderFit } from '../domain/ladder-fit.ts';
 import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
@@ -195,7 +196,7 @@ export class LiveIngest {
       const watermark = grant.watermark === false ? undefined : grant.watermark ?? this.#options.defaultWatermark;
       stream = {
         protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
-        ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session, profiles: grant.profiles, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
+        ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session, profiles: grant.profiles, explicitLadder: grant.explicitLadder === true, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
         ...(watermark !== undefined ? { watermark } : {}),
         chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: startSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
         seqOffset: resumed ? resumed.nextSeq : 0,
@@ -224,6 +225,7 @@ export class LiveIngest {
         await this.#retry.run('open live session', () => live.open({
           manifestID, session, profiles: grant.profiles, openedAtMs: opened.startedAtMs, ...(accountID !== undefined ? { accountID } : {}),
           ...(watermark !== undefined ? { watermark } : {}),
+          ...(opened.explicitLadder ? {} : { fitToSource: true }),
         }), deadlineMs);
         stream.liveSession = true;
       }
@@ -297,6 +299,7 @@ export class LiveIngest {
     const { manifestID, session } = record;
     const stream: LiveStream = {
       protocol: 'push', publishKey: pushPublishKey(publisher.name), manifestID, session: session as StreamSessionId, profiles: record.profiles,
+      explicitLadder: record.explicitLadder === true,
       accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false, indexed: true,
       ...(record.watermark !== undefined ? { watermark: record.watermark } : {}),
       chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: 0, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0, seqOffset: 0,
@@ -356,7 +359,15 @@ export class LiveIngest {
     if (!stream.renditionsSet) {
       const video = probed.video;
       const warnings = lintSource(video && { ...video, profile: video.profile ?? '', pixelFormat: video.pixelFormat ?? '' });
-      const extra = video && playableSourceProfile(stream.profiles, video, warnings, (stored.sizeBytes * 8000) / Math.max(durationMs, 1));
+      const sourceBitrateBps = measuredBitrateBps(stored.sizeBytes, durationMs);
+      stream.sourceBitrateBps = sourceBitrateBps;
+      let fitted: LadderFit | undefined;
+      if (video && !stream.explicitLadder) {
+        // A ladder the gateway chose fits its source: nothing the source's size, nothing above its bits per pixel.
+        fitted = fitLadderToSource(stream.profiles, video, sourceBitrateBps);
+        stream.profiles = fitted.profiles;
+      }
+      const extra = video && playableSourceProfile(stream.profiles, video, warnings, sourceBitrateBps ?? 0);
       if (extra) stream.profiles = [...stream.profiles, extra];
       const plan = !video ? [] : stream.profiles
         .map((p) => ({ p, fit: fitRendition(p, video) }))
@@ -369,7 +380,11 @@ export class LiveIngest {
       await retry.run('set renditions', () => this.#options.index.setRenditions(manifestID, session, plan, warnings), deadlineMs);
       stream.renditionsSet = true;
       for (const w of warnings) log.warn({ code: w.code, detail: w.msg, ...(extra ? { addedRendition: extra.name } : {}) }, 'source lint');
-      log.info({ source: video ? `${video.width}x${video.height}` : 'audio only', renditions: plan.map((r) => `${r.name} ${r.width}x${r.height}`), skippedUpscales: skipped }, 'ladder fitted to source');
+      log.info({
+        source: video ? `${video.width}x${video.height}` : 'audio only', sourceBitrateBps, explicitLadder: stream.explicitLadder,
+        renditions: plan.map((r) => `${r.name} ${r.width}x${r.height} ${r.bitrateBps}bps`), skippedUpscales: skipped,
+        ...(fitted ? { leftOut: fitted.leftOut.map((x) => `${x.name} (${x.reason})`), capped: fitted.capped.map((x) => `${x.name} ${x.configuredBps}→${x.cappedBps}bps`) } : {}),
+      }, 'ladder fitted to source');
     }
     const segment: RenditionSegment = {
       rendition: SOURCE_RENDITION, key, width: probed.video?.width ?? 0, height: probed.video?.height ?? 0, frames: probed.video?.frames ?? 0,
@@ -388,7 +403,9 @@ export class LiveIngest {
     stream.segments += 1;
     if (stream.segments === 1) log.info({ sinceStartMs: Date.now() - stream.startedAtMs }, 'first source segment listed');
     if (!probed.video) return undefined;
-    const source = sourceSegmentInfo(probed);
+    const measured = sourceSegmentInfo(probed);
+    // The bitrate the plan was fitted to travels with every job: a live session fits its ladder with it.
+    const source = measured && stream.sourceBitrateBps !== undefined && !stream.explicitLadder ? { ...measured, bitrateBps: stream.sourceBitrateBps } : measured;
     const job: IngestJob = {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs,
       ...(stream.accountID !== undefined ? { accountID: stream.accountID } : {}),

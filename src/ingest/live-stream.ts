@@ -138,8 +138,16 @@ export interface LiveStream {
   readonly publishKey: PublishKey;
   readonly manifestID: string;
   readonly session: StreamSessionId;
-  /** The ladder; a playable copy of the source is appended when the source lint asks for one (set with the plan). */
+  /**
+   * The ladder. From the first segment on (set with the plan): fitted to the source unless
+   * `explicitLadder` (domain/ladder-fit.ts: renditions not smaller than the source left out,
+   * bitrates capped), then a playable copy of the source appended when the source lint asks for one.
+   */
   profiles: readonly VideoProfile[];
+  /** The publisher's side set the ladder (StreamGrant `explicitLadder`): used as configured, not fitted to the source. */
+  readonly explicitLadder: boolean;
+  /** The source bitrate the ladder was fitted to, bits per second: the first source segment's bytes × 8000 / its duration ms; set with the plan. */
+  sourceBitrateBps?: number;
   /** Undefined: not metered. */
   readonly accountID: string | undefined;
   /** Drawn on every transcoded rendition (its grant's, or the ingest's default); absent: none. */

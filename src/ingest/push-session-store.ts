@@ -7,7 +7,9 @@
  *
  * Keys (deployment prefix `p`, pushed stream `id`: a hash of its stream name, never the name):
  * - `p:pushsess:id`           HASH  state (opening|live), owner (the reservation, while opening),
- *                                   session, manifestID, accountID ('' = not metered), profiles (JSON),
+ *                                   session, manifestID, accountID ('' = not metered), profiles (JSON: the
+ *                                   ladder array, or `{"explicit":true,"profiles":[...]}` for a ladder the
+ *                                   publisher's side set),
  *                                   startedAtMs, endSeq (one past the highest pushed seq), segments
  *                                   (source segments listed), watermark (JSON spec, '' = none)
  * - `p:pushsess:id:inflight`  ZSET  push token → lease end (epoch ms): pushes still running
@@ -105,7 +107,7 @@ export class RedisPushSessions implements PushSessionStore {
   async activate(id: string, owner: string, record: PushSessionRecord, push: PushLease): Promise<number | undefined> {
     const nowMs = Date.now();
     const deadline = Number(await this.#scripts.run('activate', this.#sessionKeys(id), [
-      owner, id, record.session, record.manifestID, record.accountID ?? '', JSON.stringify(record.profiles), String(record.startedAtMs),
+      owner, id, record.session, record.manifestID, record.accountID ?? '', ladderJson(record), String(record.startedAtMs),
       push.token, String(nowMs), String(nowMs + push.leaseMs), String(push.idleMs), String(this.#marginMs), String(push.seq), String(this.#keepMs), this.#leasePrefix,
       record.watermark ? JSON.stringify(record.watermark) : '',
     ]));
@@ -135,6 +137,16 @@ export class RedisPushSessions implements PushSessionStore {
   }
 }
 
+/** The stored `profiles` field: the ladder array, wrapped with `explicit` when the publisher's side set it. */
+function ladderJson(record: PushSessionRecord): string {
+  return JSON.stringify(record.explicitLadder === true ? { explicit: true, profiles: record.profiles } : record.profiles);
+}
+
 function toRecord(session: string, manifestID: string, accountID: string, profiles: string, startedAtMs: string): PushSessionRecord {
-  return { session, manifestID, accountID: accountID === '' ? undefined : accountID, profiles: JSON.parse(profiles) as VideoProfile[], startedAtMs: Number(startedAtMs) };
+  const ladder = JSON.parse(profiles) as VideoProfile[] | { explicit: boolean; profiles: VideoProfile[] };
+  const explicit = !Array.isArray(ladder) && ladder.explicit === true;
+  return {
+    session, manifestID, accountID: accountID === '' ? undefined : accountID, profiles: Array.isArray(ladder) ? ladder : ladder.profiles,
+    ...(explicit ? { explicitLadder: true } : {}), startedAtMs: Number(startedAtMs),
+  };
 }

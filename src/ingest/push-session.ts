@@ -263,10 +263,12 @@ export class PushSessions {
           throw new GatewayError('INVALID_REQUEST', `Livepeer-Transcode-Configuration: manifestID "${configured.manifestID}" does not match the stream's manifest ID`);
         }
         const profiles = configured?.profiles ?? grant.profiles;
-        const stream = await this.#core.open({ protocol: 'push', name: pushStreamName(segment.streamName) }, { ...grant, profiles }, segment.seq);
+        // Profiles from the push's header are the publisher's own: used as configured.
+        const explicitLadder = configured?.profiles !== undefined || grant.explicitLadder === true;
+        const stream = await this.#core.open({ protocol: 'push', name: pushStreamName(segment.streamName) }, { ...grant, profiles, explicitLadder }, segment.seq);
         stream.pushStreamId = id;
         const record = {
-          session: stream.session, manifestID: stream.manifestID, accountID: stream.accountID, profiles, startedAtMs: stream.startedAtMs,
+          session: stream.session, manifestID: stream.manifestID, accountID: stream.accountID, profiles, explicitLadder, startedAtMs: stream.startedAtMs,
           ...(stream.watermark !== undefined ? { watermark: stream.watermark } : {}),
         };
         const deadlineMs = await store.activate(id, owner, record, lease);

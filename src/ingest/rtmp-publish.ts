@@ -136,11 +136,13 @@ export class RtmpPublish {
   /**
    * Gives the stream's live session the source measurement from the segmenter's first `info`
    * (its frame rate may still be the early estimate: the nearest integer rate); the first
-   * segment's measurement is the fallback when this fails.
+   * segment's measurement is the fallback when this fails. Only for a ladder the publisher's
+   * side set: a ladder fitted to its source needs the source bitrate, measured on the first
+   * segment, so its session learns the source from that segment (its ladder starts then).
    */
   #describeLiveSession(stream: LiveStream, info: SourceStreamInfo): void {
     const live = this.#core.options.liveSessions;
-    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video) return;
+    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video || !stream.explicitLadder) return;
     const source = sourceSegmentInfo(probedSegment(info, { frames: 0, durationMs: 0 }));
     if (!source) return;
     stream.liveSourceSet = true;

@@ -58,12 +58,13 @@ export interface LiveLadderHandle {
 }
 
 /**
- * Starts a ladder for a session: its profiles fitted to `source`, with the session's watermark
+ * Starts a ladder for a session: its profiles fitted to `source` (with `fitToSource`, as
+ * domain/ladder-fit.ts `fitLadderToSource` does with `source.bitrateBps`), with the session's watermark
  * (its image fetched from the object store first, hence the promise); undefined when no rendition
- * fits (every one would upscale): the session then only follows the gateway's settlements.
+ * fits (every one would upscale, or is left out): the session then only follows the gateway's settlements.
  */
 export type StartLadder = (session: {
-  manifestID: string; session: string; profiles: readonly VideoProfile[]; source: SourceSegmentInfo; logger: Logger; watermark?: WatermarkSpec;
+  manifestID: string; session: string; profiles: readonly VideoProfile[]; fitToSource?: boolean; source: SourceSegmentInfo; logger: Logger; watermark?: WatermarkSpec;
 }) => LiveLadderHandle | undefined | Promise<LiveLadderHandle | undefined>;
 
 /** The session store as the runner uses it (live-session-store.ts `RedisLiveSessions`). */
@@ -377,9 +378,9 @@ class OwnedSession {
     if (held !== undefined && held > this.#next) await this.#failGone(held);
     if (this.#stopped) return;
     this.#feedFrom = this.#next;
-    const { watermark } = this.#claimed.record;
+    const { profiles, fitToSource, watermark } = this.#claimed.record;
     const ladder = await this.#o.startLadder({
-      manifestID: this.#m, session: this.#s, profiles: this.#claimed.record.profiles, source, logger: this.#log, ...(watermark !== undefined ? { watermark } : {}),
+      manifestID: this.#m, session: this.#s, profiles, ...(fitToSource ? { fitToSource } : {}), source, logger: this.#log, ...(watermark !== undefined ? { watermark } : {}),
     });
     if (this.#stopped) {
       await ladder?.close();

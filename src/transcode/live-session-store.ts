@@ -40,6 +40,11 @@ export interface LiveSessionRecord {
   readonly session: string;
   /** The stream's ladder (unfitted); the transcoder fits it to the source. */
   readonly profiles: readonly VideoProfile[];
+  /**
+   * Fit the ladder to the source (domain/ladder-fit.ts `fitLadderToSource`, with the source's
+   * `bitrateBps`): a ladder the gateway chose. Absent: the publisher's side set it; only upscales are omitted.
+   */
+  readonly fitToSource?: boolean;
   /** Account the segments are charged to; absent: not metered. */
   readonly accountID?: string;
   /** Source segment target, ms (sets the lease's pace). */
@@ -268,7 +273,7 @@ function parseRecord(raw: string): LiveSessionRecord {
   const r = JSON.parse(raw) as LiveSessionRecord;
   return {
     manifestID: r.manifestID, session: r.session, segmentTargetMs: r.segmentTargetMs, openedAtMs: r.openedAtMs, profiles: r.profiles,
-    ...(r.accountID !== undefined ? { accountID: r.accountID } : {}),
+    ...(r.accountID !== undefined ? { accountID: r.accountID } : {}), ...(r.fitToSource === true ? { fitToSource: true } : {}),
     ...(r.watermark !== undefined ? { watermark: r.watermark } : {}),
   };
 }

@@ -20,6 +20,11 @@ import { listAll } from '../../../src/storage/object-store.ts';
 const STREAM_KEY = 'e2e-SECRET-key-7f3a9c';
 const MANIFEST_ID = 'bunny';
 const LADDER = ['P360p30fps16x9', 'P240p30fps16x9', 'P144p30fps16x9'];
+/**
+ * The renditions the clip gets: P360p30fps16x9 fits to 640x360, the clip's own size, so it is
+ * left out (a ladder fits its source, src/domain/ladder-fit.ts); listed by bandwidth under the source.
+ */
+const RENDITIONS = LADDER.filter((name) => name !== 'P360p30fps16x9');
 /** fitRendition of each ladder profile for the clip's 640x360 source. */
 const EXPECTED_SIZES: Record<string, string> = { source: '640x360', P360p30fps16x9: '640x360', P240p30fps16x9: '426x240', P144p30fps16x9: '256x144' };
 const PUBLISH_SECONDS = 22;
@@ -94,7 +99,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
           clearTimeout(killer);
           assert.equal(publisherDone, false, 'the first publisher is still live');
         }
-        if (publisherDone && lists.size === LADDER.length + 1 && [...lists.values()].every((m) => m.endlist)) {
+        if (publisherDone && lists.size === RENDITIONS.length + 1 && [...lists.values()].every((m) => m.endlist)) {
           finals = lists;
           break;
         }
@@ -105,10 +110,10 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
     assert.notEqual(secondPublisherCode, 0, 'the second publisher was refused');
     assert.ok(finals, `every rendition playlist ended with ENDLIST within the deadline; gateway log tail:\n${gateway.lines.slice(-15).join('\n')}`);
 
-    // Master: source first, then every rendition of the ladder with its real resolution, bandwidth and codecs.
+    // Master: source first, then every rendition the clip gets, by bandwidth, with its real resolution, bandwidth and codecs.
     const master = (await fetchMaster(masterUrl))!;
     const names = master.variants.map((v) => v.uri.split('/')[1]!.replace('.m3u8', ''));
-    assert.deepEqual(names, ['source', ...LADDER]);
+    assert.deepEqual(names, ['source', ...RENDITIONS]);
     for (const v of master.variants) {
       const rendition = v.uri.split('/')[1]!.replace('.m3u8', '');
       assert.equal(`${v.resolution?.width}x${v.resolution?.height}`, EXPECTED_SIZES[rendition], `${rendition} RESOLUTION`);
@@ -232,7 +237,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
     const linesBefore = gateway.lines.length;
     const publisher = publish(CLIP, rtmpUrl(STREAM_KEY), ['-t', '24']);
     assert.equal(await publisher.exited, 0, publisher.stderr());
-    const lists = await waitForEndedPlaylists(deployment.httpUrl, MANIFEST_ID, LADDER.length + 1, 90_000);
+    const lists = await waitForEndedPlaylists(deployment.httpUrl, MANIFEST_ID, RENDITIONS.length + 1, 90_000);
     const sourceSeqs = lists[0]!.segments.map((s) => seqOf(s.uri));
     assert.ok(sourceSeqs.length >= 3, `a few long segments, got ${sourceSeqs.length}`);
     for (const m of lists) {
@@ -240,7 +245,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
       assert.ok(m.targetDuration >= 11, `TARGETDURATION ${m.targetDuration} covers the 10.4 s first GOP`);
       assert.ok(m.segments[0]!.duration > 10, 'the first segment runs to the first keyframe after 2 s (10.42 s)');
     }
-    for (const rendition of ['source', ...LADDER]) {
+    for (const rendition of ['source', ...RENDITIONS]) {
       assert.equal(await decodeErrors(`${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`), '', `${rendition} decodes`);
     }
     const warned = gateway.lines.slice(linesBefore).some((l) => l.includes('publisher keyframes are far apart'));
@@ -251,7 +256,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
     test('on S3, every segment is an object in the bucket and none is a file on the gateway host', async () => {
       const keys: string[] = [];
       for await (const o of listAll(store.stores!.media, `${MANIFEST_ID}/`)) keys.push(o.key);
-      for (const rendition of ['source', ...LADDER]) {
+      for (const rendition of ['source', ...RENDITIONS]) {
         assert.ok(keys.some((k) => new RegExp(`^${MANIFEST_ID}/[^/]+/${rendition}/0\\.ts$`).test(k)), `${rendition}/0.ts is in the bucket`);
       }
       assert.equal(existsSync(join(deployment.dataDir, 'objects')), false, 'nothing written under storage.dir');

@@ -315,3 +315,12 @@ test('a reply\'s outputs give the grant its restream targets (rendition default 
   handle = (_req, res) => json(res, 200, { manifestID: 'show', outputs: 'rtmp://h/live/k' });
   await denied(authorizer().authorize(attempt('sk_outputs')), /outputs must be an array/);
 });
+
+test('a ladder the webhook sets is the publisher\'s own (used as configured); defaults are the gateway\'s (fitted to the source)', async () => {
+  handle = (_req, res) => json(res, 200, { manifestID: 'set-ladder', presets: ['P360p30fps16x9'] });
+  assert.equal((await authorizer().authorize(attempt('sk_set'))).explicitLadder, true);
+  handle = (_req, res) => json(res, 200, { manifestID: 'default-ladder', presets: [] });
+  assert.equal((await authorizer().authorize(attempt('sk_default'))).explicitLadder, undefined);
+  handle = (_req, res) => { res.writeHead(200); res.end(); };
+  assert.equal((await authorizer().authorize(attempt('sk_empty2'))).explicitLadder, undefined);
+});

@@ -179,3 +179,18 @@ test('the stream lease a push session holds (owner push:<session>) lasts as long
   await a.end(other, { session: 's6', idleOnly: false });
   assert.equal(await redis.get('mgtest:ingest:lease:m6'), 'gateway-a-1-abcd', 'nor released');
 });
+
+test('a ladder the publisher set stays marked as such for the gateways that take the later pushes, and on the ended session', async () => {
+  const id = pushStreamId('explicit-ladder-stream');
+  assert.equal(await a.reserve(id, 'x0', 30_000), 'reserved');
+  const explicit = { ...record('m-explicit', 's-explicit'), explicitLadder: true };
+  await a.activate(id, 'x0', explicit, lease('x0', 0));
+  const entered = await b.enter(id, lease('x1', 1));
+  assert.deepEqual(entered.state === 'live' && entered.record, explicit);
+  await b.exit(id, 's-explicit', { token: 'x1', idleMs: 60_000, listed: true });
+  await a.exit(id, 's-explicit', { token: 'x0', idleMs: 60_000, listed: true });
+  const ended = await a.end(id, { session: 's-explicit', idleOnly: false });
+  assert.equal(ended.state, 'ended');
+  assert.equal(ended.state === 'ended' && ended.ended.explicitLadder, true);
+  assert.deepEqual(ended.state === 'ended' && ended.ended.profiles, explicit.profiles);
+});

@@ -112,3 +112,16 @@ test('transcoders advertise their slots until their heartbeat lapses', async () 
   await sessions.withdraw('tB');
   assert.deepEqual(await sessions.transcoders(), []);
 });
+
+test('a ladder to fit to its source says so in the claimed record, and its source carries the measured bitrate', async () => {
+  await sessions.open({ ...record('fitted'), fitToSource: true });
+  const source = { video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264' }, bitrateBps: 512_000 };
+  await sessions.setSource('fitted', 's1', source);
+  const claimed = await sessions.claim('fitted', 's1', 'tf', 10_000);
+  assert.equal(claimed.claim, 'ok');
+  assert.equal(claimed.claim === 'ok' && claimed.session.record.fitToSource, true);
+  assert.deepEqual(claimed.claim === 'ok' && claimed.session.source, source);
+  await sessions.open(record('as-set'));
+  const plain = await sessions.claim('as-set', 's1', 'tf', 10_000);
+  assert.equal(plain.claim === 'ok' && plain.session.record.fitToSource, undefined);
+});

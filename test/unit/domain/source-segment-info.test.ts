@@ -44,3 +44,12 @@ test('a display rotation travels with the job; 0 is dropped and other angles are
   assert.equal(parseSourceSegmentInfo({ video: { ...video, rotationDeg: '90' } }), undefined);
   assert.deepEqual(sourceSegmentInfo({ video: { ...video, rotationDeg: 270 } }), { video: { ...video, rotationDeg: 270 } });
 });
+
+test('the source bitrate a fitted ladder uses travels with the job; a bad one is refused', () => {
+  const info = { video, audio: { codec: 'aac', profile: 'LC' }, bitrateBps: 512_000 };
+  assert.deepEqual(parseSourceSegmentInfo(JSON.parse(JSON.stringify(info))), info);
+  assert.deepEqual(parseSourceSegmentInfo({ video, bitrateBps: 6_000_000 }), { video, bitrateBps: 6_000_000 });
+  for (const bitrateBps of [0, -1, 1.5, '512000', null, Number.NaN]) {
+    assert.equal(parseSourceSegmentInfo({ video, bitrateBps }), undefined, String(bitrateBps));
+  }
+});

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LiveIngest, StaticKeyAuthorizer, type IngestJob, type LiveIngestOptions, type LiveTranscodeSessions, type ProbedSegment } from '../../../src/ingest/live-ingest.ts';
 import { bookkeepingIndex, FakeSegmenter, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
-import { PRESETS, type VideoProfile } from '../../../src/domain/profile.ts';
+import { PRESETS, type RenditionPlan, type VideoProfile } from '../../../src/domain/profile.ts';
 
 const H264 = PRESETS['P360p30fps16x9']!;
 const PROBED: ProbedSegment = {
@@ -48,6 +48,11 @@ function makeIngest(ladder: VideoProfile[], paid: (seq: number) => boolean, over
   return { ingest: new LiveIngest(options), segmenter: () => segmenter!, calls };
 }
 
+/** A publisher-set ladder (the auth webhook's `profiles`): used as configured, its session described from the segmenter's early info. */
+function explicitLadder(ladder: VideoProfile[]): Pick<LiveIngestOptions, 'authorizer'> {
+  return { authorizer: { authorize: async ({ streamKey }) => ({ manifestID: streamKey, profiles: ladder, explicitLadder: true }) } };
+}
+
 async function publishSegments(ingest: LiveIngest, segmenter: () => FakeSegmenter, count: number): Promise<void> {
   await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
   for (let seq = 0; seq < count; seq++) segmenter().emit('segment', { seq, path: `/nonexistent/mediagate-test/${seq}.ts`, durationMs: 2000, bytes: 500_000 });
@@ -55,7 +60,7 @@ async function publishSegments(ingest: LiveIngest, segmenter: () => FakeSegmente
 }
 
 test('an RTMP stream with an H.264 ladder opens a live session, settles every segment in it (unpaid ones skipped) and queues no job', async () => {
-  const { ingest, segmenter, calls } = makeIngest([H264], (seq) => seq !== 2);
+  const { ingest, segmenter, calls } = makeIngest([H264], (seq) => seq !== 2, explicitLadder([H264]));
   await publishSegments(ingest, segmenter, 4);
   assert.equal(calls.opened.length, 1);
   assert.deepEqual({ ...calls.opened[0], openedAtMs: 0 }, { manifestID: 'cam', session: calls.opened[0]!.session, profiles: [H264], accountID: 'local', openedAtMs: 0 });
@@ -101,6 +106,7 @@ test('the source info and seq 0\'s first chunks that the segmenter emits inside 
   }
   let segmenter: EagerSegmenter | undefined;
   const { ingest, calls } = makeIngest([H264], () => true, {
+    ...explicitLadder([H264]),
     startSegmenter: () => (segmenter = new EagerSegmenter()),
     liveFeed: { append: (_m, _s, c) => { appended.push({ seq: c.seq, first: c.first }); }, end: () => undefined },
   });
@@ -110,4 +116,46 @@ test('the source info and seq 0\'s first chunks that the segmenter emits inside 
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(calls.sources.length, 1, 'the live session got the source from the early info');
   await ingest.unpublish('conn-1');
+});
+
+test('a ladder the gateway chose opens its live session fitted to the source and describes it once, from the first segment with its measured bitrate', async () => {
+  const { ingest, segmenter, calls } = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true);
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  // The segmenter's early info (size only) does not describe the session: the cap needs the bitrate.
+  segmenter().emit('info', { video: { codec: 'h264', codecString: 'avc1.64001f', width: 1280, height: 720, fpsNum: 24, fpsDen: 1, fpsFinal: false } });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls.sources, [], 'nothing before the first segment');
+  for (let seq = 0; seq < 2; seq++) segmenter().emit('segment', { seq, path: `/nonexistent/mediagate-test/${seq}.ts`, durationMs: 2000, bytes: 500_000 });
+  await ingest.unpublish('conn-1');
+  assert.equal(calls.opened.length, 1);
+  assert.equal(calls.opened[0]!.fitToSource, true);
+  assert.deepEqual(calls.opened[0]!.profiles, [PRESETS['P720p30fps16x9'], H264], 'the unfitted ladder: the transcoder fits it with the source');
+  // 500 000 bytes in 2000 ms: 2 Mb/s, measured on seq 0.
+  assert.deepEqual(calls.sources, [{ video: { width: 1280, height: 720, fpsNum: 24, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' }, bitrateBps: 2_000_000 }]);
+  assert.deepEqual(calls.settled.map((s) => s.transcode), [true, true]);
+});
+
+test('a ladder the gateway chose is planned fitted: the source-size rendition left out, the smaller one capped at its pixel share', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const { ingest, segmenter, calls } = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true, { index, liveSessions: undefined });
+  await publishSegments(ingest, segmenter, 2);
+  assert.equal(plans.length, 1, 'planned once');
+  const plan = plans[0]!;
+  // 1280x720 is the source's own size; 640x360 is a quarter of its pixels: 2 Mb/s / 4.
+  assert.deepEqual(plan.map((r) => [r.name, r.width, r.height, r.bitrateBps]), [['P360p30fps16x9', 640, 360, 500_000]]);
+  assert.deepEqual(calls.jobs.map((j) => j.profiles.map((p) => [p.name, p.bitrateBps])), [[['P360p30fps16x9', 500_000]], [['P360p30fps16x9', 500_000]]], 'every job carries the fitted ladder');
+  assert.equal(calls.jobs[0]!.source?.bitrateBps, 2_000_000);
+});
+
+test('a ladder the publisher set is planned as configured: the source-size rendition kept, nothing capped', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const ladder = [PRESETS['P720p30fps16x9']!, H264];
+  const { ingest, segmenter, calls } = makeIngest(ladder, () => true, { index, liveSessions: undefined, ...explicitLadder(ladder) });
+  await publishSegments(ingest, segmenter, 1);
+  assert.deepEqual(plans[0]!.map((r) => [r.name, r.width, r.height, r.bitrateBps]),
+    [['P720p30fps16x9', 1280, 720, 4_000_000], ['P360p30fps16x9', 640, 360, 1_200_000]]);
+  assert.deepEqual(calls.jobs[0]!.profiles, ladder);
+  assert.equal(calls.jobs[0]!.source?.bitrateBps, undefined);
 });
