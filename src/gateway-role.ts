@@ -169,6 +169,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     sessions: recordings,
     recordByDefault: config.recording.enabled,
     ...(defaultWatermark ? { defaultWatermark } : {}),
+    fitLadderToSource: config.ladderFitsSource,
     retry,
     storeRetry,
     maxBufferedSegments: config.storage.maxBufferedSegments,

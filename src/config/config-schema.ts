@@ -34,7 +34,7 @@ const LadderEntry = Type.Unsafe<unknown>({ anyOf: [{ type: 'string' }, { type: '
 const StreamKeySchema = Type.Object({
   streamKey: Type.String({ pattern: NAME, description: 'Secret used to publish: `rtmp://host/live/<streamKey>`. Never logged or shown in URLs.' }),
   manifestID: Type.String({ pattern: NAME, description: 'Public ID used in playback URLs.' }),
-  profiles: Type.Optional(Type.Array(Type.Unknown(), { description: 'Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`. Fitted to the source like `ladder`.' })),
+  profiles: Type.Optional(Type.Array(Type.Unknown(), { description: 'Optional per-stream ladder (preset names or Livepeer JSON profiles); default: `ladder`. Fitted to the source like `ladder` (`ladderFitsSource`).' })),
   accountID: Type.Optional(Type.String({
     pattern: NAME,
     description: 'Optional account charged for this key\'s transcoding (created with `POST /api/accounts`; '
@@ -208,9 +208,15 @@ export const CONFIG_SCHEMA = Type.Object({
         + 'bound to `http.host`; default 9936; 0 = none.',
     }),
   }, { additionalProperties: false, default: {} }),
-  ladder: Type.Array(LadderEntry, { maxItems: 16, default: DEFAULT_LADDER, description: 'Default ladder: preset names or Livepeer JSON profile objects. Fitted to each stream\'s source on its first segment: '
-    + 'a rendition of the source\'s own size is left out, bitrates are capped at the rendition\'s share of the source\'s pixels '
-    + '(docs/wire-contract.md §3); a ladder the auth webhook or the push header sets is used as configured.' }),
+  ladder: Type.Array(LadderEntry, { maxItems: 16, default: DEFAULT_LADDER, description: 'Default ladder: preset names or Livepeer JSON profile objects; fitted to each stream\'s source (`ladderFitsSource`); '
+    + 'a ladder the auth webhook or the push header sets is used as configured.' }),
+  ladderFitsSource: Type.Boolean({
+    default: true,
+    description: 'Fit `ladder` and stream keys\' `profiles` to each stream\'s source on its first segment (docs/wire-contract.md §3): '
+      + 'leave out a rendition of the source\'s own size, cap each rendition\'s bitrate at its share of the source\'s pixels '
+      + '(source bitrate measured on the first segment). An RTMP stream\'s live ladder then starts when that segment closes. '
+      + 'false: every ladder is used as configured, only upscales omitted (the behaviour before; its live ladder starts at the stream\'s first frames).',
+  }),
   segmentTargetMs: Type.Integer({
     minimum: 500, maximum: 20_000, default: 2000,
     description: 'Target source segment duration in ms; segments are cut at the first keyframe after it.',

@@ -196,7 +196,7 @@ export class LiveIngest {
       const watermark = grant.watermark === false ? undefined : grant.watermark ?? this.#options.defaultWatermark;
       stream = {
         protocol, publishKey: publisher.protocol === 'rtmp' ? rtmpPublishKey(publisher.connection) : pushPublishKey(publisher.name),
-        ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session, profiles: grant.profiles, explicitLadder: grant.explicitLadder === true, accountID, startedAtMs: Date.now(), log, sourceOnly: false,
+        ...(publisher.protocol === 'rtmp' ? { connection: publisher.connection } : {}), manifestID, session, profiles: grant.profiles, fitToSource: this.#fitsToSource(grant.explicitLadder), accountID, startedAtMs: Date.now(), log, sourceOnly: false,
         ...(watermark !== undefined ? { watermark } : {}),
         chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: startSeq, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0,
         seqOffset: resumed ? resumed.nextSeq : 0,
@@ -225,7 +225,7 @@ export class LiveIngest {
         await this.#retry.run('open live session', () => live.open({
           manifestID, session, profiles: grant.profiles, openedAtMs: opened.startedAtMs, ...(accountID !== undefined ? { accountID } : {}),
           ...(watermark !== undefined ? { watermark } : {}),
-          ...(opened.explicitLadder ? {} : { fitToSource: true }),
+          ...(opened.fitToSource ? { fitToSource: true } : {}),
         }), deadlineMs);
         stream.liveSession = true;
       }
@@ -291,6 +291,11 @@ export class LiveIngest {
     }
   }
 
+  /** Whether a stream's ladder is fitted to its source: one the gateway chose, unless `fitLadderToSource` is off. */
+  #fitsToSource(explicitLadder: boolean | undefined): boolean {
+    return explicitLadder !== true && this.#options.fitLadderToSource !== false;
+  }
+
   #adopt(publisher: Extract<Publisher, { protocol: 'push' }>, record: PushSessionRecord, options: { register?: boolean } = {}): LiveStream {
     const held = this.#streams.byManifest(record.manifestID);
     if (options.register !== false && held && held.protocol !== 'push') {
@@ -299,7 +304,7 @@ export class LiveIngest {
     const { manifestID, session } = record;
     const stream: LiveStream = {
       protocol: 'push', publishKey: pushPublishKey(publisher.name), manifestID, session: session as StreamSessionId, profiles: record.profiles,
-      explicitLadder: record.explicitLadder === true,
+      fitToSource: this.#fitsToSource(record.explicitLadder),
       accountID: record.accountID, startedAtMs: record.startedAtMs, log: this.#options.logger.child({ manifestID, session }), sourceOnly: false, indexed: true,
       ...(record.watermark !== undefined ? { watermark: record.watermark } : {}),
       chain: Promise.resolve(), buffered: 0, lost: new Map(), endSeq: 0, segments: 0, renditionsSet: false, ended: false, longSegments: 0, pushesInFlight: 0, seqOffset: 0,
@@ -362,7 +367,7 @@ export class LiveIngest {
       const sourceBitrateBps = measuredBitrateBps(stored.sizeBytes, durationMs);
       stream.sourceBitrateBps = sourceBitrateBps;
       let fitted: LadderFit | undefined;
-      if (video && !stream.explicitLadder) {
+      if (video && stream.fitToSource) {
         // A ladder the gateway chose fits its source: nothing the source's size, nothing above its bits per pixel.
         fitted = fitLadderToSource(stream.profiles, video, sourceBitrateBps);
         stream.profiles = fitted.profiles;
@@ -381,7 +386,7 @@ export class LiveIngest {
       stream.renditionsSet = true;
       for (const w of warnings) log.warn({ code: w.code, detail: w.msg, ...(extra ? { addedRendition: extra.name } : {}) }, 'source lint');
       log.info({
-        source: video ? `${video.width}x${video.height}` : 'audio only', sourceBitrateBps, explicitLadder: stream.explicitLadder,
+        source: video ? `${video.width}x${video.height}` : 'audio only', sourceBitrateBps, fitToSource: stream.fitToSource,
         renditions: plan.map((r) => `${r.name} ${r.width}x${r.height} ${r.bitrateBps}bps`), skippedUpscales: skipped,
         ...(fitted ? { leftOut: fitted.leftOut.map((x) => `${x.name} (${x.reason})`), capped: fitted.capped.map((x) => `${x.name} ${x.configuredBps}→${x.cappedBps}bps`) } : {}),
       }, 'ladder fitted to source');
@@ -405,7 +410,7 @@ export class LiveIngest {
     if (!probed.video) return undefined;
     const measured = sourceSegmentInfo(probed);
     // The bitrate the plan was fitted to travels with every job: a live session fits its ladder with it.
-    const source = measured && stream.sourceBitrateBps !== undefined && !stream.explicitLadder ? { ...measured, bitrateBps: stream.sourceBitrateBps } : measured;
+    const source = measured && stream.sourceBitrateBps !== undefined && stream.fitToSource ? { ...measured, bitrateBps: stream.sourceBitrateBps } : measured;
     const job: IngestJob = {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs,
       ...(stream.accountID !== undefined ? { accountID: stream.accountID } : {}),

@@ -101,6 +101,11 @@ export interface LiveIngestOptions {
   onInsufficientBalance: 'end' | 'source-only';
   /** Told of each session before its first segment (recording/); absent: sessions are not kept or swept. */
   sessions?: SessionKeeper;
+  /**
+   * Fit a ladder the gateway chose to each stream's source (domain/ladder-fit.ts; config
+   * `ladderFitsSource`); default true. False: every ladder is used as configured, only upscales omitted.
+   */
+  fitLadderToSource?: boolean;
   /** Whether a session is recorded when its grant does not say (`recording.enabled`); default false. */
   recordByDefault?: boolean;
   /** The watermark of streams whose grant does not say (config `watermark.*`, resolved at startup); absent: none. */
@@ -139,13 +144,16 @@ export interface LiveStream {
   readonly manifestID: string;
   readonly session: StreamSessionId;
   /**
-   * The ladder. From the first segment on (set with the plan): fitted to the source unless
-   * `explicitLadder` (domain/ladder-fit.ts: renditions not smaller than the source left out,
+   * The ladder. From the first segment on (set with the plan): fitted to the source when
+   * `fitToSource` (domain/ladder-fit.ts: renditions not smaller than the source left out,
    * bitrates capped), then a playable copy of the source appended when the source lint asks for one.
    */
   profiles: readonly VideoProfile[];
-  /** The publisher's side set the ladder (StreamGrant `explicitLadder`): used as configured, not fitted to the source. */
-  readonly explicitLadder: boolean;
+  /**
+   * Its ladder is fitted to the source: the gateway chose it (not StreamGrant `explicitLadder`)
+   * and `LiveIngestOptions.fitLadderToSource` is not off. False: used as configured, only upscales omitted.
+   */
+  readonly fitToSource: boolean;
   /** The source bitrate the ladder was fitted to, bits per second: the first source segment's bytes × 8000 / its duration ms; set with the plan. */
   sourceBitrateBps?: number;
   /** Undefined: not metered. */

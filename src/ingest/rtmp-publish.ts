@@ -142,7 +142,7 @@ export class RtmpPublish {
    */
   #describeLiveSession(stream: LiveStream, info: SourceStreamInfo): void {
     const live = this.#core.options.liveSessions;
-    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video || !stream.explicitLadder) return;
+    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video || stream.fitToSource) return;
     const source = sourceSegmentInfo(probedSegment(info, { frames: 0, durationMs: 0 }));
     if (!source) return;
     stream.liveSourceSet = true;

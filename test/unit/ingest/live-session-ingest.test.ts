@@ -159,3 +159,14 @@ test('a ladder the publisher set is planned as configured: the source-size rendi
   assert.deepEqual(calls.jobs[0]!.profiles, ladder);
   assert.equal(calls.jobs[0]!.source?.bitrateBps, undefined);
 });
+
+test('with ladder fitting off (ladderFitsSource: false) the gateway\'s ladder is planned as configured and its live session is not asked to fit it', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const ladder = [PRESETS['P720p30fps16x9']!, H264];
+  const { ingest, segmenter, calls } = makeIngest(ladder, () => true, { index, fitLadderToSource: false });
+  await publishSegments(ingest, segmenter, 1);
+  assert.deepEqual(plans[0]!.map((r) => [r.name, r.bitrateBps]), [['P720p30fps16x9', 4_000_000], ['P360p30fps16x9', 1_200_000]]);
+  assert.equal(calls.opened[0]!.fitToSource, undefined);
+  assert.equal((calls.sources[0] as { bitrateBps?: number }).bitrateBps, undefined);
+});
