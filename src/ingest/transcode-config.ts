@@ -29,7 +29,9 @@ export const MAX_LADDER_PROFILES = 16;
 const MAX_IGNORED_FIELDS_LISTED = 32;
 
 /** Fields this parser interprets; everything else is ignored. */
-const HONOURED_FIELDS = new Set(['manifestID', 'presets', 'profiles', 'record', 'watermark']);
+const HONOURED_FIELDS = new Set(['manifestID', 'presets', 'profiles', 'record']);
+/** `watermark` is honoured from the auth webhook only: the push header's other fields set the ladder, a watermark there is reported as ignored. */
+const WEBHOOK_ONLY_FIELDS = new Set(['watermark']);
 
 /** The part of a transcode configuration mediagate acts on. */
 export interface TranscodeConfiguration {
@@ -43,7 +45,7 @@ export interface TranscodeConfiguration {
   /** `record`: true keeps the session as a recording, false does not; absent (or `null`) leaves the gateway's default. */
   readonly record?: boolean;
   /**
-   * `watermark` (a mediagate field, docs/wire-contract.md §6): the stream's watermark as
+   * `watermark` (a mediagate field, auth webhook only, docs/wire-contract.md §6): the stream's watermark as
    * requested (its image, an object-store key, not yet read: ingest/watermark-resolver.ts does),
    * or `false` for none; absent (or `null`) leaves the gateway's default. A local `image` path
    * is refused: the configuration comes from outside the gateway.
@@ -130,7 +132,7 @@ export function parseTranscodeConfiguration(raw: unknown, source: TranscodeConfi
   }
 
   const ignoredFields = Object.keys(obj)
-    .filter((key) => !HONOURED_FIELDS.has(key) && !isZeroValue(obj[key]))
+    .filter((key) => !HONOURED_FIELDS.has(key) && !(source === 'auth webhook' && WEBHOOK_ONLY_FIELDS.has(key)) && !isZeroValue(obj[key]))
     .slice(0, MAX_IGNORED_FIELDS_LISTED)
     .map((key) => key.slice(0, 64));
 
@@ -138,7 +140,7 @@ export function parseTranscodeConfiguration(raw: unknown, source: TranscodeConfi
   if (rawRecord !== undefined && rawRecord !== null && typeof rawRecord !== 'boolean') {
     throw new GatewayError('INVALID_REQUEST', `${source}: record must be true or false, got ${describe(rawRecord)}`);
   }
-  const rawWatermark = obj['watermark'];
+  const rawWatermark = source === 'auth webhook' ? obj['watermark'] : undefined;
   const watermark = rawWatermark === undefined || rawWatermark === null ? undefined
     : rawWatermark === false ? false as const : parseWatermarkRequest(rawWatermark, `${source}: watermark`, { allowPath: false });
   return {

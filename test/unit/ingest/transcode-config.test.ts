@@ -151,3 +151,15 @@ test('record (Livepeer\'s per-stream recording switch) is honoured as a boolean;
   assert.throws(() => parseTranscodeConfiguration({ manifestID: 'a', record: 'yes' }, 'auth webhook'),
     (e: GatewayError) => e.code === 'INVALID_REQUEST' && /record must be true or false/.test(e.message));
 });
+
+test('a watermark is honoured from the auth webhook (false turns it off) and reported as ignored in the push header', () => {
+  const webhook = parseTranscodeConfiguration({ manifestID: 'm', watermark: { imageKey: 'marks/a.png' } }, 'auth webhook');
+  assert.deepEqual(webhook.watermark, { kind: 'image', image: { key: 'marks/a.png' }, widthFraction: 0.15, position: 'bottom-right', margin: { fraction: 0.02 }, opacity: 0.8 });
+  assert.deepEqual(webhook.ignoredFields, []);
+  assert.equal(parseTranscodeConfiguration({ manifestID: 'm', watermark: false }, 'auth webhook').watermark, false);
+  assert.throws(() => parseTranscodeConfiguration({ watermark: { image: '/etc/a.png' } }, 'auth webhook'),
+    (e: unknown) => e instanceof GatewayError && e.code === 'INVALID_WATERMARK' && /^auth webhook: watermark\.image: a local path is not accepted/.test(e.message));
+  const header = parseTranscodeConfigurationHeader(JSON.stringify({ watermark: { image: '/etc/a.png' } }));
+  assert.equal(header.watermark, undefined);
+  assert.deepEqual(header.ignoredFields, ['watermark']);
+});
