@@ -164,6 +164,35 @@ describe('watermark on transcoded renditions (real ffmpeg, real clip)', () => {
     }
   });
 
+  test('a text watermark (drawtext, fontconfig Sans) changes its corner of the rendition and nothing else', async (t) => {
+    const runner = new FfmpegRunner({ logger: silentLogger() });
+    const transcoder = new SegmentTranscoder({ storage, workDir: join(root, 'work-text'), logger: silentLogger(), runner });
+    const text: WatermarkSpec = { kind: 'text', text: 'MEDIAGATE LIVE', fontSizeFraction: 0.1, position: 'top-left', margin: { fraction: 0.02 }, opacity: 1 };
+    try {
+      const files: string[] = [];
+      for (const [session, watermark] of [['text-plain', undefined], ['text-marked', text]] as const) {
+        const sourceKey = segmentKey('wm', session, 'source', 0);
+        await storage.putFile(sourceKey, sourceTs);
+        const result = await transcoder.transcode({ manifestID: 'wm', seq: 0, sourceKey, durationMs: 2000, profiles: [LADDER[0]!], source: SOURCE, ...(watermark ? { watermark } : {}) });
+        files.push(storage.path(result.renditions[0]!.key));
+      }
+      const size = { width: 640, height: 360 };
+      const p = watermarkPlacement(text, size, 640);
+      // drawtext measures the text itself: its box starts at the margin and is one font size high;
+      // 'MEDIAGATE LIVE' at 36 px is about 280 px wide, so the first 150 px are surely inside it.
+      const a = await grayFrame(files[0]!, FRAME_INDEX, size.width, size.height);
+      const b = await grayFrame(files[1]!, FRAME_INDEX, size.width, size.height);
+      const inside = compare(a, b, size.width, size.height, { x: p.x, y: p.y, width: 150, height: p.height });
+      const outside = compare(a, b, size.width, size.height, { x: 0, y: 0, width: 360, height: p.y + p.height + 8 });
+      t.diagnostic(`text: mean |diff| in its first 150 px ${inside.inside.toFixed(2)}, outside a 360 px corner box ${outside.outside.toFixed(2)}`);
+      assert.ok(inside.inside > 15, `text drawn: ${inside.inside.toFixed(2)} > 15`);
+      assert.ok(outside.outside < OUTSIDE_MAX, `nothing else changed: ${outside.outside.toFixed(2)} < ${OUTSIDE_MAX}`);
+    } finally {
+      await transcoder.close();
+      await runner.close();
+    }
+  });
+
   test('an image that is not a PNG/JPEG, or larger than the frame, is refused when configured, and nothing is stored', async () => {
     const resolver = new WatermarkResolver(storage);
     await writeFile(join(root, 'logo.gif'), Buffer.from('GIF89a\x10\x00\x10\x00\x00\x00\x00;', 'latin1'));
