@@ -628,7 +628,7 @@ try {
     const tl = live.timeline;
     let prev: number | undefined = 0;
     const rawS = raw.wallS;
-    printTable(`Live: where the wall time goes (s after the publisher's spawn; Δ from the step before; raw ffmpeg took ${fmt(rawS)} s for the same input, the live run ${fmt(live.wallS)} s: ${fmt(live.wallS - rawS)} s more)`,
+    printTable(`Live: where the wall time goes (s after the publisher's spawn; Δ from the step before; raw ffmpeg took ${fmt(rawS)} s for the same input, the live run ${fmt(live.wallS)} s: live − raw ${fmt(live.wallS - rawS)} s)`,
       ['step', 's', 'Δ s'],
       // In time order (steps of the gateway and of the transcoder overlap).
       [...LIVE_STEPS].sort(([a], [b]) => (tl[a] ?? Infinity) - (tl[b] ?? Infinity)).map(([k, label]) => {

@@ -348,7 +348,11 @@ export interface LiveFeedReaderOptions {
   logger: Logger;
   /** Longest wait of one XREAD, ms; also the longest delay before a newly followed feed is read; default 250. */
   blockMs?: number;
-  /** Entries per feed per XREAD; default 256. */
+  /**
+   * Entries per feed per XREAD; default 32. The reply is parsed whole before its first entry is
+   * handed over: with 256 (and an entry per tick of a publisher faster than real time) the first
+   * read of a backlog carried most of it, and the ladder's ffmpeg waited for all of it.
+   */
   count?: number;
 }
 
@@ -422,7 +426,7 @@ export class LiveFeedReader {
       const followers = [...this.#followers];
       let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
       try {
-        reply = await this.#o.redis.xreadBuffer('COUNT', this.#o.count ?? 256, 'BLOCK', blockMs, 'STREAMS',
+        reply = await this.#o.redis.xreadBuffer('COUNT', this.#o.count ?? 32, 'BLOCK', blockMs, 'STREAMS',
           ...followers.map((f) => f.key), ...followers.map((f) => f.position)) as [Buffer, [Buffer, Buffer[]][]][] | null;
       } catch (err) {
         if (Date.now() - lastWarnMs > 5000) {
