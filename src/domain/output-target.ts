@@ -29,6 +29,53 @@ const REDACTED = '[redacted]';
 /** Longest target URL accepted, in characters (an RTMP URL with a long key is ~200). */
 export const MAX_OUTPUT_URL_CHARS = 2048;
 
+/**
+ * Longest secret (an RTMP stream key with its query, an SRT `streamid` or `passphrase`)
+ * accepted, in characters: ffmpeg 5.1 reads the option lines of a preset file (`-fpre`) into
+ * a 1000-byte buffer (fftools/ffmpeg_opt.c `opt_preset`), and the line also holds the option's
+ * name.
+ */
+export const MAX_OUTPUT_SECRET_CHARS = 900;
+
+/** The SRT URL parameters that carry secrets, under ffmpeg's libsrt option of the same name. */
+const SRT_SECRET_PARAMS = ['streamid', 'passphrase'] as const;
+
+/**
+ * A target URL split so that its secrets need not be on a command line: the URL without them,
+ * and the ffmpeg protocol options that carry them.
+ * - rtmp/rtmps: the last path segment and the query (the stream key, as ffmpeg's RTMP client
+ *   takes it from the URL: everything after the path's last `/`) become `rtmp_playpath`;
+ *   the URL keeps the path up to and including that `/` (the application).
+ * - srt: the `streamid` and `passphrase` parameters become the options of those names, with
+ *   the value as ffmpeg 5.1 reads a URL parameter (`av_find_info_tag`: up to the next `&`,
+ *   `+` read as a space, no percent-decoding; the first occurrence wins); the other
+ *   parameters stay in the URL.
+ * A userinfo stays in the URL (ffmpeg has no option for it).
+ * @param url a URL that passed {@link checkOutputUrl}
+ */
+export function splitOutputSecrets(url: string): { publicUrl: string; options: Array<[name: string, value: string]> } {
+  const q = url.indexOf('?');
+  const base = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q + 1);
+  if (url.toLowerCase().startsWith('srt:')) {
+    const options: Array<[string, string]> = [];
+    const kept: string[] = [];
+    for (const pair of query === '' ? [] : query.split('&')) {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      if ((SRT_SECRET_PARAMS as readonly string[]).includes(name)) {
+        if (eq >= 0 && !options.some(([n]) => n === name)) options.push([name, pair.slice(eq + 1).replaceAll('+', ' ')]);
+      } else {
+        kept.push(pair);
+      }
+    }
+    return { publicUrl: kept.length > 0 ? `${base}?${kept.join('&')}` : base, options };
+  }
+  const cut = base.lastIndexOf('/');
+  const playpath = base.slice(cut + 1) + (q < 0 ? '' : url.slice(q));
+  return { publicUrl: base.slice(0, cut + 1), options: playpath === '' ? [] : [['rtmp_playpath', playpath]] };
+}
+
 /** A rendition name as profiles allow (domain/profile.ts names: letters, digits, `_`, `-`, `.`). */
 const RENDITION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -36,8 +83,9 @@ const RENDITION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
  * Checks an output's target URL.
  * @returns the parsed URL and the ffmpeg muxer for it (`flv` for rtmp/rtmps, `mpegts` for srt)
  * @throws GatewayError INVALID_OUTPUT_URL naming the problem: not a string, too long, not an
- *   absolute URL ("malformed"), an unsupported scheme (named, e.g. `http:`), no host, or
- *   control characters/spaces. The message never repeats the URL (it may carry a secret).
+ *   absolute URL ("malformed"), an unsupported scheme (named, e.g. `http:`), no host,
+ *   control characters/spaces, or a stream key / SRT secret longer than
+ *   {@link MAX_OUTPUT_SECRET_CHARS}. The message never repeats the URL (it may carry a secret).
  */
 export function checkOutputUrl(url: unknown): { url: URL; scheme: OutputScheme; muxer: 'flv' | 'mpegts' } {
   if (typeof url !== 'string' || url === '') throw new GatewayError('INVALID_OUTPUT_URL', 'output url is missing: expected an rtmp://, rtmps:// or srt:// URL');
@@ -60,6 +108,11 @@ export function checkOutputUrl(url: unknown): { url: URL; scheme: OutputScheme; 
     throw new GatewayError('INVALID_OUTPUT_URL', `output url is malformed: an ${scheme}// URL needs an application path (rtmp://host/app/key)`);
   }
   const typed = scheme as OutputScheme;
+  for (const [name, value] of splitOutputSecrets(url).options) {
+    if (value.length > MAX_OUTPUT_SECRET_CHARS) {
+      throw new GatewayError('INVALID_OUTPUT_URL', `output url's ${name === 'rtmp_playpath' ? 'stream key' : name} is longer than ${MAX_OUTPUT_SECRET_CHARS} characters`);
+    }
+  }
   return { url: parsed, scheme: typed, muxer: OUTPUT_SCHEMES[typed] };
 }
 

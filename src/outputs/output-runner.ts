@@ -19,17 +19,26 @@
  *   count. `stopped` after {@link OutputRunner.stop}.
  * - Its failures stay here: nothing it does reaches the stream or the other outputs.
  *
- * The target URL is an argument of the ffmpeg process, so `ps` on the gateway's host shows it
- * to local users: ffmpeg 5.1 reads an output URL from nowhere else (reading option values
- * from a file, `-/option`, arrived in ffmpeg 7.0). docs/operations.md says how to hide other
- * users' processes (`hidepid`). Everywhere else (logs, API, events, metrics) it is redacted.
+ * The target's secrets are not on ffmpeg's command line (`ps` shows a process's arguments to
+ * every local user): the stream key (RTMP) or `streamid`/`passphrase` (SRT) are ffmpeg
+ * protocol options ({@link splitOutputSecrets}) read from a preset file (`-fpre /dev/fd/3`)
+ * that the child inherits as its fd 3: a file in a fresh private directory (0700, the file
+ * 0600) that is unlinked before ffmpeg starts, so it exists by name for microseconds and its
+ * bytes go when the last descriptor closes (a pipe would not do: Node's extra stdio pipes are
+ * sockets, which `/dev/fd/3` cannot open, and ffmpeg opens the preset by path). ffmpeg 5.1
+ * has no other way to take an output option from outside its arguments (`-/option <file>`
+ * arrived in ffmpeg 7.0). Only a userinfo in the URL stays an argument. Everywhere else (logs,
+ * API, events, metrics) the URL is redacted.
  */
 import { once } from 'node:events';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from '../log/logger.ts';
 import { redactSecrets } from '../log/redact.ts';
 import { onLines, type ChildSupervisor, type SupervisedChild } from '../media/child-supervisor.ts';
 import { getRetryDelayMs } from '../domain/outage-retry.ts';
-import { checkOutputUrl, redactOutputUrl } from '../domain/output-target.ts';
+import { checkOutputUrl, redactOutputUrl, splitOutputSecrets } from '../domain/output-target.ts';
 import type { OutputSpec, OutputState, OutputStatus } from './output-types.ts';
 
 /** A listed segment of the output's rendition: its seq and object-store key. */
@@ -75,18 +84,49 @@ const STOP_GRACE_MS = 300;
 /** Longest failure reason kept, characters. */
 const MAX_REASON_CHARS = 200;
 
-/** The ffmpeg arguments of an output (exported for tests). */
-export function outputArgs(url: string): string[] {
+/** Where the output's ffmpeg reads its secret options: a pipe on its fd 3 (see the module doc). */
+const SECRET_OPTIONS_PATH = '/dev/fd/3';
+
+/**
+ * How an output's ffmpeg is started (exported for tests): its arguments, which hold the target
+ * URL without its secrets, and the text of the preset file it reads them from on fd 3
+ * (`name=value` lines; empty when the URL has no secret).
+ */
+export function outputInvocation(url: string): { args: string[]; secretOptions: string } {
   const { muxer } = checkOutputUrl(url);
+  const { publicUrl, options } = splitOutputSecrets(url);
   const output = muxer === 'flv'
     ? ['-f', 'flv', '-flvflags', 'no_duration_filesize', '-rw_timeout', '10000000']
     : ['-f', 'mpegts'];
-  return [
+  const args = [
     '-hide_banner', '-nostats', '-loglevel', 'error', '-progress', 'pipe:1', '-stats_period', '1',
     // At most 1 s of media is probed (the first segment holds it), so the target is connected once
     // the first segment is written instead of after ffmpeg's default 5 s of input.
-    '-f', 'mpegts', '-analyzeduration', '1000000', '-probesize', '1000000', '-i', 'pipe:0', '-c', 'copy', ...output, url,
+    '-f', 'mpegts', '-analyzeduration', '1000000', '-probesize', '1000000', '-i', 'pipe:0', '-c', 'copy', ...output,
+    ...(options.length > 0 ? ['-fpre', SECRET_OPTIONS_PATH] : []), publicUrl,
   ];
+  return { args, secretOptions: options.map(([name, value]) => `${name}=${value}\n`).join('') };
+}
+
+/**
+ * A descriptor of a file holding `text` that no longer has a name: written in a fresh private
+ * directory (0700; the file 0600, created exclusively), which is removed before this returns.
+ * The caller closes the descriptor.
+ */
+function unlinkedFileWith(text: string): number {
+  const dir = mkdtempSync(join(tmpdir(), 'mediagate-output-'));
+  try {
+    const fd = openSync(join(dir, 'options'), 'wx+', 0o600);
+    try {
+      writeSync(fd, text);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    return fd;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -199,11 +239,19 @@ export class OutputRunner {
   }
 
   #spawn(): void {
-    const child = this.#o.supervisor.spawn(this.#o.ffmpegPath ?? 'ffmpeg', outputArgs(this.#o.spec.url), {
-      name: 'output', stdio: ['pipe', 'pipe', 'pipe'], killGraceMs: STOP_GRACE_MS, logger: this.#log,
-      redact: (line) => redactSecrets(line.split(this.#o.spec.url).join(this.shownUrl), this.#secrets),
-      onStderrLine: (line) => { this.#lastError = cleanReason(line); },
-    });
+    const { args, secretOptions } = outputInvocation(this.#o.spec.url);
+    const secretFd = secretOptions === '' ? undefined : unlinkedFileWith(secretOptions);
+    let child: SupervisedChild;
+    try {
+      child = this.#o.supervisor.spawn(this.#o.ffmpegPath ?? 'ffmpeg', args, {
+        name: 'output', stdio: ['pipe', 'pipe', 'pipe', secretFd ?? 'ignore'], killGraceMs: STOP_GRACE_MS, logger: this.#log,
+        redact: (line) => redactSecrets(line.split(this.#o.spec.url).join(this.shownUrl), this.#secrets),
+        onStderrLine: (line) => { this.#lastError = cleanReason(line); },
+      });
+    } finally {
+      // The child has its own copy of the descriptor (or none, if the spawn failed).
+      if (secretFd !== undefined) closeSync(secretFd);
+    }
     this.#child = child;
     this.#lastError = undefined;
     this.#bytesNow = 0;

@@ -46,9 +46,10 @@ export interface SrtListener {
  * free UDP port. It accepts one caller and exits when that caller disconnects.
  * @param file where to write what it receives
  */
-export async function startSrtListener(file: string): Promise<SrtListener> {
+export async function startSrtListener(file: string, opts: { passphrase?: string } = {}): Promise<SrtListener> {
   const port = await freeUdpPort();
-  const child: ChildProcess = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', `srt://127.0.0.1:${port}?mode=listener`, '-c', 'copy', '-f', 'mpegts', file],
+  const passphrase = opts.passphrase === undefined ? '' : `&passphrase=${opts.passphrase}`;
+  const child: ChildProcess = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', `srt://127.0.0.1:${port}?mode=listener${passphrase}`, '-c', 'copy', '-f', 'mpegts', file],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });

@@ -19,8 +19,10 @@ import { fetchRetryingReset, startOutputsFixture, type ListedOutput, type Output
 
 const RELAY_KEY = 'relay-SECRET-gatewaykey-5b7e';
 const SRT_STREAMID = 'srt-SECRET-streamid-0c2f';
+/** The listener refuses a caller without it: the output going live proves it reached ffmpeg (as a preset option, not an argument). */
+const SRT_PASSPHRASE = 'srt-SECRET-pass-91d3';
 const REFUSED_KEY = 'refused-SECRET-key-a4d8';
-const SECRETS = [RELAY_KEY, SRT_STREAMID, REFUSED_KEY];
+const SECRETS = [RELAY_KEY, SRT_STREAMID, SRT_PASSPHRASE, REFUSED_KEY];
 /** How long the refused target stays refused while the others are watched, ms. */
 const REFUSED_WATCH_MS = 6000;
 
@@ -46,7 +48,7 @@ before(async () => {
       return startGateway(redis.url, { MEDIAGATE_LADDER: '[]' });
     }),
   ]);
-  srt = await startSrtListener(join(dir, 'srt-received.ts'));
+  srt = await startSrtListener(join(dir, 'srt-received.ts'), { passphrase: SRT_PASSPHRASE });
   refused = await refusingPort();
 });
 
@@ -67,7 +69,7 @@ test('a second gateway and an SRT listener receive the stream while a refused ta
     return r.json as ListedOutput;
   };
   ids.relay = (await add(target.rtmpUrl(RELAY_KEY))).id;
-  ids.srt = (await add(`${srt.url}?streamid=${SRT_STREAMID}`)).id;
+  ids.srt = (await add(`${srt.url}?streamid=${SRT_STREAMID}&passphrase=${SRT_PASSPHRASE}`)).id;
   const refusedOutput = await add(`rtmp://127.0.0.1:${refused}/live/${REFUSED_KEY}`);
   ids.refused = refusedOutput.id;
   assert.equal(refusedOutput.rendition, 'source', 'rendition defaults to source');
@@ -79,6 +81,10 @@ test('a second gateway and an SRT listener receive the stream while a refused ta
   assert.equal(typeof retrying.reason, 'string');
   assert.ok(retrying.reason!.length > 0, 'retrying names its reason');
   process.stdout.write(`# refused target's reason: ${retrying.reason}\n`);
+  // The outputs' ffmpegs run now: none shows a target's secret on its command line (`ps`).
+  const running = ffmpegsUnder(fx.gateway.proc.child.pid!);
+  assert.ok(running.length >= 2, `the outputs' ffmpegs run: ${running.length}`);
+  for (const p of running) for (const secret of SECRETS) assert.ok(!p.cmdline.includes(secret), `pid ${p.pid}'s command line shows no target secret`);
 
   // Watch for a while: the refused output never goes live, the others stay live and keep sending,
   // the source and the rendition keep listing new segments.

@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkOutputUrl, checkRenditionName, parseOutputRequests, redactOutputUrl } from '../../../src/domain/output-target.ts';
+import { checkOutputUrl, checkRenditionName, MAX_OUTPUT_SECRET_CHARS, parseOutputRequests, redactOutputUrl, splitOutputSecrets } from '../../../src/domain/output-target.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
-import { outputArgs, urlSecrets } from '../../../src/outputs/output-runner.ts';
+import { outputInvocation, urlSecrets } from '../../../src/outputs/output-runner.ts';
 
 const refused = (code: string, pattern: RegExp, secret?: string) => (err: unknown): boolean => {
   assert.ok(err instanceof GatewayError, String(err));
@@ -51,10 +51,30 @@ test('the secrets removed from ffmpeg stderr cover the URL, the key, userinfo an
 });
 
 test('ffmpeg copies MPEG-TS from stdin to FLV for rtmp/rtmps and to MPEG-TS for srt', () => {
-  const rtmp = outputArgs('rtmp://h/live/k');
-  assert.ok(rtmp.join(' ').includes('-f mpegts -analyzeduration 1000000 -probesize 1000000 -i pipe:0 -c copy -f flv'));
-  assert.ok(rtmp.join(' ').endsWith('-f flv -flvflags no_duration_filesize -rw_timeout 10000000 rtmp://h/live/k'));
-  assert.ok(outputArgs('srt://h:9000?streamid=x').join(' ').endsWith('-c copy -f mpegts srt://h:9000?streamid=x'));
+  const rtmp = outputInvocation('rtmp://h/live/k').args.join(' ');
+  assert.ok(rtmp.includes('-f mpegts -analyzeduration 1000000 -probesize 1000000 -i pipe:0 -c copy -f flv'));
+  assert.ok(rtmp.endsWith('-f flv -flvflags no_duration_filesize -rw_timeout 10000000 -fpre /dev/fd/3 rtmp://h/live/'), rtmp);
+  assert.ok(outputInvocation('srt://h:9000?streamid=x').args.join(' ').endsWith('-c copy -f mpegts -fpre /dev/fd/3 srt://h:9000'));
+});
+
+test('the target\'s secrets go to ffmpeg as preset options on fd 3, never as arguments', () => {
+  const rtmp = outputInvocation('rtmp://a.rtmp.youtube.com/live2/abcd-1234?bandwidthtest=true');
+  assert.equal(rtmp.secretOptions, 'rtmp_playpath=abcd-1234?bandwidthtest=true\n');
+  assert.equal(rtmp.args.at(-1), 'rtmp://a.rtmp.youtube.com/live2/');
+  assert.ok(!rtmp.args.join(' ').includes('abcd-1234'));
+  // An application with an instance keeps both path segments; only the last one is the key.
+  assert.deepEqual(splitOutputSecrets('rtmps://x.example:443/app/inst/key-1'), { publicUrl: 'rtmps://x.example:443/app/inst/', options: [['rtmp_playpath', 'key-1']] });
+  // No key: nothing to hide, no preset.
+  const bare = outputInvocation('rtmp://h/live/');
+  assert.equal(bare.secretOptions, '');
+  assert.ok(!bare.args.includes('-fpre'));
+  // SRT: streamid (unencoded `#` kept, as ffmpeg reads the URL) and passphrase leave the URL; other parameters stay.
+  const srt = outputInvocation('srt://10.0.0.2:9000?mode=caller&streamid=#!::r=live/key,m=publish&latency=200000&passphrase=0123+456789');
+  assert.equal(srt.secretOptions, 'streamid=#!::r=live/key,m=publish\npassphrase=0123 456789\n');
+  assert.equal(srt.args.at(-1), 'srt://10.0.0.2:9000?mode=caller&latency=200000');
+  assert.equal(outputInvocation('srt://h:9000?streamid=a&streamid=b').secretOptions, 'streamid=a\n', 'the first occurrence wins, as in ffmpeg');
+  // A secret longer than ffmpeg's preset line is refused when the output is configured.
+  assert.throws(() => checkOutputUrl(`rtmp://h/live/${'k'.repeat(MAX_OUTPUT_SECRET_CHARS + 1)}`), (err: GatewayError) => err.code === 'INVALID_OUTPUT_URL' && /stream key is longer than 900/.test(err.message) && !err.message.includes('kkk'));
 });
 
 test('rendition names and configured lists: default source, named entries in the errors', () => {
