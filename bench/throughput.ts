@@ -205,6 +205,14 @@ interface PipelineRun {
   probeCpu?: { sourceS: number; outputS: number };
 }
 
+/**
+ * The gateway encodes the configured ladder as raw ffmpeg does: without it, the ladder fit
+ * (docs/architecture.md, "A ladder that fits its source") caps each rendition's bitrate by the
+ * input's, and the two sides would encode different bitrates, which is not the same work.
+ * `--gateway-env 'MEDIAGATE_LADDER_FITS_SOURCE=true'` measures the fitted ladder instead.
+ */
+const SAME_LADDER_AS_RAW = { MEDIAGATE_LADDER_FITS_SOURCE: 'false' };
+
 async function pipeline(processes: number, measureProbes: boolean): Promise<PipelineRun> {
   const redis = await startRedis();
   const deployment = await testDeployment(redis.url, {
@@ -216,6 +224,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
     // missing segment (hls.maxSegmentWaitMs, 10 s), which then skips it. A live stream never
     // has a 30 s backlog; the benchmark measures throughput, so the playlists wait for it.
     MEDIAGATE_HLS_MAX_SEGMENT_WAIT_MS: '600000',
+    ...SAME_LADDER_AS_RAW,
     ...extraEnv,
   });
   const procs: MediagateProcess[] = [];
@@ -412,7 +421,7 @@ function treeCpuSeconds(pid: number): { self: number; all: number } {
 
 async function liveRun(): Promise<LiveRun> {
   const redis = await startRedis();
-  const deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn', ...extraEnv });
+  const deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn', ...SAME_LADDER_AS_RAW, ...extraEnv });
   const procs: MediagateProcess[] = [];
   const client = createRedis({ url: redis.url, logger: silentLogger(), name: 'bench-throughput-live' });
   let publisher: ReturnType<typeof spawn> | undefined;
