@@ -208,3 +208,14 @@ declare module 'node-media-server/src/session/base_session.js' {
   }
   export = BaseSession;
 }
+
+/** NMS's AMF0 codec (src/protocol/amf.js). internal: re-check on upgrade. */
+declare module 'node-media-server/src/protocol/amf.js' {
+  /**
+   * Decodes an RTMP data message / FLV script tag body: `cmd` is its first AMF0 string; for
+   * `onMetaData` the next value is `dataObj`, for `@setDataFrame` `method` then `dataObj`
+   * (an AMF0 object or ECMA array, as a plain object). Logs an error through NMS's logger for
+   * other names; may throw on truncated input.
+   */
+  export function decodeAmf0Data(dbuf: Buffer): { cmd?: unknown; method?: unknown; dataObj?: unknown };
+}

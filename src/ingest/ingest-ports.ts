@@ -313,8 +313,12 @@ export interface SegmenterHandle {
   on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
   /** The muxed bytes of a segment as they are produced, before it closes (for the live feed). */
   on(event: 'chunk', listener: (c: TsChunk) => void): unknown;
-  /** What the stream carries, from its parameter sets, once its first frames are in (again when the frame rate is measured). */
-  on(event: 'info', listener: (info: SourceStreamInfo) => void): unknown;
+  /**
+   * What the stream carries, from its parameter sets, once its first frames are in (again when
+   * the frame rate is measured). `declaredBitrateBps`: the bitrate the publisher declared in its
+   * FLV `onMetaData` ((videodatarate + audiodatarate) × 1000, bit/s), when it declared a video rate.
+   */
+  on(event: 'info', listener: (info: SourceStreamInfo & { declaredBitrateBps?: number }) => void): unknown;
   on(event: 'end', listener: (e: { reason: string }) => void): unknown;
   stop(): Promise<void>;
   /** Removes the segmenter's work dir; called once the stream has ended and its segments are stored. */

@@ -364,7 +364,10 @@ export class LiveIngest {
     if (!stream.renditionsSet) {
       const video = probed.video;
       const warnings = lintSource(video && { ...video, profile: video.profile ?? '', pixelFormat: video.pixelFormat ?? '' });
-      const sourceBitrateBps = measuredBitrateBps(stored.sizeBytes, durationMs);
+      // The publisher's declared rate when it sent one (its live session was described with it
+      // before this segment closed: the two fits agree); the first segment's measurement else.
+      const measuredBps = measuredBitrateBps(stored.sizeBytes, durationMs);
+      const sourceBitrateBps = stream.declaredBitrateBps ?? measuredBps;
       stream.sourceBitrateBps = sourceBitrateBps;
       let fitted: LadderFit | undefined;
       if (video && stream.fitToSource) {
@@ -387,6 +390,7 @@ export class LiveIngest {
       for (const w of warnings) log.warn({ code: w.code, detail: w.msg, ...(extra ? { addedRendition: extra.name } : {}) }, 'source lint');
       log.info({
         source: video ? `${video.width}x${video.height}` : 'audio only', sourceBitrateBps, fitToSource: stream.fitToSource,
+        sourceBitrateFrom: stream.declaredBitrateBps !== undefined ? 'declared' : 'measured', measuredBitrateBps: measuredBps,
         renditions: plan.map((r) => `${r.name} ${r.width}x${r.height} ${r.bitrateBps}bps`), skippedUpscales: skipped,
         ...(fitted ? { leftOut: fitted.leftOut.map((x) => `${x.name} (${x.reason})`), capped: fitted.capped.map((x) => `${x.name} ${x.configuredBps}→${x.cappedBps}bps`) } : {}),
       }, 'ladder fitted to source');

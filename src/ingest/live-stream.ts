@@ -154,8 +154,19 @@ export interface LiveStream {
    * and `LiveIngestOptions.fitLadderToSource` is not off. False: used as configured, only upscales omitted.
    */
   readonly fitToSource: boolean;
-  /** The source bitrate the ladder was fitted to, bits per second: the first source segment's bytes × 8000 / its duration ms; set with the plan. */
+  /**
+   * The source bitrate the ladder was fitted to, bits per second, set with the plan:
+   * `declaredBitrateBps` when the publisher declared one, else the first source segment's
+   * bytes × 8000 / its duration ms.
+   */
   sourceBitrateBps?: number;
+  /**
+   * RTMP: the bitrate the publisher declared in its FLV `onMetaData` (videodatarate +
+   * audiodatarate, × 1000), bit/s, taken from the segmenter's `info` once (the first that has
+   * it, before the first segment) and never changed after: the ladder fit and the live
+   * session's fit both use it, so they agree. Undefined: none declared (and always for push).
+   */
+  declaredBitrateBps?: number;
   /** Undefined: not metered. */
   readonly accountID: string | undefined;
   /** Drawn on every transcoded rendition (its grant's, or the ingest's default); absent: none. */

@@ -11,9 +11,8 @@
 import { rm } from 'node:fs/promises';
 import { settleWithin } from '../domain/time-limit.ts';
 import { sourceSegmentInfo } from '../domain/segment.ts';
-import type { SourceStreamInfo } from '../media/ts-segmenter.ts';
 import type { IngestJob } from './ingest-ports.ts';
-import { probedSegment } from './rtmp-segmenter.ts';
+import { probedSegment, type RtmpSourceInfo } from './rtmp-segmenter.ts';
 import { STORE_UNAVAILABLE_REASON, type IngestCore, type LiveStream } from './live-stream.ts';
 import type { RtmpConnectionId } from './stream-registry.ts';
 
@@ -136,15 +135,23 @@ export class RtmpPublish {
   /**
    * Gives the stream's live session the source measurement from the segmenter's first `info`
    * (its frame rate may still be the early estimate: the nearest integer rate); the first
-   * segment's measurement is the fallback when this fails. Only for a ladder the publisher's
-   * side set: a ladder fitted to its source needs the source bitrate, measured on the first
-   * segment, so its session learns the source from that segment (its ladder starts then).
+   * segment's measurement is the fallback when this fails. A ladder fitted to its source also
+   * needs the source bitrate: the one the publisher declared in `onMetaData` (kept on the
+   * stream once, so the ingest's fit at the first segment uses the same), else the first
+   * segment's measurement, and then its session learns the source from that segment (its
+   * ladder starts one segment later).
    */
-  #describeLiveSession(stream: LiveStream, info: SourceStreamInfo): void {
+  #describeLiveSession(stream: LiveStream, info: RtmpSourceInfo): void {
+    if (stream.declaredBitrateBps === undefined && info.declaredBitrateBps !== undefined && !stream.renditionsSet) {
+      stream.declaredBitrateBps = info.declaredBitrateBps;
+    }
     const live = this.#core.options.liveSessions;
-    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video || stream.fitToSource) return;
-    const source = sourceSegmentInfo(probedSegment(info, { frames: 0, durationMs: 0 }));
-    if (!source) return;
+    if (!live || !stream.liveSession || stream.liveSourceSet || !info.video) return;
+    const declaredBps = stream.declaredBitrateBps;
+    if (stream.fitToSource && declaredBps === undefined) return;
+    const measured = sourceSegmentInfo(probedSegment(info, { frames: 0, durationMs: 0 }));
+    if (!measured) return;
+    const source = stream.fitToSource && declaredBps !== undefined ? { ...measured, bitrateBps: declaredBps } : measured;
     stream.liveSourceSet = true;
     this.#core.retry.run('describe live session', () => live.setSource(stream.manifestID, stream.session, source), this.#core.retry.deadline())
       .catch((err: Error) => {

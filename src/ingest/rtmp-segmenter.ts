@@ -19,6 +19,7 @@ import { parseFlvTag } from '../media/flv-packets.ts';
 import { h264ProfileName } from '../media/h264.ts';
 import { TsSegmenter, type SourceStreamInfo, type TsChunk, type TsSegment } from '../media/ts-segmenter.ts';
 import type { ProbedSegment, SegmenterHandle } from './ingest-ports.ts';
+import { readFlvMetadata } from './rtmp/flv-metadata.ts';
 import type { FlvTagSource } from './rtmp/packet-tap.ts';
 
 /** One completed source segment. */
@@ -60,10 +61,26 @@ export interface SegmenterEndInfo {
   readonly detail?: string;
 }
 
+/**
+ * The stream's codecs and picture size (media/ts-segmenter.ts), plus what the publisher
+ * declared in its `onMetaData` script tag (rtmp/flv-metadata.ts) when that tag came before.
+ */
+export interface RtmpSourceInfo extends SourceStreamInfo {
+  /**
+   * (videodatarate + audiodatarate) × 1000, bit/s, from the last `onMetaData` tag seen; absent
+   * when none came, or it declared no video rate > 0. The publisher's word, not a measurement.
+   */
+  readonly declaredBitrateBps?: number;
+}
+
 /** The typed event map. */
 export interface SegmenterEvents {
-  /** The stream's codecs and picture size, once known (before the first `segment`). */
-  info: [SourceStreamInfo];
+  /**
+   * The stream's codecs and picture size, once known (before the first `segment`); again when
+   * the frame rate is final. Publishers send `onMetaData` before their media, so its declared
+   * bitrate is normally on the first `info`.
+   */
+  info: [RtmpSourceInfo];
   /** Muxed bytes of segment `seq` as they are produced (media/ts-segmenter.ts `TsChunk`); all chunks in order form one continuous MPEG-TS stream. */
   chunk: [TsChunk];
   /** A segment file was written and closed; strictly in seq order, after all of its chunks. */
@@ -109,6 +126,7 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   readonly #log: Logger;
   readonly #ts: TsSegmenter;
   #info: SourceStreamInfo | undefined;
+  #declaredBitrateBps: number | undefined;
   #started = false;
   /** Set by the first ending (input end, stop, failure): no tag is pushed after it. */
   #ended = false;
@@ -135,7 +153,8 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     this.#ts = new TsSegmenter({ segmentTargetMs, keepSegmentBytes: false });
     this.#ts.on('info', (info) => {
       this.#info = info;
-      this.emit('info', info);
+      const declaredBitrateBps = this.#declaredBitrateBps;
+      this.emit('info', declaredBitrateBps !== undefined ? { ...info, declaredBitrateBps } : info);
     });
     this.#ts.on('chunk', (chunk) => {
       writeChunk(this.#fileOf(chunk.seq), chunk.bytes);
@@ -145,6 +164,11 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     // Media dropped or ignored (other codecs than H.264 and AAC, bad configs, timestamps that go back): once per kind.
     this.#ts.on('warning', (w) => this.#log.warn({ code: w.code, detail: w.detail }, 'publisher media not segmented as sent'));
     this.#done = new Promise((resolve) => { this.#resolveDone = resolve; });
+  }
+
+  /** The bitrate the publisher's last `onMetaData` declared, bit/s (see {@link RtmpSourceInfo}); undefined when none did. */
+  get declaredBitrateBps(): number | undefined {
+    return this.#declaredBitrateBps;
   }
 
   /** Resolves with the `end` info once the segmenter has ended (never rejects). */
@@ -190,8 +214,15 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   /** Runs inside node-media-server's socket handler: parse and mux synchronously, never throw. */
   #onTag(tag: Buffer): void {
     if (this.#ended) return;
-    // Script data (onMetaData): nothing an MPEG-TS segment carries; not worth a warning on every stream.
-    if ((tag[0]! & 0x1f) === FLV_TAG_SCRIPT) return;
+    // Script data: nothing an MPEG-TS segment carries; onMetaData's declared bitrate is kept for `info`.
+    if ((tag[0]! & 0x1f) === FLV_TAG_SCRIPT) {
+      const metadata = readFlvMetadata(tag);
+      if (metadata !== undefined) {
+        this.#declaredBitrateBps = metadata.declaredBitrateBps;
+        this.#log.debug({ declaredBitrateBps: metadata.declaredBitrateBps }, 'publisher metadata');
+      }
+      return;
+    }
     try {
       const packet = parseFlvTag(tag);
       if (packet !== undefined) this.#ts.push(packet);

@@ -4,6 +4,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { PublishRequest } from '../../../src/ingest/rtmp/rtmp-options.ts';
@@ -105,6 +106,36 @@ test('a 2 s-GOP publish is cut into ~2 s contiguous segments, in order, and ends
   }
   // file pts = startMs + the mpegts muxer's constant 1.4 s offset
   assert.ok(Math.abs(pts[0]!.video! - 1.4) < 0.05, `first pts ${pts[0]!.video}`);
+});
+
+test('the bitrate an RTMP publisher declares in onMetaData is on the first info, before any segment', async () => {
+  const key = secretKey('meta');
+  const infos: { declaredBitrateBps?: number; segmentsBefore: number }[] = [];
+  let segments = 0;
+  let segmenter: RtmpSegmenter | undefined;
+  onAccepted = (req) => {
+    segmenter = new RtmpSegmenter({ tags: rtmp.server.flvTags(req.sessionId)!, workDir: path.join(dir, 'segments-meta'), logger, segmentTargetMs: 2000 });
+    segmenter.on('info', (info) => infos.push({ ...(info.declaredBitrateBps !== undefined ? { declaredBitrateBps: info.declaredBitrateBps } : {}), segmentsBefore: segments }));
+    segmenter.on('segment', () => { segments += 1; });
+    segmenter.start();
+  };
+  const publisher = publish(rtmp.port, key, clip);
+  try {
+    await waitFor('first segment', () => segments > 0, 10_000);
+  } finally {
+    publisher.kill();
+    await publisher.exited;
+  }
+  await segmenter!.done;
+  // ffmpeg's flv muxer declares each stream's bit_rate / 1024 (kbit/s) from the clip's own.
+  const rates = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,bit_rate', '-of', 'json', clip], { encoding: 'utf8' });
+  const streams = (JSON.parse(rates.stdout) as { streams: { codec_type: string; bit_rate?: string }[] }).streams;
+  const kbps = (type: string): number => Number(streams.find((x) => x.codec_type === type)?.bit_rate ?? 0) / 1024;
+  assert.ok(kbps('video') > 0, 'the clip has a video bitrate to declare');
+  const expected = Math.round((kbps('video') + kbps('audio')) * 1000);
+  assert.ok(infos.length > 0);
+  assert.deepEqual(infos[0], { declaredBitrateBps: expected, segmentsBefore: 0 }, 'declared on the first info, before seq 0 closed');
+  assert.equal(segmenter!.declaredBitrateBps, expected);
 });
 
 test('the stream key never appears in any log line (NMS, ours)', () => {

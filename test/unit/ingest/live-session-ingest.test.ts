@@ -170,3 +170,39 @@ test('with ladder fitting off (ladderFitsSource: false) the gateway\'s ladder is
   assert.equal(calls.opened[0]!.fitToSource, undefined);
   assert.equal((calls.sources[0] as { bitrateBps?: number }).bitrateBps, undefined);
 });
+
+test('a fitted ladder whose publisher declares its bitrate in onMetaData has its live session described from the early info, and its plan fitted to the same rate', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const { ingest, segmenter, calls } = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true, { index });
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  const video = { codec: 'h264' as const, codecString: 'avc1.64001f', width: 1280, height: 720, fpsNum: 24, fpsDen: 1, fpsFinal: false };
+  segmenter().emit('info', { video, declaredBitrateBps: 1_200_000 });
+  await new Promise((resolve) => setImmediate(resolve));
+  // Before any segment closed: the session has the source and the declared rate.
+  assert.deepEqual(calls.sources, [{ video: { width: 1280, height: 720, fpsNum: 24, fpsDen: 1, codec: 'h264' }, bitrateBps: 1_200_000 }]);
+  // A later info (final frame rate, another metadata) changes nothing the fit used.
+  segmenter().emit('info', { video: { ...video, fpsFinal: true }, declaredBitrateBps: 9_000_000 });
+  for (let seq = 0; seq < 2; seq++) segmenter().emit('segment', { seq, path: `/nonexistent/mediagate-test/${seq}.ts`, durationMs: 2000, bytes: 500_000 });
+  await ingest.unpublish('conn-1');
+  assert.equal(calls.sources.length, 1, 'described once');
+  // The plan is fitted to the declared 1.2 Mb/s (not the 2 Mb/s measured on seq 0): 640x360 is a quarter of the pixels.
+  assert.deepEqual(plans[0]!.map((r) => [r.name, r.width, r.height, r.bitrateBps]), [['P360p30fps16x9', 640, 360, 300_000]]);
+  assert.deepEqual(calls.settled.map((s) => s.transcode), [true, true]);
+});
+
+test('a fitted ladder without a declared bitrate keeps the measured fallback even when the metadata comes after the first segment', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const { ingest, segmenter, calls } = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true, { index });
+  await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+  const video = { codec: 'h264' as const, codecString: 'avc1.64001f', width: 1280, height: 720, fpsNum: 24, fpsDen: 1, fpsFinal: true };
+  segmenter().emit('info', { video });
+  segmenter().emit('segment', { seq: 0, path: '/nonexistent/mediagate-test/0.ts', durationMs: 2000, bytes: 500_000 });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  segmenter().emit('info', { video, declaredBitrateBps: 1_200_000 });
+  segmenter().emit('segment', { seq: 1, path: '/nonexistent/mediagate-test/1.ts', durationMs: 2000, bytes: 500_000 });
+  await ingest.unpublish('conn-1');
+  assert.deepEqual(calls.sources, [{ video: { width: 1280, height: 720, fpsNum: 24, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' }, bitrateBps: 2_000_000 }]);
+  assert.deepEqual(plans[0]!.map((r) => [r.name, r.bitrateBps]), [['P360p30fps16x9', 500_000]]);
+});
