@@ -21,8 +21,10 @@
  *    the conservative choice: guides give small rungs somewhat more bits per pixel than large
  *    ones, so this cap errs low, never above the source.
  *
- * The source bitrate is measured, not declared: the bytes of the stream's first source segment
- * × 8 / its duration ({@link measuredBitrateBps}), for RTMP and HTTP push alike. It counts the
+ * The source bitrate is the caller's: ingest passes the one an RTMP publisher declares in its
+ * FLV `onMetaData` ((videodatarate + audiodatarate) × 1000, taken at its word: a wrong
+ * declaration gives wrong caps), else the measured one: the bytes of the stream's first source
+ * segment × 8 / its duration ({@link measuredBitrateBps}), always for HTTP push. The measure counts the
  * whole segment (video, audio and MPEG-TS overhead), so the video cap carries the audio's share
  * too; with the renditions' audio copied from the source, a rendition stays below the source's
  * bitrate while its pixel share is below the video's share of the source's bits (for the test
