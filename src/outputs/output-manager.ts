@@ -38,8 +38,15 @@ export interface OutputManagerOptions {
   readonly defaults: readonly OutputRequest[];
   /** How long an ended stream's outputs stay readable, s; default 3600. */
   readonly endedKeepS?: number;
-  /** How often states are written and the store re-read, ms; default 1000. */
+  /** How often the states of running outputs are written, ms; default 1000. */
   readonly statusFlushMs?: number;
+  /**
+   * How often every held stream's desired outputs are re-read from the store when no bus
+   * message said they changed (a message missed during a Redis reconnect), ms; default 10000.
+   * It is one Redis read per held stream, outputs or not, so it is kept rare: at 256 streams
+   * every second it was 256 reads a second on the ingest's thread for nothing.
+   */
+  readonly reconcileMs?: number;
   /** How often a profile rendition's listing is polled, ms; default 500. */
   readonly renditionPollMs?: number;
   /** ffmpeg executable; default `ffmpeg`. */
@@ -92,6 +99,7 @@ export class OutputManager {
     this.#log = options.logger.child({ component: 'outputs' });
     this.#timers = [
       setInterval(() => this.#flushAll(), options.statusFlushMs ?? 1000),
+      setInterval(() => this.#reconcileAll(), options.reconcileMs ?? 10_000),
       setInterval(() => this.#pollRenditions(), options.renditionPollMs ?? 500),
     ];
     for (const t of this.#timers) t.unref();
@@ -222,12 +230,14 @@ export class OutputManager {
     });
   }
 
-  /** Each `statusFlushMs`: every output's bytes and uptime to the store, and the store re-read (a missed bus message). */
+  /** Each `statusFlushMs`: every running output's bytes and uptime to the store. */
   #flushAll(): void {
-    for (const held of this.#held.values()) {
-      if (held.runners.size > 0) void this.#flush(held, true);
-      void this.reconcile(held.manifestID);
-    }
+    for (const held of this.#held.values()) if (held.runners.size > 0) void this.#flush(held, true);
+  }
+
+  /** Each `reconcileMs`: every held stream's outputs re-read from the store (a missed bus message). */
+  #reconcileAll(): void {
+    for (const held of this.#held.values()) void this.reconcile(held.manifestID);
   }
 
   /** Feeds newly listed segments of the profile renditions that have outputs here. */
