@@ -18,6 +18,7 @@ import { LiveLadder } from './transcode/live-ladder.ts';
 import { displayedSize, fitRendition, type FittedRendition } from './domain/profile.ts';
 import { parseWatermarkSpec } from './domain/watermark.ts';
 import { fitLadderToSource } from './domain/ladder-fit.ts';
+import { playableSourceProfile } from './domain/source-lint.ts';
 import { isX264Preset } from './domain/x264-preset.ts';
 import { FfmpegRunner } from './media/ffmpeg-runner.ts';
 import { registerLiveStreamsGauge } from './metrics/ingest-metrics.ts';
@@ -138,11 +139,14 @@ export async function startTranscodeWorker(config: MediagateConfig, logger: Logg
 function liveLadderStarter(config: MediagateConfig, core: Core): StartLadder {
   const preset = isX264Preset(config.transcode.x264Preset) ? config.transcode.x264Preset : undefined;
   return async ({ profiles, fitToSource, source, logger, watermark }) => {
-    const ladder = fitToSource ? fitLadderToSource(profiles, source.video, source.bitrateBps).profiles : profiles;
-    const renditions = ladder.map((p) => fitRendition(p, source.video)).filter((f): f is FittedRendition => f !== undefined);
-    if (renditions.length === 0) return undefined;
+    const fitted = fitToSource ? fitLadderToSource(profiles, source.video, source.bitrateBps).profiles : profiles;
     const spec = watermark === undefined ? undefined : parseWatermarkSpec(watermark);
     if (watermark !== undefined && !spec) logger.error({ watermark: JSON.stringify(watermark).slice(0, 300) }, 'live session carries a malformed watermark; transcoding without it');
+    // Watermark applyToSource: the marked copy of the source the gateway planned (ingest adds the same profile).
+    const copy = spec?.applyToSource === true ? playableSourceProfile(fitted, source.video, [], source.bitrateBps ?? 0, { marked: true }) : undefined;
+    const ladder = copy ? [...fitted, copy] : fitted;
+    const renditions = ladder.map((p) => fitRendition(p, source.video)).filter((f): f is FittedRendition => f !== undefined);
+    if (renditions.length === 0) return undefined;
     const image = spec?.kind === 'image'
       ? await core.storeRetry.run('fetch watermark image', () => core.storage.getFile(spec.imageKey), core.storeRetry.deadline()) : undefined;
     const sourceWidthPx = displayedSize(source.video).width;

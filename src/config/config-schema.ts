@@ -46,7 +46,7 @@ const StreamKeySchema = Type.Object({
   })),
   watermark: Type.Optional(Type.Unknown({
     description: 'This key\'s watermark, overriding `watermark.*`: an object with the fields of `watermark` '
-      + '(`image` or `imageKey` or `text`, `position`, `marginPx` or `marginFraction`, `widthFraction`, `fontSizeFraction`, `opacity`), '
+      + '(`image` or `imageKey` or `text`, `position`, `marginPx` or `marginFraction`, `widthFraction`, `fontSizeFraction`, `opacity`, `applyToSource`), '
       + 'or `false` for none. Checked at startup.',
   })),
   outputs: Type.Optional(Type.Array(Type.Object({
@@ -351,6 +351,14 @@ export const CONFIG_SCHEMA = Type.Object({
     }),
     fontSizeFraction: Type.Number({ minimum: 0.001, maximum: 0.5, default: WATERMARK_DEFAULTS.fontSizeFraction, description: 'Text height as a fraction of each rendition\'s height (text watermarks).' }),
     opacity: Type.Number({ minimum: 0, maximum: 1, default: WATERMARK_DEFAULTS.opacity, description: 'Opacity, 0 (invisible) to 1; multiplies the image\'s own alpha.' }),
+    applyToSource: Type.Boolean({
+      default: false,
+      description: 'Also mark the source: each watermarked stream gets a marked copy of its source at the source\'s size '
+        + '(rendition `source-marked`, a re-encode at most at the source\'s bitrate: about 0.125 CPU s per media second for '
+        + 'the 640x360 test clip, docs/operations.md "Watermarks"), and the unmarked `source` is left out of the master '
+        + 'playlist and its playlist and segments answer 404. Restream outputs of `source`, thumbnails and recordings '
+        + 'still read the unmarked source. Stream keys and the webhook may set it in their `watermark`. Default false.',
+    }),
   }, { additionalProperties: false, default: {} }),
   streamKeys: Type.Array(StreamKeySchema, {
     default: [], description: 'Configured stream keys; empty = any well-formed name is accepted (loopback only).',

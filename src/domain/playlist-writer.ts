@@ -213,16 +213,21 @@ export function renderMasterPlaylist(
  *   domain/source-lint.ts `sourceUnfitForPlayers`), every rendition is listed by bandwidth and
  *   the source goes last, behind its playable copy, whatever its bandwidth: players that can
  *   decode it (and check CODECS) may still pick it. With no rendition it is listed alone.
+ * - When it is withheld (`sourceHidden`: the stream's watermark has `applyToSource`, and a
+ *   marked copy of the source at its own size is among the renditions), the source is not
+ *   listed at all; every rendition is listed by bandwidth. With no rendition the source is
+ *   listed alone (a master playlist lists at least one variant).
  *
  * @param source the `source` variant.
  * @param renditions every other variant, in ladder order.
- * @returns the variants to list, in order (the source always among them).
+ * @returns the variants to list, in order (the source among them unless `sourceHidden`).
  */
-export function orderMasterVariants(source: VariantStream, renditions: readonly VariantStream[], options: { sourceLast?: boolean } = {}): VariantStream[] {
+export function orderMasterVariants(source: VariantStream, renditions: readonly VariantStream[], options: { sourceLast?: boolean; sourceHidden?: boolean } = {}): VariantStream[] {
   const byBandwidth = (list: readonly VariantStream[]): VariantStream[] =>
     list.map((variant, index) => ({ variant, index }))
       .sort((a, b) => b.variant.bandwidthBps - a.variant.bandwidthBps || a.index - b.index)
       .map((x) => x.variant);
+  if (options.sourceHidden === true && renditions.length > 0) return byBandwidth(renditions);
   if (options.sourceLast === true) return [...byBandwidth(renditions), source];
   return [source, ...byBandwidth(renditions.filter((r) => r.bandwidthBps <= source.bandwidthBps))];
 }

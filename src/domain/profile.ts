@@ -69,6 +69,13 @@ export interface RenditionPlan {
   readonly height: number;
   /** The profile's target video bitrate in bits per second. */
   readonly bitrateBps: number;
+  /**
+   * This rendition is the watermarked copy of the source at its own size (watermark
+   * `applyToSource`, domain/source-lint.ts `playableSourceProfile`): players get it instead of
+   * the unmarked `source`, which the master playlist leaves out and playback answers 404 for.
+   * Absent: no.
+   */
+  readonly replacesSource?: true;
 }
 
 /** How a live stream comes in: an RTMP publish or HTTP-pushed segments. */

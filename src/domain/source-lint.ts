@@ -4,6 +4,7 @@
  * on: a source browsers cannot show as sent gets a playable rendition of its own size in the
  * ladder, and the master playlist lists the source after the renditions.
  */
+import { MIN_CAPPED_BITRATE_BPS } from './ladder-fit.ts';
 import { displayedSize, fitRendition, type SourceVideoInfo, type VideoProfile } from './profile.ts';
 
 /**
@@ -76,34 +77,56 @@ export function sourceUnfitForPlayers(warnings: readonly SourceWarning[]): boole
 /** Bounds of the added rendition's bitrate, bits per second. */
 const PLAYABLE_MIN_BPS = 300_000;
 const PLAYABLE_MAX_BPS = 20_000_000;
+/** Lowest bitrate of a marked copy when the source's is known, bits per second (ladder-fit.ts `MIN_CAPPED_BITRATE_BPS`). */
+const MARKED_MIN_BPS = MIN_CAPPED_BITRATE_BPS;
+
+/** Name of the marked copy of the source added by {@link playableSourceProfile} with `marked` (watermark `applyToSource`). */
+export const MARKED_SOURCE_RENDITION = 'source-marked';
 
 /**
  * The rendition to add to a ladder so that a source unfit for players
- * ({@link sourceUnfitForPlayers}) has a playable copy at its own displayed size: an H.264
- * profile (8-bit yuv420p, as every rendition; transcode/ladder-args.ts) of the displayed source
- * size at the source frame rate, at the source's measured bitrate clamped to 0.3-20 Mb/s.
+ * ({@link sourceUnfitForPlayers}) has a playable copy at its own displayed size, or (`marked`:
+ * the stream's watermark has `applyToSource`, domain/watermark.ts) so that the source has a
+ * watermarked copy at its own size (the ladder code draws the mark on every transcoded
+ * rendition, this one included): an H.264 profile (8-bit yuv420p, as every rendition;
+ * transcode/ladder-args.ts) of the displayed source size at the source frame rate.
+ * Bitrate: the source's measured bitrate clamped to 0.3-20 Mb/s; with `marked`, never above
+ * the source's bitrate (when known: clamped to 1 kb/s-20 Mb/s instead).
  *
- * @param ladder the configured ladder; when one of its profiles already fits to the displayed
+ * @param ladder the ladder (fitted); when one of its profiles already fits to the displayed
  *   source size ({@link fitRendition} semantics: a box at least that large in both sides and of
- *   the same aspect), nothing is added.
- * @param sourceBitrateBps the source's bitrate (first segment bytes × 8000 / duration ms).
- * @returns the profile to append, named {@link PLAYABLE_SOURCE_RENDITION} (suffixed `-2`, `-3`
- *   ... if the ladder already uses the name), or `undefined` when none is needed.
+ *   the same aspect), nothing is added: that rendition is the copy ({@link isSourceSizeCopy}).
+ * @param sourceBitrateBps the source's bitrate (declared, or first segment bytes × 8000 / duration ms); 0 when unknown.
+ * @returns the profile to append, named {@link PLAYABLE_SOURCE_RENDITION} (or
+ *   {@link MARKED_SOURCE_RENDITION} with `marked`; suffixed `-2`, `-3` ... if the ladder already
+ *   uses the name), or `undefined` when none is needed.
  */
 export function playableSourceProfile(ladder: readonly VideoProfile[], source: SourceVideoInfo, warnings: readonly SourceWarning[],
-  sourceBitrateBps: number): VideoProfile | undefined {
-  if (!sourceUnfitForPlayers(warnings)) return undefined;
+  sourceBitrateBps: number, options: { marked?: boolean } = {}): VideoProfile | undefined {
+  const marked = options.marked === true;
+  if (!marked && !sourceUnfitForPlayers(warnings)) return undefined;
   const shown = displayedSize(source);
   const even = { width: shown.width - (shown.width % 2), height: shown.height - (shown.height % 2) };
-  if (ladder.some((p) => {
-    const f = fitRendition(p, source);
-    return f !== undefined && f.width === even.width && f.height === even.height;
-  })) return undefined;
-  let name = PLAYABLE_SOURCE_RENDITION;
-  for (let i = 2; ladder.some((p) => p.name === name); i++) name = `${PLAYABLE_SOURCE_RENDITION}-${i}`;
-  const bitrateBps = Math.round(Math.min(PLAYABLE_MAX_BPS, Math.max(PLAYABLE_MIN_BPS, Number.isFinite(sourceBitrateBps) ? sourceBitrateBps : 0)));
+  if (ladder.some((p) => isSourceSizeCopy(fitRendition(p, source), source))) return undefined;
+  const base = marked ? MARKED_SOURCE_RENDITION : PLAYABLE_SOURCE_RENDITION;
+  let name = base;
+  for (let i = 2; ladder.some((p) => p.name === name); i++) name = `${base}-${i}`;
+  const known = Number.isFinite(sourceBitrateBps) && sourceBitrateBps > 0;
+  const bitrateBps = Math.round(marked && known
+    ? Math.min(PLAYABLE_MAX_BPS, Math.max(MARKED_MIN_BPS, Math.floor(sourceBitrateBps)))
+    : Math.min(PLAYABLE_MAX_BPS, Math.max(PLAYABLE_MIN_BPS, known ? sourceBitrateBps : 0)));
   return {
     name, width: even.width, height: even.height, bitrateBps, fps: 0, fpsDen: 1,
     profile: '', gop: { kind: 'default' }, encoder: 'H.264', quality: 0,
   };
+}
+
+/**
+ * Whether a fitted rendition is a copy of the source at its own displayed size (even sides):
+ * the rendition {@link playableSourceProfile} adds, or a ladder profile of that size.
+ */
+export function isSourceSizeCopy(fit: { readonly width: number; readonly height: number } | undefined, source: SourceVideoInfo): boolean {
+  if (fit === undefined) return false;
+  const shown = displayedSize(source);
+  return fit.width === shown.width - (shown.width % 2) && fit.height === shown.height - (shown.height % 2);
 }

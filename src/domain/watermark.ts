@@ -61,6 +61,13 @@ interface PlacementFields {
    */
   readonly margin: { readonly fraction: number } | { readonly px: number };
   readonly opacity: number;
+  /**
+   * Also mark the source: the stream gets a marked copy of the source at its own size (a
+   * transcoded rendition, domain/source-lint.ts `playableSourceProfile` with `marked`), and the
+   * unmarked `source` rendition is no longer offered to players (docs/operations.md,
+   * "Watermarks"). Present only when true; absent: the source stays untouched.
+   */
+  readonly applyToSource?: true;
 }
 
 /** A watermark as configured, before its image is read. */
@@ -121,7 +128,7 @@ function fractionField(obj: Json, field: string, where: string, fallback: number
  *   position?: 'top-left'|'top-right'|'bottom-left'|'bottom-right'|'center' (default bottom-right),
  *   marginPx?: integer ≥ 0 (source pixels) | marginFraction?: number 0–0.5 (default 0.02),
  *   widthFraction?: number (0, 1] (image; default 0.15), fontSizeFraction?: number (0, 0.5] (text; default 0.05),
- *   opacity?: number [0, 1] (default 0.8) }
+ *   opacity?: number [0, 1] (default 0.8), applyToSource?: boolean (default false: the source stays unmarked) }
  * ```
  * Exactly one of `image`, `imageKey`, `text`. Unknown fields are refused (a typo must not
  * silently give a default mark).
@@ -134,7 +141,7 @@ function fractionField(obj: Json, field: string, where: string, fallback: number
 export function parseWatermarkRequest(raw: unknown, where: string, options: { allowPath?: boolean } = {}): WatermarkRequest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(where, `must be an object, got ${describe(raw)}`);
   const obj = raw as Json;
-  const known = new Set(['image', 'imageKey', 'text', 'position', 'marginPx', 'marginFraction', 'widthFraction', 'fontSizeFraction', 'opacity']);
+  const known = new Set(['image', 'imageKey', 'text', 'position', 'marginPx', 'marginFraction', 'widthFraction', 'fontSizeFraction', 'opacity', 'applyToSource']);
   const unknown = Object.keys(obj).filter((k) => !known.has(k));
   if (unknown.length > 0) bad(where, `unknown field "${unknown[0]!.slice(0, 64)}" (known: ${[...known].join(', ')})`);
 
@@ -161,7 +168,9 @@ export function parseWatermarkRequest(raw: unknown, where: string, options: { al
     margin = { fraction: fractionField(obj, 'marginFraction', where, WATERMARK_DEFAULTS.marginFraction, { zero: true, max: 0.5 }) };
   }
   const opacity = fractionField(obj, 'opacity', where, WATERMARK_DEFAULTS.opacity, { zero: true });
-  const placement = { position: position as WatermarkPosition, margin, opacity };
+  const applyToSource = obj['applyToSource'] ?? false;
+  if (typeof applyToSource !== 'boolean') bad(`${where}.applyToSource`, `must be true or false, got ${describe(applyToSource)}`);
+  const placement = { position: position as WatermarkPosition, margin, opacity, ...(applyToSource === true ? { applyToSource: true as const } : {}) };
 
   if (source === 'text') {
     if (value.length > MAX_WATERMARK_TEXT_CHARS) bad(`${where}.text`, `at most ${MAX_WATERMARK_TEXT_CHARS} characters, got ${value.length}`);
@@ -257,6 +266,7 @@ export function parseWatermarkSpec(raw: unknown): WatermarkSpec | undefined {
   if (!num(o['opacity'], 0, 1)) return undefined;
   const margin = o['margin'] as Json | undefined;
   if (typeof margin !== 'object' || margin === null || !(num(margin['fraction'], 0, 0.5) || (Number.isInteger(margin['px']) && num(margin['px'], 0, 4096)))) return undefined;
+  if (o['applyToSource'] !== undefined && o['applyToSource'] !== true) return undefined;
   if (o['kind'] === 'text') {
     return typeof o['text'] === 'string' && TEXT_PATTERN.test(o['text']) && o['text'].length <= MAX_WATERMARK_TEXT_CHARS && num(o['fontSizeFraction'], 0.001, 0.5)
       ? raw as WatermarkSpec : undefined;

@@ -105,6 +105,12 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     throw new GatewayError('NOT_FOUND', what, retryAfterS === undefined ? {} : { retryAfterS });
   };
 
+  /** 404 for the unmarked source of a stream whose watermark has applyToSource ({@link sourceWithheld}). */
+  const refuseWithheldSource = (manifestID: string, stream: PlaybackStream): void => {
+    const copy = stream.renditions.find((r) => r.replacesSource === true);
+    if (copy) notFound(`the source of stream ${manifestID} is not served to players: its watermark has applyToSource; play its marked copy, rendition ${copy.name}`);
+  };
+
   async function master(manifestID: string, res: Response): Promise<void> {
     const stream = await index.getStream(manifestID);
     if (!stream) notFound(`stream ${manifestID} not found`);
@@ -120,7 +126,9 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     // By bandwidth, highest first; a source fit for players first, never a rendition above it; a
     // source browsers cannot decode (10-bit H.264) or would show sideways (a rotation MPEG-TS
     // cannot carry) last, behind its playable copy (playlist-writer.ts orderMasterVariants).
-    const variants = orderMasterVariants(sourceVariant, renditions, { sourceLast: sourceUnfitForPlayers(stream!.warnings) });
+    // A watermark with applyToSource: the marked copy of the source stands in for it; the
+    // unmarked source is not listed at all.
+    const variants = orderMasterVariants(sourceVariant, renditions, { sourceLast: sourceUnfitForPlayers(stream!.warnings), sourceHidden: sourceWithheld(stream!) });
     send(res, PLAYLIST_TYPE, renderMasterPlaylist(variants), 'no-cache');
   }
 
@@ -131,6 +139,7 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     if (rendition !== SOURCE_RENDITION && !stream.renditions.some((r) => r.name === rendition)) {
       notFound(`stream ${manifestID} has no rendition ${rendition}`);
     }
+    if (rendition === SOURCE_RENDITION) refuseWithheldSource(manifestID, stream);
     const first = w.segments[0];
     const body = renderMediaPlaylist({
       mediaSequence: w.stats.count - w.segments.length,
@@ -150,6 +159,7 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     // Objects are stored per publish session (domain/segment.ts): a live URI names the current one.
     const stream = await index.getStream(manifestID);
     if (!stream) notFound(`stream ${manifestID} not found`);
+    if (rendition === SOURCE_RENDITION) refuseWithheldSource(manifestID, stream!);
     const object = await storage.getStream(segmentKey(manifestID, stream!.session, rendition, seq));
     if (!object) notFound(`segment ${manifestID}/${rendition}/${seq}.ts not found`);
     setCommonHeaders(res);
@@ -288,4 +298,13 @@ async function streamObject(stream: Readable, res: Response): Promise<void> {
   } catch {
     res.destroy();
   }
+}
+
+/**
+ * Whether the stream's unmarked `source` is withheld from players: its watermark has
+ * `applyToSource` and its plan names the marked copy (domain/profile.ts `RenditionPlan.replacesSource`).
+ * Internal readers (outputs, thumbnails, recordings) read the source from the store, not from here.
+ */
+export function sourceWithheld(stream: Pick<PlaybackStream, 'renditions'>): boolean {
+  return stream.renditions.some((r) => r.replacesSource === true);
 }

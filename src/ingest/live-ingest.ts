@@ -15,7 +15,7 @@ import { fitLadderToSource, measuredBitrateBps, type LadderFit } from '../domain
 import { SOURCE_RENDITION, segmentKey, sourceSegmentInfo, type RenditionSegment } from '../domain/segment.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { isValidStreamName } from '../domain/stream-name.ts';
-import { lintSource, playableSourceProfile } from '../domain/source-lint.ts';
+import { isSourceSizeCopy, lintSource, playableSourceProfile } from '../domain/source-lint.ts';
 import type { IngestJob, PushSessionRecord, StateRetry, StreamGrant, StreamTap } from './ingest-ports.ts';
 import type { Logger } from '../log/logger.ts';
 import {
@@ -375,12 +375,20 @@ export class LiveIngest {
         fitted = fitLadderToSource(stream.profiles, video, sourceBitrateBps);
         stream.profiles = fitted.profiles;
       }
-      const extra = video && playableSourceProfile(stream.profiles, video, warnings, sourceBitrateBps ?? 0);
+      // Watermark applyToSource: a marked copy at the source's size (the ladder draws the mark on
+      // it like on every rendition) replaces the unmarked source for players.
+      const marksSource = stream.watermark?.applyToSource === true;
+      const extra = video && playableSourceProfile(stream.profiles, video, warnings, sourceBitrateBps ?? 0, { marked: marksSource });
       if (extra) stream.profiles = [...stream.profiles, extra];
+      let copyFlagged = false;
       const plan = !video ? [] : stream.profiles
         .map((p) => ({ p, fit: fitRendition(p, video) }))
         .filter((x) => x.fit !== undefined)
-        .map((x) => ({ name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps, fps: x.fit!.fpsNum / x.fit!.fpsDen }));
+        .map((x) => {
+          const replacesSource = marksSource && !copyFlagged && isSourceSizeCopy(x.fit, video);
+          if (replacesSource) copyFlagged = true;
+          return { name: x.p.name, width: x.fit!.width, height: x.fit!.height, bitrateBps: x.p.bitrateBps, fps: x.fit!.fpsNum / x.fit!.fpsDen, ...(replacesSource ? { replacesSource: true as const } : {}) };
+        });
       stream.plan = plan;
       // Nothing to transcode after all (every rendition would upscale, or no video): the live feed stops here.
       if (plan.length === 0) this.#rtmp.endFeed(stream);
@@ -414,7 +422,9 @@ export class LiveIngest {
     if (!probed.video) return undefined;
     const measured = sourceSegmentInfo(probed);
     // The bitrate the plan was fitted to travels with every job: a live session fits its ladder with it.
-    const source = measured && stream.sourceBitrateBps !== undefined && stream.fitToSource ? { ...measured, bitrateBps: stream.sourceBitrateBps } : measured;
+    // So does the marked copy of the source (watermark applyToSource): its bitrate is the source's.
+    const needsBitrate = stream.fitToSource || stream.watermark?.applyToSource === true;
+    const source = measured && stream.sourceBitrateBps !== undefined && needsBitrate ? { ...measured, bitrateBps: stream.sourceBitrateBps } : measured;
     const job: IngestJob = {
       manifestID, session, seq, sourceKey: key, durationMs, profiles: stream.profiles, enqueuedAtMs: completedAtMs,
       ...(stream.accountID !== undefined ? { accountID: stream.accountID } : {}),

@@ -148,10 +148,12 @@ export class RtmpPublish {
     const live = this.#core.options.liveSessions;
     if (!live || !stream.liveSession || stream.liveSourceSet || !info.video) return;
     const declaredBps = stream.declaredBitrateBps;
-    if (stream.fitToSource && declaredBps === undefined) return;
+    // A fitted ladder, and the marked copy of the source (watermark applyToSource), are sized by the source's bitrate.
+    const needsBitrate = stream.fitToSource || stream.watermark?.applyToSource === true;
+    if (needsBitrate && declaredBps === undefined) return;
     const measured = sourceSegmentInfo(probedSegment(info, { frames: 0, durationMs: 0 }));
     if (!measured) return;
-    const source = stream.fitToSource && declaredBps !== undefined ? { ...measured, bitrateBps: declaredBps } : measured;
+    const source = needsBitrate && declaredBps !== undefined ? { ...measured, bitrateBps: declaredBps } : measured;
     stream.liveSourceSet = true;
     this.#core.retry.run('describe live session', () => live.setSource(stream.manifestID, stream.session, source), this.#core.retry.deadline())
       .catch((err: Error) => {

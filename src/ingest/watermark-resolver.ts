@@ -57,7 +57,8 @@ export class WatermarkResolver {
    *   not a PNG/JPEG, or does not fit the frames; storage errors other than NOT_FOUND as raised.
    */
   async resolve(request: WatermarkRequest, frames: readonly { width: number; height: number }[], where: string): Promise<WatermarkSpec> {
-    if (request.kind === 'text') return { kind: 'text', text: request.text, fontSizeFraction: request.fontSizeFraction, position: request.position, margin: request.margin, opacity: request.opacity };
+    const marksSource = request.applyToSource === true ? { applyToSource: true as const } : {};
+    if (request.kind === 'text') return { kind: 'text', text: request.text, fontSizeFraction: request.fontSizeFraction, position: request.position, margin: request.margin, opacity: request.opacity, ...marksSource };
     const { image } = request;
     let bytes: Buffer;
     let imageKey: string;
@@ -88,7 +89,7 @@ export class WatermarkResolver {
     if (info.width < 1 || info.height < 1) throw new GatewayError('INVALID_WATERMARK', `${field}: image header gives a size of ${info.width}x${info.height}`);
     const spec: WatermarkSpec = {
       kind: 'image', imageKey, imageFormat: info.format, imageWidthPx: info.width, imageHeightPx: info.height,
-      widthFraction: request.widthFraction, position: request.position, margin: request.margin, opacity: request.opacity,
+      widthFraction: request.widthFraction, position: request.position, margin: request.margin, opacity: request.opacity, ...marksSource,
     };
     checkWatermarkFits(spec, frames, where);
     if ('path' in image) {
@@ -125,6 +126,8 @@ export interface WatermarkSettings {
   readonly widthFraction: number;
   readonly fontSizeFraction: number;
   readonly opacity: number;
+  /** Also mark the source (domain/watermark.ts `applyToSource`); absent in older callers = false. */
+  readonly applyToSource?: boolean;
 }
 
 /**
@@ -133,11 +136,11 @@ export interface WatermarkSettings {
  * @throws GatewayError INVALID_WATERMARK (more than one of them set, a bad text).
  */
 export function watermarkRequestOfSettings(settings: WatermarkSettings): WatermarkRequest | undefined {
-  const { image, imageKey, text, position, marginFraction, widthFraction, fontSizeFraction, opacity } = settings;
+  const { image, imageKey, text, position, marginFraction, widthFraction, fontSizeFraction, opacity, applyToSource } = settings;
   if (image === '' && imageKey === '' && text === '') return undefined;
   const sized = text !== '' && image === '' && imageKey === '' ? { fontSizeFraction } : { widthFraction };
   return parseWatermarkRequest({
     ...(image !== '' ? { image } : {}), ...(imageKey !== '' ? { imageKey } : {}), ...(text !== '' ? { text } : {}),
-    position, marginFraction, opacity, ...sized,
+    position, marginFraction, opacity, ...sized, ...(applyToSource === true ? { applyToSource } : {}),
   }, 'watermark');
 }

@@ -6,12 +6,16 @@
  * by our ladder, so outside the mark the two differ by encoding noise only: thresholds inside
  * > 60 gray levels (an opaque white mark over the clip), outside < 8 (two encodes of the same
  * picture at 0.6-0.8 Mb/s, minus a 16 px band around the mark). A gateway configured with an
- * image that is not a PNG/JPEG does not start, naming the setting.
+ * image that is not a PNG/JPEG does not start, naming the setting. With
+ * `MEDIAGATE_WATERMARK_APPLY_TO_SOURCE`, the stream gets a marked copy of the source at its
+ * size (`source-marked`, checked the same way against the unmarked source segment read from the
+ * object store's directory), the master lists it and not the source, and the source's playlist
+ * and segments answer 404.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,13 +42,31 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function grayFrame(url: string, index: number): Promise<Buffer> {
+async function grayFrame(url: string, index: number, size: { width: number; height: number } = SIZE): Promise<Buffer> {
   const file = join(dir, `f-${Math.random().toString(36).slice(2)}.ts`);
   await writeFile(file, Buffer.from(await (await fetch(url)).arrayBuffer()));
-  const { stdout } = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-vf', `select=eq(n\\,${index}),scale=${SIZE.width}:${SIZE.height}`, '-frames:v', '1',
+  return grayFrameOfFile(file, index, size);
+}
+
+async function grayFrameOfFile(file: string, index: number, size: { width: number; height: number }): Promise<Buffer> {
+  const { stdout } = await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', file, '-vf', `select=eq(n\\,${index}),scale=${size.width}:${size.height}`, '-frames:v', '1',
     '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'], { encoding: 'buffer', maxBuffer: 1 << 24 });
-  assert.equal(stdout.length, SIZE.width * SIZE.height, `frame ${index} of ${url}`);
+  assert.equal(stdout.length, size.width * size.height, `frame ${index} of ${file}`);
   return stdout;
+}
+
+/** Mean |difference| inside the rectangle, outside it (minus a 16 px band), and the mean gray of the marked frame inside it. */
+function compareRegion(marked: Buffer, source: Buffer, size: { width: number; height: number }, rect: { x: number; y: number; width: number; height: number }): { insideMean: number; outsideMean: number; white: number } {
+  let inSum = 0; let inN = 0; let outSum = 0; let outN = 0; let whiteSum = 0;
+  for (let y = 0; y < size.height; y++) {
+    for (let x = 0; x < size.width; x++) {
+      const d = Math.abs(marked[y * size.width + x]! - source[y * size.width + x]!);
+      const inside = x >= rect.x && x < rect.x + rect.width && y >= rect.y && y < rect.y + rect.height;
+      const band = x >= rect.x - 16 && x < rect.x + rect.width + 16 && y >= rect.y - 16 && y < rect.y + rect.height + 16;
+      if (inside) { inSum += d; inN += 1; whiteSum += marked[y * size.width + x]!; } else if (!band) { outSum += d; outN += 1; }
+    }
+  }
+  return { insideMean: inSum / inN, outsideMean: outSum / outN, white: whiteSum / inN };
 }
 
 test('a gateway configured with a GIF as watermark.image does not start, naming the setting', async () => {
@@ -96,6 +118,57 @@ test('the configured watermark is on the live rendition, in its corner at its re
     const insideMean = inSum / inN; const outsideMean = outSum / outN; const white = whiteSum / inN;
     t.diagnostic(`mark gray ${white.toFixed(1)}, mean |diff| inside ${insideMean.toFixed(2)}, outside ${outsideMean.toFixed(2)}`);
     assert.ok(white > 240, `the mark is white in the rendition: mean gray ${white.toFixed(1)}`);
+    assert.ok(insideMean > 60, `inside the mark ${insideMean.toFixed(2)} > 60`);
+    assert.ok(outsideMean < 8, `outside the mark ${outsideMean.toFixed(2)} < 8`);
+  } finally {
+    await gateway?.stop();
+  }
+});
+
+test('with applyToSource the master lists the marked source-size copy instead of the source, the copy is marked, and the raw source answers 404', async (t) => {
+  const png = join(dir, 'mark-src.png');
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=white:s=200x100', '-frames:v', '1', png]);
+  const full = { width: 640, height: 360 };
+  let gateway: RunningGateway | undefined;
+  try {
+    gateway = await startGateway(redis.url, {
+      MEDIAGATE_LADDER: RENDITION, MEDIAGATE_WATERMARK_IMAGE: png, MEDIAGATE_WATERMARK_POSITION: 'top-left',
+      MEDIAGATE_WATERMARK_WIDTH_FRACTION: '0.25', MEDIAGATE_WATERMARK_MARGIN_FRACTION: '0.05', MEDIAGATE_WATERMARK_OPACITY: '1',
+      MEDIAGATE_WATERMARK_APPLY_TO_SOURCE: 'true',
+    });
+    const pub = publish(await clipWith2sGop(8), gateway.rtmpUrl('wmsrc'));
+    const base = `${gateway.httpUrl}/stream/wmsrc`;
+    await waitForListedSegments(`${base}/source-marked.m3u8`, 2, gateway.proc);
+    await pub.exited;
+
+    const master = await (await fetch(`${base}.m3u8`)).text();
+    const uris = master.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    assert.deepEqual(uris, ['wmsrc/source-marked.m3u8', `wmsrc/${RENDITION}.m3u8`], master);
+    assert.match(master, /RESOLUTION=640x360/);
+
+    const refused = await fetch(`${base}/source.m3u8`);
+    assert.equal(refused.status, 404);
+    const body = await refused.json() as { detail: { msg: string; code: string } };
+    assert.equal(body.detail.code, 'NOT_FOUND');
+    assert.match(body.detail.msg, /not served to players: its watermark has applyToSource; play its marked copy, rendition source-marked/);
+
+    const seg = (await (await fetch(`${base}/source-marked.m3u8`)).text()).split('\n').find((l) => l.endsWith('.ts'))!;
+    const seq = Number(/(\d+)\.ts$/.exec(seg)![1]);
+    assert.equal((await fetch(`${base}/source/${seq}.ts`)).status, 404, 'the raw source segment is not served either');
+
+    // The unmarked source segment, read where the gateway stored it (fs object store: <manifestID>/<session>/source/<seq>.ts).
+    const objects = join(gateway.deployment.env['MEDIAGATE_STORAGE_DIR']!, 'wmsrc');
+    const [session] = readdirSync(objects);
+    const source = await grayFrameOfFile(join(objects, session!, 'source', `${seq}.ts`), 10, full);
+    const marked = await grayFrame(new URL(seg, `${base}/source-marked.m3u8`).href, 10, full);
+    const spec: WatermarkSpec = {
+      kind: 'image', imageKey: 'k', imageFormat: 'png', imageWidthPx: 200, imageHeightPx: 100, widthFraction: 0.25, position: 'top-left', margin: { fraction: 0.05 }, opacity: 1,
+    };
+    const rect = watermarkPlacement(spec, full, 640);
+    assert.deepEqual(rect, { x: 32, y: 32, width: 160, height: 80, marginPx: 32 });
+    const { insideMean, outsideMean, white } = compareRegion(marked, source, full, rect);
+    t.diagnostic(`source-size copy: mark gray ${white.toFixed(1)}, mean |diff| inside ${insideMean.toFixed(2)}, outside ${outsideMean.toFixed(2)}`);
+    assert.ok(white > 240, `the mark is white in the copy: mean gray ${white.toFixed(1)}`);
     assert.ok(insideMean > 60, `inside the mark ${insideMean.toFixed(2)} > 60`);
     assert.ok(outsideMean < 8, `outside the mark ${outsideMean.toFixed(2)} < 8`);
   } finally {

@@ -422,3 +422,13 @@ test('a source unfit for players goes last behind every rendition by bandwidth, 
   assert.deepEqual(orderMasterVariants(source, [small, playable], { sourceLast: true }).map((v) => v.name), ['source-playable', '240p', 'source']);
   assert.deepEqual(orderMasterVariants(source, [], { sourceLast: true }).map((v) => v.name), ['source']);
 });
+
+test('a source withheld for its marked copy (watermark applyToSource) is not listed at all; without renditions it is listed alone', () => {
+  const source = { uri: 's/source.m3u8', bandwidthBps: 600_000, name: 'source' };
+  const marked = { uri: 's/source-marked.m3u8', bandwidthBps: 620_000, name: 'source-marked' };
+  const small = { uri: 's/240p.m3u8', bandwidthBps: 250_000, name: '240p' };
+  assert.deepEqual(orderMasterVariants(source, [small, marked], { sourceHidden: true }).map((v) => v.name), ['source-marked', '240p']);
+  assert.deepEqual(orderMasterVariants(source, [small, marked], { sourceHidden: true, sourceLast: true }).map((v) => v.name), ['source-marked', '240p']);
+  assert.deepEqual(orderMasterVariants(source, [], { sourceHidden: true }).map((v) => v.name), ['source']);
+  assert.deepEqual(orderMasterVariants(source, [small, marked]).map((v) => v.name), ['source', '240p'], 'not withheld: the source first, nothing above it');
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PRESETS, parseProfile } from '../../../src/domain/profile.ts';
-import { lintSource, playableSourceProfile, sourceUnfitForPlayers, PLAYABLE_SOURCE_RENDITION, type LintedVideo } from '../../../src/domain/source-lint.ts';
+import { isSourceSizeCopy, lintSource, playableSourceProfile, sourceUnfitForPlayers, MARKED_SOURCE_RENDITION, PLAYABLE_SOURCE_RENDITION, type LintedVideo } from '../../../src/domain/source-lint.ts';
 
 const h264: LintedVideo = { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264', profile: 'High', pixelFormat: 'yuv420p' };
 const tenBit: LintedVideo = { ...h264, profile: 'High 10', pixelFormat: 'yuv420p10le' };
@@ -50,4 +50,27 @@ test('a source unfit for players gets a rendition of its displayed size unless t
   // Odd source sizes round down to even (x264 4:2:0).
   const odd = playableSourceProfile([], { ...tenBit, width: 641, height: 361 }, lintSource(tenBit), 100);
   assert.deepEqual([odd?.width, odd?.height, odd?.bitrateBps], [640, 360, 300_000]);
+});
+
+test('a marked source (watermark applyToSource) gets a copy of its displayed size at a bitrate not above its own, lint or not', () => {
+  const ladder = [PRESETS['P240p30fps16x9']!];
+  const copy = playableSourceProfile(ladder, h264, lintSource(h264), 505_000, { marked: true });
+  assert.ok(copy);
+  assert.deepEqual([copy.name, copy.width, copy.height, copy.bitrateBps, copy.fps, copy.encoder], [MARKED_SOURCE_RENDITION, 640, 360, 505_000, 0, 'H.264']);
+  // Below the playable copy's 0.3 Mb/s floor: still not above the source.
+  assert.equal(playableSourceProfile(ladder, h264, [], 120_000, { marked: true })?.bitrateBps, 120_000);
+  // Unknown source bitrate: the playable copy's floor; above 20 Mb/s: capped.
+  assert.equal(playableSourceProfile(ladder, h264, [], 0, { marked: true })?.bitrateBps, 300_000);
+  assert.equal(playableSourceProfile(ladder, h264, [], 90_000_000, { marked: true })?.bitrateBps, 20_000_000);
+  // A source also unfit for players gets one copy, the marked one; rotated: upright.
+  const rotated = { ...h264, rotationDeg: 90 as const };
+  const upright = playableSourceProfile(ladder, rotated, lintSource(rotated), 505_000, { marked: true });
+  assert.deepEqual([upright?.name, upright?.width, upright?.height], [MARKED_SOURCE_RENDITION, 360, 640]);
+  // A ladder profile of the source's size is already a (marked) copy: nothing added, and it is recognised as the copy.
+  assert.equal(playableSourceProfile([PRESETS['P360p30fps16x9']!, ...ladder], h264, [], 505_000, { marked: true }), undefined);
+  assert.equal(isSourceSizeCopy({ width: 640, height: 360 }, h264), true);
+  assert.equal(isSourceSizeCopy({ width: 426, height: 240 }, h264), false);
+  assert.equal(isSourceSizeCopy(undefined, h264), false);
+  // Not marked and fit for players: nothing, as before.
+  assert.equal(playableSourceProfile(ladder, h264, [], 505_000), undefined);
 });

@@ -66,3 +66,14 @@ test('a spec read back from job data is accepted when well-formed and refused ot
   assert.equal(parseWatermarkSpec({ kind: 'text', text: 'a;b', fontSizeFraction: 0.05, position: 'center', margin: { fraction: 0 }, opacity: 1 }), undefined);
   assert.equal(parseWatermarkSpec('x'), undefined);
 });
+
+test('applyToSource: true is carried by the request and the spec, false or absent leaves no field, anything else is refused', () => {
+  assert.equal(parseWatermarkRequest({ imageKey: 'k', applyToSource: true }, 'w').applyToSource, true);
+  assert.equal(parseWatermarkRequest({ text: 'x', applyToSource: true }, 'w').applyToSource, true);
+  assert.equal('applyToSource' in parseWatermarkRequest({ imageKey: 'k', applyToSource: false }, 'w'), false);
+  assert.equal('applyToSource' in parseWatermarkRequest({ imageKey: 'k' }, 'w'), false);
+  refused(() => parseWatermarkRequest({ imageKey: 'k', applyToSource: 'yes' }, 'streamKeys[0].watermark'), /^streamKeys\[0\]\.watermark\.applyToSource: must be true or false, got "yes"/);
+  const marked = image({ applyToSource: true });
+  assert.deepEqual(parseWatermarkSpec(JSON.parse(JSON.stringify(marked))), marked);
+  assert.equal(parseWatermarkSpec({ ...marked, applyToSource: 'yes' }), undefined);
+});

@@ -206,3 +206,30 @@ test('a fitted ladder without a declared bitrate keeps the measured fallback eve
   assert.deepEqual(calls.sources, [{ video: { width: 1280, height: 720, fpsNum: 24, fpsDen: 1, codec: 'h264' }, audio: { codec: 'aac', profile: 'LC' }, bitrateBps: 2_000_000 }]);
   assert.deepEqual(plans[0]!.map((r) => [r.name, r.bitrateBps]), [['P360p30fps16x9', 500_000]]);
 });
+
+const MARK_SOURCE = { kind: 'text', text: 'mark', fontSizeFraction: 0.05, position: 'bottom-right', margin: { fraction: 0.02 }, opacity: 0.8, applyToSource: true } as const;
+
+test('a watermark with applyToSource plans a marked copy of the source at its size and bitrate, flagged as replacing the source; every job carries it', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const { ingest, segmenter, calls } = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true, { index, liveSessions: undefined, defaultWatermark: MARK_SOURCE });
+  await publishSegments(ingest, segmenter, 2);
+  // 1280x720 is left out of the fitted ladder (the source's size); the marked copy takes its place at the source's 2 Mb/s.
+  assert.deepEqual(plans[0]!.map((r) => [r.name, r.width, r.height, r.bitrateBps, r.replacesSource ?? false]),
+    [['P360p30fps16x9', 640, 360, 500_000, false], ['source-marked', 1280, 720, 2_000_000, true]]);
+  assert.deepEqual(calls.jobs.map((j) => j.profiles.map((p) => p.name)), [['P360p30fps16x9', 'source-marked'], ['P360p30fps16x9', 'source-marked']]);
+  assert.equal(calls.jobs[0]!.watermark?.applyToSource, true);
+});
+
+test('a watermark without applyToSource adds no copy and flags nothing; with it, a configured rendition of the source size is the copy', async () => {
+  const plans: RenditionPlan[][] = [];
+  const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
+  const { applyToSource: _, ...plain } = MARK_SOURCE;
+  const first = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true, { index, liveSessions: undefined, defaultWatermark: plain });
+  await publishSegments(first.ingest, first.segmenter, 1);
+  assert.deepEqual(plans[0]!.map((r) => [r.name, r.replacesSource ?? false]), [['P360p30fps16x9', false]]);
+  const ladder = [PRESETS['P720p30fps16x9']!, H264];
+  const second = makeIngest(ladder, () => true, { index, liveSessions: undefined, defaultWatermark: MARK_SOURCE, ...explicitLadder(ladder) });
+  await publishSegments(second.ingest, second.segmenter, 1);
+  assert.deepEqual(plans[1]!.map((r) => [r.name, r.replacesSource ?? false]), [['P720p30fps16x9', true], ['P360p30fps16x9', false]]);
+});
