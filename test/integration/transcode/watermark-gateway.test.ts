@@ -107,16 +107,7 @@ test('the configured watermark is on the live rendition, in its corner at its re
     };
     const rect = watermarkPlacement(spec, SIZE, 640);
     assert.deepEqual(rect, { x: 21, y: 21, width: 106, height: 54, marginPx: 21 });
-    let inSum = 0; let inN = 0; let outSum = 0; let outN = 0; let whiteSum = 0;
-    for (let y = 0; y < SIZE.height; y++) {
-      for (let x = 0; x < SIZE.width; x++) {
-        const d = Math.abs(marked[y * SIZE.width + x]! - source[y * SIZE.width + x]!);
-        const inside = x >= rect.x && x < rect.x + rect.width && y >= rect.y && y < rect.y + rect.height;
-        const band = x >= rect.x - 16 && x < rect.x + rect.width + 16 && y >= rect.y - 16 && y < rect.y + rect.height + 16;
-        if (inside) { inSum += d; inN += 1; whiteSum += marked[y * SIZE.width + x]!; } else if (!band) { outSum += d; outN += 1; }
-      }
-    }
-    const insideMean = inSum / inN; const outsideMean = outSum / outN; const white = whiteSum / inN;
+    const { insideMean, outsideMean, white } = compareRegion(marked, source, SIZE, rect);
     t.diagnostic(`mark gray ${white.toFixed(1)}, mean |diff| inside ${insideMean.toFixed(2)}, outside ${outsideMean.toFixed(2)}`);
     assert.ok(white > 240, `the mark is white in the rendition: mean gray ${white.toFixed(1)}`);
     assert.ok(insideMean > 60, `inside the mark ${insideMean.toFixed(2)} > 60`);
