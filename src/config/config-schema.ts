@@ -354,7 +354,7 @@ export const CONFIG_SCHEMA = Type.Object({
     applyToSource: Type.Boolean({
       default: false,
       description: 'Also mark the source: each watermarked stream gets a marked copy of its source at the source\'s size '
-        + '(rendition `source-marked`, a re-encode at most at the source\'s bitrate: about 0.125 CPU s per media second for '
+        + '(rendition `source-marked`, a re-encode with 0.8 of the source\'s bitrate for its video: about 0.125 CPU s per media second for '
         + 'the 640x360 test clip, docs/operations.md "Watermarks"), and the unmarked `source` is left out of the master '
         + 'playlist and its playlist and segments answer 404. Restream outputs of `source`, thumbnails and recordings '
         + 'still read the unmarked source. Stream keys and the webhook may set it in their `watermark`. Default false.',

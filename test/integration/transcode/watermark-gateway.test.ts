@@ -16,7 +16,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,15 @@ test('with applyToSource the master lists the marked source-size copy instead of
     const [session] = readdirSync(objects);
     const source = await grayFrameOfFile(join(objects, session!, 'source', `${seq}.ts`), 10, full);
     const marked = await grayFrame(new URL(seg, `${base}/source-marked.m3u8`).href, 10, full);
+    // Its bitrate is not above the source's: the bytes of every listed segment, against the source's same seqs.
+    const listed = (await (await fetch(`${base}/source-marked.m3u8`)).text()).split('\n').filter((l) => l.endsWith('.ts'));
+    let copyBytes = 0; let sourceBytes = 0;
+    for (const uri of listed) {
+      copyBytes += (await (await fetch(new URL(uri, `${base}/source-marked.m3u8`).href)).arrayBuffer()).byteLength;
+      sourceBytes += statSync(join(objects, session!, 'source', `${Number(/(\d+)\.ts$/.exec(uri)![1])}.ts`)).size;
+    }
+    t.diagnostic(`${listed.length} segments: source ${sourceBytes} bytes, marked copy ${copyBytes} bytes (${(copyBytes / sourceBytes).toFixed(3)})`);
+    assert.ok(copyBytes < sourceBytes, `the marked copy (${copyBytes} bytes) is smaller than the source (${sourceBytes} bytes)`);
     const spec: WatermarkSpec = {
       kind: 'image', imageKey: 'k', imageFormat: 'png', imageWidthPx: 200, imageHeightPx: 100, widthFraction: 0.25, position: 'top-left', margin: { fraction: 0.05 }, opacity: 1,
     };

@@ -52,13 +52,13 @@ test('a source unfit for players gets a rendition of its displayed size unless t
   assert.deepEqual([odd?.width, odd?.height, odd?.bitrateBps], [640, 360, 300_000]);
 });
 
-test('a marked source (watermark applyToSource) gets a copy of its displayed size at a bitrate not above its own, lint or not', () => {
+test('a marked source (watermark applyToSource) gets a copy of its displayed size at 0.8 of its bitrate (its video share), lint or not', () => {
   const ladder = [PRESETS['P240p30fps16x9']!];
   const copy = playableSourceProfile(ladder, h264, lintSource(h264), 505_000, { marked: true });
   assert.ok(copy);
-  assert.deepEqual([copy.name, copy.width, copy.height, copy.bitrateBps, copy.fps, copy.encoder], [MARKED_SOURCE_RENDITION, 640, 360, 505_000, 0, 'H.264']);
+  assert.deepEqual([copy.name, copy.width, copy.height, copy.bitrateBps, copy.fps, copy.encoder], [MARKED_SOURCE_RENDITION, 640, 360, 404_000, 0, 'H.264']);
   // Below the playable copy's 0.3 Mb/s floor: still not above the source.
-  assert.equal(playableSourceProfile(ladder, h264, [], 120_000, { marked: true })?.bitrateBps, 120_000);
+  assert.equal(playableSourceProfile(ladder, h264, [], 120_000, { marked: true })?.bitrateBps, 96_000);
   // Unknown source bitrate: the playable copy's floor; above 20 Mb/s: capped.
   assert.equal(playableSourceProfile(ladder, h264, [], 0, { marked: true })?.bitrateBps, 300_000);
   assert.equal(playableSourceProfile(ladder, h264, [], 90_000_000, { marked: true })?.bitrateBps, 20_000_000);

@@ -214,9 +214,9 @@ test('a watermark with applyToSource plans a marked copy of the source at its si
   const index = bookkeepingIndex({ setRenditions: async (_m, _s, plan) => { plans.push([...plan]); } });
   const { ingest, segmenter, calls } = makeIngest([PRESETS['P720p30fps16x9']!, H264], () => true, { index, liveSessions: undefined, defaultWatermark: MARK_SOURCE });
   await publishSegments(ingest, segmenter, 2);
-  // 1280x720 is left out of the fitted ladder (the source's size); the marked copy takes its place at the source's 2 Mb/s.
+  // 1280x720 is left out of the fitted ladder (the source's size); the marked copy takes its place at 0.8 of the source's 2 Mb/s.
   assert.deepEqual(plans[0]!.map((r) => [r.name, r.width, r.height, r.bitrateBps, r.replacesSource ?? false]),
-    [['P360p30fps16x9', 640, 360, 500_000, false], ['source-marked', 1280, 720, 2_000_000, true]]);
+    [['P360p30fps16x9', 640, 360, 500_000, false], ['source-marked', 1280, 720, 1_600_000, true]]);
   assert.deepEqual(calls.jobs.map((j) => j.profiles.map((p) => p.name)), [['P360p30fps16x9', 'source-marked'], ['P360p30fps16x9', 'source-marked']]);
   assert.equal(calls.jobs[0]!.watermark?.applyToSource, true);
 });
