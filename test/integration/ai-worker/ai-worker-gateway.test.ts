@@ -167,9 +167,11 @@ test('after a gateway restart the worker registers again by itself', async () =>
   await app.close();
   // Restarted on an empty pool (as with a new Redis): the gateways' worker pool lives in Redis,
   // so a restart on the same Redis would find the worker still registered.
+  // A key prefix nothing has used is an empty pool by construction. Asking the new gateway for
+  // its workers right after it starts raced the worker's own retry, which may register first
+  // (CI saw 1 worker there): that check said nothing about re-registration, so it is gone;
+  // the worker appearing in this pool at all is the proof.
   app = await startApp({ ...gatewayConfig, redis: { ...gatewayConfig.redis, keyPrefix: 'aiwtest-restarted' } }, logger, 'gateway');
-  assert.equal((await fetch(`${base}/api/workers`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json()) as { workers: unknown[] }).workers.length, 0,
-    'the new gateway starts with an empty registry');
   await waitFor('worker registered with the restarted gateway', healthyAndWarm, 10_000);
   const png = await resultPng(await gatewayUpscale({ prompt: 'x', model_id: 'esrgan-slim-x2' }, await clipFrame(50, 96, 54)));
   const meta = await sharp(png).metadata();
