@@ -45,6 +45,7 @@ import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import type { Logger } from '../log/logger.ts';
+import { liveSessionKey } from './live-session-store.ts';
 
 const FEED_SCRIPTS = {
   trim: luaScript('mgLiveFeedTrim', 2, new URL('./lua/trim-live-feed.lua', import.meta.url)),
@@ -97,11 +98,6 @@ export const DEFAULT_FEED_TTL_MS = 60_000;
 /** The Redis key of a feed; one spelling for the writer and the reader. */
 function feedKey(keys: RedisKeys, manifestID: string, session: string): string {
   return keys.key('transcode', 'feed', manifestID, session);
-}
-
-/** The live session record's key (live-session-store.ts writes it): the trim reads its `next`. */
-function sessionKey(keys: RedisKeys, manifestID: string, session: string): string {
-  return keys.key('transcode', 'live', manifestID, session);
 }
 
 /** The stream ID after which a reader sees every entry of seq `seq` and later (XREAD's ID is exclusive). */
@@ -302,7 +298,7 @@ export class LiveFeedWriter {
   async #trim(key: string, feed: FeedState, trim: { countTo: number; bytesTo: number }): Promise<void> {
     const { manifestID, session } = feed;
     try {
-      const [next, to] = (await this.#scripts.run('trim', [key, sessionKey(this.#o.keys, manifestID, session)],
+      const [next, to] = (await this.#scripts.run('trim', [key, liveSessionKey(this.#o.keys, manifestID, session)],
         [String(trim.countTo), String(trim.bytesTo), String(this.#ttlMs)])) as [number, number];
       const before = feed.lowSeq;
       const low = Math.max(before, to, next);

@@ -99,6 +99,15 @@ function member(manifestID: string, session: string): string {
   return `${manifestID}:${session}`;
 }
 
+/**
+ * The Redis key of a live session's record (a hash: owner, progress `next`, source, ladder);
+ * one spelling for this store and the feed writer, whose trim reads the record's `next`
+ * (live-feed-store.ts).
+ */
+export function liveSessionKey(keys: RedisKeys, manifestID: string, session: string): string {
+  return keys.key('transcode', 'live', manifestID, session);
+}
+
 export class RedisLiveSessions {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
@@ -112,7 +121,7 @@ export class RedisLiveSessions {
     this.#ttlMs = options.sessionTtlMs ?? DEFAULT_LIVE_SESSION_TTL_MS;
   }
 
-  #session(m: string, s: string): string { return this.#keys.key('transcode', 'live', m, s); }
+  #session(m: string, s: string): string { return liveSessionKey(this.#keys, m, s); }
   #lease(m: string, s: string): string { return this.#keys.key('transcode', 'live-lease', m, s); }
   #open(): string { return this.#keys.key('transcode', 'live-open'); }
   #member(id: string): string { return this.#keys.key('transcode', 'member', id); }
