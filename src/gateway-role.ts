@@ -148,10 +148,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       const object = await storage.getStream(key);
       return object ? Buffer.concat(await object.stream.toArray() as Buffer[]) : undefined;
     },
-    listedSeqs: async (manifestID, rendition, count) => {
-      const stream = await index.getStream(manifestID);
-      return stream ? (await index.renditionWindow(manifestID, rendition, count, stream)).segments.map((s) => s.seq) : [];
-    },
+    // The stream and its rendition window in one round trip (polled every 500 ms per rendition with outputs).
+    listedSeqs: async (manifestID, rendition, count) => (await index.streamWindow(manifestID, rendition, count))?.window.segments.map((s) => s.seq) ?? [],
     maxPerStream: config.outputs.maxPerStream, backoffInitialMs: config.outputs.backoffInitialMs, backoffMaxMs: config.outputs.backoffMaxMs,
     defaults: config.outputs.defaults.map((o) => ({ url: o.url, rendition: o.rendition ?? 'source' })),
   });
