@@ -20,7 +20,7 @@
  */
 
 /** Folders any feature may import. domain/ and errors/ are pure (see `domain-is-pure`). */
-const SHARED = '(?:domain|errors|log|config|media|redis|http)';
+const SHARED = '(?:domain|errors|log|config|media|redis|http|frames|trickle)';
 
 /** Files that may import ioredis/bullmq besides src/redis/: Redis stores, BullMQ queues, pub/sub buses. */
 const REDIS_STORE_FILE = '(?:-store|-queue|-bus)\\.ts$';
@@ -37,7 +37,7 @@ module.exports = {
       name: 'no-cross-feature',
       comment:
         'A feature folder imports only its own folder and the shared folders (domain, errors, log, config, ' +
-        'media, redis, http). Declare the small interface you need (a port) in your own folder and let ' +
+        'media, redis, http, frames, trickle). Declare the small interface you need (a port) in your own folder and let ' +
         'src/app.ts pass the implementation.',
       severity: 'error',
       from: { path: '^src/([^/]+)/', pathNot: `^src/${SHARED}/` },
@@ -46,7 +46,7 @@ module.exports = {
     {
       name: 'shared-imports-no-feature',
       comment:
-        'The shared folders (domain, errors, log, config, media, redis, http) import only shared folders: ' +
+        'The shared folders (domain, errors, log, config, media, redis, http, frames, trickle) import only shared folders: ' +
         'never a feature folder nor the composition root.',
       severity: 'error',
       from: { path: `^src/${SHARED}/` },
