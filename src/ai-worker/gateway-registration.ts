@@ -13,10 +13,10 @@
  * once instead of after its next failed health check.
  */
 import type { Logger } from '../log/logger.ts';
-import type { Pipeline } from '../domain/pipelines.ts';
+import type { WorkerPipeline } from '../domain/pipelines.ts';
 
 export interface RegistrationOffer {
-  readonly pipeline: Pipeline;
+  readonly pipeline: WorkerPipeline;
   readonly model_id: string;
   readonly warm: boolean;
   readonly capacity: number;

@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-import { DEFAULT_MODEL_ID, isPipeline, type FailureKind, type Pipeline, type WorkerCapability } from '../domain/pipelines.ts';
+import { defaultModelID, isWorkerPipeline, type FailureKind, type WorkerPipeline, type WorkerCapability } from '../domain/pipelines.ts';
 import type { Candidate } from './selector.ts';
 import { SlotWaiters, type SlotWaitOutcome } from './slot-waiters.ts';
 
@@ -103,7 +103,7 @@ export interface WorkerPoolOptions {
 export interface WorkerView {
   id: string;
   url: string;
-  pipelines: { pipeline: Pipeline; model_id: string; warm: boolean; capacity: number; inFlight: number }[];
+  pipelines: { pipeline: WorkerPipeline; model_id: string; warm: boolean; capacity: number; inFlight: number }[];
   healthy: boolean;
   status: WorkerStatus;
   suspendedUntil?: string;
@@ -125,7 +125,7 @@ export function workerIDFor(url: string): string {
   return `w-${createHash('sha256').update(url.replace(/\/+$/, '')).digest('hex').slice(0, 12)}`;
 }
 
-function key(pipeline: Pipeline, modelID: string): string {
+function key(pipeline: WorkerPipeline, modelID: string): string {
   return `${pipeline} ${modelID}`;
 }
 
@@ -196,7 +196,7 @@ export class WorkerRegistry {
     }
     const base = spec.url.replace(/\/+$/, '');
     const capabilities: CapabilityState[] = spec.pipelines.map((p, i) => {
-      if (!isPipeline(p.pipeline)) throw new GatewayError('INVALID_REQUEST', `pipelines[${i}].pipeline: unknown pipeline "${String(p.pipeline).slice(0, 40)}"`);
+      if (!isWorkerPipeline(p.pipeline)) throw new GatewayError('INVALID_REQUEST', `pipelines[${i}].pipeline: unknown pipeline "${String(p.pipeline).slice(0, 40)}"`);
       if (typeof p.model_id !== 'string' || p.model_id === '') throw new GatewayError('INVALID_REQUEST', `pipelines[${i}].model_id: required`);
       return { pipeline: p.pipeline, modelID: p.model_id, warm: p.warm ?? false, capacity: p.capacity ?? 1, inFlight: 0 };
     });
@@ -269,19 +269,19 @@ export class WorkerRegistry {
   }
 
   /** Whether any registered worker offers this (pipeline, model_id), healthy or not. */
-  serves(pipeline: Pipeline, modelID: string): boolean {
+  serves(pipeline: WorkerPipeline, modelID: string): boolean {
     return [...this.#workers.values()].some((w) => w.capabilities.some((c) => c.pipeline === pipeline && c.modelID === modelID));
   }
 
   /**
    * The model a request of `pipeline` that names none goes to: the pipeline's default model
-   * (domain/pipelines.ts DEFAULT_MODEL_ID) when any worker serves it, or none serves the
+   * (domain/pipelines.ts defaultModelID) when any worker serves it, or none serves the
    * pipeline at all; otherwise the served model of the pipeline with the most free slots on
    * healthy, unsuspended workers now (ties: the most slots in all, then the lowest model ID),
    * so the request starts as soon as it can (docs/wire-contract.md §8).
    */
-  modelFor(pipeline: Pipeline): string {
-    const preferred = DEFAULT_MODEL_ID[pipeline];
+  modelFor(pipeline: WorkerPipeline): string {
+    const preferred = defaultModelID(pipeline);
     if (this.serves(pipeline, preferred)) return preferred;
     const nowMs = this.#now();
     const models = new Map<string, { free: number; total: number }>();
@@ -303,7 +303,7 @@ export class WorkerRegistry {
   }
 
   /** Candidates for (pipeline, model_id), for the selector. */
-  candidates(pipeline: Pipeline, modelID: string): Candidate[] {
+  candidates(pipeline: WorkerPipeline, modelID: string): Candidate[] {
     const out: Candidate[] = [];
     for (const w of this.#workers.values()) {
       const c = w.capabilities.find((x) => x.pipeline === pipeline && x.modelID === modelID);
@@ -318,7 +318,7 @@ export class WorkerRegistry {
     return out;
   }
 
-  #capability(id: string, pipeline: Pipeline, modelID: string): CapabilityState | undefined {
+  #capability(id: string, pipeline: WorkerPipeline, modelID: string): CapabilityState | undefined {
     return this.#workers.get(id)?.capabilities.find((c) => c.pipeline === pipeline && c.modelID === modelID);
   }
 
@@ -327,7 +327,7 @@ export class WorkerRegistry {
    * @returns the lease to give to {@link release}; undefined when the worker is full or gone
    * @throws the pool's error (Redis unreachable)
    */
-  async acquire(id: string, pipeline: Pipeline, modelID: string): Promise<string | undefined> {
+  async acquire(id: string, pipeline: WorkerPipeline, modelID: string): Promise<string | undefined> {
     const c = this.#capability(id, pipeline, modelID);
     if (!c) return undefined;
     if (!this.#pool) {
@@ -348,7 +348,7 @@ export class WorkerRegistry {
    * Gives a slot back (with a pool: its lease, one round trip, not awaited: a failure is
    * logged and the lease expires) and wakes the requests waiting for one of this (pipeline, model_id).
    */
-  release(id: string, pipeline: Pipeline, modelID: string, leaseID: string): void {
+  release(id: string, pipeline: WorkerPipeline, modelID: string, leaseID: string): void {
     const c = this.#capability(id, pipeline, modelID);
     if (c && c.inFlight > 0) c.inFlight -= 1;
     if (this.#pool && this.#leases.delete(leaseID)) {
@@ -369,14 +369,14 @@ export class WorkerRegistry {
    * @param timeoutMs longest wait, ms
    * @returns `woken`, `timeout` or `aborted` (never rejects)
    */
-  waitForSlot(pipeline: Pipeline, modelID: string, timeoutMs: number, signal?: AbortSignal): Promise<SlotWaitOutcome> {
+  waitForSlot(pipeline: WorkerPipeline, modelID: string, timeoutMs: number, signal?: AbortSignal): Promise<SlotWaitOutcome> {
     // Slots released and workers readied on other gateways wake nobody here: ask the pool again soon.
     const waitMs = this.#pool ? Math.min(timeoutMs, this.#pool.options.recheckMs ?? 250) : timeoutMs;
     return this.#slotWaiters.wait(key(pipeline, modelID), waitMs, signal);
   }
 
   /** A success: new latency score (computed by the caller), failures reset, the model is now warm. */
-  recordSuccess(id: string, pipeline: Pipeline, modelID: string, latencyScoreSPerUnit: number): void {
+  recordSuccess(id: string, pipeline: WorkerPipeline, modelID: string, latencyScoreSPerUnit: number): void {
     const w = this.#workers.get(id);
     const c = this.#capability(id, pipeline, modelID);
     if (!w || !c) return;
@@ -446,7 +446,7 @@ export class WorkerRegistry {
       if (removedAtMs !== undefined && removedAtMs >= localNowMs) continue; // removed here while this read was under way
       const capabilities: CapabilityState[] = [];
       worker.pipelines.forEach((p, i) => {
-        if (!isPipeline(p.pipeline)) return;
+        if (!isWorkerPipeline(p.pipeline)) return;
         capabilities.push({ pipeline: p.pipeline, modelID: p.model_id, warm: p.warm, capacity: p.capacity, inFlight: inFlight[i] ?? 0 });
       });
       let w = this.#workers.get(worker.id);

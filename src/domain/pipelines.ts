@@ -37,9 +37,33 @@ export const MULTIPART_FILE_FIELD: Readonly<Partial<Record<Pipeline, 'image' | '
   'image-to-text': 'image',
 };
 
+/**
+ * Livepeer's live video-to-video pipeline (docs/wire-contract.md, "Live video-to-video"):
+ * not a batch request path but a capability workers offer, selected by the live sessions
+ * of `POST /live/video-to-video/<stream>/start`.
+ */
+export const LIVE_PIPELINE = 'live-video-to-video';
+export type LivePipeline = typeof LIVE_PIPELINE;
+
+/** Model of the reference worker's live pipeline (a CPU per-frame filter), used when a start names none. */
+export const LIVE_DEFAULT_MODEL_ID = 'mediagate/cpu-filter';
+
+/** Every pipeline a worker may offer: the batch ones and the live one. */
+export const WORKER_PIPELINES = [...PIPELINES, LIVE_PIPELINE] as const;
+export type WorkerPipeline = Pipeline | LivePipeline;
+
+export function isWorkerPipeline(value: unknown): value is WorkerPipeline {
+  return value === LIVE_PIPELINE || isPipeline(value);
+}
+
+/** Default model per worker pipeline (batch: {@link DEFAULT_MODEL_ID}; live: {@link LIVE_DEFAULT_MODEL_ID}). */
+export function defaultModelID(pipeline: WorkerPipeline): string {
+  return pipeline === LIVE_PIPELINE ? LIVE_DEFAULT_MODEL_ID : DEFAULT_MODEL_ID[pipeline];
+}
+
 /** A worker's offer for one (pipeline, model_id). */
 export interface WorkerCapability {
-  readonly pipeline: Pipeline;
+  readonly pipeline: WorkerPipeline;
   readonly modelID: string;
   /** Model loaded and ready (preferred over cold workers). */
   readonly warm: boolean;
