@@ -17,6 +17,7 @@ import { EventQueue } from './events/event-queue.ts';
 import { NO_EVENTS, type EventSink } from './events/events.ts';
 import { RedisLedger } from './payments/ledger-store.ts';
 import { Billing } from './payments/billing.ts';
+import { LiveBilling } from './payments/live-billing.ts';
 import { createProcessMetrics, type ProcessMetrics } from './metrics/process-metrics.ts';
 import { DEFAULT_MODEL_ID, isPipeline } from './domain/pipelines.ts';
 import { WorkerRegistry } from './ai/worker-registry.ts';
@@ -64,6 +65,8 @@ export interface Core {
   readonly metrics: ProcessMetrics;
   readonly ledger: RedisLedger;
   readonly billing: Billing | undefined;
+  /** Interval billing of live video-to-video sessions; undefined when payments are off. */
+  readonly liveBilling: LiveBilling | undefined;
 }
 
 /** The gateway's AI worker pool, built before the metrics so they can ask which models it serves. */
@@ -123,7 +126,16 @@ export async function startCore(config: MediagateConfig, logger: Logger, role: R
     segmentHoldTtlMs: config.transcode.timeoutMs * (config.transcode.attempts + 1) + 60_000,
     aiHoldTtlMs: config.ai.totalBudgetMs + 60_000,
   }) : undefined;
-  return { memberId: newMemberId(), children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger, billing };
+  // Live video-to-video sessions are billed by interval at the AI price of their pipeline and model.
+  const liveBilling = billing ? new LiveBilling({
+    ledger, price: (pipeline, modelID) => billing.aiPrice(pipeline, modelID), logger: logger.child({ component: 'live-billing' }),
+    unitsPerSecond: config.payments.liveUnitsPerSecond, holdSec: config.payments.liveHoldSec,
+    onCharged: (kind, credits) => metrics.ledger.recordLedgerEntry(kind, credits),
+  }) : undefined;
+  return {
+    memberId: newMemberId(), children, storage, stores, connections, redis, keys, index, recordingIndex, recordings, retry, storeRetry, events, metrics, ledger,
+    billing, liveBilling,
+  };
 }
 
 /**

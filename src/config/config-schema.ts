@@ -464,6 +464,16 @@ export const CONFIG_SCHEMA = Type.Object({
     onInsufficientBalance: StringEnum(['end', 'source-only'], {
       default: 'end', description: 'Mid-stream, when a segment cannot be paid: `end` the stream, or continue with `source-only`.',
     }),
+    liveUnitsPerSecond: Type.Integer({
+      minimum: 0, maximum: 1_000_000_000_000, default: 1280 * 720 * 30,
+      description: 'Units a live video-to-video session is charged per second of wall time, priced by the `aiPrices` rule of '
+        + '(`live-video-to-video`, model); default 27648000 (1280 × 720 × 30, Livepeer\'s).',
+    }),
+    liveHoldSec: Type.Integer({
+      minimum: 1, maximum: 3600, default: 60,
+      description: 'Seconds of a live video-to-video session held when it starts and kept held while it runs (refilled after '
+        + 'each 5 s charge as far as the balance goes); a start the account cannot cover is refused with 402. Default 60 (Livepeer\'s).',
+    }),
   }, { additionalProperties: false, default: {} }),
   allowAnonymous: Type.Boolean({ default: false, description: 'Permit anonymous publishing on a non-loopback bind address.' }),
   log: Type.Object({

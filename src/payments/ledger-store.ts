@@ -43,7 +43,7 @@ import { RedisScripts, luaScript } from '../redis/scripts.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import {
   LEDGER_TIME_DIGITS, MAX_CREDITS,
-  type Account, type ChargeRequest, type ChargeResult, type EntryPage, type EntryPageQuery, type LedgerEntry, type ReleaseResult,
+  type Account, type ChargeRequest, type ChargeResult, type DrawHoldRequest, type DrawHoldResult, type EntryPage, type EntryPageQuery, type LedgerEntry, type ReleaseResult,
   type ReserveRequest, type ReserveResult, type SettleRequest, type SettleResult, type TimeRange, type TopUpResult, type UsageTotals,
 } from './ledger-types.ts';
 import {
@@ -77,6 +77,7 @@ const LEDGER_SCRIPTS = {
   release: luaScript('mgLedgerRelease', 3, new URL('./lua/release.lua', import.meta.url), FUNCTIONS),
   expireHolds: luaScript('mgLedgerExpireHolds', 1, new URL('./lua/expire-holds.lua', import.meta.url), FUNCTIONS),
   charge: luaScript('mgLedgerCharge', 2, new URL('./lua/charge.lua', import.meta.url), FUNCTIONS),
+  drawHold: luaScript('mgLedgerDrawHold', 3, new URL('./lua/draw-hold.lua', import.meta.url), FUNCTIONS),
 };
 
 export class RedisLedger {
@@ -263,6 +264,34 @@ export class RedisLedger {
     if (status === 'insufficient') return { ok: false, balance: BigInt(balance) };
     if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${request.accountID} not found`);
     throw new GatewayError('INVALID_REQUEST', `entry ${entryID} has a live hold; settle or release it`);
+  }
+
+  /**
+   * One charge of work that keeps a standing hold (a live session's interval), idempotent by
+   * `entryID` (a repeat returns the first entry, `replayed: true`, and changes nothing). The
+   * amount is taken from the hold and the balance together and never past both (then the
+   * entry records `requestedAmount` and `shortfall`, and both end at 0); afterwards the
+   * hold is filled back up to `holdAmount` from the balance as far as it goes and expires
+   * `holdTtlMs` later. When the hold is not live (released, expired, unknown), the charge
+   * comes from the balance alone.
+   * @throws GatewayError NOT_FOUND for an unknown account; RangeError for amounts outside
+   *   0 … 2^53 − 1, negative units or a bad TTL.
+   */
+  async drawHold(request: DrawHoldRequest): Promise<DrawHoldResult> {
+    const entryID = checkWorkID(request.entryID, 'entryID');
+    const holdID = checkWorkID(request.holdID, 'holdID');
+    checkAccountID(request.accountID);
+    const amount = checkCredits(request.amount, 'amount');
+    const holdAmount = checkCredits(request.holdAmount, 'holdAmount');
+    const units = checkUnits(request.units);
+    if (!Number.isSafeInteger(request.holdTtlMs) || request.holdTtlMs < 1) throw new RangeError('holdTtlMs must be a positive integer');
+    const meta = metaArgs(request.meta);
+    const now = this.#now();
+    const [status, fields] = await this.#scripts.run('drawHold', [this.#entry(entryID), this.#hold(holdID), this.#holds],
+      [this.#p, entryID, holdID, request.accountID, amount, units, request.rule, request.kind, request.ref, String(now),
+        `${padTime(now)}:${entryID}`, holdAmount, String(now + request.holdTtlMs), ...meta]) as [string, string[]?];
+    if (status === 'no-account') throw new GatewayError('NOT_FOUND', `account ${request.accountID} not found`);
+    return { entry: parseEntryFields(fields!)!, replayed: status === 'replayed' };
   }
 
   async getEntry(entryID: string): Promise<LedgerEntry | undefined> {

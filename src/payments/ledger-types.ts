@@ -104,6 +104,35 @@ export interface ChargeRequest {
   meta?: EntryMeta;
 }
 
+/**
+ * One charge of open-ended work that keeps a standing hold (a live video-to-video interval,
+ * `RedisLedger.drawHold`).
+ */
+export interface DrawHoldRequest {
+  /** The charge's identity, e.g. `live:<requestID>:<interval>`; a repeat returns the first entry. */
+  entryID: string;
+  /** The standing hold the charge draws on first (made with `reserve`). */
+  holdID: string;
+  accountID: string;
+  /** Credits owed, 0 … 2^53 − 1. */
+  amount: bigint;
+  units: bigint;
+  rule: string;
+  kind: ChargeKind;
+  ref: string;
+  /** What the hold is filled back up to after the charge, as far as the balance goes. */
+  holdAmount: bigint;
+  /** The hold expires this long after the charge unless another draw or a release comes first, ms. */
+  holdTtlMs: number;
+  meta?: EntryMeta;
+}
+
+export interface DrawHoldResult {
+  /** The entry written (or found): `amount` < `requestedAmount` (a `shortfall`) when hold and balance ran out. */
+  entry: LedgerEntry;
+  replayed: boolean;
+}
+
 export type ChargeResult = { ok: true; entry: LedgerEntry; replayed: boolean } | { ok: false; balance: bigint };
 
 export interface TopUpResult {
