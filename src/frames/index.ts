@@ -3,3 +3,9 @@
  * streams and recordings, and publish frames as new streams. See docs/frames.md.
  */
 export * from './frame-types.ts';
+export { AudioTrack, VideoTrack, type TrackEvents, type TrackOverflow } from './track.ts';
+export {
+  DEFAULT_MAX_QUEUED_VIDEO_FRAMES, MAX_QUEUED_AUDIO_FRAMES, openAudioTrack, openTracks, openVideoTrack,
+  type AudioTrackOptions, type OpenedTracks, type OpenTracksOptions, type TrackSource, type VideoTrackOptions,
+} from './open.ts';
+export { testAudioTrack, testVideoTrack, type TestAudioTrackOptions, type TestVideoTrackOptions } from './test-tracks.ts';

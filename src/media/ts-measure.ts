@@ -272,8 +272,8 @@ export function streamsOf(pmt: Uint8Array): TsElementaryStream[] {
   return streams;
 }
 
-/** Finds the PAT, then the PMT it names; returns the PMT's streams. */
-function readProgram(data: Uint8Array, packets: number): TsElementaryStream[] {
+/** Finds the PAT, then the PMT it names, in the first `packets` packets; the PMT's streams, or the PMT PID seen so far. */
+function scanProgram(data: Uint8Array, packets: number): { streams?: TsElementaryStream[]; pmtPid?: number } {
   const pat = new SectionAssembler();
   const pmt = new SectionAssembler();
   let pmtPid: number | undefined;
@@ -284,10 +284,27 @@ function readProgram(data: Uint8Array, packets: number): TsElementaryStream[] {
       if (section) pmtPid = pmtPidOf(section);
     } else if (pmtPid !== undefined && p.pid === pmtPid) {
       const section = pmt.push(p);
-      if (section) return streamsOf(section);
+      if (section) return { streams: streamsOf(section), pmtPid };
     }
   }
+  return pmtPid === undefined ? {} : { pmtPid };
+}
+
+/** Finds the PAT, then the PMT it names; returns the PMT's streams. */
+function readProgram(data: Uint8Array, packets: number): TsElementaryStream[] {
+  const { streams, pmtPid } = scanProgram(data, packets);
+  if (streams) return streams;
   throw malformed(pmtPid === undefined ? 'no PAT (program_association_section on PID 0)' : `no PMT on PID ${pmtPid}`);
+}
+
+/**
+ * The first program's elementary streams from the head of a transport stream being received
+ * (a byte stream whose first packet starts at byte 0), or undefined while the complete whole
+ * packets of `head` do not yet hold the PAT and the PMT it names.
+ * @throws TsMeasureError `malformed` when a packet of `head` is broken (no sync byte ...).
+ */
+export function programStreamsOfHead(head: Uint8Array): TsElementaryStream[] | undefined {
+  return scanProgram(head, Math.floor(head.length / PACKET)).streams;
 }
 
 // ---------------------------------------------------------------------------------------
