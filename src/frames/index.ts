@@ -9,3 +9,4 @@ export {
   type AudioTrackOptions, type OpenedTracks, type OpenTracksOptions, type TrackSource, type VideoTrackOptions,
 } from './open.ts';
 export { testAudioTrack, testVideoTrack, type TestAudioTrackOptions, type TestVideoTrackOptions } from './test-tracks.ts';
+export { saveWav, wavHeader, WAV_HEADER_BYTES, type SavedWav, type SaveWavOptions } from './wav.ts';
