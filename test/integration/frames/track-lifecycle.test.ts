@@ -57,7 +57,7 @@ test('leaving a for-await loop early stops the track and its ffmpeg', async () =
   await supervisor.close();
 });
 
-test('a slow consumer keeps memory bounded: the oldest video frames are dropped and counted, none lost unaccounted', async () => {
+test('a slow consumer keeps memory bounded: the oldest video frames are dropped and counted, none lost unaccounted', async (t) => {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const frameBytes = 1280 * 720 * 3 / 2;
@@ -83,6 +83,7 @@ test('a slow consumer keeps memory bounded: the oldest video frames are dropped 
   } finally {
     clearInterval(sampler);
   }
+  t.diagnostic(`received ${received}, dropped ${track.droppedFrames}, peak RSS growth ${Math.round(peak / 1e6)} MB, queue bound ${Math.round(queueBound / 1e6)} MB`);
   assert.ok(track.droppedFrames > 0, 'the consumer was slower than the decoder');
   assert.equal(received + track.droppedFrames, 1440);
   assert.ok(maxQueued <= DEFAULT_MAX_QUEUED_VIDEO_FRAMES);
