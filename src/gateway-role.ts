@@ -58,6 +58,14 @@ import { RedisOutputs } from './outputs/outputs-store.ts';
 import { OutputManager } from './outputs/output-manager.ts';
 import { createOutputsRouter } from './outputs/outputs-routes.ts';
 import { registerOutputGauges } from './metrics/output-metrics.ts';
+import { InternalPublishes } from './ingest/internal-publish.ts';
+import type { PushOutcome } from './ingest/live-ingest.ts';
+import { LiveSessions, createLiveWorkerManager } from './ai/live/live-sessions.ts';
+import { createLiveRouter } from './ai/live/live-routes.ts';
+import { newRequestID } from './ai/ai-routes.ts';
+import { makeRetryConfig } from './ai/retry-policy.ts';
+import { isWorkerCallError } from './ai/worker-reply.ts';
+import { TricklePublisher, TrickleSubscriber } from './trickle/index.ts';
 import type { AiWorkers, Core } from './core.ts';
 import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
 
@@ -139,24 +147,62 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   // Restream outputs of the streams held here (outputs/): one ffmpeg each, fed the listed segments.
   // Closed after ingest (registered before it): streams ending at shutdown stop their outputs first.
   const outputsLog = logger.child({ component: 'outputs' });
+  /** A stored object's bytes (a listed source segment), or undefined when it is gone. */
+  const readObject = async (key: string): Promise<Buffer | undefined> => {
+    const object = await storage.getStream(key);
+    return object ? Buffer.concat(await object.stream.toArray() as Buffer[]) : undefined;
+  };
   const outputChildren = new ChildSupervisor({ logger: outputsLog, killGraceMs: 500 });
   lifecycle.add('output-ffmpeg', () => outputChildren.close());
   const outputsStore = new RedisOutputs({ redis, keys });
   const outputs = new OutputManager({
     store: outputsStore, supervisor: outputChildren, events, logger: outputsLog,
-    readSegment: async (key) => {
-      const object = await storage.getStream(key);
-      return object ? Buffer.concat(await object.stream.toArray() as Buffer[]) : undefined;
-    },
+    readSegment: readObject,
     // The stream and its rendition window in one round trip (polled every 500 ms per rendition with outputs).
     listedSeqs: async (manifestID, rendition, count) => (await index.streamWindow(manifestID, rendition, count))?.window.segments.map((s) => s.seq) ?? [],
     maxPerStream: config.outputs.maxPerStream, backoffInitialMs: config.outputs.backoffInitialMs, backoffMaxMs: config.outputs.backoffMaxMs,
     defaults: config.outputs.defaults.map((o) => ({ url: o.url, rendition: o.rendition ?? 'source' })),
   });
   lifecycle.add('outputs', () => outputs.close());
+  // Streams this gateway publishes to itself (a live session's `<stream>-out`), through its own push ingest.
+  const internalPublishes: InternalPublishes = new InternalPublishes({
+    push: (segment): Promise<PushOutcome> => ingest.push(segment), stop: (manifestID, reason) => ingest.stop(manifestID, reason),
+    workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, logger: ingestLog,
+  });
+  // Live video-to-video sessions (ai/live/): a stream tap of ingest; workers are started through their own session manager.
+  const aiLog = logger.child({ component: 'ai' });
+  const liveSettings = config.ai.live;
+  const liveRetry = makeRetryConfig({
+    maxAttempts: config.ai.maxAttempts, totalBudgetMs: config.ai.totalBudgetMs, queueWaitMs: 0,
+    suspendBaseMs: config.ai.suspendBaseMs, suspendMaxMs: Math.max(300_000, config.ai.suspendBaseMs),
+  });
+  const live = new LiveSessions({
+    manager: createLiveWorkerManager({
+      registry: ai.registry, retry: liveRetry, logger: aiLog.child({ pipeline: 'live-video-to-video' }),
+      postJson: (endpoint, path, json, options) => ai.client.postJson(endpoint, path, json, options),
+      classify: (err) => isWorkerCallError(err)
+        ? { kind: err.kind, message: err.message, ...(err.workerMessage ? { workerMessage: err.workerMessage } : {}) }
+        : { kind: 'server', message: (err as Error).message },
+      onAttemptFailure: ({ pipeline, modelID, kind }) => metrics.ai.recordAiWorkerFailure(pipeline, modelID, kind),
+    }),
+    registry: ai.registry, retry: liveRetry,
+    readSegment: readObject,
+    trickle: {
+      publisher: (url, contentType) => new TricklePublisher(url, { contentType }),
+      subscriber: (url) => new TrickleSubscriber(url),
+    },
+    outputs: { open: (grant) => internalPublishes.open(grant) },
+    ...(core.liveBilling ? { billing: core.liveBilling } : {}),
+    events,
+    recorder: metrics.live,
+    timings: liveSettings,
+    startTimeoutMs: liveSettings.startTimeoutMs, streamWaitMs: liveSettings.streamWaitMs, statusKeepMs: liveSettings.statusKeepMs,
+    logger: aiLog.child({ component: 'live-v2v' }),
+    newRequestID,
+  });
   const ingest = new LiveIngest({
     logger: ingestLog,
-    authorizer,
+    authorizer: internalPublishes.authorizer(authorizer),
     index: recordingIndex,
     pushClaims: new RedisPushClaims({ redis, keys }),
     // Push sessions are the cluster's: any gateway takes any push; every gateway sweeps for idle ones.
@@ -187,7 +233,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     // Streams naming no account: `local` on loopback, not metered on a public bind.
     defaultAccountID: unnamedStreamAccount(loopbackOnly),
     onInsufficientBalance: config.payments.onInsufficientBalance,
-    taps: [outputs],
+    taps: [outputs, live],
     startSegmenter: rtmpSegmenters({
       // The publish's packets, in process (no pull over the network, no child process).
       tags: (publishId) => rtmp?.flvTags(publishId),
@@ -212,6 +258,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     lifecycle.add('rtmp', () => rtmp.close());
   }
   lifecycle.add('ingest', async () => { await ingest.close(); });
+  // Closed before ingest: each session leaves its worker and ends its `-out` stream while ingest still takes its last pushes.
+  lifecycle.add('live-v2v', () => live.close());
   lifecycle.setDrain((deadlineMs) => drainGateway({
     http, ingest, index, waitForTranscodes: config.transcode.embedded, deadlineMs, logger,
   }));
@@ -260,7 +308,6 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   });
   lifecycle.add('control-bus', () => controlBus.close());
 
-  const aiLog = logger.child({ component: 'ai' });
   const { client: workerClient, registry } = ai;
   // One worker pool for every gateway sharing this Redis (ai/worker-pool-store.ts).
   registry.attachPool(new RedisWorkerPool({ redis, keys }), {
@@ -276,6 +323,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   });
   registerLiveStreamsGauge(metrics.registry, () => ingest.list());
   registerOutputGauges(metrics.registry, () => outputs.metrics());
+  metrics.live.registerSessionsGauge(metrics.registry, () => live.count());
   // The deployment's backlog, read at each scrape (what an autoscaler scales transcoders on).
   registerBacklogGauges(metrics.registry, async () => {
     const [jobs, waitingSessions] = await Promise.all([queue.backlog(), liveSessionStore?.unowned(LIVE_SESSIONS_LISTED)]);
@@ -292,6 +340,11 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       metrics.http.router(),
       // An AI pipeline POST walks none of these routers' layers: none of them serves it.
       ...[
+      // Before the push router, which takes every /live/* path.
+      createLiveRouter({
+        sessions: live, publicUrl,
+        authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
+      }),
       createDocsRouter(),
       createPlaybackRouter({
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,

@@ -16,7 +16,7 @@
  */
 import type { Logger } from '../log/logger.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
-import type { FailureKind, Pipeline } from '../domain/pipelines.ts';
+import { isPipeline, type FailureKind, type WorkerPipeline } from '../domain/pipelines.ts';
 import { freeCapacity, selectWorker, updateLatencyScore } from './selector.ts';
 import { attemptTimeoutMs, retryAfterS, shouldRetry, suspendsWorker, suspensionMs, type RetryConfig } from './retry-policy.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
@@ -54,7 +54,7 @@ export interface SessionManagerOptions<Request, Reply> {
    * Told of every failed attempt, of the call or of the accept step (`stage`), after
    * classification; for metrics. Must not throw.
    */
-  onAttemptFailure?(attempt: { pipeline: Pipeline; modelID: string; workerID: string; kind: FailureKind; stage: 'call' | 'result' }): void;
+  onAttemptFailure?(attempt: { pipeline: WorkerPipeline; modelID: string; workerID: string; kind: FailureKind; stage: 'call' | 'result' }): void;
   retry: RetryConfig;
   /**
    * How long a request waits, from its arrival, for a worker that is still loading its model
@@ -68,13 +68,20 @@ export interface SessionManagerOptions<Request, Reply> {
 }
 
 export interface RoutedRequest<Request> {
-  readonly pipeline: Pipeline;
+  readonly pipeline: WorkerPipeline;
   readonly modelID: string;
   readonly request: Request;
   /** Work units of this request (work-units.ts), for latency normalization. */
   readonly workUnits: number;
   /** Request ID, for logs. */
   readonly requestID: string;
+  /**
+   * One attempt's limit, ms (clipped to what is left of the budget); absent: the retry
+   * policy's per-pipeline limit. Required for the live pipeline, which has none there.
+   */
+  readonly attemptTimeoutMs?: number;
+  /** Workers not to try (a live session swapping away from its worker). */
+  readonly exclude?: ReadonlySet<string>;
 }
 
 export interface RoutedReply<Reply> {
@@ -116,8 +123,13 @@ export class SessionManager<Request, Reply> {
     let child: Logger | undefined;
     const log = (): Logger => (child ??= logger.child({ requestID: routed.requestID, pipeline, modelID }));
     const startedMs = this.#now();
-    const tried = new Set<string>();
+    const tried = new Set<string>(routed.exclude ?? []);
     let attempt = 0;
+    const limitMs = (elapsedMs: number): number => {
+      if (routed.attemptTimeoutMs !== undefined) return Math.max(0, Math.min(routed.attemptTimeoutMs, retry.totalBudgetMs - elapsedMs));
+      if (!isPipeline(pipeline)) throw new Error(`no attempt timeout for pipeline ${pipeline}`);
+      return attemptTimeoutMs(pipeline, elapsedMs, retry);
+    };
     let lastFailure: (ClassifiedFailure & { inAccept: boolean }) | undefined;
 
     if (!registry.serves(pipeline, modelID)) {
@@ -134,7 +146,7 @@ export class SessionManager<Request, Reply> {
       const { workerID, leaseID } = acquired;
       attempt += 1;
       const endpoint = registry.endpoint(workerID)!;
-      const timeoutMs = attemptTimeoutMs(pipeline, elapsedMs, retry);
+      const timeoutMs = limitMs(elapsedMs);
       const callStartMs = this.#now();
       let released = false;
       const release = (): void => {
@@ -148,7 +160,7 @@ export class SessionManager<Request, Reply> {
         inAccept = true;
         const reply = accept === undefined
           ? answer as unknown as Result
-          : await accept(answer, { workerID, endpoint, timeoutMs: attemptTimeoutMs(pipeline, this.#now() - startedMs, retry) });
+          : await accept(answer, { workerID, endpoint, timeoutMs: limitMs(this.#now() - startedMs) });
         inAccept = false;
         const seconds = (this.#now() - callStartMs) / 1000;
         const previous = registry.candidates(pipeline, modelID).find((c) => c.workerID === workerID)?.latencyScoreSPerUnit;
@@ -178,7 +190,7 @@ export class SessionManager<Request, Reply> {
    * is busy, or up to `modelLoadWaitMs` (from arrival) while the only ones left are loading
    * their model. Returns undefined when none can be had.
    */
-  async #acquire(pipeline: Pipeline, modelID: string, tried: ReadonlySet<string>, startedMs: number): Promise<{ workerID: string; leaseID: string } | undefined> {
+  async #acquire(pipeline: WorkerPipeline, modelID: string, tried: ReadonlySet<string>, startedMs: number): Promise<{ workerID: string; leaseID: string } | undefined> {
     const { registry, retry } = this.#o;
     const queueUntil = this.#now() + retry.queueWaitMs;
     const loadUntil = startedMs + (this.#o.modelLoadWaitMs ?? 0);

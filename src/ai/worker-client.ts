@@ -136,6 +136,35 @@ export class WorkerClient {
   }
 
   /**
+   * Posts a JSON body to `<base>/<path>` and returns the parsed JSON answer (the live
+   * pipeline's start, `POST /live-video-to-video`, whose body is not an ai-runner batch request).
+   * @param timeoutMs limit for the whole exchange, ms
+   * @throws WorkerCallError classified like {@link call}'s failures
+   */
+  async postJson(worker: WorkerEndpoint, path: string, json: unknown, options: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown> {
+    const target = this.#target(worker.url, path);
+    const headers: OutgoingHttpHeaders = { accept: 'application/json', 'content-type': 'application/json' };
+    if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
+    const exchange = new Exchange(this.#agents, options.signal);
+    const label = `/${path}`;
+    try {
+      exchange.arm(options.timeoutMs);
+      const response = await exchange.run(options.timeoutMs, label, () => exchange.send(target, 'POST', headers, Buffer.from(JSON.stringify(json))));
+      const status = response.statusCode ?? 0;
+      const ok = status >= 200 && status <= 299;
+      const text = await exchange.run(options.timeoutMs, label, () => readText(response, ok ? DEFAULT_MAX_RESPONSE_BYTES : ERROR_BODY_BYTES, ok));
+      if (!ok) throw errorReply(status, text, label);
+      try {
+        return JSON.parse(text);
+      } catch (err) {
+        throw new WorkerCallError('server', `worker answered ${label} with a body that is not JSON`, { status, cause: err });
+      }
+    } finally {
+      exchange.dispose();
+    }
+  }
+
+  /**
    * Asks a worker for its state (`GET <base>/health`).
    * @param timeoutMs limit for the whole exchange, ms
    * @throws WorkerCallError on no answer, an error status, or a body without a known status.

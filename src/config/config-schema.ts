@@ -393,7 +393,7 @@ export const CONFIG_SCHEMA = Type.Object({
   }, { additionalProperties: false, default: {} }),
   events: Type.Object({
     webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {
-      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready, output.started, output.failed, output.ended.',
+      default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready, output.started, output.failed, output.ended, live.started, live.swapped, live.ended.',
     }),
     secret: Type.String({ default: '', description: 'HMAC-SHA256 key for the `Mediagate-Signature` header; empty = unsigned.' }),
     attempts: Type.Integer({ minimum: 1, maximum: 30, default: 8, description: 'Delivery tries per event and receiver before it is dropped.' }),
@@ -436,6 +436,39 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'Each request running on a worker holds a slot lease in Redis, renewed every third of this while it runs: a gateway that dies '
         + 'holding slots gives them back within this long, in ms. Default 30000.',
     }),
+    live: Type.Object({
+      startTimeoutMs: Type.Integer({
+        minimum: 100, default: 5000, description: 'Limit of one worker start of a live video-to-video session (POST <worker>/live-video-to-video), in ms. Default 5000 (Livepeer).',
+      }),
+      eventTimeoutMs: Type.Integer({
+        minimum: 100, default: 30_000, description: 'A live worker that sends no event for this long is left and the session swaps to another, in ms. Default 30000 (Livepeer).',
+      }),
+      outputTimeoutMs: Type.Integer({
+        minimum: 100, default: 30_000,
+        description: 'A live worker that sends no output segment for this long while input arrived within half of it is suspended and left (the session swaps), in ms. Default 30000 (Livepeer).',
+      }),
+      maxInflightSegments: Type.Integer({
+        minimum: 1, maximum: 64, default: 3, description: 'Input segments being sent to a live worker at once; one more and the worker counts as slow and is left. Default 3 (Livepeer).',
+      }),
+      swapWindowMs: Type.Integer({
+        minimum: 0, default: 180_000, description: 'Swaps of a live session within this long of the previous swap (or its start) count together, in ms. Default 180000 (Livepeer: 3 min).',
+      }),
+      maxSwaps: Type.Integer({
+        minimum: 0, maximum: 100, default: 2, description: 'Swaps a live session may make within `swapWindowMs`; one more stops it ("Too many swaps"). Default 2 (Livepeer).',
+      }),
+      keepaliveIntervalMs: Type.Integer({
+        minimum: 100, default: 10_000, description: 'How often `{"keep":"alive"}` is written on a live worker\'s control channel, in ms. Default 10000 (Livepeer).',
+      }),
+      chargeIntervalMs: Type.Integer({
+        minimum: 100, default: 5000, description: 'A live session is charged for each interval of this much wall time, in ms. Default 5000 (Livepeer).',
+      }),
+      streamWaitMs: Type.Integer({
+        minimum: 0, default: 10_000, description: 'How long a start waits for its input stream to be live on this gateway before 404, in ms. Default 10000.',
+      }),
+      statusKeepMs: Type.Integer({
+        minimum: 0, default: 60_000, description: 'An ended live session\'s status stays readable this long, in ms. Default 60000 (Livepeer).',
+      }),
+    }, { additionalProperties: false, default: {}, description: 'Live video-to-video sessions (POST /live/video-to-video/<stream>/start).' }),
   }, { additionalProperties: false, default: {} }),
   metrics: Type.Object({
     manifestIdLabels: Type.Boolean({

@@ -44,14 +44,21 @@ export type GatewayEvent =
   /** A restream output's attempt failed (`reason` from ffmpeg, redacted); it retries after `retryInMs`. */
   | { type: 'output.failed'; manifestID: string; session: string; outputId: string; url: string; rendition: string; reason: string; retryInMs: number }
   /** A restream output stopped for good: removed through the control API, or its stream ended. */
-  | { type: 'output.ended'; manifestID: string; session: string; outputId: string; url: string; rendition: string; reason: string };
+  | { type: 'output.ended'; manifestID: string; session: string; outputId: string; url: string; rendition: string; reason: string }
+  /** A live video-to-video session's first worker is set up: its output is `outputManifestID` (`<manifestID>-out`). */
+  | { type: 'live.started'; manifestID: string; requestID: string; modelID: string; outputManifestID: string }
+  /** A live video-to-video session left its worker (`reason`: the watchdog's) for another; `swaps` so far. */
+  | { type: 'live.swapped'; manifestID: string; requestID: string; reason: string; swaps: number }
+  /** A live video-to-video session ended (`reason`: e.g. `input stream ended`, `insufficient balance`, `Too many swaps …`). */
+  | { type: 'live.ended'; manifestID: string; requestID: string; reason: string };
 
-/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`, `recording.ready`, `output.started`, `output.failed`, `output.ended`. */
+/** `stream.started`, `stream.ended`, `segment.transcoded`, `segment.failed`, `recording.ready`, `output.started`, `output.failed`, `output.ended`, `live.started`, `live.swapped`, `live.ended`. */
 export type GatewayEventType = GatewayEvent['type'];
 
 /** Every event type, in lifecycle order. */
 export const GATEWAY_EVENT_TYPES: readonly GatewayEventType[] = [
   'stream.started', 'stream.ended', 'segment.transcoded', 'segment.failed', 'recording.ready', 'output.started', 'output.failed', 'output.ended',
+  'live.started', 'live.swapped', 'live.ended',
 ];
 
 /** The fields of an event without its `type` (the `data` object on the wire). */

@@ -9,6 +9,7 @@ import { IngestMetrics } from './ingest-metrics.ts';
 import { TranscodeMetrics } from './transcode-metrics.ts';
 import { AiMetrics, type AiMetricsOptions } from './ai-metrics.ts';
 import { LedgerMetrics } from './ledger-metrics.ts';
+import { LiveMetrics } from './live-metrics.ts';
 
 export interface ProcessMetrics {
   readonly registry: MetricsRegistry;
@@ -17,6 +18,7 @@ export interface ProcessMetrics {
   readonly transcode: TranscodeMetrics;
   readonly ai: AiMetrics;
   readonly ledger: LedgerMetrics;
+  readonly live: LiveMetrics;
 }
 
 /** Builds the registry and each feature's families; close with `registry.close()`. */
@@ -29,6 +31,7 @@ export function createProcessMetrics(options: MetricsRegistryOptions & { ai?: Ai
     transcode: new TranscodeMetrics(registry),
     ai: new AiMetrics(registry, ai),
     ledger: new LedgerMetrics(registry),
+    live: new LiveMetrics(registry),
     http: new HttpMetrics(registry),
   };
 }
