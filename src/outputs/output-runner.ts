@@ -31,12 +31,11 @@
  * API, events, metrics) the URL is redacted.
  */
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync } from 'node:fs';
 import type { Logger } from '../log/logger.ts';
 import { redactSecrets } from '../log/redact.ts';
 import { onLines, type ChildSupervisor, type SupervisedChild } from '../media/child-supervisor.ts';
+import { unlinkedFileWith } from '../media/unlinked-file.ts';
 import { getRetryDelayMs } from '../domain/outage-retry.ts';
 import { checkOutputUrl, redactOutputUrl, splitOutputSecrets } from '../domain/output-target.ts';
 import type { OutputSpec, OutputState, OutputStatus } from './output-types.ts';
@@ -106,27 +105,6 @@ export function outputInvocation(url: string): { args: string[]; secretOptions: 
     ...(options.length > 0 ? ['-fpre', SECRET_OPTIONS_PATH] : []), publicUrl,
   ];
   return { args, secretOptions: options.map(([name, value]) => `${name}=${value}\n`).join('') };
-}
-
-/**
- * A descriptor of a file holding `text` that no longer has a name: written in a fresh private
- * directory (0700; the file 0600, created exclusively), which is removed before this returns.
- * The caller closes the descriptor.
- */
-function unlinkedFileWith(text: string): number {
-  const dir = mkdtempSync(join(tmpdir(), 'mediagate-output-'));
-  try {
-    const fd = openSync(join(dir, 'options'), 'wx+', 0o600);
-    try {
-      writeSync(fd, text);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
-    return fd;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /**
