@@ -10,3 +10,6 @@ export {
 } from './open.ts';
 export { testAudioTrack, testVideoTrack, type TestAudioTrackOptions, type TestVideoTrackOptions } from './test-tracks.ts';
 export { saveWav, wavHeader, WAV_HEADER_BYTES, type SavedWav, type SaveWavOptions } from './wav.ts';
+export { AudioSource, VideoSource, MAX_FILL_SEC, type AudioSourceOptions, type VideoSourceOptions } from './source.ts';
+export { publish, type Publication, type PublishOptions, type PublishSources, type PublishTarget } from './publish.ts';
+export { saveMp4, type SaveMp4Options, type SaveMp4Sources } from './save-mp4.ts';

@@ -89,12 +89,16 @@ export interface RawEncoderOptions {
   readonly killGraceMs?: number;
 }
 
-/** Why an encoder failed: ffmpeg exited non-zero or by a signal we did not send, or could not be started. */
+/**
+ * Why a write or the encoder failed: ffmpeg exited non-zero (`exit`) or by a signal we did
+ * not send (`signal`), could not be started (`spawn`), or a write came after the encoder
+ * ended normally or was stopped (`ended`).
+ */
 export class RawEncoderError extends Error {
-  readonly reason: 'exit' | 'signal' | 'spawn';
+  readonly reason: 'exit' | 'signal' | 'spawn' | 'ended';
   /** ffmpeg's last stderr lines (redacted), possibly empty. */
   readonly stderrTail: string;
-  constructor(reason: 'exit' | 'signal' | 'spawn', message: string, stderrTail: string) {
+  constructor(reason: RawEncoderError['reason'], message: string, stderrTail: string) {
     super(stderrTail === '' ? message : `${message}: ${stderrTail}`);
     this.name = 'RawEncoderError';
     this.reason = reason;
@@ -107,13 +111,6 @@ const AUDIO_FD = 4;
 const SECRET_OPTIONS_FD = 3;
 const DEFAULT_KEYFRAME_INTERVAL_SEC = 2;
 const STDERR_TAIL_LINES = 5;
-
-/** Bytes of one raw video frame: yuv420p is w×h luma plus two ⌈w/2⌉×⌈h/2⌉ chroma planes. */
-export function rawFrameBytes(width: number, height: number, pixelFormat: RawPixelFormat): number {
-  if (pixelFormat === 'rgb24') return width * height * 3;
-  if (pixelFormat === 'rgba') return width * height * 4;
-  return width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);
-}
 
 /**
  * ffmpeg's arguments (without the program name) and the text of its secret-options preset
@@ -227,7 +224,7 @@ export class RawEncoder {
           ? new RawEncoderError('signal', `ffmpeg was killed by ${exit.signal}`, stderrTail)
           : new RawEncoderError('exit', `ffmpeg exited with code ${exit.code}`, stderrTail);
       }
-      this.#wake(failure ?? new RawEncoderError('exit', 'the encoder has ended', ''));
+      this.#wake(failure ?? new RawEncoderError('ended', 'the encoder has ended', ''));
       if (failure) throw failure;
     });
   }
@@ -238,7 +235,7 @@ export class RawEncoder {
   }
 
   /**
-   * Writes one raw video frame (exactly {@link rawFrameBytes} bytes).
+   * Writes one raw video frame (tightly packed, in the input's pixel format and size).
    * @returns resolves when the pipe took the bytes (see the module doc)
    * @throws RawEncoderError when the encoder has ended; Error when there is no video input
    */
@@ -277,7 +274,7 @@ export class RawEncoder {
 
   #write(pipe: Writable, bytes: Buffer): Promise<void> {
     if (this.#exited || this.#stopping || pipe.writableEnded || pipe.destroyed) {
-      return Promise.reject(new RawEncoderError('exit', 'the encoder has ended', ''));
+      return Promise.reject(new RawEncoderError('ended', 'the encoder has ended', ''));
     }
     if (pipe.write(bytes)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
