@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REDIS_PORT ?= 6379
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: help deps system-deps nginx-rtmp bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick scale-demo clean
+.PHONY: help deps system-deps nginx-rtmp chromium bench-deps run run-transcoder run-ai-worker redis test test-unit test-integration typecheck check-boundaries bench bench-quick scale-demo clean
 
 help:
 	@echo "make run             start Redis (if none) and the gateway with an embedded transcoder"
@@ -38,6 +38,13 @@ nginx-rtmp:
 	@[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && PATH="$$PATH:/usr/sbin:/sbin" command -v nginx >/dev/null || { \
 	  echo "installing nginx-light and libnginx-mod-rtmp with apt-get (RTMP reference server and test receiver)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light libnginx-mod-rtmp >/dev/null; }
+
+# Debian's Chromium: the browser the WebRTC (WHIP/WHEP) and console tests drive with playwright-core
+# (executablePath /usr/bin/chromium; playwright never downloads a browser of its own).
+chromium:
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "installing chromium with apt-get (browser tests of WHIP/WHEP and the console)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 bench-deps: deps nginx-rtmp
 
@@ -74,13 +81,13 @@ typecheck: node_modules/.mediagate-installed
 check-boundaries: node_modules/.mediagate-installed
 	npx depcruise --config .dependency-cruiser.cjs src cmd
 
-test: deps nginx-rtmp check-boundaries typecheck
+test: deps nginx-rtmp chromium check-boundaries typecheck
 	node --import tsx --test --test-concurrency=1 --test-reporter=spec $(TEST_FILES)
 
 test-unit: deps
 	node --import tsx --test $(shell find test/unit -name '*.test.ts' | sort)
 
-test-integration: deps nginx-rtmp
+test-integration: deps nginx-rtmp chromium
 	node --import tsx --test --test-concurrency=1 $(shell find test/integration -name '*.test.ts' | sort)
 
 bench: bench-deps
