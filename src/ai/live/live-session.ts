@@ -103,13 +103,24 @@ class WorkerAttempt {
     this.#leave(leave);
   }
 
-  /** Closes every channel and gives the slot back. */
+  /**
+   * Closes every channel and gives the slot back. The channels' DELETEs are waited for at most
+   * {@link CHANNEL_CLOSE_WAIT_MS}: an unreachable worker must not hold up the swap.
+   */
   async close(): Promise<void> {
     for (const s of this.subscribers) s.close();
-    await Promise.all([this.publisher.close(), this.control.close()]);
     this.worker.release();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([this.publisher.close(), this.control.close()]),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, CHANNEL_CLOSE_WAIT_MS); }),
+    ]);
+    clearTimeout(timer);
   }
 }
+
+/** Longest wait for a left worker's channels to be closed before the swap goes on, ms. */
+const CHANNEL_CLOSE_WAIT_MS = 1000;
 
 /** Keeps `publishedAtMs` from growing: seqs older than this many behind are forgotten. */
 const PUBLISHED_KEPT = 64;
@@ -303,8 +314,13 @@ export class LiveSession {
     this.#cachedUpdate = params;
     this.#updates += 1;
     const attempt = this.#attempt;
-    if (!attempt || attempt.hasLeft || this.#state !== 'running') return;
-    await attempt.control.write(params);
+    // Between workers it is only cached: the next worker gets it when it starts.
+    if (!attempt || attempt.hasLeft || this.#state === 'stopped') return;
+    // A failed write is not the caller's problem: the update is cached and a worker that
+    // cannot take it is soon left by the watchdogs, the next one getting it at its start.
+    await attempt.control.write(params).catch((err: Error) => {
+      this.#log.warn({ workerID: attempt.worker.workerID, err: err.message }, 'cannot send a params update; it is cached for the next worker');
+    });
   }
 
   /** The last status event of the worker (Livepeer's shape) with `gateway_status`. */
