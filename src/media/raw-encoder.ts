@@ -110,6 +110,14 @@ export class RawEncoderError extends Error {
 const AUDIO_FD = 4;
 const SECRET_OPTIONS_FD = 3;
 const DEFAULT_KEYFRAME_INTERVAL_SEC = 2;
+/**
+ * Raw inputs need no probing (their format is given), but ffmpeg opens its inputs one after
+ * the other and by default reads up to 5 MB of each while probing (`-probesize` default
+ * 5000000): ~15 frames of 640x360 video before it even opens the audio pipe. A producer that
+ * feeds both from one decoder (whose audio pipe fills meanwhile) would deadlock. Probing the
+ * minimum (32 bytes, no analysis) opens both at once.
+ */
+const NO_PROBING = ['-probesize', '32', '-analyzeduration', '0'];
 const STDERR_TAIL_LINES = 5;
 
 /**
@@ -134,7 +142,7 @@ export function rawEncoderArgs(options: RawEncoderOptions): { args: string[]; se
   const maps: string[] = [];
   const codecs: string[] = [];
   if (video) {
-    args.push('-f', 'rawvideo', '-pix_fmt', video.pixelFormat, '-video_size', `${video.width}x${video.height}`,
+    args.push(...NO_PROBING, '-f', 'rawvideo', '-pix_fmt', video.pixelFormat, '-video_size', `${video.width}x${video.height}`,
       '-framerate', String(video.frameRate), '-thread_queue_size', '64', '-i', 'pipe:0');
     maps.push('-map', `${maps.length / 2}:v:0`);
     const gop = Math.max(1, Math.round(video.frameRate * keyframeIntervalSec));
@@ -147,7 +155,7 @@ export function rawEncoderArgs(options: RawEncoderOptions): { args: string[]; se
     }
   }
   if (audio) {
-    args.push('-f', 's16le', '-ar', String(audio.sampleRate), '-ac', String(audio.channels), '-thread_queue_size', '1024', '-i', `pipe:${AUDIO_FD}`);
+    args.push(...NO_PROBING, '-f', 's16le', '-ar', String(audio.sampleRate), '-ac', String(audio.channels), '-thread_queue_size', '1024', '-i', `pipe:${AUDIO_FD}`);
     maps.push('-map', `${maps.length / 2}:a:0`);
     codecs.push('-c:a', 'aac', '-b:a', `${options.audioBitrateKbps ?? 128}k`);
   }
