@@ -68,6 +68,9 @@ export interface ShowinfoLine {
   readonly height?: number;
 }
 
+/** ffmpeg's `-analyzeduration` for a byte stream on stdin, µs. */
+export const STDIN_ANALYZE_DURATION_US = 500_000;
+
 const SHOWINFO = /^\[Parsed_(a?)showinfo_\d+ @ [^\]]+\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS)/;
 const SHOWINFO_SIZE = / s:(\d+)x(\d+) /;
 const SHOWINFO_ANY = /^\[Parsed_a?showinfo_\d+ @ /;
@@ -96,7 +99,9 @@ export function rawDecoderArgs(spec: RawDecoderSpec): string[] {
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'];
   if (spec.realtime) args.push('-re');
   args.push('-copyts');
-  if ('stdinFormat' in spec.input) args.push('-f', spec.input.stdinFormat, '-i', 'pipe:0');
+  // A live byte stream: stream info from its first 0.5 s, not the default 5 s (measured: the first frame of a
+  // stream of 2 s segments came out 4 s after the first segment with the default, 0.11 s with this).
+  if ('stdinFormat' in spec.input) args.push('-analyzeduration', String(STDIN_ANALYZE_DURATION_US), '-f', spec.input.stdinFormat, '-i', 'pipe:0');
   else args.push('-i', spec.input.location);
   if (spec.video) {
     const v = spec.video;

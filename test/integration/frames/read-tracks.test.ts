@@ -9,10 +9,10 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { MediaStreamError, openAudioTrack, openTracks, openVideoTrack, type VideoFrame } from '../../../src/frames/index.ts';
-import { CLIP, tsSourceSegments } from '../../helpers/media.ts';
+import { CLIP, clipWith2sGop, tsSourceSegments } from '../../helpers/media.ts';
 
 const run = promisify(execFile);
 
@@ -92,6 +92,36 @@ test('an MPEG-TS byte stream (keyframe segments concatenated) decodes with its o
     assert.equal(vf[0]!.data.length, 320 * 180 * 3);
     assert.equal(vf[0]!.format, 'rgb24');
     assert.ok(af.length > 400);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a live MPEG-TS stream yields its first frames from the first 2 s segment alone, before any more bytes arrive', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'frames-live-ts-'));
+  try {
+    const segments = await tsSourceSegments(await clipWith2sGop(6), 6, dir);
+    const stream = new PassThrough();
+    stream.write(segments[0]!.bytes);
+    const { video, audio } = await openTracks({ stream, format: 'mpegts' });
+    assert.ok(video && audio);
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([
+      video.recv(),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('no frame from the first segment within 20 s (ffmpeg waits for more input to analyze)')), 20_000); }),
+    ]).finally(async () => {
+      clearTimeout(timer);
+    }).catch(async (err: unknown) => {
+      await Promise.all([video.stop(), audio.stop()]);
+      throw err;
+    });
+    assert.equal(first.pts, segments[0]!.startPts90k);
+    assert.ok((await audio.recv()).samplesPerChannel === 960);
+    for (const s of segments.slice(1)) stream.write(s.bytes);
+    stream.end();
+    let n = 1;
+    await Promise.all([(async () => { for await (const _ of video) n++; })(), (async () => { for await (const _ of audio) { /* drain */ } })()]);
+    assert.ok(n > 6 * 24 - 24, `${n} frames`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
