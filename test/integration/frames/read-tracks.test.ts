@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +125,47 @@ test('a live MPEG-TS stream yields its first frames from the first 2 s segment a
     let n = 1;
     await Promise.all([(async () => { for await (const _ of video) n++; })(), (async () => { for await (const _ of audio) { /* drain */ } })()]);
     assert.ok(n > 6 * 24 - 24, `${n} frames`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a URL source with a frame rate, a sample rate and a channel count: the fps filter\'s frames on 1/90000, mono 16 kHz 20 ms frames', async () => {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'video/mp4' });
+    createReadStream(CLIP).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/clip.mp4`;
+    const { video, audio } = await openTracks({ url }, { video: { frameRate: 12, width: 160 }, audio: { sampleRate: 16000, channels: 1 }, videoOverflow: 'wait' });
+    assert.ok(video && audio);
+    const [vf, af] = await Promise.all([collect(video), collect(audio)]);
+    assert.equal(vf.length, 720);
+    assert.deepEqual(vf.slice(0, 3).map((f) => f.pts), [0, 7500, 15000]);
+    assert.ok(vf.every((f, i) => f.pts === i * 7500 && f.width === 160 && f.height === 90));
+    assert.ok(af.slice(0, -1).every((f) => f.samplesPerChannel === 320 && f.channels === 1 && f.sampleRate === 16000 && f.data.length === 640));
+  } finally {
+    server.close();
+  }
+});
+
+test('a byte stream that breaks mid-way ends the tracks with MEDIA_FAILED and the reason, after the frames already decoded', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'frames-broken-'));
+  try {
+    const segments = await tsSourceSegments(await clipWith2sGop(6), 6, dir);
+    const stream = new PassThrough();
+    stream.write(segments[0]!.bytes);
+    const video = await openVideoTrack({ stream, format: 'mpegts' });
+    await video.recv();
+    stream.destroy(new Error('trickle subscriber gave up'));
+    await assert.rejects((async () => { for await (const _ of video) { /* frames decoded before the break */ } })(), (err: unknown) => {
+      assert.ok(err instanceof MediaStreamError);
+      assert.equal(err.code, 'MEDIA_FAILED');
+      assert.match(err.message, /trickle subscriber gave up/);
+      return true;
+    });
+    assert.equal(video.readyState, 'ended');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
