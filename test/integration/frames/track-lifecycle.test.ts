@@ -87,8 +87,9 @@ test('a slow consumer keeps memory bounded: the oldest video frames are dropped 
   assert.ok(track.droppedFrames > 0, 'the consumer was slower than the decoder');
   assert.equal(received + track.droppedFrames, 1440);
   assert.ok(maxQueued <= DEFAULT_MAX_QUEUED_VIDEO_FRAMES);
-  // Slack: garbage frames between two collections (measured ~50-80 MB here) and pipe buffers.
-  const slack = 150e6;
+  // Slack: garbage frames between two collections and what the allocator keeps (peak growth measured 44-82 MB
+  // here) and pipe buffers; still a tenth of what keeping the frames would take.
+  const slack = 200e6;
   assert.ok(peak < queueBound + slack, `RSS grew ${Math.round(peak / 1e6)} MB; bound ${Math.round(queueBound / 1e6)} MB + ${slack / 1e6} MB slack (keeping every frame: ${Math.round(unbounded / 1e6)} MB)`);
 });
 
