@@ -199,3 +199,21 @@ test('a source refuses frames of another size, and a second publication', async 
   await publication.stop();
   assert.throws(() => publish({ rtmpUrl: 'http://x' } as never, { video: new VideoSource({ width: 2, height: 2, frameRate: 1 }) }), TypeError);
 });
+
+test('saveMp4 of audio alone fills a 0.2 s hole in the pts with silence and never drops samples', async () => {
+  const path = join(dir, 'audio-hole.m4a.mp4');
+  // 2 s of 20 ms frames with frames 50..59 (0.2 s) missing, a tone so the encoder has work.
+  async function* gen(): AsyncGenerator<AudioFrame> {
+    for (let i = 0; i < 100; i++) {
+      if (i >= 50 && i < 60) continue;
+      const f = silence(i);
+      for (let k = 0; k < f.data.length; k += 2) f.data.writeInt16LE(Math.round(8000 * Math.sin(k / 20)), k);
+      yield f;
+    }
+  }
+  const result = await saveMp4(path, { audio: gen() });
+  assert.deepEqual(result, { videoFrames: 0, audioSamples: 100 * 960 });
+  const p = await probe(path);
+  assert.deepEqual(codecs(p), ['audio:aac']);
+  assert.ok(Math.abs(Number(p.format.duration) - 2) < 0.05, `duration ${p.format.duration}`);
+});
