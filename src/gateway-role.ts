@@ -26,6 +26,7 @@ import { Remuxer } from './media/remux.ts';
 import { ControlBus } from './control/control-bus.ts';
 import { EventDeliveryWorker } from './events/event-queue.ts';
 import { createControlRouter } from './control/control-routes.ts';
+import { createConsoleRouter } from './http/console-routes.ts';
 import { createDocsRouter } from './http/docs-routes.ts';
 import { RedisAccountKeys } from './payments/account-store.ts';
 import { createPaymentsRouter } from './payments/payments-routes.ts';
@@ -346,6 +347,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
         authorizer: new AccountApiKeyAuthorizer(accountKeys, new StaticApiKeyAuthorizer(config.ai.apiKeys, loopbackOnly, unnamedStreamAccount(loopbackOnly))),
       }),
       createDocsRouter(),
+      // The browser console (src/console/, served as ES modules with the npm packages it imports).
+      createConsoleRouter({ mediaOrigins: [publicUrl, ...(config.storage.publicBaseUrl ? [config.storage.publicBaseUrl] : [])] }),
       createPlaybackRouter({
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
         ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
@@ -405,6 +408,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     ai: `${publicUrl}/text-to-image (workers: ${config.ai.workers.length} configured, POST /api/workers to add)`,
     health: `${publicUrl}/healthz`,
     docs: `${publicUrl}/docs`,
+    console: `${publicUrl}/console`,
     ladder: defaultLadder.map((p) => p.name),
     embeddedTranscoder: config.transcode.embedded,
     memberId: core.memberId,
