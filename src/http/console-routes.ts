@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Request, type Response } from 'express';
+import { safeOrigin } from './request-guard.ts';
 
 const require = createRequire(import.meta.url);
 const CONSOLE_DIR = fileURLToPath(new URL('../console/', import.meta.url));
@@ -53,19 +54,10 @@ export function importMapJson(): string {
   return JSON.stringify({ imports });
 }
 
-function originOf(url: string): string | undefined {
-  try {
-    const origin = new URL(url).origin;
-    return origin === 'null' ? undefined : origin;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The page's Content-Security-Policy: scripts from 'self' and the import map's hash only. */
 export function consolePolicy(importMap: string, mediaOrigins: readonly string[]): string {
   const hash = createHash('sha256').update(importMap).digest('base64');
-  const media = [...new Set(mediaOrigins.map(originOf).filter((o): o is string => o !== undefined))].join(' ');
+  const media = [...new Set(mediaOrigins.map(safeOrigin).filter((o): o is string => o !== undefined))].join(' ');
   const withMedia = (base: string): string => (media ? `${base} ${media}` : base);
   return [
     "default-src 'self'",

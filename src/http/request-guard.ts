@@ -99,7 +99,8 @@ function safeUrlHost(url: string): string | undefined {
   }
 }
 
-function safeOrigin(url: string): string | undefined {
+/** The origin of `url` (`https://host:port`), or undefined when it is not a URL or its origin is opaque. */
+export function safeOrigin(url: string): string | undefined {
   try {
     const origin = new URL(url).origin;
     return origin === 'null' ? undefined : origin;
