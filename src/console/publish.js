@@ -1,6 +1,6 @@
 /**
  * Publish: sends this device's camera and microphone to the gateway over WHIP
- * (`POST /whip/<stream key>`), where it enters the same pipeline as an RTMP publish
+ * (`POST /whip` with the key as `Authorization: Bearer`), where it enters the same pipeline as an RTMP publish
  * (ladder, HLS, recording, outputs). The stream key stays in this page's memory.
  */
 import { html, useEffect, useRef, useState } from './html.js';

@@ -4,9 +4,9 @@
  * session's `Location`, `DELETE <Location>` to end. Candidates are gathered before the offer
  * is sent (no trickle ICE), which on a LAN or loopback takes well under a second.
  *
- * The gateway serves these endpoints when it was built with them: a 404 from the endpoint
- * itself (`no route for POST /whip/…`) is reported as {@link EndpointMissing}, which the
- * console uses to fall back to HLS or to say that publishing needs RTMP.
+ * The gateway serves these endpoints when it was built with them: an answer that no such
+ * route exists is reported as {@link EndpointMissing}, which the console uses to fall back
+ * to HLS or to say that publishing needs RTMP.
  */
 import { errorOf } from './api.js';
 
@@ -51,7 +51,11 @@ async function negotiate(pc, url, headers, what) {
   });
   if (res.status !== 201) {
     const err = await errorOf(res);
-    if (res.status === 404 && /^no route/.test(err.message)) throw new EndpointMissing(what);
+    // A gateway without the endpoint: `/whep/<id>` matches no route; `/whip` is taken for
+    // an unknown AI pipeline name by the AI API's `POST /<pipeline>`.
+    if ((res.status === 404 && /^no route/.test(err.message)) || (res.status === 400 && /^unknown pipeline/.test(err.message))) {
+      throw new EndpointMissing(what);
+    }
     throw err;
   }
   const location = res.headers.get('Location');
@@ -108,8 +112,8 @@ function preferH264(transceiver) {
 }
 
 /**
- * Publishes `media` (from getUserMedia) over WHIP: `POST /whip/<streamKey>` with the stream
- * key also as `Authorization: Bearer <streamKey>` (as OBS sends it).
+ * Publishes `media` (from getUserMedia) over WHIP: `POST /whip` with the stream key as
+ * `Authorization: Bearer <streamKey>` (as OBS sends it).
  * @param onState called with the peer connection's state ('connecting', 'connected', 'failed', …)
  * @returns the session
  * @throws EndpointMissing when the gateway has no WHIP; ApiError (401/403 for a wrong key)
@@ -123,7 +127,8 @@ export async function publishWhip(streamKey, media, onState) {
   pc.addEventListener('connectionstatechange', () => onState(pc.connectionState));
   const headers = { Authorization: `Bearer ${streamKey}` };
   try {
-    const location = await negotiate(pc, `/whip/${encodeURIComponent(streamKey)}`, headers, 'WHIP publishing');
+    // The key goes in the Authorization header only: never in a URL (logs, proxies, history).
+    const location = await negotiate(pc, '/whip', headers, 'WHIP publishing');
     return session(pc, location, headers);
   } catch (err) {
     pc.close();

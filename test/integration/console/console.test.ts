@@ -220,8 +220,13 @@ test('the accounts page shows the local account\'s balance and its charges for t
   await shot('accounts');
 });
 
-test('the publish page offers the camera over WHIP', async () => {
+test('the publish page takes a stream key and says so when the gateway does not serve WHIP', async () => {
   await page.getByRole('link', { name: 'Publish' }).click();
-  await page.getByLabel('Stream key').waitFor({ timeout: 10_000 });
+  await page.getByLabel('Stream key').fill('console-camera');
+  await page.getByRole('button', { name: 'Start publishing' }).click();
+  await page.getByRole('alert').filter({ hasText: 'does not serve WHIP publishing' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('.publish-state').textContent(), 'idle');
+  // The camera was released again.
+  assert.equal(await page.evaluate<boolean>(`document.querySelector('video[aria-label="Camera preview"]').srcObject === null`), true);
   await shot('publish');
 });
