@@ -135,6 +135,8 @@ test('the live streams page shows the RTMP stream with its thumbnail, renditions
   assert.ok(renditions.length >= 2, `the ladder's rendition is listed too: ${renditions.join()}`);
   await shot('streams');
   await page.setViewportSize({ width: 390, height: 844 });
+  // Readable on a phone: nothing wider than the screen (wide tables scroll in their own box).
+  assert.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= 390'), 'no horizontal scrolling at 390 px');
   await shot('streams-phone');
   await page.setViewportSize({ width: 1280, height: 900 });
 });
@@ -229,4 +231,10 @@ test('the publish page takes a stream key and says so when the gateway does not 
   // The camera was released again.
   assert.equal(await page.evaluate<boolean>(`document.querySelector('video[aria-label="Camera preview"]').srcObject === null`), true);
   await shot('publish');
+});
+
+test('signing out forgets the token: the login form is back and the pages are gone', async () => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Admin token').waitFor({ timeout: 5000 });
+  assert.equal(await page.getByRole('navigation', { name: 'Console pages' }).count(), 0);
 });
