@@ -58,6 +58,12 @@ function Login({ onSignedIn }) {
   </main>`;
 }
 
+/** The skip link moves focus to the page's content (its hash would otherwise name a page). */
+function skipToMain(e) {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
+}
+
 function App() {
   const [api, setApi] = useState(undefined);
   const [access, setAccess] = useState('probing');
@@ -81,7 +87,7 @@ function App() {
   if (!api) return html`<${Login} onSignedIn=${setApi} />`;
   const { Page } = page;
   return html`<div class="shell">
-    <a class="skip" href="#main">Skip to content</a>
+    <a class="skip" href="#main" onClick=${skipToMain}>Skip to content</a>
     <header class="top">
       <h1>mediagate</h1>
       <nav aria-label="Console pages"><ul>

@@ -100,7 +100,8 @@ function StreamCard({ api, stream, onChanged }) {
   return html`<article class="card stream" data-manifest-id=${stream.manifestID} aria-labelledby=${`s-${stream.manifestID}`}>
     <header class="card-head">
       <img class="thumb" src=${`/stream/${encodeURIComponent(stream.manifestID)}/thumbnail.jpg?k=${thumbKey}`}
-        alt=${`Thumbnail of ${stream.manifestID}`} width="160" height="90" loading="lazy" />
+        alt=${`Thumbnail of ${stream.manifestID}`} width="160" height="90" loading="lazy"
+        onError=${(e) => { e.currentTarget.hidden = true; }} onLoad=${(e) => { e.currentTarget.hidden = false; }} />
       <div>
         <h3 id=${`s-${stream.manifestID}`}>${stream.manifestID}</h3>
         <dl class="facts">

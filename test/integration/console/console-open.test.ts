@@ -35,6 +35,11 @@ test('a loopback gateway without an admin token opens the console without a logi
   // The hash names the page: the workers page, with this gateway listed.
   await page.getByRole('table', { name: 'Gateways' }).locator('tbody tr').first().waitFor({ timeout: 10_000 });
   assert.equal(await page.getByRole('link', { name: 'Workers' }).getAttribute('aria-current'), 'page');
+  // Keyboard: the first Tab reaches the skip link, Enter moves focus to the page's content.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate<string>('document.activeElement.textContent'), 'Skip to content');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(JSON.parse(await page.evaluate<string>('JSON.stringify([document.activeElement.id, location.hash])')), ['main', '#/workers']);
   await page.getByRole('link', { name: 'Live streams' }).click();
   await page.getByText('No live streams.').waitFor({ timeout: 10_000 });
   assert.deepEqual(browser.pageErrors.filter((e) => e.startsWith('pageerror')), []);
