@@ -65,9 +65,13 @@ test('a published processed stream plays in HLS with the transform visible (meas
   const video = new VideoSource({ width: first.width, height: first.height, frameRate: 24 });
   const audio = new AudioSource({ sampleRate: 48000, channels: 2 }) // openTracks' audio default;
   const publication = publish({ rtmpUrl: gateway.rtmpUrl(STREAM) }, { video, audio });
+  await video.captureFrame(negativeGray(first)); // ffmpeg is running (and its command line set) once it took a frame
+  // The stream name (a stream key where keys are configured) is not on ffmpeg's command line.
+  const { stdout: args } = await run('ps', ['-o', 'args=', '-p', String(publication.pid)]);
+  assert.match(args, /-fpre \/dev\/fd\/3 rtmp:\/\/127\.0\.0\.1:\d+\/live\/$/m);
+  assert.doesNotMatch(args, new RegExp(STREAM));
 
   const feedVideo = (async () => {
-    await video.captureFrame(negativeGray(first));
     for await (const frame of track) {
       if (frame.pts >= PUBLISH_S * 90_000) break;
       await video.captureFrame(negativeGray(frame));
