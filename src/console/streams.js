@@ -1,6 +1,6 @@
 /**
  * Live streams: each live stream with its thumbnail, a preview (WHEP when the gateway serves
- * it, else HLS), its renditions' figures, a kick button, and its restream outputs
+ * it, else HLS; or HLS by choice), its renditions' figures, a kick button, and its restream outputs
  * (control API: GET /api/streams, DELETE /api/streams/<id>, /api/streams/<id>/outputs).
  */
 import { html, useState } from './html.js';
@@ -96,6 +96,7 @@ function Kick({ api, stream, onKicked }) {
 
 function StreamCard({ api, stream, onChanged }) {
   const [preview, setPreview] = useState(false);
+  const [over, setOver] = useState('auto');
   const thumbKey = Math.floor(stream.segments / 3);
   return html`<article class="card stream" data-manifest-id=${stream.manifestID} aria-labelledby=${`s-${stream.manifestID}`}>
     <header class="card-head">
@@ -117,10 +118,14 @@ function StreamCard({ api, stream, onChanged }) {
     ${stream.warnings.length ? html`<ul class="warnings">${stream.warnings.map((w) => html`<li key=${w.code}><strong>${w.code}</strong>: ${w.msg}</li>`)}</ul>` : ''}
     <div class="actions">
       <button type="button" aria-expanded=${preview} onClick=${() => setPreview(!preview)}>${preview ? 'Hide preview' : 'Preview'}</button>
+      <label for=${`over-${stream.manifestID}`}>Preview over</label>
+      <select id=${`over-${stream.manifestID}`} value=${over} onChange=${(e) => setOver(e.currentTarget.value)}>
+        <option value="auto">WHEP when served, else HLS</option><option value="hls">HLS</option>
+      </select>
       <a href=${stream.playbackUrl}>HLS playlist</a>
       ${stream.state === 'live' ? html`<${Kick} api=${api} stream=${stream} onKicked=${onChanged} />` : ''}
     </div>
-    ${preview ? html`<${Player} src=${stream.playbackUrl} manifestID=${stream.manifestID} whep=${true} headers=${api.headers()}
+    ${preview ? html`<${Player} src=${stream.playbackUrl} manifestID=${stream.manifestID} whep=${over === 'auto'} headers=${api.headers()}
       label=${`Live preview of ${stream.manifestID}`} />` : ''}
     <${Renditions} stream=${stream} />
     ${stream.state === 'live' ? html`<${Outputs} api=${api} stream=${stream} />` : ''}

@@ -121,19 +121,29 @@ test('signing in takes the admin token from a form and keeps it out of the URL, 
   assert.deepEqual(JSON.parse(stored).slice(0, 3), ['', 0, 0]);
 });
 
+/** Waits until the stream card's preview plays over `mode` (its time advancing past 1 s). */
+async function previewPlays(mode: 'HLS' | 'WHEP'): Promise<void> {
+  const at = `article[data-manifest-id="${MANIFEST}"]`;
+  await pageWaits(`(() => { const v = document.querySelector('${at} video'); const m = document.querySelector('${at} .player-mode');
+    return v && m && m.dataset.mode === '${mode}' && v.currentTime > 1 && v.readyState >= 2 && !v.paused; })()`, 40_000, `the preview plays over ${mode}`);
+}
+
 test('the live streams page shows the RTMP stream with its thumbnail, renditions and a playing preview', async () => {
   const card = page.locator(`article[data-manifest-id="${MANIFEST}"]`);
   await card.waitFor({ timeout: 40_000 });
   // The thumbnail is the JPEG of a source segment (naturalWidth > 0 once it decoded).
   await pageWaits(`(() => { const img = document.querySelector('article[data-manifest-id="${MANIFEST}"] img.thumb'); return img && img.complete && img.naturalWidth > 0; })()`, 30_000, 'thumbnail');
   await card.getByRole('button', { name: 'Preview' }).click();
-  await pageWaits(`(() => { const v = document.querySelector('article[data-manifest-id="${MANIFEST}"] video'); return v && v.currentTime > 1 && v.readyState >= 2 && !v.paused; })()`, 40_000, 'the preview plays');
-  const mode = await card.locator('.player-mode').getAttribute('data-mode');
-  assert.ok(mode === 'HLS' || mode === 'WHEP', `preview mode ${mode}`);
+  await previewPlays('HLS');
+  // This gateway has no WHEP: the preview says so and plays HLS.
+  assert.match(await card.locator('.player figcaption').textContent() ?? '', /WHEP is not served by this gateway; playing HLS/);
   const renditions = await card.locator('table tbody th[scope=row]').allTextContents();
   assert.ok(renditions.includes('source'), renditions.join());
   assert.ok(renditions.length >= 2, `the ladder's rendition is listed too: ${renditions.join()}`);
   await shot('streams');
+  // HLS by choice.
+  await card.getByLabel('Preview over').selectOption('hls');
+  await previewPlays('HLS');
   await page.setViewportSize({ width: 390, height: 844 });
   // Readable on a phone: nothing wider than the screen (wide tables scroll in their own box).
   assert.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= 390'), 'no horizontal scrolling at 390 px');
