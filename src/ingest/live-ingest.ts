@@ -127,6 +127,16 @@ export class LiveIngest {
     return this.stop(manifestID, reason);
   }
 
+  /**
+   * The RTMP connection ID of `manifestID` when it is live on this gateway over RTMP (WHIP
+   * publishes arrive through the RTMP loopback too) and not ending: the key of its packets on
+   * the RTMP server (`RtmpServer.watchTags`). Undefined for HTTP push, unknown or ending streams.
+   */
+  rtmpPublishOf(manifestID: string): string | undefined {
+    const stream = this.#streams.byManifest(manifestID);
+    return stream && stream.protocol === 'rtmp' && !stream.ended ? stream.connection : undefined;
+  }
+
   /** Live streams on this gateway. */
   list(): LiveStreamInfo[] {
     return this.#streams.manifests().map((s) => ({ manifestID: s.manifestID, session: s.session, protocol: s.protocol, startedAtMs: s.startedAtMs, segments: s.segments }));

@@ -32,6 +32,10 @@
  *   that joins gets the stream from the publisher's next keyframe (up to one GOP later; the
  *   frames before it cannot be decoded); while one watches, the caches are kept as NMS keeps
  *   them, so a second player starts at once.
+ * - Besides its one reader (the segmenter), a tap takes any number of watchers (`watch`): live
+ *   readers that join at any time (a WHEP playback relay). A watcher gets the latest metadata,
+ *   AVC and AAC configuration tags at once, then every tag from then on, as it arrives; never
+ *   the held backlog or a GOP (it starts decoding at the publisher's next keyframe).
  */
 import type NmsAvPacket from 'node-media-server/src/core/avpacket.js';
 import NmsBaseSession from 'node-media-server/src/session/base_session.js';
@@ -63,6 +67,17 @@ export interface FlvTagSource {
   read(reader: FlvTagReader): void;
 }
 
+/** Where live readers join a publish's tags mid-way (RtmpServer `watchTags`). */
+export interface FlvTagWatch {
+  /**
+   * Hands `reader` the publish's latest configuration tags (metadata, AVC decoder
+   * configuration, AAC AudioSpecificConfig, in that order, those seen so far), then every tag
+   * from now on, then `end` (at once when the publish has ended). Any number of watchers.
+   * @returns detaches the reader (no `end` follows); idempotent
+   */
+  watch(reader: FlvTagReader): () => void;
+}
+
 /**
  * Most bytes of tags held for a reader that has not come yet (the publish decision is still
  * pending, or its owner never reads): 32 MiB, ~30 s of a 8 Mb/s stream. Past it, only the
@@ -76,7 +91,7 @@ export const MAX_HELD_BYTES = 32 * 1024 * 1024;
  * An internal NMS subscriber of one publish's broadcast that holds its tags until a reader
  * takes them. Attach it while NMS is still inside `postPublish` (before any media packet).
  */
-export class PacketTap implements FlvTagSource {
+export class PacketTap implements FlvTagSource, FlvTagWatch {
   readonly #broadcast: NodeMediaServer.BroadcastServer;
   readonly #subscriber: NmsBaseSession;
   readonly #log: Logger;
@@ -85,6 +100,10 @@ export class PacketTap implements FlvTagSource {
   #reader: FlvTagReader | undefined;
   #readerFailed = false;
   #ended = false;
+  /** Live readers that joined mid-way (`watch`). */
+  readonly #watchers = new Set<FlvTagReader>();
+  /** The latest configuration tag of each kind (script data, AVC config, AAC config), for watchers that join. */
+  readonly #configTags = new Map<'meta' | 'avc' | 'aac', Buffer>();
   /** Our wrapper of the broadcast's `broadcastMessage` and the function it wraps. */
   readonly #broadcastMessage: { readonly wrapper: (packet: NmsAvPacket) => void; readonly wrapped: (packet: NmsAvPacket) => void };
 
@@ -141,6 +160,19 @@ export class PacketTap implements FlvTagSource {
     if (this.#ended) this.#finish();
   }
 
+  watch(reader: FlvTagReader): () => void {
+    if (this.#ended) {
+      reader.end();
+      return () => undefined;
+    }
+    for (const kind of ['meta', 'avc', 'aac'] as const) {
+      const tag = this.#configTags.get(kind);
+      if (tag && !this.#deliverWatcher(reader, tag)) return () => undefined;
+    }
+    this.#watchers.add(reader);
+    return () => { this.#watchers.delete(reader); };
+  }
+
   /** Detaches from the broadcast and ends the reader (now, or once one reads). Idempotent. */
   end(): void {
     if (this.#ended) return;
@@ -149,12 +181,35 @@ export class PacketTap implements FlvTagSource {
     // Unless a later tap of the same path wrapped ours (it then calls through it).
     if (this.#broadcast.broadcastMessage === this.#broadcastMessage.wrapper) this.#broadcast.broadcastMessage = this.#broadcastMessage.wrapped;
     if (this.#reader) this.#finish();
+    const watchers = [...this.#watchers];
+    this.#watchers.clear();
+    for (const watcher of watchers) {
+      try {
+        watcher.end();
+      } catch (err) {
+        this.#log.error({ err: { message: (err as Error).message } }, 'RTMP tag watcher end failed');
+      }
+    }
+  }
+
+  /** Hands a tag to a watcher; a throw detaches it (false). */
+  #deliverWatcher(watcher: FlvTagReader, tag: Buffer): boolean {
+    try {
+      watcher.tag(tag);
+      return true;
+    } catch (err) {
+      this.#watchers.delete(watcher);
+      this.#log.error({ err: { message: (err as Error).message } }, 'RTMP tag watcher failed; it gets no more tags');
+      return false;
+    }
   }
 
   #onBuffer(buffer: Buffer): void {
     if (this.#ended) return;
     // The FLV file header (`FLV`, version, flags, header size, PreviousTagSize0) is not a tag.
     if (buffer.length === FLV_FILE_HEADER_BYTES && buffer[0] === 0x46 && buffer[1] === 0x4c && buffer[2] === 0x56) return;
+    if (isFlvConfigTag(buffer)) this.#configTags.set(buffer[0] === 18 ? 'meta' : buffer[0] === 9 ? 'avc' : 'aac', buffer);
+    for (const watcher of this.#watchers) this.#deliverWatcher(watcher, buffer);
     if (this.#reader) {
       this.#deliver(buffer);
       return;

@@ -12,7 +12,7 @@ import { settleWithin } from '../../domain/time-limit.ts';
 import { addressOf, createNms, hardClose, prepareNmsStore, releaseUnusedFlvParser, type Nms, type NmsSession } from './nms-adapter.ts';
 import { RTMP_APP, type PublishDecision, type PublishRequest, type RtmpPublishHandlers, type RtmpServerOptions } from './rtmp-options.ts';
 import { assertPortFree, canConnect, delay, isLoopback, localConnectHost, portError } from './rtmp-port.ts';
-import { PacketTap, type FlvTagSource } from './packet-tap.ts';
+import { PacketTap, type FlvTagSource, type FlvTagWatch } from './packet-tap.ts';
 
 type PublishState = 'pending' | 'live';
 
@@ -332,6 +332,15 @@ export class RtmpServer {
    * before `onUnpublish`. Undefined once the publish has ended or for an unknown id.
    */
   flvTags(sessionId: string): FlvTagSource | undefined {
+    return this.#publishers.get(sessionId)?.tap;
+  }
+
+  /**
+   * Where live readers join a pending or live publish mid-way (packet-tap.ts `watch`: the
+   * latest configuration tags, then every new tag; any number of watchers, e.g. WHEP
+   * playback). Undefined once the publish has ended or for an unknown id.
+   */
+  watchTags(sessionId: string): FlvTagWatch | undefined {
     return this.#publishers.get(sessionId)?.tap;
   }
 

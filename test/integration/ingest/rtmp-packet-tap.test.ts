@@ -4,7 +4,8 @@
  * reader, given out by RtmpServer after a slow publish decision, must see every FLV tag from
  * the first: 242 video frames, 433 AAC frames, one AVC config, one AAC config, one metadata
  * tag and ffmpeg's closing end-of-sequence tag, with nothing from a second publisher that
- * tries the same stream key meanwhile.
+ * tries the same stream key meanwhile. Watchers (live readers joining mid-way, for WHEP) get the
+ * latest configuration tags, then only new tags.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,6 +109,43 @@ test('the tag reader of a publish gets every FLV tag from the first, whole, in o
   // The video frames are the clip's first 242, byte for byte in size (AVCC payload = MP4 sample).
   const sizes = tags.filter(({ tag }) => tag[0] === 9 && tag[12] === 1).map(({ tag }) => tag.length - 15 - 5);
   assert.deepEqual(sizes, sourceVideoSampleSizes(242));
+});
+
+test('watchers join a live publish mid-way: the latest configuration tags at once, then only new tags, then end; a detached one gets no more', { timeout: 40_000 }, async () => {
+  const key = secretKey('watch');
+  let sessionId = '';
+  onAccepted = (req) => {
+    sessionId = req.sessionId;
+    rtmp.server.flvTags(req.sessionId)!.read({ tag: () => undefined, end: () => undefined });
+  };
+  const publisher = publish(rtmp.port, key, SOURCE_CLIP, { inputArgs: ['-t', '6'] });
+  await waitFor('publish accepted', () => sessionId !== '', 20_000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const watch = rtmp.server.watchTags(sessionId)!;
+  const joined: Buffer[] = [];
+  let joinedDuringWatch = 0;
+  let ended = false;
+  watch.watch({ tag: (tag) => { joined.push(tag); }, end: () => { ended = true; } });
+  joinedDuringWatch = joined.length;
+  const detachedTags: Buffer[] = [];
+  const detach = watch.watch({ tag: (tag) => { detachedTags.push(tag); }, end: () => assert.fail('a detached watcher gets no end') });
+  await new Promise((r) => setTimeout(r, 1000));
+  detach();
+  const atDetach = detachedTags.length;
+  assert.equal((await publisher.exited).code, 0);
+  await waitFor('watcher end', () => ended, 5000);
+
+  // At once, inside watch(): metadata, AVC config, AAC config; then no configuration tag again.
+  assert.equal(joinedDuringWatch, 3);
+  assert.deepEqual(joined.slice(0, 3).map((t) => t[0]), [18, 9, 8]);
+  assert.ok(joined[1]![12] === 0 && joined[2]![12] === 0, 'the AVC and AAC configuration tags');
+  const media = joined.slice(3);
+  assert.ok(media.every((t) => t[0] !== 18 && t[12] !== 0), 'only media tags after the configuration');
+  // Only new tags: the first media tag is from about when the watcher joined (2 s in), not the start.
+  assert.ok(dtsOf(media[0]!) >= 1500, `first media tag DTS ${dtsOf(media[0]!)} ms`);
+  assert.ok(media.length > 100, `${media.length} media tags after joining`);
+  assert.ok(detachedTags.length === atDetach && atDetach > 3, 'the detached watcher got tags until it detached, none after');
+  assert.equal(rtmp.server.watchTags(sessionId), undefined, 'nothing to watch once the publish ended');
 });
 
 test('the stream key never appears in any log line', () => {
