@@ -342,7 +342,9 @@ class DecodeSession {
       if (this.#stopRequested) failure = undefined;
       else if (exit.spawnError) failure = new MediaStreamError('MEDIA_FAILED', `ffmpeg could not be started: ${exit.spawnError.message}`);
       else if (this.#streamFailure) failure = new MediaStreamError('MEDIA_FAILED', this.#streamFailure);
-      else if (exit.code !== 0) {
+      else if (exit.code === 0 && this.#decoder.inputLost()) {
+        failure = new MediaStreamError('MEDIA_FAILED', `the HLS playlist could not be reloaded (server gone or answering errors): ${this.#decoder.reason()}`);
+      } else if (exit.code !== 0) {
         const how = exit.code === null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
         const reason = this.#decoder.reason();
         failure = new MediaStreamError('MEDIA_FAILED', `ffmpeg ${how}${reason ? `: ${reason}` : ''}`);

@@ -68,12 +68,16 @@ export interface ShowinfoLine {
   readonly height?: number;
 }
 
+/** ffmpeg's `-rw_timeout` for a network input (no data for this long fails the read), µs. */
+export const NETWORK_TIMEOUT_US = 10_000_000;
+
 /** ffmpeg's `-analyzeduration` for a byte stream on stdin, µs. */
 export const STDIN_ANALYZE_DURATION_US = 500_000;
 
 const SHOWINFO = /^\[Parsed_(a?)showinfo_\d+ @ [^\]]+\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS)/;
 const SHOWINFO_SIZE = / s:(\d+)x(\d+) /;
 const SHOWINFO_ANY = /^\[Parsed_a?showinfo_\d+ @ /;
+const PLAYLIST_RELOAD_FAILED = /^\[hls @ [^\]]+\] Failed to reload playlist/;
 
 /** The frame line of showinfo/ashowinfo, or undefined for any other stderr line. Pure. */
 export function parseShowinfoLine(line: string): ShowinfoLine | undefined {
@@ -102,7 +106,9 @@ export function rawDecoderArgs(spec: RawDecoderSpec): string[] {
   // A live byte stream: stream info from its first 0.5 s, not the default 5 s (measured: the first frame of a
   // stream of 2 s segments came out 4 s after the first segment with the default, 0.11 s with this).
   if ('stdinFormat' in spec.input) args.push('-analyzeduration', String(STDIN_ANALYZE_DURATION_US), '-f', spec.input.stdinFormat, '-i', 'pipe:0');
-  else args.push('-i', spec.input.location);
+  // A network input that stops answering fails after this long instead of hanging (ffmpeg's HLS demuxer then
+  // retries its playlist a few times and gives up, see RawDecoder.inputLost).
+  else args.push(...(spec.input.location.startsWith('file:') ? [] : ['-rw_timeout', String(NETWORK_TIMEOUT_US)]), '-i', spec.input.location);
   if (spec.video) {
     const v = spec.video;
     const chain: string[] = [];
@@ -132,6 +138,12 @@ export interface RawDecoder {
   readonly exited: Promise<ChildExit>;
   /** The last stderr lines that are not showinfo lines (ffmpeg's reason when it fails). */
   reason(): string;
+  /**
+   * True when ffmpeg's HLS demuxer failed to reload its playlist and no frame came after:
+   * it then ends a live playlist as if it had ended (exit 0), though the server is gone or
+   * answers errors (verified with ffmpeg 5.1: `[hls @ …] Failed to reload playlist 0`).
+   */
+  inputLost(): boolean;
   /** SIGTERM, SIGKILL after the grace; resolves once exited. Idempotent. */
   stop(): Promise<ChildExit>;
 }
@@ -153,6 +165,9 @@ const REASON_LINES = 8;
 /** Starts ffmpeg for `spec`. A start failure (ENOENT) shows in `exited` (`spawnError`). */
 export function startRawDecoder(spec: RawDecoderSpec, options: StartRawDecoderOptions): RawDecoder {
   const tail: string[] = [];
+  let lines = 0;
+  let lastFrameLine = 0;
+  let lastReloadFailureLine = 0;
   const supervisor = options.supervisor ?? oneRunSupervisor();
   const child: SupervisedChild = supervisor.spawn(options.ffmpegPath ?? 'ffmpeg', rawDecoderArgs(spec), {
     name: 'raw-decoder',
@@ -162,12 +177,15 @@ export function startRawDecoder(spec: RawDecoderSpec, options: StartRawDecoderOp
     // The location may be a URL with credentials in it: keep it out of the logs.
     redact: 'location' in spec.input ? redactLocation(spec.input.location) : (line) => line,
     onStderrLine: (line) => {
+      lines++;
       const info = parseShowinfoLine(line);
       if (info) {
+        lastFrameLine = lines;
         options.onShowinfo(info);
         return;
       }
       if (SHOWINFO_ANY.test(line)) return;
+      if (PLAYLIST_RELOAD_FAILED.test(line)) lastReloadFailureLine = lines;
       tail.push(line);
       if (tail.length > REASON_LINES) tail.shift();
     },
@@ -180,6 +198,7 @@ export function startRawDecoder(spec: RawDecoderSpec, options: StartRawDecoderOp
     stdin: 'stdinFormat' in spec.input ? (stdio[0] as Writable) : undefined,
     exited: child.exited,
     reason: () => tail.join('\n'),
+    inputLost: () => lastReloadFailureLine > lastFrameLine,
     stop: () => child.stop(),
   };
 }

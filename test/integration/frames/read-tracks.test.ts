@@ -171,6 +171,39 @@ test('a byte stream that breaks mid-way ends the tracks with MEDIA_FAILED and th
   }
 });
 
+test('a live HLS source whose server goes away ends with MEDIA_FAILED (not as if the stream had ended), after the frames already read', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'frames-hls-gone-'));
+  const segments = await tsSourceSegments(await clipWith2sGop(6), 6, dir);
+  // A live playlist (no ENDLIST) of the first two segments.
+  const server = createServer((req, res) => {
+    if (req.url === '/live.m3u8') {
+      res.end('#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\n0.ts\n#EXTINF:2.0,\n1.ts\n');
+      return;
+    }
+    const seg = segments[Number(/^\/(\d+)\.ts$/.exec(req.url ?? '')?.[1])];
+    res.writeHead(seg ? 200 : 404).end(seg?.bytes);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const video = await openVideoTrack({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/live.m3u8` }, { videoOverflow: 'wait' });
+    await video.recv();
+    server.close();
+    server.closeAllConnections();
+    let n = 1;
+    await assert.rejects((async () => { for await (const _ of video) n++; })(), (err: unknown) => {
+      assert.ok(err instanceof MediaStreamError);
+      assert.equal(err.code, 'MEDIA_FAILED');
+      assert.match(err.message, /playlist could not be reloaded/);
+      assert.match(err.message, /Connection refused/);
+      return true;
+    });
+    assert.ok(n >= 90, `the two segments' frames came first (${n})`);
+  } finally {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a file that is not media fails with MediaStreamError MEDIA_FAILED and ffprobe\'s reason', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'frames-bad-'));
   try {

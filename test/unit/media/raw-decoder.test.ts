@@ -22,6 +22,9 @@ test('raw decoder arguments: passthrough timing, the 90 kHz showinfo chain last,
   assert.match(ts.join(' '), /-f mpegts -i pipe:0/);
   assert.ok(!ts.includes('pipe:3'));
   assert.throws(() => rawDecoderArgs({ input: { location: 'x' } }), RangeError);
+  // A network input gets a read timeout, a file none.
+  assert.match(rawDecoderArgs({ input: { location: 'http://127.0.0.1:1/stream/a/source.m3u8' }, video: { pixelFormat: 'yuv420p' } }).join(' '), /-rw_timeout 10000000 -i http:/);
+  assert.ok(!args.includes('-rw_timeout'));
 });
 
 test('MPEG-TS stream kinds come from the PAT/PMT at the head; undefined until both are in', () => {
