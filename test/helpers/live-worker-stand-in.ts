@@ -4,6 +4,7 @@
  * their URLs (relative, as ai-runner may), every input segment is published unchanged as an
  * output segment (no transform: the gateway's plumbing is what is tested), control messages
  * are recorded, and a status event is published every `eventIntervalMs` with the last params.
+ * When the gateway closes the input channel, the output channel is closed after the last output.
  * `GET /health` answers OK. The reference worker (src/ai-worker/) is the real one.
  */
 import { createServer, type Server } from 'node:http';
@@ -68,6 +69,8 @@ export async function startLiveWorkerStandIn(options: { eventIntervalMs?: number
             await output.write(bytes).catch(() => undefined);
             outputs += 1;
           }
+          // The gateway closed the input channel: what was sent is done, the output channel closes too.
+          await output.close();
         })().catch(() => undefined);
         void (async () => {
           for await (const segment of control) {

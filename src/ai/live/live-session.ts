@@ -83,11 +83,16 @@ class WorkerAttempt {
   readonly publishedAtMs = new Map<number, number>();
   inputSeq = 0;
   inFlight = 0;
+  /** Input segments being sent. */
+  readonly writes = new Set<Promise<void>>();
   lastEventAtMs: number | undefined;
   lastOutputAtMs: number | undefined;
   #leave!: (leave: Leave) => void;
   readonly left: Promise<Leave>;
   hasLeft = false;
+  /** Resolves when the output subscription has ended (the worker closed it, or it failed). */
+  readonly outputDone: Promise<void>;
+  outputEnded!: () => void;
 
   constructor(worker: StartedWorker, trickle: LiveTrickle, nowMs: number) {
     this.worker = worker;
@@ -95,6 +100,7 @@ class WorkerAttempt {
     this.publisher = trickle.publisher(worker.publishUrl, 'video/MP2T');
     this.control = trickle.publisher(worker.controlUrl, 'application/json');
     this.left = new Promise<Leave>((resolve) => { this.#leave = resolve; });
+    this.outputDone = new Promise<void>((resolve) => { this.outputEnded = resolve; });
   }
 
   leave(leave: Leave): void {
@@ -118,6 +124,12 @@ class WorkerAttempt {
     clearTimeout(timer);
   }
 }
+
+/**
+ * After its input ended, how long a session waits for the worker to send the output of what
+ * it was given and close its output channel, ms.
+ */
+export const OUTPUT_DRAIN_MS = 10_000;
 
 /** Longest wait for a left worker's channels to be closed before the swap goes on, ms. */
 const CHANNEL_CLOSE_WAIT_MS = 1000;
@@ -209,6 +221,8 @@ export class LiveSession {
   #billingOpen = false;
   #ended: Promise<void> | undefined;
   #stopping = false;
+  /** The input ended: no more input, no watchdog, no swap; the output of what was sent is awaited. */
+  #draining = false;
 
   constructor(options: LiveSessionOptions) {
     this.#o = options;
@@ -265,7 +279,7 @@ export class LiveSession {
 
   /** A source segment of the input stream is listed (in seq order): it goes to the worker. */
   inputListed(key: string): void {
-    if (this.#state !== 'running') return;
+    if (this.#state !== 'running' || this.#draining) return;
     const attempt = this.#attempt;
     if (!attempt || attempt.hasLeft) return;
     const slow = checkInflight(attempt.inFlight, this.#o.timings);
@@ -296,13 +310,14 @@ export class LiveSession {
       this.#inputRate.add(nowMs, frames);
       this.#o.recorder?.recordInputFrames(frames);
       // Not awaited: the next segment may start while this one is still being sent (in flight).
-      attempt.publisher.write(bytes).then(
+      const write = attempt.publisher.write(bytes).then(
         () => { attempt.inFlight -= 1; },
         (err: Error) => {
           attempt.inFlight -= 1;
           if (!attempt.hasLeft) this.#log.warn({ workerID: attempt.worker.workerID, seq, err: err.message }, 'cannot publish an input segment');
         },
-      );
+      ).finally(() => attempt.writes.delete(write));
+      attempt.writes.add(write);
     });
   }
 
@@ -339,6 +354,31 @@ export class LiveSession {
     return { ...(this.#lastStatus ?? {}), gateway_status: gateway };
   }
 
+  /**
+   * The input stream ended: the worker's input channel is closed, its output of what it was
+   * sent is taken until it closes its output channel (at most {@link OUTPUT_DRAIN_MS}), then
+   * the session stops with `reason`.
+   */
+  async inputEnded(reason: string): Promise<void> {
+    if (this.#stopping || this.#draining) return;
+    this.#draining = true;
+    const attempt = this.#attempt;
+    if (attempt && !attempt.hasLeft && this.#state === 'running') {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, OUTPUT_DRAIN_MS); });
+      const drain = async (): Promise<void> => {
+        // The last segments read and sent, then the input channel closed: the worker finishes.
+        await this.#inputChain.catch(() => undefined);
+        await Promise.all([...attempt.writes]);
+        await attempt.publisher.close();
+        await attempt.outputDone;
+      };
+      await Promise.race([drain(), deadline]);
+      clearTimeout(timer);
+    }
+    await this.stop(reason, 'input-ended');
+  }
+
   /** Stops the session (idempotent): the worker is left, the hold released, the `-out` stream ended. */
   async stop(reason: string, kind: LiveEndKind = 'stopped'): Promise<void> {
     if (this.#stopping) return this.#ended ?? Promise.resolve();
@@ -368,7 +408,7 @@ export class LiveSession {
     for (;;) {
       const attempt = this.#attempt!;
       const left = await attempt.left;
-      if (this.#stopping) return;
+      if (this.#stopping || this.#draining) return;
       this.#state = 'swapping';
       const workerID = attempt.worker.workerID;
       this.#log.warn({ workerID, reason: left.reason }, 'leaving live worker');
@@ -453,6 +493,8 @@ export class LiveSession {
         attempt.leave({ reason: 'the worker closed its output channel', suspend: false, kind: 'worker' });
       } catch (err) {
         attempt.leave({ reason: `trickle subscribe error: ${(err as Error).message}`, suspend: false, kind: 'worker' });
+      } finally {
+        attempt.outputEnded();
       }
     })();
   }
@@ -488,7 +530,7 @@ export class LiveSession {
 
   #watchdog(): void {
     const attempt = this.#attempt;
-    if (!attempt || attempt.hasLeft || this.#state !== 'running') return;
+    if (!attempt || attempt.hasLeft || this.#state !== 'running' || this.#draining) return;
     const verdict: WatchdogVerdict = checkWorker({
       startedAtMs: attempt.startedAtMs,
       ...(attempt.lastEventAtMs !== undefined ? { lastEventAtMs: attempt.lastEventAtMs } : {}),

@@ -124,7 +124,11 @@ export class LiveSessions {
 
   closed(s: { manifestID: string; session: string; continued: boolean }): void {
     if (this.#held.get(s.manifestID)?.session === s.session) this.#held.delete(s.manifestID);
-    void this.#sessions.get(s.manifestID)?.stop(s.continued ? 'input stream moved to another gateway' : 'input stream ended', 'input-ended');
+    const session = this.#sessions.get(s.manifestID);
+    if (!session) return;
+    // Continued elsewhere: that gateway's tap sees it, a session here cannot be fed any more.
+    if (s.continued) void session.stop('input stream moved to another gateway', 'input-ended');
+    else void session.inputEnded('input stream ended');
   }
 
   // --- the API ---

@@ -125,3 +125,50 @@ test('a worker with 3 input segments in flight is left as slow; the next worker 
   await s.stop('done');
   assert.deepEqual(released, ['w1', 'w2']);
 });
+
+test('when the input ends, the worker\'s input channel is closed and its remaining output is taken before the session stops', async () => {
+  const trickle = fakeTrickle(new Set());
+  const closedChannels: string[] = [];
+  let pushOutput: (bytes: string) => void = () => undefined;
+  let endOutput: () => void = () => undefined;
+  const outputs: string[] = [];
+  const { s } = session({
+    trickle: {
+      publisher: (url, type) => ({ ...trickle.publisher(url, type), close: async () => { closedChannels.push(url); } }),
+      subscriber: (url) => {
+        if (!url.endsWith('/out')) return trickle.subscriber(url);
+        const queue: string[] = [];
+        let wake: () => void = () => undefined;
+        let ended = false;
+        pushOutput = (b) => { queue.push(b); wake(); };
+        endOutput = () => { ended = true; wake(); };
+        return {
+          close: () => endOutput(),
+          async *[Symbol.asyncIterator](): AsyncGenerator<LiveTrickleSegment> {
+            for (let seq = 0; ; seq++) {
+              while (queue.length === 0 && !ended) await new Promise<void>((r) => { wake = r; });
+              if (queue.length === 0) return;
+              const body = Buffer.from(queue.shift()!);
+              yield { seq, body: (async function* () { yield body; })() };
+            }
+          },
+        };
+      },
+    },
+    openOutput: () => ({ write: (b) => { outputs.push(b.toString()); }, end: async () => undefined }),
+  });
+  await s.start();
+  s.inputListed('a');
+  await delay(10);
+  const ending = s.inputEnded('input stream ended');
+  await delay(20);
+  assert.ok(closedChannels.includes('w1/in'), 'the input channel is closed first');
+  assert.equal(s.state, 'running', 'still taking output');
+  pushOutput('out-a');
+  await delay(10);
+  endOutput();
+  await ending;
+  assert.deepEqual(outputs, ['out-a'], 'the output of the last input reached the -out stream');
+  assert.equal(s.state, 'stopped');
+  assert.equal(s.stopReason, 'input stream ended');
+});
