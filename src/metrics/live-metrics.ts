@@ -1,7 +1,7 @@
 /**
  * The live video-to-video families (ai/live/: live-sessions.ts, live-session.ts): frames in
  * and out (rate() of them is the input and output fps), the end-to-end latency (an input
- * segment sent to the worker → its output segment received), swaps by reason, sessions
+ * segment sent to the worker → the output segment completing its frames received), swaps by reason, sessions
  * ended by reason, and sessions running now. No per-stream labels (cardinality), only enums.
  * Livepeer's gateway reports the same things as `ai_live_*` figures.
  */
@@ -37,7 +37,7 @@ export class LiveMetrics {
     });
     this.#latency = new Histogram({
       name: metricName('live_v2v_latency_seconds'), registers, buckets: LATENCY_BUCKETS_S,
-      help: 'Live video-to-video end-to-end latency: an input segment sent to the worker → its output segment received, seconds.',
+      help: 'Live video-to-video end-to-end latency: an input segment sent to the worker → the output segment completing its frames received, seconds.',
     });
     this.#swaps = new Counter({
       name: metricName('live_v2v_swaps_total'), registers, labelNames: ['reason'],

@@ -95,7 +95,7 @@ export interface LiveRecorder {
   recordInputFrames(frames: number): void;
   /** Video frames of output segments received from workers. */
   recordOutputFrames(frames: number): void;
-  /** Input segment sent → its output segment received, ms. */
+  /** Input segment sent → the output segment completing its frames received, ms. */
   recordLatencyMs(ms: number): void;
   /** A session left a worker for another; `reason` is one of the watchdog kinds. */
   recordSwap(reason: LiveSwapKind): void;

@@ -80,7 +80,13 @@ class WorkerAttempt {
   readonly publisher: LiveTricklePublisher;
   readonly control: LiveTricklePublisher;
   readonly subscribers: LiveTrickleSubscriber[] = [];
-  readonly publishedAtMs = new Map<number, number>();
+  /**
+   * Input segments sent and not yet answered: the input frame count at the segment's end
+   * (counted from this worker's first) and when it was sent.
+   */
+  readonly sent: { framesEnd: number; sentAtMs: number }[] = [];
+  inputFrames = 0;
+  outputFrames = 0;
   inputSeq = 0;
   inFlight = 0;
   /** Input segments being sent. */
@@ -134,8 +140,8 @@ export const OUTPUT_DRAIN_MS = 10_000;
 /** Longest wait for a left worker's channels to be closed before the swap goes on, ms. */
 const CHANNEL_CLOSE_WAIT_MS = 1000;
 
-/** Keeps `publishedAtMs` from growing: seqs older than this many behind are forgotten. */
-const PUBLISHED_KEPT = 64;
+/** Keeps `sent` from growing when a worker answers with fewer frames than it was sent. */
+const SENT_KEPT = 64;
 /** fps figures are over this window of wall time. */
 const FPS_WINDOW_MS = 10_000;
 
@@ -184,7 +190,7 @@ export interface LiveGatewayStatus {
   readonly swaps: number;
   readonly input: { readonly segments: number; readonly fps: number; readonly last_input_time?: number };
   readonly output: { readonly segments: number; readonly fps: number; readonly last_output_time?: number };
-  /** The last input segment sent → its output segment received, ms. */
+  /** The last input segment sent → the output segment completing its frames received, ms. */
   readonly latency_ms?: number;
   readonly charged_intervals: number;
   readonly params_updates: number;
@@ -302,11 +308,12 @@ export class LiveSession {
       }
       const seq = attempt.inputSeq++;
       const nowMs = this.#now();
-      attempt.publishedAtMs.set(seq, nowMs);
-      attempt.publishedAtMs.delete(seq - PUBLISHED_KEPT);
       this.#lastInputAtMs = nowMs;
       this.#inputSegments += 1;
       const frames = framesOf(bytes);
+      attempt.inputFrames += frames;
+      attempt.sent.push({ framesEnd: attempt.inputFrames, sentAtMs: nowMs });
+      if (attempt.sent.length > SENT_KEPT) attempt.sent.shift();
       this.#inputRate.add(nowMs, frames);
       this.#o.recorder?.recordInputFrames(frames);
       // Not awaited: the next segment may start while this one is still being sent (in flight).
@@ -481,10 +488,12 @@ export class LiveSession {
           const frames = framesOf(bytes);
           this.#outputRate.add(nowMs, frames);
           this.#o.recorder?.recordOutputFrames(frames);
-          // One output segment per input segment: output seq N answers input seq N of this worker.
-          const sentAtMs = attempt.publishedAtMs.get(segment.seq);
-          if (sentAtMs !== undefined) {
-            this.#latencyMs = nowMs - sentAtMs;
+          // A worker may cut its output differently from its input (the reference worker cuts at
+          // its own keyframes), so segments are matched by frames: an input segment is answered
+          // once the worker has returned as many frames as had been sent up to its end.
+          attempt.outputFrames += frames;
+          while (attempt.sent.length > 0 && attempt.sent[0]!.framesEnd > 0 && attempt.sent[0]!.framesEnd <= attempt.outputFrames) {
+            this.#latencyMs = nowMs - attempt.sent.shift()!.sentAtMs;
             this.#o.recorder?.recordLatencyMs(this.#latencyMs);
           }
           this.#output ??= this.#o.openOutput();
