@@ -67,6 +67,10 @@ import { newRequestID } from './ai/ai-routes.ts';
 import { makeRetryConfig } from './ai/retry-policy.ts';
 import { isWorkerCallError } from './ai/worker-reply.ts';
 import { TricklePublisher, TrickleSubscriber } from './trickle/index.ts';
+import { WhipSessions } from './webrtc/whip-sessions.ts';
+import type { WhipAdmission } from './webrtc/whip-ports.ts';
+import { createWhipRouter } from './webrtc/whip-routes.ts';
+import { closeWebRtc } from './webrtc/webrtc-runtime.ts';
 import type { AiWorkers, Core } from './core.ts';
 import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
 
@@ -259,6 +263,16 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     lifecycle.add('rtmp', () => rtmp.close());
   }
   lifecycle.add('ingest', async () => { await ingest.close(); });
+  // WHIP publishes (webrtc/): admitted like an RTMP publish before any ICE, then bridged by one
+  // ffmpeg each into the RTMP port above under a one-time name carrying the grant. Closed before
+  // ingest (registered after it), so each bridge ends its RTMP publish while ingest takes it.
+  const whip = config.webrtc.whipEnabled && rtmp ? startWhip(config, logger, lifecycle, {
+    admit: async (streamKey, url) => {
+      const grant = await ingest.admit(streamKey, url);
+      const { name, release } = internalPublishes.rtmpGrant(grant);
+      return { manifestID: grant.manifestID, rtmpUrl: `${rtmpLoopbackOf(config)}/live/${name}`, release };
+    },
+  }) : undefined;
   // Closed before ingest: each session leaves its worker and ends its `-out` stream while ingest still takes its last pushes.
   lifecycle.add('live-v2v', () => live.close());
   lifecycle.setDrain((deadlineMs) => drainGateway({
@@ -355,6 +369,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
         ...(thumbnails ? { thumbnails } : {}),
       }),
       createRecordingPlaybackRouter(recordingRoutes),
+      ...(whip ? [createWhipRouter({ sessions: whip, publicUrl })] : []),
       createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),
       createControlRouter({
         index, defaultLadder, publicUrl, adminToken: config.http.adminToken,
@@ -417,6 +432,32 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     httpPort,
     figures: { address: publicUrl, ...(config.rtmp.enabled ? { rtmpAddress: rtmpAddressOf(config, publicUrl) } : {}), streams: () => ingest.list().length },
   };
+}
+
+/**
+ * WHIP sessions over their own ffmpeg supervisor, closed in order on `lifecycle`: the sessions
+ * first (each ends its RTMP publish), then their ffmpeg children, then node-datachannel's state.
+ */
+function startWhip(config: MediagateConfig, logger: Logger, lifecycle: Lifecycle, admission: WhipAdmission): WhipSessions {
+  const log = logger.child({ component: 'whip' });
+  lifecycle.add('webrtc', async () => { closeWebRtc(); });
+  const children = new ChildSupervisor({ logger: log, killGraceMs: 2000 });
+  lifecycle.add('whip-ffmpeg', () => children.close());
+  const sessions = new WhipSessions({
+    admission, supervisor: children, workDir: join(config.workDir, 'whip'),
+    iceServers: config.webrtc.iceServers, bindAddress: config.webrtc.bindAddress,
+    portRangeBegin: config.webrtc.portRangeBegin, portRangeEnd: config.webrtc.portRangeEnd,
+    iceTimeoutMs: config.webrtc.iceTimeoutMs, keyframeIntervalMs: config.segmentTargetMs, logger: log,
+  });
+  lifecycle.add('whip', () => sessions.close());
+  return sessions;
+}
+
+/** `rtmp://<host>:<port>` this gateway reaches its own RTMP listener at (an unspecified bind: loopback). */
+function rtmpLoopbackOf(config: MediagateConfig): string {
+  const bind = config.rtmp.host;
+  const host = bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind.includes(':') ? `[${bind}]` : bind;
+  return `rtmp://${host}:${config.rtmp.port}`;
 }
 
 /** `rtmp://<host>:<port>` of the RTMP listener; an unspecified bind (0.0.0.0, ::) shows the public URL's host. */

@@ -391,6 +391,36 @@ export const CONFIG_SCHEMA = Type.Object({
     }),
     replyTimeoutMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'How long a push request waits for its renditions before answering 503, in ms.' }),
   }, { additionalProperties: false, default: {} }),
+  webrtc: Type.Object({
+    whipEnabled: Type.Boolean({
+      default: true,
+      description: 'Accept WHIP publishes (`POST /whip/<streamKey>`, RFC 9725): a browser or OBS sends WebRTC, which '
+        + 'enters ingest as an RTMP publish to this gateway\'s own RTMP port (needs `rtmp.enabled`). Default true.',
+    }),
+    bindAddress: Type.String({
+      default: '127.0.0.1',
+      description: 'Local address of the WebRTC ICE agent (its host candidates). Default 127.0.0.1: publishers on this '
+        + 'machine only (and only their loopback candidates are tried). Set the host\'s reachable address, or \'\' for '
+        + 'every interface, to take WHIP from other machines.',
+    }),
+    iceServers: Type.Array(Type.String({ pattern: '^(stun|stuns|turn|turns):' }), {
+      default: [],
+      description: 'STUN/TURN servers for WebRTC, as URLs: `stun:host:port`, `turn:user:password@host:port` '
+        + '(`?transport=tcp` for TURN over TCP). Credentials here are secrets (never logged). Default [] (host '
+        + 'candidates only).',
+    }),
+    portRangeBegin: Type.Integer({
+      minimum: 0, maximum: 65535, default: 0,
+      description: 'First UDP port of the WebRTC ICE agent (with `portRangeEnd`; open this range in a firewall). '
+        + 'Default 0: any port.',
+    }),
+    portRangeEnd: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'Last UDP port of the WebRTC ICE agent; default 0: any port.' }),
+    iceTimeoutMs: Type.Integer({
+      minimum: 1000, maximum: 600_000, default: 15_000,
+      description: 'A WHIP session whose ICE does not connect within this time after its answer (or stays '
+        + 'disconnected this long) is closed, with its ffmpeg and sockets, in ms. Default 15000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
   events: Type.Object({
     webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {
       default: [], description: 'URLs notified of stream.started, stream.ended, segment.transcoded, segment.failed, recording.ready, output.started, output.failed, output.ended, live.started, live.swapped, live.ended.',

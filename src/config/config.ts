@@ -86,6 +86,7 @@ export function loadConfig(options: LoadConfigOptions = {}): MediagateConfig {
   checkHeartbeat(result);
   checkStorage(result);
   checkOutputs(result);
+  checkWebRtcPorts(result);
   return result;
 }
 
@@ -107,6 +108,18 @@ function checkHeartbeat(config: MediagateConfig): void {
 function checkStorage(config: MediagateConfig): void {
   if (config.storage.kind === 's3' && config.storage.s3.bucket === '') {
     throw new GatewayError('CONFIG_INVALID', 'storage.kind is s3 but storage.s3.bucket is empty: set MEDIAGATE_STORAGE_S3_BUCKET');
+  }
+}
+
+/**
+ * The WebRTC UDP port range: both ends or neither, in order.
+ * @throws GatewayError CONFIG_INVALID naming the settings.
+ */
+function checkWebRtcPorts(config: MediagateConfig): void {
+  const { portRangeBegin: begin, portRangeEnd: end } = config.webrtc;
+  if ((begin === 0) !== (end === 0) || begin > end) {
+    throw new GatewayError('CONFIG_INVALID',
+      `webrtc.portRangeBegin (${begin}) and webrtc.portRangeEnd (${end}) must both be 0 (any port) or a range with begin <= end`);
   }
 }
 

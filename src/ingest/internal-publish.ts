@@ -7,6 +7,10 @@
  * argument, no log). Each segment is written to a scratch file and pushed like an HTTP push
  * (push-session.ts: stored, listed, ladder transcoded, recorded and billed like any stream),
  * in order, a few at once; the stream ends with {@link InternalStream.end}.
+ *
+ * WHIP publishes (webrtc/) use the RTMP side: {@link InternalPublishes.rtmpGrant} gives a
+ * one-time RTMP stream name carrying the grant the configured authorizer gave the WHIP
+ * publisher, and the WHIP bridge's ffmpeg publishes to the gateway's own RTMP port under it.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
@@ -53,6 +57,8 @@ export interface InternalStream {
  */
 export class InternalPublishes {
   readonly #grants = new Map<string, StreamGrant>();
+  /** One-time RTMP names of WHIP publishes ({@link InternalPublishes.rtmpGrant}). */
+  readonly #rtmpGrants = new Map<string, StreamGrant>();
   readonly #o: InternalPublishesOptions;
 
   constructor(options: InternalPublishesOptions) {
@@ -63,10 +69,23 @@ export class InternalPublishes {
   authorizer(fallback: PublishAuthorizer): PublishAuthorizer {
     return {
       authorize: async (attempt: PublishAttempt): Promise<StreamGrant> => {
-        const grant = attempt.protocol === 'push' ? this.#grants.get(attempt.streamKey) : undefined;
+        const grant = attempt.protocol === 'push' ? this.#grants.get(attempt.streamKey) : this.#rtmpGrants.get(attempt.streamKey);
         return grant ?? fallback.authorize(attempt);
       },
     };
+  }
+
+  /**
+   * A one-time RTMP stream name (192 bits, base64url) that publishes with `grant`, as the
+   * authorizer answered it for the real publisher: the WHIP bridge's ffmpeg publishes to the
+   * gateway's own RTMP port under it (webrtc/), so the stream keeps its account, ladder,
+   * recording, outputs and watermark without a configured key. Answered only for RTMP,
+   * until `release()` (idempotent). The name is a secret: keep it off logs and command lines.
+   */
+  rtmpGrant(grant: StreamGrant): { name: string; release(): void } {
+    const name = randomBytes(24).toString('base64url');
+    this.#rtmpGrants.set(name, grant);
+    return { name, release: () => { this.#rtmpGrants.delete(name); } };
   }
 
   /** Opens an internal stream (its grant lives until {@link InternalStream.end}). */

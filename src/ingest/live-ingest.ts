@@ -162,6 +162,38 @@ export class LiveIngest {
     return true;
   }
 
+  /**
+   * Checks a publish before its media arrives, as an RTMP publish of `streamKey` would be
+   * checked: authorized (the same authorizers), not live on this gateway already, and its
+   * account in standing. WHIP admits its publishes with this before any ICE (webrtc/), then
+   * publishes under an internal grant (internal-publish.ts); the stream's cluster lease is
+   * taken when the media arrives, as for RTMP.
+   * @param url the URL the publisher used (e.g. `http://host:port/whip/<key>`), for the auth webhook
+   * @throws GatewayError INVALID_NAME (400), PUBLISH_DENIED (403), INSUFFICIENT_BALANCE (402), STREAM_BUSY (409)
+   */
+  async admit(streamKey: string, url: string): Promise<StreamGrant> {
+    const grant = await this.#authorize(streamKey, url, 'rtmp');
+    if (this.#streams.byManifest(grant.manifestID)) {
+      throw new GatewayError('STREAM_BUSY', `manifest ID ${grant.manifestID} already has a live publisher`);
+    }
+    await this.#checkStanding(grant.manifestID, grant.accountID ?? this.#options.defaultAccountID);
+    return grant;
+  }
+
+  /** @throws GatewayError PUBLISH_DENIED (no such account), INSUFFICIENT_BALANCE (no credits) */
+  async #checkStanding(manifestID: string, accountID: string | undefined): Promise<void> {
+    const standing = this.#options.billing && accountID !== undefined ? await this.#options.billing.standing(accountID) : 'ok';
+    if (standing === 'no-account') {
+      this.#options.logger.warn({ manifestID, accountID }, 'publish refused: the account does not exist');
+      throw new GatewayError('PUBLISH_DENIED',
+        `account ${accountID} does not exist (was it lost with Redis's data, a restart without persistence? see /healthz); create it or use a stream key of an existing account`);
+    }
+    if (standing === 'no-credits') {
+      this.#options.logger.warn({ manifestID, accountID }, 'publish refused: the account has no credits');
+      throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
+    }
+  }
+
   async #authorize(streamKey: string, url: string, protocol: StreamProtocol): Promise<StreamGrant> {
     if (this.#closed) throw new GatewayError('PUBLISH_DENIED', 'the gateway is shutting down; publish again in a few seconds (to another gateway, or this one once restarted)');
     if (!isValidStreamName(streamKey)) throw new GatewayError('INVALID_NAME', 'invalid stream key: expected 1-64 characters of [A-Za-z0-9_-]');
@@ -185,16 +217,7 @@ export class LiveIngest {
     let stream: LiveStream | undefined;
     try {
       const accountID = grant.accountID ?? this.#options.defaultAccountID;
-      const standing = this.#options.billing && accountID !== undefined ? await this.#options.billing.standing(accountID) : 'ok';
-      if (standing === 'no-account') {
-        this.#options.logger.warn({ manifestID, accountID }, 'publish refused: the account does not exist');
-        throw new GatewayError('PUBLISH_DENIED',
-          `account ${accountID} does not exist (was it lost with Redis's data, a restart without persistence? see /healthz); create it or use a stream key of an existing account`);
-      }
-      if (standing === 'no-credits') {
-        this.#options.logger.warn({ manifestID, accountID }, 'publish refused: the account has no credits');
-        throw new GatewayError('INSUFFICIENT_BALANCE', `account ${accountID} has no credits left; top it up to publish`);
-      }
+      await this.#checkStanding(manifestID, accountID);
       // A publisher reconnecting to a stream whose holder went away (it died, within
       // ingest.reconnectGraceMs) continues its session: same playlists, seqs going on.
       const index = this.#options.index;

@@ -1,0 +1,251 @@
+/**
+ * WHIP ingest on a real gateway process (real Redis, ffmpeg, node-datachannel) with Debian's
+ * Chromium as the publisher: its fake camera and microphone go over WHIP, the stream is
+ * listed by the control API, and its HLS ladder plays to the end once the publisher DELETEs
+ * the session. Bad input is refused before any ICE (no ffmpeg, no UDP socket); a publisher
+ * that never completes ICE is cleaned up within the ICE timeout.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { launchChromium, type TestChromium } from '../../helpers/chromium.ts';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { childPids, startGateway, waitUntil, type RunningGateway } from '../../helpers/gateway-process.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fetchMedia, waitForEndedPlaylists } from '../../helpers/hls.ts';
+
+const run = promisify(execFile);
+
+const LADDER = ['P144p30fps16x9'];
+const KEY = 'whip-key-0123456789';
+const MANIFEST_ID = 'whip-cam';
+const ICE_TIMEOUT_MS = 4000;
+
+let redis: TestRedis;
+let gw: RunningGateway;
+let browser: TestChromium;
+
+before(async () => {
+  redis = await startRedis();
+  gw = await startGateway(redis.url, {
+    MEDIAGATE_LADDER: LADDER.join(','),
+    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }]),
+    MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await gw?.stop();
+  await redis?.stop();
+});
+
+/**
+ * Page code (a string: the tsconfig has no DOM lib): publishes the fake camera and microphone
+ * over WHIP to `path` (same origin), waits for the connection, returns the reply's parts.
+ */
+const PUBLISH = (path: string): string => `(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') resolve();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+  });
+  const postedAt = Date.now();
+  const res = await fetch(${JSON.stringify(path)}, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const answer = await res.text();
+  if (res.status !== 201) return { status: res.status, answer, postedAt };
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  await new Promise((resolve, reject) => {
+    const check = () => {
+      if (pc.connectionState === 'connected') resolve();
+      if (pc.connectionState === 'failed') reject(new Error('WebRTC connection failed'));
+    };
+    pc.onconnectionstatechange = check;
+    check();
+  });
+  // Keep the stream referenced: Chromium stops capturing a collected stream's audio.
+  window.whipPc = pc;
+  window.whipStream = stream;
+  return { status: res.status, answer, postedAt, location: res.headers.get('location'), etag: res.headers.get('etag'), contentType: res.headers.get('content-type') };
+})()`;
+
+/** An offer made by Chromium (fake camera + microphone), never answered in the page. */
+const OFFER_ONLY = `(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  const pc = new RTCPeerConnection();
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') resolve();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+  });
+  window.unansweredPc = pc;
+  window.unansweredStream = stream;
+  return pc.localDescription.sdp;
+})()`;
+
+/** The gateway's WHIP bridge ffmpeg children (their input is an SDP file). */
+function whipFfmpegs(pid: number): number[] {
+  return childPids(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('.sdp'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+interface Published { status: number; answer: string; postedAt: number; location?: string; etag?: string; contentType?: string }
+
+/** Inodes of the UDP sockets process `pid` has open (its fds matched against /proc/net/udp and udp6). */
+function udpSockets(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode && inode !== '0') inodes.add(inode);
+    }
+  }
+  const open: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1]!)) open.push(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return open;
+}
+
+test('a Chromium page publishes its camera over WHIP: listed in GET /api/streams, the HLS ladder plays to the end after DELETE', { timeout: 90_000 }, async (t) => {
+  const page = await browser.newPage();
+  // Same origin as the gateway: its request guard refuses cross-site POSTs.
+  await page.goto(`${gw.httpUrl}/healthz`);
+  const published = await page.evaluate<Published>(PUBLISH(`/whip/${KEY}`));
+  assert.equal(published.status, 201, published.answer);
+  assert.equal(published.contentType, 'application/sdp');
+  assert.match(published.answer, /^v=0\r\n/);
+  assert.match(published.answer, /a=rtpmap:\d+ H264\/90000/, 'the answer takes H.264');
+  assert.match(published.location ?? '', /^\/whip\/sessions\/[0-9a-f]{32}$/);
+  assert.match(published.etag ?? '', /^"[0-9a-f]+"$/);
+
+  let listed = false;
+  const deadline = Date.now() + 30_000;
+  while (!listed && Date.now() < deadline) {
+    const streams = await (await fetch(`${gw.httpUrl}/api/streams`)).json() as { streams?: { manifestID: string }[] } | { manifestID: string }[];
+    const list = Array.isArray(streams) ? streams : streams.streams ?? [];
+    listed = list.some((s) => s.manifestID === MANIFEST_ID);
+    if (!listed) await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(listed, `${MANIFEST_ID} is listed by GET /api/streams`);
+
+  // Time to the first listed source segment, from the POST (reported, not asserted).
+  let firstSegmentAt = 0;
+  while (Date.now() < deadline + 30_000) {
+    const res = await fetch(`${gw.httpUrl}/stream/${MANIFEST_ID}/source.m3u8`);
+    if (res.status === 200 && (await res.text()).split('\n').some((l) => l.endsWith('.ts'))) {
+      firstSegmentAt = Date.now();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(firstSegmentAt > 0, 'a source segment is listed');
+  t.diagnostic(`time to first listed source segment from the WHIP POST: ${firstSegmentAt - published.postedAt} ms`);
+  // Publish about 8 s, then end the session as a WHIP client does.
+  await new Promise((r) => setTimeout(r, 8000));
+  const sessionUrl = `${gw.httpUrl}${published.location!}`;
+  assert.equal((await fetch(sessionUrl, { method: 'DELETE' })).status, 200);
+  assert.equal((await fetch(sessionUrl, { method: 'DELETE' })).status, 404, 'the session resource is gone');
+  await page.close();
+
+  const lists = await waitForEndedPlaylists(gw.httpUrl, MANIFEST_ID, LADDER.length + 1, 60_000);
+  for (const list of lists) {
+    assert.ok(list.segments.length >= 3, `${list.uri ?? 'a rendition'} lists ${list.segments.length} segments`);
+    const total = list.segments.reduce((sum, s) => sum + s.duration, 0);
+    assert.ok(total >= 6, `about 8 s published, ${total} s listed`);
+  }
+  for (const rendition of ['source', ...LADDER]) {
+    const url = `${gw.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`;
+    const media = await fetchMedia(url);
+    assert.ok(media.endlist, `${rendition} ends`);
+    // ffprobe decodes every frame of the playlist (no muxer: a browser's variable frame timing is kept as is).
+    const probe = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,nb_read_frames', '-of', 'json', url]);
+    assert.equal(probe.stderr.trim(), '', `${rendition} decodes to the end without errors`);
+    const stream = (JSON.parse(probe.stdout) as { streams: { codec_name: string; width: number; nb_read_frames: string }[] }).streams[0]!;
+    assert.equal(stream.codec_name, 'h264');
+    const listedS = media.segments.reduce((sum, seg) => sum + seg.duration, 0);
+    t.diagnostic(`${rendition}: ${stream.width} px wide, ${stream.nb_read_frames} frames decoded over ${listedS.toFixed(1)} s listed`);
+    assert.ok(Number(stream.nb_read_frames) >= listedS * 5, `${rendition}: ${stream.nb_read_frames} frames decoded over ${listedS} s`);
+  }
+  // Browser keyframes at the segment target: no source segment is much longer than it (2 s default).
+  const source = await fetchMedia(`${gw.httpUrl}/stream/${MANIFEST_ID}/source.m3u8`);
+  const longest = Math.max(...source.segments.slice(0, -1).map((s) => s.duration));
+  t.diagnostic(`source segment durations: ${source.segments.map((s) => s.duration.toFixed(2)).join(', ')}`);
+  assert.ok(longest <= 4.5, `keyframes requested every segment target: longest source segment ${longest} s`);
+  assert.deepEqual(whipFfmpegs(gw.proc.child.pid!), [], 'no WHIP ffmpeg is left');
+});
+
+test('WHIP bad input is refused before any ICE: 415 other content type, 401 no key, 400 not SDP, 403 wrong key', { timeout: 30_000 }, async () => {
+  const pid = gw.proc.child.pid!;
+  const socketsBefore = udpSockets(pid).length;
+  const page = await browser.newPage();
+  await page.goto(`${gw.httpUrl}/healthz`);
+  const offer = await page.evaluate<string>(OFFER_ONLY);
+  await page.close();
+  const post = (path: string, body: string, headers: Record<string, string>): Promise<Response> =>
+    fetch(`${gw.httpUrl}${path}`, { method: 'POST', headers, body });
+  const codeOf = async (res: Response): Promise<string> => ((await res.json()) as { detail: { code: string } }).detail.code;
+
+  const wrongType = await post(`/whip/${KEY}`, offer, { 'content-type': 'text/plain' });
+  assert.equal(wrongType.status, 415);
+  assert.equal(await codeOf(wrongType), 'UNSUPPORTED_MEDIA_TYPE');
+
+  const noKey = await post('/whip', offer, { 'content-type': 'application/sdp' });
+  assert.equal(noKey.status, 401);
+  assert.equal(await codeOf(noKey), 'UNAUTHORIZED');
+
+  const notSdp = await post(`/whip/${KEY}`, 'hello, this is not SDP', { 'content-type': 'application/sdp' });
+  assert.equal(notSdp.status, 400);
+  const notSdpBody = (await notSdp.json()) as { detail: { code: string; msg: string } };
+  assert.equal(notSdpBody.detail.code, 'INVALID_REQUEST');
+  assert.match(notSdpBody.detail.msg, /not an SDP offer/);
+
+  const wrongKey = await post('/whip/not-the-key', offer, { 'content-type': 'application/sdp' });
+  assert.equal(wrongKey.status, 403);
+  assert.equal(await codeOf(wrongKey), 'PUBLISH_DENIED');
+  const wrongBearer = await post('/whip', offer, { 'content-type': 'application/sdp', authorization: 'Bearer not-the-key' });
+  assert.equal(wrongBearer.status, 403);
+
+  assert.deepEqual(whipFfmpegs(pid), [], 'no ffmpeg was started');
+  assert.equal(udpSockets(pid).length, socketsBefore, 'no UDP socket was opened');
+  assert.equal((await fetch(`${gw.httpUrl}/healthz`)).status, 200, 'the gateway is still up');
+  const unknown = await fetch(`${gw.httpUrl}/whip/sessions/0123456789abcdef0123456789abcdef`, { method: 'DELETE' });
+  assert.equal(unknown.status, 404);
+});
+
+test('a WHIP publisher that never completes ICE is cleaned up within the ICE timeout: no ffmpeg, no socket, no session left', { timeout: 40_000 }, async () => {
+  const pid = gw.proc.child.pid!;
+  const socketsBefore = udpSockets(pid).length;
+  const page = await browser.newPage();
+  await page.goto(`${gw.httpUrl}/healthz`);
+  const offer = await page.evaluate<string>(OFFER_ONLY);
+  // Posted from here, not the page: the page never learns the answer, so ICE never starts on its side.
+  const res = await fetch(`${gw.httpUrl}/whip`, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: `Bearer ${KEY}` }, body: offer });
+  assert.equal(res.status, 201, await res.clone().text());
+  const location = res.headers.get('location')!;
+  const answeredAt = Date.now();
+  assert.equal(whipFfmpegs(pid).length, 1, 'the session started its ffmpeg');
+  assert.ok(udpSockets(pid).length > socketsBefore, 'the session opened its ICE sockets');
+  await waitUntil(() => whipFfmpegs(pid).length === 0 && udpSockets(pid).length <= socketsBefore,
+    ICE_TIMEOUT_MS + 5000, () => `left: ffmpeg ${whipFfmpegs(pid).join(', ')}; UDP sockets ${udpSockets(pid).length} (before ${socketsBefore})`);
+  const cleanedAfterMs = Date.now() - answeredAt;
+  assert.ok(cleanedAfterMs >= ICE_TIMEOUT_MS - 500, `not closed before the timeout (${cleanedAfterMs} ms)`);
+  assert.equal((await fetch(`${gw.httpUrl}${location}`, { method: 'DELETE' })).status, 404, 'the session is gone');
+  await page.close();
+});
