@@ -74,3 +74,14 @@ test('a transcoder on its own host binds a non-loopback address for /metrics wit
   assert.equal(loadConfig({ env, role: 'transcoder' }).http.host, '10.20.30.40');
   assert.throws(() => loadConfig({ env: { ...env, MEDIAGATE_AUTH_MODE: 'webhook' }, role: 'transcoder' }), /auth\.webhookUrl is empty/);
 });
+
+test('the WebRTC UDP port range is both ends or neither, in order; ICE servers are STUN/TURN URLs', () => {
+  const c = loadConfig({ env: { MEDIAGATE_WEBRTC_PORT_RANGE_BEGIN: '50000', MEDIAGATE_WEBRTC_PORT_RANGE_END: '50100', MEDIAGATE_WEBRTC_ICE_SERVERS: 'stun:stun.example.net:3478,turn:u:p@turn.example.net:3478' } });
+  assert.deepEqual([c.webrtc.portRangeBegin, c.webrtc.portRangeEnd, c.webrtc.iceServers.length], [50000, 50100, 2]);
+  const invalid = (env: Record<string, string>, what: RegExp): void => {
+    assert.throws(() => loadConfig({ env }), (e: GatewayError) => e.code === 'CONFIG_INVALID' && what.test(e.message));
+  };
+  invalid({ MEDIAGATE_WEBRTC_PORT_RANGE_BEGIN: '50000' }, /webrtc\.portRangeBegin \(50000\) and webrtc\.portRangeEnd \(0\)/);
+  invalid({ MEDIAGATE_WEBRTC_PORT_RANGE_BEGIN: '50100', MEDIAGATE_WEBRTC_PORT_RANGE_END: '50000' }, /begin <= end/);
+  invalid({ MEDIAGATE_WEBRTC_ICE_SERVERS: 'http://stun.example.net' }, /ICE_SERVERS|iceServers/);
+});

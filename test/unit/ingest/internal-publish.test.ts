@@ -51,3 +51,23 @@ test('internal streams: a one-time push grant, ordered pushes from scratch files
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a WHIP publish\'s one-time RTMP grant: answers only RTMP publishes under its name, with the grant given, until released', async () => {
+  const internal = new InternalPublishes({
+    push: async () => { throw new Error('no push here'); }, stop: async () => true,
+    workDir: tmpdir(), scratchPrefix: 'push-test-', logger: silentLogger(),
+  });
+  const authorizer = internal.authorizer({ authorize: async () => { throw new GatewayError('PUBLISH_DENIED', 'unknown key'); } });
+  const grant = { manifestID: 'cam', profiles: [], accountID: 'acct', record: true, outputs: [{ url: 'rtmp://example.net/app/target-key', rendition: 'source' }] };
+  const first = internal.rtmpGrant(grant);
+  const second = internal.rtmpGrant(grant);
+  assert.match(first.name, /^[A-Za-z0-9_-]{32}$/, 'a valid stream name of 192 random bits');
+  assert.notEqual(first.name, second.name);
+  assert.deepEqual(await authorizer.authorize({ streamKey: first.name, url: 'x', protocol: 'rtmp' }), grant, 'the grant as the authorizer gave it');
+  await assert.rejects(authorizer.authorize({ streamKey: first.name, url: 'x', protocol: 'push' }), /unknown key/, 'never for a push');
+  await assert.rejects(authorizer.authorize({ streamKey: 'cam', url: 'x', protocol: 'rtmp' }), /unknown key/, 'the manifest ID is not the name');
+  first.release();
+  first.release();
+  await assert.rejects(authorizer.authorize({ streamKey: first.name, url: 'x', protocol: 'rtmp' }), /unknown key/, 'gone once released');
+  assert.equal((await authorizer.authorize({ streamKey: second.name, url: 'x', protocol: 'rtmp' })).manifestID, 'cam', 'the other name still holds');
+});
