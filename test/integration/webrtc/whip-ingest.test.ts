@@ -42,19 +42,22 @@ after(async () => {
   await redis?.stop();
 });
 
-/**
- * Page code (a string: the tsconfig has no DOM lib): publishes the fake camera and microphone
- * over WHIP to `path` (same origin), waits for the connection, returns the reply's parts.
- */
-const PUBLISH = (path: string): string => `(async () => {
-  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
+/** Page code: `stream` (fake camera 640x360 + microphone) and `pc` with its complete offer (all candidates gathered). */
+const MAKE_OFFER = `const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
   const pc = new RTCPeerConnection();
   for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((resolve) => {
     if (pc.iceGatheringState === 'complete') resolve();
     pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
-  });
+  });`;
+
+/**
+ * Page code (a string: the tsconfig has no DOM lib): publishes the fake camera and microphone
+ * over WHIP to `path` (same origin), waits for the connection, returns the reply's parts.
+ */
+const PUBLISH = (path: string): string => `(async () => {
+  ${MAKE_OFFER}
   const postedAt = Date.now();
   const res = await fetch(${JSON.stringify(path)}, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
   const answer = await res.text();
@@ -76,14 +79,7 @@ const PUBLISH = (path: string): string => `(async () => {
 
 /** An offer made by Chromium (fake camera + microphone), never answered in the page. */
 const OFFER_ONLY = `(async () => {
-  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-  const pc = new RTCPeerConnection();
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') resolve();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
-  });
+  ${MAKE_OFFER}
   window.unansweredPc = pc;
   window.unansweredStream = stream;
   return pc.localDescription.sdp;
