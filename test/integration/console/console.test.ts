@@ -8,11 +8,10 @@
  * test-artifacts/console/ (git-ignored), plus the live streams page at a phone's size.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { artifactDir } from '../../helpers/artifacts.ts';
 import { launchChromium, type TestChromium } from '../../helpers/chromium.ts';
 import { publish, startGateway, type RunningGateway } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
@@ -22,8 +21,8 @@ import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 
 const TOKEN = 'console-admin-token-7d2b';
 const MANIFEST = 'console-demo';
-/** Where the screenshots go (one PNG per page), relative to the repository root. */
-export const SCREENSHOT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test-artifacts/console');
+/** Where the screenshots go (one PNG per page). */
+const SCREENSHOT_DIR = artifactDir('console');
 
 let redis: TestRedis;
 let gateway: RunningGateway;
@@ -58,7 +57,6 @@ async function pageWaits(expression: string, timeoutMs: number, what: string): P
 }
 
 before(async () => {
-  mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const clip = await clipWith2sGop(60);
   redis = await startRedis();
   gateway = await startGateway(redis.url, {
