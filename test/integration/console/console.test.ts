@@ -65,6 +65,8 @@ before(async () => {
     MEDIAGATE_RECORDING_ENABLED: 'true',
     MEDIAGATE_RETENTION_SWEEP_INTERVAL_MS: '500',
     MEDIAGATE_LOG_LEVEL: 'info',
+    // A gateway without WHIP: the publish page says so (console-webrtc.test.ts publishes over WHIP).
+    MEDIAGATE_WEBRTC_WHIP_ENABLED: 'false',
   });
   worker = await startFakeAiWorker();
   const registered = await api('/api/workers', {
