@@ -71,6 +71,8 @@ import { WhipSessions } from './webrtc/whip-sessions.ts';
 import type { WhipAdmission } from './webrtc/whip-ports.ts';
 import { createWhipRouter } from './webrtc/whip-routes.ts';
 import { closeWebRtc } from './webrtc/webrtc-runtime.ts';
+import { WhepSessions } from './webrtc/whep-sessions.ts';
+import { createWhepRouter } from './webrtc/whep-routes.ts';
 import type { AiWorkers, Core } from './core.ts';
 import { STORAGE_HEALTH_CHECK_MS } from './core.ts';
 
@@ -273,6 +275,9 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       return { manifestID: grant.manifestID, rtmpUrl: `${rtmpLoopbackOf(config)}/live/${name}`, release };
     },
   }) : undefined;
+  // WHEP playback of the streams published here over RTMP (and WHIP, which enters through RTMP):
+  // their live packets in process, one relay ffmpeg per watched stream. Closed before ingest and RTMP.
+  const whep = config.webrtc.whepEnabled && rtmp ? whepSessionsOf(config, rtmp, ingest, logger.child({ component: 'whep' }), lifecycle) : undefined;
   // Closed before ingest: each session leaves its worker and ends its `-out` stream while ingest still takes its last pushes.
   lifecycle.add('live-v2v', () => live.close());
   lifecycle.setDrain((deadlineMs) => drainGateway({
@@ -363,6 +368,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       createDocsRouter(),
       // The browser console (src/console/, served as ES modules with the npm packages it imports).
       createConsoleRouter({ mediaOrigins: [publicUrl, ...(config.storage.publicBaseUrl ? [config.storage.publicBaseUrl] : [])] }),
+      ...(whep ? [createWhepRouter({ sessions: whep })] : []),
       createPlaybackRouter({
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
         ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
@@ -465,6 +471,32 @@ function rtmpAddressOf(config: MediagateConfig, publicUrl: string): string {
   const bind = config.rtmp.host;
   const host = bind === '0.0.0.0' || bind === '::' ? new URL(publicUrl).hostname : bind.includes(':') ? `[${bind}]` : bind;
   return `rtmp://${host}:${config.rtmp.port}`;
+}
+
+/** WHEP sessions over the RTMP server's packet taps (their relays' ffmpeg under a supervisor of their own). */
+function whepSessionsOf(config: MediagateConfig, rtmp: RtmpServer, ingest: LiveIngest, logger: Logger, lifecycle: Lifecycle): WhepSessions {
+  // node-datachannel's state is freed last (startWhip registers it when WHIP runs).
+  if (!config.webrtc.whipEnabled) lifecycle.add('webrtc', async () => { closeWebRtc(); });
+  const supervisor = new ChildSupervisor({ logger, killGraceMs: 1000 });
+  lifecycle.add('whep-ffmpeg', () => supervisor.close());
+  const { webrtc } = config;
+  const whep = new WhepSessions({
+    packets: {
+      watch: (manifestID, reader) => {
+        const publishId = ingest.rtmpPublishOf(manifestID);
+        return publishId === undefined ? undefined : rtmp.watchTags(publishId)?.watch(reader);
+      },
+    },
+    supervisor,
+    peer: {
+      iceServers: webrtc.iceServers, bindAddress: webrtc.bindAddress, portRangeBegin: webrtc.portRangeBegin, portRangeEnd: webrtc.portRangeEnd,
+      connectTimeoutMs: webrtc.iceTimeoutMs,
+    },
+    maxViewersPerStream: webrtc.whepMaxViewersPerStream, maxViewers: webrtc.whepMaxViewers,
+    logger,
+  });
+  lifecycle.add('whep', () => whep.close());
+  return whep;
 }
 
 /** Live sessions a backlog read lists at most (the open set's first 256, as a transcoder's scan reads it). */

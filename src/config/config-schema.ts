@@ -420,6 +420,21 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'A WHIP session whose ICE does not connect within this time after its answer (or stays '
         + 'disconnected this long) is closed, with its ffmpeg and sockets, in ms. Default 15000.',
     }),
+    whepEnabled: Type.Boolean({
+      default: true,
+      description: 'Serve WHEP playback (`POST /whep/<manifestID>`): a stream published here over RTMP or WHIP, its '
+        + 'source rendition over WebRTC at sub-second latency (H.264 copied, or re-encoded without B-frames when the '
+        + 'source has them; AAC to Opus; one ffmpeg per watched stream). Default true.',
+    }),
+    whepMaxViewersPerStream: Type.Integer({
+      minimum: 1, maximum: 10_000, default: 50,
+      description: 'WHEP viewers of one stream at most; one more is answered 503 TOO_MANY_VIEWERS with Retry-After. '
+        + 'Default 50 (bench/README.md: viewers of one stream before frames drop).',
+    }),
+    whepMaxViewers: Type.Integer({
+      minimum: 1, maximum: 100_000, default: 200,
+      description: 'WHEP viewers of this gateway at most (all streams); one more is answered 503 TOO_MANY_VIEWERS with Retry-After. Default 200.',
+    }),
   }, { additionalProperties: false, default: {} }),
   events: Type.Object({
     webhookUrls: Type.Array(Type.String({ pattern: HTTP_URL }), {

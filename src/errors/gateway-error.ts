@@ -55,6 +55,8 @@ export const ERROR_CODES = {
   /** The HTTP port is bound but the gateway has not finished starting (http/http-app.ts listenEarly). */
   STARTING: { status: 503, retryable: true, message: 'the gateway is starting' },
   SHUTTING_DOWN: { status: 503, retryable: true, message: 'the gateway is shutting down' },
+  /** A WHEP viewer over `webrtc.whepMaxViewersPerStream` or `webrtc.whepMaxViewers` (webrtc/whep-sessions.ts). */
+  TOO_MANY_VIEWERS: { status: 503, retryable: true, message: 'too many WHEP viewers' },
   NO_WORKER: { status: 503, retryable: true, message: 'no AI worker available' },
   WORKER_FAILED: { status: 503, retryable: true, message: 'every AI worker attempt failed' },
   /** The last worker answered with a result the gateway would not or could not use (e.g. media from another origin). */

@@ -172,9 +172,9 @@ export class FlvRtpRelay extends EventEmitter<FlvRtpRelayEvents> {
     return stdin.write(copy);
   }
 
-  /** Whether ffmpeg's input pipe holds more than its buffer (a slow ffmpeg). */
-  get behind(): boolean {
-    return (this.#child?.process.stdin?.writableNeedDrain ?? false);
+  /** Bytes written and not yet taken by ffmpeg (they grow while ffmpeg is behind the stream). */
+  get queuedBytes(): number {
+    return this.#child?.process.stdin?.writableLength ?? 0;
   }
 
   /** Stops ffmpeg (SIGTERM, SIGKILL after 1 s) and closes the sockets. Idempotent; resolves once it exited. */
