@@ -44,7 +44,8 @@ async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs: 
 
 before(async () => {
   redis = await startRedis();
-  gateway = await startGateway(redis.url, { MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_LOG_LEVEL: 'info' });
+  // Without WHEP playback (on by default now): the preview below is checked over HLS.
+  gateway = await startGateway(redis.url, { MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_WEBRTC_WHEP_ENABLED: 'false' });
   browser = await launchChromium();
   publisher = await browser.newPage();
   viewer = await browser.newPage();

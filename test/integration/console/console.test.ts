@@ -67,6 +67,8 @@ before(async () => {
     MEDIAGATE_LOG_LEVEL: 'info',
     // A gateway without WHIP: the publish page says so (console-webrtc.test.ts publishes over WHIP).
     MEDIAGATE_WEBRTC_WHIP_ENABLED: 'false',
+    // A gateway without WHEP playback: the preview's fallback to HLS is what this file checks.
+    MEDIAGATE_WEBRTC_WHEP_ENABLED: 'false',
   });
   worker = await startFakeAiWorker();
   const registered = await api('/api/workers', {
