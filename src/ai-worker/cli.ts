@@ -17,12 +17,13 @@ const FLAGS: Record<string, keyof AiWorkerConfig> = {
   'gateway-url': 'gatewayUrl', 'gateway-admin-token': 'gatewayAdminToken', 'register-interval-ms': 'registerIntervalMs',
   models: 'models', 'alias-default-model': 'aliasDefaultModel', capacity: 'capacity',
   'max-input-pixels': 'maxInputPixels', 'max-image-bytes': 'maxImageBytes', 'tile-size': 'tileSize', 'tile-overlap': 'tileOverlap',
-  'allow-anonymous': 'allowAnonymous', 'log-level': 'logLevel', 'log-format': 'logFormat',
+  'live-capacity': 'liveCapacity', 'live-status-interval-ms': 'liveStatusIntervalMs', 'live-keyframe-interval-sec': 'liveKeyframeIntervalSec',
+  'live-input-timeout-ms': 'liveInputTimeoutMs', 'allow-anonymous': 'allowAnonymous', 'log-level': 'logLevel', 'log-format': 'logFormat',
 };
 
 const USAGE = `usage: ai-worker [--config file.yaml] [--host 127.0.0.1] [--port 8000] [--gateway-url http://127.0.0.1:9935]
                  [--public-url URL] [--capacity 1] [--models esrgan-slim-x2,esrgan-slim-x3,esrgan-slim-x4]
-                 [--max-input-pixels 524288] [--tile-size 192] [--tile-overlap 12] [--alias-default-model true|false]
+                 [--live-capacity 1] [--max-input-pixels 524288] [--tile-size 192] [--tile-overlap 12] [--alias-default-model true|false]
                  [--log-level info] [--log-format auto|json|pretty]
 Tokens: MEDIAGATE_AI_WORKER_TOKEN (required on a non-loopback bind) and MEDIAGATE_AI_WORKER_GATEWAY_ADMIN_TOKEN
 (--token / --gateway-admin-token work too, but flags are visible to other users in ps).`;

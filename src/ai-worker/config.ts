@@ -53,8 +53,9 @@ export const AI_WORKER_CONFIG_SCHEMA = Type.Object({
     description: 'Keep-alive: the registration is repeated this often, ms (so a restarted gateway learns of the worker again).',
   }),
   models: Type.Array(StringEnum(ESRGAN_MODEL_IDS), {
-    minItems: 1, uniqueItems: true, default: [...ESRGAN_MODEL_IDS],
-    description: 'Model IDs to load and serve (subset of esrgan-slim-x2, -x3, -x4).',
+    minItems: 0, uniqueItems: true, default: [...ESRGAN_MODEL_IDS],
+    description: 'Upscale model IDs to load and serve (subset of esrgan-slim-x2, -x3, -x4). Empty (`[]`, or `""` in the environment): '
+      + 'no upscale pipeline, nothing loaded (a worker for the live pipeline only).',
   }),
   aliasDefaultModel: Type.Boolean({
     default: true,
@@ -78,6 +79,24 @@ export const AI_WORKER_CONFIG_SCHEMA = Type.Object({
   tileOverlap: Type.Integer({
     minimum: 0, maximum: 1020, default: 12,
     description: 'Context pixels on each inner side of a tile (≥ 10, the networks\' receptive radius, for exact results).',
+  }),
+  liveCapacity: Type.Integer({
+    minimum: 0, maximum: 64, default: 1,
+    description: 'Live video-to-video streams (`POST /live-video-to-video`, model mediagate/cpu-filter) run at once; more get 503 '
+      + '"insufficient capacity". 0 = the live pipeline is off (not offered to the gateway). One 640×360 24 fps stream takes about '
+      + 'one core (decode, filter, encode; docs/operations.md).',
+  }),
+  liveStatusIntervalMs: Type.Integer({
+    minimum: 100, maximum: 600_000, default: 10_000,
+    description: 'A live stream\'s status event is published on its events channel this often, ms (ai-runner: 10 s).',
+  }),
+  liveKeyframeIntervalSec: Type.Number({
+    minimum: 0.5, maximum: 10, default: 2,
+    description: 'Keyframe interval of a live stream\'s output, s; the output is one trickle segment per keyframe interval.',
+  }),
+  liveInputTimeoutMs: Type.Integer({
+    minimum: 1000, maximum: 3_600_000, default: 60_000,
+    description: 'A live stream with no input segment for this long is ended, ms (ai-runner stops an idle stream after 60 s).',
   }),
   allowAnonymous: Type.Boolean({ default: false, description: 'Permit a non-loopback bind without a token.' }),
   logLevel: StringEnum(LOG_LEVELS, { default: 'info', description: 'Log level (pino).' }),

@@ -19,7 +19,7 @@ export type PoolState = 'LOADING' | 'READY' | 'ERROR';
 export interface InferencePoolOptions {
   /** Threads, i.e. upscales running at once (1..64). */
   readonly capacity: number;
-  /** Model scales every thread loads. */
+  /** Model scales every thread loads; none = no threads (a worker serving only the live pipeline): READY at once, no slot ever free. */
   readonly scales: readonly EsrganScale[];
   /** Folder with `x2/`, `x3/`, `x4/` layers models; default the installed @upscalerjs/esrgan-slim `models/`. */
   readonly modelsDir?: string;
@@ -104,7 +104,6 @@ export class InferencePool {
 
   constructor(options: InferencePoolOptions) {
     if (!Number.isInteger(options.capacity) || options.capacity < 1 || options.capacity > 64) throw new RangeError(`capacity must be 1..64, got ${options.capacity}`);
-    if (options.scales.length === 0) throw new RangeError('at least one model scale is required');
     this.#options = options;
     this.#log = options.logger;
     this.ready = new Promise((resolve) => { this.#resolveReady = resolve; });
@@ -137,6 +136,11 @@ export class InferencePool {
     void (async () => {
       await this.#options.loadGate;
       if (this.#closed) return;
+      if (this.#options.scales.length === 0) {
+        this.#state = 'READY';
+        this.#resolveReady('READY');
+        return;
+      }
       let modelsDir: string;
       try {
         modelsDir = this.#options.modelsDir ?? esrganModelsDir();

@@ -78,7 +78,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
+/** Whether an Authorization header carries `Bearer <token>` (constant-time comparison). */
+export function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer (.+)$/i.exec(header ?? '');
   if (!m) return false;
   const given = Buffer.from(m[1]!);
@@ -224,6 +225,7 @@ export function createWorkerHandler(pool: SlotSource, settings: WorkerHttpSettin
     if (settings.token !== '' && !tokenMatches(req.headers.authorization, settings.token)) {
       throw new RunnerError(401, { msg: 'Invalid bearer token.' }, { 'www-authenticate': 'Bearer' });
     }
+    if (settings.models.length === 0) throw new RunnerError(404, { msg: 'this worker serves no upscale model (models is empty)' });
     // The slot is held for the whole request (decode, inference, encode): capacity bounds memory too.
     const slot = pool.tryAcquire();
     if (slot === undefined) throw new RunnerError(503, { msg: INSUFFICIENT_CAPACITY }, { 'retry-after': '1' });
