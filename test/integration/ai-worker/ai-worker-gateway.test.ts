@@ -65,6 +65,7 @@ before(async () => {
     overrides: {
       port: 0, token: WORKER_TOKEN, gatewayUrl: base, gatewayAdminToken: ADMIN_TOKEN, registerIntervalMs: 500,
       models: ['esrgan-slim-x2', 'esrgan-slim-x4'], capacity: 1, maxInputPixels: WORKER_MAX_INPUT_PIXELS, logLevel: 'silent',
+      liveCapacity: 0, // upscale only here; the live pipeline's registration is covered in live-video-to-video.test.ts
     },
   }), logger);
 });

@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,6 +208,37 @@ describe('reference worker: live-video-to-video', () => {
     await control.close();
     const elapsedS = (Date.now() - started) / 1000;
     process.stdout.write(`# ${counters.inputFrames} frames in, ${counters.outputFrames} out, ${counters.outputSegments} segments, ${elapsedS.toFixed(1)} s, dropped ${counters.droppedFrames}\n`);
+  });
+
+  it('advertises the live capability (pipeline, model, warm, capacity) in its gateway registration', async () => {
+    const bodies: unknown[] = [];
+    const gateway = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        if (req.method === 'POST' && req.url === '/api/workers') bodies.push(JSON.parse(Buffer.concat(parts).toString()));
+        res.writeHead(req.method === 'POST' ? 201 : 204, { 'content-type': 'application/json' }).end(req.method === 'POST' ? '{"id":"w1"}' : undefined);
+      });
+    });
+    gateway.listen(0, '127.0.0.1');
+    await new Promise((r) => gateway.once('listening', r));
+    const liveOnly = await startAiWorker(loadAiWorkerConfig({
+      overrides: { port: 0, models: [], liveCapacity: 2, gatewayUrl: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`, logLevel: 'silent' },
+    }), createLogger({ level: 'silent' }));
+    try {
+      await waitFor('a registration', () => bodies.length > 0, 10_000);
+      const body = bodies[0] as { url: string; pipelines: unknown[] };
+      assert.equal(body.url, liveOnly.publicUrl);
+      assert.deepEqual(body.pipelines, [{ pipeline: 'live-video-to-video', model_id: 'mediagate/cpu-filter', warm: true, capacity: 2 }]);
+      const health = (await (await fetch(`${liveOnly.url}/health`)).json()) as { status: string };
+      assert.equal(health.status, 'IDLE', 'a live-only worker loads nothing and is ready at once');
+      const upscale = await fetch(`${liveOnly.url}/upscale`, { method: 'POST', body: new FormData() });
+      assert.equal(upscale.status, 404);
+    } finally {
+      await liveOnly.close();
+      gateway.closeAllConnections();
+      await new Promise<void>((r) => gateway.close(() => r()));
+    }
   });
 
   it('refuses a bad start with the reason, a second stream beyond capacity with 503, and stops a stream on worker close', async () => {
