@@ -78,7 +78,7 @@ const PLAYER_SCRIPT = `(() => {
       viewers.push({ pc, video, location: res.headers.get('Location') || '', latencies: [], reading: false });
       return { status: 201, index: viewers.length - 1, location: res.headers.get('Location') || '' };
     },
-    readClock(index) {
+    readClock(index, sourceWidth) {
       const v = viewers[index];
       if (v.reading) return;
       v.reading = true;
@@ -89,8 +89,9 @@ const PLAYER_SCRIPT = `(() => {
         const now = Date.now();
         const w = v.video.videoWidth, h = v.video.videoHeight;
         if (w > 0 && h > 0) {
-          canvas.width = w; canvas.height = h;
-          ctx.drawImage(v.video, 0, 0, w, h);
+          // Drawn at the published size, whatever size the stream arrives in (a sender may scale down).
+          canvas.width = sourceWidth; canvas.height = Math.round((h * sourceWidth) / w);
+          ctx.drawImage(v.video, 0, 0, canvas.width, canvas.height);
           const img = ctx.getImageData(0, 0, columns * cell, Math.ceil(bits / columns) * cell).data;
           let ms = 0;
           for (let bit = bits - 1; bit >= 0; bit--) {
@@ -142,9 +143,52 @@ export async function play(page: Page, url: string): Promise<PlayResult> {
   return await page.evaluate(`window.whepPlayer.play(${JSON.stringify(url)})`) as PlayResult;
 }
 
-/** Starts reading the burned-in clock of viewer `index`'s frames. */
-export async function readClock(page: Page, index: number): Promise<void> {
-  await page.evaluate(`window.whepPlayer.readClock(${index})`);
+/** Starts reading the burned-in clock of viewer `index`'s frames, published `sourceWidth` px wide. */
+export async function readClock(page: Page, index: number, sourceWidth: number): Promise<void> {
+  await page.evaluate(`window.whepPlayer.readClock(${index}, ${sourceWidth})`);
+}
+
+/**
+ * Page code: a 640×360 canvas redrawn every 33 ms with the wall clock burned in as in
+ * {@link paintClock}, published over WHIP to `path` with `Authorization: Bearer <key>`;
+ * resolves to the WHIP answer's status once connected.
+ */
+export function whipClockPublisher(path: string, key: string): string {
+  return `(async () => {
+  const bits = ${CLOCK_BITS}, columns = ${CLOCK_COLUMNS}, cell = ${CLOCK_CELL_PX};
+  const canvas = document.createElement('canvas');
+  canvas.width = 640; canvas.height = 360;
+  const ctx = canvas.getContext('2d');
+  let n = 0;
+  const draw = () => {
+    const now = Date.now();
+    ctx.fillStyle = 'rgb(' + (60 + (n++ % 60)) + ',90,90)';
+    ctx.fillRect(0, 0, 640, 360);
+    let value = now;
+    for (let bit = 0; bit < bits; bit++) {
+      ctx.fillStyle = value % 2 === 1 ? '#ebebeb' : '#101010';
+      value = Math.floor(value / 2);
+      ctx.fillRect((bit % columns) * cell, Math.floor(bit / columns) * cell, cell, cell);
+    }
+  };
+  draw();
+  window.clockTimer = setInterval(draw, 33);
+  const stream = canvas.captureStream(30);
+  const pc = new RTCPeerConnection();
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') resolve();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+  });
+  const res = await fetch(${JSON.stringify(path)}, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + ${JSON.stringify(key)} }, body: pc.localDescription.sdp });
+  if (res.status !== 201) return res.status;
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  window.whipPc = pc;
+  window.whipCanvas = canvas;
+  window.whipLocation = res.headers.get('Location');
+  return res.status;
+})()`;
 }
 
 export async function viewerStats(page: Page, index: number): Promise<ViewerStats> {

@@ -2,7 +2,8 @@
  * WHEP playback on a real gateway (cmd/gateway.ts as a child process, a real redis-server),
  * watched by Debian's Chromium (playwright-core): a stream published over RTMP plays over
  * WebRTC with frames decoded, its glass-to-glass latency measured from a clock burned into the
- * published picture; a source with B-frames plays re-encoded, with its audio as Opus; the viewer
+ * published picture; a stream published over WHIP from a Chromium canvas plays too (its latency
+ * measured the same way); a source with B-frames plays re-encoded, with its audio as Opus; the viewer
  * limit answers 503 with Retry-After; bad offers and content types are refused; the relay's
  * ffmpeg ends with the last viewer.
  */
@@ -16,12 +17,14 @@ import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { publish, startGateway, type RunningGateway } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { launchChromium, type TestChromium } from '../../helpers/chromium.ts';
-import { installWhepPlayer, paintClock, play, readClock, stopViewer, viewerStats, type ViewerStats } from '../../helpers/whep-client.ts';
+import { installWhepPlayer, paintClock, play, readClock, stopViewer, viewerStats, whipClockPublisher, type ViewerStats } from '../../helpers/whep-client.ts';
 
 const CLOCK_KEY = 'whep-clock-SECRET-91f2';
 const CLOCK_ID = 'whep-clock';
 const CLIP_KEY = 'whep-clip-SECRET-77aa';
 const CLIP_ID = 'whep-clip';
+const WHIP_KEY = 'whep-whip-SECRET-3b0c';
+const WHIP_ID = 'whep-whip';
 const WIDTH = 640;
 const HEIGHT = 360;
 const FPS = 30;
@@ -35,7 +38,7 @@ before(async () => {
   redis = await startRedis();
   gateway = await startGateway(redis.url, {
     MEDIAGATE_LADDER: '[]',
-    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: CLOCK_KEY, manifestID: CLOCK_ID }, { streamKey: CLIP_KEY, manifestID: CLIP_ID }]),
+    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: CLOCK_KEY, manifestID: CLOCK_ID }, { streamKey: CLIP_KEY, manifestID: CLIP_ID }, { streamKey: WHIP_KEY, manifestID: WHIP_ID }]),
     MEDIAGATE_WEBRTC_WHEP_MAX_VIEWERS_PER_STREAM: '2',
   });
   chromium = await launchChromium();
@@ -127,7 +130,7 @@ test('a stream published over RTMP plays over WHEP in Chromium with frames decod
     assert.equal((JSON.parse(third.body) as { detail: { code: string } }).detail.code, 'TOO_MANY_VIEWERS');
 
     const index = 'index' in first ? first.index : -1;
-    await readClock(page, index);
+    await readClock(page, index, WIDTH);
     const stats = await statsUntil(index, (s) => s.framesDecoded > 0 && s.latenciesMs.length >= 5 * FPS, 30_000);
     assert.ok(stats.framesDecoded > 0, `frames decoded: ${JSON.stringify(stats)}\n${whepLog()}`);
     assert.ok(stats.latenciesMs.length >= 2 * FPS, `clock read on ${stats.latenciesMs.length} frames`);
@@ -176,6 +179,30 @@ test('a source with B-frames plays over WHEP re-encoded without them, its AAC as
   } finally {
     publisher.child.kill('SIGINT');
     await publisher.exited.catch(() => undefined);
+  }
+});
+
+test('a stream published from a Chromium page over WHIP plays over WHEP in another page, glass to glass under 1 s', { timeout: 60_000 }, async (t) => {
+  // The publisher: a canvas with the wall clock burned in, sent by Chromium's own encoder over WHIP.
+  const publisherPage = await chromium.newPage();
+  try {
+    await publisherPage.goto(`${gateway.httpUrl}/healthz`);
+    assert.equal(await publisherPage.evaluate(whipClockPublisher('/whip', WHIP_KEY)), 201);
+    await waitLive(WHIP_ID);
+    const viewer = await play(page, `${gateway.httpUrl}/whep/${WHIP_ID}`);
+    assert.equal(viewer.status, 201, JSON.stringify(viewer));
+    const index = 'index' in viewer ? viewer.index : -1;
+    await readClock(page, index, WIDTH);
+    const stats = await statsUntil(index, (s) => s.latenciesMs.length >= 3 * FPS, 30_000);
+    assert.ok(stats.framesDecoded > 0, `frames decoded: ${JSON.stringify(stats)}\n${whepLog()}`);
+    assert.ok(stats.latenciesMs.length >= FPS, `clock read on ${stats.latenciesMs.length} frames`);
+    const lat = median(stats.latenciesMs);
+    t.diagnostic(`WHIP → WHEP glass-to-glass latency over ${stats.latenciesMs.length} frames: median ${lat} ms, min ${Math.min(...stats.latenciesMs)} ms, max ${Math.max(...stats.latenciesMs)} ms; frames decoded ${stats.framesDecoded}; relay ${relayProcesses().map((r) => (/-c:v copy/.test(r) ? 'copy' : 'encode')).join()}`);
+    assert.ok(lat < 1000, `median glass-to-glass latency ${lat} ms`);
+    assert.equal(await stopViewer(page, index), 200);
+  } finally {
+    await publisherPage.evaluate('window.whipLocation && fetch(window.whipLocation, { method: "DELETE" })').catch(() => undefined);
+    await publisherPage.close();
   }
 });
 
