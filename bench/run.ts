@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { RESULTS_DIR, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 
 /** The benchmarks, in the order they run; each takes `--quick` and `--out <json>`. */
-const BENCHMARKS = ['throughput', 'latency', 'ingest-scale', 'ai-overhead', 'storage', 'outputs', 'thumbnails', 'frames', 'whep-viewers'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'ingest-scale', 'ai-overhead', 'storage', 'outputs', 'thumbnails', 'frames', 'whep-viewers', 'whip'] as const;
 
 /** Issue 14's goals by benchmark, for the goals table when a benchmark failed before writing its rows. */
 const ISSUE_14_GOALS: (GoalRow & { benchmark: string })[] = [

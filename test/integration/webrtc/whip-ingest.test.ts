@@ -20,6 +20,8 @@ const run = promisify(execFile);
 const LADDER = ['P144p30fps16x9'];
 const KEY = 'whip-key-0123456789';
 const MANIFEST_ID = 'whip-cam';
+const VP8_KEY = 'whip-key-vp8-0123456789';
+const VP8_MANIFEST_ID = 'whip-vp8';
 const ICE_TIMEOUT_MS = 4000;
 
 let redis: TestRedis;
@@ -30,7 +32,7 @@ before(async () => {
   redis = await startRedis();
   gw = await startGateway(redis.url, {
     MEDIAGATE_LADDER: LADDER.join(','),
-    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }]),
+    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }, { streamKey: VP8_KEY, manifestID: VP8_MANIFEST_ID }]),
     MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
   });
   browser = await launchChromium();
@@ -56,8 +58,10 @@ const MAKE_OFFER = `const stream = await navigator.mediaDevices.getUserMedia({ v
  * Page code (a string: the tsconfig has no DOM lib): publishes the fake camera and microphone
  * over WHIP to `path` (same origin), waits for the connection, returns the reply's parts.
  */
-const PUBLISH = (path: string): string => `(async () => {
-  ${MAKE_OFFER}
+const PUBLISH = (path: string, videoMime?: string): string => `(async () => {
+  ${videoMime ? MAKE_OFFER.replace('await pc.setLocalDescription', `pc.getTransceivers().find((t) => t.sender.track.kind === 'video')
+    .setCodecPreferences(RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType === ${JSON.stringify(videoMime)}));
+  await pc.setLocalDescription`) : MAKE_OFFER}
   const postedAt = Date.now();
   const res = await fetch(${JSON.stringify(path)}, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
   const answer = await res.text();
@@ -244,4 +248,40 @@ test('a WHIP publisher that never completes ICE is cleaned up within the ICE tim
   assert.ok(cleanedAfterMs >= ICE_TIMEOUT_MS - 500, `not closed before the timeout (${cleanedAfterMs} ms)`);
   assert.equal((await fetch(`${gw.httpUrl}${location}`, { method: 'DELETE' })).status, 404, 'the session is gone');
   await page.close();
+});
+
+test('a VP8-only WHIP publisher is re-encoded: its source segments are H.264 with AAC audio; a kick ends its session', { timeout: 60_000 }, async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${gw.httpUrl}/healthz`);
+    const published = await page.evaluate<Published>(PUBLISH(`/whip/${VP8_KEY}`, 'video/VP8'));
+    assert.equal(published.status, 201, published.answer);
+    assert.match(published.answer, /a=rtpmap:\d+ VP8\/90000/, 'the answer takes VP8 (the only video codec offered)');
+    assert.doesNotMatch(published.answer, /H264/);
+    const playlist = `${gw.httpUrl}/stream/${VP8_MANIFEST_ID}/source.m3u8`;
+    let first: string | undefined;
+    const deadline = Date.now() + 30_000;
+    while (!first && Date.now() < deadline) {
+      const res = await fetch(playlist);
+      if (res.status === 200) first = (await res.text()).split('\n').find((l) => l.endsWith('.ts'));
+      if (!first) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(first, 'a source segment is listed');
+    const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width', '-of', 'json', new URL(first, playlist).href]);
+    const streams = (JSON.parse(probe.stdout) as { streams: { codec_type: string; codec_name: string; width?: number }[] }).streams;
+    assert.deepEqual(streams.map((x) => `${x.codec_type}:${x.codec_name}`).sort(), ['audio:aac', 'video:h264']);
+    assert.equal(streams.find((x) => x.codec_type === 'video')!.width, 640);
+    // A kick through the control API ends the bridge's RTMP publish, and the WHIP session with it.
+    assert.equal((await fetch(`${gw.httpUrl}/api/streams/${VP8_MANIFEST_ID}`, { method: 'DELETE' })).status, 202);
+    const pid = gw.proc.child.pid!;
+    await waitUntil(() => whipFfmpegs(pid).length === 0, 10_000, () => `bridge ffmpeg left: ${whipFfmpegs(pid).join(', ')}`);
+    let gone = false;
+    for (let i = 0; i < 50 && !gone; i++) {
+      gone = (await fetch(`${gw.httpUrl}${published.location!}`, { method: 'DELETE' })).status === 404;
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(gone, 'the kicked stream\'s WHIP session is closed');
+  } finally {
+    await page.close();
+  }
 });
