@@ -129,6 +129,10 @@ test('a stream published over RTMP plays over WHEP in Chromium with frames decod
     assert.ok('retryAfter' in third && Number(third.retryAfter) > 0, JSON.stringify(third));
     assert.equal((JSON.parse(third.body) as { detail: { code: string } }).detail.code, 'TOO_MANY_VIEWERS');
 
+    const metrics = await (await fetch(`${gateway.httpUrl}/metrics`)).text();
+    assert.match(metrics, /^mediagate_whep_viewers 2$/m);
+    assert.match(metrics, /^mediagate_whep_streams 1$/m);
+
     const index = 'index' in first ? first.index : -1;
     await readClock(page, index, WIDTH);
     const stats = await statsUntil(index, (s) => s.framesDecoded > 0 && s.latenciesMs.length >= 5 * FPS, 30_000);
