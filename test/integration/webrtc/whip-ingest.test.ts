@@ -22,6 +22,8 @@ const KEY = 'whip-key-0123456789';
 const MANIFEST_ID = 'whip-cam';
 const VP8_KEY = 'whip-key-vp8-0123456789';
 const VP8_MANIFEST_ID = 'whip-vp8';
+const TRICKLE_KEY = 'whip-key-trickle-0123456789';
+const TRICKLE_MANIFEST_ID = 'whip-trickle';
 const ICE_TIMEOUT_MS = 4000;
 
 let redis: TestRedis;
@@ -32,7 +34,8 @@ before(async () => {
   redis = await startRedis();
   gw = await startGateway(redis.url, {
     MEDIAGATE_LADDER: LADDER.join(','),
-    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }, { streamKey: VP8_KEY, manifestID: VP8_MANIFEST_ID }]),
+    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }, { streamKey: VP8_KEY, manifestID: VP8_MANIFEST_ID },
+      { streamKey: TRICKLE_KEY, manifestID: TRICKLE_MANIFEST_ID }]),
     MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
   });
   browser = await launchChromium();
@@ -189,6 +192,7 @@ test('a Chromium page publishes its camera over WHIP: listed in GET /api/streams
   t.diagnostic(`source segment durations: ${source.segments.map((s) => s.duration.toFixed(2)).join(', ')}`);
   assert.ok(longest <= 4.5, `keyframes requested every segment target: longest source segment ${longest} s`);
   assert.deepEqual(whipFfmpegs(gw.proc.child.pid!), [], 'no WHIP ffmpeg is left');
+  assert.deepEqual(gw.proc.lines.filter((l) => l.includes(KEY)), [], 'the stream key is in no log line');
 });
 
 test('WHIP bad input is refused before any ICE: 415 other content type, 401 no key, 400 not SDP, 403 wrong key', { timeout: 30_000 }, async () => {
@@ -281,6 +285,70 @@ test('a VP8-only WHIP publisher is re-encoded: its source segments are H.264 wit
       if (!gone) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(gone, 'the kicked stream\'s WHIP session is closed');
+  } finally {
+    await page.close();
+  }
+});
+
+test('trickle ICE: an offer posted before gathering, its candidates sent with PATCH, connects and publishes', { timeout: 60_000 }, async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${gw.httpUrl}/healthz`);
+    const result = await page.evaluate<{ status: number; patches: number[]; etags: string[]; candidatesInOffer: number; location: string }>(`(async () => {
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
+      const pc = new RTCPeerConnection();
+      for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+      const gathered = [];
+      let done;
+      const allGathered = new Promise((resolve) => { done = resolve; });
+      pc.onicecandidate = (e) => { if (e.candidate) gathered.push(e.candidate); else done(); };
+      await pc.setLocalDescription(await pc.createOffer());
+      const offer = pc.localDescription.sdp;
+      const res = await fetch(${JSON.stringify(`/whip/${TRICKLE_KEY}`)}, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
+      const answer = await res.text();
+      if (res.status !== 201) return { status: res.status, patches: [], etags: [], candidatesInOffer: 0, location: answer };
+      const location = res.headers.get('location');
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      await allGathered;
+      const patches = [];
+      const etags = [res.headers.get('etag')];
+      for (const c of gathered) {
+        const frag = 'a=mid:' + c.sdpMid + '\\r\\na=' + c.candidate + '\\r\\n';
+        const p = await fetch(location, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: frag });
+        patches.push(p.status);
+        etags.push(p.headers.get('etag'));
+      }
+      await new Promise((resolve, reject) => {
+        const check = () => {
+          if (pc.connectionState === 'connected') resolve();
+          if (pc.connectionState === 'failed') reject(new Error('WebRTC connection failed'));
+        };
+        pc.onconnectionstatechange = check;
+        check();
+      });
+      window.tricklePc = pc;
+      window.trickleStream = stream;
+      return { status: res.status, patches, etags, candidatesInOffer: (offer.match(/a=candidate:/g) || []).length, location };
+    })()`);
+    assert.equal(result.status, 201, result.location);
+    assert.equal(result.candidatesInOffer, 0, 'the offer was posted before any candidate was gathered');
+    assert.ok(result.patches.length > 0, 'candidates were trickled');
+    assert.ok(result.patches.every((status) => status === 204), `PATCH answers: ${result.patches.join(', ')}`);
+    assert.equal(new Set(result.etags).size, result.etags.length, 'each PATCH gives the session a new ETag');
+    const playlist = `${gw.httpUrl}/stream/${TRICKLE_MANIFEST_ID}/source.m3u8`;
+    let listed = false;
+    const deadline = Date.now() + 30_000;
+    while (!listed && Date.now() < deadline) {
+      const res = await fetch(playlist);
+      listed = res.status === 200 && (await res.text()).includes('.ts');
+      if (!listed) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(listed, 'the trickled session publishes: a source segment is listed');
+    const wrongType = await fetch(`${gw.httpUrl}${result.location}`, { method: 'PATCH', headers: { 'content-type': 'application/sdp' }, body: 'a=end-of-candidates' });
+    assert.equal(wrongType.status, 415);
+    assert.equal((await fetch(`${gw.httpUrl}${result.location}`, { method: 'DELETE' })).status, 200);
+    const gone = await fetch(`${gw.httpUrl}${result.location}`, { method: 'PATCH', headers: { 'content-type': 'application/trickle-ice-sdpfrag' }, body: 'a=end-of-candidates' });
+    assert.equal(gone.status, 404);
   } finally {
     await page.close();
   }
