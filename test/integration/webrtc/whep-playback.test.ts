@@ -28,6 +28,7 @@ const WHIP_ID = 'whep-whip';
 const WIDTH = 640;
 const HEIGHT = 360;
 const FPS = 30;
+const ICE_TIMEOUT_MS = 4000;
 
 let redis: TestRedis;
 let gateway: RunningGateway;
@@ -40,6 +41,7 @@ before(async () => {
     MEDIAGATE_LADDER: '[]',
     MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: CLOCK_KEY, manifestID: CLOCK_ID }, { streamKey: CLIP_KEY, manifestID: CLIP_ID }, { streamKey: WHIP_KEY, manifestID: WHIP_ID }]),
     MEDIAGATE_WEBRTC_WHEP_MAX_VIEWERS_PER_STREAM: '2',
+    MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
   });
   chromium = await launchChromium();
   page = await chromium.newPage();
@@ -207,6 +209,48 @@ test('a stream published from a Chromium page over WHIP plays over WHEP in anoth
   } finally {
     await publisherPage.evaluate('window.whipLocation && fetch(window.whipLocation, { method: "DELETE" })').catch(() => undefined);
     await publisherPage.close();
+  }
+});
+
+test('a viewer that never completes ICE is closed after the ICE timeout, and the relay with it', { timeout: 60_000 }, async () => {
+  const input = await clipWith2sGop(20);
+  const publisher = publish(input, gateway.rtmpUrl(CLIP_KEY));
+  const offerPage = await chromium.newPage();
+  try {
+    await waitLive(CLIP_ID);
+    await offerPage.goto(`${gateway.httpUrl}/healthz`);
+    // An offer Chromium made, posted from here: the page never gets the answer, so ICE never starts.
+    const offer = await offerPage.evaluate<string>(`(async () => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      window.unanswered = pc;
+      return pc.localDescription.sdp;
+    })()`);
+    const res = await fetch(`${gateway.httpUrl}/whep/${CLIP_ID}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: offer });
+    assert.equal(res.status, 201);
+    const location = res.headers.get('location')!;
+    const answeredAt = Date.now();
+    // The relay starts at the stream's next keyframe (2 s GOP) and ends with the viewer.
+    const deadline = answeredAt + ICE_TIMEOUT_MS + 5000;
+    let sawRelay = false;
+    while (Date.now() < deadline) {
+      const relays = relayProcesses().length;
+      if (relays > 0) sawRelay = true;
+      else if (sawRelay) break;
+      await sleep(100);
+    }
+    const closedAfterMs = Date.now() - answeredAt;
+    assert.ok(sawRelay, 'the relay started for the viewer');
+    assert.deepEqual(relayProcesses(), [], 'the relay ended with the viewer');
+    assert.ok(closedAfterMs >= ICE_TIMEOUT_MS - 500, `not closed before the ICE timeout (${closedAfterMs} ms)`);
+    assert.equal((await fetch(`${gateway.httpUrl}${location}`, { method: 'DELETE' })).status, 404, 'the session is gone');
+    assert.match(whepLog(), /ICE did not connect in time/);
+  } finally {
+    await offerPage.close();
+    publisher.child.kill('SIGINT');
+    await publisher.exited.catch(() => undefined);
   }
 });
 
