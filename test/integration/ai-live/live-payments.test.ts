@@ -37,6 +37,8 @@ after(async () => {
   await cluster?.close();
 });
 
+/** The gateway's part of a live status reply. */
+const gatewayStatus = (body: Record<string, unknown>): Record<string, unknown> => (body['gateway_status'] ?? {}) as Record<string, unknown>;
 const liveEntries = (entries: readonly ListedEntry[]): ListedEntry[] => entries.filter((e) => e.pipeline === LIVE_PIPELINE).reverse();
 
 async function waitForInput(stream: string): Promise<void> {
@@ -58,7 +60,7 @@ test('a session is charged one entry per 5 s of wall time, the charges stop when
   // The input ended: the session ends, its charges stop.
   await waitFor('the session ended', async () => {
     const s = await liveStatus(gateway.httpUrl, 'paid');
-    return s.status === 404 || /ended|stopped|OFFLINE/i.test(JSON.stringify(s.body)) ? true : undefined;
+    return gatewayStatus(s.body)['state'] === 'stopped' ? true : undefined;
   }, 40_000);
   const settled = liveEntries(await ledgerEntries(gateway.httpUrl, accountID));
   await new Promise((r) => setTimeout(r, 7000));
@@ -101,8 +103,9 @@ test('at zero balance the session stops with "insufficient balance" in its statu
     assert.equal(started.status, 200, started.text);
     const status = await waitFor('the session stopped for the balance', async () => {
       const s = await liveStatus(gateway.httpUrl, 'poor');
-      return /insufficient balance/.test(JSON.stringify(s.body)) ? s : undefined;
+      return gatewayStatus(s.body)['state'] === 'stopped' ? s : undefined;
     }, 45_000, () => gateway.proc.lines.slice(-15).join('\n'));
+    assert.equal(gatewayStatus(status.body)['stop_reason'], 'insufficient balance', 'the status names the reason');
     process.stdout.write(`# stopped ${((Date.now() - startedAtMs) / 1000).toFixed(1)} s after start; status ${JSON.stringify(status.body).slice(0, 400)}\n`);
     assert.equal(publisher.child.exitCode, null, 'the input is still publishing: the balance stopped the session, not the input');
   } finally {
