@@ -7,7 +7,8 @@
  *
  * Prices: the live pipeline at 1 credit per 27 648 000 units, i.e. 1 credit per second at the
  * default 1280×720×30 units/s; a hold of 5 s (`payments.liveHoldSec`), so running out takes
- * seconds instead of the default 60 s hold's minute.
+ * seconds instead of the default 60 s hold's minute. Transcoding is free here (the session's
+ * account also pays for its `-out` stream's ladder, as for any stream it publishes).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +30,8 @@ before(async () => {
     gatewayEnv: {
       MEDIAGATE_PAYMENTS_AI_PRICES: JSON.stringify([{ pipeline: '*', model_id: '*', pricePerUnit: 1, pixelsPerUnit: 1_000_000 }, CREDIT_PER_SECOND]),
       MEDIAGATE_PAYMENTS_LIVE_HOLD_SEC: '5',
+      // Transcoding free: the session's account also pays the `-out` stream's ladder, which would blur the live figures.
+      MEDIAGATE_PAYMENTS_TRANSCODE_PRICE_PRICE_PER_UNIT: '0',
     },
   });
 });
@@ -68,9 +71,9 @@ test('a session is charged one entry per 5 s of wall time, the charges stop when
   assert.deepEqual(later.map((e) => e.id), settled.map((e) => e.id), 'no charge after the session ended');
 
   assert.ok(settled.length >= 3, `${settled.length} interval charges for a 20 s stream`);
-  const requestID = /^live:(.+):0$/.exec(settled[0]!.id)?.[1];
-  assert.ok(requestID, `the first entry is interval 0: ${settled[0]!.id}`);
-  assert.deepEqual(settled.map((e) => e.id), settled.map((_e, i) => `live:${requestID}:${i}`), 'one entry per interval, numbered from 0');
+  const [, requestID, first] = /^live:(.+):(\d+)$/.exec(settled[0]!.id) ?? [];
+  assert.ok(requestID !== undefined && first !== undefined, `entries are keyed by session and interval: ${settled[0]!.id}`);
+  assert.deepEqual(settled.map((e) => e.id), settled.map((_e, i) => `live:${requestID}:${Number(first) + i}`), 'one entry per interval, in order, none missing');
   for (const e of settled) {
     assert.equal(e.kind, 'ai');
     assert.equal(e.modelID, LIVE_MODEL);
