@@ -6,7 +6,7 @@
  * writes `goals` rows (goal, measured, target, met); they are printed together as one goals
  * table and kept in the summary under `goals` (the per-benchmark `outcomes` keep their keys).
  *
- * Usage: node --import tsx bench/run.ts [--quick] [--only throughput,latency,ingest-scale,ai-overhead,storage,outputs,thumbnails,frames,whep-viewers]
+ * Usage: node --import tsx bench/run.ts [--quick] [--only throughput,latency,ingest-scale,ai-overhead,storage,outputs,thumbnails,frames,whep-viewers,whip,live-v2v]
  *   [--gateway-env 'MEDIAGATE_X=v …'] (extra settings for the gateways of throughput, latency, ingest-scale, outputs)
  * Exit status: non-zero when any benchmark failed (the others still run).
  */
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { RESULTS_DIR, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
 
 /** The benchmarks, in the order they run; each takes `--quick` and `--out <json>`. */
-const BENCHMARKS = ['throughput', 'latency', 'ingest-scale', 'ai-overhead', 'storage', 'outputs', 'thumbnails', 'frames', 'whep-viewers', 'whip'] as const;
+const BENCHMARKS = ['throughput', 'latency', 'ingest-scale', 'ai-overhead', 'storage', 'outputs', 'thumbnails', 'frames', 'whep-viewers', 'whip', 'live-v2v'] as const;
 
 /** Issue 14's goals by benchmark, for the goals table when a benchmark failed before writing its rows. */
 const ISSUE_14_GOALS: (GoalRow & { benchmark: string })[] = [
@@ -34,7 +34,7 @@ const ISSUE_14_GOALS: (GoalRow & { benchmark: string })[] = [
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'gateway-env': { type: 'string' } } });
 /** Passed on to the benchmarks that start gateways (see gatewayEnv in bench/lib/report.ts). */
-const GATEWAY_BENCHMARKS = new Set(['throughput', 'latency', 'ingest-scale', 'outputs']);
+const GATEWAY_BENCHMARKS = new Set(['throughput', 'latency', 'ingest-scale', 'outputs', 'live-v2v']);
 const quick = values.quick === true;
 const selected = values.only ? values.only.split(',').map((s) => s.trim()) : [...BENCHMARKS];
 for (const name of selected) {

@@ -78,6 +78,8 @@ export async function startLiveCluster(options: LiveClusterOptions = {}): Promis
         MEDIAGATE_AI_WORKER_GATEWAY_ADMIN_TOKEN: ADMIN_TOKEN,
         MEDIAGATE_AI_WORKER_REGISTER_INTERVAL_MS: '500',
         MEDIAGATE_AI_WORKER_LOG_FORMAT: 'json',
+        // The live pipeline only: no upscale model loaded.
+        MEDIAGATE_AI_WORKER_MODELS: '',
         ...options.workerEnv,
       });
       const worker = { url, proc };

@@ -6,8 +6,9 @@
  * grey (the cached params were replayed to the new worker) and carry input counters from
  * after the crash.
  *
- * The watchdogs are shortened (`ai.live.eventTimeoutMs`, `ai.live.outputTimeoutMs` 6 s) so
- * that a crash the trickle errors do not reveal at once is still found quickly.
+ * The watchdogs are shortened (`ai.live.eventTimeoutMs`, `ai.live.outputTimeoutMs` 6 s; the
+ * workers' status events every 1 s instead of 10 s to stay inside them) so that a crash the
+ * trickle errors do not reveal at once is still found quickly.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +41,8 @@ before(async () => {
   cluster = await startLiveCluster({
     workers: 2,
     gatewayEnv: { MEDIAGATE_AI_LIVE_EVENT_TIMEOUT_MS: String(WATCHDOG_MS), MEDIAGATE_AI_LIVE_OUTPUT_TIMEOUT_MS: String(WATCHDOG_MS) },
+    // Status events every second, well inside the shortened event watchdog.
+    workerEnv: { MEDIAGATE_AI_WORKER_LIVE_STATUS_INTERVAL_MS: '1000' },
   });
 });
 
