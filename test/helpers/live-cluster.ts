@@ -252,16 +252,3 @@ export class OutputWatch {
     await this.#loop;
   }
 }
-
-/** The JSON log lines of a process that match `msg`. */
-export function logLines(proc: MediagateProcess, msg: string | RegExp): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of proc.lines) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const o = JSON.parse(line) as Record<string, unknown>;
-      if (typeof o['msg'] === 'string' && (typeof msg === 'string' ? o['msg'] === msg : msg.test(o['msg']))) out.push(o);
-    } catch { /* not JSON */ }
-  }
-  return out;
-}
