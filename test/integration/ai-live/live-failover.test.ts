@@ -30,6 +30,8 @@ const RESUME_BOUND_MS = WATCHDOG_MS + 5000 + 4000 + 3000;
 const STREAM = 'crash';
 
 let cluster: LiveCluster;
+/** The gateway's log lines of live sessions and trickle, the last 40: what a failure message needs. */
+const sessionLog = (lines: readonly string[]): string => lines.filter((l) => /live-v2v|trickle/.test(l)).slice(-40).join('\n');
 /** The worker ID in a live status reply. */
 const workerOf = (body: Record<string, unknown>): unknown => (body['gateway_status'] as Record<string, unknown> | undefined)?.['worker_id'];
 let reference: Map<number, FrameSummary>;
@@ -77,7 +79,7 @@ test('SIGKILL of the serving worker: the session swaps to the other one and the 
     const resumed = await waitFor('output after the crash', async () => {
       const s = watch.segments.slice(segmentsBefore).find((x) => x.frames !== undefined && x.frames.some((f) => f.n !== undefined && f.n > crashedAtFrame));
       return s;
-    }, RESUME_BOUND_MS + 20_000, () => `${gateway.proc.lines.slice(-20).join('\n')}`);
+    }, RESUME_BOUND_MS + 20_000, () => sessionLog(gateway.proc.lines));
     const resumeMs = resumed.seenAtMs - crashedAtMs;
     process.stdout.write(`# crash → first -out segment with post-crash frames listed after ${(resumeMs / 1000).toFixed(2)} s (bound ${RESUME_BOUND_MS / 1000} s)\n`);
     assert.ok(resumeMs <= RESUME_BOUND_MS, `output resumed after ${resumeMs} ms, within ${RESUME_BOUND_MS} ms`);
