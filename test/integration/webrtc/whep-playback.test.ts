@@ -5,7 +5,8 @@
  * published picture; a stream published over WHIP from a Chromium canvas plays too (its latency
  * measured the same way); a source with B-frames plays re-encoded, with its audio as Opus; the viewer
  * limit answers 503 with Retry-After; bad offers and content types are refused; the relay's
- * ffmpeg ends with the last viewer.
+ * ffmpeg ends with the last viewer, and a viewer that never completes ICE is closed after the
+ * ICE timeout.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
