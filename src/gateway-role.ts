@@ -60,6 +60,7 @@ import { OutputManager } from './outputs/output-manager.ts';
 import { createOutputsRouter } from './outputs/outputs-routes.ts';
 import { registerOutputGauges } from './metrics/output-metrics.ts';
 import { registerWhepGauges } from './metrics/whep-metrics.ts';
+import { registerWhipGauge } from './metrics/whip-metrics.ts';
 import { InternalPublishes } from './ingest/internal-publish.ts';
 import type { PushOutcome } from './ingest/live-ingest.ts';
 import { LiveSessions, createLiveWorkerManager } from './ai/live/live-sessions.ts';
@@ -345,6 +346,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   registerLiveStreamsGauge(metrics.registry, () => ingest.list());
   registerOutputGauges(metrics.registry, () => outputs.metrics());
   if (whep) registerWhepGauges(metrics.registry, () => whep.counts());
+  if (whip) registerWhipGauge(metrics.registry, () => whip.size);
   metrics.live.registerSessionsGauge(metrics.registry, () => live.count());
   // The deployment's backlog, read at each scrape (what an autoscaler scales transcoders on).
   registerBacklogGauges(metrics.registry, async () => {

@@ -159,6 +159,7 @@ test('a Chromium page publishes its camera over WHIP: listed in GET /api/streams
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(firstSegmentAt > 0, 'a source segment is listed');
+  assert.match(await (await fetch(`${gw.httpUrl}/metrics`)).text(), /^mediagate_whip_sessions 1$/m, 'one WHIP session in /metrics');
   t.diagnostic(`time to first listed source segment from the WHIP POST: ${firstSegmentAt - published.postedAt} ms`);
   // Publish about 8 s, then end the session as a WHIP client does.
   await new Promise((r) => setTimeout(r, 8000));
@@ -193,6 +194,7 @@ test('a Chromium page publishes its camera over WHIP: listed in GET /api/streams
   assert.ok(longest <= 4.5, `keyframes requested every segment target: longest source segment ${longest} s`);
   assert.deepEqual(whipFfmpegs(gw.proc.child.pid!), [], 'no WHIP ffmpeg is left');
   assert.deepEqual(gw.proc.lines.filter((l) => l.includes(KEY)), [], 'the stream key is in no log line');
+  assert.match(await (await fetch(`${gw.httpUrl}/metrics`)).text(), /^mediagate_whip_sessions 0$/m, 'no WHIP session after DELETE');
 });
 
 test('WHIP bad input is refused before any ICE: 415 other content type, 401 no key, 400 not SDP, 403 wrong key', { timeout: 30_000 }, async () => {
