@@ -25,6 +25,9 @@ const VP8_MANIFEST_ID = 'whip-vp8';
 const TRICKLE_KEY = 'whip-key-trickle-0123456789';
 const TRICKLE_MANIFEST_ID = 'whip-trickle';
 const ICE_TIMEOUT_MS = 4000;
+/** The ICE agent's UDP port range (webrtc.portRangeBegin/End), somewhere in 20000-29999. */
+const PORT_RANGE_BEGIN = 20_000 + 2 * Math.floor(Math.random() * 4900);
+const PORT_RANGE_END = PORT_RANGE_BEGIN + 99;
 
 let redis: TestRedis;
 let gw: RunningGateway;
@@ -37,6 +40,7 @@ before(async () => {
     MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }, { streamKey: VP8_KEY, manifestID: VP8_MANIFEST_ID },
       { streamKey: TRICKLE_KEY, manifestID: TRICKLE_MANIFEST_ID }]),
     MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
+    MEDIAGATE_WEBRTC_PORT_RANGE_BEGIN: String(PORT_RANGE_BEGIN), MEDIAGATE_WEBRTC_PORT_RANGE_END: String(PORT_RANGE_END),
   });
   browser = await launchChromium();
 });
@@ -105,20 +109,23 @@ function whipFfmpegs(pid: number): number[] {
 
 interface Published { status: number; answer: string; postedAt: number; location?: string; etag?: string; contentType?: string }
 
-/** Inodes of the UDP sockets process `pid` has open (its fds matched against /proc/net/udp and udp6). */
-function udpSockets(pid: number): string[] {
-  const inodes = new Set<string>();
+/** Local ports of the UDP sockets process `pid` has open (its fds matched against /proc/net/udp and udp6). */
+function udpSockets(pid: number): number[] {
+  const portOf = new Map<string, number>();
   for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
     for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
-      const inode = line.trim().split(/\s+/)[9];
-      if (inode && inode !== '0') inodes.add(inode);
+      const fields = line.trim().split(/\s+/);
+      const inode = fields[9];
+      const local = fields[1];
+      if (inode && inode !== '0' && local) portOf.set(inode, parseInt(local.split(':').at(-1)!, 16));
     }
   }
-  const open: string[] = [];
+  const open: number[] = [];
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m && inodes.has(m[1]!)) open.push(m[1]!);
+      const port = m ? portOf.get(m[1]!) : undefined;
+      if (port !== undefined) open.push(port);
     } catch {
       // closed meanwhile
     }
@@ -235,19 +242,27 @@ test('WHIP bad input is refused before any ICE: 415 other content type, 401 no k
   assert.equal(unknown.status, 404);
 });
 
-test('a WHIP publisher that never completes ICE is cleaned up within the ICE timeout: no ffmpeg, no socket, no session left', { timeout: 40_000 }, async () => {
+test('a WHIP publisher that never completes ICE is cleaned up within the ICE timeout: no ffmpeg, no socket, no session left; its sockets were in the port range', { timeout: 40_000 }, async () => {
   const pid = gw.proc.child.pid!;
-  const socketsBefore = udpSockets(pid).length;
+  const socketsAtStart = udpSockets(pid);
+  const socketsBefore = socketsAtStart.length;
   const page = await browser.newPage();
   await page.goto(`${gw.httpUrl}/healthz`);
   const offer = await page.evaluate<string>(OFFER_ONLY);
   // Posted from here, not the page: the page never learns the answer, so ICE never starts on its side.
   const res = await fetch(`${gw.httpUrl}/whip`, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: `Bearer ${KEY}` }, body: offer });
-  assert.equal(res.status, 201, await res.clone().text());
+  const answer = await res.text();
+  assert.equal(res.status, 201, answer);
   const location = res.headers.get('location')!;
   const answeredAt = Date.now();
   assert.equal(whipFfmpegs(pid).length, 1, 'the session started its ffmpeg');
-  assert.ok(udpSockets(pid).length > socketsBefore, 'the session opened its ICE sockets');
+  const before = new Set(socketsAtStart);
+  const opened = udpSockets(pid).filter((port) => !before.has(port));
+  // The answer's host candidates (RFC 8839: the port is the sixth field) are the ICE sockets.
+  const icePorts = answer.split('\r\n').filter((l) => l.startsWith('a=candidate:')).map((l) => Number(l.split(' ')[5]));
+  assert.ok(icePorts.length > 0, 'the answer has host candidates');
+  assert.ok(icePorts.every((port) => port >= PORT_RANGE_BEGIN && port <= PORT_RANGE_END && opened.includes(port)),
+    `ICE sockets opened in webrtc.portRangeBegin..End (${PORT_RANGE_BEGIN}-${PORT_RANGE_END}): candidates ${icePorts.join(', ')}; opened ${opened.join(', ')}`);
   await waitUntil(() => whipFfmpegs(pid).length === 0 && udpSockets(pid).length <= socketsBefore,
     ICE_TIMEOUT_MS + 5000, () => `left: ffmpeg ${whipFfmpegs(pid).join(', ')}; UDP sockets ${udpSockets(pid).length} (before ${socketsBefore})`);
   const cleanedAfterMs = Date.now() - answeredAt;
