@@ -2,8 +2,8 @@
  * The console's WebRTC paths in Debian's Chromium (playwright-core, fake camera and
  * microphone) against a real gateway process and redis-server on loopback: the publish page
  * sends the camera over WHIP and the stream goes live in the control API; the live streams
- * page of a second tab previews it (frames decoded by the video element); Stop ends the
- * publish and the stream.
+ * page of a second tab previews it, over HLS since this gateway serves no WHEP (frames
+ * decoded by the video element); Stop ends the publish and the stream.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -44,8 +44,11 @@ async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs: 
 
 before(async () => {
   redis = await startRedis();
-  // Without WHEP playback (on by default now): the preview below is checked over HLS.
-  gateway = await startGateway(redis.url, { MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_WEBRTC_WHEP_ENABLED: 'false' });
+  gateway = await startGateway(redis.url, {
+    MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_LOG_LEVEL: 'info',
+    // Without WHEP, so the preview's fallback to HLS is tested here (console.test.ts previews over WHEP).
+    MEDIAGATE_WEBRTC_WHEP_ENABLED: 'false',
+  });
   browser = await launchChromium();
   publisher = await browser.newPage();
   viewer = await browser.newPage();
@@ -67,15 +70,16 @@ test('the publish page sends the camera over WHIP and the stream goes live', asy
   await publisher.screenshot({ path: join(SCREENSHOT_DIR, 'publish-whip.png'), fullPage: true });
 });
 
-test('the live streams page previews the WHIP stream', async () => {
+test('the live streams page previews the WHIP stream over HLS when the gateway serves no WHEP', async () => {
   await viewer.goto(`${gateway.httpUrl}/console#/streams`);
   const card = viewer.locator(`article[data-manifest-id="${CAMERA}"]`);
   await card.waitFor({ timeout: 15_000 });
   await card.getByRole('button', { name: 'Preview' }).click();
   const at = `article[data-manifest-id="${CAMERA}"]`;
-  // This gateway serves no WHEP yet: HLS, with frames decoded by the video element.
+  // This gateway serves no WHEP: the preview says so and plays HLS (frames decoded by the video element).
   await until(() => viewer.evaluate<boolean>(`(() => { const v = document.querySelector('${at} video'); const m = document.querySelector('${at} .player-mode');
     return Boolean(v && m && m.dataset.mode === 'HLS' && v.currentTime > 1 && v.getVideoPlaybackQuality().totalVideoFrames > 10); })()`), 30_000, 'the preview decodes frames');
+  assert.match(await card.locator('.player figcaption').textContent() ?? '', /WHEP is not served by this gateway; playing HLS/);
   await viewer.screenshot({ path: join(SCREENSHOT_DIR, 'streams-whip.png'), fullPage: true });
 });
 

@@ -2,10 +2,11 @@
  * The browser console (/console) in Debian's Chromium driven by playwright-core, against a real
  * gateway process (embedded transcoder, admin token, recording on) and a real redis-server, with
  * the clip published over RTMP by ffmpeg in real time: sign-in keeps the token out of the URL and
- * storage; the live streams page shows the stream with a thumbnail and a playing preview, adds and
- * removes an output and kicks the stream; the recordings page lists its recording and plays it;
- * the workers, accounts and publish pages render. Every page is screenshotted into
- * test-artifacts/console/ (git-ignored), plus the live streams page at a phone's size.
+ * storage; the live streams page shows the stream with a thumbnail and a playing preview (over
+ * WHEP, and over HLS by choice), adds and removes an output and kicks the stream; the
+ * recordings page lists its recording and plays it; the workers, accounts and publish pages
+ * render. Every page is screenshotted into test-artifacts/console/ (git-ignored), plus the
+ * live streams page at a phone's size.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -65,10 +66,9 @@ before(async () => {
     MEDIAGATE_RECORDING_ENABLED: 'true',
     MEDIAGATE_RETENTION_SWEEP_INTERVAL_MS: '500',
     MEDIAGATE_LOG_LEVEL: 'info',
-    // A gateway without WHIP: the publish page says so (console-webrtc.test.ts publishes over WHIP).
+    // A gateway without WHIP: the publish page says so (console-webrtc.test.ts publishes over
+    // WHIP, to a gateway without WHEP). WHEP is on (the default): the preview uses it.
     MEDIAGATE_WEBRTC_WHIP_ENABLED: 'false',
-    // A gateway without WHEP playback: the preview's fallback to HLS is what this file checks.
-    MEDIAGATE_WEBRTC_WHEP_ENABLED: 'false',
   });
   worker = await startFakeAiWorker();
   const registered = await api('/api/workers', {
@@ -127,7 +127,12 @@ test('signing in takes the admin token from a form and keeps it out of the URL, 
 async function previewPlays(mode: 'HLS' | 'WHEP'): Promise<void> {
   const at = `article[data-manifest-id="${MANIFEST}"]`;
   await pageWaits(`(() => { const v = document.querySelector('${at} video'); const m = document.querySelector('${at} .player-mode');
-    return v && m && m.dataset.mode === '${mode}' && v.currentTime > 1 && v.readyState >= 2 && !v.paused; })()`, 40_000, `the preview plays over ${mode}`);
+    return v && m && m.dataset.mode === '${mode}' && v.currentTime > 1 && v.readyState >= 2 && !v.paused
+      && v.getVideoPlaybackQuality().totalVideoFrames > 10; })()`, 40_000, `the preview plays over ${mode}`).catch(async (err: Error) => {
+    const state = await page.evaluate<string>(`(() => { const v = document.querySelector('${at} video'); const c = document.querySelector('${at} .player figcaption');
+      return JSON.stringify({ caption: c && c.textContent, time: v && v.currentTime, ready: v && v.readyState, paused: v && v.paused, frames: v && v.getVideoPlaybackQuality().totalVideoFrames }); })()`);
+    throw new Error(`${err.message}\npreview: ${state}`);
+  });
 }
 
 test('the live streams page shows the RTMP stream with its thumbnail, renditions and a playing preview', async () => {
@@ -136,9 +141,8 @@ test('the live streams page shows the RTMP stream with its thumbnail, renditions
   // The thumbnail is the JPEG of a source segment (naturalWidth > 0 once it decoded).
   await pageWaits(`(() => { const img = document.querySelector('article[data-manifest-id="${MANIFEST}"] img.thumb'); return img && img.complete && img.naturalWidth > 0; })()`, 30_000, 'thumbnail');
   await card.getByRole('button', { name: 'Preview' }).click();
-  await previewPlays('HLS');
-  // This gateway has no WHEP: the preview says so and plays HLS.
-  assert.match(await card.locator('.player figcaption').textContent() ?? '', /WHEP is not served by this gateway; playing HLS/);
+  // The gateway serves WHEP: the preview is the live source over WebRTC, decoded by the page.
+  await previewPlays('WHEP');
   const renditions = await card.locator('table tbody th[scope=row]').allTextContents();
   assert.ok(renditions.includes('source'), renditions.join());
   assert.ok(renditions.length >= 2, `the ladder's rendition is listed too: ${renditions.join()}`);
