@@ -397,31 +397,46 @@ export class LiveSession {
     this.#counters.inputFrames += 1;
   }
 
+  /**
+   * Decoded frames → filter → encoder, in order, with up to {@link FILTERS_IN_FLIGHT} frames
+   * between the decoder and the encoder. Each filtered frame goes to the encoder as soon as
+   * its filter (and the frames before it) are done, not when the next decoded frame arrives:
+   * when input pauses, everything decoded so far comes out.
+   */
   async #pumpVideo(head: VideoFrame[], rest: AsyncIterator<VideoFrame>, track: VideoTrack, source: VideoSource): Promise<void> {
-    const inFlight: Promise<VideoFrame>[] = [];
     const filter = (frame: VideoFrame): Promise<VideoFrame> => applyLiveFilter(frame, this.#params).catch((err: unknown) => {
       this.#counters.filterErrors += 1;
       this.#error(`filter: ${err instanceof Error ? err.message : String(err)}`);
       return frame;
     });
-    const emit = async (): Promise<void> => {
-      const out = await inFlight.shift()!;
-      await source.captureFrame(out);
-      const now = Date.now();
-      this.#lastOutputMs = now;
-      this.#outputFps.record(now);
-      this.#counters.outputFrames += 1;
+    // One promise per frame in flight, settled once it was given to the encoder; each waits for the one before.
+    const pending: Promise<void>[] = [];
+    let last: Promise<void> = Promise.resolve();
+    const start = (frame: VideoFrame): void => {
+      const filtered = filter(frame);
+      last = last.then(async () => {
+        await source.captureFrame(await filtered);
+        const now = Date.now();
+        this.#lastOutputMs = now;
+        this.#outputFps.record(now);
+        this.#counters.outputFrames += 1;
+      });
+      last.catch(() => undefined); // awaited below; a failure is thrown from there
+      pending.push(last);
     };
     try {
-      for (const frame of head) inFlight.push(filter(frame));
+      for (const frame of head) {
+        while (pending.length >= FILTERS_IN_FLIGHT) await pending.shift();
+        start(frame);
+      }
       for (;;) {
-        while (inFlight.length >= FILTERS_IN_FLIGHT) await emit();
+        while (pending.length >= FILTERS_IN_FLIGHT) await pending.shift();
         const next = await rest.next();
         if (next.done) break;
         this.#onInputFrame();
-        inFlight.push(filter(next.value));
+        start(next.value);
       }
-      while (inFlight.length > 0) await emit();
+      await last;
     } finally {
       source.close();
       if (this.#stopped) void track.stop();

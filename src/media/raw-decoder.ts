@@ -71,6 +71,13 @@ export interface ShowinfoLine {
 /** ffmpeg's `-rw_timeout` for a network input (no data for this long fails the read), µs. */
 export const NETWORK_TIMEOUT_US = 10_000_000;
 
+/**
+ * Decoder options of a byte stream on stdin (a live source): one decoding thread, so no frame
+ * is held back by frame threading (libavcodec delays output by thread count − 1 frames).
+ * Decoding 640×360 H.264 on one thread is far faster than real time.
+ */
+const SINGLE_THREAD_DECODE = ['-threads', '1'];
+
 /** ffmpeg's `-analyzeduration` for a byte stream on stdin, µs. */
 export const STDIN_ANALYZE_DURATION_US = 500_000;
 
@@ -105,7 +112,10 @@ export function rawDecoderArgs(spec: RawDecoderSpec): string[] {
   args.push('-copyts');
   // A live byte stream: stream info from its first 0.5 s, not the default 5 s (measured: the first frame of a
   // stream of 2 s segments came out 4 s after the first segment with the default, 0.11 s with this).
-  if ('stdinFormat' in spec.input) args.push('-analyzeduration', String(STDIN_ANALYZE_DURATION_US), '-f', spec.input.stdinFormat, '-i', 'pipe:0');
+  // Its decoder runs on one thread: libavcodec's frame threading (the default, one thread per core + 1) holds
+  // back (threads − 1) decoded frames until more input arrives, so a live stream whose input pauses at a
+  // segment boundary would keep its last frames until the next segment (SINGLE_THREAD_DECODE below).
+  if ('stdinFormat' in spec.input) args.push('-analyzeduration', String(STDIN_ANALYZE_DURATION_US), ...SINGLE_THREAD_DECODE, '-f', spec.input.stdinFormat, '-i', 'pipe:0');
   // A network input that stops answering fails after this long instead of hanging (ffmpeg's HLS demuxer then
   // retries its playlist a few times and gives up, see RawDecoder.inputLost).
   else args.push(...(spec.input.location.startsWith('file:') ? [] : ['-rw_timeout', String(NETWORK_TIMEOUT_US)]), '-i', spec.input.location);

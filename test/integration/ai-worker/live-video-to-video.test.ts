@@ -241,6 +241,40 @@ describe('reference worker: live-video-to-video', () => {
     }
   });
 
+  it('turns out every frame decoded so far while the input pauses (none waits for the next input)', async () => {
+    const res = await start({ params: { filter: 'negate' } });
+    assert.equal(res.status, 200);
+    const reply = (await res.json()) as StartReply;
+    const outputSub = new TrickleSubscriber(reply.subscribe_url, { start: 0 });
+    const reading = (async () => { for await (const s of outputSub) s.body.resume(); })();
+    const input = new TricklePublisher(reply.publish_url);
+    const sent = segments.slice(0, 2);
+    for (const segment of sent) await input.write(segment.bytes);
+    const session = worker.live.sessions.get(reply.manifest_id)!;
+    // The input now pauses (as between a live gateway's segments). Once the decoder has given
+    // what it can, every decoded frame must reach the encoder: a frame held until the next
+    // input frame would stay out as long as the pause lasts.
+    const framesSent = sent.reduce((n, s) => n + s.frames.length, 0);
+    let settled = { inputFrames: 0, outputFrames: 0 };
+    let stableSince = Date.now();
+    await waitFor('the decoded frames to come out', () => {
+      const { inputFrames: i, outputFrames: o } = session.counters;
+      if (i !== settled.inputFrames || o !== settled.outputFrames) {
+        settled = { inputFrames: i, outputFrames: o };
+        stableSince = Date.now();
+      }
+      return i > 0 && Date.now() - stableSince > 3000;
+    }, 30_000);
+    assert.equal(settled.outputFrames, settled.inputFrames, `${settled.inputFrames} frames decoded, ${settled.outputFrames} given to the encoder while the input paused`);
+    const heldByDecoder = framesSent - settled.inputFrames;
+    assert.ok(heldByDecoder < SWITCH_SLACK, `the decoder holds ${heldByDecoder} of ${framesSent} frames until more input (fewer than ${SWITCH_SLACK} expected)`);
+    process.stdout.write(`# paused input: ${framesSent} frames sent, ${settled.inputFrames} decoded, ${settled.outputFrames} encoded\n`);
+    await input.close();
+    await session.done;
+    await reading;
+    await waitFor('no ffmpeg child', async () => (await ffmpegChildren()).length === 0, 5000);
+  });
+
   it('refuses a bad start with the reason, a second stream beyond capacity with 503, and stops a stream on worker close', async () => {
     const unknownModel = await start({ model_id: 'stabilityai/sdxl-turbo' });
     assert.equal(unknownModel.status, 400);
