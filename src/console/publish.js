@@ -35,7 +35,11 @@ export function PublishPage() {
       media.current = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 }, audio });
       preview.current.srcObject = media.current;
       setState('connecting');
-      session.current = await publishWhip(key.trim(), media.current, (s) => setState(s));
+      session.current = await publishWhip(key.trim(), media.current, (s) => {
+        setState(s);
+        // The gateway ended it (a kick, a timeout): release the camera too.
+        if (s === 'failed' || s === 'closed') stopAll();
+      });
       if (session.current.pc.connectionState === 'connected') setState('connected');
     } catch (err) {
       stopAll();
