@@ -24,6 +24,7 @@ import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, typ
 import { launchChromium } from '../test/helpers/chromium.ts';
 import { CLIP } from '../test/helpers/media.ts';
 import { fetchMedia } from '../test/helpers/hls.ts';
+import { FAKE_CAMERA, SEND_ONLY_OFFER } from '../test/helpers/whip-page.ts';
 import { cpuSecondsPrecise, processTree } from './lib/procs.ts';
 import { benchArgs, fmt, machineInfo, printMachine, printTable, writeResult } from './lib/report.ts';
 
@@ -101,14 +102,8 @@ async function measure(gatewayPid: number): Promise<{ gatewayS: number; bridgeS:
 }
 
 const PUBLISH = (path: string): string => `(async () => {
-  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
-  const pc = new RTCPeerConnection();
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') resolve();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
-  });
+  ${FAKE_CAMERA}
+  ${SEND_ONLY_OFFER}
   const res = await fetch(${JSON.stringify(path)}, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
   if (res.status !== 201) throw new Error('WHIP POST answered ' + res.status + ': ' + await res.text());
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });

@@ -10,6 +10,7 @@
  * least significant bit first. The page reads the centre of each square.
  */
 import type { Page } from 'playwright-core';
+import { SEND_ONLY_OFFER } from './whip-page.ts';
 
 export const CLOCK_BITS = 44;
 export const CLOCK_COLUMNS = 22;
@@ -174,13 +175,7 @@ export function whipClockPublisher(path: string, key: string): string {
   draw();
   window.clockTimer = setInterval(draw, 33);
   const stream = canvas.captureStream(30);
-  const pc = new RTCPeerConnection();
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') resolve();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
-  });
+  ${SEND_ONLY_OFFER}
   const res = await fetch(${JSON.stringify(path)}, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + ${JSON.stringify(key)} }, body: pc.localDescription.sdp });
   if (res.status !== 201) return res.status;
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });

@@ -14,6 +14,7 @@ import { childPids, startGateway, waitUntil, type RunningGateway } from '../../h
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fetchMedia, waitForEndedPlaylists } from '../../helpers/hls.ts';
+import { AWAIT_CONNECTED, FAKE_CAMERA, SEND_ONLY_OFFER } from '../../helpers/whip-page.ts';
 
 const run = promisify(execFile);
 
@@ -52,14 +53,8 @@ after(async () => {
 });
 
 /** Page code: `stream` (fake camera 640x360 + microphone) and `pc` with its complete offer (all candidates gathered). */
-const MAKE_OFFER = `const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 30 }, audio: true });
-  const pc = new RTCPeerConnection();
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') resolve();
-    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
-  });`;
+const MAKE_OFFER = `${FAKE_CAMERA}
+  ${SEND_ONLY_OFFER}`;
 
 /**
  * Page code (a string: the tsconfig has no DOM lib): publishes the fake camera and microphone
@@ -74,14 +69,7 @@ const PUBLISH = (path: string, videoMime?: string): string => `(async () => {
   const answer = await res.text();
   if (res.status !== 201) return { status: res.status, answer, postedAt };
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  await new Promise((resolve, reject) => {
-    const check = () => {
-      if (pc.connectionState === 'connected') resolve();
-      if (pc.connectionState === 'failed') reject(new Error('WebRTC connection failed'));
-    };
-    pc.onconnectionstatechange = check;
-    check();
-  });
+  ${AWAIT_CONNECTED}
   // Keep the stream referenced: Chromium stops capturing a collected stream's audio.
   window.whipPc = pc;
   window.whipStream = stream;
