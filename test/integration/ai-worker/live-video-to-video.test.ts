@@ -84,10 +84,11 @@ async function ffmpegChildren(): Promise<number[]> {
   return stdout.split('\n').filter((l) => /ffmpeg/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+/** Polls `check` every 50 ms; `what` (a function: evaluated at the timeout, so it shows the state then) names it in the error. */
+async function waitFor(what: string | (() => string), check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -144,7 +145,7 @@ describe('reference worker: live-video-to-video', () => {
         // Wait until the worker has turned out the frames so far (all but the few the decoder
         // holds until more input comes), so the switch is near a known frame.
         const framesBefore = segments.slice(0, switchAfter).reduce((n, s) => n + s.frames.length, 0);
-        await waitFor(`the negated frames ${JSON.stringify(worker.live.sessions.get(reply.manifest_id)?.counters)}`, () => (worker.live.sessions.get(reply.manifest_id)?.counters.outputFrames ?? 0) >= framesBefore - SWITCH_SLACK, 30_000);
+        await waitFor(() => `the negated frames ${JSON.stringify(worker.live.sessions.get(reply.manifest_id)?.counters)}`, () => (worker.live.sessions.get(reply.manifest_id)?.counters.outputFrames ?? 0) >= framesBefore - SWITCH_SLACK, 30_000);
         await control.write(JSON.stringify({ keep: 'alive' }));
         await control.write(JSON.stringify({ filter: 'grayscale' }));
       }
