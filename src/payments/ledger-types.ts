@@ -108,23 +108,17 @@ export interface ChargeRequest {
  * One charge of open-ended work that keeps a standing hold (a live video-to-video interval,
  * `RedisLedger.drawHold`).
  */
-export interface DrawHoldRequest {
+export interface DrawHoldRequest extends ChargeRequest {
   /** The charge's identity, e.g. `live:<requestID>:<interval>`; a repeat returns the first entry. */
   entryID: string;
-  /** The standing hold the charge draws on first (made with `reserve`). */
-  holdID: string;
-  accountID: string;
   /** Credits owed, 0 … 2^53 − 1. */
   amount: bigint;
-  units: bigint;
-  rule: string;
-  kind: ChargeKind;
-  ref: string;
+  /** The standing hold the charge draws on first (made with `reserve`). */
+  holdID: string;
   /** What the hold is filled back up to after the charge, as far as the balance goes. */
   holdAmount: bigint;
   /** The hold expires this long after the charge unless another draw or a release comes first, ms. */
   holdTtlMs: number;
-  meta?: EntryMeta;
 }
 
 export interface DrawHoldResult {
