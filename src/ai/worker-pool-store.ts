@@ -104,10 +104,13 @@ export class RedisWorkerPool {
 
   /**
    * Stores a worker's polled health for every gateway; any answer but UNREACHABLE renews its
-   * registration for `registrationTtlMs`. Resolves false when the worker is not registered.
+   * registration for `registrationTtlMs`. The answer is dated `ageMs` before now (when its
+   * poll began); an answer older than the stored one is not stored (a late, slow poll does not
+   * overwrite a newer status). Resolves false when the worker is not registered.
    */
-  async saveHealth(id: string, status: string, registrationTtlMs: number): Promise<boolean> {
-    return Number(await this.#scripts.run('health', this.#poolKeys, [id, status, String(Math.ceil(registrationTtlMs))])) === 1;
+  async saveHealth(id: string, status: string, registrationTtlMs: number, ageMs = 0): Promise<boolean> {
+    const reply = Number(await this.#scripts.run('health', this.#poolKeys, [id, status, String(Math.ceil(registrationTtlMs)), String(Math.max(0, Math.round(ageMs)))]));
+    return reply === 1 || reply === 2;
   }
 
   /**

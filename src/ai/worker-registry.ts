@@ -75,7 +75,7 @@ export interface PoolSlot {
 export interface WorkerPool {
   saveWorker(worker: PoolRegistration, ttlMs: number): Promise<boolean>;
   removeWorker(id: string): Promise<boolean>;
-  saveHealth(id: string, status: string, registrationTtlMs: number): Promise<boolean>;
+  saveHealth(id: string, status: string, registrationTtlMs: number, ageMs?: number): Promise<boolean>;
   read(): Promise<{ nowMs: number; workers: { worker: PoolRegistration; health?: { status: string; checkedAtMs: number }; inFlight: readonly number[] }[] }>;
   claimPolls(ids: readonly string[], holdMs: number, owner: string): Promise<string[]>;
   acquire(slot: PoolSlot, leaseID: string, capacity: number, ttlMs: number): Promise<{ acquired: boolean; inFlight: number }>;
@@ -522,9 +522,13 @@ export class WorkerRegistry {
 
   async #poll(w: WorkerState): Promise<void> {
     let status: WorkerStatus = 'UNREACHABLE';
+    // The answer is dated when it was asked for: a poll that began before a newer answer arrived
+    // (from another gateway's poll through the pool, or this one's) must not replace it.
+    let askedAtMs = this.#now();
     // A worker that answered before gets a second try at once: one lost or late answer (a busy
     // host) would otherwise take it out of the pool of every gateway for a whole interval.
     for (let attempt = 0; attempt < (w.status === 'UNREACHABLE' ? 1 : 2) && status === 'UNREACHABLE'; attempt++) {
+      askedAtMs = this.#now();
       try {
         status = await this.#options.checkHealth({ url: w.url, ...(w.token ? { token: w.token } : {}) });
       } catch {
@@ -532,11 +536,12 @@ export class WorkerRegistry {
       }
     }
     if (this.#pool) {
-      await this.#pool.store.saveHealth(w.id, status, this.#pool.options.registrationTtlMs).catch((err: Error) => {
+      await this.#pool.store.saveHealth(w.id, status, this.#pool.options.registrationTtlMs, this.#now() - askedAtMs).catch((err: Error) => {
         this.#options.logger.warn({ workerID: w.id, err: err.message }, 'cannot share an AI worker\'s health');
       });
     }
-    if (this.#apply(w, status, this.#now())) this.#slotWaiters.wakeAll();
+    if (askedAtMs < w.checkedAtMs) return; // a newer answer was applied while this one was on its way
+    if (this.#apply(w, status, askedAtMs)) this.#slotWaiters.wakeAll();
   }
 
   /** Takes a health answer; true when the worker just became usable. */

@@ -57,6 +57,19 @@ test('a worker saved through one gateway is read by another, with its health, un
   assert.equal(await a.saveHealth('w-exp', 'OK', 300), false, 'no health kept for a worker that left');
 });
 
+test('a slow poll\'s older answer, stored after a newer one, does not replace it', async () => {
+  assert.equal(await a.saveWorker(worker('w-late'), 5000), true);
+  // Gateway a asked 400 ms ago and got OK; b asked just now and got LOADING, and stored it first.
+  assert.equal(await b.saveHealth('w-late', 'LOADING', 5000, 0), true);
+  assert.equal(await a.saveHealth('w-late', 'OK', 5000, 400), true, 'the worker is still registered');
+  const seen = (await b.read()).workers.find((w) => w.worker.id === 'w-late');
+  assert.equal(seen?.health?.status, 'LOADING', 'the newer answer is kept');
+  // A newer answer replaces it.
+  await sleep(5);
+  await a.saveHealth('w-late', 'OK', 5000, 0);
+  assert.equal((await b.read()).workers.find((w) => w.worker.id === 'w-late')?.health?.status, 'OK');
+});
+
 test('capacity holds across gateways; a slot is given back by release, or by its lease expiring when its gateway died', async () => {
   const slot = { workerID: 'w-cap', pipeline: 'text-to-image', modelID: 'm/1' };
   const one = await a.acquire(slot, 'a:1', 2, 400);
