@@ -83,8 +83,8 @@ export const AI_WORKER_CONFIG_SCHEMA = Type.Object({
   liveCapacity: Type.Integer({
     minimum: 0, maximum: 64, default: 1,
     description: 'Live video-to-video streams (`POST /live-video-to-video`, model mediagate/cpu-filter) run at once; more get 503 '
-      + '"insufficient capacity". 0 = the live pipeline is off (not offered to the gateway). One 640×360 24 fps stream takes about '
-      + 'one core (decode, filter, encode; docs/operations.md).',
+      + '"insufficient capacity". 0 = the live pipeline is off (not offered to the gateway). One 640×360 24 fps stream took '
+      + 'about 0.4 of a core here (decode, filter, encode; measured in docs/operations.md), so 2 cores carry about 4.',
   }),
   liveStatusIntervalMs: Type.Integer({
     minimum: 100, maximum: 600_000, default: 10_000,
