@@ -458,6 +458,7 @@ function startWhip(config: MediagateConfig, logger: Logger, lifecycle: Lifecycle
     iceServers: config.webrtc.iceServers, bindAddress: config.webrtc.bindAddress,
     portRangeBegin: config.webrtc.portRangeBegin, portRangeEnd: config.webrtc.portRangeEnd,
     iceTimeoutMs: config.webrtc.iceTimeoutMs, keyframeIntervalMs: config.segmentTargetMs, logger: log,
+    maxSessions: config.webrtc.whipMaxSessions,
   });
   lifecycle.add('whip', () => sessions.close());
   return sessions;

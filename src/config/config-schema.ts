@@ -420,6 +420,12 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'A WHIP session whose ICE does not connect within this time after its answer (or stays '
         + 'disconnected this long) is closed, with its ffmpeg and sockets, in ms. Default 15000.',
     }),
+    whipMaxSessions: Type.Integer({
+      minimum: 1, maximum: 10_000, default: 20,
+      description: 'WHIP sessions of this gateway at most; one more publish is answered 503 TOO_MANY_PUBLISHERS with '
+        + 'Retry-After. Each takes an ffmpeg (Opus to AAC, and VP8/VP9 to H.264 when sent): ~0.07 of a core per H.264 '
+        + 'publisher measured (bench/README.md), so 20 fit about 1.5 cores. Default 20.',
+    }),
     whepEnabled: Type.Boolean({
       default: true,
       description: 'Serve WHEP playback (`POST /whep/<manifestID>`): a stream published here over RTMP or WHIP, its '

@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: { status: 503, retryable: true, message: 'the gateway is shutting down' },
   /** A WHEP viewer over `webrtc.whepMaxViewersPerStream` or `webrtc.whepMaxViewers` (webrtc/whep-sessions.ts). */
   TOO_MANY_VIEWERS: { status: 503, retryable: true, message: 'too many WHEP viewers' },
+  /** A WHIP publish over `webrtc.whipMaxSessions` (webrtc/whip-sessions.ts). */
+  TOO_MANY_PUBLISHERS: { status: 503, retryable: true, message: 'too many WHIP publishers' },
   NO_WORKER: { status: 503, retryable: true, message: 'no AI worker available' },
   WORKER_FAILED: { status: 503, retryable: true, message: 'every AI worker attempt failed' },
   /** The last worker answered with a result the gateway would not or could not use (e.g. media from another origin). */

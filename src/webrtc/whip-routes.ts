@@ -11,7 +11,8 @@
  *
  * Errors, in the order they are checked, all before any ICE: 415 `UNSUPPORTED_MEDIA_TYPE`
  * (another content type), 401 `UNAUTHORIZED` (no stream key), 400 `INVALID_REQUEST` (not an
- * SDP offer, or no codec taken here), then the admission's 400/402/403/409; 404 `NOT_FOUND`
+ * SDP offer, or no codec taken here), 503 `TOO_MANY_PUBLISHERS` (`webrtc.whipMaxSessions`
+ * sessions open), then the admission's 400/402/403/409; 404 `NOT_FOUND`
  * for an unknown session. Every error body is `{"detail":{"msg","code"}}`.
  */
 import express, { Router, type Request, type Response } from 'express';

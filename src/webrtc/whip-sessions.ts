@@ -49,6 +49,8 @@ export interface WhipSessionsOptions {
   /** Interval of keyframe requests (PLI), ms: the segment target. */
   readonly keyframeIntervalMs: number;
   readonly logger: Logger;
+  /** Sessions open at once at most (`webrtc.whipMaxSessions`); one more is refused 503 TOO_MANY_PUBLISHERS. Default no limit. */
+  readonly maxSessions?: number;
   /** How long the answer waits for the gateway's ICE candidates, ms. Default 5000. */
   readonly gatherTimeoutMs?: number;
 }
@@ -60,6 +62,9 @@ export interface CreatedWhipSession {
   /** Entity tag of the session's ICE state (RFC 9725 §4.3.1 uses it with If-Match on PATCH). */
   readonly etag: string;
 }
+
+/** `Retry-After` of a publish refused for the session limit, s: about how long a publisher takes to come and go. */
+const TOO_MANY_RETRY_AFTER_S = 10;
 
 /** Delays of the first keyframe requests after the video track opens, ms (then every keyframeIntervalMs). */
 const EARLY_PLI_DELAYS_MS = [0, 500, 1500] as const;
@@ -87,9 +92,10 @@ export class WhipSessions {
   /**
    * Admits a publish and answers its offer.
    * @param url the WHIP URL the publisher used (given to the admission; it holds the key)
-   * @throws GatewayError INVALID_REQUEST (400: not SDP, no codec taken here), the admission's
-   *   errors (400/402/403/409), SHUTTING_DOWN (503) after close, INTERNAL when the peer
-   *   connection cannot be set up
+   * @throws GatewayError INVALID_REQUEST (400: not SDP, no codec taken here), TOO_MANY_PUBLISHERS
+   *   (503 with Retry-After, `maxSessions` open: checked before the key, so a full gateway starts
+   *   nothing for it), the admission's errors (400/402/403/409), SHUTTING_DOWN (503) after close,
+   *   INTERNAL when the peer connection cannot be set up
    */
   async create(streamKey: string, offer: string, url: string): Promise<CreatedWhipSession> {
     if (this.#closed) throw new GatewayError('SHUTTING_DOWN', 'the gateway is shutting down; publish again in a few seconds');
@@ -103,7 +109,14 @@ export class WhipSessions {
         ? `the offer's video codecs (${videoSection.codecs.map((c) => c.name).join(', ')}) include none taken here: H.264 (packetization-mode=1), VP8 or VP9`
         : 'the offer sends no video: a WHIP publish needs a video track (H.264, VP8 or VP9)');
     }
+    this.#checkRoom();
     const grant = await this.#o.admission.admit(streamKey, url);
+    try {
+      this.#checkRoom(); // another publish may have taken the last place while this one was admitted
+    } catch (err) {
+      grant.release();
+      throw err;
+    }
     const id = randomBytes(16).toString('hex');
     const session = new WhipSession(id, grant, this.#o, (s) => { this.#sessions.delete(s.id); });
     this.#sessions.set(id, session);
@@ -117,6 +130,15 @@ export class WhipSessions {
     } catch (err) {
       await session.close('the session could not start');
       throw err;
+    }
+  }
+
+  /** @throws GatewayError TOO_MANY_PUBLISHERS when `maxSessions` sessions are open */
+  #checkRoom(): void {
+    const max = this.#o.maxSessions;
+    if (max !== undefined && this.#sessions.size >= max) {
+      throw new GatewayError('TOO_MANY_PUBLISHERS', `this gateway has ${max} WHIP sessions (webrtc.whipMaxSessions); retry later or publish over RTMP`,
+        { retryAfterS: TOO_MANY_RETRY_AFTER_S });
     }
   }
 

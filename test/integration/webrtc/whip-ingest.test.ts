@@ -259,6 +259,48 @@ test('a WHIP publisher that never completes ICE is cleaned up within the ICE tim
   await page.close();
 });
 
+test('over webrtc.whipMaxSessions a publish is refused 503 TOO_MANY_PUBLISHERS with Retry-After, before its key is checked and without starting anything', { timeout: 60_000 }, async () => {
+  const keys = ['whip-cap-key-a-0123456789', 'whip-cap-key-b-0123456789'];
+  const capped = await startGateway(redis.url, {
+    MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_REDIS_KEY_PREFIX: 'whipcap',
+    MEDIAGATE_STREAM_KEYS: JSON.stringify(keys.map((streamKey, i) => ({ streamKey, manifestID: `whip-cap-${i}` }))),
+    MEDIAGATE_WEBRTC_WHIP_MAX_SESSIONS: '1', MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: '30000',
+  });
+  try {
+    const pid = capped.proc.child.pid!;
+    const page = await browser.newPage();
+    await page.goto(`${capped.httpUrl}/healthz`);
+    const offer = await page.evaluate<string>(OFFER_ONLY);
+    await page.close();
+    const post = (key: string): Promise<Response> =>
+      fetch(`${capped.httpUrl}/whip`, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` }, body: offer });
+
+    const first = await post(keys[0]!);
+    assert.equal(first.status, 201, await first.clone().text());
+    assert.equal(whipFfmpegs(pid).length, 1);
+    const socketsWithOne = udpSockets(pid).length;
+
+    const refused = await post(keys[1]!);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '10');
+    const body = (await refused.json()) as { detail: { code: string; msg: string } };
+    assert.equal(body.detail.code, 'TOO_MANY_PUBLISHERS');
+    assert.match(body.detail.msg, /webrtc\.whipMaxSessions/);
+    const wrongKey = await post('not-a-key-at-all');
+    assert.equal(wrongKey.status, 503, 'a full gateway refuses before the key is checked');
+    assert.equal(whipFfmpegs(pid).length, 1, 'no ffmpeg for a refused publish');
+    assert.equal(udpSockets(pid).length, socketsWithOne, 'no UDP socket for a refused publish');
+
+    // The place is free again once the first session ends.
+    assert.equal((await fetch(`${capped.httpUrl}${first.headers.get('location')!}`, { method: 'DELETE' })).status, 200);
+    const again = await post(keys[1]!);
+    assert.equal(again.status, 201, await again.clone().text());
+    assert.equal((await fetch(`${capped.httpUrl}${again.headers.get('location')!}`, { method: 'DELETE' })).status, 200);
+  } finally {
+    await capped.stop();
+  }
+});
+
 test('a VP8-only WHIP publisher is re-encoded: its source segments are H.264 with AAC audio; a kick ends its session', { timeout: 60_000 }, async () => {
   const page = await browser.newPage();
   try {
