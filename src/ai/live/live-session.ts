@@ -5,7 +5,8 @@
  * the `<stream>-out` stream; control messages (the params) and the worker's events travel on
  * their own channels. Watchdogs (live-watchdog.ts) leave a failing worker and the session
  * swaps to another within the swap budget. Billing is by interval of wall time: a hold at
- * start, a charge every `chargeIntervalMs`, the hold released at the end.
+ * start, a charge every `chargeIntervalMs` from the moment the session runs, the last
+ * partial interval charged at the stop (unless the balance stopped it), the hold released.
  *
  * A session is one object per stream, made and ended by live-sessions.ts. All times are ms.
  */
@@ -187,6 +188,8 @@ export interface LiveGatewayStatus {
   readonly stop_reason?: string;
   readonly worker_id?: string;
   readonly started_at: number;
+  /** When the stop began (ms since the epoch): the end of the billed time. */
+  readonly stopped_at?: number;
   readonly swaps: number;
   readonly input: { readonly segments: number; readonly fps: number; readonly last_input_time?: number };
   readonly output: { readonly segments: number; readonly fps: number; readonly last_output_time?: number };
@@ -219,6 +222,11 @@ export class LiveSession {
   readonly #outputRate = new FrameRate();
   #output: LiveOutputStream | undefined;
   #interval = 0;
+  /** When metering began (the session ran with billing open), epoch ms; unset = nothing to charge. */
+  #meteredSinceMs: number | undefined;
+  #stoppedAtMs: number | undefined;
+  /** The interval charge in flight, awaited before the last partial one. */
+  #charging: Promise<void> = Promise.resolve();
   #chargeTimer: NodeJS.Timeout | undefined;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #watchdogTimer: NodeJS.Timeout | undefined;
@@ -272,7 +280,8 @@ export class LiveSession {
     this.#o.events?.emit({ type: 'live.started', manifestID: this.#o.stream, requestID: this.#o.requestID, modelID: this.#o.modelID, outputManifestID: this.#o.outputManifestID });
     this.#log.info({ workerID: this.#attempt.worker.workerID }, 'live session started');
     if (this.#billingOpen) {
-      this.#chargeTimer = setInterval(() => { void this.#charge(); }, this.#o.timings.chargeIntervalMs);
+      this.#meteredSinceMs = Date.now();
+      this.#chargeTimer = setInterval(() => { this.#charging = this.#charge(); }, this.#o.timings.chargeIntervalMs);
       this.#chargeTimer.unref();
     }
     this.#keepaliveTimer = setInterval(() => { void this.#keepalive(); }, this.#o.timings.keepaliveIntervalMs);
@@ -352,7 +361,7 @@ export class LiveSession {
       request_id: this.#o.requestID, stream: this.#o.stream, output_stream: this.#o.outputManifestID, model_id: this.#o.modelID,
       state: this.#state, ...(this.#stopReason !== undefined ? { stop_reason: this.#stopReason } : {}),
       ...(this.#attempt && this.#state !== 'stopped' ? { worker_id: this.#attempt.worker.workerID } : {}),
-      started_at: this.startedAtMs, swaps: this.#swaps,
+      started_at: this.startedAtMs, ...(this.#stoppedAtMs !== undefined ? { stopped_at: this.#stoppedAtMs } : {}), swaps: this.#swaps,
       input: { segments: this.#inputSegments, fps: this.#inputRate.fps(nowMs), ...(this.#lastInputAtMs !== undefined ? { last_input_time: this.#lastInputAtMs } : {}) },
       output: { segments: this.#outputSegments, fps: this.#outputRate.fps(nowMs), ...(this.#lastOutputAtMs !== undefined ? { last_output_time: this.#lastOutputAtMs } : {}) },
       ...(this.#latencyMs !== undefined ? { latency_ms: this.#latencyMs } : {}),
@@ -389,6 +398,8 @@ export class LiveSession {
   /** Stops the session (idempotent): the worker is left, the hold released, the `-out` stream ended. */
   async stop(reason: string, kind: LiveEndKind = 'stopped'): Promise<void> {
     if (this.#stopping) return this.#ended ?? Promise.resolve();
+    const stoppedAtMs = Date.now();
+    this.#stoppedAtMs = stoppedAtMs;
     this.#stopping = true;
     this.#stopReason = reason;
     clearInterval(this.#chargeTimer);
@@ -398,6 +409,8 @@ export class LiveSession {
     const finish = (async () => {
       await this.#ended?.catch(() => undefined);
       await this.#attempt?.close().catch(() => undefined);
+      // The balance stopping the session took what was left: nothing more to charge.
+      if (kind !== 'insufficient-balance') await this.#chargeRest(stoppedAtMs);
       if (this.#billingOpen) await this.#o.billing!.close(this.#o.requestID).catch((err: Error) => this.#log.error({ err: err.message }, 'cannot release the live session hold'));
       await this.#output?.end(reason).catch(() => undefined);
       this.#state = 'stopped';
@@ -555,6 +568,25 @@ export class LiveSession {
     await attempt.control.write(Buffer.from('{"keep":"alive"}')).catch((err: Error) => {
       this.#log.debug({ err: err.message }, 'control keepalive failed');
     });
+  }
+
+  /**
+   * Charges the wall time from the last full interval to the stop (`stoppedAtMs`) as one more
+   * interval, so a session pays for the time it ran and no more: 12.3 s at 5 s intervals is
+   * charged 5 + 5 + 2.3 s. Waits for an interval charge in flight first.
+   */
+  async #chargeRest(stoppedAtMs: number): Promise<void> {
+    if (this.#meteredSinceMs === undefined) return;
+    await this.#charging;
+    const intervalMs = this.#o.timings.chargeIntervalMs;
+    const restMs = Math.min(intervalMs, stoppedAtMs - this.#meteredSinceMs - this.#interval * intervalMs);
+    if (restMs < 1) return;
+    const interval = ++this.#interval;
+    try {
+      await this.#o.billing!.charge({ requestID: this.#o.requestID, interval, seconds: restMs / 1000 });
+    } catch (err) {
+      this.#log.warn({ interval, err: (err as Error).message }, 'cannot charge a live session\'s last interval');
+    }
   }
 
   async #charge(): Promise<void> {

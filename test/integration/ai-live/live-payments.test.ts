@@ -52,11 +52,17 @@ test('a session is charged one entry per 5 s of wall time, the charges stop when
   const { gateway } = cluster;
   const { accountID, apiKey } = await accountWithApiKey(gateway.httpUrl, 'payer', 1000n);
   const publisher = publishLoop(clip, gateway.rtmpUrl('paid'));
+  let askedAtMs = 0;
+  let startedAtMs = 0;
+  let inputEndedAtMs = 0;
   try {
     await waitForInput('paid');
+    askedAtMs = Date.now();
     const started = await startLive(gateway.httpUrl, 'paid', { filter: 'negate' }, apiKey);
+    startedAtMs = Date.now();
     assert.equal(started.status, 200, started.text);
     assert.equal(await publisher.exited, 0, 'the 20 s clip was published');
+    inputEndedAtMs = Date.now();
   } finally {
     publisher.stop();
   }
@@ -65,6 +71,7 @@ test('a session is charged one entry per 5 s of wall time, the charges stop when
     const s = await liveStatus(gateway.httpUrl, 'paid');
     return gatewayStatus(s.body)['state'] === 'stopped' ? true : undefined;
   }, 40_000);
+  const stoppedSeenAtMs = Date.now();
   const settled = liveEntries(await ledgerEntries(gateway.httpUrl, accountID));
   await new Promise((r) => setTimeout(r, 7000));
   const later = liveEntries(await ledgerEntries(gateway.httpUrl, accountID));
@@ -86,6 +93,21 @@ test('a session is charged one entry per 5 s of wall time, the charges stop when
   process.stdout.write(`# ${settled.length} charges, gaps between them ${gaps.map((g) => g.toFixed(2)).join(', ')} s\n`);
   for (const g of gaps.slice(0, -1)) assert.ok(g > 3.5 && g < 7, `a charge every 5 s of wall time (gap ${g.toFixed(2)} s)`);
   const charged = settled.reduce((s, e) => s + BigInt(e.amount), 0n);
+  // The session ran from its start (before the start's reply) to its stop (after the input
+  // ended, before its status said so); at 1 credit/s every second of it is paid, the last
+  // partial interval too (each charge rounds up to a whole credit).
+  const ranAtLeastS = (inputEndedAtMs - startedAtMs) / 1000;
+  const ranAtMostS = (stoppedSeenAtMs - askedAtMs) / 1000;
+  assert.ok(Number(charged) >= Math.floor(ranAtLeastS), `charged ${charged} s for at least ${ranAtLeastS.toFixed(2)} s of running`);
+  assert.ok(Number(charged) <= Math.ceil(ranAtMostS) + 1, `charged ${charged} s for at most ${ranAtMostS.toFixed(2)} s of running`);
+  // Exactly: metering began one interval before the first charge (a late timer only makes this
+  // estimate shorter) and ended at the status's stopped_at; full intervals are 5 credits and the
+  // last partial one is rounded up, so the charge covers the whole run and at most 1 credit more.
+  const stoppedAt = Number(gatewayStatus((await liveStatus(gateway.httpUrl, 'paid')).body)['stopped_at']);
+  const meteredS = (stoppedAt - (Date.parse(settled[0]!.createdAt) - 5000)) / 1000;
+  process.stdout.write(`# charged ${charged} credits for ${meteredS.toFixed(2)} s metered (${ranAtLeastS.toFixed(2)}-${ranAtMostS.toFixed(2)} s seen by the test)\n`);
+  assert.ok(Number(charged) >= meteredS - 0.05, `charged ${charged} credits for ${meteredS.toFixed(2)} s metered: the last partial interval is paid`);
+  assert.ok(Number(charged) <= meteredS + 1.5, `charged ${charged} credits for ${meteredS.toFixed(2)} s metered: no more than the run`);
   assert.equal(await accountBalance(gateway.httpUrl, accountID), 1000n - charged, 'the hold came back: the balance is what the entries took');
 
   const usage = await (await fetch(`${gateway.httpUrl}/api/accounts/${accountID}/usage`, { headers: { authorization: 'Bearer live-admin-token-for-tests' } })).json() as
