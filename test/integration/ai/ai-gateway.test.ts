@@ -35,9 +35,12 @@ before(async () => {
     overrides: {
       http: { port: 0 }, rtmp: { enabled: false }, transcode: { embedded: false },
       redis: { url: redis.url, keyPrefix: 'aitest' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-      ai: { healthIntervalMs: 300, suspendBaseMs: 1500, attemptTimeoutMs: 1500, totalBudgetMs: 10_000, queueWaitMs: 20_000, maxImageBytes: 200_000 },
+      ai: { healthIntervalMs: 300, suspendBaseMs: 1500, attemptTimeoutMs: 4000, totalBudgetMs: 10_000, queueWaitMs: 20_000, maxImageBytes: 200_000 },
     },
   });
+  // attemptTimeoutMs: long enough for the fake worker's slowest answer (8 PNG frames of
+  // image-to-video) on a busy machine, where 1.5 s was seen to cut it off; short enough that
+  // the stalled-worker test fails over well within the 10 s budget.
   app = await startApp(config, createLogger({ level: 'silent' }), 'gateway');
   base = `http://127.0.0.1:${app.httpPort}`;
   const register = async (w: FakeAiWorker, pipelines: unknown[]): Promise<void> => {
@@ -224,7 +227,9 @@ test('every multipart and JSON pipeline answers in the gateway shape', { timeout
   assert.deepEqual(pngSize(Buffer.from(await (await fetch(i2i.images[0]!.url)).arrayBuffer())), { width: 64, height: 48 });
   const up = (await (await post('upscale', form({ prompt: 'x' }, { field: 'image', data: png }))).json()) as { images: { url: string }[] };
   assert.deepEqual(pngSize(Buffer.from(await (await fetch(up.images[0]!.url)).arrayBuffer())), { width: 128, height: 96 });
-  const i2v = (await (await post('image-to-video', form({ fps: '8' }, { field: 'image', data: png }))).json()) as { images: { url: string }[] };
+  const i2vRes = await post('image-to-video', form({ fps: '8' }, { field: 'image', data: png }));
+  assert.equal(i2vRes.status, 200, await i2vRes.clone().text());
+  const i2v = (await i2vRes.json()) as { images: { url: string }[] };
   const mp4 = await fetch(i2v.images[0]!.url);
   assert.equal(mp4.headers.get('content-type'), 'video/mp4');
   assert.ok((await mp4.arrayBuffer()).byteLength > 500);
