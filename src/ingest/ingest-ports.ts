@@ -212,7 +212,8 @@ export interface SegmentEnqueuer {
 
 /** What ingest needs from the object store. */
 export interface SourceStorage {
-  putFile(key: string, localPath: string): Promise<{ sizeBytes: number }>;
+  /** `sourceFinal`: the file is never written again, the store may link it instead of copying (storage/object-store.ts PutFileOptions). */
+  putFile(key: string, localPath: string, options?: { readonly sourceFinal?: boolean }): Promise<{ sizeBytes: number }>;
 }
 
 /**

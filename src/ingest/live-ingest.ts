@@ -387,7 +387,7 @@ export class LiveIngest {
     // Stored before it is listed: a playlist never names an object that is not there yet.
     let stored;
     try {
-      stored = await this.#storeRetry.run('store source segment', () => this.#options.storage.putFile(key, path), storeDeadlineMs);
+      stored = await this.#storeRetry.run('store source segment', () => this.#options.storage.putFile(key, path, facts.fileFinal ? { sourceFinal: true } : undefined), storeDeadlineMs);
     } catch (err) {
       if (stream.protocol === 'rtmp' && this.#storeRetry.isTransient(err)) {
         this.#endForStore(stream, `segment ${seq} could not be stored within storage.outageBudgetMs: ${(err as Error).message}`);

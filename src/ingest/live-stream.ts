@@ -226,6 +226,11 @@ export interface SegmentFacts {
   rotationDeg?: SourceVideoInfo['rotationDeg'];
   /** The RTMP segmenter's in-process measurement of the segment: no probe runs. */
   probed?: ProbedSegment;
+  /**
+   * The file is never written again, only deleted once stored (the RTMP segmenter's files): the
+   * object store may link it into place instead of copying it (SourceStorage `sourceFinal`).
+   */
+  fileFinal?: boolean;
 }
 
 /** The reason a stream ends with when the object store stays unavailable past `storage.outageBudgetMs` or `storage.maxBufferedSegments`. */

@@ -8,7 +8,7 @@
  * feed (`LiveIngestOptions.liveFeed`) as it is muxed, until its fitted ladder turns out empty or
  * the segmenter ends.
  */
-import { rm } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { settleWithin } from '../domain/time-limit.ts';
 import { sourceSegmentInfo } from '../domain/segment.ts';
 import type { IngestJob } from './ingest-ports.ts';
@@ -72,11 +72,12 @@ export class RtmpPublish {
           await this.#core.resolveLost(stream, deadlineMs);
           let job: IngestJob | undefined;
           try {
-            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, s.probed ? { probed: s.probed } : {}, storeDeadlineMs);
+            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, { ...(s.probed ? { probed: s.probed } : {}), fileFinal: true }, storeDeadlineMs);
           } finally {
-            // The segmenter's file has been copied into the object store (or is lost): without
-            // this the work dir grows by the stream's bitrate for as long as it runs.
-            await rm(s.path, { force: true }).catch(() => undefined);
+            // The segmenter's file is in the object store (linked or copied), or lost: without
+            // this the work dir grows by the stream's bitrate for as long as it runs. unlink, not
+            // rm: rm stats the path first (one more file-system call per segment).
+            await unlink(s.path).catch(() => undefined);
           }
           const live = this.#core.options.liveSessions;
           if (live && stream.liveSession) {

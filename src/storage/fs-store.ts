@@ -12,7 +12,7 @@
  * dot (another store's subtree, e.g. `.results`) are not objects.
  */
 import { createReadStream, createWriteStream, rename as renameCallback, writeFile as writeFileCallback } from 'node:fs';
-import { access, constants, copyFile, mkdir, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, constants, copyFile, link, mkdir, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
 import {
   assertObjectKey, assertObjectPrefix, isObjectKey, listLimit,
-  type LocalObject, type ObjectEntry, type ObjectInfo, type ObjectPage, type ObjectStore, type StoreHealth,
+  type LocalObject, type ObjectEntry, type ObjectInfo, type ObjectPage, type ObjectStore, type PutFileOptions, type StoreHealth,
 } from './object-store.ts';
 
 export { assertObjectKey } from './object-store.ts';
@@ -54,9 +54,18 @@ export interface FsObjectStoreOptions {
   layout?: 'nested' | 'flat';
 }
 
+/**
+ * Errors of link(2) that mean "this filesystem pair cannot link" rather than a failed write:
+ * another filesystem (EXDEV), links not allowed or not supported (EPERM, ENOTSUP, ENOSYS), the
+ * source's link count at its maximum (EMLINK). A store that sees one copies from then on.
+ */
+const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
 export class FsObjectStore implements ObjectStore {
   readonly #root: string;
   readonly #flat: boolean;
+  /** Cleared by the first link(2) that cannot work here (CANNOT_LINK): `sourceFinal` files are copied from then on. */
+  #linking = true;
 
   /** @param root absolute directory; created on first write. */
   constructor(root: string, options: FsObjectStoreOptions = {}) {
@@ -116,9 +125,28 @@ export class FsObjectStore implements ObjectStore {
     return { sizeBytes: (await stat(this.#path(key))).size };
   }
 
-  async putFile(key: string, localPath: string): Promise<ObjectInfo> {
-    await this.#atomicWrite(key, (tmp) => copyFile(localPath, tmp));
+  /**
+   * With `sourceFinal` the file is hard-linked into place (its temporary name, then renamed)
+   * instead of copied: the segment files of RTMP ingest are written once, stored, then
+   * deleted, and a copy read and wrote every byte again (~5 % of the gateway's main thread
+   * with 128 publishers, bench/README.md section 3). Falls back to a copy across filesystems.
+   */
+  async putFile(key: string, localPath: string, options: PutFileOptions = {}): Promise<ObjectInfo> {
+    await this.#atomicWrite(key, (tmp) => (options.sourceFinal ? this.#linkOrCopy(localPath, tmp) : copyFile(localPath, tmp)));
     return this.#sizeOf(key);
+  }
+
+  async #linkOrCopy(from: string, to: string): Promise<void> {
+    if (this.#linking) {
+      try {
+        await link(from, to);
+        return;
+      } catch (err) {
+        if (!CANNOT_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        this.#linking = false;
+      }
+    }
+    await copyFile(from, to);
   }
 
   async putBytes(key: string, data: Uint8Array): Promise<ObjectInfo> {

@@ -50,13 +50,24 @@ export interface LocalObject {
 /** Most keys one {@link ObjectStore.list} page returns, and the largest page S3 gives (ListObjectsV2 `MaxKeys`). */
 export const MAX_LIST_PAGE = 1000;
 
+/** How {@link ObjectStore.putFile} may take its local file. */
+export interface PutFileOptions {
+  /**
+   * The caller never writes to the local file again (it only deletes it): the filesystem store
+   * may then hard-link it into place instead of copying its bytes (no data copied, one
+   * metadata operation); it copies when the file is on another filesystem or links are not
+   * supported. Default false (the object is a copy, whatever becomes of the file).
+   */
+  readonly sourceFinal?: boolean;
+}
+
 export interface ObjectStore {
   /**
    * Stores the local file at `localPath` under `key`, atomically replacing any previous
    * object; the file is read as a stream.
    * @throws GatewayError STORAGE_FAILED, INVALID_NAME for a bad key
    */
-  putFile(key: string, localPath: string): Promise<ObjectInfo>;
+  putFile(key: string, localPath: string, options?: PutFileOptions): Promise<ObjectInfo>;
   /** Stores bytes under `key`, atomically replacing any previous object. @throws like putFile */
   putBytes(key: string, data: Uint8Array): Promise<ObjectInfo>;
   /**

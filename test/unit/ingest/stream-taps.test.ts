@@ -5,6 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LiveIngest, type LiveIngestOptions, type StreamTap } from '../../../src/ingest/live-ingest.ts';
 import { bookkeepingIndex, fakeSegmenters, ingestOptions } from '../../helpers/ingest-stand-ins.ts';
 
@@ -55,4 +58,23 @@ test('a publisher reconnecting to a live session opens it here as resumed', asyn
   await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
   assert.deepEqual(seen, ['opened cam resumed=true']);
   await ingest.close();
+});
+
+test('an RTMP segment file is stored with sourceFinal (the store may link it), and the file is deleted once stored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mg-final-'));
+  try {
+    const puts: { key: string; options: unknown }[] = [];
+    const { ingest, segmenter } = tapped({ storage: { putFile: async (key, _path, options) => { puts.push({ key, options }); return { sizeBytes: 1000 }; } } });
+    await ingest.publish('conn-1', 'cam', 'rtmp://127.0.0.1:1935/live/cam');
+    const file = join(dir, '0.ts');
+    writeFileSync(file, Buffer.alloc(1000));
+    segmenter().emit('segment', { seq: 0, path: file, durationMs: 2000, probed });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(puts.length, 1);
+    assert.deepEqual(puts[0]!.options, { sourceFinal: true });
+    assert.equal(existsSync(file), false, 'the work file is deleted once stored');
+    await ingest.unpublish('conn-1');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsObjectStore, assertObjectKey } from '../../../src/storage/fs-store.ts';
@@ -86,5 +86,47 @@ test('a write creates the directory it finds missing, also after the directory w
     assert.deepEqual(readdirSync(join(root, 'objects', 'm2', 'source')), ['1.ts']);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('putFile with sourceFinal links the file into place (no copy); without it the object is a copy', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-link-'));
+  try {
+    const store = new FsObjectStore(root);
+    const local = join(root, 'work.ts');
+    writeFileSync(local, Buffer.alloc(1000, 3));
+    assert.deepEqual(await store.putFile('m1/source/0.ts', local, { sourceFinal: true }), { sizeBytes: 1000 });
+    const stored = join(root, 'm1/source/0.ts');
+    assert.equal(statSync(stored).ino, statSync(local).ino, 'the object is the same file as the local one');
+    assert.equal(statSync(local).nlink, 2);
+    unlinkSync(local);
+    assert.ok(readFileSync(stored).equals(Buffer.alloc(1000, 3)), 'the object outlives the local name');
+
+    writeFileSync(local, Buffer.alloc(500, 4));
+    await store.putFile('m1/source/1.ts', local);
+    assert.notEqual(statSync(join(root, 'm1/source/1.ts')).ino, statSync(local).ino, 'a plain putFile copies');
+    assert.deepEqual(readdirSync(join(root, 'm1/source')).sort(), ['0.ts', '1.ts'], 'no temp files remain');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('putFile with sourceFinal copies a file on another filesystem (link fails with EXDEV)', async () => {
+  // /dev/shm is a tmpfs on Linux, the temp dir is not: link(2) across them fails with EXDEV.
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-xdev-'));
+  const other = mkdtempSync('/dev/shm/mg-store-xdev-');
+  try {
+    assert.notEqual(statSync(other).dev, statSync(root).dev, 'the test needs /dev/shm on another filesystem than the temp dir');
+    const store = new FsObjectStore(root);
+    for (const n of [0, 1]) {
+      const local = join(other, `${n}.ts`);
+      writeFileSync(local, Buffer.alloc(700 + n, 5));
+      assert.deepEqual(await store.putFile(`m1/source/${n}.ts`, local, { sourceFinal: true }), { sizeBytes: 700 + n });
+      assert.ok(readFileSync(join(root, `m1/source/${n}.ts`)).equals(Buffer.alloc(700 + n, 5)));
+    }
+    assert.deepEqual(readdirSync(join(root, 'm1/source')).sort(), ['0.ts', '1.ts'], 'no temp files remain');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
   }
 });
