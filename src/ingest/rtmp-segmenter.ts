@@ -10,7 +10,7 @@
  * they are produced (`chunk`), for a live transcoding session to be fed before the segment closes.
  */
 import { EventEmitter } from 'node:events';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -109,7 +109,22 @@ interface SegmentFile {
   fd: number | undefined;
   /** The first open or write error; the segment is then not reported. */
   error: Error | undefined;
+  /** Bytes of the segment's chunks gathered in the segmenter's write buffer, not yet written. */
+  buffered: number;
 }
+
+/**
+ * A segment's chunks are gathered in a buffer of this many bytes, one per segmenter for the
+ * stream's life, and written with one write(2) when it is full, {@link SEGMENT_WRITE_DELAY_MS}
+ * after the first byte gathered since the last write, or when the segment closes, instead of
+ * one write per chunk (one per video frame, ~25 a second). A 360p stream at ~520 kb/s fills
+ * ~10 KB in the delay: ~7 writes a second (a write call cost ~20 µs of the main thread on a
+ * busy machine, ~10 % of it with 128 publishers, bench/README.md section 3). A chunk at least
+ * this large (a keyframe, a high-bitrate stream) is written at once, with what was gathered.
+ */
+export const SEGMENT_WRITE_BUFFER_BYTES = 16 * 1024;
+/** Longest a gathered chunk waits for its write, ms: the open segment's file lags its chunks by at most this. */
+export const SEGMENT_WRITE_DELAY_MS = 150;
 
 /** Segments longer than this × the target are "long" (a GOP longer than the target). */
 export const LONG_SEGMENT_FACTOR = 1.5;
@@ -134,6 +149,11 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   #longSegments = 0;
   /** The file of the segment being muxed: its chunks are appended as they come. */
   #file: SegmentFile | undefined;
+  /** Gathers the open file's small chunks (SEGMENT_WRITE_BUFFER_BYTES); made at the first chunk, dropped at the end. */
+  #writeBuffer: Buffer | undefined;
+  /** Writes the gathered bytes SEGMENT_WRITE_DELAY_MS after the first (one timer, re-armed; unref'd). */
+  #writeTimer: NodeJS.Timeout | undefined;
+  #writeTimerArmed = false;
   /** Segment files are closed and reported in seq order through this chain; `end` is queued last. */
   #queue: Promise<void> = Promise.resolve();
   readonly #done: Promise<SegmenterEndInfo>;
@@ -157,7 +177,7 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
       this.emit('info', declaredBitrateBps !== undefined ? { ...info, declaredBitrateBps } : info);
     });
     this.#ts.on('chunk', (chunk) => {
-      writeChunk(this.#fileOf(chunk.seq), chunk.bytes);
+      this.#write(this.#fileOf(chunk.seq), chunk.bytes);
       this.emit('chunk', chunk);
     });
     this.#ts.on('segment', (segment) => this.#onSegment(segment));
@@ -232,19 +252,21 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   }
 
   /**
-   * The open file of segment `seq`, opened (truncated) on its first chunk. Synchronous file
-   * calls on purpose: a chunk is a few KB appended to a local file (the page cache), which costs
-   * less CPU on this thread than handing it to libuv's thread pool (a queued request, a
-   * thread wake-up and a callback per chunk: ~30 % of the main thread's time with 64
-   * publishers, bench/README.md "CPU per publisher"), and no chunk is held until a write completes.
+   * The open file of segment `seq`, created on its first chunk. Synchronous file calls on
+   * purpose: a chunk is a few KB appended to a local file (the page cache), which costs less
+   * CPU on this thread than handing it to libuv's thread pool (a queued request, a thread
+   * wake-up and a callback per chunk: ~30 % of the main thread's time with 64 publishers,
+   * bench/README.md "CPU per publisher"). A file of that name left in the work dir (a resumed
+   * publish of the same session) is unlinked first, never truncated: the object store may have
+   * linked it into place (SourceStorage `sourceFinal`).
    */
   #fileOf(seq: number): SegmentFile {
     if (this.#file?.seq === seq) return this.#file;
     this.#closeFile();
     const file = path.join(this.#workDir, `${seq}.ts`);
-    const entry: SegmentFile = { seq, path: file, fd: undefined, error: undefined };
+    const entry: SegmentFile = { seq, path: file, fd: undefined, error: undefined, buffered: 0 };
     try {
-      entry.fd = openSync(file, 'w');
+      entry.fd = openNew(file);
     } catch (err) {
       entry.error = err as Error;
     }
@@ -252,10 +274,71 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     return entry;
   }
 
-  /** Closes the open segment file, if any (its close error, if first, keeps it from being reported). */
+  /**
+   * Appends `bytes` to the segment's file through the write buffer; the first error is kept on
+   * the file and later chunks are skipped.
+   */
+  #write(file: SegmentFile, bytes: Buffer): void {
+    if (file.fd === undefined || file.error) return;
+    const buffer = (this.#writeBuffer ??= Buffer.allocUnsafeSlow(SEGMENT_WRITE_BUFFER_BYTES));
+    try {
+      if (file.buffered + bytes.length <= buffer.length) {
+        bytes.copy(buffer, file.buffered);
+        file.buffered += bytes.length;
+        if (file.buffered === buffer.length) this.#flushFile(file);
+        else this.#armWriteTimer();
+        return;
+      }
+      if (bytes.length < buffer.length) {
+        this.#flushFile(file);
+        bytes.copy(buffer, 0);
+        file.buffered = bytes.length;
+        this.#armWriteTimer();
+        return;
+      }
+      // A large chunk (a keyframe, a high-bitrate stream): written at once with what was gathered.
+      const gathered = file.buffered;
+      file.buffered = 0;
+      writeAll(file.fd, gathered > 0 ? [buffer.subarray(0, gathered), bytes] : [bytes]);
+    } catch (err) {
+      file.buffered = 0;
+      file.error = err as Error;
+    }
+  }
+
+  #armWriteTimer(): void {
+    if (this.#writeTimerArmed) return;
+    this.#writeTimerArmed = true;
+    if (this.#writeTimer) {
+      this.#writeTimer.refresh();
+      return;
+    }
+    this.#writeTimer = setTimeout(() => {
+      this.#writeTimerArmed = false;
+      if (this.#file) this.#flushFile(this.#file);
+    }, SEGMENT_WRITE_DELAY_MS);
+    this.#writeTimer.unref();
+  }
+
+  /** Writes what the write buffer holds for `file`; the first error is kept on the file. */
+  #flushFile(file: SegmentFile): void {
+    const gathered = file.buffered;
+    file.buffered = 0;
+    // The next byte gathered waits at most the delay from now, not from the first byte of this write.
+    if (gathered > 0 && this.#writeTimerArmed) this.#writeTimer!.refresh();
+    if (gathered === 0 || file.fd === undefined || file.error) return;
+    try {
+      writeAll(file.fd, [this.#writeBuffer!.subarray(0, gathered)]);
+    } catch (err) {
+      file.error = err as Error;
+    }
+  }
+
+  /** Closes the open segment file, if any, after writing what is buffered (its write or close error, if first, keeps it from being reported). */
   #closeFile(): SegmentFile | undefined {
     const file = this.#file;
     this.#file = undefined;
+    if (file) this.#flushFile(file);
     if (file?.fd !== undefined) {
       const fd = file.fd;
       file.fd = undefined;
@@ -303,6 +386,9 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
       this.#log.warn({ err: { message: (err as Error).message } }, 'cannot close the last segment');
     }
     this.#closeFile();
+    this.#writeBuffer = undefined;
+    clearTimeout(this.#writeTimer);
+    this.#writeTimerArmed = false;
     this.#queue = this.#queue.then(() => {
       const info: SegmenterEndInfo = { reason, segments: this.#segments, longSegments: this.#longSegments, ...(detail ? { detail } : {}) };
       this.#log[reason === 'failed' ? 'warn' : 'info']({ reason, segments: info.segments, longSegments: info.longSegments, detail }, 'segmenter ended');
@@ -312,13 +398,30 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   }
 }
 
-/** Appends `bytes` to the segment's file; the first error is kept on the file and later chunks are skipped. */
-function writeChunk(file: SegmentFile, bytes: Uint8Array): void {
-  if (file.fd === undefined || file.error) return;
+/** Creates `file` for writing (O_EXCL); one left from before is unlinked first, never truncated. */
+function openNew(file: string): number {
   try {
-    for (let at = 0; at < bytes.length;) at += writeSync(file.fd, bytes, at, bytes.length - at);
+    return openSync(file, 'wx');
   } catch (err) {
-    file.error = err as Error;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    unlinkSync(file);
+    return openSync(file, 'wx');
+  }
+}
+
+/** Writes every byte of `parts` in order at the file's position: one writev(2), then write(2) for any rest. */
+function writeAll(fd: number, parts: readonly Buffer[]): void {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  let written = parts.length === 1 ? writeSync(fd, parts[0]!) : writevSync(fd, parts as Buffer[]);
+  if (written === total) return;
+  for (const p of parts) {
+    if (written >= p.length) {
+      written -= p.length;
+      continue;
+    }
+    for (let at = written; at < p.length;) at += writeSync(fd, p, at, p.length - at);
+    written = 0;
   }
 }
 

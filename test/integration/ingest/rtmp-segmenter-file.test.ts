@@ -6,10 +6,10 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RtmpSegmenter, type SegmentInfo } from '../../../src/ingest/rtmp-segmenter.ts';
+import { RtmpSegmenter, SEGMENT_WRITE_BUFFER_BYTES, SEGMENT_WRITE_DELAY_MS, type SegmentInfo } from '../../../src/ingest/rtmp-segmenter.ts';
 import type { FlvTagReader, FlvTagSource } from '../../../src/ingest/rtmp/packet-tap.ts';
 import type { TsChunk } from '../../../src/media/ts-segmenter.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
@@ -79,5 +79,61 @@ test('a segment whose file cannot be written is not reported, and the stream goe
   assert.equal(segments.includes(1), false, 'segment 1 is not reported');
   assert.ok(segments.includes(0) && segments.includes(2), `the others are: ${segments.join(',')}`);
   assert.equal(end.segments, segments.length);
+  await seg.cleanup();
+});
+
+test('small chunks are gathered and written together, at the latest SEGMENT_WRITE_DELAY_MS after the first', async () => {
+  const tags = readFlvTags(await clipFlv('bf0', 8)).slice(1);
+  let reader: FlvTagReader | undefined;
+  const source: FlvTagSource = { read(r) { reader = r; } };
+  const workDir = path.join(dir, 'gathered');
+  const seg = new RtmpSegmenter({ tags: source, workDir, logger: silentLogger(), segmentTargetMs: 2000 });
+  const chunks: TsChunk[] = [];
+  seg.on('chunk', (c) => chunks.push(c));
+  seg.start();
+  // Into segment 1 (from 2 s), then frames up to 2.3 s, one tag at a time.
+  for (const t of tags.filter((t) => dtsOf(t) < 2000)) reader!.tag(t);
+  await settle();
+  const file = path.join(workDir, '1.ts');
+  let sizes = 0;
+  let gathered = false;
+  for (const t of tags.filter((t) => dtsOf(t) >= 2000 && dtsOf(t) < 2300)) {
+    reader!.tag(t);
+    const produced = chunks.filter((c) => c.seq === 1).reduce((n, c) => n + c.bytes.length, 0);
+    const written = existsSync(file) ? statSync(file).size : 0;
+    assert.ok(written <= produced);
+    // At most one buffer's worth waits.
+    assert.ok(produced - written < SEGMENT_WRITE_BUFFER_BYTES, `${produced - written} bytes not written`);
+    if (written < produced) gathered = true;
+    sizes += 1;
+  }
+  assert.ok(sizes > 3 && gathered, 'some chunks produced are not written at once');
+  const produced = chunks.filter((c) => c.seq === 1).reduce((n, c) => n + c.bytes.length, 0);
+  await new Promise((r) => setTimeout(r, SEGMENT_WRITE_DELAY_MS + 100));
+  assert.equal(statSync(file).size, produced, 'once the delay passed, every chunk is in the file');
+  reader!.end();
+  await seg.done;
+  await seg.cleanup();
+});
+
+test('a file of the same name left in the work dir is replaced, not truncated (the object store may have linked it)', async () => {
+  const tags = readFlvTags(await clipFlv('bf0', 4)).slice(1);
+  let reader: FlvTagReader | undefined;
+  const source: FlvTagSource = { read(r) { reader = r; } };
+  const workDir = path.join(dir, 'left');
+  mkdirSync(workDir, { recursive: true });
+  const left = path.join(workDir, '0.ts');
+  writeFileSync(left, 'an object the store linked');
+  const stored = path.join(dir, 'left-stored.ts');
+  linkSync(left, stored);
+  const seg = new RtmpSegmenter({ tags: source, workDir, logger: silentLogger(), segmentTargetMs: 2000 });
+  const files = new Map<number, number>();
+  seg.on('segment', (s) => files.set(s.seq, statSync(s.path).size));
+  seg.start();
+  for (const t of tags) reader!.tag(t);
+  reader!.end();
+  await seg.done;
+  assert.equal(readFileSync(stored, 'utf8'), 'an object the store linked', 'the linked file is untouched');
+  assert.ok((files.get(0) ?? 0) > 1000, 'segment 0 was written to a new file');
   await seg.cleanup();
 });
