@@ -259,6 +259,8 @@ export class TsMuxer {
     const firstCapacity = PAYLOAD_BYTES - firstAf;
     const count = pes.length <= firstCapacity ? 1 : 1 + Math.ceil((pes.length - firstCapacity) / PAYLOAD_BYTES);
     const out = Buffer.allocUnsafe(count * TS_PACKET_BYTES);
+    // The PID's continuity counter, read once and stored once per PES (not a Map lookup per packet).
+    let cc = this.#cc.get(pid) ?? 0;
     let pos = 0;
     for (let n = 0; n < count; n++) {
       const p = n * TS_PACKET_BYTES;
@@ -272,7 +274,8 @@ export class TsMuxer {
       out[p] = SYNC;
       out[p + 1] = (first ? 0x40 : 0) | (pid >> 8);
       out[p + 2] = pid & 0xff;
-      out[p + 3] = (afBytes > 0 ? 0x30 : 0x10) | this.#nextCc(pid);
+      out[p + 3] = (afBytes > 0 ? 0x30 : 0x10) | cc;
+      cc = (cc + 1) & 0x0f;
       if (afBytes > 0) {
         out[p + 4] = afBytes - 1; // adaptation_field_length
         if (afBytes > 1) {
@@ -301,6 +304,7 @@ export class TsMuxer {
       }
       pos += take;
     }
+    this.#cc.set(pid, cc);
     return out;
   }
 }
