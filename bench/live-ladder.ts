@@ -9,15 +9,22 @@
  *   (c) held (`--mode held`, not in `all`): the frames the ladder holds, independent of the
  *       machine's speed and load: chunks written one source frame at a time, each time waiting
  *       until ffmpeg is idle (every thread asleep, no output); per seq N, how many frames of
- *       seq N+1 had to be written before complete(N) (the pipeline's depth at a boundary).
+ *       seq N+1 had to be written before complete(N) (the pipeline's depth at a boundary);
+ *   (d) options (`--mode options`, not in `all`): what each difference between the live
+ *       ladder's command (buildLiveLadderArgs) and raw ffmpeg's (buildLadderArgs) costs in
+ *       CPU: ffmpeg alone, no Node cutting, the same input; the live command with one option
+ *       group taken out at a time (or its pipes replaced by files), and raw ffmpeg with the
+ *       live command's pipes; variants run in turn, `--runs` rounds; ffmpeg's CPU s per media s
+ *       (median) and its difference from the live command. Outputs on pipes are drained by this
+ *       process without parsing; the input pipe is fed from the file by this process.
  *
- * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency|held] [--pace 1] [--out file.json]
+ * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency|held|options] [--pace 1] [--out file.json]
  *   --pace: feeding speed of the latency run × real time (below 1 when the machine cannot keep up;
  *   the delays are then also reported in input frames: delay / the pace's frame interval).
  *   --quick: 12 s of input; --ffmpeg: another ffmpeg executable (e.g. a wrapper that adds options, to compare).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,7 +37,7 @@ import { defaultConfig } from '../src/config/config.ts';
 import { DEFAULT_LADDER } from '../src/config/config-schema.ts';
 import { fitRendition, parseLadder, type FittedRendition } from '../src/domain/profile.ts';
 import type { SourceSegmentInfo } from '../src/domain/segment.ts';
-import { buildLadderArgs, type X264Preset } from '../src/transcode/ladder-args.ts';
+import { buildLadderArgs, buildLiveLadderArgs, LIVE_DECODER_OPTIONS, LIVE_FIRST_OUTPUT_FD, LIVE_X264_OPTIONS, type X264Preset } from '../src/transcode/ladder-args.ts';
 import { LiveLadder, type LiveLadderChunk } from '../src/transcode/live-ladder.ts';
 import { ChildSupervisor } from '../src/media/child-supervisor.ts';
 import { silentLogger } from '../src/log/logger.ts';
@@ -191,6 +198,72 @@ async function liveHeld(): Promise<{ framesPastBoundary: number[] }> {
   return { framesPastBoundary: [...past.entries()].filter(([seq]) => seq !== lastSeq).map(([, n]) => n) };
 }
 
+/** `args` without every occurrence of the contiguous run `seq`. */
+function without(args: readonly string[], seq: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length;) {
+    if (seq.length > 0 && seq.every((v, k) => args[i + k] === v)) i += seq.length;
+    else out.push(args[i++]!);
+  }
+  return out;
+}
+
+/** The live command with its input and outputs on files instead of pipes (`-y`: the files are overwritten). */
+function onFiles(args: readonly string[]): string[] {
+  const out = args.map((a) => {
+    if (a === 'pipe:0') return inputPath;
+    const m = /^pipe:(\d+)$/.exec(a);
+    return m ? join(work, `opt-${Number(m[1]) - LIVE_FIRST_OUTPUT_FD}.ts`) : a;
+  });
+  const i = out.indexOf('-protocol_whitelist');
+  out[i + 1] = 'file';
+  return ['-y', ...out];
+}
+
+/** Raw ffmpeg's command with the live command's pipes: stdin for the input, fd 3 + i for rendition i. */
+function onPipes(args: readonly string[]): string[] {
+  let output = 0;
+  const out = args.map((a) => (a === inputPath ? 'pipe:0' : a.startsWith(join(work, 'raw-')) ? `pipe:${LIVE_FIRST_OUTPUT_FD + output++}` : a));
+  const i = out.indexOf('-protocol_whitelist');
+  out[i + 1] = 'pipe';
+  return without(out, ['-y']);
+}
+
+interface OptionVariant { name: string; args: string[] }
+
+/** The variants of `--mode options`: raw, live, and live with one difference taken out at a time. */
+function optionVariants(): OptionVariant[] {
+  const live = buildLiveLadderArgs({ renditions, sourceAudioCodec: 'aac', x264Preset: preset });
+  const raw = buildLadderArgs({ inputPath, outputs: renditions.map((rendition, i) => ({ rendition, path: join(work, `raw-${i}.ts`) })), sourceAudioCodec: 'aac', x264Preset: preset });
+  const decoder = ['-analyzeduration', '500000', ...LIVE_DECODER_OPTIONS];
+  return [
+    { name: 'raw ffmpeg (buildLadderArgs: file in, files out)', args: raw },
+    { name: 'raw ffmpeg with the live pipes (stdin, fd 3..)', args: onPipes(raw) },
+    { name: 'live (buildLiveLadderArgs)', args: live },
+    { name: 'live without -force_key_frames source', args: without(live, ['-force_key_frames', 'source']) },
+    { name: 'live without the x264 options (threads 2, rc-lookahead 3, sync-lookahead 1, max_interleave_delta 1)', args: without(live, LIVE_X264_OPTIONS) },
+    { name: 'live without the decoder options (threads 2, analyzeduration)', args: without(live, decoder) },
+    { name: 'live without -flush_packets 1', args: without(live, ['-flush_packets', '1']) },
+    { name: 'live on files instead of pipes', args: onFiles(live) },
+  ];
+}
+
+/** One ffmpeg run of a variant; its wall and CPU s (reaped by this process). Pipes: stdin fed from the input file, outputs drained. */
+async function optionRun(variant: OptionVariant): Promise<Run> {
+  const pipes = variant.args.includes('pipe:0');
+  const outputs = pipes ? variant.args.filter((a) => /^pipe:[1-9]\d*$/.test(a)).length : 0;
+  const c0 = cpuSeconds(process.pid).reapedChildren;
+  const t = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('ffmpeg', variant.args, { stdio: [pipes ? 'pipe' : 'ignore', 'ignore', 'inherit', ...Array.from({ length: outputs }, () => 'pipe' as const)] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${variant.name}: ffmpeg exited with ${code}`))));
+    for (let i = 0; i < outputs; i++) (child.stdio[LIVE_FIRST_OUTPUT_FD + i] as NodeJS.ReadableStream).resume();
+    if (pipes) createReadStream(inputPath).pipe(child.stdin!);
+  });
+  return { wallS: (performance.now() - t) / 1000, cpuS: cpuSeconds(process.pid).reapedChildren - c0 };
+}
+
 const result: Record<string, unknown> = { seconds: mediaS, segments: segments.length, renditions: renditions.map((r) => r.profile.name), preset, ffmpeg: ffmpegPath };
 try {
   if (mode === 'all' || mode === 'throughput') {
@@ -225,6 +298,24 @@ try {
       ['input frames', fmt(median(all)! / frameMs, 1), fmt(percentile(all, 95)! / frameMs, 1), fmt(Math.max(...all) / frameMs, 1), '', firsts.map((m) => fmt(m / frameMs, 1)).join(' ')],
     ]);
     Object.assign(result, { pace, latencyMs: { p50: median(all), p95: percentile(all, 95), max: Math.max(...all), samples: all }, firstSeqMs: firsts });
+  }
+  if (mode === 'options') {
+    const variants = optionVariants();
+    const done = variants.map(() => [] as Run[]);
+    for (let i = 0; i < runs; i++) {
+      for (const [k, v] of variants.entries()) {
+        const r = await optionRun(v);
+        done[k]!.push(r);
+        process.stderr.write(`round ${i} ${v.name}: ${fmt(r.wallS)} s wall, ${fmt(r.cpuS)} CPU s\n`);
+      }
+    }
+    const perMediaS = done.map((rs) => median(rs.map((r) => r.cpuS))! / mediaS);
+    const cores = done.map((rs) => median(rs.map((r) => r.cpuS / r.wallS))!);
+    const liveIdx = 2;
+    printTable(`ffmpeg's CPU per option difference (ffmpeg alone, the same input, ${runs} rounds in turn)`, ['variant', 'CPU s per media s (median)', 'Δ vs live', 'cores used (CPU s / wall s, median)', 'runs: wall / CPU s'], variants.map((v, k) => [
+      v.name, fmt(perMediaS[k]!, 3), k === liveIdx ? '' : fmt(perMediaS[k]! - perMediaS[liveIdx]!, 3), fmt(cores[k]!), done[k]!.map((r) => `${fmt(r.wallS)} / ${fmt(r.cpuS)}`).join(', '),
+    ]));
+    Object.assign(result, { options: variants.map((v, k) => ({ name: v.name, args: v.args, runs: done[k], cpuSPerMediaS: perMediaS[k], coresUsed: cores[k] })) });
   }
   if (mode === 'held') {
     const r = await liveHeld();
