@@ -72,13 +72,34 @@ export interface RecordingStoreOptions {
   keys: RedisKeys;
 }
 
+/**
+ * How many sessions a store remembers as not recorded ({@link RecordingStore.keepSegment}), the
+ * oldest forgotten first: ~100 bytes each, so at most ~0.4 MB. A forgotten session costs one
+ * HMGET per segment again until it is read as not recorded once more.
+ */
+export const NOT_RECORDED_MEMORY = 4096;
+
 export class RecordingStore {
   readonly #redis: Redis;
   readonly #keys: RedisKeys;
+  /**
+   * `m/s` of sessions known not to be recorded: opened here with `record: false`, or read so.
+   * A session's `record` is written once, by `opened` before its first segment, and never
+   * changes (a session ID names one publish), so what is known here stays true.
+   */
+  readonly #notRecorded = new Set<string>();
 
   constructor(options: RecordingStoreOptions) {
     this.#redis = options.redis;
     this.#keys = options.keys.scope('rec');
+  }
+
+  #rememberNotRecorded(member: string): void {
+    if (this.#notRecorded.size >= NOT_RECORDED_MEMORY) {
+      // A Set iterates in insertion order: the first is the oldest.
+      this.#notRecorded.delete(this.#notRecorded.values().next().value!);
+    }
+    this.#notRecorded.add(member);
   }
 
   #sess(m: string, s: string): string { return this.#keys.key('sess', m, s); }
@@ -100,14 +121,23 @@ export class RecordingStore {
       .zadd(this.#open, s.startedAtMs, `${s.manifestID}/${s.session}`);
     if (s.record) multi.zadd(this.#list(s.manifestID), s.startedAtMs, s.session);
     await multi.exec();
+    const member = `${s.manifestID}/${s.session}`;
+    if (s.record) this.#notRecorded.delete(member);
+    else this.#rememberNotRecorded(member);
   }
 
   /**
    * Keeps one segment of a recorded, still open session (a no-op for any other session).
    * Idempotent: the same (rendition, seq) again replaces the entry.
+   * A session known not to be recorded (opened through this store with `record: false`, or
+   * read as such once) costs no Redis round trip: with recording off, that was one HMGET per
+   * segment of every rendition.
    */
   async keepSegment(manifestID: string, session: string, rendition: string, segment: KeptSegment): Promise<void> {
+    const member = `${manifestID}/${session}`;
+    if (this.#notRecorded.has(member)) return;
     const [record, state] = await this.#redis.hmget(this.#sess(manifestID, session), 'record', 'state');
+    if (record === '0') this.#rememberNotRecorded(member);
     if (record !== '1' || state !== 'open') return;
     const { seq, ...rest } = segment;
     await this.#redis.multi()
@@ -118,6 +148,7 @@ export class RecordingStore {
 
   /** Forgets a kept segment (its listing was refused after it was kept). */
   async dropSegment(manifestID: string, session: string, rendition: string, seq: number): Promise<void> {
+    if (this.#notRecorded.has(`${manifestID}/${session}`)) return;
     await this.#redis.hdel(this.#segs(manifestID, session, rendition), String(seq));
   }
 
@@ -191,8 +222,9 @@ export class RecordingStore {
 
   /** Forgets a session entirely (its objects are deleted by the caller). */
   async forget(manifestID: string, session: string): Promise<void> {
-    const rends = await this.#redis.smembers(this.#rends(manifestID, session));
     const member = `${manifestID}/${session}`;
+    this.#notRecorded.delete(member);
+    const rends = await this.#redis.smembers(this.#rends(manifestID, session));
     await this.#redis.multi()
       .del(this.#sess(manifestID, session), this.#rends(manifestID, session), ...rends.map((x) => this.#segs(manifestID, session, x)))
       .zrem(this.#open, member)
