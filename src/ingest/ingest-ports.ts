@@ -212,8 +212,12 @@ export interface SegmentEnqueuer {
 
 /** What ingest needs from the object store. */
 export interface SourceStorage {
-  /** `sourceFinal`: the file is never written again, the store may link it instead of copying (storage/object-store.ts PutFileOptions). */
-  putFile(key: string, localPath: string, options?: { readonly sourceFinal?: boolean }): Promise<{ sizeBytes: number }>;
+  /**
+   * `sourceFinal`: the file is never written again, the store may link it instead of copying;
+   * `sizeBytes`: its size as the caller counted it, returned without reading it back
+   * (storage/object-store.ts PutFileOptions).
+   */
+  putFile(key: string, localPath: string, options?: { readonly sourceFinal?: boolean; readonly sizeBytes?: number }): Promise<{ sizeBytes: number }>;
 }
 
 /**

@@ -385,9 +385,11 @@ export class LiveIngest {
     const durationMs = duration.cutMs !== undefined && duration.cutMs > 0 ? duration.cutMs
       : probed.durationMs > 0 ? probed.durationMs : duration.declaredMs ?? this.#options.segmentTargetMs;
     // Stored before it is listed: a playlist never names an object that is not there yet.
+    const storeOptions = facts.fileFinal || facts.bytes !== undefined
+      ? { ...(facts.fileFinal ? { sourceFinal: true } : {}), ...(facts.bytes !== undefined ? { sizeBytes: facts.bytes } : {}) } : undefined;
     let stored;
     try {
-      stored = await this.#storeRetry.run('store source segment', () => this.#options.storage.putFile(key, path, facts.fileFinal ? { sourceFinal: true } : undefined), storeDeadlineMs);
+      stored = await this.#storeRetry.run('store source segment', () => this.#options.storage.putFile(key, path, storeOptions), storeDeadlineMs);
     } catch (err) {
       if (stream.protocol === 'rtmp' && this.#storeRetry.isTransient(err)) {
         this.#endForStore(stream, `segment ${seq} could not be stored within storage.outageBudgetMs: ${(err as Error).message}`);

@@ -231,6 +231,8 @@ export interface SegmentFacts {
    * object store may link it into place instead of copying it (SourceStorage `sourceFinal`).
    */
   fileFinal?: boolean;
+  /** The file's size as its writer counted it (the RTMP segmenter): the store need not read it back. */
+  bytes?: number;
 }
 
 /** The reason a stream ends with when the object store stays unavailable past `storage.outageBudgetMs` or `storage.maxBufferedSegments`. */

@@ -72,7 +72,7 @@ export class RtmpPublish {
           await this.#core.resolveLost(stream, deadlineMs);
           let job: IngestJob | undefined;
           try {
-            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, { ...(s.probed ? { probed: s.probed } : {}), fileFinal: true }, storeDeadlineMs);
+            job = await this.#core.ingestSegment(stream, s.seq, s.path, { cutMs: s.durationMs }, deadlineMs, progress, { ...(s.probed ? { probed: s.probed } : {}), fileFinal: true, bytes: s.bytes }, storeDeadlineMs);
           } finally {
             // The segmenter's file is in the object store (linked or copied), or lost: without
             // this the work dir grows by the stream's bitrate for as long as it runs. unlink, not

@@ -59,6 +59,12 @@ export interface PutFileOptions {
    * supported. Default false (the object is a copy, whatever becomes of the file).
    */
   readonly sourceFinal?: boolean;
+  /**
+   * The file's size in bytes when the caller knows it (the RTMP segmenter counts what it
+   * wrote): a store that would read the size back after storing the file (the filesystem
+   * store stats the stored object) returns this instead. Default: the store measures it.
+   */
+  readonly sizeBytes?: number;
 }
 
 export interface ObjectStore {

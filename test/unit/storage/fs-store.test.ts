@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { FsObjectStore, assertObjectKey } from '../../../src/storage/fs-store.ts';
 
 test('objects round-trip through put, stat, getFile and getStream', async () => {
@@ -107,6 +108,33 @@ test('putFile with sourceFinal links the file into place (no copy); without it t
     assert.notEqual(statSync(join(root, 'm1/source/1.ts')).ino, statSync(local).ino, 'a plain putFile copies');
     assert.deepEqual(readdirSync(join(root, 'm1/source')).sort(), ['0.ts', '1.ts'], 'no temp files remain');
   } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('putFile with the caller\'s sizeBytes returns it without a stat of the stored object; without it the object is measured', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-size-'));
+  // Counts node:fs/promises stat calls (the store imports it by name: the ESM binding is
+  // re-synced from the builtin's object).
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+  const realStat = fsp.stat;
+  let stats = 0;
+  fsp.stat = ((...args: Parameters<typeof realStat>) => { stats += 1; return realStat(...args); }) as typeof realStat;
+  syncBuiltinESMExports();
+  try {
+    const store = new FsObjectStore(root);
+    const local = join(root, 'work.ts');
+    writeFileSync(local, Buffer.alloc(1316, 1));
+    assert.deepEqual(await store.putFile('m1/source/0.ts', local, { sourceFinal: true, sizeBytes: 1316 }), { sizeBytes: 1316 });
+    assert.equal(stats, 0, 'no stat when the size is given');
+    assert.ok(readFileSync(join(root, 'm1/source/0.ts')).equals(Buffer.alloc(1316, 1)));
+    unlinkSync(local);
+    writeFileSync(local, Buffer.alloc(188, 2));
+    assert.deepEqual(await store.putFile('m1/source/1.ts', local, { sourceFinal: true }), { sizeBytes: 188 });
+    assert.equal(stats, 1, 'the stored object is measured when no size is given');
+  } finally {
+    fsp.stat = realStat;
+    syncBuiltinESMExports();
     rmSync(root, { recursive: true, force: true });
   }
 });
