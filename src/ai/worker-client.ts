@@ -29,11 +29,9 @@
  * The bearer token never appears in an error message, and worker URLs with credentials in
  * them are refused.
  */
-import { Agent as HttpAgent, type OutgoingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { MULTIPART_FILE_FIELD } from '../domain/pipelines.ts';
-import { Exchange, type WorkerAgents } from './worker-exchange.ts';
-import { errorReply, readText, WorkerCallError, type WorkerReply } from './worker-reply.ts';
+import { Exchange, WorkerConnections, type WorkerRequestHeaders } from './worker-exchange.ts';
+import { errorReply, WorkerCallError, type WorkerReply } from './worker-reply.ts';
 import { encodeMultipart, endpointUrl, type AiRequest, type MultipartBody, type WorkerEndpoint } from './worker-request.ts';
 import { sseChunks } from './worker-sse.ts';
 
@@ -64,7 +62,7 @@ export type WorkerHealthStatus = (typeof WORKER_HEALTH_STATUSES)[number];
  * and closes it on shutdown; `close()` ends the pooled connections (idempotent).
  */
 export class WorkerClient {
-  readonly #agents: WorkerAgents = { http: new HttpAgent(AGENT_OPTIONS), https: new HttpsAgent(AGENT_OPTIONS) };
+  readonly #connections = new WorkerConnections(KEEP_ALIVE_TIMEOUT_MS);
   /** `endpointUrl` results by worker URL and path, so a call parses no URL (never mutated; cleared past {@link MAX_CACHED_TARGETS}). */
   readonly #targets = new Map<string, URL>();
 
@@ -89,7 +87,7 @@ export class WorkerClient {
     const path = `/${request.pipeline}`;
     const target = this.#target(worker.url, request.pipeline);
     const streaming = request.pipeline === 'llm' && request.fields['stream'] === true;
-    const headers: OutgoingHttpHeaders = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
+    const headers: WorkerRequestHeaders = { accept: streaming ? 'text/event-stream, application/json' : 'application/json' };
     if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
 
     let body: Buffer | MultipartBody;
@@ -105,24 +103,24 @@ export class WorkerClient {
       headers['content-type'] = 'application/json';
     }
 
-    const exchange = new Exchange(this.#agents, options.signal);
+    const exchange = new Exchange(this.#connections, options.signal);
     let handedOff = false;
     try {
       exchange.arm(options.timeoutMs);
       const response = await exchange.run(options.timeoutMs, path, () => exchange.send(target, 'POST', headers, body));
       const status = response.statusCode ?? 0;
       if (status < 200 || status > 299) {
-        const text = await exchange.run(options.timeoutMs, path, () => readText(response, ERROR_BODY_BYTES, false));
+        const text = await exchange.run(options.timeoutMs, path, () => exchange.readText(response, ERROR_BODY_BYTES, false));
         throw errorReply(status, text, path);
       }
-      const contentType = (response.headers['content-type'] ?? '').toLowerCase();
+      const contentType = (response.header('content-type') ?? '').toLowerCase();
       if (streaming && contentType.startsWith('text/event-stream')) {
         exchange.disarm();
         handedOff = true;
-        return { kind: 'stream', chunks: sseChunks(response, exchange, options.timeoutMs, path) };
+        return { kind: 'stream', chunks: sseChunks(response.body, exchange, options.timeoutMs, path) };
       }
       const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-      const text = await exchange.run(options.timeoutMs, path, () => readText(response, maxBytes, true));
+      const text = await exchange.run(options.timeoutMs, path, () => exchange.readText(response, maxBytes, true));
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -143,16 +141,16 @@ export class WorkerClient {
    */
   async postJson(worker: WorkerEndpoint, path: string, json: unknown, options: { timeoutMs: number; signal?: AbortSignal }): Promise<unknown> {
     const target = this.#target(worker.url, path);
-    const headers: OutgoingHttpHeaders = { accept: 'application/json', 'content-type': 'application/json' };
+    const headers: WorkerRequestHeaders = { accept: 'application/json', 'content-type': 'application/json' };
     if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
-    const exchange = new Exchange(this.#agents, options.signal);
+    const exchange = new Exchange(this.#connections, options.signal);
     const label = `/${path}`;
     try {
       exchange.arm(options.timeoutMs);
       const response = await exchange.run(options.timeoutMs, label, () => exchange.send(target, 'POST', headers, Buffer.from(JSON.stringify(json))));
       const status = response.statusCode ?? 0;
       const ok = status >= 200 && status <= 299;
-      const text = await exchange.run(options.timeoutMs, label, () => readText(response, ok ? DEFAULT_MAX_RESPONSE_BYTES : ERROR_BODY_BYTES, ok));
+      const text = await exchange.run(options.timeoutMs, label, () => exchange.readText(response, ok ? DEFAULT_MAX_RESPONSE_BYTES : ERROR_BODY_BYTES, ok));
       if (!ok) throw errorReply(status, text, label);
       try {
         return JSON.parse(text);
@@ -171,15 +169,15 @@ export class WorkerClient {
    */
   async checkHealth(worker: WorkerEndpoint, timeoutMs: number): Promise<WorkerHealthStatus> {
     const target = this.#target(worker.url, 'health');
-    const headers: OutgoingHttpHeaders = { accept: 'application/json' };
+    const headers: WorkerRequestHeaders = { accept: 'application/json' };
     if (worker.token !== undefined && worker.token !== '') headers['authorization'] = `Bearer ${worker.token}`;
-    const exchange = new Exchange(this.#agents, undefined);
+    const exchange = new Exchange(this.#connections, undefined);
     try {
       exchange.arm(timeoutMs);
       const response = await exchange.run(timeoutMs, '/health', () => exchange.send(target, 'GET', headers, undefined));
       const httpStatus = response.statusCode ?? 0;
       const ok = httpStatus >= 200 && httpStatus <= 299;
-      const text = await exchange.run(timeoutMs, '/health', () => readText(response, ERROR_BODY_BYTES, ok));
+      const text = await exchange.run(timeoutMs, '/health', () => exchange.readText(response, ERROR_BODY_BYTES, ok));
       if (!ok) throw errorReply(httpStatus, text, '/health');
       let status: unknown;
       try {
@@ -196,8 +194,7 @@ export class WorkerClient {
 
   /** Closes the pooled connections (in-flight exchanges are ended too). Idempotent. */
   close(): void {
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
+    this.#connections.close();
   }
 }
 
@@ -205,9 +202,10 @@ export class WorkerClient {
 const MAX_CACHED_TARGETS = 1024;
 
 /**
- * Keep-alive connection pools to workers (one pair per {@link WorkerClient}). Idle connections are closed after 4 s, before the
- * runners' servers close them (uvicorn's default keep-alive timeout is 5 s), so a request is
- * rarely sent on a connection the worker is closing. node:http rather than fetch: a third of
- * the CPU per call (bench/ai-overhead.ts).
+ * How long an idle connection to a worker stays open, ms: closed before the runners' servers
+ * close it (uvicorn's default keep-alive timeout is 5 s), so a request is rarely sent on a
+ * connection the worker is closing. The connections are undici's (worker-exchange.ts
+ * `WorkerConnections`): about half the CPU per call of node:http's client, a third of
+ * fetch's (bench/README.md §4).
  */
-const AGENT_OPTIONS = { keepAlive: true, timeout: 4000, scheduling: 'lifo' } as const;
+const KEEP_ALIVE_TIMEOUT_MS = 4000;

@@ -11,7 +11,6 @@
  * `server` (the worker runs another model than registered); other 4xx → `client`, with
  * the worker's reason. Connection failures → `connection`; timeout or abort → `timeout`.
  */
-import type { IncomingMessage } from 'node:http';
 import type { FailureKind } from '../domain/pipelines.ts';
 
 /**
@@ -140,18 +139,6 @@ export async function readBodyCapped(body: AsyncIterable<Uint8Array> | null, max
     parts.push(value);
   }
   return parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength) : Buffer.concat(parts);
-}
-
-/**
- * Reads a body as UTF-8 text.
- * @param strict true: a body over `maxBytes` is an error; false: keep the first `maxBytes`.
- */
-export async function readText(response: IncomingMessage, maxBytes: number, strict: boolean): Promise<string> {
-  const body = await readBodyCapped(response, maxBytes, strict ? 'throw' : 'truncate',
-    () => new WorkerCallError('server', `worker answer is larger than ${maxBytes} bytes`, { status: response.statusCode }));
-  // A connection that closed mid-body must not pass for a short answer.
-  if (strict && !response.complete) throw new Error('connection closed before the answer was complete');
-  return body.toString('utf8');
 }
 
 /** The message of an ai-runner stream error event (`{"error": "..."}`), if this payload is one. */

@@ -4,17 +4,16 @@
  * {@link SseDataParser}; an error event or a stream without `[DONE]` is a
  * {@link WorkerCallError}.
  */
-import type { IncomingMessage } from 'node:http';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import type { Exchange } from './worker-exchange.ts';
+import type { Exchange, ReplyBody } from './worker-exchange.ts';
 import { streamError, WorkerCallError } from './worker-reply.ts';
 
 /**
  * The `data:` payloads of an SSE body, yielded as each event completes. The stall timer
  * runs only while waiting for the worker, not while the consumer handles a chunk.
  */
-export async function* sseChunks(body: IncomingMessage, exchange: Exchange, stallMs: number, path: string): AsyncGenerator<string> {
-  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+export async function* sseChunks(body: ReplyBody, exchange: Exchange, stallMs: number, path: string): AsyncGenerator<string> {
+  const chunks = body[Symbol.asyncIterator]();
   const decoder = new TextDecoder();
   const parser = new SseDataParser();
   try {

@@ -244,6 +244,69 @@ describe('requests', () => {
     }
   });
 
+  test('calls in flight together each get a connection, later calls reuse them, and an answer split across many reads arrives whole', async () => {
+    let opened = 0;
+    const big = JSON.stringify({ images: [{ url: `data:image/png;base64,${'A'.repeat(3 * 1024 * 1024)}`, seed: 1, nsfw: false }] });
+    const server = createServer((req, res) => {
+      req.resume();
+      req.once('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        // Written in 64 KiB pieces (chunked transfer encoding): many reads on the client side.
+        for (let at = 0; at < big.length; at += 65_536) res.write(big.slice(at, at + 65_536));
+        res.end();
+      });
+    });
+    server.on('connection', () => { opened++; });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const own = new WorkerClient();
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const call = (): Promise<WorkerReply> => own.call({ url }, { pipeline: 'text-to-image', modelID: 'm', fields: { prompt: 'x' } }, { timeoutMs: 10_000 });
+      const first = await Promise.all([call(), call(), call()]);
+      assert.equal(opened, 3, 'three calls in flight: three connections');
+      for (const reply of first) assert.equal(JSON.stringify(json(reply)), big, 'the whole answer, byte for byte');
+      await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 3; i++) assert.equal(JSON.stringify(json(await call())), big);
+      await Promise.all([call(), call()]);
+      assert.equal(opened, 3, 'later calls went over the pooled connections');
+    } finally {
+      own.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  test('an error answer is read up to its 64 KiB cap and still classified, and its connection is closed', async () => {
+    let open = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      // A long error page that never ends by itself: the client must stop reading at its cap.
+      const write = (): void => {
+        if (res.destroyed) return;
+        if (res.write(`Insufficient capacity ${'x'.repeat(16_384)}`)) setImmediate(write);
+        else res.once('drain', write);
+      };
+      write();
+    });
+    server.on('connection', (socket) => { open++; socket.once('close', () => { open--; }); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const own = new WorkerClient();
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const err = await rejection(own.call({ url }, { pipeline: 'text-to-image', modelID: 'm', fields: { prompt: 'x' } }, { timeoutMs: 5_000 }));
+      assert.equal(err.kind, 'capacity');
+      assert.equal(err.status, 500);
+      assert.ok(err.workerMessage?.startsWith('Insufficient capacity'));
+      for (let i = 0; i < 100 && open > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(open, 0, 'the connection of the cut answer was closed');
+    } finally {
+      own.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   test('the pipeline path is appended to the worker base URL, keeping a path prefix; URLs with credentials are refused', () => {
     assert.equal(endpointUrl('http://10.0.0.5:8000', 'llm').href, 'http://10.0.0.5:8000/llm');
     assert.equal(endpointUrl('http://10.0.0.5:8000/', 'text-to-image').href, 'http://10.0.0.5:8000/text-to-image');
@@ -400,6 +463,32 @@ describe('LLM streaming', () => {
     const lastSentAt = worker.sseWrites.at(-1)!.at;
     assert.ok(arrivals[0]!.at + 150 <= lastSentAt, `first chunk at ${arrivals[0]!.at}, last sent at ${lastSentAt}: not buffered`);
     assert.equal(lastCall().fields['stream'], true);
+  });
+
+  test('a stream faster than its reader arrives whole and in order (the connection pauses while the reader lags)', async () => {
+    const events = Array.from({ length: 400 }, (_, i) => JSON.stringify({ choices: [{ delta: { content: `${i}:${'y'.repeat(8_000)}` } }] }));
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const e of events) res.write(`data: ${e}\n\n`);
+      res.end('data: [DONE]\n\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const own = new WorkerClient();
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const reply = await own.call({ url }, streamRequest, { timeoutMs: 5_000 });
+      const got: string[] = [];
+      for await (const data of (reply as { chunks: AsyncIterable<string> }).chunks) {
+        got.push(data);
+        if (got.length % 50 === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(got, [...events, '[DONE]']);
+    } finally {
+      own.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test('leaving the stream early closes the worker connection', async () => {
