@@ -21,17 +21,15 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess } from '../test/helpers/gateway-process.ts';
 import { stopChild } from '../test/helpers/redis-server.ts';
 import { encodePng } from '../test/helpers/png.ts';
 import { benchArgs, fmt, machineInfo, printGoals, printMachine, printTable, writeResult, type GoalRow } from './lib/report.ts';
-import { percentile } from './lib/stats.ts';
+import { measure, type RequestSpec } from './lib/http-load.ts';
 import { summarizeCpuProfile, type ProfileComponent, type ProfileSummary } from './lib/cpu-profile.ts';
 import { cpuSecondsPrecise } from './lib/procs.ts';
 import { availableParallelism } from 'node:os';
@@ -41,43 +39,6 @@ const requests = Number(values.requests ?? (quick ? 300 : 1500));
 const profileDir = values['profile-dir'];
 /** The gateway CPU profile runs by default in full runs (`--profile 0` skips it), not in --quick. */
 const profile = profileDir !== undefined || (values.profile === undefined ? !quick : values.profile === '1' || values.profile === 'true');
-
-/** One HTTP request as the load generator sends it. */
-interface RequestSpec { path: string; headers: Record<string, string | number>; body: Buffer }
-
-function send(agent: Agent, base: string, spec: RequestSpec): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${spec.path}`, { method: 'POST', agent, headers: { ...spec.headers, 'Content-Length': spec.body.length } }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(spec.body);
-  });
-}
-
-interface Measured { rps: number; medianMs: number; p99Ms: number; wallS: number }
-
-/** Sends `count` requests with `concurrency` in flight; every answer must be 200. */
-async function measure(base: string, spec: RequestSpec, count: number, concurrency: number): Promise<Measured> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      next += 1;
-      const t0 = performance.now();
-      const status = await send(agent, base, spec);
-      if (status !== 200) throw new Error(`${base}${spec.path}: HTTP ${status}`);
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  const wallS = (performance.now() - started) / 1000;
-  agent.destroy();
-  return { rps: count / wallS, medianMs: percentile(latencies, 0.5)!, p99Ms: percentile(latencies, 0.99)!, wallS };
-}
 
 async function startWorkerProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib', 'fake-worker-main.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });

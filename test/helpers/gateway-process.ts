@@ -25,11 +25,12 @@ export interface MediagateProcess {
  * @param nodeArgs extra Node.js flags (e.g. `--cpu-prof`), placed before the entry point.
  * @param launcher command prefix that runs the process elsewhere, e.g. in a network namespace
  *   (`[ip, netns, exec, <ns>]`, netns.ts); the pid is still the node process's (`ip netns exec` execs it).
+ * @param root the checkout to run (default this one; a benchmark may compare another, bench/ai-compare.ts)
  */
-export function spawnMediagate(entry: 'gateway' | 'transcoder' | 'ai-worker', env: Record<string, string>, nodeArgs: readonly string[] = [], launcher: readonly string[] = []): MediagateProcess {
-  const command = [...launcher, process.execPath, ...nodeArgs, '--import', 'tsx', join(repo, 'cmd', `${entry}.ts`)];
+export function spawnMediagate(entry: 'gateway' | 'transcoder' | 'ai-worker', env: Record<string, string>, nodeArgs: readonly string[] = [], launcher: readonly string[] = [], root: string = repo): MediagateProcess {
+  const command = [...launcher, process.execPath, ...nodeArgs, '--import', 'tsx', join(root, 'cmd', `${entry}.ts`)];
   const child = spawn(command[0]!, command.slice(1), {
-    cwd: repo,
+    cwd: root,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
