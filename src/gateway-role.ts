@@ -407,7 +407,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
         uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
         results: aiResults,
         fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
-          timeoutMs: limits.timeoutMs, signal: limits.signal, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
+          // `signal` passed on unread: the step's deadline is made only for a fetch that needs it (result-media.ts).
+          timeoutMs: limits.timeoutMs, get signal() { return limits.signal; }, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),
         }),
         framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath, { supervisor: core.children }),
         maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
