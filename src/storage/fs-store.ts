@@ -126,15 +126,50 @@ export class FsObjectStore implements ObjectStore {
   }
 
   /**
-   * With `sourceFinal` the file is hard-linked into place (its temporary name, then renamed)
-   * instead of copied: the segment files of RTMP ingest are written once, stored, then
-   * deleted, and a copy read and wrote every byte again (~5 % of the gateway's main thread
-   * with 128 publishers, bench/README.md section 3). Falls back to a copy across filesystems.
+   * With `sourceFinal` the file is hard-linked into place instead of copied (the segment files
+   * of RTMP ingest are written once, stored, then deleted, and a copy read and wrote every byte
+   * again: ~5 % of the gateway's main thread with 128 publishers, bench/README.md section 3):
+   * straight under the object's name, or, when an object is there already, under a temporary
+   * name then renamed over it. Falls back to a copy across filesystems.
    */
   async putFile(key: string, localPath: string, options: PutFileOptions = {}): Promise<ObjectInfo> {
-    await this.#atomicWrite(key, (tmp) => (options.sourceFinal ? this.#linkOrCopy(localPath, tmp) : copyFile(localPath, tmp)));
+    if (!(options.sourceFinal && await this.#linkInPlace(key, localPath))) {
+      await this.#atomicWrite(key, (tmp) => (options.sourceFinal ? this.#linkOrCopy(localPath, tmp) : copyFile(localPath, tmp)));
+    }
     // The caller's count spares a stat(2) per stored segment.
     return options.sizeBytes !== undefined ? { sizeBytes: options.sizeBytes } : this.#sizeOf(key);
+  }
+
+  /**
+   * Links a final file straight under the object's name: link(2) makes the name appear with
+   * the whole (closed, never rewritten) file at once, so no temporary name and no rename are
+   * needed (one metadata operation per stored segment instead of two). The directory is
+   * created when missing.
+   * @returns false when the object exists already (link does not replace: the caller goes
+   *   through a temporary name and a rename) or this store cannot link (it copies from then on)
+   * @throws GatewayError STORAGE_FAILED on any other error
+   */
+  async #linkInPlace(key: string, localPath: string): Promise<boolean> {
+    if (!this.#linking) return false;
+    const path = this.#path(key);
+    try {
+      try {
+        await link(localPath, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(dirname(path), { recursive: true });
+        await link(localPath, path);
+      }
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (code === 'EEXIST') return false;
+      if (CANNOT_LINK.has(code)) {
+        this.#linking = false;
+        return false;
+      }
+      throw new GatewayError('STORAGE_FAILED', `cannot write object ${key}`, { cause: err });
+    }
   }
 
   async #linkOrCopy(from: string, to: string): Promise<void> {

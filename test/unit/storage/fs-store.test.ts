@@ -139,6 +139,33 @@ test('putFile with the caller\'s sizeBytes returns it without a stat of the stor
   }
 });
 
+test('putFile with sourceFinal links a new object straight under its name (no temporary name, no rename); an existing one is replaced', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-direct-'));
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+  const realLink = fsp.link;
+  const linkedTo: string[] = [];
+  fsp.link = ((from: Parameters<typeof realLink>[0], to: Parameters<typeof realLink>[1]) => { linkedTo.push(String(to)); return realLink(from, to); }) as typeof realLink;
+  syncBuiltinESMExports();
+  try {
+    const store = new FsObjectStore(root);
+    const local = join(root, 'work.ts');
+    writeFileSync(local, Buffer.alloc(376, 1));
+    await store.putFile('m1/source/0.ts', local, { sourceFinal: true });
+    unlinkSync(local);
+    assert.deepEqual(linkedTo.filter((p) => p.includes('m1')).map((p) => p.slice(root.length)), ['/m1/source/0.ts', '/m1/source/0.ts'],
+      'the first link finds no directory, the second (after mkdir) makes the object');
+    writeFileSync(local, Buffer.alloc(188, 2));
+    await store.putFile('m1/source/0.ts', local, { sourceFinal: true });
+    assert.ok(readFileSync(join(root, 'm1/source/0.ts')).equals(Buffer.alloc(188, 2)), 'an existing object is replaced');
+    assert.equal(statSync(join(root, 'm1/source/0.ts')).ino, statSync(local).ino);
+    assert.deepEqual(readdirSync(join(root, 'm1/source')), ['0.ts'], 'no temp files remain');
+  } finally {
+    fsp.link = realLink;
+    syncBuiltinESMExports();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('putFile with sourceFinal copies a file on another filesystem (link fails with EXDEV)', async () => {
   // /dev/shm is a tmpfs on Linux, the temp dir is not: link(2) across them fails with EXDEV.
   const root = mkdtempSync(join(tmpdir(), 'mg-store-xdev-'));
