@@ -43,7 +43,7 @@ import { framesToMp4 } from './media/frames-to-mp4.ts';
 import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
-import { createPlaybackRouter } from './hls/playback.ts';
+import { createPlaybackRouter, isPlaybackRead } from './hls/playback.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, skipping } from './http/http-app.ts';
 import { healthOf, pingCheck } from './http/health.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -362,7 +362,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     },
     routers: [
       metrics.http.router(),
-      // An AI pipeline POST walks none of these routers' layers: none of them serves it.
+      // A player's GET below /stream/ walks none of these routers' layers: none of them serves
+      // it (nor an AI pipeline POST, below).
       ...[
       // Before the push router, which takes every /live/* path.
       createLiveRouter({
@@ -373,6 +374,9 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       // The browser console (src/console/, served as ES modules with the npm packages it imports).
       createConsoleRouter({ mediaOrigins: [publicUrl, ...(config.storage.publicBaseUrl ? [config.storage.publicBaseUrl] : [])] }),
       ...(whep ? [createWhepRouter({ sessions: whep })] : []),
+      ].map((router) => skipping((req) => isPipelinePost(req) || isPlaybackRead(req), router)),
+      // An AI pipeline POST walks none of these routers' layers: none of them serves it.
+      ...[
       createPlaybackRouter({
         index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
         ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),

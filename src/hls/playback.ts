@@ -96,6 +96,17 @@ function setCommonHeaders(res: Response): void {
   res.setHeader('Access-Control-Expose-Headers', 'Content-Length');
 }
 
+/**
+ * Whether a request is a player's read below `/stream/` (GET or HEAD: playlists, segments,
+ * thumbnails, and the AI result media the playback router passes on): the playback router's
+ * hot path (a player polls each playlist every few seconds), which none of the routers
+ * gateway-role.ts mounts before it serves, so they are passed over for it (http-app.ts
+ * `skipping`).
+ */
+export function isPlaybackRead(req: { readonly method: string; readonly path: string }): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && req.path.startsWith('/stream/');
+}
+
 /** Player-facing routes; mount before any API validator (they are not in the OpenAPI spec). */
 export function createPlaybackRouter(options: PlaybackOptions): Router {
   const { index, storage } = options;

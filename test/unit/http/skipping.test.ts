@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { skipping } from '../../../src/http/http-app.ts';
 import { isPipelinePost } from '../../../src/ai/ai-routes.ts';
+import { isPlaybackRead } from '../../../src/hls/playback.ts';
 
 test('a skipped router never sees the requests the predicate names; every other request walks it as before', async () => {
   const seen: string[] = [];
@@ -50,4 +51,15 @@ test('isPipelinePost names the POST of each pipeline path, nothing else', () => 
   assert.equal(isPipelinePost({ method: 'POST', path: '/api/workers' }), false);
   assert.equal(isPipelinePost({ method: 'POST', path: '/live/key/0.ts' }), false);
   assert.equal(isPipelinePost({ method: 'POST', path: '/text-to-image/extra' }), false);
+});
+
+test('isPlaybackRead names a GET or HEAD below /stream/, nothing else', () => {
+  assert.equal(isPlaybackRead({ method: 'GET', path: '/stream/cam.m3u8' }), true);
+  assert.equal(isPlaybackRead({ method: 'GET', path: '/stream/cam/source.m3u8' }), true);
+  assert.equal(isPlaybackRead({ method: 'HEAD', path: '/stream/cam/source/3.ts' }), true);
+  assert.equal(isPlaybackRead({ method: 'OPTIONS', path: '/stream/cam/source.m3u8' }), false);
+  assert.equal(isPlaybackRead({ method: 'POST', path: '/stream/cam/source.m3u8' }), false);
+  assert.equal(isPlaybackRead({ method: 'GET', path: '/streams' }), false);
+  assert.equal(isPlaybackRead({ method: 'GET', path: '/whep/cam' }), false);
+  assert.equal(isPlaybackRead({ method: 'GET', path: '/console/' }), false);
 });
