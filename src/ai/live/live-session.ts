@@ -581,22 +581,24 @@ export class LiveSession {
     const intervalMs = this.#o.timings.chargeIntervalMs;
     const restMs = Math.min(intervalMs, stoppedAtMs - this.#meteredSinceMs - this.#interval * intervalMs);
     if (restMs < 1) return;
-    const interval = ++this.#interval;
-    try {
-      await this.#o.billing!.charge({ requestID: this.#o.requestID, interval, seconds: restMs / 1000 });
-    } catch (err) {
-      this.#log.warn({ interval, err: (err as Error).message }, 'cannot charge a live session\'s last interval');
-    }
+    await this.#chargeNext(restMs / 1000);
   }
 
+  /** The timer's charge: one full interval, stopping the session when the balance ran out. */
   async #charge(): Promise<void> {
     if (this.#stopping) return;
+    const charged = await this.#chargeNext(this.#o.timings.chargeIntervalMs / 1000);
+    if (charged && !charged.ok) void this.stop(charged.reason, 'insufficient-balance');
+  }
+
+  /** Charges `seconds` as the next interval; undefined when the ledger could not be reached (logged). */
+  async #chargeNext(seconds: number): Promise<{ ok: true } | { ok: false; reason: 'insufficient balance' } | undefined> {
     const interval = ++this.#interval;
     try {
-      const charged = await this.#o.billing!.charge({ requestID: this.#o.requestID, interval, seconds: this.#o.timings.chargeIntervalMs / 1000 });
-      if (!charged.ok) void this.stop(charged.reason, 'insufficient-balance');
+      return await this.#o.billing!.charge({ requestID: this.#o.requestID, interval, seconds });
     } catch (err) {
-      this.#log.warn({ interval, err: (err as Error).message }, 'cannot charge a live session interval');
+      this.#log.warn({ interval, seconds, err: (err as Error).message }, 'cannot charge a live session interval');
+      return undefined;
     }
   }
 }
