@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parse, setOptions, types } from 'hls-parser';
-import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type TestDeployment, waitForListedSegments, startGatewayPair, type GatewayPair } from '../../helpers/gateway-process.ts';
+import { childPids, spawnMediagate, testDeployment, waitForHttp, publish, type TestDeployment, waitForListedSegments, startGatewayPair, type GatewayPair, waitUntil } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 
 setOptions({ strictMode: true });
@@ -61,7 +61,10 @@ test('a recording whose gateway was killed mid-stream is finished by another gat
     const res = await fetch(`${second.httpUrl}/api/streams/crashrec/recordings`);
     recording = ((await res.json()) as { recordings: NonNullable<typeof recording>[] }).recordings[0];
   }
-  assert.ok(survivor.lines.some((l) => l.includes('"msg":"recording ready"')), 'finished by the surviving gateway');
+  // The state is written before the gateway logs it: its log line may reach this process a moment later.
+  const loggedReady = (): boolean => survivor.lines.some((l) => l.includes('"msg":"recording ready"'));
+  await waitUntil(loggedReady, 5000, () => 'no "recording ready" in the surviving gateway\'s log').catch(() => undefined);
+  assert.ok(loggedReady(), 'finished by the surviving gateway');
   assert.deepEqual(recording.renditions!.map((r) => r.name), ['source', 'P144p30fps16x9']);
   for (const rendition of recording.renditions!) {
     const media = parse(await (await fetch(rendition.playlistUrl)).text()) as types.MediaPlaylist;
