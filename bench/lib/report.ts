@@ -117,14 +117,15 @@ export function printGoals(title: string, rows: readonly GoalRow[]): void {
 /**
  * `--gateway-env 'MEDIAGATE_A=1 MEDIAGATE_B=x'`: extra settings for every gateway and
  * transcoder a benchmark starts (space-separated NAME=value pairs; values without spaces), e.g.
- * to switch a path on or off and measure both. Names must be mediagate settings.
- * @throws on a malformed pair or a name outside MEDIAGATE_*
+ * to switch a path on or off and measure both. Names must be mediagate settings, or
+ * `NODE_OPTIONS` to run the processes with other Node/V8 flags (e.g. `--max-semi-space-size=4`).
+ * @throws on a malformed pair or a name outside MEDIAGATE_* and NODE_OPTIONS
  */
 export function gatewayEnv(spec: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of (spec ?? '').split(/\s+/).filter(Boolean)) {
-    const m = /^(MEDIAGATE_[A-Z0-9_]+)=(.*)$/.exec(pair);
-    if (!m) throw new Error(`--gateway-env: "${pair}" is not MEDIAGATE_NAME=value`);
+    const m = /^(MEDIAGATE_[A-Z0-9_]+|NODE_OPTIONS)=(.*)$/.exec(pair);
+    if (!m) throw new Error(`--gateway-env: "${pair}" is not MEDIAGATE_NAME=value or NODE_OPTIONS=flag`);
     out[m[1]!] = m[2]!;
   }
   return out;
