@@ -40,7 +40,8 @@ export class RtmpPublish {
     const feed = this.#core.options.liveFeed;
     // A stream with a ladder; with live sessions configured, only one whose ladder a live session makes (not a job per segment).
     stream.feeding = feed !== undefined && stream.profiles.length > 0 && (this.#core.options.liveSessions === undefined || stream.liveSession === true);
-    if (feed) {
+    // Only a fed stream listens: without a listener the segmenter makes no copy of its chunks.
+    if (feed && stream.feeding) {
       segmenter.on('chunk', (chunk) => {
         if (!stream.feeding) return;
         try {

@@ -81,7 +81,11 @@ export interface SegmenterEvents {
    * bitrate is normally on the first `info`.
    */
   info: [RtmpSourceInfo];
-  /** Muxed bytes of segment `seq` as they are produced (media/ts-segmenter.ts `TsChunk`); all chunks in order form one continuous MPEG-TS stream. */
+  /**
+   * Muxed bytes of segment `seq` as they are produced (media/ts-segmenter.ts `TsChunk`, here
+   * with bytes of its own that a listener may keep); all chunks in order form one continuous
+   * MPEG-TS stream. Without a listener no copy is made.
+   */
   chunk: [TsChunk];
   /** A segment file was written and closed; strictly in seq order, after all of its chunks. */
   segment: [SegmentInfo];
@@ -170,15 +174,17 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     this.#segmentTargetMs = segmentTargetMs;
     this.#log = options.logger.child({ component: 'segmenter' });
     // The chunks go to the segment file as they come; the muxer keeps no copy of the segment.
-    this.#ts = new TsSegmenter({ segmentTargetMs, keepSegmentBytes: false });
+    this.#ts = new TsSegmenter({ segmentTargetMs, keepSegmentBytes: false, chunkViews: true });
     this.#ts.on('info', (info) => {
       this.#info = info;
       const declaredBitrateBps = this.#declaredBitrateBps;
       this.emit('info', declaredBitrateBps !== undefined ? { ...info, declaredBitrateBps } : info);
     });
     this.#ts.on('chunk', (chunk) => {
+      // chunk.bytes is the muxer's reused output (chunkViews): copied into the write
+      // buffer (or written) now, and copied for `chunk` listeners only when there are some.
       this.#write(this.#fileOf(chunk.seq), chunk.bytes);
-      this.emit('chunk', chunk);
+      if (this.listenerCount('chunk') > 0) this.emit('chunk', { ...chunk, bytes: Buffer.from(chunk.bytes) });
     });
     this.#ts.on('segment', (segment) => this.#onSegment(segment));
     // Media dropped or ignored (other codecs than H.264 and AAC, bad configs, timestamps that go back): once per kind.

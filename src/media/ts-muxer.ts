@@ -112,9 +112,68 @@ function psiSection(tableId: number, tableIdExtension: number, version: number, 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
 
 /**
- * The muxer of one transport stream. Each method returns whole 188-byte TS packets; the
- * continuity counters carry over from call to call, so the outputs of one muxer, in call
- * order, are one continuous stream (cut it anywhere between calls into segments).
+ * A byte buffer the muxer appends whole TS packets to (the `write*` methods), reused from
+ * call to call so that muxing a frame allocates nothing: the in-process segmenter muxes every
+ * frame into one of these and hands the bytes on before the next frame (ts-segmenter.ts). It
+ * keeps a buffer of `baseBytes` for its life; a write that needs more (a large keyframe) gets
+ * a larger one, let go again at the next `clear()`.
+ */
+export class TsOutput {
+  readonly #base: Buffer;
+  #buffer: Buffer;
+  #length = 0;
+
+  /** @param baseBytes size of the buffer kept for the output's life (default 8 KiB; 0 allocates per use) */
+  constructor(baseBytes = 8 * 1024) {
+    this.#base = Buffer.allocUnsafeSlow(baseBytes);
+    this.#buffer = this.#base;
+  }
+
+  /** Bytes written since the last `clear()`. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** The bytes written since the last `clear()`: a view of the output's buffer, valid until its next write or `clear()`. */
+  bytes(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
+  /** Forgets the bytes written (the buffer is reused by the next write). */
+  clear(): void {
+    this.#length = 0;
+    this.#buffer = this.#base;
+  }
+
+  /** The buffer the bytes are in; after `reserve`, the one to write the reserved bytes in (until the next `reserve` or `clear`). */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  /**
+   * Extends the output by `bytes` uninitialized bytes, growing its buffer when needed; write
+   * them in {@link buffer}.
+   * @returns the offset in {@link buffer} they start at
+   */
+  reserve(bytes: number): number {
+    const at = this.#length;
+    const need = at + bytes;
+    if (need > this.#buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.#buffer.length));
+      this.#buffer.copy(grown, 0, 0, at);
+      this.#buffer = grown;
+    }
+    this.#length = need;
+    return at;
+  }
+}
+
+/**
+ * The muxer of one transport stream. Each method writes whole 188-byte TS packets: the
+ * `write*` methods append them to a {@link TsOutput}, the others return them in a new Buffer
+ * (the same bytes). The continuity counters carry over from call to call, so the outputs of
+ * one muxer, in call order, are one continuous stream (cut it anywhere between calls into
+ * segments).
  *
  * Not safe for interleaved use by several streams: one muxer per output stream.
  */
@@ -122,6 +181,13 @@ export class TsMuxer {
   #streams: TsStreams;
   #pmtVersion = 0;
   readonly #cc = new Map<number, number>();
+  /** The video PES header being written (14 or 19 bytes: with DTS), reused from frame to frame. */
+  readonly #pesHeader = Buffer.allocUnsafeSlow(19);
+  readonly #videoHeaderPtsOnly = this.#pesHeader.subarray(0, 14);
+  /** The audio PES header being written (14 bytes), reused from frame to frame. */
+  readonly #audioHeader = Buffer.allocUnsafeSlow(14);
+  /** The PES's pieces (header, start codes, NAL units) while it is packetized; empty between calls. */
+  readonly #parts: Uint8Array[] = [];
 
   /** @param streams the program's elementary streams (at least one). */
   constructor(streams: TsStreams) {
@@ -151,6 +217,11 @@ export class TsMuxer {
 
   /** The PAT and the PMT, one TS packet each (376 bytes). Write them at the start of every segment. */
   tables(): Buffer {
+    return this.#once((out) => this.writeTables(out));
+  }
+
+  /** {@link tables}, appended to `out`. */
+  writeTables(out: TsOutput): void {
     const pat = psiSection(0x00, TRANSPORT_STREAM_ID, 0, [
       PROGRAM_NUMBER >> 8, PROGRAM_NUMBER & 0xff, 0xe0 | (PMT_PID >> 8), PMT_PID & 0xff,
     ]);
@@ -165,11 +236,17 @@ export class TsMuxer {
       0xe0 | (pcrPid >> 8), pcrPid & 0xff, 0xf0, 0x00, // reserved, PCR_PID, reserved, program_info_length 0
       ...entries,
     ]);
-    return Buffer.concat([this.#sectionPacket(0, pat), this.#sectionPacket(PMT_PID, pmt)]);
+    this.#sectionPacket(out, 0, pat);
+    this.#sectionPacket(out, PMT_PID, pmt);
   }
 
   /** One video access unit as a PES in TS packets (with AUD/parameter sets as the caller put them in `nalUnits`). */
   video(frame: TsVideoFrame): Buffer {
+    return this.#once((out) => this.writeVideo(frame, out));
+  }
+
+  /** {@link video}, appended to `out`. */
+  writeVideo(frame: TsVideoFrame, out: TsOutput): void {
     const pts = wrap(frame.pts90k);
     const dts = wrap(frame.dts90k);
     const withDts = pts !== dts;
@@ -177,7 +254,7 @@ export class TsMuxer {
     let payloadBytes = 0;
     for (const nal of frame.nalUnits) payloadBytes += START_CODE.length + nal.length;
     // The PES header; the payload is packetized straight from the NAL units (no PES copy).
-    const header = Buffer.allocUnsafe(headerBytes);
+    const header = this.#pesHeader;
     header[0] = 0; header[1] = 0; header[2] = 1; header[3] = 0xe0;
     header[4] = 0; header[5] = 0; // PES_packet_length 0: unbounded (video only, §2.4.3.7)
     header[6] = 0x84; // '10', not scrambled, data_alignment_indicator 1
@@ -185,28 +262,41 @@ export class TsMuxer {
     header[8] = headerBytes - 9;
     writeTimestamp(header, 9, withDts ? 0x3 : 0x2, pts);
     if (withDts) writeTimestamp(header, 14, 0x1, dts);
-    const parts: Uint8Array[] = [header];
+    const parts = this.#parts;
+    parts.length = 0;
+    parts.push(withDts ? header : this.#videoHeaderPtsOnly);
     for (const nal of frame.nalUnits) parts.push(START_CODE, nal);
     const pcr = this.pcrPid === VIDEO_PID && frame.pcr90k !== undefined ? wrap(frame.pcr90k) : undefined;
-    return this.#packetize(VIDEO_PID, parts, headerBytes + payloadBytes, pcr, frame.keyframe);
+    this.#packetize(out, VIDEO_PID, parts, headerBytes + payloadBytes, pcr, frame.keyframe);
+    parts.length = 0; // holds no frame's bytes between calls
   }
 
   /** One audio frame as a PES in TS packets. */
   audio(frame: TsAudioFrame): Buffer {
+    return this.#once((out) => this.writeAudio(frame, out));
+  }
+
+  /** {@link audio}, appended to `out`. */
+  writeAudio(frame: TsAudioFrame, out: TsOutput): void {
     let payloadBytes = 0;
     for (const part of frame.parts) payloadBytes += part.length;
     const headerBytes = 14;
     const pesPacketLength = headerBytes - 6 + payloadBytes;
     if (pesPacketLength > 0xffff) throw new RangeError(`audio PES of ${pesPacketLength} bytes exceeds PES_packet_length`);
-    const header = Buffer.allocUnsafe(headerBytes);
+    const header = this.#audioHeader;
     header[0] = 0; header[1] = 0; header[2] = 1; header[3] = 0xc0;
     header.writeUInt16BE(pesPacketLength, 4);
     header[6] = 0x84; // '10', data_alignment_indicator 1 (each PES starts with an ADTS header)
     header[7] = 0x80; // PTS only
     header[8] = 5;
     writeTimestamp(header, 9, 0x2, wrap(frame.pts90k));
+    const parts = this.#parts;
+    parts.length = 0;
+    parts.push(header);
+    for (const part of frame.parts) parts.push(part);
     const pcr = this.pcrPid === AUDIO_PID && frame.pcr90k !== undefined ? wrap(frame.pcr90k) : undefined;
-    return this.#packetize(AUDIO_PID, [header, ...frame.parts], headerBytes + payloadBytes, pcr, pcr !== undefined);
+    this.#packetize(out, AUDIO_PID, parts, headerBytes + payloadBytes, pcr, pcr !== undefined);
+    parts.length = 0;
   }
 
   /**
@@ -215,16 +305,29 @@ export class TsMuxer {
    * not incremented without payload).
    */
   pcrOnly(pcr90k: number): Buffer {
+    return this.#once((out) => this.writePcrOnly(pcr90k, out));
+  }
+
+  /** {@link pcrOnly}, appended to `out`. */
+  writePcrOnly(pcr90k: number, out: TsOutput): void {
     const pid = this.pcrPid;
-    const p = Buffer.alloc(TS_PACKET_BYTES, 0xff);
-    p[0] = SYNC;
-    p[1] = pid >> 8;
-    p[2] = pid & 0xff;
-    p[3] = 0x20 | ((((this.#cc.get(pid) ?? 0) - 1) & 0x0f));
-    p[4] = 183; // adaptation_field_length: the rest of the packet
-    p[5] = 0x10; // PCR_flag
-    writePcr(p, 6, wrap(pcr90k));
-    return p;
+    const at = out.reserve(TS_PACKET_BYTES);
+    const p = out.buffer;
+    p.fill(0xff, at, at + TS_PACKET_BYTES);
+    p[at] = SYNC;
+    p[at + 1] = pid >> 8;
+    p[at + 2] = pid & 0xff;
+    p[at + 3] = 0x20 | ((((this.#cc.get(pid) ?? 0) - 1) & 0x0f));
+    p[at + 4] = 183; // adaptation_field_length: the rest of the packet
+    p[at + 5] = 0x10; // PCR_flag
+    writePcr(p, at + 6, wrap(pcr90k));
+  }
+
+  /** What `write` appends, in a Buffer of its own. */
+  #once(write: (out: TsOutput) => void): Buffer {
+    const out = new TsOutput(0);
+    write(out);
+    return out.bytes();
   }
 
   #nextCc(pid: number): number {
@@ -234,40 +337,41 @@ export class TsMuxer {
   }
 
   /** A PSI section in one TS packet: pointer_field 0, the section, 0xFF filler (§2.4.4.1). */
-  #sectionPacket(pid: number, section: Buffer): Buffer {
-    const p = Buffer.alloc(TS_PACKET_BYTES, 0xff);
-    p[0] = SYNC;
-    p[1] = 0x40 | (pid >> 8); // payload_unit_start_indicator
-    p[2] = pid & 0xff;
-    p[3] = 0x10 | this.#nextCc(pid); // payload only
-    p[4] = 0; // pointer_field
-    section.copy(p, 5);
-    return p;
+  #sectionPacket(out: TsOutput, pid: number, section: Buffer): void {
+    const at = out.reserve(TS_PACKET_BYTES);
+    const p = out.buffer;
+    p.fill(0xff, at, at + TS_PACKET_BYTES);
+    p[at] = SYNC;
+    p[at + 1] = 0x40 | (pid >> 8); // payload_unit_start_indicator
+    p[at + 2] = pid & 0xff;
+    p[at + 3] = 0x10 | this.#nextCc(pid); // payload only
+    p[at + 4] = 0; // pointer_field
+    section.copy(p, at + 5);
   }
 
   /**
    * Splits a PES packet, given as its parts in order (header, payload pieces; `pesBytes` in all),
-   * into TS packets (§2.4.3.2): PUSI on the first, an adaptation field on
+   * into TS packets (§2.4.3.2) appended to `output`: PUSI on the first, an adaptation field on
    * the first when it carries a PCR or random_access_indicator, stuffing in the adaptation
    * field of the last so every packet is exactly 188 bytes.
    */
-  #packetize(pid: number, parts: readonly Uint8Array[], pesBytes: number, pcr90k: number | undefined, randomAccess: boolean): Buffer {
-    const pes = { length: pesBytes };
+  #packetize(output: TsOutput, pid: number, parts: readonly Uint8Array[], pesBytes: number, pcr90k: number | undefined, randomAccess: boolean): void {
     let part = 0;
     let partAt = 0;
     const firstAf = pcr90k !== undefined || randomAccess ? 2 + (pcr90k !== undefined ? 6 : 0) : 0; // length + flags (+ PCR)
     const firstCapacity = PAYLOAD_BYTES - firstAf;
-    const count = pes.length <= firstCapacity ? 1 : 1 + Math.ceil((pes.length - firstCapacity) / PAYLOAD_BYTES);
-    const out = Buffer.allocUnsafe(count * TS_PACKET_BYTES);
+    const count = pesBytes <= firstCapacity ? 1 : 1 + Math.ceil((pesBytes - firstCapacity) / PAYLOAD_BYTES);
+    const start = output.reserve(count * TS_PACKET_BYTES);
+    const out = output.buffer;
     // The PID's continuity counter, read once and stored once per PES (not a Map lookup per packet).
     let cc = this.#cc.get(pid) ?? 0;
     let pos = 0;
     for (let n = 0; n < count; n++) {
-      const p = n * TS_PACKET_BYTES;
+      const p = start + n * TS_PACKET_BYTES;
       const first = n === 0;
       const afContent = first ? firstAf : 0; // bytes of a mandatory adaptation field
       const capacity = PAYLOAD_BYTES - afContent;
-      const remaining = pes.length - pos;
+      const remaining = pesBytes - pos;
       const take = Math.min(capacity, remaining);
       const stuffing = capacity - take;
       const afBytes = afContent + stuffing; // whole adaptation field incl. its length byte
@@ -292,11 +396,11 @@ export class TsMuxer {
       let to = p + 4 + afBytes;
       for (let left = take; left > 0;) {
         const from = parts[part]!;
-        const n = Math.min(left, from.length - partAt);
-        out.set(n === from.length && partAt === 0 ? from : from.subarray(partAt, partAt + n), to);
-        to += n;
-        left -= n;
-        partAt += n;
+        const k = Math.min(left, from.length - partAt);
+        out.set(k === from.length && partAt === 0 ? from : from.subarray(partAt, partAt + k), to);
+        to += k;
+        left -= k;
+        partAt += k;
         if (partAt === from.length) {
           part += 1;
           partAt = 0;
@@ -305,6 +409,5 @@ export class TsMuxer {
       pos += take;
     }
     this.#cc.set(pid, cc);
-    return out;
   }
 }

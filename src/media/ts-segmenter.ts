@@ -42,7 +42,7 @@ import { EventEmitter } from 'node:events';
 import { AacConfigError, adtsHeader, aacCodecString, parseAudioSpecificConfig, type AacConfig } from './aac.ts';
 import type { FlvPacket } from './flv-packets.ts';
 import { h264CodecString, H264SpsError, h264SpsPictureSize, parseAvcDecoderConfig, splitAvcc, type AvcDecoderConfig } from './h264.ts';
-import { TIMESTAMP_WRAP_90K, TsMuxer } from './ts-muxer.ts';
+import { TIMESTAMP_WRAP_90K, TsMuxer, TsOutput } from './ts-muxer.ts';
 
 /** DTS of the stream's first packet, 90 kHz ticks (1.4 s, ffmpeg's mpegts muxer's start). */
 export const TS_START_90K = 126_000;
@@ -56,6 +56,12 @@ const FPS_WINDOW_MS = 2000;
 const EARLY_FPS_INTERVALS = 3;
 /** Held audio kept while waiting for the first keyframe (at least `audioOnlyAfterMs`). */
 const HELD_AUDIO_MS = 1000;
+/**
+ * Bytes of the output buffer a segmenter keeps for its life, the muxed frames' bytes until they are emitted: what
+ * one flush usually holds (a 360p inter frame with the audio since the last is 1-4 KB); a
+ * larger flush (a keyframe) grows it for that flush only.
+ */
+export const TS_OUTPUT_BYTES = 8 * 1024;
 /** Flush muxed audio as a chunk when no video frame came for this long. */
 const AUDIO_FLUSH_90K = 9_000;
 /** access_unit_delimiter NAL unit: nal_unit_type 9, primary_pic_type 7 (any), stop bit (ITU-T H.264 §7.3.2.4). */
@@ -97,6 +103,11 @@ export interface TsChunk {
   readonly first: boolean;
   /** PTS of the segment's first frame (90 kHz, as written: mod 2^33); on first chunks only. */
   readonly startPts90k?: number;
+  /**
+   * The muxed bytes. From a segmenter made with `chunkViews: true`, a view of its reused
+   * output buffer, valid only until the `chunk` listeners return (copy it to keep it);
+   * otherwise a Buffer of its own.
+   */
   readonly bytes: Buffer;
 }
 
@@ -162,6 +173,13 @@ export interface TsSegmenterOptions {
    * keeping its whole pool slab alive until the segment closes.
    */
   keepSegmentBytes?: boolean;
+  /**
+   * Emit each chunk's bytes as a view of the segmenter's output buffer, reused for its life
+   * ({@link TS_OUTPUT_BYTES}), instead of a copy: `chunk.bytes` is then valid only while the
+   * `chunk` listeners run, and muxing a frame allocates no Buffer. Default false; true needs
+   * `keepSegmentBytes: false` (a consumer that writes each chunk out as it comes).
+   */
+  chunkViews?: boolean;
 }
 
 interface HeldAudio { readonly dtsMs: number; readonly data: Buffer }
@@ -240,8 +258,9 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   #chunkStart = false;
   #segment: OpenSegment | undefined;
   /** Muxed bytes not yet emitted as a chunk (audio between video frames, PSI updates). */
-  #pending: Buffer[] = [];
+  readonly #out: TsOutput;
   readonly #keepSegmentBytes: boolean;
+  readonly #chunkViews: boolean;
   #pendingSince90k: number | undefined;
   #lastPcr90k: number | undefined;
   /** Added to every incoming timestamp since a backward jump, so DTS keeps increasing (ms). */
@@ -257,7 +276,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   #infoKey: string | undefined;
   readonly #warned = new Set<string>();
 
-  /** @throws RangeError when `segmentTargetMs` is not > 0 or `firstSeq` is not a non-negative integer. */
+  /** @throws RangeError when `segmentTargetMs` is not > 0, `firstSeq` is not a non-negative integer, or `chunkViews` is set with segments kept. */
   constructor(options: TsSegmenterOptions) {
     super();
     if (!(options.segmentTargetMs > 0)) throw new RangeError('segmentTargetMs must be > 0');
@@ -267,6 +286,9 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     this.#audioOnlyAfterMs = options.audioOnlyAfterMs ?? 1000;
     this.#nextSeq = firstSeq;
     this.#keepSegmentBytes = options.keepSegmentBytes ?? true;
+    this.#chunkViews = options.chunkViews ?? false;
+    if (this.#chunkViews && this.#keepSegmentBytes) throw new RangeError('chunkViews needs keepSegmentBytes: false');
+    this.#out = new TsOutput(TS_OUTPUT_BYTES);
   }
 
   /** Feeds one packet (arrival order). Ignored after `end()`. Never throws for bad media: see `warning`. */
@@ -339,7 +361,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     this.#aac = config;
     if (this.#muxer && !this.#muxer.streams.audio) {
       this.#muxer.setStreams({ video: this.#muxer.streams.video, audio: true });
-      this.#pending.push(this.#muxer.tables());
+      this.#muxer.writeTables(this.#out);
     }
     if (this.#mode !== 'waiting') this.#emitInfoIfReady(false);
   }
@@ -389,7 +411,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
     if ((keyframe || hasIdr) && !hasSps) unit.push(...avc.sps, ...avc.pps);
     for (let i = hasAud ? 1 : 0; i < nals.length; i++) unit.push(nals[i]!);
     const pcr90k = Math.max(dts90k - PCR_DELAY_90K, this.#lastPcr90k ?? 0);
-    this.#pending.push(this.#muxer!.video({ dts90k, pts90k, keyframe, nalUnits: unit, pcr90k }));
+    this.#muxer!.writeVideo({ dts90k, pts90k, keyframe, nalUnits: unit, pcr90k }, this.#out);
     this.#lastPcr90k = pcr90k;
     seg.frames++;
     if (this.#held.length > 0) {
@@ -451,12 +473,12 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
       // packet once the gap could exceed 100 ms before the next audio frame.
       const pcr90k = pts90k - PCR_DELAY_90K;
       if (pcr90k - this.#lastPcr90k > PCR_INTERVAL_90K - this.#aacFrameMs() * 90) {
-        this.#pending.push(muxer.pcrOnly(pcr90k));
+        muxer.writePcrOnly(pcr90k, this.#out);
         this.#lastPcr90k = pcr90k;
       }
     }
     const pcr90k = this.#mode === 'audio' ? pts90k - PCR_DELAY_90K : undefined;
-    this.#pending.push(muxer.audio({ pts90k, parts: [adtsHeader(aac, data.length), data], ...(pcr90k !== undefined ? { pcr90k } : {}) }));
+    muxer.writeAudio({ pts90k, parts: [adtsHeader(aac, data.length), data], ...(pcr90k !== undefined ? { pcr90k } : {}) }, this.#out);
     seg.audioFrames++;
     this.#pendingSince90k ??= pts90k;
     if (this.#mode === 'audio' || pts90k - this.#pendingSince90k >= AUDIO_FLUSH_90K) this.#flush();
@@ -496,7 +518,7 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
       audioFrames: 0,
     };
     this.#segment = seg;
-    this.#pending.push(this.#muxer!.tables());
+    this.#muxer!.writeTables(this.#out);
     this.#chunkStart = true;
     return seg;
   }
@@ -504,15 +526,19 @@ export class TsSegmenter extends EventEmitter<TsSegmenterEvents> {
   /** Emits the pending bytes as a chunk of the current segment. */
   #flush(): void {
     const seg = this.#segment;
-    if (!seg || this.#pending.length === 0) return;
-    const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-    this.#pending = [];
+    if (!seg || this.#out.length === 0) return;
+    // With chunkViews the listeners get a view of the output, reused after them; otherwise a copy.
+    const bytes = this.#chunkViews ? this.#out.bytes() : Buffer.from(this.#out.bytes());
     this.#pendingSince90k = undefined;
     if (this.#keepSegmentBytes) seg.chunks.push(bytes);
     seg.byteLength += bytes.length;
     const first = this.#chunkStart;
     this.#chunkStart = false;
-    this.emit('chunk', first ? { seq: seg.seq, first, startPts90k: seg.startPts90k, bytes } : { seq: seg.seq, first, bytes });
+    try {
+      this.emit('chunk', first ? { seq: seg.seq, first, startPts90k: seg.startPts90k, bytes } : { seq: seg.seq, first, bytes });
+    } finally {
+      this.#out.clear();
+    }
   }
 
   #closeSegment(endMs: number): void {

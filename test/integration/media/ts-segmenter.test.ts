@@ -12,6 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { parseFlvTag } from '../../../src/media/flv-packets.ts';
 import { probeSegment } from '../../../src/media/probe.ts';
 import { measureTs } from '../../../src/media/ts-measure.ts';
 import { AUDIO_PID, PMT_PID, TS_PACKET_BYTES, VIDEO_PID } from '../../../src/media/ts-muxer.ts';
-import { TS_START_90K, TsSegmenter, type SourceStreamInfo, type TsChunk, type TsSegment } from '../../../src/media/ts-segmenter.ts';
+import { TS_OUTPUT_BYTES, TS_START_90K, TsSegmenter, type SourceStreamInfo, type TsChunk, type TsSegment } from '../../../src/media/ts-segmenter.ts';
 import { clipFlv, readFlvTags } from '../../helpers/flv.ts';
 
 const run = promisify(execFile);
@@ -242,6 +243,54 @@ describe('TsSegmenter on the real clip', () => {
       assert.deepEqual(JSON.parse(stdout).streams, [{ codec_name: 'aac', profile: 'LC', sample_rate: String(sampleRate), channels }]);
       assert.equal((await ffprobePackets(file)).length, (await ffprobePackets(flv)).length, `${kind}: every frame`);
       assert.equal(await decodeWarnings(file), '', `${kind}: decodes without warnings`);
+    }
+  });
+
+  test('chunkViews: every frame is muxed into one reused buffer, chunks are views of it, and the segments are byte for byte what the muxer wrote before', async () => {
+    // sha256 of each segment as the muxer wrote it when every frame had Buffers of its own
+    // (at 2aa0339), for the clip stream-copied (10 s GOPs, keyframes larger than TS_OUTPUT_BYTES) and audio only.
+    const before: Record<'copy' | 'audio', string[]> = {
+      copy: [
+        '6297d1477dfbe392ffa0d2aa19ea85998b4c45c9b40fc56c508c88224d3737c6',
+        '1d3af6a324d88616d61bf5d0bb65deb9fb65fb972da07abf70c40e5fba39498a',
+        'e7d868bccab96b337ee0a3acf8053951f9e660ee4dc733c4bfdcd2bd45cf023e',
+      ],
+      audio: [
+        '7557c3cfedc5d66d7b4a843a4848cb268571a2156bbe4d6d52bd6362537b4f53',
+        '9f71f86202fb071f339d88594779039de5e5a5b4205ffe9509ea1d8e12985950',
+        '4aba68407a6d8bdf74a438694496673e7567aa1bae56752a0f9819ec608e98ab',
+        '07b64f6f9909a90678b974bda101852e7fda46cdc1cada38a71d8f0f2b3e3076',
+      ],
+    };
+    for (const kind of ['copy', 'audio'] as const) {
+      const tags = readFlvTags(await clipFlv(kind, kind === 'copy' ? 12 : 7));
+      const kept = segment(tags);
+      const s = new TsSegmenter({ segmentTargetMs: TARGET_MS, keepSegmentBytes: false, chunkViews: true });
+      const bySeq = new Map<number, Buffer[]>();
+      const views: Buffer[] = [];
+      s.on('chunk', (c) => {
+        views.push(c.bytes);
+        bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), Buffer.from(c.bytes)]);
+      });
+      const byteLengths: number[] = [];
+      s.on('segment', (g) => {
+        assert.equal(g.bytes.length, 0, 'no segment bytes kept');
+        byteLengths.push(g.byteLength);
+      });
+      for (const tag of tags) {
+        const p = parseFlvTag(tag);
+        if (p) s.push(p);
+      }
+      s.end();
+      const segments = [...bySeq.keys()].sort((a, b) => a - b).map((seq) => Buffer.concat(bySeq.get(seq)!));
+      assert.deepEqual(segments.map((b) => b.length), byteLengths, `${kind}: byteLength is the sum of the chunks`);
+      assert.deepEqual(segments.map((b) => createHash('sha256').update(b).digest('hex')), before[kind], `${kind}: the same bytes as before`);
+      assert.deepEqual(segments.map((b) => createHash('sha256').update(b).digest('hex')), kept.segments.map((g) => createHash('sha256').update(g.bytes).digest('hex')), `${kind}: the same bytes as a segmenter that keeps its segments`);
+      // Chunks up to TS_OUTPUT_BYTES are views of the same buffer, from its start: nothing allocated per frame.
+      const small = views.filter((v) => v.length <= TS_OUTPUT_BYTES);
+      assert.ok(small.length > 10, `${kind}: small chunks`);
+      assert.ok(small.every((v) => v.byteOffset === 0 && v.buffer === small[0]!.buffer), `${kind}: one reused output buffer`);
+      if (kind === 'copy') assert.ok(views.some((v) => v.length > TS_OUTPUT_BYTES), 'a keyframe larger than the kept buffer');
     }
   });
 
