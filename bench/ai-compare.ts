@@ -22,7 +22,9 @@ import { benchArgs, fmt, printTable, writeResult, machineInfo, printMachine } fr
 import { percentile } from './lib/stats.ts';
 import { cpuSecondsPrecise } from './lib/procs.ts';
 
-const { out, values } = benchArgs(['before', 'after', 'rounds', 'requests', 'concurrency']);
+const { out, values } = benchArgs(['before', 'after', 'rounds', 'requests', 'concurrency', 'timing']);
+/** `--timing 1`: both gateways add the Server-Timing stage profile (ai.serverTiming; both checkouts must know the setting). */
+const timing = values.timing === '1' || values.timing === 'true';
 const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 if (values.before === undefined) throw new Error('--before <checkout dir> is required');
 const dirs = { before: resolve(values.before), after: resolve(values.after ?? here) };
@@ -36,6 +38,7 @@ async function startGateway(name: string, dir: string, redisUrl: string, workerU
   const deployment = await testDeployment(redisUrl, {
     MEDIAGATE_RTMP_ENABLED: 'false', MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn',
     MEDIAGATE_REDIS_KEY_PREFIX: `cmp-${name}-${Date.now()}`, MEDIAGATE_AI_QUEUE_WAIT_MS: '60000',
+    ...(timing ? { MEDIAGATE_AI_SERVER_TIMING: 'true' } : {}),
   });
   const proc = spawnMediagate('gateway', deployment.env, [], [], dir);
   await waitForHttp(`${deployment.httpUrl}/healthz`, proc);
@@ -56,7 +59,7 @@ const gateways = {
   after: await startGateway('after', dirs.after, redis.url, workerUrl),
 };
 type Side = keyof typeof gateways;
-interface Sample { round: number; side: Side; concurrency: number; gatewayCpuMs: number; redisCpuMs: number; medianMs: number; rps: number; load1: number }
+interface Sample { round: number; side: Side; concurrency: number; gatewayCpuMs: number; redisCpuMs: number; medianMs: number; rps: number; load1: number; stagesMs?: Record<string, number> }
 const samples: Sample[] = [];
 const { loadavg } = await import('node:os');
 try {
@@ -71,7 +74,7 @@ try {
         const m = await measure(g.url, spec, requests, c);
         const gatewayCpuMs = ((cpuSecondsPrecise(g.pid) - g0) * 1000) / requests;
         const redisCpuMs = ((cpuSecondsPrecise(redis.pid) - r0) * 1000) / requests;
-        samples.push({ round, side, concurrency: c, gatewayCpuMs, redisCpuMs, medianMs: m.medianMs, rps: m.rps, load1: loadavg()[0]! });
+        samples.push({ round, side, concurrency: c, gatewayCpuMs, redisCpuMs, medianMs: m.medianMs, rps: m.rps, load1: loadavg()[0]!, ...(m.stagesMs ? { stagesMs: m.stagesMs } : {}) });
         process.stderr.write(`round ${round} c=${c} ${side}: gateway ${gatewayCpuMs.toFixed(3)} ms/req, redis ${redisCpuMs.toFixed(3)}, p50 ${m.medianMs.toFixed(2)} ms, ${m.rps.toFixed(0)} rps, load ${loadavg()[0]!.toFixed(1)}\n`);
       }
     }
@@ -106,4 +109,13 @@ printTable(`text-to-image, ${rounds} interleaved rounds of ${requests} requests 
   ['conc.', 'before: gateway CPU ms/req', 'after', 'after/before (paired median, min–max)', 'before: Redis CPU ms/req', 'after', 'before: p50 ms', 'after', 'after/before rps (paired median)'],
   rows.map((r) => [r.concurrency, fmt(r.beforeGatewayCpuMs, 3), fmt(r.afterGatewayCpuMs, 3), `${fmt(r.cpuRatioMedian)} (${fmt(r.cpuRatioMin)}–${fmt(r.cpuRatioMax)})`,
     fmt(r.beforeRedisCpuMs, 3), fmt(r.afterRedisCpuMs, 3), fmt(r.beforeMedianMs), fmt(r.afterMedianMs), fmt(r.rpsRatioMedian)]));
+// The stage profile of each side (--timing): the median over the rounds of each round's median per stage.
+if (timing) {
+  const order = ['auth', 'body', 'validate', 'slot', 'hold', 'call', 'media', 'store', 'settle', 'total', 'outside'];
+  const stageRows = concurrencies.flatMap((c) => (['before', 'after'] as const).map((side) => {
+    const of = samples.filter((s) => s.side === side && s.concurrency === c && s.stagesMs);
+    return [`${side} c=${c}`, ...order.map((n) => fmt(median(of.map((s) => s.stagesMs![n] ?? 0)), 3)), fmt(median(of.map((s) => s.medianMs)))];
+  }));
+  printTable('Where a request\'s time goes, stage by stage (Server-Timing; ms, median of the rounds\' medians; stages in the order they end)', ['gateway', ...order, 'p50'], stageRows);
+}
 writeResult('ai-compare', machine, { dirs, rounds, requests, rows, samples }, out);

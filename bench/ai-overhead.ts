@@ -53,6 +53,8 @@ async function startGateway(redisUrl: string, workerUrl: string, nodeArgs: strin
   const deployment = await testDeployment(redisUrl, {
     MEDIAGATE_RTMP_ENABLED: 'false', MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn',
     MEDIAGATE_REDIS_KEY_PREFIX: `bench${Date.now()}`, MEDIAGATE_AI_QUEUE_WAIT_MS: '60000', MEDIAGATE_AI_MAX_IMAGE_BYTES: String(8 * 1024 * 1024),
+    // The stage profile (Server-Timing header): a few performance.now() calls per request.
+    MEDIAGATE_AI_SERVER_TIMING: 'true',
   });
   const proc = spawnMediagate('gateway', deployment.env, nodeArgs);
   await waitForHttp(`${deployment.httpUrl}/healthz`, proc);
@@ -165,6 +167,7 @@ try {
         directMedianMs: direct.medianMs, gatewayMedianMs: via.medianMs, addedMedianMs: via.medianMs - direct.medianMs,
         directP99Ms: direct.p99Ms, gatewayP99Ms: via.p99Ms, addedP99Ms: via.p99Ms - direct.p99Ms,
         gatewayCpuMsPerRequest, ...cpu, ...cpuCeiling(gatewayCpuMsPerRequest, cpu),
+        ...(via.stagesMs ? { stagesMs: via.stagesMs } : {}),
       });
     }
   }
@@ -210,6 +213,18 @@ printTable('CPU per request of each process (ms; scheduler counters) and what it
   rows.map((r) => [r['request'] as string, r['concurrency'] as number, fmt(r['directWorkerCpuMsPerRequest'] as number, 3), fmt(r['directLoadCpuMsPerRequest'] as number, 3),
     fmt(r['gatewayCpuMsPerRequest'] as number, 3), fmt(r['workerCpuMsPerRequest'] as number, 3), fmt(r['redisCpuMsPerRequest'] as number, 3), fmt(r['loadCpuMsPerRequest'] as number, 3),
     fmt(r['rpsRatio'] as number), fmt(r['ceilingRpsRatio'] as number), fmt(r['zeroGatewayRpsRatio'] as number), fmt(r['gatewayCpuMsForHalf'] as number, 3)]));
+// Where one request's time goes, stage by stage (the gateway's Server-Timing header, ai.serverTiming):
+// median ms per stage, in the order a request passes them; `outside` is the client's latency minus
+// the gateway's `total` (HTTP parsing before the AI router, the reply's write, the sockets, the client).
+const STAGE_ORDER = ['auth', 'body', 'upload', 'validate', 'slot', 'hold', 'call', 'media', 'store', 'settle', 'total', 'outside'];
+const staged = rows.filter((r) => r['stagesMs'] !== undefined);
+if (staged.length > 0) {
+  const names = STAGE_ORDER.filter((n) => staged.some((r) => (r['stagesMs'] as Record<string, number>)[n] !== undefined));
+  printTable('Where a request\'s time goes in the gateway, stage by stage (Server-Timing, median ms per stage; stages in the order they end)',
+    ['request', 'conc.', ...names, 'direct p50', 'gateway p50'],
+    staged.map((r) => [r['request'] as string, r['concurrency'] as number, ...names.map((n) => fmt((r['stagesMs'] as Record<string, number>)[n] ?? 0, 3)),
+      fmt(r['directMedianMs'] as number), fmt(r['gatewayMedianMs'] as number)]));
+}
 const countOf = (name: string): number => cases.find((c) => name.startsWith(c.name))!.count;
 for (const [name, p] of Object.entries(profiles)) {
   const n = countOf(name);

@@ -416,6 +416,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
         }),
         framesToMp4: (frames, fps, outputPath) => framesToMp4(frames, fps, outputPath, { supervisor: core.children }),
         maxImageBytes: config.ai.maxImageBytes, maxAudioBytes: config.ai.maxAudioBytes,
+        serverTiming: config.ai.serverTiming,
         recorder: metrics.ai,
       }),
     ],

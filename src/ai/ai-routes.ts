@@ -31,6 +31,7 @@ import type { AiErrorKind } from '../domain/failure-kinds.ts';
 import type { AiCaller, AiRequestAuthorizer } from './api-key-authorizers.ts';
 import { UPLOAD_SCOPE, UploadScope, type UploadRequest } from './upload-scope.ts';
 import { collectMedia, resultMediaHandler, shape, type ResultStorage } from './result-media.ts';
+import { StageTimes } from './stage-times.ts';
 
 export const AI_SPEC_PATH = fileURLToPath(new URL('../../openapi/ai.yaml', import.meta.url));
 
@@ -78,6 +79,11 @@ export interface AiRoutesOptions {
   maxImageBytes: number;
   /** Largest `audio` upload, bytes; bigger is refused with 413 while it arrives. */
   maxAudioBytes: number;
+  /**
+   * Adds a `Server-Timing` header to each pipeline response: ms spent in each stage from the
+   * request's arrival at this router (stage-times.ts; `ai.serverTiming`). Default false.
+   */
+  serverTiming?: boolean;
   /** Told about every pipeline request once its response is over (metrics); absent = not recorded. */
   recorder?: AiRecorder;
   logger: Logger;
@@ -168,6 +174,10 @@ const MODEL_NAMED = Symbol('modelNamed');
  */
 type ModelNotedRequest = Request & { [MODEL_NAMED]?: boolean };
 
+const STAGES = Symbol('stages');
+/** A pipeline request timed for the Server-Timing header (`ai.serverTiming`). */
+type TimedRequest = Request & { [STAGES]?: StageTimes };
+
 const AI_MEASURE = Symbol('aiMeasure');
 /** A pipeline request being measured: the error kind classified on its way to the error handler. */
 type MeasuredRequest = Request & { [AI_MEASURE]?: { errorKind: AiErrorKind | undefined } };
@@ -213,6 +223,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       return;
     }
     setRouteTemplate(res, `/${pipeline}`);
+    if (options.serverTiming && req.method === 'POST') (req as TimedRequest)[STAGES] = new StageTimes();
     const recorder = options.recorder;
     if (req.method === 'POST' && recorder) {
       const measure = { errorKind: undefined as AiErrorKind | undefined };
@@ -233,21 +244,23 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       return;
     }
     options.authorizer.authorize(bearer(req)).then((caller) => {
+      (req as TimedRequest)[STAGES]?.mark('auth');
       (req as Request & { caller?: AiCaller }).caller = caller;
       next();
     }, next);
   });
   router.use('/api/workers', adminGuard({ adminToken: options.adminToken, loopbackOnly: options.loopbackOnly, apiName: 'worker API' }));
   router.use(express.json({ limit: '1mb' }));
-  const noteNamedModel = (req: Request, _res: Response, next: NextFunction): void => {
+  const noteNamedModel = (stage: string) => (req: Request, _res: Response, next: NextFunction): void => {
     const pipeline = req.method === 'POST' ? pipelineByPath.get(req.path) : undefined;
+    if (stage === 'body' || multipartPipelines.has(req.path)) (req as TimedRequest)[STAGES]?.mark(stage);
     const noted = req as ModelNotedRequest;
     if (pipeline !== undefined && noted[MODEL_NAMED] === undefined && typeof req.body === 'object' && req.body !== null) {
       noted[MODEL_NAMED] = namedModel(pipeline, req.body) !== undefined;
     }
     next();
   };
-  router.use(noteNamedModel);
+  router.use(noteNamedModel('body'));
   // Two validators over one spec: JSON bodies are validated as sent (no type coercion, so
   // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
   const multipartPipelines = new Map(Object.entries(MULTIPART_FILE_FIELD).map(([p, field]) => [`/${p}`, field]));
@@ -260,7 +273,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     validateResponses: false,
   }));
   router.use(createUploadMiddleware(options, multipartPipelines));
-  router.use(noteNamedModel);
+  router.use(noteNamedModel('upload'));
   router.use(specValidator(AI_SPEC_PATH, isMultipartPath, {
     validateRequests: { coerceTypes: true },
     validateResponses: false,
@@ -296,6 +309,8 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   }
 
   async function handleHeld(pipeline: Pipeline, req: Request, res: Response): Promise<void> {
+    const stages = (req as TimedRequest)[STAGES];
+    stages?.mark('validate');
     const body = { ...(req.body as Record<string, unknown>) };
     const fileField = MULTIPART_FILE_FIELD[pipeline];
     let files: AiRequest['files'];
@@ -328,6 +343,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     const billing = caller.accountID === undefined ? undefined : options.billing;
     const billedUnits = estimateUnits(pipeline, body, { ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioMs } : {}) });
     await billing?.reserveAi({ requestID, accountID: caller.accountID!, pipeline, modelID, units: billedUnits });
+    if (billing) stages?.mark('hold');
     let charged = false;
     try {
       await routeAndAnswer();
@@ -341,6 +357,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     // counts against that worker (suspended, failed over) like a failed call.
     const routed = await options.sessions.route({
       pipeline, modelID, requestID, workUnits: units,
+      ...(stages ? { stages } : {}),
       request: { pipeline, modelID, fields: { ...body, [modelField]: modelID }, ...(files ? { files } : {}) },
     }, async (reply, worker) => ({
       reply,
@@ -353,6 +370,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
         res.setHeader('Content-Type', 'text/event-stream');
         res.setHeader('Cache-Control', 'no-cache');
         res.setHeader('X-Request-ID', requestID);
+        if (stages) res.setHeader('Server-Timing', stages.header());
         res.flushHeaders();
         let lastUsage: unknown;
         try {
@@ -373,7 +391,12 @@ export function createAiRouter(options: AiRoutesOptions): Router {
         return;
       }
       const shaped = await shape(options, pipeline, requestID, reply.body, media, body);
+      stages?.mark('store');
       await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
+      if (stages) {
+        stages.mark('settle');
+        res.setHeader('Server-Timing', stages.header());
+      }
       res.setHeader('X-Request-ID', requestID);
       res.status(200).json(shaped);
     } finally {

@@ -82,6 +82,8 @@ export interface RoutedRequest<Request> {
   readonly attemptTimeoutMs?: number;
   /** Workers not to try (a live session swapping away from its worker). */
   readonly exclude?: ReadonlySet<string>;
+  /** Told when each step of an attempt ends (`slot`, `call`, `media`): the AI routes' Server-Timing (stage-times.ts). */
+  readonly stages?: { mark(name: string): void };
 }
 
 export interface RoutedReply<Reply> {
@@ -144,6 +146,7 @@ export class SessionManager<Request, Reply> {
         throw new GatewayError('NO_WORKER', `no worker for ${pipeline} model_id "${modelID}" is free or healthy; retry in ${waitS} s`, { retryAfterS: waitS });
       }
       const { workerID, leaseID } = acquired;
+      routed.stages?.mark('slot');
       attempt += 1;
       const endpoint = registry.endpoint(workerID)!;
       const timeoutMs = limitMs(elapsedMs);
@@ -157,10 +160,12 @@ export class SessionManager<Request, Reply> {
       let inAccept = false;
       try {
         const answer = await this.#o.caller.call(endpoint, routed.request, { timeoutMs });
+        routed.stages?.mark('call');
         inAccept = true;
         const reply = accept === undefined
           ? answer as unknown as Result
           : await accept(answer, { workerID, endpoint, timeoutMs: limitMs(this.#now() - startedMs) });
+        if (accept !== undefined) routed.stages?.mark('media');
         inAccept = false;
         const seconds = (this.#now() - callStartMs) / 1000;
         const previous = registry.candidates(pipeline, modelID).find((c) => c.workerID === workerID)?.latencyScoreSPerUnit;

@@ -468,6 +468,11 @@ export const CONFIG_SCHEMA = Type.Object({
     attemptTimeoutMs: Type.Integer({
       minimum: 0, default: 0, description: 'Per-attempt timeout for every pipeline, in ms; 0 = the per-pipeline defaults of retry-policy.ts.',
     }),
+    serverTiming: Type.Boolean({
+      default: false,
+      description: 'Adds a `Server-Timing` header to each AI pipeline response: ms spent in each stage of the request (auth, body, validate, slot, hold, '
+        + 'call, media, store, settle, total) from its arrival at the AI router; for profiling (bench/ai-overhead.ts). Default false.',
+    }),
     resultTtlS: Type.Integer({
       minimum: 0, default: 86_400,
       description: 'Delete re-hosted AI results (`/stream/<requestID>/<file>`) this many seconds after they were stored, in s; 0 = keep. Default 86400 (24 h).',
