@@ -342,14 +342,25 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     // A caller without an account is not metered: no hold, no charge.
     const billing = caller.accountID === undefined ? undefined : options.billing;
     const billedUnits = estimateUnits(pipeline, body, { ...(inputPixels !== undefined ? { inputPixels } : {}), ...(audioMs !== undefined ? { audioMs } : {}) });
-    await billing?.reserveAi({ requestID, accountID: caller.accountID!, pipeline, modelID, units: billedUnits });
-    if (billing) stages?.mark('hold');
+    // The credit hold and the worker slot are taken concurrently (two Redis round trips at
+    // once, not one after the other); the worker is called only once the hold is in place
+    // (`before`), so a short balance still answers 402 with no worker called. A refused hold
+    // decides the answer even when routing failed too (402 before 503, as when they ran in
+    // turn), and a hold that was taken is released by the `finally` below, once its script
+    // has answered, whenever the request is not charged.
+    const held = billing?.reserveAi({ requestID, accountID: caller.accountID!, pipeline, modelID, units: billedUnits });
+    // Observed at once, so a refused hold is never an unhandled rejection: undefined = held.
+    const holdOutcome = held?.then(() => undefined, (err: unknown) => err ?? new Error('hold refused'));
     let charged = false;
     try {
       await routeAndAnswer();
       charged = true;
+    } catch (err) {
+      throw (await holdOutcome) ?? err;
     } finally {
-      if (!charged) await billing?.releaseAi(requestID).catch((err: Error) => log.error({ requestID, err: err.message }, 'cannot release AI hold'));
+      if (!charged && held !== undefined && (await holdOutcome) === undefined) {
+        await billing!.releaseAi(requestID).catch((err: Error) => log.error({ requestID, err: err.message }, 'cannot release AI hold'));
+      }
     }
 
     async function routeAndAnswer(): Promise<void> {
@@ -357,7 +368,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
     // counts against that worker (suspended, failed over) like a failed call.
     const routed = await options.sessions.route({
       pipeline, modelID, requestID, workUnits: units,
-      ...(stages ? { stages } : {}),
+      ...(held !== undefined ? { before: held } : {}), ...(stages ? { stages } : {}),
       request: { pipeline, modelID, fields: { ...body, [modelField]: modelID }, ...(files ? { files } : {}) },
     }, async (reply, worker) => ({
       reply,

@@ -82,6 +82,12 @@ export interface RoutedRequest<Request> {
   readonly attemptTimeoutMs?: number;
   /** Workers not to try (a live session swapping away from its worker). */
   readonly exclude?: ReadonlySet<string>;
+  /**
+   * Awaited after the first worker slot is taken and before any worker is called (the AI
+   * routes' credit hold, taken concurrently with the slot): when it rejects, the slot is
+   * given back and `route` rejects with its error, no worker called.
+   */
+  readonly before?: Promise<unknown>;
   /** Told when each step of an attempt ends (`slot`, `call`, `media`): the AI routes' Server-Timing (stage-times.ts). */
   readonly stages?: { mark(name: string): void };
 }
@@ -157,6 +163,15 @@ export class SessionManager<Request, Reply> {
         released = true;
         registry.release(workerID, pipeline, modelID, leaseID);
       };
+      if (attempt === 1 && routed.before !== undefined) {
+        try {
+          await routed.before;
+        } catch (err) {
+          release();
+          throw err;
+        }
+        routed.stages?.mark('hold');
+      }
       let inAccept = false;
       try {
         const answer = await this.#o.caller.call(endpoint, routed.request, { timeoutMs });
