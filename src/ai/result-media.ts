@@ -16,7 +16,12 @@ import type { ResultMedia } from './media-fetch.ts';
 
 /** Where result media are stored and served from. */
 export interface ResultStorage {
-  putBytes(key: string, data: Uint8Array): Promise<{ sizeBytes: number }>;
+  /**
+   * `newKey`: the key is new and not yet announced (each result's key holds the request's fresh
+   * ID), so the store may write it in place without a temporary name (storage/object-store.ts
+   * PutBytesOptions).
+   */
+  putBytes(key: string, data: Uint8Array, options?: { newKey?: boolean }): Promise<{ sizeBytes: number }>;
   getStream(key: string): Promise<{ stream: Readable; sizeBytes: number } | undefined>;
 }
 
@@ -42,6 +47,9 @@ const RESULT_FILE = /^(\d{1,3})\.(png|jpg|webp|gif|mp4|wav|mp3|ogg|flac)$/;
 const CONTENT_TYPES: Record<string, string> = {
   png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif', mp4: 'video/mp4', wav: 'audio/wav', mp3: 'audio/mpeg', ogg: 'audio/ogg', flac: 'audio/flac',
 };
+
+/** A result's key holds its request's fresh ID and is announced only once stored: written in place. */
+const NEW_KEY = { newKey: true } as const;
 
 /** image-to-video frames are assembled at the request's fps (ai-runner default 6). */
 const DEFAULT_VIDEO_FPS = 6;
@@ -139,7 +147,7 @@ export async function shape(options: ResultHosting, pipeline: Pipeline, requestI
   const reply = (body ?? {}) as Record<string, unknown>;
   const host = async (item: ResultMedia, index: number): Promise<string> => {
     const ext = extensionOf(item.contentType)!;
-    await options.results.putBytes(`${requestID}/${index}.${ext}`, item.data);
+    await options.results.putBytes(`${requestID}/${index}.${ext}`, item.data, NEW_KEY);
     return `${options.publicUrl}/stream/${requestID}/${index}.${ext}`;
   };
   switch (pipeline) {
@@ -156,7 +164,7 @@ export async function shape(options: ResultHosting, pipeline: Pipeline, requestI
         for (const [i, frames] of videos.entries()) {
           const path = join(dir, `${i}.mp4`);
           await options.framesToMp4(media[i]!.map((f) => f.data), fps, path);
-          await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path));
+          await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path), NEW_KEY);
           images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f?.nsfw === true) });
         }
         return { images };

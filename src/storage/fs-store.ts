@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../errors/gateway-error.ts';
 import {
   assertObjectKey, assertObjectPrefix, isObjectKey, listLimit,
-  type LocalObject, type ObjectEntry, type ObjectInfo, type ObjectPage, type ObjectStore, type PutFileOptions, type StoreHealth,
+  type LocalObject, type ObjectEntry, type ObjectInfo, type ObjectPage, type ObjectStore, type PutBytesOptions, type PutFileOptions, type StoreHealth,
 } from './object-store.ts';
 
 export { assertObjectKey } from './object-store.ts';
@@ -185,9 +185,28 @@ export class FsObjectStore implements ObjectStore {
     await copyFile(from, to);
   }
 
-  async putBytes(key: string, data: Uint8Array): Promise<ObjectInfo> {
-    await this.#atomicWrite(key, (tmp) => writeFile(tmp, data));
+  async putBytes(key: string, data: Uint8Array, options: PutBytesOptions = {}): Promise<ObjectInfo> {
+    if (options.newKey) await this.#createNew(key, data);
+    else await this.#atomicWrite(key, (tmp) => writeFile(tmp, data));
     return { sizeBytes: data.byteLength };
+  }
+
+  /** Writes a new object under its own name (PutBytesOptions.newKey), creating the directory when missing. */
+  async #createNew(key: string, data: Uint8Array): Promise<void> {
+    const path = this.#path(key);
+    try {
+      try {
+        await writeFile(path, data, { flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, data, { flag: 'wx' });
+      }
+    } catch (err) {
+      // An object that was there already is not ours to remove.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(path).catch(() => undefined);
+      throw new GatewayError('STORAGE_FAILED', `cannot write object ${key}`, { cause: err });
+    }
   }
 
   async putStream(key: string, stream: Readable): Promise<ObjectInfo> {

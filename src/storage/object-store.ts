@@ -51,6 +51,20 @@ export interface LocalObject {
 export const MAX_LIST_PAGE = 1000;
 
 /** How {@link ObjectStore.putFile} may take its local file. */
+export interface PutBytesOptions {
+  /**
+   * The key is one no object has and nobody reads before the put resolves (an AI result
+   * under its request's fresh ID, not yet announced to anyone): the filesystem store then
+   * creates the file under its own name (O_EXCL) instead of writing a temporary file and
+   * renaming it (one metadata operation and one threadpool round trip fewer per object), and
+   * an object already there is refused (STORAGE_FAILED) rather than replaced. A write that
+   * fails removes its file; one cut short by a crash leaves a file nobody was told of, which
+   * the results' expiry sweep deletes. Stores whose writes are atomic anyway (S3) ignore it.
+   * Default false.
+   */
+  readonly newKey?: boolean;
+}
+
 export interface PutFileOptions {
   /**
    * The caller never writes to the local file again (it only deletes it): the filesystem store
@@ -74,8 +88,11 @@ export interface ObjectStore {
    * @throws GatewayError STORAGE_FAILED, INVALID_NAME for a bad key
    */
   putFile(key: string, localPath: string, options?: PutFileOptions): Promise<ObjectInfo>;
-  /** Stores bytes under `key`, atomically replacing any previous object. @throws like putFile */
-  putBytes(key: string, data: Uint8Array): Promise<ObjectInfo>;
+  /**
+   * Stores bytes under `key`, atomically replacing any previous object; with `newKey` see
+   * {@link PutBytesOptions}. @throws like putFile
+   */
+  putBytes(key: string, data: Uint8Array, options?: PutBytesOptions): Promise<ObjectInfo>;
   /**
    * Stores what `stream` yields under `key`, atomically replacing any previous object once the
    * stream ended; nothing is stored when it fails. @throws like putFile (also for a stream error)

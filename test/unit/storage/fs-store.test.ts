@@ -185,3 +185,23 @@ test('putFile with sourceFinal copies a file on another filesystem (link fails w
     rmSync(other, { recursive: true, force: true });
   }
 });
+
+test('putBytes with newKey creates a new object and refuses a key that exists, keeping that object; without it the object is replaced', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-newkey-'));
+  try {
+    const store = new FsObjectStore(join(root, 'results'), { layout: 'flat' });
+    assert.deepEqual(await store.putBytes('ai-0001/0.png', Buffer.from('png'), { newKey: true }), { sizeBytes: 3 });
+    assert.equal(readFileSync(join(root, 'results', 'ai-0001+0.png'), 'utf8'), 'png');
+    await assert.rejects(store.putBytes('ai-0001/0.png', Buffer.from('other'), { newKey: true }), (e: Error & { code?: string }) => e.code === 'STORAGE_FAILED');
+    assert.equal(readFileSync(join(root, 'results', 'ai-0001+0.png'), 'utf8'), 'png', 'the existing object is kept');
+    await store.putBytes('ai-0001/0.png', Buffer.from('replaced'));
+    assert.equal(readFileSync(join(root, 'results', 'ai-0001+0.png'), 'utf8'), 'replaced');
+    // A nested store creates the directory it finds missing.
+    const nested = new FsObjectStore(join(root, 'nested'));
+    await nested.putBytes('ai-0002/0.png', Buffer.from('two'), { newKey: true });
+    assert.equal(readFileSync(join(root, 'nested', 'ai-0002', '0.png'), 'utf8'), 'two');
+    assert.deepEqual(readdirSync(join(root, 'results')), ['ai-0001+0.png'], 'no temporary file left');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
