@@ -10,7 +10,7 @@
  * they are produced (`chunk`), for a live transcoding session to be fed before the segment closes.
  */
 import { EventEmitter } from 'node:events';
-import { closeSync, mkdirSync, openSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { close, closeSync, mkdirSync, open, openSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors/gateway-error.ts';
@@ -118,6 +118,23 @@ interface SegmentFile {
 }
 
 /**
+ * The next segment's file, created (O_EXCL) through libuv's thread pool while the segment before
+ * it is muxed, so that the main thread makes no blocking open(2) at a cut (it was ~0.1 ms per
+ * publisher per media second of the main thread with 128 publishers, bench/README.md section 3).
+ */
+interface OpenAhead {
+  readonly seq: number;
+  readonly path: string;
+  /** The descriptor once opened and not taken or discarded. */
+  fd: number | undefined;
+  /** Not to be used: its descriptor is closed as soon as the open completes (and the file removed when `removeFile`). */
+  abandoned: boolean;
+  removeFile: boolean;
+  /** Resolves once the open has completed and, if abandoned, its descriptor is closed (never rejects). */
+  readonly settled: Promise<void>;
+}
+
+/**
  * A segment's chunks are gathered in a buffer of this many bytes, one per segmenter for the
  * stream's life, and written with one write(2) when it is full, {@link SEGMENT_WRITE_DELAY_MS}
  * after the first byte gathered since the last write, or when the segment closes, instead of
@@ -153,6 +170,8 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   #longSegments = 0;
   /** The file of the segment being muxed: its chunks are appended as they come. */
   #file: SegmentFile | undefined;
+  /** The next segment's file, opened ahead (see {@link OpenAhead}). */
+  #ahead: OpenAhead | undefined;
   /** Gathers the open file's small chunks (SEGMENT_WRITE_BUFFER_BYTES); made at the first chunk, dropped at the end. */
   #writeBuffer: Buffer | undefined;
   /** Writes the gathered bytes SEGMENT_WRITE_DELAY_MS after the first (one timer, re-armed; unref'd). */
@@ -211,6 +230,7 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     if (this.#started || this.#ended) throw new GatewayError('INTERNAL', 'segmenter already started or stopped');
     this.#started = true;
     mkdirSync(this.#workDir, { recursive: true });
+    this.#openAhead(0);
     this.#tags.read({ tag: (tag) => this.#onTag(tag), end: () => this.#finish('inputEnded') });
     this.#log.debug({ segmentTargetMs: this.#segmentTargetMs }, 'segmenter started');
   }
@@ -258,26 +278,56 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
   }
 
   /**
-   * The open file of segment `seq`, created on its first chunk. Synchronous file calls on
-   * purpose: a chunk is a few KB appended to a local file (the page cache), which costs less
-   * CPU on this thread than handing it to libuv's thread pool (a queued request, a thread
-   * wake-up and a callback per chunk: ~30 % of the main thread's time with 64 publishers,
-   * bench/README.md "CPU per publisher"). A file of that name left in the work dir (a resumed
-   * publish of the same session) is unlinked first, never truncated: the object store may have
-   * linked it into place (SourceStorage `sourceFinal`).
+   * The open file of segment `seq`, at its first chunk: the one opened ahead while the segment
+   * before was muxed, or, when that open has not completed or failed, created now. Writes are
+   * synchronous on purpose: a chunk is a few KB appended to a local file (the page cache), which
+   * costs less CPU on this thread than handing it to libuv's thread pool (a queued request, a
+   * thread wake-up and a callback per chunk: ~30 % of the main thread's time with 64
+   * publishers, bench/README.md "CPU per publisher"); the open, once per segment, goes through
+   * the pool ahead of time. A file of that name left in the work dir (a resumed publish of the
+   * same session) is unlinked first, never truncated: the object store may have linked it into
+   * place (SourceStorage `sourceFinal`); the open ahead (O_EXCL) fails on it and the file is
+   * replaced here.
    */
   #fileOf(seq: number): SegmentFile {
     if (this.#file?.seq === seq) return this.#file;
     this.#closeFile();
     const file = path.join(this.#workDir, `${seq}.ts`);
     const entry: SegmentFile = { seq, path: file, fd: undefined, error: undefined, buffered: 0 };
-    try {
-      entry.fd = openNew(file);
-    } catch (err) {
-      entry.error = err as Error;
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead?.seq === seq && ahead.fd !== undefined) {
+      entry.fd = ahead.fd;
+      ahead.fd = undefined;
+    } else {
+      // Still opening, or failed: created here. An open of this name completing later is closed
+      // and its file left alone (this open replaced it); one of another seq is removed.
+      if (ahead) abandon(ahead, ahead.seq !== seq);
+      try {
+        entry.fd = openNew(file);
+      } catch (err) {
+        entry.error = err as Error;
+      }
     }
     this.#file = entry;
+    if (!this.#ended) this.#openAhead(seq + 1);
     return entry;
+  }
+
+  /** Starts creating segment `seq`'s file through the thread pool (see {@link OpenAhead}). */
+  #openAhead(seq: number): void {
+    const file = path.join(this.#workDir, `${seq}.ts`);
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => { settle = resolve; });
+    const ahead: OpenAhead = { seq, path: file, fd: undefined, abandoned: false, removeFile: false, settled };
+    open(file, 'wx', (err, fd) => {
+      if (!err) {
+        if (ahead.abandoned) discard(ahead, fd);
+        else ahead.fd = fd;
+      }
+      settle();
+    });
+    this.#ahead = ahead;
   }
 
   /**
@@ -392,15 +442,41 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
       this.#log.warn({ err: { message: (err as Error).message } }, 'cannot close the last segment');
     }
     this.#closeFile();
+    // The file opened ahead for a segment that will not come: closed and removed before `end`.
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead) abandon(ahead, true);
     this.#writeBuffer = undefined;
     clearTimeout(this.#writeTimer);
     this.#writeTimerArmed = false;
-    this.#queue = this.#queue.then(() => {
+    this.#queue = this.#queue.then(async () => {
+      if (ahead) await ahead.settled;
       const info: SegmenterEndInfo = { reason, segments: this.#segments, longSegments: this.#longSegments, ...(detail ? { detail } : {}) };
       this.#log[reason === 'failed' ? 'warn' : 'info']({ reason, segments: info.segments, longSegments: info.longSegments, detail }, 'segmenter ended');
       this.emit('end', info);
       this.#resolveDone(info);
     });
+  }
+}
+
+/** Gives up a file opened ahead: its descriptor is closed now or once its open completes; `removeFile` also removes the file it created. */
+function abandon(ahead: OpenAhead, removeFile: boolean): void {
+  ahead.abandoned = true;
+  ahead.removeFile = removeFile;
+  const fd = ahead.fd;
+  ahead.fd = undefined;
+  if (fd !== undefined) discard(ahead, fd);
+}
+
+/** Closes the descriptor of an abandoned open (and removes its file when asked); errors ignored: nothing was written to it. */
+function discard(ahead: OpenAhead, fd: number): void {
+  close(fd, () => undefined);
+  if (ahead.removeFile) {
+    try {
+      unlinkSync(ahead.path);
+    } catch {
+      // already gone (the work dir removed)
+    }
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RtmpSegmenter, SEGMENT_WRITE_BUFFER_BYTES, SEGMENT_WRITE_DELAY_MS, type SegmentInfo } from '../../../src/ingest/rtmp-segmenter.ts';
@@ -135,5 +135,30 @@ test('a file of the same name left in the work dir is replaced, not truncated (t
   await seg.done;
   assert.equal(readFileSync(stored, 'utf8'), 'an object the store linked', 'the linked file is untouched');
   assert.ok((files.get(0) ?? 0) > 1000, 'segment 0 was written to a new file');
+  await seg.cleanup();
+});
+
+test('the next segment\'s file is created ahead, through the thread pool, while the segment before it is muxed; none is left after the end', async () => {
+  const tags = readFlvTags(await clipFlv('bf0', 8)).slice(1);
+  let reader: FlvTagReader | undefined;
+  const source: FlvTagSource = { read(r) { reader = r; } };
+  const workDir = path.join(dir, 'ahead');
+  const seg = new RtmpSegmenter({ tags: source, workDir, logger: silentLogger(), segmentTargetMs: 2000 });
+  const reported: string[] = [];
+  seg.on('segment', (s) => reported.push(path.basename(s.path)));
+  seg.start();
+  await settle();
+  assert.ok(existsSync(path.join(workDir, '0.ts')), 'segment 0\'s file exists before its first chunk');
+  assert.equal(statSync(path.join(workDir, '0.ts')).size, 0);
+  // Segment 1 half done: segment 2's file is there, empty, before its first chunk.
+  for (const t of tags.filter((t) => dtsOf(t) < 3000)) reader!.tag(t);
+  await settle();
+  assert.ok(existsSync(path.join(workDir, '2.ts')), 'segment 2\'s file is created while segment 1 is muxed');
+  assert.equal(statSync(path.join(workDir, '2.ts')).size, 0);
+  for (const t of tags.filter((t) => dtsOf(t) >= 3000)) reader!.tag(t);
+  reader!.end();
+  await seg.done;
+  assert.ok(reported.length >= 4);
+  assert.deepEqual(readdirSync(workDir).sort(), [...reported].sort(), 'only the reported segments\' files: the one opened ahead for a segment that never came is removed');
   await seg.cleanup();
 });
