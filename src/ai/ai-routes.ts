@@ -1,13 +1,12 @@
 /**
  * The AI API's router (openapi/ai.yaml, docs/wire-contract.md §7): one POST route per batch
  * pipeline, validated by express-openapi-validator (uploads parsed by multer to disk first,
- * each request's upload directory in upload-scope.ts), authorized by a pluggable API-key
+ * one file per upload in one private directory: upload-scope.ts), authorized by a pluggable API-key
  * authorizer (api-key-authorizers.ts), routed by the session manager to an ai-runner worker, with
  * result media re-hosted in the gateway's own storage (`/stream/<requestID>/<file>`,
  * result-media.ts). Also the worker-management API (`/api/workers`).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
@@ -29,7 +28,7 @@ import { aiErrorKindOf, type AiRecorder } from './ai-recorder.ts';
 import { onResponseDone, setRouteTemplate } from '../http/response-outcome.ts';
 import type { AiErrorKind } from '../domain/failure-kinds.ts';
 import type { AiCaller, AiRequestAuthorizer } from './api-key-authorizers.ts';
-import { UPLOAD_SCOPE, UploadScope, type UploadRequest } from './upload-scope.ts';
+import { UPLOAD_SCOPE, UploadDir, UploadScope, type UploadRequest } from './upload-scope.ts';
 import { collectMedia, resultMediaHandler, shape, type ResultStorage } from './result-media.ts';
 import { StageTimes } from './stage-times.ts';
 
@@ -61,14 +60,15 @@ export interface AiRoutesOptions {
   /** Duration in ms of the uploaded audio file at `path` (ffprobe), for audio-to-text billing. */
   probeAudioMs(path: string): Promise<number>;
   /**
-   * Directory for uploads in flight (created on demand): each multipart request writes its
-   * file into its own private subdirectory, removed when the request is over.
+   * Directory for uploads in flight, private (0700), made on the first upload: each uploaded
+   * file is one uniquely named file in it (upload-scope.ts UploadDir), removed when its
+   * request is over; no directory per request.
    */
   uploadDir: string;
   /**
-   * Name prefix of each request's upload subdirectory (default `upload-`). The gateway adds
-   * the process's pid (`upload-<pid>-`) so its startup sweep can tell the uploads of a dead
-   * process from those of a live one.
+   * Name prefix of each upload file (default `upload-`). The gateway adds the process's pid
+   * (`upload-<pid>-`) so its startup sweep can tell the uploads of a dead process from those
+   * of a live one.
    */
   uploadPrefix?: string;
   publicUrl: string;
@@ -100,7 +100,7 @@ const AUDIO_SNIFF_BYTES = 64 * 1024;
 
 /**
  * multer, before the multipart validator, for the pipelines that take a file: the file of
- * the pipeline's field (MULTIPART_FILE_FIELD) streams to disk under `uploadDir` and is
+ * the pipeline's field (MULTIPART_FILE_FIELD) streams to one new file in `uploadDir` and is
  * refused with 413 naming the field as soon as it passes that field's limit (`image` →
  * maxImageBytes, `audio` → maxAudioBytes); a file in any other field is refused with 400.
  * Sets `req.body.<field> = ''` for the received file so the schema's `required` passes
@@ -108,11 +108,17 @@ const AUDIO_SNIFF_BYTES = 64 * 1024;
  */
 function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: ReadonlyMap<string, 'image' | 'audio'>): (req: Request, res: Response, next: NextFunction) => void {
   const limitOf = (field: 'image' | 'audio'): number => (field === 'image' ? options.maxImageBytes : options.maxAudioBytes);
+  const uploadDir = new UploadDir(options.uploadDir, options.uploadPrefix ?? 'upload-');
   const upload = multer({
     storage: multer.diskStorage({
-      destination: (req, _file, cb) => {
-        const dir = (req as UploadRequest)[UPLOAD_SCOPE]!.dir;
-        mkdir(dir, { recursive: true, mode: 0o700 }).then(() => cb(null, dir), (err: Error) => cb(err, dir));
+      destination: (_req, _file, cb) => {
+        uploadDir.ready().then((dir) => cb(null, dir), (err: Error) => cb(err, uploadDir.dir));
+      },
+      // Named (and noted in the request's scope) before multer creates the file.
+      filename: (req, _file, cb) => {
+        const name = uploadDir.newName();
+        (req as UploadRequest)[UPLOAD_SCOPE]!.add(join(uploadDir.dir, name));
+        cb(null, name);
       },
     }),
     limits: (req: Request) => ({
@@ -132,13 +138,14 @@ function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: Re
       next();
       return;
     }
-    const scope = new UploadScope(join(options.uploadDir, `${options.uploadPrefix ?? 'upload-'}${randomBytes(8).toString('hex')}`), options.logger);
+    const scope = new UploadScope(options.logger);
     (req as UploadRequest)[UPLOAD_SCOPE] = scope;
     res.once('close', () => scope.release());
     upload(req, res, (err?: unknown) => {
       scope.release();
       if (err) {
         const e = err as { name?: string; code?: string };
+        if (e.code === 'ENOENT') uploadDir.forget();
         if (e.name === 'MulterError' && e.code === 'LIMIT_FILE_SIZE') {
           next(new GatewayError('PAYLOAD_TOO_LARGE', `${field}: the upload exceeds the limit of ${limitOf(field)} bytes (ai.${field === 'image' ? 'maxImageBytes' : 'maxAudioBytes'})`));
           return;

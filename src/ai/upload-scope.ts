@@ -1,26 +1,76 @@
 /**
- * The private per-request directory the AI API's multipart uploads are written to
- * ({@link UploadScope}), and the request property that carries it from the upload
- * middleware (ai-routes.ts, multer) to the pipeline handler.
+ * Where the AI API's multipart uploads are written: one private directory made once
+ * ({@link UploadDir}), one uniquely named file per uploaded part in it, and the files of one
+ * request ({@link UploadScope}) carried from the upload middleware (ai-routes.ts, multer) to
+ * the pipeline handler and removed once nobody needs them.
  */
-import { rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import type { Request } from 'express';
 import type { Logger } from '../log/logger.ts';
 
 /**
- * The upload files of one request live in one private directory, removed once the parse
- * is over (multer removes partial files itself on errors and aborts), the response has
- * closed, and every holder (the handler while it sends the file to workers) let go.
+ * The one directory uploads in flight are written to (`<workDir>/uploads`), made once, on the
+ * first upload, with mode 0700 (a directory that was there with wider access is narrowed to
+ * 0700), so the files in it are readable by this user only. A request adds no directory: each
+ * uploaded part is one file `<prefix><32 hex>` (a fresh random UUID's hex, 122 random bits).
+ */
+export class UploadDir {
+  readonly dir: string;
+  readonly #prefix: string;
+  #ready: Promise<string> | undefined;
+
+  /** @param prefix file name prefix; the gateway's carries its pid (`upload-<pid>-`) for the startup sweep (storage/work-dir.ts). */
+  constructor(dir: string, prefix: string) {
+    this.dir = dir;
+    this.#prefix = prefix;
+  }
+
+  /** Resolves to the directory once it exists (made on the first call; again after {@link forget}). */
+  ready(): Promise<string> {
+    return (this.#ready ??= this.#make());
+  }
+
+  /** The directory may be gone (a write in it failed with ENOENT): the next {@link ready} makes it again. */
+  forget(): void {
+    this.#ready = undefined;
+  }
+
+  /** A file name no other upload has. */
+  newName(): string {
+    return `${this.#prefix}${randomUUID().replaceAll('-', '')}`;
+  }
+
+  async #make(): Promise<string> {
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      if (((await stat(this.dir)).mode & 0o077) !== 0) await chmod(this.dir, 0o700);
+      return this.dir;
+    } catch (err) {
+      this.#ready = undefined;
+      throw err;
+    }
+  }
+}
+
+/**
+ * The upload files of one request, removed once the parse is over (multer removes partial
+ * files itself on errors and aborts), the response has closed, and every holder (the handler
+ * while it sends the file to workers) let go.
  */
 export class UploadScope {
-  readonly dir: string;
+  readonly #paths: string[] = [];
   #waits = 2; // the parse ending, the response closing
   #removed = false;
   readonly #log: Logger;
 
-  constructor(dir: string, log: Logger) {
-    this.dir = dir;
+  constructor(log: Logger) {
     this.#log = log;
+  }
+
+  /** A file of this request (named before it is created): removed with the scope. */
+  add(path: string): void {
+    this.#paths.push(path);
   }
 
   /** Keeps the files until the returned release is called; undefined once they are gone. */
@@ -30,11 +80,13 @@ export class UploadScope {
     return once(() => this.release());
   }
 
-  /** One of the waits is over; the last one removes the directory. */
+  /** One of the waits is over; the last one removes the files. */
   release(): void {
     if (--this.#waits > 0 || this.#removed) return;
     this.#removed = true;
-    rm(this.dir, { recursive: true, force: true }).catch((err: Error) => this.#log.warn({ err: err.message, dir: this.dir }, 'cannot remove an upload directory'));
+    for (const path of this.#paths) {
+      rm(path, { force: true }).catch((err: Error) => this.#log.warn({ err: err.message, path }, 'cannot remove an upload file'));
+    }
   }
 }
 

@@ -3,7 +3,8 @@
  * to disk and stream on to a worker, so the gateway's memory (VmRSS/VmHWM from
  * /proc/<pid>/status) stays bounded and returns near its baseline; per-field limits refuse
  * an upload with a 413 naming the field while it arrives; nothing is left in the work dir
- * after success, 413, a wrong field, or a client abort.
+ * after success, 413, a wrong field, or a client abort; an upload is one file in the private
+ * uploads dir, no directory per request.
  *
  * The worker here is a byte sink in this process (it counts the upload and answers with a
  * small PNG), so its memory is not the gateway's. The uploaded image is a real 16×16 PNG
@@ -12,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
@@ -111,8 +112,12 @@ function memory(): { rssBytes: number; hwmBytes: number } {
   return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
 }
 
+function uploadsDir(): string {
+  return join(deployment.dataDir, 'work', 'uploads');
+}
+
 function leftovers(): string[] {
-  const dir = join(deployment.dataDir, 'work', 'uploads');
+  const dir = uploadsDir();
   return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String) : [];
 }
 
@@ -170,7 +175,12 @@ test('a client that aborts mid-upload leaves nothing in the work dir', { timeout
   const big = Buffer.concat([solidPng(16, 16), Buffer.alloc(UPLOAD_BYTES, 1)]);
   let during: string[] = [];
   await upload('/upscale', 'image', big, { abortAfterBytes: 10_000_000, beforeAbort: () => { during = leftovers(); } });
-  assert.ok(during.length >= 2, `the partial upload was on disk before the abort (${during.join(', ')})`);
+  // One file per upload straight in the private uploads dir, named with the gateway's pid for
+  // the startup sweep; no directory per request.
+  assert.equal(during.length, 1, `the partial upload was on disk before the abort, as one file (${during.join(', ')})`);
+  assert.match(during[0]!, new RegExp(`^upload-${gateway.child.pid}-[0-9a-f]{32}$`));
+  assert.equal(statSync(join(uploadsDir(), during[0]!)).isFile(), true, 'the upload is a file, not a directory');
+  assert.equal(statSync(uploadsDir()).mode & 0o777, 0o700, 'the uploads dir is private');
   await waitForNoLeftovers();
   assert.equal((await fetch(`${deployment.httpUrl}/healthz`)).status, 200);
   const errors = gateway.lines.filter((l) => l.includes('"level":50'));

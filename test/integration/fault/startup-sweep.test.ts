@@ -63,11 +63,11 @@ test('leftovers of dead processes are swept at startup by the role that creates 
   const gatewayLeftovers = [
     `segmenter/${dead}-mx9qd4732dd3445d/3.ts`, 'segmenter/mx9qabc123ef0011/0.ts',
     `push/push-${dead}-0123456789abcdef.ts`, `push/push-${dead}-0123456789abcdef.remux.ts`, 'push/push-fedcba9876543210.mp4',
-    `uploads/upload-${dead}-0123456789abcdef/5f0e1d2c3b4a69788796a5b4c3d2e1f0`,
+    `uploads/upload-${dead}-0123456789abcdef/5f0e1d2c3b4a69788796a5b4c3d2e1f0`, `uploads/upload-${dead}-5f0e1d2c3b4a69788796a5b4c3d2e1f0`,
   ];
   const kept = [
     `transcode/job-${live}-Qw34er/source.ts`, `segmenter/${live}-mx9qlive0000aaaa/1.ts`, `push/push-${live}-00000000000000aa.ts`,
-    `uploads/upload-${live}-00000000000000bb/0123`, 'notes.txt', 'transcode/not-a-job.txt', 'push/readme.txt',
+    `uploads/upload-${live}-00000000000000bb/0123`, `uploads/upload-${live}-000000000000000000000000000000cc`, 'notes.txt', 'transcode/not-a-job.txt', 'push/readme.txt',
   ];
   plant(work, [...transcodeLeftovers, ...gatewayLeftovers, ...kept]);
 
