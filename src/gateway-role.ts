@@ -44,6 +44,8 @@ import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
 import { createPlaybackRouter, isPlaybackRead } from './hls/playback.ts';
+import { PlaylistCache } from './hls/playlist-cache.ts';
+import { PlaylistChangeBus } from './hls/playlist-change-bus.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, skipping } from './http/http-app.ts';
 import { healthOf, pingCheck } from './http/health.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -330,6 +332,15 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   });
   lifecycle.add('control-bus', () => controlBus.close());
 
+  // Kept playlist replies, dropped by the index's change messages (docs/architecture.md, Playlist cache).
+  const playlistCache = new PlaylistCache({ maxAgeMs: config.hls.playlistCacheMaxAgeMs });
+  if (config.hls.playlistCacheMaxAgeMs > 0) {
+    const playlistChanges = new PlaylistChangeBus({
+      subscriber: core.connections.open('playlist-changes', 'blocking'), keys, logger: logger.child({ component: 'playlist-changes' }), cache: playlistCache,
+    });
+    lifecycle.add('playlist-changes', () => playlistChanges.close());
+  }
+
   const { client: workerClient, registry } = ai;
   // One worker pool for every gateway sharing this Redis (ai/worker-pool-store.ts).
   registry.attachPool(new RedisWorkerPool({ redis, keys }), {
@@ -378,7 +389,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       // An AI pipeline POST walks none of these routers' layers: none of them serves it.
       ...[
       createPlaybackRouter({
-        index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs,
+        index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs, playlistCache,
         ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
         ...(thumbnails ? { thumbnails } : {}),
       }),

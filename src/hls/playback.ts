@@ -59,6 +59,17 @@ export interface PlaybackRenditionStats extends RenditionMeasurements {
   readonly count: number;
 }
 
+/**
+ * Kept playlist replies (playlist-cache.ts `PlaylistCache`): `get` a reply still valid;
+ * `begin` before reading the index, then `put` the reply with that token (kept only if the
+ * stream did not change meanwhile).
+ */
+export interface PlaybackPlaylistCache {
+  get(manifestID: string, playlist: string): { readonly body: Buffer; readonly cacheControl: string } | undefined;
+  begin(manifestID: string): object;
+  put(token: object, playlist: string, reply: { body: Buffer; cacheControl: string }): boolean;
+}
+
 /** What playback needs from the object store. */
 export interface PlaybackStorage {
   getStream(key: string): Promise<{ stream: Readable; sizeBytes: number } | undefined>;
@@ -84,7 +95,15 @@ export interface PlaybackOptions {
    * is gone; throws ThumbnailError. Absent: `thumbnail.jpg` answers 404.
    */
   thumbnails?: { get(segmentKey: string, thumbnailKey: string): Promise<Buffer | undefined> };
+  /**
+   * Kept replies of media and master playlists, dropped when the stream changes
+   * (docs/architecture.md, "Playlist cache"). Absent: every request reads the index.
+   */
+  playlistCache?: PlaybackPlaylistCache;
 }
+
+/** The master playlist's name in the playlist cache (no rendition is named so: names are `[A-Za-z0-9_-]`). */
+const MASTER_PLAYLIST = '.master';
 
 /** The thumbnail's file name below `/stream/<manifestID>/`. */
 export const THUMBNAIL_FILE = 'thumbnail.jpg';
@@ -122,7 +141,26 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     if (copy) notFound(`the source of stream ${manifestID} is not served to players: its watermark has applyToSource; play its marked copy, rendition ${copy.name}`);
   };
 
+  const cache = options.playlistCache;
+
+  /** Answers from the cache when it holds `playlist`; true when it did. */
+  const fromCache = (manifestID: string, playlist: string, res: Response): boolean => {
+    const kept = cache?.get(manifestID, playlist);
+    if (kept === undefined) return false;
+    sendBytes(res, PLAYLIST_TYPE, kept.body, kept.cacheControl);
+    return true;
+  };
+
+  /** Sends a rendered playlist and keeps it when no change of the stream came in since `token`. */
+  const sendAndKeep = (res: Response, manifestID: string, playlist: string, token: object | undefined, body: string, cacheControl: string): void => {
+    const bytes = Buffer.from(body, 'utf8');
+    if (cache && token !== undefined) cache.put(token, playlist, { body: bytes, cacheControl });
+    sendBytes(res, PLAYLIST_TYPE, bytes, cacheControl);
+  };
+
   async function master(manifestID: string, res: Response): Promise<void> {
+    if (fromCache(manifestID, MASTER_PLAYLIST, res)) return;
+    const token = cache?.begin(manifestID);
     const stream = await index.getStream(manifestID);
     if (!stream) notFound(`stream ${manifestID} not found`);
     const source = await index.renditionStats(manifestID, SOURCE_RENDITION);
@@ -140,10 +178,12 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     // A watermark with applyToSource: the marked copy of the source stands in for it; the
     // unmarked source is not listed at all.
     const variants = orderMasterVariants(sourceVariant, renditions, { sourceLast: sourceUnfitForPlayers(stream!.warnings), sourceHidden: sourceWithheld(stream!) });
-    send(res, PLAYLIST_TYPE, renderMasterPlaylist(variants), 'no-cache');
+    sendAndKeep(res, manifestID, MASTER_PLAYLIST, token, renderMasterPlaylist(variants), 'no-cache');
   }
 
   async function media(manifestID: string, rendition: string, res: Response): Promise<void> {
+    if (fromCache(manifestID, rendition, res)) return;
+    const token = cache?.begin(manifestID);
     const read = await index.streamWindow(manifestID, rendition, options.windowSegments);
     if (!read) notFound(`stream ${manifestID} not found`);
     const { stream, window: w } = read!;
@@ -159,7 +199,7 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
       ended: w.complete,
       minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
     });
-    send(res, PLAYLIST_TYPE, body, w.complete ? 'public, max-age=60' : 'no-cache');
+    sendAndKeep(res, manifestID, rendition, token, body, w.complete ? 'public, max-age=60' : 'no-cache');
   }
 
   const segmentUri = (manifestID: string, session: string, rendition: string, seq: number): string => (options.segmentBaseUrl
@@ -289,8 +329,7 @@ function variant(uri: string, stats: PlaybackRenditionStats, plan: PlaybackStrea
   };
 }
 
-function send(res: Response, type: string, body: string, cacheControl: string): void {
-  const bytes = Buffer.from(body, 'utf8');
+function sendBytes(res: Response, type: string, bytes: Buffer, cacheControl: string): void {
   res.status(200);
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', String(bytes.length));

@@ -37,6 +37,12 @@
  * reconnects meanwhile, to any gateway, continues it: {@link RedisSegmentIndex.resumeStream}),
  * and an ended stream's missing seqs are resolved, so every playlist gets ENDLIST.
  *
+ * Every write that changes what a playlist shows (start, renditions set, a segment recorded or
+ * resolved, end, resume) is followed on the same connection by a PUBLISH of the manifest ID on
+ * `<prefix>:hls:changed` (playlist-change-bus.ts), which drops the playlist replies the
+ * gateways keep (playlist-cache.ts). The PUBLISH is sent once the write's reply is in, so a
+ * subscriber hears of a change only after it is readable.
+ *
  * The records it reads and returns are declared in segment-index-types.ts.
  */
 import type { Redis } from '../redis/connections.ts';
@@ -46,6 +52,7 @@ import type { RenditionPlan, StreamProtocol } from '../domain/profile.ts';
 import { SOURCE_RENDITION, type SegmentOutcome } from '../domain/segment.ts';
 import type { SourceWarning } from '../domain/source-lint.ts';
 import type { StreamRecord, RenditionStats, RenditionWindow, RecordResult, ResolveResult, SweepResult } from './segment-index-types.ts';
+import { playlistChangedChannel } from './playlist-change-bus.ts';
 
 /**
  * The index's Lua scripts, one file each in ./lua/ (KEYS, ARGV and reply documented in each
@@ -100,6 +107,7 @@ export class RedisSegmentIndex {
   readonly #boundMs: number;
   readonly #heartbeatTtlMs: number;
   readonly #graceMs: number;
+  readonly #changedChannel: string;
 
   constructor(options: RedisSegmentIndexOptions) {
     this.#redis = options.redis;
@@ -109,6 +117,12 @@ export class RedisSegmentIndex {
     this.#boundMs = options.maxSegmentWaitMs ?? 10_000;
     this.#heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
     this.#graceMs = options.reconnectGraceMs ?? 0;
+    this.#changedChannel = playlistChangedChannel(options.keys);
+  }
+
+  /** Tells every gateway that the playlists of `m` changed (see the header). */
+  async #changed(m: string): Promise<void> {
+    await this.#redis.publish(this.#changedChannel, m);
   }
 
   #streamKey(m: string): string {
@@ -168,6 +182,7 @@ export class RedisSegmentIndex {
     multi.zadd(this.#streamsKey, startedAtMs, manifestID);
     multi.zrem(this.#dueKey, manifestID);
     multi.zadd(this.#heartbeatKey, Date.now() + this.#heartbeatTtlMs, manifestID);
+    multi.publish(this.#changedChannel, manifestID);
     await multi.exec();
   }
 
@@ -180,6 +195,7 @@ export class RedisSegmentIndex {
     const current = await this.#redis.hmget(key, 'session', 'renditions');
     if (current[0] !== session || (current[1] && current[1] !== '[]')) return;
     await this.#redis.hset(key, { renditions: JSON.stringify(renditions), ...(warnings.length > 0 ? { warnings: JSON.stringify(warnings) } : {}) });
+    await this.#changed(manifestID);
   }
 
   /**
@@ -196,6 +212,7 @@ export class RedisSegmentIndex {
     const keys = [this.#streamKey(m), this.#dueKey, this.#heartbeatKey, ...names.flatMap((r) => this.#rendKeys(m, r).slice(0, 2).reverse())];
     const ended = await this.#scripts.run('endStream', keys, [
       m, o.session, String(o.endSeq), String(o.nowMs), String(o.resolveAtMs), o.requireExpired ? '1' : '0', String(o.endWaitMs), String(this.#graceMs)]);
+    if (Number(ended) === 1) await this.#changed(m);
     return Number(ended) === 1;
   }
 
@@ -217,6 +234,7 @@ export class RedisSegmentIndex {
     const reply = (await this.#scripts.run('resumeStream', keys,
       [manifestID, String(nowMs), String(this.#graceMs), String(nowMs + this.#heartbeatTtlMs)])) as [string, number] | [];
     if (reply.length === 0) return undefined;
+    await this.#changed(manifestID);
     return { session: reply[0], nextSeq: Number(reply[1]) };
   }
 
@@ -256,6 +274,8 @@ export class RedisSegmentIndex {
     const result = await this.#scripts.run('resolve', keys,
       [manifestID, session, String(options.nowMs ?? Date.now()), String(this.#boundMs), String(this.#retain), String(options.pushGapTo ?? -1)]);
     if (!Array.isArray(result)) return { listed: 0, skipped: 0 };
+    // Any run in the session may have moved a frontier (a drain past a held failure too).
+    await this.#changed(manifestID);
     return { listed: Number(result[0]), skipped: Number(result[1]) };
   }
 
@@ -303,6 +323,8 @@ export class RedisSegmentIndex {
     const keys = [this.#streamKey(manifestID), this.#rendsKey(manifestID), this.#dueKey, ...this.#rendKeys(manifestID, rendition)];
     const [status, listed] = (await this.#scripts.run('record', keys, [session, String(outcome.seq), JSON.stringify(outcome),
       String(this.#retain), rendition, String(Date.now()), String(this.#boundMs), manifestID])) as [number, number];
+    // Accepted: listed, skipped past a failure, or held (a repeat costs one message, nothing else).
+    if (status === 1) await this.#changed(manifestID);
     return { accepted: status === 1, listed, ...(status === -1 ? { staleSession: true } : {}) };
   }
 
