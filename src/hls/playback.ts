@@ -126,6 +126,33 @@ export function isPlaybackRead(req: { readonly method: string; readonly path: st
   return (req.method === 'GET' || req.method === 'HEAD') && req.path.startsWith('/stream/');
 }
 
+/**
+ * Answers a playlist GET/HEAD the cache holds (the playback router kept it: its names were
+ * checked then) and passes every other request on. Mount it first after the metrics router:
+ * a player's poll between two listings then walks none of the routers in between. Same route
+ * template as the playback router (`/stream/*path`), so the HTTP metrics label it the same.
+ */
+export function createPlaylistHitRouter(cache: Pick<PlaybackPlaylistCache, 'get'>): Router {
+  const router = Router();
+  router.get('/stream/*path', (req: Request, res: Response, next: NextFunction) => {
+    const parts = (req.params as { path: string[] }).path;
+    const last = parts[parts.length - 1]!;
+    if (parts.length > 2 || !last.endsWith('.m3u8')) {
+      next();
+      return;
+    }
+    const name = last.slice(0, -'.m3u8'.length);
+    const kept = parts.length === 1 ? cache.get(name, MASTER_PLAYLIST) : cache.get(parts[0]!, name);
+    if (kept === undefined) {
+      next();
+      return;
+    }
+    setCommonHeaders(res);
+    sendBytes(res, PLAYLIST_TYPE, kept.body, kept.cacheControl);
+  });
+  return router;
+}
+
 /** Player-facing routes; mount before any API validator (they are not in the OpenAPI spec). */
 export function createPlaybackRouter(options: PlaybackOptions): Router {
   const { index, storage } = options;

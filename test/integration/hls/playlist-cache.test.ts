@@ -16,7 +16,7 @@ import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
 import { PlaylistCache } from '../../../src/hls/playlist-cache.ts';
 import { PlaylistChangeBus } from '../../../src/hls/playlist-change-bus.ts';
-import { createPlaybackRouter } from '../../../src/hls/playback.ts';
+import { createPlaybackRouter, createPlaylistHitRouter } from '../../../src/hls/playback.ts';
 import { createHttpApp } from '../../../src/http/http-app.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
@@ -47,7 +47,7 @@ before(async () => {
   bus = new PlaylistChangeBus({ subscriber: readerConnections.open('playlist-changes', 'blocking'), keys, logger: silentLogger(), cache });
   const app = createHttpApp({
     logger: silentLogger(),
-    routers: [createPlaybackRouter({
+    routers: [createPlaylistHitRouter(cache), createPlaybackRouter({
       index: reader, windowSegments: 6, segmentTargetMs: 2000, playlistCache: cache,
       // Absolute URIs name the session, so a republish's playlist is told from the old one's.
       segmentBaseUrl: 'https://cdn.example',
@@ -105,6 +105,11 @@ test('a segment listed by another process shows in the polls after its listing, 
   const same = await playlist('cam');
   assert.equal(await playlist('cam'), same);
   assert.ok(cache.stats.hits >= hitsBefore + 2, `repeated polls are hits (${cache.stats.hits - hitsBefore})`);
+  const hit = await fetch(`${base}/cam/source.m3u8`);
+  assert.equal(hit.headers.get('access-control-allow-origin'), '*', 'a kept reply has the CORS headers of a read one');
+  assert.equal(hit.headers.get('content-type'), 'application/vnd.apple.mpegurl');
+  assert.equal(hit.headers.get('cache-control'), 'no-cache');
+  assert.equal(await hit.text(), same);
 
   await writer.record('cam', 's1', ok(1));
   const body = await pollFor('cam', (b) => b.includes('/s1/source/1.ts'), 'seq 1 listed by the writer');
