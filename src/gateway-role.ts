@@ -43,7 +43,7 @@ import { framesToMp4 } from './media/frames-to-mp4.ts';
 import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
-import { createPlaybackRouter, createPlaylistHitRouter, isPlaybackRead } from './hls/playback.ts';
+import { createPlaybackRouter, isPlaybackRead, playlistHitHandler } from './hls/playback.ts';
 import { PlaylistCache } from './hls/playlist-cache.ts';
 import { PlaylistChangeBus } from './hls/playlist-change-bus.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, skipping } from './http/http-app.ts';
@@ -373,8 +373,6 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     },
     routers: [
       metrics.http.router(),
-      // A playlist poll the cache answers walks no further (Playlist cache, docs/architecture.md).
-      createPlaylistHitRouter(playlistCache),
       // A player's GET below /stream/ walks none of these routers' layers: none of them serves
       // it (nor an AI pipeline POST, below).
       ...[
@@ -440,7 +438,9 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       state: localAccount && (() => localAccount.check()),
     }),
   });
-  http.setHandler(app);
+  // A playlist poll the cache answers is served before express (Playlist cache, docs/architecture.md).
+  const playlistHit = playlistHitHandler(playlistCache, (method, route, res) => metrics.http.observe(method, route, res));
+  http.setHandler((req, res) => { if (!playlistHit(req, res)) app(req, res); });
 
   logger.info({
     rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',

@@ -15,6 +15,7 @@
  * URLs hold the public manifest ID, never a stream key. Names are validated before they touch a key.
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RenditionPlan } from '../domain/profile.ts';
@@ -126,31 +127,41 @@ export function isPlaybackRead(req: { readonly method: string; readonly path: st
   return (req.method === 'GET' || req.method === 'HEAD') && req.path.startsWith('/stream/');
 }
 
+/** The playback router's route template (the HTTP metrics' route label of every playback request). */
+export const PLAYBACK_ROUTE = '/stream/*path';
+
 /**
- * Answers a playlist GET/HEAD the cache holds (the playback router kept it: its names were
- * checked then) and passes every other request on. Mount it first after the metrics router:
- * a player's poll between two listings then walks none of the routers in between. Same route
- * template as the playback router (`/stream/*path`), so the HTTP metrics label it the same.
+ * Answers a playlist GET or HEAD that the cache holds, before express: a player's poll
+ * between two listings then costs Node's HTTP parsing and one write. The cache holds only
+ * replies the playback router rendered (their names were checked then); anything else,
+ * a percent-encoded path included, returns false untouched for express to serve. The request
+ * guard lets every GET/HEAD below `/stream/` through (http/request-guard.ts), so none is
+ * skipped here. `observe` times the response as the HTTP metrics middleware would.
+ * @returns whether it answered
  */
-export function createPlaylistHitRouter(cache: Pick<PlaybackPlaylistCache, 'get'>): Router {
-  const router = Router();
-  router.get('/stream/*path', (req: Request, res: Response, next: NextFunction) => {
-    const parts = (req.params as { path: string[] }).path;
-    const last = parts[parts.length - 1]!;
-    if (parts.length > 2 || !last.endsWith('.m3u8')) {
-      next();
-      return;
-    }
-    const name = last.slice(0, -'.m3u8'.length);
-    const kept = parts.length === 1 ? cache.get(name, MASTER_PLAYLIST) : cache.get(parts[0]!, name);
-    if (kept === undefined) {
-      next();
-      return;
-    }
-    setCommonHeaders(res);
-    sendBytes(res, PLAYLIST_TYPE, kept.body, kept.cacheControl);
-  });
-  return router;
+export function playlistHitHandler(cache: Pick<PlaybackPlaylistCache, 'get'>, observe?: (method: string, route: string, res: ServerResponse) => void):
+  (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const { method, url } = req;
+    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !url.startsWith('/stream/') || url.includes('%')) return false;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!path.endsWith('.m3u8')) return false;
+    const parts = path.slice('/stream/'.length, -'.m3u8'.length).split('/');
+    // Names as the playback router checks them (so `.master`, the master's cache name, is no rendition).
+    if (parts.length > 2 || !parts.every(isValidStreamName)) return false;
+    const kept = parts.length === 1 ? cache.get(parts[0]!, MASTER_PLAYLIST) : cache.get(parts[0]!, parts[1]!);
+    if (kept === undefined) return false;
+    observe?.(method, PLAYBACK_ROUTE, res);
+    res.statusCode = 200;
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Expose-Headers', 'Content-Length');
+    res.setHeader('Content-Type', PLAYLIST_TYPE);
+    res.setHeader('Content-Length', String(kept.body.length));
+    res.setHeader('Cache-Control', kept.cacheControl);
+    res.end(kept.body);
+    return true;
+  };
 }
 
 /** Player-facing routes; mount before any API validator (they are not in the OpenAPI spec). */
@@ -303,7 +314,7 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     res.status(204).end();
   });
 
-  router.get('/stream/*path', async (req: Request, res: Response, next: NextFunction) => {
+  router.get(PLAYBACK_ROUTE, async (req: Request, res: Response, next: NextFunction) => {
     const parts = (req.params as { path: string[] }).path;
     if (parts.length === 2 && parts[1] === THUMBNAIL_FILE) {
       setCommonHeaders(res);

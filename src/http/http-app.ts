@@ -158,7 +158,7 @@ export const SHUTDOWN_RETRY_AFTER_S = 5;
 export interface EarlyServer {
   readonly server: Server;
   /** Installs the application; until then every request gets 503 `STARTING` with `Retry-After: 1`. */
-  setHandler(app: Express): void;
+  setHandler(app: (req: IncomingMessage, res: ServerResponse) => void): void;
   /**
    * Stops taking requests and waits for the ones in flight: from now on every new request
    * is answered 503 `SHUTTING_DOWN` with `Retry-After` and `Connection: close` (the port

@@ -6,6 +6,7 @@
  * `setRouteTemplate`), else `unmatched`; never the request's URL.
  */
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { Histogram } from 'prom-client';
 import { onResponseDone, routeTemplateOf } from '../http/response-outcome.ts';
 import { OTHER, methodLabel, statusCodeLabel } from './metric-labels.ts';
@@ -41,6 +42,16 @@ export class HttpMetrics {
       });
       next();
     };
+  }
+
+  /**
+   * Times a request answered outside express (the playlist cache's hits, hls/playback.ts
+   * `playlistHitHandler`) as `middleware()` would, under the route template `route`.
+   */
+  observe(method: string, route: string, res: ServerResponse): void {
+    onResponseDone(res as Response, ({ statusCode, durationMs }) => {
+      this.#seconds.observe({ method: methodLabel(method), route, status_code: statusCodeLabel(statusCode) }, durationMs / 1000);
+    });
   }
 
   /** A router with `middleware()` for every request and `GET /metrics`; mount it before the feature routers. */

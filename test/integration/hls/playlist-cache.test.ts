@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
@@ -16,7 +16,7 @@ import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
 import { PlaylistCache } from '../../../src/hls/playlist-cache.ts';
 import { PlaylistChangeBus } from '../../../src/hls/playlist-change-bus.ts';
-import { createPlaybackRouter, createPlaylistHitRouter } from '../../../src/hls/playback.ts';
+import { createPlaybackRouter, playlistHitHandler } from '../../../src/hls/playback.ts';
 import { createHttpApp } from '../../../src/http/http-app.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
@@ -34,6 +34,8 @@ let cache: PlaylistCache;
 let bus: PlaylistChangeBus;
 let http: Server;
 let base = '';
+/** Requests the cache answered before express, as the metrics saw them. */
+const fastHits: string[] = [];
 
 before(async () => {
   server = await startRedis();
@@ -47,7 +49,7 @@ before(async () => {
   bus = new PlaylistChangeBus({ subscriber: readerConnections.open('playlist-changes', 'blocking'), keys, logger: silentLogger(), cache });
   const app = createHttpApp({
     logger: silentLogger(),
-    routers: [createPlaylistHitRouter(cache), createPlaybackRouter({
+    routers: [createPlaybackRouter({
       index: reader, windowSegments: 6, segmentTargetMs: 2000, playlistCache: cache,
       // Absolute URIs name the session, so a republish's playlist is told from the old one's.
       segmentBaseUrl: 'https://cdn.example',
@@ -55,7 +57,9 @@ before(async () => {
     })],
     health: async () => ({ status: 'ok', checks: {} }),
   });
-  http = app.listen(0, '127.0.0.1');
+  // As the gateway serves: a reply the cache holds before express (gateway-role.ts).
+  const hit = playlistHitHandler(cache, (method, route) => { fastHits.push(`${method} ${route}`); });
+  http = createServer((req, res) => { if (!hit(req, res)) app(req, res); }).listen(0, '127.0.0.1');
   await new Promise((resolve) => http.once('listening', resolve));
   base = `http://127.0.0.1:${(http.address() as { port: number }).port}/stream`;
   await until(() => cache.live, 'the change subscription is in place');
@@ -110,6 +114,10 @@ test('a segment listed by another process shows in the polls after its listing, 
   assert.equal(hit.headers.get('content-type'), 'application/vnd.apple.mpegurl');
   assert.equal(hit.headers.get('cache-control'), 'no-cache');
   assert.equal(await hit.text(), same);
+  assert.equal(fastHits.at(-1), 'GET /stream/*path', 'answered before express, timed under the playback route');
+  assert.equal((await fetch(`${base}/cam/source.m3u8`, { method: 'HEAD' })).headers.get('content-length'), String(Buffer.byteLength(same)));
+  // Not a cached name: express answers (the master's cache name is no rendition).
+  assert.equal((await fetch(`${base}/cam/.master.m3u8`)).status, 400);
 
   await writer.record('cam', 's1', ok(1));
   const body = await pollFor('cam', (b) => b.includes('/s1/source/1.ts'), 'seq 1 listed by the writer');
