@@ -333,8 +333,8 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
   lifecycle.add('control-bus', () => controlBus.close());
 
   // Kept playlist replies, dropped by the index's change messages (docs/architecture.md, Playlist cache).
-  const playlistCache = new PlaylistCache({ maxAgeMs: config.hls.playlistCacheMaxAgeMs });
-  if (config.hls.playlistCacheMaxAgeMs > 0) {
+  const playlistCache = new PlaylistCache({ maxAgeMs: config.playlistCache.maxAgeMs });
+  if (config.playlistCache.maxAgeMs > 0) {
     const playlistChanges = new PlaylistChangeBus({
       subscriber: core.connections.open('playlist-changes', 'blocking'), keys, logger: logger.child({ component: 'playlist-changes' }), cache: playlistCache,
     });

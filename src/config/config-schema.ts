@@ -240,7 +240,13 @@ export const CONFIG_SCHEMA = Type.Object({
       description: 'A live stream whose gateway has not renewed its heartbeat for this long (the gateway '
         + 'died) is ended by any gateway\'s sweep, in ms; must exceed heartbeatIntervalMs. Default 10000.',
     }),
-    playlistCacheMaxAgeMs: Type.Integer({
+    sweepIntervalMs: Type.Integer({
+      minimum: 100, maximum: 60_000, default: 1000,
+      description: 'How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000.',
+    }),
+  }, { additionalProperties: false, default: {} }),
+  playlistCache: Type.Object({
+    maxAgeMs: Type.Integer({
       minimum: 0, maximum: 10_000, default: 2000,
       description: 'Longest a gateway serves a media or master playlist reply it kept, in ms; 0: none kept (every request '
         + 'reads Redis). A kept reply is dropped as soon as its stream changes (a segment listed, the stream started, '
@@ -248,10 +254,6 @@ export const CONFIG_SCHEMA = Type.Object({
         + 'them while the gateway\'s subscription is down; this bound only matters when a change message is lost '
         + '(a writer that died between its write and its message): the playlist is then at most this much late. '
         + 'Default 2000: one segment target. See docs/architecture.md, Playlist cache.',
-    }),
-    sweepIntervalMs: Type.Integer({
-      minimum: 100, maximum: 60_000, default: 1000,
-      description: 'How often each gateway runs the segment-index sweep (overdue segments, expired heartbeats), in ms. Default 1000.',
     }),
   }, { additionalProperties: false, default: {} }),
   cluster: Type.Object({

@@ -35,7 +35,7 @@ export interface PlaylistCacheToken {
 }
 
 export interface PlaylistCacheOptions {
-  /** Longest a reply is served after its read began, ms (`hls.playlistCacheMaxAgeMs`); 0 keeps nothing. */
+  /** Longest a reply is served after its read began, ms (`playlistCache.maxAgeMs`); 0 keeps nothing. */
   maxAgeMs: number;
   /** Replies kept at most (default 4096: media playlists of ~1000 streams with a 3-rung ladder). */
   maxEntries?: number;
