@@ -7,11 +7,16 @@
  * Redis (scheduler counters of every thread, /proc/<pid>/task/<tid>/schedstat), median latency
  * and rps; at the end the medians and the median of each round's after/before ratio.
  *
+ * `--pipeline upscale` compares upscale instead: a multipart upload of a PNG of random noise
+ * (`--upload-kb`, default 64 KiB), which goes through the gateway's upload path (multer to disk).
+ *
  * Usage: node --import tsx bench/ai-compare.ts --before <checkout dir> [--after <dir, default this
- * checkout>] [--rounds 6] [--requests 2000] [--concurrency 1,32] [--out file.json]
+ * checkout>] [--rounds 6] [--requests 2000] [--concurrency 1,32] [--pipeline text-to-image|upscale]
+ * [--upload-kb 64] [--timing 1] [--out file.json]
  * (a checkout needs its node_modules, e.g. a symlink to this one's; `git archive <commit> | tar -x -C dir`)
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -20,9 +25,10 @@ import { spawnMediagate, testDeployment, waitForHttp } from '../test/helpers/gat
 import { measure, type RequestSpec } from './lib/http-load.ts';
 import { benchArgs, fmt, printTable, writeResult, machineInfo, printMachine } from './lib/report.ts';
 import { percentile } from './lib/stats.ts';
+import { encodePng } from '../test/helpers/png.ts';
 import { cpuSecondsPrecise } from './lib/procs.ts';
 
-const { out, values } = benchArgs(['before', 'after', 'rounds', 'requests', 'concurrency', 'timing']);
+const { out, values } = benchArgs(['before', 'after', 'rounds', 'requests', 'concurrency', 'timing', 'pipeline', 'upload-kb']);
 /** `--timing 1`: both gateways add the Server-Timing stage profile (ai.serverTiming; both checkouts must know the setting). */
 const timing = values.timing === '1' || values.timing === 'true';
 const here = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,7 +38,32 @@ const rounds = Number(values.rounds ?? 6);
 const requests = Number(values.requests ?? 2000);
 const concurrencies = (values.concurrency ?? '1,32').split(',').map(Number);
 
-const spec: RequestSpec = { path: '/text-to-image', headers: { 'Content-Type': 'application/json' }, body: Buffer.from(JSON.stringify({ prompt: 'a bunny in a meadow', width: 64, height: 64 })) };
+const pipeline = values.pipeline ?? 'text-to-image';
+if (pipeline !== 'text-to-image' && pipeline !== 'upscale') throw new Error('--pipeline must be text-to-image or upscale');
+
+/** A multipart upscale request whose `image` is a PNG of random noise of about `kb` KiB (noise does not compress). */
+function upscaleSpec(kb: number): RequestSpec {
+  const side = Math.max(8, Math.round(Math.sqrt((kb * 1024) / 3)));
+  const noise = randomBytes(side * side * 3);
+  const png = encodePng(side, side, (x, y) => {
+    const i = (y * side + x) * 3;
+    return [noise[i]!, noise[i + 1]!, noise[i + 2]!];
+  });
+  const boundary = 'mediagate-bench-boundary';
+  return {
+    path: '/upscale', headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+    body: Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nsharper\r\n`),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="in.png"\r\nContent-Type: image/png\r\n\r\n`),
+      png,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]),
+  };
+}
+
+const spec: RequestSpec = pipeline === 'upscale'
+  ? upscaleSpec(Number(values['upload-kb'] ?? 64))
+  : { path: '/text-to-image', headers: { 'Content-Type': 'application/json' }, body: Buffer.from(JSON.stringify({ prompt: 'a bunny in a meadow', width: 64, height: 64 })) };
 
 async function startGateway(name: string, dir: string, redisUrl: string, workerUrl: string): Promise<{ url: string; pid: number; cleanup(): Promise<void> }> {
   const deployment = await testDeployment(redisUrl, {
@@ -44,7 +75,10 @@ async function startGateway(name: string, dir: string, redisUrl: string, workerU
   await waitForHttp(`${deployment.httpUrl}/healthz`, proc);
   const res = await fetch(`${deployment.httpUrl}/api/workers`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ url: workerUrl, pipelines: [{ pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true, capacity: 64 }] }),
+    body: JSON.stringify({ url: workerUrl, pipelines: [
+      { pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true, capacity: 64 },
+      { pipeline: 'upscale', model_id: 'stabilityai/stable-diffusion-x4-upscaler', warm: true, capacity: 64 },
+    ] }),
   });
   if (!res.ok) throw new Error(`registering the worker with ${name}: HTTP ${res.status} ${await res.text()}`);
   return { url: deployment.httpUrl, pid: proc.child.pid!, cleanup: async () => { await proc.stop(); deployment.cleanup(); } };
@@ -105,13 +139,13 @@ const rows = concurrencies.map((c) => {
   };
 });
 printMachine(machine);
-printTable(`text-to-image, ${rounds} interleaved rounds of ${requests} requests per gateway (before ${dirs.before}, after ${dirs.after}); medians`,
+printTable(`${pipeline === 'upscale' ? `upscale (${(spec.body.length / 1024).toFixed(0)} KiB multipart)` : 'text-to-image'}, ${rounds} interleaved rounds of ${requests} requests per gateway (before ${dirs.before}, after ${dirs.after}); medians`,
   ['conc.', 'before: gateway CPU ms/req', 'after', 'after/before (paired median, min–max)', 'before: Redis CPU ms/req', 'after', 'before: p50 ms', 'after', 'after/before rps (paired median)'],
   rows.map((r) => [r.concurrency, fmt(r.beforeGatewayCpuMs, 3), fmt(r.afterGatewayCpuMs, 3), `${fmt(r.cpuRatioMedian)} (${fmt(r.cpuRatioMin)}–${fmt(r.cpuRatioMax)})`,
     fmt(r.beforeRedisCpuMs, 3), fmt(r.afterRedisCpuMs, 3), fmt(r.beforeMedianMs), fmt(r.afterMedianMs), fmt(r.rpsRatioMedian)]));
 // The stage profile of each side (--timing): the median over the rounds of each round's median per stage.
 if (timing) {
-  const order = ['auth', 'body', 'validate', 'slot', 'hold', 'call', 'media', 'store', 'settle', 'total', 'outside'];
+  const order = ['auth', 'body', ...(pipeline === 'upscale' ? ['upload'] : []), 'validate', 'slot', 'hold', 'call', 'media', 'store', 'settle', 'total', 'outside'];
   const stageRows = concurrencies.flatMap((c) => (['before', 'after'] as const).map((side) => {
     const of = samples.filter((s) => s.side === side && s.concurrency === c && s.stagesMs);
     return [`${side} c=${c}`, ...order.map((n) => fmt(median(of.map((s) => s.stagesMs![n] ?? 0)), 3)), fmt(median(of.map((s) => s.medianMs)))];
