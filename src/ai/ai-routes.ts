@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
-import { specValidator } from '../http/scoped-validator.ts';
+import { pathValidators, specValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
 import type { Logger } from '../log/logger.ts';
@@ -272,16 +272,15 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   // "512" is not silently a number); multipart text fields arrive as strings and are coerced.
   const multipartPipelines = new Map(Object.entries(MULTIPART_FILE_FIELD).map(([p, field]) => [`/${p}`, field]));
   const multipartPaths = new Set(multipartPipelines.keys());
-  // Each validator only sees its own paths (http/scoped-validator.ts).
-  const isJsonPath = (path: string): boolean => !multipartPaths.has(path) && (pipelinePaths.has(path) || path.startsWith('/api/workers'));
-  const isMultipartPath = (path: string): boolean => multipartPaths.has(path);
-  router.use(specValidator(AI_SPEC_PATH, isJsonPath, {
-    validateRequests: { coerceTypes: false },
-    validateResponses: false,
-  }));
+  // Each validator only sees its own paths (http/scoped-validator.ts); each pipeline path has a
+  // validator of its own, so finding its route compiles one route, not every route of the spec.
+  const jsonPipelinePaths = [...pipelinePaths].filter((path) => !multipartPaths.has(path));
+  const jsonOptions = { validateRequests: { coerceTypes: false }, validateResponses: false } as const;
+  router.use(pathValidators(AI_SPEC_PATH, jsonPipelinePaths, jsonOptions));
+  router.use(specValidator(AI_SPEC_PATH, (path) => path.startsWith('/api/workers'), jsonOptions));
   router.use(createUploadMiddleware(options, multipartPipelines));
   router.use(noteNamedModel('upload'));
-  router.use(specValidator(AI_SPEC_PATH, isMultipartPath, {
+  router.use(pathValidators(AI_SPEC_PATH, [...multipartPaths], {
     validateRequests: { coerceTypes: true },
     validateResponses: false,
     fileUploader: false,
