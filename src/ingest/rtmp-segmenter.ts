@@ -1,7 +1,8 @@
 /**
  * Source segmenter of one RTMP publish, inside the gateway process (docs/architecture.md, live
  * stream step 2): the publish's FLV tags as node-media-server hands them to an internal
- * subscriber (rtmp/packet-tap.ts) → `parseFlvTag` (media/flv-packets.ts) → `TsSegmenter`
+ * subscriber (rtmp/packet-tap.ts; each audio/video frame without a tag around it while
+ * nothing else reads the publish) → `parseFlvTag`/`parseFlvBody` (media/flv-packets.ts) → `TsSegmenter`
  * (media/ts-segmenter.ts), which muxes MPEG-TS and cuts at the first video keyframe at or after
  * each target. Each segment is written to `<workDir>/<seq>.ts` as it is muxed (every chunk is
  * appended to the file, synchronously, when it is produced; no segment is held in memory) and reported once
@@ -15,7 +16,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError } from '../errors/gateway-error.ts';
 import type { Logger } from '../log/logger.ts';
-import { parseFlvTag } from '../media/flv-packets.ts';
+import { parseFlvBody, parseFlvTag } from '../media/flv-packets.ts';
 import { h264ProfileName } from '../media/h264.ts';
 import { TsSegmenter, type SourceStreamInfo, type TsChunk, type TsSegment } from '../media/ts-segmenter.ts';
 import type { ProbedSegment, SegmenterHandle } from './ingest-ports.ts';
@@ -231,7 +232,7 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     this.#started = true;
     mkdirSync(this.#workDir, { recursive: true });
     this.#openAhead(0);
-    this.#tags.read({ tag: (tag) => this.#onTag(tag), end: () => this.#finish('inputEnded') });
+    this.#tags.read({ tag: (tag) => this.#onTag(tag), frame: (tagType, dtsMs, body) => this.#onFrame(tagType, dtsMs, body), end: () => this.#finish('inputEnded') });
     this.#log.debug({ segmentTargetMs: this.#segmentTargetMs }, 'segmenter started');
   }
 
@@ -272,6 +273,16 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
     try {
       const packet = parseFlvTag(tag);
       if (packet !== undefined) this.#ts.push(packet);
+    } catch (err) {
+      this.#finish('failed', (err as Error).message);
+    }
+  }
+
+  /** An audio/video frame without its FLV tag (packet-tap.ts `frame`): muxed at once, nothing of `body` kept. */
+  #onFrame(tagType: 8 | 9, dtsMs: number, body: Buffer): void {
+    if (this.#ended) return;
+    try {
+      this.#ts.push(parseFlvBody(tagType, dtsMs, body));
     } catch (err) {
       this.#finish('failed', (err as Error).message);
     }

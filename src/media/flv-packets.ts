@@ -81,7 +81,19 @@ export function parseFlvTag(tag: Buffer): FlvPacket | undefined {
     return { type: 'unsupported', what: `truncated tag (DataSize ${dataSize}, ${tag.length - TAG_HEADER_BYTES} body bytes)` };
   }
   const dtsMs = (tag[7]! * 0x1000000) + tag.readUIntBE(4, 3);
-  const body = tag.subarray(TAG_HEADER_BYTES, TAG_HEADER_BYTES + dataSize);
+  return parseFlvBody(tagType, dtsMs, tag.subarray(TAG_HEADER_BYTES, TAG_HEADER_BYTES + dataSize));
+}
+
+/**
+ * Parses the body of one FLV tag (what follows its 11-byte header, DataSize bytes) given its
+ * TagType and timestamp: what {@link parseFlvTag} reads after the header, for a caller that
+ * has the body without a tag around it (an RTMP message's payload is a tag body).
+ *
+ * @param tagType TagType (8 audio, 9 video, 18 script data; without the Filter bit)
+ * @param dtsMs the tag's timestamp, ms (32-bit, TimestampExtended included)
+ * @returns a {@link FlvPacket} whose Buffers are views into `body`; never throws
+ */
+export function parseFlvBody(tagType: number, dtsMs: number, body: Buffer): FlvPacket {
   switch (tagType) {
     case TAG_VIDEO: return videoPacket(body, dtsMs);
     case TAG_AUDIO: return audioPacket(body, dtsMs);

@@ -55,6 +55,16 @@ export interface FlvTagReader {
   tag(tag: Buffer): void;
   /** Once, after the last tag: the publish ended (publisher left, kicked, refused, or the server closed). */
   end(): void;
+  /**
+   * Optional: takes an audio or video frame without an FLV tag around it. When a reader has
+   * it, the tap hands it each frame that arrives while nothing else needs the tag (no player,
+   * no watcher, no other subscriber) instead of making the tag (a copy of the frame per frame):
+   * `tagType` 8 audio or 9 video, `dtsMs` the tag's timestamp (32-bit), `body` the tag body (the
+   * RTMP message payload) as a view of node-media-server's parse buffer, valid only during the
+   * call and never to be modified. Tags held before the reader came, configurations and
+   * metadata still come through `tag`; the order of tags and frames is the publish's order.
+   */
+  frame?(tagType: 8 | 9, dtsMs: number, body: Buffer): void;
 }
 
 /** Where a reader gets a publish's tags from (RtmpServer `flvTags`). */
@@ -138,6 +148,11 @@ export class PacketTap implements FlvTagSource, FlvTagWatch {
       broadcast._lastDts[packet.codec_type] = packet.dts;
       broadcast.flvGopCache = null;
       broadcast.rtmpGopCache = null;
+      // Our reader alone takes it, as a frame: no tag made (a copy of the frame fewer).
+      if (broadcast.subscribers.size === 1 && this.#takesFrames()) {
+        this.#deliverFrame(packet.codec_type as 8 | 9, packet.dts >>> 0, packet.data.subarray(0, packet.size));
+        return;
+      }
       const tag = flvTag(packet);
       for (const subscriber of broadcast.subscribers.values()) subscriber.sendBuffer(tag);
     };
@@ -217,6 +232,20 @@ export class PacketTap implements FlvTagSource, FlvTagWatch {
     this.#held.push(buffer);
     this.#heldBytes += buffer.length;
     if (this.#heldBytes > MAX_HELD_BYTES) this.#trimHeld();
+  }
+
+  /** Whether the only subscriber is this tap and its reader takes frames without a tag (see {@link FlvTagReader.frame}). */
+  #takesFrames(): boolean {
+    return !this.#ended && this.#reader?.frame !== undefined && !this.#readerFailed && this.#watchers.size === 0 && this.#broadcast.subscribers.has(this.#subscriber.id);
+  }
+
+  #deliverFrame(tagType: 8 | 9, dtsMs: number, body: Buffer): void {
+    try {
+      this.#reader!.frame!(tagType, dtsMs, body);
+    } catch (err) {
+      this.#readerFailed = true;
+      this.#log.error({ err: { message: (err as Error).message } }, 'RTMP tag reader failed; it gets no more tags');
+    }
   }
 
   #deliver(tag: Buffer): void {

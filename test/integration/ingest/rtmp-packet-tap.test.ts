@@ -148,6 +148,50 @@ test('watchers join a live publish mid-way: the latest configuration tags at onc
   assert.equal(rtmp.server.watchTags(sessionId), undefined, 'nothing to watch once the publish ended');
 });
 
+test('a reader that takes frames gets each audio/video frame as its tag body, no tag made: together with its tags, the whole publish in order', { timeout: 60_000 }, async () => {
+  const key = secretKey('frames');
+  const counts: TagCounts = { video: 0, audio: 0, avcConfig: 0, aacConfig: 0, metadata: 0, endOfSequence: 0, other: 0 };
+  // Each tag, or each frame rebuilt as the tag it stands for (header, body copy, PreviousTagSize).
+  const tags: Buffer[] = [];
+  let framesTaken = 0;
+  let ended = false;
+  let readerAtMs = 0;
+  onAccepted = (req) => {
+    readerAtMs = Date.now();
+    rtmp.server.flvTags(req.sessionId)!.read({
+      tag: (tag) => { tags.push(tag); classify(tag, counts); },
+      frame: (tagType, dtsMs, body) => {
+        framesTaken += 1;
+        const tag = Buffer.alloc(11 + body.length + 4);
+        tag[0] = tagType;
+        tag.writeUIntBE(body.length, 1, 3);
+        tag.writeUIntBE(dtsMs & 0xffffff, 4, 3);
+        tag[7] = dtsMs >>> 24;
+        body.copy(tag, 11);
+        tag.writeUInt32BE(11 + body.length, 11 + body.length);
+        tags.push(tag);
+        classify(tag, counts);
+      },
+      end: () => { ended = true; },
+    });
+  };
+  const publisher = publish(rtmp.port, key, SOURCE_CLIP, { inputArgs: ['-t', '10'] });
+  await waitFor('publish accepted', () => readerAtMs > 0, 20_000);
+  assert.equal((await publisher.exited).code, 0);
+  await waitFor('tag reader end', () => ended, 5000);
+  // Held while the decision was pending: tags; every frame after: a frame without a tag.
+  assert.ok(framesTaken > 200, `frames taken without a tag: ${framesTaken}`);
+  assert.deepEqual(counts, { video: 242, audio: 433, avcConfig: 1, aacConfig: 1, metadata: 1, endOfSequence: 1, other: 0 });
+  const firstVideo = tags.find((tag) => tag[0] === 9 && tag[12] === 1)!;
+  assert.equal(dtsOf(firstVideo), 0, 'from the first video frame');
+  for (const type of [8, 9]) {
+    const dts = tags.filter((tag) => tag[0] === type).map(dtsOf);
+    assert.ok(dts.every((d, i) => i === 0 || d >= dts[i - 1]!), `DTS of tag type ${type} never decreases`);
+  }
+  const sizes = tags.filter((tag) => tag[0] === 9 && tag[12] === 1).map((tag) => tag.length - 15 - 5);
+  assert.deepEqual(sizes, sourceVideoSampleSizes(242), 'the clip\'s video samples, byte for byte in size');
+});
+
 test('the stream key never appears in any log line', () => {
   assert.ok(lines.length > 5, 'logs were captured');
   assert.deepEqual(lines.filter((l) => /SeCrEt/.test(l)), []);
