@@ -32,6 +32,11 @@
  *   that joins gets the stream from the publisher's next keyframe (up to one GOP later; the
  *   frames before it cannot be decoded); while one watches, the caches are kept as NMS keeps
  *   them, so a second player starts at once.
+ * - an AVPacket's `data` is NMS's parse buffer of the connection (`parserPacket.payload` in
+ *   `src/protocol/rtmp.js`), reused for the next message and only grown, never a copy: a frame
+ *   handed to a reader's `frame` without a tag is valid only during that call. While the
+ *   reader takes frames and nothing else reads the publish, no FLV tag is made for an audio or
+ *   video frame at all (it was a copy of every frame).
  * - Besides its one reader (the segmenter), a tap takes any number of watchers (`watch`): live
  *   readers that join at any time (a WHEP playback relay). A watcher gets the latest metadata,
  *   AVC and AAC configuration tags at once, then every tag from then on, as it arrives; never
