@@ -62,7 +62,8 @@ export interface AiRoutesOptions {
   /**
    * Directory for uploads in flight, private (0700), made on the first upload: each uploaded
    * file is one uniquely named file in it (upload-scope.ts UploadDir), removed when its
-   * request is over; no directory per request.
+   * request is over; no directory per request. image-to-video assembles its MP4 files there
+   * too (`<name>.mp4`, removed once stored).
    */
   uploadDir: string;
   /**
@@ -106,9 +107,8 @@ const AUDIO_SNIFF_BYTES = 64 * 1024;
  * Sets `req.body.<field> = ''` for the received file so the schema's `required` passes
  * (the validator's own uploader is off).
  */
-function createUploadMiddleware(options: AiRoutesOptions, multipartPipelines: ReadonlyMap<string, 'image' | 'audio'>): (req: Request, res: Response, next: NextFunction) => void {
+function createUploadMiddleware(options: AiRoutesOptions, uploadDir: UploadDir, multipartPipelines: ReadonlyMap<string, 'image' | 'audio'>): (req: Request, res: Response, next: NextFunction) => void {
   const limitOf = (field: 'image' | 'audio'): number => (field === 'image' ? options.maxImageBytes : options.maxAudioBytes);
-  const uploadDir = new UploadDir(options.uploadDir, options.uploadPrefix ?? 'upload-');
   const upload = multer({
     storage: multer.diskStorage({
       destination: (_req, _file, cb) => {
@@ -217,6 +217,12 @@ export function isPipelinePost(req: { readonly method: string; readonly path: st
 export function createAiRouter(options: AiRoutesOptions): Router {
   const router = Router();
   const log = options.logger;
+  // Uploads, and the MP4 files image-to-video assembles, are scratch files in one private directory.
+  const uploadDir = new UploadDir(options.uploadDir, options.uploadPrefix ?? 'upload-');
+  const hosting = {
+    results: options.results, framesToMp4: options.framesToMp4, publicUrl: options.publicUrl,
+    scratchFile: async (ext: string) => join(await uploadDir.ready(), `${uploadDir.newName()}${ext}`),
+  };
   // Result media: /stream/<requestID>/<n>.<ext> (the HLS router passes these through).
   router.get('/stream/:requestID/:file', resultMediaHandler(options.results));
 
@@ -278,7 +284,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
   const jsonOptions = { validateRequests: { coerceTypes: false }, validateResponses: false } as const;
   router.use(pathValidators(AI_SPEC_PATH, jsonPipelinePaths, jsonOptions));
   router.use(specValidator(AI_SPEC_PATH, (path) => path.startsWith('/api/workers'), jsonOptions));
-  router.use(createUploadMiddleware(options, multipartPipelines));
+  router.use(createUploadMiddleware(options, uploadDir, multipartPipelines));
   router.use(noteNamedModel('upload'));
   router.use(pathValidators(AI_SPEC_PATH, [...multipartPaths], {
     validateRequests: { coerceTypes: true },
@@ -407,7 +413,7 @@ export function createAiRouter(options: AiRoutesOptions): Router {
         await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, lastUsage) });
         return;
       }
-      const shaped = await shape(options, pipeline, requestID, reply.body, media, body);
+      const shaped = await shape(hosting, pipeline, requestID, reply.body, media, body);
       stages?.mark('store');
       await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
       if (stages) {

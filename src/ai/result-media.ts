@@ -4,9 +4,7 @@
  * gateway's own storage ({@link shape}) and served from `/stream/<requestID>/<file>`
  * ({@link resultMediaHandler}). Used by the AI routes (ai-routes.ts).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { NextFunction, Request, Response } from 'express';
@@ -36,6 +34,12 @@ export interface ResultHosting {
   results: ResultStorage;
   /** Assembles image frames into an H.264 MP4 file. */
   framesToMp4(frames: Buffer[], fps: number, outputPath: string): Promise<void>;
+  /**
+   * A new path for a private scratch file (`<ext>` appended to a unique name, the file not yet
+   * there) in a directory that already exists: an image-to-video answer's MP4 is assembled
+   * there, then stored and removed. No directory is made per request.
+   */
+  scratchFile(ext: string): Promise<string>;
   publicUrl: string;
 }
 
@@ -158,19 +162,18 @@ export async function shape(options: ResultHosting, pipeline: Pipeline, requestI
     case 'image-to-video': {
       const videos = reply['frames'] as Media[][];
       const fps = Number(request['fps'] ?? DEFAULT_VIDEO_FPS) || DEFAULT_VIDEO_FPS;
-      const dir = await mkdtemp(join(tmpdir(), 'mg-i2v-'));
-      try {
-        const images = [];
-        for (const [i, frames] of videos.entries()) {
-          const path = join(dir, `${i}.mp4`);
+      const images = [];
+      for (const [i, frames] of videos.entries()) {
+        const path = await options.scratchFile('.mp4');
+        try {
           await options.framesToMp4(media[i]!.map((f) => f.data), fps, path);
           await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path), NEW_KEY);
-          images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f?.nsfw === true) });
+        } finally {
+          await rm(path, { force: true });
         }
-        return { images };
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+        images.push({ url: `${options.publicUrl}/stream/${requestID}/${i}.mp4`, seed: frames[0]?.seed ?? 0, nsfw: frames.some((f) => f?.nsfw === true) });
       }
+      return { images };
     }
     case 'text-to-speech':
       return { audio: { url: await host(media[0]![0]!, 0) } };

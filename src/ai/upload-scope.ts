@@ -1,6 +1,7 @@
 /**
  * Where the AI API's multipart uploads are written: one private directory made once
- * ({@link UploadDir}), one uniquely named file per uploaded part in it, and the files of one
+ * ({@link UploadDir}; image-to-video's MP4 scratch files go there too), one uniquely named
+ * file per uploaded part in it, and the files of one
  * request ({@link UploadScope}) carried from the upload middleware (ai-routes.ts, multer) to
  * the pipeline handler and removed once nobody needs them.
  */

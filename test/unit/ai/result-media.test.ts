@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectMedia, type MediaFetcher } from '../../../src/ai/result-media.ts';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { collectMedia, shape, type MediaFetcher } from '../../../src/ai/result-media.ts';
 import { parseDataUrl } from '../../../src/ai/media-fetch.ts';
 
 const worker = { url: 'http://127.0.0.1:9' };
@@ -44,4 +47,42 @@ test('a fetch that reads the signal gets the step\'s deadline, one signal for ev
   assert.equal(signals[0], signals[1]);
   assert.ok(signals[0]!.aborted);
   assert.ok(elapsed >= 140, `the deadline fired after ${elapsed} ms`);
+});
+
+test('image-to-video: each MP4 is assembled in a scratch file of the given directory (no directory made per request), stored, then removed, also when assembling fails', async (t) => {
+  const scratch = mkdtempSync(join(tmpdir(), 'mg-i2v-scratch-'));
+  t.after(() => rmSync(scratch, { recursive: true, force: true }));
+  let n = 0;
+  const outputs: string[] = [];
+  const stored = new Map<string, Buffer>();
+  let fail = false;
+  const hosting = {
+    publicUrl: 'http://gw',
+    scratchFile: async (ext: string) => join(scratch, `upload-1-${n++}${ext}`),
+    framesToMp4: async (frames: Buffer[], _fps: number, outputPath: string) => {
+      outputs.push(outputPath);
+      writeFileSync(outputPath, Buffer.concat([Buffer.from('mp4:'), ...frames]));
+      if (fail) throw new Error('ffmpeg failed');
+    },
+    results: {
+      putBytes: async (key: string, data: Uint8Array) => { stored.set(key, Buffer.from(data)); return { sizeBytes: data.length }; },
+      getStream: async () => undefined,
+    },
+  };
+  const frame = (s: string) => ({ data: Buffer.from(s), contentType: 'image/png' });
+  const reply = { frames: [[{ url: 'a', seed: 3 }], [{ url: 'b', nsfw: true }]] };
+  const shaped = await shape(hosting, 'image-to-video', 'ai-000000000000000000000001', reply, [[frame('x')], [frame('y'), frame('z')]], { fps: 8 });
+  assert.deepEqual(shaped, { images: [
+    { url: 'http://gw/stream/ai-000000000000000000000001/0.mp4', seed: 3, nsfw: false },
+    { url: 'http://gw/stream/ai-000000000000000000000001/1.mp4', seed: 0, nsfw: true },
+  ] });
+  assert.deepEqual(outputs, [join(scratch, 'upload-1-0.mp4'), join(scratch, 'upload-1-1.mp4')]);
+  assert.equal(stored.get('ai-000000000000000000000001/1.mp4')?.toString(), 'mp4:yz');
+  assert.deepEqual(readdirSync(scratch), [], 'the scratch files are removed once stored');
+
+  fail = true;
+  await assert.rejects(shape(hosting, 'image-to-video', 'ai-000000000000000000000002', reply, [[frame('x')], [frame('y')]], {}), /ffmpeg failed/);
+  assert.equal(outputs.length, 3);
+  assert.equal(existsSync(outputs[2]!), false, 'a partial MP4 is removed when assembling fails');
+  assert.deepEqual(readdirSync(scratch), []);
 });
