@@ -43,7 +43,7 @@ import { framesToMp4 } from './media/frames-to-mp4.ts';
 import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
 import { RtmpServer } from './ingest/rtmp/rtmp-server.ts';
-import { createPlaybackRouter, isPlaybackRead, playlistHitHandler } from './hls/playback.ts';
+import { createPlaybackRouter, isPlaybackRead, mediaPlaylistReader, playlistHitHandler } from './hls/playback.ts';
 import { PlaylistCache } from './hls/playlist-cache.ts';
 import { PlaylistChangeBus } from './hls/playlist-change-bus.ts';
 import { createHttpApp, listenEarly, closeServer, boundPort, skipping } from './http/http-app.ts';
@@ -365,6 +365,11 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     return { ...jobs, ...(waitingSessions ? { liveSessionsWaiting: waitingSessions.length } : {}) };
   });
 
+  const playback = {
+    index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs, playlistCache,
+    ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
+    ...(thumbnails ? { thumbnails } : {}),
+  };
   const app = createHttpApp({
     logger: logger.child({ component: 'http' }),
     guard: {
@@ -388,11 +393,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
       ].map((router) => skipping((req) => isPipelinePost(req) || isPlaybackRead(req), router)),
       // An AI pipeline POST walks none of these routers' layers: none of them serves it.
       ...[
-      createPlaybackRouter({
-        index, storage, windowSegments: config.hls.windowSegments, segmentTargetMs: config.segmentTargetMs, playlistCache,
-        ...(config.storage.publicBaseUrl ? { segmentBaseUrl: config.storage.publicBaseUrl } : {}),
-        ...(thumbnails ? { thumbnails } : {}),
-      }),
+      createPlaybackRouter(playback),
       createRecordingPlaybackRouter(recordingRoutes),
       ...(whip ? [createWhipRouter({ sessions: whip, publicUrl })] : []),
       createPushRouter({ ingest, storage, remuxer, workDir: join(config.workDir, 'push'), scratchPrefix: `push-${ownerTag()}`, maxBodyBytes: config.http.maxBodyBytes, recorder: metrics.ingest, logger: ingestLog }),
@@ -439,8 +440,10 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
     }),
   });
   // A playlist poll the cache answers is served before express (Playlist cache, docs/architecture.md).
-  const playlistHit = playlistHitHandler(playlistCache, (method, route, res) => metrics.http.observe(method, route, res));
-  http.setHandler((req, res) => { if (!playlistHit(req, res)) app(req, res); });
+  http.setHandler(playlistHitHandler({
+    cache: playlistCache, fallback: app, observe: (method, route, res) => metrics.http.observe(method, route, res),
+    ...(config.playlistCache.maxAgeMs > 0 ? { readMedia: mediaPlaylistReader(playback) } : {}),
+  }));
 
   logger.info({
     rtmp: config.rtmp.enabled ? `rtmp://${config.rtmp.host}:${config.rtmp.port}/live/<streamKey>` : 'disabled',

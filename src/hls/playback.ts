@@ -130,37 +130,102 @@ export function isPlaybackRead(req: { readonly method: string; readonly path: st
 /** The playback router's route template (the HTTP metrics' route label of every playback request). */
 export const PLAYBACK_ROUTE = '/stream/*path';
 
+/** A playlist reply: the encoded body and its Cache-Control. */
+export interface CachedReply {
+  readonly body: Buffer;
+  readonly cacheControl: string;
+}
+
 /**
- * Answers a playlist GET or HEAD that the cache holds, before express: a player's poll
- * between two listings then costs Node's HTTP parsing and one write. The cache holds only
- * replies the playback router rendered (their names were checked then); anything else,
- * a percent-encoded path included, returns false untouched for express to serve. The request
- * guard lets every GET/HEAD below `/stream/` through (http/request-guard.ts), so none is
- * skipped here. `observe` times the response as the HTTP metrics middleware would.
- * @returns whether it answered
+ * Answers a playlist GET or HEAD in front of express: a kept reply from the cache, or (with
+ * `readMedia`, {@link mediaPlaylistReader}) a media playlist read and rendered here. A
+ * player's poll then costs Node's HTTP parsing, the read when the playlist changed, and one
+ * write. Anything else goes to `fallback` (express) untouched: other paths, names the
+ * playback router would refuse (a percent-encoded path included), a master playlist not
+ * kept, a stream or rendition not found or withheld, a failed read. The request guard lets
+ * every GET/HEAD below `/stream/` through (http/request-guard.ts), so none is skipped here.
+ * `observe` times the response as the HTTP metrics middleware does, under `/stream/*path`.
  */
-export function playlistHitHandler(cache: Pick<PlaybackPlaylistCache, 'get'>, observe?: (method: string, route: string, res: ServerResponse) => void):
-  (req: IncomingMessage, res: ServerResponse) => boolean {
-  return (req, res) => {
-    const { method, url } = req;
-    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !url.startsWith('/stream/') || url.includes('%')) return false;
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    if (!path.endsWith('.m3u8')) return false;
-    const parts = path.slice('/stream/'.length, -'.m3u8'.length).split('/');
-    // Names as the playback router checks them (so `.master`, the master's cache name, is no rendition).
-    if (parts.length > 2 || !parts.every(isValidStreamName)) return false;
-    const kept = parts.length === 1 ? cache.get(parts[0]!, MASTER_PLAYLIST) : cache.get(parts[0]!, parts[1]!);
-    if (kept === undefined) return false;
+export function playlistHitHandler(options: {
+  cache: Pick<PlaybackPlaylistCache, 'get'>;
+  readMedia?: (manifestID: string, rendition: string) => Promise<CachedReply | undefined>;
+  fallback: (req: IncomingMessage, res: ServerResponse) => void;
+  observe?: (method: string, route: string, res: ServerResponse) => void;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  const { cache, readMedia, fallback, observe } = options;
+  const send = (method: string, res: ServerResponse, reply: CachedReply): void => {
     observe?.(method, PLAYBACK_ROUTE, res);
     res.statusCode = 200;
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Expose-Headers', 'Content-Length');
     res.setHeader('Content-Type', PLAYLIST_TYPE);
-    res.setHeader('Content-Length', String(kept.body.length));
-    res.setHeader('Cache-Control', kept.cacheControl);
-    res.end(kept.body);
-    return true;
+    res.setHeader('Content-Length', String(reply.body.length));
+    res.setHeader('Cache-Control', reply.cacheControl);
+    res.end(reply.body);
+  };
+  return (req, res) => {
+    const { method, url } = req;
+    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !url.startsWith('/stream/') || url.includes('%')) return fallback(req, res);
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!path.endsWith('.m3u8')) return fallback(req, res);
+    const parts = path.slice('/stream/'.length, -'.m3u8'.length).split('/');
+    // Names as the playback router checks them (so `.master`, the master's cache name, is no rendition).
+    if (parts.length > 2 || !parts.every(isValidStreamName)) return fallback(req, res);
+    const kept = parts.length === 1 ? cache.get(parts[0]!, MASTER_PLAYLIST) : cache.get(parts[0]!, parts[1]!);
+    if (kept !== undefined) return send(method, res, kept);
+    if (parts.length === 1 || readMedia === undefined) return fallback(req, res);
+    readMedia(parts[0]!, parts[1]!).then((reply) => {
+      if (res.destroyed) return;
+      if (reply === undefined) fallback(req, res);
+      else send(method, res, reply);
+    }, () => { if (!res.destroyed) fallback(req, res); });
+  };
+}
+
+type MediaRead = NonNullable<Awaited<ReturnType<PlaybackIndex['streamWindow']>>>;
+
+/**
+ * A media playlist from the index's read of it: the reply (body and Cache-Control), or why
+ * there is none (the 404 message: unknown rendition, or a source withheld by applyToSource).
+ */
+function mediaOutcome(options: PlaybackOptions, manifestID: string, rendition: string, read: MediaRead): { body: string; cacheControl: string } | { missing: string } {
+  const { stream, window: w } = read;
+  if (rendition !== SOURCE_RENDITION && !stream.renditions.some((r) => r.name === rendition)) return { missing: `stream ${manifestID} has no rendition ${rendition}` };
+  const copy = rendition === SOURCE_RENDITION ? stream.renditions.find((r) => r.replacesSource === true) : undefined;
+  if (copy) return { missing: `the source of stream ${manifestID} is not served to players: its watermark has applyToSource; play its marked copy, rendition ${copy.name}` };
+  const first = w.segments[0];
+  const uri = (seq: number): string => (options.segmentBaseUrl
+    ? `${options.segmentBaseUrl}/${segmentKey(manifestID, stream.session, rendition, seq)}`
+    : `${rendition}/${seq}.ts`);
+  const body = renderMediaPlaylist({
+    mediaSequence: w.stats.count - w.segments.length,
+    discontinuitySequence: first ? first.discontinuityCount - (first.discontinuity ? 1 : 0) : 0,
+    segments: w.segments.map((x) => ({ uri: uri(x.seq), durationMs: x.durationMs, discontinuity: x.discontinuity })),
+    ended: w.complete,
+    minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
+  });
+  return { body, cacheControl: w.complete ? 'public, max-age=60' : 'no-cache' };
+}
+
+/**
+ * Reads and renders a media playlist for the handler in front of express
+ * ({@link playlistHitHandler}), keeping it in the cache as the playback router does.
+ * @returns the reply, or undefined when the playback router must answer (no such stream or
+ *   rendition, a withheld source: it renders the 404)
+ * @throws what the index read throws (the caller hands the request to express then)
+ */
+export function mediaPlaylistReader(options: PlaybackOptions & { playlistCache: PlaybackPlaylistCache }): (manifestID: string, rendition: string) => Promise<CachedReply | undefined> {
+  const cache = options.playlistCache;
+  return async (manifestID, rendition) => {
+    const token = cache.begin(manifestID);
+    const read = await options.index.streamWindow(manifestID, rendition, options.windowSegments);
+    if (!read) return undefined;
+    const outcome = mediaOutcome(options, manifestID, rendition, read);
+    if ('missing' in outcome) return undefined;
+    const reply = { body: Buffer.from(outcome.body, 'utf8'), cacheControl: outcome.cacheControl };
+    cache.put(token, rendition, reply);
+    return reply;
   };
 }
 
@@ -224,25 +289,11 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
     const token = cache?.begin(manifestID);
     const read = await index.streamWindow(manifestID, rendition, options.windowSegments);
     if (!read) notFound(`stream ${manifestID} not found`);
-    const { stream, window: w } = read!;
-    if (rendition !== SOURCE_RENDITION && !stream.renditions.some((r) => r.name === rendition)) {
-      notFound(`stream ${manifestID} has no rendition ${rendition}`);
-    }
-    if (rendition === SOURCE_RENDITION) refuseWithheldSource(manifestID, stream);
-    const first = w.segments[0];
-    const body = renderMediaPlaylist({
-      mediaSequence: w.stats.count - w.segments.length,
-      discontinuitySequence: first ? first.discontinuityCount - (first.discontinuity ? 1 : 0) : 0,
-      segments: w.segments.map((s) => ({ uri: segmentUri(manifestID, stream.session, rendition, s.seq), durationMs: s.durationMs, discontinuity: s.discontinuity })),
-      ended: w.complete,
-      minTargetDurationS: Math.ceil(options.segmentTargetMs / 1000),
-    });
-    sendAndKeep(res, manifestID, rendition, token, body, w.complete ? 'public, max-age=60' : 'no-cache');
+    const outcome = mediaOutcome(options, manifestID, rendition, read!);
+    if ('missing' in outcome) notFound(outcome.missing);
+    const reply = outcome as { body: string; cacheControl: string };
+    sendAndKeep(res, manifestID, rendition, token, reply.body, reply.cacheControl);
   }
-
-  const segmentUri = (manifestID: string, session: string, rendition: string, seq: number): string => (options.segmentBaseUrl
-    ? `${options.segmentBaseUrl}/${segmentKey(manifestID, session, rendition, seq)}`
-    : `${rendition}/${seq}.ts`);
 
   async function segment(manifestID: string, rendition: string, seq: number, res: Response): Promise<void> {
     // Objects are stored per publish session (domain/segment.ts): a live URI names the current one.

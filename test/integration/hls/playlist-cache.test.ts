@@ -16,7 +16,7 @@ import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
 import { PlaylistCache } from '../../../src/hls/playlist-cache.ts';
 import { PlaylistChangeBus } from '../../../src/hls/playlist-change-bus.ts';
-import { createPlaybackRouter, playlistHitHandler } from '../../../src/hls/playback.ts';
+import { createPlaybackRouter, mediaPlaylistReader, playlistHitHandler } from '../../../src/hls/playback.ts';
 import { createHttpApp } from '../../../src/http/http-app.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
@@ -47,19 +47,17 @@ before(async () => {
   const reader = new RedisSegmentIndex({ redis: readerConnections.open('state'), ...options });
   cache = new PlaylistCache({ maxAgeMs: MAX_AGE_MS });
   bus = new PlaylistChangeBus({ subscriber: readerConnections.open('playlist-changes', 'blocking'), keys, logger: silentLogger(), cache });
-  const app = createHttpApp({
-    logger: silentLogger(),
-    routers: [createPlaybackRouter({
-      index: reader, windowSegments: 6, segmentTargetMs: 2000, playlistCache: cache,
-      // Absolute URIs name the session, so a republish's playlist is told from the old one's.
-      segmentBaseUrl: 'https://cdn.example',
-      storage: { getStream: async () => undefined },
-    })],
-    health: async () => ({ status: 'ok', checks: {} }),
-  });
-  // As the gateway serves: a reply the cache holds before express (gateway-role.ts).
-  const hit = playlistHitHandler(cache, (method, route) => { fastHits.push(`${method} ${route}`); });
-  http = createServer((req, res) => { if (!hit(req, res)) app(req, res); }).listen(0, '127.0.0.1');
+  const playback = {
+    index: reader, windowSegments: 6, segmentTargetMs: 2000, playlistCache: cache,
+    // Absolute URIs name the session, so a republish's playlist is told from the old one's.
+    segmentBaseUrl: 'https://cdn.example',
+    storage: { getStream: async () => undefined },
+  };
+  const app = createHttpApp({ logger: silentLogger(), routers: [createPlaybackRouter(playback)], health: async () => ({ status: 'ok', checks: {} }) });
+  // As the gateway serves (gateway-role.ts): playlists in front of express, the rest through it.
+  http = createServer(playlistHitHandler({
+    cache, fallback: app, readMedia: mediaPlaylistReader(playback), observe: (method, route) => { fastHits.push(`${method} ${route}`); },
+  })).listen(0, '127.0.0.1');
   await new Promise((resolve) => http.once('listening', resolve));
   base = `http://127.0.0.1:${(http.address() as { port: number }).port}/stream`;
   await until(() => cache.live, 'the change subscription is in place');
@@ -118,6 +116,13 @@ test('a segment listed by another process shows in the polls after its listing, 
   assert.equal((await fetch(`${base}/cam/source.m3u8`, { method: 'HEAD' })).headers.get('content-length'), String(Buffer.byteLength(same)));
   // Not a cached name: express answers (the master's cache name is no rendition).
   assert.equal((await fetch(`${base}/cam/.master.m3u8`)).status, 400);
+  // Not found: the playback router behind express answers with its message.
+  const unknown = await fetch(`${base}/nosuch/source.m3u8`);
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { detail: { msg: string } }).detail.msg, 'stream nosuch not found');
+  const noRendition = await fetch(`${base}/cam/P999p.m3u8`);
+  assert.equal(noRendition.status, 404);
+  assert.equal(((await noRendition.json()) as { detail: { msg: string } }).detail.msg, 'stream cam has no rendition P999p');
 
   await writer.record('cam', 's1', ok(1));
   const body = await pollFor('cam', (b) => b.includes('/s1/source/1.ts'), 'seq 1 listed by the writer');
