@@ -192,8 +192,8 @@ type MediaRead = NonNullable<Awaited<ReturnType<PlaybackIndex['streamWindow']>>>
 function mediaOutcome(options: PlaybackOptions, manifestID: string, rendition: string, read: MediaRead): { body: string; cacheControl: string } | { missing: string } {
   const { stream, window: w } = read;
   if (rendition !== SOURCE_RENDITION && !stream.renditions.some((r) => r.name === rendition)) return { missing: `stream ${manifestID} has no rendition ${rendition}` };
-  const copy = rendition === SOURCE_RENDITION ? stream.renditions.find((r) => r.replacesSource === true) : undefined;
-  if (copy) return { missing: `the source of stream ${manifestID} is not served to players: its watermark has applyToSource; play its marked copy, rendition ${copy.name}` };
+  const withheld = rendition === SOURCE_RENDITION ? withheldSourceMessage(manifestID, stream) : undefined;
+  if (withheld !== undefined) return { missing: withheld };
   const first = w.segments[0];
   const uri = (seq: number): string => (options.segmentBaseUrl
     ? `${options.segmentBaseUrl}/${segmentKey(manifestID, stream.session, rendition, seq)}`
@@ -240,8 +240,8 @@ export function createPlaybackRouter(options: PlaybackOptions): Router {
 
   /** 404 for the unmarked source of a stream whose watermark has applyToSource ({@link sourceWithheld}). */
   const refuseWithheldSource = (manifestID: string, stream: PlaybackStream): void => {
-    const copy = stream.renditions.find((r) => r.replacesSource === true);
-    if (copy) notFound(`the source of stream ${manifestID} is not served to players: its watermark has applyToSource; play its marked copy, rendition ${copy.name}`);
+    const withheld = withheldSourceMessage(manifestID, stream);
+    if (withheld !== undefined) notFound(withheld);
   };
 
   const cache = options.playlistCache;
@@ -437,6 +437,12 @@ async function streamObject(stream: Readable, res: Response): Promise<void> {
   } catch {
     res.destroy();
   }
+}
+
+/** The 404 message for the unmarked source of a stream whose watermark has applyToSource ({@link sourceWithheld}); undefined when it is served. */
+function withheldSourceMessage(manifestID: string, stream: Pick<PlaybackStream, 'renditions'>): string | undefined {
+  const copy = stream.renditions.find((r) => r.replacesSource === true);
+  return copy && `the source of stream ${manifestID} is not served to players: its watermark has applyToSource; play its marked copy, rendition ${copy.name}`;
 }
 
 /**
