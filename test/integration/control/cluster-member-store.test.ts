@@ -3,29 +3,19 @@
  * redis-server: records listed while their heartbeat runs, gone by expiry alone when it
  * stops, withdrawn at once by a clean close; the Redis commands one heartbeat costs.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { createRedis, type Redis } from '../../../src/redis/connections.ts';
+import { redisClientForSuite } from '../../helpers/suite-setup.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 import { RedisClusterMembers } from '../../../src/cluster/cluster-member-store.ts';
 import { ClusterHeartbeat, MEMBER_TTL_HEARTBEATS } from '../../../src/cluster/cluster-heartbeat.ts';
 
-let server: TestRedis;
-let redis: Redis;
-before(async () => {
-  server = await startRedis();
-  redis = createRedis({ url: server.url, logger: silentLogger(), name: 'test' });
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const testRedis = redisClientForSuite();
 
 function storeOn(prefix: string): RedisClusterMembers {
-  return new RedisClusterMembers({ redis, keys: new RedisKeys(prefix) });
+  return new RedisClusterMembers({ redis: testRedis.client, keys: new RedisKeys(prefix) });
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -83,8 +73,8 @@ test('a member whose heartbeat stops drops out by expiry alone, and its keys are
     assert.ok(Date.now() - killedAt >= intervalMs * MEMBER_TTL_HEARTBEATS - 50, 'not before its record expired');
     members = await store.list();
     assert.deepEqual(members.gateways.map((g) => g.id), ['alive-1-0001'], 'the live member stays (its heartbeat renews it)');
-    assert.equal(await redis.exists(`${prefix}:cluster:member:transcoder:dead-2-0002`), 0);
-    assert.deepEqual(await redis.zrange(`${prefix}:cluster:members`, '0', '-1'), ['gateway:alive-1-0001'], 'the listing was pruned');
+    assert.equal(await testRedis.client.exists(`${prefix}:cluster:member:transcoder:dead-2-0002`), 0);
+    assert.deepEqual(await testRedis.client.zrange(`${prefix}:cluster:members`, '0', '-1'), ['gateway:alive-1-0001'], 'the listing was pruned');
   } finally {
     await alive.close();
   }
@@ -96,9 +86,9 @@ test('one heartbeat of a gateway with its embedded transcoder is one MULTI: 2 SE
     store, id: 'count-1-0001', intervalMs: 60_000, logger: silentLogger(),
     gateway: { address: 'http://a', streams: () => 0 }, transcoder: { embedded: true, slots: 1, inFlight: () => ({ liveSessions: 0, jobs: 0 }) },
   });
-  await redis.config('RESETSTAT');
+  await testRedis.client.config('RESETSTAT');
   await heartbeat.start();
-  const stats = String(await redis.info('commandstats'));
+  const stats = String(await testRedis.client.info('commandstats'));
   const calls = Object.fromEntries([...stats.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
   await heartbeat.close();
   assert.deepEqual(calls, { multi: 1, set: 2, zadd: 2, zremrangebyscore: 1, exec: 1, 'config|resetstat': 1 }, stats);

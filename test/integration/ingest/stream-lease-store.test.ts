@@ -3,35 +3,24 @@
  * race for one manifest ID, a push session holds it with its own owner string, a holder that
  * lost its lease can neither renew nor release the new holder's, and a lease nobody renews expires.
  */
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { RedisConnections } from '../../../src/redis/connections.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisStreamLeases, pushLeaseOwner } from '../../../src/ingest/stream-lease-store.ts';
 import { newMemberId } from '../../../src/member-id.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
 
-let server: TestRedis;
-let a: RedisConnections;
-let b: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test-a', 'mediagate:test-b');
 let leasesA: RedisStreamLeases;
 let leasesB: RedisStreamLeases;
 const A = newMemberId('host-a', 100);
 const B = newMemberId('host-b', 200);
 
 before(async () => {
-  server = await startRedis();
-  a = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test-a' });
-  b = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test-b' });
-  leasesA = new RedisStreamLeases({ redis: a.open('state'), keys: new RedisKeys('mgtest') });
-  leasesB = new RedisStreamLeases({ redis: b.open('state'), keys: new RedisKeys('mgtest') });
-  await Promise.all([a.ready('state', 5000), b.ready('state', 5000)]);
-});
-after(async () => {
-  await a.close();
-  await b.close();
-  await server.stop();
+  await testRedis.ready;
+  const [a, b] = testRedis.all;
+  leasesA = new RedisStreamLeases({ redis: a!.open('state'), keys: new RedisKeys('mgtest') });
+  leasesB = new RedisStreamLeases({ redis: b!.open('state'), keys: new RedisKeys('mgtest') });
 });
 
 test('member IDs are <host>-<pid>-<4 hex>, differ per process start, and keep unsafe host characters out', () => {

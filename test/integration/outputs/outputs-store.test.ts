@@ -4,33 +4,22 @@
  * adds from both, a new session replaces the outputs and forgets old states, removal drops the
  * state, and an ended stream's outputs expire.
  */
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { RedisConnections } from '../../../src/redis/connections.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisOutputs } from '../../../src/outputs/outputs-store.ts';
 import { outputSpecs } from '../../../src/outputs/output-manager.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
 
-let server: TestRedis;
-let a: RedisConnections;
-let b: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test-a', 'mediagate:test-b');
 let storeA: RedisOutputs;
 let storeB: RedisOutputs;
 
 before(async () => {
-  server = await startRedis();
-  a = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test-a' });
-  b = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test-b' });
-  storeA = new RedisOutputs({ redis: a.open('state'), keys: new RedisKeys('mgtest') });
-  storeB = new RedisOutputs({ redis: b.open('state'), keys: new RedisKeys('mgtest') });
-  await Promise.all([a.ready('state', 5000), b.ready('state', 5000)]);
-});
-after(async () => {
-  await a.close();
-  await b.close();
-  await server.stop();
+  await testRedis.ready;
+  const [a, b] = testRedis.all;
+  storeA = new RedisOutputs({ redis: a!.open('state'), keys: new RedisKeys('mgtest') });
+  storeB = new RedisOutputs({ redis: b!.open('state'), keys: new RedisKeys('mgtest') });
 });
 
 const request = (i: number): { url: string; rendition: string } => ({ url: `rtmp://127.0.0.1/live/k${i}`, rendition: 'source' });

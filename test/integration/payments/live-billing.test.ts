@@ -4,10 +4,9 @@
  * the balance lasts, a stop at zero that never goes negative, the hold given back at close,
  * and the charges in the account's usage under pipeline live-video-to-video.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { createRedis, type Redis } from '../../../src/redis/connections.ts';
+import { redisClientForSuite } from '../../helpers/suite-setup.ts';
 import { RedisLedger } from '../../../src/payments/ledger-store.ts';
 import { Billing } from '../../../src/payments/billing.ts';
 import { LiveBilling, liveHoldID, type LiveBillingOptions } from '../../../src/payments/live-billing.ts';
@@ -19,23 +18,13 @@ const LIVE = 'live-video-to-video';
 const MODEL = 'mediagate/cpu-filter';
 const T0 = 1_760_000_000_000;
 
-let server: TestRedis;
-let redis: Redis;
+const testRedis = redisClientForSuite();
 let prefixes = 0;
-
-before(async () => {
-  server = await startRedis();
-  redis = createRedis({ url: server.url, logger: silentLogger(), name: 'test' });
-});
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 
 /** A ledger under a fresh prefix with a settable clock, and live billing on it. */
 function fresh(aiPrices: AiPriceRule[], options: Partial<LiveBillingOptions> = {}): { ledger: RedisLedger; live: LiveBilling; clock: { now: number }; charged: bigint[] } {
   const clock = { now: T0 };
-  const ledger = new RedisLedger({ redis, prefix: `lb${++prefixes}`, nowMs: () => clock.now });
+  const ledger = new RedisLedger({ redis: testRedis.client, prefix: `lb${++prefixes}`, nowMs: () => clock.now });
   const billing = new Billing({ ledger, transcodePrice: { pricePerUnit: 1, pixelsPerUnit: 1_000_000 }, aiPrices, logger: silentLogger() });
   const charged: bigint[] = [];
   const live = new LiveBilling({

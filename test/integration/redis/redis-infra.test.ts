@@ -1,6 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
 import { RedisConnections } from '../../../src/redis/connections.ts';
 import { RedisScripts, luaScript } from '../../../src/redis/scripts.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
@@ -8,24 +8,13 @@ import { silentLogger } from '../../../src/log/logger.ts';
 
 const INCR_CAPPED = luaScript('mgIncrByCapped', 1, new URL('../../fixtures/redis/incr-by-capped.lua', import.meta.url));
 
-let server: TestRedis;
-let connections: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test');
 
-before(async () => {
-  server = await startRedis();
-  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  await connections.ready('state', 5000);
-});
-
-after(async () => {
-  await connections.close();
-  await server.stop();
-});
 
 test('one named connection per purpose, visible in CLIENT LIST', async () => {
-  const state = connections.open('state');
-  assert.equal(connections.open('state'), state);
-  const queue = connections.open('queue', 'blocking');
+  const state = testRedis.connections.open('state');
+  assert.equal(testRedis.connections.open('state'), state);
+  const queue = testRedis.connections.open('queue', 'blocking');
   assert.notEqual(queue, state);
   await queue.ping();
   const list = String(await state.client('LIST'));
@@ -34,7 +23,7 @@ test('one named connection per purpose, visible in CLIENT LIST', async () => {
 });
 
 test('a script runs by name, and again after Redis forgot it (NOSCRIPT → EVAL)', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const scripts = new RedisScripts(redis, { incr: INCR_CAPPED });
   const key = new RedisKeys('mediagate').scope('test').key('counter', 1);
   assert.equal(key, 'mediagate:test:counter:1');
@@ -49,7 +38,7 @@ test('a script runs by name, and again after Redis forgot it (NOSCRIPT → EVAL)
 });
 
 test('a script runs with the shared local functions put in front of it', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const fixture = (name: string): URL => new URL(`../../fixtures/redis/${name}`, import.meta.url);
   const setClamped = luaScript('mgSetClamped', 1, fixture('set-clamped.lua'), [fixture('clamp-functions.lua')]);
   assert.match(setClamped.lua, /^-- Test fixture[^]*local function clamp[^]*clamp\(tonumber/);
@@ -61,7 +50,7 @@ test('a script runs with the shared local functions put in front of it', async (
 });
 
 test('a script that takes any number of keys gets them all, also after Redis forgot it', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const fixture = (name: string): URL => new URL(`../../fixtures/redis/${name}`, import.meta.url);
   const scripts = new RedisScripts(redis, { sum: luaScript('mgSumKeys', 'variable', fixture('sum-keys.lua'), [fixture('clamp-functions.lua')]) });
   const keys = new RedisKeys('mediagate').scope('test');
@@ -76,7 +65,7 @@ test('a script that takes any number of keys gets them all, also after Redis for
 });
 
 test('a script refuses the wrong number of keys before reaching Redis', async () => {
-  const scripts = new RedisScripts(connections.open('state'), { incr: INCR_CAPPED });
+  const scripts = new RedisScripts(testRedis.connections.open('state'), { incr: INCR_CAPPED });
   await assert.rejects(scripts.run('incr', ['a', 'b'], ['1', '2']), /takes 1 keys, got 2/);
 });
 
@@ -87,7 +76,7 @@ test('script names and key parts are checked', () => {
 });
 
 test('close() ends every connection, is idempotent, and refuses new opens', async () => {
-  const own = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:closing' });
+  const own = new RedisConnections({ url: testRedis.server.url, logger: silentLogger(), namePrefix: 'mediagate:closing' });
   const a = own.open('a');
   const b = own.open('b', 'blocking');
   await Promise.all([a.ping(), b.ping()]);

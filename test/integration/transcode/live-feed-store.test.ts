@@ -1,27 +1,15 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { RedisConnections } from '../../../src/redis/connections.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import pino from 'pino';
 import { LiveFeedReader, LiveFeedWriter, type FeedEntry, type UnreadTrimmed } from '../../../src/transcode/live-feed-store.ts';
 import { RedisLiveSessions } from '../../../src/transcode/live-session-store.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 
-let server: TestRedis;
-let connections: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test');
 const keys = new RedisKeys('mgtest');
-
-before(async () => {
-  server = await startRedis();
-  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  await connections.ready('state', 5000);
-});
-after(async () => {
-  await connections.close();
-  await server.stop();
-});
 
 /** Collects a followed feed's entries until `done` says so. */
 function collect(reader: LiveFeedReader, m: string, s: string, fromSeq: number, done: (entries: FeedEntry[]) => boolean): Promise<FeedEntry[]> {
@@ -36,8 +24,8 @@ function collect(reader: LiveFeedReader, m: string, s: string, fromSeq: number, 
 }
 
 test('a feed delivers chunks, settled and end entries in order, bytes intact (every byte value, empty and 1 MiB chunks)', async () => {
-  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger(), retainSegments: 100 });
-  const reader = new LiveFeedReader({ redis: connections.open('feed-a', 'blocking'), keys, logger: silentLogger() });
+  const writer = new LiveFeedWriter({ redis: testRedis.connections.open('state'), keys, logger: silentLogger(), retainSegments: 100 });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-a', 'blocking'), keys, logger: silentLogger() });
   try {
     const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const sent = [
@@ -75,9 +63,9 @@ test('a feed delivers chunks, settled and end entries in order, bytes intact (ev
 });
 
 test('the feed keeps the last few whole segments; a reader starts at the first chunk of any seq still held', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger(), retainSegments: 3, ttlMs: 30_000 });
-  const reader = new LiveFeedReader({ redis: connections.open('feed-b', 'blocking'), keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-b', 'blocking'), keys, logger: silentLogger() });
   try {
     for (let seq = 0; seq < 10; seq++) {
       for (let i = 0; i < 5; i++) writer.append('m2', 's1', { seq, first: i === 0, ...(i === 0 ? { startPts90k: seq * 180000 } : {}), bytes: Buffer.from(`${seq}:${i}`) });
@@ -110,9 +98,9 @@ test('the feed keeps the last few whole segments; a reader starts at the first c
 });
 
 test('one reader follows several feeds at once, each from its own seq; an abandoned feed expires', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger(), ttlMs: 300 });
-  const reader = new LiveFeedReader({ redis: connections.open('feed-c', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-c', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
   try {
     const a = collect(reader, 'ma', 's', 0, (e) => e.length === 3);
     const b = collect(reader, 'mb', 's', 1, (e) => e.length === 2);
@@ -135,7 +123,7 @@ test('one reader follows several feeds at once, each from its own seq; an abando
 
 /** Opens a live session record for (m, s), as the gateway does at publish. */
 async function openSession(m: string, s: string): Promise<RedisLiveSessions> {
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
   await sessions.open({ manifestID: m, session: s, profiles: [], segmentTargetMs: 2000, openedAtMs: Date.now() });
   return sessions;
 }
@@ -151,10 +139,10 @@ async function appendSeqs(writer: LiveFeedWriter, m: string, s: string, from: nu
 }
 
 test('an open session\'s feed keeps every seq it has not recorded, however far ahead the publisher is; what it recorded goes', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   // As in production (retainSegments 15): a publisher that sent 30 segments before any transcoder claimed the session.
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
-  const reader = new LiveFeedReader({ redis: connections.open('feed-d', 'blocking'), keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-d', 'blocking'), keys, logger: silentLogger() });
   try {
     const sessions = await openSession('m4', 's1');
     await appendSeqs(writer, 'm4', 's1', 0, 30);
@@ -175,13 +163,13 @@ test('an open session\'s feed keeps every seq it has not recorded, however far a
 });
 
 test('over its byte cap an open session\'s feed drops its oldest seqs not yet recorded, with an error log and a count', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
   const trimmed: UnreadTrimmed[] = [];
   // 3 chunks of 1000 bytes per seq: at most 10 000 bytes of seqs before the newest one stay (3 whole seqs).
   const writer = new LiveFeedWriter({ redis, keys, logger, maxBytes: 10_000, onUnreadTrimmed: (t) => trimmed.push(t) });
-  const reader = new LiveFeedReader({ redis: connections.open('feed-e', 'blocking'), keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-e', 'blocking'), keys, logger: silentLogger() });
   try {
     await openSession('m5', 's1');
     await appendSeqs(writer, 'm5', 's1', 0, 4, 3, 1000);
@@ -204,9 +192,9 @@ test('over its byte cap an open session\'s feed drops its oldest seqs not yet re
 });
 
 test('chunks of one seq handed over in one tick go out as one entry (one XADD) and are delivered as the same chunks, in order', async () => {
-  const redis = connections.open('state');
+  const redis = testRedis.connections.open('state');
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
-  const reader = new LiveFeedReader({ redis: connections.open('feed-f', 'blocking'), keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-f', 'blocking'), keys, logger: silentLogger() });
   try {
     const sent = [
       { seq: 0, first: true, startPts90k: 9000, bytes: randomBytes(5000) },

@@ -5,11 +5,10 @@
  * SIGKILLed process's would): every seq listed, a discontinuity at the takeover, each seq
  * settled and none released. The real ladder (ffmpeg) is covered by the end-to-end tests.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { RedisConnections } from '../../../src/redis/connections.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { LiveFeedReader, LiveFeedWriter } from '../../../src/transcode/live-feed-store.ts';
 import { RedisLiveSessions } from '../../../src/transcode/live-session-store.ts';
@@ -22,21 +21,10 @@ import { SOURCE_RENDITION, segmentKey } from '../../../src/domain/segment.ts';
 import type { FeedChunk } from '../../../src/transcode/live-feed-store.ts';
 import { createLogger, silentLogger } from '../../../src/log/logger.ts';
 
-let server: TestRedis;
-let connections: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test');
 const SEGMENT_MS = 1000;
 const PROFILE = { ...PRESETS['P360p30fps16x9']!, name: 'low' };
 const SOURCE = { video: { width: 640, height: 360, fpsNum: 24, fpsDen: 1, codec: 'h264' } };
-
-before(async () => {
-  server = await startRedis();
-  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  await connections.ready('state', 5000);
-});
-after(async () => {
-  await connections.close();
-  await server.stop();
-});
 
 /** Emits seq N's rendition segment and `complete` when seq N + 1's first chunk arrives (or at end). */
 class StandInLadder extends EventEmitter implements LiveLadderHandle {
@@ -108,9 +96,9 @@ function harness(keys: RedisKeys, index: RedisSegmentIndex, n: number, options: 
   const stored = new Map<string, Buffer>();
   const readers: LiveFeedReader[] = [];
   const runners = Array.from({ length: n }, (_, i) => {
-    const reader = new LiveFeedReader({ redis: connections.open(`feed-${keys.prefix}-${options.idPrefix ?? "t"}${i}`, "blocking"), keys, logger: silentLogger(), blockMs: 100 });
+    const reader = new LiveFeedReader({ redis: testRedis.connections.open(`feed-${keys.prefix}-${options.idPrefix ?? "t"}${i}`, "blocking"), keys, logger: silentLogger(), blockMs: 100 });
     readers.push(reader);
-    const sessions = freezable<RunnerSessions>(new RedisLiveSessions({ redis: connections.open('state'), keys }));
+    const sessions = freezable<RunnerSessions>(new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys }));
     const feed = freezable<RunnerFeed>(reader);
     const results = freezable<RunnerResults>(new TranscodeResults({
       index, logger: silentLogger(), events: { emit: () => undefined },
@@ -166,13 +154,13 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 }
 
 function newIndex(keys: RedisKeys): RedisSegmentIndex {
-  return new RedisSegmentIndex({ redis: connections.open('state'), keys, retainSegments: 64, maxSegmentWaitMs: 60_000, heartbeatTtlMs: 60_000 });
+  return new RedisSegmentIndex({ redis: testRedis.connections.open('state'), keys, retainSegments: 64, maxSegmentWaitMs: 60_000, heartbeatTtlMs: 60_000 });
 }
 
 test('a transcoder claims live sessions only while it has free slots; a session goes to a transcoder with one', async () => {
   const keys = new RedisKeys('mgtest-slots');
   const index = newIndex(keys);
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
   let busyJobs = 1;
   // t0: one slot taken by a per-segment job; t1: one free slot.
   const h0 = harness(keys, index, 1, { slots: 1, jobsInFlight: () => busyJobs, idPrefix: 'busy' });
@@ -200,8 +188,8 @@ test('a transcoder claims live sessions only while it has free slots; a session 
 test('when the owner stops dead, another transcoder takes the session over: every seq listed, a discontinuity at the takeover, each seq settled once and none released', async () => {
   const keys = new RedisKeys('mgtest-failover');
   const index = newIndex(keys);
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
-  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger() });
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
+  const writer = new LiveFeedWriter({ redis: testRedis.connections.open('state'), keys, logger: silentLogger() });
   const h = harness(keys, index, 2);
   const m = 'failover';
   try {
@@ -250,8 +238,8 @@ test('when the owner stops dead, another transcoder takes the session over: ever
 test('a ladder whose end() rejects (its ffmpeg stopped meanwhile) neither crashes the process nor keeps the session from finishing', async () => {
   const keys = new RedisKeys('mgtest-end-rejects');
   const index = newIndex(keys);
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
-  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger() });
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
+  const writer = new LiveFeedWriter({ redis: testRedis.connections.open('state'), keys, logger: silentLogger() });
   const h = harness(keys, index, 1, { endRejects: true, idPrefix: 'rej' });
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => { unhandled.push(reason); };
@@ -278,7 +266,7 @@ test('a ladder whose end() rejects (its ffmpeg stopped meanwhile) neither crashe
 test('a session opened between two scans is claimed at the next poll, not at the next scan (half a lease later)', async () => {
   const keys = new RedisKeys('mgtest-poll');
   const index = newIndex(keys);
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
   // A 20 s segment target: a 20 s lease, scans every 10 s.
   const h = harness(keys, index, 1, { segmentTargetMs: 20_000, idPrefix: 'poll' });
   try {
@@ -299,8 +287,8 @@ test('a session opened between two scans is claimed at the next poll, not at the
 test('a ladder running behind keeps its session after the feed went quiet: the idle timer counts from its last output too', async () => {
   const keys = new RedisKeys('mgtest-behind');
   const index = newIndex(keys);
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
-  const writer = new LiveFeedWriter({ redis: connections.open('state'), keys, logger: silentLogger() });
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
+  const writer = new LiveFeedWriter({ redis: testRedis.connections.open('state'), keys, logger: silentLogger() });
   // The feed is quiet after the end entry for longer than idleMs while the ladder still emits a seq every 300 ms.
   const h = harness(keys, index, 1, { idleMs: 700, emitEveryMs: 300, idPrefix: 'behind' });
   try {
@@ -322,8 +310,8 @@ test('a ladder running behind keeps its session after the feed went quiet: the i
 test('seqs gone from the feed before the owner read them (the writer\'s byte cap) make it hand the session over: they fail, the rest is listed after a discontinuity, no hole', async () => {
   const keys = new RedisKeys('mgtest-gap');
   const index = newIndex(keys);
-  const sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
-  const redis = connections.open('state');
+  const sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
+  const redis = testRedis.connections.open('state');
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
   const h = harness(keys, index, 1, { idPrefix: 'gap' });
   const m = 'gap';
@@ -368,14 +356,14 @@ test('seqs gone from the feed before the owner read them (the writer\'s byte cap
 test('a session opened wakes a transcoder with a free slot through the bus: claimed at once, with no poll and long before the next scan', async () => {
   const keys = new RedisKeys('mgtest-bus');
   const index = newIndex(keys);
-  const store = new RedisLiveSessions({ redis: connections.open('state'), keys });
+  const store = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
   // Without newestOpenedAtMs the runner has no poll: only its scans (every 10 s with a 20 s target) and the bus.
   const sessions: RunnerSessions = {
     unowned: (limit) => store.unowned(limit), claim: (...a) => store.claim(...a), renew: (...a) => store.renew(...a), source: (...a) => store.source(...a),
     progress: (...a) => store.progress(...a), release: (...a) => store.release(...a), finish: (...a) => store.finish(...a),
     advertise: (...a) => store.advertise(...a), withdraw: (id) => store.withdraw(id),
   };
-  const reader = new LiveFeedReader({ redis: connections.open('feed-bus', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-bus', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
   const runner = new LiveSessionRunner({
     sessions, feed: reader, logger: silentLogger(), slots: 1, jobsInFlight: () => 0, segmentTargetMs: 20_000, id: 'bus0',
     results: { completed: async () => undefined, failedForGood: async () => undefined },
@@ -383,11 +371,11 @@ test('a session opened wakes a transcoder with a free slot through the bus: clai
     startLadder: () => new StandInLadder(),
   });
   const woken: string[] = [];
-  const bus = new LiveSessionBus({ subscriber: connections.open('bus-sub', 'blocking'), keys, logger: silentLogger(), onOpened: (m) => { woken.push(m); runner.wake(); } });
+  const bus = new LiveSessionBus({ subscriber: testRedis.connections.open('bus-sub', 'blocking'), keys, logger: silentLogger(), onOpened: (m) => { woken.push(m); runner.wake(); } });
   try {
     runner.start();
     // The start's own scan has found nothing, and the subscription is in place.
-    await waitFor('subscribed', async () => Number((await connections.open('state').pubsub('NUMSUB', keys.key('transcode', 'live-opened')) as [string, number])[1]) === 1);
+    await waitFor('subscribed', async () => Number((await testRedis.connections.open('state').pubsub('NUMSUB', keys.key('transcode', 'live-opened')) as [string, number])[1]) === 1);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(runner.owned, 0);
     await openStream(index, store, 'bus-a');
