@@ -2,36 +2,21 @@
  * The control API on a real gateway process: list, inspect and stop a live RTMP stream;
  * admin-token rules; request validation against openapi/control.yaml.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { publish } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { waitForEndedPlaylists } from '../../helpers/hls.ts';
 
 const TOKEN = 'admin-token-for-tests-91b2';
-let redis: TestRedis;
-let deployment: TestDeployment;
-let gateway: MediagateProcess;
-
-before(async () => {
-  redis = await startRedis();
-  deployment = await testDeployment(redis.url, { MEDIAGATE_LADDER: 'P240p30fps16x9', MEDIAGATE_HTTP_ADMIN_TOKEN: TOKEN });
-  gateway = spawnMediagate('gateway', deployment.env);
-  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
-});
-
-after(async () => {
-  await gateway?.stop();
-  await redis?.stop();
-  deployment?.cleanup();
-});
+const gateway = gatewayForSuite({ MEDIAGATE_LADDER: 'P240p30fps16x9', MEDIAGATE_HTTP_ADMIN_TOKEN: TOKEN });
 
 const api = (path: string, init: RequestInit = {}, token = TOKEN): Promise<Response> =>
-  fetch(`${deployment.httpUrl}${path}`, { ...init, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
+  fetch(`${gateway.httpUrl}${path}`, { ...init, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
 
 test('the control API lists a live RTMP stream with its renditions, counts, bitrate and age, then stops it', { timeout: 120_000 }, async () => {
-  const publisher = publish(await clipWith2sGop(40), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/ctl`);
+  const publisher = publish(await clipWith2sGop(40), gateway.rtmpUrl('ctl'));
   let listed: { streams: Record<string, unknown>[] } | undefined;
   const deadline = Date.now() + 40_000;
   while (Date.now() < deadline) {
@@ -51,7 +36,7 @@ test('the control API lists a live RTMP stream with its renditions, counts, bitr
   assert.ok(stream.segments >= 2);
   assert.ok(stream.ingestBitrateBps > 300_000 && stream.ingestBitrateBps < 3_000_000, `ingest bitrate ${stream.ingestBitrateBps}`);
   assert.ok(stream.lastSegmentAgeMs >= 0 && stream.lastSegmentAgeMs < 10_000, `last segment age ${stream.lastSegmentAgeMs}`);
-  assert.equal(stream.playbackUrl, `${deployment.httpUrl}/stream/ctl.m3u8`);
+  assert.equal(stream.playbackUrl, `${gateway.httpUrl}/stream/ctl.m3u8`);
 
   const one = await api('/api/streams/ctl');
   assert.equal(one.status, 200);
@@ -66,7 +51,7 @@ test('the control API lists a live RTMP stream with its renditions, counts, bitr
   clearTimeout(killer);
   assert.ok(Date.now() - stopAt < 10_000, 'the publisher was disconnected (its ffmpeg exited) well before the clip ended');
 
-  const lists = await waitForEndedPlaylists(deployment.httpUrl, 'ctl', 2, 30_000);
+  const lists = await waitForEndedPlaylists(gateway.httpUrl, 'ctl', 2, 30_000);
   assert.ok(lists.every((m) => m.endlist), 'the playlists end after the stop');
   const after = (await (await api('/api/streams/ctl')).json()) as { state: string };
   assert.equal(after.state, 'ended');
@@ -102,7 +87,7 @@ test('the active profiles are listed in Livepeer JSON profile form', async () =>
   const body = (await (await api('/api/profiles')).json()) as { defaultLadder: { name: string; width: number; bitrate: number }[]; presets: unknown[] };
   assert.deepEqual(body.defaultLadder.map((p) => [p.name, p.width, p.bitrate]), [['P240p30fps16x9', 426, 600_000]]);
   assert.equal(body.presets.length, 13);
-  const spec = await fetch(`${deployment.httpUrl}/openapi/control.yaml`);
+  const spec = await fetch(`${gateway.httpUrl}/openapi/control.yaml`);
   assert.equal(spec.status, 200);
   assert.match(await spec.text(), /operationId: stopStream/);
 });

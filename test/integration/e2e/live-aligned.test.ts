@@ -5,12 +5,12 @@
  * segment N's within one frame, so a player switching renditions at a segment boundary
  * neither repeats nor skips a picture.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { publish } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { seqOf, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
@@ -21,22 +21,7 @@ const MANIFEST = 'aligned';
 /** One frame of the 24 fps clip, in 90 kHz ticks. */
 const FRAME_90K = 90_000 / 24;
 
-let redis: TestRedis;
-let deployment: TestDeployment;
-let gateway: MediagateProcess;
-
-before(async () => {
-  redis = await startRedis();
-  deployment = await testDeployment(redis.url, { MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_HLS_WINDOW_SEGMENTS: '50', MEDIAGATE_TRANSCODE_LIVE_SESSIONS: 'true' });
-  gateway = spawnMediagate('gateway', deployment.env);
-  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
-});
-
-after(async () => {
-  await gateway?.stop();
-  await redis?.stop();
-  deployment?.cleanup();
-});
+const gateway = gatewayForSuite({ MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_HLS_WINDOW_SEGMENTS: '50', MEDIAGATE_TRANSCODE_LIVE_SESSIONS: 'true' });
 
 /** The lowest video PTS among a segment's first packets (its keyframe's: closed GOPs), 90 kHz. */
 async function firstVideoPts(url: string): Promise<number> {
@@ -47,17 +32,17 @@ async function firstVideoPts(url: string): Promise<number> {
 }
 
 test('the first PTS of segment N of every rendition equals source segment N\'s within one frame', { timeout: 80_000 }, async () => {
-  const publisher = publish(await clipWith2sGop(12), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${MANIFEST}`);
+  const publisher = publish(await clipWith2sGop(12), gateway.rtmpUrl(MANIFEST));
   assert.equal(await publisher.exited, 0, publisher.stderr());
-  const lists = await waitForEndedPlaylists(deployment.httpUrl, MANIFEST, LADDER.length + 1, 40_000);
-  assert.ok(gateway.lines.some((l) => l.includes('"msg":"live session claimed"')), 'made by a live session');
+  const lists = await waitForEndedPlaylists(gateway.httpUrl, MANIFEST, LADDER.length + 1, 40_000);
+  assert.ok(gateway.proc.lines.some((l) => l.includes('"msg":"live session claimed"')), 'made by a live session');
   const sourceSeqs = lists[0]!.segments.map((s) => seqOf(s.uri));
   assert.ok(sourceSeqs.length >= 5, `about 6 segments, got ${sourceSeqs.length}`);
   const offBy: string[] = [];
   for (const seq of sourceSeqs) {
-    const source = await firstVideoPts(`${deployment.httpUrl}/stream/${MANIFEST}/source/${seq}.ts`);
+    const source = await firstVideoPts(`${gateway.httpUrl}/stream/${MANIFEST}/source/${seq}.ts`);
     for (const rendition of LADDER) {
-      const pts = await firstVideoPts(`${deployment.httpUrl}/stream/${MANIFEST}/${rendition}/${seq}.ts`);
+      const pts = await firstVideoPts(`${gateway.httpUrl}/stream/${MANIFEST}/${rendition}/${seq}.ts`);
       if (Math.abs(pts - source) > FRAME_90K) offBy.push(`${rendition}/${seq}: ${pts} against ${source}`);
     }
   }

@@ -10,12 +10,12 @@
  * picture and comparing it with the clip's first picture (timestamps cannot tell: the segmenter
  * rebases them to the first packet it gets).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { childProcesses, spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { childProcesses } from '../../helpers/gateway-process.ts';
 import { fetchMedia, fetchText, probeSegment, seqOf } from '../../helpers/hls.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 
@@ -26,25 +26,10 @@ const PUBLISH_S = 8;
 const keyOf = (i: number): string => `burst-key-${i}-x7Qp`;
 const manifestOf = (i: number): string => `burst${i}`;
 
-let redis: TestRedis;
-let deployment: TestDeployment;
-let gateway: MediagateProcess;
-
-before(async () => {
-  redis = await startRedis();
-  deployment = await testDeployment(redis.url, {
-    MEDIAGATE_LADDER: '[]',
-    MEDIAGATE_LOG_LEVEL: 'info',
-    MEDIAGATE_STREAM_KEYS: JSON.stringify(Array.from({ length: STREAMS }, (_, i) => ({ streamKey: keyOf(i), manifestID: manifestOf(i) }))),
-  });
-  gateway = spawnMediagate('gateway', deployment.env);
-  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
-});
-
-after(async () => {
-  await gateway?.stop();
-  await redis?.stop();
-  deployment?.cleanup();
+const gateway = gatewayForSuite({
+  MEDIAGATE_LADDER: '[]',
+  MEDIAGATE_LOG_LEVEL: 'info',
+  MEDIAGATE_STREAM_KEYS: JSON.stringify(Array.from({ length: STREAMS }, (_, i) => ({ streamKey: keyOf(i), manifestID: manifestOf(i) }))),
 });
 
 /**
@@ -54,7 +39,7 @@ after(async () => {
  * @returns how long the launches took (first to last), each publisher's exit code, and stderr
  */
 function publishBurst(clip: string): Promise<{ launchedWithinMs: number; codes: number[]; stderr: string }> {
-  const urls = Array.from({ length: STREAMS }, (_, i) => `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${keyOf(i)}`);
+  const urls = Array.from({ length: STREAMS }, (_, i) => gateway.rtmpUrl(keyOf(i)));
   const script = [
     'start=$(date +%s%N); i=0',
     'for url in "$@"; do (ffmpeg -nostdin -v error -re -i "$CLIP" -c copy -f flv "$url"; echo "exit $i $?") & i=$((i+1)); done',
@@ -93,7 +78,7 @@ test('32 publishers started within 1 s: every seq 0 starts at its publisher\'s f
   assert.notEqual(await pictureMd5(clip, 48), firstPicture);
 
   const children = new Set<string>();
-  const sampler = setInterval(() => { for (const c of childProcesses(gateway.child.pid!)) children.add(c); }, 200);
+  const sampler = setInterval(() => { for (const c of childProcesses(gateway.proc.child.pid!)) children.add(c); }, 200);
   let burst: { launchedWithinMs: number; codes: number[]; stderr: string };
   try {
     burst = await publishBurst(clip);
@@ -107,7 +92,7 @@ test('32 publishers started within 1 s: every seq 0 starts at its publisher\'s f
 
   // Every stream ends with its seq 0 starting at the publisher's first keyframe.
   for (let i = 0; i < STREAMS; i += 1) {
-    const playlistUrl = `${deployment.httpUrl}/stream/${manifestOf(i)}/source.m3u8`;
+    const playlistUrl = `${gateway.httpUrl}/stream/${manifestOf(i)}/source.m3u8`;
     const deadline = Date.now() + 30_000;
     let media = (await fetchText(playlistUrl)).status === 200 ? await fetchMedia(playlistUrl) : undefined;
     while (!media?.endlist && Date.now() < deadline) {
@@ -119,7 +104,7 @@ test('32 publishers started within 1 s: every seq 0 starts at its publisher\'s f
     assert.equal(seqs[0], 0, `stream ${i}: seq 0 is listed`);
     assert.deepEqual(seqs, seqs.map((_, k) => k), `stream ${i}: every seq listed`);
     assert.equal(seqs.length, PUBLISH_S / 2, `stream ${i}: ${PUBLISH_S / 2} segments of 2 s`);
-    const seg0Url = `${deployment.httpUrl}/stream/${manifestOf(i)}/source/0.ts`;
+    const seg0Url = `${gateway.httpUrl}/stream/${manifestOf(i)}/source/0.ts`;
     assert.equal(await pictureMd5(seg0Url), firstPicture, `stream ${i}: seq 0 starts with the clip's first keyframe`);
     assert.equal((await probeSegment(seg0Url)).frames, 48, `stream ${i}: seq 0 holds the whole first GOP`);
   }

@@ -4,14 +4,14 @@
  * output checked with hls-parser (strict), ffprobe and ffmpeg. Run once per object store:
  * rtmp-to-hls.test.ts (fs) and rtmp-to-hls-s3.test.ts (s3).
  */
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { publish } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop, CLIP } from '../../helpers/media.ts';
 import { fetchMaster, fetchMedia, fetchText, seqOf, probeSegment, decodeErrors, waitForEndedPlaylists, type MediaPlaylist } from '../../helpers/hls.ts';
 import { e2eStore, type E2eStorage, type E2eStore } from '../../helpers/s3rver.ts';
@@ -35,37 +35,24 @@ const PUBLISH_SECONDS = 22;
  * names; test/helpers/s3rver.ts).
  */
 export function rtmpToHlsSuite(storage: E2eStorage): void {
-  let redis: TestRedis;
-  let deployment: TestDeployment;
-  let gateway: MediagateProcess;
   let store: E2eStore;
-
-  before(async () => {
-    redis = await startRedis();
+  const gateway = gatewayForSuite(async () => {
     store = await e2eStore(storage, join(tmpdir(), 'mg-e2e-store'));
-    deployment = await testDeployment(redis.url, {
+    return {
       ...store.env,
       MEDIAGATE_LADDER: LADDER.join(','),
       MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: STREAM_KEY, manifestID: MANIFEST_ID }]),
-    });
-    gateway = spawnMediagate('gateway', deployment.env);
-    await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
+    };
   });
-
   after(async () => {
-    await gateway?.stop();
-    await redis?.stop();
     await store?.close();
-    deployment?.cleanup();
   });
-
-  const rtmpUrl = (key: string): string => `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${key}`;
 
   test('a real-time RTMP publish of the clip becomes a playable ABR HLS ladder that ends after unpublish', { timeout: 180_000 }, async () => {
     const input = await clipWith2sGop(PUBLISH_SECONDS);
-    const masterUrl = `${deployment.httpUrl}/stream/${MANIFEST_ID}.m3u8`;
+    const masterUrl = `${gateway.httpUrl}/stream/${MANIFEST_ID}.m3u8`;
     const startedAt = Date.now();
-    const publisher = publish(input, rtmpUrl(STREAM_KEY));
+    const publisher = publish(input, gateway.rtmpUrl(STREAM_KEY));
 
     // While publishing: poll every playlist, remember every segment seen and when each rendition listed its first one.
     const seen = new Map<string, Set<number>>();
@@ -83,7 +70,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
         const lists = new Map<string, MediaPlaylist>();
         for (const v of master.variants) {
           const rendition = v.uri.split('/')[1]!.replace('.m3u8', '');
-          const media = await fetchMedia(`${deployment.httpUrl}/stream/${v.uri}`);
+          const media = await fetchMedia(`${gateway.httpUrl}/stream/${v.uri}`);
           lists.set(rendition, media);
           const set = seen.get(rendition) ?? new Set<number>();
           for (const s of media.segments) set.add(seqOf(s.uri));
@@ -93,7 +80,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
         }
         if (secondPublisherCode === undefined && (seen.get('source')?.size ?? 0) >= 2) {
           // A second publisher on the live key is refused while the first keeps going.
-          const second = publish(input, rtmpUrl(STREAM_KEY));
+          const second = publish(input, gateway.rtmpUrl(STREAM_KEY));
           const killer = setTimeout(() => second.child.kill('SIGKILL'), 15_000);
           secondPublisherCode = await second.exited;
           clearTimeout(killer);
@@ -108,7 +95,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
     }
     assert.equal(await publisher.exited, 0, `publisher failed: ${publisher.stderr()}`);
     assert.notEqual(secondPublisherCode, 0, 'the second publisher was refused');
-    assert.ok(finals, `every rendition playlist ended with ENDLIST within the deadline; gateway log tail:\n${gateway.lines.slice(-15).join('\n')}`);
+    assert.ok(finals, `every rendition playlist ended with ENDLIST within the deadline; gateway log tail:\n${gateway.proc.lines.slice(-15).join('\n')}`);
 
     // Master: source first, then every rendition the clip gets, by bandwidth, with its real resolution, bandwidth and codecs.
     const master = (await fetchMaster(masterUrl))!;
@@ -144,7 +131,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
       const [w, h] = EXPECTED_SIZES[rendition]!.split('x').map(Number);
       let previous: Awaited<ReturnType<typeof probeSegment>> | undefined;
       for (const seq of sourceSeqs) {
-        const url = `${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}/${seq}.ts`;
+        const url = `${gateway.httpUrl}/stream/${MANIFEST_ID}/${rendition}/${seq}.ts`;
         const p = await probeSegment(url);
         assert.deepEqual([p.width, p.height], [w, h], `${rendition}/${seq} size`);
         if (previous && seq < segmentCount - 1) {
@@ -153,21 +140,21 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
         }
         previous = p;
       }
-      assert.equal(await decodeErrors(`${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}/0.ts`), '', `${rendition}/0.ts decodes cleanly`);
-      assert.equal(await decodeErrors(`${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`), '', `${rendition} playlist decodes cleanly`);
+      assert.equal(await decodeErrors(`${gateway.httpUrl}/stream/${MANIFEST_ID}/${rendition}/0.ts`), '', `${rendition}/0.ts decodes cleanly`);
+      assert.equal(await decodeErrors(`${gateway.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`), '', `${rendition} playlist decodes cleanly`);
     }
 
     // The secret stream key appears in no playlist and no log line.
     const masterText = (await fetchText(masterUrl)).text;
     assert.ok(!masterText.includes(STREAM_KEY));
-    for (const rendition of names) assert.ok(!(await fetchText(`${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`)).text.includes(STREAM_KEY));
-    const leaked = gateway.lines.filter((l) => l.includes(STREAM_KEY));
+    for (const rendition of names) assert.ok(!(await fetchText(`${gateway.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`)).text.includes(STREAM_KEY));
+    const leaked = gateway.proc.lines.filter((l) => l.includes(STREAM_KEY));
     assert.deepEqual(leaked, [], 'stream key never logged');
-    assert.ok(gateway.lines.some((l) => l.includes(`/stream/${MANIFEST_ID}.m3u8`)), 'the playback URL is logged when the stream starts');
+    assert.ok(gateway.proc.lines.some((l) => l.includes(`/stream/${MANIFEST_ID}.m3u8`)), 'the playback URL is logged when the stream starts');
 
     const timings = Object.fromEntries([...firstListedMs].map(([r, ms]) => [r, ms]));
     process.stdout.write(`# first segment listed (ms after publish start): ${JSON.stringify(timings)}\n`);
-    const transcoded = gateway.lines.filter((l) => l.includes('"msg":"segment transcoded"')).map((l) => JSON.parse(l) as { elapsedMs: number; realTimeRatio: number });
+    const transcoded = gateway.proc.lines.filter((l) => l.includes('"msg":"segment transcoded"')).map((l) => JSON.parse(l) as { elapsedMs: number; realTimeRatio: number });
     assert.equal(transcoded.length, segmentCount, 'each segment transcoded once');
     if (transcoded.length) {
       const ratios = transcoded.map((t) => t.realTimeRatio).sort((a, b) => a - b);
@@ -176,25 +163,25 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
   });
 
   test('RTMP source segments are measured in process with the frames ffprobe counts, and the segmenter work dir is gone once the stream ended', async () => {
-    const listed = gateway.lines
+    const listed = gateway.proc.lines
       .map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return undefined; } })
       .filter((o): o is Record<string, unknown> => o?.['msg'] === 'source segment listed' && o['manifestID'] === MANIFEST_ID);
     assert.ok(listed.length >= 8, `expected every source segment of the ${PUBLISH_SECONDS} s publish in the log, got ${listed.length}`);
     // No ffprobe for an RTMP stream, not even at its start: the segmenter measures every segment as it muxes it.
     assert.deepEqual(listed.filter((o) => o['measuredBy'] !== 'segmenter'), [], `measured by the segmenter: ${JSON.stringify(listed.map((o) => o['measuredBy']))}`);
     for (const o of listed) {
-      const probe = await probeSegment(`${deployment.httpUrl}/stream/${MANIFEST_ID}/source/${String(o['seq'])}.ts`);
+      const probe = await probeSegment(`${gateway.httpUrl}/stream/${MANIFEST_ID}/source/${String(o['seq'])}.ts`);
       assert.equal(o['frames'], probe.frames, `seq ${String(o['seq'])} (${String(o['measuredBy'])}): frames listed vs ffprobe`);
     }
-    const segmenterDir = join(deployment.dataDir, 'work', 'segmenter');
+    const segmenterDir = join(gateway.deployment.dataDir, 'work', 'segmenter');
     assert.deepEqual(existsSync(segmenterDir) ? readdirSync(segmenterDir, { recursive: true }) : [], [], 'segmenter files left behind');
   });
 
   test('playback answers with the contract headers', async () => {
-    const master = await fetch(`${deployment.httpUrl}/stream/${MANIFEST_ID}.m3u8`);
+    const master = await fetch(`${gateway.httpUrl}/stream/${MANIFEST_ID}.m3u8`);
     assert.equal(master.headers.get('content-type'), 'application/vnd.apple.mpegurl');
     assert.equal(master.headers.get('access-control-allow-origin'), '*');
-    const seg = await fetch(`${deployment.httpUrl}/stream/${MANIFEST_ID}/source/0.ts`);
+    const seg = await fetch(`${gateway.httpUrl}/stream/${MANIFEST_ID}/source/0.ts`);
     assert.equal(seg.status, 200);
     assert.equal(seg.headers.get('content-type'), 'video/mp2t');
     assert.match(seg.headers.get('cache-control') ?? '', /immutable/);
@@ -212,7 +199,7 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
       [`/stream/${STREAM_KEY}.m3u8`, 404, /not found/],
     ];
     for (const [path, status, message] of cases) {
-      const res = await fetch(`${deployment.httpUrl}${path}`);
+      const res = await fetch(`${gateway.httpUrl}${path}`);
       const body = (await res.json()) as { detail: { msg: string; code: string } };
       assert.equal(res.status, status, path);
       assert.match(body.detail.msg, message, path);
@@ -221,23 +208,23 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
 
   test('publishes with an unknown key or a malformed name are refused and nothing is stored', async () => {
     for (const key of ['not-a-configured-key', 'bad.name']) {
-      const p = publish(await clipWith2sGop(PUBLISH_SECONDS), rtmpUrl(key));
+      const p = publish(await clipWith2sGop(PUBLISH_SECONDS), gateway.rtmpUrl(key));
       const killer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
       const code = await p.exited;
       clearTimeout(killer);
       assert.notEqual(code, 0, `${key} refused`);
     }
-    const res = await fetch(`${deployment.httpUrl}/stream/not-a-configured-key.m3u8`);
+    const res = await fetch(`${gateway.httpUrl}/stream/not-a-configured-key.m3u8`);
     assert.equal(res.status, 404);
-    const health = await fetch(`${deployment.httpUrl}/healthz`);
+    const health = await fetch(`${gateway.httpUrl}/healthz`);
     assert.equal(health.status, 200, 'the gateway is still up');
   });
 
   test('the original clip with keyframes up to 10 s apart is published as-is: long segments, a warning, and a complete ladder', { timeout: 180_000 }, async () => {
-    const linesBefore = gateway.lines.length;
-    const publisher = publish(CLIP, rtmpUrl(STREAM_KEY), ['-t', '24']);
+    const linesBefore = gateway.proc.lines.length;
+    const publisher = publish(CLIP, gateway.rtmpUrl(STREAM_KEY), ['-t', '24']);
     assert.equal(await publisher.exited, 0, publisher.stderr());
-    const lists = await waitForEndedPlaylists(deployment.httpUrl, MANIFEST_ID, RENDITIONS.length + 1, 90_000);
+    const lists = await waitForEndedPlaylists(gateway.httpUrl, MANIFEST_ID, RENDITIONS.length + 1, 90_000);
     const sourceSeqs = lists[0]!.segments.map((s) => seqOf(s.uri));
     assert.ok(sourceSeqs.length >= 3, `a few long segments, got ${sourceSeqs.length}`);
     for (const m of lists) {
@@ -246,9 +233,9 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
       assert.ok(m.segments[0]!.duration > 10, 'the first segment runs to the first keyframe after 2 s (10.42 s)');
     }
     for (const rendition of ['source', ...RENDITIONS]) {
-      assert.equal(await decodeErrors(`${deployment.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`), '', `${rendition} decodes`);
+      assert.equal(await decodeErrors(`${gateway.httpUrl}/stream/${MANIFEST_ID}/${rendition}.m3u8`), '', `${rendition} decodes`);
     }
-    const warned = gateway.lines.slice(linesBefore).some((l) => l.includes('publisher keyframes are far apart'));
+    const warned = gateway.proc.lines.slice(linesBefore).some((l) => l.includes('publisher keyframes are far apart'));
     assert.ok(warned, 'the gateway warns about the long keyframe interval');
   });
 
@@ -259,18 +246,18 @@ export function rtmpToHlsSuite(storage: E2eStorage): void {
       for (const rendition of ['source', ...RENDITIONS]) {
         assert.ok(keys.some((k) => new RegExp(`^${MANIFEST_ID}/[^/]+/${rendition}/0\\.ts$`).test(k)), `${rendition}/0.ts is in the bucket`);
       }
-      assert.equal(existsSync(join(deployment.dataDir, 'objects')), false, 'nothing written under storage.dir');
-      const downloads = join(deployment.dataDir, 'work', 'storage');
+      assert.equal(existsSync(join(gateway.deployment.dataDir, 'objects')), false, 'nothing written under storage.dir');
+      const downloads = join(gateway.deployment.dataDir, 'work', 'storage');
       assert.deepEqual(existsSync(downloads) ? readdirSync(downloads) : [], [], 'the transcoder\'s downloads are deleted');
     });
   }
 
   test('SIGTERM shuts the gateway down cleanly with no ffmpeg left behind', async () => {
-    gateway.child.kill('SIGTERM');
-    const { code } = await gateway.exited;
+    gateway.proc.child.kill('SIGTERM');
+    const { code } = await gateway.proc.exited;
     assert.equal(code, 0);
-    const leftovers = execSync('ps -eo args').toString().split('\n').filter((l) => l.includes('ffmpeg') && l.includes(deployment.dataDir));
+    const leftovers = execSync('ps -eo args').toString().split('\n').filter((l) => l.includes('ffmpeg') && l.includes(gateway.deployment.dataDir));
     assert.deepEqual(leftovers, []);
-    assert.ok(gateway.lines.some((l) => l.includes('"msg":"stopped"')));
+    assert.ok(gateway.proc.lines.some((l) => l.includes('"msg":"stopped"')));
   });
 }

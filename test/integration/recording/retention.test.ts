@@ -6,12 +6,12 @@
  * everything of the session is deleted after `retention.endedKeepS`, and the work directory
  * is empty.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, publish, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { publish } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { fetchMedia } from '../../helpers/hls.ts';
 
@@ -20,34 +20,19 @@ const RENDITION = 'P144p30fps16x9';
 const WINDOW = 2;
 const MARGIN = 1;
 
-let redis: TestRedis;
-let deployment: TestDeployment;
-let gateway: MediagateProcess;
-
-before(async () => {
-  redis = await startRedis();
-  deployment = await testDeployment(redis.url, {
-    MEDIAGATE_LADDER: RENDITION,
-    MEDIAGATE_HLS_WINDOW_SEGMENTS: String(WINDOW),
-    MEDIAGATE_RETENTION_MARGIN_SEGMENTS: String(MARGIN),
-    MEDIAGATE_RETENTION_SWEEP_INTERVAL_MS: '200',
-    MEDIAGATE_RETENTION_ENDED_KEEP_S: '2',
-    MEDIAGATE_LOG_LEVEL: 'info',
-  });
-  gateway = spawnMediagate('gateway', deployment.env);
-  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
-});
-
-after(async () => {
-  await gateway?.stop();
-  await redis?.stop();
-  deployment?.cleanup();
+const gateway = gatewayForSuite({
+  MEDIAGATE_LADDER: RENDITION,
+  MEDIAGATE_HLS_WINDOW_SEGMENTS: String(WINDOW),
+  MEDIAGATE_RETENTION_MARGIN_SEGMENTS: String(MARGIN),
+  MEDIAGATE_RETENTION_SWEEP_INTERVAL_MS: '200',
+  MEDIAGATE_RETENTION_ENDED_KEEP_S: '2',
+  MEDIAGATE_LOG_LEVEL: 'info',
 });
 
 /** Segment files per rendition under the stream's folder of the filesystem store (every session). */
 function objectCounts(): Map<string, number> {
   const counts = new Map<string, number>();
-  const root = join(deployment.dataDir, 'objects', MANIFEST_ID);
+  const root = join(gateway.deployment.dataDir, 'objects', MANIFEST_ID);
   if (!existsSync(root)) return counts;
   for (const session of readdirSync(root)) {
     for (const rendition of readdirSync(join(root, session))) {
@@ -59,7 +44,7 @@ function objectCounts(): Map<string, number> {
 }
 
 test('a stream that is not recorded keeps about its live window plus the margin in the store, and nothing once it ended', { timeout: 120_000 }, async () => {
-  const publisher = publish(await clipWith2sGop(30), `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${MANIFEST_ID}`);
+  const publisher = publish(await clipWith2sGop(30), gateway.rtmpUrl(MANIFEST_ID));
   const most = new Map<string, number>();
   let running = true;
   void publisher.exited.finally(() => { running = false; });
@@ -67,13 +52,13 @@ test('a stream that is not recorded keeps about its live window plus the margin 
   while (running) {
     for (const [rendition, n] of objectCounts()) most.set(rendition, Math.max(most.get(rendition) ?? 0, n));
     if (!deletedWhileLive) {
-      const res = await fetch(`${deployment.httpUrl}/stream/${MANIFEST_ID}/source/0.ts`);
-      deletedWhileLive = res.status === 404 && (await fetch(`${deployment.httpUrl}/stream/${MANIFEST_ID}/source.m3u8`)).status === 200;
+      const res = await fetch(`${gateway.httpUrl}/stream/${MANIFEST_ID}/source/0.ts`);
+      deletedWhileLive = res.status === 404 && (await fetch(`${gateway.httpUrl}/stream/${MANIFEST_ID}/source.m3u8`)).status === 200;
     }
     await new Promise((r) => setTimeout(r, 150));
   }
   assert.equal(await publisher.exited, 0, publisher.stderr());
-  const listed = await fetchMedia(`${deployment.httpUrl}/stream/${MANIFEST_ID}/source.m3u8`);
+  const listed = await fetchMedia(`${gateway.httpUrl}/stream/${MANIFEST_ID}/source.m3u8`);
   const published = (listed.mediaSequenceBase ?? 0) + listed.segments.length;
   assert.ok(published >= 13, `${published} source segments published`);
   assert.ok(deletedWhileLive, 'the first segment was deleted while the stream was live');
@@ -92,6 +77,6 @@ test('a stream that is not recorded keeps about its live window plus the margin 
   while ([...objectCounts().values()].some((n) => n > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual([...objectCounts().values()].filter((n) => n > 0), [], 'every object of the ended session is deleted');
   for (const dir of ['segmenter', 'transcode']) {
-    assert.deepEqual(readdirSync(join(deployment.dataDir, 'work', dir)), [], `work/${dir} is empty`);
+    assert.deepEqual(readdirSync(join(gateway.deployment.dataDir, 'work', dir)), [], `work/${dir} is empty`);
   }
 });
