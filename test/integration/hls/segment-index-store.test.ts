@@ -1,15 +1,13 @@
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { RedisConnections, type Redis } from '../../../src/redis/connections.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
+import type { Redis } from '../../../src/redis/connections.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisSegmentIndex } from '../../../src/hls/segment-index-store.ts';
 import { RedisPushClaims } from '../../../src/ingest/push-claim-store.ts';
-import { silentLogger } from '../../../src/log/logger.ts';
 import type { SegmentOutcome } from '../../../src/domain/segment.ts';
 
-let server: TestRedis;
-let connections: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test');
 let redis: Redis;
 let index: RedisSegmentIndex;
 /** The push claims write the set of pushed seqs the index reads to resolve a push gap. */
@@ -17,16 +15,11 @@ let claims: RedisPushClaims;
 const keys = new RedisKeys('mgtest');
 
 before(async () => {
-  server = await startRedis();
-  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  redis = connections.open('state');
+  await testRedis.ready;
+  redis = testRedis.connections.open('state');
   // Heartbeats are tested on their own index; here they must not expire during a test's clock jumps.
   index = new RedisSegmentIndex({ redis, keys, retainSegments: 4, heartbeatTtlMs: 3_600_000 });
   claims = new RedisPushClaims({ redis, keys });
-});
-after(async () => {
-  await connections.close();
-  await server.stop();
 });
 
 function ok(rendition: string, seq: number, bytes = 250_000, durationMs = 2000): SegmentOutcome {

@@ -1,26 +1,19 @@
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
+import { redisConnectionsForSuite } from '../../helpers/suite-setup.ts';
 import { RedisConnections } from '../../../src/redis/connections.ts';
 import { RedisKeys } from '../../../src/redis/keys.ts';
 import { RedisLiveSessions, type LiveSessionRecord } from '../../../src/transcode/live-session-store.ts';
 import { PRESETS } from '../../../src/domain/profile.ts';
 import { silentLogger } from '../../../src/log/logger.ts';
 
-let server: TestRedis;
-let connections: RedisConnections;
+const testRedis = redisConnectionsForSuite('mediagate:test');
 let sessions: RedisLiveSessions;
 const keys = new RedisKeys('mgtest');
 
 before(async () => {
-  server = await startRedis();
-  connections = new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: 'mediagate:test' });
-  await connections.ready('state', 5000);
-  sessions = new RedisLiveSessions({ redis: connections.open('state'), keys });
-});
-after(async () => {
-  await connections.close();
-  await server.stop();
+  await testRedis.ready;
+  sessions = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys });
 });
 
 function record(manifestID: string, session = 's1'): LiveSessionRecord {
@@ -29,7 +22,7 @@ function record(manifestID: string, session = 's1'): LiveSessionRecord {
 
 test('of transcoders racing for an open session exactly one owns it; the record and source travel with the claim', async () => {
   // Five transcoders: five connections to one Redis, each with its own store.
-  const others = Array.from({ length: 5 }, (_, i) => new RedisConnections({ url: server.url, logger: silentLogger(), namePrefix: `mediagate:t${i}` }));
+  const others = Array.from({ length: 5 }, (_, i) => new RedisConnections({ url: testRedis.server.url, logger: silentLogger(), namePrefix: `mediagate:t${i}` }));
   try {
     const stores = others.map((c) => new RedisLiveSessions({ redis: c.open('state'), keys }));
     await Promise.all(others.map((c) => c.ready('state', 5000)));
@@ -96,11 +89,11 @@ test('a released session is offered at once; a session whose record expired leav
   assert.equal(await sessions.release('released', 's1', 'B'), false, 'only the owner releases');
   assert.equal(await sessions.release('released', 's1', 'A'), true);
   assert.ok((await sessions.unowned()).some((s) => s.manifestID === 'released'));
-  const short = new RedisLiveSessions({ redis: connections.open('state'), keys, sessionTtlMs: 200 });
+  const short = new RedisLiveSessions({ redis: testRedis.connections.open('state'), keys, sessionTtlMs: 200 });
   await short.open(record('abandoned'));
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(!(await sessions.unowned()).some((s) => s.manifestID === 'abandoned'));
-  assert.equal(await connections.open('state').zscore(keys.key('transcode', 'live-open'), 'abandoned:s1'), null);
+  assert.equal(await testRedis.connections.open('state').zscore(keys.key('transcode', 'live-open'), 'abandoned:s1'), null);
 });
 
 test('transcoders advertise their slots until their heartbeat lapses', async () => {
