@@ -16,31 +16,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { publish, spawnMediagate, testDeployment, waitForHttp, logLines, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { publish, logLines } from '../../helpers/gateway-process.ts';
 import { CLIP } from '../../helpers/media.ts';
 import { fetchMaster, fetchMedia, waitForEndedPlaylists } from '../../helpers/hls.ts';
 
 const run = promisify(execFile);
 
-let redis: TestRedis;
-let deployment: TestDeployment;
-let gateway: MediagateProcess;
+// No MEDIAGATE_LADDER: the default ladder.
+const gateway = gatewayForSuite({ MEDIAGATE_TRANSCODE_LIVE_SESSIONS: 'true' });
 let work: string;
 
-before(async () => {
-  redis = await startRedis();
-  // No MEDIAGATE_LADDER: the default ladder.
-  deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_LIVE_SESSIONS: 'true' });
-  gateway = spawnMediagate('gateway', deployment.env);
-  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
+before(() => {
   work = mkdtempSync(join(tmpdir(), 'mg-ladder-fit-'));
 });
 
-after(async () => {
-  await gateway?.stop();
-  await redis?.stop();
-  deployment?.cleanup();
+after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -48,13 +39,13 @@ interface Variant { name: string; width: number; height: number; bandwidth: numb
 
 /** The ended master's variants in order, each with its bitrate measured by ffprobe over all its segments (concatenated). */
 async function measuredVariants(manifestID: string, renditions: number): Promise<Variant[]> {
-  await waitForEndedPlaylists(deployment.httpUrl, manifestID, renditions, 90_000);
-  const master = (await fetchMaster(`${deployment.httpUrl}/stream/${manifestID}.m3u8`))!;
+  await waitForEndedPlaylists(gateway.httpUrl, manifestID, renditions, 90_000);
+  const master = (await fetchMaster(`${gateway.httpUrl}/stream/${manifestID}.m3u8`))!;
   const out: Variant[] = [];
   for (const v of master.variants) {
     const name = v.uri.split('/')[1]!.replace('.m3u8', '');
-    const media = await fetchMedia(`${deployment.httpUrl}/stream/${v.uri}`);
-    const parts = await Promise.all(media.segments.map(async (s) => Buffer.from(await (await fetch(`${deployment.httpUrl}/stream/${manifestID}/${s.uri}`)).arrayBuffer())));
+    const media = await fetchMedia(`${gateway.httpUrl}/stream/${v.uri}`);
+    const parts = await Promise.all(media.segments.map(async (s) => Buffer.from(await (await fetch(`${gateway.httpUrl}/stream/${manifestID}/${s.uri}`)).arrayBuffer())));
     const file = join(work, `${manifestID}-${name}.ts`);
     writeFileSync(file, Buffer.concat(parts));
     const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration,size', '-of', 'json', file]);
@@ -72,12 +63,12 @@ function describe(variants: readonly Variant[]): string {
 }
 
 test('the clip (640x360, ~0.5 Mb/s) gets source + 426x240, listed by bandwidth, the rendition below the source\'s measured bitrate', { timeout: 90_000 }, async (t) => {
-  const publisher = publish(CLIP, `rtmp://127.0.0.1:${deployment.rtmpPort}/live/clip`, ['-t', '16']);
+  const publisher = publish(CLIP, gateway.rtmpUrl('clip'), ['-t', '16']);
   // The ffmpeg the embedded transcoder runs for the live ladder, as `ps` shows it (its encoder options).
   const ladderArgs = new Set<string>();
   const poll = setInterval(() => {
     try {
-      for (const line of execFileSync('ps', ['-o', 'args=', '--ppid', String(gateway.child.pid)]).toString().split('\n')) if (line.includes('libx264')) ladderArgs.add(line);
+      for (const line of execFileSync('ps', ['-o', 'args=', '--ppid', String(gateway.proc.child.pid)]).toString().split('\n')) if (line.includes('libx264')) ladderArgs.add(line);
     } catch { /* no child right now */ }
   }, 300);
   assert.equal(await publisher.exited, 0, publisher.stderr());
@@ -90,7 +81,7 @@ test('the clip (640x360, ~0.5 Mb/s) gets source + 426x240, listed by bandwidth, 
   assert.ok(rendition.measuredBps < source.measuredBps, `426x240 (${rendition.measuredBps} b/s) below the source (${source.measuredBps} b/s)`);
   assert.ok(rendition.bandwidth < source.bandwidth, 'and so is its BANDWIDTH');
 
-  const fitted = logLines(gateway, 'ladder fitted to source').find((l) => l['manifestID'] === 'clip');
+  const fitted = logLines(gateway.proc, 'ladder fitted to source').find((l) => l['manifestID'] === 'clip');
   assert.ok(fitted, 'the fit is logged');
   assert.deepEqual(fitted['leftOut'], ['P720p30fps16x9 (upscale)', 'P360p30fps16x9 (not-smaller)']);
   // The cap: the source's measured bitrate × 426·240 / 640·360, from the first segment.
@@ -108,11 +99,11 @@ test('a 1080p30 source keeps the full default ladder, every rendition below the 
   await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-t', '4', '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '4M', '-maxrate', '4M', '-bufsize', '8M', '-g', '60', '-keyint_min', '60', '-sc_threshold', '0',
     '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '128k', input]);
-  const publisher = publish(input, `rtmp://127.0.0.1:${deployment.rtmpPort}/live/full`);
+  const publisher = publish(input, gateway.rtmpUrl('full'));
   assert.equal(await publisher.exited, 0, publisher.stderr());
   const variants = await measuredVariants('full', 4);
   t.diagnostic(describe(variants));
-  const fitted = logLines(gateway, 'ladder fitted to source').find((l) => l['manifestID'] === 'full');
+  const fitted = logLines(gateway.proc, 'ladder fitted to source').find((l) => l['manifestID'] === 'full');
   t.diagnostic(`source bitrate of the first segment ${String(fitted?.['sourceBitrateBps'])} b/s; capped: ${JSON.stringify(fitted?.['capped'])}`);
   assert.deepEqual(variants.map((v) => [v.name, `${v.width}x${v.height}`]),
     [['source', '1920x1080'], ['P720p30fps16x9', '1280x720'], ['P360p30fps16x9', '640x360'], ['P240p30fps16x9', '426x240']]);

@@ -13,36 +13,27 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { spawnMediagate, testDeployment, waitForHttp, type MediagateProcess, type TestDeployment } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
 import { startFakeAiWorker, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 
 const run = promisify(execFile);
 const FOREIGN = 'attacker.example';
-let redis: TestRedis;
-let deployment: TestDeployment;
-let gateway: MediagateProcess;
+const gateway = gatewayForSuite({ MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_RTMP_ENABLED: 'false' });
 let worker: FakeAiWorker;
 let work: string;
 let segment: Buffer;
 
+// Runs while the gateway starts (a file's top-level before hooks run at the same time).
 before(async () => {
-  redis = await startRedis();
-  deployment = await testDeployment(redis.url, { MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_RTMP_ENABLED: 'false' });
-  gateway = spawnMediagate('gateway', deployment.env);
   worker = await startFakeAiWorker();
   work = mkdtempSync(join(tmpdir(), 'mg-guard-'));
   await run('ffmpeg', ['-nostdin', '-v', 'error', '-i', await clipWith2sGop(4), '-c', 'copy', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts', join(work, '%d.ts')]);
   segment = readFileSync(join(work, readdirSync(work).filter((f) => f.endsWith('.ts')).sort()[0]!));
-  await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
 });
 
 after(async () => {
-  await gateway?.stop();
   await worker?.close();
-  await redis?.stop();
-  deployment?.cleanup();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -53,8 +44,8 @@ function send(method: string, path: string, options: { host?: string; headers?: 
   return new Promise((resolve, reject) => {
     const body = options.body === undefined ? undefined : Buffer.from(options.body);
     const req = httpRequest({
-      host: '127.0.0.1', port: deployment.httpPort, method, path,
-      headers: { host: options.host ?? `127.0.0.1:${deployment.httpPort}`, ...(body ? { 'content-length': String(body.length) } : {}), ...options.headers },
+      host: '127.0.0.1', port: gateway.deployment.httpPort, method, path,
+      headers: { host: options.host ?? `127.0.0.1:${gateway.deployment.httpPort}`, ...(body ? { 'content-length': String(body.length) } : {}), ...options.headers },
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -80,7 +71,7 @@ const workerBody = (): { headers: Record<string, string>; body: string } => json
 
 test('a foreign Host (DNS rebinding) is refused on the admin, worker, push and AI APIs, and nothing changes', async () => {
   const accountsBefore = (await send('GET', '/api/accounts')).json()['accounts'] as unknown[];
-  for (const host of [FOREIGN, `${FOREIGN}:${deployment.httpPort}`]) {
+  for (const host of [FOREIGN, `${FOREIGN}:${gateway.deployment.httpPort}`]) {
     assertRefused(await send('POST', '/api/accounts', { host, ...json({ name: 'evil', credits: '1000' }) }), 'HOST_NOT_ALLOWED', 'create account');
     assertRefused(await send('POST', '/api/accounts/local/api-keys', { host, ...json({ label: 'evil' }) }), 'HOST_NOT_ALLOWED', 'mint API key');
     assertRefused(await send('GET', '/api/accounts', { host }), 'HOST_NOT_ALLOWED', 'list accounts');
@@ -99,7 +90,7 @@ test('a foreign Host (DNS rebinding) is refused on the admin, worker, push and A
 });
 
 test('a cross-site browser POST (Origin or Sec-Fetch-Site) is refused and stores nothing', async () => {
-  const host = `127.0.0.1:${deployment.httpPort}`;
+  const host = `127.0.0.1:${gateway.deployment.httpPort}`;
   const browser: Record<string, string>[] = [
     { origin: `http://${FOREIGN}`, 'content-type': 'text/plain' },
     { 'sec-fetch-site': 'cross-site', 'content-type': 'text/plain' },
@@ -114,7 +105,7 @@ test('a cross-site browser POST (Origin or Sec-Fetch-Site) is refused and stores
   }
   assert.equal((await send('GET', '/stream/csrf.m3u8')).status, 404, 'no playlist for the refused pushes');
   assert.deepEqual((await send('GET', '/api/streams')).json()['streams'], [], 'no stream was started');
-  assert.equal(gateway.lines.filter((l) => l.includes('"msg":"segment transcoded"')).length, 0, 'nothing was transcoded');
+  assert.equal(gateway.proc.lines.filter((l) => l.includes('"msg":"segment transcoded"')).length, 0, 'nothing was transcoded');
   assert.deepEqual((await send('GET', '/api/accounts/local/keys')).json()['keys'] ?? [], [], 'no key was minted');
   assert.deepEqual((await send('GET', '/api/workers')).json()['workers'], [], 'no worker was registered');
 });
@@ -122,12 +113,12 @@ test('a cross-site browser POST (Origin or Sec-Fetch-Site) is refused and stores
 test('the same requests with a loopback Host and no Origin work, and HLS playback answers on any Host', { timeout: 120_000 }, async () => {
   const key = await send('POST', '/api/accounts/local/api-keys', json({ label: 'ok' }));
   assert.equal(key.status, 201, key.text);
-  const account = await send('POST', '/api/accounts', { host: `localhost:${deployment.httpPort}`, ...json({ name: 'fine', credits: '5' }) });
+  const account = await send('POST', '/api/accounts', { host: `localhost:${gateway.deployment.httpPort}`, ...json({ name: 'fine', credits: '5' }) });
   assert.equal(account.status, 201, account.text);
-  const registered = await send('POST', '/api/workers', { host: `[::1]:${deployment.httpPort}`, ...workerBody() });
+  const registered = await send('POST', '/api/workers', { host: `[::1]:${gateway.deployment.httpPort}`, ...workerBody() });
   assert.equal(registered.status, 201, registered.text);
   // A page of the gateway itself (e.g. /docs) posting same-origin is no cross-site request.
-  const sameOrigin = { origin: deployment.httpUrl, 'sec-fetch-site': 'same-origin' };
+  const sameOrigin = { origin: gateway.httpUrl, 'sec-fetch-site': 'same-origin' };
   const ai = await send('POST', '/text-to-image', { headers: { ...sameOrigin, 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', model_id: 'guard/model', width: 64, height: 64 }) });
   assert.equal(ai.status, 200, ai.text);
   assert.equal(worker.calls.length, 1);
