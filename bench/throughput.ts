@@ -18,7 +18,7 @@
  * profile of where the CPU and the wall time go (/proc accounting of every process, machine
  * idle time, ffmpeg processes running, per-segment phases logged by the transcoder).
  *
- * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,live] [--live-readrate R] [--gateway-env 'MEDIAGATE_X=v …'] [--out file.json]
+ * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,live] [--live-readrate R] [--gateway-env 'MEDIAGATE_X=v …'] [--gateway-cpu-prof DIR] [--out file.json]
  *   --quick: 12 s of input instead of 30; --concurrency: jobs per transcoder process (default: the config default).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -48,7 +48,9 @@ import { silentLogger } from '../src/log/logger.ts';
 const GOAL = 0.9;
 /** Issue 14, goal 3: one transcoder process on the live path ≥ this × raw ffmpeg. */
 const GOAL_LIVE = 0.95;
-const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate', 'gateway-env']);
+const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate', 'gateway-env', 'gateway-cpu-prof']);
+/** live: a directory for the gateway's V8 CPU profile (`node --cpu-prof`, written when it stops; not allowed in NODE_OPTIONS). */
+const gatewayCpuProfDir = values['gateway-cpu-prof'];
 const extraEnv = gatewayEnv(values['gateway-env']);
 /** live: the publisher's `-readrate` (× real time); unset = as fast as the server takes it (the goal's method). */
 const liveReadrate = values['live-readrate'] === undefined ? undefined : Number(values['live-readrate']);
@@ -384,6 +386,14 @@ interface LiveRun {
   segments: number;
   /** CPU seconds over the run: each process with its exited and its live descendants. */
   cpu: { transcoder: number; transcoderNode: number; gateway: number; gatewayNode: number; redis: number; publisher: number; machineBusy: number; machineTotal: number };
+  /**
+   * The gateway's and redis-server's CPU seconds split at the first poll that saw the stream
+   * ended (the source side done: every source segment listed, the feed ended), and that time (s
+   * after the publisher's spawn): what ingest cost, and what they spend while the ladder runs on.
+   */
+  sourceSide: { endedS: number; gatewayUntilEnded: number; gatewayAfter: number; redisUntilEnded: number; redisAfter: number } | undefined;
+  /** Redis over the run (`CONFIG RESETSTAT` at the start): `INFO commandstats` per command, and the bytes it read and wrote. */
+  redisStats: { commands: Record<string, { calls: number; usec: number }>; netInputBytes: number; netOutputBytes: number };
   /** Publisher spawn → exited (all media handed to the server), s. */
   publisherS: number;
   samples: Sample[];
@@ -419,6 +429,32 @@ function treeCpuSeconds(pid: number): { self: number; all: number } {
   return { self: own.self, all };
 }
 
+/**
+ * Waits until every process in `pids` used at most 20 ms of CPU (2 clock ticks) in the last
+ * 500 ms, at most `maxS`; resolves with the seconds waited.
+ */
+async function untilQuiet(pids: readonly number[], maxS = 30): Promise<number> {
+  const t0 = performance.now();
+  const cpu = (): number[] => pids.map((p) => cpuSeconds(p).self);
+  let last = cpu();
+  while ((performance.now() - t0) / 1000 < maxS) {
+    await sleep(500);
+    const now = cpu();
+    const quiet = now.every((c, i) => c - last[i]! <= 0.02);
+    last = now;
+    if (quiet) break;
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+/** `INFO commandstats` and `INFO stats` text → calls and µs per command (`cmdstat_` dropped, lower case), net bytes in and out. */
+function parseRedisStats(text: string): LiveRun['redisStats'] {
+  const commands: Record<string, { calls: number; usec: number }> = {};
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) commands[m[1]!] = { calls: Number(m[2]), usec: Number(m[3]) };
+  const num = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { commands, netInputBytes: num('total_net_input_bytes'), netOutputBytes: num('total_net_output_bytes') };
+}
+
 async function liveRun(): Promise<LiveRun> {
   const redis = await startRedis();
   const deployment = await testDeployment(redis.url, { MEDIAGATE_TRANSCODE_EMBEDDED: 'false', MEDIAGATE_LOG_LEVEL: 'warn', ...SAME_LADDER_AS_RAW, ...extraEnv });
@@ -426,7 +462,7 @@ async function liveRun(): Promise<LiveRun> {
   const client = createRedis({ url: redis.url, logger: silentLogger(), name: 'bench-throughput-live' });
   let publisher: ReturnType<typeof spawn> | undefined;
   try {
-    const gateway = spawnMediagate('gateway', deployment.env);
+    const gateway = spawnMediagate('gateway', deployment.env, gatewayCpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${gatewayCpuProfDir}`]);
     procs.push(gateway);
     const transcoder = spawnMediagate('transcoder', { ...deployment.env, MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_TRANSCODE_METRICS_PORT: String(await freePort()) });
     procs.push(transcoder);
@@ -440,7 +476,14 @@ async function liveRun(): Promise<LiveRun> {
     const manifestID = 'throughput-live';
     const pids = { gateway: gateway.child.pid!, transcoder: transcoder.child.pid!, redis: redis.pid };
     const snap = () => ({ m: machineCpuSeconds(), g: treeCpuSeconds(pids.gateway), t: treeCpuSeconds(pids.transcoder), r: cpuSeconds(pids.redis).self, me: cpuSeconds(process.pid).reapedChildren });
+    // The gateway compiles its OpenAPI validators in the background after it answers /healthz
+    // (~1 s of CPU, longer on a loaded machine): the window starts once both are quiet, so that
+    // their figures are the stream's.
+    const quietS = await untilQuiet([pids.gateway, pids.transcoder]);
+    if (quietS > 0.6) process.stderr.write(`  gateway and transcoder quiet ${quietS.toFixed(1)} s after both were up\n`);
+    await client.config('RESETSTAT');
     const s0 = snap();
+    let sEnded: { s: ReturnType<typeof snap>; atS: number } | undefined;
     const samp = sampler([pids.transcoder]);
     const startedAtMs = Date.now();
     const t0 = performance.now();
@@ -457,6 +500,7 @@ async function liveRun(): Promise<LiveRun> {
     for (;;) {
       if (publisherS !== undefined && (await pubExit) !== 0) throw new Error(`live publisher exited with ${await pubExit}: ${pubErr}`);
       const stream = await index.getStream(manifestID);
+      if (stream?.state === 'ended' && sEnded === undefined) sEnded = { s: snap(), atS: (performance.now() - t0) / 1000 };
       if (stream?.state === 'ended' && stream.endSeq !== undefined) {
         const names = [SOURCE_RENDITION, ...stream.renditions.map((r) => r.name)];
         const stats = await Promise.all(names.map((r) => index.renditionStats(manifestID, r)));
@@ -476,6 +520,7 @@ async function liveRun(): Promise<LiveRun> {
     }
     const s1 = snap();
     const samples = samp.stop();
+    const redisStats = parseRedisStats(String(await client.info('commandstats')) + String(await client.info('stats')));
     // The session's own timeline, logged when it finishes (just after its last listing).
     const timelineDeadline = Date.now() + 3000;
     let sessionLine: Record<string, unknown> | undefined;
@@ -495,7 +540,11 @@ async function liveRun(): Promise<LiveRun> {
       ladderExited: at(t['ladderExitedAtMs']), lastSeqRecorded: at(t['lastRecordedAtMs']), lastRenditionListed: at(lastListedAtMs),
     };
     return {
-      wallS: (lastListedAtMs - startedAtMs) / 1000, segments, samples, publisherS: publisherS ?? Number.NaN, timeline,
+      wallS: (lastListedAtMs - startedAtMs) / 1000, segments, samples, publisherS: publisherS ?? Number.NaN, timeline, redisStats,
+      sourceSide: sEnded && {
+        endedS: sEnded.atS, gatewayUntilEnded: sEnded.s.g.all - s0.g.all, gatewayAfter: s1.g.all - sEnded.s.g.all,
+        redisUntilEnded: sEnded.s.r - s0.r, redisAfter: s1.r - sEnded.s.r,
+      },
       cpu: {
         transcoder: s1.t.all - s0.t.all, transcoderNode: s1.t.self - s0.t.self, gateway: s1.g.all - s0.g.all, gatewayNode: s1.g.self - s0.g.self,
         redis: s1.r - s0.r, publisher: s1.me - s0.me, machineBusy: s1.m.busy - s0.m.busy, machineTotal: s1.m.total - s0.m.total,
@@ -632,6 +681,15 @@ try {
       ['transcoder (Node + ffmpeg)', 'transcoder Node', 'gateway (Node + children)', 'gateway Node', 'redis-server', 'all ours', 'publisher ffmpeg', 'publisher done s', 'ffmpeg running under the transcoder (mean)', 'machine busy %'],
       [[per(live.cpu.transcoder), per(live.cpu.transcoderNode), per(live.cpu.gateway), per(live.cpu.gatewayNode), per(live.cpu.redis),
         per(live.cpu.transcoder + live.cpu.gateway + live.cpu.redis), per(live.cpu.publisher), fmt(live.publisherS), fmt(lf), fmt((100 * live.cpu.machineBusy) / live.cpu.machineTotal, 0)]]);
+    const ss = live.sourceSide;
+    if (ss) {
+      process.stdout.write(`  gateway CPU s until the stream was seen ended (${fmt(ss.endedS)} s after the publisher's spawn) ${fmt(ss.gatewayUntilEnded, 3)}, after it ${fmt(ss.gatewayAfter, 3)}; `
+        + `redis-server ${fmt(ss.redisUntilEnded, 3)} / ${fmt(ss.redisAfter, 3)}\n`);
+    }
+    const rs = live.redisStats;
+    process.stdout.write(`  Redis read ${fmt(rs.netInputBytes / 1e6, 2)} MB and wrote ${fmt(rs.netOutputBytes / 1e6, 2)} MB over the run\n`);
+    printTable('Live: Redis commands over the run (INFO commandstats; the bench\'s own index polling included)', ['command', 'calls', 'µs per call', 'ms in all'],
+      Object.entries(rs.commands).sort((a, b) => b[1].usec - a[1].usec).map(([c, v]) => [c, v.calls, fmt(v.usec / v.calls, 1), fmt(v.usec / 1000, 1)]));
   }
   if (live) {
     const tl = live.timeline;
