@@ -316,7 +316,10 @@ export interface SegmenterHandle {
    */
   on(event: 'segment', listener: (s: { seq: number; path: string; durationMs: number; bytes: number; probed?: ProbedSegment }) => void): unknown;
   on(event: 'longSegment', listener: (s: { seq: number; durationMs: number }) => void): unknown;
-  /** The muxed bytes of a segment as they are produced, before it closes (for the live feed). */
+  /**
+   * The muxed bytes of a segment as they are produced, before it closes (for the live feed).
+   * `c.bytes` may be a view the segmenter reuses once the listener returns: copy what you keep.
+   */
   on(event: 'chunk', listener: (c: TsChunk) => void): unknown;
   /**
    * What the stream carries, from its parameter sets, once its first frames are in (again when
@@ -338,7 +341,11 @@ export interface SegmenterHandle {
  * `liveSessions` are configured) for a stream whose ladder is made by jobs instead of a session.
  */
 export interface LiveFeedSink {
-  /** The next chunk of the stream's session (chunks of seq N all come before those of N+1; `first` opens a seq). */
+  /**
+   * The next chunk of the stream's session (chunks of seq N all come before those of N+1;
+   * `first` opens a seq). `chunk.bytes` is valid only during the call (the segmenter's reused
+   * output): the sink copies what it keeps before it returns.
+   */
   append(manifestID: string, session: string, chunk: TsChunk): void;
   /** No more chunks for this session (the publish ended, was stopped, or needs no ladder after all). */
   end(manifestID: string, session: string): void;

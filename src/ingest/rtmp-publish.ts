@@ -40,7 +40,7 @@ export class RtmpPublish {
     const feed = this.#core.options.liveFeed;
     // A stream with a ladder; with live sessions configured, only one whose ladder a live session makes (not a job per segment).
     stream.feeding = feed !== undefined && stream.profiles.length > 0 && (this.#core.options.liveSessions === undefined || stream.liveSession === true);
-    // Only a fed stream listens: without a listener the segmenter makes no copy of its chunks.
+    // Only a fed stream listens (the feed copies each chunk once, into its entry).
     if (feed && stream.feeding) {
       segmenter.on('chunk', (chunk) => {
         if (!stream.feeding) return;

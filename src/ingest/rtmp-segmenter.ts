@@ -83,9 +83,9 @@ export interface SegmenterEvents {
    */
   info: [RtmpSourceInfo];
   /**
-   * Muxed bytes of segment `seq` as they are produced (media/ts-segmenter.ts `TsChunk`, here
-   * with bytes of its own that a listener may keep); all chunks in order form one continuous
-   * MPEG-TS stream. Without a listener no copy is made.
+   * Muxed bytes of segment `seq` as they are produced (media/ts-segmenter.ts `TsChunk`); all
+   * chunks in order form one continuous MPEG-TS stream. `bytes` is a view of the muxer's output
+   * buffer, valid only until the listeners return: a listener copies what it keeps.
    */
   chunk: [TsChunk];
   /** A segment file was written and closed; strictly in seq order, after all of its chunks. */
@@ -201,10 +201,11 @@ export class RtmpSegmenter extends EventEmitter<SegmenterEvents> implements Segm
       this.emit('info', declaredBitrateBps !== undefined ? { ...info, declaredBitrateBps } : info);
     });
     this.#ts.on('chunk', (chunk) => {
-      // chunk.bytes is the muxer's reused output (chunkViews): copied into the write
-      // buffer (or written) now, and copied for `chunk` listeners only when there are some.
+      // chunk.bytes is the muxer's reused output (chunkViews): copied into the write buffer (or
+      // written) now; `chunk` listeners get the same view and copy what they keep (the live
+      // feed copies it into its entry: one copy, where a copy made here was copied again).
       this.#write(this.#fileOf(chunk.seq), chunk.bytes);
-      if (this.listenerCount('chunk') > 0) this.emit('chunk', { ...chunk, bytes: Buffer.from(chunk.bytes) });
+      this.emit('chunk', chunk);
     });
     this.#ts.on('segment', (segment) => this.#onSegment(segment));
     // Media dropped or ignored (other codecs than H.264 and AAC, bad configs, timestamps that go back): once per kind.

@@ -8,11 +8,11 @@
  * it belongs to (`XADD key <seq>-*`, Redis ≥ 7.0, numbers the entries of one seq 0, 1, 2 …),
  * so one XTRIM MINID drops whole segments and a reader starts at the first chunk of any seq
  * still held without an index of its own. Entries, fields as short ASCII names:
- * - chunk  `t=c s=<seq> f=0|1 [p=<startPts90k>] b=<bytes> [b=<bytes> …]`: muxed source bytes, in
- *   order, one or more chunks of one seq (those handed over in the same event-loop tick go in
- *   one entry, each its own `b` field, so a publisher faster than real time costs one XADD per
- *   tick, not one per frame); `f=1` when the entry's first chunk is the first of its seq (it
- *   starts with PAT/PMT and a keyframe).
+ * - chunk  `t=c s=<seq> f=0|1 [p=<startPts90k>] b=<bytes> [b=<bytes> …]`: muxed source bytes of
+ *   one seq, in order; `f=1` when the entry starts its seq (PAT/PMT and a keyframe). A reader
+ *   takes each `b` field as one chunk; this writer sends one `b` per entry: the chunks of one
+ *   seq handed over between two writes, concatenated (see "Batching" below).
+ *   `p` is the seq's first PTS (90 kHz), on `f=1` entries.
  * - settled `t=m s=<seq> x=0|1 d=<durationMs> a=<readyAtMs>`: the gateway listed the source
  *   segment `seq` and decided whether it is transcoded (`x=1`: credits held) or not (`x=0`:
  *   source only, or lost; ingest has resolved its renditions itself). Written under the seq
@@ -36,10 +36,19 @@
  * A count cap that also applied to open sessions cut seqs the owner had not read yet, silently
  * (a publisher that sent 60 s in half a second lost seqs 0-10 of 30 before the claim).
  *
- * The writer is fire-and-forget and ordered: appends of one tick go out in one pipeline
- * (one round trip, one XADD per seq and kind of entry). On a `blocking` connection (the gateway's) writes
- * wait out a Redis outage in ioredis's queue, in order; a write that still fails is logged
- * (rate limited) and dropped: the transcoder then misses that part of the seq.
+ * Batching: the writer is fire-and-forget and ordered. Writes go out at most every `batchMs`
+ * (default {@link DEFAULT_FEED_BATCH_MS}): a chunk handed over when the last write is at least
+ * that old goes out at the end of its event-loop tick (a publisher at real time, a frame every
+ * 33 ms: every frame at once, as it comes); one handed over sooner waits for the interval's end,
+ * with every chunk of the same seq after it in the same entry (a publisher faster than real
+ * time: one XADD per `batchMs` instead of one per frame or per socket read, its bytes in one
+ * argument). The first chunk of a seq, a
+ * settlement and the end go out at the end of their tick: a seq's boundary is never held back
+ * (goal 2's per-segment latency runs from it). An entry is closed at `entryMaxBytes` (default
+ * {@link DEFAULT_FEED_ENTRY_MAX_BYTES}), so a reader's XREAD COUNT bounds the bytes of a reply.
+ * One write is one XADD per entry, sent back to back. On a `blocking` connection
+ * (the gateway's) writes wait out a Redis outage in ioredis's queue, in order; a write that
+ * still fails is logged (rate limited) and dropped: the transcoder then misses that part of the seq.
  */
 import type { Redis } from '../redis/connections.ts';
 import type { RedisKeys } from '../redis/keys.ts';
@@ -94,6 +103,19 @@ export const DEFAULT_FEED_RETAIN_SEGMENTS = 15;
 export const DEFAULT_FEED_MAX_BYTES = 64 * 1024 * 1024;
 /** Default TTL of a feed key, renewed at every seq start, ms. */
 export const DEFAULT_FEED_TTL_MS = 60_000;
+/**
+ * Default shortest interval between two writes of the feeds, ms: 20, below the 33 ms between
+ * the frames of a 30 fps publisher at real time (whose every frame thus goes out as it comes).
+ * With a publisher faster than real time (a backlog, bench/throughput.ts `--modes live`) the
+ * chunks of 20 ms of socket reads go in one XADD.
+ */
+export const DEFAULT_FEED_BATCH_MS = 20;
+/**
+ * Default cap of one chunk entry's bytes: 128 KiB (a chunk larger than this is an entry of its
+ * own). A reader's XREAD takes 32 entries (LiveFeedReaderOptions.count), so a reply of a backlog
+ * carries ≤ 4 MiB of such entries, parsed whole before the ladder gets its first byte.
+ */
+export const DEFAULT_FEED_ENTRY_MAX_BYTES = 128 * 1024;
 
 /** The Redis key of a feed; one spelling for the writer and the reader. */
 function feedKey(keys: RedisKeys, manifestID: string, session: string): string {
@@ -107,15 +129,41 @@ export function feedPositionBefore(seq: number): string {
   return seq === 0 ? '0-0' : `${seq - 1}-18446744073709551615`;
 }
 
+/** A pending chunk entry that later chunks of its seq may still join. */
+interface OpenChunkEntry {
+  readonly seq: number;
+  /** Its XADD arguments, without the `b` field. */
+  readonly fields: (string | Buffer)[];
+  /** Where its bytes start in the feed's slab; they run to the slab's `used` mark. */
+  readonly start: number;
+}
+
+/**
+ * Where a feed copies the chunks handed to it: a buffer of {@link SLAB_BYTES} (or one chunk's
+ * size) filled from the front, an open entry's bytes contiguous in it, so an entry's `b` field
+ * is a view and no chunk is copied twice. A region is never written again once handed to an
+ * XADD (ioredis may hold it in its queue until it is written to the socket): a full slab is
+ * replaced by a new one and dropped by the garbage collector with its last XADD.
+ */
+interface Slab {
+  readonly buffer: Buffer;
+  used: number;
+}
+
+/** Bytes of a feed's slab: twice the default entry cap, so entries mostly close at the cap, not at a slab's end. */
+const SLAB_BYTES = 256 * 1024;
+
 interface FeedState {
   readonly manifestID: string;
   readonly session: string;
   /** The highest seq appended, −1 before the first chunk. */
   headSeq: number;
-  /** Entries waiting for this tick's pipeline: XADD arguments after the key. */
+  /** Entries waiting for the next write: XADD arguments after the key (a chunk entry's `b` added when it closes). */
   pending: (string | Buffer)[][];
-  /** The seq of the last pending entry when it is a chunk entry (later chunks of that seq join it as more `b` fields). */
-  openChunkSeq?: number;
+  /** The last pending entry while it is a chunk entry still open: later chunks of its seq join it. */
+  open: OpenChunkEntry | undefined;
+  /** Where its chunks are copied (see {@link Slab}); made at the first chunk. */
+  slab: Slab | undefined;
   /** Trim and TTL renewal to send after the pending entries: the first seq to keep by count (no session) and by bytes (0: none). */
   trim?: { countTo: number; bytesTo: number };
   /** Bytes appended per seq that may still be in the feed (not known recorded or trimmed). */
@@ -147,6 +195,10 @@ export interface LiveFeedWriterOptions {
   onUnreadTrimmed?: (trimmed: UnreadTrimmed) => void;
   /** TTL of a feed key, renewed at each seq start, ms; default 60000. */
   ttlMs?: number;
+  /** Shortest interval between two writes, ms; default {@link DEFAULT_FEED_BATCH_MS}; 0: every tick's chunks at the end of the tick. */
+  batchMs?: number;
+  /** Cap of one chunk entry's bytes; default {@link DEFAULT_FEED_ENTRY_MAX_BYTES}. */
+  entryMaxBytes?: number;
 }
 
 /**
@@ -159,8 +211,14 @@ export class LiveFeedWriter {
   readonly #maxBytes: number;
   readonly #ttlMs: number;
   readonly #scripts: RedisScripts<keyof typeof FEED_SCRIPTS>;
+  readonly #batchMs: number;
+  readonly #entryMaxBytes: number;
   readonly #feeds = new Map<string, FeedState>();
-  #scheduled = false;
+  /** A write is scheduled: at the end of this tick (`immediate`) or by the batch timer. */
+  #immediate: NodeJS.Immediate | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last write (−Infinity before the first). */
+  #lastWriteMs = Number.NEGATIVE_INFINITY;
   #inFlight: Promise<void> = Promise.resolve();
   #lastWarnMs = 0;
   #closed = false;
@@ -170,10 +228,16 @@ export class LiveFeedWriter {
     this.#retain = options.retainSegments ?? DEFAULT_FEED_RETAIN_SEGMENTS;
     this.#maxBytes = options.maxBytes ?? DEFAULT_FEED_MAX_BYTES;
     this.#ttlMs = options.ttlMs ?? DEFAULT_FEED_TTL_MS;
+    this.#batchMs = options.batchMs ?? DEFAULT_FEED_BATCH_MS;
+    this.#entryMaxBytes = options.entryMaxBytes ?? DEFAULT_FEED_ENTRY_MAX_BYTES;
+    if (!(this.#batchMs >= 0) || !(this.#entryMaxBytes > 0)) throw new RangeError('live feed batchMs must be ≥ 0 and entryMaxBytes > 0');
     this.#scripts = new RedisScripts(options.redis, FEED_SCRIPTS);
   }
 
-  /** Appends one chunk of source segment `chunk.seq` (seqs never go back within a feed). */
+  /**
+   * Appends one chunk of source segment `chunk.seq` (seqs never go back within a feed). Its
+   * bytes are copied before this returns: `chunk.bytes` may be a view the caller reuses.
+   */
   append(manifestID: string, session: string, chunk: FeedChunk): void {
     const feed = this.#feed(manifestID, session);
     if (feed === undefined) return;
@@ -184,16 +248,26 @@ export class LiveFeedWriter {
     if (chunk.first && chunk.seq > feed.headSeq) feed.trim = { countTo: chunk.seq - this.#retain, bytesTo: this.#bytesTrimTo(feed, chunk.seq) };
     feed.headSeq = chunk.seq;
     feed.seqBytes.set(chunk.seq, (feed.seqBytes.get(chunk.seq) ?? 0) + chunk.bytes.length);
-    if (!chunk.first && feed.openChunkSeq === chunk.seq) {
-      // A later chunk of the seq whose chunk entry is pending: one more `b` field of that entry.
-      feed.pending.at(-1)!.push('b', chunk.bytes);
+    const { bytes } = chunk;
+    const open = feed.open;
+    const slab = feed.slab;
+    if (!chunk.first && open?.seq === chunk.seq && slab !== undefined && slab.used + bytes.length <= slab.buffer.length
+      && slab.used - open.start + bytes.length <= this.#entryMaxBytes) {
+      // A later chunk of the seq whose chunk entry is pending: its bytes join that entry.
+      slab.used += bytes.copy(slab.buffer, slab.used);
+      this.#schedule(false);
       return;
     }
     const fields: (string | Buffer)[] = [`${chunk.seq}-*`, 't', 'c', 's', String(chunk.seq), 'f', chunk.first ? '1' : '0'];
     if (chunk.startPts90k !== undefined) fields.push('p', String(chunk.startPts90k));
-    fields.push('b', chunk.bytes);
-    this.#queue(feed, fields);
-    feed.openChunkSeq = chunk.seq;
+    this.#queue(feed, fields, chunk.first);
+    let into = slab;
+    if (into === undefined || into.used + bytes.length > into.buffer.length) {
+      into = { buffer: Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes.length)), used: 0 };
+      feed.slab = into;
+    }
+    feed.open = { seq: chunk.seq, fields, start: into.used };
+    into.used += bytes.copy(into.buffer, into.used);
   }
 
   /**
@@ -217,20 +291,21 @@ export class LiveFeedWriter {
     const feed = this.#feed(manifestID, session);
     if (feed === undefined) return;
     this.#queue(feed, [`${Math.max(feed.headSeq, settled.seq, 0)}-*`, 't', 'm', 's', String(settled.seq), 'x', settled.transcode ? '1' : '0',
-      'd', String(Math.round(settled.durationMs)), 'a', String(Math.round(settled.readyAtMs))]);
+      'd', String(Math.round(settled.durationMs)), 'a', String(Math.round(settled.readyAtMs))], true);
   }
 
   /** No chunk follows for this feed (the segmenter ended); settled entries still may. */
   end(manifestID: string, session: string): void {
     const feed = this.#feed(manifestID, session);
     if (feed === undefined) return;
-    this.#queue(feed, [`${Math.max(feed.headSeq, 0)}-*`, 't', 'e', 's', String(feed.headSeq)]);
+    this.#queue(feed, [`${Math.max(feed.headSeq, 0)}-*`, 't', 'e', 's', String(feed.headSeq)], true);
   }
 
   /** Sends what is pending for a feed and forgets its writer state (the stream ended); its key expires with its TTL. */
   forget(manifestID: string, session: string): void {
     const key = feedKey(this.#o.keys, manifestID, session);
-    if (this.#feeds.get(key)?.pending.length) this.#flush();
+    const feed = this.#feeds.get(key);
+    if (feed && (feed.pending.length > 0 || feed.open)) this.#flush();
     this.#feeds.delete(key);
   }
 
@@ -254,44 +329,61 @@ export class LiveFeedWriter {
     const key = feedKey(this.#o.keys, manifestID, session);
     let feed = this.#feeds.get(key);
     if (feed === undefined) {
-      feed = { manifestID, session, headSeq: -1, pending: [], seqBytes: new Map(), lowSeq: 0 };
+      feed = { manifestID, session, headSeq: -1, pending: [], open: undefined, slab: undefined, seqBytes: new Map(), lowSeq: 0 };
       this.#feeds.set(key, feed);
     }
     return feed;
   }
 
-  #queue(feed: FeedState, fields: (string | Buffer)[]): void {
+  /** Adds an entry after the pending ones (closing an open chunk entry); `urgent`: written at the end of this tick. */
+  #queue(feed: FeedState, fields: (string | Buffer)[], urgent: boolean): void {
+    closeEntry(feed);
     feed.pending.push(fields);
-    delete feed.openChunkSeq;
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    this.#schedule(urgent);
+  }
+
+  /**
+   * Schedules the next write, if none is: at the end of this tick when `urgent` or the last write
+   * is at least `batchMs` old, else when it is. An urgent entry advances a write on the timer.
+   */
+  #schedule(urgent: boolean): void {
+    if (this.#immediate !== undefined) return;
+    const waitMs = urgent ? 0 : this.#lastWriteMs + this.#batchMs - performance.now();
+    if (waitMs <= 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#immediate = setImmediate(() => this.#flush());
+    } else {
+      this.#timer ??= setTimeout(() => this.#flush(), waitMs);
+    }
   }
 
   #flush(): void {
-    this.#scheduled = false;
-    const pipeline = this.#o.redis.pipeline();
-    let commands = 0;
+    clearImmediate(this.#immediate);
+    clearTimeout(this.#timer);
+    this.#immediate = undefined;
+    this.#timer = undefined;
+    const sent: Promise<unknown>[] = [];
     const trims: [string, FeedState, { countTo: number; bytesTo: number }][] = [];
+    const failed = (err: Error): void => this.#warn({ err: err.message }, 'live feed write failed; the transcoder misses part of a segment');
     for (const [key, feed] of this.#feeds) {
+      closeEntry(feed);
       if (feed.pending.length === 0) continue;
-      for (const fields of feed.pending) pipeline.xadd(key, ...(fields as [string, ...(string | Buffer)[]]));
-      commands += feed.pending.length;
+      // One command each, not a MULTI-less pipeline: ioredis writes each command's buffer to the
+      // socket as it is, where a pipeline first copies all of them into one (a copy of every
+      // feed byte). The connection keeps them in order, and sends them without waiting for replies.
+      for (const fields of feed.pending) sent.push(this.#o.redis.xadd(key, ...(fields as [string, ...(string | Buffer)[]])).catch(failed));
       feed.pending = [];
-      delete feed.openChunkSeq;
       if (feed.trim !== undefined) {
         trims.push([key, feed, feed.trim]);
         delete feed.trim;
       }
     }
-    if (commands === 0) return;
-    const sent = pipeline.exec().then((replies) => {
-      const failed = (replies ?? []).find(([err]) => err);
-      if (failed) this.#warn({ err: (failed[0] as Error).message }, 'live feed write failed; the transcoder misses part of a segment');
-    }, (err: Error) => this.#warn({ err: err.message }, 'live feed write failed; the transcoder misses part of a segment'));
-    // Sent after the pipeline on the same connection, so after its entries.
+    if (sent.length === 0) return;
+    this.#lastWriteMs = performance.now();
+    // Sent after the XADDs on the same connection, so after their entries.
     const trimmed = trims.map(([key, feed, trim]) => this.#trim(key, feed, trim));
-    this.#inFlight = Promise.all([this.#inFlight, sent, ...trimmed]).then(() => undefined);
+    this.#inFlight = Promise.all([this.#inFlight, ...sent, ...trimmed]).then(() => undefined);
   }
 
   /** Runs the trim script of one feed and takes in what it answered. Never rejects. */
@@ -455,6 +547,14 @@ export class LiveFeedReader {
     // A feed followed while the loop was finishing starts a new one.
     if (!this.#closed && this.#followers.size > 0) this.#loop = this.#run();
   }
+}
+
+/** Closes the feed's open chunk entry: its bytes in the slab become its one `b` field. */
+function closeEntry(feed: FeedState): void {
+  const open = feed.open;
+  if (open === undefined) return;
+  feed.open = undefined;
+  open.fields.push('b', feed.slab!.buffer.subarray(open.start, feed.slab!.used));
 }
 
 /** Field/value pairs of an entry, by field name. */

@@ -32,7 +32,7 @@ test('a segment file grows while its segment is open and, once closed, holds exa
   const seg = new RtmpSegmenter({ tags: source, workDir, logger: silentLogger(), segmentTargetMs: 2000 });
   const chunks: TsChunk[] = [];
   const segments: SegmentInfo[] = [];
-  seg.on('chunk', (c) => chunks.push(c));
+  seg.on('chunk', (c) => chunks.push({ ...c, bytes: Buffer.from(c.bytes) })); // a view of the muxer's output: copied
   // Each file as it is when its segment is reported (later ones are removed by the ingest in the gateway).
   const files = new Map<number, Buffer>();
   seg.on('segment', (s) => { segments.push(s); files.set(s.seq, readFileSync(s.path)); });
@@ -89,7 +89,7 @@ test('small chunks are gathered and written together, at the latest SEGMENT_WRIT
   const workDir = path.join(dir, 'gathered');
   const seg = new RtmpSegmenter({ tags: source, workDir, logger: silentLogger(), segmentTargetMs: 2000 });
   const chunks: TsChunk[] = [];
-  seg.on('chunk', (c) => chunks.push(c));
+  seg.on('chunk', (c) => chunks.push({ ...c, bytes: Buffer.from(c.bytes) })); // a view of the muxer's output: copied
   seg.start();
   // Into segment 1 (from 2 s), then frames up to 2.3 s, one tag at a time.
   for (const t of tags.filter((t) => dtsOf(t) < 2000)) reader!.tag(t);

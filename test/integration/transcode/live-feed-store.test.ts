@@ -23,6 +23,13 @@ function collect(reader: LiveFeedReader, m: string, s: string, fromSeq: number, 
   });
 }
 
+/** Each seq's bytes, its chunks concatenated in order (hex, for deepEqual), by seq. */
+function seqBytes(chunks: readonly { seq: number; bytes: Buffer }[]): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const c of chunks) out[c.seq] = (out[c.seq] ?? '') + c.bytes.toString('hex');
+  return out;
+}
+
 test('a feed delivers chunks, settled and end entries in order, bytes intact (every byte value, empty and 1 MiB chunks)', async () => {
   const writer = new LiveFeedWriter({ redis: testRedis.connections.open('state'), keys, logger: silentLogger(), retainSegments: 100 });
   const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-a', 'blocking'), keys, logger: silentLogger() });
@@ -46,16 +53,14 @@ test('a feed delivers chunks, settled and end entries in order, bytes intact (ev
     writer.end('m1', 's1');
     const entries = await reading;
     const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : []));
-    assert.equal(chunks.length, sent.length);
-    for (const [i, c] of chunks.entries()) {
-      assert.equal(c.seq, sent[i]!.seq);
-      assert.equal(c.first, sent[i]!.first);
-      assert.equal(c.startPts90k, sent[i]!.startPts90k);
-      assert.ok(c.bytes.equals(sent[i]!.bytes), `chunk ${i} bytes differ`);
-    }
-    assert.deepEqual(entries.map((e) => e.type), ['chunk', 'chunk', 'chunk', 'chunk', 'settled', 'chunk', 'end']);
-    assert.deepEqual(entries[4], { type: 'settled', settled: { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 1234 } });
-    assert.deepEqual(entries[6], { type: 'end', lastSeq: 1 });
+    // The chunks handed over between two writes arrive as one (sent[0] + sent[1]; sent[2] alone: over the entry cap).
+    assert.deepEqual(chunks.map((c) => [c.seq, c.first, c.startPts90k]), [[0, true, 126000], [0, false, undefined], [1, true, 306000], [1, false, undefined]]);
+    assert.ok(chunks[0]!.bytes.equals(every), 'seq 0 first chunk bytes differ');
+    assert.ok(chunks[1]!.bytes.equals(sent[2]!.bytes), 'the 1 MiB chunk differs');
+    assert.deepEqual(seqBytes(chunks), seqBytes(sent));
+    assert.deepEqual(entries.map((e) => e.type), ['chunk', 'chunk', 'chunk', 'settled', 'chunk', 'end']);
+    assert.deepEqual(entries[3], { type: 'settled', settled: { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 1234 } });
+    assert.deepEqual(entries[5], { type: 'end', lastSeq: 1 });
   } finally {
     await writer.close();
     await reader.close();
@@ -79,7 +84,8 @@ test('the feed keeps the last few whole segments; a reader starts at the first c
     // A takeover at seq 7: the first entry delivered is seq 7's first chunk, then every later chunk.
     const entries = await collect(reader, 'm2', 's1', 7, (e) => e.some((x) => x.type === 'settled' && x.settled.seq === 8));
     const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : []));
-    assert.deepEqual(chunks.map((c) => c.bytes.toString()), [7, 8, 9].flatMap((s) => [0, 1, 2, 3, 4].map((i) => `${s}:${i}`)));
+    // A seq's five chunks, handed over in one tick, are one entry.
+    assert.deepEqual(chunks.map((c) => c.bytes.toString()), [7, 8, 9].map((s) => [0, 1, 2, 3, 4].map((i) => `${s}:${i}`).join('')));
     assert.equal(chunks[0]!.first, true);
     assert.equal(chunks[0]!.startPts90k, 7 * 180000);
     // The settled entries of seqs 6.. follow their seq's chunks (settled for seq 6 is written in seq 7's range).
@@ -102,8 +108,8 @@ test('one reader follows several feeds at once, each from its own seq; an abando
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger(), ttlMs: 300 });
   const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-c', 'blocking'), keys, logger: silentLogger(), blockMs: 100 });
   try {
-    const a = collect(reader, 'ma', 's', 0, (e) => e.length === 3);
-    const b = collect(reader, 'mb', 's', 1, (e) => e.length === 2);
+    const a = collect(reader, 'ma', 's', 0, (e) => e.length === 2);
+    const b = collect(reader, 'mb', 's', 1, (e) => e.length === 1);
     for (const seq of [0, 1]) {
       writer.append('ma', 's', { seq, first: true, startPts90k: 0, bytes: Buffer.from(`a${seq}`) });
       writer.append('mb', 's', { seq, first: true, startPts90k: 0, bytes: Buffer.from(`b${seq}`) });
@@ -111,8 +117,9 @@ test('one reader follows several feeds at once, each from its own seq; an abando
     writer.append('ma', 's', { seq: 1, first: false, bytes: Buffer.from('a1+') });
     writer.append('mb', 's', { seq: 1, first: false, bytes: Buffer.from('b1+') });
     const text = (es: FeedEntry[]): string[] => es.map((e) => (e.type === 'chunk' ? e.chunk.bytes.toString() : e.type));
-    assert.deepEqual(text(await a), ['a0', 'a1', 'a1+']);
-    assert.deepEqual(text(await b), ['b1', 'b1+']);
+    // a1+ joins a1's entry (same seq, same write); each feed its own entries.
+    assert.deepEqual(text(await a), ['a0', 'a1a1+']);
+    assert.deepEqual(text(await b), ['b1b1+']);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await redis.exists(keys.key('transcode', 'feed', 'ma', 's')), 0, 'a feed no one appends to expires');
   } finally {
@@ -147,7 +154,8 @@ test('an open session\'s feed keeps every seq it has not recorded, however far a
     const sessions = await openSession('m4', 's1');
     await appendSeqs(writer, 'm4', 's1', 0, 30);
     assert.equal(await reader.firstSeqHeld('m4', 's1'), 0, 'seq 0 is still in the feed');
-    const entries = await collect(reader, 'm4', 's1', 0, (e) => e.some((x) => x.type === 'chunk' && x.chunk.seq === 29 && !x.chunk.first));
+    // Each seq's chunks, handed over in one tick, are one entry.
+    const entries = await collect(reader, 'm4', 's1', 0, (e) => e.some((x) => x.type === 'chunk' && x.chunk.seq === 29));
     const firsts = entries.flatMap((e) => (e.type === 'chunk' && e.chunk.first ? [e.chunk.seq] : []));
     assert.deepEqual(firsts, Array.from({ length: 30 }, (_, i) => i), 'every seq is delivered from seq 0');
     // The owner recorded seqs 0-19: at the next seq's start the writer trims them (recorded), and nothing else.
@@ -191,7 +199,7 @@ test('over its byte cap an open session\'s feed drops its oldest seqs not yet re
   }
 });
 
-test('chunks of one seq handed over in one tick go out as one entry (one XADD) and are delivered as the same chunks, in order', async () => {
+test('chunks of one seq handed over between two writes go out as one entry with one `b` field, delivered as one chunk, in order', async () => {
   const redis = testRedis.connections.open('state');
   const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger() });
   const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-f', 'blocking'), keys, logger: silentLogger() });
@@ -205,23 +213,92 @@ test('chunks of one seq handed over in one tick go out as one entry (one XADD) a
     ];
     for (const c of sent) writer.append('m6', 's1', c);
     writer.settle('m6', 's1', { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 1 });
-    writer.append('m6', 's1', { seq: 1, first: false, bytes: Buffer.from('after the settlement') });
+    const after = { seq: 1, first: false, bytes: Buffer.from('after the settlement') };
+    writer.append('m6', 's1', after);
     writer.end('m6', 's1');
     await writer.flushed();
     // seq 0's chunks, seq 1's first three, the settlement, seq 1's last chunk, the end.
-    assert.equal(await redis.xlen(keys.key('transcode', 'feed', 'm6', 's1')), 5);
+    const key = keys.key('transcode', 'feed', 'm6', 's1');
+    const held = await redis.xrangeBuffer(key, '-', '+');
+    assert.equal(held.length, 5);
+    const bFields = held.map(([, fields]) => fields.filter((f, i) => i % 2 === 0 && f.toString() === 'b').length);
+    assert.deepEqual(bFields, [1, 1, 0, 1, 0], 'one b field per chunk entry');
     const entries = await collect(reader, 'm6', 's1', 0, (e) => e.at(-1)?.type === 'end');
     const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk] : []));
-    const expected = [...sent, { seq: 1, first: false, bytes: Buffer.from('after the settlement') }];
-    assert.equal(chunks.length, expected.length);
-    for (const [i, c] of chunks.entries()) {
-      assert.equal(c.seq, expected[i]!.seq);
-      assert.equal(c.first, expected[i]!.first, `chunk ${i} first`);
-      assert.equal(c.startPts90k, (expected[i] as { startPts90k?: number }).startPts90k);
-      assert.ok(c.bytes.equals(expected[i]!.bytes), `chunk ${i} bytes differ`);
-    }
+    assert.deepEqual(chunks.map((c) => [c.seq, c.first, c.startPts90k]), [[0, true, 9000], [1, true, 189000], [1, false, undefined]]);
+    assert.ok(chunks[0]!.bytes.equals(Buffer.concat(sent.slice(0, 10).map((c) => c.bytes))), 'seq 0 bytes differ');
+    assert.ok(chunks[1]!.bytes.equals(Buffer.concat(sent.slice(10).map((c) => c.bytes))), 'seq 1 bytes differ');
+    assert.ok(chunks[2]!.bytes.equals(after.bytes));
     assert.deepEqual(entries.map((e) => e.type).slice(-3), ['settled', 'chunk', 'end']);
   } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
+
+test('append copies the chunk before it returns: the caller may reuse its buffer (the segmenter hands over a view of its output)', async () => {
+  const writer = new LiveFeedWriter({ redis: testRedis.connections.open('state'), keys, logger: silentLogger() });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-h', 'blocking'), keys, logger: silentLogger() });
+  try {
+    const view = Buffer.alloc(188);
+    for (const [i, first] of [true, false, false].entries()) {
+      view.fill(i + 1);
+      writer.append('m8', 's1', { seq: 0, first, ...(first ? { startPts90k: 0 } : {}), bytes: view });
+    }
+    view.fill(9);
+    writer.end('m8', 's1');
+    const entries = await collect(reader, 'm8', 's1', 0, (e) => e.at(-1)?.type === 'end');
+    const chunks = entries.flatMap((e) => (e.type === 'chunk' ? [e.chunk.bytes] : []));
+    assert.ok(Buffer.concat(chunks).equals(Buffer.concat([Buffer.alloc(188, 1), Buffer.alloc(188, 2), Buffer.alloc(188, 3)])));
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+});
+
+test('a write waits out the batch interval, except for a seq\'s first chunk, a settlement and the end; a chunk entry closes at its byte cap', async () => {
+  const redis = testRedis.connections.open('state');
+  // An interval no test run reaches: whatever arrives was written at once (urgent) or by flushed().
+  const writer = new LiveFeedWriter({ redis, keys, logger: silentLogger(), batchMs: 600_000, entryMaxBytes: 1000 });
+  const reader = new LiveFeedReader({ redis: testRedis.connections.open('feed-g', 'blocking'), keys, logger: silentLogger(), blockMs: 50 });
+  const key = keys.key('transcode', 'feed', 'm7', 's1');
+  const got: FeedEntry[] = [];
+  const handle = reader.follow('m7', 's1', 0, (e) => got.push(e));
+  const waitFor = async (n: number): Promise<void> => {
+    for (let i = 0; got.length < n && i < 1000; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(got.length, n, `${got.length} entries delivered, ${n} expected`);
+  };
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+  try {
+    // The first write: nothing before it to wait for; a seq's first chunk goes out at once anyway.
+    writer.append('m7', 's1', { seq: 0, first: true, startPts90k: 0, bytes: Buffer.alloc(100, 1) });
+    await waitFor(1);
+    // Later chunks, one per tick, wait for the interval: the first two share an entry, the third is over its cap.
+    const parts = [Buffer.alloc(400, 2), Buffer.alloc(400, 3), Buffer.alloc(400, 4)];
+    for (const bytes of parts) {
+      writer.append('m7', 's1', { seq: 0, first: false, bytes });
+      await tick();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await redis.xlen(key), 1, 'chunks within the interval are held');
+    // A settlement goes out at once, after the chunks held.
+    writer.settle('m7', 's1', { seq: 0, transcode: true, durationMs: 2000, readyAtMs: 5 });
+    await waitFor(4);
+    assert.deepEqual(got.slice(1).map((e) => (e.type === 'chunk' ? e.chunk.bytes.toString('hex') : e.type)),
+      [Buffer.concat(parts.slice(0, 2)).toString('hex'), parts[2]!.toString('hex'), 'settled']);
+    // So do the next seq's first chunk (with the chunk held before it) and the end.
+    writer.append('m7', 's1', { seq: 0, first: false, bytes: Buffer.from('tail') });
+    await tick();
+    writer.append('m7', 's1', { seq: 1, first: true, startPts90k: 180000, bytes: Buffer.from('seq 1') });
+    await waitFor(6);
+    writer.append('m7', 's1', { seq: 1, first: false, bytes: Buffer.from('last') });
+    await tick();
+    writer.end('m7', 's1');
+    await waitFor(8);
+    assert.deepEqual(got.slice(4).map((e) => (e.type === 'chunk' ? `${e.chunk.seq} ${e.chunk.first} ${e.chunk.bytes.toString()}` : e.type)),
+      ['0 false tail', '1 true seq 1', '1 false last', 'end']);
+  } finally {
+    handle.stop();
     await writer.close();
     await reader.close();
   }
