@@ -54,9 +54,31 @@ export function splitAnnexB(data: Uint8Array): Uint8Array[] {
   });
 }
 
-/** The first H.264 SPS NAL unit (nal_unit_type 7, header byte included) in Annex-B data, if any. */
+/** Where the first start code `00 00 01` at or after `from` begins, or -1. */
+function startCodeFrom(data: Uint8Array, from: number): number {
+  for (let i = from; i + 2 < data.length; i++) {
+    if (data[i + 2] === 1 && data[i] === 0 && data[i + 1] === 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * The first H.264 SPS NAL unit (nal_unit_type 7, header byte included, at least 4 bytes) in
+ * Annex-B data, if any: the NAL unit {@link splitAnnexB} would give, found without splitting
+ * the rest (the SPS leads an IDR access unit; the slices after it are most of the bytes).
+ */
 export function findH264Sps(annexB: Uint8Array): Uint8Array | undefined {
-  return splitAnnexB(annexB).find((nal) => nal.length >= 4 && (nal[0]! & 0x1f) === 7);
+  let code = startCodeFrom(annexB, 0);
+  while (code >= 0) {
+    const start = code + 3;
+    code = startCodeFrom(annexB, start);
+    if (start < annexB.length && (annexB[start]! & 0x1f) === 7) {
+      let end = code >= 0 ? code : annexB.length;
+      while (end > start && annexB[end - 1] === 0) end--;
+      if (end - start >= 4) return annexB.subarray(start, end);
+    }
+  }
+  return undefined;
 }
 
 /** Removes H.264/HEVC emulation-prevention bytes (`00 00 03` → `00 00`). */

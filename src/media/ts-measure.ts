@@ -120,7 +120,7 @@ const CRC_TABLE = (() => {
 /** CRC-32/MPEG-2 of `data` (ISO/IEC 13818-1 Annex A); the muxer (ts-muxer.ts) writes its PSI sections' CRC_32 with it. */
 export function crc32Mpeg2(data: Uint8Array): number {
   let crc = 0xffffffff;
-  for (const b of data) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ b) & 0xff]!) >>> 0;
+  for (let i = 0; i < data.length; i++) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ data[i]!) & 0xff]!) >>> 0;
   return crc;
 }
 
@@ -144,34 +144,45 @@ export interface TsPacket {
 }
 
 /**
- * Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5).
- * @throws TsMeasureError `malformed` for a missing sync byte, the transport error or scrambling flags, or a bad adaptation field.
+ * Checks the header of the transport packet at `offset` as {@link packetAt} does, and returns
+ * where its payload starts (after the 4-byte header and any adaptation field; `offset + 188`
+ * for a packet with an adaptation field only). Builds nothing: the per-packet loops (measureTs,
+ * media/ts-cutter.ts) read the few fields they need from the bytes themselves.
+ * @throws TsMeasureError `malformed` as {@link packetAt}.
  */
-export function packetAt(data: Uint8Array, offset: number): TsPacket {
+export function payloadOffset(data: Uint8Array, offset: number): number {
   if (data[offset] !== SYNC) throw malformed(`no sync byte 0x47 at offset ${offset}`);
   const b1 = data[offset + 1]!;
   const b3 = data[offset + 3]!;
   if ((b1 & 0x80) !== 0) throw malformed(`transport_error_indicator set at offset ${offset}`);
   if ((b3 & 0xc0) !== 0) throw malformed(`scrambled packet at offset ${offset}`);
-  const pid = ((b1 & 0x1f) << 8) | data[offset + 2]!;
   const afc = (b3 >> 4) & 0x03;
   if (afc === 0) throw malformed(`reserved adaptation_field_control 00 at offset ${offset}`);
-  let start = offset + 4;
-  let discontinuity = false;
-  let randomAccess = false;
-  if (afc & 0x02) {
-    const afLength = data[offset + 4]!;
-    const max = afc === 0x02 ? 183 : 182;
-    if (afLength > max || (afc === 0x02 && afLength !== 183)) throw malformed(`adaptation_field_length ${afLength} at offset ${offset}`);
-    if (afLength > 0) {
-      discontinuity = (data[offset + 5]! & 0x80) !== 0;
-      randomAccess = (data[offset + 5]! & 0x40) !== 0;
-    }
-    start += 1 + afLength;
-  }
-  const hasPayload = (afc & 0x01) !== 0;
+  if ((afc & 0x02) === 0) return offset + 4;
+  const afLength = data[offset + 4]!;
+  const max = afc === 0x02 ? 183 : 182;
+  if (afLength > max || (afc === 0x02 && afLength !== 183)) throw malformed(`adaptation_field_length ${afLength} at offset ${offset}`);
+  return offset + 5 + afLength;
+}
+
+/** PID of the transport packet at `offset` (header bytes 1-2; unchecked: see {@link payloadOffset}). */
+export function pidAt(data: Uint8Array, offset: number): number {
+  return ((data[offset + 1]! & 0x1f) << 8) | data[offset + 2]!;
+}
+
+/**
+ * Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5).
+ * @throws TsMeasureError `malformed` for a missing sync byte, the transport error or scrambling flags, or a bad adaptation field.
+ */
+export function packetAt(data: Uint8Array, offset: number): TsPacket {
+  const start = payloadOffset(data, offset);
+  const b1 = data[offset + 1]!;
+  const b3 = data[offset + 3]!;
+  // An adaptation field of length 0 has no flags byte.
+  const flags = (b3 & 0x20) !== 0 && data[offset + 4]! > 0 ? data[offset + 5]! : 0;
+  const hasPayload = (b3 & 0x10) !== 0;
   return {
-    pid, pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, discontinuity, randomAccess,
+    pid: pidAt(data, offset), pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, discontinuity: (flags & 0x80) !== 0, randomAccess: (flags & 0x40) !== 0,
     payload: hasPayload ? data.subarray(start, offset + PACKET) : data.subarray(0, 0), hasPayload,
   };
 }
@@ -187,10 +198,13 @@ function checkedLength(data: Uint8Array): number {
 
 /** Collects the first complete section on one PID from its packets (pointer_field, continuation across packets). */
 export class SectionAssembler {
-  #buffer: number[] | undefined;
+  /** Bytes of the section being gathered: the first `#length` of `#store`; `#open` false when none is. */
+  #store = new Uint8Array(1024 + PACKET);
+  #length = 0;
+  #open = false;
   #expected = -1;
 
-  /** Feeds one packet of the PID; returns the complete section (header to CRC_32 included) once it is. */
+  /** Feeds one packet of the PID; returns the complete section (header to CRC_32 included, a copy) once it is. */
   push(p: TsPacket): Uint8Array | undefined {
     if (!p.hasPayload || p.payload.length === 0) return undefined;
     let bytes = p.payload;
@@ -198,31 +212,42 @@ export class SectionAssembler {
       const pointer = bytes[0]!;
       if (1 + pointer > bytes.length) throw malformed(`pointer_field ${pointer} beyond the packet on PID ${p.pid}`);
       // The bytes before the pointer end a previous section: complete it if one is open.
-      if (this.#buffer) this.#buffer.push(...bytes.subarray(1, 1 + pointer));
+      if (this.#open) this.#append(bytes.subarray(1, 1 + pointer));
       const done = this.#complete();
       if (done) return done;
-      this.#buffer = [];
+      this.#open = true;
+      this.#length = 0;
       this.#expected = -1;
       bytes = bytes.subarray(1 + pointer);
-    } else if (!this.#buffer) {
+    } else if (!this.#open) {
       return undefined; // a continuation without its start: ignore
     }
-    this.#buffer!.push(...bytes);
+    this.#append(bytes);
     return this.#complete();
   }
 
+  #append(bytes: Uint8Array): void {
+    if (this.#length + bytes.length > this.#store.length) {
+      const bigger = new Uint8Array(Math.max(2 * this.#store.length, this.#length + bytes.length));
+      bigger.set(this.#store.subarray(0, this.#length));
+      this.#store = bigger;
+    }
+    this.#store.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
   #complete(): Uint8Array | undefined {
-    const buf = this.#buffer;
-    if (!buf || buf.length < 3) return undefined;
+    if (!this.#open || this.#length < 3) return undefined;
+    const buf = this.#store;
     if (this.#expected < 0) {
-      if (buf[0] === 0xff) { this.#buffer = undefined; return undefined; } // stuffing
+      if (buf[0] === 0xff) { this.#open = false; return undefined; } // stuffing
       const sectionLength = ((buf[1]! & 0x0f) << 8) | buf[2]!;
       if (sectionLength > 1021) throw malformed(`section_length ${sectionLength} above 1021`);
       this.#expected = 3 + sectionLength;
     }
-    if (buf.length < this.#expected) return undefined;
-    const section = Uint8Array.from(buf.slice(0, this.#expected));
-    this.#buffer = undefined;
+    if (this.#length < this.#expected) return undefined;
+    const section = buf.slice(0, this.#expected);
+    this.#open = false;
     this.#expected = -1;
     return section;
   }
@@ -352,17 +377,20 @@ export function measureTs(data: Uint8Array): TsVideoMeasurement {
   let lastCc = -1;
   const firstPes: Uint8Array[] = [];
   let collecting = false;
-  for (let n = 0; n < packets; n++) {
-    const p = packetAt(data, n * PACKET);
-    if (p.pid !== videoPid || !p.hasPayload) continue;
+  // The fields of packetAt read in place: this loop runs over every packet of every rendition segment.
+  for (let n = 0, off = 0; n < packets; n++, off += PACKET) {
+    const start = payloadOffset(data, off);
+    const b3 = data[off + 3]!;
+    if (pidAt(data, off) !== videoPid || (b3 & 0x10) === 0) continue;
+    const cc = b3 & 0x0f;
+    const discontinuity = (b3 & 0x20) !== 0 && data[off + 4]! > 0 && (data[off + 5]! & 0x80) !== 0;
     // continuity_counter (§2.4.3.3): +1 mod 16 per payload packet, unless the adaptation field flags a discontinuity.
-    if (lastCc >= 0 && !p.discontinuity && p.cc !== ((lastCc + 1) & 0x0f)) {
-      throw malformed(`continuity_counter jumps from ${lastCc} to ${p.cc} on the video PID at packet ${n} (a packet is missing or repeated)`);
+    if (lastCc >= 0 && !discontinuity && cc !== ((lastCc + 1) & 0x0f)) {
+      throw malformed(`continuity_counter jumps from ${lastCc} to ${cc} on the video PID at packet ${n} (a packet is missing or repeated)`);
     }
-    lastCc = p.cc;
-    if (p.pusi) {
-      const b = p.payload;
-      if (b.length < 4 || b[0] !== 0 || b[1] !== 0 || b[2] !== 1 || b[3]! < 0xe0 || b[3]! > 0xef) {
+    lastCc = cc;
+    if ((data[off + 1]! & 0x40) !== 0) {
+      if (off + PACKET - start < 4 || data[start] !== 0 || data[start + 1] !== 0 || data[start + 2] !== 1 || data[start + 3]! < 0xe0 || data[start + 3]! > 0xef) {
         throw malformed(`video packet ${n} starts a payload unit without a video PES header`);
       }
       frames++;
@@ -370,7 +398,7 @@ export function measureTs(data: Uint8Array): TsVideoMeasurement {
     } else if (frames === 0) {
       continue; // the tail of a PES packet that began before this file
     }
-    if (collecting) firstPes.push(p.payload);
+    if (collecting) firstPes.push(data.subarray(start, off + PACKET));
   }
   if (frames === 0) throw new TsMeasureError('incomplete', 'no video PES packet');
   const payload = pesPayload(Buffer.concat(firstPes));

@@ -38,6 +38,30 @@ test('the first SPS is found after an access unit delimiter in Annex-B data with
   assert.equal(findH264Sps(bytes(0, 0, 1, 0x68, 0xef)), undefined);
 });
 
+test('findH264Sps stops at the first SPS but returns exactly the NAL unit splitAnnexB gives: short SPS skipped, trailing zeros, empty units, SPS last', () => {
+  const bySplit = (data: Uint8Array): number[] | undefined => {
+    const nal = splitAnnexB(data).find((n) => n.length >= 4 && (n[0]! & 0x1f) === 7);
+    return nal && Array.from(nal);
+  };
+  const cases = [
+    bytes(0, 0, 1, 0x67, 0x64, 0x00), // an SPS of 3 bytes: not one
+    bytes(0, 0, 1, 0x67, 0x64, 0x00, 0, 0, 1, 0x67, 0x4d, 0x40, 0x1e, 0, 0, 0), // the short one skipped; trailing zeros of the last
+    bytes(0, 0, 1, 0, 0, 1, 0x67, 0x42, 0xc0, 0x0c, 0xda, 0, 0, 0, 1, 0x68), // an empty unit first
+    bytes(0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0, 0, 0, 0, 1), // zeros then a start code at the very end
+    bytes(0x55, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0x00), // bytes before the first start code
+    bytes(0, 0, 1), bytes(0, 0), bytes(),
+  ];
+  for (const [i, data] of cases.entries()) assert.deepEqual(findH264Sps(data) && Array.from(findH264Sps(data)!), bySplit(data), `case ${i}`);
+  // Random byte streams rich in zeros, ones and SPS headers.
+  let seed = 7;
+  const next = (): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed >>> 24; };
+  const alphabet = [0, 0, 0, 1, 0x67, 0x27, 0x09, 0x64, 0x1f];
+  for (let round = 0; round < 2000; round++) {
+    const data = Uint8Array.from({ length: next() % 40 }, () => alphabet[next() % alphabet.length]!);
+    assert.deepEqual(findH264Sps(data) && Array.from(findH264Sps(data)!), bySplit(data), `random ${Buffer.from(data).toString('hex')}`);
+  }
+});
+
 test('ffprobe extradata hex dumps parse to bytes, including a short last line', () => {
   // Real `ffprobe -show_data` output for the test clip's segments.
   const dump = '\n00000000: 0000 0167 6400 1eac d940 a02f f961 0000  ...gd....@./.a..\n'

@@ -153,6 +153,24 @@ test('packets of other PIDs between video packets do not count; a video-only PMT
   assert.deepEqual(m.streams, [{ pid: VIDEO_PID, streamType: 0x1b }]);
 });
 
+test('a continuity_counter jump flagged as a discontinuity is accepted; adaptation-field-only video packets neither count nor break continuity', () => {
+  const packets = craftTs({ frames: 4 }).map((p) => Uint8Array.from(p));
+  const pid = (p: Uint8Array): number => ((p[1]! & 0x1f) << 8) | p[2]!;
+  // The last packet of the first PES is padded: an adaptation field with a flags byte.
+  const k = packets.findIndex((p, i) => pid(p) === VIDEO_PID && (p[3]! & 0x20) !== 0 && p[4]! > 0 && (packets[i + 1]![1]! & 0x40) !== 0);
+  assert.ok(k > 2);
+  for (let i = k; i < packets.length; i++) if (pid(packets[i]!) === VIDEO_PID) packets[i]![3] = (packets[i]![3]! & 0xf0) | ((packets[i]![3]! + 5) & 0x0f);
+  refused(concat(packets), 'malformed', new RegExp(`continuity_counter jumps .* at packet ${k} `));
+  packets[k]![5]! |= 0x80; // discontinuity_indicator
+  assert.equal(measureTs(concat(packets)).frames, 4);
+  // An adaptation field only (adaptation_field_control 10, e.g. a PCR): no payload, its counter not incremented.
+  const afOnly = new Uint8Array(188).fill(0xff);
+  afOnly.set([0x47, VIDEO_PID >> 8, VIDEO_PID & 0xff, 0x20 | (packets[k + 1]![3]! & 0x0f), 183, 0x00]);
+  const m = measureTs(concat([...packets.slice(0, k + 2), afOnly, ...packets.slice(k + 2)]));
+  assert.equal(m.frames, 4);
+  assert.deepEqual([m.width, m.height, m.videoCodecs], [426, 240, 'avc1.640015']);
+});
+
 // ---- refused: a signal to fall back to ffprobe, never a number -------------------------
 
 test('empty, truncated, M2TS-sized and random data are malformed', () => {
