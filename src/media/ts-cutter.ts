@@ -32,7 +32,7 @@
  *
  * PTS are compared modulo 2^33 (the 33-bit PTS wraps after ~26.5 h), within ±2^32 ticks.
  */
-import { malformed, packetAt, pmtPidOf, SectionAssembler, streamsOf, TS_PACKET_BYTES, VIDEO_STREAM_TYPES } from './ts-measure.ts';
+import { malformed, packetAt, payloadOffset, pidAt, pmtPidOf, SectionAssembler, streamsOf, TS_PACKET_BYTES, VIDEO_STREAM_TYPES } from './ts-measure.ts';
 
 /** One cut segment. */
 export interface TsCut {
@@ -69,18 +69,58 @@ const MAX_AUDIO_FRAME_90K = 45_000;
 const AUDIO_PTS_SLACK_90K = 2;
 
 /**
- * Whether a transport packet ends its PES for ffmpeg's muxer: an adaptation field with
- * stuffing bytes (0xFF after the fields its flags announce). Undefined flags we do not parse
- * (private data, extension) give false.
+ * Whether the transport packet at `off` ends its PES for ffmpeg's muxer: an adaptation field
+ * with stuffing bytes (0xFF after the fields its flags announce). Undefined flags we do not
+ * parse (private data, extension) give false.
  */
-function endsWithStuffing(raw: Uint8Array): boolean {
-  if ((raw[3]! & 0x20) === 0) return false;
-  const afLength = raw[4]!;
+function endsWithStuffing(data: Uint8Array, off: number): boolean {
+  if ((data[off + 3]! & 0x20) === 0) return false;
+  const afLength = data[off + 4]!;
   if (afLength === 0) return true; // a single stuffing byte (the length field itself)
-  const flags = raw[5]!;
+  const flags = data[off + 5]!;
   if (flags & 0x03) return false;
   const used = 1 + (flags & 0x10 ? 6 : 0) + (flags & 0x08 ? 6 : 0) + (flags & 0x04 ? 1 : 0);
   return afLength > used;
+}
+
+/** random_access_indicator of the transport packet at `off` (as `packetAt(...).randomAccess`). */
+function randomAccessAt(data: Uint8Array, off: number): boolean {
+  return (data[off + 3]! & 0x20) !== 0 && data[off + 4]! > 0 && (data[off + 5]! & 0x40) !== 0;
+}
+
+/** payload_unit_start_indicator of the transport packet at `off`. */
+function pusiAt(data: Uint8Array, off: number): boolean {
+  return (data[off + 1]! & 0x40) !== 0;
+}
+
+/** A copy of the transport packet at `off` (kept past the pushed bytes it came in). */
+function copyPacket(data: Buffer, off: number): Buffer {
+  const copy = Buffer.allocUnsafe(TS_PACKET_BYTES);
+  data.copy(copy, 0, off, off + TS_PACKET_BYTES);
+  return copy;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * Calls `packet(data, offset)` for every whole transport packet of `rest` followed by `bytes`,
+ * in order. Only the packet that straddles the two is assembled (188 bytes copied); the
+ * others are read in place, in `bytes`.
+ * @returns the new tail: the bytes after the last whole packet (a copy, under 188 bytes).
+ */
+function forEachPacket(rest: Buffer, bytes: Uint8Array, packet: (data: Buffer, offset: number) => void): Buffer {
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  if (rest.length > 0) {
+    const need = TS_PACKET_BYTES - rest.length;
+    if (data.length < need) return Buffer.concat([rest, data]);
+    packet(Buffer.concat([rest, data.subarray(0, need)]), 0);
+    off = need;
+  }
+  const end = data.length - ((data.length - off) % TS_PACKET_BYTES);
+  for (; off < end; off += TS_PACKET_BYTES) packet(data, off);
+  // The tail (under 188 bytes) is copied, so it does not keep `bytes` alive.
+  return end === data.length ? NO_BYTES : Buffer.from(data.subarray(end));
 }
 
 const PTS_MODULO = 2 ** 33;
@@ -99,11 +139,22 @@ function ptsDiff(a: number, b: number): number {
  * undefined when it has none (PTS_DTS_flags 00) or the header is not in this packet.
  */
 export function pesPts90k(payload: Uint8Array): number | undefined {
-  if (payload.length < 14 || payload[0] !== 0 || payload[1] !== 0 || payload[2] !== 1) return undefined;
-  if ((payload[7]! & 0x80) === 0) return undefined;
-  const b = payload;
+  return ptsAt(payload, 0, payload.length);
+}
+
+/** {@link pesPts90k} of the payload `data[start..end)`, read in place. */
+function ptsAt(b: Uint8Array, start: number, end: number): number | undefined {
+  if (end - start < 14 || b[start] !== 0 || b[start + 1] !== 0 || b[start + 2] !== 1) return undefined;
+  if ((b[start + 7]! & 0x80) === 0) return undefined;
   // 33 bits: 3 + 15 + 15, each group followed by a marker bit. Arithmetic, not 32-bit bitwise.
-  return ((b[9]! >> 1) & 0x07) * 2 ** 30 + (b[10]! << 22) + ((b[11]! >> 1) << 15) + (b[12]! << 7) + (b[13]! >> 1);
+  return ((b[start + 9]! >> 1) & 0x07) * 2 ** 30 + (b[start + 10]! << 22) + ((b[start + 11]! >> 1) << 15) + (b[start + 12]! << 7) + (b[start + 13]! >> 1);
+}
+
+/** Bytes `start..end` of `buf`: consecutive transport packets of one pushed chunk that went to one segment. */
+interface Run {
+  readonly buf: Buffer;
+  readonly start: number;
+  end: number;
 }
 
 interface Segment {
@@ -111,8 +162,8 @@ interface Segment {
   readonly boundary: number;
   /** PSI + the first video packet, once the video started. */
   head: Buffer[];
-  /** Everything else, in stream order. */
-  body: Buffer[];
+  /** Everything else, in stream order, as runs of adjacent packets (copied once, when the segment is cut). */
+  body: Run[];
   videoStarted: boolean;
   startsWithKeyframe: boolean;
   firstPts: number | undefined;
@@ -149,8 +200,13 @@ export class TsCutter {
   /** Highest seq returned so far. */
   #closedSeq: number | undefined;
   readonly #audioTracks = new Map<number, AudioTrack>();
-  /** Per ES PID: whether its current PES is whole (see the module comment). */
-  readonly #whole = new Map<number, boolean>();
+  /**
+   * Whether each ES PID's current PES is whole (see the module comment): every ES PID seen is,
+   * but `#openPid`, the PID of the last packet when it was an ES packet not ending its PES (a
+   * packet of any other PID makes every other PES whole, so at most one is not). -1: none.
+   */
+  readonly #esSeen = new Set<number>();
+  #openPid = -1;
 
   constructor(options: TsCutterOptions) {
     if (!(options.frameDuration90k > 0)) throw new RangeError(`frameDuration90k must be positive, got ${options.frameDuration90k}`);
@@ -187,18 +243,18 @@ export class TsCutter {
 
   /**
    * Feeds the next bytes of the stream (any length; a partial packet is kept for the next call).
+   * Their packets are read in place and held as views until their segment is returned (then
+   * copied into its `bytes`, once): the caller must not overwrite `bytes` (a pipe's `data`
+   * chunks are never reused).
    * @returns the segments completed by them, in seq order.
    * @throws TsMeasureError `malformed` for a bad packet or PSI section.
    */
   push(bytes: Uint8Array): TsCut[] {
-    let data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (this.#rest.length > 0) data = Buffer.concat([this.#rest, data]);
-    const whole = data.length - (data.length % TS_PACKET_BYTES);
-    for (let off = 0; off < whole; off += TS_PACKET_BYTES) this.#packet(data.subarray(off, off + TS_PACKET_BYTES));
-    // Copy the tail: `bytes` may be reused by its owner.
-    this.#rest = Buffer.from(data.subarray(whole));
+    this.#rest = forEachPacket(this.#rest, bytes, this.#onPacket);
     return this.#completed(false);
   }
+
+  readonly #onPacket = (data: Buffer, off: number): void => this.#packet(data, off);
 
   /**
    * The stream ended: every open segment is complete.
@@ -210,28 +266,47 @@ export class TsCutter {
     return this.#completed(true);
   }
 
-  #packet(raw: Buffer): void {
-    const p = packetAt(raw, 0);
+  /** One transport packet, `data[off..off + 188)`: read in place; kept as a view until its segment is cut. */
+  #packet(data: Buffer, off: number): void {
+    const start = payloadOffset(data, off);
+    const pid = pidAt(data, off);
+    const video = pid === this.#videoPid;
+    const audio = !video && this.#audioPids.has(pid);
     // The muxer writes a PES in one run: a packet of any other PID means every other PES is whole.
-    for (const [pid, whole] of this.#whole) if (!whole && pid !== p.pid) this.#whole.set(pid, true);
-    if (p.pid === this.#videoPid || this.#audioPids.has(p.pid)) this.#whole.set(p.pid, endsWithStuffing(raw));
-    if (p.pid === 0) {
-      const section = this.#pat.push(p);
+    if (this.#openPid !== pid) this.#openPid = -1;
+    if (video || audio) {
+      this.#esSeen.add(pid);
+      this.#openPid = endsWithStuffing(data, off) ? -1 : pid;
+    }
+    if (pid === 0) {
+      const section = this.#pat.push(packetAt(data, off));
       if (section) this.#pmtPid = pmtPidOf(section);
-      this.#lastPat = Buffer.from(raw);
+      this.#lastPat = copyPacket(data, off);
       this.#pendingPsi.push(this.#lastPat);
       return;
     }
-    if (p.pid === this.#pmtPid) {
-      const section = this.#pmt.push(p);
+    if (pid === this.#pmtPid) {
+      const section = this.#pmt.push(packetAt(data, off));
       if (section) this.#learnStreams(section);
-      this.#lastPmt = Buffer.from(raw);
+      this.#lastPmt = copyPacket(data, off);
       this.#pendingPsi.push(this.#lastPmt);
       return;
     }
-    if (p.pid === this.#videoPid) this.#video(raw, p.pusi, p.payload, p.randomAccess);
-    else if (this.#audioPids.has(p.pid)) this.#audio(raw, p.pid, p.pusi, p.payload);
-    else this.#pendingPsi.push(Buffer.from(raw)); // SDT and other tables; also anything before the PMT
+    if (video) this.#video(data, off, start);
+    else if (audio) this.#audio(data, off, start, pid);
+    else this.#pendingPsi.push(copyPacket(data, off)); // SDT and other tables; also anything before the PMT
+  }
+
+  /** Whether ES PID `pid`'s current PES is whole (module comment). */
+  #isWhole(pid: number): boolean {
+    return this.#esSeen.has(pid) && this.#openPid !== pid;
+  }
+
+  /** Adds the packet at `off` to the segment's body, extending its last run when the packet follows it in the same bytes. */
+  #append(seg: Segment, data: Buffer, off: number): void {
+    const last = seg.body[seg.body.length - 1];
+    if (last !== undefined && last.buf === data && last.end === off) last.end = off + TS_PACKET_BYTES;
+    else seg.body.push({ buf: data, start: off, end: off + TS_PACKET_BYTES });
   }
 
   #learnStreams(pmt: Uint8Array): void {
@@ -260,9 +335,9 @@ export class TsCutter {
     return this.#bounds[0]?.seq;
   }
 
-  #video(raw: Buffer, pusi: boolean, payload: Uint8Array, randomAccess: boolean): void {
-    if (pusi) {
-      const pts = pesPts90k(payload);
+  #video(data: Buffer, off: number, start: number): void {
+    if (pusiAt(data, off)) {
+      const pts = ptsAt(data, start, off + TS_PACKET_BYTES);
       if (pts !== undefined) {
         this.#maxVideoPts = this.#maxVideoPts === undefined || ptsDiff(pts, this.#maxVideoPts) > 0 ? pts : this.#maxVideoPts;
         // The last boundary (after the current video seq) this frame reaches starts a segment.
@@ -279,9 +354,9 @@ export class TsCutter {
           this.#pendingPsi = [];
           const hasTables = psi.some((b) => b === this.#lastPat) && psi.some((b) => b === this.#lastPmt);
           const tables = hasTables || !this.#lastPat || !this.#lastPmt ? [] : [this.#lastPat, this.#lastPmt];
-          seg.head = [...tables, ...psi, raw];
+          seg.head = [...tables, ...psi, data.subarray(off, off + TS_PACKET_BYTES)];
           seg.videoStarted = true;
-          seg.startsWithKeyframe = randomAccess;
+          seg.startsWithKeyframe = randomAccessAt(data, off);
           seg.firstPts = pts;
           seg.lastPts = pts;
           seg.frames = 1;
@@ -300,7 +375,7 @@ export class TsCutter {
         if (seg.lastPts === undefined || ptsDiff(pts, seg.lastPts) > 0) seg.lastPts = pts;
       }
       this.#flushPsiTo(seg);
-      seg.body.push(raw);
+      this.#append(seg, data, off);
       return;
     }
     if (this.#videoSeq === undefined || this.#isClosed(this.#videoSeq)) {
@@ -309,17 +384,17 @@ export class TsCutter {
     }
     const seg = this.#segment(this.#videoSeq);
     this.#flushPsiTo(seg);
-    seg.body.push(raw);
+    this.#append(seg, data, off);
   }
 
   #isClosed(seq: number): boolean {
     return this.#closedSeq !== undefined && seq <= this.#closedSeq;
   }
 
-  #audio(raw: Buffer, pid: number, pusi: boolean, payload: Uint8Array): void {
+  #audio(data: Buffer, off: number, start: number, pid: number): void {
     let seq = this.#route.get(pid);
-    if (pusi) {
-      const pts = pesPts90k(payload);
+    if (pusiAt(data, off)) {
+      const pts = ptsAt(data, start, off + TS_PACKET_BYTES);
       if (pts !== undefined) {
         this.#maxAudioPts = this.#maxAudioPts === undefined || ptsDiff(pts, this.#maxAudioPts) > 0 ? pts : this.#maxAudioPts;
         const track = this.#audioTracks.get(pid);
@@ -343,7 +418,7 @@ export class TsCutter {
       const current = this.#segment(this.#videoSeq);
       this.#flushPsiTo(current);
     }
-    seg.body.push(raw);
+    this.#append(seg, data, off);
   }
 
   /** Early close: segment `seq` is the one being written, holds its announced frames, and its last video PES is whole. */
@@ -351,7 +426,7 @@ export class TsCutter {
     const frames = this.#frameCounts.get(seq);
     const seg = this.#segments.get(seq);
     return frames !== undefined && this.#videoSeq === seq && seg !== undefined && seg.videoStarted && seg.frames >= frames
-      && this.#whole.get(this.#videoPid!) === true;
+      && this.#isWhole(this.#videoPid!);
   }
 
   /** Whether audio PID `pid` has nothing more before `boundary`: a PES at or after it, or a whole last PES whose next frame would be. */
@@ -359,13 +434,13 @@ export class TsCutter {
     const track = this.#audioTracks.get(pid);
     if (!track) return false;
     if (ptsDiff(track.maxPts, boundary) >= 0) return true;
-    return track.frameTicks !== undefined && this.#whole.get(pid) === true
+    return track.frameTicks !== undefined && this.#isWhole(pid)
       && ptsDiff(track.maxPts + track.frameTicks - AUDIO_PTS_SLACK_90K, boundary) >= 0;
   }
 
   #flushPsiTo(seg: Segment): void {
     if (this.#pendingPsi.length === 0) return;
-    seg.body.push(...this.#pendingPsi);
+    for (const psi of this.#pendingPsi) seg.body.push({ buf: psi, start: 0, end: TS_PACKET_BYTES });
     this.#pendingPsi = [];
   }
 
@@ -401,7 +476,13 @@ function emptyCut(seq: number, boundary: number): TsCut {
 
 /** Builds a segment's bytes; PSI packets (PAT, PMT, SDT) get consecutive continuity counters from the first one's. */
 function cutOf(seg: Segment, isPsi: (pid: number) => boolean): TsCut {
-  const bytes = Buffer.concat([...seg.head, ...seg.body]);
+  let length = 0;
+  for (const b of seg.head) length += b.length;
+  for (const r of seg.body) length += r.end - r.start;
+  const bytes = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const b of seg.head) at += b.copy(bytes, at);
+  for (const r of seg.body) at += r.buf.copy(bytes, at, r.start, r.end);
   const next = new Map<number, number>();
   for (let off = 0; off < bytes.length; off += TS_PACKET_BYTES) {
     const pid = ((bytes[off + 1]! & 0x1f) << 8) | bytes[off + 2]!;
@@ -470,24 +551,24 @@ export class TsFrameCounter {
    * @throws TsMeasureError `malformed` for a bad packet or PSI section.
    */
   push(bytes: Uint8Array): void {
-    let data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (this.#rest.length > 0) data = Buffer.concat([this.#rest, data]);
-    const whole = data.length - (data.length % TS_PACKET_BYTES);
-    for (let off = 0; off < whole; off += TS_PACKET_BYTES) {
-      const p = packetAt(data, off);
-      if (p.pid === 0) {
-        const section = this.#pat.push(p);
-        if (section) this.#pmtPid = pmtPidOf(section);
-      } else if (p.pid === this.#pmtPid) {
-        const section = this.#pmt.push(p);
-        if (section) this.#videoPid ??= streamsOf(section).find((s) => VIDEO_STREAM_TYPES.has(s.streamType))?.pid;
-      } else if (p.pid === this.#videoPid && p.pusi) {
-        const pts = pesPts90k(p.payload);
-        if (pts !== undefined) this.#frame(pts, pesDts90k(p.payload) ?? pts);
-      }
-    }
-    this.#rest = Buffer.from(data.subarray(whole));
+    this.#rest = forEachPacket(this.#rest, bytes, this.#onPacket);
   }
+
+  readonly #onPacket = (data: Buffer, off: number): void => {
+    const start = payloadOffset(data, off);
+    const pid = pidAt(data, off);
+    if (pid === 0) {
+      const section = this.#pat.push(packetAt(data, off));
+      if (section) this.#pmtPid = pmtPidOf(section);
+    } else if (pid === this.#pmtPid) {
+      const section = this.#pmt.push(packetAt(data, off));
+      if (section) this.#videoPid ??= streamsOf(section).find((s) => VIDEO_STREAM_TYPES.has(s.streamType))?.pid;
+    } else if (pid === this.#videoPid && pusiAt(data, off)) {
+      const payload = data.subarray(start, off + TS_PACKET_BYTES);
+      const pts = pesPts90k(payload);
+      if (pts !== undefined) this.#frame(pts, pesDts90k(payload) ?? pts);
+    }
+  };
 
   #frame(pts: number, dts: number): void {
     for (let i = this.#open.length - 1; i >= 0; i--) {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pesPts90k, TsCutter, TsFrameCounter, type TsCut } from '../../../src/media/ts-cutter.ts';
-import { packetAt } from '../../../src/media/ts-measure.ts';
+import { measureTs, packetAt } from '../../../src/media/ts-measure.ts';
 import { clipWith2sGop, tsSourceSegments, type TsSourceSegment } from '../../helpers/media.ts';
 
 const run = promisify(execFile);
@@ -111,6 +111,31 @@ describe('TsCutter', () => {
     const whole = cutAll(part, bounds).map((c) => c.bytes.toString('hex'));
     assert.deepEqual(cutAll(part, bounds, 1001).map((c) => c.bytes.toString('hex')), whole);
     assert.deepEqual(cutAll(part, bounds, 1).map((c) => c.bytes.toString('hex')), whole);
+  });
+
+  test('every audio and video packet in exactly one cut, byte for byte, whatever the pushed pieces (pipe reads that split packets); each cut measures as its source segment', () => {
+    const bounds = source.map((s) => ({ seq: s.seq, pts: s.startPts90k }));
+    /** The audio and video packets of `data` (PIDs 0x100, 0x101), as hex, in order. */
+    const esPackets = (data: Buffer): string[] => {
+      const out: string[] = [];
+      for (let o = 0; o < data.length; o += 188) if ([0x100, 0x101].includes(((data[o + 1]! & 0x1f) << 8) | data[o + 2]!)) out.push(data.toString('hex', o, o + 188));
+      return out;
+    };
+    const inStream = esPackets(stream).sort();
+    const whole = cutAll(stream, bounds);
+    for (const piece of [stream.length, 65_536, 32_768, 188 * 3 + 5, 187]) {
+      const cuts = cutAll(stream, bounds, piece);
+      assert.deepEqual(cuts.map((c) => c.bytes.toString('hex')), whole.map((c) => c.bytes.toString('hex')), `piece ${piece}: the same cuts`);
+      assert.deepEqual(cuts.flatMap((c) => esPackets(c.bytes)).sort(), inStream, `piece ${piece}: every ES packet once`);
+    }
+    for (const [i, cut] of whole.entries()) {
+      const m = measureTs(cut.bytes);
+      const src = measureTs(source[i]!.bytes);
+      assert.equal(m.frames, cut.videoFrames);
+      assert.equal(m.bytes, cut.bytes.length);
+      assert.deepEqual({ frames: m.frames, codecs: m.videoCodecs, width: m.width, height: m.height, streams: m.streams },
+        { frames: src.frames, codecs: src.videoCodecs, width: src.width, height: src.height, streams: src.streams }, `cut ${i}`);
+    }
   });
 
   test('a segment is returned once the next one has video and the audio reached its boundary; end() returns the last', () => {
