@@ -65,8 +65,12 @@ writeFileSync(inputPath, whole);
 const mediaS = (segments[segments.length - 1]!.frames.at(-1)!.dts90k - segments[0]!.frames[0]!.dts90k) / 90_000 + 1 / 30;
 process.stderr.write(`input: ${mediaS.toFixed(1)} s of 1080p30 in ${segments.length} segments; ladder ${renditions.map((r) => r.profile.name).join(' + ')} at ${preset}; ffmpeg ${ffmpegPath}\n`);
 
-/** Wall and CPU seconds of one run; CPU: ffmpeg (reaped by this process) plus this process's own. */
-interface Run { wallS: number; cpuS: number }
+/**
+ * Wall and CPU seconds of one run; CPU: ffmpeg (reaped by this process) plus this process's own.
+ * `nodeCpuS`: this process's own CPU over a live run (process.cpuUsage: feeding ffmpeg's stdin,
+ * reading its pipes, cutting and measuring the renditions), the transcoder's Node work but the feed read from Redis.
+ */
+interface Run { wallS: number; cpuS: number; nodeCpuS?: number }
 
 /** CPU seconds used so far by this process and its reaped children (the ffmpeg runs). */
 function cpuNow(): number {
@@ -104,6 +108,7 @@ function startLadder(supervisor: ChildSupervisor): LiveLadder {
 /** The runner fed as fast as possible, from the first write to end() resolved (CPU includes the cutting and measuring in this process). */
 async function liveFast(): Promise<Run> {
   const cpu0 = cpuNow();
+  const node0 = process.cpuUsage();
   const supervisor = new ChildSupervisor({ logger: silentLogger() });
   const ladder = startLadder(supervisor);
   let completes = 0;
@@ -112,9 +117,10 @@ async function liveFast(): Promise<Run> {
   for (const seg of segments) for (const chunk of chunksOf(seg)) ladder.write(chunk);
   await ladder.end();
   const wallS = (performance.now() - t) / 1000;
+  const node = process.cpuUsage(node0);
   await supervisor.close();
   if (completes !== segments.length) throw new Error(`${completes} of ${segments.length} seqs completed`);
-  return { wallS, cpuS: cpuNow() - cpu0 };
+  return { wallS, cpuS: cpuNow() - cpu0, nodeCpuS: (node.user + node.system) / 1e6 };
 }
 
 /** Real-time feeding: per-seq delays (ms) from the last chunk of seq N written to complete(N), and the first seq's from the first write. */
@@ -282,7 +288,11 @@ try {
       ['live ladder (stdin + pipes + cuts)', fmt(wall(live)), fmt(mediaS / wall(live)), fmt(cpu(live)), live.map((x) => `${fmt(x.wallS)} / ${fmt(x.cpuS)}`).join(', ')],
       ['ratio raw / live (throughput of live, raw = 1)', fmt(ratio), '', fmt(cpuRatio), 'goal >= 0.95; the CPU ratio holds on a busy machine'],
     ]);
-    Object.assign(result, { raw, live, throughputRatio: ratio, cpuRatio });
+    const nodePerMediaS = live.map((x) => x.nodeCpuS! / mediaS);
+    printTable('Live ladder: this process\'s CPU (stdin writes, pipe reads, cutting, measuring) per media s', ['', 'median', 'runs'], [
+      ['Node CPU s per media s', fmt(median(nodePerMediaS), 4), nodePerMediaS.map((x) => fmt(x, 4)).join(', ')],
+    ]);
+    Object.assign(result, { raw, live, throughputRatio: ratio, cpuRatio, nodeCpuSPerMediaS: median(nodePerMediaS) });
   }
   if (mode === 'all' || mode === 'latency') {
     const all: number[] = [];
