@@ -198,8 +198,8 @@ function checkedLength(data: Uint8Array): number {
 
 /** Collects the first complete section on one PID from its packets (pointer_field, continuation across packets). */
 export class SectionAssembler {
-  /** Bytes of the section being gathered: the first `#length` of `#store`; `#open` false when none is. */
-  #store = new Uint8Array(1024 + PACKET);
+  /** Bytes of the section being gathered: the first `#length` of `#store` (grown as needed); `#open` false when none is. */
+  #store: Uint8Array | undefined;
   #length = 0;
   #open = false;
   #expected = -1;
@@ -227,18 +227,20 @@ export class SectionAssembler {
   }
 
   #append(bytes: Uint8Array): void {
-    if (this.#length + bytes.length > this.#store.length) {
-      const bigger = new Uint8Array(Math.max(2 * this.#store.length, this.#length + bytes.length));
-      bigger.set(this.#store.subarray(0, this.#length));
-      this.#store = bigger;
+    let store = this.#store;
+    if (store === undefined || this.#length + bytes.length > store.length) {
+      // PAT and PMT sections fit one packet: 256 bytes first, doubled for longer ones (at most 1024 + a packet).
+      const bigger = new Uint8Array(Math.max(2 * (store?.length ?? 128), this.#length + bytes.length));
+      if (store !== undefined) bigger.set(store.subarray(0, this.#length));
+      this.#store = store = bigger;
     }
-    this.#store.set(bytes, this.#length);
+    store.set(bytes, this.#length);
     this.#length += bytes.length;
   }
 
   #complete(): Uint8Array | undefined {
     if (!this.#open || this.#length < 3) return undefined;
-    const buf = this.#store;
+    const buf = this.#store!;
     if (this.#expected < 0) {
       if (buf[0] === 0xff) { this.#open = false; return undefined; } // stuffing
       const sectionLength = ((buf[1]! & 0x0f) << 8) | buf[2]!;

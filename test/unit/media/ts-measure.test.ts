@@ -171,6 +171,20 @@ test('a continuity_counter jump flagged as a discontinuity is accepted; adaptati
   assert.deepEqual([m.width, m.height, m.videoCodecs], [426, 240, 'avc1.640015']);
 });
 
+test('a PMT section spread over several packets (long ES_info) is gathered across them', () => {
+  const descriptor = (n: number): number[] => [0x05, n - 2, ...new Array<number>(n - 2).fill(0x41)]; // registration_descriptor-shaped filler
+  const es = (type: number, pid: number, info: number[]): number[] => [type, 0xe0 | (pid >> 8), pid & 0xff, 0xf0 | (info.length >> 8), info.length & 0xff, ...info];
+  const pmt = section(0x02, 1, [0xe0 | (VIDEO_PID >> 8), VIDEO_PID & 0xff, 0xf0, 0x00, ...es(0x1b, VIDEO_PID, descriptor(200)), ...es(0x0f, AUDIO_PID, descriptor(250))]);
+  assert.ok(pmt.length > 2 * 184, `section of ${pmt.length} bytes spans three packets`);
+  const payload = Uint8Array.from([0, ...pmt]);
+  const pmtPackets: Uint8Array[] = [];
+  for (let i = 0, cc = 0; i < payload.length; i += 184, cc++) pmtPackets.push(packet(PMT_PID, i === 0, cc, payload.subarray(i, i + 184)));
+  const crafted = craftTs({ frames: 2 });
+  const m = measureTs(concat([crafted[0]!, ...pmtPackets, ...crafted.slice(2)]));
+  assert.deepEqual(m.streams, [{ pid: VIDEO_PID, streamType: 0x1b }, { pid: AUDIO_PID, streamType: 0x0f }]);
+  assert.equal(m.frames, 2);
+});
+
 // ---- refused: a signal to fall back to ffprobe, never a number -------------------------
 
 test('empty, truncated, M2TS-sized and random data are malformed', () => {
