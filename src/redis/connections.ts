@@ -6,7 +6,8 @@
  * (`mediagate:<role>:<purpose>`), so an operator can tell what every connection is for.
  */
 import { once } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Writable } from 'node:stream';
+import { Redis, type Command, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log/logger.ts';
 import { REDACTED } from '../log/redact.ts';
 import { settleWithin } from '../domain/time-limit.ts';
@@ -24,6 +25,44 @@ export interface RedisConnectOptions {
    * blocking commands fail after that many reconnect attempts). Default 3 for ordinary request/response use.
    */
   maxRetriesPerRequest?: number | null;
+  /**
+   * Commands sent in one turn of the event loop leave in one socket write ({@link CoalescingRedis}).
+   * Default false.
+   */
+  coalesceWrites?: boolean;
+}
+
+/** Sockets corked by a {@link CoalescingRedis} until the end of this turn of the event loop. */
+const corked = new WeakSet<Writable>();
+
+function uncork(socket: Writable): void {
+  corked.delete(socket);
+  socket.uncork();
+}
+
+/**
+ * An ioredis client whose commands sent in one turn of the event loop leave in one socket
+ * write: the first command of a turn corks the connection's socket and a `setImmediate`
+ * uncorks it after the turn's I/O callbacks have run, so the commands written meanwhile go
+ * out as one `writev`. ioredis writes each command with its own `socket.write`, a syscall
+ * that also wakes Redis: the AI routes send four per request (credit hold and worker slot at
+ * once, settle, slot release) and, at 32 requests in flight, those writes were ~12 % of the
+ * gateway's sampled time (bench/README.md §4). Nothing waits for a reply (unlike ioredis's
+ * `enableAutoPipelining`, which holds a batch until the previous one is answered), order is
+ * kept (one socket, one buffer), and a command leaves at most one turn of the loop later.
+ * Commands written before the connection is ready (ioredis's handshake, its offline queue
+ * while connecting) are not held.
+ */
+class CoalescingRedis extends Redis {
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    const socket: Writable | undefined = this.stream;
+    if (stream === undefined && socket !== undefined && this.status === 'ready' && !corked.has(socket)) {
+      socket.cork();
+      corked.add(socket);
+      setImmediate(uncork, socket);
+    }
+    return super.sendCommand(command, stream);
+  }
 }
 
 /**
@@ -31,13 +70,13 @@ export interface RedisConnectOptions {
  * event would crash the process) and a capped reconnect backoff (100 ms → 2 s).
  */
 export function createRedis(options: RedisConnectOptions): Redis {
-  const redisOptions: RedisOptions = {
+  const redisOptions: RedisOptions & { replyMapping?: 'legacy' } = {
     connectionName: options.name,
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     lazyConnect: false,
   };
-  const client = new Redis(options.url, redisOptions);
+  const client = options.coalesceWrites === true ? new CoalescingRedis(options.url, redisOptions) : new Redis(options.url, redisOptions);
   let lastLogged = 0;
   client.on('error', (err: Error) => {
     const now = Date.now();
@@ -119,6 +158,9 @@ export class RedisConnections {
         logger: this.#logger.child({ connection: purpose }),
         name: `${this.#namePrefix}:${purpose}`,
         maxRetriesPerRequest: use === 'blocking' ? null : 3,
+        // Request/response connections carry the request paths' commands (the AI routes' ledger
+        // and worker slots, the segment index); blocking ones are left to BullMQ and subscribers.
+        coalesceWrites: use === 'commands',
       });
       this.#open.set(purpose, client);
     }

@@ -69,6 +69,50 @@ test('a script refuses the wrong number of keys before reaching Redis', async ()
   await assert.rejects(scripts.run('incr', ['a', 'b'], ['1', '2']), /takes 1 keys, got 2/);
 });
 
+/** Redis's count of reads from client sockets (INFO stats `total_reads_processed`, Redis ≥ 6). */
+async function readsProcessed(redis: ReturnType<RedisConnections['open']>): Promise<number> {
+  const m = /total_reads_processed:(\d+)/.exec(String(await redis.info('stats')));
+  assert.ok(m, 'INFO stats has total_reads_processed');
+  return Number(m[1]);
+}
+
+test('commands sent in one turn of the event loop leave in one write, in order, each with its own answer', async () => {
+  const redis = testRedis.connections.open('state');
+  const observer = testRedis.connections.open('observer', 'blocking');
+  const keys = new RedisKeys('mediagate').scope('test');
+  const counter = keys.key('coalesced');
+  const text = keys.key('coalesced-text');
+  await redis.set(text, 'x');
+  await redis.del(counter);
+  const readsBefore = await readsProcessed(observer);
+  const replies: Promise<unknown>[] = [];
+  for (let i = 0; i < 50; i++) {
+    replies.push(redis.incr(counter));
+    // A command Redis refuses, in the middle: only its own promise rejects.
+    if (i === 24) replies.push(redis.lpush(text, 'y'));
+  }
+  // Held until the end of this turn: nothing has left yet.
+  assert.equal(redis.stream.writableCorked, 1);
+  assert.equal(redis.stream.writableLength > 0, true);
+  const settled = await Promise.allSettled(replies);
+  const readsAfter = await readsProcessed(observer);
+  assert.equal(redis.stream.writableCorked, 0);
+  assert.deepEqual(settled.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value), Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.equal(settled[25]!.status, 'rejected');
+  assert.match(String((settled[25] as PromiseRejectedResult).reason), /WRONGTYPE/);
+  // 51 commands in one write are one or two reads for Redis (plus the observer's INFO), not 51.
+  assert.ok(readsAfter - readsBefore <= 4, `Redis read ${readsAfter - readsBefore} times for 51 commands sent in one turn`);
+  // The next turn's commands are held and sent again.
+  assert.equal(await redis.incr(counter), 51);
+});
+
+test('a blocking connection writes each command at once', async () => {
+  const blocking = testRedis.connections.open('queue', 'blocking');
+  await blocking.ping();
+  void blocking.ping();
+  assert.equal(blocking.stream.writableCorked, 0);
+});
+
 test('script names and key parts are checked', () => {
   assert.throws(() => luaScript('incr', 1, new URL('../../fixtures/redis/incr-by-capped.lua', import.meta.url)), /must look like mgSomeName/);
   assert.throws(() => new RedisKeys(''), RangeError);
