@@ -14,8 +14,8 @@ import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { publish as publishFrames, VideoSource } from '../../../src/frames/index.ts';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { publish, startGateway, type RunningGateway } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { publish } from '../../helpers/gateway-process.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { launchChromium, type TestChromium } from '../../helpers/chromium.ts';
 import { installWhepPlayer, paintClock, play, readClock, stopViewer, viewerStats, whipClockPublisher, type ViewerStats } from '../../helpers/whep-client.ts';
@@ -31,19 +31,17 @@ const HEIGHT = 360;
 const FPS = 30;
 const ICE_TIMEOUT_MS = 4000;
 
-let redis: TestRedis;
-let gateway: RunningGateway;
+const gateway = gatewayForSuite({
+  MEDIAGATE_LADDER: '[]',
+  MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: CLOCK_KEY, manifestID: CLOCK_ID }, { streamKey: CLIP_KEY, manifestID: CLIP_ID }, { streamKey: WHIP_KEY, manifestID: WHIP_ID }]),
+  MEDIAGATE_WEBRTC_WHEP_MAX_VIEWERS_PER_STREAM: '2',
+  MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
+});
 let chromium: TestChromium;
 let page: Page;
 
 before(async () => {
-  redis = await startRedis();
-  gateway = await startGateway(redis.url, {
-    MEDIAGATE_LADDER: '[]',
-    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: CLOCK_KEY, manifestID: CLOCK_ID }, { streamKey: CLIP_KEY, manifestID: CLIP_ID }, { streamKey: WHIP_KEY, manifestID: WHIP_ID }]),
-    MEDIAGATE_WEBRTC_WHEP_MAX_VIEWERS_PER_STREAM: '2',
-    MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
-  });
+  await gateway.ready;
   chromium = await launchChromium();
   page = await chromium.newPage();
   // Same origin as the WHEP endpoint.
@@ -53,8 +51,6 @@ before(async () => {
 
 after(async () => {
   await chromium?.close();
-  await gateway?.stop();
-  await redis?.stop();
 });
 
 /** Polls a viewer's stats until `done` holds or `timeoutMs` passes; the last stats. */

@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { launchChromium, type TestChromium } from '../../helpers/chromium.ts';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { childPids, startGateway, waitUntil, type RunningGateway } from '../../helpers/gateway-process.ts';
+import { gatewayForSuite } from '../../helpers/suite-setup.ts';
+import { childPids, startGateway, waitUntil } from '../../helpers/gateway-process.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fetchMedia, waitForEndedPlaylists } from '../../helpers/hls.ts';
@@ -30,26 +30,22 @@ const ICE_TIMEOUT_MS = 4000;
 const PORT_RANGE_BEGIN = 20_000 + 2 * Math.floor(Math.random() * 4900);
 const PORT_RANGE_END = PORT_RANGE_BEGIN + 99;
 
-let redis: TestRedis;
-let gw: RunningGateway;
+const gw = gatewayForSuite({
+  MEDIAGATE_LADDER: LADDER.join(','),
+  MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }, { streamKey: VP8_KEY, manifestID: VP8_MANIFEST_ID },
+    { streamKey: TRICKLE_KEY, manifestID: TRICKLE_MANIFEST_ID }]),
+  MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
+  MEDIAGATE_WEBRTC_PORT_RANGE_BEGIN: String(PORT_RANGE_BEGIN), MEDIAGATE_WEBRTC_PORT_RANGE_END: String(PORT_RANGE_END),
+});
 let browser: TestChromium;
 
 before(async () => {
-  redis = await startRedis();
-  gw = await startGateway(redis.url, {
-    MEDIAGATE_LADDER: LADDER.join(','),
-    MEDIAGATE_STREAM_KEYS: JSON.stringify([{ streamKey: KEY, manifestID: MANIFEST_ID }, { streamKey: VP8_KEY, manifestID: VP8_MANIFEST_ID },
-      { streamKey: TRICKLE_KEY, manifestID: TRICKLE_MANIFEST_ID }]),
-    MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: String(ICE_TIMEOUT_MS),
-    MEDIAGATE_WEBRTC_PORT_RANGE_BEGIN: String(PORT_RANGE_BEGIN), MEDIAGATE_WEBRTC_PORT_RANGE_END: String(PORT_RANGE_END),
-  });
+  await gw.ready;
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await gw?.stop();
-  await redis?.stop();
 });
 
 /** Page code: `stream` (fake camera 640x360 + microphone) and `pc` with its complete offer (all candidates gathered). */
@@ -261,7 +257,7 @@ test('a WHIP publisher that never completes ICE is cleaned up within the ICE tim
 
 test('over webrtc.whipMaxSessions a publish is refused 503 TOO_MANY_PUBLISHERS with Retry-After, before its key is checked and without starting anything', { timeout: 60_000 }, async () => {
   const keys = ['whip-cap-key-a-0123456789', 'whip-cap-key-b-0123456789'];
-  const capped = await startGateway(redis.url, {
+  const capped = await startGateway(gw.redis.url, {
     MEDIAGATE_LADDER: LADDER.join(','), MEDIAGATE_REDIS_KEY_PREFIX: 'whipcap',
     MEDIAGATE_STREAM_KEYS: JSON.stringify(keys.map((streamKey, i) => ({ streamKey, manifestID: `whip-cap-${i}` }))),
     MEDIAGATE_WEBRTC_WHIP_MAX_SESSIONS: '1', MEDIAGATE_WEBRTC_ICE_TIMEOUT_MS: '30000',
