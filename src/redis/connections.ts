@@ -70,6 +70,8 @@ class CoalescingRedis extends Redis {
  * event would crash the process) and a capped reconnect backoff (100 ms → 2 s).
  */
 export function createRedis(options: RedisConnectOptions): Redis {
+  // Narrowed to the reply mapping we use (the default): a subclass's constructor overloads
+  // (CoalescingRedis) take only the options of that mapping, which RedisOptions alone is not.
   const redisOptions: RedisOptions & { replyMapping?: 'legacy' } = {
     connectionName: options.name,
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
