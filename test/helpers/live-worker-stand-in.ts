@@ -59,7 +59,10 @@ export async function startLiveWorkerStandIn(options: { eventIntervalMs?: number
         let lastParams: unknown = start['params'];
         const input = new TrickleSubscriber(channel(mid));
         const output = new TricklePublisher(channel(`${mid}-out`));
-        const control = new TrickleSubscriber(channel(`${mid}-control`));
+        // From seq 0, not the live edge: the channel is new, and the gateway may publish its first
+        // control message (the cached update it replays to a new worker) before this subscriber's
+        // first GET, which at the live edge would then wait for the next message instead.
+        const control = new TrickleSubscriber(channel(`${mid}-control`), { start: 0 });
         const events = new TricklePublisher(channel(`${mid}-events`), { contentType: 'application/json' });
         loops.push(input, control, { close: () => { output.destroy(); events.destroy(); } });
         void (async () => {
