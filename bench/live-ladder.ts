@@ -18,7 +18,7 @@
  *       (median) and its difference from the live command. Outputs on pipes are drained by this
  *       process without parsing; the input pipe is fed from the file by this process.
  *
- * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency|held|options] [--pace 1] [--out file.json]
+ * Usage: node --import tsx bench/live-ladder.ts [--quick] [--seconds 30] [--runs 1] [--ffmpeg path] [--mode all|throughput|latency|held|options] [--only name,name] [--pace 1] [--out file.json]
  *   --pace: feeding speed of the latency run × real time (below 1 when the machine cannot keep up;
  *   the delays are then also reported in input frames: delay / the pace's frame interval).
  *   --quick: 12 s of input; --ffmpeg: another ffmpeg executable (e.g. a wrapper that adds options, to compare).
@@ -42,7 +42,7 @@ import { LiveLadder, type LiveLadderChunk } from '../src/transcode/live-ladder.t
 import { ChildSupervisor } from '../src/media/child-supervisor.ts';
 import { silentLogger } from '../src/log/logger.ts';
 
-const { quick, out, values } = benchArgs(['seconds', 'runs', 'ffmpeg', 'mode', 'pace']);
+const { quick, out, values } = benchArgs(['seconds', 'runs', 'ffmpeg', 'mode', 'pace', 'only']);
 const seconds = Number(values.seconds ?? (quick ? 12 : 30));
 const runs = Number(values.runs ?? 1);
 const ffmpegPath = values.ffmpeg ?? 'ffmpeg';
@@ -248,6 +248,10 @@ function optionVariants(): OptionVariant[] {
     { name: 'live (buildLiveLadderArgs)', args: live },
     { name: 'live without -force_key_frames source', args: without(live, ['-force_key_frames', 'source']) },
     { name: 'live without the x264 options (threads 2, rc-lookahead 3, sync-lookahead 1, max_interleave_delta 1)', args: without(live, LIVE_X264_OPTIONS) },
+    { name: 'live without x264 -threads 2', args: without(live, LIVE_X264_OPTIONS.slice(0, 2)) },
+    { name: 'live without x264 -rc-lookahead 3', args: without(live, ['-rc-lookahead', '3']) },
+    { name: 'live without x264 sync-lookahead=1', args: without(live, ['-x264-params', 'sync-lookahead=1']) },
+    { name: 'live without -max_interleave_delta 1', args: without(live, ['-max_interleave_delta', '1']) },
     { name: 'live without the decoder options (threads 2, analyzeduration)', args: without(live, decoder) },
     { name: 'live without -flush_packets 1', args: without(live, ['-flush_packets', '1']) },
     { name: 'live on files instead of pipes', args: onFiles(live) },
@@ -310,7 +314,9 @@ try {
     Object.assign(result, { pace, latencyMs: { p50: median(all), p95: percentile(all, 95), max: Math.max(...all), samples: all }, firstSeqMs: firsts });
   }
   if (mode === 'options') {
-    const variants = optionVariants();
+    // --only a,b: the variants whose names contain one of these (raw and live always run).
+    const only = values.only?.split(',');
+    const variants = optionVariants().filter((v, k) => k <= 2 || only === undefined || only.some((o) => v.name.includes(o)));
     const done = variants.map(() => [] as Run[]);
     for (let i = 0; i < runs; i++) {
       for (const [k, v] of variants.entries()) {
