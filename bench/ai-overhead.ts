@@ -4,7 +4,9 @@
  * (a) directly and (b) through a mediagate gateway with its default settings (OpenAPI
  * validation, API-key authorization, billing hold + settle in Redis, worker selection,
  * forwarding, re-hosting the result media in the object store), for text-to-image (JSON)
- * and upscale (a ~1 MB multipart PNG) at concurrency 1 and 32.
+ * and upscale (a ~1 MB multipart PNG) at concurrency 1 and 32; and (c) through a pass-through
+ * proxy (bench/lib/pass-through-proxy-main.ts: node:http in and out, nothing else), the floor of
+ * any gateway written in Node on this machine, measured right after (b).
  *
  * Gateway, worker, redis-server and this load generator are separate processes on the
  * same machine; the client is node:http with keep-alive for both (a) and (b). Each row also
@@ -40,11 +42,12 @@ const profileDir = values['profile-dir'];
 /** The gateway CPU profile runs by default in full runs (`--profile 0` skips it), not in --quick. */
 const profile = profileDir !== undefined || (values.profile === undefined ? !quick : values.profile === '1' || values.profile === 'true');
 
-async function startWorkerProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib', 'fake-worker-main.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A bench helper process (bench/lib/<main>) that prints `{"url": ...}` once listening. */
+async function startUrlProcess(main: string, args: string[] = []): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'lib', main), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const first = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`fake worker exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${main} exited with ${code}`)));
   });
   return { url: (JSON.parse(first) as { url: string }).url, pid: child.pid!, stop: () => stopChild(child) };
 }
@@ -136,7 +139,9 @@ function cpuCeiling(gatewayMs: number, cpu: { directWorkerCpuMsPerRequest: numbe
 
 const machine = await machineInfo();
 const redis = await startRedis();
-const worker = await startWorkerProcess();
+const worker = await startUrlProcess('fake-worker-main.ts');
+// The floor of any Node gateway on this machine: the same worker behind a pass-through proxy.
+const proxy = await startUrlProcess('pass-through-proxy-main.ts', [worker.url]);
 const gateway = await startGateway(redis.url, worker.url);
 const rows: Record<string, unknown>[] = [];
 try {
@@ -144,11 +149,12 @@ try {
     for (const concurrency of concurrencies) {
       await measure(worker.url, c.spec, 50, concurrency); // warm-up: JIT, connections, caches
       await measure(gateway.url, c.spec, 50, concurrency);
+      await measure(proxy.url, c.spec, 50, concurrency);
       // CPU per request of every process taking part, from the scheduler's counters (all threads).
       const gatewayPid = gateway.proc.child.pid!;
-      const cpuNow = (): { gateway: number; worker: number; redis: number; load: number } => {
+      const cpuNow = (): { gateway: number; worker: number; redis: number; load: number; proxy: number } => {
         const own = process.cpuUsage();
-        return { gateway: cpuSecondsPrecise(gatewayPid), worker: cpuSecondsPrecise(worker.pid), redis: cpuSecondsPrecise(redis.pid), load: (own.user + own.system) / 1e6 };
+        return { gateway: cpuSecondsPrecise(gatewayPid), worker: cpuSecondsPrecise(worker.pid), redis: cpuSecondsPrecise(redis.pid), load: (own.user + own.system) / 1e6, proxy: cpuSecondsPrecise(proxy.pid) };
       };
       const msPerRequest = (from: ReturnType<typeof cpuNow>, to: ReturnType<typeof cpuNow>, key: keyof ReturnType<typeof cpuNow>): number => ((to[key] - from[key]) * 1000) / c.count;
       const d0 = cpuNow();
@@ -156,6 +162,8 @@ try {
       const d1 = cpuNow();
       const via = await measure(gateway.url, c.spec, c.count, concurrency);
       const v1 = cpuNow();
+      const floor = await measure(proxy.url, c.spec, c.count, concurrency);
+      const p1 = cpuNow();
       const gatewayCpuMsPerRequest = msPerRequest(d1, v1, 'gateway');
       const cpu = {
         directWorkerCpuMsPerRequest: msPerRequest(d0, d1, 'worker'), directLoadCpuMsPerRequest: msPerRequest(d0, d1, 'load'),
@@ -168,6 +176,8 @@ try {
         directP99Ms: direct.p99Ms, gatewayP99Ms: via.p99Ms, addedP99Ms: via.p99Ms - direct.p99Ms,
         gatewayCpuMsPerRequest, ...cpu, ...cpuCeiling(gatewayCpuMsPerRequest, cpu),
         ...(via.stagesMs ? { stagesMs: via.stagesMs } : {}),
+        proxyRps: floor.rps, proxyRpsRatio: floor.rps / direct.rps, proxyMedianMs: floor.medianMs, proxyAddedMedianMs: floor.medianMs - direct.medianMs,
+        proxyCpuMsPerRequest: msPerRequest(v1, p1, 'proxy'),
       });
     }
   }
@@ -200,6 +210,7 @@ if (profile) {
   if (profileDir === undefined) rmSync(dir, { recursive: true, force: true });
   else writeFileSync(join(dir, 'windows.json'), JSON.stringify({ profile: file, windows }, null, 2));
 }
+await proxy.stop();
 await worker.stop();
 await redis.stop();
 
@@ -213,6 +224,10 @@ printTable('CPU per request of each process (ms; scheduler counters) and what it
   rows.map((r) => [r['request'] as string, r['concurrency'] as number, fmt(r['directWorkerCpuMsPerRequest'] as number, 3), fmt(r['directLoadCpuMsPerRequest'] as number, 3),
     fmt(r['gatewayCpuMsPerRequest'] as number, 3), fmt(r['workerCpuMsPerRequest'] as number, 3), fmt(r['redisCpuMsPerRequest'] as number, 3), fmt(r['loadCpuMsPerRequest'] as number, 3),
     fmt(r['rpsRatio'] as number), fmt(r['ceilingRpsRatio'] as number), fmt(r['zeroGatewayRpsRatio'] as number), fmt(r['gatewayCpuMsForHalf'] as number, 3)]));
+printTable('The floor of a Node gateway on this machine: the same worker behind a pass-through proxy (node:http server and keep-alive client, bodies streamed, nothing else), measured right after the gateway',
+  ['request', 'conc.', 'proxy rps', 'proxy / direct', 'proxy added p50 ms', 'proxy CPU ms/req', 'gateway / direct', 'gateway added p50 ms', 'gateway CPU ms/req'],
+  rows.map((r) => [r['request'] as string, r['concurrency'] as number, fmt(r['proxyRps'] as number, 0), fmt(r['proxyRpsRatio'] as number), fmt(r['proxyAddedMedianMs'] as number), fmt(r['proxyCpuMsPerRequest'] as number, 3),
+    fmt(r['rpsRatio'] as number), fmt(r['addedMedianMs'] as number), fmt(r['gatewayCpuMsPerRequest'] as number, 3)]));
 // Where one request's time goes, stage by stage (the gateway's Server-Timing header, ai.serverTiming):
 // median ms per stage, in the order a request passes them; `outside` is the client's latency minus
 // the gateway's `total` (HTTP parsing before the AI router, the reply's write, the sockets, the client).
@@ -256,6 +271,7 @@ writeResult('ai-overhead', machine, {
     t2iLoadCpuMsPerRequestC32: row('text-to-image', 32)['loadCpuMsPerRequest'],
     t2iRpsRatioCeilingC32: row('text-to-image', 32)['ceilingRpsRatio'], t2iRpsRatioZeroGatewayC32: row('text-to-image', 32)['zeroGatewayRpsRatio'],
     t2iGatewayCpuMsForHalfC32: row('text-to-image', 32)['gatewayCpuMsForHalf'],
+    t2iProxyAddedMedianMsC1: row('text-to-image', 1)['proxyAddedMedianMs'], t2iProxyRpsRatioC32: row('text-to-image', 32)['proxyRpsRatio'],
   },
   goal: 'text-to-image added median ≤ 1 ms at c=1, requests per second at c=32 ≥ 0.5 × direct',
 }, out);
