@@ -11,7 +11,7 @@
  * the objects under the prefix, not with the page); temporary files and names starting with a
  * dot (another store's subtree, e.g. `.results`) are not objects.
  */
-import { createReadStream, createWriteStream, rename as renameCallback, writeFile as writeFileCallback } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, open as openCallback, rename as renameCallback, writeFile as writeFileCallback, writeSync } from 'node:fs';
 import { access, constants, copyFile, link, mkdir, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -34,6 +34,18 @@ export { assertObjectKey } from './object-store.ts';
  */
 const writeFile = promisify(writeFileCallback);
 const rename = promisify(renameCallback);
+const openFile = promisify(openCallback);
+
+/**
+ * A new object (PutBytesOptions.newKey) up to this size is created through the thread pool
+ * (open(2) with O_EXCL: a directory operation, slow when the disk is busy) and then written
+ * and closed on the calling thread, one write(2) and close(2) into the page cache: one trip
+ * through libuv's pool instead of three (open, write, close), each a thread wake-up and a
+ * callback on a machine whose cores idle between requests. 1 MiB copies in well under a
+ * millisecond; larger objects are written through the pool. The rtmp-segmenter writes its
+ * segment files the same way (ingest/rtmp-segmenter.ts).
+ */
+const WRITE_IN_PLACE_MAX_BYTES = 1024 * 1024;
 
 /** Temporary name of a write in progress: `<final name>.<12 hex>.tmp`. */
 const TEMP_NAME = /\.[0-9a-f]{12}\.tmp$/;
@@ -194,13 +206,31 @@ export class FsObjectStore implements ObjectStore {
   /** Writes a new object under its own name (PutBytesOptions.newKey), creating the directory when missing. */
   async #createNew(key: string, data: Uint8Array): Promise<void> {
     const path = this.#path(key);
+    const inPlace = data.byteLength <= WRITE_IN_PLACE_MAX_BYTES;
+    const create = async (): Promise<number | undefined> => {
+      if (!inPlace) {
+        await writeFile(path, data, { flag: 'wx' });
+        return undefined;
+      }
+      return openFile(path, 'wx');
+    };
+    let fd: number | undefined;
     try {
       try {
-        await writeFile(path, data, { flag: 'wx' });
+        fd = await create();
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(dirname(path), { recursive: true });
-        await writeFile(path, data, { flag: 'wx' });
+        fd = await create();
+      }
+      if (fd !== undefined) {
+        const open = fd;
+        fd = undefined;
+        try {
+          for (let at = 0; at < data.byteLength;) at += writeSync(open, data, at, data.byteLength - at);
+        } finally {
+          closeSync(open);
+        }
       }
     } catch (err) {
       // An object that was there already is not ours to remove.

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { randomBytes } from 'node:crypto';
 import { FsObjectStore, assertObjectKey } from '../../../src/storage/fs-store.ts';
 
 test('objects round-trip through put, stat, getFile and getStream', async () => {
@@ -201,6 +202,19 @@ test('putBytes with newKey creates a new object and refuses a key that exists, k
     await nested.putBytes('ai-0002/0.png', Buffer.from('two'), { newKey: true });
     assert.equal(readFileSync(join(root, 'nested', 'ai-0002', '0.png'), 'utf8'), 'two');
     assert.deepEqual(readdirSync(join(root, 'results')), ['ai-0001+0.png'], 'no temporary file left');
+    // Up to 1 MiB a new object is written on the calling thread, above it through the pool: both whole.
+    for (const size of [1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024]) {
+      const bytes = randomBytes(size);
+      assert.deepEqual(await store.putBytes(`ai-big-${size}/0.png`, bytes, { newKey: true }), { sizeBytes: size });
+      assert.ok(readFileSync(join(root, 'results', `ai-big-${size}+0.png`)).equals(bytes), `${size} bytes stored whole`);
+      await assert.rejects(store.putBytes(`ai-big-${size}/0.png`, Buffer.from('x'), { newKey: true }), (e: Error & { code?: string }) => e.code === 'STORAGE_FAILED');
+      assert.equal(readFileSync(join(root, 'results', `ai-big-${size}+0.png`)).length, size, 'a refused new key leaves the object as it was');
+    }
+    // A new object that cannot be created is refused as STORAGE_FAILED: a store whose root is a file.
+    writeFileSync(join(root, 'not-a-dir'), 'x');
+    const broken = new FsObjectStore(join(root, 'not-a-dir'), { layout: 'flat' });
+    await assert.rejects(broken.putBytes('ai-0003/0.png', Buffer.from('three'), { newKey: true }), (e: Error & { code?: string }) => e.code === 'STORAGE_FAILED');
+    assert.equal(readFileSync(join(root, 'not-a-dir'), 'utf8'), 'x');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
