@@ -5,7 +5,7 @@
  * validation, API-key authorization, billing hold + settle in Redis, worker selection,
  * forwarding, re-hosting the result media in the object store), for text-to-image (JSON)
  * and upscale (a ~1 MB multipart PNG) at concurrency 1 and 32; and (c) through a pass-through
- * proxy (bench/lib/pass-through-proxy-main.ts: node:http in and out, nothing else), the floor of
+ * proxy (bench/lib/pass-through-proxy-main.ts: node:http server, undici client, nothing else), the floor of
  * any gateway written in Node on this machine, measured right after (b).
  *
  * Gateway, worker, redis-server and this load generator are separate processes on the
@@ -224,7 +224,7 @@ printTable('CPU per request of each process (ms; scheduler counters) and what it
   rows.map((r) => [r['request'] as string, r['concurrency'] as number, fmt(r['directWorkerCpuMsPerRequest'] as number, 3), fmt(r['directLoadCpuMsPerRequest'] as number, 3),
     fmt(r['gatewayCpuMsPerRequest'] as number, 3), fmt(r['workerCpuMsPerRequest'] as number, 3), fmt(r['redisCpuMsPerRequest'] as number, 3), fmt(r['loadCpuMsPerRequest'] as number, 3),
     fmt(r['rpsRatio'] as number), fmt(r['ceilingRpsRatio'] as number), fmt(r['zeroGatewayRpsRatio'] as number), fmt(r['gatewayCpuMsForHalf'] as number, 3)]));
-printTable('The floor of a Node gateway on this machine: the same worker behind a pass-through proxy (node:http server and keep-alive client, bodies streamed, nothing else), measured right after the gateway',
+printTable('The floor of a Node gateway on this machine: the same worker behind a pass-through proxy (node:http server, undici keep-alive client, nothing else), measured right after the gateway',
   ['request', 'conc.', 'proxy rps', 'proxy / direct', 'proxy added p50 ms', 'proxy CPU ms/req', 'gateway / direct', 'gateway added p50 ms', 'gateway CPU ms/req'],
   rows.map((r) => [r['request'] as string, r['concurrency'] as number, fmt(r['proxyRps'] as number, 0), fmt(r['proxyRpsRatio'] as number), fmt(r['proxyAddedMedianMs'] as number), fmt(r['proxyCpuMsPerRequest'] as number, 3),
     fmt(r['rpsRatio'] as number), fmt(r['addedMedianMs'] as number), fmt(r['gatewayCpuMsPerRequest'] as number, 3)]));

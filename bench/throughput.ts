@@ -629,7 +629,6 @@ async function liveRun(): Promise<LiveRun> {
 
 try {
   process.stderr.write(`input: ${mediaS.toFixed(1)} s of 1080p30, ${segmentPaths.length} segments; ladder ${renditions.join(' + ')} at ${preset}\n`);
-  process.stderr.write('raw ffmpeg...\n');
   interface Round { rawS: number; floorS?: number; liveS?: number }
   const roundRows: Round[] = [];
   let raw!: Awaited<ReturnType<typeof rawFfmpeg>>;
