@@ -23,7 +23,7 @@
  * profile of where the CPU and the wall time go (/proc accounting of every process, machine
  * idle time, ffmpeg processes running, per-segment phases logged by the transcoder).
  *
- * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,floor,live] [--live-readrate R] [--gateway-env 'MEDIAGATE_X=v …'] [--gateway-cpu-prof DIR] [--rounds 3 (--quick: 1)] [--out file.json]
+ * Usage: node --import tsx bench/throughput.ts [--quick] [--seconds 30] [--processes 1,2] [--concurrency 2] [--modes push,floor,live] [--live-readrate R] [--gateway-env 'MEDIAGATE_X=v …'] [--gateway-cpu-prof DIR] [--transcoder-cpu-prof DIR] [--rounds 3 (--quick: 1)] [--out file.json]
  *   --quick: 12 s of input instead of 30; --concurrency: jobs per transcoder process (default: the config default).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -53,9 +53,11 @@ import { silentLogger } from '../src/log/logger.ts';
 const GOAL = 0.9;
 /** Issue 14, goal 3: one transcoder process on the live path ≥ this × raw ffmpeg. */
 const GOAL_LIVE = 0.95;
-const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate', 'gateway-env', 'gateway-cpu-prof', 'rounds']);
+const { quick, out, values } = benchArgs(['seconds', 'processes', 'concurrency', 'modes', 'live-readrate', 'gateway-env', 'gateway-cpu-prof', 'transcoder-cpu-prof', 'rounds']);
 /** live: a directory for the gateway's V8 CPU profile (`node --cpu-prof`, written when it stops; not allowed in NODE_OPTIONS). */
 const gatewayCpuProfDir = values['gateway-cpu-prof'];
+/** live: the same for the transcoder process. */
+const transcoderCpuProfDir = values['transcoder-cpu-prof'];
 const extraEnv = gatewayEnv(values['gateway-env']);
 /** live: the publisher's `-readrate` (× real time); unset = as fast as the server takes it (the goal's method). */
 const liveReadrate = values['live-readrate'] === undefined ? undefined : Number(values['live-readrate']);
@@ -164,6 +166,12 @@ async function getText(url: string): Promise<string> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * How often a run polls the segment index for its end, ms. The end time itself is the index's
+ * last listing time, so polling less often costs no precision; it keeps this process's and
+ * Redis's CPU (~100 HGETALLs a second at 50 ms) off the cores the run is measured on.
+ */
+const INDEX_POLL_MS = 250;
 
 // ---------------------------------------------------------------------------------------
 // (a) raw ffmpeg
@@ -361,7 +369,7 @@ async function pipeline(processes: number, measureProbes: boolean): Promise<Pipe
         break;
       }
       if (Date.now() > deadline) throw new Error(`not every segment listed in time: ${stats.map((s) => s.count).join('/')} of ${n}`);
-      await sleep(50);
+      await sleep(INDEX_POLL_MS);
     }
     const s1 = snap();
     const samples = samp.stop();
@@ -529,7 +537,8 @@ async function liveRun(): Promise<LiveRun> {
   try {
     const gateway = spawnMediagate('gateway', deployment.env, gatewayCpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${gatewayCpuProfDir}`]);
     procs.push(gateway);
-    const transcoder = spawnMediagate('transcoder', { ...deployment.env, MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_TRANSCODE_METRICS_PORT: String(await freePort()) });
+    const transcoder = spawnMediagate('transcoder', { ...deployment.env, MEDIAGATE_LOG_LEVEL: 'info', MEDIAGATE_TRANSCODE_METRICS_PORT: String(await freePort()) },
+      transcoderCpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${transcoderCpuProfDir}`]);
     procs.push(transcoder);
     await waitForHttp(`${deployment.httpUrl}/healthz`, gateway);
     const deadline0 = Date.now() + 60_000;
@@ -581,7 +590,7 @@ async function liveRun(): Promise<LiveRun> {
         }
       }
       if (Date.now() > deadline) throw new Error(`live: not every rendition of every seq listed in time (stream ${JSON.stringify(stream)})`);
-      await sleep(50);
+      await sleep(INDEX_POLL_MS);
     }
     const s1 = snap();
     const samples = samp.stop();
