@@ -32,7 +32,9 @@
  *
  * PTS are compared modulo 2^33 (the 33-bit PTS wraps after ~26.5 h), within ±2^32 ticks.
  */
-import { malformed, packetAt, payloadOffset, pidAt, pmtPidOf, SectionAssembler, streamsOf, TS_PACKET_BYTES, VIDEO_STREAM_TYPES } from './ts-measure.ts';
+import {
+  malformed, packetAt, payloadOffset, pidAt, pmtPidOf, pusiAt, randomAccessAt, SectionAssembler, streamsOf, TS_PACKET_BYTES, VIDEO_STREAM_TYPES,
+} from './ts-measure.ts';
 
 /** One cut segment. */
 export interface TsCut {
@@ -81,16 +83,6 @@ function endsWithStuffing(data: Uint8Array, off: number): boolean {
   if (flags & 0x03) return false;
   const used = 1 + (flags & 0x10 ? 6 : 0) + (flags & 0x08 ? 6 : 0) + (flags & 0x04 ? 1 : 0);
   return afLength > used;
-}
-
-/** random_access_indicator of the transport packet at `off` (as `packetAt(...).randomAccess`). */
-function randomAccessAt(data: Uint8Array, off: number): boolean {
-  return (data[off + 3]! & 0x20) !== 0 && data[off + 4]! > 0 && (data[off + 5]! & 0x40) !== 0;
-}
-
-/** payload_unit_start_indicator of the transport packet at `off`. */
-function pusiAt(data: Uint8Array, off: number): boolean {
-  return (data[off + 1]! & 0x40) !== 0;
 }
 
 /** A copy of the transport packet at `off` (kept past the pushed bytes it came in). */

@@ -171,18 +171,39 @@ export function pidAt(data: Uint8Array, offset: number): number {
 }
 
 /**
+ * payload_unit_start_indicator of the transport packet at `offset` (§2.4.3.2: bit 0x40 of
+ * packet byte 1): a PES packet or a PSI section starts in its payload. The header's own
+ * field, so a packet without an adaptation field has it like any other. Unchecked: see
+ * {@link payloadOffset}.
+ */
+export function pusiAt(data: Uint8Array, offset: number): boolean {
+  return (data[offset + 1]! & 0x40) !== 0;
+}
+
+/**
+ * random_access_indicator of the transport packet at `offset` (§2.4.3.4-2.4.3.5: bit 0x40 of
+ * the adaptation field's flags byte, packet byte 5, present when adaptation_field_control has
+ * bit 0x20 and adaptation_field_length is above 0). ffmpeg's mpegts muxer
+ * (libavformat/mpegtsenc.c) sets it on the first packet of a video keyframe's PES. False for a
+ * packet without an adaptation field, or with one of length 0 (no flags byte). Unchecked: see
+ * {@link payloadOffset}.
+ */
+export function randomAccessAt(data: Uint8Array, offset: number): boolean {
+  return (data[offset + 3]! & 0x20) !== 0 && data[offset + 4]! > 0 && (data[offset + 5]! & 0x40) !== 0;
+}
+
+/**
  * Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5).
  * @throws TsMeasureError `malformed` for a missing sync byte, the transport error or scrambling flags, or a bad adaptation field.
  */
 export function packetAt(data: Uint8Array, offset: number): TsPacket {
   const start = payloadOffset(data, offset);
-  const b1 = data[offset + 1]!;
   const b3 = data[offset + 3]!;
   // An adaptation field of length 0 has no flags byte.
-  const flags = (b3 & 0x20) !== 0 && data[offset + 4]! > 0 ? data[offset + 5]! : 0;
+  const discontinuity = (b3 & 0x20) !== 0 && data[offset + 4]! > 0 && (data[offset + 5]! & 0x80) !== 0;
   const hasPayload = (b3 & 0x10) !== 0;
   return {
-    pid: pidAt(data, offset), pusi: (b1 & 0x40) !== 0, cc: b3 & 0x0f, discontinuity: (flags & 0x80) !== 0, randomAccess: (flags & 0x40) !== 0,
+    pid: pidAt(data, offset), pusi: pusiAt(data, offset), cc: b3 & 0x0f, discontinuity, randomAccess: randomAccessAt(data, offset),
     payload: hasPayload ? data.subarray(start, offset + PACKET) : data.subarray(0, 0), hasPayload,
   };
 }
@@ -391,7 +412,7 @@ export function measureTs(data: Uint8Array): TsVideoMeasurement {
       throw malformed(`continuity_counter jumps from ${lastCc} to ${cc} on the video PID at packet ${n} (a packet is missing or repeated)`);
     }
     lastCc = cc;
-    if ((data[off + 1]! & 0x40) !== 0) {
+    if (pusiAt(data, off)) {
       if (off + PACKET - start < 4 || data[start] !== 0 || data[start + 1] !== 0 || data[start + 2] !== 1 || data[start + 3]! < 0xe0 || data[start + 3]! > 0xef) {
         throw malformed(`video packet ${n} starts a payload unit without a video PES header`);
       }
