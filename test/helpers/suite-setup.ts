@@ -2,11 +2,11 @@
  * What many integration test files set up once for all their tests: a private redis-server
  * (test/helpers/redis-server.ts `startRedis`: 127.0.0.1, a free port, no persistence; stopped with
  * SIGTERM, SIGKILL after 5 s) with Redis connections or a client on it, or with a gateway process
- * on it. One call at the top level of a test file (or in a `describe` body, never inside a test)
- * registers a node:test `before` hook that starts the setup and an `after` hook that tears it
- * down. node:test runs `after` hooks also when a test fails or times out and when a `before` hook
- * threw, so no process and no temporary directory outlives the file; a start that fails halfway
- * is torn down as far as it got.
+ * on it, or with a gateway in this process on it. One call at the top level of a test file (or
+ * in a `describe` body, never inside a test) registers a node:test `before` hook that starts the
+ * setup and an `after` hook that tears it down. node:test runs `after` hooks also when a test
+ * fails or times out and when a `before` hook threw, so no process and no temporary directory
+ * outlives the file; a start that fails halfway is torn down as far as it got.
  *
  * Each call returns a handle whose fields can be read in tests once the setup is up (reading one
  * earlier throws). node:test waits for every `before` hook before the first test, but a file's
@@ -16,11 +16,18 @@
  * registered: an `after` registered after the call runs once the setup is torn down.
  *
  * Not in test/helpers/redis-server.ts or gateway-process.ts: benchmarks (bench/) import those,
- * and this module imports node:test and src/redis.
+ * and this module imports node:test, src/redis and src/app.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before } from 'node:test';
+import { startApp, type RunningApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import type { MediagateConfig } from '../../src/config/config-schema.ts';
+import { mergeSettings } from '../../src/config/settings.ts';
 import { RedisConnections, createRedis, type Redis } from '../../src/redis/connections.ts';
-import { silentLogger } from '../../src/log/logger.ts';
+import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import { startRedis, type TestRedis } from './redis-server.ts';
 import { startGateway, type MediagateProcess, type RunningGateway, type TestDeployment } from './gateway-process.ts';
 
@@ -174,5 +181,68 @@ export function gatewayForSuite(env: Record<string, string> | (() => Promise<Rec
     get proc() { return running().proc; },
     get httpUrl() { return running().httpUrl; },
     rtmpUrl: (key) => running().rtmpUrl(key),
+  };
+}
+
+/** Config overrides as `loadConfig` takes them (src/config/config.ts): a partial config, nested objects merged key by key. */
+export type ConfigOverrides = Record<string, unknown>;
+
+/** A gateway of the suite in this process, on its own redis-server (see `appForSuite`). */
+export interface SuiteApp extends SuiteSetup {
+  readonly redis: TestRedis;
+  /** The config it was started with. */
+  readonly config: MediagateConfig;
+  /** Its data dir: `objects/` (storage.dir) and `work/` (workDir). */
+  readonly dataDir: string;
+  readonly app: RunningApp;
+  /** `http://127.0.0.1:<http port>` */
+  readonly httpUrl: string;
+}
+
+/**
+ * A private redis-server and one gateway on it in this process for the suite: src/app.ts
+ * `startApp` with role `gateway` and a silent logger, on the config of
+ * `{ http: { port: 0 }, redis: { url }, storage: { dir: <data dir>/objects }, workDir: <data dir>/work }`
+ * with `overrides` merged over it (nested objects key by key, as `loadConfig` merges its
+ * overrides; so `redis: { keyPrefix }` keeps the suite's URL), its own `mg-app-*` data dir
+ * under the OS temp dir.
+ * In a `before` hook: starts Redis, makes the data dir, then starts the gateway (a start that
+ * fails closes what it had started and the hook throws). `overrides` may be an async function,
+ * called there once Redis is up, for settings of something it starts (e.g. a fake AI worker;
+ * stop that in an `after` hook registered after this call, so that it stops once the gateway has).
+ * In an `after` hook: closes the gateway (it drains first, see `RunningApp.close`), stops Redis,
+ * then removes the data dir.
+ */
+export function appForSuite(overrides: ConfigOverrides | (() => Promise<ConfigOverrides>) = {}): SuiteApp {
+  let redis: TestRedis | undefined;
+  let dataDir: string | undefined;
+  let config: MediagateConfig | undefined;
+  let app: RunningApp | undefined;
+  const ready = hooks(async () => {
+    redis = await startRedis();
+    dataDir = mkdtempSync(join(tmpdir(), 'mg-app-'));
+    const settings: ConfigOverrides = { http: { port: 0 }, redis: { url: redis.url }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work') };
+    mergeSettings(settings, typeof overrides === 'function' ? await overrides() : overrides);
+    config = loadConfig({ overrides: settings });
+    app = await startApp(config, createLogger({ level: 'silent' }), 'gateway');
+  }, async () => {
+    try {
+      await app?.close();
+    } finally {
+      try {
+        await redis?.stop();
+      } finally {
+        if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      }
+    }
+  });
+  const running = (): RunningApp => up(app, 'the gateway');
+  return {
+    ready,
+    get redis() { return up(redis, 'redis-server'); },
+    get config() { return up(config, 'the gateway config'); },
+    get dataDir() { return up(dataDir, 'the data dir'); },
+    get app() { return running(); },
+    get httpUrl() { return `http://127.0.0.1:${running().httpPort}`; },
   };
 }

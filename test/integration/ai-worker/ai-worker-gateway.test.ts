@@ -5,14 +5,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sharp from 'sharp';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { freePort } from '../../helpers/ports.ts';
-import { loadConfig } from '../../../src/config/config.ts';
-import type { MediagateConfig } from '../../../src/config/config-schema.ts';
+import { appForSuite } from '../../helpers/suite-setup.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { startApp, type RunningApp } from '../../../src/app.ts';
 import { loadAiWorkerConfig } from '../../../src/ai-worker/config.ts';
@@ -40,27 +35,28 @@ const MIN_PSNR_VS_LANCZOS_DB = 28;
  */
 const MIN_SR_GAIN_DB = 0.5;
 
-let redis: TestRedis;
-let app: RunningApp;
-let gatewayConfig: MediagateConfig;
+let restarted: RunningApp | undefined; // the gateway of the restart test
 let base: string;
-let dataDir: string;
 let worker: RunningAiWorker;
 const logger = createLogger({ level: 'silent' });
 
+// Registered before the gateway's hooks, so it runs before the gateway is torn down: the
+// worker leaves the gateway while it is up, and a restarted gateway closes before Redis stops.
+after(async () => {
+  await worker?.close();
+  await restarted?.close();
+});
+
+const gateway = appForSuite(async () => ({
+  // fixed, so the gateway can be restarted at the same address
+  http: { port: await freePort(), adminToken: ADMIN_TOKEN }, rtmp: { enabled: false }, transcode: { embedded: false },
+  redis: { keyPrefix: 'aiwtest' },
+  ai: { healthIntervalMs: 300 },
+}));
+
 before(async () => {
-  redis = await startRedis();
-  dataDir = mkdtempSync(join(tmpdir(), 'mg-aiw-e2e-'));
-  const port = await freePort(); // fixed, so the gateway can be restarted at the same address
-  gatewayConfig = loadConfig({
-    overrides: {
-      http: { port, adminToken: ADMIN_TOKEN }, rtmp: { enabled: false }, transcode: { embedded: false },
-      redis: { url: redis.url, keyPrefix: 'aiwtest' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-      ai: { healthIntervalMs: 300 },
-    },
-  });
-  app = await startApp(gatewayConfig, logger, 'gateway');
-  base = `http://127.0.0.1:${port}`;
+  await gateway.ready;
+  base = gateway.httpUrl;
   worker = await startAiWorker(loadAiWorkerConfig({
     overrides: {
       port: 0, token: WORKER_TOKEN, gatewayUrl: base, gatewayAdminToken: ADMIN_TOKEN, registerIntervalMs: 500,
@@ -68,13 +64,6 @@ before(async () => {
       liveCapacity: 0, // upscale only here; the live pipeline's registration is covered in live-video-to-video.test.ts
     },
   }), logger);
-});
-
-after(async () => {
-  await worker?.close();
-  await app?.close();
-  await redis?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 interface ListedWorker { id: string; url: string; healthy: boolean; status: string; pipelines: { pipeline: string; model_id: string; warm: boolean; capacity: number }[] }
@@ -165,14 +154,14 @@ test("an image above the worker's pixel limit reaches the client as 400 with the
 });
 
 test('after a gateway restart the worker registers again by itself', async () => {
-  await app.close();
+  await gateway.app.close();
   // Restarted on an empty pool (as with a new Redis): the gateways' worker pool lives in Redis,
   // so a restart on the same Redis would find the worker still registered.
   // A key prefix nothing has used is an empty pool by construction. Asking the new gateway for
   // its workers right after it starts raced the worker's own retry, which may register first
   // (CI saw 1 worker there): that check said nothing about re-registration, so it is gone;
   // the worker appearing in this pool at all is the proof.
-  app = await startApp({ ...gatewayConfig, redis: { ...gatewayConfig.redis, keyPrefix: 'aiwtest-restarted' } }, logger, 'gateway');
+  restarted = await startApp({ ...gateway.config, redis: { ...gateway.config.redis, keyPrefix: 'aiwtest-restarted' } }, logger, 'gateway');
   await waitFor('worker registered with the restarted gateway', healthyAndWarm, 10_000);
   const png = await resultPng(await gatewayUpscale({ prompt: 'x', model_id: 'esrgan-slim-x2' }, await clipFrame(50, 96, 54)));
   const meta = await sharp(png).metadata();

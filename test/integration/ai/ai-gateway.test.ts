@@ -5,44 +5,30 @@
  */
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { startFakeAiWorker, FAKE_BAD_REQUEST_MESSAGE, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
 import { solidPng, pngSize } from '../../helpers/png.ts';
-import { loadConfig } from '../../../src/config/config.ts';
-import { createLogger } from '../../../src/log/logger.ts';
-import { startApp, type RunningApp } from '../../../src/app.ts';
+import { appForSuite } from '../../helpers/suite-setup.ts';
 
-let redis: TestRedis;
-let app: RunningApp;
+// attemptTimeoutMs: long enough for the fake worker's slowest answer (8 PNG frames of
+// image-to-video) on a busy machine, where 1.5 s was seen to cut it off; short enough that
+// the stalled-worker test fails over well within the 10 s budget.
+const gateway = appForSuite({
+  rtmp: { enabled: false }, transcode: { embedded: false }, redis: { keyPrefix: 'aitest' },
+  ai: { healthIntervalMs: 300, suspendBaseMs: 1500, attemptTimeoutMs: 4000, totalBudgetMs: 10_000, queueWaitMs: 20_000, maxImageBytes: 200_000 },
+});
 let base: string;
-let dataDir: string;
 const workers: FakeAiWorker[] = [];
 let a: FakeAiWorker; // text-to-image sdxl-turbo, warm, capacity 2
 let b: FakeAiWorker; // text-to-image sdxl-turbo, cold, capacity 3; also the only one serving other pipelines
 let c: FakeAiWorker; // text-to-image "other/model" only
 
 before(async () => {
-  redis = await startRedis();
-  dataDir = mkdtempSync(join(tmpdir(), 'mg-ai-'));
+  await gateway.ready;
   a = await startFakeAiWorker();
   b = await startFakeAiWorker();
   c = await startFakeAiWorker();
   workers.push(a, b, c);
-  const config = loadConfig({
-    overrides: {
-      http: { port: 0 }, rtmp: { enabled: false }, transcode: { embedded: false },
-      redis: { url: redis.url, keyPrefix: 'aitest' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-      ai: { healthIntervalMs: 300, suspendBaseMs: 1500, attemptTimeoutMs: 4000, totalBudgetMs: 10_000, queueWaitMs: 20_000, maxImageBytes: 200_000 },
-    },
-  });
-  // attemptTimeoutMs: long enough for the fake worker's slowest answer (8 PNG frames of
-  // image-to-video) on a busy machine, where 1.5 s was seen to cut it off; short enough that
-  // the stalled-worker test fails over well within the 10 s budget.
-  app = await startApp(config, createLogger({ level: 'silent' }), 'gateway');
-  base = `http://127.0.0.1:${app.httpPort}`;
+  base = gateway.httpUrl;
   const register = async (w: FakeAiWorker, pipelines: unknown[]): Promise<void> => {
     const res = await fetch(`${base}/api/workers`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: w.url, pipelines }) });
     assert.equal(res.status, 201, await res.text());
@@ -63,10 +49,7 @@ const DEFAULTS: Record<string, string> = {
 };
 
 after(async () => {
-  await app?.close();
   await Promise.all(workers.map((w) => w.close()));
-  await redis?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 beforeEach(() => {

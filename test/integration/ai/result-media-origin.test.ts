@@ -7,32 +7,27 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { startFakeAiWorker, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
 import { pngSize, solidPng } from '../../helpers/png.ts';
-import { loadConfig } from '../../../src/config/config.ts';
-import { createLogger } from '../../../src/log/logger.ts';
-import { startApp, type RunningApp } from '../../../src/app.ts';
+import { appForSuite } from '../../helpers/suite-setup.ts';
 
-let redis: TestRedis;
+const gateway = appForSuite({
+  rtmp: { enabled: false }, transcode: { embedded: false }, redis: { keyPrefix: 'aiorigin' },
+  ai: { healthIntervalMs: 60_000, suspendBaseMs: 60_000, attemptTimeoutMs: 5_000, totalBudgetMs: 20_000, queueWaitMs: 1_000 },
+});
 let victim: TestRedis;
 let victimClient: Redis;
 let recorder: Server;
 let recorderPort: number;
 const recorded: Socket[] = [];
-let app: RunningApp;
 let base: string;
-let dataDir: string;
 const workers: FakeAiWorker[] = [];
 let modelCounter = 0;
 
 before(async () => {
-  redis = await startRedis();
   victim = await startRedis();
   // One connection held open for INFO, so the victim's connection count is ours plus whatever the gateway opens.
   victimClient = new Redis(victim.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -40,26 +35,15 @@ before(async () => {
   recorder = createServer((socket) => { recorded.push(socket); socket.destroy(); });
   await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', () => resolve()));
   recorderPort = (recorder.address() as { port: number }).port;
-  dataDir = mkdtempSync(join(tmpdir(), 'mg-ai-origin-'));
-  const config = loadConfig({
-    overrides: {
-      http: { port: 0 }, rtmp: { enabled: false }, transcode: { embedded: false },
-      redis: { url: redis.url, keyPrefix: 'aiorigin' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-      ai: { healthIntervalMs: 60_000, suspendBaseMs: 60_000, attemptTimeoutMs: 5_000, totalBudgetMs: 20_000, queueWaitMs: 1_000 },
-    },
-  });
-  app = await startApp(config, createLogger({ level: 'silent' }), 'gateway');
-  base = `http://127.0.0.1:${app.httpPort}`;
+  await gateway.ready;
+  base = gateway.httpUrl;
 });
 
 after(async () => {
-  await app?.close();
   await Promise.all(workers.map((w) => w.close()));
   victimClient?.disconnect();
   await new Promise((r) => recorder?.close(r));
   await victim?.stop();
-  await redis?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Connections the victim redis-server has accepted so far (`INFO stats`). */

@@ -5,50 +5,37 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { startFakeAiWorker, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
 import { publish } from '../../helpers/gateway-process.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { clipWith2sGop } from '../../helpers/media.ts';
 import { waitForEndedPlaylists } from '../../helpers/hls.ts';
-import { loadConfig } from '../../../src/config/config.ts';
-import { createLogger } from '../../../src/log/logger.ts';
-import { startApp, type RunningApp } from '../../../src/app.ts';
+import { appForSuite } from '../../helpers/suite-setup.ts';
 
 const STREAM_KEY = 'metrics-SECRET-streamkey-55aa';
 const API_KEY = 'mg-test-SECRET-apikey-0123456789';
 const WORKER_TOKEN = 'worker-SECRET-token-9876';
-let redis: TestRedis;
 let worker: FakeAiWorker;
-let app: RunningApp;
 let base: string;
 let rtmpPort: number;
-let dataDir: string;
+
+const gateway = appForSuite(async () => {
+  worker = await startFakeAiWorker({ token: WORKER_TOKEN });
+  rtmpPort = await freePort();
+  return {
+    rtmp: { port: rtmpPort }, ladder: ['P240p30fps16x9'], redis: { keyPrefix: 'metrics' },
+    streamKeys: [{ streamKey: STREAM_KEY, manifestID: 'observed' }],
+    ai: { apiKeys: [API_KEY], workers: [{ url: worker.url, token: WORKER_TOKEN, pipelines: [{ pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true, capacity: 4 }] }] },
+  };
+});
 
 before(async () => {
-  redis = await startRedis();
-  worker = await startFakeAiWorker({ token: WORKER_TOKEN });
-  dataDir = mkdtempSync(join(tmpdir(), 'mg-metrics-'));
-  rtmpPort = await freePort();
-  app = await startApp(loadConfig({
-    overrides: {
-      http: { port: 0 }, rtmp: { port: rtmpPort }, ladder: ['P240p30fps16x9'],
-      redis: { url: redis.url, keyPrefix: 'metrics' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-      streamKeys: [{ streamKey: STREAM_KEY, manifestID: 'observed' }],
-      ai: { apiKeys: [API_KEY], workers: [{ url: worker.url, token: WORKER_TOKEN, pipelines: [{ pipeline: 'text-to-image', model_id: 'stabilityai/sdxl-turbo', warm: true, capacity: 4 }] }] },
-    },
-  }), createLogger({ level: 'silent' }), 'gateway');
-  base = `http://127.0.0.1:${app.httpPort}`;
+  await gateway.ready;
+  base = gateway.httpUrl;
 });
 
 after(async () => {
-  await app?.close();
   await worker?.close();
-  await redis?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** The value of one sample line, e.g. `mediagate_live_streams{protocol="rtmp"}`. */

@@ -5,34 +5,22 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
 import { startFakeAiWorker, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
-import { loadConfig } from '../../../src/config/config.ts';
-import { createLogger } from '../../../src/log/logger.ts';
-import { startApp, type RunningApp } from '../../../src/app.ts';
+import { appForSuite } from '../../helpers/suite-setup.ts';
 
-let redis: TestRedis;
-let app: RunningApp;
+const gateway = appForSuite({
+  rtmp: { enabled: false }, transcode: { embedded: false }, redis: { keyPrefix: 'aiexpiry' },
+  ai: { resultTtlS: 2, healthIntervalMs: 60_000 },
+  retention: { sweepIntervalMs: 200 },
+});
 let base: string;
-let dataDir: string;
 let worker: FakeAiWorker;
 
 before(async () => {
-  redis = await startRedis();
-  dataDir = mkdtempSync(join(tmpdir(), 'mg-ai-expiry-'));
-  const config = loadConfig({
-    overrides: {
-      http: { port: 0 }, rtmp: { enabled: false }, transcode: { embedded: false },
-      redis: { url: redis.url, keyPrefix: 'aiexpiry' }, storage: { dir: join(dataDir, 'objects') }, workDir: join(dataDir, 'work'),
-      ai: { resultTtlS: 2, healthIntervalMs: 60_000 },
-      retention: { sweepIntervalMs: 200 },
-    },
-  });
-  app = await startApp(config, createLogger({ level: 'silent' }), 'gateway');
-  base = `http://127.0.0.1:${app.httpPort}`;
+  await gateway.ready;
+  base = gateway.httpUrl;
   worker = await startFakeAiWorker();
   const res = await fetch(`${base}/api/workers`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -42,10 +30,7 @@ before(async () => {
 });
 
 after(async () => {
-  await app?.close();
   await worker?.close();
-  await redis?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function generate(): Promise<string> {
@@ -75,6 +60,6 @@ test('an AI result is served until ai.resultTtlS has passed, then deleted; a you
   assert.ok(expiredAfterMs >= 2000, `not before its TTL (${expiredAfterMs} ms)`);
   assert.equal((await fetch(younger)).status, 200, 'the younger result is still served');
 
-  const requestDir = join(dataDir, 'objects', '.results', new URL(older).pathname.split('/')[2]!);
+  const requestDir = join(gateway.dataDir, 'objects', '.results', new URL(older).pathname.split('/')[2]!);
   assert.ok(!existsSync(requestDir) || readdirSync(requestDir).length === 0, 'its file is gone from the store');
 });
