@@ -477,7 +477,7 @@ function cutOf(seg: Segment, isPsi: (pid: number) => boolean): TsCut {
   for (const r of seg.body) at += r.buf.copy(bytes, at, r.start, r.end);
   const next = new Map<number, number>();
   for (let off = 0; off < bytes.length; off += TS_PACKET_BYTES) {
-    const pid = ((bytes[off + 1]! & 0x1f) << 8) | bytes[off + 2]!;
+    const pid = pidAt(bytes, off);
     if (!isPsi(pid)) continue;
     const cc = next.get(pid) ?? (bytes[off + 3]! & 0x0f);
     bytes[off + 3] = (bytes[off + 3]! & 0xf0) | cc;

@@ -193,6 +193,16 @@ export function randomAccessAt(data: Uint8Array, offset: number): boolean {
 }
 
 /**
+ * discontinuity_indicator of the transport packet at `offset` (§2.4.3.4-2.4.3.5: bit 0x80 of
+ * the adaptation field's flags byte, packet byte 5; when set, the continuity counter may
+ * jump). False without an adaptation field or with one of length 0. Unchecked: see
+ * {@link payloadOffset}.
+ */
+export function discontinuityAt(data: Uint8Array, offset: number): boolean {
+  return (data[offset + 3]! & 0x20) !== 0 && data[offset + 4]! > 0 && (data[offset + 5]! & 0x80) !== 0;
+}
+
+/**
  * Parses the transport packet at `offset` (§2.4.3.2-2.4.3.5).
  * @throws TsMeasureError `malformed` for a missing sync byte, the transport error or scrambling flags, or a bad adaptation field.
  */
@@ -200,7 +210,7 @@ export function packetAt(data: Uint8Array, offset: number): TsPacket {
   const start = payloadOffset(data, offset);
   const b3 = data[offset + 3]!;
   // An adaptation field of length 0 has no flags byte.
-  const discontinuity = (b3 & 0x20) !== 0 && data[offset + 4]! > 0 && (data[offset + 5]! & 0x80) !== 0;
+  const discontinuity = discontinuityAt(data, offset);
   const hasPayload = (b3 & 0x10) !== 0;
   return {
     pid: pidAt(data, offset), pusi: pusiAt(data, offset), cc: b3 & 0x0f, discontinuity, randomAccess: randomAccessAt(data, offset),
@@ -406,7 +416,7 @@ export function measureTs(data: Uint8Array): TsVideoMeasurement {
     const b3 = data[off + 3]!;
     if (pidAt(data, off) !== videoPid || (b3 & 0x10) === 0) continue;
     const cc = b3 & 0x0f;
-    const discontinuity = (b3 & 0x20) !== 0 && data[off + 4]! > 0 && (data[off + 5]! & 0x80) !== 0;
+    const discontinuity = discontinuityAt(data, off);
     // continuity_counter (§2.4.3.3): +1 mod 16 per payload packet, unless the adaptation field flags a discontinuity.
     if (lastCc >= 0 && !discontinuity && cc !== ((lastCc + 1) & 0x0f)) {
       throw malformed(`continuity_counter jumps from ${lastCc} to ${cc} on the video PID at packet ${n} (a packet is missing or repeated)`);

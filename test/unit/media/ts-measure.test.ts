@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { h264SpsPictureSize } from '../../../src/media/h264.ts';
-import { measureTs, packetAt, pusiAt, randomAccessAt, TsMeasureError, type TsMeasureFailure } from '../../../src/media/ts-measure.ts';
+import { discontinuityAt, measureTs, packetAt, pusiAt, randomAccessAt, TsMeasureError, type TsMeasureFailure } from '../../../src/media/ts-measure.ts';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 
@@ -127,21 +127,22 @@ test('an SPS cut short is refused as malformed, not read as a size', () => {
 
 // ---- per-packet field readers -----------------------------------------------------------
 
-test('pusiAt and randomAccessAt read the header and adaptation-field flags, and agree with packetAt, with and without an adaptation field', () => {
+test('pusiAt, randomAccessAt and discontinuityAt read the header and adaptation-field flags, and agree with packetAt, with and without an adaptation field', () => {
   /** A packet on PID 0x100 with header byte 3 = `b3` (adaptation_field_control and cc) and bytes 4.. = `rest`, 0xff after. */
   const raw = (pusi: boolean, b3: number, rest: number[]): Uint8Array => {
     const p = new Uint8Array(188).fill(0xff);
     p.set([0x47, (pusi ? 0x40 : 0) | 0x01, 0x00, b3, ...rest]);
     return p;
   };
-  const cases: { name: string; p: Uint8Array; pusi: boolean; randomAccess: boolean }[] = [
+  const cases: { name: string; p: Uint8Array; pusi: boolean; randomAccess: boolean; discontinuity?: boolean }[] = [
     // No adaptation field (01): bytes 4-5 are payload, even when they look like a length and a flags byte with the bit set.
-    { name: 'payload only, PES start', p: raw(true, 0x10, [0x07, 0x40]), pusi: true, randomAccess: false },
+    { name: 'payload only, PES start', p: raw(true, 0x10, [0x07, 0xc0]), pusi: true, randomAccess: false },
     { name: 'payload only, continuation', p: raw(false, 0x11, [0x07, 0x40]), pusi: false, randomAccess: false },
     // Adaptation field and payload (11).
     { name: 'adaptation field with random_access_indicator', p: raw(true, 0x32, [0x07, 0x40]), pusi: true, randomAccess: true },
-    { name: 'adaptation field with discontinuity_indicator only', p: raw(true, 0x33, [0x01, 0x80]), pusi: true, randomAccess: false },
-    { name: 'adaptation field of length 0 (no flags byte; byte 5 is payload)', p: raw(false, 0x34, [0x00, 0x40]), pusi: false, randomAccess: false },
+    { name: 'adaptation field with discontinuity_indicator only', p: raw(true, 0x33, [0x01, 0x80]), pusi: true, randomAccess: false, discontinuity: true },
+    { name: 'adaptation field with both indicators', p: raw(true, 0x33, [0x01, 0xc0]), pusi: true, randomAccess: true, discontinuity: true },
+    { name: 'adaptation field of length 0 (no flags byte; byte 5 is payload)', p: raw(false, 0x34, [0x00, 0xc0]), pusi: false, randomAccess: false },
     // Adaptation field only (10): length 183.
     { name: 'adaptation field only, random_access_indicator', p: raw(false, 0x25, [183, 0x50]), pusi: false, randomAccess: true },
     { name: 'adaptation field only, no flags set', p: raw(false, 0x25, [183, 0x00]), pusi: false, randomAccess: false },
@@ -151,7 +152,9 @@ test('pusiAt and randomAccessAt read the header and adaptation-field flags, and 
     const data = Uint8Array.from(Buffer.concat([raw(false, 0x10, [0x07, 0x40]), c.p]));
     assert.equal(pusiAt(data, 188), c.pusi, `${c.name}: pusiAt`);
     assert.equal(randomAccessAt(data, 188), c.randomAccess, `${c.name}: randomAccessAt`);
+    assert.equal(discontinuityAt(data, 188), c.discontinuity ?? false, `${c.name}: discontinuityAt`);
     const parsed = packetAt(data, 188);
+    assert.equal(parsed.discontinuity, c.discontinuity ?? false, `${c.name}: packetAt discontinuity`);
     assert.equal(parsed.pusi, c.pusi, `${c.name}: packetAt pusi`);
     assert.equal(parsed.randomAccess, c.randomAccess, `${c.name}: packetAt randomAccess`);
   }
