@@ -39,6 +39,7 @@ import { isLoopbackHost } from './config/config.ts';
 import { createAiSessions, registerConfiguredWorkers } from './ai/ai-sessions.ts';
 import { fetchResultMedia } from './ai/media-fetch.ts';
 import { RedisWorkerPool } from './ai/worker-pool-store.ts';
+import { RedisResultIndex } from './ai/result-index-store.ts';
 import { framesToMp4 } from './media/frames-to-mp4.ts';
 import { createAiRouter, isPipelinePost } from './ai/ai-routes.ts';
 import { AccountApiKeyAuthorizer, StaticApiKeyAuthorizer } from './ai/api-key-authorizers.ts';
@@ -302,9 +303,13 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
 
   // AI results live in their own store (re-hosted at /stream/<requestID>/<file>), swept by ai.resultTtlS.
   const aiResults = stores.results;
+  // ... noted by when they were stored, so the sweep reads what expires instead of listing them
+  // all; not noted when they are kept (ai.resultTtlS 0), as nothing would read the notes.
+  const aiResultIndex = config.ai.resultTtlS > 0 ? new RedisResultIndex({ redis, keys }) : undefined;
   // Finishes recordings (whichever gateway sees their session over), deletes what retention no longer needs.
   const recordingSweeper = new RecordingSweeper({
-    store: recordings, index, objects: storage, results: aiResults, events, logger: logger.child({ component: 'retention' }), publicUrl,
+    store: recordings, index, objects: storage, results: aiResults, ...(aiResultIndex ? { resultIndex: aiResultIndex } : {}),
+    events, logger: logger.child({ component: 'retention' }), publicUrl,
     sweepIntervalMs: config.retention.sweepIntervalMs, windowSegments: config.hls.windowSegments, marginSegments: config.retention.marginSegments,
     endedKeepMs: config.retention.endedKeepS * 1000, recordingKeepMs: config.recording.deleteAfterS * 1000, resultTtlMs: config.ai.resultTtlS * 1000,
     segmentTargetMs: config.segmentTargetMs,
@@ -421,7 +426,7 @@ export async function startGateway(config: MediagateConfig, logger: Logger, core
         ...(billing ? { billing } : {}),
         probeAudioMs: (path) => probeAudioDurationMs(path, undefined, core.children),
         uploadDir: join(config.workDir, 'uploads'), uploadPrefix: `upload-${ownerTag()}`,
-        results: aiResults,
+        results: aiResults, ...(aiResultIndex ? { resultIndex: aiResultIndex } : {}),
         fetchMedia: (url, worker, limits) => fetchResultMedia(url, {
           // `signal` passed on unread: the step's deadline is made only for a fetch that needs it (result-media.ts).
           timeoutMs: limits.timeoutMs, get signal() { return limits.signal; }, maxBytes: 256 * 1024 * 1024, baseUrl: worker.url, ...(worker.token ? { token: worker.token } : {}),

@@ -42,11 +42,24 @@ export interface AiBilling {
   releaseAi(requestID: string): Promise<void>;
 }
 
+/** The AI results' expiry index (result-index-store.ts). */
+export interface ResultIndexing {
+  /** Notes result keys stored at `storedAtMs` (epoch ms); sends its command before it first awaits. */
+  add(keys: readonly string[], storedAtMs: number): Promise<void>;
+}
+
 export interface AiRoutesOptions {
   sessions: SessionManager<AiRequest, WorkerReply>;
   registry: WorkerRegistry;
   authorizer: AiRequestAuthorizer;
   results: ResultStorage;
+  /**
+   * Where each request's stored result keys are noted for their expiry (the retention sweep
+   * reads it instead of listing `results`); absent (`ai.resultTtlS` 0: results are kept) =
+   * not noted. A note that fails is logged and the result still served: the sweep's full
+   * listing deletes it in time.
+   */
+  resultIndex?: ResultIndexing;
   /**
    * Downloads a result URL (data:, or http(s) from the worker's own origin: media-fetch.ts)
    * a worker answered with, within `timeoutMs` and until `signal` aborts.
@@ -415,13 +428,17 @@ export function createAiRouter(options: AiRoutesOptions): Router {
       }
       const shaped = await shape(hosting, pipeline, requestID, reply.body, media, body);
       stages?.mark('store');
-      await billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) });
+      // The results' index note and the settle are sent in the same turn: one socket write
+      // and one round trip for both (redis/connections.ts CoalescingRedis).
+      const indexed = shaped.keys.length > 0 ? options.resultIndex?.add(shaped.keys, Date.now())
+        .catch((err: Error) => log.warn({ requestID, err: err.message }, 'cannot note AI results for expiry')) : undefined;
+      await Promise.all([indexed, billing?.settleAi({ requestID, pipeline, modelID, units: actualUnits(pipeline, billedUnits, reply.body) })]);
       if (stages) {
         stages.mark('settle');
         res.setHeader('Server-Timing', stages.header());
       }
       res.setHeader('X-Request-ID', requestID);
-      res.status(200).json(shaped);
+      res.status(200).json(shaped.body);
     } finally {
       routed.done();
     }

@@ -142,16 +142,31 @@ export async function collectMedia(fetchMedia: MediaFetcher, pipeline: Pipeline,
   }
 }
 
+/** A worker answer in the gateway's response shape, with the result keys stored for it. */
+export interface Shaped {
+  /** The response body. */
+  readonly body: unknown;
+  /** The keys of the result media stored (`<requestID>/<n>.<ext>`); [] for pipelines without media. */
+  readonly keys: readonly string[];
+}
+
 /**
  * Turns a worker answer into the gateway's response shape, storing its media (fetched by
  * {@link collectMedia}, same order) in the gateway's result storage under
  * `<requestID>/<n>.<ext>`, served at `<publicUrl>/stream/<requestID>/<n>.<ext>`.
  */
-export async function shape(options: ResultHosting, pipeline: Pipeline, requestID: string, body: unknown, media: ResultMedia[][], request: Record<string, unknown>): Promise<unknown> {
+export async function shape(options: ResultHosting, pipeline: Pipeline, requestID: string, body: unknown, media: ResultMedia[][], request: Record<string, unknown>): Promise<Shaped> {
+  const keys: string[] = [];
+  return { body: await shapeBody(options, pipeline, requestID, body, media, request, keys), keys };
+}
+
+async function shapeBody(options: ResultHosting, pipeline: Pipeline, requestID: string, body: unknown, media: ResultMedia[][], request: Record<string, unknown>, keys: string[]): Promise<unknown> {
   const reply = (body ?? {}) as Record<string, unknown>;
   const host = async (item: ResultMedia, index: number): Promise<string> => {
     const ext = extensionOf(item.contentType)!;
-    await options.results.putBytes(`${requestID}/${index}.${ext}`, item.data, NEW_KEY);
+    const key = `${requestID}/${index}.${ext}`;
+    await options.results.putBytes(key, item.data, NEW_KEY);
+    keys.push(key);
     return `${options.publicUrl}/stream/${requestID}/${index}.${ext}`;
   };
   switch (pipeline) {
@@ -168,6 +183,7 @@ export async function shape(options: ResultHosting, pipeline: Pipeline, requestI
         try {
           await options.framesToMp4(media[i]!.map((f) => f.data), fps, path);
           await options.results.putBytes(`${requestID}/${i}.mp4`, await readFile(path), NEW_KEY);
+          keys.push(`${requestID}/${i}.mp4`);
         } finally {
           await rm(path, { force: true });
         }

@@ -15,8 +15,13 @@
  *      rest of its objects are deleted and it is forgotten. A one-hour stream so keeps about
  *      window + margin segments per rendition in the store, not its hour.
  * 2. Deletes ready recordings past their `recording.deleteAfterS`.
- * 3. Deletes AI results older than `ai.resultTtlS` (listing the results store; at most every
- *    half TTL or minute, whichever is shorter, and not more often than the sweep).
+ * 3. Deletes AI results older than `ai.resultTtlS`, at most every half TTL or minute, whichever
+ *    is shorter, and not more often than the sweep: those the results' expiry index
+ *    ({@link SweptResultIndex}) names as stored before the TTL, so a run costs what expires,
+ *    not what is kept. The results store is listed in full (every result kept is read) at
+ *    most every half TTL, for results the index does not hold: stored before it existed,
+ *    whose index write failed, or lost with a Redis that restarted without persistence (its
+ *    lock went too, so that listing comes at the next run). Without an index, every run lists.
  *
  * Every step is idempotent (deleting a missing object is fine, finalizing re-checks the state
  * after taking its lock), so an interrupted run is completed by the next one, on any gateway.
@@ -54,6 +59,16 @@ export interface SweptResults {
   deleteKeys(keys: readonly string[]): Promise<void>;
 }
 
+/**
+ * The AI results' expiry index (ai/result-index-store.ts): result keys by when they were stored.
+ */
+export interface SweptResultIndex {
+  /** Result keys stored at or before `atMs` (epoch ms), oldest first, at most `limit`. */
+  storedBy(atMs: number, limit: number): Promise<readonly string[]>;
+  /** Forgets these keys; unknown ones are fine. */
+  remove(keys: readonly string[]): Promise<void>;
+}
+
 /** `recording.ready` (events/events.ts), emitted once per recording. */
 export interface RecordingReadyEvent {
   type: 'recording.ready';
@@ -72,6 +87,11 @@ export interface RecordingSweeperOptions {
   objects: SweptObjects;
   /** AI results; absent: not swept. */
   results?: SweptResults;
+  /**
+   * Where the AI routes note each result they store; absent: every results run lists the
+   * whole results store (as before the index).
+   */
+  resultIndex?: SweptResultIndex;
   events: { emit(event: RecordingReadyEvent): void };
   logger: Logger;
   /** Base of the URLs in `recording.ready`, e.g. `http://127.0.0.1:9935`. */
@@ -96,8 +116,10 @@ export interface RecordingSweeperOptions {
 const BATCH = 200;
 /** Open sessions (live streams and those not yet finished) looked at per run. */
 const OPEN_BATCH = 5000;
-/** Longest gap between two AI result expiry runs, ms (listing the results store walks it). */
+/** Longest gap between two AI result expiry runs, ms. */
 const MAX_RESULT_SWEEP_PERIOD_MS = 60_000;
+/** Result keys read from the expiry index, deleted and forgotten at a time (one store delete batch). */
+const RESULT_INDEX_BATCH = 1000;
 /** Most seqs deleted per session per run (a backlog after downtime is worked off over several runs). */
 const MAX_SEQS_PER_RUN = 500;
 /** A session not yet in the index this long after its start is taken as gone (its start failed). */
@@ -247,13 +269,51 @@ export class RecordingSweeper {
     }
   }
 
-  /** Deletes AI results older than the TTL, page by page (at most {@link BATCH} pages a run). */
+  /**
+   * Deletes AI results older than the TTL: those the expiry index names (at most
+   * {@link BATCH} batches of {@link RESULT_INDEX_BATCH} a run) and, when the index is absent
+   * or at most every half TTL, those a full listing finds.
+   */
   async #expireResults(nowMs: number): Promise<void> {
     const results = this.#o.results;
-    if (!results || this.#o.resultTtlMs <= 0) return;
+    const ttlMs = this.#o.resultTtlMs;
+    if (!results || ttlMs <= 0) return;
     // Half the TTL apart at most (a result outlives its TTL by at most half of it), at most a minute, one gateway per period.
-    const periodMs = Math.min(Math.max(Math.floor(this.#o.resultTtlMs / 2), this.#o.sweepIntervalMs), MAX_RESULT_SWEEP_PERIOD_MS);
+    const periodMs = Math.min(Math.max(Math.floor(ttlMs / 2), this.#o.sweepIntervalMs), MAX_RESULT_SWEEP_PERIOD_MS);
     if (!(await this.#o.store.tryLock('ai-results', Math.max(periodMs - 50, 50)))) return;
+    const index = this.#o.resultIndex;
+    let deleted = 0;
+    if (index) deleted += await this.#expireIndexed(results, index, nowMs - ttlMs);
+    // The full listing, for results the index does not hold: half the TTL apart at most, so
+    // such a result too outlives its TTL by at most half of it.
+    const listingPeriodMs = Math.max(Math.floor(ttlMs / 2), periodMs);
+    if (!index || await this.#o.store.tryLock('ai-results-listing', Math.max(listingPeriodMs - 50, 50))) {
+      deleted += await this.#expireListed(results, nowMs);
+    }
+    if (deleted > 0) this.#log.info({ objects: deleted }, 'AI results past ai.resultTtlS deleted');
+  }
+
+  /**
+   * Deletes the results the index names as stored at or before `storedByMs`, then forgets
+   * them: a crash in between leaves members whose next delete finds nothing, and gateways
+   * doing this at once delete some objects twice, which is fine.
+   * @returns how many keys were deleted (missing objects included)
+   */
+  async #expireIndexed(results: SweptResults, index: SweptResultIndex, storedByMs: number): Promise<number> {
+    let deleted = 0;
+    for (let batch = 0; batch < BATCH; batch++) {
+      const keys = await index.storedBy(storedByMs, RESULT_INDEX_BATCH);
+      if (keys.length === 0) break;
+      await results.deleteKeys(keys);
+      await index.remove(keys);
+      deleted += keys.length;
+      if (keys.length < RESULT_INDEX_BATCH) break;
+    }
+    return deleted;
+  }
+
+  /** Lists the results store and deletes what is older than the TTL, page by page (at most {@link BATCH} pages). */
+  async #expireListed(results: SweptResults, nowMs: number): Promise<number> {
     let cursor: string | undefined;
     let deleted = 0;
     for (let page = 0; page < BATCH; page++) {
@@ -264,7 +324,7 @@ export class RecordingSweeper {
       cursor = listed.cursor;
       if (cursor === undefined) break;
     }
-    if (deleted > 0) this.#log.info({ objects: deleted }, 'AI results past ai.resultTtlS deleted');
+    return deleted;
   }
 
   /** Stops the timer and waits for a run in flight. Idempotent. */

@@ -72,10 +72,11 @@ test('image-to-video: each MP4 is assembled in a scratch file of the given direc
   const frame = (s: string) => ({ data: Buffer.from(s), contentType: 'image/png' });
   const reply = { frames: [[{ url: 'a', seed: 3 }], [{ url: 'b', nsfw: true }]] };
   const shaped = await shape(hosting, 'image-to-video', 'ai-000000000000000000000001', reply, [[frame('x')], [frame('y'), frame('z')]], { fps: 8 });
-  assert.deepEqual(shaped, { images: [
+  assert.deepEqual(shaped.body, { images: [
     { url: 'http://gw/stream/ai-000000000000000000000001/0.mp4', seed: 3, nsfw: false },
     { url: 'http://gw/stream/ai-000000000000000000000001/1.mp4', seed: 0, nsfw: true },
   ] });
+  assert.deepEqual(shaped.keys, ['ai-000000000000000000000001/0.mp4', 'ai-000000000000000000000001/1.mp4'], 'the keys stored, for the expiry index');
   assert.deepEqual(outputs, [join(scratch, 'upload-1-0.mp4'), join(scratch, 'upload-1-1.mp4')]);
   assert.equal(stored.get('ai-000000000000000000000001/1.mp4')?.toString(), 'mp4:yz');
   assert.deepEqual(readdirSync(scratch), [], 'the scratch files are removed once stored');
@@ -85,4 +86,29 @@ test('image-to-video: each MP4 is assembled in a scratch file of the given direc
   assert.equal(outputs.length, 3);
   assert.equal(existsSync(outputs[2]!), false, 'a partial MP4 is removed when assembling fails');
   assert.deepEqual(readdirSync(scratch), []);
+});
+
+test('text-to-image: each image is stored under <requestID>/<n>.<ext> and its key returned beside the body; an llm answer stores none', async () => {
+  const stored = new Map<string, Buffer>();
+  const hosting = {
+    publicUrl: 'http://gw',
+    scratchFile: async () => { throw new Error('no scratch file for images'); },
+    framesToMp4: async () => { throw new Error('no MP4 for images'); },
+    results: {
+      putBytes: async (key: string, data: Uint8Array) => { stored.set(key, Buffer.from(data)); return { sizeBytes: data.length }; },
+      getStream: async () => undefined,
+    },
+  };
+  const id = 'ai-00000000000000000000000a';
+  const shaped = await shape(hosting, 'text-to-image', id, { images: [{ url: 'a', seed: 1 }, { url: 'b' }] },
+    [[{ data: Buffer.from('p'), contentType: 'image/png' }], [{ data: Buffer.from('j'), contentType: 'image/jpeg' }]], {});
+  assert.deepEqual(shaped.body, { images: [
+    { url: `http://gw/stream/${id}/0.png`, seed: 1, nsfw: false },
+    { url: `http://gw/stream/${id}/1.jpg`, seed: 0, nsfw: false },
+  ] });
+  assert.deepEqual([...shaped.keys].sort(), [`${id}/0.png`, `${id}/1.jpg`]);
+  assert.deepEqual([...stored.keys()].sort(), [...shaped.keys].sort(), 'the keys returned are those stored');
+
+  const llm = await shape(hosting, 'llm', 'ai-00000000000000000000000b', { choices: [] }, [], {});
+  assert.deepEqual(llm, { body: { choices: [] }, keys: [] });
 });
