@@ -7,9 +7,10 @@
  * its final name; a directory is created only when a write finds it missing. Several
  * gateways and transcoders on one machine (or a shared mount) can use the same root.
  *
- * Listing walks the directory below the prefix and sorts it on every page (cost grows with
- * the objects under the prefix, not with the page); temporary files and names starting with a
- * dot (another store's subtree, e.g. `.results`) are not objects.
+ * Listing walks the directory below the prefix (its entries only) and sorts it on every page
+ * (cost grows with the objects under the prefix, not with the page), then stats the page's
+ * files alone; temporary files and names starting with a dot (another store's subtree, e.g.
+ * `.results`) are not objects.
  */
 import { closeSync, createReadStream, createWriteStream, open as openCallback, rename as renameCallback, writeFile as writeFileCallback, writeSync } from 'node:fs';
 import { access, constants, copyFile, link, mkdir, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
@@ -267,20 +268,29 @@ export class FsObjectStore implements ObjectStore {
     const all = (await this.#matching(prefix)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const after = options.cursor;
     const start = after === undefined ? 0 : all.findIndex((o) => o.key > after);
-    const objects = start < 0 ? [] : all.slice(start, start + limit);
+    const page = start < 0 ? [] : all.slice(start, start + limit);
     const more = start >= 0 && start + limit < all.length;
-    return more ? { objects, cursor: objects[objects.length - 1]!.key } : { objects };
+    // Only the page's files are stat-ed: a listing page by page reads each file once, not once per page.
+    const objects: ObjectEntry[] = [];
+    for (const o of page) {
+      try {
+        const s = await stat(join(this.#root, o.file));
+        objects.push({ key: o.key, sizeBytes: s.size, lastModifiedMs: Math.floor(s.mtimeMs) });
+      } catch { /* deleted meanwhile */ }
+    }
+    // The cursor is the page's last key even when its file went meanwhile (the page may be short).
+    return more ? { objects, cursor: page[page.length - 1]!.key } : { objects };
   }
 
   /** Every object whose key starts with `prefix` (unsorted); a flat store walks its whole root. */
-  async #matching(prefix: string): Promise<ObjectEntry[]> {
+  async #matching(prefix: string): Promise<FoundFile[]> {
     if (!this.#flat) return this.#walk(prefix);
     return (await this.#walk('')).filter((o) => o.key.startsWith(prefix));
   }
 
-  /** Every object below `prefix` (unsorted). */
-  async #walk(prefix: string): Promise<ObjectEntry[]> {
-    const out: ObjectEntry[] = [];
+  /** Every object below `prefix` (unsorted), from the directory entries alone (no stat). */
+  async #walk(prefix: string): Promise<FoundFile[]> {
+    const out: FoundFile[] = [];
     const visit = async (relDir: string): Promise<void> => {
       let entries;
       try {
@@ -297,11 +307,7 @@ export class FsObjectStore implements ObjectStore {
         } else if (entry.isFile()) {
           // A flat store's files at the root stand for keys with `/` in them.
           const objectKey = this.#flat && relDir === '' ? key.replaceAll(FLAT_SEPARATOR, '/') : key;
-          if (!isObjectKey(objectKey)) continue;
-          try {
-            const s = await stat(join(this.#root, key));
-            out.push({ key: objectKey, sizeBytes: s.size, lastModifiedMs: Math.floor(s.mtimeMs) });
-          } catch { /* deleted meanwhile */ }
+          if (isObjectKey(objectKey)) out.push({ key: objectKey, file: key });
         }
       }
     };
@@ -349,6 +355,12 @@ export class FsObjectStore implements ObjectStore {
   async close(): Promise<void> {
     // Nothing held open.
   }
+}
+
+/** An object's file found by a walk: its key and its path relative to the root. */
+interface FoundFile {
+  readonly key: string;
+  readonly file: string;
 }
 
 /** Unlinks `path`: true when it was removed, false when it did not exist. */

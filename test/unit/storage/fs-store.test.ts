@@ -62,6 +62,38 @@ test('a flat store writes each object as one file under its root, with no direct
   }
 });
 
+test('a listing page by page stats only the files of each page: every object once, with its size and modification time', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mg-store-list-'));
+  const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+  const realStat = fsp.stat;
+  let stats = 0;
+  try {
+    for (const layout of ['flat', 'nested'] as const) {
+      const store = new FsObjectStore(join(root, layout), { layout });
+      for (let i = 0; i < 7; i++) await store.putBytes(`ai-000${i}/0.png`, Buffer.alloc(i + 1));
+      fsp.stat = ((...args: Parameters<typeof realStat>) => { stats += 1; return realStat(...args); }) as typeof realStat;
+      syncBuiltinESMExports();
+      stats = 0;
+      const seen: { key: string; sizeBytes: number; lastModifiedMs: number }[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list('', { limit: 3, ...(cursor === undefined ? {} : { cursor }) });
+        seen.push(...page.objects);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      fsp.stat = realStat;
+      syncBuiltinESMExports();
+      assert.deepEqual(seen.map((o) => [o.key, o.sizeBytes]), Array.from({ length: 7 }, (_, i) => [`ai-000${i}/0.png`, i + 1]), layout);
+      assert.ok(seen.every((o) => Math.abs(o.lastModifiedMs - Date.now()) < 60_000), `${layout}: modification times`);
+      assert.equal(stats, 7, `${layout}: one stat per object over 3 pages`);
+    }
+  } finally {
+    fsp.stat = realStat;
+    syncBuiltinESMExports();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('a flat store still serves, lists and deletes the objects a nested store wrote under the same root', async () => {
   const root = mkdtempSync(join(tmpdir(), 'mg-store-flat-'));
   try {
