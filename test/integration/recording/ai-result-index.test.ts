@@ -14,8 +14,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.ts';
-import { createRedis, type Redis } from '../../../src/redis/connections.ts';
+import { redisClientForSuite } from '../../helpers/suite-setup.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import type { Logger } from '../../../src/log/logger.ts';
 import { FsObjectStore } from '../../../src/storage/fs-store.ts';
@@ -26,20 +25,15 @@ import { RedisResultIndex } from '../../../src/ai/result-index-store.ts';
 
 const TTL_MS = 60_000;
 
-let redis: TestRedis;
-let client: Redis;
+const testRedis = redisClientForSuite();
 let dir: string;
 let counter = 0;
 
-before(async () => {
-  redis = await startRedis();
-  client = createRedis({ url: redis.url, logger: createLogger({ level: 'silent' }), name: 'test' });
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'mg-ai-result-index-'));
 });
 
-after(async () => {
-  client?.disconnect();
-  await redis?.stop();
+after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -56,13 +50,13 @@ function deployment(): { prefix: string; keys: RedisKeys; root: string; results:
   const prefix = `ri${++counter}`;
   const keys = new RedisKeys(prefix);
   const root = join(dir, prefix, '.results');
-  return { prefix, keys, root, results: new FsObjectStore(root, { layout: 'flat' }), index: new RedisResultIndex({ redis: client, keys }) };
+  return { prefix, keys, root, results: new FsObjectStore(root, { layout: 'flat' }), index: new RedisResultIndex({ redis: testRedis.client, keys }) };
 }
 
 /** A gateway's sweep over a deployment; `lockPrefix` apart gives it locks of its own (to run at once with another). */
 function sweeper(d: { keys: RedisKeys; results: SweptResults; index?: RedisResultIndex }, logger: Logger = createLogger({ level: 'silent' }), lockPrefix?: string): RecordingSweeper {
   return new RecordingSweeper({
-    store: new RecordingStore({ redis: client, keys: lockPrefix ? new RedisKeys(lockPrefix) : d.keys }),
+    store: new RecordingStore({ redis: testRedis.client, keys: lockPrefix ? new RedisKeys(lockPrefix) : d.keys }),
     index: noSegments, objects: noObjects, results: d.results, ...(d.index ? { resultIndex: d.index } : {}),
     events: { emit: () => undefined }, logger, publicUrl: 'http://gw',
     sweepIntervalMs: 5000, windowSegments: 2, marginSegments: 1, endedKeepMs: 60_000, recordingKeepMs: 0, resultTtlMs: TTL_MS, segmentTargetMs: 2000,
@@ -71,8 +65,8 @@ function sweeper(d: { keys: RedisKeys; results: SweptResults; index?: RedisResul
 
 /** Lets the next run of this deployment's sweep do the results step again (its per-period lock gone). */
 async function nextPeriod(prefix: string, options: { listing?: boolean } = {}): Promise<void> {
-  await client.del(`${prefix}:rec:lock:ai-results`);
-  if (options.listing) await client.del(`${prefix}:rec:lock:ai-results-listing`);
+  await testRedis.client.del(`${prefix}:rec:lock:ai-results`);
+  if (options.listing) await testRedis.client.del(`${prefix}:rec:lock:ai-results-listing`);
 }
 
 const requestID = (n: number): string => `ai-${n.toString(16).padStart(24, '0')}`;
@@ -88,7 +82,7 @@ async function storeNoted(d: ReturnType<typeof deployment>, n: number, storedAtM
 const fileOf = (d: { root: string }, key: string): string => join(d.root, key.replace('/', '+'));
 
 async function indexed(d: { prefix: string }): Promise<string[]> {
-  return (await client.zrange(`${d.prefix}:ai:results`, '0', '-1')).sort();
+  return (await testRedis.client.zrange(`${d.prefix}:ai:results`, '0', '-1')).sort();
 }
 
 test('results noted in the index are deleted once the TTL has passed and forgotten; younger ones stay', async () => {
@@ -122,7 +116,7 @@ test('results stored before the index (files only) still expire: the first run l
   assert.equal(existsSync(fileOf(d, before1)), false, 'an old result the index never held is deleted by the first run');
   assert.equal(existsSync(fileOf(d, before2)), false);
   assert.equal(existsSync(fileOf(d, fresh)), true, 'a young one the index does not hold is kept');
-  assert.ok(Number(await client.pttl(`${d.prefix}:rec:lock:ai-results-listing`)) > TTL_MS / 2 - 1000, 'the next listing waits half the TTL');
+  assert.ok(Number(await testRedis.client.pttl(`${d.prefix}:rec:lock:ai-results-listing`)) > TTL_MS / 2 - 1000, 'the next listing waits half the TTL');
 
   // Another old unindexed result (e.g. its index write failed): left to the next listing, not to every run.
   const late = write(14, past);
@@ -148,7 +142,7 @@ test('a run with many results kept reads none of them (no listing, no stat, no r
   };
   const s = sweeper({ keys: d.keys, results, index: d.index });
   // A listing ran in this half TTL (the lock of the first run).
-  await client.set(`${d.prefix}:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
+  await testRedis.client.set(`${d.prefix}:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
 
   // node:fs/promises stat and readdir, counted (the store imports them by name: the ESM
   // bindings are re-synced from the builtin's object).
@@ -194,9 +188,9 @@ test('gateways sweeping at once, and index entries whose objects are gone alread
   const lines: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line); } });
   // Locks of their own: the three runs overlap as if each gateway's lock had expired.
-  await client.set(`${d.prefix}-a:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
-  await client.set(`${d.prefix}-b:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
-  await client.set(`${d.prefix}-c:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
+  await testRedis.client.set(`${d.prefix}-a:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
+  await testRedis.client.set(`${d.prefix}-b:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
+  await testRedis.client.set(`${d.prefix}-c:rec:lock:ai-results-listing`, '1', 'PX', TTL_MS);
   await Promise.all(['a', 'b', 'c'].map((x) => sweeper(d, logger, `${d.prefix}-${x}`).sweep({ force: true })));
   assert.deepEqual(lines, [], 'no run failed');
   assert.deepEqual(readdirSync(d.root), [young.replace('/', '+')], 'every expired result is deleted, the young one kept');
