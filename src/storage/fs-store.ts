@@ -207,16 +207,12 @@ export class FsObjectStore implements ObjectStore {
   /** Writes a new object under its own name (PutBytesOptions.newKey), creating the directory when missing. */
   async #createNew(key: string, data: Uint8Array): Promise<void> {
     const path = this.#path(key);
-    const inPlace = data.byteLength <= WRITE_IN_PLACE_MAX_BYTES;
-    const create = async (): Promise<number | undefined> => {
-      if (!inPlace) {
-        await writeFile(path, data, { flag: 'wx' });
-        return undefined;
-      }
-      return openFile(path, 'wx');
-    };
-    let fd: number | undefined;
+    // In place: the file is opened (a descriptor to write); otherwise written whole (no descriptor).
+    const create = (): Promise<number | undefined> => (data.byteLength <= WRITE_IN_PLACE_MAX_BYTES
+      ? openFile(path, 'wx')
+      : writeFile(path, data, { flag: 'wx' }).then(() => undefined));
     try {
+      let fd: number | undefined;
       try {
         fd = await create();
       } catch (err) {
@@ -225,12 +221,10 @@ export class FsObjectStore implements ObjectStore {
         fd = await create();
       }
       if (fd !== undefined) {
-        const open = fd;
-        fd = undefined;
         try {
-          for (let at = 0; at < data.byteLength;) at += writeSync(open, data, at, data.byteLength - at);
+          for (let at = 0; at < data.byteLength;) at += writeSync(fd, data, at, data.byteLength - at);
         } finally {
-          closeSync(open);
+          closeSync(fd);
         }
       }
     } catch (err) {
