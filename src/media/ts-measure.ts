@@ -209,11 +209,9 @@ export function discontinuityAt(data: Uint8Array, offset: number): boolean {
 export function packetAt(data: Uint8Array, offset: number): TsPacket {
   const start = payloadOffset(data, offset);
   const b3 = data[offset + 3]!;
-  // An adaptation field of length 0 has no flags byte.
-  const discontinuity = discontinuityAt(data, offset);
   const hasPayload = (b3 & 0x10) !== 0;
   return {
-    pid: pidAt(data, offset), pusi: pusiAt(data, offset), cc: b3 & 0x0f, discontinuity, randomAccess: randomAccessAt(data, offset),
+    pid: pidAt(data, offset), pusi: pusiAt(data, offset), cc: b3 & 0x0f, discontinuity: discontinuityAt(data, offset), randomAccess: randomAccessAt(data, offset),
     payload: hasPayload ? data.subarray(start, offset + PACKET) : data.subarray(0, 0), hasPayload,
   };
 }
