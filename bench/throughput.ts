@@ -209,6 +209,14 @@ async function rawFfmpeg(): Promise<{ wallS: number; cpu: RunCpu; samples: Sampl
 // ---------------------------------------------------------------------------------------
 // (d) the live floor: the publisher straight into an ffmpeg ladder that listens for RTMP
 
+/**
+ * The publisher of the live run and of the floor, the same command for both: the input as
+ * FLV to `url`, stream copy, as fast as the server takes it (no -re) or at `--live-readrate`.
+ */
+function publisherArgs(url: string): string[] {
+  return ['-nostdin', '-v', 'error', ...(liveReadrate === undefined ? [] : ['-readrate', String(liveReadrate)]), '-i', inputMp4, '-c', 'copy', '-f', 'flv', url];
+}
+
 /** True when something listens on 127.0.0.1:`port` over TCP (/proc/net/tcp, state 0A). */
 function listening(port: number): boolean {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -241,7 +249,7 @@ async function liveFloor(): Promise<{ wallS: number; publisherS: number; cpu: Ru
   const c0 = cpuSeconds(process.pid);
   const ladderCpu0 = cpuSeconds(ladder.pid!).self;
   const t0 = performance.now();
-  const publisher = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-i', inputMp4, '-c', 'copy', '-f', 'flv', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const publisher = spawn('ffmpeg', publisherArgs(url), { stdio: ['ignore', 'ignore', 'pipe'] });
   let pubErr = '';
   publisher.stderr.on('data', (d: Buffer) => { pubErr += d.toString(); });
   let publisherS = Number.NaN;
@@ -562,7 +570,7 @@ async function liveRun(): Promise<LiveRun> {
     const startedAtMs = Date.now();
     const t0 = performance.now();
     // No -re: the publisher sends as fast as the server reads (--live-readrate R: at most R × real time).
-    publisher = spawn('ffmpeg', ['-nostdin', '-v', 'error', ...(liveReadrate === undefined ? [] : ['-readrate', String(liveReadrate)]), '-i', inputMp4, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${deployment.rtmpPort}/live/${manifestID}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    publisher = spawn('ffmpeg', publisherArgs(`rtmp://127.0.0.1:${deployment.rtmpPort}/live/${manifestID}`), { stdio: ['ignore', 'ignore', 'pipe'] });
     let pubErr = '';
     publisher.stderr!.on('data', (d: Buffer) => { pubErr += d.toString(); });
     let publisherS: number | undefined;
