@@ -42,7 +42,8 @@ before(async () => {
 after(async () => {
   await Promise.all(workers.map((w) => w.close()));
   victimClient?.disconnect();
-  await new Promise((r) => recorder?.close(r));
+  // Only a recorder that was made: a before() that failed earlier left none, and the promise would never settle.
+  if (recorder !== undefined) await new Promise((r) => recorder.close(r));
   await victim?.stop();
 });
 
