@@ -22,6 +22,7 @@ import type { VideoProfile } from '../domain/profile.ts';
 import type { LiveIngest } from './live-ingest.ts';
 import type { IngestRecorder } from './ingest-ports.ts';
 import { onResponseDone } from '../http/response-outcome.ts';
+import { lingerAfterRefusal } from '../http/refused-body.ts';
 import { parseTranscodeConfigurationHeader } from './transcode-config.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -131,41 +132,6 @@ export function createPushRouter(options: PushRoutesOptions): Router {
     }
   });
   return router;
-}
-
-/**
- * How long the gateway still reads (and drops) a refused body after the answer has gone out,
- * ms, before it closes the connection ({@link lingerAfterRefusal}): the longest a client that
- * keeps writing holds the connection once it has been answered.
- */
-const REFUSED_BODY_LINGER_MS = 2000;
-
-/**
- * Lets a client whose body is refused with 413 read the answer while it is still writing: the
- * rest of the body is read and dropped, never stored (a body refused for its Content-Length
- * unread, one that ran over the limit while it streamed from where {@link receiveBody} stopped),
- * and the connection stays usable once the body ends. If the body has not ended
- * {@link REFUSED_BODY_LINGER_MS} after the answer was sent, the connection is closed, so a
- * client that keeps writing holds it that long at most (what it sends meanwhile is read and
- * dropped: on loopback 0.5-0.7 GB in those 2 s, measured). Closing at once instead (`Connection:
- * close`, or destroying the request) closes a socket with unread bytes, which the kernel answers
- * with a reset: a client still writing its body then fails with EPIPE or ECONNRESET before it
- * reads the 413 (undici's fetch did, for a 3 MiB push with a Content-Length about one run in six,
- * and for a chunked 8 MiB push over a 1 MiB limit 26 runs in 50: test/integration/ingest/
- * push-body-limit.test.ts).
- */
-function lingerAfterRefusal(req: Request, res: Response): void {
-  // Node's server drops an unread body itself once the answer ends, but not one already being
-  // read (receiveBody's), so the body is set flowing here, with no 'data' listener.
-  if (!req.complete) req.resume();
-  res.once('finish', () => {
-    if (req.complete) return;
-    const timer = setTimeout(() => req.socket.destroy(), REFUSED_BODY_LINGER_MS);
-    timer.unref();
-    const done = (): void => clearTimeout(timer);
-    req.once('end', done);
-    req.once('close', done);
-  });
 }
 
 /**

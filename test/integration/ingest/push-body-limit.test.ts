@@ -7,7 +7,7 @@
  *   and from node:http writing 64 KiB chunks, and with a Content-Length from fetch: each gets the
  *   413 JSON error naming the limit, every time in ten tries each, instead of EPIPE/ECONNRESET;
  * - a client that never stops writing (a raw chunked request on a TCP socket) gets the 413, and
- *   its connection is closed (2 s after the answer, src/ingest/push-routes.ts);
+ *   its connection is closed (2 s after the answer, src/http/refused-body.ts);
  * - meanwhile another stream is served; afterwards a normal push succeeds, the gateway is up,
  *   no scratch file is left, and no refused stream has a session, a transcode or a charge.
  */
@@ -15,17 +15,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatewayForSuite } from '../../helpers/suite-setup.ts';
 import { logLines } from '../../helpers/gateway-process.ts';
 import { cutPushSegments, pushSegment } from '../../helpers/push-client.ts';
+import { endlessChunked, fetchChunked, fetchDeclared, notAnswered, rawChunked, type Outcome, type RawOutcome } from '../../helpers/oversize-body.ts';
 
 const LIMIT_BYTES = 1024 * 1024;
 const BODY_BYTES = 8 * LIMIT_BYTES;
-const CHUNK_BYTES = 64 * 1024;
 const TRIES = 10;
 const LIMIT_MESSAGE = new RegExp(`exceeds the limit of ${LIMIT_BYTES} bytes \\(http\\.maxBodyBytes\\)`);
 /** Names of the streams whose pushes are refused: none may leave a trace. */
@@ -34,7 +32,6 @@ const REFUSED = ['over-fetch-chunked', 'over-raw-chunked', 'over-fetch-declared'
 const gateway = gatewayForSuite({ MEDIAGATE_LADDER: 'P144p30fps16x9', MEDIAGATE_RTMP_ENABLED: 'false', MEDIAGATE_HTTP_MAX_BODY_BYTES: String(LIMIT_BYTES) });
 let work: string;
 let segments: Buffer[];
-const chunk = randomBytes(CHUNK_BYTES);
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'mg-push-limit-'));
@@ -45,107 +42,9 @@ after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** How one oversize push ended: the answer, or the error the client got instead. */
-interface Outcome {
-  status?: number;
-  body?: string;
-  error?: string;
-}
-
-function describeError(err: unknown): string {
-  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
-}
-
-/** fetch with a ReadableStream body of `bytes` (chunked: no Content-Length). */
-async function fetchChunked(name: string, bytes: number): Promise<Outcome> {
-  let sent = 0;
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (sent >= bytes) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(new Uint8Array(chunk));
-      sent += chunk.length;
-    },
-  });
-  try {
-    const res = await fetch(`${gateway.httpUrl}/live/${name}/0.ts`, { method: 'PUT', body, duplex: 'half' });
-    return { status: res.status, body: await res.text() };
-  } catch (err) {
-    return { error: describeError(err) };
-  }
-}
-
-/** fetch with a Buffer body of `bytes` (Content-Length declared). */
-async function fetchDeclared(name: string, bytes: number): Promise<Outcome> {
-  try {
-    const res = await fetch(`${gateway.httpUrl}/live/${name}/0.ts`, { method: 'POST', body: randomBytes(bytes) });
-    return { status: res.status, body: await res.text() };
-  } catch (err) {
-    return { error: describeError(err) };
-  }
-}
-
-/** How a node:http push ended, and how much it had written when the answer came and in all. */
-interface RawOutcome extends Outcome {
-  writtenAtAnswer?: number;
-  written: number;
-  /** Whether the request went out on a connection an earlier request had used. */
-  reusedSocket: boolean;
-}
-
-/**
- * POSTs `bytes` with node:http in 64 KiB chunks as fast as the connection takes them (chunked:
- * no Content-Length), on `agent`. Resolves once the request is over: answered and fully
- * written, or its connection gone (the error is then reported even when the answer came first).
- */
-function rawChunked(name: string, bytes: number, agent: Agent): Promise<RawOutcome> {
-  return new Promise((resolve) => {
-    const outcome: RawOutcome = { written: 0, reusedSocket: false };
-    let answered = false;
-    let finished = false;
-    const settle = (): void => {
-      if (answered && finished) resolve(outcome);
-    };
-    const req = httpRequest({ host: '127.0.0.1', port: gateway.deployment.httpPort, path: `/live/${name}/0.ts`, method: 'POST', agent,
-      headers: { 'content-type': 'video/mp2t' } }, (res) => {
-      outcome.status = res.statusCode ?? 0;
-      outcome.writtenAtAnswer = outcome.written;
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        outcome.body = Buffer.concat(parts).toString();
-        answered = true;
-        settle();
-      });
-    });
-    req.on('socket', () => { outcome.reusedSocket = req.reusedSocket; });
-    req.on('error', (err) => {
-      outcome.error = describeError(err);
-      resolve(outcome);
-    });
-    req.on('finish', () => {
-      finished = true;
-      settle();
-    });
-    req.on('close', () => {
-      if (!(answered && finished)) outcome.error ??= 'connection closed';
-      resolve(outcome);
-    });
-    const write = (): void => {
-      while (outcome.written < bytes) {
-        outcome.written += chunk.length;
-        if (!req.write(chunk)) {
-          req.once('drain', write);
-          return;
-        }
-      }
-      req.end();
-    };
-    write();
-  });
+/** The push URL of seq 0 of stream `name`. */
+function pushUrl(name: string): string {
+  return `${gateway.httpUrl}/live/${name}/0.ts`;
 }
 
 /**
@@ -154,7 +53,7 @@ function rawChunked(name: string, bytes: number, agent: Agent): Promise<RawOutco
  * gateway closes a connection whose body was still unfinished 2 s later); `what` names the client.
  */
 function assertAll413(outcomes: readonly Outcome[], what: string): void {
-  const failed = outcomes.map((o, i) => ({ try: i + 1, ...o })).filter((o) => o.status !== 413);
+  const failed = notAnswered(outcomes, 413);
   assert.deepEqual(failed, [], `${what}: ${failed.length} of ${outcomes.length} tries did not get the 413`);
   for (const o of outcomes) {
     const detail = (JSON.parse(o.body!) as { detail: { msg: string; code: string } }).detail;
@@ -172,17 +71,17 @@ test('a chunked body over the limit gets the 413 naming the limit every time, fr
   })();
 
   const fetched: Outcome[] = [];
-  for (let i = 0; i < TRIES; i++) fetched.push(await fetchChunked('over-fetch-chunked', BODY_BYTES));
+  for (let i = 0; i < TRIES; i++) fetched.push(await fetchChunked(pushUrl('over-fetch-chunked'), BODY_BYTES, { method: 'PUT' }));
   t.diagnostic(`fetch, chunked: ${JSON.stringify(fetched.map((o) => o.status ?? o.error))}`);
 
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const raw: RawOutcome[] = [];
-    for (let i = 0; i < TRIES; i++) raw.push(await rawChunked('over-raw-chunked', BODY_BYTES, agent));
+    for (let i = 0; i < TRIES; i++) raw.push(await rawChunked(pushUrl('over-raw-chunked'), BODY_BYTES, agent, { headers: { 'content-type': 'video/mp2t' } }));
     t.diagnostic(`node:http, chunked: ${JSON.stringify(raw.map((o) => o.status ?? o.error))}; written when answered (KiB): ${raw.map((o) => o.writtenAtAnswer === undefined ? '-' : o.writtenAtAnswer / 1024).join(', ')}; on a reused connection: ${raw.filter((o) => o.reusedSocket).length} of ${TRIES}; closed after the answer: ${raw.filter((o) => o.status !== undefined && o.error).length}`);
 
     const declared: Outcome[] = [];
-    for (let i = 0; i < TRIES; i++) declared.push(await fetchDeclared('over-fetch-declared', BODY_BYTES));
+    for (let i = 0; i < TRIES; i++) declared.push(await fetchDeclared(pushUrl('over-fetch-declared'), BODY_BYTES));
     t.diagnostic(`fetch, Content-Length: ${JSON.stringify(declared.map((o) => o.status ?? o.error))}`);
 
     assertAll413(fetched, 'fetch, chunked');
@@ -199,54 +98,8 @@ test('a chunked body over the limit gets the 413 naming the limit every time, fr
   for (const [seq, answer] of (await beside).entries()) assert.equal(answer.status, 200, `beside seq ${seq}: ${answer.body}`);
 });
 
-/** How an endless chunked body ended: the answer's head and body, and what was written when it came and in all. */
-interface EndlessOutcome {
-  head?: string;
-  body?: string;
-  writtenAtAnswer?: number;
-  written: number;
-  error?: string;
-}
-
-/**
- * A client that never ends its body, over a plain TCP socket (node:http's client stops writing
- * once its answer is in): a chunked POST whose 64 KiB chunks follow each other for as long as
- * the connection takes them, while the answer is read. Resolves once the connection is gone.
- */
-function endlessChunked(name: string): Promise<EndlessOutcome> {
-  return new Promise((resolve) => {
-    const outcome: EndlessOutcome = { written: 0 };
-    const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
-    let received = Buffer.alloc(0);
-    const socket = connect(gateway.deployment.httpPort, '127.0.0.1', () => {
-      socket.write(`POST /live/${name}/0.ts HTTP/1.1\r\nHost: 127.0.0.1:${gateway.deployment.httpPort}\r\nContent-Type: video/mp2t\r\nTransfer-Encoding: chunked\r\n\r\n`);
-      const write = (): void => {
-        while (!socket.destroyed) {
-          outcome.written += chunk.length;
-          if (!socket.write(frame)) {
-            socket.once('drain', write);
-            return;
-          }
-        }
-      };
-      write();
-    });
-    socket.on('data', (d: Buffer) => {
-      received = Buffer.concat([received, d]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      outcome.head ??= received.subarray(0, end).toString('latin1');
-      outcome.writtenAtAnswer ??= outcome.written;
-      const length = Number(/^content-length: *(\d+)$/im.exec(outcome.head)?.[1] ?? NaN);
-      if (received.length >= end + 4 + length) outcome.body = received.subarray(end + 4, end + 4 + length).toString();
-    });
-    socket.on('error', (err) => { outcome.error = describeError(err); });
-    socket.on('close', () => resolve(outcome));
-  });
-}
-
 test('a client that never stops writing gets the 413, then the gateway closes its connection', { timeout: 60_000 }, async (t) => {
-  const o = await endlessChunked('over-forever');
+  const o = await endlessChunked(pushUrl('over-forever'), { headers: { 'content-type': 'video/mp2t' } });
   t.diagnostic(`written when answered: ${o.writtenAtAnswer === undefined ? '-' : `${(o.writtenAtAnswer / 1024 / 1024).toFixed(1)} MiB`}, in all ${(o.written / 1024 / 1024).toFixed(0)} MiB, ended by ${o.error ?? 'a close'}`);
   assert.match(o.head ?? '', /^HTTP\/1\.1 413 /, `answered: ${o.head ?? o.error}`);
   const detail = (JSON.parse(o.body ?? '{}') as { detail?: { msg: string; code: string } }).detail;
