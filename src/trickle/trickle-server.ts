@@ -9,7 +9,10 @@
  *   with `Lp-Trickle-Seq`. A body that breaks off ends the segment where it broke. When the
  *   channel is closed meanwhile → 200 with `Lp-Trickle-Closed: terminated`. `Lp-Trickle-Reset`
  *   on the request closes every older open segment (a restarted publisher). 404 unknown
- *   channel (unless `autocreate`), 413 a segment above `maxSegmentBytes`.
+ *   channel (unless `autocreate`), 413 a segment above `maxSegmentBytes` (answered once the
+ *   bytes received pass it: the segment is closed with the bytes before the chunk that passed
+ *   it, the rest of the body is read and dropped, and the connection is kept if the body ends
+ *   within 2 s of the answer, else closed: src/http/refused-body.ts).
  * - `GET <channel>/<seq>`: the segment's bytes, streamed; `-1` = the next segment to be
  *   published (the request waits for it), `-2` = the one being published now. Headers
  *   `Lp-Trickle-Seq` (the seq served), `Lp-Trickle-Latest` (the live edge, when it differs),
@@ -30,6 +33,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.ts';
 import { silentLogger } from '../log/logger.ts';
+import { lingerAfterRefusal } from '../http/refused-body.ts';
 import {
   CLOSED_VALUE, HEADER_CLOSED, HEADER_LATEST, HEADER_RESET, HEADER_SEQ, MIME_MPEGTS, STATUS_SEQ_NOT_FOUND,
   TRICKLE_BASE_PATH, TRICKLE_CURRENT, TRICKLE_DEFAULT_IDLE_TIMEOUT_MS, TRICKLE_LIVE_EDGE, TRICKLE_SEGMENTS_KEPT,
@@ -409,11 +413,12 @@ export class TrickleServer {
         ch.lastWriteMs = Date.now();
       }
       if (segment.bytes + chunk.length > this.#maxSegmentBytes) {
+        // The segment ends with what came before the limit; the rest of the body is read and dropped.
         cleanup();
         segment.close();
-        req.resume();
         log.warn({ maxSegmentBytes: this.#maxSegmentBytes }, 'trickle segment too large');
-        sendText(res, 413, `Segment larger than ${this.#maxSegmentBytes} bytes`, { connection: 'close', [HEADER_SEQ]: String(seq) });
+        lingerAfterRefusal(req, res);
+        sendText(res, 413, `Segment larger than ${this.#maxSegmentBytes} bytes`, { [HEADER_SEQ]: String(seq) });
         return;
       }
       segment.write(chunk);
