@@ -13,7 +13,9 @@
  *
  * Errors `{"detail":{"msg"}}`: 400 body not a JSON object, unknown `model_id` (ai-runner's
  * "pipeline configured with X but called with Y."), bad `params` (the message names the
- * field); 401 `Invalid bearer token.` when the worker has a token; 503 `insufficient
+ * field); 401 `Invalid bearer token.` when the worker has a token; 413 a body above 1 MiB
+ * (answered once that many bytes arrived; the rest is read and dropped, and the connection
+ * kept if the body ends within 2 s of the answer: src/http/refused-body.ts); 503 `insufficient
  * capacity` with `Retry-After: 1` when `liveCapacity` streams run (the gateway tries another
  * worker without suspending this one), or when the live pipeline is off (`liveCapacity` 0).
  */
@@ -21,12 +23,14 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LIVE_DEFAULT_MODEL_ID } from '../domain/pipelines.ts';
 import type { Logger } from '../log/logger.ts';
+import { lingerAfterRefusal } from '../http/refused-body.ts';
 import { MIME_JSON, MIME_MPEGTS, TRICKLE_BASE_PATH, type TrickleServer } from '../trickle/index.ts';
 import { LiveParamsError, parseLiveParams } from './live-params.ts';
 import { LiveSession } from './live-session.ts';
 
 /** go-livepeer's refusal when no runner has room (the gateway matches the text). */
 const INSUFFICIENT_CAPACITY = 'insufficient capacity';
+/** Largest start request body, bytes (the JSON is a few hundred bytes; 413 above). */
 const MAX_START_BODY_BYTES = 1024 * 1024;
 
 export interface LiveStreamsOptions {
@@ -64,12 +68,19 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+/**
+ * Reads the start request's JSON body.
+ * @throws StartError 413 once more than {@link MAX_START_BODY_BYTES} arrived (the request is
+ *   left open and unread from there, for {@link lingerAfterRefusal}); 400 when it is not JSON
+ */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  // An iterator that does not destroy the request when the loop is left: `for await (… of req)`
+  // would, and its socket with it, before the 413 is sent.
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     total += chunk.length;
-    if (total > MAX_START_BODY_BYTES) throw new StartError(413, `request body is larger than ${MAX_START_BODY_BYTES} bytes`, { connection: 'close' });
+    if (total > MAX_START_BODY_BYTES) throw new StartError(413, `request body is larger than ${MAX_START_BODY_BYTES} bytes`);
     parts.push(chunk);
   }
   try {
@@ -160,7 +171,7 @@ export class LiveStreams {
       });
     } catch (err) {
       if (err instanceof StartError) {
-        if (!req.readableEnded) req.resume();
+        if (!req.readableEnded && !req.destroyed) lingerAfterRefusal(req, res);
         this.#log.debug({ status: err.status, err: err.message }, 'live start refused');
         sendJson(res, err.status, { detail: { msg: err.message } }, err.headers);
         return;

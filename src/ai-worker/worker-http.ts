@@ -16,14 +16,18 @@
  *   400 bad request (unreadable multipart, zero-byte image, undecodable image, unknown
  *   `model_id` as ai-runner's "pipeline configured with X but called with Y."), 401
  *   `Invalid bearer token.` when a token is configured, 413 file or pixel count above the
- *   limits, 415 not an image, 422 missing/ill-typed field, 503 `insufficient capacity`
- *   (every slot busy; go-livepeer's wording, which the gateway retries elsewhere without
- *   suspending the worker) or models loading / failed (with `Retry-After`), 500
- *   `Pipeline error.` (details in the log).
+ *   limits (a body above `maxImageBytes` + 1 MiB is answered as soon as that is known,
+ *   unread when its Content-Length says so; the rest is read and dropped, and the connection
+ *   kept if the body ends within 2 s of the answer: src/http/refused-body.ts), 415 not an
+ *   image, 422 missing/ill-typed field, 503 `insufficient capacity` (every slot busy;
+ *   go-livepeer's wording, which the gateway retries elsewhere without suspending the
+ *   worker) or models loading / failed (with `Retry-After`), 500 `Pipeline error.` (details
+ *   in the log).
  */
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.ts';
+import { lingerAfterRefusal } from '../http/refused-body.ts';
 import { decodeImage, encodePng, ImageInputError } from './image-codec.ts';
 import { InferenceError, type InferenceSlot, type PoolState } from './inference-pool.ts';
 import { offeredModelIDs, resolveModel } from './models.ts';
@@ -88,8 +92,9 @@ export function tokenMatches(header: string | undefined, token: string): boolean
 }
 
 /**
- * Reads the body, at most `maxBytes`: past it, reading stops (the stream is paused, not
- * destroyed, so a 413 can still be sent) and the promise rejects with 413.
+ * Reads the body, at most `maxBytes`: past it (or when its Content-Length says so, before
+ * reading) the promise rejects with 413 and reading stops there: the request is paused, not
+ * destroyed, for {@link lingerAfterRefusal} to drop the rest while the 413 goes out.
  */
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -144,7 +149,7 @@ function consume(req: IncomingMessage, maxBytes: number, keep = true): Promise<B
 }
 
 function tooLarge(maxBytes: number): RunnerError {
-  return new RunnerError(413, { msg: `request body is larger than ${maxBytes} bytes` }, { connection: 'close' });
+  return new RunnerError(413, { msg: `request body is larger than ${maxBytes} bytes` });
 }
 
 interface UpscaleForm {
@@ -300,12 +305,14 @@ export function createWorkerHandler(pool: SlotSource, settings: WorkerHttpSettin
         // to a reset connection (a gateway would take that for a dead worker, not a refusal).
         await drain(req, settings.maxImageBytes + FORM_OVERHEAD_BYTES);
       }
+      // A body refused (413) or longer than the limit: the rest is read and dropped while the
+      // answer goes out, rather than the connection closed under a client still writing.
+      if (!req.readableEnded && !req.destroyed) lingerAfterRefusal(req, res);
       if (err instanceof RunnerError) {
         // 503 (busy, loading) is routine under load; other 5xx are worth a look.
         if (err.status >= 500 && err.status !== 503) log.warn({ status: err.status, err: err.message }, 'request refused');
         else log.debug({ status: err.status, err: err.message }, 'request rejected');
-        const headers = req.readableEnded ? err.headers : { connection: 'close', ...err.headers };
-        sendJson(res, err.status, { detail: err.detail }, headers);
+        sendJson(res, err.status, { detail: err.detail }, err.headers);
       } else {
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'upscale failed');
         sendJson(res, 500, { detail: { msg: 'Pipeline error.' } });

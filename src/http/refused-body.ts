@@ -1,17 +1,20 @@
 /**
  * Refusing a request body (413) so that a client still writing it reads the answer: used by
  * every HTTP server of mediagate, express or plain node:http (the gateway's push ingest, the
- * trickle server).
+ * trickle server, the reference AI worker's `/upscale` and `/live-video-to-video`).
  *
  * Why not close at once. Answering 413 with `Connection: close`, or destroying the request,
  * closes a socket with unread bytes in its receive buffer, which the kernel answers with a
  * reset (RST): a client still writing its body then fails with EPIPE or ECONNRESET before it
- * reads the 413. Measured with 8 MiB bodies over a 1 MiB limit, server and client in
- * separate processes on loopback, when the servers closed at once:
+ * reads the 413. Measured with 8 MiB bodies over a 1 MiB limit (about 1 MiB for the AI
+ * worker), server and client in separate processes on loopback, when the servers closed at
+ * once:
  * - the gateway's push, undici's fetch: 26 tries in 50 failed chunked; a 3 MiB body with a
  *   Content-Length, about one in six (test/integration/ingest/push-body-limit.test.ts);
  * - the trickle server: fetch chunked 44 in 50, fetch with a Content-Length 17 in 50,
- *   node:http chunked 14 in 50 (test/integration/trickle/trickle-body-limit.test.ts).
+ *   node:http chunked 14 in 50 (test/integration/trickle/trickle-body-limit.test.ts);
+ * - the AI worker's `/upscale`: 49, 37 and 8 in 50, and its `/live-video-to-video`: 44, 15 and
+ *   22 in 50, in the same order (test/integration/ai-worker/worker-body-limit.test.ts).
  * With this linger every one of those tries got its 413. With client and server in the same
  * process the server's answer won the race every time, so these tests run the server apart.
  */
