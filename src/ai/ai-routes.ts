@@ -114,9 +114,11 @@ const AUDIO_SNIFF_BYTES = 64 * 1024;
 
 /**
  * multer, before the multipart validator, for the pipelines that take a file: the file of
- * the pipeline's field (MULTIPART_FILE_FIELD) streams to one new file in `uploadDir` and is
- * refused with 413 naming the field as soon as it passes that field's limit (`image` →
- * maxImageBytes, `audio` → maxAudioBytes); a file in any other field is refused with 400.
+ * the pipeline's field (MULTIPART_FILE_FIELD) streams to one new file in `uploadDir`; one
+ * that passes that field's limit (`image` → maxImageBytes, `audio` → maxAudioBytes) is cut
+ * off there and removed, and refused with 413 naming the field once multer has read and
+ * dropped the rest of the body (so a client still writing reads the 413, not a reset:
+ * test/integration/ai/upload-body-limit.test.ts); a file in any other field is refused with 400.
  * Sets `req.body.<field> = ''` for the received file so the schema's `required` passes
  * (the validator's own uploader is off).
  */
