@@ -14,6 +14,7 @@ import multer from 'multer';
 import { pathValidators, specValidator } from '../http/scoped-validator.ts';
 import { GatewayError } from '../errors/gateway-error.ts';
 import { adminGuard } from '../http/admin-guard.ts';
+import { lingerAfterRefusal } from '../http/refused-body.ts';
 import type { Logger } from '../log/logger.ts';
 import { DEFAULT_MODEL_ID, MULTIPART_FILE_FIELD, PIPELINES, isPipeline, type Pipeline } from '../domain/pipelines.ts';
 import { readFileHead, sniffAudio, sniffImage } from '../media/media-sniff.ts';
@@ -112,30 +113,46 @@ const IMAGE_SNIFF_BYTES = 1024 * 1024;
 /** Bytes read from the start of an uploaded audio file to recognize its container. */
 const AUDIO_SNIFF_BYTES = 64 * 1024;
 
+const REFUSE_OVERSIZE = Symbol('refuseOversize');
+/** A multipart request whose file may be refused as soon as it passes its field's limit (createUploadMiddleware). */
+type RefusableUpload = Request & { [REFUSE_OVERSIZE]?: () => void };
+
 /**
  * multer, before the multipart validator, for the pipelines that take a file: the file of
  * the pipeline's field (MULTIPART_FILE_FIELD) streams to one new file in `uploadDir`; one
  * that passes that field's limit (`image` → maxImageBytes, `audio` → maxAudioBytes) is cut
- * off there and removed, and refused with 413 naming the field once multer has read and
- * dropped the rest of the body (so a client still writing reads the 413, not a reset:
- * test/integration/ai/upload-body-limit.test.ts); a file in any other field is refused with 400.
+ * off there and removed, and refused with 413 naming the field at once, while the rest of
+ * the body is read and dropped (src/http/refused-body.ts: a client still writing reads the
+ * 413, not a reset, and one that never stops is cut off 2 s after the answer;
+ * test/integration/ai/upload-body-limit.test.ts). multer alone answers only once the body
+ * has ended, i.e. never to a client that keeps writing. A file in any other field is refused
+ * with 400.
  * Sets `req.body.<field> = ''` for the received file so the schema's `required` passes
  * (the validator's own uploader is off).
  */
 function createUploadMiddleware(options: AiRoutesOptions, uploadDir: UploadDir, multipartPipelines: ReadonlyMap<string, 'image' | 'audio'>): (req: Request, res: Response, next: NextFunction) => void {
   const limitOf = (field: 'image' | 'audio'): number => (field === 'image' ? options.maxImageBytes : options.maxAudioBytes);
+  const disk = multer.diskStorage({
+    destination: (_req, _file, cb) => {
+      uploadDir.ready().then((dir) => cb(null, dir), (err: Error) => cb(err, uploadDir.dir));
+    },
+    // Named (and noted in the request's scope) before multer creates the file.
+    filename: (req, _file, cb) => {
+      const name = uploadDir.newName();
+      (req as UploadRequest)[UPLOAD_SCOPE]!.add(join(uploadDir.dir, name));
+      cb(null, name);
+    },
+  });
   const upload = multer({
-    storage: multer.diskStorage({
-      destination: (_req, _file, cb) => {
-        uploadDir.ready().then((dir) => cb(null, dir), (err: Error) => cb(err, uploadDir.dir));
+    // The disk storage, and the request's refusal as soon as the file passes its limit
+    // (busboy's `limit` on the file stream; multer's own error waits for the body's end).
+    storage: {
+      _handleFile(req, file, cb) {
+        file.stream.once('limit', () => (req as RefusableUpload)[REFUSE_OVERSIZE]?.());
+        disk._handleFile(req, file, cb);
       },
-      // Named (and noted in the request's scope) before multer creates the file.
-      filename: (req, _file, cb) => {
-        const name = uploadDir.newName();
-        (req as UploadRequest)[UPLOAD_SCOPE]!.add(join(uploadDir.dir, name));
-        cb(null, name);
-      },
-    }),
+      _removeFile: (req, file, cb) => disk._removeFile(req, file, cb),
+    } satisfies multer.StorageEngine,
     limits: (req: Request) => ({
       fileSize: limitOf(multipartPipelines.get(req.path)!), files: 1, fields: 64, parts: 65, fieldSize: 1024 * 1024,
     }),
@@ -156,13 +173,24 @@ function createUploadMiddleware(options: AiRoutesOptions, uploadDir: UploadDir, 
     const scope = new UploadScope(options.logger);
     (req as UploadRequest)[UPLOAD_SCOPE] = scope;
     res.once('close', () => scope.release());
+    let refused = false;
+    const refuseOversize = (): void => {
+      if (refused) return;
+      refused = true;
+      scope.release();
+      lingerAfterRefusal(req, res);
+      next(new GatewayError('PAYLOAD_TOO_LARGE', `${field}: the upload exceeds the limit of ${limitOf(field)} bytes (ai.${field === 'image' ? 'maxImageBytes' : 'maxAudioBytes'})`));
+    };
+    (req as RefusableUpload)[REFUSE_OVERSIZE] = refuseOversize;
     upload(req, res, (err?: unknown) => {
+      // multer's own error for a refused file comes once the body has ended (or the connection closed): answered already.
+      if (refused) return;
       scope.release();
       if (err) {
         const e = err as { name?: string; code?: string };
         if (e.code === 'ENOENT') uploadDir.forget();
         if (e.name === 'MulterError' && e.code === 'LIMIT_FILE_SIZE') {
-          next(new GatewayError('PAYLOAD_TOO_LARGE', `${field}: the upload exceeds the limit of ${limitOf(field)} bytes (ai.${field === 'image' ? 'maxImageBytes' : 'maxAudioBytes'})`));
+          refuseOversize();
           return;
         }
         next(err);

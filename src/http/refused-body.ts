@@ -1,7 +1,8 @@
 /**
  * Refusing a request body (413) so that a client still writing it reads the answer: used by
- * every HTTP server of mediagate, express or plain node:http (the gateway's push ingest, the
- * trickle server, the reference AI worker's `/upscale` and `/live-video-to-video`).
+ * every HTTP server of mediagate, express or plain node:http (the gateway's push ingest and
+ * AI uploads, the trickle server, the reference AI worker's `/upscale` and
+ * `/live-video-to-video`).
  *
  * Why not close at once. Answering 413 with `Connection: close`, or destroying the request,
  * closes a socket with unread bytes in its receive buffer, which the kernel answers with a

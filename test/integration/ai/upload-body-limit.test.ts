@@ -7,9 +7,10 @@
  * its way (test/helpers/oversize-body.ts), chunked from undici's fetch and from node:http
  * writing 64 KiB chunks, and with a Content-Length from fetch. Each gets the 413
  * `PAYLOAD_TOO_LARGE` naming the field and its limit, every time in ten tries each, instead of
- * EPIPE/ECONNRESET (multer reads the rest of the body before the error is answered); the same
- * client's next upscale is served; no worker was called for a refused upload and no upload
- * file is left.
+ * EPIPE/ECONNRESET (the rest of the body is read and dropped while the answer goes out); the
+ * same client's next upscale is served; no worker was called for a refused upload and no
+ * upload file is left. A client that never ends its body gets the 413 while it writes (multer
+ * alone would answer only at the body's end) and is cut off after the linger.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { gatewayForSuite } from '../../helpers/suite-setup.ts';
 import { startFakeAiWorker, type FakeAiWorker } from '../../helpers/fake-ai-worker.ts';
 import { solidPng } from '../../helpers/png.ts';
-import { fetchChunked, fetchDeclared, notAnswered, rawChunked, type Outcome, type OversizeRequest, type RawOutcome } from '../../helpers/oversize-body.ts';
+import { endlessChunked, fetchChunked, fetchDeclared, notAnswered, rawChunked, type Outcome, type OversizeRequest, type RawOutcome } from '../../helpers/oversize-body.ts';
 
 const LIMIT_BYTES = 1024 * 1024;
 const BODY_BYTES = 8 * LIMIT_BYTES;
@@ -114,6 +115,26 @@ test('an image upload over the limit gets the 413 naming the field every time, f
     const normal = await rawUpscale(agent);
     assert.equal(normal.status, 200, normal.body);
     assert.equal(worker.calls.filter((c) => c.path === '/upscale').length, 1);
+  } finally {
+    agent.destroy();
+  }
+  await assertNoUploadFiles();
+});
+
+test('an upload that never ends gets the 413 while it is still being written, then its connection is closed; the gateway serves the next one', { timeout: 60_000 }, async (t) => {
+  const upscales = (): number => worker.calls.filter((c) => c.path === '/upscale').length;
+  const callsBefore = upscales();
+  const o = await endlessChunked(`${gateway.httpUrl}/upscale`, UPLOAD);
+  t.diagnostic(`written when answered: ${o.writtenAtAnswer === undefined ? '-' : `${(o.writtenAtAnswer / 1024 / 1024).toFixed(1)} MiB`}, in all ${(o.written / 1024 / 1024).toFixed(0)} MiB, ended by ${o.error ?? 'a close'}`);
+  assert.match(o.head ?? '', /^HTTP\/1\.1 413 /, `answered: ${o.head ?? o.error}`);
+  assert.deepEqual(JSON.parse(o.body ?? '{}'), { detail: { msg: LIMIT_MESSAGE, code: 'PAYLOAD_TOO_LARGE' } });
+  assert.ok(o.written > o.writtenAtAnswer!, 'the body was still being written (and read) after the answer');
+  assert.equal(upscales(), callsBefore, 'the refused upload reached no worker');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const normal = await rawUpscale(agent);
+    assert.equal(normal.status, 200, normal.body);
+    assert.equal(upscales(), callsBefore + 1);
   } finally {
     agent.destroy();
   }
