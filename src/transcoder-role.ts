@@ -152,7 +152,7 @@ function liveLadderStarter(config: MediagateConfig, core: Core): StartLadder {
     const sourceWidthPx = displayedSize(source.video).width;
     try {
       const ladder = new LiveLadder({
-        renditions, source, supervisor: core.children, logger, ...(preset ? { x264Preset: preset } : {}),
+        renditions, source, supervisor: core.children, logger, ...(preset ? { x264Preset: preset } : {}), tuning: config.transcode.liveEncoderTuning,
         ...(spec ? { watermark: { spec, sourceWidthPx, ...(image ? { imagePath: image.path } : {}) } } : {}),
       });
       if (image) ladder.once('exit', () => { void image.release(); });

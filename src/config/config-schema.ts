@@ -11,7 +11,7 @@
  * arrays of strings also take a comma-separated list.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { DEFAULT_X264_PRESET, X264_PRESETS } from '../domain/x264-preset.ts';
+import { DEFAULT_X264_PRESET, LIVE_ENCODER_TUNINGS, X264_PRESETS } from '../domain/x264-preset.ts';
 import { WATERMARK_DEFAULTS, WATERMARK_POSITIONS } from '../domain/watermark.ts';
 import { LOG_FORMATS, LOG_LEVELS, StringEnum } from './settings.ts';
 
@@ -201,6 +201,13 @@ export const CONFIG_SCHEMA = Type.Object({
         + 'a session and a running job each take one of the `transcode.concurrency` slots); false: one job per '
         + 'source segment, as HTTP push always does. Gateways and transcoders of a deployment must agree. '
         + 'See docs/architecture.md, Live transcoding sessions.',
+    }),
+    liveEncoderTuning: StringEnum(LIVE_ENCODER_TUNINGS, {
+      default: 'latency',
+      description: 'How a live session\'s ladder tunes its decoder and x264 encoders: `latency` (default): 2 threads each and short '
+        + 'lookaheads, each rendition segment out 11 frames after its source segment; `throughput`: ffmpeg\'s and x264\'s own '
+        + 'threads and lookaheads, 23 frames (+0.4 s at 30 fps) but about 9 % more throughput on a 2-core transcoder '
+        + '(bench/README.md, Eighth round). Read by transcoders.',
     }),
     metricsPort: Type.Integer({
       minimum: 0, maximum: 65535, default: 9936,

@@ -16,3 +16,18 @@ export const DEFAULT_X264_PRESET: X264Preset = 'veryfast';
 export function isX264Preset(value: string): value is X264Preset {
   return (X264_PRESETS as readonly string[]).includes(value);
 }
+
+/**
+ * How a live stream's ladder (one long-running ffmpeg, src/transcode/live-ladder.ts) tunes its
+ * decoder and x264 encoders (`transcode.liveEncoderTuning`), a trade between latency and
+ * throughput measured on 2 cores with the 1080p30 bench input and the default ladder
+ * (bench/README.md, "Eighth round"):
+ *  - `latency` (default): fewer threads and short lookaheads, so each rendition segment is out
+ *    11 frames after its source segment ends (`bench/live-ladder.ts --mode held`);
+ *  - `throughput`: ffmpeg's and x264's own thread counts and lookaheads, as the per-segment jobs
+ *    use: 23 frames (+0.4 s per rendition segment at 30 fps), and the live path fed as fast as
+ *    it takes reached 0.91 x raw ffmpeg's throughput against 0.83 (medians of 5 runs each,
+ *    alternated), the machine 93-95 % busy against 91-92 %.
+ */
+export const LIVE_ENCODER_TUNINGS = ['latency', 'throughput'] as const;
+export type LiveEncoderTuning = (typeof LIVE_ENCODER_TUNINGS)[number];

@@ -22,10 +22,10 @@ import { GatewayError } from '../errors/gateway-error.ts';
 import type { FfmpegInvocation, FfmpegOutput } from '../media/invocation.ts';
 import { invocationToArgs } from '../media/invocation.ts';
 import { demuxerInputArgs } from '../media/media-input.ts';
-import { DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../domain/x264-preset.ts';
+import { DEFAULT_X264_PRESET, isX264Preset, type LiveEncoderTuning, type X264Preset } from '../domain/x264-preset.ts';
 
 /** The x264/x265 presets, one list shared with the configuration (src/domain/x264-preset.ts). */
-export { X264_PRESETS, DEFAULT_X264_PRESET, isX264Preset, type X264Preset } from '../domain/x264-preset.ts';
+export { X264_PRESETS, DEFAULT_X264_PRESET, isX264Preset, LIVE_ENCODER_TUNINGS, type LiveEncoderTuning, type X264Preset } from '../domain/x264-preset.ts';
 
 /** Default GOP length in seconds: one keyframe per ~2 s segment (docs/wire-contract.md §3, segments of about 2 s). */
 export const DEFAULT_GOP_SECONDS = 2;
@@ -312,11 +312,22 @@ export const LIVE_DECODER_OPTIONS: readonly string[] = ['-threads', '2'];
  * `bench/live-ladder.ts --mode held`: 15 → 12 frames held at a boundary. (0 would mean no limit.)
  */
 export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=1', '-max_interleave_delta', '1'];
+/**
+ * Per-output options of a live H.264 rendition under the `throughput` tuning
+ * ({@link LiveEncoderTuning}): only the muxer's `-max_interleave_delta 1` of
+ * {@link LIVE_X264_OPTIONS}, which costs no throughput; x264 keeps its own threads and lookaheads.
+ */
+export const LIVE_THROUGHPUT_OUTPUT_OPTIONS: readonly string[] = ['-max_interleave_delta', '1'];
 
 /** Options of {@link buildLiveLadderArgs}: those of {@link LadderArgsOptions} without files. */
 export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPath' | 'outputs'> {
   /** At least one; in ladder order. Rendition i is written to fd {@link LIVE_FIRST_OUTPUT_FD} + i. */
   readonly renditions: readonly FittedRendition[];
+  /**
+   * `latency` (default): {@link LIVE_DECODER_OPTIONS} and {@link LIVE_X264_OPTIONS};
+   * `throughput`: ffmpeg's and x264's own threads and lookaheads ({@link LIVE_THROUGHPUT_OUTPUT_OPTIONS}).
+   */
+  readonly tuning?: LiveEncoderTuning;
 }
 
 /**
@@ -328,8 +339,9 @@ export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPat
  *     so every source segment boundary (a source keyframe) starts an output GOP;
  *   - `-flush_packets 1`: the muxer hands every packet to the pipe at once (the default AVIO
  *     buffer of 32 KiB holds ~1 s of a 240p rendition);
- *   - {@link LIVE_ANALYZE_DURATION_US}, {@link LIVE_DECODER_OPTIONS} and, for libx264 outputs,
- *     {@link LIVE_X264_OPTIONS}: fewer frames held, so each segment is out sooner;
+ *   - {@link LIVE_ANALYZE_DURATION_US}, and with the `latency` tuning (the default)
+ *     {@link LIVE_DECODER_OPTIONS} and, for libx264 outputs, {@link LIVE_X264_OPTIONS}: fewer
+ *     frames held, so each segment is out sooner (`throughput`: {@link LIVE_THROUGHPUT_OUTPUT_OPTIONS});
  *   - one MPEG-TS per rendition on `pipe:N`, N = {@link LIVE_FIRST_OUTPUT_FD} + index;
  *   - only the `pipe` protocol may be opened (a watermark image, input 1, only its `file`).
  *
@@ -338,9 +350,10 @@ export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPat
 export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
   const { renditions, sourceAudioCodec } = options;
   const preset = checkedPreset(options.x264Preset, renditions.length);
+  const latency = (options.tuning ?? 'latency') === 'latency';
   const args: string[] = [
     '-hide_banner', '-nostdin', '-loglevel', options.logLevel ?? 'error', '-copyts',
-    '-analyzeduration', String(LIVE_ANALYZE_DURATION_US), ...LIVE_DECODER_OPTIONS,
+    '-analyzeduration', String(LIVE_ANALYZE_DURATION_US), ...(latency ? LIVE_DECODER_OPTIONS : []),
     '-protocol_whitelist', 'pipe', '-f', 'mpegts', '-i', 'pipe:0',
   ];
   const image = watermarkInput(options.watermark);
@@ -348,7 +361,7 @@ export function buildLiveLadderArgs(options: LiveLadderArgsOptions): string[] {
   args.push('-filter_complex', ladderFilterGraph(renditions, options.sourceRotationDeg, options.watermark));
   renditions.forEach((rendition, i) => {
     args.push(...renditionOutputOptions(rendition, i, sourceAudioCodec, preset));
-    if (rendition.profile.encoder === 'H.264') args.push(...LIVE_X264_OPTIONS);
+    if (rendition.profile.encoder === 'H.264') args.push(...(latency ? LIVE_X264_OPTIONS : LIVE_THROUGHPUT_OUTPUT_OPTIONS));
     args.push('-force_key_frames', 'source', '-flush_packets', '1', `pipe:${LIVE_FIRST_OUTPUT_FD + i}`);
   });
   return args;

@@ -36,7 +36,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ChildExit, ChildSupervisor, SupervisedChild } from '../media/child-supervisor.ts';
 import { TsCutter, TsFrameCounter, type TsCut } from '../media/ts-cutter.ts';
 import { measureTs, TsMeasureError } from '../media/ts-measure.ts';
-import { buildLiveLadderArgs, LIVE_FIRST_OUTPUT_FD, type LadderWatermark, type X264Preset } from './ladder-args.ts';
+import { buildLiveLadderArgs, LIVE_FIRST_OUTPUT_FD, type LadderWatermark, type LiveEncoderTuning, type X264Preset } from './ladder-args.ts';
 import { h264OutputMeasured, type Measured } from './segment-transcoder.ts';
 
 /**
@@ -98,6 +98,8 @@ export interface LiveLadderOptions {
   readonly source: SourceSegmentInfo;
   /** libx264 preset; default ladder-args.ts `DEFAULT_X264_PRESET`. */
   readonly x264Preset?: X264Preset;
+  /** Decoder and encoder tuning (`transcode.liveEncoderTuning`); default `latency`. */
+  readonly tuning?: LiveEncoderTuning;
   /** Spawns and owns the ffmpeg process; closing it stops ffmpeg. */
   readonly supervisor: ChildSupervisor;
   readonly logger: Logger;
@@ -165,6 +167,7 @@ export class LiveLadder extends EventEmitter<LiveLadderEvents> {
     const args = buildLiveLadderArgs({
       renditions: options.renditions, sourceAudioCodec: options.source.audio?.codec,
       ...(options.x264Preset ? { x264Preset: options.x264Preset } : {}),
+      ...(options.tuning ? { tuning: options.tuning } : {}),
       ...(options.source.video.rotationDeg ? { sourceRotationDeg: options.source.video.rotationDeg } : {}),
       ...(options.watermark ? { watermark: options.watermark } : {}),
     });

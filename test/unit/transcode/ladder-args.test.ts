@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { fitRendition, parseProfile, PRESETS, type FittedRendition, type SourceVideoInfo, type VideoProfile } from '../../../src/domain/profile.ts';
 import { GatewayError } from '../../../src/errors/gateway-error.ts';
 import {
-  buildLadderArgs, buildLadderInvocation, buildLiveLadderArgs, gopFrames, LIVE_X264_OPTIONS, type LadderOutput,
+  buildLadderArgs, buildLadderInvocation, buildLiveLadderArgs, gopFrames, LIVE_DECODER_OPTIONS, LIVE_THROUGHPUT_OUTPUT_OPTIONS, LIVE_X264_OPTIONS, type LadderOutput,
 } from '../../../src/transcode/ladder-args.ts';
 import { invocationToArgs } from '../../../src/media/invocation.ts';
 import type { WatermarkSpec } from '../../../src/domain/watermark.ts';
@@ -220,6 +220,30 @@ test('the live ladder: stdin in (pipe protocol only), rendition i on pipe:3+i, t
     from = end + 1;
   });
   assert.equal(from, live.length);
+});
+
+test('the live ladder tuned for throughput: the same command without the decoder\'s and x264\'s thread and lookahead limits', () => {
+  const renditions = [P('P720p30fps16x9'), P('P240p30fps16x9')].map((p) => fit(p, src1080p30));
+  const latency = buildLiveLadderArgs({ renditions, sourceAudioCodec: 'aac' });
+  const throughput = buildLiveLadderArgs({ renditions, sourceAudioCodec: 'aac', tuning: 'throughput' });
+  assert.deepEqual(buildLiveLadderArgs({ renditions, sourceAudioCodec: 'aac', tuning: 'latency' }), latency, 'latency is the default');
+  const input = (args: string[]): string[] => args.slice(0, args.indexOf('-i'));
+  const decoderAt = input(latency).indexOf(LIVE_DECODER_OPTIONS[0]!);
+  assert.deepEqual(input(latency).slice(decoderAt, decoderAt + LIVE_DECODER_OPTIONS.length), [...LIVE_DECODER_OPTIONS]);
+  assert.deepEqual(input(throughput), [...input(latency).slice(0, decoderAt), ...input(latency).slice(decoderAt + LIVE_DECODER_OPTIONS.length)], 'the input options without the decoder\'s');
+  for (const option of ['-threads', '-rc-lookahead', '-x264-params']) assert.ok(!throughput.includes(option), `no ${option}`);
+  // Each output: the latency command's options with LIVE_X264_OPTIONS replaced by LIVE_THROUGHPUT_OUTPUT_OPTIONS.
+  const outputsOf = (args: string[]): string[][] => {
+    const from = args.indexOf('-filter_complex') + 2;
+    const ends = args.flatMap((a, i) => (/^pipe:[3-9]$/.test(a) ? [i] : []));
+    return ends.map((end, i) => args.slice(i === 0 ? from : ends[i - 1]! + 1, end + 1));
+  };
+  const expected = outputsOf(latency).map((o) => {
+    const at = o.indexOf(LIVE_X264_OPTIONS[0]!, o.indexOf('-enc_time_base:v'));
+    return [...o.slice(0, at), ...LIVE_THROUGHPUT_OUTPUT_OPTIONS, ...o.slice(at + LIVE_X264_OPTIONS.length)];
+  });
+  assert.deepEqual(outputsOf(throughput), expected);
+  assert.equal(outputsOf(throughput).length, 2);
 });
 
 const markSpec: WatermarkSpec = {
