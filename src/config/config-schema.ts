@@ -206,7 +206,7 @@ export const CONFIG_SCHEMA = Type.Object({
       default: 'latency',
       description: 'How a live session\'s ladder tunes its decoder and x264 encoders: `latency` (default): 2 threads each and short '
         + 'lookaheads, each rendition segment out 11 frames after its source segment; `throughput`: ffmpeg\'s and x264\'s own '
-        + 'threads and lookaheads, 23 frames (+0.4 s at 30 fps) but about 9 % more throughput on a 2-core transcoder '
+        + 'threads and lookaheads, 23 frames (+0.4 s at 30 fps) but about 7 % more throughput on a 2-core transcoder (median) '
         + '(bench/README.md, Eighth round). Read by transcoders.',
     }),
     metricsPort: Type.Integer({

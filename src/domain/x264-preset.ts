@@ -26,8 +26,9 @@ export function isX264Preset(value: string): value is X264Preset {
  *    11 frames after its source segment ends (`bench/live-ladder.ts --mode held`);
  *  - `throughput`: ffmpeg's and x264's own thread counts and lookaheads, as the per-segment jobs
  *    use: 23 frames (+0.4 s per rendition segment at 30 fps), and the live path fed as fast as
- *    it takes reached 0.91 x raw ffmpeg's throughput against 0.83 (medians of 5 runs each,
- *    alternated), the machine 93-95 % busy against 91-92 %.
+ *    it takes reached 0.90 x raw ffmpeg's throughput against 0.84 (medians of 12 and 14 runs,
+ *    alternated; single runs 0.85-0.95 against 0.76-1.01), the machine 93-95 % busy against
+ *    91-92 %.
  */
 export const LIVE_ENCODER_TUNINGS = ['latency', 'throughput'] as const;
 export type LiveEncoderTuning = (typeof LIVE_ENCODER_TUNINGS)[number];
