@@ -185,14 +185,14 @@ function createUploadMiddleware(options: AiRoutesOptions, uploadDir: UploadDir, 
     upload(req, res, (err?: unknown) => {
       // multer's own error for a refused file comes once the body has ended (or the connection closed): answered already.
       if (refused) return;
+      const e = (err ?? {}) as { name?: string; code?: string };
+      if (e.name === 'MulterError' && e.code === 'LIMIT_FILE_SIZE') {
+        refuseOversize();
+        return;
+      }
       scope.release();
       if (err) {
-        const e = err as { name?: string; code?: string };
         if (e.code === 'ENOENT') uploadDir.forget();
-        if (e.name === 'MulterError' && e.code === 'LIMIT_FILE_SIZE') {
-          refuseOversize();
-          return;
-        }
         next(err);
         return;
       }
