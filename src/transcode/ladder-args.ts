@@ -304,6 +304,12 @@ export const LIVE_ANALYZE_DURATION_US = 500_000;
  */
 export const LIVE_DECODER_OPTIONS: readonly string[] = ['-threads', '2'];
 /**
+ * Per-output options of a live H.264 rendition under the `throughput` tuning
+ * ({@link LiveEncoderTuning}): only the muxer's `-max_interleave_delta 1` of
+ * {@link LIVE_X264_OPTIONS}, which costs no throughput; x264 keeps its own threads and lookaheads.
+ */
+export const LIVE_THROUGHPUT_OUTPUT_OPTIONS: readonly string[] = ['-max_interleave_delta', '1'];
+/**
  * Per-output options of a live H.264 rendition that bound what it holds: x264's (see
  * {@link LIVE_DECODER_OPTIONS}) and the muxer's `-max_interleave_delta 1` (µs): ffmpeg's
  * muxer otherwise interleaves by decoding time, holding the copied audio, which leaves the
@@ -311,13 +317,7 @@ export const LIVE_DECODER_OPTIONS: readonly string[] = ['-threads', '2'];
  * goes out as it comes (the cutter puts audio in its segment by PTS). Measured with
  * `bench/live-ladder.ts --mode held`: 15 → 12 frames held at a boundary. (0 would mean no limit.)
  */
-export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=1', '-max_interleave_delta', '1'];
-/**
- * Per-output options of a live H.264 rendition under the `throughput` tuning
- * ({@link LiveEncoderTuning}): only the muxer's `-max_interleave_delta 1` of
- * {@link LIVE_X264_OPTIONS}, which costs no throughput; x264 keeps its own threads and lookaheads.
- */
-export const LIVE_THROUGHPUT_OUTPUT_OPTIONS: readonly string[] = ['-max_interleave_delta', '1'];
+export const LIVE_X264_OPTIONS: readonly string[] = ['-threads', '2', '-rc-lookahead', '3', '-x264-params', 'sync-lookahead=1', ...LIVE_THROUGHPUT_OUTPUT_OPTIONS];
 
 /** Options of {@link buildLiveLadderArgs}: those of {@link LadderArgsOptions} without files. */
 export interface LiveLadderArgsOptions extends Omit<LadderArgsOptions, 'inputPath' | 'outputs'> {
